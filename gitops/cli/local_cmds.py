@@ -1,0 +1,1 @@
+"""Local backend commands (filled in by the local backend)."""

@@ -1,0 +1,1 @@
+"""Run lifecycle commands (filled in by the lifecycle)."""

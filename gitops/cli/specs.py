@@ -1,0 +1,107 @@
+"""Spec commands: ``validate``, ``plan``, ``render``, ``schema``."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gitops.cli import app
+
+
+class PlanFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+def _repo_root(start: Path) -> Path:
+    for candidate in [start, *start.parents]:
+        if (candidate / ".git").exists() or (candidate / "gitops.yaml").exists():
+            return candidate
+    return start
+
+
+@app.command()
+def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."),
+             policy_root: Optional[Path] = typer.Option(None, "--repo", help="Repo root holding gitops.yaml.")) -> None:
+    """Check specs (schema, component params, repo policy); exit 1 when any is invalid."""
+    from gitops.spec.policy import load_policy
+    from gitops.spec.validate import validate_file
+
+    root = policy_root or _repo_root(files[0].resolve().parent)
+    policy, policy_findings = load_policy(root)
+    bad = False
+    for finding in policy_findings:
+        print(finding.format())
+        bad = bad or finding.is_error
+    for file in files:
+        result = validate_file(file, policy)
+        for finding in result.findings:
+            print(finding.format())
+        if result.ok:
+            print(f"{file}: ok" + (f" ({len(result.findings)} warning(s))" if result.findings else ""))
+        bad = bad or not result.ok
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command()
+def plan(base: str = typer.Option(..., help="Base revision (the PR's base commit)."),
+         head: str = typer.Option("HEAD", help="Head revision."),
+         fmt: PlanFormat = typer.Option(PlanFormat.text, "--format", help="text | markdown | json"),
+         repo: Path = typer.Option(Path("."), help="The git repository."),
+         out: Optional[Path] = typer.Option(None, help="Write the plan here instead of stdout.")) -> None:
+    """Show what the specs under runs/ would do between two revisions; exit 1 if any spec is invalid."""
+    from gitops.plan import build_plan
+    from gitops.plan_render import render_json, render_markdown, render_text
+    from gitops.settings import Settings
+
+    result = build_plan(repo, base, head, salt=Settings.load().repo)
+    text = {PlanFormat.text: render_text, PlanFormat.markdown: render_markdown, PlanFormat.json: render_json}[fmt](result)
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def render(file: Path = typer.Argument(..., help="The spec to render."),
+           backend: str = typer.Option("azureml", help="Only azureml is renderable."),
+           data_dir: str = typer.Option("./data", help="Where the prepared splits are (dataset specs).")) -> None:
+    """Print the Azure ML pipeline job YAML that would be submitted (``az ml job create -f``)."""
+    import yaml
+
+    from gitops import naming
+    from gitops.errors import UnsupportedError
+    from gitops.spec.policy import load_policy
+    from gitops.spec.validate import load_spec
+    from pipelines.pipeline_job import build_pipeline_job, data_inputs
+
+    if backend != "azureml":
+        raise UnsupportedError(f"cannot render for backend '{backend}'", hint="use --backend azureml")
+    policy, _ = load_policy(_repo_root(file.resolve().parent))
+    result = load_spec(file, policy)
+    spec = result.require()
+    train, test = data_inputs(spec, f"{data_dir}/{spec.name}")
+    job = build_pipeline_job(spec, result.params, digest=result.digest or "", gpus=naming.gpus_per_node(spec.compute.instance_type),
+                             train_uri=train, test_uri=test)
+    if spec.data.dataset:
+        sys.stdout.write(f"# Prepare the data first:\n#   python -m pipelines.prepare_data --dataset {spec.data.dataset} "
+                         f"--download_dir {data_dir}/{spec.name} --dataset_split_pc {spec.data.sample_percent:g}\n")
+    sys.stdout.write(yaml.safe_dump(job, sort_keys=False, width=120))
+
+
+@app.command()
+def schema(out: Optional[Path] = typer.Option(None, help="Write here instead of stdout.")) -> None:
+    """Print the JSON Schema of run specs (committed as schemas/run-spec.schema.json)."""
+    from gitops.spec.schema import run_spec_schema_text
+
+    text = run_spec_schema_text()
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,182 @@
+"""The declared interface of the ``chat_completion_pipeline`` registry component.
+
+The interface is read from the component YAML bundled in ``pipelines/components`` (the single source
+of truth, also loadable by ``azure.ai.ml.load_component``), and used to check and normalise the
+``finetune.params`` of a spec: names, types, minimums, enums, and YAML booleans/integers turned into
+the strings the component declares.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitops.spec.findings import Finding, error
+
+COMPONENT_NAME = "chat_completion_pipeline"
+COMPONENT_DIR = Path(__file__).resolve().parent.parent / "pipelines" / "components"
+
+# Inputs that gitops derives from other spec fields; users set those fields instead.
+SYSTEM_INPUTS: dict[str, str] = {
+    "compute_model_import": "compute.cluster",
+    "compute_preprocess": "compute.cluster",
+    "compute_finetune": "compute.cluster",
+    "compute_model_evaluation": "compute.cluster",
+    "instance_type_model_import": "compute.instance_type",
+    "instance_type_preprocess": "compute.instance_type",
+    "instance_type_finetune": "compute.instance_type",
+    "instance_type_model_evaluation": "compute.instance_type",
+    "num_nodes_finetune": "compute.nodes",
+    "number_of_gpu_to_use_finetuning": "compute.instance_type (GPUs per node of the SKU)",
+    "mlflow_model_path": "model",
+    "pytorch_model_path": "model",
+    "huggingface_id": "model",
+    "train_file_path": "data",
+    "validation_file_path": "data",
+    "test_file_path": "data",
+    "train_mltable_path": "data",
+    "validation_mltable_path": "data",
+    "test_mltable_path": "data",
+    "task_name": "(fixed: ChatCompletion)",
+}
+
+# Path-typed inputs that a spec cannot give as a plain value.
+_ASSET_TYPES = {"uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model"}
+
+
+@dataclass(frozen=True)
+class ComponentInput:
+    name: str
+    type: str  # string | integer | number | uri_file | mltable | mlflow_model | custom_model ...
+    default: Any = None
+    enum: tuple[str, ...] | None = None
+    min: float | None = None
+    optional: bool = True
+
+    @property
+    def is_boolean(self) -> bool:
+        return self.enum == ("true", "false")
+
+
+@dataclass(frozen=True)
+class ComponentInterface:
+    name: str
+    version: str
+    inputs: dict[str, ComponentInput]
+    outputs: dict[str, str]
+
+    @property
+    def user_params(self) -> list[str]:
+        return [n for n in self.inputs if n not in SYSTEM_INPUTS]
+
+
+def known_versions() -> list[str]:
+    prefix = f"{COMPONENT_NAME}-"
+    return sorted(p.stem[len(prefix):] for p in COMPONENT_DIR.glob(f"{prefix}*.yaml"))
+
+
+def component_file(version: str) -> Path:
+    return COMPONENT_DIR / f"{COMPONENT_NAME}-{version}.yaml"
+
+
+@lru_cache(maxsize=8)
+def load_interface(version: str) -> ComponentInterface | None:
+    """The bundled interface of ``version``, or None when none is bundled."""
+    path = component_file(version)
+    if not path.is_file():
+        return None
+    raw = yaml.safe_load(path.read_text())
+    inputs = {
+        name: ComponentInput(
+            name=name,
+            type=str(decl["type"]),
+            default=decl.get("default"),
+            enum=tuple(str(v) for v in decl["enum"]) if "enum" in decl else None,
+            min=decl.get("min"),
+            optional=bool(decl.get("optional", False)),
+        )
+        for name, decl in raw["inputs"].items()
+    }
+    outputs = {name: str(decl["type"]) for name, decl in raw["outputs"].items()}
+    return ComponentInterface(str(raw["name"]), str(raw["version"]), inputs, outputs)
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _normalise(decl: ComponentInput, value: Any, path: str) -> tuple[Any, Finding | None]:
+    """Check one value against its declaration; return the value the component expects."""
+    if value is None:
+        return None, error(path, "has no value", "give a value or remove the line")
+    if decl.type in _ASSET_TYPES:
+        return None, error(path, f"is a {decl.type} input and cannot be given as a parameter")
+    if decl.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value.strip())
+            else:
+                return None, error(path, f"must be an integer, got {value!r}")
+    elif decl.type == "number":
+        if isinstance(value, bool):
+            return None, error(path, f"must be a number, got {value!r}")
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return None, error(path, f"must be a number, got {value!r}")
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None, error(path, f"must be a finite number, got {value!r}")
+    elif decl.type == "string":
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        elif not isinstance(value, str):
+            return None, error(path, f"must be a string, got {type(value).__name__}")
+        if decl.is_boolean:
+            value = value.lower()
+    if decl.enum is not None and value not in decl.enum:
+        allowed = ", ".join(decl.enum)
+        hint = _did_you_mean(str(value), list(decl.enum)) or f"use one of: {allowed}"
+        return None, error(path, f"{value!r} is not allowed; allowed: {allowed}", hint)
+    if decl.min is not None and isinstance(value, (int, float)) and value < decl.min:
+        return None, error(path, f"must be at least {decl.min:g}, got {value}")
+    return value, None
+
+
+def check_params(params: dict[str, Any], version: str, base_path: str = "finetune.params") -> tuple[dict[str, Any], list[Finding]]:
+    """Validate ``params`` against the interface of ``version``; return (normalised params, findings)."""
+    interface = load_interface(version)
+    if interface is None:
+        known = ", ".join(known_versions()) or "none"
+        return dict(params), [error("finetune.component_version",
+                                    f"no interface of {COMPONENT_NAME} {version} is bundled; known: {known}",
+                                    "pin a known version, or add its interface under pipelines/components")]
+    out: dict[str, Any] = {}
+    findings: list[Finding] = []
+    for name, value in params.items():
+        path = f"{base_path}.{name}"
+        if name in SYSTEM_INPUTS:
+            findings.append(error(path, "is set by gitops, not by the spec", f"set {SYSTEM_INPUTS[name]} instead"))
+            continue
+        decl = interface.inputs.get(name)
+        if decl is None:
+            hint = _did_you_mean(name, interface.user_params) or "see the component's inputs in docs/spec.md"
+            findings.append(error(path, f"unknown parameter of {COMPONENT_NAME} {version}", hint))
+            continue
+        normalised, finding = _normalise(decl, value, path)
+        if finding is not None:
+            findings.append(finding)
+        else:
+            out[name] = normalised
+    return out, findings

@@ -1,0 +1,85 @@
+"""Names derived from a spec: digest, job name, display name, model and endpoint names, GPU counts.
+
+All pure functions of the validated spec, so the plan, the renderer and the backends agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from gitops.spec.model import RunSpec
+
+# GPUs per node of the Azure SKUs this product is used with. The Azure backend asks the workspace
+# (compute.list_sizes) and overrides this table; offline the table is all we have.
+GPUS_PER_SKU: dict[str, int] = {
+    "standard_nc6s_v3": 1, "standard_nc12s_v3": 2, "standard_nc24s_v3": 4, "standard_nc24rs_v3": 4,
+    "standard_nc4as_t4_v3": 1, "standard_nc8as_t4_v3": 1, "standard_nc16as_t4_v3": 1, "standard_nc64as_t4_v3": 4,
+    "standard_nc24ads_a100_v4": 1, "standard_nc48ads_a100_v4": 2, "standard_nc96ads_a100_v4": 4,
+    "standard_nd96asr_v4": 8, "standard_nd96amsr_a100_v4": 8, "standard_nd40rs_v2": 8,
+    "standard_nc40ads_h100_v5": 1, "standard_nc80adis_h100_v5": 2, "standard_nd96isr_h100_v5": 8,
+    "standard_nv36ads_a10_v5": 1, "standard_nv72ads_a10_v5": 2,
+}
+
+TAG_RUN, TAG_DIGEST, TAG_COMMIT, TAG_PR = "gitops_run", "gitops_digest", "gitops_commit", "gitops_pr"
+MANAGED_BY_TAG, MANAGED_BY_VALUE = "managed_by", "finetune-gitops"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def spec_digest(spec: RunSpec, params: dict[str, Any]) -> str:
+    """sha256 of the spec with its normalised params: equal digests mean the same run."""
+    body = spec.model_dump(mode="json")
+    body["finetune"]["params"] = params
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def job_name(spec: RunSpec, digest: str) -> str:
+    """Deterministic: the same spec at the same digest maps to the same job (idempotent submit)."""
+    return f"gitops-{spec.name}-{digest[:12]}"
+
+
+def gpus_per_node(instance_type: str | None) -> int | None:
+    if instance_type is None:
+        return None
+    return GPUS_PER_SKU.get(instance_type.lower())
+
+
+def effective_batch_size(params: dict[str, Any], gpus: int | None, nodes: int) -> int:
+    per_device = int(params.get("per_device_train_batch_size", 1))
+    accumulation = int(params.get("gradient_accumulation_steps", 1))
+    return per_device * accumulation * (gpus or 1) * nodes
+
+
+def display_name(spec: RunSpec, params: dict[str, Any], gpus: int | None) -> str:
+    """The reference notebook's formula:
+    ``<model>-ultrachat-bs<N>-<scheduler>-<ds<stage>|nods>-<lora|nolora>-save_limit<N>-seqlen<N>``."""
+    batch = effective_batch_size(params, gpus, spec.compute.nodes)
+    scheduler = params.get("lr_scheduler_type", "linear")
+    deepspeed = f"ds{params.get('deepspeed_stage', '2')}" if params.get("apply_deepspeed") == "true" else "nods"
+    lora = "lora" if params.get("apply_lora") == "true" else "nolora"
+    save_limit = params.get("save_total_limit", -1)
+    seqlen = params.get("max_seq_length", -1)
+    return f"{spec.model.name}-ultrachat-bs{batch}-{scheduler}-{deepspeed}-{lora}-save_limit{save_limit}-seqlen{seqlen}"
+
+
+def model_name(spec: RunSpec) -> str:
+    return spec.register.name or spec.name
+
+
+def endpoint_name(spec: RunSpec, salt: str = "") -> str:
+    """The spec's endpoint, or a collision-resistant name derived from the run name.
+
+    Endpoint names are unique per Azure region, not per workspace; a short hash of the run name and a
+    salt (the repository) keeps two repos' ``demo`` runs apart while staying stable across runs."""
+    if spec.deploy.endpoint:
+        return spec.deploy.endpoint
+    suffix = hashlib.sha256(f"{salt}/{spec.name}".encode()).hexdigest()[:6]
+    return f"{spec.name}-{suffix}"
+
+
+def experiment_name(spec: RunSpec) -> str:
+    return f"chat_completion_{spec.model.name}"

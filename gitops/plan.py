@@ -1,0 +1,189 @@
+"""The plan a pull request shows: which specs changed between two revisions, and what each would do."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitops import gitrepo, naming
+from gitops.spec.findings import Finding
+from gitops.spec.model import RunSpec, parse_duration
+from gitops.spec.policy import POLICY_FILE, Policy
+from gitops.spec.validate import ValidatedSpec, model_from_yaml, validate_text
+from gitops.spec.yamlsource import parse_yaml
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What a valid spec resolves to, as the plan shows it."""
+
+    backend: str
+    model: str
+    data: str
+    compute: str
+    instance_type: str | None
+    nodes: int
+    gpus_per_node: int | None
+    effective_batch_size: int
+    job_name: str
+    display_name: str
+    model_name: str
+    endpoint: str
+    deploy_instance_type: str | None
+    idle_after: str
+    expire_after: str
+    keep: bool
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass
+class SpecPlan:
+    status: str  # added | changed | renamed | removed | unchanged
+    path: str
+    old_path: str | None = None
+    valid: bool = True
+    findings: list[Finding] = field(default_factory=list)
+    derived: Derived | None = None
+    changes: list[FieldChange] = field(default_factory=list)
+    digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+
+@dataclass
+class Plan:
+    base: str
+    head: str
+    specs: list[SpecPlan]
+    policy_findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.valid for s in self.specs) and not any(f.is_error for f in self.policy_findings)
+
+    def by_status(self, status: str) -> list[SpecPlan]:
+        return [s for s in self.specs if s.status == status]
+
+    def to_dict(self) -> dict[str, Any]:
+        def spec(s: SpecPlan) -> dict[str, Any]:
+            return {"status": s.status, "path": s.path, "old_path": s.old_path, "valid": s.valid,
+                    "digest": s.digest, "findings": [f.to_dict() for f in s.findings],
+                    "derived": asdict(s.derived) if s.derived else None,
+                    "changes": [asdict(c) for c in s.changes]}
+        return {"base": self.base, "head": self.head, "ok": self.ok,
+                "policy_findings": [f.to_dict() for f in self.policy_findings],
+                "specs": [spec(s) for s in self.specs]}
+
+
+def derive(spec: RunSpec, params: dict[str, Any], digest: str, policy: Policy, salt: str = "") -> Derived:
+    from pipelines.pipeline_job import effective_params, model_uri
+
+    gpus = naming.gpus_per_node(spec.compute.instance_type) if spec.backend == "azureml" else None
+    merged = effective_params(spec, params)
+    if spec.model.path:
+        model = spec.model.path
+    elif spec.backend == "local" or spec.model.registry == "local":
+        model = f"{spec.model.registry}/{spec.model.name}:{spec.model.version or spec.model.label or 'latest'}"
+    else:
+        model = model_uri(spec)
+    d = spec.data
+    data = d.dataset and f"{d.dataset} [{d.train_split}/{d.test_split}, first {d.sample_percent:g}%]"
+    return Derived(
+        backend=spec.backend,
+        model=model,
+        data=data or f"{spec.data.train_path} / {spec.data.test_path or '(split from train)'}",
+        compute=spec.compute.cluster or ("serverless" if spec.backend == "azureml" else "this machine (CPU)"),
+        instance_type=spec.compute.instance_type,
+        nodes=spec.compute.nodes,
+        gpus_per_node=gpus,
+        effective_batch_size=naming.effective_batch_size(merged, gpus, spec.compute.nodes),
+        job_name=naming.job_name(spec, digest),
+        display_name=naming.display_name(spec, merged, gpus),
+        model_name=naming.model_name(spec),
+        endpoint=naming.endpoint_name(spec, salt),
+        deploy_instance_type=spec.deploy.instance_type,
+        idle_after=spec.lifecycle.idle_after or policy.defaults.idle_after,
+        expire_after=spec.lifecycle.expire_after or policy.defaults.expire_after,
+        keep=spec.lifecycle.keep,
+    )
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out or {prefix: {}}
+    return {prefix: value}
+
+
+def field_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[FieldChange]:
+    a, b = _flatten(old or {}), _flatten(new or {})
+    return [FieldChange(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any] | None:
+    """The normalised spec when valid (so ``true`` vs ``"true"`` is no change), else the raw YAML."""
+    if result is not None and result.spec is not None:
+        body = result.spec.model_dump(mode="json", exclude_defaults=True)
+        body.setdefault("finetune", {})["params"] = result.params
+        return body
+    return parse_yaml(text).data if text else None
+
+
+def spec_plan(status: str, result: ValidatedSpec, policy: Policy, salt: str = "") -> SpecPlan:
+    plan = SpecPlan(status, result.file, valid=result.ok, findings=result.findings, digest=result.digest)
+    if result.ok and result.spec is not None and result.digest:
+        plan.derived = derive(result.spec, result.params, result.digest, policy, salt)
+    return plan
+
+
+def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "") -> Plan:
+    """Classify and validate every spec under ``runs/`` at ``head`` against ``base``."""
+    root = Path(repo)
+    base_sha, head_sha = gitrepo.resolve(root, base), gitrepo.resolve(root, head)
+    changes = {c.path: c for c in gitrepo.diff_specs(root, base_sha, head_sha)}
+    at_head = gitrepo.list_specs(root, head_sha)
+    refs = [(head_sha, p) for p in at_head] + [(head_sha, POLICY_FILE)]
+    refs += [(base_sha, c.old_path or c.path) for c in changes.values() if c.status in ("changed", "renamed", "removed")]
+    blobs = gitrepo.read_blobs(root, refs)
+
+    policy, policy_findings = Policy(), list[Finding]()
+    policy_text = blobs.get((head_sha, POLICY_FILE))
+    if policy_text is not None:
+        loaded, policy_findings = model_from_yaml(Policy, policy_text, POLICY_FILE)
+        policy = loaded or policy
+
+    plans: list[SpecPlan] = []
+    for path in at_head:
+        change = changes.get(path)
+        status = change.status if change else "unchanged"
+        text = blobs[(head_sha, path)] or ""
+        result = validate_text(text, path, policy)
+        plan = spec_plan(status, result, policy, salt)
+        if change is not None and change.status in ("changed", "renamed"):
+            plan.old_path = change.old_path
+            old_text = blobs.get((base_sha, change.old_path or path))
+            old_result = validate_text(old_text, change.old_path or path, policy) if old_text else None
+            plan.changes = field_changes(_comparable(old_result, old_text), _comparable(result, text))
+        plans.append(plan)
+    plans += [SpecPlan("removed", c.path) for c in changes.values() if c.status == "removed"]
+    order = {"added": 0, "changed": 1, "renamed": 2, "removed": 3, "unchanged": 4}
+    plans.sort(key=lambda p: (order[p.status], p.path))
+    return Plan(base_sha, head_sha, plans, policy_findings)
+
+
+def ttl_summary(derived: Derived) -> str:
+    if derived.keep:
+        return "kept (never torn down automatically)"
+    idle, expire = parse_duration(derived.idle_after), parse_duration(derived.expire_after)
+    return f"idle {derived.idle_after} / expires {derived.expire_after}" + (" (idle first)" if idle < expire else "")

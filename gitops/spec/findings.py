@@ -1,0 +1,57 @@
+"""Findings: one problem or remark about a spec, located by file, line and field path."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A located problem. ``path`` is the dotted field path (``finetune.params.learning_rate``)."""
+
+    severity: Severity
+    path: str
+    message: str
+    hint: str | None = None
+    file: str | None = None
+    line: int | None = None
+    source: str = "schema"  # schema | policy | online
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def located(self, file: str | None = None, line: int | None = None) -> Finding:
+        return Finding(self.severity, self.path, self.message, self.hint, file or self.file,
+                       line if line is not None else self.line, self.source)
+
+    def format(self) -> str:
+        """``FILE:LINE: field.path: message (hint: ...)`` as the CLI prints it."""
+        where = f"{self.file or '<spec>'}:{self.line or 1}"
+        label = "" if self.severity is Severity.ERROR else "warning: "
+        path = self.path or "(document)"
+        text = f"{where}: {label}{path}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        return data
+
+
+def error(path: str, message: str, hint: str | None = None, source: str = "schema") -> Finding:
+    return Finding(Severity.ERROR, path, message, hint, source=source)
+
+
+def warning(path: str, message: str, hint: str | None = None, source: str = "schema") -> Finding:
+    return Finding(Severity.WARNING, path, message, hint, source=source)
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(f.is_error for f in findings)

@@ -1,0 +1,147 @@
+"""The run spec schema (pass one of validation): strict pydantic models, one per YAML section.
+
+Every model forbids unknown fields so that a typo is an error, not a silently ignored setting.
+Component parameters (``finetune.params``) are checked against the component interface afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+RUN_NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$"
+ENDPOINT_NAME_PATTERN = r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+DURATION_PATTERN = r"^[1-9][0-9]*[smhdw]$"
+
+RunName = Annotated[str, StringConstraints(min_length=3, max_length=24, pattern=RUN_NAME_PATTERN)]
+EndpointName = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=ENDPOINT_NAME_PATTERN)]
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"24h"`` -> 24 hours. The schema guarantees the shape."""
+    match = re.fullmatch(r"([1-9][0-9]*)([smhdw])", text.strip())
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 24h, 7d)")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_default=True)
+
+
+class ModelRef(Strict):
+    """The foundation model: a registry model by version (or label), or a local model directory."""
+
+    registry: str = Field("azureml", description="Registry holding the model; 'local' for the local backend's registry.")
+    name: str = Field(..., min_length=1, description="Model name, e.g. Phi-3-mini-4k-instruct.")
+    version: str | None = Field(None, description="Pinned model version (reproducible).")
+    label: str | None = Field(None, description="A label such as 'latest' (not reproducible: warns).")
+    path: str | None = Field(None, description="A local Hugging Face model directory (local backend only).")
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ModelRef:
+        given = [k for k in ("version", "label", "path") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of version, label or path, not {' and '.join(given)}")
+        if not given and self.registry != "local":
+            raise ValueError("give a version (reproducible) or a label such as 'latest'")
+        return self
+
+
+class DataSpec(Strict):
+    """Training data: a dataset id with splits and a prefix slice, or explicit train/test files."""
+
+    dataset: str | None = Field(None, description="A Hugging Face dataset id or local dataset directory.")
+    train_split: str = "train_sft"
+    test_split: str = "test_sft"
+    sample_percent: float = Field(100, gt=0, le=100, description="Prefix slice split[0%:N%] of every split.")
+    train_path: str | None = Field(None, description="Local path, azureml:// or https URI of the train jsonl.")
+    test_path: str | None = None
+
+    @model_validator(mode="after")
+    def _source(self) -> DataSpec:
+        if self.dataset is None and self.train_path is None:
+            raise ValueError("give either dataset (with splits) or train_path (and test_path)")
+        if self.dataset is not None and self.train_path is not None:
+            raise ValueError("give either dataset or train_path/test_path, not both")
+        return self
+
+
+class ComputeSpec(Strict):
+    cluster: str | None = Field(None, min_length=2, description="Compute cluster name; omit for serverless.")
+    instance_type: str | None = Field(None, description="VM SKU, e.g. Standard_NC24ads_A100_v4.")
+    nodes: int = Field(1, ge=1)
+
+
+class FinetuneSpec(Strict):
+    component_version: str = Field("0.0.82", description="Pinned chat_completion_pipeline version.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Inputs of the component (see docs/spec.md).")
+
+
+class RegisterSpec(Strict):
+    name: str | None = Field(None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ChatMessage(Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(..., min_length=1)
+
+
+class SmokeTestSpec(Strict):
+    messages: list[ChatMessage] | None = Field(None, min_length=1, description="Default: a test-split conversation.")
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"temperature": 0.6, "top_p": 0.9, "do_sample": True, "max_new_tokens": 200})
+    max_latency_ms: int = Field(120000, ge=1, description="A reply slower than this fails the smoke test.")
+
+
+class DeploySpec(Strict):
+    endpoint: EndpointName | None = Field(None, description="Endpoint name; derived from the run name when omitted.")
+    instance_type: str | None = None
+    instance_count: int = Field(1, ge=1)
+    liveness_initial_delay_s: int = Field(600, ge=0)
+    request_timeout_ms: int = Field(90000, ge=1000, le=180000)
+    smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)  # type: ignore[arg-type]
+
+
+class LifecycleSpec(Strict):
+    idle_after: Duration | None = Field(None, description="Tear down after no requests for this long (e.g. 24h).")
+    expire_after: Duration | None = Field(None, description="Tear down this long after the last deployment (e.g. 7d).")
+    keep: bool = Field(False, description="Never tear down automatically.")
+    supersede: bool = Field(False, description="A new version cancels a job of this run still running.")
+
+
+# ``register`` is the spec's field name; pydantic warns that it shadows ABCMeta.register on the class,
+# which nothing here uses.
+warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
+
+
+class RunSpec(Strict):
+    """One fine-tune run: what to train, on what, and where to serve it."""
+
+    model_config = ConfigDict(extra="forbid", title="finetune-gitops run spec", coerce_numbers_to_str=True)
+
+    name: RunName = Field(..., description="3-24 chars: lowercase letters, digits, single '-'; starts with a letter.")
+    backend: Literal["azureml", "local"] = "azureml"
+    owner: str | None = Field(None, description="Who answers for this run (a GitHub handle or team).")
+    description: str | None = None
+    model: ModelRef
+    data: DataSpec
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)  # type: ignore[arg-type]
+    finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)  # type: ignore[arg-type]
+    register: RegisterSpec = Field(default_factory=RegisterSpec)  # type: ignore[arg-type]
+    deploy: DeploySpec = Field(default_factory=DeploySpec)  # type: ignore[arg-type]
+    lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)  # type: ignore[arg-type]
+
+    @field_validator("name")
+    @classmethod
+    def _no_double_dash(cls, value: str) -> str:
+        if "--" in value:
+            raise ValueError("use single '-' between words")
+        return value

@@ -1,0 +1,130 @@
+"""The repo policy (pass two of validation): ``gitops.yaml`` at the repo root.
+
+The schema says what a spec may be; the policy says what this repo allows: backends, compute clusters
+and SKUs, caps on nodes, instances and epochs, required fields. Findings are errors or warnings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gitops.spec.findings import Finding, Severity, error, warning
+from gitops.spec.model import Duration, RunSpec
+
+POLICY_FILE = "gitops.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComputePolicy(_Strict):
+    allowed_clusters: list[str] | None = Field(None, description="Compute clusters a spec may use (None: any).")
+    allowed_instance_types: list[str] | None = Field(None, description="Training SKUs a spec may use (None: any).")
+    allowed_deploy_instance_types: list[str] | None = Field(None, description="Serving SKUs (None: any).")
+
+
+class Caps(_Strict):
+    max_nodes: int = Field(2, ge=1)
+    max_instance_count: int = Field(2, ge=1)
+    max_epochs: int = Field(10, ge=1)
+
+
+class Defaults(_Strict):
+    idle_after: Duration = "24h"
+    expire_after: Duration = "7d"
+
+
+class CleanupPolicy(_Strict):
+    prune_orphans: bool = Field(False, description="Delete endpoints whose spec no longer exists on main.")
+    max_deletions_per_run: int = Field(3, ge=0)
+    stuck_grace: Duration = "2h"
+
+
+class Policy(_Strict):
+    """What this repo allows. Every field has a safe default, so an absent file is a valid policy."""
+
+    allowed_backends: list[Literal["azureml", "local"]] = Field(default_factory=lambda: ["azureml", "local"])  # type: ignore[arg-type]
+    compute: ComputePolicy = Field(default_factory=ComputePolicy)  # type: ignore[arg-type]
+    caps: Caps = Field(default_factory=Caps)  # type: ignore[arg-type]
+    required: list[Literal["owner", "description", "deploy.endpoint", "register.name"]] = Field(default_factory=list)
+    model_labels: Literal["allow", "warn", "error"] = Field("warn", description="How to treat model.label (unpinned).")
+    defaults: Defaults = Field(default_factory=Defaults)  # type: ignore[arg-type]
+    cleanup: CleanupPolicy = Field(default_factory=CleanupPolicy)  # type: ignore[arg-type]
+
+
+def _ci_in(value: str, allowed: list[str]) -> bool:
+    return value.lower() in {a.lower() for a in allowed}
+
+
+def _get(spec: RunSpec, dotted_path: str) -> object:
+    value: object = spec
+    for part in dotted_path.split("."):
+        value = getattr(value, part, None)
+    return value
+
+
+def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> list[Finding]:
+    """Pass two: the repo's rules applied to a spec that passed the schema."""
+    out: list[Finding] = []
+
+    def add(sev: Severity, path: str, message: str, hint: str | None = None) -> None:
+        maker = error if sev is Severity.ERROR else warning
+        out.append(maker(path, message, hint, source="policy"))
+
+    if spec.backend not in policy.allowed_backends:
+        add(Severity.ERROR, "backend", f"backend '{spec.backend}' is not allowed by {POLICY_FILE}",
+            f"use one of: {', '.join(policy.allowed_backends)}")
+    for field_path in policy.required:
+        if not _get(spec, field_path):
+            add(Severity.ERROR, field_path, f"is required by {POLICY_FILE}", f"add '{field_path}' to the spec")
+    if spec.model.label is not None and policy.model_labels != "allow":
+        sev = Severity.ERROR if policy.model_labels == "error" else Severity.WARNING
+        add(sev, "model.label", f"label '{spec.model.label}' is not reproducible: the run changes when the label moves",
+            "pin model.version")
+    if spec.backend == "azureml":
+        comp = policy.compute
+        if comp.allowed_clusters is not None:
+            if spec.compute.cluster is None:
+                add(Severity.ERROR, "compute.cluster", "serverless compute is not allowed here; name a cluster",
+                    f"use one of: {', '.join(comp.allowed_clusters)}")
+            elif not _ci_in(spec.compute.cluster, comp.allowed_clusters):
+                add(Severity.ERROR, "compute.cluster", f"cluster '{spec.compute.cluster}' is not allowed",
+                    f"use one of: {', '.join(comp.allowed_clusters)}")
+        if comp.allowed_instance_types is not None and spec.compute.instance_type is not None \
+                and not _ci_in(spec.compute.instance_type, comp.allowed_instance_types):
+            add(Severity.ERROR, "compute.instance_type", f"SKU '{spec.compute.instance_type}' is not allowed",
+                f"use one of: {', '.join(comp.allowed_instance_types)}")
+        if comp.allowed_deploy_instance_types is not None and spec.deploy.instance_type is not None \
+                and not _ci_in(spec.deploy.instance_type, comp.allowed_deploy_instance_types):
+            add(Severity.ERROR, "deploy.instance_type", f"SKU '{spec.deploy.instance_type}' is not allowed for serving",
+                f"use one of: {', '.join(comp.allowed_deploy_instance_types)}")
+    caps = policy.caps
+    if spec.compute.nodes > caps.max_nodes:
+        add(Severity.ERROR, "compute.nodes", f"{spec.compute.nodes} nodes exceeds the cap of {caps.max_nodes}",
+            f"lower it, or raise caps.max_nodes in {POLICY_FILE} in a reviewed change")
+    if spec.deploy.instance_count > caps.max_instance_count:
+        add(Severity.ERROR, "deploy.instance_count",
+            f"{spec.deploy.instance_count} instances exceeds the cap of {caps.max_instance_count}",
+            f"lower it, or raise caps.max_instance_count in {POLICY_FILE}")
+    epochs = params.get("num_train_epochs")
+    if isinstance(epochs, int) and epochs > caps.max_epochs:
+        add(Severity.ERROR, "finetune.params.num_train_epochs", f"{epochs} epochs exceeds the cap of {caps.max_epochs}",
+            f"lower it, or raise caps.max_epochs in {POLICY_FILE}")
+    if spec.lifecycle.keep:
+        add(Severity.WARNING, "lifecycle.keep", "the endpoint is never torn down automatically; it bills until deleted")
+    return out
+
+
+def load_policy(repo_root: str | Path) -> tuple[Policy, list[Finding]]:
+    """The repo's policy, or the default one when the file is absent. Findings locate policy errors."""
+    from gitops.spec.validate import model_from_yaml  # local: validate imports this module
+
+    path = Path(repo_root) / POLICY_FILE
+    if not path.is_file():
+        return Policy(), []
+    policy, findings = model_from_yaml(Policy, path.read_text(), str(path))
+    return (policy or Policy()), findings

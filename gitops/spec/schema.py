@@ -1,0 +1,30 @@
+"""The JSON Schema of run specs, generated from the pydantic model and committed under ``schemas/``."""
+
+from __future__ import annotations
+
+import json
+
+from gitops.component import load_interface
+from gitops.spec.model import RunSpec
+from gitops.spec.policy import Policy
+
+SCHEMA_ID = "https://github.com/finetune-gitops/finetune-gitops/schemas/run-spec.schema.json"
+
+
+def run_spec_schema() -> dict[str, object]:
+    schema = RunSpec.model_json_schema()
+    schema["$id"] = SCHEMA_ID
+    # Editors complete component params from the bundled interface.
+    interface = load_interface("0.0.82")
+    if interface is not None:
+        finetune = schema["$defs"]["FinetuneSpec"]["properties"]["params"]  # type: ignore[index]
+        finetune["propertyNames"] = {"enum": sorted(interface.user_params)}
+    return schema
+
+
+def run_spec_schema_text() -> str:
+    return json.dumps(run_spec_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def policy_schema_text() -> str:
+    return json.dumps(Policy.model_json_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,165 @@
+"""Two-pass validation of run specs: strict schema (with component params), then repo policy.
+
+``validate_text`` never raises on bad input: it returns a ``ValidatedSpec`` whose findings say what is
+wrong, each with file, line and field path. ``load_spec`` is the raising variant for code that needs a
+valid spec.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from gitops import naming
+from gitops.component import check_params
+from gitops.errors import SpecError
+from gitops.spec.findings import Finding, error, has_errors
+from gitops.spec.model import RunSpec
+from gitops.spec.policy import Policy, check_policy
+from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml
+
+M = TypeVar("M", bound=BaseModel)
+
+_PATTERN_HINTS = {
+    "name": "3-24 characters: lowercase letters, digits and single '-', starting with a letter, e.g. phi3-chat",
+    "endpoint": "3-32 characters: letters, digits and '-', starting with a letter, not ending with '-'",
+    "idle_after": "a number and a unit (s, m, h, d, w), e.g. 30m, 24h, 7d",
+    "expire_after": "a number and a unit (s, m, h, d, w), e.g. 30m, 24h, 7d",
+}
+
+
+@dataclass
+class ValidatedSpec:
+    """A spec after both passes; ``spec`` is None when the schema pass failed."""
+
+    file: str
+    spec: RunSpec | None
+    params: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    digest: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None and not has_errors(self.findings)
+
+    def require(self) -> RunSpec:
+        if not self.ok or self.spec is None:
+            errors = [f for f in self.findings if f.is_error]
+            raise SpecError(f"{self.file}: {len(errors)} problem(s); first: {errors[0].format() if errors else '?'}",
+                            findings=self.findings)
+        return self.spec
+
+
+def _fields_of(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names allowed at ``loc`` inside ``model``, for "did you mean" hints."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = getattr(current, "model_fields", {}).get(part)
+        if info is None:
+            return []
+        annotation = info.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            inner = [a for c in candidates for a in getattr(c, "__args__", ())]
+            nested = [c for c in inner if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return []
+        current = nested[0]
+    return list(getattr(current, "model_fields", {}))
+
+
+def _findings_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocument) -> list[Finding]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        hint = None
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            allowed = _fields_of(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+            message = "unknown field"
+            hint = f"did you mean '{close[0]}'?" if close else (f"allowed here: {', '.join(allowed)}" if allowed else None)
+        elif kind == "missing":
+            message = "is required"
+            hint = f"add '{loc[-1]}:' to the spec"
+        elif kind == "string_pattern_mismatch":
+            message = f"{err['input']!r} does not match the required pattern {err['ctx']['pattern']}"
+            hint = _PATTERN_HINTS.get(str(loc[-1]))
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            if "input" in err and not isinstance(err["input"], (dict, list)) and kind not in ("value_error",):
+                message += f", got {err['input']!r}"
+        out.append(error(dotted(loc), message, hint).located(doc.file, doc.line_of(loc)))
+    return out
+
+
+def model_from_yaml(model: type[M], text: str, file: str | None = None) -> tuple[M | None, list[Finding]]:
+    """Parse YAML text into ``model``; return (instance or None, located findings)."""
+    doc = parse_yaml(text, file)
+    if doc.data is None or doc.findings:
+        return None, doc.findings
+    try:
+        return model.model_validate(doc.data), []
+    except ValidationError as exc:
+        return None, _findings_from(exc, model, doc)
+
+
+def validate_text(text: str, file: str, policy: Policy | None = None) -> ValidatedSpec:
+    """Both passes over one spec's text; every problem in the file is reported at once."""
+    doc = parse_yaml(text, file)
+    if doc.data is None:
+        return ValidatedSpec(file, None, findings=doc.findings)
+    findings = list(doc.findings)
+    spec: RunSpec | None = None
+    try:
+        spec = RunSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        findings += _findings_from(exc, RunSpec, doc)
+    # Component params are checked even when another section failed, so that all problems show at once.
+    raw_finetune: dict[str, Any] = doc.data["finetune"] if isinstance(doc.data.get("finetune"), dict) else {}
+    raw_params: dict[str, Any] = raw_finetune["params"] if isinstance(raw_finetune.get("params"), dict) else {}
+    version = str(raw_finetune.get("component_version", "0.0.82"))
+    params, param_findings = check_params(raw_params, version)
+    findings += [f.located(file, doc.line_of(tuple(f.path.split(".")))) for f in param_findings]
+    findings.sort(key=lambda f: f.line or 0)
+    if spec is None:
+        return ValidatedSpec(file, None, params, findings)
+    stem = Path(file).stem
+    if Path(file).parent.name == "runs" and stem != spec.name:
+        findings.append(error("name", f"'{spec.name}' differs from the file name '{stem}.yaml'",
+                              f"rename the file to {spec.name}.yaml or set name: {stem}").located(file, doc.line_of(("name",))))
+    findings += _backend_findings(spec, params, doc)
+    if policy is not None:
+        findings += [f.located(file, doc.line_of(tuple(f.path.split(".")))) for f in check_policy(spec, params, policy)]
+    return ValidatedSpec(file, spec, params, findings, naming.spec_digest(spec, params))
+
+
+def _backend_findings(spec: RunSpec, params: dict[str, Any], doc: YamlDocument) -> list[Finding]:
+    """Offline checks that depend on the backend (what it cannot do is declared by the backend)."""
+    from gitops.backends.registry import capability_findings
+
+    return [f.located(doc.file, doc.line_of(tuple(f.path.split(".")))) for f in capability_findings(spec, params)]
+
+
+def validate_file(path: str | Path, policy: Policy | None = None) -> ValidatedSpec:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = error("", f"cannot read the file: {exc.__class__.__name__}: {exc}", "check the path and that it is UTF-8 text")
+        return ValidatedSpec(str(path), None, findings=[problem.located(str(path), 1)])
+    return validate_text(text, str(path), policy)
+
+
+def load_spec(path: str | Path, policy: Policy | None = None) -> ValidatedSpec:
+    """Validate and raise ``SpecError`` on any error; warnings stay in ``findings``."""
+    result = validate_file(path, policy)
+    result.require()
+    return result

@@ -1,0 +1,118 @@
+"""YAML loading that remembers where each field stands, and refuses what YAML lets slip.
+
+PyYAML's composer gives every node its line; we build plain Python values from the node tree and a
+map from field paths to line numbers, so that every finding can say ``FILE:LINE``. Duplicate keys,
+empty documents and non-mapping documents become findings instead of silent overwrites or tracebacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from gitops.spec.findings import Finding, error
+
+try:  # the C loader is several times faster; fall back where libyaml is absent
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the PyYAML build
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML mapping plus the line (1-based) of every field path in it."""
+
+    data: dict[str, Any] | None
+    lines: dict[Path, int] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    file: str | None = None
+
+    def line_of(self, path: Path) -> int:
+        """The line of ``path``, or of its nearest ancestor that exists in the document."""
+        probe = tuple(path)
+        while probe:
+            if probe in self.lines:
+                return self.lines[probe]
+            probe = probe[:-1]
+        return self.lines.get((), 1)
+
+
+def dotted(path: Path) -> str:
+    """``("finetune", "params", "lr")`` -> ``finetune.params.lr``; list indexes as ``[0]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class _Builder:
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+        self.lines: dict[Path, int] = {}
+        self.findings: list[Finding] = []
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.findings.append(error(dotted(path), "YAML merge keys (<<) are not supported",
+                                               "write the fields out").located(line=key_node.start_mark.line + 1))
+                    continue
+                key = self._loader.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    self.findings.append(error(dotted(path), f"unsupported mapping key {key!r}",
+                                               "use plain string keys").located(line=key_node.start_mark.line + 1))
+                    continue
+                key = str(key) if not isinstance(key, str) else key
+                child = path + (key,)
+                if key in out:
+                    self.findings.append(error(
+                        dotted(child), f"duplicate key '{key}' (first on line {self.lines[child]})",
+                        "keep one of them; YAML would silently keep only the last",
+                    ).located(line=key_node.start_mark.line + 1))
+                    continue
+                out[key] = self.build(value_node, child)
+                self.lines[child] = key_node.start_mark.line + 1
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self._loader.construct_object(node, deep=True)
+
+
+def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
+    """Parse one YAML document that must be a mapping; never raises for bad input."""
+    doc = YamlDocument(data=None, file=file)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            doc.findings.append(error("", "the file is empty", "a run spec is a YAML mapping; start from runs/local-tiny.yaml"))
+        elif not isinstance(node, yaml.MappingNode):
+            kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+            doc.findings.append(error("", f"the document is {kind}, not a mapping of fields",
+                                      "write 'field: value' lines at the top level").located(line=node.start_mark.line + 1))
+        else:
+            builder = _Builder(loader)
+            doc.data = builder.build(node, ())
+            doc.lines = builder.lines
+            doc.findings.extend(builder.findings)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        doc.findings.append(error("", f"invalid YAML: {problem}",
+                                  "check indentation, quotes and ':' after keys").located(line=mark.line + 1 if mark else 1))
+    except yaml.YAMLError as exc:
+        doc.findings.append(error("", f"invalid YAML: {str(exc).splitlines()[0]}"))
+    finally:
+        loader.dispose()
+    doc.findings = [f.located(file=file, line=f.line or doc.line_of(())) for f in doc.findings]
+    return doc

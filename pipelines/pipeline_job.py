@@ -1,0 +1,105 @@
+"""The Azure ML pipeline job for a run, as plain data (no SDK): what ``gitops render`` prints and what
+the Azure ML backend submits.
+
+Parameters follow the reference notebook: its defaults <- the model's ``model_specific_defaults``
+(filtered to the component's declared inputs) <- the spec's params.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gitops import naming
+from gitops.component import COMPONENT_NAME, SYSTEM_INPUTS, load_interface
+from gitops.spec.model import RunSpec
+
+PIPELINE_JOB_SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
+
+# The reference notebook's parameters (chat-completion fine-tune of Phi-3-mini on ultrachat_200k).
+NOTEBOOK_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3,
+    "per_device_train_batch_size": 1,
+    "per_device_eval_batch_size": 1,
+    "learning_rate": 5e-6,
+    "lr_scheduler_type": "cosine",
+    "apply_lora": "true",
+    "apply_deepspeed": "true",
+    "deepspeed_stage": "2",
+}
+
+
+def effective_params(spec: RunSpec, params: Mapping[str, Any],
+                     model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters a job really gets. Local runs use the component's own defaults for gaps."""
+    if spec.backend == "local":
+        return dict(params)
+    interface = load_interface(spec.finetune.component_version)
+    declared = set(interface.inputs) if interface else set()
+    from_model = {k: v for k, v in (model_defaults or {}).items() if k in declared and k not in SYSTEM_INPUTS}
+    return {**NOTEBOOK_DEFAULTS, **from_model, **params}
+
+
+def component_id(version: str) -> str:
+    return f"azureml://registries/azureml/components/{COMPONENT_NAME}/versions/{version}"
+
+
+def model_uri(spec: RunSpec) -> str:
+    ref = spec.model
+    selector = f"versions/{ref.version}" if ref.version is not None else f"labels/{ref.label}"
+    return f"azureml://registries/{ref.registry}/models/{ref.name}/{selector}"
+
+
+def data_inputs(spec: RunSpec, data_dir: str) -> tuple[str, str | None]:
+    """Train/test URIs: the spec's paths, or where ``pipelines/prepare_data.py`` writes the splits."""
+    if spec.data.train_path is not None:
+        return spec.data.train_path, spec.data.test_path
+    return f"{data_dir}/{spec.data.train_split}.jsonl", f"{data_dir}/{spec.data.test_split}.jsonl"
+
+
+def build_pipeline_job(spec: RunSpec, params: Mapping[str, Any], *, digest: str, gpus: int | None,
+                       train_uri: str, test_uri: str | None, tags: Mapping[str, str] | None = None,
+                       model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The pipeline job document (``pipelineJob.schema.json``) for this spec."""
+    merged = effective_params(spec, params, model_defaults)
+    compute = spec.compute.cluster or "serverless"
+    step_inputs: dict[str, Any] = {
+        "mlflow_model_path": {"type": "mlflow_model", "path": model_uri(spec)},
+        "compute_model_import": compute,
+        "compute_preprocess": compute,
+        "compute_finetune": compute,
+        "compute_model_evaluation": compute,
+        "train_file_path": "${{parent.inputs.train_file}}",
+        "number_of_gpu_to_use_finetuning": gpus or 1,
+        "num_nodes_finetune": spec.compute.nodes,
+    }
+    if spec.compute.instance_type and spec.compute.cluster is None:
+        for stage in ("model_import", "preprocess", "finetune", "model_evaluation"):
+            step_inputs[f"instance_type_{stage}"] = spec.compute.instance_type
+    if test_uri is not None:
+        step_inputs["test_file_path"] = "${{parent.inputs.test_file}}"
+    step_inputs.update(merged)
+    inputs: dict[str, Any] = {"train_file": {"type": "uri_file", "path": train_uri}}
+    if test_uri is not None:
+        inputs["test_file"] = {"type": "uri_file", "path": test_uri}
+    all_tags = {naming.TAG_RUN: spec.name, naming.TAG_DIGEST: digest, **(tags or {})}
+    return {
+        "$schema": PIPELINE_JOB_SCHEMA,
+        "type": "pipeline",
+        "name": naming.job_name(spec, digest),
+        "display_name": naming.display_name(spec, merged, gpus),
+        "experiment_name": naming.experiment_name(spec),
+        "description": spec.description or f"finetune-gitops run {spec.name}",
+        "tags": all_tags,
+        "inputs": inputs,
+        "outputs": {"trained_model": {"type": "mlflow_model"}},
+        "settings": {"force_rerun": True, "continue_on_step_failure": False},
+        "jobs": {
+            "finetune": {
+                "type": "pipeline",
+                "component": component_id(spec.finetune.component_version),
+                "inputs": step_inputs,
+                "outputs": {"mlflow_model_folder": "${{parent.outputs.trained_model}}"},
+            }
+        },
+    }

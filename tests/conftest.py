@@ -1,0 +1,120 @@
+"""Shared fixtures: spec files written by the tests, throwaway git repositories, the CLI in-process."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write a dedented text file under tmp_path and return its path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return _write
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run ``gitops ARGS`` in-process and capture its exit code and output."""
+    from gitops.cli import main
+
+    def _run(*args: str, cwd: Path | None = None) -> CliResult:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = 0
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return _run
+
+
+class GitRepo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.git("init", "-q", "-b", "main")
+        self.git("config", "user.email", "dev@example.com")
+        self.git("config", "user.name", "dev")
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", "-C", str(self.root), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    def commit(self, message: str = "change") -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> GitRepo:
+    return GitRepo(tmp_path / "repo")
+
+
+LOCAL_SPEC = """
+name: {name}
+backend: local
+owner: team-a
+model: {{registry: local, name: tiny-phi3}}
+data: {{train_path: data/train.jsonl, test_path: data/test.jsonl}}
+finetune:
+  params: {{max_steps: 10, learning_rate: 1.0e-3, apply_lora: true}}
+deploy: {{endpoint: {name}-ep}}
+"""
+
+AZURE_SPEC = """
+name: {name}
+backend: azureml
+owner: team-a
+model: {{registry: azureml, name: Phi-3-mini-4k-instruct, version: "15"}}
+data: {{dataset: HuggingFaceH4/ultrachat_200k, train_split: train_sft, test_split: test_sft, sample_percent: 5}}
+compute: {{cluster: gpu-cluster-big, instance_type: Standard_NC24ads_A100_v4, nodes: 1}}
+finetune:
+  component_version: 0.0.82
+  params: {{num_train_epochs: 3, per_device_train_batch_size: 1, learning_rate: 5.0e-6,
+           lr_scheduler_type: cosine, apply_lora: true, apply_deepspeed: true, deepspeed_stage: 2}}
+deploy:
+  endpoint: {name}-ep
+  instance_type: Standard_NC6s_v3
+lifecycle: {{idle_after: 24h, expire_after: 7d}}
+"""
+
+
+@pytest.fixture
+def local_spec_text() -> Callable[[str], str]:
+    return lambda name="tiny-run": textwrap.dedent(LOCAL_SPEC.format(name=name)).lstrip("\n")
+
+
+@pytest.fixture
+def azure_spec_text() -> Callable[[str], str]:
+    return lambda name="azure-run": textwrap.dedent(AZURE_SPEC.format(name=name)).lstrip("\n")

@@ -1,0 +1,56 @@
+"""``gitops validate``: FILE:LINE: field.path: message (+ hint), exit codes, never a traceback."""
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_valid_examples_exit_zero(cli) -> None:
+    result = cli("validate", str(REPO / "runs" / "phi3-mini-ultrachat.yaml"), str(REPO / "runs" / "local-tiny.yaml"))
+    assert result.exit_code == 0, result.out + result.err
+    assert "phi3-mini-ultrachat.yaml: ok" in result.out
+
+
+def test_every_problem_is_printed_with_file_line_and_path(cli, write) -> None:
+    path = write("runs/bad.yaml", """
+        name: Bad_Name
+        backend: azureml
+        model: {registry: azureml, name: Phi-3-mini-4k-instruct, version: "15"}
+        data: {dataset: x}
+        finetune:
+          params: {learning_rat: 1, apply_lora: maybe}
+        lifecycle: {idle_afte: 2h}
+        """)
+    result = cli("validate", str(path), "--repo", str(path.parent))
+    assert result.exit_code == 1
+    lines = result.out.splitlines()
+    assert f"{path}:1: name: 'Bad_Name' does not match the required pattern ^[a-z][a-z0-9-]*[a-z0-9]$ (hint: 3-24 characters" in lines[0]
+    assert f"{path}:6: finetune.params.learning_rat: unknown parameter of chat_completion_pipeline 0.0.82 " \
+           "(hint: did you mean 'learning_rate'?)" in lines
+    assert f"{path}:6: finetune.params.apply_lora: 'maybe' is not allowed; allowed: true, false (hint: use one of: true, false)" in lines
+    assert f"{path}:7: lifecycle.idle_afte: unknown field (hint: did you mean 'idle_after'?)" in lines
+    assert "Traceback" not in result.out + result.err
+
+
+def test_one_bad_file_among_good_ones_fails_the_run(cli, write, local_spec_text) -> None:
+    good = write("runs/tiny-run.yaml", local_spec_text())
+    bad = write("runs/empty.yaml", "")
+    result = cli("validate", str(good), str(bad), "--repo", str(good.parent))
+    assert result.exit_code == 1
+    assert f"{bad}:1: (document): the file is empty" in result.out
+    assert f"{good}: ok" in result.out
+
+
+def test_warnings_do_not_fail(cli, write, azure_spec_text) -> None:
+    path = write("runs/azure-run.yaml", azure_spec_text().replace('version: "15"', "label: latest"))
+    result = cli("validate", str(path), "--repo", str(path.parent))
+    assert result.exit_code == 0
+    assert "warning: model.label: label 'latest' is not reproducible" in result.out
+
+
+def test_policy_from_repo_root_is_applied(cli, write, azure_spec_text) -> None:
+    write("gitops.yaml", "compute: {allowed_clusters: [other]}\n")
+    path = write("runs/azure-run.yaml", azure_spec_text())
+    result = cli("validate", str(path), "--repo", str(path.parent.parent))
+    assert result.exit_code == 1
+    assert "compute.cluster: cluster 'gpu-cluster-big' is not allowed (hint: use one of: other)" in result.out

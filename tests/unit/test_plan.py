@@ -1,0 +1,133 @@
+"""``gitops plan`` over real git repositories: classification, derived names, field changes, output."""
+
+import json
+
+import pytest
+
+from gitops.plan import build_plan
+from gitops.plan_render import PLAN_MARKER, render_markdown, render_text
+
+
+@pytest.fixture
+def repo(git_repo, azure_spec_text, local_spec_text):
+    git_repo.write("gitops.yaml", "required: [owner]\n")
+    git_repo.write("runs/keep-me.yaml", local_spec_text("keep-me"))
+    git_repo.write("runs/change-me.yaml", azure_spec_text("change-me"))
+    git_repo.write("runs/move-me.yaml", local_spec_text("move-me"))
+    git_repo.write("runs/drop-me.yaml", local_spec_text("drop-me"))
+    git_repo.write("README.md", "not a spec\n")
+    base = git_repo.commit("base")
+    git_repo.write("runs/new-one.yaml", azure_spec_text("new-one"))
+    git_repo.write("runs/change-me.yaml", azure_spec_text("change-me").replace("learning_rate: 5.0e-6", "learning_rate: 1.0e-5")
+                   .replace("apply_lora: true", "apply_lora: 'true'"))
+    git_repo.git("mv", "runs/move-me.yaml", "runs/moved-one.yaml")
+    git_repo.write("runs/moved-one.yaml", local_spec_text("moved-one").replace("moved-one-ep", "move-me-ep"))
+    (git_repo.root / "runs/drop-me.yaml").unlink()
+    git_repo.write("runs/notes.txt", "ignored\n")
+    git_repo.commit("head")
+    return git_repo, base
+
+
+def test_classification(repo) -> None:
+    git_repo, base = repo
+    plan = build_plan(git_repo.root, base)
+    status = {s.path: s.status for s in plan.specs}
+    assert status == {"runs/new-one.yaml": "added", "runs/change-me.yaml": "changed", "runs/moved-one.yaml": "renamed",
+                      "runs/drop-me.yaml": "removed", "runs/keep-me.yaml": "unchanged"}
+    moved = next(s for s in plan.specs if s.status == "renamed")
+    assert moved.old_path == "runs/move-me.yaml"
+    assert plan.ok
+
+
+def test_changed_fields_are_normalised(repo) -> None:
+    git_repo, base = repo
+    plan = build_plan(git_repo.root, base)
+    changed = next(s for s in plan.specs if s.status == "changed")
+    # apply_lora true -> 'true' is the same value once normalised: only the learning rate changed
+    assert [(c.path, c.old, c.new) for c in changed.changes] == [("finetune.params.learning_rate", 5e-6, 1e-5)]
+
+
+def test_derived_values(repo) -> None:
+    git_repo, base = repo
+    plan = build_plan(git_repo.root, base)
+    new = next(s for s in plan.specs if s.status == "added")
+    d = new.derived
+    assert d is not None and new.digest is not None
+    assert d.display_name == "Phi-3-mini-4k-instruct-ultrachat-bs1-cosine-ds2-lora-save_limit-1-seqlen-1"
+    assert d.job_name == f"gitops-new-one-{new.digest[:12]}"
+    assert d.gpus_per_node == 1 and d.effective_batch_size == 1
+    assert d.model == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert d.endpoint == "new-one-ep"
+    assert d.idle_after == "24h" and d.expire_after == "7d"
+
+
+def test_effective_batch_size_uses_gpus_nodes_and_accumulation(git_repo, azure_spec_text) -> None:
+    base = git_repo.commit("empty")
+    text = (azure_spec_text("big").replace("Standard_NC24ads_A100_v4", "Standard_NC96ads_A100_v4").replace("nodes: 1", "nodes: 2")
+            .replace("per_device_train_batch_size: 1", "per_device_train_batch_size: 2, gradient_accumulation_steps: 4"))
+    git_repo.write("runs/big.yaml", text)
+    git_repo.commit()
+    (spec,) = build_plan(git_repo.root, base).specs
+    assert spec.derived is not None
+    assert spec.derived.effective_batch_size == 2 * 4 * 4 * 2
+    assert spec.derived.display_name.startswith("Phi-3-mini-4k-instruct-ultrachat-bs64-cosine-ds2-lora")
+
+
+def test_invalid_spec_fails_plan_and_cli(repo, cli) -> None:
+    git_repo, base = repo
+    git_repo.write("runs/broken.yaml", "name: broken\nmodel: [\n")
+    git_repo.commit("broken")
+    plan = build_plan(git_repo.root, base)
+    assert not plan.ok
+    result = cli("plan", "--base", base, "--repo", str(git_repo.root), "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.out)
+    broken = next(s for s in data["specs"] if s["path"] == "runs/broken.yaml")
+    assert broken["valid"] is False and broken["findings"][0]["message"].startswith("invalid YAML")
+
+
+def test_text_output(repo, cli) -> None:
+    git_repo, base = repo
+    result = cli("plan", "--base", base, "--repo", str(git_repo.root))
+    assert result.exit_code == 0, result.err
+    assert "1 added, 1 changed, 1 renamed, 1 removed, 1 unchanged; all valid" in result.out
+    assert "~ finetune.params.learning_rate: 5e-06 -> 1e-05" in result.out
+    assert "RENAMED   runs/moved-one.yaml (from runs/move-me.yaml)" in result.out
+
+
+def test_markdown_is_one_sticky_comment(repo) -> None:
+    git_repo, base = repo
+    text = render_markdown(build_plan(git_repo.root, base))
+    assert text.startswith(PLAN_MARKER + "\n")
+    assert "| Effective batch size | 1 |" in text
+    assert "`finetune.params.learning_rate`" in text
+    assert "1 unchanged valid spec(s) not shown." in text
+
+
+def test_markdown_truncates_gracefully_and_keeps_errors(git_repo, local_spec_text) -> None:
+    base = git_repo.commit("empty")
+    for i in range(120):
+        git_repo.write(f"runs/run-{i:03d}.yaml", local_spec_text(f"run-{i:03d}"))
+    git_repo.write("runs/zz-bad.yaml", "name: zz-bad\nbackend: nope\n")
+    git_repo.commit()
+    plan = build_plan(git_repo.root, base)
+    text = render_markdown(plan, limit=8000)
+    assert len(text) <= 8000
+    assert "more spec(s) not shown (comment size limit)" in text
+    assert "runs/zz-bad.yaml" in text  # invalid specs come first, so truncation never hides them
+    full = render_markdown(plan)
+    assert len(full) <= 65000
+
+
+def test_unknown_revision_is_a_clear_error(git_repo, cli) -> None:
+    git_repo.commit("empty")
+    result = cli("plan", "--base", "nope", "--repo", str(git_repo.root))
+    assert result.exit_code == 1
+    assert "error: git rev-parse failed" in result.err
+    assert "hint: check that the revisions exist" in result.err
+
+
+def test_render_text_hides_unchanged(repo) -> None:
+    git_repo, base = repo
+    text = render_text(build_plan(git_repo.root, base))
+    assert "keep-me" not in text and "1 spec(s) unchanged and valid." in text

@@ -1,0 +1,111 @@
+"""Pass one: the strict schema. Every message a user can get, from real YAML files."""
+
+from pathlib import Path
+
+import pytest
+
+from gitops.spec.validate import validate_file, validate_text
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("example", sorted((REPO / "runs").glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_are_valid(example: Path) -> None:
+    from gitops.spec.policy import load_policy
+
+    policy, findings = load_policy(REPO)
+    assert findings == []
+    result = validate_file(example, policy)
+    assert result.ok, [f.format() for f in result.findings]
+
+
+def _messages(text: str, file: str = "spec.yaml") -> list[str]:
+    return [f.format() for f in validate_text(text, file).findings]
+
+
+def test_unknown_field_suggests_the_close_one(azure_spec_text) -> None:
+    text = azure_spec_text().replace("lifecycle:", "lifecyle:")
+    messages = _messages(text)
+    assert any("lifecyle: unknown field (hint: did you mean 'lifecycle'?)" in m for m in messages), messages
+
+
+def test_unknown_nested_field_names_its_path_and_line(azure_spec_text) -> None:
+    text = azure_spec_text().replace("  instance_type: Standard_NC6s_v3", "  instance_typ: Standard_NC6s_v3")
+    (finding,) = validate_text(text, "s.yaml").findings
+    assert finding.path == "deploy.instance_typ"
+    assert finding.hint == "did you mean 'instance_type'?"
+    assert finding.line == text.splitlines().index("  instance_typ: Standard_NC6s_v3") + 1
+
+
+def test_all_problems_in_a_file_are_reported_at_once(azure_spec_text) -> None:
+    text = (azure_spec_text().replace("nodes: 1", "nodes: zero")
+            .replace("apply_lora: true", "apply_lora: maybe")
+            .replace("lifecycle: {idle_after: 24h", "lifecycle: {idle_after: soon"))
+    result = validate_text(text, "s.yaml")
+    paths = {f.path for f in result.findings}
+    assert {"compute.nodes", "finetune.params.apply_lora", "lifecycle.idle_after"} <= paths
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "needle"),
+    [
+        ("name: azure-run", "name: Azure_Run", "name", "does not match the required pattern"),
+        ("name: azure-run", "name: ab", "name", "at least 3 characters"),
+        ("name: azure-run", "name: a-very-long-run-name-indeed", "name", "at most 24 characters"),
+        ("name: azure-run", "name: double--dash", "name", "single '-'"),
+        ("name: azure-run", "name: 9lives", "name", "does not match"),
+        ("backend: azureml", "backend: gcp", "backend", "'azureml' or 'local'"),
+        ('version: "15"}', 'version: "15", label: latest}', "model", "give one of version, label or path"),
+        ("nodes: 1", "nodes: 0", "compute.nodes", "greater than or equal to 1"),
+        ("sample_percent: 5", "sample_percent: 0", "data.sample_percent", "greater than 0"),
+        ("sample_percent: 5", "sample_percent: 101", "data.sample_percent", "less than or equal to 100"),
+        ("endpoint: azure-run-ep", "endpoint: 1bad", "deploy.endpoint", "does not match"),
+        ("endpoint: azure-run-ep", "endpoint: bad-", "deploy.endpoint", "does not match"),
+        ("instance_type: Standard_NC6s_v3", "instance_type: Standard_NC6s_v3\n  request_timeout_ms: 200000",
+         "deploy.request_timeout_ms", "less than or equal to 180000"),
+        ("expire_after: 7d", "expire_after: 7 days", "lifecycle.expire_after", "does not match"),
+    ],
+)
+def test_field_errors(azure_spec_text, old: str, new: str, path: str, needle: str) -> None:
+    text = azure_spec_text()
+    assert old in text
+    result = validate_text(text.replace(old, new), "s.yaml")
+    hits = [f for f in result.findings if f.path == path and needle in f.message]
+    assert hits, [f.format() for f in result.findings]
+
+
+def test_missing_required_sections(tmp_path) -> None:
+    result = validate_text("name: abc\n", "s.yaml")
+    missing = {f.path: f for f in result.findings}
+    assert missing["model"].message == "is required"
+    assert missing["model"].hint == "add 'model:' to the spec"
+    assert "data" in missing
+
+
+def test_wrong_type_says_what_it_got(azure_spec_text) -> None:
+    text = azure_spec_text().replace("nodes: 1", "nodes: [1, 2]")
+    (finding,) = [f for f in validate_text(text, "s.yaml").findings if f.path == "compute.nodes"]
+    assert "valid integer" in finding.message
+
+
+def test_yaml_integer_version_is_accepted_as_string(azure_spec_text) -> None:
+    result = validate_text(azure_spec_text().replace('version: "15"', "version: 15"), "s.yaml")
+    assert result.ok and result.spec is not None and result.spec.model.version == "15"
+
+
+def test_file_name_must_match_run_name(tmp_path, azure_spec_text) -> None:
+    path = tmp_path / "runs" / "other-name.yaml"
+    path.parent.mkdir()
+    path.write_text(azure_spec_text())
+    result = validate_file(path)
+    assert any(f.path == "name" and "differs from the file name" in f.message for f in result.findings)
+
+
+def test_unreadable_file_is_a_finding(tmp_path) -> None:
+    result = validate_file(tmp_path / "missing.yaml")
+    assert not result.ok and "cannot read the file" in result.findings[0].message
+
+
+def test_data_needs_exactly_one_source(azure_spec_text) -> None:
+    text = azure_spec_text().replace("sample_percent: 5}", "sample_percent: 5, train_path: a.jsonl}")
+    assert any("either dataset or train_path" in f.message for f in validate_text(text, "s.yaml").findings)
