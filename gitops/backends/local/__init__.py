@@ -1,0 +1,1 @@
+"""The embedded local backend: real CPU fine-tunes, MLflow (SQLite) registry, loopback endpoints."""

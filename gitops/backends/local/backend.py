@@ -1,0 +1,133 @@
+"""The local backend: the ``Backend`` interface over local jobs, the MLflow registry and loopback endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from gitops.backends.base import (
+    DeploymentInfo,
+    EndpointInfo,
+    Feature,
+    FoundationModel,
+    InvokeResult,
+    JobStatus,
+    PreparedData,
+    RegisteredModel,
+    Usage,
+)
+from gitops.backends.local import models
+from gitops.backends.local.endpoints import LocalEndpoints
+from gitops.backends.local.jobs import LocalJobs
+from gitops.backends.local.workspace import LocalWorkspace
+from gitops.backends.registry import UNSUPPORTED
+from gitops.errors import NotFoundError, SpecError
+from gitops.naming import experiment_name
+from gitops.spec.findings import Finding, error
+from gitops.spec.model import RunSpec
+
+
+class LocalBackend:
+    name = "local"
+    unsupported: Mapping[Feature, str] = UNSUPPORTED["local"]
+
+    def __init__(self, workspace_dir: str | Path | None = None, event_hook: str | None = None) -> None:
+        from gitops.settings import Settings
+
+        self.ws = LocalWorkspace.at(workspace_dir or Settings.load().workspace_dir)
+        self.jobs = LocalJobs(self.ws)
+        self.endpoints = LocalEndpoints(self.ws)
+        self.event_hook = event_hook
+
+    @property
+    def topic(self) -> str:
+        """Stands in for the workspace resource id in events: stable per workspace directory."""
+        return f"/local/workspaces/{hashlib.sha256(str(self.ws.root).encode()).hexdigest()[:16]}"
+
+    def resolve_model(self, spec: RunSpec) -> FoundationModel:
+        if spec.model.path is not None:
+            path = Path(spec.model.path).expanduser().resolve()
+            if not (path / "config.json").exists() and not (path / "MLmodel").exists():
+                raise NotFoundError(f"model.path {spec.model.path} is not a Hugging Face or MLflow model directory",
+                                    hint="point it at a directory holding config.json and the weights")
+            return FoundationModel(name=spec.model.name, version="local", uri=str(path))
+        return models.resolve_foundation(self.ws, spec.model.name, spec.model.version, spec.model.label)
+
+    def check_compute(self, spec: RunSpec, model: FoundationModel) -> list[Finding]:
+        return []  # the local machine is the compute; capabilities were checked with the spec
+
+    def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
+        from pipelines.prepare_data import DataError, prepare, read_jsonl
+
+        try:
+            if spec.data.train_path is not None:
+                train = Path(spec.data.train_path).resolve()
+                test = Path(spec.data.test_path).resolve() if spec.data.test_path else None
+                for field, path in (("data.train_path", train), ("data.test_path", test)):
+                    if path is not None and not path.is_file():
+                        raise SpecError(f"{field}: {path} does not exist",
+                                        [error(field, f"{path} does not exist", "run `gitops data synth` or fix the path")])
+                train_rows = len(read_jsonl(train))
+                test_rows = len(read_jsonl(test)) if test else None
+                return PreparedData(str(train), str(test) if test else None, train_rows, test_rows)
+            out = self.ws.root / "data" / job_name
+            reports = {r.split: r for r in prepare(spec.data.dataset or "", out, spec.data.sample_percent,
+                                                   [spec.data.train_split, spec.data.test_split])}
+        except DataError as exc:
+            raise SpecError(f"data: {exc}", [error("data", str(exc))]) from exc
+        train_r, test_r = reports[spec.data.train_split], reports[spec.data.test_split]
+        return PreparedData(str(train_r.path), str(test_r.path), train_r.rows, test_r.rows)
+
+    def submit(self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str],
+               model: FoundationModel, data: PreparedData) -> JobStatus:
+        from pipelines.local_finetune import FinetuneRequest
+
+        experiment = experiment_name(spec)
+        models.ensure_experiment(self.ws, experiment)
+        request = FinetuneRequest(
+            job_name=job_name, base_model_dir=model.uri, train_path=data.train_uri, test_path=data.test_uri,
+            output_dir=str(self.ws.job_dir(job_name) / "output"), params=dict(params), tracking_uri=self.ws.tracking_uri,
+            experiment=experiment, tags=dict(tags), event_topic=self.topic, event_hook=self.event_hook)
+        return self.jobs.submit(request)
+
+    def get_job(self, job_name: str) -> JobStatus | None:
+        return self.jobs.get(job_name)
+
+    def cancel_job(self, job_name: str) -> None:
+        self.jobs.cancel(job_name)
+
+    def register_model(self, job_name: str, name: str, tags: Mapping[str, str]) -> RegisteredModel:
+        result = self.jobs.result(job_name)
+        return models.register(self.ws, result["model_uri"], name, dict(tags), job_name)
+
+    def ensure_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
+        return self.endpoints.ensure(name, dict(tags))
+
+    def create_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
+        model_dir = models.download(self.ws, model.uri, self.ws.endpoint_dir(endpoint) / "models" / deployment)
+        return self.endpoints.add_deployment(endpoint, deployment, model.uri, model_dir)
+
+    def set_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
+        return self.endpoints.set_traffic(endpoint, dict(traffic))
+
+    def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None,
+               timeout_s: float = 60.0) -> InvokeResult:
+        return self.endpoints.invoke(endpoint, payload, deployment, timeout_s)
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        self.endpoints.delete_deployment(endpoint, deployment)
+
+    def get_endpoint(self, name: str) -> EndpointInfo | None:
+        return self.endpoints.info(name)
+
+    def list_endpoints(self) -> list[EndpointInfo]:
+        return self.endpoints.list()
+
+    def delete_endpoint(self, name: str) -> None:
+        self.endpoints.delete(name)
+
+    def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
+        return {name: self.endpoints.usage(name) for name in endpoints}

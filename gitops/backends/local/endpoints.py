@@ -1,0 +1,193 @@
+"""Local endpoints: one server process per endpoint on 127.0.0.1, its config, key and stats on disk."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Usage
+from gitops.backends.local import processes
+from gitops.backends.local.workspace import LocalWorkspace
+from gitops.errors import BackendError, ConflictError, NotFoundError
+from gitops.util.files import read_json, write_json_atomic, write_secret
+
+SERVER_MODULE = "gitops.backends.local.server"
+START_TIMEOUT_S = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalEndpoints:
+    def __init__(self, ws: LocalWorkspace) -> None:
+        self.ws = ws
+
+    # -- records ------------------------------------------------------------------------------
+    def _config(self, name: str) -> dict[str, Any] | None:
+        data = read_json(self.ws.endpoint_dir(name) / "endpoint.json")
+        return dict(data) if isinstance(data, dict) else None
+
+    def _save(self, name: str, config: dict[str, Any]) -> None:
+        write_json_atomic(self.ws.endpoint_dir(name) / "endpoint.json", config)
+
+    def key(self, name: str) -> str:
+        """The endpoint's key: read only when a request needs it; never logged."""
+        try:
+            return (self.ws.endpoint_dir(name) / "key").read_text().strip()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"endpoint '{name}' does not exist") from exc
+
+    def _alive(self, name: str, config: dict[str, Any]) -> bool:
+        return processes.is_running(config.get("pid"), str(self.ws.endpoint_dir(name)))
+
+    def info(self, name: str) -> EndpointInfo | None:
+        config = self._config(name)
+        if config is None:
+            return None
+        alive = self._alive(name, config)
+        deployments = tuple(
+            DeploymentInfo(d, dep["model_uri"], healthy=alive, created_at=datetime.fromtimestamp(dep["created_at"], UTC))
+            for d, dep in sorted(config.get("deployments", {}).items()))
+        return EndpointInfo(name=name, scoring_uri=f"http://127.0.0.1:{config['port']}/score", tags=config.get("tags", {}),
+                            traffic=config.get("traffic", {}), deployments=deployments,
+                            created_at=datetime.fromtimestamp(config["created_at"], UTC))
+
+    def list(self) -> list[EndpointInfo]:
+        root = self.ws.root / "endpoints"
+        return [i for p in sorted(root.iterdir()) if p.is_dir() and (i := self.info(p.name)) is not None]
+
+    # -- process ------------------------------------------------------------------------------
+    def _start(self, name: str, config: dict[str, Any]) -> None:
+        ep_dir = self.ws.endpoint_dir(name)
+        if self._alive(name, config):
+            return
+        config["port"] = _free_port()
+        proc = processes.spawn(["-m", SERVER_MODULE, str(ep_dir), str(config["port"])], ep_dir / "server.log")
+        config["pid"] = proc.pid
+        self._save(name, config)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            # poll() of our own child: /proc's command line lags behind exec for a moment after spawn
+            if proc.poll() is not None:
+                raise BackendError(f"endpoint '{name}' server exited at start", hint=f"see {ep_dir / 'server.log'}")
+            try:
+                if requests.get(f"http://127.0.0.1:{config['port']}/health/ready", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise BackendError(f"endpoint '{name}' did not become ready in {START_TIMEOUT_S:.0f}s", hint=f"see {ep_dir / 'server.log'}")
+
+    def _reload(self, name: str, config: dict[str, Any]) -> None:
+        if not self._alive(name, config):
+            self._start(name, config)
+            return
+        resp = requests.post(f"http://127.0.0.1:{config['port']}/admin/reload",
+                             headers={"Authorization": f"Bearer {self.key(name)}"}, timeout=300)
+        if resp.status_code != 200:
+            raise BackendError(f"endpoint '{name}' could not load its deployments ({resp.status_code})",
+                               hint=f"see {self.ws.endpoint_dir(name) / 'server.log'}")
+
+    # -- operations (all idempotent) -------------------------------------------------------------
+    def ensure(self, name: str, tags: dict[str, str]) -> EndpointInfo:
+        ep_dir = self.ws.endpoint_dir(name)
+        config = self._config(name)
+        if config is None:
+            ep_dir.mkdir(parents=True, exist_ok=True)
+            write_secret(ep_dir / "key", secrets.token_urlsafe(32))
+            config = {"name": name, "tags": dict(tags), "deployments": {}, "traffic": {}, "created_at": time.time()}
+            self._save(name, config)
+        elif tags and {**config.get("tags", {}), **tags} != config.get("tags"):
+            config["tags"] = {**config.get("tags", {}), **tags}
+            self._save(name, config)
+        self._start(name, config)
+        info = self.info(name)
+        assert info is not None
+        return info
+
+    def add_deployment(self, endpoint: str, deployment: str, model_uri: str, model_dir: Path) -> DeploymentInfo:
+        config = self._config(endpoint)
+        if config is None:
+            raise NotFoundError(f"endpoint '{endpoint}' does not exist")
+        deps = config.setdefault("deployments", {})
+        if deps.get(deployment, {}).get("model_uri") != model_uri:
+            deps[deployment] = {"model_uri": model_uri, "model_dir": str(model_dir), "created_at": time.time()}
+        config.setdefault("traffic", {}).setdefault(deployment, 0)
+        self._save(endpoint, config)
+        self._reload(endpoint, config)
+        return DeploymentInfo(deployment, model_uri, healthy=True, created_at=datetime.fromtimestamp(deps[deployment]["created_at"], UTC))
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> EndpointInfo:
+        config = self._config(endpoint)
+        if config is None:
+            raise NotFoundError(f"endpoint '{endpoint}' does not exist")
+        unknown = set(traffic) - set(config.get("deployments", {}))
+        if unknown:
+            raise NotFoundError(f"no deployment {', '.join(sorted(unknown))} on endpoint '{endpoint}'")
+        total = sum(traffic.values())
+        if any(v < 0 for v in traffic.values()) or total not in (0, 100):
+            raise ConflictError(f"traffic must add up to 100 (or 0), got {total}")
+        config["traffic"] = {d: int(traffic.get(d, 0)) for d in config["deployments"]}
+        self._save(endpoint, config)
+        self._reload(endpoint, config)
+        info = self.info(endpoint)
+        assert info is not None
+        return info
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        config = self._config(endpoint)
+        if config is None or deployment not in config.get("deployments", {}):
+            return
+        if config.get("traffic", {}).get(deployment, 0) > 0:
+            raise ConflictError(f"deployment '{deployment}' still takes {config['traffic'][deployment]}% of traffic",
+                                hint="shift its traffic away first")
+        del config["deployments"][deployment]
+        config.get("traffic", {}).pop(deployment, None)
+        self._save(endpoint, config)
+        if self._alive(endpoint, config):
+            self._reload(endpoint, config)
+        shutil.rmtree(self.ws.endpoint_dir(endpoint) / "models" / deployment, ignore_errors=True)
+
+    def delete(self, name: str) -> None:
+        config = self._config(name)
+        if config is not None:
+            processes.stop(config.get("pid"), str(self.ws.endpoint_dir(name)))
+        shutil.rmtree(self.ws.endpoint_dir(name), ignore_errors=True)
+
+    def stop(self, name: str) -> None:
+        config = self._config(name)
+        if config is not None:
+            processes.stop(config.get("pid"), str(self.ws.endpoint_dir(name)))
+
+    def invoke(self, endpoint: str, payload: Any, deployment: str | None, timeout_s: float) -> InvokeResult:
+        info = self.info(endpoint)
+        if info is None:
+            raise NotFoundError(f"endpoint '{endpoint}' does not exist")
+        headers = {"Authorization": f"Bearer {self.key(endpoint)}", "Content-Type": "application/json"}
+        if deployment:
+            headers["azureml-model-deployment"] = deployment
+        start = time.perf_counter()
+        try:
+            resp = requests.post(info.scoring_uri, json=payload, headers=headers, timeout=timeout_s)
+        except requests.RequestException as exc:
+            raise BackendError(f"endpoint '{endpoint}' did not answer: {type(exc).__name__}") from exc
+        return InvokeResult(resp.status_code, resp.text, (time.perf_counter() - start) * 1000)
+
+    def usage(self, name: str) -> Usage:
+        if self._config(name) is None:
+            return Usage(name, known=False)
+        stats = read_json(self.ws.endpoint_dir(name) / "stats.json", {}) or {}
+        deps = stats.get("deployments", {})
+        last = max((d.get("last_request_at") or 0 for d in deps.values()), default=0)
+        return Usage(name, known=True, requests=sum(int(d.get("requests", 0)) for d in deps.values()),
+                     last_request_at=datetime.fromtimestamp(last, UTC) if last else None)

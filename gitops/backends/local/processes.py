@@ -1,0 +1,72 @@
+"""Detached processes of the local backend (job workers, endpoint servers): start, identify, stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def spawn(args: list[str], log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start ``python ARGS`` in its own session (it outlives the CLI); output goes to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONUNBUFFERED": "1"}
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=str(cwd or Path.cwd()), env=env, start_new_session=True)
+    return proc
+
+
+def _state(pid: int) -> tuple[str, str] | None:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return cmdline, stat.rsplit(")", 1)[-1].split()[0]
+
+
+def is_running(pid: int | None, marker: str) -> bool:
+    """True when ``pid`` is alive and is really our process (its command line holds ``marker``),
+    so that a recycled pid is never mistaken for it, nor signalled."""
+    if not pid:
+        return False
+    # Right after fork the command line is still the parent's until exec: give it a moment.
+    for _ in range(20):
+        state = _state(pid)
+        if state is None:
+            return False
+        cmdline, code = state
+        if code == "Z":  # exited, not yet reaped
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
+        if marker in cmdline:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def stop(pid: int | None, marker: str, timeout_s: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL after ``timeout_s``; a no-op when it is gone."""
+    if not is_running(pid, marker):
+        return
+    assert pid is not None
+    for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not is_running(pid, marker):
+                return
+            time.sleep(0.05)

@@ -1,0 +1,237 @@
+"""A local online endpoint: a FastAPI app on 127.0.0.1 that honours the managed online endpoint contract.
+
+``POST /score`` with ``Authorization: Bearer <key>``; body ``{"input_data": {"input_string": [...messages...],
+"parameters": {...}}}`` (or a flat message list, or ``{"messages": [...]}``) -> ``{"output": "..."}``.
+Several deployments, each serving one registered model; traffic weights; the ``azureml-model-deployment``
+header targets one deployment. Request counts and the last request time per deployment are persisted
+for idle detection. Run as ``python -m gitops.backends.local.server ENDPOINT_DIR``.
+"""
+
+# No "from __future__ import annotations": FastAPI must see the real Request type of the routes below.
+
+import hmac
+import json
+import os
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gitops.util.files import read_json, write_json_atomic
+
+STATS_FLUSH_S = 1.0
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def parse_score_body(body: Any) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """(messages, generation parameters) from any accepted request shape."""
+    params: dict[str, Any] = {}
+    if isinstance(body, dict) and "input_data" in body:
+        data = body["input_data"]
+        if not isinstance(data, dict) or "input_string" not in data:
+            raise BadRequest("input_data must be an object with input_string (a list of chat messages)")
+        messages, params = data["input_string"], data.get("parameters") or {}
+        if isinstance(messages, list) and messages and isinstance(messages[0], list):
+            messages = messages[0]  # a list holding one conversation
+    elif isinstance(body, dict) and "messages" in body:
+        messages = body["messages"]
+        params = {k: v for k, v in body.items() if k != "messages"}
+        if "max_tokens" in params:
+            params["max_new_tokens"] = params.pop("max_tokens")
+    elif isinstance(body, list):
+        messages = body
+    else:
+        raise BadRequest("expected {\"input_data\": {\"input_string\": [messages], \"parameters\": {...}}} or a message list")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("the conversation must be a non-empty list of {role, content} messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
+            raise BadRequest(f"message {i} must be {{\"role\": system|user|assistant, \"content\": string}}")
+    if not isinstance(params, dict):
+        raise BadRequest("parameters must be an object")
+    return messages, params
+
+
+class ChatModel:
+    """A registered MLflow transformers model, loaded once, generating with the request's parameters."""
+
+    def __init__(self, model_dir: str) -> None:
+        import mlflow.transformers
+        import torch
+
+        components = mlflow.transformers.load_model(model_dir, return_type="components")
+        self.model, self.tokenizer = components["model"], components["tokenizer"]
+        self.model.eval()
+        self._torch = torch
+        self._lock = threading.Lock()  # one generation at a time: 2 cores do better serially
+
+    def generate(self, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+        try:
+            max_new = int(params.get("max_new_tokens", 128))
+            temperature = float(params.get("temperature", 1.0))
+            top_p = float(params.get("top_p", 1.0))
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"bad generation parameter: {exc}") from exc
+        if not 1 <= max_new <= 4096 or not 0 < top_p <= 1 or temperature < 0:
+            raise BadRequest("max_new_tokens must be 1..4096, top_p in (0, 1], temperature >= 0")
+        do_sample = bool(params.get("do_sample", False)) and temperature > 0
+        inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": do_sample,
+                                  "pad_token_id": self.tokenizer.pad_token_id}
+        if do_sample:
+            kwargs.update(temperature=temperature, top_p=top_p)
+        with self._lock, self._torch.inference_mode():
+            out = self.model.generate(**inputs, **kwargs)
+        new_tokens = out[0][inputs["input_ids"].shape[1]:]
+        return str(self.tokenizer.decode(new_tokens, skip_special_tokens=True)).strip()
+
+
+class EndpointState:
+    def __init__(self, endpoint_dir: Path) -> None:
+        self.dir = endpoint_dir
+        self.key = (endpoint_dir / "key").read_text().strip()
+        self.models: dict[str, ChatModel] = {}
+        self.traffic: dict[str, int] = {}
+        stats = read_json(endpoint_dir / "stats.json", {}) or {}
+        self.stats: dict[str, dict[str, Any]] = stats.get("deployments", {})
+        self._stats_lock = threading.Lock()
+        self._dirty = False
+        self.ready = False
+
+    def reload(self) -> list[str]:
+        config = read_json(self.dir / "endpoint.json", {}) or {}
+        deployments = config.get("deployments", {})
+        for name, dep in deployments.items():
+            if name not in self.models or getattr(self.models[name], "_source", None) != dep["model_dir"]:
+                model = ChatModel(dep["model_dir"])
+                model._source = dep["model_dir"]  # type: ignore[attr-defined]
+                self.models[name] = model
+        for name in list(self.models):
+            if name not in deployments:
+                del self.models[name]
+        self.traffic = {k: int(v) for k, v in config.get("traffic", {}).items() if k in self.models}
+        self.ready = True
+        return sorted(self.models)
+
+    def pick(self, header: str | None) -> str | None:
+        if header:
+            return header if header in self.models else None
+        weighted = [(k, v) for k, v in self.traffic.items() if v > 0]
+        if not weighted:
+            return None
+        names, weights = zip(*weighted, strict=True)
+        return random.choices(names, weights=weights)[0]
+
+    def record(self, deployment: str, ok: bool) -> None:
+        with self._stats_lock:
+            entry = self.stats.setdefault(deployment, {"requests": 0, "errors": 0, "last_request_at": None})
+            entry["requests"] += 1
+            entry["errors"] += 0 if ok else 1
+            entry["last_request_at"] = time.time()
+            self._dirty = True
+
+    def flush(self) -> None:
+        with self._stats_lock:
+            snapshot = {"deployments": json.loads(json.dumps(self.stats)), "written_at": time.time()}
+            self._dirty = False
+        write_json_atomic(self.dir / "stats.json", snapshot)
+
+    def start_flusher(self) -> None:
+        """Persist request stats at most once a second, off the request path."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(STATS_FLUSH_S)
+                if self._dirty:
+                    self.flush()
+
+        threading.Thread(target=loop, name="stats-flusher", daemon=True).start()
+
+
+def create_app(endpoint_dir: Path) -> Any:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+    state = EndpointState(endpoint_dir)
+    app = FastAPI(title=f"finetune-gitops local endpoint {endpoint_dir.name}", docs_url=None, redoc_url=None)
+
+    def error(status: int, code: str, message: str) -> JSONResponse:
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+    def authorized(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), state.key.encode())
+
+    @app.on_event("startup")
+    def _load() -> None:
+        state.reload()
+        state.start_flusher()
+
+    @app.on_event("shutdown")
+    def _flush() -> None:
+        state.flush()
+
+    @app.get("/")
+    @app.get("/health/live")
+    def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/health/ready")
+    def ready() -> Any:
+        if not state.ready:
+            return error(503, "NotReady", "models are loading")
+        return {"status": "ready", "deployments": sorted(state.models), "traffic": state.traffic}
+
+    @app.post("/admin/reload")
+    def reload(request: Request) -> Any:
+        if not authorized(request):
+            return error(401, "Unauthorized", "missing or wrong key")
+        return {"deployments": state.reload(), "traffic": state.traffic}
+
+    @app.post("/score")
+    async def score(request: Request) -> Any:
+        if not authorized(request):
+            return error(401, "Unauthorized", "send 'Authorization: Bearer <endpoint key>'")
+        try:
+            body = await request.json()
+        except ValueError:
+            return error(400, "BadRequest", "the body is not valid JSON")
+        target = request.headers.get("azureml-model-deployment")
+        deployment = state.pick(target)
+        if deployment is None:
+            if target:
+                have = ', '.join(sorted(state.models)) or 'none'
+                return error(404, "DeploymentNotFound", f"no deployment named '{target}'; have: {have}")
+            return error(503, "NoTraffic", "no deployment receives traffic")
+        try:
+            messages, params = parse_score_body(body)
+            import anyio
+
+            text = await anyio.to_thread.run_sync(state.models[deployment].generate, messages, params)
+        except BadRequest as exc:
+            state.record(deployment, ok=False)
+            return error(400, "BadRequest", str(exc))
+        state.record(deployment, ok=True)
+        return JSONResponse({"output": text}, headers={"azureml-model-deployment": deployment})
+
+    return app
+
+
+def main(argv: list[str]) -> int:
+    import uvicorn
+
+    endpoint_dir = Path(argv[0]).resolve()
+    port = int(argv[1])
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    uvicorn.run(create_app(endpoint_dir), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

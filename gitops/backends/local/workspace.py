@@ -1,0 +1,49 @@
+"""The local workspace directory: MLflow store, job records, logs, endpoint records and keys."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LocalWorkspace:
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | Path) -> LocalWorkspace:
+        ws = cls(Path(root).resolve())
+        for sub in ("jobs", "endpoints", "models", "mlartifacts", "events", "data"):
+            (ws.root / sub).mkdir(parents=True, exist_ok=True)
+        # Offline by construction: no hub lookups from any process started here.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        return ws
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.root / "mlartifacts"
+
+    def job_dir(self, job_name: str) -> Path:
+        return self.root / "jobs" / job_name
+
+    def endpoint_dir(self, name: str) -> Path:
+        return self.root / "endpoints" / name
+
+    @property
+    def events_dir(self) -> Path:
+        return self.root / "events"
+
+
+def use_mlflow(ws: LocalWorkspace) -> None:
+    """Point this process's MLflow at the workspace store (SQLite tracking + registry, file artifacts)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(ws.tracking_uri)
+    mlflow.set_registry_uri(ws.tracking_uri)

@@ -1,0 +1,99 @@
+"""Azure ML job events in the Event Grid shape: built by the local backend, parsed by the job-event handler.
+
+Both envelopes are accepted (Event Grid: topic/subject/eventType/eventTime/data; CloudEvents:
+source/subject/type/time/data), one event or an array, camelCase or PascalCase data keys.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
+RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+
+
+class EventFormatError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One job event, whichever envelope it came in."""
+
+    id: str
+    type: str
+    topic: str
+    subject: str
+    time: str
+    run_id: str
+    run_status: str | None
+    run_type: str | None
+    experiment: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def short_type(self) -> str:
+        return self.type.rsplit(".", 1)[-1]
+
+    @property
+    def outcome(self) -> str | None:
+        """completed | failed | canceled | None (a status we do not act on)."""
+        if self.type == RUN_COMPLETED:
+            return "completed"
+        status = (self.run_status or "").lower()
+        return {"completed": "completed", "finished": "completed", "failed": "failed",
+                "canceled": "canceled", "cancelled": "canceled"}.get(status)
+
+
+def _pick(data: dict[str, Any], name: str) -> Any:
+    """camelCase or PascalCase key."""
+    if name in data:
+        return data[name]
+    return data.get(name[0].upper() + name[1:])
+
+
+def parse_event(raw: dict[str, Any]) -> JobEvent:
+    if not isinstance(raw, dict):
+        raise EventFormatError("an event must be a JSON object")
+    kind = raw.get("eventType") or raw.get("type")
+    data = raw.get("data")
+    if not kind or not isinstance(data, dict):
+        raise EventFormatError("not an Event Grid or CloudEvents event (eventType/type and data are required)")
+    run_id = _pick(data, "runId")
+    if not run_id:
+        raise EventFormatError(f"event {raw.get('id')!r} has no data.runId")
+    tags = _pick(data, "runTags") or {}
+    return JobEvent(
+        id=str(raw.get("id") or ""), type=str(kind), topic=str(raw.get("topic") or raw.get("source") or ""),
+        subject=str(raw.get("subject") or ""), time=str(raw.get("eventTime") or raw.get("time") or ""),
+        run_id=str(run_id), run_status=_pick(data, "runStatus"), run_type=_pick(data, "runType"),
+        experiment=_pick(data, "experimentName"), tags={str(k): str(v) for k, v in dict(tags).items()},
+    )
+
+
+def parse_events(body: str | bytes | Any) -> list[JobEvent]:
+    """One event or an array of them, from JSON text or already-parsed data."""
+    payload = json.loads(body) if isinstance(body, (str, bytes)) else body
+    items = payload if isinstance(payload, list) else [payload]
+    return [parse_event(item) for item in items]
+
+
+def build_event(*, topic: str, experiment: str, run_id: str, status: str, tags: dict[str, str],
+                run_type: str = "azureml.PipelineRun") -> dict[str, Any]:
+    """An Event Grid event as Azure ML sends it: RunCompleted, or RunStatusChanged for other ends."""
+    completed = status.lower() == "completed"
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": topic,
+        "subject": f"experiments/{experiment}/runs/{run_id}",
+        "eventType": RUN_COMPLETED if completed else RUN_STATUS_CHANGED,
+        "eventTime": datetime.now(UTC).isoformat(),
+        "data": {"experimentId": experiment, "experimentName": experiment, "runId": run_id, "runType": run_type,
+                 "runTags": dict(tags), "runProperties": {}, "runStatus": status.capitalize()},
+        "dataVersion": "2",
+        "metadataVersion": "1",
+    }
