@@ -28,7 +28,7 @@ FOLLOW_UPS = [("Why does it matter?", "It matters because life on Earth depends 
 
 def make_rows(n: int, seed: int = 0) -> list[dict[str, object]]:
     rng = random.Random(seed)
-    rows = []
+    rows: list[dict[str, object]] = []
     topics = list(TOPICS)
     for _ in range(n):
         topic = rng.choice(topics)
