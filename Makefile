@@ -26,7 +26,8 @@ $(NODE_BIN)/azurite-blob: package.json
 tools: $(NODE_BIN)/azurite-blob
 
 demo: $(STAMP)
-	$(VENV)/bin/gitops demo runs/local-tiny.yaml
+	$(VENV)/bin/gitops data synth --rows 400 --out .gitops/data/synth
+	$(VENV)/bin/gitops run runs/local-tiny.yaml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,1 +1,153 @@
-"""Run lifecycle commands (filled in by the lifecycle)."""
+"""Lifecycle commands: ``run``, ``status``, ``invoke``, ``event``, ``reconcile``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gitops.cli import app
+
+TERMINAL = ("live", "rolled_back", "failed", "canceled", "superseded", "retired")
+
+
+@app.command()
+def run(file: Path = typer.Argument(..., help="The spec to run on the local backend."),
+        timeout: float = typer.Option(1800, help="Give up waiting after this many seconds.")) -> None:
+    """Validate -> submit -> wait -> register -> deploy at 0% -> smoke-test -> promote; print how to call it."""
+    from rich.console import Console
+
+    from gitops.cli.specs import _repo_root
+    from gitops.errors import GitopsError
+    from gitops.lifecycle.hooks import local_lifecycle
+    from gitops.spec.policy import load_policy
+    from gitops.spec.validate import load_spec
+
+    console = Console(stderr=True)
+    policy, _ = load_policy(_repo_root(file.resolve().parent))
+    validated = load_spec(file, policy)
+    for finding in validated.findings:
+        console.print(f"[yellow]{finding.format()}[/]")
+    lifecycle = local_lifecycle()
+    with console.status("submitting (first run builds and registers the tiny model)..."):
+        record = lifecycle.submit(validated)
+    console.print(f"job [bold]{record.job_name}[/] {record.status}")
+    backend = lifecycle.backend_for(record.backend)
+    deadline = time.monotonic() + timeout
+    job_done_at: float | None = None
+    with console.status("waiting for the job") as status:
+        while True:
+            got = lifecycle.ledger.get(record.run)
+            assert got is not None
+            record = got[0]
+            if record.status in TERMINAL:
+                break
+            job = backend.get_job(record.job_name)
+            if job is not None:
+                p = job.progress
+                loss = f" loss {p['train_loss']:.3f}" if "train_loss" in p else ""
+                step = f" step {p.get('step', 0)}/{p.get('max_steps', '?')}" if "step" in p else ""
+                status.update(f"job {job.state.value}{step}{loss} · run {record.status}")
+                if job.state.terminal:
+                    job_done_at = job_done_at or time.monotonic()
+                    # The job's own event normally finishes the flow; if it did not, do it here.
+                    if time.monotonic() - job_done_at > 15 and record.status in ("submitted", "running", "completed"):
+                        lifecycle.reconcile(record.run)
+            if time.monotonic() > deadline:
+                raise GitopsError(f"run '{record.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
+            time.sleep(1)
+    _print_outcome(record, backend)
+    raise typer.Exit(0 if record.status == "live" else 1)
+
+
+def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]
+    print(f"run {record.run}: {record.status}" + (f" ({record.error})" if record.error else ""))
+    if record.smoke is not None:
+        print(f"smoke test: {'passed' if record.smoke.ok else 'FAILED'} in {record.smoke.latency_ms} ms; "
+              f"reply: {record.smoke.reply_excerpt[:80]!r}" + (f"; {record.smoke.reason}" if record.smoke.reason else ""))
+    if record.status == "live" and record.endpoint:
+        info = backend.get_endpoint(record.endpoint)
+        if info is not None:
+            print(f"endpoint: {info.scoring_uri}  (deployment {record.deployment}, model {record.model_name} v{record.model_version})")
+            print("call it (the key stays in the workspace; it is never printed):")
+            print(f"  export GITOPS_KEY=\"$(cat .gitops/endpoints/{record.endpoint}/key)\"")
+            print(f"  curl -s {info.scoring_uri} -H \"Authorization: Bearer $GITOPS_KEY\" -H 'Content-Type: application/json' \\")
+            print("    -d '{\"input_data\": {\"input_string\": [{\"role\": \"user\", \"content\": \"Tell me about rain.\"}], "
+                  "\"parameters\": {\"max_new_tokens\": 32}}}'")
+            print(f"  or: gitops invoke {record.run} --message 'Tell me about rain.'")
+
+
+@app.command()
+def status(name: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
+    """A table of runs: status, job, model version, endpoint, traffic, last smoke result, age."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gitops.lifecycle.hooks import local_lifecycle
+
+    lifecycle = local_lifecycle()
+    records = [r for r in lifecycle.ledger.list() if name is None or r.run == name]
+    if as_json:
+        sys.stdout.write(json.dumps([r.model_dump(mode="json", exclude={"spec"}) for r in records], indent=2) + "\n")
+        return
+    table = Table("run", "status", "job", "model", "endpoint", "traffic", "smoke", "age")
+    for r in records:
+        traffic = ""
+        if r.endpoint and r.status == "live":
+            info = lifecycle.backend_for(r.backend).get_endpoint(r.endpoint)
+            traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))
+        smoke = "-" if r.smoke is None else ("ok " if r.smoke.ok else "FAIL ") + f"{r.smoke.latency_ms:.0f}ms"
+        age = f"{(time.time() - r.history[0].at) / 60:.0f}m" if r.history else "-"
+        table.add_row(r.run, r.status, r.job_name, f"{r.model_name or '-'} v{r.model_version or '-'}", r.endpoint or "-",
+                      traffic or "-", smoke, age)
+    Console().print(table)
+
+
+@app.command()
+def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typer.Option(..., help="The user turn."),
+           max_new_tokens: int = typer.Option(64)) -> None:
+    """One chat turn against the run's endpoint."""
+    from gitops.errors import NotFoundError
+    from gitops.lifecycle.hooks import local_lifecycle
+    from gitops.lifecycle.smoke import extract_reply
+
+    lifecycle = local_lifecycle()
+    got = lifecycle.ledger.get(name)
+    if got is None or not got[0].endpoint or got[0].status != "live":
+        raise NotFoundError(f"run '{name}' has no live endpoint", hint="see `gitops status`")
+    record = got[0]
+    result = lifecycle.backend_for(record.backend).invoke(record.endpoint or "", {"input_data": {
+        "input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}})
+    print(extract_reply(result.body) if result.status_code == 200 else f"error {result.status_code}: {result.body}")
+
+
+@app.command()
+def event(file: Path = typer.Argument(..., help="An Event Grid event (or array) as JSON."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Print the decision without acting.")) -> None:
+    """Replay a job event (e.g. from a dead-letter container) through the same handler."""
+    from gitops.events import parse_events
+    from gitops.lifecycle.hooks import local_lifecycle
+
+    body = file.read_text(encoding="utf-8")
+    lifecycle = local_lifecycle()
+    if dry_run:
+        for e in parse_events(body):
+            got = lifecycle.ledger.get(e.tags.get("gitops_run", ""))
+            state = got[0].status if got else "unknown run"
+            print(f"{e.id} {e.short_type} run={e.tags.get('gitops_run')} job={e.run_id} outcome={e.outcome} (run is {state})")
+        return
+    for d in lifecycle.on_job_event(body):
+        print(f"{d.event_id} {d.run}: {d.action} - {d.reason}")
+
+
+@app.command()
+def reconcile(name: Optional[str] = typer.Argument(None)) -> None:
+    """Continue runs whose job event never came (lost, or none is sent for failures)."""
+    from gitops.lifecycle.hooks import local_lifecycle
+
+    for d in local_lifecycle().reconcile(name):
+        print(f"{d.run}: {d.action} - {d.reason}")

@@ -38,7 +38,8 @@ class LocalJobs:
         job_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(job_dir / "request.json", asdict(request))
         write_json_atomic(job_dir / "status.json", {"state": "queued", "queued_at": time.time(), "tags": request.tags})
-        proc = processes.spawn(["-m", WORKER_MODULE, str(job_dir)], job_dir / "job.log")
+        proc = processes.spawn(["-m", WORKER_MODULE, str(job_dir)], job_dir / "job.log",
+                               env={"GITOPS_WORKSPACE": str(self.ws.root)})
         # The worker owns status.json; the launcher records the pid beside it, so neither overwrites the other.
         (job_dir / "pid").write_text(str(proc.pid))
         result = self.get(request.job_name)

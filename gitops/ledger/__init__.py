@@ -1,0 +1,1 @@
+"""The run ledger: every run's durable record, updated by compare-and-swap."""
