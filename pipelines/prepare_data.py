@@ -71,9 +71,13 @@ def load_splits(dataset: str, percent: float, splits: list[str] | None = None) -
         for split in names:
             out[split] = load_dataset(builder, data_files={split: data_files[split]}, split=f"{split}[0%:{pct}%]")
         return out
-    names = splits or get_dataset_split_names(dataset)
-    for split in names:
-        out[split] = load_dataset(dataset, split=f"{split}[0%:{pct}%]")
+    try:  # the real hub path (the reference run's code path); unreachable offline
+        names = splits or get_dataset_split_names(dataset)
+        for split in names:
+            out[split] = load_dataset(dataset, split=f"{split}[0%:{pct}%]")
+    except Exception as exc:  # datasets raises many types here (not found, offline, gated)
+        raise DataError(f"{dataset}: not a local path, and the dataset hub could not provide it "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
     return out
 
 

@@ -1,0 +1,212 @@
+"""The whole loop on the local backend, for real: a CPU LoRA fine-tune, MLflow, a loopback endpoint.
+
+One workspace for the module (fine-tunes take seconds each); tests run in file order and build on
+each other like a user's day: first run goes live, the endpoint is called, a bad version rolls back,
+a change while a job runs is refused, and deleting the endpoint stops its process.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from gitops.backends.local.backend import LocalBackend
+from gitops.backends.local.processes import is_running
+from gitops.errors import ConflictError
+from gitops.ledger.local import LocalLedger
+from gitops.lifecycle.flow import Lifecycle
+from gitops.spec.validate import ValidatedSpec, validate_text
+from pipelines.synth import write_dataset
+
+pytestmark = pytest.mark.slow
+
+SPEC = """
+name: flow-run
+backend: local
+model: {{registry: local, name: tiny-phi3}}
+data: {{train_path: {train}, test_path: {test}}}
+finetune:
+  params: {{max_steps: {steps}, per_device_train_batch_size: 8, learning_rate: {lr}, apply_lora: true, lora_alpha: 16,
+           max_seq_length: 128, logging_steps: 5, warmup_steps: 2}}
+deploy:
+  endpoint: flow-ep
+  smoke_test:
+    messages: [{{role: user, content: Tell me about rain.}}]
+    parameters: {{max_new_tokens: 8, do_sample: false}}
+    max_latency_ms: {latency}
+"""
+
+
+class World:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = write_dataset(root / "data", rows=160, test_rows=16)
+        # No event hook: the tests deliver the job's event themselves, to control duplicates and races.
+        self.backend = LocalBackend(root / "ws", event_hook=None)
+        self.lifecycle = Lifecycle(LocalLedger(root / "ws" / "ledger"), lambda name: self.backend, topic=self.backend.topic)
+
+    def spec(self, steps: int = 40, lr: str = "3.0e-3", latency: int = 60000) -> ValidatedSpec:
+        text = textwrap.dedent(SPEC.format(train=self.data["train_sft"], test=self.data["test_sft"], steps=steps, lr=lr,
+                                           latency=latency))
+        result = validate_text(text, "flow-run.yaml")
+        assert result.ok, result.findings
+        return result
+
+    def wait_job(self, job: str, timeout: float = 300) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.backend.get_job(job)
+            assert status is not None
+            if status.state.terminal:
+                return status.state.value
+            time.sleep(0.5)
+        raise AssertionError(f"job {job} did not finish; log: {(self.backend.ws.job_dir(job) / 'job.log').read_text()[-2000:]}")
+
+    def event_of(self, job: str, status: str) -> dict:
+        return json.loads((self.backend.ws.events_dir / f"{job}-{status}.json").read_text())
+
+    def record(self):  # type: ignore[no-untyped-def]
+        got = self.lifecycle.ledger.get("flow-run")
+        assert got is not None
+        return got[0]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    w = World(tmp_path_factory.mktemp("flow"))
+    yield w
+    for info in w.backend.list_endpoints():
+        w.backend.delete_endpoint(info.name)
+    for job_dir in (w.backend.ws.root / "jobs").iterdir():
+        w.backend.cancel_job(job_dir.name)
+
+
+def test_first_run_goes_live_once_under_concurrent_duplicate_events(world: World) -> None:
+    record = world.lifecycle.submit(world.spec())
+    assert record.status == "submitted"
+    assert world.wait_job(record.job_name) == "completed"
+    event = world.event_of(record.job_name, "completed")
+    assert event["eventType"] == "Microsoft.MachineLearningServices.RunCompleted"
+    assert event["data"]["runTags"]["gitops_run"] == "flow-run"
+
+    decisions: list = []
+    threads = [threading.Thread(target=lambda: decisions.extend(world.lifecycle.on_job_event(event))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(d.action for d in decisions) == ["deployed", "duplicate"]
+    assert world.lifecycle.on_job_event(event)[0].action == "duplicate"  # a late redelivery too
+
+    live = world.record()
+    assert live.status == "live" and live.smoke is not None and live.smoke.ok and live.smoke.reply_excerpt
+    info = world.backend.get_endpoint("flow-ep")
+    assert info is not None and len(info.deployments) == 1
+    assert info.traffic == {live.deployment: 100}
+    assert info.tags["managed_by"] == "finetune-gitops"
+    assert [h.status for h in live.history][:2] == ["submitted", "deploying"] and live.history[-1].status == "live"
+
+
+def test_training_was_logged_and_registered_in_mlflow(world: World) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=world.backend.ws.tracking_uri, registry_uri=world.backend.ws.tracking_uri)
+    record = world.record()
+    (mv,) = client.search_model_versions("name='flow-run'")
+    assert str(mv.version) == record.model_version
+    assert mv.tags["gitops_run"] == "flow-run" and mv.tags["gitops_job"] == record.job_name
+    assert str(client.get_model_version_by_alias("flow-run", "candidate").version) == str(mv.version)
+    run = client.search_runs([client.get_experiment_by_name("chat_completion_tiny-phi3").experiment_id])[0]
+    assert run.data.params["learning_rate"] == "0.003" and run.data.params["apply_lora"] == "true"
+    losses = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "train_loss"), key=lambda m: m.step)]
+    assert len(losses) >= 3 and losses[-1] < losses[0]
+    assert "eval_loss" in run.data.metrics and run.data.metrics["train_tokens"] > 0
+    assert (world.backend.ws.endpoint_dir("flow-ep") / "key").stat().st_mode & 0o777 == 0o600
+
+
+def test_score_contract_over_http(world: World) -> None:
+    info = world.backend.get_endpoint("flow-ep")
+    assert info is not None
+    key = world.backend.endpoints.key("flow-ep")
+    body = {"input_data": {"input_string": [{"role": "user", "content": "Tell me about the moon."}],
+                           "parameters": {"max_new_tokens": 4, "do_sample": True, "temperature": 0.7, "top_p": 0.9}}}
+    auth = {"Authorization": f"Bearer {key}"}
+    ok = requests.post(info.scoring_uri, json=body, headers=auth, timeout=30)
+    assert ok.status_code == 200 and isinstance(ok.json()["output"], str)
+    assert ok.headers["azureml-model-deployment"] == world.record().deployment
+    flat = requests.post(info.scoring_uri, json=[{"role": "user", "content": "hi"}], headers=auth, timeout=30)
+    assert flat.status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": key}):
+        denied = requests.post(info.scoring_uri, json=body, headers=headers, timeout=30)
+        assert denied.status_code == 401 and denied.json()["error"]["code"] == "Unauthorized"
+        assert key not in denied.text
+    bad = requests.post(info.scoring_uri, json={"nope": 1}, headers=auth, timeout=30)
+    assert bad.status_code == 400 and "input_string" in bad.json()["error"]["message"]
+    not_json = requests.post(info.scoring_uri, data=b"{", headers={**auth, "Content-Type": "application/json"}, timeout=30)
+    assert not_json.status_code == 400
+    bad_param = requests.post(info.scoring_uri, json={"input_data": {"input_string": [{"role": "user", "content": "x"}],
+                                                                     "parameters": {"max_new_tokens": 0}}}, headers=auth, timeout=30)
+    assert bad_param.status_code == 400 and "max_new_tokens" in bad_param.json()["error"]["message"]
+    missing = requests.post(info.scoring_uri, json=body, headers={**auth, "azureml-model-deployment": "nope"}, timeout=30)
+    assert missing.status_code == 404
+    port = int(info.scoring_uri.split(":")[2].split("/")[0])
+    assert requests.get(f"http://127.0.0.1:{port}/health/live", timeout=5).status_code == 200
+    assert requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=5).json()["status"] == "ready"
+    time.sleep(1.5)  # stats are flushed once a second
+    usage = world.backend.usage(["flow-ep"], window=None)["flow-ep"]  # type: ignore[arg-type]
+    assert usage.known and usage.requests is not None and usage.requests >= 5 and usage.last_request_at is not None
+
+
+def test_same_spec_same_digest_is_not_submitted_twice(world: World) -> None:
+    before = sorted(p.name for p in (world.backend.ws.root / "jobs").iterdir())
+    again = world.lifecycle.submit(world.spec())
+    assert again.status == "live" and again.job_name == world.record().job_name
+    assert sorted(p.name for p in (world.backend.ws.root / "jobs").iterdir()) == before
+
+
+def test_failed_smoke_test_rolls_back_and_old_deployment_keeps_serving(world: World) -> None:
+    old = world.record().deployment
+    record = world.lifecycle.submit(world.spec(steps=10, lr="1.0e-3", latency=1))  # no reply comes back in 1 ms
+    assert world.wait_job(record.job_name) == "completed"
+    (decision,) = world.lifecycle.on_job_event(world.event_of(record.job_name, "completed"))
+    assert decision.action == "rolled_back" and "latency" in decision.reason
+    after = world.record()
+    assert after.status == "rolled_back" and after.deployment == old and after.smoke is not None and not after.smoke.ok
+    info = world.backend.get_endpoint("flow-ep")
+    assert info is not None and [d.name for d in info.deployments] == [old] and info.traffic == {old: 100}
+    assert world.backend.invoke("flow-ep", [{"role": "user", "content": "hi"}]).status_code == 200
+
+
+def test_change_while_job_runs_is_refused_and_cancel_is_recorded(world: World) -> None:
+    record = world.lifecycle.submit(world.spec(steps=100000, lr="2.0e-3"))
+    with pytest.raises(ConflictError, match="still submitted|still running"):
+        world.lifecycle.submit(world.spec(steps=100000, lr="4.0e-3"))
+    world.backend.cancel_job(record.job_name)
+    assert world.wait_job(record.job_name) == "canceled"
+    decisions = world.lifecycle.reconcile()  # as if the event were lost
+    assert [(d.run, d.action) for d in decisions] == [("flow-run", "recorded")]
+    assert world.record().status == "canceled"
+    info = world.backend.get_endpoint("flow-ep")
+    assert info is not None and sum(info.traffic.values()) == 100  # still serving the live version
+
+
+def test_deleting_the_endpoint_stops_its_process(world: World) -> None:
+    info = world.backend.get_endpoint("flow-ep")
+    assert info is not None
+    import gitops.util.files as files
+
+    config = files.read_json(world.backend.ws.endpoint_dir("flow-ep") / "endpoint.json")
+    pid, port = config["pid"], config["port"]
+    world.backend.delete_endpoint("flow-ep")
+    world.backend.delete_endpoint("flow-ep")  # idempotent
+    assert not is_running(pid, str(world.backend.ws.endpoint_dir("flow-ep")))
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    assert world.backend.get_endpoint("flow-ep") is None

@@ -1,0 +1,64 @@
+"""Data preparation as download-dataset.py does it (prefix slices, every split), with row checks."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.prepare_data import DataError, main, prepare, read_jsonl
+from pipelines.synth import make_rows, write_dataset
+
+
+def test_prefix_slice_of_every_split(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write_dataset(src, rows=40, test_rows=20)
+    reports = {r.split: r for r in prepare(str(src), tmp_path / "out", percent=25)}
+    assert set(reports) == {"train_sft", "test_sft"}
+    assert reports["train_sft"].rows == 10 and reports["test_sft"].rows == 5
+    written = [json.loads(line) for line in (tmp_path / "out" / "train_sft.jsonl").read_text().splitlines()]
+    original = [json.loads(line) for line in (src / "train_sft.jsonl").read_text().splitlines()]
+    assert written == original[:10]  # the prefix, columns unchanged
+    assert set(written[0]) == {"prompt", "prompt_id", "messages"}
+
+
+def test_parquet_directory(tmp_path: Path) -> None:
+    import pandas as pd
+
+    src = tmp_path / "pq"
+    src.mkdir()
+    pd.DataFrame(make_rows(8)).to_parquet(src / "train_sft.parquet")
+    (report,) = prepare(str(src), tmp_path / "out")
+    assert report.rows == 8
+
+
+def test_bad_rows_are_reported_with_line_and_reason(tmp_path: Path) -> None:
+    src = tmp_path / "bad"
+    src.mkdir()
+    rows = make_rows(5)
+    rows[1] = {"messages": [{"role": "user", "content": "only a question"}]}
+    rows[3] = {"messages": [{"role": "bot", "content": "x"}, {"role": "assistant", "content": "y"}]}
+    (src / "train_sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError) as exc:
+        prepare(str(src), tmp_path / "out")
+    assert exc.value.problems == [("train_sft", 2, "no assistant turn to learn from"),
+                                  ("train_sft", 4, "messages[0].role is 'bot'; allowed: system, user, assistant")]
+    assert not (tmp_path / "out" / "train_sft.jsonl").exists()  # nothing half-done
+    (report,) = prepare(str(src), tmp_path / "out", skip_invalid=True)
+    assert (report.rows, report.skipped) == (3, 2)
+
+
+def test_read_jsonl_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps(make_rows(1)[0]) + "\n{oops\n" + json.dumps({"messages": [{"role": "user", "content": ""}]}) + "\n")
+    with pytest.raises(DataError) as exc:
+        read_jsonl(path)
+    found = [(line, reason.split(":")[0]) for _, line, reason in exc.value.problems]
+    assert found == [(2, "not JSON"), (3, "messages[0].content must be a non-empty string")]
+
+
+def test_cli_exit_codes(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "src"
+    write_dataset(src, rows=10)
+    assert main(["--dataset", str(src), "--download_dir", str(tmp_path / "o"), "--dataset_split_pc", "50"]) == 0
+    assert "train_sft: 5 rows" in capsys.readouterr().out
+    assert main(["--dataset", str(tmp_path / "nothing-here"), "--download_dir", str(tmp_path / "o2")]) == 1
