@@ -101,12 +101,14 @@ def main() -> int:
         ours_rps, ours_lat = load(info.scoring_uri, {"input_data": {"input_string": PROMPT, "parameters": {
             "max_new_tokens": NEW_TOKENS, "do_sample": False}}}, {"Authorization": f"Bearer {backend.endpoints.key('bench-ep')}"})
         backend.delete_endpoint("bench-ep")
+        print(f"serving ours: {ours_rps:.1f} req/s  p50 {statistics.median(ours_lat):.1f} ms  p99 {pct(ours_lat, 0.99):.1f} ms",
+              flush=True)
 
         port = _free_port()
         env = {**os.environ, "MLFLOW_TRACKING_URI": backend.ws.tracking_uri}
         serve = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", registered.uri, "--env-manager", "local",
                                   "-h", "127.0.0.1", "-p", str(port), "-w", "1"], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                 stdout=subprocess.DEVNULL, stderr=(root / "mlflow-serve.log").open("wb"), start_new_session=True)
         try:
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
@@ -115,6 +117,9 @@ def main() -> int:
                         break
                 except requests.RequestException:
                     time.sleep(0.5)
+            else:
+                print((root / "mlflow-serve.log").read_text()[-3000:])
+                raise SystemExit("mlflow models serve did not come up in 180 s; its log is above")
             mlf_rps, mlf_lat = load(f"http://127.0.0.1:{port}/invocations",
                                     {"messages": PROMPT, "max_tokens": NEW_TOKENS}, {})
         finally:
