@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitops.util.files import write_json_atomic
+
 # Component inputs the local trainer honours; anything else in a spec is recorded but has no effect here.
 HONOURED = (
     "num_train_epochs", "max_steps", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -189,12 +191,6 @@ def run_finetune(request: FinetuneRequest, report: Callable[[dict[str, Any]], No
 # --- the detached worker -------------------------------------------------------------------------
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, default=str))
-    os.replace(tmp, path)
-
-
 def worker(job_dir: Path) -> int:
     request = FinetuneRequest(**json.loads((job_dir / "request.json").read_text()))
     status_path = job_dir / "status.json"
@@ -202,7 +198,7 @@ def worker(job_dir: Path) -> int:
 
     def update(**fields: Any) -> None:
         status.update(fields)
-        _write_json(status_path, status)
+        write_json_atomic(status_path, status)
 
     def on_term(signum: int, frame: Any) -> None:
         update(state="canceled", ended_at=time.time(), error="canceled by request")
@@ -210,7 +206,7 @@ def worker(job_dir: Path) -> int:
         os._exit(143)
 
     signal.signal(signal.SIGTERM, on_term)
-    update(state="running", pid=os.getpid(), started_at=time.time())
+    update(state="running", started_at=time.time())
     try:
         result = run_finetune(request, lambda progress: update(progress={**status.get("progress", {}), **progress}))
     except Exception as exc:  # the job's own failure: recorded, not raised into the void
@@ -232,8 +228,7 @@ def emit_event(request: FinetuneRequest, job_dir: Path, status: str) -> None:
     event = build_event(topic=request.event_topic, experiment=request.experiment, run_id=request.job_name,
                         status=status, tags=request.tags)
     events_dir = job_dir.parent.parent / "events"
-    events_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(events_dir / f"{request.job_name}-{status.lower()}.json", event)
+    write_json_atomic(events_dir / f"{request.job_name}-{status.lower()}.json", event)
     if request.event_hook:
         module, _, func = request.event_hook.partition(":")
         try:

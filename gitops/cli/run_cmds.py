@@ -12,8 +12,6 @@ import typer
 
 from gitops.cli import app
 
-TERMINAL = ("live", "rolled_back", "failed", "canceled", "superseded", "retired")
-
 
 @app.command()
 def run(file: Path = typer.Argument(..., help="The spec to run on the local backend."),
@@ -21,15 +19,14 @@ def run(file: Path = typer.Argument(..., help="The spec to run on the local back
     """Validate -> submit -> wait -> register -> deploy at 0% -> smoke-test -> promote; print how to call it."""
     from rich.console import Console
 
-    from gitops.cli.specs import _repo_root
+    from gitops.cli.specs import policy_for
     from gitops.errors import GitopsError
+    from gitops.ledger.model import AWAITING_JOB, IN_FLIGHT
     from gitops.lifecycle.hooks import local_lifecycle
-    from gitops.spec.policy import load_policy
     from gitops.spec.validate import load_spec
 
     console = Console(stderr=True)
-    policy, _ = load_policy(_repo_root(file.resolve().parent))
-    validated = load_spec(file, policy)
+    validated = load_spec(file, policy_for(file))
     for finding in validated.findings:
         console.print(f"[yellow]{finding.format()}[/]")
     lifecycle = local_lifecycle()
@@ -44,7 +41,7 @@ def run(file: Path = typer.Argument(..., help="The spec to run on the local back
             got = lifecycle.ledger.get(record.run)
             assert got is not None
             record = got[0]
-            if record.status in TERMINAL:
+            if record.status not in IN_FLIGHT:
                 break
             job = backend.get_job(record.job_name)
             if job is not None:
@@ -55,7 +52,7 @@ def run(file: Path = typer.Argument(..., help="The spec to run on the local back
                 if job.state.terminal:
                     job_done_at = job_done_at or time.monotonic()
                     # The job's own event normally finishes the flow; if it did not, do it here.
-                    if time.monotonic() - job_done_at > 15 and record.status in ("submitted", "running", "completed"):
+                    if time.monotonic() - job_done_at > 15 and record.status in AWAITING_JOB:
                         lifecycle.reconcile(record.run)
             if time.monotonic() > deadline:
                 raise GitopsError(f"run '{record.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")

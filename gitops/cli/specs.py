@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from gitops.cli import app
+
+if TYPE_CHECKING:
+    from gitops.spec.policy import Policy
 
 
 class PlanFormat(StrEnum):
@@ -18,11 +21,19 @@ class PlanFormat(StrEnum):
     json = "json"
 
 
-def _repo_root(start: Path) -> Path:
+def repo_root(start: Path) -> Path:
     for candidate in [start, *start.parents]:
         if (candidate / ".git").exists() or (candidate / "gitops.yaml").exists():
             return candidate
     return start
+
+
+def policy_for(spec_file: Path) -> Policy:
+    """The policy of the repo holding ``spec_file`` (its own findings are reported by ``validate``)."""
+    from gitops.spec.policy import load_policy
+
+    policy, _ = load_policy(repo_root(spec_file.resolve().parent))
+    return policy
 
 
 @app.command()
@@ -32,7 +43,7 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
     from gitops.spec.policy import load_policy
     from gitops.spec.validate import validate_file
 
-    root = policy_root or _repo_root(files[0].resolve().parent)
+    root = policy_root or repo_root(files[0].resolve().parent)
     policy, policy_findings = load_policy(root)
     bad = False
     for finding in policy_findings:
@@ -77,14 +88,12 @@ def render(file: Path = typer.Argument(..., help="The spec to render."),
 
     from gitops import naming
     from gitops.errors import UnsupportedError
-    from gitops.spec.policy import load_policy
     from gitops.spec.validate import load_spec
     from pipelines.pipeline_job import build_pipeline_job, data_inputs
 
     if backend != "azureml":
         raise UnsupportedError(f"cannot render for backend '{backend}'", hint="use --backend azureml")
-    policy, _ = load_policy(_repo_root(file.resolve().parent))
-    result = load_spec(file, policy)
+    result = load_spec(file, policy_for(file))
     spec = result.require()
     train, test = data_inputs(spec, f"{data_dir}/{spec.name}")
     job = build_pipeline_job(spec, result.params, digest=result.digest or "", gpus=naming.gpus_per_node(spec.compute.instance_type),

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 
 RunStatus = Literal["submitted", "running", "completed", "deploying", "live", "rolled_back", "failed", "canceled",
                     "superseded", "retired"]
-ACTIVE: tuple[str, ...] = ("submitted", "running", "completed", "deploying")
+# A run waits for its job's outcome in these states; "deploying" means a handler holds the claim.
+AWAITING_JOB: tuple[str, ...] = ("submitted", "running", "completed")
+IN_FLIGHT: tuple[str, ...] = (*AWAITING_JOB, "deploying")
 
 
 class HistoryEntry(BaseModel):

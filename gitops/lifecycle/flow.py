@@ -16,7 +16,7 @@ from gitops.backends.base import Backend, JobState
 from gitops.backends.registry import ensure_supported
 from gitops.errors import ConflictError, GitopsError
 from gitops.events import EventFormatError, JobEvent, parse_events
-from gitops.ledger.model import ACTIVE, Ledger, RunRecord, update
+from gitops.ledger.model import AWAITING_JOB, Ledger, RunRecord, update
 from gitops.lifecycle.smoke import run_smoke_test
 from gitops.spec.model import RunSpec
 from gitops.spec.validate import ValidatedSpec
@@ -64,10 +64,8 @@ class Lifecycle:
         record = RunRecord(run=spec.name, backend=spec.backend, digest=validated.digest, job_name=status.name,
                            spec=body, params=validated.params, commit=commit, pr=pr,
                            model_name=naming.model_name(spec), endpoint=naming.endpoint_name(spec),
-                           previous_deployment=existing[0].deployment if existing else None,
+                           deployment=existing[0].deployment if existing else None,  # what still serves
                            report={"test_path": data.test_uri}).moved("submitted", f"job {status.name}")
-        if existing is not None and existing[0].status == "live":
-            record = record.model_copy(update={"deployment": existing[0].deployment})
         self.ledger.put(record, existing[1] if existing else None)
         return record
 
@@ -110,7 +108,7 @@ class Lifecycle:
         """Act on a finished job once: claim the run, then deploy (completed) or record (failed/canceled)."""
 
         def claim(record: RunRecord) -> RunRecord | None:
-            if record.status not in ("submitted", "running", "completed"):
+            if record.status not in AWAITING_JOB:
                 return None  # already claimed or finished by another delivery
             events = [*record.processed_events, event_id] if event_id else record.processed_events
             if outcome == "completed":
@@ -190,10 +188,8 @@ class Lifecycle:
         for record in self.ledger.list():
             if only and record.run != only:
                 continue
-            if record.status == "deploying":
-                continue  # someone holds the claim; a crashed deploy is retried by hand (`gitops event`)
-            if record.status not in ACTIVE:
-                continue
+            if record.status not in AWAITING_JOB:
+                continue  # finished, or a handler holds the claim ("deploying")
             try:
                 job = self.backend_for(record.backend).get_job(record.job_name)
             except GitopsError as exc:

@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from gitops import naming
+from gitops.backends.registry import capability_findings
 from gitops.component import check_params
 from gitops.errors import SpecError
 from gitops.spec.findings import Finding, error, has_errors
-from gitops.spec.model import RunSpec
+from gitops.spec.model import FinetuneSpec, RunSpec
 from gitops.spec.policy import Policy, check_policy
 from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml
 
@@ -125,9 +126,9 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
     # Component params are checked even when another section failed, so that all problems show at once.
     raw_finetune: dict[str, Any] = doc.data["finetune"] if isinstance(doc.data.get("finetune"), dict) else {}
     raw_params: dict[str, Any] = raw_finetune["params"] if isinstance(raw_finetune.get("params"), dict) else {}
-    version = str(raw_finetune.get("component_version", "0.0.82"))
+    version = str(raw_finetune.get("component_version", FinetuneSpec.model_fields["component_version"].default))
     params, param_findings = check_params(raw_params, version)
-    findings += [f.located(file, doc.line_of(tuple(f.path.split(".")))) for f in param_findings]
+    findings += doc.locate(param_findings)
     findings.sort(key=lambda f: f.line or 0)
     if spec is None:
         return ValidatedSpec(file, None, params, findings)
@@ -135,17 +136,10 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
     if Path(file).parent.name == "runs" and stem != spec.name:
         findings.append(error("name", f"'{spec.name}' differs from the file name '{stem}.yaml'",
                               f"rename the file to {spec.name}.yaml or set name: {stem}").located(file, doc.line_of(("name",))))
-    findings += _backend_findings(spec, params, doc)
+    findings += doc.locate(capability_findings(spec, params))  # what the chosen backend cannot do
     if policy is not None:
-        findings += [f.located(file, doc.line_of(tuple(f.path.split(".")))) for f in check_policy(spec, params, policy)]
+        findings += doc.locate(check_policy(spec, params, policy))
     return ValidatedSpec(file, spec, params, findings, naming.spec_digest(spec, params))
-
-
-def _backend_findings(spec: RunSpec, params: dict[str, Any], doc: YamlDocument) -> list[Finding]:
-    """Offline checks that depend on the backend (what it cannot do is declared by the backend)."""
-    from gitops.backends.registry import capability_findings
-
-    return [f.located(doc.file, doc.line_of(tuple(f.path.split(".")))) for f in capability_findings(spec, params)]
 
 
 def validate_file(path: str | Path, policy: Policy | None = None) -> ValidatedSpec:

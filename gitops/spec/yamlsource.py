@@ -40,6 +40,10 @@ class YamlDocument:
             probe = probe[:-1]
         return self.lines.get((), 1)
 
+    def locate(self, findings: list[Finding]) -> list[Finding]:
+        """Findings made without a place (dotted paths only), placed in this document."""
+        return [f.located(self.file, self.line_of(tuple(f.path.split(".")))) for f in findings]
+
 
 def dotted(path: Path) -> str:
     """``("finetune", "params", "lr")`` -> ``finetune.params.lr``; list indexes as ``[0]``."""

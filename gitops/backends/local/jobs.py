@@ -40,15 +40,13 @@ class LocalJobs:
         write_json_atomic(job_dir / "status.json", {"state": "queued", "queued_at": time.time(), "tags": request.tags})
         proc = processes.spawn(["-m", WORKER_MODULE, str(job_dir)], job_dir / "job.log",
                                env={"GITOPS_WORKSPACE": str(self.ws.root)})
-        # The worker owns status.json; the launcher records the pid beside it, so neither overwrites the other.
+        # The worker owns status.json; the launcher records the worker's pid beside it, so neither overwrites the other.
         (job_dir / "pid").write_text(str(proc.pid))
         result = self.get(request.job_name)
         assert result is not None
         return result
 
-    def _pid(self, job_name: str, status: dict[str, Any]) -> int | None:
-        if status.get("pid"):
-            return int(status["pid"])
+    def _pid(self, job_name: str) -> int | None:
         try:
             return int((self.ws.job_dir(job_name) / "pid").read_text())
         except (OSError, ValueError):
@@ -60,11 +58,11 @@ class LocalJobs:
         if status is None:
             return None
         state = JobState(status["state"])
-        if not state.terminal and not processes.is_running(self._pid(job_name, status), str(job_dir)):
-            # Re-read: the worker may have finished between the two reads.
+        if not state.terminal and not processes.is_running(self._pid(job_name), str(job_dir)):
+            # Read again now that the worker is seen gone: it may have written its end state just before exiting.
             status = read_json(job_dir / "status.json", status)
             state = JobState(status["state"])
-            if not state.terminal and not processes.is_running(self._pid(job_name, status), str(job_dir)):
+            if not state.terminal:
                 status.update(state="failed", ended_at=time.time(),
                               error="the worker process exited without a result (crashed or killed)")
                 write_json_atomic(job_dir / "status.json", status)
@@ -88,7 +86,7 @@ class LocalJobs:
             raise NotFoundError(f"no job named '{job_name}'")
         if JobState(status["state"]).terminal:
             return
-        processes.stop(self._pid(job_name, status), str(job_dir))
+        processes.stop(self._pid(job_name), str(job_dir))
         status = read_json(job_dir / "status.json", status)
         if not JobState(status["state"]).terminal:
             status.update(state="canceled", ended_at=time.time(), error="canceled by request")
