@@ -105,7 +105,9 @@ def main() -> int:
               flush=True)
 
         port = _free_port()
-        env = {**os.environ, "MLFLOW_TRACKING_URI": backend.ws.tracking_uri}
+        # mlflow execs `uvicorn` by name: the interpreter's bin directory must be on PATH
+        env = {**os.environ, "MLFLOW_TRACKING_URI": backend.ws.tracking_uri,
+               "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
         serve = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", registered.uri, "--env-manager", "local",
                                   "-h", "127.0.0.1", "-p", str(port), "-w", "1"], env=env,
                                  stdout=subprocess.DEVNULL, stderr=(root / "mlflow-serve.log").open("wb"), start_new_session=True)

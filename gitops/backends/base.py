@@ -24,6 +24,7 @@ class Feature(StrEnum):
     REGISTRY_MODELS = "registry_models"  # foundation models from an Azure ML registry
     LOCAL_MODEL_DIRS = "local_model_dirs"
     FP16 = "fp16"
+    UNMERGED_LORA = "unmerged_lora"  # serving a LoRA adapter on top of a separately loaded base
 
 
 class JobState(StrEnum):

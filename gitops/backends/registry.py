@@ -22,6 +22,8 @@ UNSUPPORTED: dict[str, dict[Feature, str]] = {
         Feature.GPU_SKUS: "the local backend has no VM SKUs; compute.instance_type is ignored",
         Feature.REGISTRY_MODELS: "Azure ML registry models cannot be downloaded offline; use registry: local or path:",
         Feature.FP16: "fp16 training needs a GPU; the local backend trains in fp32",
+        Feature.UNMERGED_LORA: "local endpoints serve standalone models, so LoRA weights are always merged; "
+                               "merge_lora_weights: false is ignored",
     },
     "azureml": {
         Feature.LOCAL_MODEL_DIRS: "a job in Azure cannot read a directory on this machine; register the model first",
@@ -49,11 +51,13 @@ def features_used(spec: RunSpec, params: Mapping[str, Any]) -> dict[Feature, str
         used[Feature.LOCAL_MODEL_DIRS] = "model.path"
     if params.get("precision") == "16":
         used[Feature.FP16] = "finetune.params.precision"
+    if params.get("apply_lora") == "true" and params.get("merge_lora_weights") == "false":
+        used[Feature.UNMERGED_LORA] = "finetune.params.merge_lora_weights"
     return used
 
 
 # Features whose absence only makes a setting moot: a warning, not an error.
-_IGNORABLE = {Feature.GPU_SKUS}
+_IGNORABLE = {Feature.GPU_SKUS, Feature.UNMERGED_LORA}
 
 
 def capability_findings(spec: RunSpec, params: Mapping[str, Any]) -> list[Finding]:

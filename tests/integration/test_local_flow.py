@@ -197,6 +197,49 @@ def test_change_while_job_runs_is_refused_and_cancel_is_recorded(world: World) -
     assert info is not None and sum(info.traffic.values()) == 100  # still serving the live version
 
 
+def test_a_dead_endpoint_shows_unhealthy_and_ensure_restarts_it(world: World) -> None:
+    import os
+    import signal
+
+    import gitops.util.files as files
+
+    pid = files.read_json(world.backend.ws.endpoint_dir("flow-ep") / "endpoint.json")["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while is_running(pid, str(world.backend.ws.endpoint_dir("flow-ep"))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    info = world.backend.get_endpoint("flow-ep")
+    assert info is not None and info.deployments and not any(d.healthy for d in info.deployments)
+    live_dep = world.record().deployment
+    restarted = world.backend.ensure_endpoint("flow-ep", {})
+    assert all(d.healthy for d in restarted.deployments) and restarted.traffic[live_dep] == 100
+    assert world.backend.invoke("flow-ep", [{"role": "user", "content": "hi"}]).status_code == 200
+
+
+def test_a_killed_worker_is_reported_failed_not_running(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from gitops.backends.local.jobs import LocalJobs
+    from gitops.backends.local.workspace import LocalWorkspace
+    from pipelines.local_finetune import FinetuneRequest
+
+    jobs = LocalJobs(LocalWorkspace.at(tmp_path / "ws"))
+    submitted = jobs.submit(FinetuneRequest(job_name="doomed", base_model_dir=str(tmp_path / "none"),
+                                            train_path=str(tmp_path / "none.jsonl"), test_path=None,
+                                            output_dir=str(tmp_path / "out")))
+    assert submitted.state.value in ("queued", "running")
+    pid = int((jobs.ws.job_dir("doomed") / "pid").read_text())
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while is_running(pid, str(jobs.ws.job_dir("doomed"))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    status = jobs.get("doomed")
+    assert status is not None and status.state.value == "failed"
+    assert status.error == "the worker process exited without a result (crashed or killed)"
+    assert jobs.get("doomed").state.value == "failed"  # recorded, not recomputed differently
+
+
 def test_deleting_the_endpoint_stops_its_process(world: World) -> None:
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None

@@ -84,3 +84,12 @@ def test_backend_capabilities_are_checked(local_spec_text) -> None:
     messages = {f.path: f.message for f in result.findings}
     assert "does not support deepspeed" in messages["finetune.params.apply_deepspeed"]
     assert "does not support multi_node" in messages["compute.nodes"]
+
+
+def test_ignored_settings_warn_with_the_reason(local_spec_text) -> None:
+    text = local_spec_text().replace("apply_lora: true", "apply_lora: true, merge_lora_weights: false")
+    result = validate_text(text, "s.yaml")
+    assert result.ok
+    (finding,) = result.findings
+    assert finding.severity is Severity.WARNING and finding.path == "finetune.params.merge_lora_weights"
+    assert "LoRA weights are always merged" in finding.message
