@@ -15,7 +15,8 @@ class Settings:
     subscription_id: str | None = None
     resource_group: str | None = None
     workspace_name: str | None = None
-    ledger_connection_string: str | None = None
+    ledger_connection_string: str | None = None  # a secret: never logged, never echoed
+    ledger_account_url: str | None = None  # with the managed identity, in production
     ledger_container: str = "gitops-ledger"
 
     @classmethod
@@ -28,5 +29,6 @@ class Settings:
             resource_group=e.get("AZURE_RESOURCE_GROUP"),
             workspace_name=e.get("AZUREML_WORKSPACE_NAME"),
             ledger_connection_string=e.get("GITOPS_LEDGER_CONNECTION_STRING"),
+            ledger_account_url=e.get("GITOPS_LEDGER_ACCOUNT_URL"),
             ledger_container=e.get("GITOPS_LEDGER_CONTAINER", "gitops-ledger"),
         )

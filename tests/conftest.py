@@ -124,3 +124,56 @@ def local_spec_text() -> Callable[[str], str]:
 @pytest.fixture
 def azure_spec_text() -> Callable[[str], str]:
     return lambda name="azure-run": textwrap.dedent(AZURE_SPEC.format(name=name)).lstrip("\n")
+
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # the emulator's public key
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real Azurite blob service on 127.0.0.1 for this test session; yields its connection string."""
+    import socket
+    import time
+
+    binary = REPO_ROOT / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        pytest.fail("Azurite is not installed: run `make tools` (npm install), as `make test` does")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    location = tmp_path_factory.mktemp("azurite")
+    proc = subprocess.Popen([str(binary), "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--location", str(location),
+                             "--blobHost", "127.0.0.1", "--blobPort", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"Azurite exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("Azurite did not start within 60 s")
+    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+           f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(params=["files", "blob"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Each ledger implementation, fresh: files in tmp_path, or a new container in Azurite."""
+    import uuid
+
+    if request.param == "files":
+        from gitops.ledger.local import LocalLedger
+
+        return LocalLedger(tmp_path / "ledger")
+    from gitops.ledger.blob import BlobLedger
+
+    return BlobLedger.from_connection_string(request.getfixturevalue("azurite"), f"ledger-{uuid.uuid4().hex[:12]}")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from gitops.errors import ConflictError
 from gitops.ledger.model import RunRecord
@@ -48,6 +51,17 @@ class LocalLedger:
             version = str(int(current_version or 0) + 1)
             write_json_atomic(self._path(record.run), {"version": version, "record": record.model_dump(mode="json")})
             return version
+
+    def remember_event(self, event_id: str, summary: dict[str, Any]) -> bool:
+        """Record that ``event_id`` was processed; False when it already was."""
+        path = self.root / "events" / f"{hashlib.sha256(event_id.encode()).hexdigest()}.json"
+        path.parent.mkdir(exist_ok=True)
+        try:
+            with path.open("x", encoding="utf-8") as fh:  # exclusive create: the first writer wins
+                json.dump({"event_id": event_id, **summary}, fh, sort_keys=True)
+        except FileExistsError:
+            return False
+        return True
 
     def list(self) -> list[RunRecord]:
         out = []

@@ -50,6 +50,7 @@ class RunRecord(BaseModel):
     processed_events: list[str] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     report: dict[str, Any] | None = None
+    claimed_until: float | None = None  # a deploy claim's lease; past it, reconcile may take the run over
     updated_at: float = Field(default_factory=time.time)
 
     def moved(self, status: RunStatus, note: str = "") -> RunRecord:
@@ -69,6 +70,10 @@ class Ledger(Protocol):
         ...
 
     def list(self) -> list[RunRecord]: ...
+
+    def remember_event(self, event_id: str, summary: dict[str, Any]) -> bool:
+        """The processed-event index: record ``event_id``; False when it was already recorded."""
+        ...
 
 
 def update(ledger: Ledger, run: str, change: Callable[[RunRecord], RunRecord | None], attempts: int = 5) -> RunRecord | None:

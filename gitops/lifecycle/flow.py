@@ -7,6 +7,7 @@ concurrent event finds the claim taken and does nothing: no event ever acts twic
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,10 @@ from gitops.spec.validate import ValidatedSpec
 
 log = logging.getLogger("gitops.lifecycle")
 
+# How long a deploy may hold its claim before reconcile presumes its process dead and takes over.
+# Longer than any real rollout (Azure deployments take minutes), short enough to heal the same day.
+DEPLOY_LEASE_S = 3600.0
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -33,10 +38,12 @@ class Decision:
 
 
 class Lifecycle:
-    def __init__(self, ledger: Ledger, backend_for: Callable[[str], Backend], topic: str | None = None) -> None:
+    def __init__(self, ledger: Ledger, backend_for: Callable[[str], Backend], topic: str | None = None,
+                 deploy_lease_s: float = DEPLOY_LEASE_S) -> None:
         self.ledger = ledger
         self.backend_for = backend_for
         self.topic = topic  # events from other workspaces are not ours
+        self.deploy_lease_s = deploy_lease_s
 
     # -- submit ---------------------------------------------------------------------------------
     def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None) -> RunRecord:
@@ -76,7 +83,15 @@ class Lifecycle:
         except (EventFormatError, ValueError) as exc:
             log.warning("ignored a malformed event: %s", exc)
             return [Decision("", None, "ignored", f"malformed: {exc}")]
-        return [self._one_event(e) for e in events]
+        decisions = []
+        for event in events:
+            decision = self._one_event(event)
+            if event.id:
+                self.ledger.remember_event(event.id, {"type": event.type, "run": decision.run, "job": event.run_id,
+                                                      "action": decision.action, "reason": decision.reason,
+                                                      "at": time.time()})
+            decisions.append(decision)
+        return decisions
 
     def _one_event(self, event: JobEvent) -> Decision:
         run = event.tags.get(naming.TAG_RUN)
@@ -112,7 +127,8 @@ class Lifecycle:
                 return None  # already claimed or finished by another delivery
             events = [*record.processed_events, event_id] if event_id else record.processed_events
             if outcome == "completed":
-                return record.moved("deploying", "job completed").model_copy(update={"processed_events": events})
+                return record.moved("deploying", "job completed").model_copy(
+                    update={"processed_events": events, "claimed_until": time.time() + self.deploy_lease_s})
             ended = record.moved("failed", "job failed") if outcome == "failed" else record.moved("canceled", "job canceled")
             return ended.model_copy(update={"processed_events": events, "error": f"job {outcome}"})
 
@@ -154,11 +170,12 @@ class Lifecycle:
             reason = exc.headline if isinstance(exc, GitopsError) else f"{type(exc).__name__}: {exc}"
             self._rollback(backend, endpoint, new_dep, old)
             update(self.ledger, record.run, lambda r: r.moved("rolled_back", reason).model_copy(
-                update={"error": reason, "endpoint": endpoint, "deployment": old}))
+                update={"error": reason, "endpoint": endpoint, "deployment": old, "claimed_until": None}))
             log.warning("run %s rolled back: %s", record.run, reason)
             return Decision(event_id, record.run, "rolled_back", reason)
         update(self.ledger, record.run, lambda r: r.moved("live", f"{new_dep} takes 100% on {endpoint}").model_copy(
-            update={"endpoint": endpoint, "deployment": new_dep, "previous_deployment": old, "error": None}))
+            update={"endpoint": endpoint, "deployment": new_dep, "previous_deployment": old, "error": None,
+                    "claimed_until": None}))
         return Decision(event_id, record.run, "deployed", f"{new_dep} live on {endpoint}")
 
     def _rollback(self, backend: Backend, endpoint: str, new_dep: str | None, old: str | None) -> None:
@@ -181,6 +198,23 @@ class Lifecycle:
             return updated.moved(updated.status, note) if note else updated
         update(self.ledger, run, change)
 
+    def _take_over(self, record: RunRecord) -> Decision | None:
+        """Finish a deploy whose process died mid-way (its lease ran out). Every step is idempotent:
+        the same job registers the same version, the same deployment name is updated, not duplicated."""
+        now = time.time()
+
+        def renew(r: RunRecord) -> RunRecord | None:
+            if r.status != "deploying" or (r.claimed_until or 0) > now:
+                return None  # still held, or finished meanwhile
+            return r.moved("deploying", "claim expired: reconcile takes over").model_copy(
+                update={"claimed_until": now + self.deploy_lease_s})
+
+        try:
+            claimed = update(self.ledger, record.run, renew)
+        except ConflictError:
+            return None
+        return self._deploy(claimed, f"reconcile:{record.job_name}") if claimed is not None else None
+
     # -- reconcile -------------------------------------------------------------------------------
     def reconcile(self, only: str | None = None) -> list[Decision]:
         """For runs whose event never came, ask the backend and continue the flow."""
@@ -188,8 +222,13 @@ class Lifecycle:
         for record in self.ledger.list():
             if only and record.run != only:
                 continue
+            if record.status == "deploying":
+                decision = self._take_over(record)
+                if decision is not None:
+                    decisions.append(decision)
+                continue
             if record.status not in AWAITING_JOB:
-                continue  # finished, or a handler holds the claim ("deploying")
+                continue
             try:
                 job = self.backend_for(record.backend).get_job(record.job_name)
             except GitopsError as exc:

@@ -1,22 +1,24 @@
-"""Wiring of the lifecycle for each world: the local workspace (ledger in files) and its event hook."""
+"""Wiring of the lifecycle from settings: the ledger (files, or Azure Blob) and the local backend's event hook."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gitops.backends.base import Backend
 from gitops.backends.registry import get_backend
+from gitops.ledger.model import Ledger
 from gitops.lifecycle.flow import Decision, Lifecycle
+from gitops.settings import Settings
 
 LOCAL_EVENT_HOOK = "gitops.lifecycle.hooks:local_event"
 
 
 def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
     from gitops.backends.local.backend import LocalBackend
-    from gitops.ledger.local import LocalLedger
-    from gitops.settings import Settings
 
-    local = LocalBackend(workspace_dir or Settings.load().workspace_dir, event_hook=LOCAL_EVENT_HOOK)
+    settings = Settings.load()
+    local = LocalBackend(workspace_dir or settings.workspace_dir, event_hook=LOCAL_EVENT_HOOK)
     cache: dict[str, Backend] = {"local": local}
 
     def backend_for(name: str) -> Backend:
@@ -24,7 +26,22 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
             cache[name] = get_backend(name)
         return cache[name]
 
-    return Lifecycle(LocalLedger(local.ws.root / "ledger"), backend_for, topic=local.topic)
+    return Lifecycle(ledger_from(settings, local.ws.root / "ledger"), backend_for, topic=local.topic)
+
+
+def ledger_from(settings: Settings, local_root: Path) -> Ledger:
+    """The Azure Blob ledger when the settings name one (connection string or account URL), else files."""
+    if settings.ledger_connection_string:
+        from gitops.ledger.blob import BlobLedger
+
+        return BlobLedger.from_connection_string(settings.ledger_connection_string, settings.ledger_container)
+    if settings.ledger_account_url:
+        from gitops.ledger.blob import BlobLedger
+
+        return BlobLedger.from_account_url(settings.ledger_account_url, settings.ledger_container)
+    from gitops.ledger.local import LocalLedger
+
+    return LocalLedger(local_root)
 
 
 def local_event(event: dict[str, Any]) -> list[Decision]:

@@ -21,6 +21,7 @@ from gitops.backends.local.backend import LocalBackend
 from gitops.backends.local.processes import is_running
 from gitops.errors import ConflictError
 from gitops.ledger.local import LocalLedger
+from gitops.ledger.model import Ledger
 from gitops.lifecycle.flow import Lifecycle
 from gitops.spec.validate import ValidatedSpec, validate_text
 from pipelines.synth import write_dataset
@@ -45,12 +46,13 @@ deploy:
 
 
 class World:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ledger: Ledger) -> None:
         self.root = root
         self.data = write_dataset(root / "data", rows=160, test_rows=16)
         # No event hook: the tests deliver the job's event themselves, to control duplicates and races.
         self.backend = LocalBackend(root / "ws", event_hook=None)
-        self.lifecycle = Lifecycle(LocalLedger(root / "ws" / "ledger"), lambda name: self.backend, topic=self.backend.topic)
+        self.ledger = ledger
+        self.lifecycle = Lifecycle(ledger, lambda name: self.backend, topic=self.backend.topic)
 
     def spec(self, steps: int = 40, lr: str = "3.0e-3", latency: int = 60000) -> ValidatedSpec:
         text = textwrap.dedent(SPEC.format(train=self.data["train_sft"], test=self.data["test_sft"], steps=steps, lr=lr,
@@ -78,9 +80,16 @@ class World:
         return got[0]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    w = World(tmp_path_factory.mktemp("flow"))
+@pytest.fixture(scope="module", params=["files", "blob"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp(f"flow-{request.param}")
+    if request.param == "files":
+        ledger: Ledger = LocalLedger(root / "ledger")
+    else:
+        from gitops.ledger.blob import BlobLedger
+
+        ledger = BlobLedger.from_connection_string(request.getfixturevalue("azurite"), "flow-ledger")
+    w = World(root, ledger)
     yield w
     for info in w.backend.list_endpoints():
         w.backend.delete_endpoint(info.name)
@@ -182,6 +191,51 @@ def test_failed_smoke_test_rolls_back_and_old_deployment_keeps_serving(world: Wo
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None and [d.name for d in info.deployments] == [old] and info.traffic == {old: 100}
     assert world.backend.invoke("flow-ep", [{"role": "user", "content": "hi"}]).status_code == 200
+
+
+class Killed(BaseException):
+    """Stands for the process dying: no `except Exception` in the flow can catch it."""
+
+
+class DiesAfterCreatingTheDeployment:
+    """The real local backend, except that the process 'dies' right after the new deployment exists."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._backend, name)
+
+    def create_deployment(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._backend.create_deployment(*args, **kwargs)
+        raise Killed()
+
+
+def test_process_killed_between_two_steps_is_completed_by_reconcile(world: World) -> None:
+    old = world.record().deployment
+    record = world.lifecycle.submit(world.spec(steps=20, lr="2.5e-3"))
+    assert world.wait_job(record.job_name) == "completed"
+    dying = Lifecycle(world.ledger, lambda name: DiesAfterCreatingTheDeployment(world.backend), topic=world.backend.topic)
+    with pytest.raises(Killed):
+        dying.on_job_event(world.event_of(record.job_name, "completed"))
+    stuck = world.record()
+    assert stuck.status == "deploying" and stuck.claimed_until is not None
+    info = world.backend.get_endpoint("flow-ep")
+    assert info is not None and info.traffic[old] == 100 and len(info.deployments) == 2  # the old one still serves
+    assert world.lifecycle.reconcile() == []  # the claim's lease still runs: nobody takes over
+    assert world.record().status == "deploying"
+    # Time passes: the lease runs out (set in the ledger, rather than waiting an hour).
+    got = world.ledger.get("flow-run")
+    assert got is not None
+    world.ledger.put(got[0].model_copy(update={"claimed_until": time.time() - 1}), got[1])
+    (decision,) = world.lifecycle.reconcile()
+    assert decision.action == "deployed"
+    healed = world.record()
+    assert healed.status == "live" and healed.deployment != old and healed.claimed_until is None
+    info = world.backend.get_endpoint("flow-ep")
+    assert info is not None and [d.name for d in info.deployments] == [healed.deployment]
+    assert info.traffic == {healed.deployment: 100}
+    assert "claim expired: reconcile takes over" in [h.note for h in healed.history]
 
 
 def test_change_while_job_runs_is_refused_and_cancel_is_recorded(world: World) -> None:

@@ -1,0 +1,110 @@
+"""A ledger in Azure Blob Storage: one blob per run, ETag ``If-Match`` on every update, and an index of
+processed events (one small blob per event id, created only if absent).
+
+azure-storage-blob is imported here only; its errors are translated into the project's own.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gitops.errors import AuthError, BackendError, ConflictError
+from gitops.ledger.model import RunRecord
+
+RUNS_PREFIX = "runs/"
+EVENTS_PREFIX = "events/"
+
+
+class BlobLedger:
+    def __init__(self, container: Any) -> None:
+        """``container``: an ``azure.storage.blob.ContainerClient`` (created if missing)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        self.container = container
+        try:
+            container.create_container()
+        except ResourceExistsError:
+            pass
+        except Exception as exc:
+            raise _translate(exc, "open the ledger container") from exc
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, container: str) -> BlobLedger:
+        from azure.storage.blob import ContainerClient
+
+        return cls(ContainerClient.from_connection_string(connection_string, container))
+
+    @classmethod
+    def from_account_url(cls, account_url: str, container: str) -> BlobLedger:
+        """Production: the Function App's managed identity (Storage Blob Data Contributor)."""
+        from azure.identity import DefaultAzureCredential
+        from azure.storage.blob import ContainerClient
+
+        return cls(ContainerClient(account_url, container, credential=DefaultAzureCredential()))
+
+    def get(self, run: str) -> tuple[RunRecord, str] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            download = self.container.get_blob_client(f"{RUNS_PREFIX}{run}.json").download_blob()
+            body = download.readall()
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise _translate(exc, f"read run '{run}'") from exc
+        return RunRecord.model_validate(json.loads(body)), str(download.properties.etag)
+
+    def put(self, record: RunRecord, expected: str | None) -> str:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+
+        blob = self.container.get_blob_client(f"{RUNS_PREFIX}{record.run}.json")
+        body = json.dumps(record.model_dump(mode="json"), sort_keys=True).encode()
+        try:
+            if expected is None:
+                result = blob.upload_blob(body, overwrite=False)  # If-None-Match: *
+            else:
+                result = blob.upload_blob(body, overwrite=True, etag=expected, match_condition=MatchConditions.IfNotModified)
+        except (ResourceExistsError, ResourceModifiedError) as exc:
+            raise ConflictError(f"run '{record.run}' changed since it was read") from exc
+        except Exception as exc:
+            raise _translate(exc, f"write run '{record.run}'") from exc
+        return str(result["etag"])
+
+    def list(self) -> list[RunRecord]:
+        out = []
+        try:
+            names = [b.name for b in self.container.list_blobs(name_starts_with=RUNS_PREFIX)]
+        except Exception as exc:
+            raise _translate(exc, "list runs") from exc
+        for name in sorted(names):
+            got = self.get(name[len(RUNS_PREFIX):].removesuffix(".json"))
+            if got is not None:
+                out.append(got[0])
+        return out
+
+    def remember_event(self, event_id: str, summary: dict[str, Any]) -> bool:
+        """Record that ``event_id`` was processed; False when it already was."""
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self.container.get_blob_client(f"{EVENTS_PREFIX}{event_id}").upload_blob(
+                json.dumps(summary, sort_keys=True).encode(), overwrite=False)
+        except ResourceExistsError:
+            return False
+        except Exception as exc:
+            raise _translate(exc, f"record event '{event_id}'") from exc
+        return True
+
+
+def _translate(exc: Exception, action: str) -> Exception:
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+    if isinstance(exc, ClientAuthenticationError):
+        return AuthError(f"ledger storage refused our credentials to {action}", hint="check the identity's Storage Blob role")
+    if isinstance(exc, HttpResponseError):
+        return BackendError(f"ledger storage failed to {action}: HTTP {exc.status_code}")
+    if isinstance(exc, ServiceRequestError):
+        return BackendError(f"ledger storage unreachable to {action}", hint="check the account URL and network")
+    return exc

@@ -1,0 +1,90 @@
+"""Both ledgers (files, and Azure Blob on a real Azurite): compare-and-swap, concurrent updates losing
+nothing, exactly one claim among racing threads, and the processed-event index."""
+
+import threading
+
+import pytest
+
+from gitops.errors import ConflictError, NotFoundError
+from gitops.ledger.model import RunRecord, update
+
+
+def _record() -> RunRecord:
+    return RunRecord(run="r1", backend="local", digest="d" * 64, job_name="job-1").moved("submitted")
+
+
+def test_put_requires_the_version_it_read(ledger) -> None:
+    v1 = ledger.put(_record(), None)
+    with pytest.raises(ConflictError):
+        ledger.put(_record(), None)  # must not exist
+    v2 = ledger.put(_record().moved("running"), v1)
+    with pytest.raises(ConflictError):
+        ledger.put(_record().moved("failed"), v1)  # stale
+    got = ledger.get("r1")
+    assert got is not None and got[1] == v2 and got[0].status == "running"
+    assert [h.status for h in got[0].history] == ["submitted", "running"]
+    assert [r.run for r in ledger.list()] == ["r1"]
+    assert ledger.get("nope") is None
+
+
+def test_concurrent_updates_lose_nothing(ledger) -> None:
+    ledger.put(_record(), None)
+
+    def add(i: int) -> None:
+        update(ledger, "r1", lambda r: r.model_copy(update={"processed_events": [*r.processed_events, f"e{i}"]}), attempts=200)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = ledger.get("r1")
+    assert got is not None and sorted(got[0].processed_events) == sorted(f"e{i}" for i in range(12))
+
+
+def test_exactly_one_racing_claim_wins(ledger) -> None:
+    ledger.put(_record(), None)
+    winners: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def claim(i: int) -> None:
+        barrier.wait()
+        try:
+            got = update(ledger, "r1", lambda r: r.moved("deploying", f"claim {i}") if r.status == "submitted" else None)
+        except ConflictError:
+            got = None
+        if got is not None:
+            winners.append(i)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    record = ledger.get("r1")[0]
+    assert [h.note for h in record.history if h.status == "deploying"] == [f"claim {winners[0]}"]
+
+
+def test_processed_event_index(ledger) -> None:
+    assert ledger.remember_event("evt-1", {"action": "deployed"}) is True
+    assert ledger.remember_event("evt-1", {"action": "deployed"}) is False
+    assert ledger.remember_event("evt-2", {"action": "ignored"}) is True
+
+
+def test_update_of_a_missing_run(ledger) -> None:
+    with pytest.raises(NotFoundError):
+        update(ledger, "nope", lambda r: r)
+
+
+def test_settings_choose_the_ledger(azurite, tmp_path) -> None:
+    from gitops.ledger.blob import BlobLedger
+    from gitops.ledger.local import LocalLedger
+    from gitops.lifecycle.hooks import ledger_from
+    from gitops.settings import Settings
+
+    assert isinstance(ledger_from(Settings.load({}), tmp_path), LocalLedger)
+    chosen = ledger_from(Settings.load({"GITOPS_LEDGER_CONNECTION_STRING": azurite, "GITOPS_LEDGER_CONTAINER": "chosen"}), tmp_path)
+    assert isinstance(chosen, BlobLedger)
+    chosen.put(_record(), None)
+    assert chosen.get("r1") is not None
