@@ -1,0 +1,65 @@
+"""The CLI a user runs: `gitops run` through the worker's own job event, then status, invoke, event --dry-run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.synth import write_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    ws = tmp_path / "ws"
+    monkeypatch.setenv("GITOPS_WORKSPACE", str(ws))
+    monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)
+    yield ws
+    from gitops.backends.local.backend import LocalBackend
+
+    backend = LocalBackend(ws)
+    for info in backend.list_endpoints():
+        backend.delete_endpoint(info.name)
+
+
+def test_run_status_invoke_and_event_replay(cli, write, workspace: Path, tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data", rows=80, test_rows=8)
+    spec = write("runs/cli-run.yaml", f"""
+        name: cli-run
+        backend: local
+        model: {{registry: local, name: tiny-phi3}}
+        data: {{train_path: {data['train_sft']}, test_path: {data['test_sft']}}}
+        finetune:
+          params: {{max_steps: 8, per_device_train_batch_size: 8, learning_rate: 3.0e-3, apply_lora: true, max_seq_length: 128}}
+        deploy:
+          endpoint: cli-run-ep
+          smoke_test: {{parameters: {{max_new_tokens: 4}}}}
+        """)
+    result = cli("run", str(spec), "--timeout", "600")
+    assert result.exit_code == 0, result.out + result.err
+    assert "run cli-run: live" in result.out
+    assert "smoke test: passed" in result.out
+    assert "curl -s http://127.0.0.1:" in result.out and "$GITOPS_KEY" in result.out
+    key = (workspace / "endpoints" / "cli-run-ep" / "key").read_text().strip()
+    assert key not in result.out + result.err  # the key is never printed
+
+    status = cli("status", "--json")
+    (record,) = json.loads(status.out)
+    assert record["status"] == "live" and record["smoke"]["ok"] is True
+    assert [h["status"] for h in record["history"]][:2] == ["submitted", "deploying"]
+
+    reply = cli("invoke", "cli-run", "--message", "Tell me about rain.", "--max-new-tokens", "4")
+    assert reply.exit_code == 0 and reply.out.strip() and not reply.out.startswith("error")
+
+    (event_file,) = (workspace / "events").glob("*-completed.json")
+    assert record["processed_events"] == [json.loads(event_file.read_text())["id"]]  # the worker's event did it
+    dry = cli("event", str(event_file), "--dry-run")
+    assert dry.exit_code == 0 and "outcome=completed (run is live)" in dry.out
+    replay = cli("event", str(event_file))
+    assert replay.exit_code == 0 and "duplicate" in replay.out
+
+    missing = cli("invoke", "no-such-run", "--message", "hi")
+    assert missing.exit_code == 4 and "has no live endpoint" in missing.err
