@@ -70,6 +70,12 @@ def main() -> int:
             return FinetuneRequest(job_name=name, base_model_dir=str(base_dir), train_path=str(data["train_sft"]), test_path=None,
                                    output_dir=str(root / name), params=PARAMS, tracking_uri=backend.ws.tracking_uri)
 
+        # Warm-up: the first training in a process pays one-off costs (thread pools, allocator) that
+        # would otherwise be charged to whichever contender runs first.
+        warm = request("warm-up")
+        warm.params = {**PARAMS, "max_steps": 10}
+        build_trainer(warm).train()
+
         plain = build_trainer(request("plain"))
         tokens = count_tokens(plain)
         start = time.perf_counter()
