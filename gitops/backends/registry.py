@@ -85,5 +85,11 @@ def get_backend(name: str, **options: Any) -> Backend:
     if target is None:
         raise UnsupportedError(f"unknown backend '{name}'", hint=f"use one of: {', '.join(_FACTORIES)}")
     module_name, _, attr = target.partition(":")
-    factory: Callable[..., Backend] = getattr(importlib.import_module(module_name), attr)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UnsupportedError(f"the {name} backend is not available here ({exc.name} cannot be imported)",
+                               hint=f"install the extra it needs: pip install 'finetune-gitops[{'azure' if name == 'azureml' else name}]'"
+                               ) from exc
+    factory: Callable[..., Backend] = getattr(module, attr)
     return factory(**options)

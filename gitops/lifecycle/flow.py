@@ -217,26 +217,29 @@ class Lifecycle:
 
     # -- reconcile -------------------------------------------------------------------------------
     def reconcile(self, only: str | None = None) -> list[Decision]:
-        """For runs whose event never came, ask the backend and continue the flow."""
+        """For runs whose event never came, ask the backend and continue the flow. One run's failure is
+        logged and the others carry on: this runs on a timer."""
         decisions = []
         for record in self.ledger.list():
             if only and record.run != only:
                 continue
-            if record.status == "deploying":
-                decision = self._take_over(record)
-                if decision is not None:
-                    decisions.append(decision)
-                continue
-            if record.status not in AWAITING_JOB:
-                continue
             try:
-                job = self.backend_for(record.backend).get_job(record.job_name)
+                decision = self._reconcile_one(record)
             except GitopsError as exc:
                 log.warning("reconcile %s: %s", record.run, exc.headline)
                 continue
-            if job is None or not job.state.terminal:
-                if job is not None and job.state is JobState.RUNNING and record.status == "submitted":
-                    update(self.ledger, record.run, lambda r: r.moved("running") if r.status == "submitted" else None)
-                continue
-            decisions.append(self.advance(record.run, job.state.value, f"reconcile:{record.job_name}"))
+            if decision is not None:
+                decisions.append(decision)
         return decisions
+
+    def _reconcile_one(self, record: RunRecord) -> Decision | None:
+        if record.status == "deploying":
+            return self._take_over(record)
+        if record.status not in AWAITING_JOB:
+            return None
+        job = self.backend_for(record.backend).get_job(record.job_name)
+        if job is None or not job.state.terminal:
+            if job is not None and job.state is JobState.RUNNING and record.status == "submitted":
+                update(self.ledger, record.run, lambda r: r.moved("running") if r.status == "submitted" else None)
+            return None
+        return self.advance(record.run, job.state.value, f"reconcile:{record.job_name}")

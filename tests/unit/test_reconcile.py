@@ -1,0 +1,30 @@
+"""reconcile runs on a timer: one run's failure is logged and the other runs carry on."""
+
+import json
+import logging
+
+from gitops.backends.local.backend import LocalBackend
+from gitops.backends.registry import get_backend
+from gitops.ledger.local import LocalLedger
+from gitops.ledger.model import RunRecord
+from gitops.lifecycle.flow import Lifecycle
+
+
+def test_one_broken_run_does_not_stop_the_others(tmp_path, caplog) -> None:
+    backend = LocalBackend(tmp_path / "ws")
+    ledger = LocalLedger(tmp_path / "ledger")
+    for run, kind in (("azure-run", "azureml"), ("local-run", "local")):
+        ledger.put(RunRecord(run=run, backend=kind, digest="d" * 64, job_name=f"job-{run}").moved("submitted"), None)
+    # The local job ended in failure while nobody listened (no event came).
+    job_dir = backend.ws.job_dir("job-local-run")
+    job_dir.mkdir(parents=True)
+    (job_dir / "status.json").write_text(json.dumps({"state": "failed", "error": "out of memory", "tags": {}}))
+
+    lifecycle = Lifecycle(ledger, lambda name: backend if name == "local" else get_backend(name))
+    with caplog.at_level(logging.WARNING, logger="gitops.lifecycle"):
+        decisions = lifecycle.reconcile()
+
+    assert [(d.run, d.action) for d in decisions] == [("local-run", "recorded")]
+    assert ledger.get("local-run")[0].status == "failed"
+    assert ledger.get("azure-run")[0].status == "submitted"
+    assert "reconcile azure-run: the azureml backend is not available here" in caplog.text
