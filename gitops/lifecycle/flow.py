@@ -17,7 +17,7 @@ from gitops.backends.base import Backend, JobState
 from gitops.backends.registry import ensure_supported
 from gitops.errors import ConflictError, GitopsError
 from gitops.events import EventFormatError, JobEvent, parse_events
-from gitops.ledger.model import AWAITING_JOB, Ledger, RunRecord, update
+from gitops.ledger.model import AWAITING_JOB, HistoryEntry, Ledger, RunRecord, update
 from gitops.lifecycle.smoke import run_smoke_test
 from gitops.spec.model import RunSpec
 from gitops.spec.validate import ValidatedSpec
@@ -52,6 +52,7 @@ class Lifecycle:
         ensure_supported(spec, validated.params)
         job = naming.job_name(spec, validated.digest)
         existing = self.ledger.get(spec.name)
+        history = list(existing[0].history) if existing else []  # a run's history spans its versions
         if existing is not None:
             record, version = existing
             if record.digest == validated.digest and record.status not in ("failed", "canceled"):
@@ -61,6 +62,7 @@ class Lifecycle:
                     raise ConflictError(f"run '{spec.name}' has job {record.job_name} still {record.status}",
                                         hint="wait for it, cancel it, or set lifecycle.supersede: true")
                 self.backend_for(record.backend).cancel_job(record.job_name)
+                history.append(HistoryEntry(at=time.time(), status="superseded", note=f"job {record.job_name} canceled"))
         backend = self.backend_for(spec.backend)
         tags = {naming.TAG_RUN: spec.name, naming.TAG_DIGEST: validated.digest,
                 naming.TAG_COMMIT: commit or "", naming.TAG_PR: pr or ""}
@@ -72,7 +74,7 @@ class Lifecycle:
                            spec=body, params=validated.params, commit=commit, pr=pr,
                            model_name=naming.model_name(spec), endpoint=naming.endpoint_name(spec),
                            deployment=existing[0].deployment if existing else None,  # what still serves
-                           report={"test_path": data.test_uri}).moved("submitted", f"job {status.name}")
+                           history=history, report={"test_path": data.test_uri}).moved("submitted", f"job {status.name}")
         self.ledger.put(record, existing[1] if existing else None)
         return record
 

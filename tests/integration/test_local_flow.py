@@ -42,6 +42,7 @@ deploy:
     messages: [{{role: user, content: Tell me about rain.}}]
     parameters: {{max_new_tokens: 8, do_sample: false}}
     max_latency_ms: {latency}
+lifecycle: {{supersede: {supersede}}}
 """
 
 
@@ -54,9 +55,9 @@ class World:
         self.ledger = ledger
         self.lifecycle = Lifecycle(ledger, lambda name: self.backend, topic=self.backend.topic)
 
-    def spec(self, steps: int = 40, lr: str = "3.0e-3", latency: int = 60000) -> ValidatedSpec:
+    def spec(self, steps: int = 40, lr: str = "3.0e-3", latency: int = 60000, supersede: bool = False) -> ValidatedSpec:
         text = textwrap.dedent(SPEC.format(train=self.data["train_sft"], test=self.data["test_sft"], steps=steps, lr=lr,
-                                           latency=latency))
+                                           latency=latency, supersede=str(supersede).lower()))
         result = validate_text(text, "flow-run.yaml")
         assert result.ok, result.findings
         return result
@@ -238,10 +239,16 @@ def test_process_killed_between_two_steps_is_completed_by_reconcile(world: World
     assert "claim expired: reconcile takes over" in [h.note for h in healed.history]
 
 
-def test_change_while_job_runs_is_refused_and_cancel_is_recorded(world: World) -> None:
-    record = world.lifecycle.submit(world.spec(steps=100000, lr="2.0e-3"))
+def test_change_while_job_runs_is_refused_or_supersedes_and_cancel_is_recorded(world: World) -> None:
+    first = world.lifecycle.submit(world.spec(steps=100000, lr="2.0e-3"))
     with pytest.raises(ConflictError, match="still submitted|still running"):
         world.lifecycle.submit(world.spec(steps=100000, lr="4.0e-3"))
+    record = world.lifecycle.submit(world.spec(steps=100000, lr="4.0e-3", supersede=True))
+    assert record.job_name != first.job_name
+    assert world.wait_job(first.job_name) == "canceled"  # one fine-tune per run name at a time
+    assert [h.note for h in record.history if h.status == "superseded"] == [f"job {first.job_name} canceled"]
+    assert world.lifecycle.on_job_event(world.event_of(first.job_name, "canceled"))[0].reason.startswith(
+        f"job {first.job_name} is not the run's current job")
     world.backend.cancel_job(record.job_name)
     assert world.wait_job(record.job_name) == "canceled"
     decisions = world.lifecycle.reconcile()  # as if the event were lost
@@ -292,6 +299,8 @@ def test_a_killed_worker_is_reported_failed_not_running(tmp_path: Path) -> None:
     assert status is not None and status.state.value == "failed"
     assert status.error == "the worker process exited without a result (crashed or killed)"
     assert jobs.get("doomed").state.value == "failed"  # recorded, not recomputed differently
+    event = json.loads((jobs.ws.events_dir / "doomed-failed.json").read_text())
+    assert event["eventType"].endswith("RunStatusChanged") and event["data"]["runStatus"] == "Failed"
 
 
 def test_deleting_the_endpoint_stops_its_process(world: World) -> None:

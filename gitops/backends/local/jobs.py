@@ -17,7 +17,7 @@ from gitops.backends.local import processes
 from gitops.backends.local.workspace import LocalWorkspace
 from gitops.errors import NotFoundError
 from gitops.util.files import read_json, write_json_atomic
-from pipelines.local_finetune import FinetuneRequest
+from pipelines.local_finetune import FinetuneRequest, emit_event
 
 WORKER_MODULE = "pipelines.local_finetune"
 
@@ -63,9 +63,7 @@ class LocalJobs:
             status = read_json(job_dir / "status.json", status)
             state = JobState(status["state"])
             if not state.terminal:
-                status.update(state="failed", ended_at=time.time(),
-                              error="the worker process exited without a result (crashed or killed)")
-                write_json_atomic(job_dir / "status.json", status)
+                status = self._end(job_name, status, "failed", "the worker process exited without a result (crashed or killed)")
                 state = JobState.FAILED
         return JobStatus(
             name=job_name, state=state, tags=status.get("tags", {}), error=status.get("error"),
@@ -88,6 +86,14 @@ class LocalJobs:
             return
         processes.stop(self._pid(job_name), str(job_dir))
         status = read_json(job_dir / "status.json", status)
-        if not JobState(status["state"]).terminal:
-            status.update(state="canceled", ended_at=time.time(), error="canceled by request")
-            write_json_atomic(job_dir / "status.json", status)
+        if not JobState(status["state"]).terminal:  # stopped before it could record its own end
+            self._end(job_name, status, "canceled", "canceled by request")
+
+    def _end(self, job_name: str, status: dict[str, Any], state: str, error: str) -> dict[str, Any]:
+        """Record an end the worker could not record itself, and emit its event as the worker would have
+        (Azure ML sends RunStatusChanged for every failed or canceled run)."""
+        job_dir = self.ws.job_dir(job_name)
+        status = {**status, "state": state, "ended_at": time.time(), "error": error}
+        write_json_atomic(job_dir / "status.json", status)
+        emit_event(FinetuneRequest(**read_json(job_dir / "request.json")), job_dir, state.capitalize())
+        return status
