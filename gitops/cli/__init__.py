@@ -25,6 +25,7 @@ app = typer.Typer(
 def _register() -> None:
     from gitops.cli import (
         local_cmds,  # noqa: F401
+        report_cmds,  # noqa: F401
         run_cmds,  # noqa: F401
         specs,  # noqa: F401  (commands register themselves on ``app``)
     )
@@ -51,10 +52,10 @@ def main(argv: list[str] | None = None) -> Any:
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: unknown command, bad option (typer ships its own click)
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        sys.exit(int(getattr(exc, "exit_code", 2)))

@@ -49,7 +49,9 @@ class RunRecord(BaseModel):
     error: str | None = None
     processed_events: list[str] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
-    report: dict[str, Any] | None = None
+    test_path: str | None = None  # the prepared test split: the default smoke-test conversation comes from it
+    previous_job: str | None = None  # the job of the version before this one: what a report compares with
+    report: dict[str, Any] | None = None  # the run report's summary, attached when the run goes live
     claimed_until: float | None = None  # a deploy claim's lease; past it, reconcile may take the run over
     updated_at: float = Field(default_factory=time.time)
 

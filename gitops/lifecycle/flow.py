@@ -19,6 +19,7 @@ from gitops.errors import ConflictError, GitopsError
 from gitops.events import EventFormatError, JobEvent, parse_events
 from gitops.ledger.model import AWAITING_JOB, HistoryEntry, Ledger, RunRecord, update
 from gitops.lifecycle.smoke import run_smoke_test
+from gitops.report.metrics import MetricsReader
 from gitops.spec.model import RunSpec
 from gitops.spec.validate import ValidatedSpec
 
@@ -39,11 +40,12 @@ class Decision:
 
 class Lifecycle:
     def __init__(self, ledger: Ledger, backend_for: Callable[[str], Backend], topic: str | None = None,
-                 deploy_lease_s: float = DEPLOY_LEASE_S) -> None:
+                 deploy_lease_s: float = DEPLOY_LEASE_S, reader_for: Callable[[str], MetricsReader] | None = None) -> None:
         self.ledger = ledger
         self.backend_for = backend_for
         self.topic = topic  # events from other workspaces are not ours
         self.deploy_lease_s = deploy_lease_s
+        self.reader_for = reader_for  # where a backend's training metrics are read, for the run report
 
     # -- submit ---------------------------------------------------------------------------------
     def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None) -> RunRecord:
@@ -74,7 +76,8 @@ class Lifecycle:
                            spec=body, params=validated.params, commit=commit, pr=pr,
                            model_name=naming.model_name(spec), endpoint=naming.endpoint_name(spec),
                            deployment=existing[0].deployment if existing else None,  # what still serves
-                           history=history, report={"test_path": data.test_uri}).moved("submitted", f"job {status.name}")
+                           history=history, test_path=data.test_uri,
+                           previous_job=existing[0].job_name if existing else None).moved("submitted", f"job {status.name}")
         self.ledger.put(record, existing[1] if existing else None)
         return record
 
@@ -159,7 +162,7 @@ class Lifecycle:
             new_dep = f"v{model.version}-{record.digest[:8]}"
             old = old or next((d for d, pct in info.traffic.items() if pct > 0), None)
             backend.create_deployment(endpoint, new_dep, model, spec)  # a new deployment starts at 0% traffic
-            smoke = run_smoke_test(backend, endpoint, new_dep, spec, (record.report or {}).get("test_path"))
+            smoke = run_smoke_test(backend, endpoint, new_dep, spec, record.test_path)
             self._note(record.run, smoke=smoke)
             if not smoke.ok:
                 raise GitopsError(f"smoke test failed: {smoke.reason}")
@@ -175,10 +178,25 @@ class Lifecycle:
                 update={"error": reason, "endpoint": endpoint, "deployment": old, "claimed_until": None}))
             log.warning("run %s rolled back: %s", record.run, reason)
             return Decision(event_id, record.run, "rolled_back", reason)
-        update(self.ledger, record.run, lambda r: r.moved("live", f"{new_dep} takes 100% on {endpoint}").model_copy(
+        live = update(self.ledger, record.run, lambda r: r.moved("live", f"{new_dep} takes 100% on {endpoint}").model_copy(
             update={"endpoint": endpoint, "deployment": new_dep, "previous_deployment": old, "error": None,
                     "claimed_until": None}))
+        if live is not None:
+            self._attach_report(live)
         return Decision(event_id, record.run, "deployed", f"{new_dep} live on {endpoint}")
+
+    def _attach_report(self, record: RunRecord) -> None:
+        """Keep the run report's summary with the record; a missing report never fails a live run."""
+        if self.reader_for is None:
+            return
+        from gitops.report.build import build_report
+
+        try:
+            summary = build_report(record, self.reader_for(record.backend).job_metrics(record.job_name)).summary()
+        except GitopsError as exc:
+            log.warning("run %s: no report: %s", record.run, exc.headline)
+            return
+        update(self.ledger, record.run, lambda r: r.model_copy(update={"report": summary}))
 
     def _rollback(self, backend: Backend, endpoint: str, new_dep: str | None, old: str | None) -> None:
         try:

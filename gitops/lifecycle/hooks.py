@@ -7,8 +7,10 @@ from typing import Any
 
 from gitops.backends.base import Backend
 from gitops.backends.registry import get_backend
+from gitops.errors import UnsupportedError
 from gitops.ledger.model import Ledger
 from gitops.lifecycle.flow import Decision, Lifecycle
+from gitops.report.metrics import MetricsReader, MlflowMetricsReader
 from gitops.settings import Settings
 
 LOCAL_EVENT_HOOK = "gitops.lifecycle.hooks:local_event"
@@ -26,7 +28,12 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
             cache[name] = get_backend(name)
         return cache[name]
 
-    return Lifecycle(ledger_from(settings, local.ws.root / "ledger"), backend_for, topic=local.topic)
+    def reader_for(name: str) -> MetricsReader:
+        if name != "local":
+            raise UnsupportedError(f"reading metrics of the {name} backend is not available yet")
+        return MlflowMetricsReader(local.ws.tracking_uri)
+
+    return Lifecycle(ledger_from(settings, local.ws.root / "ledger"), backend_for, topic=local.topic, reader_for=reader_for)
 
 
 def ledger_from(settings: Settings, local_root: Path) -> Ledger:

@@ -23,6 +23,7 @@ from gitops.errors import ConflictError
 from gitops.ledger.local import LocalLedger
 from gitops.ledger.model import Ledger
 from gitops.lifecycle.flow import Lifecycle
+from gitops.report.metrics import MlflowMetricsReader
 from gitops.spec.validate import ValidatedSpec, validate_text
 from pipelines.synth import write_dataset
 
@@ -53,7 +54,8 @@ class World:
         # No event hook: the tests deliver the job's event themselves, to control duplicates and races.
         self.backend = LocalBackend(root / "ws", event_hook=None)
         self.ledger = ledger
-        self.lifecycle = Lifecycle(ledger, lambda name: self.backend, topic=self.backend.topic)
+        self.lifecycle = Lifecycle(ledger, lambda name: self.backend, topic=self.backend.topic,
+                                   reader_for=lambda name: MlflowMetricsReader(self.backend.ws.tracking_uri))
 
     def spec(self, steps: int = 40, lr: str = "3.0e-3", latency: int = 60000, supersede: bool = False) -> ValidatedSpec:
         text = textwrap.dedent(SPEC.format(train=self.data["train_sft"], test=self.data["test_sft"], steps=steps, lr=lr,
@@ -122,6 +124,8 @@ def test_first_run_goes_live_once_under_concurrent_duplicate_events(world: World
     assert info.traffic == {live.deployment: 100}
     assert info.tags["managed_by"] == "finetune-gitops"
     assert [h.status for h in live.history][:2] == ["submitted", "deploying"] and live.history[-1].status == "live"
+    assert live.report is not None and live.report["job_name"] == live.job_name  # the report rides with the record
+    assert live.report["final_train_loss"] is not None and live.report["smoke_ok"] is True
 
 
 def test_training_was_logged_and_registered_in_mlflow(world: World) -> None:

@@ -54,3 +54,10 @@ def test_policy_from_repo_root_is_applied(cli, write, azure_spec_text) -> None:
     result = cli("validate", str(path), "--repo", str(path.parent.parent))
     assert result.exit_code == 1
     assert "compute.cluster: cluster 'gpu-cluster-big' is not allowed (hint: use one of: other)" in result.out
+
+
+def test_usage_errors_are_one_line_not_a_traceback(cli) -> None:
+    unknown = cli("no-such-command")
+    assert unknown.exit_code == 2 and "No such command 'no-such-command'" in unknown.err and "Traceback" not in unknown.err
+    bad_option = cli("plan", "--format", "yaml", "--base", "HEAD")
+    assert bad_option.exit_code == 2 and "'yaml' is not one of" in bad_option.err

@@ -1,0 +1,69 @@
+"""``gitops report``: a run's training and evaluation metrics, smoke test and serving facts."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gitops.cli import app
+
+
+class ReportFormat(StrEnum):
+    markdown = "markdown"
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def report(name: str = typer.Argument(..., help="Run name."),
+           fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="markdown | text | json"),
+           out: Optional[Path] = typer.Option(None, help="Write report.<ext> and loss.png into this directory."),
+           against: Optional[str] = typer.Option(None, help="Compare with this run (default: the previous version).")) -> None:
+    """Report a run: parameters, duration, losses, perplexity, tokens, smoke test, model and endpoint."""
+    from gitops.errors import NotFoundError
+    from gitops.lifecycle.hooks import local_lifecycle
+    from gitops.report.build import RunReport, build_report, compare
+    from gitops.report.render import render_json, render_markdown, render_text, write_png
+    from gitops.settings import Settings
+
+    lifecycle = local_lifecycle()
+    assert lifecycle.reader_for is not None
+    got = lifecycle.ledger.get(name)
+    if got is None:
+        raise NotFoundError(f"no run named '{name}'", hint="see `gitops status`")
+    record = got[0]
+    this = build_report(record, lifecycle.reader_for(record.backend).job_metrics(record.job_name))
+
+    other: RunReport | None = None
+    label = None
+    if against is not None:
+        other_got = lifecycle.ledger.get(against)
+        if other_got is None:
+            raise NotFoundError(f"no run named '{against}' to compare with")
+        other = build_report(other_got[0], lifecycle.reader_for(other_got[0].backend).job_metrics(other_got[0].job_name))
+        label = against
+    elif record.previous_job:
+        try:
+            metrics = lifecycle.reader_for(record.backend).job_metrics(record.previous_job)
+        except NotFoundError:
+            metrics = None  # the previous version never trained
+        if metrics is not None:
+            previous = record.model_copy(update={"job_name": record.previous_job, "smoke": None})
+            other, label = build_report(previous, metrics), f"{name} (previous version, {record.previous_job})"
+    deltas = compare(this, other) if other is not None else None
+
+    render = {ReportFormat.markdown: render_markdown, ReportFormat.text: render_text, ReportFormat.json: render_json}[fmt]
+    text = render(this, deltas, label)
+    ext = {ReportFormat.markdown: "md", ReportFormat.text: "txt", ReportFormat.json: "json"}[fmt]
+    png_dir = out or Settings.load().workspace_dir / "reports" / name
+    png = write_png(this, png_dir / "loss.png")
+    if out is not None:
+        (out / f"report.{ext}").write_text(text, encoding="utf-8")
+        print(f"wrote {out / f'report.{ext}'} and {png}")
+    else:
+        sys.stdout.write(text)
+        print(f"loss curve: {png}", file=sys.stderr)

@@ -1,0 +1,91 @@
+"""The run report: numbers from the job's metrics and the run's ledger record, and a comparison."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gitops.ledger.model import RunRecord
+from gitops.report.metrics import JobMetrics
+
+# Parameters worth showing a reviewer, in this order (the rest is in the JSON form).
+KEY_PARAMS = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+              "lr_scheduler_type", "warmup_steps", "apply_lora", "lora_r", "lora_alpha", "max_seq_length", "seed")
+
+
+@dataclass
+class RunReport:
+    run: str
+    job_name: str
+    status: str
+    params: dict[str, str]
+    duration_s: float | None
+    final_train_loss: float | None
+    best_train_loss: float | None
+    final_eval_loss: float | None
+    best_eval_loss: float | None
+    eval_perplexity: float | None
+    tokens_seen: int | None
+    smoke_ok: bool | None
+    smoke_latency_ms: float | None
+    smoke_reply: str
+    model: str | None
+    endpoint: str | None
+    deployment: str | None
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """What the ledger keeps of a report (no curves)."""
+        data = asdict(self)
+        data.pop("curves")
+        return data
+
+
+def _final_best(points: list[tuple[int, float]]) -> tuple[float | None, float | None]:
+    if not points:
+        return None, None
+    return points[-1][1], min(v for _, v in points)
+
+
+def build_report(record: RunRecord, metrics: JobMetrics) -> RunReport:
+    train_final, train_best = _final_best(metrics.curves.get("train_loss", []))
+    eval_points = metrics.curves.get("eval_loss", [])
+    eval_final = metrics.summary.get("final_eval_loss", eval_points[-1][1] if eval_points else None)
+    eval_best = min([v for _, v in eval_points] + ([eval_final] if eval_final is not None else []), default=None)
+    duration = metrics.summary.get("train_runtime_s")
+    if duration is None and metrics.started_at and metrics.ended_at:
+        duration = metrics.ended_at - metrics.started_at
+    tokens = metrics.summary.get("train_tokens")
+    smoke = record.smoke
+    return RunReport(
+        run=record.run, job_name=record.job_name, status=record.status,
+        params={k: metrics.params[k] for k in KEY_PARAMS if k in metrics.params},
+        duration_s=duration, final_train_loss=train_final, best_train_loss=train_best,
+        final_eval_loss=eval_final, best_eval_loss=eval_best,
+        eval_perplexity=math.exp(eval_final) if eval_final is not None and eval_final < 50 else None,
+        tokens_seen=int(tokens) if tokens is not None else None,
+        smoke_ok=smoke.ok if smoke else None, smoke_latency_ms=smoke.latency_ms if smoke else None,
+        smoke_reply=smoke.reply_excerpt if smoke else "",
+        model=f"{record.model_name} v{record.model_version}" if record.model_version else record.model_name,
+        endpoint=record.endpoint, deployment=record.deployment, curves=metrics.curves,
+    )
+
+
+@dataclass(frozen=True)
+class Delta:
+    label: str
+    this: float | None
+    other: float | None
+
+    @property
+    def change(self) -> float | None:
+        return None if self.this is None or self.other is None else self.this - self.other
+
+
+def compare(this: RunReport, other: RunReport) -> list[Delta]:
+    return [Delta("final train loss", this.final_train_loss, other.final_train_loss),
+            Delta("best train loss", this.best_train_loss, other.best_train_loss),
+            Delta("final eval loss", this.final_eval_loss, other.final_eval_loss),
+            Delta("best eval loss", this.best_eval_loss, other.best_eval_loss),
+            Delta("smoke latency ms", this.smoke_latency_ms, other.smoke_latency_ms)]

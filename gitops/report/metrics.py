@@ -1,0 +1,49 @@
+"""Reading a job's training metrics through MLflow, behind one small interface.
+
+The local backend's store is MLflow on SQLite; an Azure ML workspace is reached through its MLflow
+tracking URI (azureml-mlflow), so one reader serves both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gitops.errors import NotFoundError
+
+SERIES = ("train_loss", "eval_loss")
+
+
+@dataclass(frozen=True)
+class JobMetrics:
+    job_name: str
+    params: dict[str, str]
+    summary: dict[str, float]  # the latest value of every metric
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # series -> (step, value), by step
+    started_at: float | None = None  # seconds since the epoch
+    ended_at: float | None = None
+
+
+class MetricsReader(Protocol):
+    def job_metrics(self, job_name: str) -> JobMetrics: ...
+
+
+class MlflowMetricsReader:
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+
+    def job_metrics(self, job_name: str) -> JobMetrics:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(experiments, filter_string=f"attributes.run_name = '{job_name}'", max_results=1,
+                                  order_by=["attributes.start_time DESC"]) if experiments else []
+        if not runs:
+            raise NotFoundError(f"no MLflow run for job '{job_name}'", hint="the job may not have started training yet")
+        run = runs[0]
+        curves = {key: sorted((int(m.step), float(m.value)) for m in client.get_metric_history(run.info.run_id, key))
+                  for key in SERIES if key in run.data.metrics}
+        return JobMetrics(job_name=job_name, params=dict(run.data.params), summary=dict(run.data.metrics), curves=curves,
+                          started_at=run.info.start_time / 1000 if run.info.start_time else None,
+                          ended_at=run.info.end_time / 1000 if run.info.end_time else None)

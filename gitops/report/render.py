@@ -1,0 +1,137 @@
+"""Report output: Markdown (with a Mermaid ``xychart-beta`` curve GitHub renders), text, JSON, and a PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gitops.report.build import Delta, RunReport
+
+REPORT_MARKER = "<!-- finetune-gitops:report -->"
+MAX_POINTS = 40  # a Mermaid chart stays readable (and a comment small) however long the run
+PNG_SIZE = (960, 540)  # pixels
+PNG_DPI = 120
+
+
+def resample(points: list[tuple[int, float]], grid: list[int]) -> list[float]:
+    """``points`` (sorted by step) at the ``grid`` steps: linear in between, the nearest value outside."""
+    out = []
+    j = 0
+    for step in grid:
+        while j + 1 < len(points) and points[j + 1][0] <= step:
+            j += 1
+        s0, v0 = points[j]
+        if step <= s0 or j + 1 >= len(points):
+            out.append(v0)
+        else:
+            s1, v1 = points[j + 1]
+            out.append(v0 + (v1 - v0) * (step - s0) / (s1 - s0))
+    return out
+
+
+def step_grid(curves: dict[str, list[tuple[int, float]]], max_points: int = MAX_POINTS) -> list[int]:
+    steps = sorted({s for points in curves.values() for s, _ in points})
+    if len(steps) <= max_points:
+        return steps
+    stride = (len(steps) - 1) / (max_points - 1)
+    return sorted({steps[round(i * stride)] for i in range(max_points)})
+
+
+def mermaid_chart(report: RunReport, max_points: int = MAX_POINTS) -> str | None:
+    curves = {k: v for k, v in report.curves.items() if v}
+    if not curves:
+        return None
+    grid = step_grid(curves, max_points)
+    series = {name: resample(points, grid) for name, points in curves.items()}
+    values = [v for vs in series.values() for v in vs]
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.05 or 0.1
+    lines = ["```mermaid", "xychart-beta", f'    title "Loss per step: {report.run}"',
+             f'    x-axis "step" [{", ".join(str(s) for s in grid)}]',
+             f'    y-axis "loss" {max(0.0, low - pad):.3f} --> {high + pad:.3f}']
+    for name, values_at_grid in series.items():
+        first = curves[name][0][0]
+        # A chart line has a value at every step; a series that starts late is held flat before it, and says so.
+        label = name if first <= grid[0] else f"{name} (from step {first})"
+        lines.append(f'    line "{label}" [{", ".join(f"{v:.4f}" for v in values_at_grid)}]')
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def _num(value: float | None, fmt: str = ".4f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _rows(report: RunReport) -> list[tuple[str, str]]:
+    return [
+        ("Job", report.job_name), ("Status", report.status), ("Model", report.model or "-"),
+        ("Endpoint", f"{report.endpoint or '-'} ({report.deployment or '-'})"),
+        ("Duration", "-" if report.duration_s is None else f"{report.duration_s:.1f} s"),
+        ("Tokens seen", "-" if report.tokens_seen is None else f"{report.tokens_seen:,}"),
+        ("Train loss (final / best)", f"{_num(report.final_train_loss)} / {_num(report.best_train_loss)}"),
+        ("Eval loss (final / best)", f"{_num(report.final_eval_loss)} / {_num(report.best_eval_loss)}"),
+        ("Eval perplexity", _num(report.eval_perplexity, ".2f")),
+        ("Smoke test", "-" if report.smoke_ok is None else
+         f"{'passed' if report.smoke_ok else 'FAILED'} in {_num(report.smoke_latency_ms, '.0f')} ms"),
+    ]
+
+
+def render_markdown(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:
+    out = [REPORT_MARKER, f"## Run report: `{report.run}`", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in _rows(report)]
+    if report.smoke_reply:
+        out += ["", f"> Smoke reply: {report.smoke_reply[:200]}"]
+    chart = mermaid_chart(report)
+    if chart:
+        out += ["", chart]
+    if deltas:
+        out += ["", f"### Compared with `{against}`", "", "| metric | this run | other | change |", "|---|---|---|---|"]
+        out += [f"| {d.label} | {_num(d.this)} | {_num(d.other)} | {_num(d.change, '+.4f')} |" for d in deltas]
+    if report.params:
+        out += ["", "<details><summary>Parameters</summary>", "", "| parameter | value |", "|---|---|"]
+        out += [f"| `{k}` | `{v}` |" for k, v in report.params.items()] + ["", "</details>"]
+    return "\n".join(out) + "\n"
+
+
+def render_text(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:
+    out = [f"Run report: {report.run}"] + [f"  {k:27} {v}" for k, v in _rows(report)]
+    if report.smoke_reply:
+        out.append(f"  {'Smoke reply':27} {report.smoke_reply[:100]!r}")
+    out += [f"  {'param ' + k:27} {v}" for k, v in report.params.items()]
+    if deltas:
+        out.append(f"Compared with {against}:")
+        out += [f"  {d.label:27} {_num(d.this)} vs {_num(d.other)} ({_num(d.change, '+.4f')})" for d in deltas]
+    return "\n".join(out) + "\n"
+
+
+def render_json(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:
+    data = {"report": report.summary(), "curves": report.curves}
+    if deltas:
+        data["against"] = {"run": against, "deltas": [{"metric": d.label, "this": d.this, "other": d.other, "change": d.change}
+                                                     for d in deltas]}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def write_png(report: RunReport, path: Path) -> Path:
+    """Loss per step as a PNG (matplotlib, Agg: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(PNG_SIZE[0] / PNG_DPI, PNG_SIZE[1] / PNG_DPI), dpi=PNG_DPI)
+    try:
+        for name, points in report.curves.items():
+            if points:
+                ax.plot([s for s, _ in points], [v for _, v in points], marker="o" if len(points) < 20 else None, label=name)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.set_title(f"Loss per step: {report.run}")
+        ax.grid(alpha=0.3)
+        if report.curves:
+            ax.legend()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=PNG_DPI)
+    finally:
+        plt.close(fig)
+    return path
