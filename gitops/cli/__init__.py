@@ -24,6 +24,7 @@ app = typer.Typer(
 
 def _register() -> None:
     from gitops.cli import (
+        cleanup_cmds,  # noqa: F401
         local_cmds,  # noqa: F401
         report_cmds,  # noqa: F401
         run_cmds,  # noqa: F401

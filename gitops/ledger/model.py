@@ -52,6 +52,7 @@ class RunRecord(BaseModel):
     test_path: str | None = None  # the prepared test split: the default smoke-test conversation comes from it
     previous_job: str | None = None  # the job of the version before this one: what a report compares with
     report: dict[str, Any] | None = None  # the run report's summary, attached when the run goes live
+    last_cleanup: dict[str, Any] | None = None  # the latest cleanup decision about the run's endpoint
     claimed_until: float | None = None  # a deploy claim's lease; past it, reconcile may take the run over
     updated_at: float = Field(default_factory=time.time)
 

@@ -57,6 +57,12 @@ class Lifecycle:
         history = list(existing[0].history) if existing else []  # a run's history spans its versions
         if existing is not None:
             record, version = existing
+            if record.digest == validated.digest and record.status == "retired":
+                # Torn down by cleanup, asked for again: the trained model is still there, so no new job;
+                # reconcile finds the job completed and deploys it again.
+                revived = record.moved("completed", "brought back by a new submit")
+                self.ledger.put(revived, version)
+                return revived
             if record.digest == validated.digest and record.status not in ("failed", "canceled"):
                 return record  # the same spec at the same digest: the existing job, not a second GPU bill
             if record.status in ("submitted", "running"):

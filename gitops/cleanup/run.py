@@ -1,0 +1,101 @@
+"""Cleanup as the timer and ``gitops cleanup`` run it: gather facts, decide (policy.py), act, record.
+
+A dry run makes exactly the same decisions and stops before acting. One endpoint's failure is logged
+and the others carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from gitops import naming
+from gitops.backends.base import Backend, EndpointInfo
+from gitops.cleanup.policy import DeploymentFacts, EndpointFacts, Rules, Verdict, decide
+from gitops.errors import GitopsError
+from gitops.ledger.model import Ledger, RunRecord, update
+from gitops.spec.model import RunSpec, parse_duration
+from gitops.spec.policy import Policy
+
+log = logging.getLogger("gitops.cleanup")
+
+
+def rules_from(policy: Policy) -> Rules:
+    return Rules(idle_after=parse_duration(policy.defaults.idle_after), expire_after=parse_duration(policy.defaults.expire_after),
+                 stuck_grace=parse_duration(policy.cleanup.stuck_grace), prune_orphans=policy.cleanup.prune_orphans,
+                 max_deletions_per_run=policy.cleanup.max_deletions_per_run)
+
+
+def _facts(info: EndpointInfo, record: RunRecord | None, usage_known: bool, last_request_at: datetime | None,
+           specs_on_main: set[str] | None) -> EndpointFacts:
+    run = info.tags.get(naming.TAG_RUN)
+    lifecycle = RunSpec.model_validate(record.spec).lifecycle if record and record.spec else None
+    return EndpointFacts(
+        name=info.name, tags=dict(info.tags), created_at=info.created_at,
+        deployments=tuple(DeploymentFacts(d.name, int(info.traffic.get(d.name, 0)), d.created_at) for d in info.deployments),
+        usage_known=usage_known, last_request_at=last_request_at, run=run,
+        run_status=record.status if record else None, keep=bool(lifecycle and lifecycle.keep),
+        idle_after=parse_duration(lifecycle.idle_after) if lifecycle and lifecycle.idle_after else None,
+        expire_after=parse_duration(lifecycle.expire_after) if lifecycle and lifecycle.expire_after else None,
+        spec_on_main=None if specs_on_main is None or run is None else run in specs_on_main,
+    )
+
+
+def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[str] | None) -> list[EndpointFacts]:
+    endpoints = backend.list_endpoints()
+    records = {r.run: r for r in ledger.list()}
+    managed = [e.name for e in endpoints if e.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE]
+    try:
+        usage = backend.usage(managed, rules.idle_after)
+    except GitopsError as exc:  # no figures: every endpoint counts as active
+        log.warning("usage figures unavailable: %s", exc.headline)
+        usage = {}
+    out = []
+    for info in endpoints:
+        u = usage.get(info.name)
+        record = records.get(info.tags.get(naming.TAG_RUN, ""))
+        out.append(_facts(info, record, bool(u and u.known), u.last_request_at if u else None, specs_on_main))
+    return out
+
+
+def run_cleanup(backend: Backend, ledger: Ledger, policy: Policy, specs_on_main: set[str] | None = None,
+                dry_run: bool = False, now: datetime | None = None) -> list[Verdict]:
+    now = now or datetime.now(UTC)
+    rules = rules_from(policy)
+    verdicts = decide(gather(backend, ledger, rules, specs_on_main), rules, now)
+    if dry_run:
+        return verdicts
+    done = []
+    for verdict in verdicts:
+        try:
+            if verdict.action == "delete":
+                backend.delete_endpoint(verdict.endpoint)
+            elif verdict.action == "delete_deployments":
+                for deployment in verdict.deployments:
+                    backend.delete_deployment(verdict.endpoint, deployment)
+        except GitopsError as exc:
+            log.warning("cleanup of %s failed: %s", verdict.endpoint, exc.headline)
+            verdict = Verdict(verdict.endpoint, "skip", (*verdict.reasons, f"failed: {exc.headline}; next run retries"),
+                              verdict.run)
+        _record(ledger, verdict)
+        done.append(verdict)
+    return done
+
+
+def _record(ledger: Ledger, verdict: Verdict) -> None:
+    """The decision goes into the run's record; a deleted endpoint retires the run."""
+    if verdict.run is None or ledger.get(verdict.run) is None:
+        return
+    entry = {"at": time.time(), "action": verdict.action, "endpoint": verdict.endpoint, "reasons": list(verdict.reasons)}
+
+    def change(r: RunRecord) -> RunRecord:
+        updated = r.model_copy(update={"last_cleanup": entry})
+        if verdict.action == "delete" and r.endpoint == verdict.endpoint:
+            return updated.moved("retired", "; ".join(verdict.reasons)).model_copy(update={"deployment": None})
+        return updated
+
+    try:
+        update(ledger, verdict.run, change)
+    except GitopsError as exc:
+        log.warning("could not record the cleanup of %s: %s", verdict.endpoint, exc.headline)

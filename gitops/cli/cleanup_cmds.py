@@ -1,0 +1,43 @@
+"""``gitops cleanup``: tear down idle, expired, orphaned or stuck endpoints that the repo manages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from gitops.cli import app
+
+
+@app.command()
+def cleanup(dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly what a real run would do; do nothing."),
+            as_json: bool = typer.Option(False, "--json"),
+            repo: Path = typer.Option(Path("."), help="The repository (gitops.yaml, and runs/ on --ref for orphans)."),
+            ref: str = typer.Option("main", help="The branch whose runs/ decides what is orphaned.")) -> None:
+    """Apply the cleanup policy to every endpoint the repo manages (others are never touched)."""
+    from gitops import gitrepo
+    from gitops.cleanup.run import run_cleanup
+    from gitops.errors import GitopsError
+    from gitops.lifecycle.hooks import local_lifecycle
+    from gitops.spec.policy import load_policy
+
+    policy, findings = load_policy(repo)
+    if any(f.is_error for f in findings):
+        raise GitopsError(f"gitops.yaml is invalid: {findings[0].format()}")
+    try:
+        specs_on_main: set[str] | None = {Path(p).stem for p in gitrepo.list_specs(repo, gitrepo.resolve(repo, ref))}
+    except GitopsError:
+        specs_on_main = None  # not a git checkout (or no such ref): orphans cannot be told, so none is pruned
+    lifecycle = local_lifecycle()
+    verdicts = run_cleanup(lifecycle.backend_for("local"), lifecycle.ledger, policy, specs_on_main, dry_run=dry_run)
+    if as_json:
+        sys.stdout.write(json.dumps([{"endpoint": v.endpoint, "run": v.run, "action": v.action, "reasons": list(v.reasons),
+                                      "deployments": list(v.deployments)} for v in verdicts], indent=2) + "\n")
+        return
+    prefix = "[dry run] would " if dry_run else ""
+    for v in verdicts:
+        print(prefix + v.line())
+    if not verdicts:
+        print("no endpoints")
