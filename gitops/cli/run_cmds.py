@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -62,6 +63,8 @@ def run(file: Path = typer.Argument(..., help="The spec to run on the local back
 
 
 def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]
+    from gitops.settings import Settings
+
     print(f"run {record.run}: {record.status}" + (f" ({record.error})" if record.error else ""))
     if record.smoke is not None:
         print(f"smoke test: {'passed' if record.smoke.ok else 'FAILED'} in {record.smoke.latency_ms} ms; "
@@ -71,7 +74,10 @@ def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]
         if info is not None:
             print(f"endpoint: {info.scoring_uri}  (deployment {record.deployment}, model {record.model_name} v{record.model_version})")
             print("call it (the key stays in the workspace; it is never printed):")
-            print(f"  export GITOPS_KEY=\"$(cat .gitops/endpoints/{record.endpoint}/key)\"")
+            key_file = Settings.load().workspace_dir / "endpoints" / record.endpoint / "key"
+            with contextlib.suppress(ValueError):
+                key_file = key_file.relative_to(Path.cwd())
+            print(f"  export GITOPS_KEY=\"$(cat {key_file})\"")
             print(f"  curl -s {info.scoring_uri} -H \"Authorization: Bearer $GITOPS_KEY\" -H 'Content-Type: application/json' \\")
             print("    -d '{\"input_data\": {\"input_string\": [{\"role\": \"user\", \"content\": \"Tell me about rain.\"}], "
                   "\"parameters\": {\"max_new_tokens\": 32}}}'")
