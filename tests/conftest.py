@@ -177,3 +177,21 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-u
     from gitops.ledger.blob import BlobLedger
 
     return BlobLedger.from_connection_string(request.getfixturevalue("azurite"), f"ledger-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def azure_fake():  # type: ignore[no-untyped-def]
+    """The fake Azure ML REST API, live for one test; any call it does not know fails the test."""
+    from tests.fakes.azureml_api import FakeAzureML, intercept
+
+    fake = FakeAzureML().seed_defaults()
+    with intercept(fake):
+        yield fake
+
+
+@pytest.fixture
+def azure_backend(azure_fake, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The real Azure ML backend (real MLClient) wired to the fake."""
+    from tests.fakes.azureml_api import azure_backend_for
+
+    return azure_backend_for(azure_fake, tmp_path / "azure-data")

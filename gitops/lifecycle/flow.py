@@ -82,7 +82,7 @@ class Lifecycle:
                            spec=body, params=validated.params, commit=commit, pr=pr,
                            model_name=naming.model_name(spec), endpoint=naming.endpoint_name(spec),
                            deployment=existing[0].deployment if existing else None,  # what still serves
-                           history=history, test_path=data.test_uri,
+                           history=history, test_path=data.local_test_path or data.test_uri,
                            previous_job=existing[0].job_name if existing else None).moved("submitted", f"job {status.name}")
         self.ledger.put(record, existing[1] if existing else None)
         return record

@@ -1,0 +1,104 @@
+"""The Azure ML backend: the ``Backend`` interface over the role modules of this package."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from gitops.backends.azureml import models
+from gitops.backends.azureml.clients import AzureClients
+from gitops.backends.azureml.compute import ComputeChecker
+from gitops.backends.azureml.endpoints import AzureEndpoints
+from gitops.backends.azureml.jobs import AzureJobs
+from gitops.backends.azureml.usage import AzureUsage
+from gitops.backends.base import (
+    DeploymentInfo,
+    EndpointInfo,
+    Feature,
+    FoundationModel,
+    InvokeResult,
+    JobStatus,
+    PreparedData,
+    RegisteredModel,
+    Usage,
+)
+from gitops.backends.registry import UNSUPPORTED
+from gitops.errors import SpecError
+from gitops.spec.findings import Finding
+from gitops.spec.model import RunSpec
+
+
+class AzureMLBackend:
+    name = "azureml"
+    unsupported: Mapping[Feature, str] = UNSUPPORTED["azureml"]
+
+    def __init__(self, clients: AzureClients | None = None, data_dir: str | Path | None = None,
+                 metrics_endpoint: str | None = None) -> None:
+        self.clients = clients or AzureClients.from_settings()
+        self.compute = ComputeChecker(self.clients)
+        self.jobs = AzureJobs(self.clients, Path(data_dir) if data_dir else None)
+        self.endpoints = AzureEndpoints(self.clients)
+        self.metrics = AzureUsage(self.clients, metrics_endpoint)
+
+    @property
+    def topic(self) -> str:
+        """The workspace resource id: the ``topic`` of its Event Grid events."""
+        c = self.clients
+        return (f"/subscriptions/{c.subscription_id}/resourceGroups/{c.resource_group}/providers/"
+                f"Microsoft.MachineLearningServices/workspaces/{c.workspace_name}")
+
+    def resolve_model(self, spec: RunSpec) -> FoundationModel:
+        return models.resolve_foundation(self.clients, spec)
+
+    def check_compute(self, spec: RunSpec, model: FoundationModel) -> list[Finding]:
+        return self.compute.check(spec, model)[0]
+
+    def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
+        return self.jobs.prepare_data(spec, job_name)
+
+    def submit(self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str],
+               model: FoundationModel, data: PreparedData) -> JobStatus:
+        findings, gpus = self.compute.check(spec, model)
+        problems = [f for f in (*model.findings, *findings) if f.is_error]
+        if problems:  # the same online checks as validate: nothing reaches the GPU queue that validate would refuse
+            raise SpecError(f"{problems[0].path}: {problems[0].message}", problems, hint=problems[0].hint)
+        return self.jobs.submit(spec, params, job_name, tags, model, data, gpus)
+
+    def get_job(self, job_name: str) -> JobStatus | None:
+        return self.jobs.get(job_name)
+
+    def cancel_job(self, job_name: str) -> None:
+        self.jobs.cancel(job_name)
+
+    def register_model(self, job_name: str, name: str, tags: Mapping[str, str]) -> RegisteredModel:
+        return models.register(self.clients, job_name, name, tags)
+
+    def ensure_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
+        return self.endpoints.ensure(name, tags)
+
+    def create_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
+        return self.endpoints.add_deployment(endpoint, deployment, model, spec)
+
+    def set_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
+        return self.endpoints.set_traffic(endpoint, traffic)
+
+    def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None,
+               timeout_s: float = 60.0) -> InvokeResult:
+        return self.endpoints.invoke(endpoint, payload, deployment, timeout_s)
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        self.endpoints.delete_deployment(endpoint, deployment)
+
+    def get_endpoint(self, name: str) -> EndpointInfo | None:
+        return self.endpoints.info(name)
+
+    def list_endpoints(self) -> list[EndpointInfo]:
+        return self.endpoints.list()
+
+    def delete_endpoint(self, name: str) -> None:
+        self.endpoints.delete(name)
+
+    def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
+        return self.metrics.usage(endpoints, window)

@@ -1,0 +1,154 @@
+"""Managed online endpoints and deployments: create, shift traffic, invoke one deployment, delete.
+
+Traffic changes are a read-modify-write of the whole endpoint (the service has no partial update). The
+endpoint's key is fetched for each call that needs it and never kept, logged or put in an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from gitops.backends.azureml.clients import AzureClients, sdk_text
+from gitops.backends.azureml.compute import DEFAULT_DEPLOY_SKU
+from gitops.backends.azureml.errors import call
+from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, RegisteredModel
+from gitops.errors import BackendError, ConflictError, NotFoundError, TransientBackendError
+from gitops.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE
+from gitops.spec.model import RunSpec
+
+DEPLOYED_AT_TAG = "gitops_deployed_at"  # when traffic last moved to a new deployment: the clock of expire_after
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        try:
+            return _when(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def _state(entity: Any) -> str:
+    return sdk_text(getattr(entity, "provisioning_state", None))
+
+
+class AzureEndpoints:
+    def __init__(self, clients: AzureClients) -> None:
+        self.clients = clients
+
+    @property
+    def _ws(self) -> Any:
+        return self.clients.workspace
+
+    def _get(self, name: str) -> Any | None:
+        try:
+            return call(f"getting endpoint {name}", lambda: self._ws.online_endpoints.get(name))
+        except NotFoundError:
+            return None
+
+    def _info(self, endpoint: Any, deployments: list[Any] | None = None) -> EndpointInfo:
+        tags = dict(endpoint.tags or {})
+        traffic = {k: int(v) for k, v in (endpoint.traffic or {}).items()}
+        created = _when((getattr(endpoint, "properties", None) or {}).get("createdAt"))  # the SDK keeps systemData here
+        if deployments is None:  # from the listing: no call per endpoint; the serving one dated by our tag
+            deployed_at = _when(tags.get(DEPLOYED_AT_TAG))
+            infos = tuple(DeploymentInfo(name=d, model_uri="", created_at=deployed_at if pct > 0 else None)
+                          for d, pct in traffic.items())
+        else:
+            infos = tuple(DeploymentInfo(name=d.name, model_uri=str(d.model or ""),
+                                         healthy=_state(d) == "succeeded",
+                                         created_at=_when(getattr(getattr(d, "creation_context", None), "created_at", None)))
+                          for d in deployments)
+        return EndpointInfo(name=endpoint.name, scoring_uri=str(endpoint.scoring_uri or ""), tags=tags, traffic=traffic,
+                            deployments=infos, created_at=created)
+
+    def info(self, name: str) -> EndpointInfo | None:
+        endpoint = self._get(name)
+        if endpoint is None:
+            return None
+        deployments = call(f"listing deployments of {name}", lambda: list(self._ws.online_deployments.list(name)))
+        return self._info(endpoint, deployments)
+
+    def list(self) -> list[EndpointInfo]:
+        endpoints = call("listing endpoints", lambda: list(self._ws.online_endpoints.list()))
+        if endpoints and getattr(endpoints[0], "location", None):
+            self.clients.remember_location(str(endpoints[0].location))  # spares the metrics query a workspace call
+        return [self._info(e) for e in endpoints]
+
+    def ensure(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
+        from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+        existing = self._get(name)
+        if existing is not None:
+            if (existing.tags or {}).get(MANAGED_BY_TAG) != MANAGED_BY_VALUE:
+                raise ConflictError(f"endpoint {name} exists and is not managed by finetune-gitops",
+                                    hint="set deploy.endpoint to another name; we never take over an endpoint we did not create")
+            return self.info(name) or self._info(existing)
+        endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags=dict(tags),
+                                         description="managed by finetune-gitops")
+        try:
+            call(f"creating endpoint {name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
+        except ConflictError as exc:
+            raise ConflictError(f"endpoint name {name} is taken in region {self.clients.location} (names are unique per region)",
+                                hint="set deploy.endpoint to another name, or let gitops derive one") from exc
+        return self.info(name) or EndpointInfo(name=name, scoring_uri="", tags=dict(tags))
+
+    def add_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
+        from azure.ai.ml.entities import ManagedOnlineDeployment, OnlineRequestSettings, ProbeSettings
+
+        d = spec.deploy
+        entity = ManagedOnlineDeployment(
+            name=deployment, endpoint_name=endpoint, model=model.uri, instance_type=d.instance_type or DEFAULT_DEPLOY_SKU,
+            instance_count=d.instance_count, liveness_probe=ProbeSettings(initial_delay=d.liveness_initial_delay_s),
+            request_settings=OnlineRequestSettings(request_timeout_ms=d.request_timeout_ms),
+            tags={MANAGED_BY_TAG: MANAGED_BY_VALUE, "gitops_model": f"{model.name}:{model.version}"})
+        created = call(f"creating deployment {deployment} on {endpoint}",
+                       lambda: self._ws.online_deployments.begin_create_or_update(entity).result())
+        if _state(created) not in ("succeeded", ""):
+            raise BackendError(f"deployment {deployment} on {endpoint} ended {_state(created)}",
+                               hint="read the deployment logs in the studio (az ml online-deployment get-logs)")
+        return DeploymentInfo(name=deployment, model_uri=model.uri, healthy=True, created_at=datetime.now(UTC))
+
+    def set_traffic(self, name: str, traffic: Mapping[str, int]) -> EndpointInfo:
+        endpoint = self._get(name)
+        if endpoint is None:
+            raise NotFoundError(f"endpoint {name} does not exist")
+        endpoint.traffic = {d: int(traffic.get(d, 0)) for d in {*(endpoint.traffic or {}), *traffic}}
+        if any(v > 0 for v in traffic.values()):
+            endpoint.tags = {**(endpoint.tags or {}), DEPLOYED_AT_TAG: datetime.now(UTC).isoformat(timespec="seconds")}
+        call(f"setting traffic of {name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
+        return self.info(name) or self._info(endpoint)
+
+    def invoke(self, name: str, payload: Mapping[str, Any], deployment: str | None, timeout_s: float) -> InvokeResult:
+        import requests
+
+        endpoint = self._get(name)
+        if endpoint is None or not endpoint.scoring_uri:
+            raise NotFoundError(f"endpoint {name} does not exist or has no scoring URI")
+        key = call(f"getting the key of {name}", lambda: self._ws.online_endpoints.get_keys(name).primary_key)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        if deployment:
+            headers["azureml-model-deployment"] = deployment
+        started = time.perf_counter()
+        try:
+            response = requests.post(endpoint.scoring_uri, json=dict(payload), headers=headers, timeout=timeout_s)
+        except requests.Timeout:
+            raise TransientBackendError(f"endpoint {name} did not answer within {timeout_s:.0f}s") from None
+        except requests.RequestException as exc:
+            raise BackendError(f"calling endpoint {name} failed: {type(exc).__name__}") from None
+        return InvokeResult(response.status_code, response.text, (time.perf_counter() - started) * 1000)
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            call(f"deleting deployment {deployment} of {endpoint}",
+                 lambda: self._ws.online_deployments.begin_delete(name=deployment, endpoint_name=endpoint).result())
+
+    def delete(self, name: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            call(f"deleting endpoint {name}", lambda: self._ws.online_endpoints.begin_delete(name=name).result())

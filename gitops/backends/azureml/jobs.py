@@ -1,0 +1,135 @@
+"""Data upload, pipeline job submission, status and cancel on Azure ML.
+
+The job document is the one ``gitops render`` prints (``pipelines.pipeline_job``), loaded with the SDK's
+own ``load_job`` and submitted under its deterministic name, so a retried submit finds the job it made.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitops.backends.azureml.clients import AzureClients, sdk_text
+from gitops.backends.azureml.errors import call
+from gitops.backends.base import FoundationModel, JobState, JobStatus, PreparedData
+from gitops.errors import NotFoundError, SpecError
+from gitops.spec.findings import error
+from gitops.spec.model import RunSpec
+
+_STATES = {
+    "notstarted": JobState.QUEUED, "queued": JobState.QUEUED, "preparing": JobState.QUEUED,
+    "provisioning": JobState.QUEUED, "starting": JobState.QUEUED,
+    "running": JobState.RUNNING, "finalizing": JobState.RUNNING, "cancelrequested": JobState.RUNNING,
+    "completed": JobState.COMPLETED, "finished": JobState.COMPLETED,
+    "failed": JobState.FAILED, "notresponding": JobState.FAILED,
+    "canceled": JobState.CANCELED,
+}
+REMOTE_PREFIXES = ("azureml:", "https://", "http://", "abfss://", "wasbs://")
+
+
+def job_state(status: Any) -> JobState:
+    return _STATES.get(sdk_text(status), JobState.QUEUED)  # the SDK hands back an enum or a plain string
+
+
+class AzureJobs:
+    def __init__(self, clients: AzureClients, data_dir: Path | None = None) -> None:
+        self.clients = clients
+        self.data_dir = data_dir
+
+    # -- data -------------------------------------------------------------------------------------
+    def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
+        """Remote URIs pass through; local files (given, or prepared from the dataset) become data assets."""
+        from pipelines.prepare_data import DataError, prepare
+
+        if spec.data.train_path is not None:
+            local_test = spec.data.test_path if spec.data.test_path and not spec.data.test_path.startswith(REMOTE_PREFIXES) else None
+            train = self._remote("data.train_path", spec.data.train_path, f"{spec.name}-train", job_name)
+            test = self._remote("data.test_path", spec.data.test_path, f"{spec.name}-test", job_name) if spec.data.test_path else None
+            return PreparedData(train, test, local_test_path=local_test)
+        out = (self.data_dir or Path(tempfile.mkdtemp(prefix="gitops-data-"))) / job_name
+        try:
+            reports = {r.split: r for r in prepare(spec.data.dataset or "", out, spec.data.sample_percent,
+                                                   [spec.data.train_split, spec.data.test_split])}
+        except DataError as exc:
+            raise SpecError(f"data: {exc}", [error("data", str(exc))]) from exc
+        train_r, test_r = reports[spec.data.train_split], reports[spec.data.test_split]
+        return PreparedData(self._upload(train_r.path, f"{spec.name}-train", job_name),
+                            self._upload(test_r.path, f"{spec.name}-test", job_name),
+                            train_r.rows, test_r.rows, local_test_path=str(test_r.path))
+
+    def _remote(self, field: str, path: str | None, asset: str, job_name: str) -> str:
+        assert path is not None
+        if path.startswith(REMOTE_PREFIXES):
+            return path
+        local = Path(path)
+        if not local.is_file():
+            raise SpecError(f"{field}: {path} does not exist", [error(field, f"{path} does not exist", "fix the path")])
+        return self._upload(local, asset, job_name)
+
+    def _upload(self, path: Path, asset: str, job_name: str) -> str:
+        """Upload a jsonl file as a ``uri_file`` data asset versioned by the job; returns ``azureml:name:version``."""
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Data
+
+        ws = self.clients.workspace
+        version = job_name.rsplit("-", 1)[-1]
+        data = Data(name=asset, version=version, type=AssetTypes.URI_FILE, path=str(path),
+                    description=f"prepared for {job_name}", tags={"gitops_job": job_name})
+        created = call(f"uploading {path.name} as data asset {asset}", lambda: ws.data.create_or_update(data))
+        return f"azureml:{created.name}:{created.version}"
+
+    # -- jobs -------------------------------------------------------------------------------------
+    def check_component(self, version: str) -> None:
+        from gitops.component import COMPONENT_NAME
+
+        registry = self.clients.registry("azureml")
+        try:
+            call(f"getting component {COMPONENT_NAME} {version}", lambda: registry.components.get(COMPONENT_NAME, version=version))
+        except NotFoundError as exc:
+            raise SpecError(f"{COMPONENT_NAME} version {version} is not in the azureml registry",
+                            [error("finetune.component_version", f"version {version} not found", "pin a published version")]) from exc
+
+    def submit(self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str],
+               model: FoundationModel, data: PreparedData, gpus: int | None) -> JobStatus:
+        from azure.ai.ml import load_job
+
+        from pipelines.pipeline_job import build_pipeline_job
+
+        existing = self.get(job_name)
+        if existing is not None:  # a retried submit: the job exists under its deterministic name
+            return existing
+        self.check_component(spec.finetune.component_version)
+        document = build_pipeline_job(spec, dict(params), digest=tags.get("gitops_digest", job_name), gpus=gpus,
+                                      train_uri=data.train_uri, test_uri=data.test_uri, tags=tags,
+                                      model_defaults=model.defaults)
+        document["name"] = job_name
+        document["jobs"]["finetune"]["inputs"]["mlflow_model_path"]["path"] = model.uri  # the resolved version
+        job = load_job(io.StringIO(yaml.safe_dump(document, sort_keys=False)))
+        ws = self.clients.workspace
+        created = call(f"submitting job {job_name}", lambda: ws.jobs.create_or_update(job, experiment_name=document["experiment_name"]))
+        return self._status(created)
+
+    def get(self, job_name: str) -> JobStatus | None:
+        ws = self.clients.workspace
+        try:
+            return self._status(call(f"getting job {job_name}", lambda: ws.jobs.get(job_name)))
+        except NotFoundError:
+            return None
+
+    def cancel(self, job_name: str) -> None:
+        ws = self.clients.workspace
+        status = self.get(job_name)
+        if status is None or status.state.terminal:
+            return
+        call(f"canceling job {job_name}", lambda: ws.jobs.begin_cancel(job_name).result())
+
+    @staticmethod
+    def _status(job: Any) -> JobStatus:
+        created = getattr(getattr(job, "creation_context", None), "created_at", None)
+        return JobStatus(name=job.name, state=job_state(job.status), tags=dict(job.tags or {}),
+                         portal_url=getattr(job, "studio_url", None), started_at=created)

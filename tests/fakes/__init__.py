@@ -1,0 +1,1 @@
+"""In-process fakes of remote services the tests cannot reach (the Azure ML REST API, Azure Monitor)."""

@@ -1,0 +1,208 @@
+"""An in-process fake of the Azure ML REST API (ARM + registry + scoring + Azure Monitor metrics).
+
+``responses`` intercepts azure-core's ``requests`` transport, so the real ``MLClient`` (and the real
+``MetricsClient``) talk to this object. State lives here: what a PUT stores, a GET returns; long-running
+operations answer 201/202 with an operation URL that the SDK polls to completion. A call no route
+knows is recorded in ``unmatched`` and answered 501; the fixture fails the test on any.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+
+from tests.fakes import azureml_seed as seed
+
+ARM = "https://management.azure.com"
+REGISTRY_HOST = "https://eastus.api.azureml.ms"
+MFE = f"{REGISTRY_HOST}/mferp/managementfrontend"
+JSON = {"Content-Type": "application/json"}
+Scorer = Callable[[str, str, dict[str, Any]], tuple[int, Any]]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def default_scorer(endpoint: str, deployment: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """A chat model's answer in the ``[{"0": ...}]`` shape transformers deployments use."""
+    return 200, [{"0": f"Hello from {deployment}."}]
+
+
+@dataclass
+class FakeAzureML:
+    subscription: str = "00000000-0000-0000-0000-000000000001"
+    resource_group: str = "rg-ml"
+    workspace: str = "ws-ml"
+    location: str = "eastus"
+    storage_account: str = "fakestore"
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-cased ARM path -> body
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+    scorer: Scorer = default_scorer
+    scored: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    metrics: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)  # endpoint -> (minute, requests)
+    fail_next: list[tuple[str, int, dict[str, str]]] = field(default_factory=list)  # (url regex, status, headers)
+    deployment_state: str = "Succeeded"
+    keys_issued: list[str] = field(default_factory=list)
+    operations: dict[str, str] = field(default_factory=dict)  # operation id -> resource path
+    _ops: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
+
+    # -- coordinates ------------------------------------------------------------------------------
+    @property
+    def ws_path(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+                f"Microsoft.MachineLearningServices/workspaces/{self.workspace}")
+
+    @property
+    def registry_path(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/registry-rg/providers/"
+                "Microsoft.MachineLearningServices/registries/azureml")
+
+    # -- seeding ----------------------------------------------------------------------------------
+    def seed_defaults(self) -> FakeAzureML:
+        self.put_resource(f"{self.ws_path}", {"name": self.workspace, "location": self.location,
+                                              "type": "Microsoft.MachineLearningServices/workspaces",
+                                              "properties": {"discoveryUrl": f"https://{self.location}.api.azureml.ms/discovery",
+                                                             "mlFlowTrackingUri": f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0{self.ws_path}"}})
+        self.add_model(seed.foundation_model())
+        self.put_resource(f"{self.registry_path}/components/chat_completion_pipeline/versions/0.0.82", seed.component())
+        self.put_resource(f"{self.ws_path}/computes/gpu-cluster-big", seed.cluster("gpu-cluster-big", "Standard_NC24ads_A100_v4"))
+        self.put_resource(f"{self.ws_path}/datastores/workspaceblobstore", seed.datastore(self.storage_account))
+        return self
+
+    def add_model(self, body: dict[str, Any], name: str = "Phi-3-mini-4k-instruct", version: str = "15") -> None:
+        self.put_resource(f"{self.registry_path}/models/{name}/versions/{version}", body)
+
+    def add_cluster(self, name: str, size: str, max_instances: int = 2, state: str = "Succeeded") -> None:
+        self.put_resource(f"{self.ws_path}/computes/{name}", seed.cluster(name, size, max_instances, state))
+
+    def put_resource(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = json.loads(json.dumps(body))
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        registry = re.search(r"/registries/([^/]+)/(.*)$", path)
+        # Registry assets carry azureml:// ids (the SDK refuses ARM-style ids for them).
+        body["id"] = f"azureml://registries/{registry.group(1)}/{registry.group(2)}" if registry else path
+        body.setdefault("name", name)
+        body.setdefault("systemData", {"createdAt": _now(), "createdBy": "fake", "lastModifiedAt": _now()})
+        props = body.setdefault("properties", {})
+        props.setdefault("provisioningState", "Succeeded")
+        self.resources[path.lower()] = body
+        return body
+
+    def get_resource(self, path: str) -> dict[str, Any] | None:
+        return self.resources.get(path.lower())
+
+    def children(self, path: str) -> list[dict[str, Any]]:
+        prefix = path.lower().rstrip("/") + "/"
+        return [b for p, b in self.resources.items() if p.startswith(prefix) and "/" not in p[len(prefix):]]
+
+    # -- state helpers for tests --------------------------------------------------------------------
+    def job(self, name: str) -> dict[str, Any] | None:
+        return self.get_resource(f"{self.ws_path}/jobs/{name}")
+
+    def set_job_status(self, name: str, status: str) -> None:
+        job = self.job(name)
+        assert job is not None, f"no job {name}"
+        job["properties"]["status"] = status
+
+    def endpoint(self, name: str) -> dict[str, Any] | None:
+        return self.get_resource(f"{self.ws_path}/onlineEndpoints/{name}")
+
+    def deployments(self, endpoint: str) -> list[str]:
+        return sorted(d["name"] for d in self.children(f"{self.ws_path}/onlineEndpoints/{endpoint}/deployments"))
+
+    def model_versions(self, name: str) -> list[dict[str, Any]]:
+        return self.children(f"{self.ws_path}/models/{name}/versions")
+
+    def add_requests(self, endpoint: str, when: datetime, count: float) -> None:
+        self.metrics.setdefault(endpoint, []).append((when, count))
+
+    # -- installation -------------------------------------------------------------------------------
+    def install(self, rsps: responses.RequestsMock) -> None:
+        # Every Azure service is https; plain http (Azurite, loopback endpoints) passes through untouched.
+        rsps.add_passthru(re.compile(r"http://(127\.0\.0\.1|localhost)[:/]"))
+        for method in ("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD"):
+            rsps.add_callback(method, re.compile(r"https://.*"), callback=self._dispatch)
+
+    def _dispatch(self, request: Any) -> tuple[int, dict[str, str], str | bytes]:
+        url = request.url
+        self.calls.append((request.method, url))
+        for i, (pattern, status, headers) in enumerate(self.fail_next):
+            if re.search(pattern, f"{request.method} {url}"):
+                del self.fail_next[i]
+                return status, {**JSON, **headers}, json.dumps({"error": {"code": "Injected", "message": f"injected {status}"}})
+        from tests.fakes import azureml_routes
+
+        try:
+            answer = azureml_routes.route(self, request)
+        except KeyError as exc:
+            return 404, JSON, json.dumps({"error": {"code": "ResourceNotFound", "message": f"{exc.args[0]} was not found"}})
+        if answer is None:
+            self.unmatched.append(f"{request.method} {url}")
+            return 501, JSON, json.dumps({"error": {"code": "FakeUnmatched", "message": f"no fake route for {request.method} {url}"}})
+        status, headers, body = answer
+        if isinstance(body, dict | list):
+            return status, {**JSON, **headers}, json.dumps(body)
+        return status, headers, body
+
+    def operation_for(self, resource: dict[str, Any]) -> str:
+        """An operation whose status follows the resource's provisioning state (a failed deployment fails it)."""
+        url = self.operation()
+        self.operations[url.split("?")[0].rsplit("/", 1)[-1]] = resource["id"]
+        return url
+
+    def operation(self) -> str:
+        return f"{ARM}/fake-operations/{next(self._ops)}?api-version=2023-01-01"
+
+    @staticmethod
+    def query(url: str) -> dict[str, list[str]]:
+        return parse_qs(urlsplit(url).query)
+
+    def created(self) -> float:
+        return time.time()
+
+
+class FakeCredential:
+    """A token credential: JWT-shaped (the SDK reads claims from it), never valid anywhere real."""
+
+    def __init__(self) -> None:
+        self.scopes: list[str] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        import jwt
+        from azure.core.credentials import AccessToken
+
+        self.scopes.extend(scopes)
+        claims = {"oid": "11111111-1111-1111-1111-111111111111", "tid": "22222222-2222-2222-2222-222222222222",
+                  "upn": "tester@example.com", "exp": int(time.time()) + 3600, "aud": scopes[0].removesuffix("/.default") if scopes else ""}
+        return AccessToken(jwt.encode(claims, "not-a-secret-" * 3, algorithm="HS256"), int(time.time()) + 3600)
+
+
+@contextlib.contextmanager
+def intercept(fake: FakeAzureML) -> Iterator[FakeAzureML]:
+    """Route all https traffic of this process to ``fake``; fail if any call found no route."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake.install(rsps)
+        yield fake
+    assert not fake.unmatched, f"calls the fake Azure ML API does not know: {fake.unmatched}"
+
+
+def azure_backend_for(fake: FakeAzureML, data_dir: Path | None = None) -> Any:
+    from gitops.backends.azureml.backend import AzureMLBackend
+    from gitops.backends.azureml.clients import AzureClients
+
+    clients = AzureClients(fake.subscription, fake.resource_group, fake.workspace, credential=FakeCredential())
+    return AzureMLBackend(clients, data_dir=data_dir)

@@ -1,0 +1,192 @@
+"""Routes of the fake Azure ML API: ARM resources, registry (MFE), scoring, blob uploads, Monitor metrics.
+
+``route`` answers ``(status, headers, body)``, raises ``KeyError(name)`` for a missing resource (404),
+or returns None for a call the fake does not know (the test then fails).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from tests.fakes.azureml_api import FakeAzureML
+
+Answer = tuple[int, dict[str, str], Any]
+COLLECTIONS = {"onlineendpoints", "deployments", "versions", "jobs", "computes", "datastores", "models", "data",
+               "components", "workspaces"}
+LRO_KINDS = {"onlineendpoints", "deployments"}
+
+
+def route(fake: FakeAzureML, request: Any) -> Answer | None:
+    parts = urlsplit(request.url)
+    host, path, method = parts.netloc.lower(), unquote(parts.path), request.method
+    body = json.loads(request.body) if request.body and request.headers.get("Content-Type", "").startswith("application/json") else None
+    if host == "management.azure.com":
+        return _arm(fake, method, path, body, request)
+    if host == "eastus.api.azureml.ms":
+        if m := re.fullmatch(r"/registrymanagement/v1\.0/registries/([^/]+)/discovery", path):
+            return _discovery(fake, m.group(1))
+        if path.startswith("/mferp/managementfrontend/"):
+            return _arm(fake, method, path[len("/mferp/managementfrontend"):], body, request)
+    if host.endswith(".inference.ml.azure.com") and method == "POST" and path == "/score":
+        return _score(fake, host.split(".")[0], request)
+    if host.endswith(".metrics.monitor.azure.com") and method == "POST" and path.endswith("/metrics:getBatch"):
+        return _metrics(fake, request)
+    if host == f"{fake.storage_account}.blob.core.windows.net":
+        return _blob(fake, method, path, request)
+    return None
+
+
+def _discovery(fake: FakeAzureML, name: str) -> Answer:
+    if name != "azureml":
+        raise KeyError(f"registry {name}")
+    return 200, {}, {"registryName": name, "tenantId": "t", "primaryRegion": fake.location, "regions": [fake.location],
+                     "subscriptionId": fake.subscription, "resourceGroup": "registry-rg",
+                     "primaryRegionResourceProviderUri": "https://eastus.api.azureml.ms/"}
+
+
+def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> Answer | None:
+    lower = path.lower().rstrip("/")
+    if lower.startswith("/fake-operations/"):
+        resource = fake.get_resource(fake.operations.get(lower.rsplit("/", 1)[-1], ""))
+        state = (resource or {}).get("properties", {}).get("provisioningState", "Succeeded")
+        if state == "Failed":
+            error = {"code": "DeploymentFailed", "message": "container crashed: model failed to load"}
+            return 200, {}, {"status": "Failed", "error": error}
+        return 200, {}, {"status": "Succeeded"}
+    if re.fullmatch(r"/subscriptions/[^/]+/providers/microsoft\.machinelearningservices/locations/[^/]+/vmsizes", lower):
+        from tests.fakes.azureml_seed import vm_sizes
+
+        return 200, {}, vm_sizes()
+    kind = lower.rsplit("/", 2)[-2] if lower.count("/") >= 2 else ""
+    if method == "POST":
+        return _action(fake, path, body)
+    if method == "PUT":
+        return _put(fake, path, kind, body)
+    if method == "DELETE":
+        if fake.get_resource(path) is None:
+            return 204, {}, ""
+        for key in [k for k in fake.resources if k == lower or k.startswith(lower + "/")]:
+            del fake.resources[key]
+        return 202, {"Location": fake.operation(), "Retry-After": "0"}, ""
+    if method == "GET":
+        found = fake.get_resource(path)
+        if found is not None:
+            return 200, {}, found
+        if lower.rsplit("/", 1)[-1] in COLLECTIONS:
+            items = fake.children(path)
+            query = fake.query(request.url)
+            if query.get("isDefault") == ["true"]:
+                items = items[:1]
+            return 200, {}, {"value": items}
+        raise KeyError(path.rsplit("/", 1)[-1])
+    return None
+
+
+def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answer:
+    existing = fake.get_resource(path)
+    props = body.setdefault("properties", {})
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    if kind == "onlineendpoints":
+        body["location"] = fake.location
+        props["scoringUri"] = f"https://{name}.{fake.location}.inference.ml.azure.com/score"
+        props.setdefault("traffic", {})
+        props.setdefault("properties", {})
+        body.setdefault("identity", {"type": "SystemAssigned"})
+    elif kind == "deployments":
+        endpoint = path.split("/")[-3]
+        if fake.endpoint(endpoint) is None:
+            raise KeyError(f"endpoint {endpoint}")
+        props["provisioningState"] = fake.deployment_state
+        props.setdefault("scaleSettings", {"scaleType": "Default"})  # the service fills it; the SDK needs it
+        body["location"] = fake.location
+    elif kind == "versions" and "/models/" in path and props.get("modelType", "").lower() == "mlflow_model":
+        # The service reads flavors from the MLmodel file of the job output; the SDK needs them present.
+        props.setdefault("flavors", {"python_function": {"data": {"loader_module": "mlflow.transformers"}},
+                                     "transformers": {"data": {"task": "llm/v1/chat"}}})
+    elif kind == "jobs":
+        props.setdefault("status", "NotStarted")
+        props["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}?wsid={fake.ws_path}", "jobServiceType": "Studio"}}
+    stored = fake.put_resource(path, {**(existing or {}), **body, "properties": {**((existing or {}).get("properties", {})), **props}})
+    if kind in LRO_KINDS and kind == "deployments":
+        stored["properties"]["provisioningState"] = fake.deployment_state
+    if kind in LRO_KINDS:
+        headers = {"Azure-AsyncOperation": fake.operation_for(stored), "Retry-After": "0"}
+        return (200 if existing else 201), headers, stored
+    return (200 if existing else 201), {}, stored
+
+
+def _action(fake: FakeAzureML, path: str, body: Any) -> Answer | None:
+    resource, _, action = path.rpartition("/")
+    target = fake.get_resource(resource)
+    if target is None:
+        raise KeyError(resource.rsplit("/", 1)[-1])
+    if action == "listKeys":
+        keys = target.setdefault("_keys", {"primaryKey": f"pk-{target['name']}-s3cr3t", "secondaryKey": f"sk-{target['name']}-s3cr3t"})
+        fake.keys_issued.append(keys["primaryKey"])
+        return 200, {}, keys
+    if action == "cancel":
+        target["properties"]["status"] = "Canceled"
+        return 202, {"Location": fake.operation(), "Retry-After": "0"}, ""
+    if action == "listSecrets":
+        return 200, {}, {"secretsType": "AccountKey", "key": "ZmFrZWtleWZha2VrZXlmYWtla2V5ZmFrZWtleQ=="}
+    return None
+
+
+def _score(fake: FakeAzureML, endpoint_name: str, request: Any) -> Answer:
+    endpoint = fake.endpoint(endpoint_name)
+    if endpoint is None:
+        return 404, {}, {"message": "endpoint not found"}
+    key = endpoint.get("_keys", {}).get("primaryKey")
+    if not key or request.headers.get("Authorization") != f"Bearer {key}":
+        return 401, {}, {"message": "invalid key"}
+    deployments = fake.deployments(endpoint_name)
+    target = request.headers.get("azureml-model-deployment")
+    if target is None:
+        traffic = endpoint["properties"].get("traffic") or {}
+        target = max(traffic, key=lambda d: traffic[d]) if traffic and max(traffic.values()) > 0 else None
+    if target not in deployments:
+        return 404, {}, {"message": f"no deployment {target}"}
+    payload = json.loads(request.body)
+    fake.scored.append((endpoint_name, target, payload))
+    status, reply = fake.scorer(endpoint_name, target, payload)
+    return status, {}, reply
+
+
+def _metrics(fake: FakeAzureML, request: Any) -> Answer:
+    query = fake.query(request.url)
+    start, end = (datetime.fromisoformat(query[k][0].replace("Z", "+00:00")) for k in ("starttime", "endtime"))
+    values = []
+    for rid in json.loads(request.body)["resourceids"]:
+        name = rid.rstrip("/").rsplit("/", 1)[-1]
+        points = [{"timeStamp": t.isoformat(), "total": n} for t, n in sorted(fake.metrics.get(name, [])) if start <= t <= end]
+        values.append({
+            "starttime": start.isoformat(), "endtime": end.isoformat(), "interval": query.get("interval", ["PT1H"])[0],
+            "namespace": query["metricnamespace"][0], "resourceregion": fake.location, "resourceid": rid,
+            "value": [{"id": f"{rid}/providers/Microsoft.Insights/metrics/RequestsPerMinute", "type": "Microsoft.Insights/metrics",
+                       "name": {"value": "RequestsPerMinute", "localizedValue": "Requests per minute"}, "unit": "Count",
+                       "displayDescription": "requests", "errorCode": "Success",
+                       "timeseries": [{"metadatavalues": [], "data": points}]}],
+        })
+    return 200, {}, {"values": values}
+
+
+def _blob(fake: FakeAzureML, method: str, path: str, request: Any) -> Answer | None:
+    if method == "PUT" and "comp=metadata" in (request.url or ""):
+        return (200, {"ETag": '"0x2"'}, "") if path in fake.blobs else (404, {"x-ms-error-code": "BlobNotFound"}, "")
+    if method == "PUT":
+        fake.blobs[path] = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
+        return 201, {"ETag": '"0x1"', "Last-Modified": "Tue, 24 Nov 2026 00:00:00 GMT"}, ""
+    if method in ("GET", "HEAD"):
+        if path in fake.blobs:
+            return 200, {"Content-Length": str(len(fake.blobs[path])), "ETag": '"0x1"'}, fake.blobs[path] if method == "GET" else ""
+        return 404, {"x-ms-error-code": "BlobNotFound"}, ""
+    return None
+
+
+def minutes_ago(n: int) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=n)

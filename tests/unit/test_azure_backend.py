@@ -1,0 +1,286 @@
+"""The Azure ML backend on the real azure-ai-ml SDK, against the fake REST API (tests/fakes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gitops.backends.azureml import errors as azerrors
+from gitops.backends.azureml.models import metadata
+from gitops.backends.base import PreparedData, RegisteredModel
+from gitops.errors import (
+    AuthError,
+    BackendError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    SpecError,
+    TransientBackendError,
+)
+from gitops.spec.validate import validate_file, validate_text
+from tests.conftest import REPO_ROOT
+from tests.fakes import azureml_seed as seed
+
+REFERENCE = REPO_ROOT / "runs" / "phi3-mini-ultrachat.yaml"
+
+
+def spec_with(**changes: object):  # type: ignore[no-untyped-def]
+    base = validate_file(REFERENCE).require()
+    return base.model_copy(update=changes)
+
+
+def compute(**fields: object):  # type: ignore[no-untyped-def]
+    base = validate_file(REFERENCE).require()
+    return base.model_copy(update={"compute": base.compute.model_copy(update=fields)})
+
+
+# -- foundation model -------------------------------------------------------------------------------
+def test_pinned_model_metadata_from_tags(azure_backend) -> None:  # type: ignore[no-untyped-def]
+    model = azure_backend.resolve_model(spec_with())
+    assert model.version == "15" and model.uri == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert model.finetune_allow_list == tuple(seed.A100_ALLOW)
+    assert model.inference_allow_list == tuple(seed.INFERENCE_ALLOW)
+    assert model.defaults["apply_deepspeed"] == "true" and model.defaults["learning_rate_min"] == 1e-6
+    assert model.findings == ()
+
+
+def test_properties_win_over_tags_and_archived_or_retired_models_are_errors(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.add_model(seed.foundation_model(stage="Archived", tags={"FinetuneRetirementDate": "2025-08-30",
+                                                                         "finetune_compute_allow_list": "['Standard_NC6s_v3']"},
+                                               properties={"finetune_compute_allow_list": "['Standard_NC24ads_A100_v4']"}))
+    model = azure_backend.resolve_model(spec_with())
+    assert model.finetune_allow_list == ("Standard_NC24ads_A100_v4",)
+    messages = {(f.path, f.severity.value): f.message for f in model.findings}
+    assert "archived" in messages[("model.version", "error")]
+    assert "2025-08-30" in messages[("model.name", "error")]
+
+
+def test_metadata_reads_strings_lists_and_dicts() -> None:
+    class M:
+        tags = {"a": "['x', 'y']", "b": "{'k': 1}", "c": "plain"}
+        _system_metadata = {"a": "[\"z\"]"}
+
+    assert metadata(M()) == {"a": ["z"], "b": {"k": 1}, "c": "plain"}
+
+
+def test_missing_model_version_is_not_found(azure_backend) -> None:  # type: ignore[no-untyped-def]
+    base = spec_with()
+    spec = base.model_copy(update={"model": base.model.model_copy(update={"version": "99"})})
+    with pytest.raises(NotFoundError, match="Phi-3-mini-4k-instruct"):
+        azure_backend.resolve_model(spec)
+
+
+# -- compute ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("setup", "spec_fields", "path", "needle"), [
+    (None, {"cluster": "nope-cluster"}, "compute.cluster", "does not exist"),
+    (("broken", "Standard_NC24ads_A100_v4", 2, "Failed"), {"cluster": "broken"}, "compute.cluster", "failed provisioning"),
+    (("small", "Standard_NC6s_v3", 2, "Succeeded"), {"cluster": "small"}, "compute.instance_type", "Standard_NC24ads_A100_v4"),
+    (None, {"cluster": "gpu-cluster-big", "nodes": 3}, "compute.nodes", "at most 2"),
+    (None, {"cluster": None, "instance_type": "Standard_DS3_v2"}, "compute.instance_type", "allow list"),
+])
+def test_compute_findings_name_the_field_and_the_fix(azure_fake, azure_backend, setup, spec_fields, path, needle) -> None:  # type: ignore[no-untyped-def]
+    if setup:
+        azure_fake.add_cluster(*setup)
+    spec = compute(**spec_fields)
+    findings = azure_backend.check_compute(spec, azure_backend.resolve_model(spec))
+    errors = [f for f in findings if f.is_error]
+    assert any(f.path == path and (needle in f.message or needle in (f.hint or "")) for f in errors), findings
+
+
+def test_good_compute_has_no_errors_and_gpus_come_from_the_region(azure_backend) -> None:  # type: ignore[no-untyped-def]
+    spec = compute(cluster="gpu-cluster-big")
+    model = azure_backend.resolve_model(spec)
+    findings, gpus = azure_backend.compute.check(spec, model)
+    assert not [f for f in findings if f.is_error] and gpus == 1
+
+
+def test_without_allow_list_old_sizes_are_refused_and_deploy_sku_checked(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.add_model(seed.foundation_model(tags={"inference_compute_allow_list": "['Standard_NC24ads_A100_v4']"}))
+    azure_fake.add_cluster("old", "Standard_NC6", 2)
+    base = compute(cluster="old")
+    spec = base.model_copy(update={"deploy": base.deploy.model_copy(update={"instance_type": "Standard_NC6s_v3"})})
+    findings = azure_backend.check_compute(spec, azure_backend.resolve_model(spec))
+    assert {f.path for f in findings if f.is_error} == {"compute.instance_type", "deploy.instance_type"}
+
+
+# -- submit -----------------------------------------------------------------------------------------
+def _submit(azure_fake, azure_backend, job: str = "gitops-phi3-mini-ultrachat-0123456789ab"):  # type: ignore[no-untyped-def]
+    validated = validate_file(REFERENCE)
+    spec = validated.require()
+    model = azure_backend.resolve_model(spec)
+    tags = {"gitops_run": spec.name, "gitops_digest": "0123456789abcdef", "gitops_commit": "c0ffee", "gitops_pr": "7"}
+    data = PreparedData("azureml:ultrachat-train:1", "azureml:ultrachat-test:1")
+    return azure_backend.submit(spec, validated.params, job, tags, model, data)
+
+
+def test_submit_sends_the_reference_pipeline_job(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    status = _submit(azure_fake, azure_backend)
+    assert status.name == "gitops-phi3-mini-ultrachat-0123456789ab" and status.portal_url
+    body = azure_fake.job(status.name)["properties"]
+    step = body["jobs"]["finetune"]
+    assert step["componentId"] == "azureml://registries/azureml/components/chat_completion_pipeline/versions/0.0.82"
+    inputs = {k: v.get("value", v.get("uri")) if isinstance(v, dict) else v for k, v in step["inputs"].items()}
+    assert inputs["number_of_gpu_to_use_finetuning"] in ("1", 1)
+    assert inputs["mlflow_model_path"] == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert inputs["compute_finetune"] == "gpu-cluster-big" and inputs["apply_deepspeed"] == "true"
+    assert "learning_rate_min" not in inputs  # model defaults are filtered to declared inputs
+    assert body["tags"]["gitops_run"] == "phi3-mini-ultrachat" and body["tags"]["gitops_commit"] == "c0ffee"
+    assert all("." not in key for key in body["tags"])  # Event Grid filters cannot address dotted keys
+    assert body["experimentName"] == "chat_completion_Phi-3-mini-4k-instruct"
+    assert body["displayName"].startswith("Phi-3-mini-4k-instruct-ultrachat-bs")
+    assert body["settings"]["force_rerun"] is True and body["settings"]["continue_on_step_failure"] is False
+    assert body["inputs"]["train_file"]["uri"].endswith("/data/ultrachat-train/versions/1")
+
+
+def test_a_retried_submit_finds_the_job_instead_of_making_another(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    _submit(azure_fake, azure_backend)
+    puts = [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
+    assert _submit(azure_fake, azure_backend).name == "gitops-phi3-mini-ultrachat-0123456789ab"
+    assert [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]] == puts
+
+
+def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.add_cluster("gpu-cluster-big", "Standard_NC6s_v3")
+    with pytest.raises(SpecError, match="Standard_NC6s_v3"):
+        _submit(azure_fake, azure_backend)
+    assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
+
+
+def test_local_data_is_uploaded_as_data_assets(azure_fake, azure_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}) + "\n")
+    base = spec_with()
+    spec = base.model_copy(update={"data": base.data.model_copy(update={"dataset": None, "train_path": str(train),
+                                                                          "test_path": "azureml:held-out:3"})})
+    data = azure_backend.prepare_data(spec, "gitops-phi3-mini-ultrachat-0123456789ab")
+    assert data.train_uri == "azureml:phi3-mini-ultrachat-train:0123456789ab" and data.test_uri == "azureml:held-out:3"
+    assert any(path.endswith("/train.jsonl") and body == train.read_bytes() for path, body in azure_fake.blobs.items())
+
+
+def test_job_status_and_cancel(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    status = _submit(azure_fake, azure_backend)
+    assert azure_backend.get_job(status.name).state.value == "queued"
+    azure_fake.set_job_status(status.name, "Running")
+    assert azure_backend.get_job(status.name).state.value == "running"
+    azure_backend.cancel_job(status.name)
+    assert azure_backend.get_job(status.name).state.value == "canceled"
+    assert azure_backend.get_job("no-such-job") is None
+
+
+# -- register, endpoints ----------------------------------------------------------------------------
+def test_register_reuses_the_version_made_from_the_same_job(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    first = azure_backend.register_model("job-1", "phi3-chat", {"gitops_run": "r"})
+    again = azure_backend.register_model("job-1", "phi3-chat", {"gitops_run": "r"})
+    assert first == again and len(azure_fake.model_versions("phi3-chat")) == 1
+    body = azure_fake.model_versions("phi3-chat")[0]["properties"]
+    assert body["modelUri"] == "azureml://jobs/job-1/outputs/trained_model" and body["modelType"] == "mlflow_model"
+
+
+def test_endpoint_rollout_and_invoke_one_deployment(azure_fake, azure_backend, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.DEBUG)
+    spec = spec_with()
+    model = RegisteredModel("phi3-chat", "1", "azureml:phi3-chat:1")
+    info = azure_backend.ensure_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_run": "r"})
+    assert info.scoring_uri.endswith("/score") and azure_fake.endpoint("phi3-ep")["properties"]["authMode"] == "Key"
+    azure_backend.create_deployment("phi3-ep", "blue", model, spec)
+    dep = azure_fake.get_resource(f"{azure_fake.ws_path}/onlineEndpoints/phi3-ep/deployments/blue")["properties"]
+    assert dep["model"].endswith("/models/phi3-chat/versions/1") and dep["requestSettings"]["requestTimeout"] == "PT1M30S"
+    assert dep["livenessProbe"]["initialDelay"] == "PT10M"
+    result = azure_backend.invoke("phi3-ep", {"input_data": {"input_string": []}}, deployment="blue")
+    assert result.status_code == 200 and "blue" in result.body
+    assert azure_fake.scored[-1][1] == "blue"
+    info = azure_backend.set_traffic("phi3-ep", {"blue": 100})
+    assert info.traffic == {"blue": 100} and [d.name for d in info.deployments] == ["blue"]
+    key = azure_fake.keys_issued[-1]
+    assert key not in caplog.text  # the key is never logged
+    azure_backend.delete_endpoint("phi3-ep")
+    assert azure_backend.get_endpoint("phi3-ep") is None
+
+
+def test_a_failed_deployment_is_an_error(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_backend.ensure_endpoint("phi3-ep", {"managed_by": "finetune-gitops"})
+    azure_fake.deployment_state = "Failed"
+    with pytest.raises(BackendError):
+        azure_backend.create_deployment("phi3-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), spec_with())
+
+
+def test_an_endpoint_we_did_not_create_is_never_taken_over(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.put_resource(f"{azure_fake.ws_path}/onlineEndpoints/theirs",
+                            {"location": "eastus", "properties": {"authMode": "Key", "scoringUri": "https://x/score", "traffic": {},
+                                                                  "properties": {}},
+                             "identity": {"type": "SystemAssigned"}, "tags": {}})
+    with pytest.raises(ConflictError, match="not managed by finetune-gitops"):
+        azure_backend.ensure_endpoint("theirs", {"managed_by": "finetune-gitops"})
+
+
+def test_a_name_taken_in_the_region_is_reported_clearly(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.fail_next.append((r"^PUT .*onlineEndpoints/taken\?", 409, {}))
+    with pytest.raises(ConflictError, match="taken in region eastus") as caught:
+        azure_backend.ensure_endpoint("taken", {"managed_by": "finetune-gitops"})
+    assert "deploy.endpoint" in (caught.value.hint or "")
+
+
+# -- usage ------------------------------------------------------------------------------------------
+def test_usage_is_batched_fifty_endpoints_per_call(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    names = [f"ep-{i:03d}" for i in range(120)]
+    now = datetime.now(UTC)
+    azure_fake.add_requests("ep-007", now - timedelta(minutes=30), 4)
+    azure_fake.add_requests("ep-007", now - timedelta(minutes=10), 2)
+    azure_fake.add_requests("ep-100", now - timedelta(days=3), 9)  # outside the window
+    azure_backend.clients.remember_location("eastus")
+    usage = azure_backend.usage(names, timedelta(hours=24))
+    assert len([c for c in azure_fake.calls if "metrics:getBatch" in c[1]]) == 3
+    assert usage["ep-007"].known and usage["ep-007"].requests == 6
+    assert usage["ep-007"].last_request_at is not None and usage["ep-007"].last_request_at > now - timedelta(minutes=11)
+    assert usage["ep-100"].known and usage["ep-100"].requests == 0
+
+
+def test_usage_unknown_when_metrics_fail(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_backend.clients.remember_location("eastus")
+    azure_backend.metrics_sleep = None
+    azure_fake.fail_next.extend([("metrics:getBatch", 403, {})])
+    usage = azure_backend.usage(["a", "b"], timedelta(hours=1))
+    assert not usage["a"].known and not usage["b"].known
+
+
+# -- error translation and retries ------------------------------------------------------------------
+@pytest.mark.parametrize(("status", "error_type"), [(401, AuthError), (403, ForbiddenError), (404, NotFoundError),
+                                                    (409, ConflictError), (400, SpecError)])
+def test_sdk_errors_become_project_errors(azure_fake, azure_backend, status, error_type) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.fail_next.append((r"/computes/gpu-cluster-big", status, {}))
+    ws = azure_backend.clients.workspace
+    with pytest.raises(error_type) as caught:
+        azerrors.call("getting compute gpu-cluster-big", lambda: ws.compute.get("gpu-cluster-big"))
+    assert "\n" not in caught.value.headline and "getting compute gpu-cluster-big" in caught.value.headline
+
+
+def test_throttling_is_retried_honouring_retry_after(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.fail_next.extend([(r"/computes/", 429, {"Retry-After": "7"}), (r"/computes/", 503, {})])
+    slept: list[float] = []
+    ws = azure_backend.clients.workspace
+    cluster = azerrors.call("getting compute", lambda: ws.compute.get("gpu-cluster-big"), sleep=slept.append)
+    assert cluster.name == "gpu-cluster-big" and slept == [7.0, 2.0]
+
+
+def test_retries_run_out_into_a_transient_error(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.fail_next.extend([(r"/computes/", 500, {})] * 3)
+    ws = azure_backend.clients.workspace
+    with pytest.raises(TransientBackendError):
+        azerrors.call("getting compute", lambda: ws.compute.get("gpu-cluster-big"), attempts=3, sleep=lambda s: None)
+
+
+def test_quota_and_secrets_in_messages() -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    quota = azerrors.translate(HttpResponseError(message="QuotaExceeded: not enough quota for NCADSA100v4"), "creating deployment")
+    assert isinstance(quota, BackendError) and "quota" in (quota.hint or "")
+    leaky = azerrors.translate(HttpResponseError(message="bad header Authorization: Bearer abc.def.ghi and sig=SECRET123&x"), "x")
+    assert "abc.def.ghi" not in str(leaky) and "SECRET123" not in str(leaky)
+
+
+def test_validate_text_still_offline_for_azure_specs(azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+    assert validate_text(azure_spec_text("offline-run"), "runs/offline-run.yaml").ok
