@@ -1,0 +1,197 @@
+"""One behaviour suite, run against every backend: the same scenarios on the local backend (a real CPU
+fine-tune, loopback endpoints) and on the Azure ML backend (the real SDK against the fake REST API).
+
+Each driver knows only how its backend finishes a job and how to make a new version's deployment fail;
+the scenarios and their assertions are shared.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.backends.base import Backend
+from gitops.cleanup.run import run_cleanup
+from gitops.events import build_event
+from gitops.ledger.local import LocalLedger
+from gitops.lifecycle.flow import Lifecycle
+from gitops.spec.policy import Policy
+from gitops.spec.validate import ValidatedSpec, validate_text
+from pipelines.synth import write_dataset
+
+pytestmark = pytest.mark.slow
+
+COMMON = """
+name: behave
+data: {{train_path: {train}, test_path: {test}}}
+deploy:
+  endpoint: behave-ep
+  {instance}
+  smoke_test:
+    messages: [{{role: user, content: Tell me about rain.}}]
+    parameters: {{max_new_tokens: 8, do_sample: false}}
+    max_latency_ms: {latency}
+lifecycle: {{expire_after: 1d}}
+"""
+LOCAL = """
+backend: local
+model: {{registry: local, name: tiny-phi3}}
+finetune:
+  params: {{max_steps: {steps}, per_device_train_batch_size: 8, learning_rate: {lr}, apply_lora: true, lora_alpha: 16,
+           max_seq_length: 128, logging_steps: 5}}
+"""
+AZURE = """
+backend: azureml
+model: {{registry: azureml, name: Phi-3-mini-4k-instruct, version: "15"}}
+compute: {{cluster: gpu-cluster-big}}
+finetune:
+  params: {{learning_rate: {lr}, max_steps: {steps}}}
+"""
+
+
+class Driver:
+    kind: str
+    backend: Backend
+
+    def __init__(self, root: Path) -> None:
+        self.data = write_dataset(root / "data", rows=160, test_rows=16)
+        self.lifecycle = Lifecycle(LocalLedger(root / "ledger"), lambda name: self.backend, topic=self.topic)
+        self.latency = 60000
+
+    @property
+    def topic(self) -> str:
+        return str(self.backend.topic)  # type: ignore[attr-defined]
+
+    def spec(self, lr: str = "3.0e-3", steps: int = 30) -> ValidatedSpec:
+        body = (LOCAL if self.kind == "local" else AZURE).format(lr=lr, steps=steps)
+        instance = "" if self.kind == "local" else "instance_type: Standard_NC6s_v3"
+        text = textwrap.dedent(COMMON.format(train=self.data["train_sft"], test=self.data["test_sft"], instance=instance,
+                                             latency=self.latency)) + textwrap.dedent(body)
+        result = validate_text(text, "runs/behave.yaml")
+        assert result.ok, result.findings
+        return result
+
+    def finish(self, job: str) -> None:
+        raise NotImplementedError
+
+    def break_next_deployment(self) -> None:
+        raise NotImplementedError
+
+    def completed_event(self, job: str) -> dict[str, Any]:
+        status = self.backend.get_job(job)
+        assert status is not None
+        return build_event(topic=self.topic, experiment="chat_completion", run_id=job, status="completed", tags=dict(status.tags))
+
+    def record(self) -> Any:
+        got = self.lifecycle.ledger.get("behave")
+        assert got is not None
+        return got[0]
+
+
+class LocalDriver(Driver):
+    kind = "local"
+
+    def __init__(self, root: Path) -> None:
+        from gitops.backends.local.backend import LocalBackend
+
+        self.backend = LocalBackend(root / "ws", event_hook=None)
+        super().__init__(root)
+
+    def finish(self, job: str) -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            status = self.backend.get_job(job)
+            if status is not None and status.state.terminal:
+                assert status.state.value == "completed", status
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"job {job} did not finish")
+
+    def break_next_deployment(self) -> None:
+        self.latency = 1  # a real generation never answers within 1 ms: the smoke test fails
+
+
+class AzureDriver(Driver):
+    kind = "azureml"
+
+    def __init__(self, root: Path) -> None:
+        from tests.fakes.azureml_api import FakeAzureML, azure_backend_for
+
+        self.fake = FakeAzureML().seed_defaults()
+        self.backend = azure_backend_for(self.fake, root / "azure-data")
+        super().__init__(root)
+
+    def finish(self, job: str) -> None:
+        self.fake.set_job_status(job, "Completed")
+
+    def break_next_deployment(self) -> None:
+        serving = self.record().deployment
+
+        def scorer(endpoint: str, deployment: str, body: dict[str, Any]) -> tuple[int, Any]:
+            return (200, [{"0": "still here"}]) if deployment == serving else (503, {"message": "model failed to load"})
+
+        self.fake.scorer = scorer
+
+
+@pytest.fixture(scope="module", params=["local", "azureml"])
+def driver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
+    root = tmp_path_factory.mktemp(f"behave-{request.param}")
+    if request.param == "local":
+        local = LocalDriver(root)
+        yield local
+        for info in local.backend.list_endpoints():
+            local.backend.delete_endpoint(info.name)
+        return
+    from tests.fakes.azureml_api import intercept
+
+    azure = AzureDriver(root)
+    with intercept(azure.fake):
+        yield azure
+
+
+def test_a_merged_spec_goes_live_once_however_often_the_event_comes(driver: Driver) -> None:
+    record = driver.lifecycle.submit(driver.spec(), commit="c0ffee", pr="12")
+    assert record.status == "submitted" and record.job_name.startswith("gitops-behave-")
+    driver.finish(record.job_name)
+    event = driver.completed_event(record.job_name)
+    decisions = driver.lifecycle.on_job_event(event) + driver.lifecycle.on_job_event(event)
+    assert [d.action for d in decisions] == ["deployed", "duplicate"]
+    live = driver.record()
+    assert live.status == "live" and live.smoke is not None and live.smoke.ok and live.smoke.reply_excerpt
+    info = driver.backend.get_endpoint("behave-ep")
+    assert info is not None and info.traffic == {live.deployment: 100} and [d.name for d in info.deployments] == [live.deployment]
+    assert info.tags["managed_by"] == "finetune-gitops" and info.tags["gitops_run"] == "behave"
+    assert driver.backend.invoke("behave-ep", {"input_data": {"input_string": [{"role": "user", "content": "hi"}],
+                                                              "parameters": {"max_new_tokens": 4}}}).status_code == 200
+
+
+def test_the_same_spec_again_is_not_a_second_job(driver: Driver) -> None:
+    again = driver.lifecycle.submit(driver.spec())
+    assert again.status == "live" and again.job_name == driver.record().job_name
+
+
+def test_a_broken_new_version_rolls_back_and_the_old_one_keeps_serving(driver: Driver) -> None:
+    old = driver.record().deployment
+    driver.break_next_deployment()
+    record = driver.lifecycle.submit(driver.spec(lr="1.0e-3", steps=10))
+    driver.finish(record.job_name)
+    (decision,) = driver.lifecycle.on_job_event(driver.completed_event(record.job_name))
+    assert decision.action == "rolled_back"
+    after = driver.record()
+    assert after.status == "rolled_back" and after.deployment == old and after.smoke is not None and not after.smoke.ok
+    info = driver.backend.get_endpoint("behave-ep")
+    assert info is not None and [d.name for d in info.deployments] == [old] and info.traffic == {old: 100}
+
+
+def test_cleanup_retires_an_expired_endpoint(driver: Driver) -> None:
+    later = datetime.now(UTC) + timedelta(days=3)
+    verdicts = run_cleanup(driver.backend, driver.lifecycle.ledger, Policy(), now=later)
+    assert [(v.endpoint, v.action) for v in verdicts] == [("behave-ep", "delete")] and "expired" in verdicts[0].reasons[0]
+    assert driver.backend.get_endpoint("behave-ep") is None
+    assert driver.record().status == "retired"
