@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gitops.backends.azureml.usage import NAMESPACE  # noqa: E402
 from gitops.cleanup.run import gather, rules_from  # noqa: E402
 from gitops.ledger.local import LocalLedger  # noqa: E402
 from gitops.spec.policy import Policy  # noqa: E402
@@ -60,7 +61,7 @@ def naive(fake: FakeAzureML) -> tuple[int, float, int]:
     for endpoint in list(ws.online_endpoints.list()):
         ws.online_endpoints.get(endpoint.name)
         results = metrics._metrics().query_resources(
-            resource_ids=[metrics.resource_id(endpoint.name)], metric_namespace="Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+            resource_ids=[metrics.resource_id(endpoint.name)], metric_namespace=NAMESPACE,
             metric_names=["RequestsPerMinute"], timespan=(end - timedelta(hours=24), end), granularity=timedelta(minutes=1),
             aggregations=["Total"])
         known += len(results)

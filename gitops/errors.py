@@ -87,3 +87,23 @@ class SmokeTestError(GitopsError):
 
     exit_code = 7
     http_status = 502
+
+
+class RequestError(GitopsError):
+    """A request to an HTTP entry point is malformed (not JSON, a field missing)."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class PayloadTooLargeError(RequestError):
+    """A request body over the entry point's size limit."""
+
+    http_status = 413
+
+
+class ConfigurationError(GitopsError):
+    """A deployment setting the code needs is missing or wrong (an operator's fix, not the caller's)."""
+
+    exit_code = 1
+    http_status = 500

@@ -1,0 +1,99 @@
+"""HTTP functions: ``POST /api/validate``, ``POST /api/submit``, ``GET /api/runs/{name}``.
+
+Each is parse -> authorize -> dispatch to ``gitops`` -> answer. ``validate`` and ``submit`` need a GitHub
+OIDC token of the configured repository (``submit``: a push to main) on top of the function key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+
+from function_app.http_common import handled, json_response, read_json
+from function_app.services import services
+from gitops.errors import ForbiddenError, NotFoundError, RequestError, SpecError
+
+bp = func.Blueprint()
+
+
+def _spec_texts(items: Any) -> list[Any]:
+    from gitops.online import SpecText
+
+    if not isinstance(items, list) or not items:
+        raise RequestError("'specs' must be a non-empty list of {path, text}")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not isinstance(item.get("text"), str):
+            raise RequestError(f"specs[{i}] must be an object with string 'path' and 'text'")
+        out.append(SpecText(item["path"], item["text"]))
+    return out
+
+
+def validate(req: func.HttpRequest) -> func.HttpResponse:
+    from gitops.online import check_specs, policy_from_text, render_checks
+
+    s = services()
+    body = read_json(req, s.settings.max_body_bytes)
+    s.verifier.verify(req.headers.get("Authorization"))
+    checks = check_specs(_spec_texts(body.get("specs")), policy_from_text(body.get("policy")), s.backend_for)
+    ok = all(c.ok for c in checks)
+    return json_response({"ok": ok, "results": [c.to_dict() for c in checks], "markdown": render_checks(checks)},
+                         200 if ok else 422)
+
+
+def submit(req: func.HttpRequest) -> func.HttpResponse:
+    from gitops.online import check_specs, policy_from_text
+
+    s = services()
+    body = read_json(req, s.settings.max_body_bytes)
+    caller = s.verifier.verify(req.headers.get("Authorization"), main_push_only=True)
+    commit = str(body.get("commit") or caller.sha or "")
+    if caller.sha and commit != caller.sha:
+        raise ForbiddenError("the commit does not match the workflow run's commit", hint="send the pushed commit's SHA")
+    (check,) = check_specs(_spec_texts([body.get("spec")]), policy_from_text(body.get("policy")), s.backend_for)
+    if not check.ok:
+        errors = [f for f in check.findings if f.is_error]
+        raise SpecError(f"{check.path}: {errors[0].path}: {errors[0].message}", errors, hint=errors[0].hint)
+    pr = str(body["pr"]) if body.get("pr") not in (None, "") else None
+    before = s.lifecycle.ledger.get(check.validated.require().name)
+    record = s.lifecycle.submit(check.validated, commit=commit or None, pr=pr)
+    job = s.backend_for(record.backend).get_job(record.job_name)
+    created = before is None or before[0].job_name != record.job_name
+    return json_response({"run": record.run, "job_name": record.job_name, "status": record.status, "digest": record.digest,
+                          "portal_url": job.portal_url if job else None, "endpoint": record.endpoint, "created": created},
+                         202 if created else 200)
+
+
+def get_run(req: func.HttpRequest) -> func.HttpResponse:
+    name = req.route_params.get("name", "")
+    found = services().lifecycle.ledger.get(name)
+    if found is None:
+        raise NotFoundError(f"no run named '{name}'", hint="the name is the spec's name: field")
+    record = found[0]
+    if req.params.get("format") == "markdown":
+        if not record.report:
+            raise NotFoundError(f"run '{name}' has no report yet", hint="a report is attached when the run goes live")
+        from gitops.report.build import RunReport
+        from gitops.report.render import render_markdown
+
+        return func.HttpResponse(render_markdown(RunReport(**record.report)), mimetype="text/markdown")
+    return json_response(record.model_dump(mode="json"))
+
+
+@bp.function_name("validate")
+@bp.route(route="validate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def validate_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("validate", validate)(req)
+
+
+@bp.function_name("submit")
+@bp.route(route="submit", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def submit_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("submit", submit)(req)
+
+
+@bp.function_name("get_run")
+@bp.route(route="runs/{name}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_run_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("get_run", get_run)(req)

@@ -1,0 +1,42 @@
+"""The Event Grid function: Azure ML job events -> the lifecycle (register, deploy, smoke, promote).
+
+Delivery is at least once; the lifecycle makes a repeat a no-op. A transient backend failure is raised
+so Event Grid delivers again (and dead-letters in the end); any other failure is logged and answered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from function_app.services import services
+from gitops.errors import GitopsError, TransientBackendError
+
+log = logging.getLogger("gitops.functions")
+bp = func.Blueprint()
+
+
+def event_body(event: func.EventGridEvent) -> dict[str, object]:
+    return {"id": event.id, "topic": event.topic, "subject": event.subject, "eventType": event.event_type,
+            "eventTime": event.event_time.isoformat() if event.event_time else None, "data": event.get_json(),
+            "dataVersion": event.data_version}
+
+
+def handle_job_event(event: func.EventGridEvent) -> None:
+    try:
+        decisions = services().lifecycle.on_job_event(event_body(event))
+    except TransientBackendError as exc:
+        log.warning("job event %s: %s; Event Grid will deliver it again", event.id, exc.headline)
+        raise
+    except GitopsError as exc:
+        log.error("job event %s: %s", event.id, exc.headline)
+        return
+    for d in decisions:
+        log.info("job event %s: run %s: %s (%s)", d.event_id, d.run, d.action, d.reason)
+
+
+@bp.function_name("on_job_event")
+@bp.event_grid_trigger(arg_name="event")
+def on_job_event(event: func.EventGridEvent) -> None:
+    handle_job_event(event)

@@ -1,0 +1,57 @@
+"""Timer functions: ``reconcile`` (finish runs whose event never came) and ``cleanup`` (idle, expired, stuck
+endpoints). Schedules are 6-field NCRONTAB (UTC) from app settings. A failing run logs and returns; the
+next run carries on from the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from function_app.config import CLEANUP_SCHEDULE_SETTING, RECONCILE_SCHEDULE_SETTING
+from function_app.services import services
+
+log = logging.getLogger("gitops.functions")
+bp = func.Blueprint()
+
+
+def run_reconcile() -> int:
+    try:
+        decisions = services().lifecycle.reconcile()
+    except Exception as exc:  # a periodic job never raises: the next tick retries
+        log.error("reconcile failed: %s: %s", type(exc).__name__, getattr(exc, "headline", ""))
+        return -1
+    for d in decisions:
+        log.info("reconcile: run %s: %s (%s)", d.run, d.action, d.reason)
+    return len(decisions)
+
+
+def run_cleanup_once() -> int:
+    from gitops.cleanup.run import run_cleanup
+    from gitops.spec.policy import Policy
+
+    s = services()
+    deleted = 0
+    for name in s.cleanup_backends:
+        try:
+            verdicts = run_cleanup(s.backend_for(name), s.lifecycle.ledger, s.policy or Policy())
+        except Exception as exc:
+            log.error("cleanup on %s failed: %s: %s", name, type(exc).__name__, getattr(exc, "headline", ""))
+            continue
+        for v in verdicts:
+            log.info("cleanup: %s", v.line())
+        deleted += sum(1 for v in verdicts if v.action == "delete")
+    return deleted
+
+
+@bp.function_name("reconcile")
+@bp.timer_trigger(arg_name="timer", schedule=f"%{RECONCILE_SCHEDULE_SETTING}%", run_on_startup=False, use_monitor=True)
+def reconcile(timer: func.TimerRequest) -> None:
+    run_reconcile()
+
+
+@bp.function_name("cleanup")
+@bp.timer_trigger(arg_name="timer", schedule=f"%{CLEANUP_SCHEDULE_SETTING}%", run_on_startup=False, use_monitor=True)
+def cleanup(timer: func.TimerRequest) -> None:
+    run_cleanup_once()

@@ -1,0 +1,93 @@
+"""Validation with the online checks, and submission from a request: what the ``validate`` and ``submit``
+Functions do, with no HTTP in sight.
+
+Offline passes first (schema, then policy); only a spec that passes them is checked against its backend
+(model metadata, retirement, compute, SKU allow lists, GPUs). A backend that cannot be reached turns into
+one finding, not a failed request, so the plan comment still shows everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitops.backends.base import Backend
+from gitops.errors import GitopsError, SpecError
+from gitops.spec.findings import Finding, error, has_errors
+from gitops.spec.policy import POLICY_FILE, Policy
+from gitops.spec.validate import ValidatedSpec, model_from_yaml, validate_text
+
+
+@dataclass(frozen=True)
+class SpecText:
+    path: str
+    text: str
+
+
+@dataclass
+class SpecCheck:
+    path: str
+    validated: ValidatedSpec
+    online: list[Finding] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [*self.validated.findings, *self.online]
+
+    @property
+    def ok(self) -> bool:
+        return self.validated.ok and not has_errors(self.online)
+
+    def to_dict(self) -> dict[str, Any]:
+        spec = self.validated.spec
+        return {"path": self.path, "ok": self.ok, "run": spec.name if spec else None, "backend": spec.backend if spec else None,
+                "digest": self.validated.digest, "findings": [f.to_dict() for f in self.findings],
+                "messages": [f.format() for f in self.findings]}
+
+
+def policy_from_text(text: str | None) -> Policy:
+    """The repo policy sent with a request (the workflow reads it from the base branch), else the default."""
+    if not text:
+        return Policy()
+    policy, findings = model_from_yaml(Policy, text, POLICY_FILE)
+    if policy is None:
+        raise SpecError(f"{POLICY_FILE} is invalid: {findings[0].message if findings else 'unreadable'}", findings,
+                        hint="fix gitops.yaml on the base branch")
+    return policy
+
+
+def online_findings(validated: ValidatedSpec, backend: Backend) -> list[Finding]:
+    spec = validated.require()
+    try:
+        model = backend.resolve_model(spec)
+        found = [*model.findings, *backend.check_compute(spec, model)]
+    except GitopsError as exc:
+        found = [error("model" if "model" in exc.headline else "compute", exc.headline, exc.hint)]
+    return [Finding(f.severity, f.path, f.message, f.hint, validated.file, f.line, "online") for f in found]
+
+
+def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[str], Backend],
+                online_backends: frozenset[str] = frozenset({"azureml"})) -> list[SpecCheck]:
+    checks = []
+    for item in specs:
+        validated = validate_text(item.text, item.path, policy)
+        check = SpecCheck(item.path, validated)
+        if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
+            check.online = online_findings(validated, backend_for(validated.spec.backend))
+        checks.append(check)
+    return checks
+
+
+def render_checks(checks: list[SpecCheck]) -> str:
+    """The online half of the PR comment: one line per spec, then its findings as the CLI prints them."""
+    lines = ["### Online checks (workspace, model, compute)", ""]
+    for check in checks:
+        online = [f for f in check.findings if f.source == "online"]
+        mark = "✅" if check.ok else "❌"
+        skipped = "" if online or not check.validated.ok else " (no online checks for this backend)" \
+            if check.validated.spec and check.validated.spec.backend != "azureml" else ""
+        lines.append(f"- {mark} `{check.path}`{skipped}")
+        lines += [f"  - {'**error**' if f.is_error else 'warning'}: `{f.path}`: {f.message}" + (f" ({f.hint})" if f.hint else "")
+                  for f in online]
+    return "\n".join(lines) + "\n"

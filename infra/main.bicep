@@ -1,0 +1,187 @@
+// finetune-gitops: the Azure side of the loop, deployed into the resource group of an existing Azure ML workspace.
+//   storage (ledger + dead-letter containers) -> Function App (Linux, Python 3.11, system identity)
+//   -> role assignments -> Event Grid system topic on the workspace -> subscription to on_job_event.
+// Deploy twice: first with deployEventSubscription=false, publish the function code, then with true
+// (Event Grid checks that the function exists when the subscription is created). See docs/deploy.md.
+
+@description('Name of the existing Azure ML workspace (same resource group).')
+param workspaceName string
+
+@description('owner/name of the GitHub repository whose workflows may call validate and submit.')
+param githubRepository string
+
+@description('Audience the workflows request their OIDC token for.')
+param oidcAudience string = 'api://finetune-gitops'
+
+@description('Short prefix of the resources made here (lowercase letters and digits).')
+@minLength(3)
+@maxLength(11)
+param prefix string = 'ftgitops'
+
+param location string = resourceGroup().location
+
+@description('Create the Event Grid subscription (after the function code is published).')
+param deployEventSubscription bool = false
+
+@description('6-field NCRONTAB schedules (UTC).')
+param reconcileSchedule string = '0 */10 * * * *'
+param cleanupSchedule string = '0 7 * * * *'
+
+var suffix = uniqueString(resourceGroup().id, workspaceName)
+var storageName = toLower('${prefix}${take(suffix, 12)}')
+var ledgerContainer = 'gitops-ledger'
+var deadLetterContainer = 'event-deadletter'
+// Built-in role definition ids.
+var roleAzureMLDataScientist = 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
+var roleStorageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+var roleMonitoringReader = '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
+
+resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-04-01' existing = {
+  name: workspaceName
+}
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: storageName
+  location: location
+  sku: { name: 'Standard_LRS' }
+  kind: 'StorageV2'
+  properties: {
+    minimumTlsVersion: 'TLS1_2'
+    allowBlobPublicAccess: false
+    supportsHttpsTrafficOnly: true
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource ledger 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: ledgerContainer
+  properties: { publicAccess: 'None' }
+}
+
+resource deadLetter 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deadLetterContainer
+  properties: { publicAccess: 'None' }
+}
+
+resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {
+  name: '${prefix}-plan-${take(suffix, 6)}'
+  location: location
+  sku: { name: 'Y1', tier: 'Dynamic' }
+  kind: 'functionapp'
+  properties: { reserved: true }
+}
+
+resource functionApp 'Microsoft.Web/sites@2023-12-01' = {
+  name: '${prefix}-fn-${take(suffix, 8)}'
+  location: location
+  kind: 'functionapp,linux'
+  identity: { type: 'SystemAssigned' }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      linuxFxVersion: 'Python|3.11'
+      ftpsState: 'Disabled'
+      minTlsVersion: '1.2'
+      appSettings: [
+        { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
+        { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'python' }
+        { name: 'AzureWebJobsFeatureFlags', value: 'EnableWorkerIndexing' }
+        { name: 'AzureWebJobsStorage', value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};EndpointSuffix=${environment().suffixes.storage};AccountKey=${storage.listKeys().keys[0].value}' }
+        { name: 'PYTHON_SCRIPT_FILE_NAME', value: 'functions_entry.py' }
+        { name: 'AZURE_SUBSCRIPTION_ID', value: subscription().subscriptionId }
+        { name: 'AZURE_RESOURCE_GROUP', value: resourceGroup().name }
+        { name: 'AZUREML_WORKSPACE_NAME', value: workspaceName }
+        { name: 'GITOPS_REPO', value: githubRepository }
+        { name: 'GITOPS_OIDC_AUDIENCE', value: oidcAudience }
+        { name: 'GITOPS_LEDGER_ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }
+        { name: 'GITOPS_LEDGER_CONTAINER', value: ledgerContainer }
+        { name: 'GITOPS_RECONCILE_SCHEDULE', value: reconcileSchedule }
+        { name: 'GITOPS_CLEANUP_SCHEDULE', value: cleanupSchedule }
+      ]
+    }
+  }
+}
+
+resource canUseWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: workspace
+  name: guid(workspace.id, functionApp.id, roleAzureMLDataScientist)
+  properties: {
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleAzureMLDataScientist)
+  }
+}
+
+resource canReadMetrics 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: workspace
+  name: guid(workspace.id, functionApp.id, roleMonitoringReader)
+  properties: {
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleMonitoringReader)
+  }
+}
+
+resource canWriteLedger 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: storage
+  name: guid(storage.id, functionApp.id, roleStorageBlobDataContributor)
+  properties: {
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageBlobDataContributor)
+  }
+}
+
+resource jobEvents 'Microsoft.EventGrid/systemTopics@2023-12-15-preview' = {
+  name: '${prefix}-ml-events'
+  location: location
+  properties: {
+    source: workspace.id
+    topicType: 'Microsoft.MachineLearningServices.Workspaces'
+  }
+}
+
+resource toJobEventFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2023-12-15-preview' = if (deployEventSubscription) {
+  parent: jobEvents
+  name: 'gitops-job-events'
+  properties: {
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: {
+        resourceId: '${functionApp.id}/functions/on_job_event'
+        maxEventsPerBatch: 1
+      }
+    }
+    filter: {
+      includedEventTypes: [
+        'Microsoft.MachineLearningServices.RunCompleted'
+        'Microsoft.MachineLearningServices.RunStatusChanged'
+      ]
+      // Only our runs: Event Grid filter keys cannot contain '.', hence the dot-free tag gitops_run.
+      advancedFilters: [
+        { operatorType: 'IsNotNull', key: 'data.runTags.gitops_run' }
+      ]
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    retryPolicy: { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 }
+    deadLetterDestination: {
+      endpointType: 'StorageBlob'
+      properties: {
+        resourceId: storage.id
+        blobContainerName: deadLetterContainer
+      }
+    }
+  }
+}
+
+output functionAppName string = functionApp.name
+output functionAppUrl string = 'https://${functionApp.properties.defaultHostName}'
+output ledgerAccountUrl string = storage.properties.primaryEndpoints.blob
+output principalId string = functionApp.identity.principalId

@@ -1,0 +1,122 @@
+"""Fixtures of the Function App tests: GitHub's OIDC keys served on loopback, tokens signed with them, and
+the app's services built from real parts (ledger on disk, the Azure backend on the fake REST API)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = "acme/models"
+AUDIENCE = "api://finetune-gitops"
+ISSUER = "https://token.actions.githubusercontent.com"
+
+
+class Keys:
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.good = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.rogue = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.fetches = 0
+
+    def jwks(self) -> dict[str, Any]:
+        import jwt
+
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.good.public_key()))
+        return {"keys": [{**jwk, "kid": "gh-1", "use": "sig", "alg": "RS256"}]}
+
+
+@pytest.fixture(scope="session")
+def oidc_keys() -> Iterator[tuple[Keys, str]]:
+    """A JWKS endpoint on 127.0.0.1 standing in for token.actions.githubusercontent.com."""
+    keys = Keys()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            keys.fetches += 1
+            body = json.dumps(keys.jwks()).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield keys, f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks"
+    server.shutdown()
+
+
+@pytest.fixture
+def token(oidc_keys: tuple[Keys, str]) -> Callable[..., str]:
+    """Mint a GitHub-Actions-shaped OIDC token; keyword arguments override claims."""
+    import jwt
+
+    keys, _ = oidc_keys
+
+    def mint(signer: str = "good", kid: str = "gh-1", **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now, "exp": now + 300, "repository": REPO,
+                "ref": "refs/heads/main", "event_name": "push", "sha": "c0ffee" * 6 + "abcd", "actor": "octocat",
+                **claims}
+        body = {k: v for k, v in body.items() if v is not None}
+        key = keys.good if signer == "good" else keys.rogue
+        return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
+
+    return mint
+
+
+@pytest.fixture
+def function_settings(oidc_keys: tuple[Keys, str]):  # type: ignore[no-untyped-def]
+    from function_app.config import FunctionSettings
+
+    return FunctionSettings(repo=REPO, audience=AUDIENCE, jwks_url=oidc_keys[1], max_body_bytes=64 * 1024)
+
+
+@pytest.fixture
+def app_services(function_settings, azure_backend, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The app's services from real parts; installed for the test, removed after it."""
+    from function_app.auth import OidcVerifier
+    from function_app.services import Services, use_services
+    from gitops.ledger.local import LocalLedger
+    from gitops.lifecycle.flow import Lifecycle
+
+    lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: azure_backend, topic=azure_backend.topic)
+    services = Services(function_settings, OidcVerifier(function_settings), lifecycle, lambda name: azure_backend)
+    use_services(services)
+    yield services
+    use_services(None)
+
+
+@pytest.fixture(scope="session")
+def function_app():  # type: ignore[no-untyped-def]
+    """The FunctionApp exactly as the worker loads it, and its functions by name."""
+    import functions_entry
+
+    return {f.get_function_name(): f for f in functions_entry.app.get_functions()}
+
+
+@pytest.fixture
+def call(function_app):  # type: ignore[no-untyped-def]
+    """Invoke an HTTP function through its registration: ``call(name, method, body, headers, route_params)``."""
+    import azure.functions as func
+
+    def _call(name: str, body: Any = None, headers: dict[str, str] | None = None, method: str = "POST",
+              route_params: dict[str, str] | None = None, params: dict[str, str] | None = None,
+              raw: bytes | None = None) -> func.HttpResponse:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        req = func.HttpRequest(method=method, url=f"https://fn.example/api/{name}", headers=headers or {},
+                               params=params or {}, route_params=route_params or {}, body=data)
+        return function_app[name].get_user_function()(req)
+
+    return _call

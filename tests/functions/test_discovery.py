@@ -1,0 +1,76 @@
+"""The Python worker's discovery, reproduced: the entry script's name rule, import by stem from the app root,
+exactly one FunctionApp at top level, the functions and their bindings, and a light import."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+SCRIPT_RULE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_\-]*\.py$")
+EXPECTED = {
+    "validate": [("httpTrigger", "validate", ["post"]), ("http", None, None)],
+    "submit": [("httpTrigger", "submit", ["post"]), ("http", None, None)],
+    "get_run": [("httpTrigger", "runs/{name}", ["get"]), ("http", None, None)],
+    "on_job_event": [("eventGridTrigger", None, None)],
+    "reconcile": [("timerTrigger", "%GITOPS_RECONCILE_SCHEDULE%", None)],
+    "cleanup": [("timerTrigger", "%GITOPS_CLEANUP_SCHEDULE%", None)],
+}
+# What the worker does: import the script by its stem with the app root on sys.path, find the FunctionApp.
+PROBE = """
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+import azure.functions as func
+module = importlib.import_module(sys.argv[2])
+apps = [v for v in vars(module).values() if isinstance(v, func.FunctionApp)]
+out = {"apps": len(apps), "heavy": [m for m in ("azure.ai.ml", "mlflow", "torch", "transformers") if m in sys.modules],
+       "file": module.__file__, "functions": {}}
+for f in apps[0].get_functions():
+    out["functions"][f.get_function_name()] = [
+        (b.type, getattr(b, "route", None) or getattr(b, "schedule", None),
+         sorted(str(getattr(m, "value", m)).lower() for m in getattr(b, "methods", None) or []) or None)
+        for b in f.get_bindings()]
+print(json.dumps(out))
+"""
+
+
+def script_name() -> str:
+    settings = json.loads((REPO_ROOT / "local.settings.json.example").read_text())["Values"]
+    return str(settings["PYTHON_SCRIPT_FILE_NAME"])
+
+
+def test_the_entry_script_follows_the_workers_rules() -> None:
+    name = script_name()
+    assert SCRIPT_RULE.match(name) and (REPO_ROOT / name).is_file()
+    assert (REPO_ROOT / "host.json").is_file() and (REPO_ROOT / "requirements.txt").is_file()  # the app root
+    stem = name.removesuffix(".py")
+    assert not (REPO_ROOT / stem).exists(), "a package folder with the script's stem would shadow it"
+    assert f"{{ name: 'PYTHON_SCRIPT_FILE_NAME', value: '{name}' }}" in (REPO_ROOT / "infra" / "main.bicep").read_text()
+
+
+def test_import_by_stem_finds_one_app_with_every_function_and_nothing_heavy() -> None:
+    stem = script_name().removesuffix(".py")
+    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO_ROOT), stem], capture_output=True, text=True, check=True,
+                         cwd="/").stdout
+    found = json.loads(out.strip().splitlines()[-1])
+    assert found["apps"] == 1 and found["file"] == str(REPO_ROOT / script_name())
+    assert found["heavy"] == []
+    assert {name: [tuple(b) for b in bindings] for name, bindings in found["functions"].items()} == EXPECTED
+
+
+def test_infrastructure_sets_every_setting_the_code_reads() -> None:
+    bicep = (REPO_ROOT / "infra" / "main.bicep").read_text()
+    for setting in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME", "GITOPS_REPO",
+                    "GITOPS_OIDC_AUDIENCE", "GITOPS_LEDGER_ACCOUNT_URL", "GITOPS_LEDGER_CONTAINER",
+                    "GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE", "FUNCTIONS_WORKER_RUNTIME"):
+        assert f"name: '{setting}'" in bicep, setting
+    assert "{ operatorType: 'IsNotNull', key: 'data.runTags.gitops_run' }" in bicep
+    assert "'Microsoft.MachineLearningServices.RunCompleted'" in bicep and "deadLetterDestination" in bicep
+    assert "linuxFxVersion: 'Python|3.11'" in bicep and "type: 'SystemAssigned'" in bicep
+    assert "/functions/on_job_event'" in bicep
+    example = json.loads((REPO_ROOT / "local.settings.json.example").read_text())["Values"]
+    for key in ("GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE"):
+        assert len(example[key].split()) == 6  # NCRONTAB has seconds

@@ -1,0 +1,83 @@
+"""The Event Grid function and the timers, through their registrations, on the Azure backend (fake REST)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import azure.functions as func
+from azure.functions.timer import TimerRequest
+
+from gitops.events import build_event
+from gitops.spec.validate import validate_text
+from tests.conftest import REPO_ROOT
+
+SPEC = (REPO_ROOT / "runs" / "phi3-mini-ultrachat.yaml").read_text().replace(
+    "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n"
+    "  # dataset: HuggingFaceH4/ultrachat_200k").replace("expire_after: 7d", "expire_after: 1d")
+
+
+def grid_event(body: dict) -> func.EventGridEvent:  # type: ignore[type-arg]
+    return func.EventGridEvent(id=body["id"], data=body["data"], topic=body["topic"], subject=body["subject"],
+                               event_type=body["eventType"], event_time=datetime.now(UTC), data_version=body["dataVersion"])
+
+
+def submitted(app_services, azure_fake, status: str = "Completed"):  # type: ignore[no-untyped-def]
+    validated = validate_text(SPEC, "runs/phi3-mini-ultrachat.yaml")
+    assert validated.ok, validated.findings
+    record = app_services.lifecycle.submit(validated, commit="c0ffee", pr="5")
+    azure_fake.set_job_status(record.job_name, status)
+    return record
+
+
+def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_app) -> None:  # type: ignore[no-untyped-def]
+    record = submitted(app_services, azure_fake)
+    tags = azure_fake.job(record.job_name)["properties"]["tags"]
+    event = grid_event(build_event(topic=app_services.lifecycle.topic, experiment="chat_completion_Phi-3-mini-4k-instruct",
+                                   run_id=record.job_name, status="completed", tags=tags))
+    handler = function_app["on_job_event"].get_user_function()
+    handler(event)
+    handler(event)  # Event Grid delivers at least once
+    live = app_services.lifecycle.ledger.get("phi3-mini-ultrachat")[0]
+    assert live.status == "live" and live.endpoint is not None
+    assert azure_fake.deployments(live.endpoint) == [live.deployment]
+    assert azure_fake.endpoint(live.endpoint)["properties"]["traffic"] == {live.deployment: 100}
+    assert len(azure_fake.model_versions("Phi-3-mini-4k-instruct-ultrachat-200k")) == 1
+
+
+def test_an_event_from_another_workspace_changes_nothing(app_services, azure_fake, function_app) -> None:  # type: ignore[no-untyped-def]
+    record = submitted(app_services, azure_fake)
+    event = grid_event(build_event(topic="/subscriptions/x/resourceGroups/y/providers/Microsoft.MachineLearningServices/workspaces/z",
+                                   experiment="e", run_id=record.job_name, status="completed", tags={"gitops_run": record.run}))
+    function_app["on_job_event"].get_user_function()(event)
+    assert app_services.lifecycle.ledger.get(record.run)[0].status == "submitted"
+
+
+def test_reconcile_timer_finishes_a_run_whose_event_never_came(app_services, azure_fake, function_app) -> None:  # type: ignore[no-untyped-def]
+    record = submitted(app_services, azure_fake)
+    function_app["reconcile"].get_user_function()(TimerRequest())
+    assert app_services.lifecycle.ledger.get(record.run)[0].status == "live"
+
+
+def test_cleanup_timer_tears_down_an_expired_endpoint(app_services, azure_fake, function_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    record = submitted(app_services, azure_fake)
+    function_app["reconcile"].get_user_function()(TimerRequest())
+    endpoint = app_services.lifecycle.ledger.get(record.run)[0].endpoint
+    stale = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="seconds")
+    azure_fake.endpoint(endpoint)["tags"]["gitops_deployed_at"] = stale  # deployed two days ago; expire_after is 1d
+    function_app["cleanup"].get_user_function()(TimerRequest())
+    assert azure_fake.endpoint(endpoint) is None
+    assert app_services.lifecycle.ledger.get(record.run)[0].status == "retired"
+
+
+def test_a_failing_timer_logs_and_returns(app_services, azurite, caplog, function_app) -> None:  # type: ignore[no-untyped-def]
+    from azure.storage.blob import ContainerClient
+
+    from gitops.ledger.blob import BlobLedger
+
+    app_services.lifecycle.ledger = BlobLedger.from_connection_string(azurite, "vanishing-ledger")
+    ContainerClient.from_connection_string(azurite, "vanishing-ledger").delete_container()  # the store goes away
+    caplog.set_level(logging.INFO)
+    function_app["reconcile"].get_user_function()(TimerRequest())  # does not raise
+    function_app["cleanup"].get_user_function()(TimerRequest())
+    assert "reconcile failed" in caplog.text and "cleanup on azureml failed" in caplog.text

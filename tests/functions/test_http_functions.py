@@ -1,0 +1,119 @@
+"""The HTTP functions through their registration: OIDC auth, limits, validate (online checks against the
+fake Azure ML API), submit (idempotent per digest), and the run record."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+REFERENCE = (REPO_ROOT / "runs" / "phi3-mini-ultrachat.yaml").read_text()
+POLICY = (REPO_ROOT / "gitops.yaml").read_text()
+
+
+def bearer(tok: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def body_of(response) -> dict:  # type: ignore[no-untyped-def]
+    return json.loads(response.get_body())
+
+
+@pytest.mark.parametrize(("claims", "status", "needle"), [
+    ({"__missing__": True}, 401, "OIDC token is required"),
+    ({"exp": 1_000_000_000, "iat": 999_999_000, "nbf": 999_999_000}, 401, "expired"),
+    ({"aud": "api://someone-else"}, 401, "another audience"),
+    ({"iss": "https://evil.example"}, 401, "not issued by GitHub"),
+    ({"signer": "rogue"}, 401, "invalid"),
+    ({"kid": "unknown-kid"}, 401, "unknown key"),
+    ({"repository": "mallory/models"}, 403, "mallory/models may not"),
+    ({"repository": None}, 401, "invalid"),
+])
+def test_validate_refuses_wrong_tokens_with_json_errors(app_services, call, token, caplog, claims, status, needle) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.DEBUG)
+    headers = {} if claims.get("__missing__") else bearer(token(**claims))
+    response = call("validate", {"specs": [{"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}]}, headers)
+    assert response.status_code == status
+    assert response.mimetype == "application/json" and needle in body_of(response)["error"]["message"]
+    if headers:
+        assert headers["Authorization"][7:] not in caplog.text  # a token never reaches a log line
+
+
+def test_validate_answers_the_online_checks(app_services, call, token) -> None:  # type: ignore[no-untyped-def]
+    response = call("validate", {"specs": [{"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}], "policy": POLICY},
+                    bearer(token(ref="refs/pull/12/merge", event_name="pull_request")))
+    assert response.status_code == 200, response.get_body()
+    body = body_of(response)
+    assert body["ok"] is True and body["results"][0]["run"] == "phi3-mini-ultrachat"
+    assert "✅ `runs/phi3-mini-ultrachat.yaml`" in body["markdown"]
+
+
+def test_validate_reports_online_errors_with_field_paths(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.add_cluster("gpu-cluster-big", "Standard_NC6s_v3")  # not in the model's fine-tune allow list
+    response = call("validate", {"specs": [{"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}]}, bearer(token()))
+    assert response.status_code == 422
+    messages = body_of(response)["results"][0]["messages"]
+    assert any(m.startswith("runs/phi3-mini-ultrachat.yaml:") and "compute.instance_type" in m for m in messages)
+
+
+def test_a_bad_spec_gets_422_with_the_cli_messages(app_services, call, token) -> None:  # type: ignore[no-untyped-def]
+    bad = REFERENCE.replace("sample_percent: 5", "sample_percnt: 5")
+    response = call("validate", {"specs": [{"path": "runs/bad.yaml", "text": bad}]}, bearer(token()))
+    assert response.status_code == 422
+    (message,) = [m for m in body_of(response)["results"][0]["messages"] if "sample_percnt" in m]
+    assert message.startswith("runs/bad.yaml:") and "did you mean 'sample_percent'" in message
+
+
+@pytest.mark.parametrize(("raw", "status"), [(b"x" * (64 * 1024 + 1), 413), (b"{not json", 400), (b"[1, 2]", 400),
+                                             (json.dumps({"specs": "nope"}).encode(), 400)])
+def test_malformed_and_oversized_bodies(app_services, call, token, raw, status) -> None:  # type: ignore[no-untyped-def]
+    response = call("validate", headers=bearer(token()), raw=raw)
+    assert response.status_code == status and "error" in body_of(response)
+
+
+@pytest.mark.parametrize(("claims", "needle"), [({"ref": "refs/heads/feature"}, "refs/heads/feature"),
+                                                ({"event_name": "pull_request"}, "pull_request"),
+                                                ({"ref": "refs/pull/3/merge", "event_name": "pull_request"}, "push to refs/heads/main")])
+def test_submit_only_from_a_push_to_main(app_services, azure_fake, call, token, claims, needle) -> None:  # type: ignore[no-untyped-def]
+    response = call("submit", {"spec": {"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}}, bearer(token(**claims)))
+    assert response.status_code == 403 and needle in body_of(response)["error"]["message"]
+    assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
+
+
+def test_submit_starts_one_job_per_digest(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
+    tok = token()
+    payload = {"spec": {"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}, "policy": POLICY, "pr": 12}
+    azure_fake.put_resource(f"{azure_fake.ws_path}/data/ultrachat-train/versions/1", {"properties": {"dataType": "uri_file"}})
+    spec_text = REFERENCE.replace("dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n"
+                                  "  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k")
+    payload["spec"]["text"] = spec_text  # type: ignore[index]
+    first = call("submit", payload, bearer(tok))
+    assert first.status_code == 202, first.get_body()
+    body = body_of(first)
+    assert body["job_name"].startswith("gitops-phi3-mini-ultrachat-") and body["portal_url"].startswith("https://ml.azure.com/")
+    job = azure_fake.job(body["job_name"])
+    assert job["properties"]["tags"]["gitops_pr"] == "12" and job["properties"]["tags"]["gitops_commit"] == "c0ffee" * 6 + "abcd"
+    again = call("submit", payload, bearer(tok))
+    assert again.status_code == 200 and body_of(again)["job_name"] == body["job_name"] and body_of(again)["created"] is False
+    assert len([c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]) == 1
+
+    record = call("get_run", method="GET", headers={}, route_params={"name": "phi3-mini-ultrachat"})
+    assert record.status_code == 200 and body_of(record)["job_name"] == body["job_name"] and body_of(record)["pr"] == "12"
+    missing = call("get_run", method="GET", headers={}, route_params={"name": "nope"})
+    assert missing.status_code == 404 and "no run named" in body_of(missing)["error"]["message"]
+
+
+def test_submit_refuses_a_commit_other_than_the_tokens(app_services, call, token) -> None:  # type: ignore[no-untyped-def]
+    response = call("submit", {"spec": {"path": "runs/x.yaml", "text": REFERENCE}, "commit": "deadbeef"}, bearer(token()))
+    assert response.status_code == 403 and "commit" in body_of(response)["error"]["message"]
+
+
+def test_jwks_is_fetched_once_and_cached(app_services, call, token, oidc_keys) -> None:  # type: ignore[no-untyped-def]
+    keys, _ = oidc_keys
+    before = keys.fetches
+    for _ in range(3):
+        call("validate", {"specs": [{"path": "runs/a.yaml", "text": "name: x"}]}, bearer(token()))
+    assert keys.fetches - before <= 1
