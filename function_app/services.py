@@ -39,7 +39,7 @@ def default_services() -> Services:
 
     from gitops.backends.registry import get_backend
     from gitops.lifecycle.flow import Lifecycle
-    from gitops.lifecycle.hooks import ledger_from
+    from gitops.lifecycle.hooks import ledger_from, metrics_reader
     from gitops.online import policy_from_text
     from gitops.settings import Settings
 
@@ -57,7 +57,7 @@ def default_services() -> Services:
     if core.subscription_id and core.resource_group and core.workspace_name:
         topic = (f"/subscriptions/{core.subscription_id}/resourceGroups/{core.resource_group}/providers/"
                  f"Microsoft.MachineLearningServices/workspaces/{core.workspace_name}")
-    lifecycle = Lifecycle(ledger, backend_for, topic=topic)
+    lifecycle = Lifecycle(ledger, backend_for, topic=topic, reader_for=lambda name: metrics_reader(backend_for(name)))
     return Services(settings, OidcVerifier(settings), lifecycle, backend_for,
                     policy=policy_from_text(os.environ.get("GITOPS_POLICY")))
 

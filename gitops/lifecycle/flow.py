@@ -199,8 +199,8 @@ class Lifecycle:
 
         try:
             summary = build_report(record, self.reader_for(record.backend).job_metrics(record.job_name)).summary()
-        except GitopsError as exc:
-            log.warning("run %s: no report: %s", record.run, exc.headline)
+        except Exception as exc:  # metrics unreachable, or the MLflow client not installed here
+            log.warning("run %s: no report: %s", record.run, exc.headline if isinstance(exc, GitopsError) else type(exc).__name__)
             return
         update(self.ledger, record.run, lambda r: r.model_copy(update={"report": summary}))
 

@@ -29,11 +29,19 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
         return cache[name]
 
     def reader_for(name: str) -> MetricsReader:
-        if name != "local":
-            raise UnsupportedError(f"reading metrics of the {name} backend is not available yet")
-        return MlflowMetricsReader(local.ws.tracking_uri)
+        return metrics_reader(backend_for(name))
 
     return Lifecycle(ledger_from(settings, local.ws.root / "ledger"), backend_for, topic=local.topic, reader_for=reader_for)
+
+
+def metrics_reader(backend: Backend) -> MetricsReader:
+    """Where a backend's training metrics are read: its MLflow tracking store (SQLite, or the workspace's)."""
+    if backend.name == "local":
+        return MlflowMetricsReader(backend.ws.tracking_uri)  # type: ignore[attr-defined]
+    uri = getattr(backend, "tracking_uri", None)
+    if uri is None:
+        raise UnsupportedError(f"the {backend.name} backend has no metrics store")
+    return MlflowMetricsReader(str(uri))
 
 
 def ledger_from(settings: Settings, local_root: Path) -> Ledger:

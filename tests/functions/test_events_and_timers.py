@@ -81,3 +81,21 @@ def test_a_failing_timer_logs_and_returns(app_services, azurite, caplog, functio
     function_app["reconcile"].get_user_function()(TimerRequest())  # does not raise
     function_app["cleanup"].get_user_function()(TimerRequest())
     assert "reconcile failed" in caplog.text and "cleanup on azureml failed" in caplog.text
+
+
+def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake, call) -> None:  # type: ignore[no-untyped-def]
+    from gitops.ledger.model import update
+    from gitops.report.build import RunReport
+
+    record = submitted(app_services, azure_fake)
+    report = RunReport(run=record.run, job_name=record.job_name, status="live", params={"learning_rate": "5e-06"},
+                       duration_s=3600.0, final_train_loss=1.25, best_train_loss=1.2, final_eval_loss=1.4, best_eval_loss=1.38,
+                       eval_perplexity=4.06, tokens_seen=123456, smoke_ok=True, smoke_latency_ms=812.0,
+                       smoke_reply="Red, yellow and blue.", model="m:1", endpoint="ep", deployment="v1")
+    no_report = call("get_run", method="GET", route_params={"name": record.run}, params={"format": "markdown"})
+    assert no_report.status_code == 404 and "no report yet" in no_report.get_body().decode()
+    update(app_services.lifecycle.ledger, record.run, lambda r: r.model_copy(update={"report": report.summary()}))
+    response = call("get_run", method="GET", route_params={"name": record.run}, params={"format": "markdown"})
+    text = response.get_body().decode()
+    assert response.status_code == 200 and response.mimetype == "text/markdown"
+    assert record.job_name in text and "1.25" in text and "Red, yellow and blue." in text
