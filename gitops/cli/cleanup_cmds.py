@@ -15,7 +15,8 @@ from gitops.cli import app
 def cleanup(dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly what a real run would do; do nothing."),
             as_json: bool = typer.Option(False, "--json"),
             repo: Path = typer.Option(Path("."), help="The repository (gitops.yaml, and runs/ on --ref for orphans)."),
-            ref: str = typer.Option("main", help="The branch whose runs/ decides what is orphaned.")) -> None:
+            ref: str = typer.Option("main", help="The branch whose runs/ decides what is orphaned."),
+            backend: str = typer.Option("local", help="Whose endpoints: local, or azureml (the configured workspace).")) -> None:
     """Apply the cleanup policy to every endpoint the repo manages (others are never touched)."""
     from gitops import gitrepo
     from gitops.cleanup.run import run_cleanup
@@ -31,7 +32,7 @@ def cleanup(dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly
     except GitopsError:
         specs_on_main = None  # not a git checkout (or no such ref): orphans cannot be told, so none is pruned
     lifecycle = local_lifecycle()
-    verdicts = run_cleanup(lifecycle.backend_for("local"), lifecycle.ledger, policy, specs_on_main, dry_run=dry_run)
+    verdicts = run_cleanup(lifecycle.backend_for(backend), lifecycle.ledger, policy, specs_on_main, dry_run=dry_run)
     if as_json:
         sys.stdout.write(json.dumps([{"endpoint": v.endpoint, "run": v.run, "action": v.action, "reasons": list(v.reasons),
                                       "deployments": list(v.deployments)} for v in verdicts], indent=2) + "\n")

@@ -82,6 +82,10 @@ def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> 
             query = fake.query(request.url)
             if query.get("isDefault") == ["true"]:
                 items = items[:1]
+            if "createdtime desc" in " ".join(query.get("$orderBy", [])).lower():  # how "latest" is resolved
+                items = sorted(items, key=lambda b: b.get("systemData", {}).get("createdAt", ""), reverse=True)
+            if query.get("$top"):
+                items = items[: int(query["$top"][0])]
             return 200, {}, {"value": items}
         raise KeyError(path.rsplit("/", 1)[-1])
     return None

@@ -284,3 +284,13 @@ def test_quota_and_secrets_in_messages() -> None:
 
 def test_validate_text_still_offline_for_azure_specs(azure_spec_text) -> None:  # type: ignore[no-untyped-def]
     assert validate_text(azure_spec_text("offline-run"), "runs/offline-run.yaml").ok
+
+
+def test_a_label_resolves_to_the_newest_version_with_a_warning(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.add_model(seed.foundation_model(version="16"), version="16")
+    base = spec_with()
+    spec = base.model_copy(update={"model": base.model.model_copy(update={"version": None, "label": "latest"})})
+    model = azure_backend.resolve_model(spec)
+    assert model.version == "16" and model.uri.endswith("/versions/16")
+    (finding,) = model.findings
+    assert not finding.is_error and "not reproducible" in finding.message and 'version: "16"' in (finding.hint or "")
