@@ -10,7 +10,10 @@ from gitops.ledger.model import RunRecord
 from gitops.lifecycle.flow import Lifecycle
 
 
-def test_one_broken_run_does_not_stop_the_others(tmp_path, caplog) -> None:
+def test_one_broken_run_does_not_stop_the_others(tmp_path, caplog, monkeypatch) -> None:
+    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # and no config.json: the Azure run cannot be reconciled here
     backend = LocalBackend(tmp_path / "ws")
     ledger = LocalLedger(tmp_path / "ledger")
     for run, kind in (("azure-run", "azureml"), ("local-run", "local")):
@@ -27,4 +30,4 @@ def test_one_broken_run_does_not_stop_the_others(tmp_path, caplog) -> None:
     assert [(d.run, d.action) for d in decisions] == [("local-run", "recorded")]
     assert ledger.get("local-run")[0].status == "failed"
     assert ledger.get("azure-run")[0].status == "submitted"
-    assert "reconcile azure-run: the azureml backend is not available here" in caplog.text
+    assert "reconcile azure-run: the Azure ML workspace is not configured" in caplog.text
