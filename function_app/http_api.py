@@ -36,7 +36,8 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
     s = services()
     body = read_json(req, s.settings.max_body_bytes)
     s.verifier.verify(req.headers.get("Authorization"))
-    checks = check_specs(_spec_texts(body.get("specs")), policy_from_text(body.get("policy")), s.backend_for)
+    checks = check_specs(_spec_texts(body.get("specs")), policy_from_text(body.get("policy")), s.backend_for,
+                         salt=s.settings.repo)
     ok = all(c.ok for c in checks)
     return json_response({"ok": ok, "results": [c.to_dict() for c in checks], "markdown": render_checks(checks)},
                          200 if ok else 422)
@@ -51,7 +52,8 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
     commit = str(body.get("commit") or caller.sha or "")
     if caller.sha and commit != caller.sha:
         raise ForbiddenError("the commit does not match the workflow run's commit", hint="send the pushed commit's SHA")
-    (check,) = check_specs(_spec_texts([body.get("spec")]), policy_from_text(body.get("policy")), s.backend_for)
+    (check,) = check_specs(_spec_texts([body.get("spec")]), policy_from_text(body.get("policy")), s.backend_for,
+                           salt=s.settings.repo)
     if not check.ok:
         errors = [f for f in check.findings if f.is_error]
         raise SpecError(f"{check.path}: {errors[0].path}: {errors[0].message}", errors, hint=errors[0].hint)

@@ -30,6 +30,7 @@ class SpecCheck:
     path: str
     validated: ValidatedSpec
     online: list[Finding] = field(default_factory=list)
+    plan: dict[str, Any] | None = None  # model, data, compute, GPUs, effective batch size, endpoint, TTL
 
     @property
     def findings(self) -> list[Finding]:
@@ -42,7 +43,7 @@ class SpecCheck:
     def to_dict(self) -> dict[str, Any]:
         spec = self.validated.spec
         return {"path": self.path, "ok": self.ok, "run": spec.name if spec else None, "backend": spec.backend if spec else None,
-                "digest": self.validated.digest, "findings": [f.to_dict() for f in self.findings],
+                "digest": self.validated.digest, "plan": self.plan, "findings": [f.to_dict() for f in self.findings],
                 "messages": [f.format() for f in self.findings]}
 
 
@@ -68,11 +69,17 @@ def online_findings(validated: ValidatedSpec, backend: Backend) -> list[Finding]
 
 
 def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[str], Backend],
-                online_backends: frozenset[str] = frozenset({"azureml"})) -> list[SpecCheck]:
+                online_backends: frozenset[str] = frozenset({"azureml"}), salt: str = "") -> list[SpecCheck]:
+    from dataclasses import asdict
+
+    from gitops.plan import derive
+
     checks = []
     for item in specs:
         validated = validate_text(item.text, item.path, policy)
         check = SpecCheck(item.path, validated)
+        if validated.spec is not None and validated.digest is not None:
+            check.plan = asdict(derive(validated.spec, validated.params, validated.digest, policy, salt))
         if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
             check.online = online_findings(validated, backend_for(validated.spec.backend))
         checks.append(check)

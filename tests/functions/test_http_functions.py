@@ -48,6 +48,10 @@ def test_validate_answers_the_online_checks(app_services, call, token) -> None: 
     assert response.status_code == 200, response.get_body()
     body = body_of(response)
     assert body["ok"] is True and body["results"][0]["run"] == "phi3-mini-ultrachat"
+    plan = body["results"][0]["plan"]
+    assert plan["model"] == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert plan["gpus_per_node"] == 1 and plan["effective_batch_size"] == 1 and plan["endpoint"] == "ultrachat-completion"
+    assert plan["idle_after"] == "24h" and plan["expire_after"] == "7d"
     assert "✅ `runs/phi3-mini-ultrachat.yaml`" in body["markdown"]
 
 

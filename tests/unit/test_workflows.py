@@ -71,7 +71,8 @@ def test_pr_workflow_plans_and_posts_one_comment_with_least_privilege() -> None:
     assert pr["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
     text = (REPO_ROOT / ".github" / "workflows" / "pr.yml").read_text()
     assert 'gitops plan --base "$BASE_SHA" --format markdown' in text
-    assert "core.getIDToken" in text and "/api/validate" in text and "updateComment" in text and "setFailed" in text
+    assert "callFunction" in text and "/api/validate" in text and "upsertComment" in text and "setFailed" in text
+    assert "audience: process.env.AUDIENCE" in text  # the validate call carries an OIDC token
 
 
 def test_deploy_workflow_submits_each_changed_spec_serialised_per_spec() -> None:
@@ -82,8 +83,67 @@ def test_deploy_workflow_submits_each_changed_spec_serialised_per_spec() -> None
     assert submit["concurrency"]["group"] == "submit-${{ matrix.spec }}" and submit["concurrency"]["cancel-in-progress"] is False
     text = (REPO_ROOT / ".github" / "workflows" / "deploy.yml").read_text()
     assert "/api/submit" in text and "commit: context.sha" in text and "core.summary" in text
+    assert "audience: process.env.AUDIENCE" in text
 
 
 def test_ci_workflow_runs_what_ci_runs() -> None:
     steps = load("ci.yml")["jobs"]["test"]["steps"]
     assert any(step.get("run") == "bash .ci/run" for step in steps)
+
+
+NODE_PROBE = """
+const { callFunction, upsertComment } = require(process.argv[1]);
+(async () => {
+  process.env.FUNCTION_URL = process.argv[2];
+  process.env.FUNCTION_KEY = 'fn-key';
+  const core = { getIDToken: async (aud) => `token-for-${aud}` };
+  const res = await callFunction({ core, path: '/api/validate', body: { specs: [] }, audience: 'api://aud' });
+  const echoed = await res.json();
+  const comments = [];
+  const github = {
+    paginate: async () => comments,
+    rest: { issues: {
+      listComments: null,
+      createComment: async ({ body }) => { comments.push({ id: comments.length + 1, body }); },
+      updateComment: async ({ comment_id, body }) => { comments.find((c) => c.id === comment_id).body = body; },
+    } },
+  };
+  const context = { repo: { owner: 'acme', repo: 'models' } };
+  comments.push({ id: 1, body: 'someone else' });
+  await upsertComment({ github, context, issue_number: 3, marker: '<!-- m -->', body: 'first' });
+  await upsertComment({ github, context, issue_number: 3, marker: '<!-- m -->', body: 'second' });
+  console.log(JSON.stringify({ echoed, comments }));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+def test_the_workflow_helpers_call_the_function_and_keep_one_comment() -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            answer = json.dumps({"path": self.path, "key": self.headers["x-functions-key"],
+                                 "auth": self.headers["Authorization"], "body": json.loads(body)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
+        out = subprocess.run(["node", "-e", NODE_PROBE, str(script), f"http://127.0.0.1:{server.server_address[1]}"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    finally:
+        server.shutdown()
+    result = json.loads(out)
+    assert result["echoed"] == {"path": "/api/validate", "key": "fn-key", "auth": "Bearer token-for-api://aud", "body": {"specs": []}}
+    assert result["comments"] == [{"id": 1, "body": "someone else"}, {"id": 2, "body": "<!-- m -->\nsecond"}]
