@@ -1,7 +1,8 @@
 """The Event Grid function: Azure ML job events -> the lifecycle (register, deploy, smoke, promote).
 
 Delivery is at least once; the lifecycle makes a repeat a no-op. A transient backend failure is raised
-so Event Grid delivers again (and dead-letters in the end); any other failure is logged and answered.
+(or a missing app setting) is raised so Event Grid delivers again and dead-letters in the end; any other
+failure is logged and answered.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import azure.functions as func
 
 from function_app.services import services
-from gitops.errors import GitopsError, TransientBackendError
+from gitops.errors import ConfigurationError, GitopsError, TransientBackendError
 
 log = logging.getLogger("gitops.functions")
 bp = func.Blueprint()
@@ -26,7 +27,7 @@ def event_body(event: func.EventGridEvent) -> dict[str, object]:
 def handle_job_event(event: func.EventGridEvent) -> None:
     try:
         decisions = services().lifecycle.on_job_event(event_body(event))
-    except TransientBackendError as exc:
+    except (TransientBackendError, ConfigurationError) as exc:  # not the event's fault: let Event Grid retry, then dead-letter
         log.warning("job event %s: %s; Event Grid will deliver it again", event.id, exc.headline)
         raise
     except GitopsError as exc:

@@ -99,3 +99,17 @@ def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake
     text = response.get_body().decode()
     assert response.status_code == 200 and response.mimetype == "text/markdown"
     assert record.job_name in text and "1.25" in text and "Red, yellow and blue." in text
+
+
+def test_an_unconfigured_app_lets_event_grid_retry(function_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from function_app.services import use_services
+    from gitops.errors import ConfigurationError
+
+    use_services(None)
+    monkeypatch.delenv("GITOPS_REPO", raising=False)
+    monkeypatch.delenv("GITOPS_OIDC_AUDIENCE", raising=False)
+    event = grid_event(build_event(topic="/t", experiment="e", run_id="j", status="completed", tags={"gitops_run": "r"}))
+    with pytest.raises(ConfigurationError, match="GITOPS_REPO"):
+        function_app["on_job_event"].get_user_function()(event)

@@ -121,3 +121,13 @@ def test_jwks_is_fetched_once_and_cached(app_services, call, token, oidc_keys) -
     for _ in range(3):
         call("validate", {"specs": [{"path": "runs/a.yaml", "text": "name: x"}]}, bearer(token()))
     assert keys.fetches - before <= 1
+
+
+def test_an_unconfigured_app_answers_500_naming_the_setting(call, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from function_app.services import use_services
+
+    use_services(None)
+    monkeypatch.delenv("GITOPS_OIDC_AUDIENCE", raising=False)
+    monkeypatch.setenv("GITOPS_REPO", "acme/models")
+    response = call("validate", {"specs": []}, {"Authorization": "Bearer x"})
+    assert response.status_code == 500 and "GITOPS_OIDC_AUDIENCE" in body_of(response)["error"]["message"]
