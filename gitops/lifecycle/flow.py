@@ -40,12 +40,17 @@ class Decision:
 
 class Lifecycle:
     def __init__(self, ledger: Ledger, backend_for: Callable[[str], Backend], topic: str | None = None,
-                 deploy_lease_s: float = DEPLOY_LEASE_S, reader_for: Callable[[str], MetricsReader] | None = None) -> None:
+                 deploy_lease_s: float = DEPLOY_LEASE_S, reader_for: Callable[[str], MetricsReader] | None = None,
+                 name_salt: str | None = None) -> None:
+        from gitops.settings import Settings
+
         self.ledger = ledger
         self.backend_for = backend_for
         self.topic = topic  # events from other workspaces are not ours
         self.deploy_lease_s = deploy_lease_s
         self.reader_for = reader_for  # where a backend's training metrics are read, for the run report
+        # Derived endpoint names hash the repository in, as the plan does, so the plan shows the name that is used.
+        self.name_salt = Settings.load().repo if name_salt is None else name_salt
 
     # -- submit ---------------------------------------------------------------------------------
     def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None) -> RunRecord:
@@ -80,7 +85,7 @@ class Lifecycle:
         body = spec.model_dump(mode="json")
         record = RunRecord(run=spec.name, backend=spec.backend, digest=validated.digest, job_name=status.name,
                            spec=body, params=validated.params, commit=commit, pr=pr,
-                           model_name=naming.model_name(spec), endpoint=naming.endpoint_name(spec),
+                           model_name=naming.model_name(spec), endpoint=naming.endpoint_name(spec, self.name_salt),
                            deployment=existing[0].deployment if existing else None,  # what still serves
                            history=history, test_path=data.local_test_path or data.test_uri,
                            previous_job=existing[0].job_name if existing else None).moved("submitted", f"job {status.name}")
@@ -157,7 +162,7 @@ class Lifecycle:
         spec = RunSpec.model_validate(record.spec)
         backend = self.backend_for(record.backend)
         new_dep: str | None = None
-        endpoint = record.endpoint or naming.endpoint_name(spec)
+        endpoint = record.endpoint or naming.endpoint_name(spec, self.name_salt)
         old = record.deployment
         try:
             model = backend.register_model(record.job_name, record.model_name or naming.model_name(spec),

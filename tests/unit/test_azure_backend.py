@@ -294,3 +294,21 @@ def test_a_label_resolves_to_the_newest_version_with_a_warning(azure_fake, azure
     assert model.version == "16" and model.uri.endswith("/versions/16")
     (finding,) = model.findings
     assert not finding.is_error and "not reproducible" in finding.message and 'version: "16"' in (finding.hint or "")
+
+
+def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from gitops.ledger.local import LocalLedger
+    from gitops.lifecycle.flow import Lifecycle
+    from gitops.plan import derive
+    from gitops.spec.policy import Policy
+
+    text = REFERENCE.read_text().replace("  endpoint: ultrachat-completion\n", "").replace(
+        "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:t:1\n  test_path: azureml:v:1\n  # was dataset")
+    validated = validate_text(text, "runs/phi3-mini-ultrachat.yaml")
+    assert validated.ok, validated.findings
+    planned = derive(validated.require(), validated.params, validated.digest or "", Policy(), salt="acme/models").endpoint
+    lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: azure_backend, name_salt="acme/models")
+    record = lifecycle.submit(validated)
+    assert record.endpoint == planned and planned.startswith("phi3-mini-ultrachat-")
+    other = Lifecycle(LocalLedger(tmp_path / "other"), lambda name: azure_backend, name_salt="other/repo")
+    assert other.submit(validated).endpoint != planned  # two repos' runs of one name never share an endpoint

@@ -131,3 +131,4 @@ def test_render_text_hides_unchanged(repo) -> None:
     git_repo, base = repo
     text = render_text(build_plan(git_repo.root, base))
     assert "keep-me" not in text and "1 spec(s) unchanged and valid." in text
+
