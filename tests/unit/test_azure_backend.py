@@ -195,6 +195,7 @@ def test_endpoint_rollout_and_invoke_one_deployment(azure_fake, azure_backend, c
     assert azure_fake.scored[-1][1] == "blue"
     info = azure_backend.set_traffic("phi3-ep", {"blue": 100})
     assert info.traffic == {"blue": 100} and [d.name for d in info.deployments] == ["blue"]
+    assert "gitops_pending" not in info.tags and "gitops_deployed_at" in info.tags  # promoted: not pending any more
     key = azure_fake.keys_issued[-1]
     assert key not in caplog.text  # the key is never logged
     azure_backend.delete_endpoint("phi3-ep")
@@ -312,3 +313,27 @@ def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_back
     assert record.endpoint == planned and planned.startswith("phi3-mini-ultrachat-")
     other = Lifecycle(LocalLedger(tmp_path / "other"), lambda name: azure_backend, name_salt="other/repo")
     assert other.submit(validated).endpoint != planned  # two repos' runs of one name never share an endpoint
+
+
+def test_the_sdks_own_validation_errors_read_as_one_clear_line(azure_backend) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SpecError) as caught:
+        azure_backend.ensure_endpoint("ep", {"managed_by": "finetune-gitops"})  # names need 3-32 characters
+    assert caught.value.headline == ("Azure refused the request while creating endpoint ep: The name for an endpoint must be "
+                                     "at least 3 and at most 32 characters long (inclusive of both limits).")
+
+
+def test_cleanup_removes_a_stuck_zero_percent_deployment_on_azure(azure_fake, azure_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from gitops.cleanup.run import run_cleanup
+    from gitops.ledger.local import LocalLedger
+    from gitops.spec.policy import Policy
+
+    spec = spec_with()
+    azure_backend.ensure_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_run": "phi3"})
+    for name in ("blue", "green"):
+        azure_backend.create_deployment("phi3-ep", name, RegisteredModel("m", "1", "azureml:m:1"), spec)
+    azure_backend.set_traffic("phi3-ep", {"blue": 100})  # green was left at 0% by a rollout that died
+    azure_backend.clients.remember_location("eastus")
+    verdicts = run_cleanup(azure_backend, LocalLedger(tmp_path / "ledger"), Policy(), now=datetime.now(UTC) + timedelta(hours=3))
+    assert [(v.action, v.deployments) for v in verdicts] == [("delete_deployments", ("green",))]
+    assert azure_fake.deployments("phi3-ep") == ["blue"]
+    assert "gitops_pending" not in azure_fake.endpoint("phi3-ep")["tags"]  # nothing is left pending

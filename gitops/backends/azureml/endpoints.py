@@ -21,6 +21,10 @@ from gitops.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE
 from gitops.spec.model import RunSpec
 
 DEPLOYED_AT_TAG = "gitops_deployed_at"  # when traffic last moved to a new deployment: the clock of expire_after
+# A deployment created and not yet given traffic, "<name>@<created>". The SDK strips 0% entries from the traffic
+# map, so without this the endpoint listing could not show (and cleanup could not date) a deployment that a dead
+# rollout left behind.
+PENDING_TAG = "gitops_pending"
 
 
 def _when(value: Any) -> datetime | None:
@@ -60,6 +64,10 @@ class AzureEndpoints:
             deployed_at = _when(tags.get(DEPLOYED_AT_TAG))
             infos = tuple(DeploymentInfo(name=d, model_uri="", created_at=deployed_at if pct > 0 else None)
                           for d, pct in traffic.items())
+            pending, _, since = str(tags.get(PENDING_TAG, "")).partition("@")
+            if pending and pending not in traffic:
+                traffic[pending] = 0
+                infos += (DeploymentInfo(name=pending, model_uri="", created_at=_when(since)),)
         else:
             infos = tuple(DeploymentInfo(name=d.name, model_uri=str(d.model or ""),
                                          healthy=_state(d) == "succeeded",
@@ -113,7 +121,17 @@ class AzureEndpoints:
         if _state(created) not in ("succeeded", ""):
             raise BackendError(f"deployment {deployment} on {endpoint} ended {_state(created)}",
                                hint="read the deployment logs in the studio (az ml online-deployment get-logs)")
+        self._set_tags(endpoint, {PENDING_TAG: f"{deployment}@{datetime.now(UTC).isoformat(timespec='seconds')}"})
         return DeploymentInfo(name=deployment, model_uri=model.uri, healthy=True, created_at=datetime.now(UTC))
+
+    def _set_tags(self, name: str, tags: Mapping[str, str | None]) -> None:
+        """Read-modify-write of the endpoint's tags (None removes one)."""
+        endpoint = self._get(name)
+        if endpoint is None:
+            return
+        merged = {**(endpoint.tags or {}), **tags}
+        endpoint.tags = {k: v for k, v in merged.items() if v is not None}
+        call(f"tagging endpoint {name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
 
     def set_traffic(self, name: str, traffic: Mapping[str, int]) -> EndpointInfo:
         endpoint = self._get(name)
@@ -122,6 +140,9 @@ class AzureEndpoints:
         endpoint.traffic = {d: int(traffic.get(d, 0)) for d in {*(endpoint.traffic or {}), *traffic}}
         if any(v > 0 for v in traffic.values()):
             endpoint.tags = {**(endpoint.tags or {}), DEPLOYED_AT_TAG: datetime.now(UTC).isoformat(timespec="seconds")}
+            pending = str((endpoint.tags or {}).get(PENDING_TAG, "")).partition("@")[0]
+            if pending and traffic.get(pending, 0) > 0:  # promoted: no longer pending
+                endpoint.tags = {k: v for k, v in endpoint.tags.items() if k != PENDING_TAG}
         call(f"setting traffic of {name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
         return self.info(name) or self._info(endpoint)
 
@@ -148,6 +169,9 @@ class AzureEndpoints:
         with contextlib.suppress(NotFoundError):
             call(f"deleting deployment {deployment} of {endpoint}",
                  lambda: self._ws.online_deployments.begin_delete(name=deployment, endpoint_name=endpoint).result())
+        current = self._get(endpoint)
+        if current is not None and str((current.tags or {}).get(PENDING_TAG, "")).partition("@")[0] == deployment:
+            self._set_tags(endpoint, {PENDING_TAG: None})
 
     def delete(self, name: str) -> None:
         with contextlib.suppress(NotFoundError):

@@ -32,10 +32,16 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _SECRETISH = re.compile(r"(?i)(bearer\s+|sig=|key=|primaryKey\"?:\s*\"?|secondaryKey\"?:\s*\"?|accountkey=)[^\s&\";,]+")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def scrub(text: str) -> str:
-    """One line of an Azure message with credentials blanked out."""
-    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
-    return _SECRETISH.sub(lambda m: m.group(1) + "***", first)[:300]
+    """The one telling line of an Azure message (the SDK's "(x) ..." detail when it has one, colours removed),
+    with credentials blanked out."""
+    lines = [line.strip() for line in _ANSI.sub("", str(text)).splitlines() if line.strip()]
+    details = [line[3:].strip() for line in lines if line.startswith("(x)")]
+    best = details[0] if details else (lines[0] if lines else "")
+    return _SECRETISH.sub(lambda m: m.group(1) + "***", best)[:300]
 
 
 def _status(exc: BaseException) -> int | None:
@@ -89,7 +95,8 @@ def translate(exc: BaseException, action: str) -> GitopsError:
         return TransientBackendError(f"Azure throttled us while {action}: {message}", hint="retry later")
     if status is not None and status >= 500 or isinstance(exc, az.ServiceRequestError | az.ServiceResponseError):
         return TransientBackendError(f"Azure failed while {action}: {message}", hint="a transient error: retry later")
-    if status == 400 or type(exc).__name__ in ("ValidationException", "UserErrorException"):
+    client_side = status is None and type(exc).__name__ in ("MlException", "ValidationException", "UserErrorException")
+    if status == 400 or client_side:
         return SpecError(f"Azure refused the request while {action}: {message}", hint="fix the spec field it names")
     return BackendError(f"Azure error while {action}: {message}")
 
