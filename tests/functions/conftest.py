@@ -4,14 +4,14 @@ the app's services built from real parts (ledger on disk, the Azure backend on t
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.loopback import json_server
 
 REPO = "acme/models"
 AUDIENCE = "api://finetune-gitops"
@@ -38,23 +38,12 @@ def oidc_keys() -> Iterator[tuple[Keys, str]]:
     """A JWKS endpoint on 127.0.0.1 standing in for token.actions.githubusercontent.com."""
     keys = Keys()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            keys.fetches += 1
-            body = json.dumps(keys.jwks()).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def respond(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        keys.fetches += 1
+        return keys.jwks()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield keys, f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks"
-    server.shutdown()
+    with json_server(respond) as base:
+        yield keys, f"{base}/.well-known/jwks"
 
 
 @pytest.fixture

@@ -119,31 +119,17 @@ const { callFunction, upsertComment } = require(process.argv[1]);
 
 def test_the_workflow_helpers_call_the_function_and_keep_one_comment() -> None:
     import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class Echo(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            answer = json.dumps({"path": self.path, "key": self.headers["x-functions-key"],
-                                 "auth": self.headers["Authorization"], "body": json.loads(body)}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+    from tests.loopback import json_server
 
-        def log_message(self, *args: object) -> None:
-            pass
+    def echo(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, object]:
+        return {"path": path, "key": headers.get("x-functions-key"), "auth": headers.get("Authorization"),
+                "body": json.loads(body)}
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
-        out = subprocess.run(["node", "-e", NODE_PROBE, str(script), f"http://127.0.0.1:{server.server_address[1]}"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
-    finally:
-        server.shutdown()
+    script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
+    with json_server(echo) as base:
+        out = subprocess.run(["node", "-e", NODE_PROBE, str(script), base], capture_output=True, text=True, timeout=60,
+                             check=True).stdout
     result = json.loads(out)
     assert result["echoed"] == {"path": "/api/validate", "key": "fn-key", "auth": "Bearer token-for-api://aud", "body": {"specs": []}}
     assert result["comments"] == [{"id": 1, "body": "someone else"}, {"id": 2, "body": "<!-- m -->\nsecond"}]
