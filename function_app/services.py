@@ -40,6 +40,7 @@ def default_services() -> Services:
     from gitops.backends.registry import get_backend
     from gitops.lifecycle.flow import Lifecycle
     from gitops.lifecycle.hooks import ledger_from, metrics_reader
+    from gitops.naming import workspace_resource_id
     from gitops.online import policy_from_text
     from gitops.settings import Settings
 
@@ -55,8 +56,7 @@ def default_services() -> Services:
     ledger = ledger_from(core, Path(tempfile.gettempdir()) / "gitops-ledger")
     topic = None
     if core.subscription_id and core.resource_group and core.workspace_name:
-        topic = (f"/subscriptions/{core.subscription_id}/resourceGroups/{core.resource_group}/providers/"
-                 f"Microsoft.MachineLearningServices/workspaces/{core.workspace_name}")
+        topic = workspace_resource_id(core.subscription_id, core.resource_group, core.workspace_name)
     lifecycle = Lifecycle(ledger, backend_for, topic=topic, reader_for=lambda name: metrics_reader(backend_for(name)))
     return Services(settings, OidcVerifier(settings), lifecycle, backend_for,
                     policy=policy_from_text(os.environ.get("GITOPS_POLICY")))

@@ -81,5 +81,11 @@ def endpoint_name(spec: RunSpec, salt: str = "") -> str:
     return f"{spec.name}-{suffix}"
 
 
+def workspace_resource_id(subscription: str | None, resource_group: str | None, workspace: str | None) -> str:
+    """The ARM id of an Azure ML workspace: the ``topic`` of its Event Grid events, the parent of its endpoints."""
+    return (f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
+            f"Microsoft.MachineLearningServices/workspaces/{workspace}")
+
+
 def experiment_name(spec: RunSpec) -> str:
     return f"chat_completion_{spec.model.name}"

@@ -59,12 +59,13 @@ def data_inputs(spec: RunSpec, data_dir: str) -> tuple[str, str | None]:
 
 def build_pipeline_job(spec: RunSpec, params: Mapping[str, Any], *, digest: str, gpus: int | None,
                        train_uri: str, test_uri: str | None, tags: Mapping[str, str] | None = None,
-                       model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The pipeline job document (``pipelineJob.schema.json``) for this spec."""
+                       model_defaults: Mapping[str, Any] | None = None, model_path: str | None = None) -> dict[str, Any]:
+    """The pipeline job document (``pipelineJob.schema.json``) for this spec. ``model_path``: the foundation model
+    as resolved (a pinned version), else the spec's reference."""
     merged = effective_params(spec, params, model_defaults)
     compute = spec.compute.cluster or "serverless"
     step_inputs: dict[str, Any] = {
-        "mlflow_model_path": {"type": "mlflow_model", "path": model_uri(spec)},
+        "mlflow_model_path": {"type": "mlflow_model", "path": model_path or model_uri(spec)},
         "compute_model_import": compute,
         "compute_preprocess": compute,
         "compute_finetune": compute,

@@ -45,17 +45,12 @@ class AzureMLBackend:
     @property
     def topic(self) -> str:
         """The workspace resource id: the ``topic`` of its Event Grid events."""
-        c = self.clients
-        return (f"/subscriptions/{c.subscription_id}/resourceGroups/{c.resource_group}/providers/"
-                f"Microsoft.MachineLearningServices/workspaces/{c.workspace_name}")
+        return self.clients.workspace_id
 
     @property
     def tracking_uri(self) -> str:
         """The workspace's MLflow tracking URI (azureml://...; read with azureml-mlflow installed)."""
-        from gitops.backends.azureml.errors import call
-
-        ws = self.clients.workspace
-        return str(call("reading the workspace", lambda: ws.workspaces.get(ws.workspace_name)).mlflow_tracking_uri)
+        return str(self.clients.workspace_entity.mlflow_tracking_uri)
 
     def resolve_model(self, spec: RunSpec) -> FoundationModel:
         return models.resolve_foundation(self.clients, spec)

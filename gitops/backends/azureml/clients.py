@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitops.backends.azureml.errors import call
 from gitops.errors import SpecError
+from gitops.naming import workspace_resource_id
 from gitops.settings import Settings
 
 
@@ -24,6 +26,7 @@ class AzureClients:
     client_options: dict[str, Any] = field(default_factory=lambda: {"retry_total": 0})
     _workspace: Any = field(default=None, init=False, repr=False)
     _registries: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _workspace_entity: Any = field(default=None, init=False, repr=False)
     _location: str | None = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -31,7 +34,7 @@ class AzureClients:
         s = settings or Settings.load()
         return cls(s.subscription_id, s.resource_group, s.workspace_name, credential=credential)
 
-    def _credential(self) -> Any:
+    def get_credential(self) -> Any:
         if self.credential is None:
             from azure.identity import DefaultAzureCredential
 
@@ -44,13 +47,13 @@ class AzureClients:
         if self._workspace is None:
             from azure.ai.ml import MLClient
 
-            options = {"enable_telemetry": False, "show_progress": False, **self.client_options}
+            options = self._options()
             if self.subscription_id and self.resource_group and self.workspace_name:
-                self._workspace = MLClient(self._credential(), self.subscription_id, self.resource_group,
+                self._workspace = MLClient(self.get_credential(), self.subscription_id, self.resource_group,
                                            self.workspace_name, **options)
             else:
                 try:
-                    self._workspace = MLClient.from_config(self._credential(), path=self.config_path, **options)
+                    self._workspace = MLClient.from_config(self.get_credential(), path=self.config_path, **options)
                 except Exception as exc:  # from_config raises its own ValidationException with a long text
                     raise SpecError("the Azure ML workspace is not configured",
                                     hint="set AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME, "
@@ -62,28 +65,34 @@ class AzureClients:
         if name not in self._registries:
             from azure.ai.ml import MLClient
 
-            from gitops.backends.azureml.errors import call
-
-            options = {"enable_telemetry": False, "show_progress": False, **self.client_options}
             self._registries[name] = call(f"opening registry {name}",
-                                          lambda: MLClient(self._credential(), registry_name=name, **options))
+                                          lambda: MLClient(self.get_credential(), registry_name=name, **self._options()))
         return self._registries[name]
+
+    def _options(self) -> dict[str, Any]:
+        return {"enable_telemetry": False, "show_progress": False, **self.client_options}
+
+    @property
+    def workspace_id(self) -> str:
+        return workspace_resource_id(self.subscription_id, self.resource_group, self.workspace_name)
+
+    @property
+    def workspace_entity(self) -> Any:
+        """The workspace itself (region, MLflow tracking URI), read once."""
+        if self._workspace_entity is None:
+            ws = self.workspace
+            self._workspace_entity = call("reading the workspace", lambda: ws.workspaces.get(ws.workspace_name))
+        return self._workspace_entity
 
     @property
     def location(self) -> str:
         """The workspace's region (endpoint names are unique per region; VM sizes are listed per region)."""
         if self._location is None:
-            from gitops.backends.azureml.errors import call
-
-            ws = self.workspace
-            self._location = str(call("reading the workspace", lambda: ws.workspaces.get(ws.workspace_name)).location)
+            self._location = str(self.workspace_entity.location)
         return self._location
 
     def remember_location(self, location: str) -> None:
         self._location = self._location or location
-
-    def token(self, scope: str = "https://management.azure.com/.default") -> str:
-        return str(self._credential().get_token(scope).token)
 
 
 def sdk_text(value: Any) -> str:

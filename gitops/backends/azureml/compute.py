@@ -17,8 +17,8 @@ from gitops.naming import gpus_per_node
 from gitops.spec.findings import Finding, error, warning
 from gitops.spec.model import RunSpec
 
-# Sizes the component refuses when a model declares no allow list (too little GPU memory).
 DEFAULT_DEPLOY_SKU = "Standard_NC6s_v3"  # the reference notebook's deployment size
+# Sizes the component refuses when a model declares no allow list (too little GPU memory).
 UNSUPPORTED_SKUS = frozenset({"standard_nc6", "standard_nc12", "standard_nc24", "standard_nc24r"})
 
 

@@ -38,6 +38,12 @@ def _when(value: Any) -> datetime | None:
     return None
 
 
+def _pending(tags: Mapping[str, str] | None) -> tuple[str, str]:
+    """The deployment the ``gitops_pending`` tag names, and when it was created ("" when none)."""
+    name, _, since = str((tags or {}).get(PENDING_TAG, "")).partition("@")
+    return name, since
+
+
 def _state(entity: Any) -> str:
     return sdk_text(getattr(entity, "provisioning_state", None))
 
@@ -64,7 +70,7 @@ class AzureEndpoints:
             deployed_at = _when(tags.get(DEPLOYED_AT_TAG))
             infos = tuple(DeploymentInfo(name=d, model_uri="", created_at=deployed_at if pct > 0 else None)
                           for d, pct in traffic.items())
-            pending, _, since = str(tags.get(PENDING_TAG, "")).partition("@")
+            pending, since = _pending(tags)
             if pending and pending not in traffic:
                 traffic[pending] = 0
                 infos += (DeploymentInfo(name=pending, model_uri="", created_at=_when(since)),)
@@ -78,10 +84,11 @@ class AzureEndpoints:
 
     def info(self, name: str) -> EndpointInfo | None:
         endpoint = self._get(name)
-        if endpoint is None:
-            return None
-        deployments = call(f"listing deployments of {name}", lambda: list(self._ws.online_deployments.list(name)))
-        return self._info(endpoint, deployments)
+        return None if endpoint is None else self._with_deployments(endpoint)
+
+    def _with_deployments(self, endpoint: Any) -> EndpointInfo:
+        name = endpoint.name
+        return self._info(endpoint, call(f"listing deployments of {name}", lambda: list(self._ws.online_deployments.list(name))))
 
     def list(self) -> list[EndpointInfo]:
         endpoints = call("listing endpoints", lambda: list(self._ws.online_endpoints.list()))
@@ -97,7 +104,7 @@ class AzureEndpoints:
             if (existing.tags or {}).get(MANAGED_BY_TAG) != MANAGED_BY_VALUE:
                 raise ConflictError(f"endpoint {name} exists and is not managed by finetune-gitops",
                                     hint="set deploy.endpoint to another name; we never take over an endpoint we did not create")
-            return self.info(name) or self._info(existing)
+            return self._with_deployments(existing)
         endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags=dict(tags),
                                          description="managed by finetune-gitops")
         try:
@@ -121,17 +128,16 @@ class AzureEndpoints:
         if _state(created) not in ("succeeded", ""):
             raise BackendError(f"deployment {deployment} on {endpoint} ended {_state(created)}",
                                hint="read the deployment logs in the studio (az ml online-deployment get-logs)")
-        self._set_tags(endpoint, {PENDING_TAG: f"{deployment}@{datetime.now(UTC).isoformat(timespec='seconds')}"})
+        current = self._get(endpoint)
+        if current is not None:
+            self._retag(current, {PENDING_TAG: f"{deployment}@{datetime.now(UTC).isoformat(timespec='seconds')}"})
         return DeploymentInfo(name=deployment, model_uri=model.uri, healthy=True, created_at=datetime.now(UTC))
 
-    def _set_tags(self, name: str, tags: Mapping[str, str | None]) -> None:
-        """Read-modify-write of the endpoint's tags (None removes one)."""
-        endpoint = self._get(name)
-        if endpoint is None:
-            return
+    def _retag(self, endpoint: Any, tags: Mapping[str, str | None]) -> None:
+        """Write the endpoint just read back with these tags changed (None removes one)."""
         merged = {**(endpoint.tags or {}), **tags}
         endpoint.tags = {k: v for k, v in merged.items() if v is not None}
-        call(f"tagging endpoint {name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
+        call(f"tagging endpoint {endpoint.name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
 
     def set_traffic(self, name: str, traffic: Mapping[str, int]) -> EndpointInfo:
         endpoint = self._get(name)
@@ -140,7 +146,7 @@ class AzureEndpoints:
         endpoint.traffic = {d: int(traffic.get(d, 0)) for d in {*(endpoint.traffic or {}), *traffic}}
         if any(v > 0 for v in traffic.values()):
             endpoint.tags = {**(endpoint.tags or {}), DEPLOYED_AT_TAG: datetime.now(UTC).isoformat(timespec="seconds")}
-            pending = str((endpoint.tags or {}).get(PENDING_TAG, "")).partition("@")[0]
+            pending = _pending(endpoint.tags)[0]
             if pending and traffic.get(pending, 0) > 0:  # promoted: no longer pending
                 endpoint.tags = {k: v for k, v in endpoint.tags.items() if k != PENDING_TAG}
         call(f"setting traffic of {name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
@@ -170,8 +176,8 @@ class AzureEndpoints:
             call(f"deleting deployment {deployment} of {endpoint}",
                  lambda: self._ws.online_deployments.begin_delete(name=deployment, endpoint_name=endpoint).result())
         current = self._get(endpoint)
-        if current is not None and str((current.tags or {}).get(PENDING_TAG, "")).partition("@")[0] == deployment:
-            self._set_tags(endpoint, {PENDING_TAG: None})
+        if current is not None and _pending(current.tags)[0] == deployment:
+            self._retag(current, {PENDING_TAG: None})
 
     def delete(self, name: str) -> None:
         with contextlib.suppress(NotFoundError):

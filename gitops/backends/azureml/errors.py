@@ -2,8 +2,8 @@
 
 Every SDK call of this package goes through ``call``: throttling (429) and server errors (5xx) are
 retried with exponential backoff that honours ``Retry-After``; whatever is left is translated into a
-``GitopsError`` with a one-line headline and a hint. Messages from Azure are cut to their first line and
-scrubbed of anything that looks like a credential before they reach a headline.
+``GitopsError`` with a one-line headline and a hint. Messages from Azure are cut to their one telling line
+and scrubbed of anything that looks like a credential before they reach a headline.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _SECRETISH = re.compile(r"(?i)(bearer\s+|sig=|key=|primaryKey\"?:\s*\"?|secondaryKey\"?:\s*\"?|accountkey=)[^\s&\";,]+")
-
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

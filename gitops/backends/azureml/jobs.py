@@ -18,6 +18,7 @@ from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel, JobState, JobStatus, PreparedData
 from gitops.errors import NotFoundError, SpecError
+from gitops.naming import TAG_DIGEST
 from gitops.spec.findings import error
 from gitops.spec.model import RunSpec
 
@@ -104,11 +105,10 @@ class AzureJobs:
         if existing is not None:  # a retried submit: the job exists under its deterministic name
             return existing
         self.check_component(spec.finetune.component_version)
-        document = build_pipeline_job(spec, dict(params), digest=tags.get("gitops_digest", job_name), gpus=gpus,
+        document = build_pipeline_job(spec, dict(params), digest=tags.get(TAG_DIGEST, job_name), gpus=gpus,
                                       train_uri=data.train_uri, test_uri=data.test_uri, tags=tags,
-                                      model_defaults=model.defaults)
-        document["name"] = job_name
-        document["jobs"]["finetune"]["inputs"]["mlflow_model_path"]["path"] = model.uri  # the resolved version
+                                      model_defaults=model.defaults, model_path=model.uri)
+        document["name"] = job_name  # the caller's name is the contract (it equals the digest-derived one)
         job = load_job(io.StringIO(yaml.safe_dump(document, sort_keys=False)))
         ws = self.clients.workspace
         created = call(f"submitting job {job_name}", lambda: ws.jobs.create_or_update(job, experiment_name=document["experiment_name"]))

@@ -1,8 +1,8 @@
 """Foundation models from a registry (metadata, findings) and registration of a job's trained model.
 
 The model's fine-tune metadata sits in ``tags`` on older versions and in ``properties`` or
-``system_metadata`` on newer ones; all are read, in that order, the later winning. Lists and ``model_specific_defaults`` are strings that
-hold Python literals (``ast.literal_eval``).
+``system_metadata`` on newer ones; all are read, in that order, the later winning. Lists and
+``model_specific_defaults`` are strings that hold Python literals (``ast.literal_eval``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from gitops.backends.azureml.clients import AzureClients
+from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel, RegisteredModel
 from gitops.spec.findings import Finding, error, warning
@@ -67,7 +67,7 @@ def model_findings(spec: RunSpec, model: Any, meta: Mapping[str, Any], today: da
     if spec.model.version is None:
         found.append(warning("model.label", f"label '{spec.model.label}' resolved to version {model.version}: the run is "
                                             "not reproducible", f"pin model.version: \"{model.version}\""))
-    if str(getattr(model, "stage", "") or "").lower() == "archived":
+    if sdk_text(getattr(model, "stage", None)) == "archived":
         found.append(error("model.version", f"{spec.model.name} version {model.version} is archived in registry "
                                             f"{spec.model.registry}", "pick a current model or version"))
     retired = _retirement(meta)

@@ -56,16 +56,14 @@ class AzureUsage:
         self._client: Any = None
 
     def resource_id(self, endpoint: str) -> str:
-        c = self.clients
-        return (f"/subscriptions/{c.subscription_id}/resourceGroups/{c.resource_group}/providers/"
-                f"Microsoft.MachineLearningServices/workspaces/{c.workspace_name}/onlineEndpoints/{endpoint}")
+        return f"{self.clients.workspace_id}/onlineEndpoints/{endpoint}"
 
     def _metrics(self) -> Any:
         if self._client is None:
             from azure.monitor.querymetrics import MetricsClient
 
             endpoint = self.metrics_endpoint or f"https://{self.clients.location}.metrics.monitor.azure.com"
-            self._client = MetricsClient(endpoint, self.clients._credential(), retry_total=0)
+            self._client = MetricsClient(endpoint, self.clients.get_credential(), retry_total=0)
         return self._client
 
     def usage(self, endpoints: list[str], window: timedelta, now: datetime | None = None) -> dict[str, Usage]:
