@@ -45,32 +45,25 @@ class AzureJobs:
     # -- data -------------------------------------------------------------------------------------
     def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
         """Remote URIs pass through; local files (given, or prepared from the dataset) become data assets."""
-        from pipelines.prepare_data import DataError, prepare
+        from gitops.backends.spec_data import prepare_splits
 
         if spec.data.train_path is not None:
             local_test = spec.data.test_path if spec.data.test_path and not spec.data.test_path.startswith(REMOTE_PREFIXES) else None
             train = self._remote("data.train_path", spec.data.train_path, f"{spec.name}-train", job_name)
             test = self._remote("data.test_path", spec.data.test_path, f"{spec.name}-test", job_name) if spec.data.test_path else None
             return PreparedData(train, test, local_test_path=local_test)
-        out = (self.data_dir or Path(tempfile.mkdtemp(prefix="gitops-data-"))) / job_name
-        try:
-            reports = {r.split: r for r in prepare(spec.data.dataset or "", out, spec.data.sample_percent,
-                                                   [spec.data.train_split, spec.data.test_split])}
-        except DataError as exc:
-            raise SpecError(f"data: {exc}", [error("data", str(exc))]) from exc
-        train_r, test_r = reports[spec.data.train_split], reports[spec.data.test_split]
+        train_r, test_r = prepare_splits(spec, (self.data_dir or Path(tempfile.mkdtemp(prefix="gitops-data-"))) / job_name)
         return PreparedData(self._upload(train_r.path, f"{spec.name}-train", job_name),
                             self._upload(test_r.path, f"{spec.name}-test", job_name),
                             train_r.rows, test_r.rows, local_test_path=str(test_r.path))
 
     def _remote(self, field: str, path: str | None, asset: str, job_name: str) -> str:
         assert path is not None
+        from gitops.backends.spec_data import local_file
+
         if path.startswith(REMOTE_PREFIXES):
             return path
-        local = Path(path)
-        if not local.is_file():
-            raise SpecError(f"{field}: {path} does not exist", [error(field, f"{path} does not exist", "fix the path")])
-        return self._upload(local, asset, job_name)
+        return self._upload(local_file(field, path), asset, job_name)
 
     def _upload(self, path: Path, asset: str, job_name: str) -> str:
         """Upload a jsonl file as a ``uri_file`` data asset versioned by the job; returns ``azureml:name:version``."""

@@ -60,26 +60,20 @@ class LocalBackend:
         return []  # the local machine is the compute; capabilities were checked with the spec
 
     def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
-        from pipelines.prepare_data import DataError, prepare, read_jsonl
+        from gitops.backends.spec_data import local_file, prepare_splits
+        from pipelines.prepare_data import DataError, read_jsonl
 
+        if spec.data.train_path is None:
+            train_r, test_r = prepare_splits(spec, self.ws.root / "data" / job_name)
+            return PreparedData(str(train_r.path), str(test_r.path), train_r.rows, test_r.rows)
+        hint = "run `gitops data synth` or fix the path"
+        train = local_file("data.train_path", spec.data.train_path, hint)
+        test = local_file("data.test_path", spec.data.test_path, hint) if spec.data.test_path else None
         try:
-            if spec.data.train_path is not None:
-                train = Path(spec.data.train_path).resolve()
-                test = Path(spec.data.test_path).resolve() if spec.data.test_path else None
-                for field, path in (("data.train_path", train), ("data.test_path", test)):
-                    if path is not None and not path.is_file():
-                        raise SpecError(f"{field}: {path} does not exist",
-                                        [error(field, f"{path} does not exist", "run `gitops data synth` or fix the path")])
-                train_rows = len(read_jsonl(train))
-                test_rows = len(read_jsonl(test)) if test else None
-                return PreparedData(str(train), str(test) if test else None, train_rows, test_rows)
-            out = self.ws.root / "data" / job_name
-            reports = {r.split: r for r in prepare(spec.data.dataset or "", out, spec.data.sample_percent,
-                                                   [spec.data.train_split, spec.data.test_split])}
+            train_rows, test_rows = len(read_jsonl(train)), len(read_jsonl(test)) if test else None
         except DataError as exc:
             raise SpecError(f"data: {exc}", [error("data", str(exc))]) from exc
-        train_r, test_r = reports[spec.data.train_split], reports[spec.data.test_split]
-        return PreparedData(str(train_r.path), str(test_r.path), train_r.rows, test_r.rows)
+        return PreparedData(str(train), str(test) if test else None, train_rows, test_rows)
 
     def submit(self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str],
                model: FoundationModel, data: PreparedData) -> JobStatus:
