@@ -37,7 +37,7 @@ _current: Services | None = None
 def default_services() -> Services:
     import os
 
-    from gitops.backends.registry import get_backend
+    from gitops.backends.registry import backend_cache
     from gitops.lifecycle.flow import Lifecycle
     from gitops.lifecycle.hooks import ledger_from, metrics_reader
     from gitops.naming import workspace_resource_id
@@ -45,12 +45,7 @@ def default_services() -> Services:
     from gitops.settings import Settings
 
     settings = FunctionSettings.load()
-    cache: dict[str, Backend] = {}
-
-    def backend_for(name: str) -> Backend:
-        if name not in cache:
-            cache[name] = get_backend(name)
-        return cache[name]
+    backend_for = backend_cache()
 
     core = Settings.load()
     ledger = ledger_from(core, Path(tempfile.gettempdir()) / "gitops-ledger")

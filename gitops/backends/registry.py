@@ -79,6 +79,18 @@ def ensure_supported(spec: RunSpec, params: Mapping[str, Any]) -> None:
         raise UnsupportedError(problems[0].message, hint="change the spec or pick another backend")
 
 
+def backend_cache(preset: Mapping[str, Backend] | None = None) -> Callable[[str], Backend]:
+    """A ``backend_for(name)``: each backend made on first use (``get_backend``), then reused."""
+    cache: dict[str, Backend] = dict(preset or {})
+
+    def backend_for(name: str) -> Backend:
+        if name not in cache:
+            cache[name] = get_backend(name)
+        return cache[name]
+
+    return backend_for
+
+
 def get_backend(name: str, **options: Any) -> Backend:
     """Instantiate the backend registered under ``name`` (its SDK is imported only now)."""
     target = _FACTORIES.get(name)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops.backends.base import Backend
-from gitops.backends.registry import get_backend
+from gitops.backends.registry import backend_cache
 from gitops.errors import UnsupportedError
 from gitops.ledger.model import Ledger
 from gitops.lifecycle.flow import Decision, Lifecycle
@@ -21,12 +21,7 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
 
     settings = Settings.load()
     local = LocalBackend(workspace_dir or settings.workspace_dir, event_hook=LOCAL_EVENT_HOOK)
-    cache: dict[str, Backend] = {"local": local}
-
-    def backend_for(name: str) -> Backend:
-        if name not in cache:
-            cache[name] = get_backend(name)
-        return cache[name]
+    backend_for = backend_cache({"local": local})
 
     def reader_for(name: str) -> MetricsReader:
         return metrics_reader(backend_for(name))
