@@ -30,6 +30,7 @@ class SpecCheck:
     path: str
     validated: ValidatedSpec
     online: list[Finding] = field(default_factory=list)
+    online_checked: bool = False  # False for a backend without online checks, or a spec that failed offline
     plan: dict[str, Any] | None = None  # model, data, compute, GPUs, effective batch size, endpoint, TTL
 
     @property
@@ -82,6 +83,7 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
             check.plan = asdict(derive(validated.spec, validated.params, validated.digest, policy, salt))
         if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
             check.online = online_findings(validated, backend_for(validated.spec.backend))
+            check.online_checked = True
         checks.append(check)
     return checks
 
@@ -90,11 +92,8 @@ def render_checks(checks: list[SpecCheck]) -> str:
     """The online half of the PR comment: one line per spec, then its findings as the CLI prints them."""
     lines = ["### Online checks (workspace, model, compute)", ""]
     for check in checks:
-        online = [f for f in check.findings if f.source == "online"]
-        mark = "✅" if check.ok else "❌"
-        skipped = "" if online or not check.validated.ok else " (no online checks for this backend)" \
-            if check.validated.spec and check.validated.spec.backend != "azureml" else ""
-        lines.append(f"- {mark} `{check.path}`{skipped}")
+        skipped = " (no online checks for this backend)" if check.validated.ok and not check.online_checked else ""
+        lines.append(f"- {'✅' if check.ok else '❌'} `{check.path}`{skipped}")
         lines += [f"  - {'**error**' if f.is_error else 'warning'}: `{f.path}`: {f.message}" + (f" ({f.hint})" if f.hint else "")
-                  for f in online]
+                  for f in check.online]
     return "\n".join(lines) + "\n"
