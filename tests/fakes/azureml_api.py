@@ -171,9 +171,6 @@ class FakeAzureML:
     def query(url: str) -> dict[str, list[str]]:
         return parse_qs(urlsplit(url).query)
 
-    def created(self) -> float:
-        return time.time()
-
 
 class FakeCredential:
     """A token credential: JWT-shaped (the SDK reads claims from it), never valid anywhere real."""

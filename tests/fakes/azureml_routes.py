@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -116,8 +116,6 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
         props.setdefault("status", "NotStarted")
         props["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}?wsid={fake.ws_path}", "jobServiceType": "Studio"}}
     stored = fake.put_resource(path, {**(existing or {}), **body, "properties": {**((existing or {}).get("properties", {})), **props}})
-    if kind in LRO_KINDS and kind == "deployments":
-        stored["properties"]["provisioningState"] = fake.deployment_state
     if kind in LRO_KINDS:
         headers = {"Azure-AsyncOperation": fake.operation_for(stored), "Retry-After": "0"}
         return (200 if existing else 201), headers, stored
@@ -191,6 +189,3 @@ def _blob(fake: FakeAzureML, method: str, path: str, request: Any) -> Answer | N
         return 404, {"x-ms-error-code": "BlobNotFound"}, ""
     return None
 
-
-def minutes_ago(n: int) -> datetime:
-    return datetime.now(UTC) - timedelta(minutes=n)
