@@ -188,4 +188,3 @@ def _blob(fake: FakeAzureML, method: str, path: str, request: Any) -> Answer | N
             return 200, {"Content-Length": str(len(fake.blobs[path])), "ETag": '"0x1"'}, fake.blobs[path] if method == "GET" else ""
         return 404, {"x-ms-error-code": "BlobNotFound"}, ""
     return None
-
