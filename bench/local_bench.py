@@ -101,9 +101,9 @@ def main() -> int:
         spec = validate_text("name: bench\nbackend: local\nmodel: {registry: local, name: tiny-phi3}\n"
                              "data: {train_path: x.jsonl}\n", "bench.yaml").require()
         registered = RegisteredModel("bench-model", str(mv.version), f"models:/bench-model/{mv.version}")
-        backend.ensure_endpoint("bench-ep", {})
-        backend.create_deployment("bench-ep", "blue", registered, spec)
-        info = backend.set_traffic("bench-ep", {"blue": 100})
+        backend.begin_endpoint("bench-ep", {})
+        backend.begin_deployment("bench-ep", "blue", registered, spec)
+        info = backend.begin_traffic("bench-ep", {"blue": 100})
         ours_rps, ours_lat = load(info.scoring_uri, {"input_data": {"input_string": PROMPT, "parameters": {
             "max_new_tokens": NEW_TOKENS, "do_sample": False}}}, {"Authorization": f"Bearer {backend.endpoints.key('bench-ep')}"})
         backend.delete_endpoint("bench-ep")

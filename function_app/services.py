@@ -6,10 +6,9 @@ host, hands in its own ``Services`` built from real parts with ``use_services``.
 
 from __future__ import annotations
 
-import tempfile
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from function_app.auth import OidcVerifier
@@ -35,25 +34,12 @@ _current: Services | None = None
 
 
 def default_services() -> Services:
-    import os
-
-    from gitops.backends.registry import backend_cache
-    from gitops.lifecycle.flow import Lifecycle
-    from gitops.lifecycle.hooks import ledger_from, metrics_reader
-    from gitops.naming import workspace_resource_id
+    from gitops.lifecycle.wiring import function_lifecycle
     from gitops.online import policy_from_text
-    from gitops.settings import Settings
 
     settings = FunctionSettings.load()
-    backend_for = backend_cache()
-
-    core = Settings.load()
-    ledger = ledger_from(core, Path(tempfile.gettempdir()) / "gitops-ledger")
-    topic = None
-    if core.subscription_id and core.resource_group and core.workspace_name:
-        topic = workspace_resource_id(core.subscription_id, core.resource_group, core.workspace_name)
-    lifecycle = Lifecycle(ledger, backend_for, topic=topic, reader_for=lambda name: metrics_reader(backend_for(name)))
-    return Services(settings, OidcVerifier(settings), lifecycle, backend_for,
+    lifecycle = function_lifecycle()
+    return Services(settings, OidcVerifier(settings), lifecycle, lifecycle.backend_for,
                     policy=policy_from_text(os.environ.get("GITOPS_POLICY")))
 
 

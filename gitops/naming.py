@@ -30,10 +30,17 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+_ADDED_LATER = (("deploy", "timeouts"),)
+
+
 def spec_digest(spec: RunSpec, params: dict[str, Any]) -> str:
     """sha256 of the spec with its normalised params: equal digests mean the same run."""
     body = spec.model_dump(mode="json")
     body["finetune"]["params"] = params
+    # Sections added after specs were in use count only once set, so a run's digest (and job) stays the same.
+    for section, field in _ADDED_LATER:
+        if not any((body.get(section) or {}).get(field, {}).values()):
+            body[section].pop(field, None)
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 

@@ -18,6 +18,11 @@ class Settings:
     ledger_connection_string: str | None = None  # a secret: never logged, never echoed
     ledger_account_url: str | None = None  # with the managed identity, in production
     ledger_container: str = "gitops-ledger"
+    # The step queue: the same settings the Functions queue trigger reads for its connection "GITOPS_QUEUE"
+    # (a connection string, or with a managed identity GITOPS_QUEUE__queueServiceUri).
+    queue_connection_string: str | None = None  # a secret: never logged, never echoed
+    queue_service_uri: str | None = None
+    queue_name: str = "gitops-steps"
 
     @classmethod
     def load(cls, env: dict[str, str] | None = None) -> Settings:
@@ -31,4 +36,7 @@ class Settings:
             ledger_connection_string=e.get("GITOPS_LEDGER_CONNECTION_STRING"),
             ledger_account_url=e.get("GITOPS_LEDGER_ACCOUNT_URL"),
             ledger_container=e.get("GITOPS_LEDGER_CONTAINER", "gitops-ledger"),
+            queue_connection_string=e.get("GITOPS_QUEUE") or None,
+            queue_service_uri=e.get("GITOPS_QUEUE__queueServiceUri") or None,
+            queue_name=e.get("GITOPS_QUEUE_NAME", "gitops-steps"),
         )

@@ -52,7 +52,6 @@ class FinetuneRequest:
     experiment: str = "local-finetune"
     tags: dict[str, str] = field(default_factory=dict)
     event_topic: str = ""
-    event_hook: str | None = None  # "module:function" called with the job-finished event
 
 
 @dataclass
@@ -220,21 +219,14 @@ def worker(job_dir: Path) -> int:
 
 
 def emit_event(request: FinetuneRequest, job_dir: Path, status: str) -> None:
-    """Write the job-finished event (Event Grid shape) and hand it to the configured handler."""
-    import importlib
-
+    """Write the job-finished event (Event Grid shape) to the workspace's events/ folder. The worker does no
+    more: whoever drives the lifecycle (``gitops run``, ``gitops reconcile``) reads the job's state from there."""
     from gitops.events import build_event
 
     event = build_event(topic=request.event_topic, experiment=request.experiment, run_id=request.job_name,
                         status=status, tags=request.tags)
     events_dir = job_dir.parent.parent / "events"
     write_json_atomic(events_dir / f"{request.job_name}-{status.lower()}.json", event)
-    if request.event_hook:
-        module, _, func = request.event_hook.partition(":")
-        try:
-            getattr(importlib.import_module(module), func)(event)
-        except Exception:  # the handler records its own failures; reconcile picks up what it could not do
-            traceback.print_exc()
 
 
 if __name__ == "__main__":

@@ -129,40 +129,56 @@ def azure_spec_text() -> Callable[[str], str]:
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # the emulator's public key
 
 
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A real Azurite blob service on 127.0.0.1 for this test session; yields its connection string."""
+def _start_azurite(service: str, location: Path):  # type: ignore[no-untyped-def]
+    """Start ``azurite-<service>`` (blob or queue) on a free loopback port; returns the process and the port."""
     import socket
     import time
 
-    binary = REPO_ROOT / "node_modules" / ".bin" / "azurite-blob"
+    binary = REPO_ROOT / "node_modules" / ".bin" / f"azurite-{service}"
     if not binary.exists():
         pytest.fail("Azurite is not installed: run `make tools` (npm install), as `make test` does")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    location = tmp_path_factory.mktemp("azurite")
     proc = subprocess.Popen([str(binary), "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--location", str(location),
-                             "--blobHost", "127.0.0.1", "--blobPort", str(port)],
+                             f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"Azurite exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            pytest.fail(f"Azurite ({service}) exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
+                return proc, port
         time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("Azurite did not start within 60 s")
-    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-           f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    proc.kill()
+    pytest.fail(f"Azurite ({service}) did not start within 60 s")
+
+
+def _stop(proc) -> None:  # type: ignore[no-untyped-def]
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real Azurite blob service on 127.0.0.1 for this test session; yields its connection string."""
+    proc, port = _start_azurite("blob", tmp_path_factory.mktemp("azurite"))
+    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+           f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def azurite_queue(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real Azurite queue service on 127.0.0.1 for this test session; yields its connection string."""
+    proc, port = _start_azurite("queue", tmp_path_factory.mktemp("azurite-queue"))
+    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+           f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    _stop(proc)
 
 
 @pytest.fixture(params=["files", "blob"])

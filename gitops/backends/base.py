@@ -80,12 +80,38 @@ class RegisteredModel:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+class Provisioning(StrEnum):
+    """Where a long-running create, update or delete stands, as the service reports it (lower-cased)."""
+
+    CREATING = "creating"
+    UPDATING = "updating"
+    DELETING = "deleting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def settled(self) -> bool:
+        return self in (Provisioning.SUCCEEDED, Provisioning.FAILED, Provisioning.CANCELED)
+
+    @classmethod
+    def read(cls, value: object) -> Provisioning:
+        """A service's state text (any case; an empty one means the service set none: settled)."""
+        text = str(value or "succeeded").lower()
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UPDATING  # an unknown in-between state (Scaling, Provisioning...): look again later
+
+
 @dataclass(frozen=True)
 class DeploymentInfo:
     name: str
     model_uri: str
     healthy: bool = True
     created_at: datetime | None = None
+    state: Provisioning = Provisioning.SUCCEEDED
+    error: str | None = None  # why provisioning failed, when it did
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,10 @@ class EndpointInfo:
     traffic: Mapping[str, int] = field(default_factory=dict)
     deployments: tuple[DeploymentInfo, ...] = ()
     created_at: datetime | None = None
+    state: Provisioning = Provisioning.SUCCEEDED
+
+    def deployment(self, name: str) -> DeploymentInfo | None:
+        return next((d for d in self.deployments if d.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -117,24 +147,84 @@ class Usage:
 
 @runtime_checkable
 class Backend(Protocol):
+    """What the lifecycle needs of a backend.
+
+    Contract: every method is idempotent (a repeat with the same arguments does nothing more). Methods
+    named ``begin_*`` and the deletions START a long-running operation and return at once: they never wait
+    for it. Their progress is read later with ``get_endpoint``/``get_deployment`` (``state``), so no caller
+    ever holds a trigger open while Azure provisions. Errors are project errors (``gitops.errors``):
+    ``TransientBackendError`` where a retry may help, ``ConflictError`` for a name taken, ``NotFoundError``.
+    """
+
     name: str
     unsupported: Mapping[Feature, str]
 
-    def resolve_model(self, spec: RunSpec) -> FoundationModel: ...
-    def check_compute(self, spec: RunSpec, model: FoundationModel) -> list[Finding]: ...
-    def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData: ...
+    def resolve_model(self, spec: RunSpec) -> FoundationModel:
+        """The foundation model the spec names, with its allow lists and findings. Reads only."""
+        ...
+
+    def check_compute(self, spec: RunSpec, model: FoundationModel) -> list[Finding]:
+        """Findings about the spec's compute (cluster, SKU, nodes). Reads only."""
+        ...
+
+    def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
+        """Where the job reads its train/test data (uploading local files where the backend needs it)."""
+        ...
+
     def submit(self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str],
-               model: FoundationModel, data: PreparedData) -> JobStatus: ...
-    def get_job(self, job_name: str) -> JobStatus | None: ...
-    def cancel_job(self, job_name: str) -> None: ...
-    def register_model(self, job_name: str, name: str, tags: Mapping[str, str]) -> RegisteredModel: ...
-    def ensure_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo: ...
-    def create_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo: ...
-    def set_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo: ...
+               model: FoundationModel, data: PreparedData) -> JobStatus:
+        """Start the fine-tune job under ``job_name``; a job of that name already there is returned instead."""
+        ...
+
+    def get_job(self, job_name: str) -> JobStatus | None:
+        """The job's state now (None when there is no such job). Reads only."""
+        ...
+
+    def cancel_job(self, job_name: str) -> None:
+        """Ask the job to stop; a finished job is left alone."""
+        ...
+
+    def register_model(self, job_name: str, name: str, tags: Mapping[str, str]) -> RegisteredModel:
+        """Register the job's trained model; a version already registered from this job is returned."""
+        ...
+
+    def begin_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
+        """Start creating the endpoint if absent (tags merged when present); returns it with its ``state``."""
+        ...
+
+    def begin_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
+        """Start creating a deployment at 0% traffic; one that exists with the same model is returned as it is."""
+        ...
+
+    def get_deployment(self, endpoint: str, deployment: str) -> DeploymentInfo | None:
+        """One deployment and its provisioning ``state`` (None when absent). Reads only."""
+        ...
+
+    def begin_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
+        """Start moving traffic (deployments left out get 0%); the endpoint's ``traffic`` shows when it took."""
+        ...
+
     def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None,
-               timeout_s: float = 60.0) -> InvokeResult: ...
-    def delete_deployment(self, endpoint: str, deployment: str) -> None: ...
-    def get_endpoint(self, name: str) -> EndpointInfo | None: ...
-    def list_endpoints(self) -> list[EndpointInfo]: ...
-    def delete_endpoint(self, name: str) -> None: ...
-    def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]: ...
+               timeout_s: float = 60.0) -> InvokeResult:
+        """One scoring request, to ``deployment`` alone when given. Bounded by ``timeout_s``."""
+        ...
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        """Start deleting a deployment that takes no traffic; absent is fine."""
+        ...
+
+    def get_endpoint(self, name: str) -> EndpointInfo | None:
+        """The endpoint with its deployments, traffic and state (None when absent). Reads only."""
+        ...
+
+    def list_endpoints(self) -> list[EndpointInfo]:
+        """Every endpoint, cheaply (deployments may be summarised). Reads only."""
+        ...
+
+    def delete_endpoint(self, name: str) -> None:
+        """Start deleting the endpoint and its deployments; absent is fine."""
+        ...
+
+    def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
+        """Requests per endpoint over ``window``; unknown figures are ``known=False``, never zero."""
+        ...

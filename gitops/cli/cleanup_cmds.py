@@ -21,7 +21,7 @@ def cleanup(dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly
     from gitops import gitrepo
     from gitops.cleanup.run import run_cleanup
     from gitops.errors import GitopsError
-    from gitops.lifecycle.hooks import local_lifecycle
+    from gitops.lifecycle.wiring import local_lifecycle
     from gitops.spec.policy import load_policy
 
     policy, findings = load_policy(repo)

@@ -25,7 +25,7 @@ def report(name: str = typer.Argument(..., help="Run name."),
            against: Optional[str] = typer.Option(None, help="Compare with this run (default: the previous version).")) -> None:
     """Report a run: parameters, duration, losses, perplexity, tokens, smoke test, model and endpoint."""
     from gitops.errors import NotFoundError
-    from gitops.lifecycle.hooks import local_lifecycle
+    from gitops.lifecycle.wiring import local_lifecycle
     from gitops.report.build import RunReport, build_report, compare
     from gitops.report.render import render_json, render_markdown, render_text, write_png
     from gitops.settings import Settings

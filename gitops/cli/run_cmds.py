@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -15,15 +15,15 @@ from gitops.cli import app
 
 
 @app.command()
-def run(file: Path = typer.Argument(..., help="The spec to run on the local backend."),
+def run(file: Path = typer.Argument(..., help="The spec to run (its backend: local, or azureml from this shell)."),
         timeout: float = typer.Option(1800, help="Give up waiting after this many seconds.")) -> None:
     """Validate -> submit -> wait -> register -> deploy at 0% -> smoke-test -> promote; print how to call it."""
     from rich.console import Console
 
     from gitops.cli.specs import policy_for
     from gitops.errors import GitopsError
-    from gitops.ledger.model import AWAITING_JOB, IN_FLIGHT
-    from gitops.lifecycle.hooks import local_lifecycle
+    from gitops.ledger.model import IN_FLIGHT
+    from gitops.lifecycle.wiring import local_lifecycle
     from gitops.spec.validate import load_spec
 
     console = Console(stderr=True)
@@ -36,7 +36,6 @@ def run(file: Path = typer.Argument(..., help="The spec to run on the local back
     console.print(f"job [bold]{record.job_name}[/] {record.status}")
     backend = lifecycle.backend_for(record.backend)
     deadline = time.monotonic() + timeout
-    job_done_at: float | None = None
     with console.status("waiting for the job") as status:
         while True:
             got = lifecycle.ledger.get(record.run)
@@ -44,19 +43,22 @@ def run(file: Path = typer.Argument(..., help="The spec to run on the local back
             record = got[0]
             if record.status not in IN_FLIGHT:
                 break
+            if time.monotonic() > deadline:
+                raise GitopsError(f"run '{record.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
+            if record.cursor is not None:  # the rollout's steps, taken here, in this process
+                status.update(f"rollout: {record.cursor.step}" + (f" ({record.cursor.last})" if record.cursor.last else ""))
+                lifecycle.advance(record.run)
+                time.sleep(max(0.0, min(record.cursor.not_before - time.time(), 1.0)))
+                continue
             job = backend.get_job(record.job_name)
             if job is not None:
                 p = job.progress
                 loss = f" loss {p['train_loss']:.3f}" if "train_loss" in p else ""
                 step = f" step {p.get('step', 0)}/{p.get('max_steps', '?')}" if "step" in p else ""
-                status.update(f"job {job.state.value}{step}{loss} · run {record.status}")
-                if job.state.terminal:
-                    job_done_at = job_done_at or time.monotonic()
-                    # The job's own event normally finishes the flow; if it did not, do it here.
-                    if time.monotonic() - job_done_at > 15 and record.status in AWAITING_JOB:
-                        lifecycle.reconcile(record.run)
-            if time.monotonic() > deadline:
-                raise GitopsError(f"run '{record.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
+                status.update(f"job {job.state.value}{step}{loss}")
+                if job.state.terminal:  # the worker wrote its event; the lifecycle reads the job's state itself
+                    lifecycle.reconcile(record.run)
+                    continue
             time.sleep(1)
     _print_outcome(record, backend)
     raise typer.Exit(0 if record.status == "live" else 1)
@@ -85,29 +87,51 @@ def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]
 
 
 @app.command()
-def status(name: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
-    """A table of runs: status, job, model version, endpoint, traffic, last smoke result, age."""
+def status(name: Optional[str] = typer.Argument(None, help="One run (default: all)."),
+           as_json: bool = typer.Option(False, "--json", help="Records as JSON, times in ISO 8601 (UTC).")) -> None:
+    """A table of runs: status, rollout step (how long in it, its deadline), job, model, endpoint, traffic, smoke, age."""
     from rich.console import Console
     from rich.table import Table
 
-    from gitops.lifecycle.hooks import local_lifecycle
+    from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
     records = [r for r in lifecycle.ledger.list() if name is None or r.run == name]
     if as_json:
-        sys.stdout.write(json.dumps([r.model_dump(mode="json", exclude={"spec"}) for r in records], indent=2) + "\n")
+        sys.stdout.write(json.dumps([_iso_times(r.model_dump(mode="json", exclude={"spec"})) for r in records], indent=2) + "\n")
         return
-    table = Table("run", "status", "job", "model", "endpoint", "traffic", "smoke", "age")
+    now = time.time()
+    table = Table("run", "status", "step", "job", "model", "endpoint", "traffic", "smoke", "age")
     for r in records:
         traffic = ""
         if r.endpoint and r.status == "live":
             info = lifecycle.backend_for(r.backend).get_endpoint(r.endpoint)
             traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))
         smoke = "-" if r.smoke is None else ("ok " if r.smoke.ok else "FAIL ") + f"{r.smoke.latency_ms:.0f}ms"
-        age = f"{(time.time() - r.history[0].at) / 60:.0f}m" if r.history else "-"
-        table.add_row(r.run, r.status, r.job_name, f"{r.model_name or '-'} v{r.model_version or '-'}", r.endpoint or "-",
+        age = f"{(now - r.history[0].at) / 60:.0f}m" if r.history else "-"
+        step = "-"
+        if r.cursor is not None:
+            c = r.cursor
+            step = (f"{c.step} {(now - c.entered_at) / 60:.0f}m (deadline in {max(0.0, c.deadline_at - now) / 60:.0f}m)"
+                    + (f": {c.last}" if c.last else ""))
+        table.add_row(r.run, r.status, step, r.job_name, f"{r.model_name or '-'} v{r.model_version or '-'}", r.endpoint or "-",
                       traffic or "-", smoke, age)
     Console().print(table)
+
+
+_TIME_KEYS = {"at", "updated_at", "claimed_until", "entered_at", "not_before", "deadline_at", "started_at", "submitted_at"}
+
+
+def _iso_times(value: Any) -> Any:
+    """Epoch seconds under the record's time keys -> ISO 8601 UTC text, recursively."""
+    from datetime import UTC, datetime
+
+    if isinstance(value, dict):
+        return {k: (datetime.fromtimestamp(v, UTC).isoformat(timespec="seconds") if k in _TIME_KEYS and isinstance(v, int | float)
+                    else _iso_times(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso_times(v) for v in value]
+    return value
 
 
 @app.command()
@@ -115,8 +139,8 @@ def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typ
            max_new_tokens: int = typer.Option(64)) -> None:
     """One chat turn against the run's endpoint."""
     from gitops.errors import NotFoundError
-    from gitops.lifecycle.hooks import local_lifecycle
     from gitops.lifecycle.smoke import extract_reply
+    from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
     got = lifecycle.ledger.get(name)
@@ -133,7 +157,7 @@ def event(file: Path = typer.Argument(..., help="An Event Grid event (or array) 
           dry_run: bool = typer.Option(False, "--dry-run", help="Print the decision without acting.")) -> None:
     """Replay a job event (e.g. from a dead-letter container) through the same handler."""
     from gitops.events import parse_events
-    from gitops.lifecycle.hooks import local_lifecycle
+    from gitops.lifecycle.wiring import local_lifecycle
 
     body = file.read_text(encoding="utf-8")
     lifecycle = local_lifecycle()
@@ -145,12 +169,18 @@ def event(file: Path = typer.Argument(..., help="An Event Grid event (or array) 
         return
     for d in lifecycle.on_job_event(body):
         print(f"{d.event_id} {d.run}: {d.action} - {d.reason}")
+        if d.action == "scheduled" and d.run:  # no queue in a shell: take the first steps here
+            step = lifecycle.advance(d.run)
+            print(f"{d.run}: {step.action} - {step.reason}" + ("  (continue with `gitops reconcile`)" if step.action == "waiting" else ""))
 
 
 @app.command()
 def reconcile(name: Optional[str] = typer.Argument(None)) -> None:
-    """Continue runs whose job event never came (lost, or none is sent for failures)."""
-    from gitops.lifecycle.hooks import local_lifecycle
+    """Continue runs whose job event never came, and take rollout steps that are due."""
+    from gitops.lifecycle.wiring import local_lifecycle
 
-    for d in local_lifecycle().reconcile(name):
+    decisions = local_lifecycle().reconcile(name)
+    for d in decisions:
         print(f"{d.run}: {d.action} - {d.reason}")
+    if not decisions:
+        print("nothing to do: no run waits for a step that is due")

@@ -8,11 +8,12 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-RunStatus = Literal["submitted", "running", "completed", "deploying", "live", "rolled_back", "failed", "canceled",
-                    "superseded", "retired"]
-# A run waits for its job's outcome in these states; "deploying" means a handler holds the claim.
+RunStatus = Literal["submitted", "running", "completed", "deploying", "rolling_back", "live", "rolled_back", "failed",
+                    "canceled", "superseded", "retired"]
+# A run waits for its job's outcome in these states; "deploying"/"rolling_back" mean a rollout's cursor moves it on.
 AWAITING_JOB: tuple[str, ...] = ("submitted", "running", "completed")
-IN_FLIGHT: tuple[str, ...] = (*AWAITING_JOB, "deploying")
+ROLLING: tuple[str, ...] = ("deploying", "rolling_back")
+IN_FLIGHT: tuple[str, ...] = (*AWAITING_JOB, *ROLLING)
 
 
 class HistoryEntry(BaseModel):
@@ -28,6 +29,39 @@ class SmokeResult(BaseModel):
     reply_excerpt: str = ""
     reason: str = ""
     at: float = Field(default_factory=time.time)
+
+
+class Cursor(BaseModel):
+    """Where a run's rollout stands: the step, since when, how often it looked, when to look again, its deadline,
+    and what the steps so far produced. Persisted with the record, so any process can take the next step."""
+
+    plan: Literal["rollout", "rollback"] = "rollout"
+    step: str
+    entered_at: float
+    attempt: int = 0  # how many times the step has looked (waits and transient failures)
+    not_before: float  # when to look again
+    deadline_at: float  # past it, the step fails and the rollout rolls back
+    started_at: float  # when the rollout began
+    endpoint: str | None = None
+    deployment: str | None = None  # the candidate deployment
+    previous: str | None = None  # what served before the candidate
+    model_version: str | None = None
+    model_uri: str | None = None
+    reason: str | None = None  # why a rollback runs
+    last: str = ""  # what the step saw last time (e.g. "deployment v3-abc Creating"), for status
+
+
+class QueuedVersion(BaseModel):
+    """A new version submitted while a rollout was in progress: it starts when the rollout ends."""
+
+    digest: str
+    job_name: str
+    spec: dict[str, Any]
+    params: dict[str, Any] = Field(default_factory=dict)
+    commit: str | None = None
+    pr: str | None = None
+    test_path: str | None = None
+    submitted_at: float
 
 
 class RunRecord(BaseModel):
@@ -53,12 +87,16 @@ class RunRecord(BaseModel):
     previous_job: str | None = None  # the job of the version before this one: what a report compares with
     report: dict[str, Any] | None = None  # the run report's summary, attached when the run goes live
     last_cleanup: dict[str, Any] | None = None  # the latest cleanup decision about the run's endpoint
-    claimed_until: float | None = None  # a deploy claim's lease; past it, reconcile may take the run over
+    claimed_until: float | None = None  # a claim's lease: a step is being taken by some process until then
+    claim: str | None = None  # who holds the claim (a token per advance)
+    cursor: Cursor | None = None  # the rollout in progress, if any
+    queued: QueuedVersion | None = None  # the version that starts when the rollout ends
+    timeouts: dict[str, float] = Field(default_factory=dict)  # per-phase deadlines (seconds), resolved at submit
     updated_at: float = Field(default_factory=time.time)
 
-    def moved(self, status: RunStatus, note: str = "") -> RunRecord:
+    def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:
         """A copy in ``status`` with the step appended to the history."""
-        now = time.time()
+        now = time.time() if at is None else at
         return self.model_copy(update={"status": status, "updated_at": now,
                                        "history": [*self.history, HistoryEntry(at=now, status=status, note=note)]})
 

@@ -1,56 +1,77 @@
-"""One backend-agnostic flow, driven by commands and events: used by the CLI, the Functions and the tests.
+"""One backend-agnostic lifecycle, driven by commands, events, queue messages and timers.
 
-Every step that acts first claims the run in the ledger by compare-and-swap, so a duplicate or
-concurrent event finds the claim taken and does nothing: no event ever acts twice.
+Nothing here waits on Azure. ``submit`` starts a job and records it. ``on_job_event`` checks that an event is
+about a run of ours, puts a cursor on the run ("check the job") and schedules it: it answers in milliseconds.
+``advance`` takes the run's next steps (``gitops.lifecycle.steps``) under a short compare-and-swap claim
+until one must wait; it records when to look again and sends itself a queue message for then. ``reconcile``
+(the timer) is the safety net: it continues runs whose event never came and schedules any overdue cursor.
+
+Every write is a compare-and-swap on the run's record: a duplicate or concurrent event finds the cursor
+already set, a second ``advance`` finds the claim held, and a process killed between two steps leaves a
+cursor that the next message (or timer) takes up once the claim's short lease has run out.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from gitops import naming
 from gitops.backends.base import Backend, JobState
 from gitops.backends.registry import ensure_supported
-from gitops.errors import ConflictError, GitopsError
+from gitops.errors import ConflictError, GitopsError, TransientBackendError
 from gitops.events import EventFormatError, JobEvent, parse_events
-from gitops.ledger.model import AWAITING_JOB, HistoryEntry, Ledger, RunRecord, update
-from gitops.lifecycle.smoke import run_smoke_test
+from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, update
+from gitops.lifecycle import steps as S
+from gitops.lifecycle.queue import StepMessage, StepQueue
 from gitops.report.metrics import MetricsReader
 from gitops.spec.model import RunSpec
+from gitops.spec.policy import Policy
 from gitops.spec.validate import ValidatedSpec
 
 log = logging.getLogger("gitops.lifecycle")
 
-# How long a deploy may hold its claim before reconcile presumes its process dead and takes over.
-# Longer than any real rollout (Azure deployments take minutes), short enough to heal the same day.
-DEPLOY_LEASE_S = 3600.0
+# How long one advance holds a run: longer than any one step (the smoke test's request is the longest, a
+# few minutes at most), short enough that a process killed mid-step delays the run by minutes, not hours.
+CLAIM_LEASE_S = 300.0
+# How long one advance keeps taking steps before it hands the rest to a new message: a queue-triggered
+# invocation stays short, whatever the plan's timeout.
+STEP_BUDGET_S = 20.0
+MAX_STEPS_PER_ADVANCE = 12
 
 
 @dataclass(frozen=True)
 class Decision:
     event_id: str
     run: str | None
-    action: str  # ignored | recorded | deployed | rolled_back | duplicate
+    action: str  # ignored | recorded | scheduled | duplicate | waiting | continues | idle | live | rolled_back | failed ...
     reason: str
 
 
 class Lifecycle:
-    def __init__(self, ledger: Ledger, backend_for: Callable[[str], Backend], topic: str | None = None,
-                 deploy_lease_s: float = DEPLOY_LEASE_S, reader_for: Callable[[str], MetricsReader] | None = None,
-                 name_salt: str | None = None) -> None:
+    def __init__(self, ledger: Ledger, backend_for: Callable[[str], Backend], topic: str | Iterable[str] | None = None,
+                 reader_for: Callable[[str], MetricsReader] | None = None, name_salt: str | None = None,
+                 queue: StepQueue | None = None, clock: Callable[[], float] = time.time,
+                 claim_lease_s: float = CLAIM_LEASE_S, step_budget_s: float = STEP_BUDGET_S,
+                 policy: Policy | None = None) -> None:
         from gitops.settings import Settings
 
         self.ledger = ledger
         self.backend_for = backend_for
-        self.topic = topic  # events from other workspaces are not ours
-        self.deploy_lease_s = deploy_lease_s
+        # The workspaces whose events are ours (none given: any); an event without a topic is never ours then.
+        self.topics = {topic.lower()} if isinstance(topic, str) else {t.lower() for t in topic or ()}
         self.reader_for = reader_for  # where a backend's training metrics are read, for the run report
         # Derived endpoint names hash the repository in, as the plan does, so the plan shows the name that is used.
         self.name_salt = Settings.load().repo if name_salt is None else name_salt
+        self.queue = queue  # None: the caller drives runs itself (``settle``)
+        self.clock = clock
+        self.claim_lease_s = claim_lease_s
+        self.step_budget_s = step_budget_s
+        self.policy = policy or Policy()  # the rollout deadlines' defaults
 
     # -- submit ---------------------------------------------------------------------------------
     def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None) -> RunRecord:
@@ -58,42 +79,66 @@ class Lifecycle:
         assert validated.digest is not None
         ensure_supported(spec, validated.params)
         job = naming.job_name(spec, validated.digest)
+        now = self.clock()
         existing = self.ledger.get(spec.name)
         history = list(existing[0].history) if existing else []  # a run's history spans its versions
         if existing is not None:
             record, version = existing
             if record.digest == validated.digest and record.status == "retired":
                 # Torn down by cleanup, asked for again: the trained model is still there, so no new job;
-                # reconcile finds the job completed and deploys it again.
-                revived = record.moved("completed", "brought back by a new submit")
+                # the job is checked again and its model deployed again.
+                revived = self._with_cursor(record.moved("completed", "brought back by a new submit", now), now)
                 self.ledger.put(revived, version)
+                self._schedule(revived, now)
                 return revived
             if record.digest == validated.digest and record.status not in ("failed", "canceled"):
                 return record  # the same spec at the same digest: the existing job, not a second GPU bill
+            if record.cursor is not None or record.status in ROLLING:
+                return self._queue_version(record, version, validated, spec, job, commit, pr)
             if record.status in ("submitted", "running"):
                 if not spec.lifecycle.supersede:
                     raise ConflictError(f"run '{spec.name}' has job {record.job_name} still {record.status}",
                                         hint="wait for it, cancel it, or set lifecycle.supersede: true")
                 self.backend_for(record.backend).cancel_job(record.job_name)
-                history.append(HistoryEntry(at=time.time(), status="superseded", note=f"job {record.job_name} canceled"))
-        backend = self.backend_for(spec.backend)
-        tags = {naming.TAG_RUN: spec.name, naming.TAG_DIGEST: validated.digest,
-                naming.TAG_COMMIT: commit or "", naming.TAG_PR: pr or ""}
-        model = backend.resolve_model(spec)
-        data = backend.prepare_data(spec, job)
-        status = backend.submit(spec, validated.params, job, tags, model, data)
-        body = spec.model_dump(mode="json")
+                history.append(HistoryEntry(at=now, status="superseded", note=f"job {record.job_name} canceled"))
+        status, data = self._start_job(spec, validated, job, commit, pr)
         record = RunRecord(run=spec.name, backend=spec.backend, digest=validated.digest, job_name=status.name,
-                           spec=body, params=validated.params, commit=commit, pr=pr,
+                           spec=spec.model_dump(mode="json"), params=validated.params, commit=commit, pr=pr,
                            model_name=naming.model_name(spec), endpoint=naming.endpoint_name(spec, self.name_salt),
                            deployment=existing[0].deployment if existing else None,  # what still serves
                            history=history, test_path=data.local_test_path or data.test_uri,
-                           previous_job=existing[0].job_name if existing else None).moved("submitted", f"job {status.name}")
+                           previous_job=existing[0].job_name if existing else None,
+                           timeouts=self.policy.rollout.resolve(spec)).moved("submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
 
+    def _start_job(self, spec: RunSpec, validated: ValidatedSpec, job: str, commit: str | None, pr: str | None) -> Any:
+        backend = self.backend_for(spec.backend)
+        tags = {naming.TAG_RUN: spec.name, naming.TAG_DIGEST: validated.digest or "",
+                naming.TAG_COMMIT: commit or "", naming.TAG_PR: pr or ""}
+        model = backend.resolve_model(spec)
+        data = backend.prepare_data(spec, job)
+        return backend.submit(spec, validated.params, job, tags, model, data), data
+
+    def _queue_version(self, record: RunRecord, version: str, validated: ValidatedSpec, spec: RunSpec, job: str,
+                       commit: str | None, pr: str | None) -> RunRecord:
+        """A new version while a rollout runs: its job starts now, its rollout after this one ends (never two
+        rollouts on one endpoint, and a deployment already provisioning is not thrown away)."""
+        if record.queued is not None and record.queued.digest == validated.digest:
+            return record
+        status, data = self._start_job(spec, validated, job, commit, pr)
+        queued = QueuedVersion(digest=validated.digest or "", job_name=status.name, spec=spec.model_dump(mode="json"),
+                               params=validated.params, commit=commit, pr=pr, test_path=data.local_test_path or data.test_uri,
+                               submitted_at=self.clock())
+        note = f"job {status.name} submitted; its rollout waits for the one in progress"
+        updated = record.model_copy(update={"queued": queued, "history": [
+            *record.history, HistoryEntry(at=self.clock(), status=record.status, note=note)]})
+        self.ledger.put(updated, version)
+        return updated
+
     # -- events ---------------------------------------------------------------------------------
     def on_job_event(self, body: Any) -> list[Decision]:
+        """Record what an event says and schedule a look at the job: no backend call, no waiting."""
         try:
             events = parse_events(body)
         except (EventFormatError, ValueError) as exc:
@@ -105,7 +150,7 @@ class Lifecycle:
             if event.id:
                 self.ledger.remember_event(event.id, {"type": event.type, "run": decision.run, "job": event.run_id,
                                                       "action": decision.action, "reason": decision.reason,
-                                                      "at": time.time()})
+                                                      "at": self.clock()})
             decisions.append(decision)
         return decisions
 
@@ -113,88 +158,223 @@ class Lifecycle:
         run = event.tags.get(naming.TAG_RUN)
         if not run:
             return self._ignore(event, None, "no gitops_run tag: not ours")
-        if self.topic and event.topic and event.topic.lower() != self.topic.lower():
-            return self._ignore(event, run, f"topic {event.topic} is another workspace")
+        if self.topics and (event.topic or "").lower() not in self.topics:
+            return self._ignore(event, run, f"topic {event.topic or '(none)'} is not a workspace of ours")
         if event.run_type and event.run_type != "azureml.PipelineRun":
             return self._ignore(event, run, f"run type {event.run_type} is a child step")
         current = self.ledger.get(run)
         if current is None:
             return self._ignore(event, run, "no such run in the ledger")
         record = current[0]
+        if record.queued is not None and record.queued.job_name == event.run_id:
+            return Decision(event.id, run, "recorded", "the queued version's job: checked when the rollout in progress ends")
         if record.job_name != event.run_id:
             return self._ignore(event, run, f"job {event.run_id} is not the run's current job {record.job_name}")
         if event.id and event.id in record.processed_events:
             return Decision(event.id, run, "duplicate", "event already processed")
-        outcome = event.outcome
-        if outcome is None:
+        if event.outcome is None:
             return self._ignore(event, run, f"status {event.run_status} needs no action")
-        return self.advance(run, outcome, event.id)
+        return self._start(run, f"job event: {event.outcome}", event.id)
 
     def _ignore(self, event: JobEvent, run: str | None, reason: str) -> Decision:
         log.info("ignored event %s (%s): %s", event.id, event.short_type, reason)
         return Decision(event.id, run, "ignored", reason)
 
-    # -- the flow after a job ends ---------------------------------------------------------------
-    def advance(self, run: str, outcome: str, event_id: str = "") -> Decision:
-        """Act on a finished job once: claim the run, then deploy (completed) or record (failed/canceled)."""
+    def _start(self, run: str, why: str, event_id: str = "") -> Decision:
+        """Put a 'check the job' cursor on a run that waits for its job, once, and schedule it."""
+        now = self.clock()
+
+        def begin(record: RunRecord) -> RunRecord | None:
+            if record.cursor is not None or record.status not in AWAITING_JOB:
+                return None  # a rollout already runs, or the run is past its job
+            events = [*record.processed_events, event_id] if event_id else record.processed_events
+            return self._with_cursor(record, now).model_copy(update={"processed_events": events})
+
+        try:
+            started = update(self.ledger, run, begin)
+        except ConflictError:
+            started = None
+        if started is None:
+            return Decision(event_id, run, "duplicate", "already handled by another delivery")
+        self._schedule(started, now)
+        return Decision(event_id, run, "scheduled", f"{why}: the job is checked next")
+
+    def _with_cursor(self, record: RunRecord, now: float, step: str = "check_job") -> RunRecord:
+        endpoint = record.endpoint
+        if endpoint is None and record.spec:  # records written at submit always name it; older ones may not
+            endpoint = naming.endpoint_name(RunSpec.model_validate(record.spec), self.name_salt)
+        _, first = S.find("rollout", step)
+        cursor = Cursor(step=step, entered_at=now, not_before=now, deadline_at=now + self._timeout(record, first.phase),
+                        started_at=now, endpoint=endpoint)
+        return record.model_copy(update={"cursor": cursor, "endpoint": endpoint, "updated_at": now})
+
+    def _timeout(self, record: RunRecord, phase: str) -> float:
+        return float(record.timeouts.get(phase) or S.DEFAULT_TIMEOUT_S)
+
+    def _schedule(self, record: RunRecord, now: float) -> None:
+        if self.queue is not None and record.cursor is not None:
+            self.queue.send(StepMessage(record.run, record.cursor.step, record.cursor.not_before), now)
+
+    # -- the step machine --------------------------------------------------------------------------
+    def advance(self, run: str) -> Decision:
+        """Take the run's due steps until one must wait (or this invocation's budget is spent), then schedule."""
+        token = uuid.uuid4().hex
+        now = self.clock()
+        why: list[str] = []
 
         def claim(record: RunRecord) -> RunRecord | None:
-            if record.status not in AWAITING_JOB:
-                return None  # already claimed or finished by another delivery
-            events = [*record.processed_events, event_id] if event_id else record.processed_events
-            if outcome == "completed":
-                return record.moved("deploying", "job completed").model_copy(
-                    update={"processed_events": events, "claimed_until": time.time() + self.deploy_lease_s})
-            ended = record.moved("failed", "job failed") if outcome == "failed" else record.moved("canceled", "job canceled")
-            return ended.model_copy(update={"processed_events": events, "error": f"job {outcome}"})
+            if record.cursor is None:
+                why.append(f"no rollout in progress (run is {record.status})")
+                return None
+            if record.cursor.not_before > now:
+                why.append(f"step {record.cursor.step} is not due yet")
+                return None
+            if record.claim and (record.claimed_until or 0) > now:
+                why.append(f"step {record.cursor.step} is being taken by another process")
+                return None
+            return record.model_copy(update={"claim": token, "claimed_until": now + self.claim_lease_s})
 
         try:
-            claimed = update(self.ledger, run, claim)
+            record = update(self.ledger, run, claim)
         except ConflictError:
-            claimed = None
-        if claimed is None:
-            return Decision(event_id, run, "duplicate", "already handled by another delivery")
-        if claimed.status != "deploying":
-            return Decision(event_id, run, "recorded", f"job {outcome}")
-        return self._deploy(claimed, event_id)
+            record, why = None, ["another process claimed it first"]
+        if record is None:
+            return Decision("", run, "idle", why[0] if why else "nothing to do")
+        started = time.monotonic()
+        for _ in range(MAX_STEPS_PER_ADVANCE):
+            assert record.cursor is not None
+            outcome = self._take_step(record, record.cursor)
+            next_record = self._apply(record, outcome, token)
+            if next_record is None:
+                return Decision("", run, "idle", "the claim was lost to another process")
+            record = next_record
+            if record.cursor is None:
+                self._finished(record)
+                return Decision("", run, record.status, outcome.note)
+            if outcome.kind == "wait":
+                self._schedule(record, self.clock())
+                return Decision("", run, "waiting", f"{record.cursor.step}: {outcome.note}")
+            if time.monotonic() - started > self.step_budget_s:
+                break
+        record = self._release(record, token) or record  # the rest in a new invocation, at once
+        self._schedule(record, self.clock())
+        return Decision("", run, "continues", f"next: {record.cursor.step if record.cursor else '-'}")
 
-    def _deploy(self, record: RunRecord, event_id: str) -> Decision:
-        spec = RunSpec.model_validate(record.spec)
-        backend = self.backend_for(record.backend)
-        new_dep: str | None = None
-        endpoint = record.endpoint or naming.endpoint_name(spec, self.name_salt)
-        old = record.deployment
+    def _take_step(self, record: RunRecord, cursor: Cursor) -> S.Outcome:
+        now = self.clock()
+        _, step = S.find(cursor.plan, cursor.step)
+        if now >= cursor.deadline_at:
+            return S.fail(f"{cursor.step} did not finish within {self._timeout(record, step.phase) / 60:.0f} min"
+                          + (f" ({cursor.last})" if cursor.last else ""))
         try:
-            model = backend.register_model(record.job_name, record.model_name or naming.model_name(spec),
-                                           {naming.TAG_RUN: record.run, naming.TAG_DIGEST: record.digest,
-                                            naming.TAG_COMMIT: record.commit or ""})
-            self._note(record.run, model_version=model.version, note=f"registered {model.name} v{model.version}")
-            info = backend.ensure_endpoint(endpoint, {naming.MANAGED_BY_TAG: naming.MANAGED_BY_VALUE, naming.TAG_RUN: record.run})
-            new_dep = f"v{model.version}-{record.digest[:8]}"
-            old = old or next((d for d, pct in info.traffic.items() if pct > 0), None)
-            backend.create_deployment(endpoint, new_dep, model, spec)  # a new deployment starts at 0% traffic
-            smoke = run_smoke_test(backend, endpoint, new_dep, spec, record.test_path)
-            self._note(record.run, smoke=smoke)
-            if not smoke.ok:
-                raise GitopsError(f"smoke test failed: {smoke.reason}")
-            backend.set_traffic(endpoint, {new_dep: 100})
-            promoted = backend.get_endpoint(endpoint)
-            for dep in promoted.deployments if promoted else ():
-                if dep.name != new_dep:
-                    backend.delete_deployment(endpoint, dep.name)
-        except Exception as exc:  # any failure mid-way: the endpoint keeps serving what it served before
-            reason = exc.headline if isinstance(exc, GitopsError) else f"{type(exc).__name__}: {exc}"
-            self._rollback(backend, endpoint, new_dep, old)
-            update(self.ledger, record.run, lambda r: r.moved("rolled_back", reason).model_copy(
-                update={"error": reason, "endpoint": endpoint, "deployment": old, "claimed_until": None}))
-            log.warning("run %s rolled back: %s", record.run, reason)
-            return Decision(event_id, record.run, "rolled_back", reason)
-        live = update(self.ledger, record.run, lambda r: r.moved("live", f"{new_dep} takes 100% on {endpoint}").model_copy(
-            update={"endpoint": endpoint, "deployment": new_dep, "previous_deployment": old, "error": None,
-                    "claimed_until": None}))
-        if live is not None:
-            self._attach_report(live)
-        return Decision(event_id, record.run, "deployed", f"{new_dep} live on {endpoint}")
+            return step.run(S.StepContext(record, cursor, self.backend_for(record.backend), now))
+        except TransientBackendError as exc:  # throttled, a 5xx, a timeout: look again later, until the deadline
+            return S.wait(S.backoff(cursor.attempt), exc.headline)
+        except GitopsError as exc:
+            return S.fail(f"{cursor.step}: {exc.headline}")
+        except Exception as exc:  # a bug or an SDK surprise must not strand the run: it rolls back
+            log.exception("run %s: step %s raised", record.run, cursor.step)
+            return S.fail(f"{cursor.step}: {type(exc).__name__}: {exc}"[:300])
+
+    def _apply(self, before: RunRecord, outcome: S.Outcome, token: str) -> RunRecord | None:
+        """Record a step's outcome under our claim; None when another process holds the run now."""
+        now = self.clock()
+
+        def change(record: RunRecord) -> RunRecord | None:
+            cursor = record.cursor
+            if record.claim != token or cursor is None:
+                return None
+            r = record.model_copy(update={**outcome.record, "updated_at": now, "claimed_until": now + self.claim_lease_s})
+            if outcome.kind == "wait":
+                waited = cursor.model_copy(update={"attempt": cursor.attempt + 1, "not_before": now + outcome.wait_s,
+                                                   "last": outcome.note})
+                return r.model_copy(update={"cursor": waited, "claim": None, "claimed_until": None})
+            if outcome.kind == "end":
+                assert outcome.status is not None
+                ended = r.moved(outcome.status, outcome.note, now)
+                return ended.model_copy(update={"cursor": None, "claim": None, "claimed_until": None})
+            if outcome.kind == "fail":
+                return self._failed(r, cursor, outcome.note, now)
+            return self._next(r, cursor.model_copy(update=dict(outcome.cursor)), outcome.note, now)
+
+        try:
+            return update(self.ledger, before.run, change)
+        except ConflictError:
+            return None
+
+    def _next(self, record: RunRecord, cursor: Cursor, note: str, now: float) -> RunRecord:
+        index, step = S.find(cursor.plan, cursor.step)
+        plan = S.PLANS[cursor.plan]
+        noted = record.model_copy(update={"history": [*record.history, HistoryEntry(at=now, status=record.status, note=note)]})
+        if index + 1 == len(plan):
+            return self._complete(noted, cursor, now)
+        following = plan[index + 1]
+        deadline = cursor.deadline_at if following.phase == step.phase else now + self._timeout(record, following.phase)
+        moved = cursor.model_copy(update={"step": following.name, "entered_at": now, "attempt": 0, "not_before": now,
+                                          "deadline_at": deadline, "last": ""})
+        status = S.RUNNING_STATUS[cursor.plan]
+        if noted.status != status:
+            noted = noted.moved(status, f"{cursor.plan} starts", now)
+        return noted.model_copy(update={"cursor": moved})
+
+    def _failed(self, record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecord:
+        """A rollout step failed: roll back. A rollback step failed: stop, and say what was left where."""
+        if cursor.plan == "rollback":
+            note = f"rollback did not finish: {reason}; check endpoint {cursor.endpoint} (gitops status, reconcile)"
+            return record.moved("failed", note, now).model_copy(update={"cursor": None, "claim": None, "claimed_until": None,
+                                                                         "error": f"{cursor.reason}; {note}"})
+        first = S.ROLLBACK[0]
+        back = cursor.model_copy(update={"plan": "rollback", "step": first.name, "entered_at": now, "attempt": 0,
+                                         "not_before": now, "deadline_at": now + self._timeout(record, first.phase),
+                                         "reason": reason, "last": ""})
+        log.warning("run %s rolls back: %s", record.run, reason)
+        return record.moved("rolling_back", reason, now).model_copy(update={"cursor": back, "error": reason})
+
+    def _complete(self, record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
+        cleared = {"cursor": None, "claim": None, "claimed_until": None}
+        if cursor.plan == "rollout":
+            note = f"{cursor.deployment} takes 100% on {cursor.endpoint}"
+            return record.moved("live", note, now).model_copy(update={
+                **cleared, "endpoint": cursor.endpoint, "deployment": cursor.deployment, "previous_deployment": cursor.previous,
+                "error": None})
+        return record.moved("rolled_back", cursor.reason or "", now).model_copy(update={
+            **cleared, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason})
+
+    def _release(self, record: RunRecord, token: str) -> RunRecord | None:
+        def release(r: RunRecord) -> RunRecord | None:
+            return r.model_copy(update={"claim": None, "claimed_until": None}) if r.claim == token else None
+
+        try:
+            return update(self.ledger, record.run, release)
+        except ConflictError:
+            return None
+
+    def _finished(self, record: RunRecord) -> None:
+        """After a rollout ends: the report of a live run, and the queued version's turn."""
+        if record.status == "live":
+            self._attach_report(record)
+        if record.queued is not None:
+            self._start_queued(record.run)
+
+    def _start_queued(self, run: str) -> None:
+        now = self.clock()
+
+        def switch(record: RunRecord) -> RunRecord | None:
+            q = record.queued
+            if q is None or record.cursor is not None:
+                return None
+            nxt = record.model_copy(update={
+                "digest": q.digest, "job_name": q.job_name, "spec": q.spec, "params": q.params, "commit": q.commit, "pr": q.pr,
+                "test_path": q.test_path, "previous_job": record.job_name, "queued": None, "smoke": None,
+                "timeouts": self.policy.rollout.resolve(RunSpec.model_validate(q.spec))})
+            return self._with_cursor(nxt.moved("submitted", f"queued version: job {q.job_name}", now), now)
+
+        try:
+            switched = update(self.ledger, run, switch)
+        except ConflictError:
+            switched = None
+        if switched is not None:
+            self._schedule(switched, now)
 
     def _attach_report(self, record: RunRecord) -> None:
         """Keep the run report's summary with the record; a missing report never fails a live run."""
@@ -209,47 +389,49 @@ class Lifecycle:
             return
         update(self.ledger, record.run, lambda r: r.model_copy(update={"report": summary}))
 
-    def _rollback(self, backend: Backend, endpoint: str, new_dep: str | None, old: str | None) -> None:
-        try:
-            info = backend.get_endpoint(endpoint)
-            if info is None:
-                return
-            if old and any(d.name == old for d in info.deployments):
-                backend.set_traffic(endpoint, {old: 100})
-            elif new_dep and info.traffic.get(new_dep, 0) > 0:
-                backend.set_traffic(endpoint, {})
-            if new_dep and any(d.name == new_dep for d in info.deployments):
-                backend.delete_deployment(endpoint, new_dep)
-        except Exception:
-            log.exception("rollback of %s on %s did not finish; reconcile will retry", new_dep, endpoint)
+    def give_up(self, run: str, reason: str) -> None:
+        """A step message that kept failing (the host moves it to the poison queue): record why on the run and
+        stop there. Nothing is deleted: the endpoint stays as the last step left it, for a person to look at."""
+        now = self.clock()
 
-    def _note(self, run: str, note: str = "", **fields: Any) -> None:
-        def change(r: RunRecord) -> RunRecord:
-            updated = r.model_copy(update=fields)
-            return updated.moved(updated.status, note) if note else updated
-        update(self.ledger, run, change)
+        def stop(record: RunRecord) -> RunRecord | None:
+            if record.cursor is None:
+                return None
+            c = record.cursor
+            note = (f"step {c.step} of the {c.plan} kept failing and was given up: {reason}; "
+                    f"endpoint {c.endpoint} left as it is (nothing deleted)")
+            return record.moved("failed", note, now).model_copy(update={"cursor": None, "claim": None, "claimed_until": None,
+                                                                         "error": note})
 
-    def _take_over(self, record: RunRecord) -> Decision | None:
-        """Finish a deploy whose process died mid-way (its lease ran out). Every step is idempotent:
-        the same job registers the same version, the same deployment name is updated, not duplicated."""
-        now = time.time()
+        update(self.ledger, run, stop)
 
-        def renew(r: RunRecord) -> RunRecord | None:
-            if r.status != "deploying" or (r.claimed_until or 0) > now:
-                return None  # still held, or finished meanwhile
-            return r.moved("deploying", "claim expired: reconcile takes over").model_copy(
-                update={"claimed_until": now + self.deploy_lease_s})
-
-        try:
-            claimed = update(self.ledger, record.run, renew)
-        except ConflictError:
-            return None
-        return self._deploy(claimed, f"reconcile:{record.job_name}") if claimed is not None else None
+    # -- drivers ---------------------------------------------------------------------------------
+    def settle(self, run: str, sleep: Callable[[float], None] = time.sleep, timeout_s: float = 3 * 3600) -> RunRecord:
+        """Drive one run in this process until no step is pending (the CLI; tests with a virtual clock's sleep)."""
+        deadline = self.clock() + timeout_s
+        while True:
+            got = self.ledger.get(run)
+            if got is None:
+                raise GitopsError(f"no run named '{run}' in the ledger")
+            record = got[0]
+            if record.cursor is None:
+                return record
+            now = self.clock()
+            if now > deadline:
+                raise GitopsError(f"run '{run}' still at step {record.cursor.step} after {timeout_s:.0f}s",
+                                  hint="see `gitops status`")
+            if record.cursor.not_before > now:
+                sleep(min(record.cursor.not_before - now, 5.0))
+                continue
+            if record.claim and (record.claimed_until or 0) > now:
+                sleep(1.0)
+                continue
+            self.advance(run)
 
     # -- reconcile -------------------------------------------------------------------------------
     def reconcile(self, only: str | None = None) -> list[Decision]:
-        """For runs whose event never came, ask the backend and continue the flow. One run's failure is
-        logged and the others carry on: this runs on a timer."""
+        """The safety net (timer or CLI): start runs whose job ended without an event reaching us, and take up
+        cursors whose message is overdue. One run's failure is logged and the others carry on."""
         decisions = []
         for record in self.ledger.list():
             if only and record.run != only:
@@ -264,13 +446,44 @@ class Lifecycle:
         return decisions
 
     def _reconcile_one(self, record: RunRecord) -> Decision | None:
-        if record.status == "deploying":
-            return self._take_over(record)
+        now = self.clock()
+        if record.cursor is None and record.status in ROLLING:
+            return self._adopt_legacy(record, now)
+        if record.cursor is not None:
+            held = record.claim is not None and (record.claimed_until or 0) > now
+            if held or record.cursor.not_before > now:
+                return None
+            return self._nudge(record, now, f"step {record.cursor.step} was overdue")
         if record.status not in AWAITING_JOB:
             return None
         job = self.backend_for(record.backend).get_job(record.job_name)
         if job is None or not job.state.terminal:
             if job is not None and job.state is JobState.RUNNING and record.status == "submitted":
-                update(self.ledger, record.run, lambda r: r.moved("running") if r.status == "submitted" else None)
+                update(self.ledger, record.run, lambda r: r.moved("running", "", now) if r.status == "submitted" else None)
             return None
-        return self.advance(record.run, job.state.value, f"reconcile:{record.job_name}")
+        decision = self._start(record.run, f"job {job.state.value} (found by reconcile)", f"reconcile:{record.job_name}")
+        if decision.action == "scheduled" and self.queue is None:
+            return self.advance(record.run)
+        return decision
+
+    def _nudge(self, record: RunRecord, now: float, why: str) -> Decision:
+        if self.queue is None:
+            return self.advance(record.run)
+        self._schedule(record.model_copy(update={"cursor": record.cursor.model_copy(update={"not_before": now})})
+                       if record.cursor else record, now)
+        return Decision("", record.run, "scheduled", why)
+
+    def _adopt_legacy(self, record: RunRecord, now: float) -> Decision | None:
+        """A record written before rollouts had cursors ("deploying" with a one-hour claim): once that claim has
+        run out, continue it from registration (every step is idempotent: the same job registers the same version,
+        a deployment that exists is reused)."""
+        if (record.claimed_until or 0) > now:
+            return None
+
+        def adopt(r: RunRecord) -> RunRecord | None:
+            if r.cursor is not None or r.status not in ROLLING:
+                return None
+            return self._with_cursor(r.moved("deploying", "continued by the step machine", now), now, step="register")
+
+        adopted = update(self.ledger, record.run, adopt)
+        return self._nudge(adopted, now, "a rollout from an older version continues") if adopted is not None else None

@@ -101,6 +101,15 @@ class SmokeTestSpec(Strict):
     max_latency_ms: int = Field(120000, ge=1, description="A reply slower than this fails the smoke test.")
 
 
+class RolloutTimeouts(Strict):
+    """How long each phase of a rollout may take before it fails and rolls back (defaults: gitops.yaml ``rollout``)."""
+
+    endpoint: Duration | None = Field(None, description="Creating the endpoint (default 30m).")
+    deployment: Duration | None = Field(None, description="Provisioning the deployment (default 45m; LLMs take 10m+).")
+    smoke: Duration | None = Field(None, description="The smoke test, retries included (default 15m).")
+    traffic: Duration | None = Field(None, description="Each traffic change and clean-up (default 15m).")
+
+
 class DeploySpec(Strict):
     endpoint: EndpointName | None = Field(None, description="Endpoint name; derived from the run name when omitted.")
     instance_type: str | None = None
@@ -108,6 +117,7 @@ class DeploySpec(Strict):
     liveness_initial_delay_s: int = Field(600, ge=0)
     request_timeout_ms: int = Field(90000, ge=1000, le=180000)
     smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)  # type: ignore[arg-type]
+    timeouts: RolloutTimeouts = Field(default_factory=RolloutTimeouts)  # type: ignore[arg-type]
 
 
 class LifecycleSpec(Strict):

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gitops.spec.findings import Finding, Severity, error, warning
-from gitops.spec.model import Duration, RunSpec
+from gitops.spec.model import Duration, RunSpec, parse_duration
 
 POLICY_FILE = "gitops.yaml"
 
@@ -38,6 +38,22 @@ class Defaults(_Strict):
     expire_after: Duration = "7d"
 
 
+class RolloutPolicy(_Strict):
+    """Default deadlines of a rollout's phases; a spec may set its own under ``deploy.timeouts``."""
+
+    endpoint: Duration = "30m"
+    deployment: Duration = "45m"
+    smoke: Duration = "15m"
+    traffic: Duration = "15m"
+    register: Duration = "30m"
+
+    def resolve(self, spec: RunSpec) -> dict[str, float]:
+        """Seconds per phase: the spec's value where it sets one, else this policy's."""
+        own = spec.deploy.timeouts
+        return {phase: parse_duration(getattr(own, phase, None) or getattr(self, phase)).total_seconds()
+                for phase in type(self).model_fields}
+
+
 class CleanupPolicy(_Strict):
     prune_orphans: bool = Field(False, description="Delete endpoints whose spec no longer exists on main.")
     max_deletions_per_run: int = Field(3, ge=0)
@@ -54,6 +70,7 @@ class Policy(_Strict):
     model_labels: Literal["allow", "warn", "error"] = Field("warn", description="How to treat model.label (unpinned).")
     defaults: Defaults = Field(default_factory=Defaults)  # type: ignore[arg-type]
     cleanup: CleanupPolicy = Field(default_factory=CleanupPolicy)  # type: ignore[arg-type]
+    rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)  # type: ignore[arg-type]
 
 
 def _ci_in(value: str, allowed: list[str]) -> bool:

@@ -58,6 +58,11 @@ class FakeAzureML:
     deployment_state: str = "Succeeded"
     keys_issued: list[str] = field(default_factory=list)
     operations: dict[str, str] = field(default_factory=dict)  # operation id -> resource path
+    # Time, as the real service spends it: endpoints and deployments read Creating/Updating for these many
+    # seconds of ``clock`` after a PUT (a real deployment took 9 min 42 s; an endpoint about 1.5 min), and a
+    # deleted one reads Deleting before it is gone. 0 answers at once, as most unit tests want.
+    clock: Callable[[], float] = time.time
+    provisioning_s: dict[str, float] = field(default_factory=lambda: {"onlineendpoints": 0.0, "deployments": 0.0, "delete": 0.0})
     _ops: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
 
     # -- coordinates ------------------------------------------------------------------------------
@@ -103,11 +108,53 @@ class FakeAzureML:
         return body
 
     def get_resource(self, path: str) -> dict[str, Any] | None:
+        self._settle()
         return self.resources.get(path.lower())
 
     def children(self, path: str) -> list[dict[str, Any]]:
+        self._settle()
         prefix = path.lower().rstrip("/") + "/"
         return [b for p, b in self.resources.items() if p.startswith(prefix) and "/" not in p[len(prefix):]]
+
+    # -- provisioning over time ---------------------------------------------------------------------
+    def provision(self, body: dict[str, Any], kind: str, final: str, new: bool) -> None:
+        """Start a resource's provisioning: in progress now, ``final`` after its duration on the clock."""
+        seconds = self.provisioning_s.get(kind, 0.0)
+        if seconds <= 0:
+            body["properties"]["provisioningState"] = final
+            body.pop("_settle", None)
+            return
+        body["properties"]["provisioningState"] = "Creating" if new else "Updating"
+        body["_settle"] = {"at": self.clock() + seconds, "state": final}
+
+    def begin_delete(self, path: str) -> None:
+        seconds = self.provisioning_s.get("delete", 0.0)
+        lower = path.lower().rstrip("/")
+        if seconds <= 0:
+            self._remove(lower)
+            return
+        body = self.resources[lower]
+        body["properties"]["provisioningState"] = "Deleting"
+        body["_settle"] = {"at": self.clock() + seconds, "state": "Deleted"}
+
+    def _remove(self, lower: str) -> None:
+        for key in [k for k in self.resources if k == lower or k.startswith(lower + "/")]:
+            del self.resources[key]
+
+    def _settle(self) -> None:
+        now = self.clock()
+        for path, body in list(self.resources.items()):
+            pending = body.get("_settle")
+            if pending and now >= pending["at"]:
+                body.pop("_settle")
+                if pending["state"] == "Deleted":
+                    self._remove(path)
+                else:
+                    body["properties"]["provisioningState"] = pending["state"]
+
+    def in_progress(self, path: str) -> bool:
+        body = self.get_resource(path)
+        return bool(body and body.get("_settle"))
 
     # -- state helpers for tests --------------------------------------------------------------------
     def job(self, name: str) -> dict[str, Any] | None:
@@ -158,11 +205,15 @@ class FakeAzureML:
             return status, {**JSON, **headers}, json.dumps(body)
         return status, headers, body
 
-    def operation_for(self, resource: dict[str, Any]) -> str:
-        """An operation whose status follows the resource's provisioning state (a failed deployment fails it)."""
-        url = self.operation()
-        self.operations[url.split("?")[0].rsplit("/", 1)[-1]] = resource["id"]
-        return url
+    def operation_for(self, resource: dict[str, Any]) -> dict[str, str]:
+        """The headers of an accepted online endpoint/deployment write, as the real service sends them (recorded):
+        ``Azure-AsyncOperation`` on ``mfeOperationsStatus`` and ``Location`` on ``mfeOperationResults``, no
+        ``Retry-After``. The operation's status follows the resource's provisioning state."""
+        op = f"{next(self._ops):08d}-0000-0000-0000-000000000000"
+        self.operations[op] = resource["id"]
+        base = f"{ARM}/subscriptions/{self.subscription}/providers/Microsoft.MachineLearningServices/locations/{self.location}"
+        return {"Azure-AsyncOperation": f"{base}/mfeOperationsStatus/{op}?api-version=2023-04-01-preview",
+                "Location": f"{base}/mfeOperationResults/{op}?api-version=2023-04-01-preview"}
 
     def operation(self) -> str:
         return f"{ARM}/fake-operations/{next(self._ops)}?api-version=2023-01-01"

@@ -52,12 +52,14 @@ def _discovery(fake: FakeAzureML, name: str) -> Answer:
 def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> Answer | None:
     lower = path.lower().rstrip("/")
     if lower.startswith("/fake-operations/"):
-        resource = fake.get_resource(fake.operations.get(lower.rsplit("/", 1)[-1], ""))
+        return 200, {}, {"status": "Succeeded"}
+    if m := re.search(r"/mfeoperation(?:sstatus|results)/([^/]+)$", lower):
+        resource = fake.get_resource(fake.operations.get(m.group(1), ""))
         state = (resource or {}).get("properties", {}).get("provisioningState", "Succeeded")
         if state == "Failed":
             error = {"code": "DeploymentFailed", "message": "container crashed: model failed to load"}
             return 200, {}, {"status": "Failed", "error": error}
-        return 200, {}, {"status": "Succeeded"}
+        return 200, {}, {"status": "InProgress" if resource and resource.get("_settle") else "Succeeded"}
     if re.fullmatch(r"/subscriptions/[^/]+/providers/microsoft\.machinelearningservices/locations/[^/]+/vmsizes", lower):
         from tests.fakes.azureml_seed import vm_sizes
 
@@ -68,11 +70,12 @@ def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> 
     if method == "PUT":
         return _put(fake, path, kind, body)
     if method == "DELETE":
-        if fake.get_resource(path) is None:
+        found = fake.get_resource(path)
+        if found is None:
             return 204, {}, ""
-        for key in [k for k in fake.resources if k == lower or k.startswith(lower + "/")]:
-            del fake.resources[key]
-        return 202, {"Location": fake.operation(), "Retry-After": "0"}, ""
+        headers = fake.operation_for(found) if kind in LRO_KINDS else {"Location": fake.operation(), "Retry-After": "0"}
+        fake.begin_delete(path)
+        return 202, headers, "null" if kind in LRO_KINDS else ""
     if method == "GET":
         found = fake.get_resource(path)
         if found is not None:
@@ -105,7 +108,6 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
         endpoint = path.split("/")[-3]
         if fake.endpoint(endpoint) is None:
             raise KeyError(f"endpoint {endpoint}")
-        props["provisioningState"] = fake.deployment_state
         props.setdefault("scaleSettings", {"scaleType": "Default"})  # the service fills it; the SDK needs it
         body["location"] = fake.location
     elif kind == "versions" and "/models/" in path and props.get("modelType", "").lower() == "mlflow_model":
@@ -117,8 +119,8 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
         props["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}?wsid={fake.ws_path}", "jobServiceType": "Studio"}}
     stored = fake.put_resource(path, {**(existing or {}), **body, "properties": {**((existing or {}).get("properties", {})), **props}})
     if kind in LRO_KINDS:
-        headers = {"Azure-AsyncOperation": fake.operation_for(stored), "Retry-After": "0"}
-        return (200 if existing else 201), headers, stored
+        fake.provision(stored, kind, fake.deployment_state if kind == "deployments" else "Succeeded", new=existing is None)
+        return (200 if existing else 201), fake.operation_for(stored), stored
     return (200 if existing else 201), {}, stored
 
 

@@ -73,18 +73,51 @@ def function_settings(oidc_keys: tuple[Keys, str]):  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-def app_services(function_settings, azure_backend, tmp_path: Path):  # type: ignore[no-untyped-def]
+def step_queue(azurite_queue):  # type: ignore[no-untyped-def]
+    """A fresh step queue on the real Azurite queue service (base64 messages, as the Functions trigger reads them)."""
+    import uuid
+
+    from gitops.lifecycle.queue import StorageQueue
+
+    return StorageQueue.from_connection_string(azurite_queue, f"steps-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def app_services(function_settings, azure_backend, step_queue, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The app's services from real parts; installed for the test, removed after it."""
     from function_app.auth import OidcVerifier
     from function_app.services import Services, use_services
     from gitops.ledger.local import LocalLedger
     from gitops.lifecycle.flow import Lifecycle
 
-    lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: azure_backend, topic=azure_backend.topic)
+    lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: azure_backend, topic=azure_backend.topic,
+                          queue=step_queue)
     services = Services(function_settings, OidcVerifier(function_settings), lifecycle, lambda name: azure_backend)
     use_services(services)
     yield services
     use_services(None)
+
+
+@pytest.fixture
+def drain(step_queue, function_app):  # type: ignore[no-untyped-def]
+    """Deliver every visible step message to the ``advance`` function, as the host would, until none is left;
+    returns what each delivery did."""
+    from azure.functions.queue import QueueMessage  # what the worker hands a queue trigger
+
+    from function_app.step_queue import handle_step_message
+
+    def _drain(limit: int = 50) -> list[str]:
+        done: list[str] = []
+        for _ in range(limit):
+            got = list(step_queue.client.receive_messages(max_messages=1, visibility_timeout=30))
+            if not got:
+                return done
+            m = got[0]
+            done.append(handle_step_message(QueueMessage(id=m.id, body=m.content.encode(), dequeue_count=m.dequeue_count)))
+            step_queue.client.delete_message(m)
+        raise AssertionError(f"the queue did not drain in {limit} deliveries: {done}")
+
+    return _drain
 
 
 @pytest.fixture(scope="session")

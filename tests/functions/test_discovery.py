@@ -16,6 +16,7 @@ EXPECTED = {
     "submit": [("httpTrigger", "submit", ["post"]), ("http", None, None)],
     "get_run": [("httpTrigger", "runs/{name}", ["get"]), ("http", None, None)],
     "on_job_event": [("eventGridTrigger", None, None)],
+    "advance": [("queueTrigger", "%GITOPS_QUEUE_NAME%", None)],
     "reconcile": [("timerTrigger", "%GITOPS_RECONCILE_SCHEDULE%", None)],
     "cleanup": [("timerTrigger", "%GITOPS_CLEANUP_SCHEDULE%", None)],
 }
@@ -30,7 +31,7 @@ out = {"apps": len(apps), "heavy": [m for m in ("azure.ai.ml", "mlflow", "torch"
        "file": module.__file__, "functions": {}}
 for f in apps[0].get_functions():
     out["functions"][f.get_function_name()] = [
-        (b.type, getattr(b, "route", None) or getattr(b, "schedule", None),
+        (b.type, getattr(b, "route", None) or getattr(b, "schedule", None) or getattr(b, "queue_name", None),
          sorted(str(getattr(m, "value", m)).lower() for m in getattr(b, "methods", None) or []) or None)
         for b in f.get_bindings()]
 print(json.dumps(out))

@@ -30,14 +30,16 @@ def submitted(app_services, azure_fake, status: str = "Completed"):  # type: ign
     return record
 
 
-def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_app) -> None:  # type: ignore[no-untyped-def]
+def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
     record = submitted(app_services, azure_fake)
     tags = azure_fake.job(record.job_name)["properties"]["tags"]
-    event = grid_event(build_event(topic=app_services.lifecycle.topic, experiment="chat_completion_Phi-3-mini-4k-instruct",
+    event = grid_event(build_event(topic=azure_fake.ws_path, experiment="chat_completion_Phi-3-mini-4k-instruct",
                                    run_id=record.job_name, status="completed", tags=tags))
     handler = function_app["on_job_event"].get_user_function()
     handler(event)
     handler(event)  # Event Grid delivers at least once
+    assert app_services.lifecycle.ledger.get(record.run)[0].cursor.step == "check_job"  # recorded and scheduled, nothing more
+    assert drain() == ["live"]  # one message, the steps taken until the run is live (the fake provisions at once)
     live = app_services.lifecycle.ledger.get("phi3-mini-ultrachat")[0]
     assert live.status == "live" and live.endpoint is not None
     assert azure_fake.deployments(live.endpoint) == [live.deployment]
@@ -53,15 +55,17 @@ def test_an_event_from_another_workspace_changes_nothing(app_services, azure_fak
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "submitted"
 
 
-def test_reconcile_timer_finishes_a_run_whose_event_never_came(app_services, azure_fake, function_app) -> None:  # type: ignore[no-untyped-def]
+def test_reconcile_timer_finishes_a_run_whose_event_never_came(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
     record = submitted(app_services, azure_fake)
     function_app["reconcile"].get_user_function()(TimerRequest())
+    assert drain() == ["live"]
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "live"
 
 
-def test_cleanup_timer_tears_down_an_expired_endpoint(app_services, azure_fake, function_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_cleanup_timer_tears_down_an_expired_endpoint(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
     record = submitted(app_services, azure_fake)
     function_app["reconcile"].get_user_function()(TimerRequest())
+    drain()
     endpoint = app_services.lifecycle.ledger.get(record.run)[0].endpoint
     stale = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="seconds")
     azure_fake.endpoint(endpoint)["tags"]["gitops_deployed_at"] = stale  # deployed two days ago; expire_after is 1d

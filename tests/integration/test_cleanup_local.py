@@ -35,9 +35,9 @@ def test_cleanup_of_real_local_endpoints(tmp_path: Path) -> None:
     validated = validate_text(SPEC, "idle-run.yaml")
     spec = validated.require()
     managed = {"managed_by": "finetune-gitops"}
-    backend.ensure_endpoint("idle-ep", {**managed, "gitops_run": "idle-run"})
-    backend.ensure_endpoint("kept-ep", {**managed, "gitops_run": "kept-run", "gitops_keep": "true"})
-    backend.ensure_endpoint("foreign-ep", {"team": "someone-else"})
+    backend.begin_endpoint("idle-ep", {**managed, "gitops_run": "idle-run"})
+    backend.begin_endpoint("kept-ep", {**managed, "gitops_run": "kept-run", "gitops_keep": "true"})
+    backend.begin_endpoint("foreign-ep", {"team": "someone-else"})
     assert validated.digest is not None
     ledger.put(RunRecord(run="idle-run", backend="local", digest=validated.digest, job_name="gitops-idle-run-x", status="live",
                          spec=spec.model_dump(mode="json"), endpoint="idle-ep", deployment="v1-x"), None)
@@ -75,7 +75,7 @@ def test_cli_dry_run_json(cli, monkeypatch, tmp_path: Path) -> None:
 
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
     backend = LocalBackend(tmp_path / "ws")
-    backend.ensure_endpoint("busy-ep", {"managed_by": "finetune-gitops", "gitops_run": "busy"})
+    backend.begin_endpoint("busy-ep", {"managed_by": "finetune-gitops", "gitops_run": "busy"})
     try:
         result = cli("cleanup", "--dry-run", "--json", "--repo", str(tmp_path))
         assert result.exit_code == 0, result.err

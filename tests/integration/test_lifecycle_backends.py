@@ -100,7 +100,7 @@ class LocalDriver(Driver):
     def __init__(self, root: Path) -> None:
         from gitops.backends.local.backend import LocalBackend
 
-        self.backend = LocalBackend(root / "ws", event_hook=None)
+        self.backend = LocalBackend(root / "ws")
         super().__init__(root)
 
     def finish(self, job: str) -> None:
@@ -161,8 +161,9 @@ def test_a_merged_spec_goes_live_once_however_often_the_event_comes(driver: Driv
     driver.finish(record.job_name)
     event = driver.completed_event(record.job_name)
     decisions = driver.lifecycle.on_job_event(event) + driver.lifecycle.on_job_event(event)
-    assert [d.action for d in decisions] == ["deployed", "duplicate"]
-    live = driver.record()
+    assert [d.action for d in decisions] == ["scheduled", "duplicate"]
+    live = driver.lifecycle.settle("behave")
+    assert driver.lifecycle.on_job_event(event)[0].action == "duplicate"  # a late redelivery too
     assert live.status == "live" and live.smoke is not None and live.smoke.ok and live.smoke.reply_excerpt
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and info.traffic == {live.deployment: 100} and [d.name for d in info.deployments] == [live.deployment]
@@ -182,8 +183,8 @@ def test_a_broken_new_version_rolls_back_and_the_old_one_keeps_serving(driver: D
     record = driver.lifecycle.submit(driver.spec(lr="1.0e-3", steps=10))
     driver.finish(record.job_name)
     (decision,) = driver.lifecycle.on_job_event(driver.completed_event(record.job_name))
-    assert decision.action == "rolled_back"
-    after = driver.record()
+    assert decision.action == "scheduled"
+    after = driver.lifecycle.settle("behave")
     assert after.status == "rolled_back" and after.deployment == old and after.smoke is not None and not after.smoke.ok
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and [d.name for d in info.deployments] == [old] and info.traffic == {old: 100}

@@ -51,8 +51,8 @@ class World:
     def __init__(self, root: Path, ledger: Ledger) -> None:
         self.root = root
         self.data = write_dataset(root / "data", rows=160, test_rows=16)
-        # No event hook: the tests deliver the job's event themselves, to control duplicates and races.
-        self.backend = LocalBackend(root / "ws", event_hook=None)
+        # The worker only writes its event: the tests deliver it themselves, to control duplicates and races.
+        self.backend = LocalBackend(root / "ws")
         self.ledger = ledger
         self.lifecycle = Lifecycle(ledger, lambda name: self.backend, topic=self.backend.topic,
                                    reader_for=lambda name: MlflowMetricsReader(self.backend.ws.tracking_uri))
@@ -109,12 +109,17 @@ def test_first_run_goes_live_once_under_concurrent_duplicate_events(world: World
     assert event["data"]["runTags"]["gitops_run"] == "flow-run"
 
     decisions: list = []
-    threads = [threading.Thread(target=lambda: decisions.extend(world.lifecycle.on_job_event(event))) for _ in range(2)]
+
+    def deliver_and_drive() -> None:  # two handlers at once, each then driving the run as a queue consumer would
+        decisions.extend(world.lifecycle.on_job_event(event))
+        world.lifecycle.settle("flow-run")
+
+    threads = [threading.Thread(target=deliver_and_drive) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(d.action for d in decisions) == ["deployed", "duplicate"]
+    assert sorted(d.action for d in decisions) == ["duplicate", "scheduled"]
     assert world.lifecycle.on_job_event(event)[0].action == "duplicate"  # a late redelivery too
 
     live = world.record()
@@ -123,7 +128,9 @@ def test_first_run_goes_live_once_under_concurrent_duplicate_events(world: World
     assert info is not None and len(info.deployments) == 1
     assert info.traffic == {live.deployment: 100}
     assert info.tags["managed_by"] == "finetune-gitops"
-    assert [h.status for h in live.history][:2] == ["submitted", "deploying"] and live.history[-1].status == "live"
+    statuses = [h.status for h in live.history]
+    assert statuses[0] == "submitted" and "deploying" in statuses and statuses[-1] == "live"
+    assert any(h.note.startswith("deployment ") and h.note.endswith(" ready") for h in live.history)  # the steps, told
     assert live.report is not None and live.report["job_name"] == live.job_name  # the report rides with the record
     assert live.report["final_train_loss"] is not None and live.report["smoke_ok"] is True
 
@@ -190,8 +197,9 @@ def test_failed_smoke_test_rolls_back_and_old_deployment_keeps_serving(world: Wo
     record = world.lifecycle.submit(world.spec(steps=10, lr="1.0e-3", latency=1))  # no reply comes back in 1 ms
     assert world.wait_job(record.job_name) == "completed"
     (decision,) = world.lifecycle.on_job_event(world.event_of(record.job_name, "completed"))
-    assert decision.action == "rolled_back" and "latency" in decision.reason
-    after = world.record()
+    assert decision.action == "scheduled"
+    after = world.lifecycle.settle("flow-run")
+    assert after.error is not None and "latency" in after.error
     assert after.status == "rolled_back" and after.deployment == old and after.smoke is not None and not after.smoke.ok
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None and [d.name for d in info.deployments] == [old] and info.traffic == {old: 100}
@@ -211,8 +219,8 @@ class DiesAfterCreatingTheDeployment:
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self._backend, name)
 
-    def create_deployment(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self._backend.create_deployment(*args, **kwargs)
+    def begin_deployment(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._backend.begin_deployment(*args, **kwargs)
         raise Killed()
 
 
@@ -221,26 +229,28 @@ def test_process_killed_between_two_steps_is_completed_by_reconcile(world: World
     record = world.lifecycle.submit(world.spec(steps=20, lr="2.5e-3"))
     assert world.wait_job(record.job_name) == "completed"
     dying = Lifecycle(world.ledger, lambda name: DiesAfterCreatingTheDeployment(world.backend), topic=world.backend.topic)
+    assert dying.on_job_event(world.event_of(record.job_name, "completed"))[0].action == "scheduled"
     with pytest.raises(Killed):
-        dying.on_job_event(world.event_of(record.job_name, "completed"))
+        dying.advance("flow-run")
     stuck = world.record()
-    assert stuck.status == "deploying" and stuck.claimed_until is not None
+    assert stuck.status == "deploying" and stuck.cursor is not None and stuck.cursor.step == "create_deployment"
+    assert stuck.claimed_until is not None and stuck.claimed_until - time.time() <= 300  # minutes, not an hour
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None and info.traffic[old] == 100 and len(info.deployments) == 2  # the old one still serves
     assert world.lifecycle.reconcile() == []  # the claim's lease still runs: nobody takes over
     assert world.record().status == "deploying"
-    # Time passes: the lease runs out (set in the ledger, rather than waiting an hour).
+    # Time passes: the lease runs out (set in the ledger, rather than waiting five minutes).
     got = world.ledger.get("flow-run")
     assert got is not None
     world.ledger.put(got[0].model_copy(update={"claimed_until": time.time() - 1}), got[1])
     (decision,) = world.lifecycle.reconcile()
-    assert decision.action == "deployed"
+    assert decision.action == "live"
     healed = world.record()
-    assert healed.status == "live" and healed.deployment != old and healed.claimed_until is None
+    assert healed.status == "live" and healed.deployment != old and healed.claimed_until is None and healed.cursor is None
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None and [d.name for d in info.deployments] == [healed.deployment]
     assert info.traffic == {healed.deployment: 100}
-    assert "claim expired: reconcile takes over" in [h.note for h in healed.history]
+    assert [h.note for h in healed.history].count(f"deployment {healed.deployment} succeeded") == 1  # created once
 
 
 def test_change_while_job_runs_is_refused_or_supersedes_and_cancel_is_recorded(world: World) -> None:
@@ -256,7 +266,7 @@ def test_change_while_job_runs_is_refused_or_supersedes_and_cancel_is_recorded(w
     world.backend.cancel_job(record.job_name)
     assert world.wait_job(record.job_name) == "canceled"
     decisions = world.lifecycle.reconcile()  # as if the event were lost
-    assert [(d.run, d.action) for d in decisions] == [("flow-run", "recorded")]
+    assert [(d.run, d.action) for d in decisions] == [("flow-run", "canceled")]
     assert world.record().status == "canceled"
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None and sum(info.traffic.values()) == 100  # still serving the live version
@@ -276,7 +286,7 @@ def test_a_dead_endpoint_shows_unhealthy_and_ensure_restarts_it(world: World) ->
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None and info.deployments and not any(d.healthy for d in info.deployments)
     live_dep = world.record().deployment
-    restarted = world.backend.ensure_endpoint("flow-ep", {})
+    restarted = world.backend.begin_endpoint("flow-ep", {})
     assert all(d.healthy for d in restarted.deployments) and restarted.traffic[live_dep] == 100
     assert world.backend.invoke("flow-ep", [{"role": "user", "content": "hi"}]).status_code == 200
 

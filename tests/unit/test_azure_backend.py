@@ -11,7 +11,7 @@ import pytest
 
 from gitops.backends.azureml import errors as azerrors
 from gitops.backends.azureml.models import metadata
-from gitops.backends.base import PreparedData, RegisteredModel
+from gitops.backends.base import PreparedData, Provisioning, RegisteredModel
 from gitops.errors import (
     AuthError,
     BackendError,
@@ -184,16 +184,18 @@ def test_endpoint_rollout_and_invoke_one_deployment(azure_fake, azure_backend, c
     caplog.set_level(logging.DEBUG)
     spec = spec_with()
     model = RegisteredModel("phi3-chat", "1", "azureml:phi3-chat:1")
-    info = azure_backend.ensure_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_run": "r"})
+    azure_backend.begin_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_run": "r"})
+    info = azure_backend.get_endpoint("phi3-ep")
     assert info.scoring_uri.endswith("/score") and azure_fake.endpoint("phi3-ep")["properties"]["authMode"] == "Key"
-    azure_backend.create_deployment("phi3-ep", "blue", model, spec)
+    azure_backend.begin_deployment("phi3-ep", "blue", model, spec)
     dep = azure_fake.get_resource(f"{azure_fake.ws_path}/onlineEndpoints/phi3-ep/deployments/blue")["properties"]
     assert dep["model"].endswith("/models/phi3-chat/versions/1") and dep["requestSettings"]["requestTimeout"] == "PT1M30S"
     assert dep["livenessProbe"]["initialDelay"] == "PT10M"
     result = azure_backend.invoke("phi3-ep", {"input_data": {"input_string": []}}, deployment="blue")
     assert result.status_code == 200 and "blue" in result.body
     assert azure_fake.scored[-1][1] == "blue"
-    info = azure_backend.set_traffic("phi3-ep", {"blue": 100})
+    azure_backend.begin_traffic("phi3-ep", {"blue": 100})
+    info = azure_backend.get_endpoint("phi3-ep")
     assert info.traffic == {"blue": 100} and [d.name for d in info.deployments] == ["blue"]
     assert "gitops_pending" not in info.tags and "gitops_deployed_at" in info.tags  # promoted: not pending any more
     key = azure_fake.keys_issued[-1]
@@ -202,11 +204,34 @@ def test_endpoint_rollout_and_invoke_one_deployment(azure_fake, azure_backend, c
     assert azure_backend.get_endpoint("phi3-ep") is None
 
 
-def test_a_failed_deployment_is_an_error(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
-    azure_backend.ensure_endpoint("phi3-ep", {"managed_by": "finetune-gitops"})
+def test_a_failed_deployment_reads_failed_with_where_to_look(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_backend.begin_endpoint("phi3-ep", {"managed_by": "finetune-gitops"})
     azure_fake.deployment_state = "Failed"
-    with pytest.raises(BackendError):
-        azure_backend.create_deployment("phi3-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), spec_with())
+    azure_backend.begin_deployment("phi3-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), spec_with())
+    dep = azure_backend.get_deployment("phi3-ep", "blue")
+    assert dep is not None and dep.state is Provisioning.FAILED and "get-logs" in (dep.error or "")
+
+
+def test_begin_calls_start_operations_and_never_wait_or_poll(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    """Provisioning takes minutes of the fake's clock; the begin_* calls return at once, the state reads
+    Creating until the clock has moved, no operation URL is polled and no poller thread is left behind."""
+    import threading
+
+    now = [1000.0]
+    azure_fake.clock = lambda: now[0]
+    azure_fake.provisioning_s.update(onlineendpoints=90, deployments=600)
+    assert azure_backend.begin_endpoint("slow-ep", {"managed_by": "finetune-gitops"}).state is Provisioning.CREATING
+    assert azure_backend.get_endpoint("slow-ep").state is Provisioning.CREATING
+    now[0] += 90
+    assert azure_backend.get_endpoint("slow-ep").state is Provisioning.SUCCEEDED
+    azure_backend.begin_deployment("slow-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), spec_with())
+    assert azure_backend.get_deployment("slow-ep", "blue").state is Provisioning.CREATING
+    now[0] += 599
+    assert azure_backend.get_deployment("slow-ep", "blue").state is Provisioning.CREATING
+    now[0] += 1
+    assert azure_backend.get_deployment("slow-ep", "blue").state is Provisioning.SUCCEEDED
+    assert not [u for _, u in azure_fake.calls if "mfeOperation" in u or "fake-operations" in u]
+    assert not [t for t in threading.enumerate() if t.name.startswith("LROPoller")]
 
 
 def test_an_endpoint_we_did_not_create_is_never_taken_over(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
@@ -215,13 +240,13 @@ def test_an_endpoint_we_did_not_create_is_never_taken_over(azure_fake, azure_bac
                                                                   "properties": {}},
                              "identity": {"type": "SystemAssigned"}, "tags": {}})
     with pytest.raises(ConflictError, match="not managed by finetune-gitops"):
-        azure_backend.ensure_endpoint("theirs", {"managed_by": "finetune-gitops"})
+        azure_backend.begin_endpoint("theirs", {"managed_by": "finetune-gitops"})
 
 
 def test_a_name_taken_in_the_region_is_reported_clearly(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
     azure_fake.fail_next.append((r"^PUT .*onlineEndpoints/taken\?", 409, {}))
     with pytest.raises(ConflictError, match="taken in region eastus") as caught:
-        azure_backend.ensure_endpoint("taken", {"managed_by": "finetune-gitops"})
+        azure_backend.begin_endpoint("taken", {"managed_by": "finetune-gitops"})
     assert "deploy.endpoint" in (caught.value.hint or "")
 
 
@@ -317,7 +342,7 @@ def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_back
 
 def test_the_sdks_own_validation_errors_read_as_one_clear_line(azure_backend) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SpecError) as caught:
-        azure_backend.ensure_endpoint("ep", {"managed_by": "finetune-gitops"})  # names need 3-32 characters
+        azure_backend.begin_endpoint("ep", {"managed_by": "finetune-gitops"})  # names need 3-32 characters
     assert caught.value.headline == ("Azure refused the request while creating endpoint ep: The name for an endpoint must be "
                                      "at least 3 and at most 32 characters long (inclusive of both limits).")
 
@@ -328,10 +353,10 @@ def test_cleanup_removes_a_stuck_zero_percent_deployment_on_azure(azure_fake, az
     from gitops.spec.policy import Policy
 
     spec = spec_with()
-    azure_backend.ensure_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_run": "phi3"})
+    azure_backend.begin_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_run": "phi3"})
     for name in ("blue", "green"):
-        azure_backend.create_deployment("phi3-ep", name, RegisteredModel("m", "1", "azureml:m:1"), spec)
-    azure_backend.set_traffic("phi3-ep", {"blue": 100})  # green was left at 0% by a rollout that died
+        azure_backend.begin_deployment("phi3-ep", name, RegisteredModel("m", "1", "azureml:m:1"), spec)
+    azure_backend.begin_traffic("phi3-ep", {"blue": 100})  # green was left at 0% by a rollout that died
     azure_backend.clients.remember_location("eastus")
     verdicts = run_cleanup(azure_backend, LocalLedger(tmp_path / "ledger"), Policy(), now=datetime.now(UTC) + timedelta(hours=3))
     assert [(v.action, v.deployments) for v in verdicts] == [("delete_deployments", ("green",))]

@@ -80,7 +80,7 @@ def test_update_of_a_missing_run(ledger) -> None:
 def test_settings_choose_the_ledger(azurite, tmp_path) -> None:
     from gitops.ledger.blob import BlobLedger
     from gitops.ledger.local import LocalLedger
-    from gitops.lifecycle.hooks import ledger_from
+    from gitops.lifecycle.wiring import ledger_from
     from gitops.settings import Settings
 
     assert isinstance(ledger_from(Settings.load({}), tmp_path), LocalLedger)

@@ -27,7 +27,7 @@ def test_one_broken_run_does_not_stop_the_others(tmp_path, caplog, monkeypatch) 
     with caplog.at_level(logging.WARNING, logger="gitops.lifecycle"):
         decisions = lifecycle.reconcile()
 
-    assert [(d.run, d.action) for d in decisions] == [("local-run", "recorded")]
+    assert [(d.run, d.action) for d in decisions] == [("local-run", "failed")]
     assert ledger.get("local-run")[0].status == "failed"
     assert ledger.get("azure-run")[0].status == "submitted"
     assert "reconcile azure-run: the Azure ML workspace is not configured" in caplog.text

@@ -78,14 +78,17 @@ class AzureMLBackend:
     def register_model(self, job_name: str, name: str, tags: Mapping[str, str]) -> RegisteredModel:
         return models.register(self.clients, job_name, name, tags)
 
-    def ensure_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
-        return self.endpoints.ensure(name, tags)
+    def begin_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
+        return self.endpoints.begin(name, tags)
 
-    def create_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
-        return self.endpoints.add_deployment(endpoint, deployment, model, spec)
+    def begin_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
+        return self.endpoints.begin_deployment(endpoint, deployment, model, spec)
 
-    def set_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
-        return self.endpoints.set_traffic(endpoint, traffic)
+    def get_deployment(self, endpoint: str, deployment: str) -> DeploymentInfo | None:
+        return self.endpoints.deployment(endpoint, deployment)
+
+    def begin_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
+        return self.endpoints.begin_traffic(endpoint, traffic)
 
     def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None,
                timeout_s: float = 60.0) -> InvokeResult:

@@ -1,4 +1,5 @@
-"""Managed online endpoints and deployments: create, shift traffic, invoke one deployment, delete.
+"""Managed online endpoints and deployments: start creating, shifting traffic and deleting (never waiting: the
+lifecycle reads the provisioning state later), invoke one deployment.
 
 Traffic changes are a read-modify-write of the whole endpoint (the service has no partial update). The
 endpoint's key is fetched for each call that needs it and never kept, logged or put in an error.
@@ -9,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.compute import DEFAULT_DEPLOY_SKU
 from gitops.backends.azureml.errors import call
-from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, RegisteredModel
+from gitops.backends.azureml.lro import start_deployment_delete, start_deployment_write, start_endpoint_delete, start_endpoint_write
+from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Provisioning, RegisteredModel
 from gitops.errors import BackendError, ConflictError, NotFoundError, TransientBackendError
 from gitops.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE
 from gitops.spec.model import RunSpec
@@ -75,12 +78,9 @@ class AzureEndpoints:
                 traffic[pending] = 0
                 infos += (DeploymentInfo(name=pending, model_uri="", created_at=_when(since)),)
         else:
-            infos = tuple(DeploymentInfo(name=d.name, model_uri=str(d.model or ""),
-                                         healthy=_state(d) == "succeeded",
-                                         created_at=_when(getattr(getattr(d, "creation_context", None), "created_at", None)))
-                          for d in deployments)
+            infos = tuple(self._deployment_info(d) for d in deployments)
         return EndpointInfo(name=endpoint.name, scoring_uri=str(endpoint.scoring_uri or ""), tags=tags, traffic=traffic,
-                            deployments=infos, created_at=created)
+                            deployments=infos, created_at=created, state=Provisioning.read(_state(endpoint)))
 
     def info(self, name: str) -> EndpointInfo | None:
         endpoint = self._get(name)
@@ -96,7 +96,8 @@ class AzureEndpoints:
             self.clients.remember_location(str(endpoints[0].location))  # spares the metrics query a workspace call
         return [self._info(e) for e in endpoints]
 
-    def ensure(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
+    def begin(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
+        """The endpoint, its creation started when absent; never waits for provisioning."""
         from azure.ai.ml.entities import ManagedOnlineEndpoint
 
         existing = self._get(name)
@@ -104,42 +105,72 @@ class AzureEndpoints:
             if (existing.tags or {}).get(MANAGED_BY_TAG) != MANAGED_BY_VALUE:
                 raise ConflictError(f"endpoint {name} exists and is not managed by finetune-gitops",
                                     hint="set deploy.endpoint to another name; we never take over an endpoint we did not create")
-            return self._with_deployments(existing)
-        endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags=dict(tags),
-                                         description="managed by finetune-gitops")
+            if any((existing.tags or {}).get(k) != v for k, v in tags.items()):
+                self._retag(existing, tags)
+            return self._info(existing)
+        endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags=dict(tags), description="managed by finetune-gitops")
         try:
-            call(f"creating endpoint {name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
+            start_endpoint_write(self.clients, endpoint, "creating")
         except ConflictError as exc:
             raise ConflictError(f"endpoint name {name} is taken in region {self.clients.location} (names are unique per region)",
                                 hint="set deploy.endpoint to another name, or let gitops derive one") from exc
-        return self.info(name) or EndpointInfo(name=name, scoring_uri="", tags=dict(tags))
+        return EndpointInfo(name=name, scoring_uri="", tags=dict(tags), state=Provisioning.CREATING)
 
-    def add_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
+    def begin_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
+        """Start creating the deployment (0% traffic); one that already exists is reported as it stands."""
         from azure.ai.ml.entities import ManagedOnlineDeployment, OnlineRequestSettings, ProbeSettings
 
+        existing = self.deployment(endpoint, deployment)
+        if existing is not None:
+            return existing
+        current = self._get(endpoint)
+        if current is None:
+            raise NotFoundError(f"endpoint {endpoint} does not exist")
+        # Tagged before the deployment starts, so a rollout that dies from here on leaves a leftover cleanup can date.
+        self._retag(current, {PENDING_TAG: f"{deployment}@{datetime.now(UTC).isoformat(timespec='seconds')}"})
         d = spec.deploy
         entity = ManagedOnlineDeployment(
-            name=deployment, endpoint_name=endpoint, model=model.uri, instance_type=d.instance_type or DEFAULT_DEPLOY_SKU,
+            name=deployment, endpoint_name=endpoint, model=self._model_id(model), instance_type=d.instance_type or DEFAULT_DEPLOY_SKU,
             instance_count=d.instance_count, liveness_probe=ProbeSettings(initial_delay=d.liveness_initial_delay_s),
             request_settings=OnlineRequestSettings(request_timeout_ms=d.request_timeout_ms),
             tags={MANAGED_BY_TAG: MANAGED_BY_VALUE, "gitops_model": f"{model.name}:{model.version}"})
-        created = call(f"creating deployment {deployment} on {endpoint}",
-                       lambda: self._ws.online_deployments.begin_create_or_update(entity).result())
-        if _state(created) not in ("succeeded", ""):
-            raise BackendError(f"deployment {deployment} on {endpoint} ended {_state(created)}",
-                               hint="read the deployment logs in the studio (az ml online-deployment get-logs)")
-        current = self._get(endpoint)
-        if current is not None:
-            self._retag(current, {PENDING_TAG: f"{deployment}@{datetime.now(UTC).isoformat(timespec='seconds')}"})
-        return DeploymentInfo(name=deployment, model_uri=model.uri, healthy=True, created_at=datetime.now(UTC))
+        start_deployment_write(self.clients, entity)
+        return DeploymentInfo(name=deployment, model_uri=model.uri, healthy=False, created_at=datetime.now(UTC),
+                              state=Provisioning.CREATING)
+
+    def _model_id(self, model: RegisteredModel) -> str:
+        """The ARM id of a workspace model (``azureml:name:version``), as the SDK resolves it before a PUT."""
+        kind, _, rest = model.uri.partition(":")
+        name, _, version = rest.partition(":")
+        if kind == "azureml" and not rest.startswith("//") and name and version:
+            return f"{self.clients.workspace_id}/models/{name}/versions/{version}"
+        return model.uri
+
+    def deployment(self, endpoint: str, deployment: str) -> DeploymentInfo | None:
+        try:
+            entity = call(f"getting deployment {deployment} of {endpoint}",
+                          lambda: self._ws.online_deployments.get(name=deployment, endpoint_name=endpoint))
+        except NotFoundError:
+            return None
+        return self._deployment_info(entity)
+
+    @staticmethod
+    def _deployment_info(d: Any) -> DeploymentInfo:
+        state = Provisioning.read(_state(d))
+        error = (f"deployment {d.name} provisioning {state.value}: read its logs with "
+                 f"az ml online-deployment get-logs -e {d.endpoint_name} -n {d.name}") if state is Provisioning.FAILED else None
+        return DeploymentInfo(name=d.name, model_uri=str(d.model or ""), healthy=state is Provisioning.SUCCEEDED,
+                              created_at=_when(getattr(getattr(d, "creation_context", None), "created_at", None)),
+                              state=state, error=error)
 
     def _retag(self, endpoint: Any, tags: Mapping[str, str | None]) -> None:
-        """Write the endpoint just read back with these tags changed (None removes one)."""
+        """Write the endpoint just read back with these tags changed (None removes one); does not wait."""
         merged = {**(endpoint.tags or {}), **tags}
         endpoint.tags = {k: v for k, v in merged.items() if v is not None}
-        call(f"tagging endpoint {endpoint.name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
+        start_endpoint_write(self.clients, endpoint, "tagging")
 
-    def set_traffic(self, name: str, traffic: Mapping[str, int]) -> EndpointInfo:
+    def begin_traffic(self, name: str, traffic: Mapping[str, int]) -> EndpointInfo:
+        """Start moving traffic; the endpoint reads ``updating`` until the service has applied it."""
         endpoint = self._get(name)
         if endpoint is None:
             raise NotFoundError(f"endpoint {name} does not exist")
@@ -149,8 +180,9 @@ class AzureEndpoints:
             pending = _pending(endpoint.tags)[0]
             if pending and traffic.get(pending, 0) > 0:  # promoted: no longer pending
                 endpoint.tags = {k: v for k, v in endpoint.tags.items() if k != PENDING_TAG}
-        call(f"setting traffic of {name}", lambda: self._ws.online_endpoints.begin_create_or_update(endpoint).result())
-        return self.info(name) or self._info(endpoint)
+        start_endpoint_write(self.clients, endpoint, "setting traffic of")
+        info = self._info(endpoint)
+        return replace(info, traffic={d: int(v) for d, v in traffic.items() if int(v) > 0}, state=Provisioning.UPDATING)
 
     def invoke(self, name: str, payload: Mapping[str, Any], deployment: str | None, timeout_s: float) -> InvokeResult:
         import requests
@@ -172,13 +204,13 @@ class AzureEndpoints:
         return InvokeResult(response.status_code, response.text, (time.perf_counter() - started) * 1000)
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        """Start deleting the deployment (absent is fine) and drop the pending mark that named it."""
         with contextlib.suppress(NotFoundError):
-            call(f"deleting deployment {deployment} of {endpoint}",
-                 lambda: self._ws.online_deployments.begin_delete(name=deployment, endpoint_name=endpoint).result())
+            start_deployment_delete(self.clients, endpoint, deployment)
         current = self._get(endpoint)
         if current is not None and _pending(current.tags)[0] == deployment:
             self._retag(current, {PENDING_TAG: None})
 
     def delete(self, name: str) -> None:
         with contextlib.suppress(NotFoundError):
-            call(f"deleting endpoint {name}", lambda: self._ws.online_endpoints.begin_delete(name=name).result())
+            start_endpoint_delete(self.clients, name)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,13 @@ class LocalBackend:
     name = "local"
     unsupported: Mapping[Feature, str] = UNSUPPORTED["local"]
 
-    def __init__(self, workspace_dir: str | Path | None = None, event_hook: str | None = None) -> None:
+    def __init__(self, workspace_dir: str | Path | None = None, provisioning_delay_s: float = 0.0,
+                 clock: Callable[[], float] = time.time) -> None:
         from gitops.settings import Settings
 
         self.ws = LocalWorkspace.at(workspace_dir or Settings.load().workspace_dir)
         self.jobs = LocalJobs(self.ws)
-        self.endpoints = LocalEndpoints(self.ws)
-        self.event_hook = event_hook
+        self.endpoints = LocalEndpoints(self.ws, provisioning_delay_s, clock)
 
     @property
     def topic(self) -> str:
@@ -84,7 +85,7 @@ class LocalBackend:
         request = FinetuneRequest(
             job_name=job_name, base_model_dir=model.uri, train_path=data.train_uri, test_path=data.test_uri,
             output_dir=str(self.ws.job_dir(job_name) / "output"), params=dict(params), tracking_uri=self.ws.tracking_uri,
-            experiment=experiment, tags=dict(tags), event_topic=self.topic, event_hook=self.event_hook)
+            experiment=experiment, tags=dict(tags), event_topic=self.topic)
         return self.jobs.submit(request)
 
     def get_job(self, job_name: str) -> JobStatus | None:
@@ -97,14 +98,22 @@ class LocalBackend:
         result = self.jobs.result(job_name)
         return models.register(self.ws, result["model_uri"], name, dict(tags), job_name)
 
-    def ensure_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
+    # Local operations finish within the call (a tiny model loads in a second); only an injected
+    # provisioning delay makes a deployment read ``creating`` for a while.
+    def begin_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
         return self.endpoints.ensure(name, dict(tags))
 
-    def create_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
+    def begin_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
+        existing = self.endpoints.deployment(endpoint, deployment)
+        if existing is not None:
+            return existing
         model_dir = models.download(self.ws, model.uri, self.ws.endpoint_dir(endpoint) / "models" / deployment)
         return self.endpoints.add_deployment(endpoint, deployment, model.uri, model_dir)
 
-    def set_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
+    def get_deployment(self, endpoint: str, deployment: str) -> DeploymentInfo | None:
+        return self.endpoints.deployment(endpoint, deployment)
+
+    def begin_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
         return self.endpoints.set_traffic(endpoint, dict(traffic))
 
     def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None,

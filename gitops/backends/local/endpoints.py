@@ -6,13 +6,14 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Usage
+from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Provisioning, Usage
 from gitops.backends.local import processes
 from gitops.backends.local.workspace import LocalWorkspace
 from gitops.errors import BackendError, ConflictError, NotFoundError
@@ -29,8 +30,18 @@ def _free_port() -> int:
 
 
 class LocalEndpoints:
-    def __init__(self, ws: LocalWorkspace) -> None:
+    """``provisioning_delay_s`` makes a new deployment read ``creating`` for that long on ``clock`` (loading a tiny
+    model takes a second here; Azure takes ten minutes and more), so the lifecycle's waits can be exercised."""
+
+    def __init__(self, ws: LocalWorkspace, provisioning_delay_s: float = 0.0, clock: Callable[[], float] = time.time) -> None:
         self.ws = ws
+        self.provisioning_delay_s = provisioning_delay_s
+        self.clock = clock
+
+    def _dep_info(self, name: str, dep: dict[str, Any], alive: bool) -> DeploymentInfo:
+        ready = self.clock() >= float(dep.get("ready_at", 0))
+        return DeploymentInfo(name, dep["model_uri"], healthy=alive and ready, created_at=datetime.fromtimestamp(dep["created_at"], UTC),
+                              state=Provisioning.SUCCEEDED if ready else Provisioning.CREATING)
 
     # -- records ------------------------------------------------------------------------------
     def _config(self, name: str) -> dict[str, Any] | None:
@@ -55,9 +66,7 @@ class LocalEndpoints:
         if config is None:
             return None
         alive = self._alive(name, config)
-        deployments = tuple(
-            DeploymentInfo(d, dep["model_uri"], healthy=alive, created_at=datetime.fromtimestamp(dep["created_at"], UTC))
-            for d, dep in sorted(config.get("deployments", {}).items()))
+        deployments = tuple(self._dep_info(d, dep, alive) for d, dep in sorted(config.get("deployments", {}).items()))
         return EndpointInfo(name=name, scoring_uri=f"http://127.0.0.1:{config['port']}/score", tags=config.get("tags", {}),
                             traffic=config.get("traffic", {}), deployments=deployments,
                             created_at=datetime.fromtimestamp(config["created_at"], UTC))
@@ -121,11 +130,16 @@ class LocalEndpoints:
             raise NotFoundError(f"endpoint '{endpoint}' does not exist")
         deps = config.setdefault("deployments", {})
         if deps.get(deployment, {}).get("model_uri") != model_uri:
-            deps[deployment] = {"model_uri": model_uri, "model_dir": str(model_dir), "created_at": time.time()}
+            deps[deployment] = {"model_uri": model_uri, "model_dir": str(model_dir), "created_at": time.time(),
+                                "ready_at": self.clock() + self.provisioning_delay_s}
         config.setdefault("traffic", {}).setdefault(deployment, 0)
         self._save(endpoint, config)
         self._reload(endpoint, config)
-        return DeploymentInfo(deployment, model_uri, healthy=True, created_at=datetime.fromtimestamp(deps[deployment]["created_at"], UTC))
+        return self._dep_info(deployment, deps[deployment], alive=True)
+
+    def deployment(self, endpoint: str, deployment: str) -> DeploymentInfo | None:
+        info = self.info(endpoint)
+        return None if info is None else info.deployment(deployment)
 
     def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> EndpointInfo:
         config = self._config(endpoint)
@@ -134,6 +148,9 @@ class LocalEndpoints:
         unknown = set(traffic) - set(config.get("deployments", {}))
         if unknown:
             raise NotFoundError(f"no deployment {', '.join(sorted(unknown))} on endpoint '{endpoint}'")
+        provisioning = [d for d, pct in traffic.items() if pct > 0 and self.clock() < float(config["deployments"][d].get("ready_at", 0))]
+        if provisioning:  # as Azure: traffic goes only to a deployment that finished provisioning
+            raise ConflictError(f"deployment {', '.join(provisioning)} on '{endpoint}' is still provisioning")
         total = sum(traffic.values())
         if any(v < 0 for v in traffic.values()) or total not in (0, 100):
             raise ConflictError(f"traffic must add up to 100 (or 0), got {total}")

@@ -1,0 +1,116 @@
+"""What moves a rollout forward between steps: a message ``{run, step, not_before}`` that comes back when due.
+
+On Azure it is a Storage queue message sent with a visibility delay, consumed by the queue-triggered
+function ``advance``; the Functions host moves a message that keeps failing to ``<queue>-poison``
+after ``maxDequeueCount`` tries (host.json). Messages are base64 text, as the Functions queue trigger
+expects by default (azure-storage-queue sends plain text unless told otherwise). In a process that
+drives the lifecycle itself (the CLI, tests, benchmarks) a ``MemoryQueue`` holds them.
+
+A message is only a nudge: the run's cursor in the ledger is the truth, so a duplicate, late or early
+message does nothing but look.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gitops.errors import RequestError
+
+# Azure Storage hides a message for at most 7 days.
+MAX_DELAY_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class StepMessage:
+    run: str
+    step: str
+    not_before: float
+
+    def to_json(self) -> str:
+        return json.dumps({"run": self.run, "step": self.step, "not_before": self.not_before}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> StepMessage:
+        try:
+            data: Any = json.loads(text)
+            return cls(str(data["run"]), str(data.get("step", "")), float(data.get("not_before", 0)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RequestError(f"not a step message: {str(text)[:80]!r}",
+                               hint='a step message is {"run": NAME, "step": STEP, "not_before": EPOCH_SECONDS}') from exc
+
+
+class StepQueue(Protocol):
+    def send(self, message: StepMessage, now: float) -> None:
+        """Deliver ``message`` no earlier than ``message.not_before`` (``now`` is the caller's clock)."""
+        ...
+
+
+class MemoryQueue:
+    """Messages kept in this process, handed out when due on the caller's clock."""
+
+    def __init__(self) -> None:
+        self._messages: list[StepMessage] = []
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def send(self, message: StepMessage, now: float) -> None:
+        with self._lock:
+            self._messages.append(message)
+            self.sent += 1
+
+    def due(self, now: float) -> list[StepMessage]:
+        """Take every message whose time has come."""
+        with self._lock:
+            ready = [m for m in self._messages if m.not_before <= now]
+            self._messages = [m for m in self._messages if m.not_before > now]
+        return sorted(ready, key=lambda m: m.not_before)
+
+    def next_at(self) -> float | None:
+        with self._lock:
+            return min((m.not_before for m in self._messages), default=None)
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+
+class StorageQueue:
+    """An Azure Storage queue (Azurite in tests): base64 messages with a visibility delay."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, queue: str) -> StorageQueue:
+        from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+        client = QueueClient.from_connection_string(connection_string, queue, message_encode_policy=TextBase64EncodePolicy(),
+                                                    message_decode_policy=TextBase64DecodePolicy())
+        return cls._created(client)
+
+    @classmethod
+    def from_account_url(cls, account_url: str, queue: str, credential: Any = None) -> StorageQueue:
+        from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+        client = QueueClient(account_url, queue, credential=credential, message_encode_policy=TextBase64EncodePolicy(),
+                             message_decode_policy=TextBase64DecodePolicy())
+        return cls._created(client)
+
+    @classmethod
+    def _created(cls, client: Any) -> StorageQueue:
+        from azure.core.exceptions import ResourceExistsError
+
+        with contextlib.suppress(ResourceExistsError):  # made by the template, or by an earlier process
+            client.create_queue()
+        return cls(client)
+
+    def send(self, message: StepMessage, now: float) -> None:
+        delay = int(min(MAX_DELAY_S, max(0.0, message.not_before - now)) + 0.999)
+        self.client.send_message(message.to_json(), visibility_timeout=delay or None)

@@ -1,0 +1,86 @@
+"""The one place the lifecycle is built from settings: ledger, backends, step queue, topics, metrics reader.
+
+The CLI drives runs in its own process (no queue: ``Lifecycle.settle``); the Function App sends step
+messages to the Storage queue its ``advance`` function consumes. Both read the same ledger settings, and
+the Function refuses to start without one (a ledger in a temporary directory would lose every run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitops.backends.base import Backend
+from gitops.backends.registry import backend_cache
+from gitops.errors import ConfigurationError, UnsupportedError
+from gitops.ledger.model import Ledger
+from gitops.lifecycle.flow import Lifecycle
+from gitops.lifecycle.queue import StepQueue, StorageQueue
+from gitops.naming import workspace_resource_id
+from gitops.report.metrics import MetricsReader, MlflowMetricsReader
+from gitops.settings import Settings
+
+
+def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
+    """For the CLI: the local backend in the workspace directory, the Azure one on first use; no queue."""
+    from gitops.backends.local.backend import LocalBackend
+
+    settings = Settings.load()
+    local = LocalBackend(workspace_dir or settings.workspace_dir)
+    backend_for = backend_cache({"local": local})
+    # An Azure dead-letter event replayed with `gitops event` is ours too when this shell points at its workspace.
+    azure = azure_topic(settings)
+    topics = [local.topic, *([azure] if azure else [])]
+    return Lifecycle(ledger_from(settings, local.ws.root / "ledger"), backend_for, topic=topics,
+                     reader_for=lambda name: metrics_reader(backend_for(name)))
+
+
+def function_lifecycle(settings: Settings | None = None) -> Lifecycle:
+    """For the Function App: a ledger and a step queue are required settings; the Azure backend on first use."""
+    s = settings or Settings.load()
+    backend_for = backend_cache()
+    return Lifecycle(ledger_from(s, None), backend_for, topic=azure_topic(s), queue=queue_from(s, required=True),
+                     reader_for=lambda name: metrics_reader(backend_for(name)))
+
+
+def azure_topic(settings: Settings) -> str | None:
+    if settings.subscription_id and settings.resource_group and settings.workspace_name:
+        return workspace_resource_id(settings.subscription_id, settings.resource_group, settings.workspace_name)
+    return None
+
+
+def metrics_reader(backend: Backend) -> MetricsReader:
+    """Where a backend's training metrics are read: its MLflow tracking store (SQLite, or the workspace's)."""
+    uri = getattr(getattr(backend, "ws", None), "tracking_uri", None) or getattr(backend, "tracking_uri", None)
+    if uri is None:
+        raise UnsupportedError(f"the {backend.name} backend has no metrics store")
+    return MlflowMetricsReader(str(uri))
+
+
+def ledger_from(settings: Settings, local_root: Path | None) -> Ledger:
+    """The Azure Blob ledger when the settings name one (connection string or account URL), else files under
+    ``local_root``; with no ``local_root`` (the Function App) a ledger setting is required."""
+    if settings.ledger_connection_string:
+        from gitops.ledger.blob import BlobLedger
+
+        return BlobLedger.from_connection_string(settings.ledger_connection_string, settings.ledger_container)
+    if settings.ledger_account_url:
+        from gitops.ledger.blob import BlobLedger
+
+        return BlobLedger.from_account_url(settings.ledger_account_url, settings.ledger_container)
+    if local_root is None:
+        raise ConfigurationError("no ledger is configured: GITOPS_LEDGER_ACCOUNT_URL (or GITOPS_LEDGER_CONNECTION_STRING) is not set",
+                                 hint="set it in the Function App's application settings (infra/main.bicep does)")
+    from gitops.ledger.local import LocalLedger
+
+    return LocalLedger(local_root)
+
+
+def queue_from(settings: Settings, required: bool = False) -> StepQueue | None:
+    if settings.queue_connection_string:
+        return StorageQueue.from_connection_string(settings.queue_connection_string, settings.queue_name)
+    if settings.queue_service_uri:
+        return StorageQueue.from_account_url(settings.queue_service_uri, settings.queue_name)
+    if required:
+        raise ConfigurationError("no step queue is configured: GITOPS_QUEUE__queueServiceUri (or GITOPS_QUEUE) is not set",
+                                 hint="set it in the Function App's application settings (infra/main.bicep does)")
+    return None
