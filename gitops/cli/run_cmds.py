@@ -24,6 +24,7 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
     from gitops.errors import GitopsError
     from gitops.ledger.model import IN_FLIGHT
     from gitops.lifecycle.wiring import local_lifecycle
+    from gitops.settings import Settings
     from gitops.spec.validate import load_spec
 
     console = Console(stderr=True)
@@ -56,8 +57,12 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
                 loss = f" loss {p['train_loss']:.3f}" if "train_loss" in p else ""
                 step = f" step {p.get('step', 0)}/{p.get('max_steps', '?')}" if "step" in p else ""
                 status.update(f"job {job.state.value}{step}{loss}")
-                if job.state.terminal:  # the worker wrote its event; the lifecycle reads the job's state itself
-                    lifecycle.reconcile(record.run)
+                if job.state.terminal:  # hand the worker's own event to the handler; without one, reconcile finds it
+                    event_file = Settings.load().workspace_dir / "events" / f"{job.name}-{job.state.value}.json"
+                    if event_file.is_file():
+                        lifecycle.on_job_event(event_file.read_text(encoding="utf-8"))
+                    else:
+                        lifecycle.reconcile(record.run)
                     continue
             time.sleep(1)
     _print_outcome(record, backend)

@@ -49,7 +49,10 @@ def test_run_status_invoke_and_event_replay(cli, write, workspace: Path, tmp_pat
     status = cli("status", "--json")
     (record,) = json.loads(status.out)
     assert record["status"] == "live" and record["smoke"]["ok"] is True
-    assert [h["status"] for h in record["history"]][:2] == ["submitted", "deploying"]
+    statuses = [h["status"] for h in record["history"]]
+    assert statuses[0] == "submitted" and "deploying" in statuses and statuses[-1] == "live"
+    assert record["cursor"] is None and record["updated_at"].endswith("+00:00")  # ISO 8601, UTC
+    assert all(h["at"].endswith("+00:00") for h in record["history"])
 
     reply = cli("invoke", "cli-run", "--message", "Tell me about rain.", "--max-new-tokens", "4")
     assert reply.exit_code == 0 and reply.out.strip() and not reply.out.startswith("error")

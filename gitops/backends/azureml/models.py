@@ -102,17 +102,21 @@ def register(clients: AzureClients, job_name: str, name: str, tags: Mapping[str,
     from azure.ai.ml.entities import Model
 
     ws = clients.workspace
-    existing = _version_from_job(clients, name, job_name)
+    versions = _versions(clients, name)
+    existing = next((m for m in versions if (m.tags or {}).get("gitops_job") == job_name), None)
     if existing is not None:
-        return existing
-    version = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        return _record(existing)
+    # A timestamp, and past every numeric version already there: a version is immutable, and two jobs may
+    # finish in the same second.
+    taken = [int(m.version) for m in versions if str(m.version).isdigit()]
+    version = str(max(int(datetime.now(UTC).strftime("%Y%m%d%H%M%S")), max(taken, default=0) + 1))
     model = Model(path=output_uri(job_name), type=AssetTypes.MLFLOW_MODEL, name=name, version=version,
                   description=f"fine-tuned by job {job_name}", tags={**tags, "gitops_job": job_name})
     created = call(f"registering model {name} from job {job_name}", lambda: ws.models.create_or_update(model))
     return _record(created)
 
 
-def _version_from_job(clients: AzureClients, name: str, job_name: str) -> RegisteredModel | None:
+def _versions(clients: AzureClients, name: str) -> list[Any]:
     from azure.core.exceptions import ResourceNotFoundError
 
     ws = clients.workspace
@@ -123,10 +127,7 @@ def _version_from_job(clients: AzureClients, name: str, job_name: str) -> Regist
         except ResourceNotFoundError:
             return []
 
-    for model in call(f"listing versions of model {name}", versions):
-        if (model.tags or {}).get("gitops_job") == job_name:
-            return _record(model)
-    return None
+    return list(call(f"listing versions of model {name}", versions))
 
 
 def _record(model: Any) -> RegisteredModel:

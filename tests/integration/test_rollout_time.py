@@ -1,0 +1,308 @@
+"""Rollouts on Azure's time, on a virtual clock: the real SDK against the fake REST API, whose endpoints and
+deployments take virtual minutes to provision, and a queue that hands step messages back when they are due.
+
+What these prove, without waiting: no invocation waits on Azure (the clock never moves inside one, and each
+makes a bounded number of HTTP calls), duplicates and kills never act twice, and failures and deadlines roll
+back with the old deployment serving throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.events import build_event
+from gitops.ledger.local import LocalLedger
+from gitops.lifecycle.flow import CLAIM_LEASE_S, Decision, Lifecycle
+from gitops.lifecycle.queue import MemoryQueue
+from gitops.spec.validate import ValidatedSpec, validate_text
+from tests.conftest import REPO_ROOT
+from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept
+
+SPEC = (REPO_ROOT / "runs" / "phi3-mini-ultrachat.yaml").read_text().replace(
+    "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n"
+    "  # dataset: HuggingFaceH4/ultrachat_200k")
+RUN = "phi3-mini-ultrachat"
+MAX_CALLS_PER_INVOCATION = 16  # a handful of GETs and one or two writes per step, a few steps per invocation
+
+
+class VirtualClock:
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class Killed(BaseException):
+    """Stands for the process dying mid-step: no `except Exception` in the lifecycle catches it."""
+
+
+@dataclass
+class World:
+    fake: FakeAzureML
+    backend: Any
+    clock: VirtualClock
+    queue: MemoryQueue
+    lifecycle: Lifecycle
+    invocations: list[tuple[Decision, int, float]] = field(default_factory=list)  # decision, HTTP calls, virtual seconds
+
+    def spec(self, lr: str = "5.0e-6") -> ValidatedSpec:
+        result = validate_text(SPEC.replace("learning_rate: 5.0e-6", f"learning_rate: {lr}"), f"runs/{RUN}.yaml")
+        assert result.ok, result.findings
+        return result
+
+    def record(self) -> Any:
+        got = self.lifecycle.ledger.get(RUN)
+        assert got is not None
+        return got[0]
+
+    def event(self, job: str, event_id: str | None = None) -> dict[str, Any]:
+        body = build_event(topic=self.fake.ws_path, experiment="chat_completion", run_id=job, status="completed",
+                           tags=self.fake.job(job)["properties"]["tags"])
+        if event_id:
+            body["id"] = event_id
+        return body
+
+    def deliver(self, lifecycle: Lifecycle | None = None, limit: int = 400) -> None:
+        """Hand every step message to ``advance`` when it is due, moving the clock to the next one, until none is left."""
+        for _ in range(limit):
+            due = self.queue.due(self.clock.now())
+            if not due:
+                nxt = self.queue.next_at()
+                if nxt is None:
+                    return
+                self.clock.advance(max(0.0, nxt - self.clock.now()))
+                continue
+            for message in due:
+                calls, started = len(self.fake.calls), self.clock.now()
+                decision = (lifecycle or self.lifecycle).advance(message.run)
+                self.invocations.append((decision, len(self.fake.calls) - calls, self.clock.now() - started))
+        raise AssertionError("the queue did not drain")
+
+    def submit_completed(self, lr: str = "5.0e-6") -> str:
+        record = self.lifecycle.submit(self.spec(lr), commit="c0ffee", pr="7")
+        self.fake.set_job_status(record.job_name, "Completed")
+        return record.job_name
+
+    def deployment_puts(self) -> list[str]:
+        return [u for m, u in self.fake.calls if m == "PUT" and "/deployments/" in u]
+
+    def live_first_version(self) -> str:
+        """v1 live at once (provisioning instant), then provisioning takes Azure's minutes again."""
+        durations = dict(self.fake.provisioning_s)
+        self.fake.provisioning_s.update(onlineendpoints=0, deployments=0)
+        job = self.submit_completed()
+        self.lifecycle.on_job_event(self.event(job))
+        self.deliver()
+        self.fake.provisioning_s.update(durations)
+        assert self.record().status == "live"
+        return str(self.record().deployment)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    fake = FakeAzureML().seed_defaults()
+    clock = VirtualClock()
+    fake.clock = clock.now
+    fake.provisioning_s.update(onlineendpoints=90, deployments=20 * 60, delete=120)  # an endpoint 1.5 min, an LLM 20 min
+    with intercept(fake):
+        backend = azure_backend_for(fake, tmp_path / "azure-data")
+        queue = MemoryQueue()
+        lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: backend, topic=backend.topic, queue=queue,
+                              clock=clock.now)
+        yield World(fake, backend, clock, queue, lifecycle)
+
+
+def test_a_twenty_minute_deployment_completes_through_queue_messages_without_waiting(world: World) -> None:
+    job = world.submit_completed()
+    started = world.clock.now()
+    (decision,) = world.lifecycle.on_job_event(world.event(job))
+    assert decision.action == "scheduled" and world.clock.now() == started and len(world.queue) == 1
+    world.deliver()
+    live = world.record()
+    assert live.status == "live" and live.cursor is None and live.claim is None
+    assert world.clock.now() - started >= 20 * 60 + 90  # Azure's time passed between invocations...
+    assert all(seconds == 0 for _, _, seconds in world.invocations)  # ...never inside one: nothing waited
+    assert max(calls for _, calls, _ in world.invocations) <= MAX_CALLS_PER_INVOCATION
+    waits = [d for d, _, _ in world.invocations if d.action == "waiting"]
+    assert 15 <= len(waits) <= 40, [d.reason for d in waits]
+    assert all(d.reason.startswith(("await_endpoint", "await_deployment", "await_traffic")) for d in waits), [d.reason for d in waits]
+    assert world.fake.endpoint(live.endpoint)["properties"]["traffic"] == {live.deployment: 100}
+    assert len(world.deployment_puts()) == 1
+    notes = [h.note for h in live.history]
+    assert "endpoint " + str(live.endpoint) + " ready" in notes and f"deployment {live.deployment} ready" in notes
+
+
+def test_redelivered_and_duplicate_events_during_a_rollout_make_one_deployment(world: World) -> None:
+    job = world.submit_completed()
+    world.lifecycle.on_job_event(world.event(job, "e1"))
+    for minute in range(0, 25, 5):  # Event Grid redelivers (same id), and a second event type arrives (new id)
+        world.clock.advance(5 * 60)
+        actions = [d.action for d in world.lifecycle.on_job_event(world.event(job, "e1"))]
+        actions += [d.action for d in world.lifecycle.on_job_event(world.event(job, f"status-{minute}"))]
+        assert "scheduled" not in actions, actions
+        for message in world.queue.due(world.clock.now()):
+            world.lifecycle.advance(message.run)
+    world.deliver()
+    assert world.record().status == "live" and len(world.deployment_puts()) == 1
+    assert len(world.fake.model_versions("Phi-3-mini-4k-instruct-ultrachat-200k")) == 1
+
+
+@pytest.mark.parametrize("dies_in", ["get_job", "register_model", "get_endpoint", "begin_deployment", "get_deployment", "invoke",
+                                     "begin_traffic", "delete_deployment"])
+def test_a_process_killed_in_any_step_is_resumed_by_the_timer_without_acting_twice(world: World, dies_in: str) -> None:
+    old = world.live_first_version()
+    job = world.submit_completed(lr="6.0e-6")
+
+    class Dying:
+        died = False
+
+        def __getattr__(self, name: str) -> Any:
+            real = getattr(world.backend, name)
+            if name != dies_in or Dying.died:
+                return real
+
+            def die(*args: Any, **kwargs: Any) -> Any:
+                real(*args, **kwargs)
+                Dying.died = True
+                raise Killed()
+
+            return die
+
+    dying = Lifecycle(world.lifecycle.ledger, lambda name: Dying(), topic=world.backend.topic, queue=world.queue,  # type: ignore[arg-type, return-value]
+                      clock=world.clock.now)
+    world.lifecycle.on_job_event(world.event(job))
+    with pytest.raises(Killed):
+        world.deliver(lifecycle=dying)
+    stuck = world.record()
+    assert stuck.status in ("submitted", "deploying") and stuck.cursor is not None and stuck.claim is not None
+    assert sum(world.fake.endpoint(stuck.endpoint)["properties"]["traffic"].values()) == 100  # one version serves meanwhile
+    died_at = world.clock.now()
+    assert world.lifecycle.reconcile() == []  # the claim's short lease still runs
+    world.clock.advance(CLAIM_LEASE_S + 1)  # the next reconcile tick after the lease
+    assert [d.action for d in world.lifecycle.reconcile()] == ["scheduled"]
+    world.deliver()
+    healed = world.record()
+    assert healed.status == "live" and healed.deployment != old
+    assert world.fake.endpoint(healed.endpoint)["properties"]["traffic"] == {healed.deployment: 100}
+    assert len(world.deployment_puts()) == 2  # v1 and v2, each created once
+    assert len(world.fake.model_versions("Phi-3-mini-4k-instruct-ultrachat-200k")) == 2
+    assert world.clock.now() - died_at < 30 * 60  # healed in minutes, not after an hour's lease
+
+
+def test_provisioning_that_fails_at_azure_rolls_back_and_the_old_deployment_keeps_serving(world: World) -> None:
+    old = world.live_first_version()
+    world.fake.deployment_state = "Failed"
+    job = world.submit_completed(lr="6.0e-6")
+    world.lifecycle.on_job_event(world.event(job))
+    world.deliver()
+    after = world.record()
+    assert after.status == "rolled_back" and after.deployment == old and after.cursor is None
+    assert "provisioning failed" in (after.error or "") and "get-logs" in (after.error or "")
+    endpoint = world.fake.endpoint(after.endpoint)
+    assert endpoint["properties"]["traffic"] == {old: 100}
+    world.clock.advance(600)
+    assert world.fake.deployments(after.endpoint) == [old]  # the failed candidate was deleted
+
+
+def test_a_deployment_past_its_deadline_rolls_back(world: World) -> None:
+    old = world.live_first_version()
+    world.fake.provisioning_s["deployments"] = 3 * 3600  # stuck provisioning (quota, image pulls): never finishes in time
+    job = world.submit_completed(lr="6.0e-6")
+    world.lifecycle.on_job_event(world.event(job))
+    started = world.clock.now()
+    world.deliver()
+    after = world.record()
+    assert after.status == "rolled_back" and after.deployment == old
+    assert "did not finish within 45 min" in (after.error or "")  # gitops.yaml's default deadline for a deployment
+    assert 45 * 60 <= world.clock.now() - started < 50 * 60
+    assert world.fake.endpoint(after.endpoint)["properties"]["traffic"] == {old: 100}
+
+
+def test_a_spec_may_set_its_own_deadline(world: World) -> None:
+    world.live_first_version()
+    world.fake.provisioning_s["deployments"] = 3 * 3600
+    text = SPEC.replace("learning_rate: 5.0e-6", "learning_rate: 7.0e-6").replace(
+        "request_timeout_ms: 90000", "request_timeout_ms: 90000\n  timeouts: {deployment: 20m}")
+    validated = validate_text(text, f"runs/{RUN}.yaml")
+    assert validated.ok, validated.findings
+    record = world.lifecycle.submit(validated)
+    world.fake.set_job_status(record.job_name, "Completed")
+    world.lifecycle.on_job_event(world.event(record.job_name))
+    world.deliver()
+    assert "did not finish within 20 min" in (world.record().error or "")
+
+
+def test_a_new_version_during_a_rollout_waits_for_it_then_rolls_out(world: World) -> None:
+    """The rule: a rollout in progress finishes; a version merged meanwhile trains at once and rolls out after."""
+    world.live_first_version()
+    v2 = world.submit_completed(lr="6.0e-6")
+    world.lifecycle.on_job_event(world.event(v2))
+    world.clock.advance(1)
+    for message in world.queue.due(world.clock.now()):
+        world.lifecycle.advance(message.run)
+    assert world.record().cursor is not None  # v2's deployment is provisioning
+    v3_record = world.lifecycle.submit(world.spec(lr="7.0e-6"))
+    assert v3_record.job_name == v2 and v3_record.queued is not None  # the record still rolls v2 out
+    v3 = v3_record.queued.job_name
+    assert world.lifecycle.on_job_event(world.event(v3, "v3-early"))[0].action == "recorded"  # its job is not done
+    world.fake.set_job_status(v3, "Completed")
+    endpoint = world.record().endpoint
+    peak = 0
+    for _ in range(400):  # deliver message by message, watching the endpoint between them
+        prefix = f"{world.fake.ws_path}/onlineEndpoints/{endpoint}/deployments"
+        peak = max(peak, sum(1 for d in world.fake.children(prefix) if d["properties"]["provisioningState"] != "Deleting"))
+        nxt = world.queue.next_at()
+        if nxt is None:
+            break
+        world.clock.advance(max(0.0, nxt - world.clock.now()))
+        for message in world.queue.due(world.clock.now()):
+            world.lifecycle.advance(message.run)
+    final = world.record()
+    assert final.status == "live" and final.job_name == v3 and final.queued is None and final.previous_job == v2
+    assert peak == 2  # never two rollouts on one endpoint: the serving deployment and one candidate at most
+    assert [h.note for h in final.history if h.note.startswith("queued version")] == [f"queued version: job {v3}"]
+
+
+def test_a_record_written_before_cursors_is_continued(world: World) -> None:
+    job = world.submit_completed()
+    got = world.lifecycle.ledger.get(RUN)
+    assert got is not None
+    legacy = got[0].moved("deploying", "job completed").model_copy(update={"claimed_until": world.clock.now() - 1})
+    world.lifecycle.ledger.put(legacy, got[1])  # what the one-shot handler left when its process died
+    assert [d.action for d in world.lifecycle.reconcile()] == ["scheduled"]
+    world.deliver()
+    assert world.record().status == "live" and world.record().job_name == job
+
+
+def test_a_forged_completed_event_for_a_running_job_changes_nothing(world: World) -> None:
+    record = world.lifecycle.submit(world.spec())
+    world.fake.set_job_status(record.job_name, "Running")
+    assert world.lifecycle.on_job_event(world.event(record.job_name, "forged"))[0].action == "scheduled"
+    world.deliver()
+    after = world.record()
+    assert after.status == "running" and after.cursor is None and world.fake.endpoint(str(after.endpoint)) is None
+    assert "nothing to do until it ends" in after.history[-1].note
+    world.fake.set_job_status(record.job_name, "Completed")  # the real event, later, still works
+    assert world.lifecycle.on_job_event(world.event(record.job_name, "real"))[0].action == "scheduled"
+    world.deliver()
+    assert world.record().status == "live"
+
+
+def test_an_endpoint_of_another_run_is_never_taken_over(world: World) -> None:
+    job = world.submit_completed()
+    endpoint = world.record().endpoint
+    world.backend.begin_endpoint(endpoint, {"managed_by": "finetune-gitops", "gitops_run": "someone-else"})
+    world.lifecycle.on_job_event(world.event(job))
+    world.deliver()
+    after = world.record()
+    assert after.status == "rolled_back" and "belongs to run 'someone-else'" in (after.error or "")
+    assert world.fake.endpoint(endpoint)["tags"]["gitops_run"] == "someone-else" and world.deployment_puts() == []
