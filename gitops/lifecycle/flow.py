@@ -240,6 +240,14 @@ class Lifecycle:
             record, why = None, ["another process claimed it first"]
         if record is None:
             return Decision("", run, "idle", why[0] if why else "nothing to do")
+        try:
+            return self._walk(record, token)
+        except Exception:  # a bug, or the ledger unreachable: free the run for the retry (a dead process keeps it until the lease ends)
+            self._release(record, token)
+            raise
+
+    def _walk(self, record: RunRecord, token: str) -> Decision:
+        run = record.run
         started = time.monotonic()
         for _ in range(MAX_STEPS_PER_ADVANCE):
             assert record.cursor is not None

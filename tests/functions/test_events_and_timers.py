@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
+import pytest
 from azure.functions.timer import TimerRequest
 
 from gitops.events import build_event
@@ -117,3 +118,57 @@ def test_an_unconfigured_app_lets_event_grid_retry(function_app, monkeypatch) ->
     event = grid_event(build_event(topic="/t", experiment="e", run_id="j", status="completed", tags={"gitops_run": "r"}))
     with pytest.raises(ConfigurationError, match="GITOPS_REPO"):
         function_app["on_job_event"].get_user_function()(event)
+
+
+def test_a_step_message_that_keeps_failing_is_given_up_with_the_reason_and_nothing_deleted(  # type: ignore[no-untyped-def]
+        app_services, azure_fake, function_app, drain, step_queue) -> None:
+    from azure.functions.queue import QueueMessage
+
+    from function_app.config import MAX_DEQUEUE_COUNT
+    from function_app.step_queue import handle_step_message
+    from gitops.ledger.model import update
+    from gitops.lifecycle.queue import StepMessage
+
+    record = submitted(app_services, azure_fake)
+    function_app["reconcile"].get_user_function()(TimerRequest())
+    assert drain() == ["live"]
+    live = app_services.lifecycle.ledger.get(record.run)[0]
+    # A cursor this version of the code cannot take (a step a newer version wrote, say): every delivery fails.
+    update(app_services.lifecycle.ledger, record.run, lambda r: r.model_copy(update={
+        "status": "deploying", "cursor": _cursor("hold_for_approval", live.endpoint)}))
+    body = StepMessage(record.run, "hold_for_approval", 0).to_json().encode()
+    for attempt in range(1, MAX_DEQUEUE_COUNT):
+        with pytest.raises(KeyError):  # raised, so the host delivers it again
+            handle_step_message(QueueMessage(id="m1", body=body, dequeue_count=attempt))
+    assert handle_step_message(QueueMessage(id="m1", body=body, dequeue_count=MAX_DEQUEUE_COUNT)) == "given_up"
+    failed = app_services.lifecycle.ledger.get(record.run)[0]
+    assert failed.status == "failed" and failed.cursor is None
+    assert "hold_for_approval" in (failed.error or "") and "nothing deleted" in (failed.error or "")
+    assert azure_fake.deployments(live.endpoint) == [live.deployment]  # as the last step left it
+    assert azure_fake.endpoint(live.endpoint)["properties"]["traffic"] == {live.deployment: 100}
+
+
+def test_a_malformed_step_message_is_dropped_with_a_line(app_services, caplog) -> None:  # type: ignore[no-untyped-def]
+    from azure.functions.queue import QueueMessage
+
+    from function_app.step_queue import handle_step_message
+
+    caplog.set_level(logging.INFO)
+    for body in (b"not json", b"[]", b'{"step": "x"}', b"\xff\xfe"):
+        assert handle_step_message(QueueMessage(id="bad", body=body, dequeue_count=1)) == "malformed"
+    assert "step message bad dropped: not a step message" in caplog.text
+
+
+def test_host_json_gives_up_where_the_handler_expects(app_services) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from function_app.config import MAX_DEQUEUE_COUNT
+
+    host = json.loads((REPO_ROOT / "host.json").read_text())
+    assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
+
+
+def _cursor(step: str, endpoint: str | None):  # type: ignore[no-untyped-def]
+    from gitops.ledger.model import Cursor
+
+    return Cursor(step=step, entered_at=0, not_before=0, deadline_at=9e9, started_at=0, endpoint=endpoint)
