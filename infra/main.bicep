@@ -1,5 +1,7 @@
 // finetune-gitops: the Azure side of the loop, deployed into the resource group of an existing Azure ML workspace.
-//   storage (ledger + dead-letter containers) -> Function App (Linux, Python 3.11, system identity)
+//   storage (ledger, dead-letter and deployment containers; the step queue and its poison queue)
+//   -> Log Analytics + Application Insights (the functions' logs)
+//   -> Function App on Flex Consumption (FC1: Linux Consumption, Y1, retires 2028-09-30), Python 3.11, system identity
 //   -> role assignments -> Event Grid system topic on the workspace -> subscription to on_job_event.
 // Deploy twice: first with deployEventSubscription=false, publish the function code, then with true
 // (Event Grid checks that the function exists when the subscription is created). See docs/deploy.md.
@@ -31,10 +33,15 @@ var suffix = uniqueString(resourceGroup().id, workspaceName)
 var storageName = toLower('${prefix}${take(suffix, 12)}')
 var ledgerContainer = 'gitops-ledger'
 var deadLetterContainer = 'event-deadletter'
+var deploymentContainer = 'function-packages'
+// The step queue (function `advance`); the host moves a message that keeps failing to '<name>-poison'.
+var stepQueue = 'gitops-steps'
 // Built-in role definition ids.
 var roleAzureMLDataScientist = 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
 var roleStorageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 var roleMonitoringReader = '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
+var roleStorageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var roleStorageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 
 resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-04-01' existing = {
   name: workspaceName
@@ -69,15 +76,55 @@ resource deadLetter 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   properties: { publicAccess: 'None' }
 }
 
-resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {
+resource packages 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainer
+  properties: { publicAccess: 'None' }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource steps 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: stepQueue
+}
+
+resource stepsPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${stepQueue}-poison'
+}
+
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: '${prefix}-logs-${take(suffix, 6)}'
+  location: location
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: '${prefix}-ai-${take(suffix, 6)}'
+  location: location
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+  }
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${prefix}-plan-${take(suffix, 6)}'
   location: location
-  sku: { name: 'Y1', tier: 'Dynamic' }
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
   kind: 'functionapp'
   properties: { reserved: true }
 }
 
-resource functionApp 'Microsoft.Web/sites@2023-12-01' = {
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: '${prefix}-fn-${take(suffix, 8)}'
   location: location
   kind: 'functionapp,linux'
@@ -85,15 +132,24 @@ resource functionApp 'Microsoft.Web/sites@2023-12-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
+          authentication: { type: 'SystemAssignedIdentity' }
+        }
+      }
+      scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
+      runtime: { name: 'python', version: '3.11' }
+    }
     siteConfig: {
-      linuxFxVersion: 'Python|3.11'
       ftpsState: 'Disabled'
       minTlsVersion: '1.2'
+      // Flex Consumption takes the runtime from functionAppConfig above, never from a worker-runtime setting.
       appSettings: [
-        { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
-        { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'python' }
-        { name: 'AzureWebJobsFeatureFlags', value: 'EnableWorkerIndexing' }
-        { name: 'AzureWebJobsStorage', value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};EndpointSuffix=${environment().suffixes.storage};AccountKey=${storage.listKeys().keys[0].value}' }
+        { name: 'AzureWebJobsStorage__accountName', value: storage.name }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
         { name: 'PYTHON_SCRIPT_FILE_NAME', value: 'functions_entry.py' }
         { name: 'AZURE_SUBSCRIPTION_ID', value: subscription().subscriptionId }
         { name: 'AZURE_RESOURCE_GROUP', value: resourceGroup().name }
@@ -104,6 +160,9 @@ resource functionApp 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'GITOPS_LEDGER_CONTAINER', value: ledgerContainer }
         { name: 'GITOPS_RECONCILE_SCHEDULE', value: reconcileSchedule }
         { name: 'GITOPS_CLEANUP_SCHEDULE', value: cleanupSchedule }
+        // The step queue, with the identity: the queue trigger's connection "GITOPS_QUEUE" and the sender read it.
+        { name: 'GITOPS_QUEUE__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
+        { name: 'GITOPS_QUEUE_NAME', value: stepQueue }
       ]
     }
   }
@@ -136,6 +195,28 @@ resource canWriteLedger 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: functionApp.identity.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageBlobDataContributor)
+  }
+}
+
+// The host's own storage (AzureWebJobsStorage with the identity) and the deployment package container.
+resource canUseHostStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: storage
+  name: guid(storage.id, functionApp.id, roleStorageBlobDataOwner)
+  properties: {
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageBlobDataOwner)
+  }
+}
+
+// Send, receive and delete step messages (and the host's poison moves).
+resource canUseStepQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: storage
+  name: guid(storage.id, functionApp.id, roleStorageQueueDataContributor)
+  properties: {
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageQueueDataContributor)
   }
 }
 
@@ -185,3 +266,4 @@ output functionAppName string = functionApp.name
 output functionAppUrl string = 'https://${functionApp.properties.defaultHostName}'
 output ledgerAccountUrl string = storage.properties.primaryEndpoints.blob
 output principalId string = functionApp.identity.principalId
+output applicationInsightsName string = insights.name

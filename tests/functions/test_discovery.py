@@ -66,11 +66,20 @@ def test_infrastructure_sets_every_setting_the_code_reads() -> None:
     bicep = (REPO_ROOT / "infra" / "main.bicep").read_text()
     for setting in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME", "GITOPS_REPO",
                     "GITOPS_OIDC_AUDIENCE", "GITOPS_LEDGER_ACCOUNT_URL", "GITOPS_LEDGER_CONTAINER",
-                    "GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE", "FUNCTIONS_WORKER_RUNTIME"):
+                    "GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE", "GITOPS_QUEUE__queueServiceUri", "GITOPS_QUEUE_NAME",
+                    "AzureWebJobsStorage__accountName", "APPLICATIONINSIGHTS_CONNECTION_STRING"):
         assert f"name: '{setting}'" in bicep, setting
+    # Flex Consumption (Linux Consumption retires 2028-09-30): the runtime lives in functionAppConfig, not in settings.
+    assert "sku: { name: 'FC1', tier: 'FlexConsumption' }" in bicep and "runtime: { name: 'python', version: '3.11' }" in bicep
+    assert "FUNCTIONS_WORKER_RUNTIME" not in bicep and "linuxFxVersion" not in bicep
+    # The step queue the code defaults to, and the poison queue the host moves failing messages to.
+    from gitops.settings import Settings
+
+    queue = Settings.load({}).queue_name
+    assert f"var stepQueue = '{queue}'" in bicep and "name: '${stepQueue}-poison'" in bicep
     assert "{ operatorType: 'IsNotNull', key: 'data.runTags.gitops_run' }" in bicep
     assert "'Microsoft.MachineLearningServices.RunCompleted'" in bicep and "deadLetterDestination" in bicep
-    assert "linuxFxVersion: 'Python|3.11'" in bicep and "type: 'SystemAssigned'" in bicep
+    assert "type: 'SystemAssigned'" in bicep
     assert "/functions/on_job_event'" in bicep
     example = json.loads((REPO_ROOT / "local.settings.json.example").read_text())["Values"]
     for key in ("GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE"):
