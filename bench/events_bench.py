@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile

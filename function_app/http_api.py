@@ -52,14 +52,14 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
     commit = str(body.get("commit") or caller.sha or "")
     if caller.sha and commit != caller.sha:
         raise ForbiddenError("the commit does not match the workflow run's commit", hint="send the pushed commit's SHA")
-    (check,) = check_specs(_spec_texts([body.get("spec")]), policy_from_text(body.get("policy")), s.backend_for,
-                           salt=s.settings.repo)
+    policy = policy_from_text(body.get("policy"))
+    (check,) = check_specs(_spec_texts([body.get("spec")]), policy, s.backend_for, salt=s.settings.repo)
     if not check.ok:
         errors = [f for f in check.findings if f.is_error]
         raise SpecError(f"{check.path}: {errors[0].path}: {errors[0].message}", errors, hint=errors[0].hint)
     pr = str(body["pr"]) if body.get("pr") not in (None, "") else None
     before = s.lifecycle.ledger.get(check.validated.require().name)
-    record = s.lifecycle.submit(check.validated, commit=commit or None, pr=pr)
+    record = s.lifecycle.submit(check.validated, commit=commit or None, pr=pr, policy=policy)
     job = s.backend_for(record.backend).get_job(record.job_name)
     created = before is None or before[0].job_name != record.job_name
     return json_response({"run": record.run, "job_name": record.job_name, "status": record.status, "digest": record.digest,

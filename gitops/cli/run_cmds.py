@@ -28,12 +28,13 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
     from gitops.spec.validate import load_spec
 
     console = Console(stderr=True)
-    validated = load_spec(file, policy_for(file))
+    policy = policy_for(file)
+    validated = load_spec(file, policy)
     for finding in validated.findings:
         console.print(f"[yellow]{finding.format()}[/]")
     lifecycle = local_lifecycle()
     with console.status("submitting (first run builds and registers the tiny model)..."):
-        record = lifecycle.submit(validated)
+        record = lifecycle.submit(validated, policy=policy)
     console.print(f"job [bold]{record.job_name}[/] {record.status}")
     backend = lifecycle.backend_for(record.backend)
     deadline = time.monotonic() + timeout

@@ -62,6 +62,7 @@ class QueuedVersion(BaseModel):
     pr: str | None = None
     test_path: str | None = None
     submitted_at: float
+    timeouts: dict[str, float] = Field(default_factory=dict)
 
 
 class RunRecord(BaseModel):

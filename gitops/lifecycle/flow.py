@@ -74,8 +74,12 @@ class Lifecycle:
         self.policy = policy or Policy()  # the rollout deadlines' defaults
 
     # -- submit ---------------------------------------------------------------------------------
-    def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None) -> RunRecord:
+    def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None,
+               policy: Policy | None = None) -> RunRecord:
+        """Start the spec's job (or return the run as it stands for the same digest). ``policy``: the repo's, whose
+        rollout deadlines the run keeps (the spec's own ``deploy.timeouts`` win)."""
         spec = validated.require()
+        policy = policy or self.policy
         assert validated.digest is not None
         ensure_supported(spec, validated.params)
         job = naming.job_name(spec, validated.digest)
@@ -94,7 +98,7 @@ class Lifecycle:
             if record.digest == validated.digest and record.status not in ("failed", "canceled"):
                 return record  # the same spec at the same digest: the existing job, not a second GPU bill
             if record.cursor is not None or record.status in ROLLING:
-                return self._queue_version(record, version, validated, spec, job, commit, pr)
+                return self._queue_version(record, version, validated, spec, job, commit, pr, policy)
             if record.status in ("submitted", "running"):
                 if not spec.lifecycle.supersede:
                     raise ConflictError(f"run '{spec.name}' has job {record.job_name} still {record.status}",
@@ -108,7 +112,7 @@ class Lifecycle:
                            deployment=existing[0].deployment if existing else None,  # what still serves
                            history=history, test_path=data.local_test_path or data.test_uri,
                            previous_job=existing[0].job_name if existing else None,
-                           timeouts=self.policy.rollout.resolve(spec)).moved("submitted", f"job {status.name}", now)
+                           timeouts=policy.rollout.resolve(spec)).moved("submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
 
@@ -121,7 +125,7 @@ class Lifecycle:
         return backend.submit(spec, validated.params, job, tags, model, data), data
 
     def _queue_version(self, record: RunRecord, version: str, validated: ValidatedSpec, spec: RunSpec, job: str,
-                       commit: str | None, pr: str | None) -> RunRecord:
+                       commit: str | None, pr: str | None, policy: Policy) -> RunRecord:
         """A new version while a rollout runs: its job starts now, its rollout after this one ends (never two
         rollouts on one endpoint, and a deployment already provisioning is not thrown away)."""
         if record.queued is not None and record.queued.digest == validated.digest:
@@ -129,7 +133,7 @@ class Lifecycle:
         status, data = self._start_job(spec, validated, job, commit, pr)
         queued = QueuedVersion(digest=validated.digest or "", job_name=status.name, spec=spec.model_dump(mode="json"),
                                params=validated.params, commit=commit, pr=pr, test_path=data.local_test_path or data.test_uri,
-                               submitted_at=self.clock())
+                               submitted_at=self.clock(), timeouts=policy.rollout.resolve(spec))
         note = f"job {status.name} submitted; its rollout waits for the one in progress"
         updated = record.model_copy(update={"queued": queued, "history": [
             *record.history, HistoryEntry(at=self.clock(), status=record.status, note=note)]})
@@ -374,7 +378,7 @@ class Lifecycle:
             nxt = record.model_copy(update={
                 "digest": q.digest, "job_name": q.job_name, "spec": q.spec, "params": q.params, "commit": q.commit, "pr": q.pr,
                 "test_path": q.test_path, "previous_job": record.job_name, "queued": None, "smoke": None,
-                "timeouts": self.policy.rollout.resolve(RunSpec.model_validate(q.spec))})
+                "timeouts": q.timeouts})
             return self._with_cursor(nxt.moved("submitted", f"queued version: job {q.job_name}", now), now)
 
         try:

@@ -306,3 +306,10 @@ def test_an_endpoint_of_another_run_is_never_taken_over(world: World) -> None:
     after = world.record()
     assert after.status == "rolled_back" and "belongs to run 'someone-else'" in (after.error or "")
     assert world.fake.endpoint(endpoint)["tags"]["gitops_run"] == "someone-else" and world.deployment_puts() == []
+
+
+def test_the_repo_policy_sets_the_deadlines_a_run_keeps(world: World) -> None:
+    from gitops.spec.policy import Policy, RolloutPolicy
+
+    record = world.lifecycle.submit(world.spec(), policy=Policy(rollout=RolloutPolicy(deployment="90m")))  # type: ignore[call-arg]
+    assert record.timeouts["deployment"] == 90 * 60 and record.timeouts["endpoint"] == 30 * 60
