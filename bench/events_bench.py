@@ -73,7 +73,7 @@ def world(tmp: Path, clock: Clock, queue: Any, provisioning: bool = True) -> tup
     fake.clock = clock.now
     if provisioning:
         fake.provisioning_s.update(onlineendpoints=90, deployments=20 * 60)
-    backend = azure_backend_for(fake, tmp / "data")
+    backend = azure_backend_for(fake)
     lifecycle = Lifecycle(LocalLedger(tmp / "ledger"), lambda name: backend, topic=backend.topic, queue=queue, clock=clock.now)
     return fake, backend, lifecycle
 

@@ -1,6 +1,10 @@
 """The Azure ML pipeline job for a run, as plain data (no SDK): what ``gitops render`` prints and what
 the Azure ML backend submits.
 
+A spec that names a hub dataset gets a two-step pipeline: ``prepare_data`` (``pipelines/prepare_data.py`` on the
+cluster, in the environment declared in ``pipelines/environments/``) writes the prefix slices as the files the
+registry component ``finetune`` reads. Nothing is downloaded where the job is submitted, so submit stays short.
+
 Parameters follow the reference notebook: its defaults <- the model's ``model_specific_defaults``
 (filtered to the component's declared inputs) <- the spec's params.
 """
@@ -8,13 +12,19 @@ Parameters follow the reference notebook: its defaults <- the model's ``model_sp
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from gitops import naming
 from gitops.component import COMPONENT_NAME, SYSTEM_INPUTS, load_interface
 from gitops.spec.model import RunSpec
 
 PIPELINE_JOB_SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
+PIPELINES_DIR = Path(__file__).resolve().parent  # the prepare_data step's code snapshot
+PREPARE_ENVIRONMENT = PIPELINES_DIR / "environments" / "prepare-data.conda.yaml"
+PREPARE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 
 # The reference notebook's parameters (chat-completion fine-tune of Phi-3-mini on ultrachat_200k).
 NOTEBOOK_DEFAULTS: dict[str, Any] = {
@@ -50,39 +60,73 @@ def model_uri(spec: RunSpec) -> str:
     return f"azureml://registries/{ref.registry}/models/{ref.name}/{selector}"
 
 
-def data_inputs(spec: RunSpec, data_dir: str) -> tuple[str, str | None]:
-    """Train/test URIs: the spec's paths, or where ``pipelines/prepare_data.py`` writes the splits."""
-    if spec.data.train_path is not None:
-        return spec.data.train_path, spec.data.test_path
-    return f"{data_dir}/{spec.data.train_split}.jsonl", f"{data_dir}/{spec.data.test_split}.jsonl"
+def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR) -> dict[str, Any]:
+    """The command step that slices ``spec.data.dataset`` on the cluster into the two files the fine-tune reads."""
+    d = spec.data
+    step: dict[str, Any] = {
+        "type": "command",
+        "code": str(code_dir),
+        "command": ("python prepare_data.py --dataset ${{inputs.dataset}} --dataset_split_pc ${{inputs.percent}} "
+                    f"--download_dir ./splits --output {d.train_split}=${{{{outputs.train_file}}}} "
+                    f"--output {d.test_split}=${{{{outputs.test_file}}}}"),
+        "inputs": {"dataset": d.dataset, "percent": d.sample_percent},
+        "outputs": {"train_file": {"type": "uri_file"}, "test_file": {"type": "uri_file"}},
+        "environment": {"image": PREPARE_IMAGE,
+                        "conda_file": yaml.safe_load(PREPARE_ENVIRONMENT.read_text(encoding="utf-8"))},
+    }
+    if spec.compute.cluster:
+        step["compute"] = f"azureml:{spec.compute.cluster}"
+    elif spec.compute.instance_type:
+        step["resources"] = {"instance_type": spec.compute.instance_type}
+    return step
 
 
 def build_pipeline_job(spec: RunSpec, params: Mapping[str, Any], *, digest: str, gpus: int | None,
-                       train_uri: str, test_uri: str | None, tags: Mapping[str, str] | None = None,
-                       model_defaults: Mapping[str, Any] | None = None, model_path: str | None = None) -> dict[str, Any]:
-    """The pipeline job document (``pipelineJob.schema.json``) for this spec. ``model_path``: the foundation model
-    as resolved (a pinned version), else the spec's reference."""
+                       train_uri: str | None = None, test_uri: str | None = None, tags: Mapping[str, str] | None = None,
+                       model_defaults: Mapping[str, Any] | None = None, model_path: str | None = None,
+                       code_dir: str | Path = PIPELINES_DIR) -> dict[str, Any]:
+    """The pipeline job document (``pipelineJob.schema.json``) for this spec. ``train_uri``/``test_uri``: the data
+    as given (a spec with a dataset prepares it in the pipeline instead). ``model_path``: the foundation model as
+    resolved (a pinned version), else the spec's reference."""
     merged = effective_params(spec, params, model_defaults)
     compute = spec.compute.cluster or "serverless"
+    in_pipeline = spec.data.dataset is not None
+    test_ref: str | None
+    if in_pipeline:
+        train_ref, test_ref = ("${{parent.jobs.prepare_data.outputs.train_file}}",
+                               "${{parent.jobs.prepare_data.outputs.test_file}}")
+    else:
+        if train_uri is None:
+            raise ValueError("train_uri is required when the spec names no dataset")
+        train_ref, test_ref = "${{parent.inputs.train_file}}", ("${{parent.inputs.test_file}}" if test_uri else None)
     step_inputs: dict[str, Any] = {
         "mlflow_model_path": {"type": "mlflow_model", "path": model_path or model_uri(spec)},
         "compute_model_import": compute,
         "compute_preprocess": compute,
         "compute_finetune": compute,
         "compute_model_evaluation": compute,
-        "train_file_path": "${{parent.inputs.train_file}}",
+        "train_file_path": train_ref,
         "number_of_gpu_to_use_finetuning": gpus or 1,
         "num_nodes_finetune": spec.compute.nodes,
     }
     if spec.compute.instance_type and spec.compute.cluster is None:
         for stage in ("model_import", "preprocess", "finetune", "model_evaluation"):
             step_inputs[f"instance_type_{stage}"] = spec.compute.instance_type
-    if test_uri is not None:
-        step_inputs["test_file_path"] = "${{parent.inputs.test_file}}"
+    if test_ref is not None:
+        step_inputs["test_file_path"] = test_ref
     step_inputs.update(merged)
-    inputs: dict[str, Any] = {"train_file": {"type": "uri_file", "path": train_uri}}
-    if test_uri is not None:
-        inputs["test_file"] = {"type": "uri_file", "path": test_uri}
+    inputs: dict[str, Any] = {}
+    if not in_pipeline:
+        inputs["train_file"] = {"type": "uri_file", "path": train_uri}
+        if test_uri is not None:
+            inputs["test_file"] = {"type": "uri_file", "path": test_uri}
+    jobs: dict[str, Any] = {"prepare_data": prepare_step(spec, code_dir)} if in_pipeline else {}
+    jobs["finetune"] = {
+        "type": "pipeline",
+        "component": component_id(spec.finetune.component_version),
+        "inputs": step_inputs,
+        "outputs": {"mlflow_model_folder": "${{parent.outputs.trained_model}}"},
+    }
     all_tags = {naming.TAG_RUN: spec.name, naming.TAG_DIGEST: digest, **(tags or {})}
     return {
         "$schema": PIPELINE_JOB_SCHEMA,
@@ -95,12 +139,5 @@ def build_pipeline_job(spec: RunSpec, params: Mapping[str, Any], *, digest: str,
         "inputs": inputs,
         "outputs": {"trained_model": {"type": "mlflow_model"}},
         "settings": {"force_rerun": True, "continue_on_step_failure": False},
-        "jobs": {
-            "finetune": {
-                "type": "pipeline",
-                "component": component_id(spec.finetune.component_version),
-                "inputs": step_inputs,
-                "outputs": {"mlflow_model_folder": "${{parent.outputs.trained_model}}"},
-            }
-        },
+        "jobs": jobs,
     }

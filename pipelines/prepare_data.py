@@ -6,17 +6,24 @@ unchanged. Rows are checked: bad rows are reported with their line and reason, n
 ``--skip-invalid`` drops them and counts them.
 
     python -m pipelines.prepare_data --dataset HuggingFaceH4/ultrachat_200k --download_dir out --dataset_split_pc 5
+
+In an Azure ML pipeline it is the first step (the code snapshot is this folder): ``--output SPLIT=PATH`` writes
+a split to the exact file an output binding names.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.chat_format import row_problem
+try:
+    from pipelines.chat_format import row_problem
+except ModuleNotFoundError:  # on the cluster the code snapshot is this folder itself, not the repository
+    from chat_format import row_problem  # type: ignore[no-redef]
 
 _FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
@@ -144,16 +151,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset_split_pc", type=float, default=100, help="prefix percent of every split")
     parser.add_argument("--split", action="append", help="only these splits (default: all)")
     parser.add_argument("--skip-invalid", action="store_true", help="drop invalid rows (counted) instead of failing")
+    parser.add_argument("--output", action="append", default=[], metavar="SPLIT=PATH",
+                        help="also write SPLIT to exactly PATH (a pipeline output binding); implies --split SPLIT")
     args = parser.parse_args(argv)
+    outputs = dict(item.split("=", 1) for item in args.output if "=" in item)
+    if len(outputs) != len(args.output):
+        parser.error("--output takes SPLIT=PATH")
+    splits = args.split or (list(outputs) if outputs else None)
     try:
-        reports = prepare(args.dataset, args.download_dir, args.dataset_split_pc, args.split, args.skip_invalid)
+        reports = prepare(args.dataset, args.download_dir, args.dataset_split_pc, splits, args.skip_invalid)
     except DataError as exc:
         print(f"error: {exc}")
         for split, line, reason in exc.problems[:50]:
             print(f"  {split}:{line}: {reason}")
         return 1
     for r in reports:
-        print(f"{r.split}: {r.rows} rows -> {r.path}" + (f" ({r.skipped} invalid skipped)" if r.skipped else ""))
+        target = Path(outputs[r.split]) if r.split in outputs else r.path
+        if target != r.path:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(r.path, target)
+        print(f"{r.split}: {r.rows} rows -> {target}" + (f" ({r.skipped} invalid skipped)" if r.skipped else ""))
+    missing = sorted(set(outputs) - {r.split for r in reports})
+    if missing:
+        print(f"error: no split named {', '.join(missing)} in {args.dataset}")
+        return 1
     return 0
 
 

@@ -210,4 +210,4 @@ def azure_backend(azure_fake, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The real Azure ML backend (real MLClient) wired to the fake."""
     from tests.fakes.azureml_api import azure_backend_for
 
-    return azure_backend_for(azure_fake, tmp_path / "azure-data")
+    return azure_backend_for(azure_fake)

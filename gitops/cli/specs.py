@@ -81,26 +81,22 @@ def plan(base: str = typer.Option(..., help="Base revision (the PR's base commit
 
 @app.command()
 def render(file: Path = typer.Argument(..., help="The spec to render."),
-           backend: str = typer.Option("azureml", help="Only azureml is renderable."),
-           data_dir: str = typer.Option("./data", help="Where the prepared splits are (dataset specs).")) -> None:
-    """Print the Azure ML pipeline job YAML that would be submitted (``az ml job create -f``)."""
+           backend: str = typer.Option("azureml", help="Only azureml is renderable.")) -> None:
+    """Print the Azure ML pipeline job YAML that would be submitted (``az ml job create -f``). A dataset spec's
+    first step prepares the data on the cluster from this checkout's pipelines/ folder."""
     import yaml
 
     from gitops import naming
     from gitops.errors import UnsupportedError
     from gitops.spec.validate import load_spec
-    from pipelines.pipeline_job import build_pipeline_job, data_inputs
+    from pipelines.pipeline_job import build_pipeline_job
 
     if backend != "azureml":
         raise UnsupportedError(f"cannot render for backend '{backend}'", hint="use --backend azureml")
     result = load_spec(file, policy_for(file))
     spec = result.require()
-    train, test = data_inputs(spec, f"{data_dir}/{spec.name}")
     job = build_pipeline_job(spec, result.params, digest=result.digest or "", gpus=naming.gpus_per_node(spec.compute.instance_type),
-                             train_uri=train, test_uri=test)
-    if spec.data.dataset:
-        sys.stdout.write(f"# Prepare the data first:\n#   python -m pipelines.prepare_data --dataset {spec.data.dataset} "
-                         f"--download_dir {data_dir}/{spec.name} --dataset_split_pc {spec.data.sample_percent:g}\n")
+                             train_uri=spec.data.train_path, test_uri=spec.data.test_path)
     sys.stdout.write(yaml.safe_dump(job, sort_keys=False, width=120))
 
 

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -248,9 +247,9 @@ def intercept(fake: FakeAzureML) -> Iterator[FakeAzureML]:
     assert not fake.unmatched, f"calls the fake Azure ML API does not know: {fake.unmatched}"
 
 
-def azure_backend_for(fake: FakeAzureML, data_dir: Path | None = None) -> Any:
+def azure_backend_for(fake: FakeAzureML) -> Any:
     from gitops.backends.azureml.backend import AzureMLBackend
     from gitops.backends.azureml.clients import AzureClients
 
     clients = AzureClients(fake.subscription, fake.resource_group, fake.workspace, credential=FakeCredential())
-    return AzureMLBackend(clients, data_dir=data_dir)
+    return AzureMLBackend(clients)

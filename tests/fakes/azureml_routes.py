@@ -127,6 +127,8 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
 def _action(fake: FakeAzureML, path: str, body: Any) -> Answer | None:
     resource, _, action = path.rpartition("/")
     target = fake.get_resource(resource)
+    if target is None and action == "startPendingUpload":  # the version does not exist yet: the upload makes it
+        target = {"name": resource.rsplit("/", 1)[-1]}
     if target is None:
         raise KeyError(resource.rsplit("/", 1)[-1])
     if action == "listKeys":
@@ -136,6 +138,12 @@ def _action(fake: FakeAzureML, path: str, body: Any) -> Answer | None:
     if action == "cancel":
         target["properties"]["status"] = "Canceled"
         return 202, {"Location": fake.operation(), "Retry-After": "0"}, ""
+    if action == "startPendingUpload":  # a code or data version's upload slot (shape: rest-api-specs CodeVersion example)
+        container = f"https://{fake.storage_account}.blob.core.windows.net/azureml-blobstore-fake/LocalUpload/{target['name']}"
+        return 200, {}, {"blobReferenceForConsumption": {
+            "blobUri": container, "storageAccountArmId": f"{fake.ws_path}/../storageAccounts/{fake.storage_account}",
+            "credential": {"credentialType": "SAS", "sasUri": f"{container}?sv=2021-08-06&sr=c&sp=rcwl&sig=ZmFrZQ%3D%3D"}},
+            "pendingUploadId": (body or {}).get("pendingUploadId") or target["name"], "pendingUploadType": "TemporaryBlobReference"}
     if action == "listSecrets":
         return 200, {}, {"secretsType": "AccountKey", "key": "ZmFrZWtleWZha2VrZXlmYWtla2V5ZmFrZWtleQ=="}
     return None

@@ -124,7 +124,7 @@ class AzureDriver(Driver):
         from tests.fakes.azureml_api import FakeAzureML, azure_backend_for
 
         self.fake = FakeAzureML().seed_defaults()
-        self.backend = azure_backend_for(self.fake, root / "azure-data")
+        self.backend = azure_backend_for(self.fake)
         super().__init__(root)
 
     def finish(self, job: str) -> None:

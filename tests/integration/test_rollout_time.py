@@ -114,7 +114,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     fake.clock = clock.now
     fake.provisioning_s.update(onlineendpoints=90, deployments=20 * 60, delete=120)  # an endpoint 1.5 min, an LLM 20 min
     with intercept(fake):
-        backend = azure_backend_for(fake, tmp_path / "azure-data")
+        backend = azure_backend_for(fake)
         queue = MemoryQueue()
         lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: backend, topic=backend.topic, queue=queue,
                               clock=clock.now)

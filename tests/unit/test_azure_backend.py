@@ -133,7 +133,25 @@ def test_submit_sends_the_reference_pipeline_job(azure_fake, azure_backend) -> N
     assert body["experimentName"] == "chat_completion_Phi-3-mini-4k-instruct"
     assert body["displayName"].startswith("Phi-3-mini-4k-instruct-ultrachat-bs")
     assert body["settings"]["force_rerun"] is True and body["settings"]["continue_on_step_failure"] is False
-    assert body["inputs"]["train_file"]["uri"].endswith("/data/ultrachat-train/versions/1")
+    # The reference run names a hub dataset: the pipeline's first step prepares it on the cluster; submit downloads nothing.
+    assert inputs["train_file_path"] == "${{parent.jobs.prepare_data.outputs.train_file}}"
+    assert inputs["test_file_path"] == "${{parent.jobs.prepare_data.outputs.test_file}}"
+    prepare = body["jobs"]["prepare_data"]
+    assert prepare["type"] == "command" and prepare["computeId"].endswith("/computes/gpu-cluster-big")
+    uploaded = {path.rsplit("/", 1)[-1] for path in azure_fake.blobs if "/LocalUpload/" in path}
+    assert {"prepare_data.py", "chat_format.py"} <= uploaded and "local_finetune.py" not in uploaded  # pipelines/.amlignore
+
+
+def test_given_data_is_bound_as_pipeline_inputs(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    given = "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  #"
+    text = REFERENCE.read_text().replace("dataset: HuggingFaceH4/ultrachat_200k", given)
+    validated = validate_text(text, "runs/phi3-mini-ultrachat.yaml")
+    spec = validated.require()
+    data = azure_backend.prepare_data(spec, "gitops-phi3-mini-ultrachat-0123456789ab")
+    status = azure_backend.submit(spec, validated.params, "gitops-phi3-mini-ultrachat-0123456789ab",
+                                  {"gitops_run": spec.name, "gitops_digest": "0123456789abcdef"}, azure_backend.resolve_model(spec), data)
+    body = azure_fake.job(status.name)["properties"]
+    assert list(body["jobs"]) == ["finetune"] and body["inputs"]["train_file"]["uri"].endswith("/data/ultrachat-train/versions/1")
 
 
 def test_a_retried_submit_finds_the_job_instead_of_making_another(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from gitops.backends.azureml import models
@@ -34,11 +33,10 @@ class AzureMLBackend:
     name = "azureml"
     unsupported: Mapping[Feature, str] = UNSUPPORTED["azureml"]
 
-    def __init__(self, clients: AzureClients | None = None, data_dir: str | Path | None = None,
-                 metrics_endpoint: str | None = None) -> None:
+    def __init__(self, clients: AzureClients | None = None, metrics_endpoint: str | None = None) -> None:
         self.clients = clients or AzureClients.from_settings()
         self.compute = ComputeChecker(self.clients)
-        self.jobs = AzureJobs(self.clients, Path(data_dir) if data_dir else None)
+        self.jobs = AzureJobs(self.clients)
         self.endpoints = AzureEndpoints(self.clients)
         self.metrics = AzureUsage(self.clients, metrics_endpoint)
 

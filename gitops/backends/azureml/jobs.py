@@ -7,7 +7,6 @@ own ``load_job`` and submitted under its deterministic name, so a retried submit
 from __future__ import annotations
 
 import io
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ _STATES = {
     "canceled": JobState.CANCELED,
 }
 REMOTE_PREFIXES = ("azureml:", "https://", "http://", "abfss://", "wasbs://")
+IN_PIPELINE = "(prepared by the pipeline's prepare_data step)"
 
 
 def job_state(status: Any) -> JobState:
@@ -38,24 +38,19 @@ def job_state(status: Any) -> JobState:
 
 
 class AzureJobs:
-    def __init__(self, clients: AzureClients, data_dir: Path | None = None) -> None:
+    def __init__(self, clients: AzureClients) -> None:
         self.clients = clients
-        self.data_dir = data_dir
 
     # -- data -------------------------------------------------------------------------------------
     def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
-        """Remote URIs pass through; local files (given, or prepared from the dataset) become data assets."""
-        from gitops.backends.spec_data import prepare_splits
-
-        if spec.data.train_path is not None:
-            local_test = spec.data.test_path if spec.data.test_path and not spec.data.test_path.startswith(REMOTE_PREFIXES) else None
-            train = self._remote("data.train_path", spec.data.train_path, f"{spec.name}-train", job_name)
-            test = self._remote("data.test_path", spec.data.test_path, f"{spec.name}-test", job_name) if spec.data.test_path else None
-            return PreparedData(train, test, local_test_path=local_test)
-        train_r, test_r = prepare_splits(spec, (self.data_dir or Path(tempfile.mkdtemp(prefix="gitops-data-"))) / job_name)
-        return PreparedData(self._upload(train_r.path, f"{spec.name}-train", job_name),
-                            self._upload(test_r.path, f"{spec.name}-test", job_name),
-                            train_r.rows, test_r.rows, local_test_path=str(test_r.path))
+        """Remote URIs pass through; local files become data assets. A dataset is prepared by the pipeline's first
+        step on the cluster, never here: submit downloads nothing."""
+        if spec.data.train_path is None:
+            return PreparedData(train_uri=IN_PIPELINE, test_uri=None)
+        local_test = spec.data.test_path if spec.data.test_path and not spec.data.test_path.startswith(REMOTE_PREFIXES) else None
+        train = self._remote("data.train_path", spec.data.train_path, f"{spec.name}-train", job_name)
+        test = self._remote("data.test_path", spec.data.test_path, f"{spec.name}-test", job_name) if spec.data.test_path else None
+        return PreparedData(train, test, local_test_path=local_test)
 
     def _remote(self, field: str, path: str | None, asset: str, job_name: str) -> str:
         assert path is not None
@@ -98,8 +93,9 @@ class AzureJobs:
         if existing is not None:  # a retried submit: the job exists under its deterministic name
             return existing
         self.check_component(spec.finetune.component_version)
+        given = spec.data.train_path is not None
         document = build_pipeline_job(spec, dict(params), digest=tags.get(TAG_DIGEST, job_name), gpus=gpus,
-                                      train_uri=data.train_uri, test_uri=data.test_uri, tags=tags,
+                                      train_uri=data.train_uri if given else None, test_uri=data.test_uri if given else None, tags=tags,
                                       model_defaults=model.defaults, model_path=model.uri)
         document["name"] = job_name  # the caller's name is the contract (it equals the digest-derived one)
         job = load_job(io.StringIO(yaml.safe_dump(document, sort_keys=False)))
