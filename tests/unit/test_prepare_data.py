@@ -62,3 +62,39 @@ def test_cli_exit_codes(tmp_path: Path, capsys) -> None:
     assert main(["--dataset", str(src), "--download_dir", str(tmp_path / "o"), "--dataset_split_pc", "50"]) == 0
     assert "train_sft: 5 rows" in capsys.readouterr().out
     assert main(["--dataset", str(tmp_path / "nothing-here"), "--download_dir", str(tmp_path / "o2")]) == 1
+
+
+def test_the_pipeline_step_runs_from_its_code_snapshot_alone(tmp_path: Path) -> None:
+    """What the cluster runs: the step's own command, in a copy of pipelines/ without what .amlignore leaves out,
+    with nothing of this repository importable; the outputs land at the exact paths the bindings name."""
+    import fnmatch
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    from gitops.spec.validate import validate_text
+    from pipelines.pipeline_job import PIPELINES_DIR, prepare_step
+
+    src = tmp_path / "hub"
+    write_dataset(src, rows=20, test_rows=10)
+    ignored = [p.strip().rstrip("/") for p in (PIPELINES_DIR / ".amlignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(PIPELINES_DIR, snapshot, ignore=lambda d, names: [n for n in names if any(fnmatch.fnmatch(n, p) for p in ignored)])
+    assert not (snapshot / "local_finetune.py").exists() and (snapshot / "chat_format.py").exists()
+    spec = validate_text(f"name: step-run\nmodel: {{name: m, version: '1'}}\ndata: {{dataset: {src}, sample_percent: 50}}\n"
+                         "compute: {cluster: gpu-cluster-big}\n", "runs/step-run.yaml").require()
+    step = prepare_step(spec, snapshot)
+    values = {"inputs.dataset": str(src), "inputs.percent": str(step["inputs"]["percent"]),
+              "outputs.train_file": str(tmp_path / "out" / "train"), "outputs.test_file": str(tmp_path / "out" / "test")}
+    command = re.sub(r"\$\{\{([^}]+)\}\}", lambda m: values[m.group(1)], step["command"])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # This repository is installed in the test environment: make its packages unimportable, as on the cluster.
+    runner = ("import runpy, sys; sys.modules['pipelines'] = sys.modules['gitops'] = None; sys.path.insert(0, '.'); "
+              "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    args = command.split()[1:]
+    done = subprocess.run([sys.executable, "-I", "-c", runner, *args], cwd=snapshot, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len((tmp_path / "out" / "train").read_text().splitlines()) == 10
+    assert len((tmp_path / "out" / "test").read_text().splitlines()) == 5

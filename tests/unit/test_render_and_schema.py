@@ -61,6 +61,10 @@ def test_render_loads_with_the_sdk_offline(cli, tmp_path) -> None:
     assert str(job.jobs["finetune"].component).endswith("chat_completion_pipeline/versions/0.0.82")
     assert job.jobs["finetune"].inputs["learning_rate"]._data == 5e-6
     assert "trained_model" in job.outputs
+    prepare = job.jobs["prepare_data"]  # the dataset is sliced on the cluster, by the pipeline's first step
+    assert prepare.type == "command" and prepare.command.startswith("python prepare_data.py")
+    assert prepare.component.environment.conda_file["dependencies"][-1]["pip"][0].startswith("datasets==")
+    assert job.jobs["finetune"].inputs["train_file_path"]._data == "${{parent.jobs.prepare_data.outputs.train_file}}"
 
 
 def test_component_yaml_loads_with_the_sdk() -> None:
