@@ -79,7 +79,8 @@ def test_the_pipeline_step_runs_from_its_code_snapshot_alone(tmp_path: Path) -> 
 
     src = tmp_path / "hub"
     write_dataset(src, rows=20, test_rows=10)
-    ignored = [p.strip().rstrip("/") for p in (PIPELINES_DIR / ".amlignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
+    lines = (PIPELINES_DIR / ".amlignore").read_text().splitlines()
+    ignored = [p.strip().rstrip("/") for p in lines if p.strip() and not p.startswith("#")]
     snapshot = tmp_path / "snapshot"
     shutil.copytree(PIPELINES_DIR, snapshot, ignore=lambda d, names: [n for n in names if any(fnmatch.fnmatch(n, p) for p in ignored)])
     assert not (snapshot / "local_finetune.py").exists() and (snapshot / "chat_format.py").exists()
