@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,14 @@ class Driver:
     def break_next_deployment(self) -> None:
         raise NotImplementedError
 
+    def heal(self) -> None:
+        """Undo ``break_next_deployment``."""
+        raise NotImplementedError
+
+    def provision_slowly(self, seconds: float, clock: Callable[[], float]) -> None:
+        """New deployments read ``creating`` for ``seconds`` of ``clock`` (0: as fast as the backend is)."""
+        raise NotImplementedError
+
     def completed_event(self, job: str) -> dict[str, Any]:
         status = self.backend.get_job(job)
         assert status is not None
@@ -116,6 +124,12 @@ class LocalDriver(Driver):
     def break_next_deployment(self) -> None:
         self.latency = 1  # a real generation never answers within 1 ms: the smoke test fails
 
+    def heal(self) -> None:
+        self.latency = 60000
+
+    def provision_slowly(self, seconds: float, clock: Callable[[], float]) -> None:
+        self.backend.endpoints.provisioning_delay_s, self.backend.endpoints.clock = seconds, clock  # type: ignore[attr-defined]
+
 
 class AzureDriver(Driver):
     kind = "azureml"
@@ -137,6 +151,14 @@ class AzureDriver(Driver):
             return (200, [{"0": "still here"}]) if deployment == serving else (503, {"message": "model failed to load"})
 
         self.fake.scorer = scorer
+
+    def heal(self) -> None:
+        from tests.fakes.azureml_api import default_scorer
+
+        self.fake.scorer = default_scorer
+
+    def provision_slowly(self, seconds: float, clock: Callable[[], float]) -> None:
+        self.fake.provisioning_s["deployments"], self.fake.clock = seconds, clock
 
 
 @pytest.fixture(scope="module", params=["local", "azureml"])
@@ -188,6 +210,37 @@ def test_a_broken_new_version_rolls_back_and_the_old_one_keeps_serving(driver: D
     assert after.status == "rolled_back" and after.deployment == old and after.smoke is not None and not after.smoke.ok
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and [d.name for d in info.deployments] == [old] and info.traffic == {old: 100}
+
+
+def test_a_deployment_that_provisions_for_twenty_minutes_goes_live_through_queued_steps(driver: Driver) -> None:
+    """Azure's time on a virtual clock (the local backend takes an injected delay): every invocation returns at
+    once, the run waits between them, and it goes live."""
+    from gitops.lifecycle.queue import MemoryQueue
+
+    driver.heal()
+    now = [time.time()]
+    clock = lambda: now[0]  # noqa: E731
+    queue = MemoryQueue()
+    lifecycle = Lifecycle(driver.lifecycle.ledger, lambda name: driver.backend, topic=driver.topic, queue=queue, clock=clock)
+    driver.provision_slowly(20 * 60, clock)
+    try:
+        record = lifecycle.submit(driver.spec(lr="2.0e-3", steps=12))
+        driver.finish(record.job_name)
+        assert [d.action for d in lifecycle.on_job_event(driver.completed_event(record.job_name))] == ["scheduled"]
+        started, decisions = now[0], []
+        while (nxt := queue.next_at()) is not None and len(decisions) < 100:
+            now[0] = max(now[0], nxt)
+            for message in queue.due(now[0]):
+                before = now[0]
+                decisions.append(lifecycle.advance(message.run))
+                assert now[0] == before  # no invocation waits
+    finally:
+        driver.provision_slowly(0, time.time)
+    live = driver.record()
+    assert live.status == "live" and live.job_name == record.job_name and now[0] - started >= 20 * 60
+    assert sum(1 for d in decisions if d.action == "waiting" and d.reason.startswith("await_deployment")) >= 10
+    info = driver.backend.get_endpoint("behave-ep")
+    assert info is not None and info.traffic == {live.deployment: 100}
 
 
 def test_cleanup_retires_an_expired_endpoint(driver: Driver) -> None:

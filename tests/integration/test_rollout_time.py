@@ -313,3 +313,50 @@ def test_the_repo_policy_sets_the_deadlines_a_run_keeps(world: World) -> None:
 
     record = world.lifecycle.submit(world.spec(), policy=Policy(rollout=RolloutPolicy(deployment="90m")))  # type: ignore[call-arg]
     assert record.timeouts["deployment"] == 90 * 60 and record.timeouts["endpoint"] == 30 * 60
+
+
+class EventGrid:
+    """Event Grid's push delivery, on the virtual clock: a delivery the handler has not acknowledged within 30 s
+    (or that raised) is delivered again after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, then hourly."""
+
+    ACK_S = 30.0
+    RETRIES = (10.0, 30.0, 60.0, 300.0, 600.0, 1800.0) + (3600.0,) * 23
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.deliveries = 0
+
+    def deliver(self, event: dict[str, Any], handler: Any, limit: int = 12) -> int:
+        """Deliver until acknowledged in time; returns how many deliveries it took."""
+        for attempt in range(limit):
+            self.deliveries += 1
+            started = self.clock.now()
+            try:
+                handler(event)
+                acknowledged = self.clock.now() - started <= self.ACK_S
+            except Exception:
+                acknowledged = False
+            if acknowledged:
+                return attempt + 1
+            self.clock.advance(self.RETRIES[attempt])
+        return limit
+
+
+def test_event_grid_needs_one_delivery_where_the_in_handler_flow_was_redelivered(world: World) -> None:
+    grid = EventGrid(world.clock)
+    job = world.submit_completed()
+    assert grid.deliver(world.event(job, "e1"), world.lifecycle.on_job_event) == 1
+    world.deliver()
+    assert world.record().status == "live"
+
+    # The flow as it was: the whole rollout inside the handler, waiting on Azure; Event Grid gives up waiting.
+    job2 = world.submit_completed(lr="6.0e-6")
+
+    def in_handler(event: dict[str, Any]) -> None:
+        for decision in world.lifecycle.on_job_event(event):
+            if decision.action == "scheduled" and decision.run:
+                world.lifecycle.settle(decision.run, sleep=world.clock.advance)
+
+    deliveries = grid.deliver(world.event(job2, "e2"), in_handler)
+    assert deliveries > 1  # redelivered while the deployment provisioned
+    assert world.record().status == "live" and len(world.deployment_puts()) == 2  # and still one deployment per version
