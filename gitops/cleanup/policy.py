@@ -35,6 +35,7 @@ class EndpointFacts:
     last_request_at: datetime | None = None
     run: str | None = None  # the run it serves (tag gitops_run)
     run_status: str | None = None  # from the ledger; None when the ledger has no record
+    rollout_step: str | None = None  # the step of a rollout in progress (the run's cursor), if any
     keep: bool = False  # the spec's lifecycle.keep
     idle_after: timedelta | None = None  # the spec's, else the repo default
     expire_after: timedelta | None = None
@@ -85,8 +86,9 @@ def judge(facts: EndpointFacts, rules: Rules, now: datetime) -> Verdict:
         return verdict("skip", "not managed by finetune-gitops: never touched")
     if facts.keep or facts.tags.get(KEEP_TAG, "").lower() in ("1", "true", "yes"):
         return verdict("keep", "kept by lifecycle.keep" if facts.keep else f"kept by the {KEEP_TAG} tag")
-    if facts.run_status == "deploying":
-        return verdict("skip", f"run {facts.run} is mid-deploy")
+    if facts.rollout_step or facts.run_status in ("deploying", "rolling_back"):
+        step = f" (step {facts.rollout_step})" if facts.rollout_step else ""
+        return verdict("skip", f"run {facts.run} is mid-deploy{step}")
     reasons = []
     idle_after = facts.idle_after or rules.idle_after
     expire_after = facts.expire_after or rules.expire_after

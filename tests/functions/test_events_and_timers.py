@@ -172,3 +172,20 @@ def _cursor(step: str, endpoint: str | None):  # type: ignore[no-untyped-def]
     from gitops.ledger.model import Cursor
 
     return Cursor(step=step, entered_at=0, not_before=0, deadline_at=9e9, started_at=0, endpoint=endpoint)
+
+
+def test_step_messages_are_base64_on_the_wire_as_the_queue_trigger_expects(  # type: ignore[no-untyped-def]
+        app_services, azure_fake, function_app, step_queue, azurite_queue) -> None:
+    import base64
+    import json
+
+    from azure.storage.queue import QueueClient
+
+    record = submitted(app_services, azure_fake)
+    event = grid_event(build_event(topic=azure_fake.ws_path, experiment="e", run_id=record.job_name, status="completed",
+                                   tags=azure_fake.job(record.job_name)["properties"]["tags"]))
+    function_app["on_job_event"].get_user_function()(event)
+    raw = QueueClient.from_connection_string(azurite_queue, step_queue.client.queue_name)  # no decode policy: the bytes as stored
+    (message,) = raw.peek_messages(max_messages=5)
+    body = json.loads(base64.b64decode(message.content))
+    assert body["run"] == record.run and body["step"] == "check_job" and isinstance(body["not_before"], float)

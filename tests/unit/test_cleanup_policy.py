@@ -72,6 +72,13 @@ def test_deploy_in_progress_is_skipped() -> None:
     assert v.action == "skip" and v.reasons == ("run r is mid-deploy",)
 
 
+@pytest.mark.parametrize("kw", [{"run_status": "rolling_back"}, {"run_status": "completed", "rollout_step": "check_job"},
+                                {"run_status": "deploying", "rollout_step": "await_deployment"}])
+def test_a_rollout_in_progress_is_never_cleaned_up(kw: dict) -> None:
+    v = judge(facts(deployed_h=30 * 24, **kw), RULES, NOW)
+    assert v.action == "skip" and v.reasons[0].startswith("run r is mid-deploy")
+
+
 @pytest.mark.parametrize(("prune", "on_main", "action"), [(False, False, "keep"), (True, False, "delete"), (True, True, "keep"),
                                                           (True, None, "keep")])
 def test_orphans_only_with_prune_on(prune: bool, on_main: bool | None, action: str) -> None:
