@@ -41,7 +41,7 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 SPEC = """
 name: {name}
 backend: azureml
-model: {{registry: azureml, name: Phi-3-mini-4k-instruct, version: "15"}}
+model: {{registry: azureml, name: Phi-4, version: "8"}}
 data: {{train_path: "azureml:ultrachat-train:1", test_path: "azureml:ultrachat-test:1"}}
 compute: {{cluster: gpu-cluster-big, instance_type: Standard_NC24ads_A100_v4}}
 finetune: {{params: {{learning_rate: 5.0e-6, num_train_epochs: 1}}}}

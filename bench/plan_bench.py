@@ -28,14 +28,14 @@ from gitops.spec.validate import validate_text  # noqa: E402
 SPEC = """name: {name}
 backend: azureml
 owner: team-{i}
-model: {{registry: azureml, name: Phi-3-mini-4k-instruct, version: "15"}}
+model: {{registry: azureml, name: Phi-4, version: "8"}}
 data: {{dataset: HuggingFaceH4/ultrachat_200k, train_split: train_sft, test_split: test_sft, sample_percent: 5}}
 compute: {{cluster: gpu-cluster-big, instance_type: Standard_NC24ads_A100_v4, nodes: 1}}
 finetune:
   component_version: 0.0.82
   params: {{num_train_epochs: 3, per_device_train_batch_size: 1, learning_rate: {lr}, lr_scheduler_type: cosine,
            apply_lora: true, apply_deepspeed: true, deepspeed_stage: 2, gradient_accumulation_steps: 2}}
-deploy: {{endpoint: {name}-ep, instance_type: Standard_NC6s_v3}}
+deploy: {{endpoint: {name}-ep, instance_type: Standard_NC48ads_A100_v4}}
 lifecycle: {{idle_after: 24h, expire_after: 7d}}
 """
 

@@ -102,7 +102,7 @@ AZURE_SPEC = """
 name: {name}
 backend: azureml
 owner: team-a
-model: {{registry: azureml, name: Phi-3-mini-4k-instruct, version: "15"}}
+model: {{registry: azureml, name: Phi-4, version: "8"}}
 data: {{dataset: HuggingFaceH4/ultrachat_200k, train_split: train_sft, test_split: test_sft, sample_percent: 5}}
 compute: {{cluster: gpu-cluster-big, instance_type: Standard_NC24ads_A100_v4, nodes: 1}}
 finetune:
@@ -111,7 +111,7 @@ finetune:
            lr_scheduler_type: cosine, apply_lora: true, apply_deepspeed: true, deepspeed_stage: 2}}
 deploy:
   endpoint: {name}-ep
-  instance_type: Standard_NC6s_v3
+  instance_type: Standard_NC48ads_A100_v4
 lifecycle: {{idle_after: 24h, expire_after: 7d}}
 """
 

@@ -81,13 +81,14 @@ class FakeAzureML:
                                               "type": "Microsoft.MachineLearningServices/workspaces",
                                               "properties": {"discoveryUrl": f"https://{self.location}.api.azureml.ms/discovery",
                                                              "mlFlowTrackingUri": f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0{self.ws_path}"}})
-        self.add_model(seed.foundation_model())
+        self.add_model(seed.registry_model(seed.PHI4_SPEC), "Phi-4", "8")
+        self.add_model(seed.registry_model(seed.PHI3_SPEC), "Phi-3-mini-4k-instruct", "15")
         self.put_resource(f"{self.registry_path}/components/chat_completion_pipeline/versions/0.0.82", seed.component())
         self.put_resource(f"{self.ws_path}/computes/gpu-cluster-big", seed.cluster("gpu-cluster-big", "Standard_NC24ads_A100_v4"))
         self.put_resource(f"{self.ws_path}/datastores/workspaceblobstore", seed.datastore(self.storage_account))
         return self
 
-    def add_model(self, body: dict[str, Any], name: str = "Phi-3-mini-4k-instruct", version: str = "15") -> None:
+    def add_model(self, body: dict[str, Any], name: str = "Phi-4", version: str = "8") -> None:
         self.put_resource(f"{self.registry_path}/models/{name}/versions/{version}", body)
 
     def add_cluster(self, name: str, size: str, max_instances: int = 2, state: str = "Succeeded") -> None:

@@ -1,20 +1,53 @@
-"""Seed bodies for the fake Azure ML API, built from the SDK's own entities and REST models.
+"""Seed bodies for the fake Azure ML API, built from the SDK's own entities and REST models and from real material.
 
-What a real workspace would already hold: the ``azureml`` registry's foundation model and component,
-GPU clusters, the region's VM sizes, the default datastore.
+What a real workspace would already hold: the ``azureml`` registry's foundation models (from azureml-assets
+specs in ``tests/contracts/``, published as azureml-assets publishes them), the component, GPU clusters, the
+region's VM sizes (2026: no retired NCv3), the default datastore.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
+PHI4_SPEC = CONTRACTS / "azureml-assets" / "phi-4.v8.2026-07.spec.yaml"
+PHI3_SPEC = CONTRACTS / "azureml-assets" / "phi-3-mini-4k-instruct.v15.2026-07.spec.yaml"
+PHI3_2025_SPEC = CONTRACTS / "azureml-assets" / "phi-3-mini-4k-instruct.2025-08.spec.yaml"
 A100_ALLOW = ["Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4", "Standard_NC96ads_A100_v4",
               "Standard_ND96asr_v4", "Standard_ND96amsr_A100_v4"]
-INFERENCE_ALLOW = ["Standard_NC6s_v3", "Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4"]
+INFERENCE_ALLOW = ["Standard_NC4as_T4_v3", "Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4"]
 VM_SIZES = [("Standard_NC24ads_A100_v4", 1, "NCADSA100v4 Family"), ("Standard_NC48ads_A100_v4", 2, "NCADSA100v4 Family"),
-            ("Standard_NC96ads_A100_v4", 4, "NCADSA100v4 Family"), ("Standard_NC6s_v3", 1, "NCSv3 Family"),
-            ("Standard_NC12s_v3", 2, "NCSv3 Family"), ("Standard_DS3_v2", 0, "DSv2 Family")]
+            ("Standard_NC96ads_A100_v4", 4, "NCADSA100v4 Family"), ("Standard_ND96asr_v4", 8, "NDASv4_A100 Family"),
+            ("Standard_ND96amsr_A100_v4", 8, "NDAMSv4_A100Family"), ("Standard_NC40ads_H100_v5", 1, "NCadsH100v5 Family"),
+            ("Standard_NC80adis_H100_v5", 2, "NCadsH100v5 Family"), ("Standard_ND96isr_H100_v5", 8, "NDSH100v5 Family"),
+            ("Standard_NC4as_T4_v3", 1, "NCASv3_T4 Family"), ("Standard_DS3_v2", 0, "DSv2 Family")]
 MODEL_DEFAULTS = "{'apply_deepspeed': 'true', 'deepspeed_stage': '2', 'apply_lora': 'true', 'learning_rate_min': 1e-6}"
+
+
+def stringify(values: dict[str, Any]) -> dict[str, str]:
+    """What azureml-assets' publish_utils.stringify_dictionary stores: dicts as JSON, anything else as str()."""
+    return {k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in values.items()}
+
+
+def registry_model(spec_path: Path) -> dict[str, Any]:
+    """The registry's REST body for a model published from an azureml-assets ``spec.yaml``: tags and properties
+    stringified, ``systemMetadata`` stringified in ``properties``, ``isArchived`` as the spec says."""
+    from azure.ai.ml.entities import Model
+
+    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    model = Model(name=spec["name"], version=str(spec["version"]), type="mlflow_model",
+                  path=f"azureml://registries/azureml/models/{spec['name']}/versions/{spec['version']}",
+                  tags=stringify(spec.get("tags") or {}), properties=stringify(spec.get("properties") or {}))
+    body = serialize(model._to_rest_object())
+    body["properties"]["flavors"] = {"transformers": {"data": {}}}
+    body["properties"]["isArchived"] = bool(spec.get("isArchived", False))
+    if spec.get("system_metadata"):
+        body["properties"]["systemMetadata"] = stringify(spec["system_metadata"])
+    return body
 
 
 def serialize(rest: Any) -> dict[str, Any]:
@@ -22,7 +55,7 @@ def serialize(rest: Any) -> dict[str, Any]:
     return dict(body)
 
 
-def foundation_model(name: str = "Phi-3-mini-4k-instruct", version: str = "15", stage: str | None = None,
+def foundation_model(name: str = "Phi-4", version: str = "8", stage: str | None = None,
                      tags: dict[str, str] | None = None, properties: dict[str, str] | None = None) -> dict[str, Any]:
     from azure.ai.ml.entities import Model
 
@@ -50,6 +83,7 @@ def cluster(name: str, size: str, max_instances: int = 2, state: str = "Succeede
 
     body = serialize(AmlCompute(name=name, size=size, min_instances=0, max_instances=max_instances)._to_rest_object())
     body["properties"]["provisioningState"] = state
+    body["properties"]["properties"]["vmSize"] = size.upper()  # as the service answers it
     return body
 
 

@@ -13,7 +13,7 @@ from gitops.events import build_event
 from gitops.spec.validate import validate_text
 from tests.conftest import REPO_ROOT
 
-SPEC = (REPO_ROOT / "runs" / "phi3-mini-ultrachat.yaml").read_text().replace(
+SPEC = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text().replace(
     "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n"
     "  # dataset: HuggingFaceH4/ultrachat_200k").replace("expire_after: 7d", "expire_after: 1d")
 
@@ -24,7 +24,7 @@ def grid_event(body: dict) -> func.EventGridEvent:  # type: ignore[type-arg]
 
 
 def submitted(app_services, azure_fake, status: str = "Completed"):  # type: ignore[no-untyped-def]
-    validated = validate_text(SPEC, "runs/phi3-mini-ultrachat.yaml")
+    validated = validate_text(SPEC, "runs/phi4-ultrachat.yaml")
     assert validated.ok, validated.findings
     record = app_services.lifecycle.submit(validated, commit="c0ffee", pr="5")
     azure_fake.set_job_status(record.job_name, status)
@@ -34,18 +34,18 @@ def submitted(app_services, azure_fake, status: str = "Completed"):  # type: ign
 def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
     record = submitted(app_services, azure_fake)
     tags = azure_fake.job(record.job_name)["properties"]["tags"]
-    event = grid_event(build_event(topic=azure_fake.ws_path, experiment="chat_completion_Phi-3-mini-4k-instruct",
+    event = grid_event(build_event(topic=azure_fake.ws_path, experiment="chat_completion_Phi-4",
                                    run_id=record.job_name, status="completed", tags=tags))
     handler = function_app["on_job_event"].get_user_function()
     handler(event)
     handler(event)  # Event Grid delivers at least once
     assert app_services.lifecycle.ledger.get(record.run)[0].cursor.step == "check_job"  # recorded and scheduled, nothing more
     assert drain() == ["live"]  # one message, the steps taken until the run is live (the fake provisions at once)
-    live = app_services.lifecycle.ledger.get("phi3-mini-ultrachat")[0]
+    live = app_services.lifecycle.ledger.get("phi4-ultrachat")[0]
     assert live.status == "live" and live.endpoint is not None
     assert azure_fake.deployments(live.endpoint) == [live.deployment]
     assert azure_fake.endpoint(live.endpoint)["properties"]["traffic"] == {live.deployment: 100}
-    assert len(azure_fake.model_versions("Phi-3-mini-4k-instruct-ultrachat-200k")) == 1
+    assert len(azure_fake.model_versions("Phi-4-ultrachat-200k")) == 1
 
 
 def test_an_event_from_another_workspace_changes_nothing(app_services, azure_fake, function_app) -> None:  # type: ignore[no-untyped-def]

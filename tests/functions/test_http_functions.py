@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-REFERENCE = (REPO_ROOT / "runs" / "phi3-mini-ultrachat.yaml").read_text()
+REFERENCE = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text()
 POLICY = (REPO_ROOT / "gitops.yaml").read_text()
 
 
@@ -35,7 +35,7 @@ def body_of(response) -> dict:  # type: ignore[no-untyped-def]
 def test_validate_refuses_wrong_tokens_with_json_errors(app_services, call, token, caplog, claims, status, needle) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.DEBUG)
     headers = {} if claims.get("__missing__") else bearer(token(**claims))
-    response = call("validate", {"specs": [{"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}]}, headers)
+    response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}]}, headers)
     assert response.status_code == status
     assert response.mimetype == "application/json" and needle in body_of(response)["error"]["message"]
     if headers:
@@ -43,24 +43,24 @@ def test_validate_refuses_wrong_tokens_with_json_errors(app_services, call, toke
 
 
 def test_validate_answers_the_online_checks(app_services, call, token) -> None:  # type: ignore[no-untyped-def]
-    response = call("validate", {"specs": [{"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}], "policy": POLICY},
+    response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}], "policy": POLICY},
                     bearer(token(ref="refs/pull/12/merge", event_name="pull_request")))
     assert response.status_code == 200, response.get_body()
     body = body_of(response)
-    assert body["ok"] is True and body["results"][0]["run"] == "phi3-mini-ultrachat"
+    assert body["ok"] is True and body["results"][0]["run"] == "phi4-ultrachat"
     plan = body["results"][0]["plan"]
-    assert plan["model"] == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert plan["model"] == "azureml://registries/azureml/models/Phi-4/versions/8"
     assert plan["gpus_per_node"] == 1 and plan["effective_batch_size"] == 1 and plan["endpoint"] == "ultrachat-completion"
     assert plan["idle_after"] == "24h" and plan["expire_after"] == "7d"
-    assert "✅ `runs/phi3-mini-ultrachat.yaml`" in body["markdown"]
+    assert "✅ `runs/phi4-ultrachat.yaml`" in body["markdown"]
 
 
 def test_validate_reports_online_errors_with_field_paths(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
     azure_fake.add_cluster("gpu-cluster-big", "Standard_NC6s_v3")  # not in the model's fine-tune allow list
-    response = call("validate", {"specs": [{"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}]}, bearer(token()))
+    response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}]}, bearer(token()))
     assert response.status_code == 422
     messages = body_of(response)["results"][0]["messages"]
-    assert any(m.startswith("runs/phi3-mini-ultrachat.yaml:") and "compute.instance_type" in m for m in messages)
+    assert any(m.startswith("runs/phi4-ultrachat.yaml:") and "compute.instance_type" in m for m in messages)
 
 
 def test_a_bad_spec_gets_422_with_the_cli_messages(app_services, call, token) -> None:  # type: ignore[no-untyped-def]
@@ -82,14 +82,14 @@ def test_malformed_and_oversized_bodies(app_services, call, token, raw, status) 
                                                 ({"event_name": "pull_request"}, "pull_request"),
                                                 ({"ref": "refs/pull/3/merge", "event_name": "pull_request"}, "push to refs/heads/main")])
 def test_submit_only_from_a_push_to_main(app_services, azure_fake, call, token, claims, needle) -> None:  # type: ignore[no-untyped-def]
-    response = call("submit", {"spec": {"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}}, bearer(token(**claims)))
+    response = call("submit", {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}}, bearer(token(**claims)))
     assert response.status_code == 403 and needle in body_of(response)["error"]["message"]
     assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
 
 
 def test_submit_starts_one_job_per_digest(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
     tok = token()
-    payload = {"spec": {"path": "runs/phi3-mini-ultrachat.yaml", "text": REFERENCE}, "policy": POLICY, "pr": 12}
+    payload = {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}, "policy": POLICY, "pr": 12}
     azure_fake.put_resource(f"{azure_fake.ws_path}/data/ultrachat-train/versions/1", {"properties": {"dataType": "uri_file"}})
     spec_text = REFERENCE.replace("dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n"
                                   "  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k")
@@ -97,14 +97,14 @@ def test_submit_starts_one_job_per_digest(app_services, azure_fake, call, token)
     first = call("submit", payload, bearer(tok))
     assert first.status_code == 202, first.get_body()
     body = body_of(first)
-    assert body["job_name"].startswith("gitops-phi3-mini-ultrachat-") and body["portal_url"].startswith("https://ml.azure.com/")
+    assert body["job_name"].startswith("gitops-phi4-ultrachat-") and body["portal_url"].startswith("https://ml.azure.com/")
     job = azure_fake.job(body["job_name"])
     assert job["properties"]["tags"]["gitops_pr"] == "12" and job["properties"]["tags"]["gitops_commit"] == "c0ffee" * 6 + "abcd"
     again = call("submit", payload, bearer(tok))
     assert again.status_code == 200 and body_of(again)["job_name"] == body["job_name"] and body_of(again)["created"] is False
     assert len([c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]) == 1
 
-    record = call("get_run", method="GET", headers={}, route_params={"name": "phi3-mini-ultrachat"})
+    record = call("get_run", method="GET", headers={}, route_params={"name": "phi4-ultrachat"})
     assert record.status_code == 200 and body_of(record)["job_name"] == body["job_name"] and body_of(record)["pr"] == "12"
     missing = call("get_run", method="GET", headers={}, route_params={"name": "nope"})
     assert missing.status_code == 404 and "no run named" in body_of(missing)["error"]["message"]

@@ -48,7 +48,7 @@ finetune:
 """
 AZURE = """
 backend: azureml
-model: {{registry: azureml, name: Phi-3-mini-4k-instruct, version: "15"}}
+model: {{registry: azureml, name: Phi-4, version: "8"}}
 compute: {{cluster: gpu-cluster-big}}
 finetune:
   params: {{learning_rate: {lr}, max_steps: {steps}}}
@@ -70,7 +70,7 @@ class Driver:
 
     def spec(self, lr: str = "3.0e-3", steps: int = 30) -> ValidatedSpec:
         body = (LOCAL if self.kind == "local" else AZURE).format(lr=lr, steps=steps)
-        instance = "" if self.kind == "local" else "instance_type: Standard_NC6s_v3"
+        instance = "" if self.kind == "local" else "instance_type: Standard_NC24ads_A100_v4"
         text = textwrap.dedent(COMMON.format(train=self.data["train_sft"], test=self.data["test_sft"], instance=instance,
                                              latency=self.latency)) + textwrap.dedent(body)
         result = validate_text(text, "runs/behave.yaml")

@@ -23,10 +23,10 @@ from gitops.spec.validate import ValidatedSpec, validate_text
 from tests.conftest import REPO_ROOT
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept
 
-SPEC = (REPO_ROOT / "runs" / "phi3-mini-ultrachat.yaml").read_text().replace(
+SPEC = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text().replace(
     "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n"
     "  # dataset: HuggingFaceH4/ultrachat_200k")
-RUN = "phi3-mini-ultrachat"
+RUN = "phi4-ultrachat"
 MAX_CALLS_PER_INVOCATION = 16  # a handful of GETs and one or two writes per step, a few steps per invocation
 
 
@@ -153,7 +153,7 @@ def test_redelivered_and_duplicate_events_during_a_rollout_make_one_deployment(w
             world.lifecycle.advance(message.run)
     world.deliver()
     assert world.record().status == "live" and len(world.deployment_puts()) == 1
-    assert len(world.fake.model_versions("Phi-3-mini-4k-instruct-ultrachat-200k")) == 1
+    assert len(world.fake.model_versions("Phi-4-ultrachat-200k")) == 1
 
 
 @pytest.mark.parametrize("dies_in", ["get_job", "register_model", "get_endpoint", "begin_deployment", "get_deployment", "invoke",
@@ -194,7 +194,7 @@ def test_a_process_killed_in_any_step_is_resumed_by_the_timer_without_acting_twi
     assert healed.status == "live" and healed.deployment != old
     assert world.fake.endpoint(healed.endpoint)["properties"]["traffic"] == {healed.deployment: 100}
     assert len(world.deployment_puts()) == 2  # v1 and v2, each created once
-    assert len(world.fake.model_versions("Phi-3-mini-4k-instruct-ultrachat-200k")) == 2
+    assert len(world.fake.model_versions("Phi-4-ultrachat-200k")) == 2
     assert world.clock.now() - died_at < 30 * 60  # healed in minutes, not after an hour's lease
 
 

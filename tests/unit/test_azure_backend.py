@@ -25,7 +25,7 @@ from gitops.spec.validate import validate_file, validate_text
 from tests.conftest import REPO_ROOT
 from tests.fakes import azureml_seed as seed
 
-REFERENCE = REPO_ROOT / "runs" / "phi3-mini-ultrachat.yaml"
+REFERENCE = REPO_ROOT / "runs" / "phi4-ultrachat.yaml"
 
 
 def spec_with(**changes: object):  # type: ignore[no-untyped-def]
@@ -39,13 +39,22 @@ def compute(**fields: object):  # type: ignore[no-untyped-def]
 
 
 # -- foundation model -------------------------------------------------------------------------------
-def test_pinned_model_metadata_from_tags(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_current_model_metadata_from_system_metadata(azure_backend) -> None:  # type: ignore[no-untyped-def]
+    """Phi-4 v8 as azureml-assets published it in 2026: no allow-list tags, SKUs in systemMetadata."""
     model = azure_backend.resolve_model(spec_with())
-    assert model.version == "15" and model.uri == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
-    assert model.finetune_allow_list == tuple(seed.A100_ALLOW)
-    assert model.inference_allow_list == tuple(seed.INFERENCE_ALLOW)
-    assert model.defaults["apply_deepspeed"] == "true" and model.defaults["learning_rate_min"] == 1e-6
+    assert model.version == "8" and model.uri == "azureml://registries/azureml/models/Phi-4/versions/8"
+    assert model.finetune_allow_list is not None and len(model.finetune_allow_list) == 8
+    assert {"Standard_NC24ads_A100_v4", "Standard_NC40ads_H100_v5"} <= set(model.finetune_allow_list)
+    assert model.inference_allow_list is not None and "Standard_NC24ads_A100_v4" in model.inference_allow_list
+    assert model.defaults["deepspeed_stage"] == 3 and model.defaults["precision"] == 16
     assert model.findings == ()
+
+
+def test_older_versions_still_read_their_tags(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.add_model(seed.foundation_model())  # allow lists and defaults as tags, as before the 2026 migration
+    model = azure_backend.resolve_model(spec_with())
+    assert model.finetune_allow_list == tuple(seed.A100_ALLOW) and model.inference_allow_list == tuple(seed.INFERENCE_ALLOW)
+    assert model.defaults["apply_deepspeed"] == "true" and model.defaults["learning_rate_min"] == 1e-6
 
 
 def test_properties_win_over_tags_and_archived_or_retired_models_are_errors(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
@@ -70,7 +79,7 @@ def test_metadata_reads_strings_lists_and_dicts() -> None:
 def test_missing_model_version_is_not_found(azure_backend) -> None:  # type: ignore[no-untyped-def]
     base = spec_with()
     spec = base.model_copy(update={"model": base.model.model_copy(update={"version": "99"})})
-    with pytest.raises(NotFoundError, match="Phi-3-mini-4k-instruct"):
+    with pytest.raises(NotFoundError, match="Phi-4"):
         azure_backend.resolve_model(spec)
 
 
@@ -80,7 +89,7 @@ def test_missing_model_version_is_not_found(azure_backend) -> None:  # type: ign
     (("broken", "Standard_NC24ads_A100_v4", 2, "Failed"), {"cluster": "broken"}, "compute.cluster", "failed provisioning"),
     (("small", "Standard_NC6s_v3", 2, "Succeeded"), {"cluster": "small"}, "compute.instance_type", "Standard_NC24ads_A100_v4"),
     (None, {"cluster": "gpu-cluster-big", "nodes": 3}, "compute.nodes", "at most 2"),
-    (None, {"cluster": None, "instance_type": "Standard_DS3_v2"}, "compute.instance_type", "allow list"),
+    (None, {"cluster": None, "instance_type": "Standard_DS3_v2"}, "compute.instance_type", "not among Phi-4's fine-tune SKUs"),
 ])
 def test_compute_findings_name_the_field_and_the_fix(azure_fake, azure_backend, setup, spec_fields, path, needle) -> None:  # type: ignore[no-untyped-def]
     if setup:
@@ -108,7 +117,7 @@ def test_without_allow_list_old_sizes_are_refused_and_deploy_sku_checked(azure_f
 
 
 # -- submit -----------------------------------------------------------------------------------------
-def _submit(azure_fake, azure_backend, job: str = "gitops-phi3-mini-ultrachat-0123456789ab"):  # type: ignore[no-untyped-def]
+def _submit(azure_fake, azure_backend, job: str = "gitops-phi4-ultrachat-0123456789ab"):  # type: ignore[no-untyped-def]
     validated = validate_file(REFERENCE)
     spec = validated.require()
     model = azure_backend.resolve_model(spec)
@@ -119,19 +128,19 @@ def _submit(azure_fake, azure_backend, job: str = "gitops-phi3-mini-ultrachat-01
 
 def test_submit_sends_the_reference_pipeline_job(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
     status = _submit(azure_fake, azure_backend)
-    assert status.name == "gitops-phi3-mini-ultrachat-0123456789ab" and status.portal_url
+    assert status.name == "gitops-phi4-ultrachat-0123456789ab" and status.portal_url
     body = azure_fake.job(status.name)["properties"]
     step = body["jobs"]["finetune"]
     assert step["componentId"] == "azureml://registries/azureml/components/chat_completion_pipeline/versions/0.0.82"
     inputs = {k: v.get("value", v.get("uri")) if isinstance(v, dict) else v for k, v in step["inputs"].items()}
     assert inputs["number_of_gpu_to_use_finetuning"] in ("1", 1)
-    assert inputs["mlflow_model_path"] == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert inputs["mlflow_model_path"] == "azureml://registries/azureml/models/Phi-4/versions/8"
     assert inputs["compute_finetune"] == "gpu-cluster-big" and inputs["apply_deepspeed"] == "true"
     assert "learning_rate_min" not in inputs  # model defaults are filtered to declared inputs
-    assert body["tags"]["gitops_run"] == "phi3-mini-ultrachat" and body["tags"]["gitops_commit"] == "c0ffee"
+    assert body["tags"]["gitops_run"] == "phi4-ultrachat" and body["tags"]["gitops_commit"] == "c0ffee"
     assert all("." not in key for key in body["tags"])  # Event Grid filters cannot address dotted keys
-    assert body["experimentName"] == "chat_completion_Phi-3-mini-4k-instruct"
-    assert body["displayName"].startswith("Phi-3-mini-4k-instruct-ultrachat-bs")
+    assert body["experimentName"] == "chat_completion_Phi-4"
+    assert body["displayName"].startswith("Phi-4-ultrachat-bs")
     assert body["settings"]["force_rerun"] is True and body["settings"]["continue_on_step_failure"] is False
     # The reference run names a hub dataset: the pipeline's first step prepares it on the cluster; submit downloads nothing.
     assert inputs["train_file_path"] == "${{parent.jobs.prepare_data.outputs.train_file}}"
@@ -145,10 +154,10 @@ def test_submit_sends_the_reference_pipeline_job(azure_fake, azure_backend) -> N
 def test_given_data_is_bound_as_pipeline_inputs(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
     given = "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  #"
     text = REFERENCE.read_text().replace("dataset: HuggingFaceH4/ultrachat_200k", given)
-    validated = validate_text(text, "runs/phi3-mini-ultrachat.yaml")
+    validated = validate_text(text, "runs/phi4-ultrachat.yaml")
     spec = validated.require()
-    data = azure_backend.prepare_data(spec, "gitops-phi3-mini-ultrachat-0123456789ab")
-    status = azure_backend.submit(spec, validated.params, "gitops-phi3-mini-ultrachat-0123456789ab",
+    data = azure_backend.prepare_data(spec, "gitops-phi4-ultrachat-0123456789ab")
+    status = azure_backend.submit(spec, validated.params, "gitops-phi4-ultrachat-0123456789ab",
                                   {"gitops_run": spec.name, "gitops_digest": "0123456789abcdef"}, azure_backend.resolve_model(spec), data)
     body = azure_fake.job(status.name)["properties"]
     assert list(body["jobs"]) == ["finetune"] and body["inputs"]["train_file"]["uri"].endswith("/data/ultrachat-train/versions/1")
@@ -157,13 +166,13 @@ def test_given_data_is_bound_as_pipeline_inputs(azure_fake, azure_backend) -> No
 def test_a_retried_submit_finds_the_job_instead_of_making_another(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
     _submit(azure_fake, azure_backend)
     puts = [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
-    assert _submit(azure_fake, azure_backend).name == "gitops-phi3-mini-ultrachat-0123456789ab"
+    assert _submit(azure_fake, azure_backend).name == "gitops-phi4-ultrachat-0123456789ab"
     assert [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]] == puts
 
 
 def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
     azure_fake.add_cluster("gpu-cluster-big", "Standard_NC6s_v3")
-    with pytest.raises(SpecError, match="Standard_NC6s_v3"):
+    with pytest.raises(SpecError, match="(?i)Standard_NC6s_v3"):  # the service answers vmSize upper-cased
         _submit(azure_fake, azure_backend)
     assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
 
@@ -174,8 +183,8 @@ def test_local_data_is_uploaded_as_data_assets(azure_fake, azure_backend, tmp_pa
     base = spec_with()
     spec = base.model_copy(update={"data": base.data.model_copy(update={"dataset": None, "train_path": str(train),
                                                                           "test_path": "azureml:held-out:3"})})
-    data = azure_backend.prepare_data(spec, "gitops-phi3-mini-ultrachat-0123456789ab")
-    assert data.train_uri == "azureml:phi3-mini-ultrachat-train:0123456789ab" and data.test_uri == "azureml:held-out:3"
+    data = azure_backend.prepare_data(spec, "gitops-phi4-ultrachat-0123456789ab")
+    assert data.train_uri == "azureml:phi4-ultrachat-train:0123456789ab" and data.test_uri == "azureml:held-out:3"
     assert any(path.endswith("/train.jsonl") and body == train.read_bytes() for path, body in azure_fake.blobs.items())
 
 
@@ -348,12 +357,12 @@ def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_back
 
     text = REFERENCE.read_text().replace("  endpoint: ultrachat-completion\n", "").replace(
         "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:t:1\n  test_path: azureml:v:1\n  # was dataset")
-    validated = validate_text(text, "runs/phi3-mini-ultrachat.yaml")
+    validated = validate_text(text, "runs/phi4-ultrachat.yaml")
     assert validated.ok, validated.findings
     planned = derive(validated.require(), validated.params, validated.digest or "", Policy(), salt="acme/models").endpoint
     lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: azure_backend, name_salt="acme/models")
     record = lifecycle.submit(validated)
-    assert record.endpoint == planned and planned.startswith("phi3-mini-ultrachat-")
+    assert record.endpoint == planned and planned.startswith("phi4-ultrachat-")
     other = Lifecycle(LocalLedger(tmp_path / "other"), lambda name: azure_backend, name_salt="other/repo")
     assert other.submit(validated).endpoint != planned  # two repos' runs of one name never share an endpoint
 

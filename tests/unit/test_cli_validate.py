@@ -6,16 +6,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_valid_examples_exit_zero(cli) -> None:
-    result = cli("validate", str(REPO / "runs" / "phi3-mini-ultrachat.yaml"), str(REPO / "runs" / "local-tiny.yaml"))
+    result = cli("validate", str(REPO / "runs" / "phi4-ultrachat.yaml"), str(REPO / "runs" / "local-tiny.yaml"))
     assert result.exit_code == 0, result.out + result.err
-    assert "phi3-mini-ultrachat.yaml: ok" in result.out
+    assert "phi4-ultrachat.yaml: ok" in result.out
 
 
 def test_every_problem_is_printed_with_file_line_and_path(cli, write) -> None:
     path = write("runs/bad.yaml", """
         name: Bad_Name
         backend: azureml
-        model: {registry: azureml, name: Phi-3-mini-4k-instruct, version: "15"}
+        model: {registry: azureml, name: Phi-4, version: "8"}
         data: {dataset: x}
         finetune:
           params: {learning_rat: 1, apply_lora: maybe}
@@ -42,7 +42,7 @@ def test_one_bad_file_among_good_ones_fails_the_run(cli, write, local_spec_text)
 
 
 def test_warnings_do_not_fail(cli, write, azure_spec_text) -> None:
-    path = write("runs/azure-run.yaml", azure_spec_text().replace('version: "15"', "label: latest"))
+    path = write("runs/azure-run.yaml", azure_spec_text().replace('version: "8"', "label: latest"))
     result = cli("validate", str(path), "--repo", str(path.parent))
     assert result.exit_code == 0
     assert "warning: model.label: label 'latest' is not reproducible" in result.out

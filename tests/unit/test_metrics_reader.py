@@ -20,7 +20,7 @@ def test_pipeline_job_curves_come_from_its_training_step(store: str, tmp_path: P
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=store)
-    exp = client.create_experiment("chat_completion_Phi-3-mini-4k-instruct", artifact_location=(tmp_path / "a").as_uri())
+    exp = client.create_experiment("chat_completion_Phi-4", artifact_location=(tmp_path / "a").as_uri())
     parent = client.create_run(exp, run_name="gitops-phi3-0123456789ab")
     steps = {}
     for name, points in (("model_evaluation", 1), ("finetune", 5)):

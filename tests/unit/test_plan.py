@@ -53,10 +53,10 @@ def test_derived_values(repo) -> None:
     new = next(s for s in plan.specs if s.status == "added")
     d = new.derived
     assert d is not None and new.digest is not None
-    assert d.display_name == "Phi-3-mini-4k-instruct-ultrachat-bs1-cosine-ds2-lora-save_limit-1-seqlen-1"
+    assert d.display_name == "Phi-4-ultrachat-bs1-cosine-ds2-lora-save_limit-1-seqlen-1"
     assert d.job_name == f"gitops-new-one-{new.digest[:12]}"
     assert d.gpus_per_node == 1 and d.effective_batch_size == 1
-    assert d.model == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert d.model == "azureml://registries/azureml/models/Phi-4/versions/8"
     assert d.endpoint == "new-one-ep"
     assert d.idle_after == "24h" and d.expire_after == "7d"
 
@@ -70,7 +70,7 @@ def test_effective_batch_size_uses_gpus_nodes_and_accumulation(git_repo, azure_s
     (spec,) = build_plan(git_repo.root, base).specs
     assert spec.derived is not None
     assert spec.derived.effective_batch_size == 2 * 4 * 4 * 2
-    assert spec.derived.display_name.startswith("Phi-3-mini-4k-instruct-ultrachat-bs64-cosine-ds2-lora")
+    assert spec.derived.display_name.startswith("Phi-4-ultrachat-bs64-cosine-ds2-lora")
 
 
 def test_invalid_spec_fails_plan_and_cli(repo, cli) -> None:

@@ -11,7 +11,7 @@ from gitops.spec.validate import validate_text
 POLICY = Policy.model_validate({
     "allowed_backends": ["azureml"],
     "compute": {"allowed_clusters": ["gpu-cluster-big"], "allowed_instance_types": ["Standard_NC24ads_A100_v4"],
-                "allowed_deploy_instance_types": ["Standard_NC6s_v3"]},
+                "allowed_deploy_instance_types": ["Standard_NC48ads_A100_v4"]},
     "caps": {"max_nodes": 1, "max_instance_count": 1, "max_epochs": 3},
     "required": ["owner", "description"],
 })
@@ -28,14 +28,15 @@ def _policy_findings(text: str, policy: Policy = POLICY) -> dict[str, tuple[Seve
         ("cluster: gpu-cluster-big", "cluster: cpu-cluster", "compute.cluster", "cluster 'cpu-cluster' is not allowed"),
         ("instance_type: Standard_NC24ads_A100_v4", "instance_type: Standard_ND96asr_v4", "compute.instance_type",
          "SKU 'Standard_ND96asr_v4' is not allowed"),
-        ("instance_type: Standard_NC6s_v3", "instance_type: Standard_NC24s_v3", "deploy.instance_type", "not allowed for serving"),
+        ("instance_type: Standard_NC48ads_A100_v4", "instance_type: Standard_NC24s_v3", "deploy.instance_type", "not allowed for serving"),
         ("nodes: 1", "nodes: 2", "compute.nodes", "2 nodes exceeds the cap of 1"),
         ("num_train_epochs: 3", "num_train_epochs: 4", "finetune.params.num_train_epochs", "4 epochs exceeds the cap of 3"),
         ("owner: team-a\n", "", "owner", "is required by gitops.yaml"),
     ],
 )
 def test_policy_errors(azure_spec_text, old: str, new: str, path: str, needle: str) -> None:
-    text = azure_spec_text().replace("instance_type: Standard_NC6s_v3", "instance_type: Standard_NC6s_v3\n  instance_count: 1")
+    deploy_sku = "instance_type: Standard_NC48ads_A100_v4"
+    text = azure_spec_text().replace(deploy_sku, f"{deploy_sku}\n  instance_count: 1")
     text = text.replace("owner: team-a", "owner: team-a\ndescription: d")
     assert old in text
     findings = _policy_findings(text.replace(old, new))
@@ -55,7 +56,7 @@ def test_backend_not_allowed(local_spec_text) -> None:
 
 
 def test_label_warns_by_default_and_errors_when_strict(azure_spec_text) -> None:
-    text = azure_spec_text().replace('version: "15"', "label: latest") + "description: d\n"
+    text = azure_spec_text().replace('version: "8"', "label: latest") + "description: d\n"
     result = validate_text(text, "s.yaml", POLICY)
     assert result.ok
     (label,) = [f for f in result.findings if f.path == "model.label"]

@@ -32,7 +32,7 @@ def test_examples_validate_against_the_json_schema() -> None:
 
 
 def test_render_reference_run(cli) -> None:
-    result = cli("render", str(REPO / "runs" / "phi3-mini-ultrachat.yaml"))
+    result = cli("render", str(REPO / "runs" / "phi4-ultrachat.yaml"))
     assert result.exit_code == 0, result.err
     job = yaml.safe_load(result.out)
     assert job["$schema"].endswith("pipelineJob.schema.json")
@@ -40,19 +40,19 @@ def test_render_reference_run(cli) -> None:
     assert job["outputs"] == {"trained_model": {"type": "mlflow_model"}}
     step = job["jobs"]["finetune"]
     assert step["component"] == "azureml://registries/azureml/components/chat_completion_pipeline/versions/0.0.82"
-    assert step["inputs"]["apply_lora"] == "true" and step["inputs"]["deepspeed_stage"] == "2"
+    assert step["inputs"]["apply_lora"] == "true" and step["inputs"]["deepspeed_stage"] == "3" and step["inputs"]["precision"] == "16"
     assert step["inputs"]["number_of_gpu_to_use_finetuning"] == 1
     assert {step["inputs"][f"compute_{s}"] for s in ("model_import", "preprocess", "finetune", "model_evaluation")} == {"gpu-cluster-big"}
-    assert job["display_name"] == "Phi-3-mini-4k-instruct-ultrachat-bs1-cosine-ds2-lora-save_limit-1-seqlen-1"
-    assert job["experiment_name"] == "chat_completion_Phi-3-mini-4k-instruct"
-    assert job["tags"]["gitops_run"] == "phi3-mini-ultrachat"
+    assert job["display_name"] == "Phi-4-ultrachat-bs1-cosine-ds3-lora-save_limit-1-seqlen-1"
+    assert job["experiment_name"] == "chat_completion_Phi-4"
+    assert job["tags"]["gitops_run"] == "phi4-ultrachat"
 
 
 def test_render_loads_with_the_sdk_offline(cli, tmp_path) -> None:
     pytest.importorskip("azure.ai.ml")
     from azure.ai.ml import load_job
 
-    result = cli("render", str(REPO / "runs" / "phi3-mini-ultrachat.yaml"))
+    result = cli("render", str(REPO / "runs" / "phi4-ultrachat.yaml"))
     path = tmp_path / "job.yaml"
     path.write_text(result.out)
     job = load_job(path)

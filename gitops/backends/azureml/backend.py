@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from gitops.backends.azureml import models
@@ -33,9 +33,12 @@ class AzureMLBackend:
     name = "azureml"
     unsupported: Mapping[Feature, str] = UNSUPPORTED["azureml"]
 
-    def __init__(self, clients: AzureClients | None = None, metrics_endpoint: str | None = None) -> None:
+    def __init__(self, clients: AzureClients | None = None, metrics_endpoint: str | None = None,
+                 today: Callable[[], date] | None = None) -> None:
         self.clients = clients or AzureClients.from_settings()
-        self.compute = ComputeChecker(self.clients)
+        # Every date verdict (retired models and SKUs) asks this "today", so tests do not flip with the calendar.
+        self.today = today or (lambda: datetime.now(UTC).date())
+        self.compute = ComputeChecker(self.clients, self.today)
         self.jobs = AzureJobs(self.clients)
         self.endpoints = AzureEndpoints(self.clients)
         self.metrics = AzureUsage(self.clients, metrics_endpoint)
@@ -51,7 +54,7 @@ class AzureMLBackend:
         return str(self.clients.workspace_entity.mlflow_tracking_uri)
 
     def resolve_model(self, spec: RunSpec) -> FoundationModel:
-        return models.resolve_foundation(self.clients, spec)
+        return models.resolve_foundation(self.clients, spec, self.today())
 
     def check_compute(self, spec: RunSpec, model: FoundationModel) -> list[Finding]:
         return self.compute.check(spec, model)[0]

@@ -1,8 +1,12 @@
 """Foundation models from a registry (metadata, findings) and registration of a job's trained model.
 
-The model's fine-tune metadata sits in ``tags`` on older versions and in ``properties`` or
-``system_metadata`` on newer ones; all are read, in that order, the later winning. Lists and
-``model_specific_defaults`` are strings that hold Python literals (``ast.literal_eval``).
+Where Azure keeps a foundation model's metadata (2026): ``systemMetadata`` of the registry version (each
+top-level value a JSON string, or a Python literal for lists: azureml-assets' ``stringify_dictionary``)
+holds the SKUs (``SKU.*Recommended Skus``, ``supportedComputes.*``) and the dates
+(``deprecation.finetuneRetirementDate``...); ``properties.isArchived`` marks an archived version;
+``tags.model_specific_defaults`` stays a tag. Older versions carry the allow lists and dates in tags and
+properties, which are still read. azure-ai-ml drops system metadata on a registry GET, so the version's REST
+body is read through the SDK's own registry client (same pipeline, same credential).
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from gitops.backends.azureml.clients import AzureClients, sdk_text
+from gitops.backends.azureml.catalog import successor
+from gitops.backends.azureml.clients import AzureClients
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel, RegisteredModel
 from gitops.spec.findings import Finding, error, warning
@@ -21,7 +27,13 @@ from gitops.spec.model import RunSpec
 
 FINETUNE_ALLOW, INFERENCE_ALLOW, MODEL_DEFAULTS = ("finetune_compute_allow_list", "inference_compute_allow_list",
                                                    "model_specific_defaults")
-RETIREMENT_TAGS = ("FinetuneRetirementDate", "finetune_retirement_date")
+# Dates: system metadata's ``deprecation`` keys, then the tags older versions carried.
+DATE_KEYS = {
+    "finetune_deprecated": ("finetuneDeprecationDate", "FinetuneDeprecationDate"),
+    "finetune_retired": ("finetuneRetirementDate", "FinetuneRetirementDate", "finetune_retirement_date"),
+    "inference_deprecated": ("inferenceDeprecationDate", "InferenceDeprecationDate"),
+    "inference_retired": ("inferenceRetirementDate", "InferenceRetirementDate"),
+}
 
 
 def _literal(value: Any) -> Any:
@@ -30,13 +42,13 @@ def _literal(value: Any) -> Any:
     for parse in (json.loads, ast.literal_eval):
         try:
             return parse(value)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
     return value
 
 
 def metadata(model: Any) -> dict[str, Any]:
-    """Tags overlaid with properties and system metadata, values parsed."""
+    """Tags overlaid with properties and system metadata of an SDK entity, values parsed."""
     merged: dict[str, Any] = {**(getattr(model, "tags", None) or {}), **(getattr(model, "properties", None) or {})}
     system = getattr(model, "_system_metadata", None) or getattr(model, "system_metadata", None) or {}
     if isinstance(system, Mapping):
@@ -45,6 +57,7 @@ def metadata(model: Any) -> dict[str, Any]:
 
 
 def _sku_list(value: Any) -> tuple[str, ...] | None:
+    value = _literal(value)
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
     if isinstance(value, list | tuple):
@@ -52,29 +65,105 @@ def _sku_list(value: Any) -> tuple[str, ...] | None:
     return None
 
 
-def _retirement(meta: Mapping[str, Any]) -> date | None:
-    for key in RETIREMENT_TAGS:
-        if key in meta:
-            try:
-                return date.fromisoformat(str(meta[key])[:10])
-            except ValueError:
-                return None
-    return None
+def _union(*lists: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    present = [lst for lst in lists if lst is not None]
+    if not present:
+        return None
+    seen: dict[str, str] = {}
+    for lst in present:
+        for sku in lst:
+            seen.setdefault(sku.lower(), sku)
+    return tuple(seen.values())
 
 
-def model_findings(spec: RunSpec, model: Any, meta: Mapping[str, Any], today: date | None = None) -> list[Finding]:
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a registry version says about itself, wherever it says it."""
+
+    archived: bool = False
+    finetune_skus: tuple[str, ...] | None = None
+    inference_skus: tuple[str, ...] | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
+    finetune_deprecated: date | None = None
+    finetune_retired: date | None = None
+    inference_deprecated: date | None = None
+    inference_retired: date | None = None
+
+
+def read_facts(body: Mapping[str, Any]) -> ModelFacts:
+    """Facts from a registry model version's REST body (``properties`` holds tags, properties and system metadata)."""
+    props: Mapping[str, Any] = body["properties"] if isinstance(body.get("properties"), Mapping) else {}
+    system_raw = props.get("systemMetadata") or body.get("systemMetadata") or props.get("system_metadata") or {}
+    system = {k: _literal(v) for k, v in system_raw.items()} if isinstance(system_raw, Mapping) else {}
+    legacy = {k: _literal(v) for k, v in {**(props.get("tags") or body.get("tags") or {}),
+                                          **(props.get("properties") or {})}.items()}
+
+    def nested(section: str, key: str) -> Any:
+        value = system.get(section)
+        return value.get(key) if isinstance(value, Mapping) else None
+
+    finetune = _union(_sku_list(nested("SKU", "finetuneRecommendedSkus")), _sku_list(nested("supportedComputes", "finetuneComputes")))
+    inference = _union(_sku_list(nested("SKU", "inferenceRecommendedSkus")), _sku_list(nested("supportedComputes", "inferenceComputes")))
+    if finetune is None:
+        finetune = _sku_list(legacy.get(FINETUNE_ALLOW)) or _sku_list(legacy.get("finetune-recommended-sku"))
+    if inference is None:
+        inference = _sku_list(legacy.get(INFERENCE_ALLOW)) or _sku_list(legacy.get("inference-recommended-sku"))
+    deprecation: Mapping[str, Any] = system["deprecation"] if isinstance(system.get("deprecation"), Mapping) else {}
+    dates = {name: next((d for key in keys if (d := _day(deprecation.get(key) or legacy.get(key)))), None)
+             for name, keys in DATE_KEYS.items()}
+    defaults = legacy.get(MODEL_DEFAULTS)
+    archived = str(props.get("isArchived", body.get("isArchived", ""))).lower() == "true" or \
+        str(props.get("stage") or body.get("stage") or "").lower() == "archived"
+    return ModelFacts(archived=archived, finetune_skus=finetune, inference_skus=inference,
+                      defaults=dict(defaults) if isinstance(defaults, Mapping) else {}, **dates)
+
+
+def _move_to(spec: RunSpec) -> str:
+    nxt = successor(spec.model.name)
+    if nxt is None:
+        return f"pick a current model of registry {spec.model.registry}"
+    return f'move to {nxt.name}: model: {{registry: {spec.model.registry}, name: {nxt.name}, version: "{nxt.version}"}}'
+
+
+def model_findings(spec: RunSpec, version: str, facts: ModelFacts, today: date) -> list[Finding]:
     found: list[Finding] = []
+    name, hint = spec.model.name, _move_to(spec)
     if spec.model.version is None:
-        found.append(warning("model.label", f"label '{spec.model.label}' resolved to version {model.version}: the run is "
-                                            "not reproducible", f"pin model.version: \"{model.version}\""))
-    if sdk_text(getattr(model, "stage", None)) == "archived":
-        found.append(error("model.version", f"{spec.model.name} version {model.version} is archived in registry "
-                                            f"{spec.model.registry}", "pick a current model or version"))
-    retired = _retirement(meta)
-    if retired is not None and retired <= (today or datetime.now(UTC).date()):
-        found.append(error("model.name", f"{spec.model.name} stopped supporting fine-tuning on {retired.isoformat()}",
-                           "pick a model whose fine-tuning is not retired"))
+        found.append(warning("model.label", f"label '{spec.model.label}' resolved to version {version}: the run is "
+                                            "not reproducible", f'pin model.version: "{version}"'))
+    if facts.archived:
+        found.append(error("model.version", f"{name} version {version} is archived in registry {spec.model.registry}", hint))
+    if facts.finetune_retired is not None and facts.finetune_retired <= today:
+        found.append(error("model.name", f"fine-tuning of {name} was retired on {facts.finetune_retired.isoformat()}", hint))
+    elif facts.finetune_deprecated is not None and facts.finetune_deprecated <= today:
+        until = f"; it retires on {facts.finetune_retired.isoformat()}" if facts.finetune_retired else ""
+        found.append(warning("model.name", f"fine-tuning of {name} is deprecated since {facts.finetune_deprecated.isoformat()}{until}",
+                             hint))
+    if facts.inference_retired is not None and facts.inference_retired <= today:
+        found.append(error("model.name", f"{name} can no longer be deployed: inference was retired on "
+                                         f"{facts.inference_retired.isoformat()}", hint))
+    elif facts.inference_deprecated is not None and facts.inference_deprecated <= today:
+        until = f"; it retires on {facts.inference_retired.isoformat()}" if facts.inference_retired else ""
+        found.append(warning("model.name", f"inference of {name} is deprecated since {facts.inference_deprecated.isoformat()}{until}",
+                             hint))
     return found
+
+
+def registry_version_body(registry: Any, name: str, version: str) -> dict[str, Any]:
+    """The REST body of a registry model version, through the registry client's own pipeline and credential
+    (the one place this package reaches into azure-ai-ml's private helpers: its public ``get`` drops systemMetadata)."""
+    from azure.ai.ml._utils._registry_utils import get_registry_versioned_asset
+
+    ops = registry.models
+    return dict(get_registry_versioned_asset(ops._registry_service_client, "models", name, version,
+                                             ops._resource_group_name, ops._registry_name))
 
 
 def resolve_foundation(clients: AzureClients, spec: RunSpec, today: date | None = None) -> FoundationModel:
@@ -83,13 +172,13 @@ def resolve_foundation(clients: AzureClients, spec: RunSpec, today: date | None 
     selector = f"version {ref.version}" if ref.version else f"label {ref.label}"
     model = call(f"getting model {ref.name} ({selector}) from registry {ref.registry}",
                  lambda: registry.models.get(ref.name, version=ref.version, label=None if ref.version else ref.label))
-    meta = metadata(model)
-    defaults = meta.get(MODEL_DEFAULTS)
+    version = str(model.version)
+    body = call(f"reading the metadata of model {ref.name} version {version}", lambda: registry_version_body(registry, ref.name, version))
+    facts = read_facts(body)
     return FoundationModel(
-        name=ref.name, version=str(model.version), uri=str(model.id),
-        finetune_allow_list=_sku_list(meta.get(FINETUNE_ALLOW)), inference_allow_list=_sku_list(meta.get(INFERENCE_ALLOW)),
-        defaults=dict(defaults) if isinstance(defaults, Mapping) else {},
-        findings=tuple(model_findings(spec, model, meta, today)))
+        name=ref.name, version=version, uri=str(model.id), finetune_allow_list=facts.finetune_skus,
+        inference_allow_list=facts.inference_skus, defaults=facts.defaults,
+        findings=tuple(model_findings(spec, version, facts, today or datetime.now(UTC).date())))
 
 
 def output_uri(job_name: str) -> str:
