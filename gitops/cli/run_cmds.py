@@ -159,25 +159,46 @@ def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typ
 
 
 @app.command()
-def event(file: Path = typer.Argument(..., help="An Event Grid event (or array) as JSON."),
-          dry_run: bool = typer.Option(False, "--dry-run", help="Print the decision without acting.")) -> None:
-    """Replay a job event (e.g. from a dead-letter container) through the same handler."""
-    from gitops.events import parse_events
+def event(file: Path = typer.Argument(..., help="An Event Grid or CloudEvents event (or an array) as JSON."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be done, without acting.")) -> None:
+    """Replay a job event (e.g. from a dead-letter container) through the same handler, then take the first steps.
+
+    One line per event. Exit 0 when every event was read (acted on, or ignored with the reason why), 1 when
+    the file or an event in it could not be read, 4 when the file does not exist."""
+    from gitops.errors import NotFoundError, RequestError
+    from gitops.events import EventFormatError, NotARunEvent, parse_each
     from gitops.lifecycle.wiring import local_lifecycle
 
-    body = file.read_text(encoding="utf-8")
+    try:
+        body = file.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"{file}: no such file") from None
+    except OSError as exc:
+        raise RequestError(f"{file}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        events = parse_each(body)
+    except EventFormatError as exc:
+        raise RequestError(f"{file}: {exc}", hint="give the event JSON as Event Grid delivered it") from None
     lifecycle = local_lifecycle()
+    unreadable = sum(1 for e in events if isinstance(e, EventFormatError) and not isinstance(e, NotARunEvent))
     if dry_run:
-        for e in parse_events(body):
-            got = lifecycle.ledger.get(e.tags.get("gitops_run", ""))
-            state = got[0].status if got else "unknown run"
-            print(f"{e.id} {e.short_type} run={e.tags.get('gitops_run')} job={e.run_id} outcome={e.outcome} (run is {state})")
-        return
-    for d in lifecycle.on_job_event(body):
-        print(f"{d.event_id} {d.run}: {d.action} - {d.reason}")
-        if d.action == "scheduled" and d.run:  # no queue in a shell: take the first steps here
-            step = lifecycle.advance(d.run)
-            print(f"{d.run}: {step.action} - {step.reason}" + ("  (continue with `gitops reconcile`)" if step.action == "waiting" else ""))
+        for e in events:
+            if isinstance(e, EventFormatError):
+                print(f"- ignored: {e}" if isinstance(e, NotARunEvent) else f"- malformed: {e}")
+                continue
+            run = e.tags.get("gitops_run")
+            got = lifecycle.ledger.get(run) if run else None
+            state = f"run is {got[0].status}" if got else "not a run of this repository"
+            print(f"{e.id} {e.short_type} run={run or '-'} job={e.run_id} outcome={e.outcome or '-'} ({state})")
+    else:
+        for d in lifecycle.on_job_event(body):
+            print(f"{d.event_id or '-'} {d.run or '-'}: {d.action} - {d.reason}")
+            if d.action == "scheduled" and d.run:  # no queue in a shell: take the first steps here
+                step = lifecycle.advance(d.run)
+                print(f"{d.run}: {step.action} - {step.reason}"
+                      + ("  (continue with `gitops reconcile`)" if step.action == "waiting" else ""))
+    if unreadable:
+        raise typer.Exit(1)
 
 
 @app.command()

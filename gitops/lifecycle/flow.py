@@ -24,7 +24,7 @@ from gitops import naming
 from gitops.backends.base import Backend, JobState
 from gitops.backends.registry import ensure_supported
 from gitops.errors import ConflictError, GitopsError, TransientBackendError
-from gitops.events import EventFormatError, JobEvent, parse_events
+from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
 from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, update
 from gitops.lifecycle import steps as S
 from gitops.lifecycle.queue import StepMessage, StepQueue
@@ -144,12 +144,17 @@ class Lifecycle:
     def on_job_event(self, body: Any) -> list[Decision]:
         """Record what an event says and schedule a look at the job: no backend call, no waiting."""
         try:
-            events = parse_events(body)
-        except (EventFormatError, ValueError) as exc:
-            log.warning("ignored a malformed event: %s", exc)
+            events = parse_each(body)
+        except EventFormatError as exc:
+            log.warning("ignored a malformed body: %s", exc)
             return [Decision("", None, "ignored", f"malformed: {exc}")]
         decisions = []
         for event in events:
+            if isinstance(event, EventFormatError):  # this one is unreadable or not about a run; the others go on
+                reason = str(event) if isinstance(event, NotARunEvent) else f"malformed: {event}"
+                log.info("ignored an event: %s", reason)
+                decisions.append(Decision("", None, "ignored", reason))
+                continue
             decision = self._one_event(event)
             if event.id:
                 self.ledger.remember_event(event.id, {"type": event.type, "run": decision.run, "job": event.run_id,
@@ -161,14 +166,14 @@ class Lifecycle:
     def _one_event(self, event: JobEvent) -> Decision:
         run = event.tags.get(naming.TAG_RUN)
         if not run:
-            return self._ignore(event, None, "no gitops_run tag: not ours")
+            return self._ignore(event, None, "not a run of this repository (no gitops_run tag)")
         if self.topics and (event.topic or "").lower() not in self.topics:
             return self._ignore(event, run, f"topic {event.topic or '(none)'} is not a workspace of ours")
         if event.run_type and event.run_type != "azureml.PipelineRun":
             return self._ignore(event, run, f"run type {event.run_type} is a child step")
         current = self.ledger.get(run)
         if current is None:
-            return self._ignore(event, run, "no such run in the ledger")
+            return self._ignore(event, run, f"not a run of this repository (no run named '{run}' in the ledger)")
         record = current[0]
         if record.queued is not None and record.queued.job_name == event.run_id:
             return Decision(event.id, run, "recorded", "the queued version's job: checked when the rollout in progress ends")

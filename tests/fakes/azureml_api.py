@@ -205,15 +205,17 @@ class FakeAzureML:
             return status, {**JSON, **headers}, json.dumps(body)
         return status, headers, body
 
-    def operation_for(self, resource: dict[str, Any]) -> dict[str, str]:
-        """The headers of an accepted online endpoint/deployment write, as the real service sends them (recorded):
-        ``Azure-AsyncOperation`` on ``mfeOperationsStatus`` and ``Location`` on ``mfeOperationResults``, no
-        ``Retry-After``. The operation's status follows the resource's provisioning state."""
-        op = f"{next(self._ops):08d}-0000-0000-0000-000000000000"
+    def operation_for(self, resource: dict[str, Any], delete: bool = False) -> dict[str, str]:
+        """The headers of an accepted online endpoint/deployment write, as the real service sends them (recorded in
+        tests/contracts/sdk-recordings): ``Azure-AsyncOperation`` on ``mfeOperationsStatus``, no ``Retry-After``;
+        ``Location`` is the resource itself for a PUT, ``mfeOperationResults`` for a DELETE. The operation's status
+        follows the resource's provisioning state."""
+        op = f"oe:{next(self._ops):08d}-0000-0000-0000-000000000000"
         self.operations[op] = resource["id"]
         base = f"{ARM}/subscriptions/{self.subscription}/providers/Microsoft.MachineLearningServices/locations/{self.location}"
+        location = f"{base}/mfeOperationResults/{op}" if delete else f"{ARM}{resource['id']}"
         return {"Azure-AsyncOperation": f"{base}/mfeOperationsStatus/{op}?api-version=2023-04-01-preview",
-                "Location": f"{base}/mfeOperationResults/{op}?api-version=2023-04-01-preview"}
+                "Location": f"{location}?api-version=2023-04-01-preview", "x-ms-async-operation-timeout": "PT30M"}
 
     def operation(self) -> str:
         return f"{ARM}/fake-operations/{next(self._ops)}?api-version=2023-01-01"

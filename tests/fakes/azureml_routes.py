@@ -54,12 +54,16 @@ def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> 
     if lower.startswith("/fake-operations/"):
         return 200, {}, {"status": "Succeeded"}
     if m := re.search(r"/mfeoperation(?:sstatus|results)/([^/]+)$", lower):
-        resource = fake.get_resource(fake.operations.get(m.group(1), ""))
+        op = m.group(1)
+        resource = fake.get_resource(fake.operations.get(op, ""))
         state = (resource or {}).get("properties", {}).get("provisioningState", "Succeeded")
+        # The recorded status body: id, name, startTime, percentComplete, status ("Updating" while in progress).
+        answer = {"id": path, "name": op, "startTime": (resource or {}).get("systemData", {}).get("createdAt", ""),
+                  "percentComplete": 0.0 if resource and resource.get("_settle") else 100.0,
+                  "status": "Updating" if resource and resource.get("_settle") else ("Failed" if state == "Failed" else "Succeeded")}
         if state == "Failed":
-            error = {"code": "DeploymentFailed", "message": "container crashed: model failed to load"}
-            return 200, {}, {"status": "Failed", "error": error}
-        return 200, {}, {"status": "InProgress" if resource and resource.get("_settle") else "Succeeded"}
+            answer["error"] = {"code": "DeploymentFailed", "message": "container crashed: model failed to load"}
+        return 200, {}, answer
     if re.fullmatch(r"/subscriptions/[^/]+/providers/microsoft\.machinelearningservices/locations/[^/]+/vmsizes", lower):
         from tests.fakes.azureml_seed import vm_sizes
 
@@ -73,7 +77,7 @@ def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> 
         found = fake.get_resource(path)
         if found is None:
             return 204, {}, ""
-        headers = fake.operation_for(found) if kind in LRO_KINDS else {"Location": fake.operation(), "Retry-After": "0"}
+        headers = fake.operation_for(found, delete=True) if kind in LRO_KINDS else {"Location": fake.operation(), "Retry-After": "0"}
         fake.begin_delete(path)
         return 202, headers, "null" if kind in LRO_KINDS else ""
     if method == "GET":
@@ -98,12 +102,21 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
     existing = fake.get_resource(path)
     props = body.setdefault("properties", {})
     name = path.rstrip("/").rsplit("/", 1)[-1]
-    if kind == "onlineendpoints":
+    if kind == "onlineendpoints":  # the fields a real PUT answer carries (tests/contracts/sdk-recordings)
         body["location"] = fake.location
+        body.setdefault("kind", "Managed")
+        body["type"] = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
         props["scoringUri"] = f"https://{name}.{fake.location}.inference.ml.azure.com/score"
         props.setdefault("traffic", {})
+        props.setdefault("mirrorTraffic", {})
         props.setdefault("properties", {})
-        body.setdefault("identity", {"type": "SystemAssigned"})
+        props.setdefault("description", None)
+        props.setdefault("swaggerUri", None)
+        props.setdefault("compute", None)
+        props.setdefault("publicNetworkAccess", "Enabled")
+        identity = body.setdefault("identity", {"type": "SystemAssigned"})
+        identity.setdefault("principalId", "00000000-0000-0000-0000-0000000000aa")
+        identity.setdefault("tenantId", "22222222-2222-2222-2222-222222222222")
     elif kind == "deployments":
         endpoint = path.split("/")[-3]
         if fake.endpoint(endpoint) is None:
@@ -120,7 +133,11 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
     stored = fake.put_resource(path, {**(existing or {}), **body, "properties": {**((existing or {}).get("properties", {})), **props}})
     if kind in LRO_KINDS:
         fake.provision(stored, kind, fake.deployment_state if kind == "deployments" else "Succeeded", new=existing is None)
-        return (200 if existing else 201), fake.operation_for(stored), stored
+        headers = fake.operation_for(stored)
+        if kind == "onlineendpoints":  # the service records the operation and its own id among the endpoint's properties
+            stored["properties"]["properties"].update({"azureml.onlineendpointid": stored["id"].lower(),
+                                                       "AzureAsyncOperationUri": headers["Azure-AsyncOperation"]})
+        return (200 if existing else 201), headers, stored
     return (200 if existing else 201), {}, stored
 
 

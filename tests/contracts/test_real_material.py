@@ -1,0 +1,158 @@
+"""Contract tests over real material nobody here wrote (sources in tests/contracts/README.md).
+
+Two kinds: the backend code runs against real bodies (azureml-assets model specs as the registry publishes them,
+Event Grid examples), and the fake's answers are compared with real bodies' shape (keys, types, nesting), so the
+fake cannot drift from the service again. Recorded exchanges are replayed by method and path, not api-version.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from gitops.backends.azureml.models import read_facts
+from gitops.events import EventFormatError, NotARunEvent, parse_each
+from gitops.spec.validate import validate_file
+from tests.conftest import REPO_ROOT
+from tests.fakes import azureml_seed as seed
+
+HERE = Path(__file__).resolve().parent
+SEED_RUN = REPO_ROOT / "examples" / "phi3-mini-ultrachat.yaml"
+REFERENCE_RUN = REPO_ROOT / "runs" / "phi4-ultrachat.yaml"
+
+
+def load(rel: str) -> Any:
+    return json.loads((HERE / rel).read_text())
+
+
+def shape_gaps(real: Any, fake: Any, where: str = "$") -> list[str]:
+    """Where ``fake`` lacks a key ``real`` has, or holds another kind of value (None in either matches anything)."""
+    if real is None or fake is None:
+        return []
+    if isinstance(real, dict):
+        if not isinstance(fake, dict):
+            return [f"{where}: object expected, got {type(fake).__name__}"]
+        return [gap for k, v in real.items() for gap in
+                ([f"{where}.{k}: missing"] if k not in fake else shape_gaps(v, fake[k], f"{where}.{k}"))]
+    if isinstance(real, list):
+        if not isinstance(fake, list):
+            return [f"{where}: array expected"]
+        return shape_gaps(real[0], fake[0], f"{where}[0]") if real and fake else []
+    kinds = (bool,) if isinstance(real, bool) else (int, float) if isinstance(real, int | float) else (type(real),)
+    return [] if isinstance(fake, kinds) else [f"{where}: {type(real).__name__} expected, got {type(fake).__name__}"]
+
+
+# -- the registry's foundation models, as azureml-assets publishes them ---------------------------------
+def test_the_seed_run_is_rejected_for_its_archived_retired_model_and_retired_sku(azure_backend) -> None:  # type: ignore[no-untyped-def]
+    spec = validate_file(SEED_RUN).require()
+    model = azure_backend.resolve_model(spec)
+    findings = [*model.findings, *azure_backend.check_compute(spec, model)]
+    errors = {(f.path, f.message) for f in findings if f.is_error}
+    assert ("model.version", "Phi-3-mini-4k-instruct version 15 is archived in registry azureml") in errors
+    assert ("model.name", "fine-tuning of Phi-3-mini-4k-instruct was retired on 2025-08-30") in errors
+    assert ("model.name", "Phi-3-mini-4k-instruct can no longer be deployed: inference was retired on 2025-08-30") in errors
+    assert ("deploy.instance_type", "Standard_NC6s_v3 was retired on 2025-09-30") in errors
+    hints = " ".join(f.hint or "" for f in findings if f.path.startswith("model."))
+    assert 'name: Phi-4, version: "8"' in hints  # each names the current successor in the same registry
+
+
+def test_the_reference_run_passes_the_online_checks(azure_backend) -> None:  # type: ignore[no-untyped-def]
+    spec = validate_file(REFERENCE_RUN).require()
+    model = azure_backend.resolve_model(spec)
+    findings = [*model.findings, *azure_backend.check_compute(spec, model)]
+    assert [f for f in findings if f.is_error] == [] and model.defaults["deepspeed_stage"] == 3
+
+
+@pytest.mark.parametrize(("today", "severity", "needle"), [
+    (date(2025, 6, 1), None, None),
+    (date(2025, 7, 15), "warning", "fine-tuning of Phi-3-mini-4k-instruct is deprecated since 2025-06-30; it retires on 2025-08-30"),
+    (date(2025, 9, 1), "error", "fine-tuning of Phi-3-mini-4k-instruct was retired on 2025-08-30"),
+])
+def test_dates_from_the_2025_tags_give_verdicts_for_an_injected_today(azure_fake, today, severity, needle) -> None:  # type: ignore[no-untyped-def]
+    from tests.fakes.azureml_api import azure_backend_for
+
+    azure_fake.add_model(seed.registry_model(seed.PHI3_2025_SPEC), "Phi-3-mini-4k-instruct", "15")
+    backend = azure_backend_for(azure_fake)
+    backend.today = lambda: today
+    model = backend.resolve_model(validate_file(SEED_RUN).require())
+    found = {(f.severity.value, f.message) for f in model.findings}
+    if needle is None:
+        assert found == set()
+    else:
+        assert (severity, needle) in found
+    assert model.finetune_allow_list is not None and "Standard_NC24ads_A100_v4" in model.finetune_allow_list
+
+
+def test_system_metadata_as_published_is_read_with_its_nested_json_strings() -> None:
+    body = seed.registry_model(seed.PHI3_SPEC)
+    system = body["properties"]["systemMetadata"]
+    assert isinstance(system["deprecation"], str) and json.loads(system["deprecation"])["finetuneRetirementDate"]
+    facts = read_facts(body)
+    assert facts.archived and facts.finetune_retired == date(2025, 8, 30) and facts.inference_retired == date(2025, 8, 30)
+    assert facts.inference_skus is not None and "Standard_NC6s_v3" in facts.inference_skus
+    assert read_facts(seed.registry_model(seed.PHI4_SPEC)).archived is False
+
+
+def test_the_sdk_still_drops_system_metadata_so_the_body_is_read_directly(azure_backend, azure_fake) -> None:  # type: ignore[no-untyped-def]
+    """If azure-ai-ml starts carrying system metadata, this says so (and the private read can go)."""
+    model = azure_backend.clients.registry("azureml").models.get("Phi-4", version="8")
+    assert getattr(model, "_system_metadata", None) is None
+    assert any("/registries/azureml/models/Phi-4/versions/8" in url for _, url in azure_fake.calls)
+
+
+# -- recorded exchanges: the fake answers as the service did ---------------------------------------
+def test_the_fakes_endpoint_create_answers_like_the_recording(azure_fake) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    put, status = load("sdk-recordings/online_endpoint_create.json")["Entries"]
+    path = urlsplit(put["RequestUri"]).path.replace("/subscriptions/00000000-0000-0000-0000-000000000/resourceGroups/00000/"
+                                                    "providers/Microsoft.MachineLearningServices/workspaces/00000",
+                                                    azure_fake.ws_path)
+    azure_fake.provisioning_s["onlineendpoints"] = 90
+    answer = requests.put(f"https://management.azure.com{path}?api-version=2023-04-01-preview", json=put["RequestBody"], timeout=5)
+    assert answer.status_code == put["StatusCode"]
+    assert "Retry-After" not in answer.headers and "Retry-After" not in put["ResponseHeaders"]
+    assert "/mfeOperationsStatus/" in answer.headers["Azure-AsyncOperation"] and answer.headers["Location"]
+    body = answer.json()
+    assert shape_gaps(put["ResponseBody"], body) == [] and body["properties"]["provisioningState"] == "Creating"
+    polled = requests.get(answer.headers["Azure-AsyncOperation"], timeout=5).json()
+    assert shape_gaps(status["ResponseBody"], polled) == [] and polled["status"] == status["ResponseBody"]["status"]
+
+
+def test_the_fakes_code_upload_slot_has_the_documented_shape(azure_fake) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    url = f"https://management.azure.com{azure_fake.ws_path}/codes/c1/versions/1/startPendingUpload?api-version=2024-10-01"
+    answer = requests.post(url, json={"pendingUploadType": "TemporaryBlobReference"}, timeout=5).json()
+    assert shape_gaps(load("rest-api-specs/code_version_start_pending_upload.json")["body"], answer) == []
+
+
+# -- Event Grid's published examples -----------------------------------------------------------------
+def test_published_run_events_parse_in_both_schemas() -> None:
+    (completed,) = parse_each(load("eventgrid/run_completed.cloud-events.json")["body"])
+    assert not isinstance(completed, EventFormatError) and completed.outcome == "completed"
+    assert completed.topic.endswith("/workspaces/{workspace-name}") and completed.run_type is None
+    (failed,) = parse_each(load("eventgrid/run_status_changed.event-grid.json")["body"])
+    assert not isinstance(failed, EventFormatError) and failed.outcome == "failed"  # runStatus is lower-case there
+
+
+def test_a_foreign_event_in_an_array_is_ignored_in_words_and_the_others_handled(tmp_path, monkeypatch, cli) -> None:  # type: ignore[no-untyped-def]
+    registered = load("eventgrid/model_registered.event-grid.json")["body"]
+    completed = load("eventgrid/run_completed.cloud-events.json")["body"]
+    first, second = parse_each([registered, completed])
+    assert isinstance(first, NotARunEvent) and "ModelRegistered event is not about a job run" in str(first)
+    assert not isinstance(second, EventFormatError)
+    monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps([registered, completed]))
+    for args in (("event", str(path)), ("event", str(path), "--dry-run")):
+        result = cli(*args)
+        lines = result.out.strip().splitlines()
+        assert result.exit_code == 0 and len(lines) == 2 and "Traceback" not in result.err, result
+        assert "ModelRegistered event is not about a job run" in lines[0] and "not a run of this repository" in lines[1]
