@@ -59,14 +59,20 @@ def policy_from_text(text: str | None) -> Policy:
     return policy
 
 
-def online_findings(validated: ValidatedSpec, backend: Backend) -> list[Finding]:
+def online_findings(validated: ValidatedSpec, backend: Backend, text: str | None = None) -> list[Finding]:
+    """The backend's verdict on a spec (model, retirement, compute, SKUs), placed on the spec's lines when the
+    text is given, as the offline findings are."""
+    from gitops.spec.yamlsource import parse_yaml
+
     spec = validated.require()
     try:
         model = backend.resolve_model(spec)
         found = [*model.findings, *backend.check_compute(spec, model)]
     except GitopsError as exc:
         found = [error("model" if "model" in exc.headline else "compute", exc.headline, exc.hint)]
-    return [Finding(f.severity, f.path, f.message, f.hint, validated.file, f.line, "online") for f in found]
+    doc = parse_yaml(text, validated.file) if text is not None else None
+    return [Finding(f.severity, f.path, f.message, f.hint, validated.file,
+                    doc.line_of(tuple(f.path.split("."))) if doc is not None else f.line, "online") for f in found]
 
 
 def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[str], Backend],
@@ -82,7 +88,7 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
         if validated.spec is not None and validated.digest is not None:
             check.plan = asdict(derive(validated.spec, validated.params, validated.digest, policy, salt))
         if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
-            check.online = online_findings(validated, backend_for(validated.spec.backend))
+            check.online = online_findings(validated, backend_for(validated.spec.backend), item.text)
             check.online_checked = True
         checks.append(check)
     return checks

@@ -36,26 +36,38 @@ def policy_for(spec_file: Path) -> Policy:
     return policy
 
 
+ONLINE_HELP = "Also run the online checks against the workspace and registry (your Azure credentials), as the validate Function does."
+
+
 @app.command()
 def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."),
-             policy_root: Optional[Path] = typer.Option(None, "--repo", help="Repo root holding gitops.yaml.")) -> None:
-    """Check specs (schema, component params, repo policy); exit 1 when any is invalid."""
+             policy_root: Optional[Path] = typer.Option(None, "--repo", help="Repo root holding gitops.yaml."),
+             online: bool = typer.Option(False, "--online", help=ONLINE_HELP)) -> None:
+    """Check specs (schema, component params, repo policy; with --online the model, its retirement, compute and
+    SKUs too); exit 1 when any is invalid."""
+    from gitops.backends.registry import backend_cache
+    from gitops.online import online_findings
     from gitops.spec.policy import load_policy
     from gitops.spec.validate import validate_file
 
     root = policy_root or repo_root(files[0].resolve().parent)
     policy, policy_findings = load_policy(root)
+    backend_for = backend_cache()
     bad = False
     for finding in policy_findings:
         print(finding.format())
         bad = bad or finding.is_error
     for file in files:
         result = validate_file(file, policy)
-        for finding in result.findings:
+        findings = list(result.findings)
+        if online and result.ok and result.spec is not None and result.spec.backend == "azureml":
+            findings += online_findings(result, backend_for(result.spec.backend), file.read_text(encoding="utf-8"))
+        for finding in sorted(findings, key=lambda f: f.line or 0):
             print(finding.format())
-        if result.ok:
-            print(f"{file}: ok" + (f" ({len(result.findings)} warning(s))" if result.findings else ""))
-        bad = bad or not result.ok
+        ok = result.ok and not any(f.is_error for f in findings)
+        if ok:
+            print(f"{file}: ok" + (f" ({len(findings)} warning(s))" if findings else ""))
+        bad = bad or not ok
     raise typer.Exit(1 if bad else 0)
 
 

@@ -8,7 +8,7 @@ fake cannot drift from the service again. Recorded exchanges are replayed by met
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,3 +156,38 @@ def test_a_foreign_event_in_an_array_is_ignored_in_words_and_the_others_handled(
         lines = result.out.strip().splitlines()
         assert result.exit_code == 0 and len(lines) == 2 and "Traceback" not in result.err, result
         assert "ModelRegistered event is not about a job run" in lines[0] and "not a run of this repository" in lines[1]
+
+
+def test_online_findings_are_placed_on_the_spec_lines_like_the_offline_ones(azure_backend) -> None:  # type: ignore[no-untyped-def]
+    from gitops.online import online_findings
+
+    text = SEED_RUN.read_text()
+    findings = online_findings(validate_file(SEED_RUN), azure_backend, text)
+    retired = next(f for f in findings if f.path == "deploy.instance_type")
+    assert retired.line == text.splitlines().index("  instance_type: Standard_NC6s_v3") + 1
+    assert retired.format().startswith(f"{SEED_RUN}:{retired.line}: deploy.instance_type: Standard_NC6s_v3 was retired")
+
+
+def test_the_fakes_metrics_batch_has_the_documented_shape(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    azure_backend.clients.remember_location("eastus")
+    rid = azure_backend.metrics.resource_id("ep-1")
+    url = (f"https://eastus.metrics.monitor.azure.com/subscriptions/{azure_fake.subscription}/metrics:getBatch?"
+           "starttime=2026-11-24T00:00:00Z&endtime=2026-11-25T00:00:00Z&interval=PT1H&metricnamespace=x&metricnames=RequestsPerMinute")
+    azure_fake.add_requests("ep-1", datetime(2026, 11, 24, 1, tzinfo=UTC), 3)
+    answer = requests.post(url, json={"resourceids": [rid]}, timeout=5).json()
+    real = load("rest-api-specs/metrics_get_batch.json")["body"]
+    real["values"][0]["value"][0]["timeseries"][0]["data"] = [{"timeStamp": "2023-02-01T20:00:00Z"}]  # aggregations differ
+    real["values"][0]["value"][0]["timeseries"][0]["metadatavalues"] = []  # no dimension filter here
+    assert shape_gaps(real, answer) == []
+
+
+def test_a_metric_with_its_own_error_code_is_unknown_usage_never_idle(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_backend.clients.remember_location("eastus")
+    azure_fake.add_requests("busy-ep", datetime.now(UTC) - timedelta(minutes=5), 4)
+    azure_fake.metric_errors["broken-ep"] = "InternalServerError"  # the call succeeds; this metric does not
+    usage = azure_backend.usage(["busy-ep", "quiet-ep", "broken-ep"], timedelta(hours=1))
+    assert usage["busy-ep"].known and usage["busy-ep"].requests == 4
+    assert usage["quiet-ep"].known and usage["quiet-ep"].requests == 0
+    assert not usage["broken-ep"].known and usage["broken-ep"].requests is None

@@ -53,7 +53,9 @@ class FakeAzureML:
     scorer: Scorer = default_scorer
     scored: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     metrics: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)  # endpoint -> (minute, requests)
-    fail_next: list[tuple[str, int, dict[str, str]]] = field(default_factory=list)  # (url regex, status, headers)
+    metric_errors: dict[str, str] = field(default_factory=dict)  # endpoint -> the errorCode its metric carries
+    # (url regex, status, headers[, error body]): the next matching call fails so
+    fail_next: list[tuple[Any, ...]] = field(default_factory=list)
     deployment_state: str = "Succeeded"
     keys_issued: list[str] = field(default_factory=list)
     operations: dict[str, str] = field(default_factory=dict)  # operation id -> resource path
@@ -187,10 +189,11 @@ class FakeAzureML:
     def _dispatch(self, request: Any) -> tuple[int, dict[str, str], str | bytes]:
         url = request.url
         self.calls.append((request.method, url))
-        for i, (pattern, status, headers) in enumerate(self.fail_next):
+        for i, (pattern, status, headers, *error) in enumerate(self.fail_next):
             if re.search(pattern, f"{request.method} {url}"):
                 del self.fail_next[i]
-                return status, {**JSON, **headers}, json.dumps({"error": {"code": "Injected", "message": f"injected {status}"}})
+                body = error[0] if error else {"code": "Injected", "message": f"injected {status}"}
+                return status, {**JSON, **headers}, json.dumps({"error": body})
         from tests.fakes import azureml_routes
 
         try:

@@ -198,8 +198,8 @@ def _metrics(fake: FakeAzureML, request: Any) -> Answer:
             "namespace": query["metricnamespace"][0], "resourceregion": fake.location, "resourceid": rid,
             "value": [{"id": f"{rid}/providers/Microsoft.Insights/metrics/RequestsPerMinute", "type": "Microsoft.Insights/metrics",
                        "name": {"value": "RequestsPerMinute", "localizedValue": "Requests per minute"}, "unit": "Count",
-                       "displayDescription": "requests", "errorCode": "Success",
-                       "timeseries": [{"metadatavalues": [], "data": points}]}],
+                       "displayDescription": "requests", "errorCode": fake.metric_errors.get(name, "Success"),
+                       "timeseries": [] if name in fake.metric_errors else [{"metadatavalues": [], "data": points}]}],
         })
     return 200, {}, {"values": values}
 

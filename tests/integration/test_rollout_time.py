@@ -360,3 +360,18 @@ def test_event_grid_needs_one_delivery_where_the_in_handler_flow_was_redelivered
     deliveries = grid.deliver(world.event(job2, "e2"), in_handler)
     assert deliveries > 1  # redelivered while the deployment provisioned
     assert world.record().status == "live" and len(world.deployment_puts()) == 2  # and still one deployment per version
+
+
+def test_a_name_azure_has_not_released_yet_is_waited_for_then_the_rollout_goes_on(world: World) -> None:
+    """Cleanup deleted the endpoint; the run comes back and re-creates the name at once (reported: 404
+    InferencingClientCallFailed for a while): the step waits and tries again instead of failing."""
+    body = {"code": "NotFound", "message": "Resource not found",
+            "details": [{"code": "InferencingClientCallFailed", "message": "The endpoint could not be created"}]}
+    world.fake.fail_next.extend([(r"^PUT .*onlineEndpoints/ultrachat-completion\?", 404, {}, body)] * 2)
+    job = world.submit_completed()
+    world.lifecycle.on_job_event(world.event(job))
+    world.deliver()
+    live = world.record()
+    assert live.status == "live"
+    waited = [d.reason for d, _, _ in world.invocations if d.action == "waiting" and d.reason.startswith("ensure_endpoint")]
+    assert len(waited) == 2 and "deleted recently" in waited[0]

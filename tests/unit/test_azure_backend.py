@@ -270,11 +270,40 @@ def test_an_endpoint_we_did_not_create_is_never_taken_over(azure_fake, azure_bac
         azure_backend.begin_endpoint("theirs", {"managed_by": "finetune-gitops"})
 
 
-def test_a_name_taken_in_the_region_is_reported_clearly(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
-    azure_fake.fail_next.append((r"^PUT .*onlineEndpoints/taken\?", 409, {}))
+# The service's answer when another workspace of the region holds the name (reported: azureml-examples #1931).
+NAME_TAKEN_400 = {"code": "BadRequest", "message": "One or more validation errors occurred",
+                  "details": [{"code": "Invalid", "message": "There is already an endpoint with this name taken in region "
+                                                             "eastus. Endpoint names must be unique within a region."}]}
+
+
+@pytest.mark.parametrize("answer", [(409, None), (400, NAME_TAKEN_400)])
+def test_a_name_taken_in_the_region_is_reported_clearly(azure_fake, azure_backend, answer) -> None:  # type: ignore[no-untyped-def]
+    status, body = answer
+    azure_fake.fail_next.append((r"^PUT .*onlineEndpoints/taken\?", status, {}, *([body] if body else [])))
     with pytest.raises(ConflictError, match="taken in region eastus") as caught:
         azure_backend.begin_endpoint("taken", {"managed_by": "finetune-gitops"})
     assert "deploy.endpoint" in (caught.value.hint or "")
+
+
+def test_a_name_deleted_moments_ago_is_a_wait_not_a_failure(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    """Re-creating a name soon after deleting it (reported: azure-cli-extensions #7660, #7107)."""
+    body = {"code": "NotFound", "message": "Resource not found",
+            "details": [{"code": "InferencingClientCallFailed", "message": "The endpoint could not be created"}]}
+    azure_fake.fail_next.append((r"^PUT .*onlineEndpoints/again\?", 404, {}, body))
+    with pytest.raises(TransientBackendError, match="deleted recently") as caught:
+        azure_backend.begin_endpoint("again", {"managed_by": "finetune-gitops"})
+    assert "tried again" in (caught.value.hint or "")
+    assert azure_backend.begin_endpoint("again", {"managed_by": "finetune-gitops"}).name == "again"  # released: it works
+
+
+def test_defaultazurecredentials_chain_of_failures_reads_as_one_line() -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    text = (Path(__file__).resolve().parents[1] / "contracts" / "azure-identity" / "default_credential_failure.txt").read_text()
+    error = azerrors.translate(ClientAuthenticationError(message=text), "getting model Phi-4")
+    assert isinstance(error, AuthError) and "\n" not in error.headline and len(error.headline) < 200
+    assert error.headline.startswith("Azure rejected our credentials while getting model Phi-4: DefaultAzureCredential failed")
+    assert "az login" in (error.hint or "")
 
 
 # -- usage ------------------------------------------------------------------------------------------
@@ -311,19 +340,23 @@ def test_sdk_errors_become_project_errors(azure_fake, azure_backend, status, err
     assert "\n" not in caught.value.headline and "getting compute gpu-cluster-big" in caught.value.headline
 
 
-def test_throttling_is_retried_honouring_retry_after(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
-    azure_fake.fail_next.extend([(r"/computes/", 429, {"Retry-After": "7"}), (r"/computes/", 503, {})])
-    slept: list[float] = []
-    ws = azure_backend.clients.workspace
-    cluster = azerrors.call("getting compute", lambda: ws.compute.get("gpu-cluster-big"), sleep=slept.append)
-    assert cluster.name == "gpu-cluster-big" and slept == [7.0, 2.0]
+def test_one_retry_layer_a_blip_is_absorbed_inside_the_sdk(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.fail_next.extend([(r"/computes/", 429, {"Retry-After": "0.01"}), (r"/computes/", 503, {"Retry-After": "0.01"})])
+    before = len(azure_fake.calls)
+    cluster = azure_backend.compute.cluster("gpu-cluster-big")
+    assert cluster is not None and cluster.name == "gpu-cluster-big"
+    assert len(azure_fake.calls) - before == 3  # the SDK's RetryPolicy: two retries, honouring Retry-After
 
 
-def test_retries_run_out_into_a_transient_error(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
-    azure_fake.fail_next.extend([(r"/computes/", 500, {})] * 3)
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_persistent_throttle_costs_three_requests_then_a_transient_error(azure_fake, azure_backend, status) -> None:  # type: ignore[no-untyped-def]
+    """Measured against the fake: one retry layer, so a persistent 429 is 1 + 2 requests, never attempts x retries."""
+    azure_fake.fail_next.extend([(r"/computes/", status, {"Retry-After": "0.01"})] * 20)
     ws = azure_backend.clients.workspace
+    before = len(azure_fake.calls)
     with pytest.raises(TransientBackendError):
-        azerrors.call("getting compute", lambda: ws.compute.get("gpu-cluster-big"), attempts=3, sleep=lambda s: None)
+        azerrors.call("getting compute", lambda: ws.compute.get("gpu-cluster-big"))
+    assert len(azure_fake.calls) - before == 3
 
 
 def test_quota_and_secrets_in_messages() -> None:

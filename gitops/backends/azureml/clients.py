@@ -1,8 +1,12 @@
 """The Azure clients: one workspace ``MLClient``, registry clients made lazily and once, and the credential.
 
 The credential is ``DefaultAzureCredential`` (the Function App's managed identity, OIDC in Actions, the
-developer's ``az login``) unless one is given (tests pass a fake token credential). Our own retry policy
-lives in ``errors.call``, so the SDK's retries are switched off and a 429 is never retried twice over.
+developer's ``az login``) unless one is given (tests pass a fake token credential).
+
+One retry layer: azure-core's ``RetryPolicy`` inside every SDK call, configured here through the clients'
+keyword arguments (408/429/5xx, honouring ``Retry-After``). Two retries absorb a blip; anything longer is the
+lifecycle's to wait out between invocations (a ``TransientBackendError`` becomes a step that looks again later),
+so no invocation sits in a retry loop and no throttled call is multiplied by a second layer.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from gitops.errors import SpecError
 from gitops.naming import workspace_resource_id
 from gitops.settings import Settings
 
+SDK_RETRY: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 1.0, "retry_backoff_max": 8}
+
 
 @dataclass
 class AzureClients:
@@ -23,7 +29,7 @@ class AzureClients:
     workspace_name: str | None
     credential: Any = None
     config_path: str | None = None  # a config.json for MLClient.from_config, when coordinates are not set
-    client_options: dict[str, Any] = field(default_factory=lambda: {"retry_total": 0})
+    client_options: dict[str, Any] = field(default_factory=lambda: dict(SDK_RETRY))
     _workspace: Any = field(default=None, init=False, repr=False)
     _registries: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _workspace_entity: Any = field(default=None, init=False, repr=False)

@@ -8,6 +8,7 @@ endpoint's key is fetched for each call that needs it and never kept, logged or 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -19,7 +20,7 @@ from gitops.backends.azureml.compute import DEFAULT_DEPLOY_SKU
 from gitops.backends.azureml.errors import call
 from gitops.backends.azureml.lro import start_deployment_delete, start_deployment_write, start_endpoint_delete, start_endpoint_write
 from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Provisioning, RegisteredModel
-from gitops.errors import BackendError, ConflictError, NotFoundError, TransientBackendError
+from gitops.errors import BackendError, ConflictError, NotFoundError, SpecError, TransientBackendError
 from gitops.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE
 from gitops.spec.model import RunSpec
 
@@ -28,6 +29,7 @@ DEPLOYED_AT_TAG = "gitops_deployed_at"  # when traffic last moved to a new deplo
 # map, so without this the endpoint listing could not show (and cleanup could not date) a deployment that a dead
 # rollout left behind.
 PENDING_TAG = "gitops_pending"
+NAME_TAKEN = re.compile(r"(?i)already an endpoint with this name|unique within a region")
 
 
 def _when(value: Any) -> datetime | None:
@@ -111,9 +113,20 @@ class AzureEndpoints:
         endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", tags=dict(tags), description="managed by finetune-gitops")
         try:
             start_endpoint_write(self.clients, endpoint, "creating")
-        except ConflictError as exc:
-            raise ConflictError(f"endpoint name {name} is taken in region {self.clients.location} (names are unique per region)",
-                                hint="set deploy.endpoint to another name, or let gitops derive one") from exc
+        except (ConflictError, SpecError) as exc:
+            # The service answers a name taken elsewhere in the region with a 400 wrapping "already an endpoint with
+            # this name ... unique within a region" (reported), sometimes a 409.
+            if isinstance(exc, ConflictError) or NAME_TAKEN.search(exc.headline):
+                raise ConflictError(f"endpoint name {name} is taken in region {self.clients.location} (names are unique per region)",
+                                    hint="set deploy.endpoint to another name, or let gitops derive one") from exc
+            raise
+        except NotFoundError as exc:
+            # Re-creating a name soon after deleting it answers 404 InferencingClientCallFailed (reported) until Azure
+            # has released the name: a wait, not a failure; the lifecycle looks again until the step's deadline.
+            if "inferencingclientcallfailed" in exc.headline.lower():
+                raise TransientBackendError(f"endpoint name {name} was deleted recently and Azure has not released it yet",
+                                            hint="it is tried again; if it persists, set deploy.endpoint to another name") from exc
+            raise
         return EndpointInfo(name=name, scoring_uri="", tags=dict(tags), state=Provisioning.CREATING)
 
     def begin_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:

@@ -1,8 +1,9 @@
-"""Translation of azure-core / azure-ai-ml errors into the project's errors, and the one retry policy.
+"""Translation of azure-core / azure-ai-ml errors into the project's errors.
 
-Every SDK call of this package goes through ``call``: throttling (429) and server errors (5xx) are
-retried with exponential backoff that honours ``Retry-After``; whatever is left is translated into a
-``GitopsError`` with a one-line headline and a hint. Messages from Azure are cut to their one telling line
+Every SDK call of this package goes through ``call``. Retries happen once, inside the SDK (azure-core's
+``RetryPolicy``, configured in ``clients``); whatever is left is translated into a ``GitopsError`` with a
+one-line headline and a hint (429 and 5xx as ``TransientBackendError``, which the lifecycle waits out).
+Messages from Azure are cut to their one telling line
 and scrubbed of anything that looks like a credential before they reach a headline.
 """
 
@@ -10,9 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from gitops.errors import (
     AuthError,
@@ -28,7 +28,6 @@ from gitops.errors import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _SECRETISH = re.compile(r"(?i)(bearer\s+|sig=|key=|primaryKey\"?:\s*\"?|secondaryKey\"?:\s*\"?|accountkey=)[^\s&\";,]+")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -49,20 +48,14 @@ def _status(exc: BaseException) -> int | None:
     return int(code) if code is not None else None
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _message(exc: BaseException) -> str:
-    error = getattr(exc, "error", None)  # azure-core's ODataV4Format: code + message
+    error = getattr(exc, "error", None)  # azure-core's ODataV4Format: code + message (+ details)
     if error is not None and getattr(error, "message", None):
-        return scrub(f"{getattr(error, 'code', '') or ''}: {error.message}".lstrip(": "))
+        # The service wraps the telling part in details ("One or more validation errors occurred" + the reason).
+        details = "; ".join(f"{getattr(d, 'code', '') or ''}: {getattr(d, 'message', '') or ''}".strip(": ")
+                            for d in (getattr(error, "details", None) or [])[:3])
+        text = f"{getattr(error, 'code', '') or ''}: {error.message}".lstrip(": ") + (f" ({details})" if details else "")
+        return scrub(text)
     return scrub(getattr(exc, "message", None) or str(exc))
 
 
@@ -99,26 +92,12 @@ def translate(exc: BaseException, action: str) -> GitopsError:
     return BackendError(f"Azure error while {action}: {message}")
 
 
-def _retryable(exc: BaseException) -> bool:
-    from azure.core import exceptions as az
-
-    return _status(exc) in RETRY_STATUSES or isinstance(exc, az.ServiceRequestError | az.ServiceResponseError)
-
-
-def call(action: str, fn: Callable[[], T], *, attempts: int = 4, base_delay: float = 1.0, max_delay: float = 60.0,
-         sleep: Callable[[float], Any] = time.sleep) -> T:
-    """Run one SDK call: retry what a retry may fix, translate the rest."""
+def call(action: str, fn: Callable[[], T]) -> T:
+    """Run one SDK call (whose own retry policy has already retried what a retry may fix) and translate its error."""
     from azure.ai.ml.exceptions import MlException
     from azure.core.exceptions import AzureError
 
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except (AzureError, MlException) as exc:  # azure-ai-ml raises its own MlException family too
-            if attempt < attempts and isinstance(exc, AzureError) and _retryable(exc):
-                delay = min(_retry_after(exc) or base_delay * 2 ** (attempt - 1), max_delay)
-                log.info("retrying %s in %.1fs after %s", action, delay, _status(exc) or type(exc).__name__)
-                sleep(delay)
-                continue
-            raise translate(exc, action) from None
-    raise AssertionError("unreachable")
+    try:
+        return fn()
+    except (AzureError, MlException) as exc:  # azure-ai-ml raises its own MlException family too
+        raise translate(exc, action) from None

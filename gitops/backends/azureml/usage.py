@@ -34,6 +34,23 @@ def batches(items: Sequence[str], size: int = BATCH_SIZE) -> Iterable[Sequence[s
         yield items[start:start + size]
 
 
+def metric_errors(into: set[str]) -> Any:
+    """A response hook noting the resources whose metric carries its own ``errorCode`` while the call succeeded:
+    azure-monitor-querymetrics drops that field, and such a metric comes back empty, which would read as idle."""
+
+    def hook(pipeline_response: Any) -> None:
+        try:
+            body = pipeline_response.http_response.json()
+        except (ValueError, AttributeError):
+            return
+        for value in (body or {}).get("values") or []:
+            for metric in value.get("value") or []:
+                if str(metric.get("errorCode") or "Success") != "Success":
+                    into.add(str(value.get("resourceid") or "").lower())
+
+    return hook
+
+
 def summarise(endpoint: str, metric: Any) -> Usage:
     """Requests in the window and the last minute that saw one, from one endpoint's metric."""
     try:
@@ -63,7 +80,7 @@ class AzureUsage:
             from azure.monitor.querymetrics import MetricsClient
 
             endpoint = self.metrics_endpoint or f"https://{self.clients.location}.metrics.monitor.azure.com"
-            self._client = MetricsClient(endpoint, self.clients.get_credential(), retry_total=0)
+            self._client = MetricsClient(endpoint, self.clients.get_credential(), **self.clients.client_options)
         return self._client
 
     def usage(self, endpoints: list[str], window: timedelta, now: datetime | None = None) -> dict[str, Usage]:
@@ -74,10 +91,12 @@ class AzureUsage:
         resource_ids = [self.resource_id(name) for name in endpoints]
         ids = {rid.lower(): name for rid, name in zip(resource_ids, endpoints, strict=True)}
         for chunk in batches(resource_ids):
-            def query(chunk: Sequence[str] = chunk) -> Any:
+            failed: set[str] = set()  # resources whose metric came back with its own errorCode
+
+            def query(chunk: Sequence[str] = chunk, failed: set[str] = failed) -> Any:
                 return self._metrics().query_resources(
                     resource_ids=chunk, metric_namespace=NAMESPACE, metric_names=[METRIC], timespan=(end - window, end),
-                    granularity=granularity(window), aggregations=["Total"])
+                    granularity=granularity(window), aggregations=["Total"], raw_response_hook=metric_errors(failed))
 
             try:
                 results = call(f"querying {METRIC} for {len(chunk)} endpoints", query)
@@ -87,6 +106,6 @@ class AzureUsage:
             for result in results:
                 for metric in getattr(result, "metrics", None) or []:
                     resource = str(getattr(metric, "id", "") or "").lower().split("/providers/microsoft.insights/")[0]
-                    if resource in ids:
+                    if resource in ids and resource not in failed:
                         out[ids[resource]] = summarise(ids[resource], metric)
         return out
