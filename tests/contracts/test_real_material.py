@@ -191,3 +191,11 @@ def test_a_metric_with_its_own_error_code_is_unknown_usage_never_idle(azure_fake
     assert usage["busy-ep"].known and usage["busy-ep"].requests == 4
     assert usage["quiet-ep"].known and usage["quiet-ep"].requests == 0
     assert not usage["broken-ep"].known and usage["broken-ep"].requests is None
+
+
+def test_a_registered_model_version_is_shaped_like_the_recorded_one(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    (put,) = load("sdk-recordings/model_version_create.json")["Entries"]
+    model = azure_backend.register_model("job-1", "phi4-chat", {"gitops_run": "r"})
+    stored = azure_fake.get_resource(f"{azure_fake.ws_path}/models/phi4-chat/versions/{model.version}")
+    assert shape_gaps(put["ResponseBody"], stored) == []
+    assert stored["properties"]["isArchived"] is False and stored["properties"]["jobName"] is None

@@ -34,6 +34,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def arm_type(path: str) -> str:
+    """``.../providers/Microsoft.MachineLearningServices/workspaces/w/models/m/versions/1`` ->
+    ``Microsoft.MachineLearningServices/workspaces/models/versions``, as ARM names resource types."""
+    _, _, rest = path.partition("/providers/")
+    namespace, *parts = rest.split("/")
+    return "/".join([namespace, *parts[0::2]])
+
+
 def default_scorer(endpoint: str, deployment: str, body: dict[str, Any]) -> tuple[int, Any]:
     """A chat model's answer in the ``[{"0": ...}]`` shape transformers deployments use."""
     return 200, [{"0": f"Hello from {deployment}."}]
@@ -103,9 +111,15 @@ class FakeAzureML:
         # Registry assets carry azureml:// ids (the SDK refuses ARM-style ids for them).
         body["id"] = f"azureml://registries/{registry.group(1)}/{registry.group(2)}" if registry else path
         body.setdefault("name", name)
-        body.setdefault("systemData", {"createdAt": _now(), "createdBy": "fake", "lastModifiedAt": _now()})
+        body.setdefault("type", arm_type(path))
+        body.setdefault("systemData", {"createdAt": _now(), "createdBy": "fake", "createdByType": "User", "lastModifiedAt": _now(),
+                                       "lastModifiedBy": "fake", "lastModifiedByType": "User"})
         props = body.setdefault("properties", {})
         props.setdefault("provisioningState", "Succeeded")
+        if "/models/" in path.lower() and "/versions/" in path.lower():  # what the service fills in (recorded)
+            for key, value in (("description", None), ("isArchived", False), ("isAnonymous", False), ("flavors", {}),
+                               ("jobName", None), ("tags", {}), ("properties", {})):
+                props.setdefault(key, value)
         self.resources[path.lower()] = body
         return body
 
