@@ -199,3 +199,13 @@ def test_a_registered_model_version_is_shaped_like_the_recorded_one(azure_fake, 
     stored = azure_fake.get_resource(f"{azure_fake.ws_path}/models/phi4-chat/versions/{model.version}")
     assert shape_gaps(put["ResponseBody"], stored) == []
     assert stored["properties"]["isArchived"] is False and stored["properties"]["jobName"] is None
+
+
+def test_the_fakes_vm_sizes_have_the_documented_shape(azure_fake) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    url = (f"https://management.azure.com/subscriptions/{azure_fake.subscription}/providers/Microsoft.MachineLearningServices/"
+           f"locations/{azure_fake.location}/vmSizes?api-version=2024-10-01")
+    answer = requests.get(url, timeout=5).json()
+    assert shape_gaps(load("rest-api-specs/vm_sizes_list.json")["body"], answer) == []
+    assert "standard_nc6s_v3" not in {s["name"].lower() for s in answer["value"]}  # retired: no longer offered

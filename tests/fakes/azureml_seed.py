@@ -87,9 +87,21 @@ def cluster(name: str, size: str, max_instances: int = 2, state: str = "Succeede
     return body
 
 
+# Pay-as-you-go Linux prices, USD/hour, eastus (the reference's catalogue snapshot); others unknown here.
+PRICES = {"Standard_NC24ads_A100_v4": 3.673, "Standard_NC48ads_A100_v4": 7.346, "Standard_NC96ads_A100_v4": 14.692,
+          "Standard_NC40ads_H100_v5": 6.98, "Standard_NC4as_T4_v3": 0.526}
+
+
 def vm_sizes() -> dict[str, Any]:
-    return {"value": [{"name": n, "family": f, "vCPUs": 24, "gpus": g, "memoryGB": 220.0, "maxResourceVolumeMB": 65536,
-                       "supportedComputeTypes": ["AmlCompute"]} for n, g, f in VM_SIZES]}
+    """The region's sizes, shaped like the VirtualMachineSize/list example (tests/contracts/rest-api-specs)."""
+    def size(name: str, gpus: int, family: str) -> dict[str, Any]:
+        prices = [{"retailPrice": PRICES[name], "osType": "Linux", "vmTier": "Standard"}] if name in PRICES else []
+        return {"name": name, "family": family, "vCPUs": 24, "gpus": gpus, "osVhdSizeMB": 1047552, "maxResourceVolumeMB": 65536,
+                "memoryGB": 220.0, "lowPriorityCapable": True, "premiumIO": True,
+                "estimatedVMPrices": {"billingCurrency": "USD", "unitOfMeasure": "OneHour", "values": prices} if prices else None,
+                "supportedComputeTypes": ["AmlCompute", "ComputeInstance", "MIR"]}
+
+    return {"value": [size(n, g, f) for n, g, f in VM_SIZES]}
 
 
 def datastore(account: str) -> dict[str, Any]:
