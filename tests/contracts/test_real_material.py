@@ -209,3 +209,10 @@ def test_the_fakes_vm_sizes_have_the_documented_shape(azure_fake) -> None:  # ty
     answer = requests.get(url, timeout=5).json()
     assert shape_gaps(load("rest-api-specs/vm_sizes_list.json")["body"], answer) == []
     assert "standard_nc6s_v3" not in {s["name"].lower() for s in answer["value"]}  # retired: no longer offered
+
+
+def test_the_fakes_cluster_is_shaped_like_the_recorded_one(azure_fake) -> None:  # type: ignore[no-untyped-def]
+    (put,) = load("sdk-recordings/aml_compute_create.json")["Entries"]
+    cluster = azure_fake.get_resource(f"{azure_fake.ws_path}/computes/gpu-cluster-big")
+    assert shape_gaps(put["ResponseBody"], cluster) == []
+    assert cluster["properties"]["properties"]["vmSize"].isupper() and put["ResponseBody"]["properties"]["properties"]["vmSize"].isupper()

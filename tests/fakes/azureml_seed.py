@@ -82,8 +82,18 @@ def cluster(name: str, size: str, max_instances: int = 2, state: str = "Succeede
     from azure.ai.ml.entities import AmlCompute
 
     body = serialize(AmlCompute(name=name, size=size, min_instances=0, max_instances=max_instances)._to_rest_object())
-    body["properties"]["provisioningState"] = state
-    body["properties"]["properties"]["vmSize"] = size.upper()  # as the service answers it
+    props = body["properties"]
+    props["provisioningState"] = state
+    props["properties"]["vmSize"] = size.upper()  # as the service answers it (tests/contracts/sdk-recordings)
+    for key, value in (("createdOn", "2026-01-05T10:00:00+00:00"), ("modifiedOn", "2026-01-05T10:00:00+00:00"),
+                       ("description", None), ("resourceId", None), ("provisioningErrors", None), ("isAttachedCompute", False)):
+        props.setdefault(key, value)
+    for key, value in (("vmPriority", "Dedicated"), ("subnet", None), ("currentNodeCount", 0), ("targetNodeCount", 0),
+                       ("nodeStateCounts", None), ("allocationState", "Steady"), ("errors", None), ("virtualMachineImage", None),
+                       ("isolatedNetwork", False)):
+        props["properties"].setdefault(key, value)
+    body.setdefault("location", "eastus")
+    body.setdefault("tags", None)
     return body
 
 
