@@ -52,7 +52,7 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
     commit = str(body.get("commit") or caller.sha or "")
     if caller.sha and commit != caller.sha:
         raise ForbiddenError("the commit does not match the workflow run's commit", hint="send the pushed commit's SHA")
-    policy = policy_from_text(body.get("policy"))
+    policy = policy_from_text(body.get("policy"), required=True)  # never the defaults in place of the repo's rules
     (check,) = check_specs(_spec_texts([body.get("spec")]), policy, s.backend_for, salt=s.settings.repo)
     if not check.ok:
         errors = [f for f in check.findings if f.is_error]

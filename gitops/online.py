@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops.backends.base import Backend
-from gitops.errors import GitopsError, SpecError
+from gitops.errors import GitopsError, RequestError, SpecError
 from gitops.spec.findings import Finding, error, has_errors
-from gitops.spec.policy import POLICY_FILE, Policy
-from gitops.spec.validate import ValidatedSpec, model_from_yaml, validate_text
+from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
+from gitops.spec.validate import ValidatedSpec, validate_text
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,21 @@ class SpecCheck:
                 "messages": [f.format() for f in self.findings]}
 
 
-def policy_from_text(text: str | None) -> Policy:
-    """The repo policy sent with a request (the workflow reads it from the base branch), else the default."""
-    if not text:
+def policy_from_text(text: Any, required: bool = False) -> Policy:
+    """The repo policy sent with a request (the workflow reads it from the default branch with ``git show``).
+    Broken: an error, never the defaults. Absent: the defaults, unless ``required`` (submit), then an error."""
+    if text is None or text == "":
+        if required:
+            raise RequestError(f"the request carries no policy ({POLICY_FILE})",
+                               hint=f"send the default branch's {POLICY_FILE} as 'policy' (the workflows do)")
         return Policy()
-    policy, findings = model_from_yaml(Policy, text, POLICY_FILE)
+    if not isinstance(text, str):
+        raise RequestError(f"'policy' must be the text of {POLICY_FILE}, not {type(text).__name__}")
+    policy, findings = parse_policy(text, POLICY_FILE)
     if policy is None:
-        raise SpecError(f"{POLICY_FILE} is invalid: {findings[0].message if findings else 'unreadable'}", findings,
-                        hint="fix gitops.yaml on the base branch")
+        first = next((f for f in findings if f.is_error), None)
+        raise SpecError(f"{POLICY_FILE} is invalid: {first.message if first else 'unreadable'}", findings,
+                        hint="fix gitops.yaml on the default branch")
     return policy
 
 

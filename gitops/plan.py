@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from gitops import gitrepo, naming
-from gitops.spec.findings import Finding
+from gitops.spec.findings import Finding, error
 from gitops.spec.model import RunSpec, parse_duration
-from gitops.spec.policy import POLICY_FILE, Policy
-from gitops.spec.validate import ValidatedSpec, model_from_yaml, validate_text
+from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
+from gitops.spec.validate import ValidatedSpec, validate_text
 from gitops.spec.yamlsource import parse_yaml
 
 
@@ -157,11 +157,16 @@ def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "") 
     refs += [(base_sha, c.old_path or c.path) for c in changes.values() if c.status in ("changed", "renamed", "removed")]
     blobs = gitrepo.read_blobs(root, refs)
 
-    policy, policy_findings = Policy(), list[Finding]()
+    policy: Policy | None = Policy()
+    policy_findings: list[Finding] = []
     policy_text = blobs.get((head_sha, POLICY_FILE))
     if policy_text is not None:
-        loaded, policy_findings = model_from_yaml(Policy, policy_text, POLICY_FILE)
-        policy = loaded or policy
+        policy, policy_findings = parse_policy(policy_text, POLICY_FILE)
+    if policy is None:  # a broken policy: no spec is judged by the defaults instead
+        broken = error("", f"not checked: {POLICY_FILE} is invalid (see above)", f"fix {POLICY_FILE}")
+        unjudged = [SpecPlan(changes[p].status if p in changes else "unchanged", p, valid=False, findings=[broken.located(p, 1)])
+                    for p in at_head]
+        return Plan(base_sha, head_sha, unjudged, policy_findings)
 
     plans: list[SpecPlan] = []
     for path in at_head:

@@ -22,11 +22,9 @@ def cleanup(dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly
     from gitops.cleanup.run import run_cleanup
     from gitops.errors import GitopsError
     from gitops.lifecycle.wiring import local_lifecycle
-    from gitops.spec.policy import load_policy
+    from gitops.spec.policy import require_policy
 
-    policy, findings = load_policy(repo)
-    if any(f.is_error for f in findings):
-        raise GitopsError(f"gitops.yaml is invalid: {findings[0].format()}")
+    policy = require_policy(repo)
     try:
         specs_on_main: set[str] | None = {Path(p).stem for p in gitrepo.list_specs(repo, gitrepo.resolve(repo, ref))}
     except GitopsError:

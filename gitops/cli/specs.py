@@ -30,10 +30,9 @@ def repo_root(start: Path) -> Path:
 
 def policy_for(spec_file: Path) -> Policy:
     """The policy of the repo holding ``spec_file`` (its own findings are reported by ``validate``)."""
-    from gitops.spec.policy import load_policy
+    from gitops.spec.policy import require_policy
 
-    policy, _ = load_policy(repo_root(spec_file.resolve().parent))
-    return policy
+    return require_policy(repo_root(spec_file.resolve().parent))
 
 
 ONLINE_HELP = "Also run the online checks against the workspace and registry (your Azure credentials), as the validate Function does."
@@ -57,6 +56,9 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
     for finding in policy_findings:
         print(finding.format())
         bad = bad or finding.is_error
+    if policy is None:  # never judge specs by the defaults in place of a broken policy
+        print(f"specs not checked: {root / 'gitops.yaml'} is invalid")
+        raise typer.Exit(1)
     for file in files:
         result = validate_file(file, policy)
         findings = list(result.findings)

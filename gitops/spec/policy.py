@@ -136,12 +136,39 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
     return out
 
 
-def load_policy(repo_root: str | Path) -> tuple[Policy, list[Finding]]:
-    """The repo's policy, or the default one when the file is absent. Findings locate policy errors."""
+def parse_policy(text: str, file: str = POLICY_FILE) -> tuple[Policy | None, list[Finding]]:
+    """The one parser of the repo policy: a complete ``Policy``, or None and the findings that say why. A broken
+    policy is never replaced by the defaults: every caller refuses to go on with it."""
     from gitops.spec.validate import model_from_yaml  # local: validate imports this module
 
+    policy, findings = model_from_yaml(Policy, text, file)
+    if policy is None and not any(f.is_error for f in findings):
+        findings = [*findings, error("", f"{file} could not be read as a policy", "see docs/spec.md")]
+    return policy, findings
+
+
+def load_policy(repo_root: str | Path) -> tuple[Policy | None, list[Finding]]:
+    """The repo's policy file; the default policy when the repo has none (documented). None when it is broken."""
+    from gitops.spec.yamlsource import read_text_bounded
+
     path = Path(repo_root) / POLICY_FILE
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return Policy(), []
-    policy, findings = model_from_yaml(Policy, path.read_text(), str(path))
-    return (policy or Policy()), findings
+    try:
+        text = read_text_bounded(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0][:200]
+        return None, [error("", f"cannot read {POLICY_FILE}: {reason}", "it is a small UTF-8 YAML file").located(str(path), 1)]
+    return parse_policy(text, str(path))
+
+
+def require_policy(repo_root: str | Path) -> Policy:
+    """The repo's policy, or ``SpecError`` naming what is wrong with it (never the defaults instead)."""
+    from gitops.errors import SpecError
+
+    policy, findings = load_policy(repo_root)
+    if policy is None:
+        first = next((f for f in findings if f.is_error), None)
+        raise SpecError(f"{POLICY_FILE} is invalid: {first.format() if first else 'unreadable'}", findings,
+                        hint=f"fix {POLICY_FILE}; nothing is judged by the default policy instead")
+    return policy

@@ -21,7 +21,7 @@ from gitops.errors import SpecError
 from gitops.spec.findings import Finding, error, has_errors
 from gitops.spec.model import FinetuneSpec, RunSpec
 from gitops.spec.policy import Policy, check_policy
-from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml
+from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml, read_text_bounded
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -145,9 +145,10 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
 def validate_file(path: str | Path, policy: Policy | None = None) -> ValidatedSpec:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = error("", f"cannot read the file: {exc.__class__.__name__}: {exc}", "check the path and that it is UTF-8 text")
+        text = read_text_bounded(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0][:200]
+        problem = error("", f"cannot read the file: {reason}", "a run spec is a UTF-8 YAML file of a few KiB")
         return ValidatedSpec(str(path), None, findings=[problem.located(str(path), 1)])
     return validate_text(text, str(path), policy)
 

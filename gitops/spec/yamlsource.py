@@ -7,6 +7,8 @@ empty documents and non-mapping documents become findings instead of silent over
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,27 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 Path = tuple[str | int, ...]
+MAX_SPEC_BYTES = 256 * 1024  # a spec (or policy) is a few KiB; anything far larger is a mistake or an attack
+MAX_DEPTH = 32
+
+
+def read_text_bounded(path: str | os.PathLike[str], limit: int = MAX_SPEC_BYTES) -> str:
+    """The text of a regular file of at most ``limit`` bytes, else ``ValueError`` saying why: a FIFO would block,
+    a device (a link to /dev/zero) never ends, and a huge file is no spec."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file (a FIFO, device or directory)")
+        if info.st_size > limit:
+            raise ValueError(f"{info.st_size} bytes; at most {limit // 1024} KiB")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ValueError(f"over {limit // 1024} KiB")
+    return data.decode("utf-8")
 
 
 @dataclass
@@ -61,9 +84,23 @@ class _Builder:
         self._loader = loader
         self.lines: dict[Path, int] = {}
         self.findings: list[Finding] = []
+        self._seen: set[int] = set()  # collection nodes built so far: one met twice is an alias
+        self._aliased = False
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            # An alias of a collection shares its node: expanding it is how a few hundred bytes become gigabytes
+            # ("billion laughs"), and a recursive one never ends. Specs have no use for them: refuse, do not expand.
+            if id(node) in self._seen:
+                if not self._aliased:  # one finding says it; a bomb repeats its aliases thousands of times
+                    self.findings.append(error(dotted(path), "YAML aliases (*name) of mappings or lists are not supported",
+                                               "write the value out").located(line=node.start_mark.line + 1))
+                self._aliased = True
+                return None
+            self._seen.add(id(node))
+            if len(path) > MAX_DEPTH:
+                raise _TooDeep(node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -92,9 +129,21 @@ class _Builder:
         return self._loader.construct_object(node, deep=True)
 
 
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
-    """Parse one YAML document that must be a mapping; never raises for bad input."""
+    """Parse one YAML document that must be a mapping; never raises for bad input, and never spends more than a
+    bounded effort on it (size, depth and aliases are bounded before anything is built)."""
     doc = YamlDocument(data=None, file=file)
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_SPEC_BYTES:
+        doc.findings.append(error("", f"the file is {size} bytes; a run spec is at most {MAX_SPEC_BYTES // 1024} KiB",
+                                  "a spec names its data; it does not hold it").located(file=file, line=1))
+        return doc
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -116,6 +165,13 @@ def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
                                   "check indentation, quotes and ':' after keys").located(line=mark.line + 1 if mark else 1))
     except yaml.YAMLError as exc:
         doc.findings.append(error("", f"invalid YAML: {str(exc).splitlines()[0]}"))
+    except _TooDeep as exc:
+        doc.data = None
+        doc.findings.append(error("", f"the document nests deeper than {MAX_DEPTH} levels",
+                                  "a run spec is a few levels deep").located(line=exc.line))
+    except RecursionError:
+        doc.data = None
+        doc.findings.append(error("", "the document nests too deeply to read", "a run spec is a few levels deep"))
     finally:
         loader.dispose()
     doc.findings = [f.located(file=file, line=f.line or doc.line_of(())) for f in doc.findings]

@@ -131,3 +131,17 @@ def test_an_unconfigured_app_answers_500_naming_the_setting(call, monkeypatch) -
     monkeypatch.setenv("GITOPS_REPO", "acme/models")
     response = call("validate", {"specs": []}, {"Authorization": "Bearer x"})
     assert response.status_code == 500 and "GITOPS_OIDC_AUDIENCE" in body_of(response)["error"]["message"]
+
+
+@pytest.mark.parametrize(("policy", "status", "needle"), [
+    (None, 400, "carries no policy"), ("", 400, "carries no policy"), ({"caps": {"max_epochs": 5}}, 400, "must be the text"),
+    ("caps: {max_epochs: lots}\n", 422, "gitops.yaml is invalid"), ("caps: &c {max_epochs: *c}\n", 422, "gitops.yaml is invalid"),
+])
+def test_submit_refuses_a_missing_or_broken_policy_never_using_the_defaults(app_services, azure_fake, call, token, policy, status,  # type: ignore[no-untyped-def]
+                                                                           needle) -> None:
+    payload: dict = {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}, "pr": 12}
+    if policy is not None:
+        payload["policy"] = policy
+    response = call("submit", payload, bearer(token()))
+    assert response.status_code == status and needle in body_of(response)["error"]["message"], body_of(response)
+    assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
