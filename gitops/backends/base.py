@@ -25,6 +25,7 @@ class Feature(StrEnum):
     LOCAL_MODEL_DIRS = "local_model_dirs"
     FP16 = "fp16"
     UNMERGED_LORA = "unmerged_lora"  # serving a LoRA adapter on top of a separately loaded base
+    LOCAL_DATA_FILES = "local_data_files"  # data.train_path/test_path naming a file on this machine
 
 
 class JobState(StrEnum):
@@ -37,6 +38,14 @@ class JobState(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELED)
+
+
+# Data a job elsewhere can read: a registered data asset, or a URI. Anything else names a file on this machine.
+REMOTE_DATA_PREFIXES = ("azureml:", "https://", "abfss://", "wasbs://")
+
+
+def is_remote_data(path: str) -> bool:
+    return path.strip().lower().startswith(REMOTE_DATA_PREFIXES)
 
 
 @dataclass(frozen=True)

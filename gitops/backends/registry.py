@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gitops.backends.base import Backend, Feature
+from gitops.backends.base import Backend, Feature, is_remote_data
 from gitops.errors import UnsupportedError
 from gitops.spec.findings import Finding, error, warning
 from gitops.spec.model import RunSpec
@@ -27,6 +27,8 @@ UNSUPPORTED: dict[str, dict[Feature, str]] = {
     },
     "azureml": {
         Feature.LOCAL_MODEL_DIRS: "a job in Azure cannot read a directory on this machine; register the model first",
+        Feature.LOCAL_DATA_FILES: "the job runs in Azure and the Function that submits it has no checkout, so it never reads "
+                                  "a local path; name a hub dataset (data.dataset), an azureml: data asset or an https:// URI",
     },
 }
 
@@ -53,6 +55,10 @@ def features_used(spec: RunSpec, params: Mapping[str, Any]) -> dict[Feature, str
         used[Feature.FP16] = "finetune.params.precision"
     if params.get("apply_lora") == "true" and params.get("merge_lora_weights") == "false":
         used[Feature.UNMERGED_LORA] = "finetune.params.merge_lora_weights"
+    for field_name in ("train_path", "test_path"):
+        value = getattr(spec.data, field_name)
+        if value is not None and not is_remote_data(value):
+            used.setdefault(Feature.LOCAL_DATA_FILES, f"data.{field_name}")
     return used
 
 

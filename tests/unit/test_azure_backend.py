@@ -177,15 +177,18 @@ def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend) ->
     assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
 
 
-def test_local_data_is_uploaded_as_data_assets(azure_fake, azure_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    train = tmp_path / "train.jsonl"
-    train.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}) + "\n")
-    base = spec_with()
-    spec = base.model_copy(update={"data": base.data.model_copy(update={"dataset": None, "train_path": str(train),
-                                                                          "test_path": "azureml:held-out:3"})})
-    data = azure_backend.prepare_data(spec, "gitops-phi4-ultrachat-0123456789ab")
-    assert data.train_uri == "azureml:phi4-ultrachat-train:0123456789ab" and data.test_uri == "azureml:held-out:3"
-    assert any(path.endswith("/train.jsonl") and body == train.read_bytes() for path, body in azure_fake.blobs.items())
+@pytest.mark.parametrize("path", ["/proc/self/environ", "data/train.jsonl", "../../etc/passwd", "http://example.com/x.jsonl"])
+def test_a_local_data_path_in_an_azure_spec_is_refused_and_nothing_is_read(azure_fake, azure_backend, path) -> None:  # type: ignore[no-untyped-def]
+    """Hole: a merged spec with train_path /proc/self/environ uploaded the Function's environment to the datastore."""
+    text = REFERENCE.read_text().replace("dataset: HuggingFaceH4/ultrachat_200k", f"train_path: {path}\n  test_path: azureml:held-out:3\n  #")
+    validated = validate_text(text, "runs/phi4-ultrachat.yaml")
+    assert not validated.ok
+    (finding,) = [f for f in validated.findings if f.is_error]
+    assert finding.path == "data.train_path" and "does not support local_data_files" in finding.message
+    assert finding.line == text.splitlines().index(f"  train_path: {path}") + 1
+    with pytest.raises(SpecError, match="a local path cannot be used by the azureml backend"):  # and again where data is prepared
+        azure_backend.prepare_data(validated.spec, "gitops-phi4-ultrachat-0123456789ab")
+    assert not azure_fake.blobs
 
 
 def test_job_status_and_cancel(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]

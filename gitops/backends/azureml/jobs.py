@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
-from gitops.backends.base import FoundationModel, JobState, JobStatus, PreparedData
+from gitops.backends.base import FoundationModel, JobState, JobStatus, PreparedData, is_remote_data
 from gitops.errors import NotFoundError, SpecError
 from gitops.naming import TAG_DIGEST
 from gitops.spec.findings import error
@@ -29,7 +28,6 @@ _STATES = {
     "failed": JobState.FAILED, "notresponding": JobState.FAILED,
     "canceled": JobState.CANCELED,
 }
-REMOTE_PREFIXES = ("azureml:", "https://", "http://", "abfss://", "wasbs://")
 IN_PIPELINE = "(prepared by the pipeline's prepare_data step)"
 
 
@@ -43,34 +41,17 @@ class AzureJobs:
 
     # -- data -------------------------------------------------------------------------------------
     def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
-        """Remote URIs pass through; local files become data assets. A dataset is prepared by the pipeline's first
-        step on the cluster, never here: submit downloads nothing."""
+        """Remote data passes through as it is; a dataset is prepared by the pipeline's first step on the cluster.
+        A local path is refused here too, whatever validate said: this process never reads files for a job."""
         if spec.data.train_path is None:
             return PreparedData(train_uri=IN_PIPELINE, test_uri=None)
-        local_test = spec.data.test_path if spec.data.test_path and not spec.data.test_path.startswith(REMOTE_PREFIXES) else None
-        train = self._remote("data.train_path", spec.data.train_path, f"{spec.name}-train", job_name)
-        test = self._remote("data.test_path", spec.data.test_path, f"{spec.name}-test", job_name) if spec.data.test_path else None
-        return PreparedData(train, test, local_test_path=local_test)
-
-    def _remote(self, field: str, path: str | None, asset: str, job_name: str) -> str:
-        assert path is not None
-        from gitops.backends.spec_data import local_file
-
-        if path.startswith(REMOTE_PREFIXES):
-            return path
-        return self._upload(local_file(field, path), asset, job_name)
-
-    def _upload(self, path: Path, asset: str, job_name: str) -> str:
-        """Upload a jsonl file as a ``uri_file`` data asset versioned by the job; returns ``azureml:name:version``."""
-        from azure.ai.ml.constants import AssetTypes
-        from azure.ai.ml.entities import Data
-
-        ws = self.clients.workspace
-        version = job_name.rsplit("-", 1)[-1]
-        data = Data(name=asset, version=version, type=AssetTypes.URI_FILE, path=str(path),
-                    description=f"prepared for {job_name}", tags={"gitops_job": job_name})
-        created = call(f"uploading {path.name} as data asset {asset}", lambda: ws.data.create_or_update(data))
-        return f"azureml:{created.name}:{created.version}"
+        for field_name in ("train_path", "test_path"):
+            value = getattr(spec.data, field_name)
+            if value is not None and not is_remote_data(value):
+                message = f"a local path cannot be used by the azureml backend ({value!r})"
+                raise SpecError(f"data.{field_name}: {message}", [error(f"data.{field_name}", message,
+                                                                        "name a hub dataset, an azureml: data asset or an https:// URI")])
+        return PreparedData(spec.data.train_path, spec.data.test_path)
 
     # -- jobs -------------------------------------------------------------------------------------
     def check_component(self, version: str) -> None:
