@@ -179,7 +179,8 @@ def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend) ->
 @pytest.mark.parametrize("path", ["/proc/self/environ", "data/train.jsonl", "../../etc/passwd", "http://example.com/x.jsonl"])
 def test_a_local_data_path_in_an_azure_spec_is_refused_and_nothing_is_read(azure_fake, azure_backend, path) -> None:  # type: ignore[no-untyped-def]
     """Hole: a merged spec with train_path /proc/self/environ uploaded the Function's environment to the datastore."""
-    text = REFERENCE.read_text().replace("dataset: HuggingFaceH4/ultrachat_200k", f"train_path: {path}\n  test_path: azureml:held-out:3\n  #")
+    given = f"train_path: {path}\n  test_path: azureml:held-out:3\n  #"
+    text = REFERENCE.read_text().replace("dataset: HuggingFaceH4/ultrachat_200k", given)
     validated = validate_text(text, "runs/phi4-ultrachat.yaml")
     assert not validated.ok
     (finding,) = [f for f in validated.findings if f.is_error]
