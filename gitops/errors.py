@@ -102,6 +102,13 @@ class PayloadTooLargeError(RequestError):
     http_status = 413
 
 
+class CorruptRecordError(GitopsError):
+    """A stored record (a ledger entry, an endpoint's config) that cannot be read: truncated, not JSON, another shape."""
+
+    exit_code = 1
+    http_status = 500
+
+
 class ConfigurationError(GitopsError):
     """A deployment setting the code needs is missing or wrong (an operator's fix, not the caller's)."""
 

@@ -24,6 +24,8 @@ GPUS_PER_SKU: dict[str, int] = {
 
 TAG_RUN, TAG_DIGEST, TAG_COMMIT, TAG_PR = "gitops_run", "gitops_digest", "gitops_commit", "gitops_pr"
 MANAGED_BY_TAG, MANAGED_BY_VALUE = "managed_by", "finetune-gitops"
+# lifecycle.keep carried on the endpoint itself, so that cleanup keeps it even when the run's record is lost.
+TAG_KEEP = "gitops_keep"
 
 
 def canonical_json(value: Any) -> str:

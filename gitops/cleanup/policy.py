@@ -10,9 +10,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from gitops.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE
+from gitops.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, TAG_KEEP
 
-KEEP_TAG = "gitops_keep"
+KEEP_TAG = TAG_KEEP
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off", "n", "f"})
+
+
+def keep_tag_says_keep(value: str | None) -> bool:
+    """The usual truthy words keep; so does anything that is not plainly false (an unreadable tag never deletes)."""
+    return value is not None and value.strip().lower() not in FALSE_WORDS
 Action = Literal["keep", "delete", "delete_deployments", "skip"]
 
 
@@ -36,6 +42,7 @@ class EndpointFacts:
     run: str | None = None  # the run it serves (tag gitops_run)
     run_status: str | None = None  # from the ledger; None when the ledger has no record
     rollout_step: str | None = None  # the step of a rollout in progress (the run's cursor), if any
+    record_unreadable: bool = False  # the run's ledger record exists but cannot be read
     keep: bool = False  # the spec's lifecycle.keep
     idle_after: timedelta | None = None  # the spec's, else the repo default
     expire_after: timedelta | None = None
@@ -84,8 +91,10 @@ def judge(facts: EndpointFacts, rules: Rules, now: datetime) -> Verdict:
 
     if not facts.managed:
         return verdict("skip", "not managed by finetune-gitops: never touched")
-    if facts.keep or facts.tags.get(KEEP_TAG, "").lower() in ("1", "true", "yes"):
+    if facts.keep or keep_tag_says_keep(facts.tags.get(KEEP_TAG)):
         return verdict("keep", "kept by lifecycle.keep" if facts.keep else f"kept by the {KEEP_TAG} tag")
+    if facts.record_unreadable:
+        return verdict("skip", f"run {facts.run}'s ledger record cannot be read: nothing is deleted on a record nobody could read")
     if facts.rollout_step or facts.run_status in ("deploying", "rolling_back"):
         step = f" (step {facts.rollout_step})" if facts.rollout_step else ""
         return verdict("skip", f"run {facts.run} is mid-deploy{step}")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gitops import naming
 from gitops.backends.base import Backend, EndpointInfo
@@ -46,6 +48,9 @@ def _facts(info: EndpointInfo, record: RunRecord | None, usage_known: bool, last
 def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[str] | None) -> list[EndpointFacts]:
     endpoints = backend.list_endpoints()
     records = {r.run: r for r in ledger.list()}
+    unreadable = {Path(where).stem for where, _ in ledger.damaged}
+    for _, why in ledger.damaged:
+        log.warning("cleanup: %s (its endpoint is left alone)", why)
     managed = [e.name for e in endpoints if e.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE]
     try:
         usage = backend.usage(managed, rules.idle_after)
@@ -56,7 +61,10 @@ def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[st
     for info in endpoints:
         u = usage.get(info.name)
         record = records.get(info.tags.get(naming.TAG_RUN, ""))
-        out.append(_facts(info, record, bool(u and u.known), u.last_request_at if u else None, specs_on_main))
+        facts = _facts(info, record, bool(u and u.known), u.last_request_at if u else None, specs_on_main)
+        if facts.run in unreadable:
+            facts = replace(facts, record_unreadable=True)
+        out.append(facts)
     return out
 
 
@@ -79,7 +87,10 @@ def run_cleanup(backend: Backend, ledger: Ledger, policy: Policy, specs_on_main:
             log.warning("cleanup of %s failed: %s", verdict.endpoint, exc.headline)
             verdict = Verdict(verdict.endpoint, "skip", (*verdict.reasons, f"failed: {exc.headline}; next run retries"),
                               verdict.run)
-        _record(ledger, verdict)
+        try:
+            _record(ledger, verdict)
+        except GitopsError as exc:  # the decision stands; only its note on the run is lost
+            log.warning("cleanup of %s: decision not recorded: %s", verdict.endpoint, exc.headline)
         done.append(verdict)
     return done
 

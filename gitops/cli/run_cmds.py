@@ -99,10 +99,13 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
     from rich.console import Console
     from rich.table import Table
 
+    from gitops.errors import GitopsError
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
     records = [r for r in lifecycle.ledger.list() if name is None or r.run == name]
+    for _, why in lifecycle.ledger.damaged:  # one bad record is reported, and the others are still shown
+        print(f"warning: {why} (skipped)", file=sys.stderr)
     if as_json:
         sys.stdout.write(json.dumps([_iso_times(r.model_dump(mode="json", exclude={"spec"})) for r in records], indent=2) + "\n")
         return
@@ -111,8 +114,11 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
     for r in records:
         traffic = ""
         if r.endpoint and r.status == "live":
-            info = lifecycle.backend_for(r.backend).get_endpoint(r.endpoint)
-            traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))
+            try:
+                info = lifecycle.backend_for(r.backend).get_endpoint(r.endpoint)
+                traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))
+            except GitopsError as exc:
+                traffic = f"? ({exc.headline[:60]})"
         smoke = "-" if r.smoke is None else ("ok " if r.smoke.ok else "FAIL ") + f"{r.smoke.latency_ms:.0f}ms"
         age = f"{(now - r.history[0].at) / 60:.0f}m" if r.history else "-"
         step = "-"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitops.errors import AuthError, BackendError, ConflictError
-from gitops.ledger.model import RunRecord
+from gitops.errors import AuthError, BackendError, ConflictError, CorruptRecordError
+from gitops.ledger.model import RunRecord, parse_record
 
 RUNS_PREFIX = "runs/"
 EVENTS_PREFIX = "events/"
@@ -22,6 +22,7 @@ class BlobLedger:
         from azure.core.exceptions import ResourceExistsError
 
         self.container = container
+        self.damaged: list[tuple[str, str]] = []
         try:
             container.create_container()
         except ResourceExistsError:
@@ -53,7 +54,7 @@ class BlobLedger:
             return None
         except Exception as exc:
             raise _translate(exc, f"read run '{run}'") from exc
-        return RunRecord.model_validate(json.loads(body)), str(download.properties.etag)
+        return parse_record(body, f"{self.container.container_name}/{RUNS_PREFIX}{run}.json"), str(download.properties.etag)
 
     def put(self, record: RunRecord, expected: str | None) -> str:
         from azure.core import MatchConditions
@@ -73,15 +74,20 @@ class BlobLedger:
         return str(result["etag"])
 
     def list(self) -> list[RunRecord]:
-        out = []
+        out, damaged = [], []
         try:
             names = [b.name for b in self.container.list_blobs(name_starts_with=RUNS_PREFIX)]
         except Exception as exc:
             raise _translate(exc, "list runs") from exc
         for name in sorted(names):
-            got = self.get(name[len(RUNS_PREFIX):].removesuffix(".json"))
+            try:
+                got = self.get(name[len(RUNS_PREFIX):].removesuffix(".json"))
+            except CorruptRecordError as exc:
+                damaged.append((name, exc.headline))
+                continue
             if got is not None:
                 out.append(got[0])
+        self.damaged = damaged
         return out
 
     def remember_event(self, event_id: str, summary: dict[str, Any]) -> bool:

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gitops.errors import ConflictError
-from gitops.ledger.model import RunRecord
+from gitops.errors import ConflictError, CorruptRecordError
+from gitops.ledger.model import RunRecord, parse_record
 from gitops.util.files import read_json, write_json_atomic
 
 _THREAD_LOCK = threading.Lock()
@@ -22,6 +22,7 @@ class LocalLedger:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.damaged: list[tuple[str, str]] = []
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -37,15 +38,26 @@ class LocalLedger:
         return self.root / f"{run}.json"
 
     def get(self, run: str) -> tuple[RunRecord, str] | None:
-        data = read_json(self._path(run))
+        path = self._path(run)
+        try:
+            data = read_json(path)
+        except (OSError, ValueError) as exc:  # a directory by that name, a truncated or binary file
+            raise CorruptRecordError(f"ledger record {path} cannot be read: {type(exc).__name__}",
+                                     hint="restore it from a backup, or delete it and submit the spec again") from None
         if data is None:
             return None
-        return RunRecord.model_validate(data["record"]), str(data["version"])
+        if not isinstance(data, dict) or "record" not in data or "version" not in data:
+            raise CorruptRecordError(f"ledger record {path} cannot be read: not a ledger entry",
+                                     hint="restore it from a backup, or delete it and submit the spec again")
+        return parse_record(data["record"], str(path)), str(data["version"])
 
     def put(self, record: RunRecord, expected: str | None) -> str:
         with self._locked():
-            current = read_json(self._path(record.run))
-            current_version = None if current is None else str(current["version"])
+            try:
+                current = read_json(self._path(record.run))
+            except (OSError, ValueError):
+                current = {"version": "damaged"}  # never overwrite a record nobody could read, unless asked to replace it
+            current_version = None if current is None else str(current.get("version"))
             if current_version != expected:
                 raise ConflictError(f"run '{record.run}' changed since it was read (version {current_version}, expected {expected})")
             version = str(int(current_version or 0) + 1)
@@ -64,9 +76,14 @@ class LocalLedger:
         return True
 
     def list(self) -> list[RunRecord]:
-        out = []
+        out, damaged = [], []
         for path in sorted(self.root.glob("*.json")):
-            got = self.get(path.stem)
+            try:
+                got = self.get(path.stem)
+            except CorruptRecordError as exc:
+                damaged.append((str(path), exc.headline))
+                continue
             if got is not None:
                 out.append(got[0])
+        self.damaged = damaged
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
@@ -102,16 +103,36 @@ class RunRecord(BaseModel):
                                        "history": [*self.history, HistoryEntry(at=now, status=status, note=note)]})
 
 
+def parse_record(raw: Any, where: str) -> RunRecord:
+    """A stored record, or ``CorruptRecordError`` naming where it is and what is wrong with it."""
+    from pydantic import ValidationError
+
+    from gitops.errors import CorruptRecordError
+
+    try:
+        data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        return RunRecord.model_validate(data)
+    except (ValueError, TypeError, RecursionError, ValidationError) as exc:
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        raise CorruptRecordError(f"ledger record {where} cannot be read: {reason[:160]}",
+                                 hint="restore it from a backup, or delete it and submit the spec again") from None
+
+
 class Ledger(Protocol):
+    damaged: list[tuple[str, str]]  # what the last ``list`` could not read: (where, why)
+
     def get(self, run: str) -> tuple[RunRecord, str] | None:
-        """The record and its version token (an ETag), or None."""
+        """The record and its version token (an ETag), or None. ``CorruptRecordError`` when it cannot be read."""
         ...
 
     def put(self, record: RunRecord, expected: str | None) -> str:
         """Write if the stored version is still ``expected`` (None: must not exist); raise ConflictError if not."""
         ...
 
-    def list(self) -> list[RunRecord]: ...
+    def list(self) -> list[RunRecord]:
+        """Every readable record; the unreadable ones are skipped and named in ``damaged`` (one bad record never
+        takes the others down)."""
+        ...
 
     def remember_event(self, event_id: str, summary: dict[str, Any]) -> bool:
         """The processed-event index: record ``event_id``; False when it was already recorded."""

@@ -450,7 +450,10 @@ class Lifecycle:
         """The safety net (timer or CLI): start runs whose job ended without an event reaching us, and take up
         cursors whose message is overdue. One run's failure is logged and the others carry on."""
         decisions = []
-        for record in self.ledger.list():
+        records = self.ledger.list()
+        for _, why in self.ledger.damaged:
+            log.warning("reconcile: %s (skipped)", why)
+        for record in records:
             if only and record.run != only:
                 continue
             try:

@@ -109,6 +109,8 @@ def ensure_endpoint(ctx: StepContext) -> Outcome:
         if owner != ctx.record.run:
             return fail(f"endpoint {name} belongs to run '{owner}'; two runs never share an endpoint")
     wanted = {naming.MANAGED_BY_TAG: naming.MANAGED_BY_VALUE, naming.TAG_RUN: ctx.record.run}
+    if ctx.spec.lifecycle.keep:  # on the endpoint itself: cleanup keeps it even if the run's record is lost
+        wanted[naming.TAG_KEEP] = "true"
     if info is None or any(info.tags.get(k) != v for k, v in wanted.items()):
         info = ctx.backend.begin_endpoint(name, wanted)
     serving = ctx.record.deployment or next((d for d, pct in info.traffic.items() if pct > 0), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import socket
@@ -16,9 +17,10 @@ import requests
 from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Provisioning, Usage
 from gitops.backends.local import processes
 from gitops.backends.local.workspace import LocalWorkspace
-from gitops.errors import BackendError, ConflictError, NotFoundError
+from gitops.errors import BackendError, ConflictError, CorruptRecordError, NotFoundError
 from gitops.util.files import read_json, write_json_atomic, write_secret
 
+log = logging.getLogger(__name__)
 SERVER_MODULE = "gitops.backends.local.server"
 START_TIMEOUT_S = 120.0
 
@@ -45,8 +47,18 @@ class LocalEndpoints:
 
     # -- records ------------------------------------------------------------------------------
     def _config(self, name: str) -> dict[str, Any] | None:
-        data = read_json(self.ws.endpoint_dir(name) / "endpoint.json")
-        return dict(data) if isinstance(data, dict) else None
+        path = self.ws.endpoint_dir(name) / "endpoint.json"
+        try:
+            data = read_json(path)
+        except (OSError, ValueError) as exc:
+            raise CorruptRecordError(f"endpoint config {path} cannot be read: {type(exc).__name__}",
+                                     hint=f"delete the endpoint (gitops cleanup, or remove {path.parent}) and deploy again") from None
+        if data is None:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("deployments", {}), dict):
+            raise CorruptRecordError(f"endpoint config {path} cannot be read: not an endpoint config",
+                                     hint=f"delete the endpoint (remove {path.parent}) and deploy again")
+        return dict(data)
 
     def _save(self, name: str, config: dict[str, Any]) -> None:
         write_json_atomic(self.ws.endpoint_dir(name) / "endpoint.json", config)
@@ -67,13 +79,26 @@ class LocalEndpoints:
             return None
         alive = self._alive(name, config)
         deployments = tuple(self._dep_info(d, dep, alive) for d, dep in sorted(config.get("deployments", {}).items()))
-        return EndpointInfo(name=name, scoring_uri=f"http://127.0.0.1:{config['port']}/score", tags=config.get("tags", {}),
+        port = config.get("port")  # absent until the server first started
+        created = config.get("created_at")
+        return EndpointInfo(name=name, scoring_uri=f"http://127.0.0.1:{port}/score" if port else "", tags=config.get("tags", {}),
                             traffic=config.get("traffic", {}), deployments=deployments,
-                            created_at=datetime.fromtimestamp(config["created_at"], UTC))
+                            created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int | float) else None)
 
     def list(self) -> list[EndpointInfo]:
-        root = self.ws.root / "endpoints"
-        return [i for p in sorted(root.iterdir()) if p.is_dir() and (i := self.info(p.name)) is not None]
+        """Every readable endpoint; one whose config cannot be read is logged and left out (and so never deleted)."""
+        out = []
+        for path in sorted((self.ws.root / "endpoints").iterdir()):
+            if not path.is_dir():
+                continue
+            try:
+                info = self.info(path.name)
+            except CorruptRecordError as exc:
+                log.warning("%s (skipped)", exc.headline)
+                continue
+            if info is not None:
+                out.append(info)
+        return out
 
     # -- process ------------------------------------------------------------------------------
     def _start(self, name: str, config: dict[str, Any]) -> None:
@@ -203,8 +228,11 @@ class LocalEndpoints:
     def usage(self, name: str) -> Usage:
         if self._config(name) is None:
             return Usage(name, known=False)
-        stats = read_json(self.ws.endpoint_dir(name) / "stats.json", {}) or {}
-        deps = stats.get("deployments", {})
-        last = max((d.get("last_request_at") or 0 for d in deps.values()), default=0)
-        return Usage(name, known=True, requests=sum(int(d.get("requests", 0)) for d in deps.values()),
-                     last_request_at=datetime.fromtimestamp(last, UTC) if last else None)
+        try:
+            stats = read_json(self.ws.endpoint_dir(name) / "stats.json", {}) or {}
+            deps = stats.get("deployments", {})
+            last = max((float(d.get("last_request_at") or 0) for d in deps.values()), default=0)
+            return Usage(name, known=True, requests=sum(int(d.get("requests", 0)) for d in deps.values()),
+                         last_request_at=datetime.fromtimestamp(last, UTC) if last else None)
+        except (OSError, ValueError, TypeError, AttributeError, OverflowError):  # unreadable figures are unknown, never idle
+            return Usage(name, known=False)
