@@ -105,16 +105,25 @@ class Lifecycle:
                                         hint="wait for it, cancel it, or set lifecycle.supersede: true")
                 self.backend_for(record.backend).cancel_job(record.job_name)
                 history.append(HistoryEntry(at=now, status="superseded", note=f"job {record.job_name} canceled"))
+        endpoint = naming.endpoint_name(spec, self.name_salt)
+        self._refuse_shared_endpoint(spec.name, endpoint)
         status, data = self._start_job(spec, validated, job, commit, pr)
         record = RunRecord(run=spec.name, backend=spec.backend, digest=validated.digest, job_name=status.name,
                            spec=spec.model_dump(mode="json"), params=validated.params, commit=commit, pr=pr,
-                           model_name=naming.model_name(spec), endpoint=naming.endpoint_name(spec, self.name_salt),
+                           model_name=naming.model_name(spec), endpoint=endpoint,
                            deployment=existing[0].deployment if existing else None,  # what still serves
                            history=history, test_path=data.local_test_path or data.test_uri,
                            previous_job=existing[0].job_name if existing else None,
                            timeouts=policy.rollout.resolve(spec)).moved("submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
+
+    def _refuse_shared_endpoint(self, run: str, endpoint: str) -> None:
+        """Two runs never share an endpoint: the second would move the first one's traffic to its own model."""
+        for other in self.ledger.list():
+            if other.run != run and other.endpoint == endpoint and other.status != "retired":
+                raise ConflictError(f"endpoint {endpoint} already serves run '{other.run}'",
+                                    hint=f"give this spec its own deploy.endpoint (or retire run '{other.run}' first)")
 
     def _start_job(self, spec: RunSpec, validated: ValidatedSpec, job: str, commit: str | None, pr: str | None) -> Any:
         backend = self.backend_for(spec.backend)

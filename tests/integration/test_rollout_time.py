@@ -375,3 +375,15 @@ def test_a_name_azure_has_not_released_yet_is_waited_for_then_the_rollout_goes_o
     assert live.status == "live"
     waited = [d.reason for d, _, _ in world.invocations if d.action == "waiting" and d.reason.startswith("ensure_endpoint")]
     assert len(waited) == 2 and "deleted recently" in waited[0]
+
+
+def test_a_second_spec_on_the_same_endpoint_is_refused_at_submit(world: World) -> None:
+    from gitops.errors import ConflictError
+
+    world.lifecycle.submit(world.spec())
+    other = validate_text(SPEC.replace(f"name: {RUN}", "name: copycat").replace("Phi-4-ultrachat-200k", "copycat"),
+                          "runs/copycat.yaml")
+    assert other.ok, other.findings
+    with pytest.raises(ConflictError, match=f"already serves run '{RUN}'"):
+        world.lifecycle.submit(other)
+    assert world.lifecycle.ledger.get("copycat") is None and len([u for m, u in world.fake.calls if m == "PUT" and "/jobs/" in u]) == 1

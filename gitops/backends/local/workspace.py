@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +42,24 @@ class LocalWorkspace:
         return self.root / "events"
 
 
+_INITIALISED: set[Path] = set()
+
+
 def use_mlflow(ws: LocalWorkspace) -> None:
-    """Point this process's MLflow at the workspace store (SQLite tracking + registry, file artifacts)."""
+    """Point this process's MLflow at the workspace store (SQLite tracking + registry, file artifacts).
+
+    The first use in a process creates (or migrates) the SQLite schema under a lock on the workspace: two
+    ``gitops run`` started at once in a fresh workspace raced on it ("duplicate column name")."""
     import mlflow
 
     mlflow.set_tracking_uri(ws.tracking_uri)
     mlflow.set_registry_uri(ws.tracking_uri)
+    if ws.root in _INITIALISED:
+        return
+    with (ws.root / ".mlflow-init.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            mlflow.MlflowClient(ws.tracking_uri, ws.tracking_uri).search_experiments(max_results=1)  # creates the schema
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    _INITIALISED.add(ws.root)
