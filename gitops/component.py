@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -107,6 +108,13 @@ def load_interface(version: str) -> ComponentInterface | None:
     return ComponentInterface(str(raw["name"]), str(raw["version"]), inputs, outputs)
 
 
+# Bounds the component does not declare but training needs: a negative learning rate or 10^38 steps is a mistake.
+MAX_INT = 1_000_000_000
+MAX_NUMBER = 1e9
+POSITIVE_PARAMS = frozenset({"learning_rate", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
+                             "gradient_accumulation_steps", "max_seq_length", "lora_r", "lora_alpha"})
+
+
 def _did_you_mean(name: str, choices: list[str]) -> str | None:
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
@@ -120,12 +128,14 @@ def _normalise(decl: ComponentInput, value: Any, path: str) -> tuple[Any, Findin
         return None, error(path, f"is a {decl.type} input and cannot be given as a parameter")
     if decl.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and math.isfinite(value) and value.is_integer():
                 value = int(value)
-            elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            elif isinstance(value, str) and re.fullmatch(r"-?\d{1,12}", value.strip()):
                 value = int(value.strip())
             else:
-                return None, error(path, f"must be an integer, got {value!r}")
+                return None, error(path, f"must be an integer, got {str(value)[:40]!r}")
+        if abs(value) > MAX_INT:
+            return None, error(path, f"{value:.3g} is out of range (at most {MAX_INT:,})", "use a realistic value")
     elif decl.type == "number":
         if isinstance(value, bool):
             return None, error(path, f"must be a number, got {value!r}")
@@ -135,7 +145,9 @@ def _normalise(decl: ComponentInput, value: Any, path: str) -> tuple[Any, Findin
             except ValueError:
                 return None, error(path, f"must be a number, got {value!r}")
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return None, error(path, f"must be a finite number, got {value!r}")
+            return None, error(path, f"must be a finite number, got {str(value)[:40]!r}")
+        if abs(value) > MAX_NUMBER:
+            return None, error(path, f"{value:.3g} is out of range (at most {MAX_NUMBER:g})", "use a realistic value")
     elif decl.type == "string":
         if isinstance(value, bool):
             value = "true" if value else "false"
@@ -151,6 +163,9 @@ def _normalise(decl: ComponentInput, value: Any, path: str) -> tuple[Any, Findin
         return None, error(path, f"{value!r} is not allowed; allowed: {allowed}", hint)
     if decl.min is not None and isinstance(value, (int, float)) and value < decl.min:
         return None, error(path, f"must be at least {decl.min:g}, got {value}")
+    name = path.rsplit(".", 1)[-1]
+    if name in POSITIVE_PARAMS and isinstance(value, (int, float)) and value <= 0:
+        return None, error(path, f"must be greater than 0, got {value}")
     return value, None
 
 

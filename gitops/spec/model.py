@@ -11,25 +11,39 @@ import warnings
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Strict as Exact
 
 RUN_NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 ENDPOINT_NAME_PATTERN = r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
 DURATION_PATTERN = r"^[1-9][0-9]*[smhdw]$"
 
-RunName = Annotated[str, StringConstraints(min_length=3, max_length=24, pattern=RUN_NAME_PATTERN)]
-EndpointName = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=ENDPOINT_NAME_PATTERN)]
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
-
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = timedelta(days=3650)  # ten years: anything longer is a typo that would overflow date arithmetic
 
 
 def parse_duration(text: str) -> timedelta:
-    """``"24h"`` -> 24 hours. The schema guarantees the shape."""
-    match = re.fullmatch(r"([1-9][0-9]*)([smhdw])", text.strip())
+    """``"24h"`` -> 24 hours. The schema guarantees the shape and the bound."""
+    match = re.fullmatch(r"([1-9][0-9]{0,9})([smhdw])", text.strip())
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 24h, 7d)")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text} is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)
+
+
+def _bounded_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+RunName = Annotated[str, StringConstraints(min_length=3, max_length=24, pattern=RUN_NAME_PATTERN)]
+EndpointName = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=ENDPOINT_NAME_PATTERN)]
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN), AfterValidator(_bounded_duration)]
+# Counts and switches are taken as YAML wrote them: `nodes: true` or `instance_count: "2"` is an error, not a 1 or a 2.
+Count = Annotated[int, Exact()]
+Switch = Annotated[bool, Exact()]
 
 
 class Strict(BaseModel):
@@ -77,7 +91,7 @@ class DataSpec(Strict):
 class ComputeSpec(Strict):
     cluster: str | None = Field(None, min_length=2, description="Compute cluster name; omit for serverless.")
     instance_type: str | None = Field(None, description="VM SKU, e.g. Standard_NC24ads_A100_v4.")
-    nodes: int = Field(1, ge=1)
+    nodes: Count = Field(1, ge=1, le=64)
 
 
 class FinetuneSpec(Strict):
@@ -98,7 +112,7 @@ class SmokeTestSpec(Strict):
     messages: list[ChatMessage] | None = Field(None, min_length=1, description="Default: a test-split conversation.")
     parameters: dict[str, Any] = Field(
         default_factory=lambda: {"temperature": 0.6, "top_p": 0.9, "do_sample": True, "max_new_tokens": 200})
-    max_latency_ms: int = Field(120000, ge=1, description="A reply slower than this fails the smoke test.")
+    max_latency_ms: Count = Field(120000, ge=1, le=600000, description="A reply slower than this fails the smoke test.")
 
 
 class RolloutTimeouts(Strict):
@@ -113,9 +127,9 @@ class RolloutTimeouts(Strict):
 class DeploySpec(Strict):
     endpoint: EndpointName | None = Field(None, description="Endpoint name; derived from the run name when omitted.")
     instance_type: str | None = None
-    instance_count: int = Field(1, ge=1)
-    liveness_initial_delay_s: int = Field(600, ge=0)
-    request_timeout_ms: int = Field(90000, ge=1000, le=180000)
+    instance_count: Count = Field(1, ge=1, le=100)
+    liveness_initial_delay_s: Count = Field(600, ge=0, le=3600)
+    request_timeout_ms: Count = Field(90000, ge=1000, le=180000)
     smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)  # type: ignore[arg-type]
     timeouts: RolloutTimeouts = Field(default_factory=RolloutTimeouts)  # type: ignore[arg-type]
 
@@ -123,8 +137,8 @@ class DeploySpec(Strict):
 class LifecycleSpec(Strict):
     idle_after: Duration | None = Field(None, description="Tear down after no requests for this long (e.g. 24h).")
     expire_after: Duration | None = Field(None, description="Tear down this long after the last deployment (e.g. 7d).")
-    keep: bool = Field(False, description="Never tear down automatically.")
-    supersede: bool = Field(False, description="A new version cancels a job of this run still running.")
+    keep: Switch = Field(False, description="Never tear down automatically.")
+    supersede: Switch = Field(False, description="A new version cancels a job of this run still running.")
 
 
 # ``register`` is the spec's field name; pydantic warns that it shadows ABCMeta.register on the class,

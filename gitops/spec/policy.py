@@ -31,6 +31,7 @@ class Caps(_Strict):
     max_nodes: int = Field(2, ge=1)
     max_instance_count: int = Field(2, ge=1)
     max_epochs: int = Field(10, ge=1)
+    max_steps: int = Field(100_000, ge=1, description="finetune.params.max_steps above this is refused (it overrides epochs).")
 
 
 class Defaults(_Strict):
@@ -131,6 +132,10 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
     if isinstance(epochs, int) and epochs > caps.max_epochs:
         add(Severity.ERROR, "finetune.params.num_train_epochs", f"{epochs} epochs exceeds the cap of {caps.max_epochs}",
             f"lower it, or raise caps.max_epochs in {POLICY_FILE}")
+    steps = params.get("max_steps")
+    if isinstance(steps, int) and steps > caps.max_steps:
+        add(Severity.ERROR, "finetune.params.max_steps", f"{steps} steps exceeds the cap of {caps.max_steps} (max_steps overrides "
+            "the epochs, so the epoch cap alone does not bound training)", f"lower it, or raise caps.max_steps in {POLICY_FILE}")
     if spec.lifecycle.keep:
         add(Severity.WARNING, "lifecycle.keep", "the endpoint is never torn down automatically; it bills until deleted")
     return out

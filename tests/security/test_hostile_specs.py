@@ -68,3 +68,24 @@ def test_a_broken_policy_is_an_error_on_every_path(cli, tmp_path, local_spec_tex
         assert result.exit_code != 0, (args, result)
         assert "all valid" not in result.out and ": ok" not in result.out, (args, result.out)
         assert "Traceback" not in result.err, (args, result.err)
+
+
+@pytest.mark.parametrize(("old", "new", "path", "needle"), [
+    ("max_steps: 10", "max_steps: 100000000000000000000000000000000000000", "finetune.params.max_steps", "out of range"),
+    ("max_steps: 10", "max_steps: 200000", "finetune.params.max_steps", "exceeds the cap of 100000"),
+    ("max_steps: 10", 'max_steps: "--5"', "finetune.params.max_steps", "must be an integer"),
+    ("learning_rate: 1.0e-3", "learning_rate: -1.0e-3", "finetune.params.learning_rate", "greater than 0"),
+    ("learning_rate: 1.0e-3", "learning_rate: .nan", "finetune.params.learning_rate", "finite"),
+    ("endpoint: tiny-run-ep}", "endpoint: tiny-run-ep, instance_count: true}", "deploy.instance_count", "valid integer"),
+    ("owner: team-a", "owner: team-a\ncompute: {nodes: true}", "compute.nodes", "valid integer"),
+    ("owner: team-a", "owner: team-a\nlifecycle: {expire_after: 1000000000d}", "lifecycle.expire_after", "longer than 3650 days"),
+    ("owner: team-a", "owner: team-a\nlifecycle: {keep: \"yes\"}", "lifecycle.keep", "valid boolean"),
+])
+def test_numbers_counts_and_durations_are_bounded(local_spec_text, old: str, new: str, path: str, needle: str) -> None:  # type: ignore[no-untyped-def]
+    from gitops.spec.policy import Policy
+
+    text = local_spec_text()
+    assert old in text
+    result = validate_text(text.replace(old, new), "runs/tiny-run.yaml", Policy())
+    assert not result.ok
+    assert any(f.path == path and needle in f.message for f in result.findings), [f.format() for f in result.findings]
