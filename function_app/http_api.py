@@ -10,7 +10,7 @@ from typing import Any
 
 import azure.functions as func
 
-from function_app.http_common import handled, json_response, read_json
+from function_app.http_common import handled, json_response, limit_body, read_json
 from function_app.services import services
 from gitops.errors import ForbiddenError, NotFoundError, RequestError, SpecError
 
@@ -34,8 +34,9 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
     from gitops.online import check_specs, policy_from_text, render_checks
 
     s = services()
+    limit_body(req, s.settings.max_body_bytes)
+    s.verifier.verify(req.headers.get("Authorization"))  # who is asking, before the body is even parsed
     body = read_json(req, s.settings.max_body_bytes)
-    s.verifier.verify(req.headers.get("Authorization"))
     checks = check_specs(_spec_texts(body.get("specs")), policy_from_text(body.get("policy")), s.backend_for,
                          salt=s.settings.repo)
     ok = all(c.ok for c in checks)
@@ -47,8 +48,9 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
     from gitops.online import check_specs, policy_from_text
 
     s = services()
-    body = read_json(req, s.settings.max_body_bytes)
+    limit_body(req, s.settings.max_body_bytes)
     caller = s.verifier.verify(req.headers.get("Authorization"), main_push_only=True)
+    body = read_json(req, s.settings.max_body_bytes)
     commit = str(body.get("commit") or caller.sha or "")
     if caller.sha and commit != caller.sha:
         raise ForbiddenError("the commit does not match the workflow run's commit", hint="send the pushed commit's SHA")

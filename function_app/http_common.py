@@ -33,15 +33,22 @@ def error_response(exc: GitopsError) -> func.HttpResponse:
     return json_response({"error": body}, exc.http_status)
 
 
-def read_json(req: func.HttpRequest, limit: int) -> dict[str, Any]:
+def limit_body(req: func.HttpRequest, limit: int) -> bytes:
+    """The body, refused (413) over ``limit`` before anything else looks at it."""
     raw = req.get_body() or b""
     if len(raw) > limit:
         raise PayloadTooLargeError(f"request body of {len(raw)} bytes is over the limit of {limit}",
                                    hint="send fewer specs per call")
+    return raw
+
+
+def read_json(req: func.HttpRequest, limit: int) -> dict[str, Any]:
+    """The body as a JSON object; call it after authenticating, so that only a verified caller's body is parsed."""
+    raw = limit_body(req, limit)
     try:
         data = json.loads(raw or b"{}")
-    except ValueError:
-        raise RequestError("the request body is not JSON") from None
+    except (ValueError, RecursionError):  # not JSON, or nested past what a parser will follow
+        raise RequestError("the request body is not JSON (or nests too deeply)") from None
     if not isinstance(data, dict):
         raise RequestError("the request body must be a JSON object")
     return data

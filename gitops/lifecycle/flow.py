@@ -23,7 +23,7 @@ from typing import Any
 from gitops import naming
 from gitops.backends.base import Backend, JobState
 from gitops.backends.registry import ensure_supported
-from gitops.errors import ConflictError, GitopsError, TransientBackendError
+from gitops.errors import ConflictError, GitopsError, NotFoundError, TransientBackendError
 from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
 from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, update
 from gitops.lifecycle import steps as S
@@ -256,6 +256,8 @@ class Lifecycle:
             record = update(self.ledger, run, claim)
         except ConflictError:
             record, why = None, ["another process claimed it first"]
+        except NotFoundError:
+            record, why = None, [f"no run named '{run}' in the ledger"]
         if record is None:
             return Decision("", run, "idle", why[0] if why else "nothing to do")
         try:
