@@ -150,7 +150,7 @@ def _iso_times(value: Any) -> Any:
 def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typer.Option(..., help="The user turn."),
            max_new_tokens: int = typer.Option(64)) -> None:
     """One chat turn against the run's endpoint."""
-    from gitops.errors import NotFoundError
+    from gitops.errors import BackendError, NotFoundError
     from gitops.lifecycle.smoke import extract_reply
     from gitops.lifecycle.wiring import local_lifecycle
 
@@ -161,7 +161,10 @@ def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typ
     record = got[0]
     result = lifecycle.backend_for(record.backend).invoke(record.endpoint or "", {"input_data": {
         "input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}})
-    print(extract_reply(result.body) if result.status_code == 200 else f"error {result.status_code}: {result.body}")
+    if result.status_code != 200:  # one line, and a failing exit code
+        raise BackendError(f"endpoint {record.endpoint} answered {result.status_code}: {result.body[:200]}",
+                           hint="see `gitops status`; the endpoint's limits are in README (The local backend)")
+    print(extract_reply(result.body))
 
 
 @app.command()

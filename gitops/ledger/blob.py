@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitops.errors import AuthError, BackendError, ConflictError, CorruptRecordError
+from gitops.errors import AuthError, BackendError, ConfigurationError, ConflictError, CorruptRecordError
 from gitops.ledger.model import RunRecord, parse_record
 
 RUNS_PREFIX = "runs/"
@@ -34,7 +34,12 @@ class BlobLedger:
     def from_connection_string(cls, connection_string: str, container: str) -> BlobLedger:
         from azure.storage.blob import ContainerClient
 
-        return cls(ContainerClient.from_connection_string(connection_string, container))
+        try:
+            client = ContainerClient.from_connection_string(connection_string, container)
+        except ValueError:  # the SDK's message is generic; the string itself is a secret and never echoed
+            raise ConfigurationError("GITOPS_LEDGER_CONNECTION_STRING is not a valid Azure Storage connection string",
+                                     hint="copy it from the storage account's Access keys, or use GITOPS_LEDGER_ACCOUNT_URL") from None
+        return cls(client)
 
     @classmethod
     def from_account_url(cls, account_url: str, container: str) -> BlobLedger:

@@ -79,3 +79,13 @@ def test_reconcile_status_and_cleanup_carry_on_past_a_bad_record(tmp_path: Path,
                                               ("garbage\x00", True), ("false", False), ("off", False), ("", False), (None, False)])
 def test_keep_tags_accept_the_usual_words_and_keep_what_they_cannot_read(value: str | None, keep: bool) -> None:
     assert keep_tag_says_keep(value) is keep
+
+
+@pytest.mark.parametrize("value", ["garbage", ";;;", "AccountKey=abc"])
+def test_a_malformed_ledger_connection_string_is_one_line_without_the_secret(value: str) -> None:
+    from gitops.errors import ConfigurationError
+    from gitops.ledger.blob import BlobLedger
+
+    with pytest.raises(ConfigurationError) as caught:
+        BlobLedger.from_connection_string(value, "ledger")
+    assert "not a valid Azure Storage connection string" in caught.value.headline and value not in str(caught.value)

@@ -177,6 +177,15 @@ def test_score_contract_over_http(world: World) -> None:
     assert bad_param.status_code == 400 and "max_new_tokens" in bad_param.json()["error"]["message"]
     missing = requests.post(info.scoring_uri, json=body, headers={**auth, "azureml-model-deployment": "nope"}, timeout=30)
     assert missing.status_code == 404
+    huge = {"input_data": {"input_string": [{"role": "user", "content": "x" * 1_000_000}], "parameters": {}}}
+    too_big = requests.post(info.scoring_uri, json=huge, headers=auth, timeout=30)  # refused before any generation
+    assert too_big.status_code == 413 and "at most" in too_big.json()["error"]["message"]
+    nan = requests.post(info.scoring_uri, data=b'{"input_data": {"input_string": [{"role": "user", "content": "x"}], '
+                        b'"parameters": {"temperature": NaN}}}', headers={**auth, "Content-Type": "application/json"}, timeout=30)
+    assert nan.status_code == 400
+    greedy = requests.post(info.scoring_uri, json={"input_data": {"input_string": [{"role": "user", "content": "x"}],
+                                                                  "parameters": {"max_new_tokens": 100000}}}, headers=auth, timeout=30)
+    assert greedy.status_code == 400 and "max_new_tokens" in greedy.json()["error"]["message"]
     port = int(info.scoring_uri.split(":")[2].split("/")[0])
     assert requests.get(f"http://127.0.0.1:{port}/health/live", timeout=5).status_code == 200
     assert requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=5).json()["status"] == "ready"

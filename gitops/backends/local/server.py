@@ -11,6 +11,7 @@ for idle detection. Run as ``python -m gitops.backends.local.server ENDPOINT_DIR
 
 import hmac
 import json
+import math
 import os
 import random
 import sys
@@ -22,10 +23,67 @@ from typing import Any
 from gitops.util.files import read_json, write_json_atomic
 
 STATS_FLUSH_S = 1.0
+# Limits that keep one caller from taking the endpoint from everyone else (a 1 MB prompt once held it for minutes).
+MAX_BODY_BYTES = 256 * 1024
+MAX_MESSAGES = 64
+MAX_CONTENT_CHARS = 32_000
+MAX_INPUT_TOKENS = 2048
+MAX_NEW_TOKENS = 512
+GENERATION_TIMEOUT_S = 60.0  # transformers stops generating after this, whatever max_new_tokens says
+MAX_PENDING = 4  # requests generating or waiting; the next one is answered 503 with Retry-After at once
 
 
 class BadRequest(ValueError):
-    pass
+    status = 400
+
+
+class TooLarge(BadRequest):
+    status = 413
+
+
+def generation_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The generation arguments a request may ask for, checked: finite, within bounds, or ``BadRequest``."""
+    try:
+        max_new = params.get("max_new_tokens", 128)
+        if isinstance(max_new, bool) or not isinstance(max_new, int | float) or not math.isfinite(max_new):
+            raise BadRequest(f"max_new_tokens must be a whole number 1..{MAX_NEW_TOKENS}")
+        max_new = int(max_new)
+        temperature, top_p = float(params.get("temperature", 1.0)), float(params.get("top_p", 1.0))
+    except (TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, BadRequest):
+            raise
+        raise BadRequest(f"bad generation parameter: {str(exc)[:80]}") from None
+    if not (math.isfinite(temperature) and math.isfinite(top_p)):
+        raise BadRequest("temperature and top_p must be finite numbers")
+    if not 1 <= max_new <= MAX_NEW_TOKENS:
+        raise BadRequest(f"max_new_tokens must be 1..{MAX_NEW_TOKENS} on this endpoint, got {max_new}")
+    if not 0 < top_p <= 1 or not 0 <= temperature <= 10:
+        raise BadRequest("top_p must be in (0, 1] and temperature in [0, 10]")
+    do_sample = params.get("do_sample", False) is True and temperature > 0
+    out: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": do_sample, "max_time": GENERATION_TIMEOUT_S}
+    if do_sample:
+        out.update(temperature=temperature, top_p=top_p)
+    return out
+
+
+class Admission:
+    """At most ``limit`` requests generating or waiting; past that, callers are told to come back (503)."""
+
+    def __init__(self, limit: int = MAX_PENDING) -> None:
+        self.limit = limit
+        self.pending = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.pending >= self.limit:
+                return False
+            self.pending += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.pending -= 1
 
 
 def parse_score_body(body: Any) -> tuple[list[dict[str, str]], dict[str, Any]]:
@@ -49,11 +107,16 @@ def parse_score_body(body: Any) -> tuple[list[dict[str, str]], dict[str, Any]]:
         raise BadRequest("expected {\"input_data\": {\"input_string\": [messages], \"parameters\": {...}}} or a message list")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("the conversation must be a non-empty list of {role, content} messages")
+    if len(messages) > MAX_MESSAGES:
+        raise TooLarge(f"{len(messages)} messages; at most {MAX_MESSAGES} per request")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
             raise BadRequest(f"message {i} must be {{\"role\": system|user|assistant, \"content\": string}}")
     if not isinstance(params, dict):
         raise BadRequest("parameters must be an object")
+    chars = sum(len(m["content"]) for m in messages)
+    if chars > MAX_CONTENT_CHARS:
+        raise TooLarge(f"the conversation holds {chars} characters; at most {MAX_CONTENT_CHARS} per request")
     return messages, params
 
 
@@ -71,20 +134,12 @@ class ChatModel:
         self._lock = threading.Lock()  # one generation at a time: 2 cores do better serially
 
     def generate(self, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
-        try:
-            max_new = int(params.get("max_new_tokens", 128))
-            temperature = float(params.get("temperature", 1.0))
-            top_p = float(params.get("top_p", 1.0))
-        except (TypeError, ValueError) as exc:
-            raise BadRequest(f"bad generation parameter: {exc}") from exc
-        if not 1 <= max_new <= 4096 or not 0 < top_p <= 1 or temperature < 0:
-            raise BadRequest("max_new_tokens must be 1..4096, top_p in (0, 1], temperature >= 0")
-        do_sample = bool(params.get("do_sample", False)) and temperature > 0
+        kwargs = generation_params(params)
         inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": do_sample,
-                                  "pad_token_id": self.tokenizer.pad_token_id}
-        if do_sample:
-            kwargs.update(temperature=temperature, top_p=top_p)
+        tokens = int(inputs["input_ids"].shape[1])
+        if tokens > MAX_INPUT_TOKENS:
+            raise TooLarge(f"the conversation is {tokens} tokens; at most {MAX_INPUT_TOKENS} per request")
+        kwargs["pad_token_id"] = self.tokenizer.pad_token_id
         with self._lock, self._torch.inference_mode():
             out = self.model.generate(**inputs, **kwargs)
         new_tokens = out[0][inputs["input_ids"].shape[1]:]
@@ -158,6 +213,7 @@ def create_app(endpoint_dir: Path) -> Any:
     from fastapi.responses import JSONResponse
 
     state = EndpointState(endpoint_dir)
+    admission = Admission()
     app = FastAPI(title=f"finetune-gitops local endpoint {endpoint_dir.name}", docs_url=None, redoc_url=None)
 
     def error(status: int, code: str, message: str) -> JSONResponse:
@@ -198,10 +254,16 @@ def create_app(endpoint_dir: Path) -> Any:
     async def score(request: Request) -> Any:
         if not authorized(request):
             return error(401, "Unauthorized", "send 'Authorization: Bearer <endpoint key>'")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return error(413, "PayloadTooLarge", f"the body is {declared} bytes; at most {MAX_BODY_BYTES}")
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            return error(413, "PayloadTooLarge", f"the body is over {MAX_BODY_BYTES} bytes")
         try:
-            body = await request.json()
-        except ValueError:
-            return error(400, "BadRequest", "the body is not valid JSON")
+            body = json.loads(raw, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            return error(400, "BadRequest", "the body is not valid JSON (NaN and Infinity are not numbers here)")
         target = request.headers.get("azureml-model-deployment")
         deployment = state.pick(target)
         if deployment is None:
@@ -211,16 +273,30 @@ def create_app(endpoint_dir: Path) -> Any:
             return error(503, "NoTraffic", "no deployment receives traffic")
         try:
             messages, params = parse_score_body(body)
+            generation_params(params)  # refused before it waits for a turn
+        except BadRequest as exc:
+            state.record(deployment, ok=False)
+            return error(exc.status, "PayloadTooLarge" if exc.status == 413 else "BadRequest", str(exc))
+        if not admission.enter():
+            return JSONResponse({"error": {"code": "Busy", "message": f"{admission.limit} requests already in progress"}},
+                                status_code=503, headers={"Retry-After": "2"})
+        try:
             import anyio
 
             text = await anyio.to_thread.run_sync(state.models[deployment].generate, messages, params)
         except BadRequest as exc:
             state.record(deployment, ok=False)
-            return error(400, "BadRequest", str(exc))
+            return error(exc.status, "PayloadTooLarge" if exc.status == 413 else "BadRequest", str(exc))
+        finally:
+            admission.leave()
         state.record(deployment, ok=True)
         return JSONResponse({"output": text}, headers={"azureml-model-deployment": deployment})
 
     return app
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
 
 
 def main(argv: list[str]) -> int:
