@@ -33,7 +33,7 @@ class OidcVerifier:
         url = settings.jwks_url or f"{settings.issuer.rstrip('/')}/.well-known/jwks"
         self._jwks = jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=10)
 
-    def verify(self, authorization: str | None, *, main_push_only: bool = False) -> Caller:
+    def verify(self, authorization: str | None, *, main_push_only: bool = False, main_only: bool = False) -> Caller:
         import jwt
 
         scheme, _, token = (authorization or "").partition(" ")
@@ -63,6 +63,9 @@ class OidcVerifier:
         if caller.repository.lower() != self.settings.repo.lower():
             raise ForbiddenError(f"repository {caller.repository} may not call this deployment",
                                  hint=f"only {self.settings.repo} may")
+        if main_only and (caller.ref != "refs/heads/main" or caller.event_name not in ("push", "workflow_dispatch")):
+            raise ForbiddenError(f"this is allowed only from main (a push or a workflow run by hand), not {caller.event_name} "
+                                 f"on {caller.ref}", hint="run the workflow on the main branch")
         if main_push_only and (caller.ref != "refs/heads/main" or caller.event_name != "push"):
             raise ForbiddenError(f"submit is allowed only from a push to refs/heads/main, not {caller.event_name} on {caller.ref}",
                                  hint="merge the pull request; deploy.yml submits from main")

@@ -85,6 +85,15 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(record.model_dump(mode="json"))
 
 
+def retry(req: func.HttpRequest) -> func.HttpResponse:
+    s = services()
+    limit_body(req, s.settings.max_body_bytes)
+    caller = s.verifier.verify(req.headers.get("Authorization"), main_only=True)
+    name = req.route_params.get("name", "")
+    record = s.lifecycle.retry(name, who=f"{caller.actor or 'someone'} via GitHub ({caller.event_name})")
+    return json_response({"run": record.run, "job_name": record.job_name, "attempt": record.attempt, "status": record.status}, 202)
+
+
 @bp.function_name("validate")
 @bp.route(route="validate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def validate_function(req: func.HttpRequest) -> func.HttpResponse:
@@ -95,6 +104,12 @@ def validate_function(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="submit", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def submit_function(req: func.HttpRequest) -> func.HttpResponse:
     return handled("submit", submit)(req)
+
+
+@bp.function_name("retry")
+@bp.route(route="runs/{name}/retry", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def retry_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("retry", retry)(req)
 
 
 @bp.function_name("get_run")

@@ -46,9 +46,9 @@ def spec_digest(spec: RunSpec, params: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
-def job_name(spec: RunSpec, digest: str) -> str:
-    """Deterministic: the same spec at the same digest maps to the same job (idempotent submit)."""
-    return f"gitops-{spec.name}-{digest[:12]}"
+def job_name(spec: RunSpec, digest: str, attempt: int = 1) -> str:
+    """Deterministic: the same spec at the same digest (and attempt) maps to the same job (idempotent submit)."""
+    return f"gitops-{spec.name}-{digest[:12]}" + (f"-a{attempt}" if attempt > 1 else "")
 
 
 def gpus_per_node(instance_type: str | None) -> int | None:

@@ -211,6 +211,16 @@ def event(file: Path = typer.Argument(..., help="An Event Grid or CloudEvents ev
 
 
 @app.command()
+def retry(name: str = typer.Argument(..., help="The run whose job failed or was canceled.")) -> None:
+    """Start a new attempt of a run's failed job (a new job, -a2, -a3...; at most three attempts of one version)."""
+    from gitops.lifecycle.wiring import local_lifecycle
+
+    record = local_lifecycle().retry(name, who="cli")
+    print(f"run {record.run}: attempt {record.attempt}, job {record.job_name} {record.status}")
+    print("follow it with `gitops status`; `gitops reconcile` takes it on when the job ends")
+
+
+@app.command()
 def reconcile(name: Optional[str] = typer.Argument(None)) -> None:
     """Continue runs whose job event never came, and take rollout steps that are due."""
     from gitops.lifecycle.wiring import local_lifecycle

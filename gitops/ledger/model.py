@@ -94,6 +94,7 @@ class RunRecord(BaseModel):
     cursor: Cursor | None = None  # the rollout in progress, if any
     queued: QueuedVersion | None = None  # the version that starts when the rollout ends
     timeouts: dict[str, float] = Field(default_factory=dict)  # per-phase deadlines (seconds), resolved at submit
+    attempt: int = 1  # the job attempt of this version: a retry of a failed job is a new job, suffixed -a2, -a3...
     updated_at: float = Field(default_factory=time.time)
 
     def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:

@@ -42,6 +42,7 @@ CLAIM_LEASE_S = 300.0
 # invocation stays short, whatever the plan's timeout.
 STEP_BUDGET_S = 20.0
 MAX_STEPS_PER_ADVANCE = 12
+MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class Lifecycle:
                 return revived
             if record.digest == validated.digest and record.status not in ("failed", "canceled"):
                 return record  # the same spec at the same digest: the existing job, not a second GPU bill
+            if record.digest == validated.digest:
+                return self.retry(spec.name)  # the same spec whose job failed: a new attempt, not the old failed job
             if record.cursor is not None or record.status in ROLLING:
                 return self._queue_version(record, version, validated, spec, job, commit, pr, policy)
             if record.status in ("submitted", "running"):
@@ -117,6 +120,33 @@ class Lifecycle:
                            timeouts=policy.rollout.resolve(spec)).moved("submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
+
+    def retry(self, run: str, who: str = "", max_attempts: int = MAX_ATTEMPTS) -> RunRecord:
+        """A new attempt of a version whose job failed or was canceled: a new job (``-a2``, ``-a3``...), at most
+        ``max_attempts`` in all. Idempotent: asked again while the new attempt stands, the record is returned."""
+        got = self.ledger.get(run)
+        if got is None:
+            raise NotFoundError(f"no run named '{run}' in the ledger")
+        record, version = got
+        if record.status not in ("failed", "canceled") or record.cursor is not None:
+            if record.history and record.history[-1].note.startswith(f"retry: attempt {record.attempt}"):
+                return record  # the same retry, asked again
+            raise ConflictError(f"run '{run}' is {record.status}: only a failed or canceled job is retried",
+                                hint="a live or running run needs no retry; a new spec version is submitted by merging it")
+        if record.attempt >= max_attempts:
+            raise ConflictError(f"run '{run}' has had {record.attempt} attempts (at most {max_attempts})",
+                                hint="fix the cause (see the job's logs) and merge a changed spec")
+        spec = RunSpec.model_validate(record.spec)
+        attempt = record.attempt + 1
+        job = naming.job_name(spec, record.digest, attempt)
+        validated = ValidatedSpec(f"runs/{spec.name}.yaml", spec, dict(record.params), [], record.digest)
+        status, data = self._start_job(spec, validated, job, record.commit, record.pr)
+        now = self.clock()
+        retried = record.moved("submitted", f"retry: attempt {attempt}, job {status.name}" + (f" (by {who})" if who else ""), now)
+        retried = retried.model_copy(update={"job_name": status.name, "attempt": attempt, "error": None,
+                                             "test_path": data.local_test_path or data.test_uri or record.test_path})
+        self.ledger.put(retried, version)
+        return retried
 
     def _refuse_shared_endpoint(self, run: str, endpoint: str) -> None:
         """Two runs never share an endpoint: the second would move the first one's traffic to its own model."""

@@ -15,6 +15,7 @@ EXPECTED = {
     "validate": [("httpTrigger", "validate", ["post"]), ("http", None, None)],
     "submit": [("httpTrigger", "submit", ["post"]), ("http", None, None)],
     "get_run": [("httpTrigger", "runs/{name}", ["get"]), ("http", None, None)],
+    "retry": [("httpTrigger", "runs/{name}/retry", ["post"]), ("http", None, None)],
     "on_job_event": [("eventGridTrigger", None, None)],
     "advance": [("queueTrigger", "%GITOPS_QUEUE_NAME%", None)],
     "reconcile": [("timerTrigger", "%GITOPS_RECONCILE_SCHEDULE%", None)],

@@ -145,3 +145,21 @@ def test_submit_refuses_a_missing_or_broken_policy_never_using_the_defaults(app_
     response = call("submit", payload, bearer(token()))
     assert response.status_code == status and needle in body_of(response)["error"]["message"], body_of(response)
     assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
+
+
+@pytest.mark.parametrize(("claims", "status"), [({"event_name": "workflow_dispatch"}, 202), ({"event_name": "pull_request"}, 403),
+                                                ({"event_name": "workflow_dispatch", "ref": "refs/heads/dev"}, 403),
+                                                ({"repository": "evil/fork"}, 403)])
+def test_retry_through_the_function_needs_main_and_a_failed_run(app_services, azure_fake, call, token, claims, status) -> None:  # type: ignore[no-untyped-def]
+    from gitops.spec.validate import validate_text
+
+    text = REFERENCE.replace("dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n"
+                             "  test_path: azureml:ultrachat-test:1\n  # dataset")
+    record = app_services.lifecycle.submit(validate_text(text, "runs/phi4-ultrachat.yaml"))
+    got = app_services.lifecycle.ledger.get(record.run)
+    app_services.lifecycle.ledger.put(got[0].moved("failed", "job failed"), got[1])
+    response = call("retry", {}, bearer(token(**claims)), route_params={"name": record.run})
+    assert response.status_code == status, body_of(response)
+    if status == 202:
+        assert body_of(response)["attempt"] == 2 and body_of(response)["job_name"] == f"{record.job_name}-a2"
+        assert "octocat via GitHub" in app_services.lifecycle.ledger.get(record.run)[0].history[-1].note

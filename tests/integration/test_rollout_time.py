@@ -387,3 +387,32 @@ def test_a_second_spec_on_the_same_endpoint_is_refused_at_submit(world: World) -
     with pytest.raises(ConflictError, match=f"already serves run '{RUN}'"):
         world.lifecycle.submit(other)
     assert world.lifecycle.ledger.get("copycat") is None and len([u for m, u in world.fake.calls if m == "PUT" and "/jobs/" in u]) == 1
+
+
+def test_a_failed_job_is_retried_as_a_new_attempt_with_a_cap(world: World) -> None:
+    from gitops.errors import ConflictError
+
+    record = world.lifecycle.submit(world.spec())
+    first = record.job_name
+    world.fake.set_job_status(first, "Failed")
+    world.lifecycle.on_job_event(world.event(first))
+    world.deliver()
+    assert world.record().status == "failed"
+    retried = world.lifecycle.retry(RUN, who="tester")
+    assert retried.job_name == f"{first}-a2" and retried.attempt == 2 and retried.status == "submitted"
+    assert world.lifecycle.retry(RUN).job_name == f"{first}-a2"  # asked twice: one new job
+    assert len([u for m, u in world.fake.calls if m == "PUT" and "/jobs/" in u]) == 2
+    world.fake.set_job_status(retried.job_name, "Failed")
+    world.lifecycle.reconcile()
+    world.deliver()
+    assert world.lifecycle.submit(world.spec()).job_name == f"{first}-a3"  # the same spec merged again: the next attempt
+    world.fake.set_job_status(f"{first}-a3", "Completed")
+    world.lifecycle.on_job_event(world.event(f"{first}-a3"))
+    world.deliver()
+    assert world.record().status == "live"
+    world.fake.set_job_status(f"{first}-a3", "Failed")  # (pretend) so the cap can be shown
+    got = world.lifecycle.ledger.get(RUN)
+    assert got is not None
+    world.lifecycle.ledger.put(got[0].moved("failed"), got[1])
+    with pytest.raises(ConflictError, match="3 attempts"):
+        world.lifecycle.retry(RUN)
