@@ -71,7 +71,10 @@ class Driver:
     def spec(self, lr: str = "3.0e-3", steps: int = 30) -> ValidatedSpec:
         body = (LOCAL if self.kind == "local" else AZURE).format(lr=lr, steps=steps)
         instance = "" if self.kind == "local" else "instance_type: Standard_NC24ads_A100_v4"
-        text = textwrap.dedent(COMMON.format(train=self.data["train_sft"], test=self.data["test_sft"], instance=instance,
+        # Azure reads data assets, never files on this machine (a local path in an Azure spec is refused).
+        train, test = ((self.data["train_sft"], self.data["test_sft"]) if self.kind == "local"
+                       else ("azureml:behave-train:1", "azureml:behave-test:1"))
+        text = textwrap.dedent(COMMON.format(train=train, test=test, instance=instance,
                                              latency=self.latency)) + textwrap.dedent(body)
         result = validate_text(text, "runs/behave.yaml")
         assert result.ok, result.findings
