@@ -98,6 +98,11 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
             check.online = online_findings(validated, backend_for(validated.spec.backend), item.text)
             check.online_checked = True
         checks.append(check)
+    from gitops.spec.conflicts import conflict_findings
+
+    shared = conflict_findings([(c.validated, item.text) for c, item in zip(checks, specs, strict=True)], salt)
+    for check in checks:  # two specs of the same request on one endpoint or model name
+        check.online = [*check.online, *shared.get(check.path, [])]
     return checks
 
 

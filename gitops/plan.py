@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops import gitrepo, naming
+from gitops.spec.conflicts import conflict_findings
 from gitops.spec.findings import Finding, error
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
@@ -169,11 +170,13 @@ def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "") 
         return Plan(base_sha, head_sha, unjudged, policy_findings)
 
     plans: list[SpecPlan] = []
+    validated_at_head: dict[str, ValidatedSpec] = {}
     for path in at_head:
         change = changes.get(path)
         status = change.status if change else "unchanged"
         text = blobs[(head_sha, path)] or ""
         result = validate_text(text, path, policy)
+        validated_at_head[path] = result
         plan = spec_plan(status, result, policy, salt)
         if change is not None and change.status in ("changed", "renamed"):
             plan.old_path = change.old_path
@@ -181,6 +184,11 @@ def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "") 
             old_result = validate_text(old_text, change.old_path or path, policy) if old_text else None
             plan.changes = field_changes(_comparable(old_result, old_text), _comparable(result, text))
         plans.append(plan)
+    shared = conflict_findings([(validated_at_head[p], blobs[(head_sha, p)] or "") for p in at_head], salt)
+    for plan in plans:
+        if plan.path in shared:
+            plan.findings = [*plan.findings, *shared[plan.path]]
+            plan.valid = False
     plans += [SpecPlan("removed", c.path) for c in changes.values() if c.status == "removed"]
     order = {"added": 0, "changed": 1, "renamed": 2, "removed": 3, "unchanged": 4}
     plans.sort(key=lambda p: (order[p.status], p.path))

@@ -59,9 +59,15 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
     if policy is None:  # never judge specs by the defaults in place of a broken policy
         print(f"specs not checked: {root / 'gitops.yaml'} is invalid")
         raise typer.Exit(1)
+    from gitops.settings import Settings
+    from gitops.spec.conflicts import conflict_findings
+
+    results = {file: validate_file(file, policy) for file in files}
+    texts = {file: file.read_text(encoding="utf-8", errors="replace") if results[file].spec is not None else "" for file in files}
+    shared = conflict_findings([(results[f], texts[f]) for f in files], Settings.load().repo)
     for file in files:
-        result = validate_file(file, policy)
-        findings = list(result.findings)
+        result = results[file]
+        findings = list(result.findings) + shared.get(str(file), [])
         if online and result.ok and result.spec is not None and result.spec.backend == "azureml":
             findings += online_findings(result, backend_for(result.spec.backend), file.read_text(encoding="utf-8"))
         for finding in sorted(findings, key=lambda f: f.line or 0):

@@ -132,3 +132,20 @@ def test_render_text_hides_unchanged(repo) -> None:
     text = render_text(build_plan(git_repo.root, base))
     assert "keep-me" not in text and "1 spec(s) unchanged and valid." in text
 
+
+
+def test_two_specs_on_one_endpoint_or_model_name_are_refused_naming_both(git_repo, local_spec_text, cli) -> None:  # type: ignore[no-untyped-def]
+    """A copy of a spec under another name with the same deploy.endpoint used to validate and plan clean, then take
+    over the first run's endpoint."""
+    base = git_repo.commit("empty")
+    git_repo.write("runs/tiny-run.yaml", local_spec_text("tiny-run"))
+    git_repo.write("runs/tiny-copy.yaml", local_spec_text("tiny-copy").replace("endpoint: tiny-copy-ep", "endpoint: tiny-run-ep"))
+    git_repo.commit("copy")
+    plan = build_plan(git_repo.root, base)
+    assert not plan.ok
+    by_path = {p.path: p for p in plan.specs}
+    for mine, other in (("runs/tiny-copy.yaml", "runs/tiny-run.yaml"), ("runs/tiny-run.yaml", "runs/tiny-copy.yaml")):
+        (finding,) = [f for f in by_path[mine].findings if f.path == "deploy.endpoint"]
+        assert f"endpoint 'tiny-run-ep' is also used by {other}:" in finding.message and finding.line is not None
+    result = cli("validate", str(git_repo.root / "runs" / "tiny-run.yaml"), str(git_repo.root / "runs" / "tiny-copy.yaml"))
+    assert result.exit_code == 1 and result.out.count("is also used by") == 2 and ": ok" not in result.out

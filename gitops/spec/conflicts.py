@@ -1,0 +1,36 @@
+"""Checks over the set of specs, not one spec: two runs may not share an endpoint or a registered model name (the
+second would take over the first one's traffic or versions). Each finding names the other file and its line."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from gitops import naming
+from gitops.spec.findings import Finding, error
+from gitops.spec.validate import ValidatedSpec
+from gitops.spec.yamlsource import parse_yaml
+
+# What may not be shared, the spec field that sets it, and how the derived value is named in the message.
+SHARED = (("deploy.endpoint", "endpoint"), ("register.name", "registered model name"))
+
+
+def conflict_findings(specs: list[tuple[ValidatedSpec, str]], salt: str = "") -> dict[str, list[Finding]]:
+    """Findings per spec file, for ``(validated spec, its text)`` pairs; valid specs only are compared."""
+    out: dict[str, list[Finding]] = defaultdict(list)
+    for field, what in SHARED:
+        users: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for validated, text in specs:
+            if not validated.ok or validated.spec is None:
+                continue
+            spec = validated.spec
+            value = naming.endpoint_name(spec, salt) if field == "deploy.endpoint" else naming.model_name(spec)
+            line = parse_yaml(text, validated.file).line_of(tuple(field.split(".")))
+            users[value.lower()].append((validated.file, line))
+        for value, places in users.items():
+            if len(places) < 2:
+                continue
+            for file, line in places:
+                others = ", ".join(f"{f}:{n}" for f, n in places if f != file)
+                out[file].append(error(field, f"{what} '{value}' is also used by {others}",
+                                       f"give each run its own {field}").located(file, line))
+    return dict(out)
