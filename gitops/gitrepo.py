@@ -85,3 +85,24 @@ def read_blobs(repo: Path, refs: list[tuple[str, str]]) -> dict[tuple[str, str],
         result[ref] = out[pos:pos + size].decode("utf-8", errors="replace")
         pos += size + 1
     return result
+
+
+def remote_repository(repo: Path, remote: str = "origin") -> str | None:
+    """``owner/name`` of a GitHub remote (https or ssh URL), or None when there is none."""
+    import re
+
+    try:
+        url = _git(repo, "config", "--get", f"remote.{remote}.url").decode().strip()
+    except Exception:  # not a repository, no such remote
+        return None
+    match = re.search(r"github\.com[:/]([^/\s]+)/([^/\s]+?)(?:\.git)?/?$", url)
+    return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def repository_salt(repo: Path, configured: str) -> tuple[str, str]:
+    """The repository that derived endpoint names are salted with, and where it came from: GITOPS_REPO (as CI and
+    the Function have it), else this checkout's GitHub remote, so a laptop's plan shows the PR's names."""
+    if configured:
+        return configured, "GITOPS_REPO"
+    remote = remote_repository(repo)
+    return (remote, "the git remote origin") if remote else ("", "none (no GITOPS_REPO, no GitHub remote)")

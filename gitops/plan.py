@@ -66,6 +66,7 @@ class Plan:
     head: str
     specs: list[SpecPlan]
     policy_findings: list[Finding] = field(default_factory=list)
+    salt_source: str = ""  # where the repository in derived endpoint names came from
 
     @property
     def ok(self) -> bool:
@@ -80,7 +81,7 @@ class Plan:
                     "digest": s.digest, "findings": [f.to_dict() for f in s.findings],
                     "derived": asdict(s.derived) if s.derived else None,
                     "changes": [asdict(c) for c in s.changes]}
-        return {"base": self.base, "head": self.head, "ok": self.ok,
+        return {"base": self.base, "head": self.head, "ok": self.ok, "endpoint_names_from": self.salt_source,
                 "policy_findings": [f.to_dict() for f in self.policy_findings],
                 "specs": [spec(s) for s in self.specs]}
 

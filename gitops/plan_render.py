@@ -25,6 +25,8 @@ def _summary(plan: Plan) -> str:
 
 def render_text(plan: Plan) -> str:
     lines = [f"Plan {plan.base[:10]}..{plan.head[:10]}: {_summary(plan)}"]
+    if plan.salt_source:
+        lines.append(f"  endpoint names derived for {plan.salt_source}")
     lines += [f"  {f.format()}" for f in plan.policy_findings]
     for spec in plan.specs:
         if spec.status == "unchanged" and spec.valid:

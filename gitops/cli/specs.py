@@ -64,7 +64,9 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
 
     results = {file: validate_file(file, policy) for file in files}
     texts = {file: file.read_text(encoding="utf-8", errors="replace") if results[file].spec is not None else "" for file in files}
-    shared = conflict_findings([(results[f], texts[f]) for f in files], Settings.load().repo)
+    from gitops.gitrepo import repository_salt
+
+    shared = conflict_findings([(results[f], texts[f]) for f in files], repository_salt(root, Settings.load().repo)[0])
     for file in files:
         result = results[file]
         findings = list(result.findings) + shared.get(str(file), [])
@@ -86,11 +88,14 @@ def plan(base: str = typer.Option(..., help="Base revision (the PR's base commit
          repo: Path = typer.Option(Path("."), help="The git repository."),
          out: Optional[Path] = typer.Option(None, help="Write the plan here instead of stdout.")) -> None:
     """Show what the specs under runs/ would do between two revisions; exit 1 if any spec is invalid."""
+    from gitops.gitrepo import repository_salt
     from gitops.plan import build_plan
     from gitops.plan_render import render_json, render_markdown, render_text
     from gitops.settings import Settings
 
-    result = build_plan(repo, base, head, salt=Settings.load().repo)
+    salt, source = repository_salt(repo, Settings.load().repo)
+    result = build_plan(repo, base, head, salt=salt)
+    result.salt_source = f"{salt} ({source})" if salt else source
     text = {PlanFormat.text: render_text, PlanFormat.markdown: render_markdown, PlanFormat.json: render_json}[fmt](result)
     if out:
         out.write_text(text, encoding="utf-8")

@@ -149,3 +149,19 @@ def test_two_specs_on_one_endpoint_or_model_name_are_refused_naming_both(git_rep
         assert f"endpoint 'tiny-run-ep' is also used by {other}:" in finding.message and finding.line is not None
     result = cli("validate", str(git_repo.root / "runs" / "tiny-run.yaml"), str(git_repo.root / "runs" / "tiny-copy.yaml"))
     assert result.exit_code == 1 and result.out.count("is also used by") == 2 and ": ok" not in result.out
+
+
+def test_without_gitops_repo_endpoint_names_come_from_the_git_remote(git_repo, azure_spec_text, cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gitops import naming
+    from gitops.spec.validate import validate_text
+
+    monkeypatch.delenv("GITOPS_REPO", raising=False)
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    git_repo.git("remote", "add", "origin", "git@github.com:acme/models.git")
+    base = git_repo.commit("empty")
+    text = azure_spec_text("derived").replace("  endpoint: derived-ep\n", "")
+    git_repo.write("runs/derived.yaml", text)
+    git_repo.commit("spec")
+    result = cli("plan", "--base", base, "--repo", str(git_repo.root))
+    expected = naming.endpoint_name(validate_text(text, "runs/derived.yaml").require(), "acme/models")
+    assert expected in result.out and "endpoint names derived for acme/models (the git remote origin)" in result.out
