@@ -216,3 +216,20 @@ def test_the_fakes_cluster_is_shaped_like_the_recorded_one(azure_fake) -> None: 
     cluster = azure_fake.get_resource(f"{azure_fake.ws_path}/computes/gpu-cluster-big")
     assert shape_gaps(put["ResponseBody"], cluster) == []
     assert cluster["properties"]["properties"]["vmSize"].isupper() and put["ResponseBody"]["properties"]["properties"]["vmSize"].isupper()
+
+
+def test_the_fakes_deployment_is_shaped_like_the_recorded_one(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    from gitops.backends.base import Provisioning, RegisteredModel
+
+    (put,) = load("sdk-recordings/online_deployment_create.json")["Entries"]
+    azure_fake.provisioning_s["deployments"] = 600
+    azure_backend.begin_endpoint("shape-ep", {"managed_by": "finetune-gitops"})
+    info = azure_backend.begin_deployment("shape-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"),
+                                          validate_file(REFERENCE_RUN).require())
+    stored = azure_fake.get_resource(f"{azure_fake.ws_path}/onlineEndpoints/shape-ep/deployments/blue")
+    real = json.loads(json.dumps(put["ResponseBody"]))
+    for key in ("codeConfiguration", "environmentId"):  # the recorded one ran a scoring script; ours is a no-code MLflow model
+        del real["properties"][key]
+    assert shape_gaps(real, stored) == []
+    assert stored["properties"]["provisioningState"] == put["ResponseBody"]["properties"]["provisioningState"] == "Updating"
+    assert info.state is Provisioning.CREATING and azure_backend.get_deployment("shape-ep", "blue").state is Provisioning.UPDATING

@@ -140,7 +140,8 @@ class FakeAzureML:
             body["properties"]["provisioningState"] = final
             body.pop("_settle", None)
             return
-        body["properties"]["provisioningState"] = "Creating" if new else "Updating"
+        # As recorded: a new endpoint reads Creating, a new deployment Updating (tests/contracts/sdk-recordings).
+        body["properties"]["provisioningState"] = "Creating" if new and kind == "onlineendpoints" else "Updating"
         body["_settle"] = {"at": self.clock() + seconds, "state": final}
 
     def begin_delete(self, path: str) -> None:

@@ -122,6 +122,17 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
         if fake.endpoint(endpoint) is None:
             raise KeyError(f"endpoint {endpoint}")
         props.setdefault("scaleSettings", {"scaleType": "Default"})  # the service fills it; the SDK needs it
+        # What the service adds to a deployment (tests/contracts/sdk-recordings/online_deployment_create.json).
+        for key, value in (("modelMountPath", None), ("appInsightsEnabled", False), ("readinessProbe", None),
+                           ("privateNetworkConnection", False), ("egressPublicNetworkAccess", "Enabled"),
+                           ("endpointComputeType", "Managed"), ("environmentVariables", {}), ("properties", {})):
+            props.setdefault(key, value)
+        props.setdefault("description", None)
+        settings = props.setdefault("requestSettings", {})
+        settings.setdefault("maxQueueWait", "PT0S")
+        settings.setdefault("maxConcurrentRequestsPerInstance", 1)
+        body.setdefault("kind", "Managed")
+        body["sku"] = {"name": "Default", "tier": "Standard", "capacity": 1, **(body.get("sku") or {})}
         body["location"] = fake.location
     elif kind == "versions" and "/models/" in path and props.get("modelType", "").lower() == "mlflow_model":
         # The service reads flavors from the MLmodel file of the job output; the SDK needs them present.
@@ -137,6 +148,8 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
         if kind == "onlineendpoints":  # the service records the operation and its own id among the endpoint's properties
             stored["properties"]["properties"].update({"azureml.onlineendpointid": stored["id"].lower(),
                                                        "AzureAsyncOperationUri": headers["Azure-AsyncOperation"]})
+        else:
+            stored["properties"]["properties"]["AzureAsyncOperationUri"] = headers["Azure-AsyncOperation"]
         return (200 if existing else 201), headers, stored
     return (200 if existing else 201), {}, stored
 

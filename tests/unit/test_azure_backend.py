@@ -255,9 +255,9 @@ def test_begin_calls_start_operations_and_never_wait_or_poll(azure_fake, azure_b
     now[0] += 90
     assert azure_backend.get_endpoint("slow-ep").state is Provisioning.SUCCEEDED
     azure_backend.begin_deployment("slow-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), spec_with())
-    assert azure_backend.get_deployment("slow-ep", "blue").state is Provisioning.CREATING
+    assert azure_backend.get_deployment("slow-ep", "blue").state is Provisioning.UPDATING  # as the service answers (recorded)
     now[0] += 599
-    assert azure_backend.get_deployment("slow-ep", "blue").state is Provisioning.CREATING
+    assert not azure_backend.get_deployment("slow-ep", "blue").state.settled
     now[0] += 1
     assert azure_backend.get_deployment("slow-ep", "blue").state is Provisioning.SUCCEEDED
     assert not [u for _, u in azure_fake.calls if "mfeOperation" in u or "fake-operations" in u]
