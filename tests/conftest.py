@@ -163,22 +163,24 @@ def _stop(proc) -> None:  # type: ignore[no-untyped-def]
         proc.kill()
 
 
+def _azurite(service: str, location: Path):  # type: ignore[no-untyped-def]
+    """Run one Azurite service for the session; yields its connection string."""
+    proc, port = _start_azurite(service, location)
+    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+           f"{service.capitalize()}Endpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    _stop(proc)
+
+
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A real Azurite blob service on 127.0.0.1 for this test session; yields its connection string."""
-    proc, port = _start_azurite("blob", tmp_path_factory.mktemp("azurite"))
-    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-           f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
-    _stop(proc)
+    yield from _azurite("blob", tmp_path_factory.mktemp("azurite"))
 
 
 @pytest.fixture(scope="session")
 def azurite_queue(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A real Azurite queue service on 127.0.0.1 for this test session; yields its connection string."""
-    proc, port = _start_azurite("queue", tmp_path_factory.mktemp("azurite-queue"))
-    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-           f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
-    _stop(proc)
+    yield from _azurite("queue", tmp_path_factory.mktemp("azurite-queue"))
 
 
 @pytest.fixture(params=["files", "blob"])
