@@ -26,6 +26,7 @@ class Feature(StrEnum):
     FP16 = "fp16"
     UNMERGED_LORA = "unmerged_lora"  # serving a LoRA adapter on top of a separately loaded base
     LOCAL_DATA_FILES = "local_data_files"  # data.train_path/test_path naming a file on this machine
+    SERVER_RESTART = "server_restart"  # endpoint servers of our own, which reconcile starts again when they died
 
 
 class JobState(StrEnum):

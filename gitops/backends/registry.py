@@ -27,6 +27,7 @@ UNSUPPORTED: dict[str, dict[Feature, str]] = {
     },
     "azureml": {
         Feature.LOCAL_MODEL_DIRS: "a job in Azure cannot read a directory on this machine; register the model first",
+        Feature.SERVER_RESTART: "managed online endpoints run on Azure's servers: there is no server of ours to restart",
         Feature.LOCAL_DATA_FILES: "the job runs in Azure and the Function that submits it has no checkout, so it never reads "
                                   "a local path; name a hub dataset (data.dataset), an azureml: data asset or an https:// URI",
     },

@@ -117,6 +117,9 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
             try:
                 info = lifecycle.backend_for(r.backend).get_endpoint(r.endpoint)
                 traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))
+                serving = info.deployment(r.deployment) if info and r.deployment else None
+                if info is None or (serving is not None and not serving.healthy):
+                    traffic += " DOWN (gitops reconcile starts it again)" if info else "GONE"
             except GitopsError as exc:
                 traffic = f"? ({exc.headline[:60]})"
         smoke = "-" if r.smoke is None else ("ok " if r.smoke.ok else "FAIL ") + f"{r.smoke.latency_ms:.0f}ms"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops import naming
-from gitops.backends.base import Backend, JobState
+from gitops.backends.base import Backend, Feature, JobState
 from gitops.backends.registry import ensure_supported
 from gitops.errors import ConflictError, GitopsError, NotFoundError, TransientBackendError
 from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
@@ -508,6 +508,10 @@ class Lifecycle:
 
     def _reconcile_one(self, record: RunRecord) -> Decision | None:
         now = self.clock()
+        if record.cursor is None and record.deployment and record.status != "retired":  # a deployment that serves
+            restarted = self._restart_if_down(record)
+            if restarted is not None:
+                return restarted
         if record.cursor is None and record.status in ROLLING:
             return self._adopt_legacy(record, now)
         if record.cursor is not None:
@@ -526,6 +530,19 @@ class Lifecycle:
         if decision.action == "scheduled" and self.queue is None:
             return self.advance(record.run)
         return decision
+
+    def _restart_if_down(self, record: RunRecord) -> Decision | None:
+        """A run whose serving deployment's server died (a backend that runs its own servers) is started again."""
+        backend = self.backend_for(record.backend)
+        if Feature.SERVER_RESTART in backend.unsupported or not record.endpoint or not record.deployment:
+            return None
+        info = backend.get_endpoint(record.endpoint)
+        serving = info.deployment(record.deployment) if info else None
+        if serving is None or serving.healthy:
+            return None
+        backend.begin_endpoint(record.endpoint, {})
+        log.warning("run %s: endpoint %s was down; started again", record.run, record.endpoint)
+        return Decision("", record.run, "restarted", f"endpoint {record.endpoint} was down; started again")
 
     def _nudge(self, record: RunRecord, now: float, why: str) -> Decision:
         if self.queue is None:

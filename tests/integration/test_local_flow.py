@@ -281,7 +281,7 @@ def test_change_while_job_runs_is_refused_or_supersedes_and_cancel_is_recorded(w
     assert info is not None and sum(info.traffic.values()) == 100  # still serving the live version
 
 
-def test_a_dead_endpoint_shows_unhealthy_and_ensure_restarts_it(world: World) -> None:
+def test_a_dead_endpoint_shows_unhealthy_and_reconcile_restarts_it(world: World) -> None:
     import os
     import signal
 
@@ -295,9 +295,12 @@ def test_a_dead_endpoint_shows_unhealthy_and_ensure_restarts_it(world: World) ->
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None and info.deployments and not any(d.healthy for d in info.deployments)
     live_dep = world.record().deployment
-    restarted = world.backend.begin_endpoint("flow-ep", {})
-    assert all(d.healthy for d in restarted.deployments) and restarted.traffic[live_dep] == 100
+    (decision,) = [d for d in world.lifecycle.reconcile() if d.run == "flow-run"]  # the timer notices and starts it again
+    assert decision.action == "restarted"
+    restarted = world.backend.get_endpoint("flow-ep")
+    assert restarted is not None and all(d.healthy for d in restarted.deployments) and restarted.traffic[live_dep] == 100
     assert world.backend.invoke("flow-ep", [{"role": "user", "content": "hi"}]).status_code == 200
+    assert world.lifecycle.reconcile() == []  # up again: nothing to do
 
 
 def test_a_killed_worker_is_reported_failed_not_running(tmp_path: Path) -> None:
