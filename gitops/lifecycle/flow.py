@@ -43,6 +43,9 @@ CLAIM_LEASE_S = 300.0
 STEP_BUDGET_S = 20.0
 MAX_STEPS_PER_ADVANCE = 12
 MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
+# Record fields that let the run go: the claim released; with the cursor too, the rollout over.
+RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
+ENDED: dict[str, Any] = {**RELEASED, "cursor": None}
 
 
 @dataclass(frozen=True)
@@ -346,11 +349,11 @@ class Lifecycle:
             if outcome.kind == "wait":
                 waited = cursor.model_copy(update={"attempt": cursor.attempt + 1, "not_before": now + outcome.wait_s,
                                                    "last": outcome.note})
-                return r.model_copy(update={"cursor": waited, "claim": None, "claimed_until": None})
+                return r.model_copy(update={**RELEASED, "cursor": waited})
             if outcome.kind == "end":
                 assert outcome.status is not None
                 ended = r.moved(outcome.status, outcome.note, now)
-                return ended.model_copy(update={"cursor": None, "claim": None, "claimed_until": None})
+                return ended.model_copy(update=ENDED)
             if outcome.kind == "fail":
                 return self._failed(r, cursor, outcome.note, now)
             return self._next(r, cursor.model_copy(update=dict(outcome.cursor)), outcome.note, now)
@@ -379,7 +382,7 @@ class Lifecycle:
         """A rollout step failed: roll back. A rollback step failed: stop, and say what was left where."""
         if cursor.plan == "rollback":
             note = f"rollback did not finish: {reason}; check endpoint {cursor.endpoint} (gitops status, reconcile)"
-            return record.moved("failed", note, now).model_copy(update={"cursor": None, "claim": None, "claimed_until": None,
+            return record.moved("failed", note, now).model_copy(update={**ENDED,
                                                                          "error": f"{cursor.reason}; {note}"})
         first = S.ROLLBACK[0]
         back = cursor.model_copy(update={"plan": "rollback", "step": first.name, "entered_at": now, "attempt": 0,
@@ -389,18 +392,17 @@ class Lifecycle:
         return record.moved("rolling_back", reason, now).model_copy(update={"cursor": back, "error": reason})
 
     def _complete(self, record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
-        cleared = {"cursor": None, "claim": None, "claimed_until": None}
         if cursor.plan == "rollout":
             note = f"{cursor.deployment} takes 100% on {cursor.endpoint}"
             return record.moved("live", note, now).model_copy(update={
-                **cleared, "endpoint": cursor.endpoint, "deployment": cursor.deployment, "previous_deployment": cursor.previous,
+                **ENDED, "endpoint": cursor.endpoint, "deployment": cursor.deployment, "previous_deployment": cursor.previous,
                 "error": None})
         return record.moved("rolled_back", cursor.reason or "", now).model_copy(update={
-            **cleared, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason})
+            **ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason})
 
     def _release(self, record: RunRecord, token: str) -> RunRecord | None:
         def release(r: RunRecord) -> RunRecord | None:
-            return r.model_copy(update={"claim": None, "claimed_until": None}) if r.claim == token else None
+            return r.model_copy(update=RELEASED) if r.claim == token else None
 
         try:
             return update(self.ledger, record.run, release)
@@ -458,7 +460,7 @@ class Lifecycle:
             c = record.cursor
             note = (f"step {c.step} of the {c.plan} kept failing and was given up: {reason}; "
                     f"endpoint {c.endpoint} left as it is (nothing deleted)")
-            return record.moved("failed", note, now).model_copy(update={"cursor": None, "claim": None, "claimed_until": None,
+            return record.moved("failed", note, now).model_copy(update={**ENDED,
                                                                          "error": note})
 
         update(self.ledger, run, stop)

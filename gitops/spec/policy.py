@@ -154,7 +154,7 @@ def parse_policy(text: str, file: str = POLICY_FILE) -> tuple[Policy | None, lis
 
 def load_policy(repo_root: str | Path) -> tuple[Policy | None, list[Finding]]:
     """The repo's policy file; the default policy when the repo has none (documented). None when it is broken."""
-    from gitops.spec.yamlsource import read_text_bounded
+    from gitops.spec.yamlsource import read_text_bounded, unreadable_reason
 
     path = Path(repo_root) / POLICY_FILE
     if not path.exists() and not path.is_symlink():
@@ -162,7 +162,7 @@ def load_policy(repo_root: str | Path) -> tuple[Policy | None, list[Finding]]:
     try:
         text = read_text_bounded(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0][:200]
+        reason = unreadable_reason(exc)
         return None, [error("", f"cannot read {POLICY_FILE}: {reason}", "it is a small UTF-8 YAML file").located(str(path), 1)]
     return parse_policy(text, str(path))
 

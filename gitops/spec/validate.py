@@ -21,7 +21,7 @@ from gitops.errors import SpecError
 from gitops.spec.findings import Finding, error, has_errors
 from gitops.spec.model import FinetuneSpec, RunSpec
 from gitops.spec.policy import Policy, check_policy
-from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml, read_text_bounded
+from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml, read_text_bounded, unreadable_reason
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -147,7 +147,7 @@ def validate_file(path: str | Path, policy: Policy | None = None) -> ValidatedSp
     try:
         text = read_text_bounded(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0][:200]
+        reason = unreadable_reason(exc)
         problem = error("", f"cannot read the file: {reason}", "a run spec is a UTF-8 YAML file of a few KiB")
         return ValidatedSpec(str(path), None, findings=[problem.located(str(path), 1)])
     return validate_text(text, str(path), policy)

@@ -26,6 +26,13 @@ MAX_SPEC_BYTES = 256 * 1024  # a spec (or policy) is a few KiB; anything far lar
 MAX_DEPTH = 32
 
 
+def unreadable_reason(exc: Exception) -> str:
+    """One line saying why ``read_text_bounded`` could not give a file's text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
 def read_text_bounded(path: str | os.PathLike[str], limit: int = MAX_SPEC_BYTES) -> str:
     """The text of a regular file of at most ``limit`` bytes, else ``ValueError`` saying why: a FIFO would block,
     a device (a link to /dev/zero) never ends, and a huge file is no spec."""

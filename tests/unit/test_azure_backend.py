@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gitops.backends.azureml import errors as azerrors
-from gitops.backends.azureml.models import metadata
+from gitops.backends.azureml.models import read_facts
 from gitops.backends.base import PreparedData, Provisioning, RegisteredModel
 from gitops.errors import (
     AuthError,
@@ -68,11 +68,11 @@ def test_properties_win_over_tags_and_archived_or_retired_models_are_errors(azur
 
 
 def test_metadata_reads_strings_lists_and_dicts() -> None:
-    class M:
-        tags = {"a": "['x', 'y']", "b": "{'k': 1}", "c": "plain"}
-        _system_metadata = {"a": "[\"z\"]"}
-
-    assert metadata(M()) == {"a": ["z"], "b": {"k": 1}, "c": "plain"}
+    """Values stored as text (Python literals in older tags, JSON in system metadata) are read as what they hold."""
+    body = {"properties": {"tags": {"finetune_compute_allow_list": "['x', 'y']", "model_specific_defaults": "{'k': 1}"},
+                           "systemMetadata": {"SKU": '{"inferenceRecommendedSkus": ["z"]}'}}}
+    facts = read_facts(body)
+    assert facts.finetune_skus == ("x", "y") and facts.defaults == {"k": 1} and facts.inference_skus == ("z",)
 
 
 def test_missing_model_version_is_not_found(azure_backend) -> None:  # type: ignore[no-untyped-def]

@@ -47,15 +47,6 @@ def _literal(value: Any) -> Any:
     return value
 
 
-def metadata(model: Any) -> dict[str, Any]:
-    """Tags overlaid with properties and system metadata of an SDK entity, values parsed."""
-    merged: dict[str, Any] = {**(getattr(model, "tags", None) or {}), **(getattr(model, "properties", None) or {})}
-    system = getattr(model, "_system_metadata", None) or getattr(model, "system_metadata", None) or {}
-    if isinstance(system, Mapping):
-        merged.update(system)
-    return {k: _literal(v) for k, v in merged.items()}
-
-
 def _sku_list(value: Any) -> tuple[str, ...] | None:
     value = _literal(value)
     if isinstance(value, str):
