@@ -133,8 +133,9 @@ class ChatModel:
         self._torch = torch
         self._lock = threading.Lock()  # one generation at a time: 2 cores do better serially
 
-    def generate(self, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
-        kwargs = generation_params(params)
+    def generate(self, messages: list[dict[str, str]], generation: dict[str, Any]) -> str:
+        """Generate with arguments already checked by ``generation_params``."""
+        kwargs = dict(generation)
         inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         tokens = int(inputs["input_ids"].shape[1])
         if tokens > MAX_INPUT_TOKENS:
@@ -273,7 +274,7 @@ def create_app(endpoint_dir: Path) -> Any:
             return error(503, "NoTraffic", "no deployment receives traffic")
         try:
             messages, params = parse_score_body(body)
-            generation_params(params)  # refused before it waits for a turn
+            generation = generation_params(params)  # refused before it waits for a turn
         except BadRequest as exc:
             state.record(deployment, ok=False)
             return error(exc.status, "PayloadTooLarge" if exc.status == 413 else "BadRequest", str(exc))
@@ -283,7 +284,7 @@ def create_app(endpoint_dir: Path) -> Any:
         try:
             import anyio
 
-            text = await anyio.to_thread.run_sync(state.models[deployment].generate, messages, params)
+            text = await anyio.to_thread.run_sync(state.models[deployment].generate, messages, generation)
         except BadRequest as exc:
             state.record(deployment, ok=False)
             return error(exc.status, "PayloadTooLarge" if exc.status == 413 else "BadRequest", str(exc))
