@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from gitops.spec.model import RunSpec
 
@@ -22,6 +23,9 @@ GPUS_PER_SKU: dict[str, int] = {
     "standard_nv36ads_a10_v5": 1, "standard_nv72ads_a10_v5": 2,
 }
 
+# The Azure deployment SKU when a spec names none (the notebook's Standard_NC6s_v3 was retired on 2025-09-30).
+DEFAULT_DEPLOY_SKU = "Standard_NC24ads_A100_v4"
+
 TAG_RUN, TAG_DIGEST, TAG_COMMIT, TAG_PR = "gitops_run", "gitops_digest", "gitops_commit", "gitops_pr"
 MANAGED_BY_TAG, MANAGED_BY_VALUE = "managed_by", "finetune-gitops"
 # lifecycle.keep carried on the endpoint itself, so that cleanup keeps it even when the run's record is lost.
@@ -34,21 +38,64 @@ def canonical_json(value: Any) -> str:
 
 _ADDED_LATER = (("deploy", "timeouts"),)
 
+# What each part of a spec decides, as Terraform tells "replace" from "update in place": the training sections
+# decide the job (a change trains again, a second GPU bill), the deployment sections a new deployment of the
+# model already trained, and the rest (owner, description, lifecycle, deploy.timeouts) only settings.
+TRAINING_SECTIONS = ("name", "backend", "model", "data", "compute", "finetune")
+DEPLOYMENT_SECTIONS = ("register", "deploy")
+SETTINGS_ONLY = (("deploy", "timeouts"),)  # inside a deployment section, yet no reason to redeploy
 
-def spec_digest(spec: RunSpec, params: dict[str, Any]) -> str:
-    """sha256 of the spec with its normalised params: equal digests mean the same run."""
+ChangeKind = Literal["unchanged", "settings", "redeploy", "retrain"]
+
+
+@dataclass(frozen=True)
+class Digests:
+    """The whole spec's digest (the version), the training digest (the job) and the deployment digest (the
+    deployment; it covers the training digest, so a retrained model is always a new deployment)."""
+
+    spec: str
+    training: str
+    deployment: str
+
+    def change_to(self, new: Digests) -> ChangeKind:
+        """What going from this version to ``new`` takes."""
+        if new.training != self.training:
+            return "retrain"
+        if new.deployment != self.deployment:
+            return "redeploy"
+        return "settings" if new.spec != self.spec else "unchanged"
+
+
+def _body(spec: RunSpec, params: dict[str, Any]) -> dict[str, Any]:
     body = spec.model_dump(mode="json")
     body["finetune"]["params"] = params
-    # Sections added after specs were in use count only once set, so a run's digest (and job) stays the same.
+    return body
+
+
+def spec_digest(spec: RunSpec, params: dict[str, Any]) -> str:
+    """sha256 of the spec with its normalised params: equal digests mean the same version of the run."""
+    body = _body(spec, params)
+    # Sections added after specs were in use count only once set, so a run's digest stays the same.
     for section, field in _ADDED_LATER:
         if not any((body.get(section) or {}).get(field, {}).values()):
             body[section].pop(field, None)
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
-def job_name(spec: RunSpec, digest: str, attempt: int = 1) -> str:
-    """Deterministic: the same spec at the same digest (and attempt) maps to the same job (idempotent submit)."""
-    return f"gitops-{spec.name}-{digest[:12]}" + (f"-a{attempt}" if attempt > 1 else "")
+def digests(spec: RunSpec, params: dict[str, Any]) -> Digests:
+    body = _body(spec, params)
+    training = hashlib.sha256(canonical_json({k: body[k] for k in TRAINING_SECTIONS}).encode()).hexdigest()
+    deployment_part = {k: dict(body[k]) for k in DEPLOYMENT_SECTIONS}
+    for section, field in SETTINGS_ONLY:
+        deployment_part[section].pop(field, None)
+    deployment = hashlib.sha256(canonical_json({"training": training, **deployment_part}).encode()).hexdigest()
+    return Digests(spec_digest(spec, params), training, deployment)
+
+
+def job_name(spec: RunSpec, training_digest: str, attempt: int = 1) -> str:
+    """Deterministic: the same training sections (and attempt) map to the same job (idempotent submit); a change
+    to the deployment or the settings keeps the job."""
+    return f"gitops-{spec.name}-{training_digest[:12]}" + (f"-a{attempt}" if attempt > 1 else "")
 
 
 def gpus_per_node(instance_type: str | None) -> int | None:

@@ -93,7 +93,7 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
         validated = validate_text(item.text, item.path, policy)
         check = SpecCheck(item.path, validated)
         if validated.spec is not None and validated.digest is not None:
-            check.plan = asdict(derive(validated.spec, validated.params, validated.digest, policy, salt))
+            check.plan = asdict(derive(validated.spec, validated.params, validated.training_digest, policy, salt))
         if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
             check.online = online_findings(validated, backend_for(validated.spec.backend), item.text)
             check.online_checked = True

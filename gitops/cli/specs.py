@@ -120,7 +120,7 @@ def render(file: Path = typer.Argument(..., help="The spec to render."),
         raise UnsupportedError(f"cannot render for backend '{backend}'", hint="use --backend azureml")
     result = load_spec(file, policy_for(file))
     spec = result.require()
-    job = build_pipeline_job(spec, result.params, digest=result.digest or "", gpus=naming.gpus_per_node(spec.compute.instance_type),
+    job = build_pipeline_job(spec, result.params, digest=result.training_digest, gpus=naming.gpus_per_node(spec.compute.instance_type),
                              train_uri=spec.data.train_path, test_uri=spec.data.test_path)
     sys.stdout.write(yaml.safe_dump(job, sort_keys=False, width=120))
 

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from gitops.naming import Digests
 
 RunStatus = Literal["submitted", "running", "completed", "deploying", "rolling_back", "live", "rolled_back", "failed",
                     "canceled", "superseded", "retired"]
@@ -52,10 +54,37 @@ class Cursor(BaseModel):
     last: str = ""  # what the step saw last time (e.g. "deployment v3-abc Creating"), for status
 
 
-class QueuedVersion(BaseModel):
-    """A new version submitted while a rollout was in progress: it starts when the rollout ends."""
+def _split_digests(data: Any) -> Any:
+    """Records written before the digest was split carry one, of the whole spec: their training and deployment
+    digests are worked out from the stored spec, so the same spec submitted again is still known (no second job)."""
+    if isinstance(data, dict) and not data.get("training_digest") and isinstance(data.get("spec"), dict) and data["spec"]:
+        from gitops.naming import digests
+        from gitops.spec.model import RunSpec
+
+        try:
+            both = digests(RunSpec.model_validate(data["spec"]), dict(data.get("params") or {}))
+        except (ValueError, TypeError):  # a spec this version cannot read: any new version is a new training
+            return data
+        return {**data, "training_digest": both.training, "deployment_digest": both.deployment}
+    return data
+
+
+class _Digested(BaseModel):
+    """A version of a run: its whole digest, and the digests that decide a new job and a new deployment."""
 
     digest: str
+    training_digest: str = ""
+    deployment_digest: str = ""
+
+    _migrate = model_validator(mode="before")(_split_digests)
+
+    def digests(self) -> Digests:
+        return Digests(self.digest, self.training_digest or self.digest, self.deployment_digest or self.digest)
+
+
+class QueuedVersion(_Digested):
+    """A new version submitted while a rollout was in progress: it starts when the rollout ends."""
+
     job_name: str
     spec: dict[str, Any]
     params: dict[str, Any] = Field(default_factory=dict)
@@ -66,10 +95,9 @@ class QueuedVersion(BaseModel):
     timeouts: dict[str, float] = Field(default_factory=dict)
 
 
-class RunRecord(BaseModel):
+class RunRecord(_Digested):
     run: str
     backend: str
-    digest: str
     job_name: str
     status: RunStatus = "submitted"
     spec: dict[str, Any] = Field(default_factory=dict)

@@ -23,7 +23,7 @@ from typing import Any
 from gitops import naming
 from gitops.backends.base import Backend, Feature, JobState
 from gitops.backends.registry import ensure_supported
-from gitops.errors import ConflictError, GitopsError, NotFoundError, TransientBackendError
+from gitops.errors import ConflictError, GitopsError, NotFoundError, SpecError, TransientBackendError
 from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
 from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, update
 from gitops.lifecycle import steps as S
@@ -46,6 +46,19 @@ MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
 # Record fields that let the run go: the claim released; with the cursor too, the rollout over.
 RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
 ENDED: dict[str, Any] = {**RELEASED, "cursor": None}
+
+
+def _located(exc: SpecError, validated: ValidatedSpec) -> SpecError:
+    """A spec error found after validation (at submit), placed on the spec's file and lines."""
+    findings = validated.locate(exc.findings)
+    first = next((f for f in findings if f.is_error), None)
+    return SpecError(first.format() if first else f"{validated.file}: {exc.headline}", findings, exc.hint)
+
+
+def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    from gitops.spec.diff import field_changes
+
+    return [c.path for c in field_changes(old, new)]
 
 
 @dataclass(frozen=True)
@@ -80,49 +93,103 @@ class Lifecycle:
     # -- submit ---------------------------------------------------------------------------------
     def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None,
                policy: Policy | None = None) -> RunRecord:
-        """Start the spec's job (or return the run as it stands for the same digest). ``policy``: the repo's, whose
-        rollout deadlines the run keeps (the spec's own ``deploy.timeouts`` win)."""
+        """Act on a version of a spec as far as it changed, as Terraform tells "replace" from "update in place": a
+        change to the training sections starts a job; one to the deployment sections deploys the model already
+        trained again; one to the settings only is recorded; the same version again changes nothing. ``policy``:
+        the repo's, whose rollout deadlines the run keeps (the spec's own ``deploy.timeouts`` win)."""
         spec = validated.require()
         policy = policy or self.policy
-        assert validated.digest is not None
-        ensure_supported(spec, validated.params)
-        job = naming.job_name(spec, validated.digest)
-        now = self.clock()
+        assert validated.digest is not None and validated.digests is not None
+        try:
+            ensure_supported(spec, validated.params)
+        except SpecError as exc:
+            raise _located(exc, validated) from None
         existing = self.ledger.get(spec.name)
-        history = list(existing[0].history) if existing else []  # a run's history spans its versions
-        if existing is not None:
-            record, version = existing
-            if record.digest == validated.digest and record.status == "retired":
-                # Torn down by cleanup, asked for again: the trained model is still there, so no new job;
-                # the job is checked again and its model deployed again.
-                revived = self._with_cursor(record.moved("completed", "brought back by a new submit", now), now)
-                self.ledger.put(revived, version)
-                self._schedule(revived, now)
-                return revived
-            if record.digest == validated.digest and record.status not in ("failed", "canceled"):
-                return record  # the same spec at the same digest: the existing job, not a second GPU bill
-            if record.digest == validated.digest:
-                return self.retry(spec.name)  # the same spec whose job failed: a new attempt, not the old failed job
+        if existing is None:
+            return self._new_job(validated, spec, commit, pr, policy, None)
+        record, version = existing
+        if record.queued is not None:  # the newest version is the one waiting for the rollout in progress
+            return self._queue_version(record, version, validated, spec, commit, pr, policy)
+        change = record.digests().change_to(validated.digests)
+        job_failed = record.status in ("failed", "canceled") and not self._job_completed(record)
+        if change == "retrain" or (job_failed and change != "unchanged"):
             if record.cursor is not None or record.status in ROLLING:
-                return self._queue_version(record, version, validated, spec, job, commit, pr, policy)
-            if record.status in ("submitted", "running"):
-                if not spec.lifecycle.supersede:
-                    raise ConflictError(f"run '{spec.name}' has job {record.job_name} still {record.status}",
-                                        hint="wait for it, cancel it, or set lifecycle.supersede: true")
-                self.backend_for(record.backend).cancel_job(record.job_name)
-                history.append(HistoryEntry(at=now, status="superseded", note=f"job {record.job_name} canceled"))
+                return self._queue_version(record, version, validated, spec, commit, pr, policy)
+            return self._new_job(validated, spec, commit, pr, policy, existing)
+        if change == "unchanged" and record.status not in ("retired", "failed", "canceled"):
+            return record  # the same version again: the existing job, not a second GPU bill
+        if job_failed:
+            return self.retry(spec.name)  # the same version whose job failed: a new attempt, not the old failed job
+        now = self.clock()
+        updated = self._as_version(record, validated, spec, commit, pr, policy)
+        if change == "settings" and record.status != "retired":
+            what = ", ".join(sorted(_changed_fields(record.spec, updated.spec))) or "settings"
+            applied = updated.model_copy(update={"history": [*record.history, HistoryEntry(
+                at=now, status=record.status, note=f"settings applied, nothing redeployed: {what}")]})
+            self.ledger.put(applied, version)
+            return applied
+        if record.status in ROLLING:
+            return self._queue_version(record, version, validated, spec, commit, pr, policy)
+        if record.status in AWAITING_JOB:
+            # The rollout has not begun: when it does, its steps read the new deployment settings.
+            noted = updated.model_copy(update={"history": [*record.history, HistoryEntry(
+                at=now, status=record.status, note="deployment settings changed: the rollout after the job uses them")]})
+            self.ledger.put(noted, version)
+            return noted
+        # Live, rolled back, retired, or failed after its job completed: the trained model is deployed again.
+        why = "brought back by a new submit" if record.status == "retired" else \
+            f"redeploy only: the model of job {record.job_name} is deployed again"
+        self._refuse_shared_endpoint(spec.name, updated.endpoint or "")
+        again = self._with_cursor(updated.moved("completed", why, now).model_copy(update={"smoke": None, "error": None}), now)
+        self.ledger.put(again, version)
+        self._schedule(again, now)
+        return again
+
+    def _new_job(self, validated: ValidatedSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy,
+                 existing: tuple[RunRecord, str] | None) -> RunRecord:
+        """The first version of a run, or one that changed what is trained: a new job."""
+        now = self.clock()
+        history = list(existing[0].history) if existing else []  # a run's history spans its versions
+        if existing is not None and existing[0].status in ("submitted", "running"):
+            record = existing[0]
+            if not spec.lifecycle.supersede:
+                raise ConflictError(f"run '{spec.name}' has job {record.job_name} still {record.status}",
+                                    hint="wait for it, cancel it, or set lifecycle.supersede: true")
+            self.backend_for(record.backend).cancel_job(record.job_name)
+            history.append(HistoryEntry(at=now, status="superseded", note=f"job {record.job_name} canceled"))
         endpoint = naming.endpoint_name(spec, self.name_salt)
         self._refuse_shared_endpoint(spec.name, endpoint)
-        status, data = self._start_job(spec, validated, job, commit, pr)
-        record = RunRecord(run=spec.name, backend=spec.backend, digest=validated.digest, job_name=status.name,
-                           spec=spec.model_dump(mode="json"), params=validated.params, commit=commit, pr=pr,
-                           model_name=naming.model_name(spec), endpoint=endpoint,
+        status, data = self._start_job(spec, validated, naming.job_name(spec, validated.training_digest), commit, pr)
+        assert validated.digest is not None and validated.digests is not None
+        record = RunRecord(run=spec.name, backend=spec.backend, digest=validated.digest,
+                           training_digest=validated.digests.training, deployment_digest=validated.digests.deployment,
+                           job_name=status.name, spec=spec.model_dump(mode="json"), params=validated.params, commit=commit,
+                           pr=pr, model_name=naming.model_name(spec), endpoint=endpoint,
                            deployment=existing[0].deployment if existing else None,  # what still serves
                            history=history, test_path=data.local_test_path or data.test_uri,
                            previous_job=existing[0].job_name if existing else None,
                            timeouts=policy.rollout.resolve(spec)).moved("submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
+
+    def _as_version(self, record: RunRecord, validated: ValidatedSpec, spec: RunSpec, commit: str | None,
+                    pr: str | None, policy: Policy) -> RunRecord:
+        """The record carrying a new version of the spec that keeps its job (a redeploy, or settings only)."""
+        assert validated.digest is not None and validated.digests is not None
+        return record.model_copy(update={
+            "digest": validated.digest, "training_digest": validated.digests.training,
+            "deployment_digest": validated.digests.deployment, "spec": spec.model_dump(mode="json"),
+            "params": validated.params, "commit": commit or record.commit, "pr": pr or record.pr,
+            "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
+            "timeouts": policy.rollout.resolve(spec), "updated_at": self.clock()})
+
+    def _job_completed(self, record: RunRecord) -> bool:
+        """Whether the run's job completed (a run that failed in its rollout has a trained model to deploy)."""
+        try:
+            job = self.backend_for(record.backend).get_job(record.job_name)
+        except GitopsError:
+            return False
+        return job is not None and job.state is JobState.COMPLETED
 
     def retry(self, run: str, who: str = "", max_attempts: int = MAX_ATTEMPTS) -> RunRecord:
         """A new attempt of a version whose job failed or was canceled: a new job (``-a2``, ``-a3``...), at most
@@ -141,8 +208,8 @@ class Lifecycle:
                                 hint="fix the cause (see the job's logs) and merge a changed spec")
         spec = RunSpec.model_validate(record.spec)
         attempt = record.attempt + 1
-        job = naming.job_name(spec, record.digest, attempt)
-        validated = ValidatedSpec(f"runs/{spec.name}.yaml", spec, dict(record.params), [], record.digest)
+        job = naming.job_name(spec, record.training_digest or record.digest, attempt)
+        validated = ValidatedSpec(f"runs/{spec.name}.yaml", spec, dict(record.params), [], record.digest, record.digests())
         status, data = self._start_job(spec, validated, job, record.commit, record.pr)
         now = self.clock()
         retried = record.moved("submitted", f"retry: attempt {attempt}, job {status.name}" + (f" (by {who})" if who else ""), now)
@@ -160,23 +227,36 @@ class Lifecycle:
 
     def _start_job(self, spec: RunSpec, validated: ValidatedSpec, job: str, commit: str | None, pr: str | None) -> Any:
         backend = self.backend_for(spec.backend)
-        tags = {naming.TAG_RUN: spec.name, naming.TAG_DIGEST: validated.digest or "",
+        tags = {naming.TAG_RUN: spec.name, naming.TAG_DIGEST: validated.training_digest,
                 naming.TAG_COMMIT: commit or "", naming.TAG_PR: pr or ""}
-        model = backend.resolve_model(spec)
-        data = backend.prepare_data(spec, job)
-        return backend.submit(spec, validated.params, job, tags, model, data), data
+        try:
+            model = backend.resolve_model(spec)
+            data = backend.prepare_data(spec, job)
+            return backend.submit(spec, validated.params, job, tags, model, data), data
+        except SpecError as exc:  # the backend's own checks (model, compute, quota): on the spec's lines
+            raise _located(exc, validated) from None
 
-    def _queue_version(self, record: RunRecord, version: str, validated: ValidatedSpec, spec: RunSpec, job: str,
+    def _queue_version(self, record: RunRecord, version: str, validated: ValidatedSpec, spec: RunSpec,
                        commit: str | None, pr: str | None, policy: Policy) -> RunRecord:
-        """A new version while a rollout runs: its job starts now, its rollout after this one ends (never two
-        rollouts on one endpoint, and a deployment already provisioning is not thrown away)."""
-        if record.queued is not None and record.queued.digest == validated.digest:
+        """A new version while a rollout runs: its rollout comes after this one ends (never two rollouts on one
+        endpoint, and a deployment already provisioning is not thrown away). Its job starts now when it changes
+        what is trained; else it keeps the job of the version it follows."""
+        assert validated.digest is not None and validated.digests is not None
+        latest = record.queued or record
+        change = latest.digests().change_to(validated.digests)
+        if change == "unchanged":
             return record
-        status, data = self._start_job(spec, validated, job, commit, pr)
-        queued = QueuedVersion(digest=validated.digest or "", job_name=status.name, spec=spec.model_dump(mode="json"),
-                               params=validated.params, commit=commit, pr=pr, test_path=data.local_test_path or data.test_uri,
-                               submitted_at=self.clock(), timeouts=policy.rollout.resolve(spec))
-        note = f"job {status.name} submitted; its rollout waits for the one in progress"
+        if change == "retrain":
+            status, data = self._start_job(spec, validated, naming.job_name(spec, validated.training_digest), commit, pr)
+            job, test_path = status.name, data.local_test_path or data.test_uri
+            note = f"job {job} submitted; its rollout waits for the one in progress"
+        else:
+            job, test_path = latest.job_name, latest.test_path
+            note = f"{change} only (job {job} kept); it applies when the rollout in progress ends"
+        queued = QueuedVersion(digest=validated.digest, training_digest=validated.digests.training,
+                               deployment_digest=validated.digests.deployment, job_name=job,
+                               spec=spec.model_dump(mode="json"), params=validated.params, commit=commit, pr=pr,
+                               test_path=test_path, submitted_at=self.clock(), timeouts=policy.rollout.resolve(spec))
         updated = record.model_copy(update={"queued": queued, "history": [
             *record.history, HistoryEntry(at=self.clock(), status=record.status, note=note)]})
         self.ledger.put(updated, version)
@@ -423,11 +503,16 @@ class Lifecycle:
             q = record.queued
             if q is None or record.cursor is not None:
                 return None
+            same_job = q.job_name == record.job_name
+            spec = RunSpec.model_validate(q.spec)
             nxt = record.model_copy(update={
-                "digest": q.digest, "job_name": q.job_name, "spec": q.spec, "params": q.params, "commit": q.commit, "pr": q.pr,
-                "test_path": q.test_path, "previous_job": record.job_name, "queued": None, "smoke": None,
-                "timeouts": q.timeouts})
-            return self._with_cursor(nxt.moved("submitted", f"queued version: job {q.job_name}", now), now)
+                "digest": q.digest, "training_digest": q.training_digest, "deployment_digest": q.deployment_digest,
+                "job_name": q.job_name, "previous_job": record.previous_job if same_job else record.job_name,
+                "spec": q.spec, "params": q.params, "commit": q.commit, "pr": q.pr, "test_path": q.test_path,
+                "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
+                "queued": None, "smoke": None, "timeouts": q.timeouts})
+            note = f"queued version: redeploy of job {q.job_name}" if same_job else f"queued version: job {q.job_name}"
+            return self._with_cursor(nxt.moved("completed" if same_job else "submitted", note, now), now)
 
         try:
             switched = update(self.ledger, run, switch)

@@ -133,7 +133,8 @@ def create_deployment(ctx: StepContext) -> Outcome:
     from gitops.backends.base import RegisteredModel
 
     c = ctx.cursor
-    name = f"v{c.model_version}-{ctx.record.digest[:8]}"
+    # Named by the deployment digest: a redeploy of the same model (new SKU, new probe) is a new deployment.
+    name = f"v{c.model_version}-{(ctx.record.deployment_digest or ctx.record.digest)[:8]}"
     model = RegisteredModel(ctx.record.model_name or naming.model_name(ctx.spec), c.model_version or "", c.model_uri or "")
     info = ctx.backend.begin_deployment(c.endpoint or "", name, model, ctx.spec)  # a new deployment takes 0% traffic
     return done(f"deployment {name} {info.state.value}", cursor={"deployment": name})

@@ -41,7 +41,20 @@ class ValidatedSpec:
     spec: RunSpec | None
     params: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
-    digest: str | None = None
+    digest: str | None = None  # the whole spec's: this version of the run
+    digests: naming.Digests | None = None  # with the training and deployment digests: what a change takes
+    source: str | None = field(default=None, repr=False)  # the text, to place later findings on their lines
+
+    @property
+    def training_digest(self) -> str:
+        """What names the job; the whole digest for a spec built without its digests."""
+        return self.digests.training if self.digests else (self.digest or "")
+
+    def locate(self, findings: list[Finding]) -> list[Finding]:
+        """Findings made later (online, at submit) placed on this spec's file and lines."""
+        doc = parse_yaml(self.source, self.file) if self.source is not None else None
+        return [f if f.file else doc.locate([f])[0] if doc is not None else f.located(self.file, f.line or 1)
+                for f in findings]
 
     @property
     def ok(self) -> bool:
@@ -139,7 +152,8 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
     findings += doc.locate(capability_findings(spec, params))  # what the chosen backend cannot do
     if policy is not None:
         findings += doc.locate(check_policy(spec, params, policy))
-    return ValidatedSpec(file, spec, params, findings, naming.spec_digest(spec, params))
+    both = naming.digests(spec, params)
+    return ValidatedSpec(file, spec, params, findings, both.spec, both, text)
 
 
 def validate_file(path: str | Path, policy: Policy | None = None) -> ValidatedSpec:

@@ -37,7 +37,8 @@ deploy:
     messages: [{{role: user, content: Tell me about rain.}}]
     parameters: {{max_new_tokens: 8, do_sample: false}}
     max_latency_ms: {latency}
-lifecycle: {{expire_after: 1d}}
+  request_timeout_ms: {timeout_ms}
+lifecycle: {{expire_after: 1d, idle_after: {idle}}}
 """
 LOCAL = """
 backend: local
@@ -68,14 +69,14 @@ class Driver:
     def topic(self) -> str:
         return str(self.backend.topic)  # type: ignore[attr-defined]
 
-    def spec(self, lr: str = "3.0e-3", steps: int = 30) -> ValidatedSpec:
+    def spec(self, lr: str = "3.0e-3", steps: int = 30, timeout_ms: int = 90000, idle: str = "24h") -> ValidatedSpec:
         body = (LOCAL if self.kind == "local" else AZURE).format(lr=lr, steps=steps)
         instance = "" if self.kind == "local" else "instance_type: Standard_NC24ads_A100_v4"
         # Azure reads data assets, never files on this machine (a local path in an Azure spec is refused).
         train, test = ((self.data["train_sft"], self.data["test_sft"]) if self.kind == "local"
                        else ("azureml:behave-train:1", "azureml:behave-test:1"))
-        text = textwrap.dedent(COMMON.format(train=train, test=test, instance=instance,
-                                             latency=self.latency)) + textwrap.dedent(body)
+        text = textwrap.dedent(COMMON.format(train=train, test=test, instance=instance, latency=self.latency,
+                                             timeout_ms=timeout_ms, idle=idle)) + textwrap.dedent(body)
         result = validate_text(text, "runs/behave.yaml")
         assert result.ok, result.findings
         return result
@@ -244,6 +245,30 @@ def test_a_deployment_that_provisions_for_twenty_minutes_goes_live_through_queue
     assert sum(1 for d in decisions if d.action == "waiting" and d.reason.startswith("await_deployment")) >= 10
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and info.traffic == {live.deployment: 100}
+
+
+def test_a_settings_change_applies_without_a_job_or_a_deployment(driver: Driver) -> None:
+    before = driver.record()
+    after = driver.lifecycle.submit(driver.spec(lr="2.0e-3", steps=12, idle="12h"), commit="5e77")
+    assert after.status == "live" and after.job_name == before.job_name and after.deployment == before.deployment
+    assert after.cursor is None and after.spec["lifecycle"]["idle_after"] == "12h" and after.commit == "5e77"
+    assert after.history[-1].note == "settings applied, nothing redeployed: lifecycle.idle_after"
+    info = driver.backend.get_endpoint("behave-ep")
+    assert info is not None and info.traffic == {before.deployment: 100}
+
+
+def test_a_deployment_change_deploys_the_trained_model_again_without_a_new_job(driver: Driver) -> None:
+    before = driver.record()
+    record = driver.lifecycle.submit(driver.spec(lr="2.0e-3", steps=12, idle="12h", timeout_ms=60000))
+    assert record.job_name == before.job_name and record.status == "completed" and record.cursor is not None
+    assert record.history[-1].note.startswith("redeploy only")
+    live = driver.lifecycle.settle("behave")
+    assert live.status == "live" and live.job_name == before.job_name and live.model_version == before.model_version
+    assert live.deployment != before.deployment and live.previous_deployment == before.deployment
+    assert live.spec["deploy"]["request_timeout_ms"] == 60000
+    assert not any(h.status == "submitted" for h in live.history[len(before.history):])  # no job was started
+    info = driver.backend.get_endpoint("behave-ep")
+    assert info is not None and info.traffic == {live.deployment: 100} and [d.name for d in info.deployments] == [live.deployment]
 
 
 def test_cleanup_retires_an_expired_endpoint(driver: Driver) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from gitops.plan import build_plan
 from gitops.plan_render import PLAN_MARKER, render_markdown, render_text
+from gitops.spec.validate import validate_text
 
 
 @pytest.fixture
@@ -54,7 +55,8 @@ def test_derived_values(repo) -> None:
     d = new.derived
     assert d is not None and new.digest is not None
     assert d.display_name == "Phi-4-ultrachat-bs1-cosine-ds2-lora-save_limit-1-seqlen-1"
-    assert d.job_name == f"gitops-new-one-{new.digest[:12]}"
+    validated = validate_text((git_repo.root / "runs/new-one.yaml").read_text(), "runs/new-one.yaml")
+    assert d.job_name == f"gitops-new-one-{validated.training_digest[:12]}"  # the job follows what is trained
     assert d.gpus_per_node == 1 and d.effective_batch_size == 1
     assert d.model == "azureml://registries/azureml/models/Phi-4/versions/8"
     assert d.endpoint == "new-one-ep"
