@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gitops import gitrepo, naming
+from gitops.cost.estimate import CostEstimate, assess
+from gitops.cost.prices import PriceBook, PriceSource
+from gitops.ledger.model import RunRecord
 from gitops.spec.conflicts import conflict_findings
-from gitops.spec.findings import Finding, error
+from gitops.spec.diff import FieldChange, field_changes
+from gitops.spec.findings import Finding, error, has_errors
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
 from gitops.spec.validate import ValidatedSpec, validate_text
@@ -37,13 +42,6 @@ class Derived:
     keep: bool
 
 
-@dataclass(frozen=True)
-class FieldChange:
-    path: str
-    old: Any
-    new: Any
-
-
 @dataclass
 class SpecPlan:
     status: str  # added | changed | renamed | removed | unchanged
@@ -54,6 +52,8 @@ class SpecPlan:
     derived: Derived | None = None
     changes: list[FieldChange] = field(default_factory=list)
     digest: str | None = None
+    effect: str | None = None  # what merging it does: train | retrain | redeploy | settings | none | remove
+    cost: CostEstimate | None = None
 
     @property
     def name(self) -> str:
@@ -67,6 +67,7 @@ class Plan:
     specs: list[SpecPlan]
     policy_findings: list[Finding] = field(default_factory=list)
     salt_source: str = ""  # where the repository in derived endpoint names came from
+    price_notes: list[str] = field(default_factory=list)  # e.g. the live price API unreachable, the snapshot used
 
     @property
     def ok(self) -> bool:
@@ -78,15 +79,17 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         def spec(s: SpecPlan) -> dict[str, Any]:
             return {"status": s.status, "path": s.path, "old_path": s.old_path, "valid": s.valid,
-                    "digest": s.digest, "findings": [f.to_dict() for f in s.findings],
+                    "digest": s.digest, "effect": s.effect, "cost": s.cost.to_dict() if s.cost else None,
+                    "findings": [f.to_dict() for f in s.findings],
                     "derived": asdict(s.derived) if s.derived else None,
                     "changes": [asdict(c) for c in s.changes]}
         return {"base": self.base, "head": self.head, "ok": self.ok, "endpoint_names_from": self.salt_source,
+                "price_notes": self.price_notes,
                 "policy_findings": [f.to_dict() for f in self.policy_findings],
                 "specs": [spec(s) for s in self.specs]}
 
 
-def derive(spec: RunSpec, params: dict[str, Any], digest: str, policy: Policy, salt: str = "") -> Derived:
+def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: Policy, salt: str = "") -> Derived:
     from pipelines.pipeline_job import effective_params, model_uri
 
     gpus = naming.gpus_per_node(spec.compute.instance_type) if spec.backend == "azureml" else None
@@ -108,7 +111,7 @@ def derive(spec: RunSpec, params: dict[str, Any], digest: str, policy: Policy, s
         nodes=spec.compute.nodes,
         gpus_per_node=gpus,
         effective_batch_size=naming.effective_batch_size(merged, gpus, spec.compute.nodes),
-        job_name=naming.job_name(spec, digest),
+        job_name=naming.job_name(spec, training_digest),
         display_name=naming.display_name(spec, merged, gpus),
         model_name=naming.model_name(spec),
         endpoint=naming.endpoint_name(spec, salt),
@@ -117,20 +120,6 @@ def derive(spec: RunSpec, params: dict[str, Any], digest: str, policy: Policy, s
         expire_after=spec.lifecycle.expire_after or policy.defaults.expire_after,
         keep=spec.lifecycle.keep,
     )
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out or {prefix: {}}
-    return {prefix: value}
-
-
-def field_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[FieldChange]:
-    a, b = _flatten(old or {}), _flatten(new or {})
-    return [FieldChange(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any] | None:
@@ -142,15 +131,33 @@ def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any
     return parse_yaml(text).data if text else None
 
 
-def spec_plan(status: str, result: ValidatedSpec, policy: Policy, salt: str = "") -> SpecPlan:
+EFFECT_OF_CHANGE = {"retrain": "retrain", "redeploy": "redeploy", "settings": "settings", "unchanged": "none"}
+
+
+def spec_plan(status: str, result: ValidatedSpec, policy: Policy, salt: str = "", prices: PriceSource | None = None,
+              previous: RunRecord | None = None) -> SpecPlan:
+    """One spec's part of the plan: what it resolves to, what it costs (budget caps applied), what merging it does."""
     plan = SpecPlan(status, result.file, valid=result.ok, findings=result.findings, digest=result.digest)
     if result.ok and result.spec is not None and result.digest:
-        plan.derived = derive(result.spec, result.params, result.digest, policy, salt)
+        plan.derived = derive(result.spec, result.params, result.training_digest, policy, salt)
+        plan.cost, over = assess(result, policy, prices or PriceBook(), previous)
+        plan.findings = [*plan.findings, *over]
+        plan.valid = plan.valid and not has_errors(over)
+        plan.effect = "train" if status == "added" else None
     return plan
 
 
-def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "") -> Plan:
-    """Classify and validate every spec under ``runs/`` at ``head`` against ``base``."""
+def effect_of(old: ValidatedSpec | None, new: ValidatedSpec) -> str:
+    """What a changed spec takes once merged; a base version that did not validate counts as a new training."""
+    if old is None or old.digests is None or new.digests is None:
+        return "retrain"
+    return EFFECT_OF_CHANGE[old.digests.change_to(new.digests)]
+
+
+def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "", prices: PriceSource | None = None,
+               previous: Callable[[str], RunRecord | None] | None = None) -> Plan:
+    """Classify and validate every spec under ``runs/`` at ``head`` against ``base``. ``prices``: where hourly prices
+    come from (the committed snapshot by default); ``previous``: the ledger's record of a run, for durations."""
     root = Path(repo)
     base_sha, head_sha = gitrepo.resolve(root, base), gitrepo.resolve(root, head)
     changes = {c.path: c for c in gitrepo.diff_specs(root, base_sha, head_sha)}
@@ -170,6 +177,7 @@ def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "") 
                     for p in at_head]
         return Plan(base_sha, head_sha, unjudged, policy_findings)
 
+    book = prices if prices is not None else PriceBook()
     plans: list[SpecPlan] = []
     validated_at_head: dict[str, ValidatedSpec] = {}
     for path in at_head:
@@ -178,22 +186,27 @@ def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "") 
         text = blobs[(head_sha, path)] or ""
         result = validate_text(text, path, policy)
         validated_at_head[path] = result
-        plan = spec_plan(status, result, policy, salt)
+        before = previous(result.spec.name) if previous is not None and result.spec is not None else None
+        plan = spec_plan(status, result, policy, salt, book, before)
         if change is not None and change.status in ("changed", "renamed"):
             plan.old_path = change.old_path
             old_text = blobs.get((base_sha, change.old_path or path))
             old_result = validate_text(old_text, change.old_path or path, policy) if old_text else None
             plan.changes = field_changes(_comparable(old_result, old_text), _comparable(result, text))
+            if plan.derived is not None:
+                plan.effect = effect_of(old_result if old_result is not None and old_result.ok else None, result)
+        elif plan.derived is not None and status == "unchanged":
+            plan.effect = "none"
         plans.append(plan)
     shared = conflict_findings([(validated_at_head[p], blobs[(head_sha, p)] or "") for p in at_head], salt)
     for plan in plans:
         if plan.path in shared:
             plan.findings = [*plan.findings, *shared[plan.path]]
             plan.valid = False
-    plans += [SpecPlan("removed", c.path) for c in changes.values() if c.status == "removed"]
+    plans += [SpecPlan("removed", c.path, effect="remove") for c in changes.values() if c.status == "removed"]
     order = {"added": 0, "changed": 1, "renamed": 2, "removed": 3, "unchanged": 4}
     plans.sort(key=lambda p: (order[p.status], p.path))
-    return Plan(base_sha, head_sha, plans, policy_findings)
+    return Plan(base_sha, head_sha, plans, policy_findings, price_notes=list(getattr(book, "notes", [])))
 
 
 def ttl_summary(derived: Derived) -> str:

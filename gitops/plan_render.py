@@ -23,10 +23,34 @@ def _summary(plan: Plan) -> str:
     return ", ".join(parts or ["no specs"]) + (f"; {invalid} invalid" if invalid else "; all valid")
 
 
+def effect_text(spec: SpecPlan) -> str:
+    """What merging the spec does, in the words a reviewer looks for: "retrain ~$X", "redeploy only", "settings only"."""
+    cost = spec.cost
+    if spec.effect in ("train", "retrain"):
+        price = ""
+        if cost is not None and cost.billed:
+            price = f" ~${cost.training_usd:,.2f}" if cost.training_usd is not None else \
+                (f" at ${cost.training_hourly:.2f}/h" if cost.training_hourly is not None else " (cost unknown)")
+        return ("new run: train" if spec.effect == "train" else "retrain") + price + ", then deploy"
+    return {"redeploy": "redeploy only: the trained model is deployed again, no training",
+            "settings": "settings only: nothing is trained or deployed",
+            "none": "no change",
+            "remove": "no longer managed from runs/ (its endpoint is deleted only if cleanup.prune_orphans is set)",
+            }.get(spec.effect or "", "")
+
+
+def training_text(spec: SpecPlan) -> str:
+    assert spec.cost is not None
+    if spec.effect in ("redeploy", "settings", "none"):
+        return "none: the model the run's current job trained is kept"
+    return spec.cost.training_line()
+
+
 def render_text(plan: Plan) -> str:
     lines = [f"Plan {plan.base[:10]}..{plan.head[:10]}: {_summary(plan)}"]
     if plan.salt_source:
         lines.append(f"  endpoint names derived for {plan.salt_source}")
+    lines += [f"  prices: {note}" for note in plan.price_notes]
     lines += [f"  {f.format()}" for f in plan.policy_findings]
     for spec in plan.specs:
         if spec.status == "unchanged" and spec.valid:
@@ -47,6 +71,12 @@ def render_text(plan: Plan) -> str:
                 f"  endpoint   {d.endpoint} ({d.deploy_instance_type or '-'})",
                 f"  ttl        {ttl_summary(d)}",
             ]
+        if spec.effect and spec.valid:
+            lines.append(f"  effect     {effect_text(spec)}")
+        if spec.cost is not None:
+            lines += [f"  training   {training_text(spec)}", f"  serving    {spec.cost.serving_line()}"]
+            if spec.cost.billed:
+                lines.append(f"  prices     {spec.cost.prices_from}")
         lines += [f"  ~ {c.path}: {_short(c.old)} -> {_short(c.new)}" for c in spec.changes]
         lines += [f"  {f.format()}" for f in spec.findings]
     unchanged = [s for s in plan.by_status("unchanged") if s.valid]
@@ -70,7 +100,15 @@ def _md_spec(spec: SpecPlan) -> str:
             ("Registered model", f"`{d.model_name}`"),
             ("Endpoint", f"`{d.endpoint}` · {d.deploy_instance_type or '-'}"), ("TTL", ttl_summary(d)),
         ]
+        if spec.effect:
+            rows.insert(0, ("Effect", f"**{effect_text(spec)}**"))
+        if spec.cost is not None:
+            rows += [("Training cost", training_text(spec)), ("Serving cost", spec.cost.serving_line())]
+            if spec.cost.billed:
+                rows.append(("Prices", spec.cost.prices_from))
         out += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
+    elif spec.effect:
+        out += [f"**{effect_text(spec)}**", ""]
     if spec.changes:
         out += ["<details><summary>Changed fields</summary>", "", "| field | before | after |", "|---|---|---|"]
         out += [f"| `{c.path}` | `{_short(c.old, 40)}` | `{_short(c.new, 40)}` |" for c in spec.changes]
@@ -87,6 +125,7 @@ def render_markdown(plan: Plan, limit: int = COMMENT_LIMIT, extra: str = "") -> 
     head = [PLAN_MARKER, f"## finetune-gitops plan: {'✅' if plan.ok else '❌'} {_summary(plan)}",
             f"`{plan.base[:10]}` → `{plan.head[:10]}`", ""]
     head += [f"- ❌ `{f.file}` line {f.line}: `{f.path}`: {f.message}" for f in plan.policy_findings]
+    head += [f"- ⚠️ prices: {note}" for note in plan.price_notes]
     shown = [s for s in plan.specs if s.status != "unchanged" or not s.valid]
     unchanged = len(plan.specs) - len(shown)
     tail = [f"\n{unchanged} unchanged valid spec(s) not shown." if unchanged else "", extra]

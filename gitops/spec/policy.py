@@ -61,6 +61,14 @@ class CleanupPolicy(_Strict):
     stuck_grace: Duration = "2h"
 
 
+class BudgetPolicy(_Strict):
+    """What one run may cost, by the plan's estimate. A spec over a cap is an error."""
+
+    region: str = Field("eastus", min_length=2, description="The workspace's Azure region: prices are read for it.")
+    max_training_usd: float | None = Field(None, gt=0, description="Cap on a version's estimated training cost (USD).")
+    max_hourly_usd: float | None = Field(None, gt=0, description="Cap on the training or serving cost per hour (USD).")
+
+
 class Policy(_Strict):
     """What this repo allows. Every field has a safe default, so an absent file is a valid policy."""
 
@@ -72,6 +80,7 @@ class Policy(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)  # type: ignore[arg-type]
     cleanup: CleanupPolicy = Field(default_factory=CleanupPolicy)  # type: ignore[arg-type]
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)  # type: ignore[arg-type]
+    budget: BudgetPolicy = Field(default_factory=BudgetPolicy)  # type: ignore[arg-type]
 
 
 def _ci_in(value: str, allowed: list[str]) -> bool:

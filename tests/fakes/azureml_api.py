@@ -62,6 +62,9 @@ class FakeAzureML:
     scored: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     metrics: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)  # endpoint -> (minute, requests)
     metric_errors: dict[str, str] = field(default_factory=dict)  # endpoint -> the errorCode its metric carries
+    # Dedicated vCPU quota: family as Usage/list names it -> (in use, limit); and the regional total.
+    quota: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(seed.QUOTA))
+    regional_vcpus: tuple[int, int] = seed.REGIONAL_VCPUS
     # (url regex, status, headers[, error body]): the next matching call fails so
     fail_next: list[tuple[Any, ...]] = field(default_factory=list)
     deployment_state: str = "Succeeded"

@@ -20,11 +20,22 @@ PHI3_2025_SPEC = CONTRACTS / "azureml-assets" / "phi-3-mini-4k-instruct.2025-08.
 A100_ALLOW = ["Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4", "Standard_NC96ads_A100_v4",
               "Standard_ND96asr_v4", "Standard_ND96amsr_A100_v4"]
 INFERENCE_ALLOW = ["Standard_NC4as_T4_v3", "Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4"]
-VM_SIZES = [("Standard_NC24ads_A100_v4", 1, "NCADSA100v4 Family"), ("Standard_NC48ads_A100_v4", 2, "NCADSA100v4 Family"),
-            ("Standard_NC96ads_A100_v4", 4, "NCADSA100v4 Family"), ("Standard_ND96asr_v4", 8, "NDASv4_A100 Family"),
-            ("Standard_ND96amsr_A100_v4", 8, "NDAMSv4_A100Family"), ("Standard_NC40ads_H100_v5", 1, "NCadsH100v5 Family"),
-            ("Standard_NC80adis_H100_v5", 2, "NCadsH100v5 Family"), ("Standard_ND96isr_H100_v5", 8, "NDSH100v5 Family"),
-            ("Standard_NC4as_T4_v3", 1, "NCASv3_T4 Family"), ("Standard_DS3_v2", 0, "DSv2 Family")]
+# (name, GPUs, vCPUs, family) of the region's sizes; families spelled as the VirtualMachineSize/list example spells
+# them (``standardDSv2Family``), which is how a size's quota line in Usage/list is found.
+VM_SIZES = [("Standard_NC24ads_A100_v4", 1, 24, "standardNCADSA100v4Family"),
+            ("Standard_NC48ads_A100_v4", 2, 48, "standardNCADSA100v4Family"),
+            ("Standard_NC96ads_A100_v4", 4, 96, "standardNCADSA100v4Family"),
+            ("Standard_ND96asr_v4", 8, 96, "standardNDASv4_A100Family"),
+            ("Standard_ND96amsr_A100_v4", 8, 96, "standardNDAMSv4_A100Family"),
+            ("Standard_NC40ads_H100_v5", 1, 40, "standardNCadsH100v5Family"),
+            ("Standard_NC80adis_H100_v5", 2, 80, "standardNCadsH100v5Family"),
+            ("Standard_ND96isr_H100_v5", 8, 96, "standardNDSH100v5Family"),
+            ("Standard_NC4as_T4_v3", 1, 4, "standardNCASv3_T4Family"), ("Standard_DS3_v2", 0, 4, "standardDSv2Family")]
+# Dedicated vCPU quota of the region: family (as Usage/list names it) -> (in use, limit). The regional total is
+# the "Total Cluster Dedicated Regional vCPUs" line.
+QUOTA = {"NCADSA100v4": (0, 96), "NCadsH100v5": (0, 80), "NCASv3_T4": (0, 24), "DSv2": (4, 24), "NDASv4_A100": (0, 0),
+         "NDAMSv4_A100": (0, 0), "NDSH100v5": (0, 0)}
+REGIONAL_VCPUS = (4, 200)
 MODEL_DEFAULTS = "{'apply_deepspeed': 'true', 'deepspeed_stage': '2', 'apply_lora': 'true', 'learning_rate_min': 1e-6}"
 
 
@@ -104,14 +115,31 @@ PRICES = {"Standard_NC24ads_A100_v4": 3.673, "Standard_NC48ads_A100_v4": 7.346, 
 
 def vm_sizes() -> dict[str, Any]:
     """The region's sizes, shaped like the VirtualMachineSize/list example (tests/contracts/rest-api-specs)."""
-    def size(name: str, gpus: int, family: str) -> dict[str, Any]:
+    def size(name: str, gpus: int, vcpus: int, family: str) -> dict[str, Any]:
         prices = [{"retailPrice": PRICES[name], "osType": "Linux", "vmTier": "Standard"}] if name in PRICES else []
-        return {"name": name, "family": family, "vCPUs": 24, "gpus": gpus, "osVhdSizeMB": 1047552, "maxResourceVolumeMB": 65536,
+        return {"name": name, "family": family, "vCPUs": vcpus, "gpus": gpus, "osVhdSizeMB": 1047552, "maxResourceVolumeMB": 65536,
                 "memoryGB": 220.0, "lowPriorityCapable": True, "premiumIO": True,
                 "estimatedVMPrices": {"billingCurrency": "USD", "unitOfMeasure": "OneHour", "values": prices} if prices else None,
                 "supportedComputeTypes": ["AmlCompute", "ComputeInstance", "MIR"]}
 
-    return {"value": [size(n, g, f) for n, g, f in VM_SIZES]}
+    return {"value": [size(n, g, c, f) for n, g, c, f in VM_SIZES]}
+
+
+def usages(subscription: str, quota: dict[str, tuple[int, int]], regional: tuple[int, int]) -> dict[str, Any]:
+    """The region's quota lines, shaped like the Usage/list example (tests/contracts/rest-api-specs): the regional
+    dedicated total, then one ``vmFamily`` line per family, ``Standard <family> Family Cluster Dedicated vCPUs``."""
+    def line(suffix: str, kind: str, name: str, used: int, limit: int) -> dict[str, Any]:
+        return {"id": f"/subscriptions/{subscription}/usages{suffix}", "type": f"Microsoft.MachineLearningServices/{kind}/usages",
+                "currentValue": used, "limit": limit, "name": {"value": name, "localizedValue": name}, "unit": "Count"}
+
+    lines = [line("", "totalCores", "Clusters", 1, 100),
+             line("", "dedicatedCores", "Total Cluster Dedicated Regional vCPUs", *regional)]
+    for family, (used, limit) in quota.items():
+        name = f"Standard {family} Family Cluster Dedicated vCPUs"
+        lines.append(line(f"/{name.replace(' ', '_')}", "vmFamily", name, used, limit))
+        low = f"Standard {family} Family Cluster LowPriority vCPUs"
+        lines.append(line(f"/{low.replace(' ', '_')}", "vmFamily", low, 0, -1))
+    return {"value": lines}
 
 
 def datastore(account: str) -> dict[str, Any]:

@@ -4,11 +4,18 @@ The cluster exists and did not fail provisioning; its SKU is in the model's fine
 the service upper-cases ``vmSize``) or, without a list, not one the component refuses; GPUs per node come from
 the region's VM sizes; nodes fit the cluster. The deployment SKU is in the model's inference SKUs. Both SKUs
 must be offered in the region and not retired (``retirements.yaml``; no API reports retirements).
+
+Quota: the region's dedicated vCPU quota (``compute.list_usage``) for each SKU's VM family and the regional total.
+Training needs vCPUs x nodes; a managed online deployment needs ``ceil(1.2 x instances) x vCPUs``, as Azure ML
+holds 20% more back for upgrades on most sizes. Over the limit is an error; over what is free now a warning.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,29 +24,99 @@ from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel
 from gitops.errors import NotFoundError
-from gitops.naming import gpus_per_node
+from gitops.naming import DEFAULT_DEPLOY_SKU, gpus_per_node
 from gitops.spec.findings import Finding, error, warning
 from gitops.spec.model import RunSpec
 
-# When a spec names no deployment SKU. (The notebook's Standard_NC6s_v3 was retired on 2025-09-30.)
-DEFAULT_DEPLOY_SKU = "Standard_NC24ads_A100_v4"
 # Sizes the component refuses when a model declares no allow list (too little GPU memory).
 UNSUPPORTED_SKUS = frozenset({"standard_nc6", "standard_nc12", "standard_nc24", "standard_nc24r"})
+# Managed online deployments need quota for ceil(1.2 x instances), except on these sizes ("VM SKUs that are
+# exempted from this extra quota reservation": learn.microsoft.com azure/machine-learning
+# reference-managed-online-endpoints-vm-sku-list, and how-to-manage-quotas "Virtual machine quota allocation").
+ENDPOINT_SURPLUS = 1.2
+SURPLUS_EXEMPT = frozenset({"standard_nc24ads_a100_v4", "standard_nc48ads_a100_v4", "standard_nc96ads_a100_v4",
+                            "standard_nd96asr_v4", "standard_nd96amsr_a100_v4", "standard_nd40rs_v2"})
+_FAMILY_OF_SIZE = re.compile(r"standard(.+)family")  # VirtualMachineSize.family: "standardNCADSA100v4Family"
+_FAMILY_OF_QUOTA = re.compile(r"standard (.+) family cluster dedicated vcpus")  # Usage.name.value
+REGIONAL_QUOTA = "total cluster dedicated regional vcpus"
+
+
+@dataclass(frozen=True)
+class Quota:
+    name: str
+    used: int
+    limit: int  # -1: no limit of its own
+
+    @property
+    def free(self) -> int:
+        return self.limit - self.used
+
+
+def instances_for_quota(sku: str, instances: int) -> int:
+    """How many instances' worth of quota a managed online deployment holds."""
+    return instances if sku.lower() in SURPLUS_EXEMPT else math.ceil(ENDPOINT_SURPLUS * instances)
 
 
 class ComputeChecker:
     def __init__(self, clients: AzureClients, today: Callable[[], date] | None = None) -> None:
         self.clients = clients
         self.today = today or (lambda: datetime.now(UTC).date())
-        self._gpus: dict[str, int] | None = None
+        self._sizes: dict[str, Any] | None = None
+        self._quota: dict[str, Quota] | None = None
 
-    def region_sizes(self) -> dict[str, int]:
-        """The VM sizes offered in the workspace's region (``compute.list_sizes``), lower-cased, with their GPUs."""
-        if self._gpus is None:
+    def sizes(self) -> dict[str, Any]:
+        """The VM sizes offered in the workspace's region (``compute.list_sizes``), by lower-cased name."""
+        if self._sizes is None:
             ws = self.clients.workspace
             sizes = call("listing VM sizes", lambda: list(ws.compute.list_sizes()))
-            self._gpus = {str(s.name).lower(): int(s.gpus or 0) for s in sizes}
-        return self._gpus
+            self._sizes = {str(s.name).lower(): s for s in sizes}
+        return self._sizes
+
+    def region_sizes(self) -> dict[str, int]:
+        """The VM sizes offered in the workspace's region, lower-cased, with their GPUs."""
+        return {name: int(getattr(size, "gpus", 0) or 0) for name, size in self.sizes().items()}
+
+    def quota(self) -> dict[str, Quota]:
+        """The region's dedicated vCPU quota lines, by lower-cased family (and ``REGIONAL_QUOTA`` for the total)."""
+        if self._quota is None:
+            ws = self.clients.workspace
+            lines = call("reading the region's quota", lambda: list(ws.compute.list_usage(location=self.clients.location)))
+            found: dict[str, Quota] = {}
+            for line in lines:
+                label = str(getattr(getattr(line, "name", None), "value", "") or "")
+                family = _FAMILY_OF_QUOTA.fullmatch(label.lower())
+                key = family.group(1) if family else label.lower() if label.lower() == REGIONAL_QUOTA else None
+                # The subscription's lines only: workspace and cluster lines ("workspaces/usages") repeat them.
+                if key and "/workspaces/" not in str(getattr(line, "id", "")).lower():
+                    found[key] = Quota(label, int(line.current_value or 0), int(line.limit if line.limit is not None else -1))
+            self._quota = found
+        return self._quota
+
+    def quota_findings(self, path: str, sku: str, count: int, what: str) -> list[Finding]:
+        """Whether ``count`` VMs of ``sku`` fit the family's and the region's dedicated vCPU quota."""
+        size = self.sizes().get(sku.lower())
+        vcpus = int(getattr(size, "v_cp_us", 0) or 0) if size is not None else 0
+        family = _FAMILY_OF_SIZE.fullmatch(str(getattr(size, "family", "") or "").lower()) if size is not None else None
+        if not vcpus or family is None:
+            return []  # a size the region does not list is reported by sku_findings
+        need = vcpus * count
+        quota = self.quota()
+        lines = [q for q in (quota.get(family.group(1)), quota.get(REGIONAL_QUOTA)) if q is not None]
+        if quota.get(family.group(1)) is None:
+            return [warning(path, f"no quota line for the {getattr(size, 'family', '')} of {sku} in {self.clients.location}: {what} is not "
+                                  "checked against quota", "see az ml compute list-usage")]
+        for q in lines:
+            if q.limit < 0:
+                continue
+            if need > q.limit:
+                return [error(path, f"{what} needs {need} vCPUs ({count} x {sku}, {vcpus} each), over the {q.limit} of "
+                                    f"'{q.name}' in {self.clients.location}",
+                              "request more quota (Azure portal, Quotas, Machine learning), or use a smaller size or count")]
+        for q in lines:
+            if q.limit >= 0 and need > q.free:
+                return [warning(path, f"{what} needs {need} vCPUs, but {q.used} of the {q.limit} of '{q.name}' are in use: "
+                                      "it waits until enough are free")]
+        return []
 
     def gpus(self, sku: str) -> int | None:
         """GPUs per node of a SKU in the workspace's region, else the offline table."""
@@ -97,11 +174,23 @@ class ComputeChecker:
             if not gpus and not any(f.path == "compute.instance_type" for f in found):
                 found.append(error("compute.instance_type", f"{sku} has no GPU in {self.clients.location}",
                                    "pick a GPU size (e.g. Standard_NC24ads_A100_v4)"))
+            if not any(f.is_error and f.path == "compute.instance_type" for f in found):
+                found += self.quota_findings("compute.nodes" if spec.compute.nodes > 1 else "compute.instance_type",
+                                             sku, spec.compute.nodes, "training")
+        serving: list[Finding] = []
         if spec.deploy.instance_type:
-            found += self.sku_findings("deploy.instance_type", spec.deploy.instance_type, "serving")
-            found += _allow_list("deploy.instance_type", spec.deploy.instance_type, model.inference_allow_list,
-                                 "inference", model.name)
-        else:
+            serving = self.sku_findings("deploy.instance_type", spec.deploy.instance_type, "serving")
+            serving += _allow_list("deploy.instance_type", spec.deploy.instance_type, model.inference_allow_list,
+                                   "inference", model.name)
+            found += serving
+        deploy_sku = spec.deploy.instance_type or DEFAULT_DEPLOY_SKU
+        if not any(f.is_error for f in serving):
+            count = instances_for_quota(deploy_sku, spec.deploy.instance_count)
+            held = f" (with the {count - spec.deploy.instance_count} Azure holds back for upgrades)" \
+                if count > spec.deploy.instance_count else ""
+            found += self.quota_findings("deploy.instance_count" if spec.deploy.instance_count > 1 else "deploy.instance_type",
+                                         deploy_sku, count, f"serving{held}")
+        if not spec.deploy.instance_type:
             found.append(warning("deploy.instance_type", f"not set: deployments use {DEFAULT_DEPLOY_SKU}",
                                  f"set one of: {', '.join(model.inference_allow_list)}" if model.inference_allow_list
                                  else "set a GPU size the model can be served on"))

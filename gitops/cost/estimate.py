@@ -1,0 +1,180 @@
+"""The cost a plan shows for a spec, and the budget caps of ``gitops.yaml`` applied to it.
+
+Training: the training SKU's hourly price x nodes, for as long as the previous version of the same run trained
+(scaled by the share of data, the epochs or steps, and the nodes), or per hour when no version has run yet.
+Serving: the deployment SKU's hourly price x instances, bounded by the lifecycle: at most until ``expire_after``
+(an idle endpoint goes earlier), unbounded when ``keep`` is set. Backends that bill nothing (the local one) cost
+nothing. Every price names its date and source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gitops.cost.prices import Price, PriceSource
+from gitops.ledger.model import RunRecord
+from gitops.naming import DEFAULT_DEPLOY_SKU
+from gitops.spec.findings import Finding, error, warning
+from gitops.spec.model import RunSpec, parse_duration
+from gitops.spec.policy import POLICY_FILE, Policy
+
+BILLED_BACKENDS = frozenset({"azureml"})  # the local backend trains and serves on this machine
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    backend: str
+    region: str
+    training_sku: str | None = None
+    training_price: Price | None = None
+    nodes: int = 1
+    training_hours: float | None = None
+    training_basis: str = ""  # where the duration comes from
+    deploy_sku: str | None = None
+    deploy_price: Price | None = None
+    instances: int = 1
+    deploy_bound_hours: float | None = None  # None: kept, no bound
+    idle_after: str = ""
+    expire_after: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def billed(self) -> bool:
+        return self.backend in BILLED_BACKENDS
+
+    @property
+    def training_hourly(self) -> float | None:
+        return self.training_price.usd_per_hour * self.nodes if self.training_price else None
+
+    @property
+    def training_usd(self) -> float | None:
+        hourly = self.training_hourly
+        return hourly * self.training_hours if hourly is not None and self.training_hours is not None else None
+
+    @property
+    def deploy_hourly(self) -> float | None:
+        return self.deploy_price.usd_per_hour * self.instances if self.deploy_price else None
+
+    @property
+    def deploy_bound_usd(self) -> float | None:
+        hourly = self.deploy_hourly
+        return hourly * self.deploy_bound_hours if hourly is not None and self.deploy_bound_hours is not None else None
+
+    @property
+    def prices_from(self) -> str:
+        """The dates and sources of the prices used, e.g. ``snapshot of 2026-07-01 (eastus)``."""
+        seen = sorted({(p.source, p.as_of) for p in (self.training_price, self.deploy_price) if p is not None})
+        if not seen:
+            return "no price known"
+        return "; ".join(f"{src} of {day}" if src == "snapshot" else f"{src}, {day}" for src, day in seen) + f" ({self.region})"
+
+    def training_line(self) -> str:
+        if not self.billed:
+            return "no cloud cost (trains on this machine)"
+        if self.training_sku is None:
+            return "unknown: the cluster's size is read online (set compute.instance_type to see it here)"
+        if self.training_price is None:
+            return f"unknown: no price for {self.training_sku} in {self.region}"
+        rate = f"{self.training_sku} ${self.training_price.usd_per_hour:.3f}/h x {self.nodes} node{'s' if self.nodes > 1 else ''}"
+        if self.training_usd is None:
+            return f"${self.training_hourly:.2f}/h ({rate}); {self.training_basis}"
+        return f"~${self.training_usd:,.2f} ({rate} x ~{self.training_hours:.1f} h, {self.training_basis})"
+
+    def serving_line(self) -> str:
+        if not self.billed:
+            return "no cloud cost (serves on this machine)"
+        if self.deploy_price is None:
+            return f"unknown: no price for {self.deploy_sku} in {self.region}"
+        rate = f"${self.deploy_hourly:.2f}/h ({self.deploy_sku} x {self.instances} instance{'s' if self.instances > 1 else ''})"
+        if self.deploy_bound_usd is None:
+            return f"{rate}; kept: no bound, ${(self.deploy_hourly or 0) * 24 * 30:,.0f} per 30 days"
+        return (f"{rate}; at most ${self.deploy_bound_usd:,.2f} until expire_after {self.expire_after}; "
+                f"stopped after {self.idle_after} idle")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(training_hourly=self.training_hourly, training_usd=self.training_usd, deploy_hourly=self.deploy_hourly,
+                    deploy_bound_usd=self.deploy_bound_usd, prices_from=self.prices_from)
+        return data
+
+
+def _work(spec: dict[str, Any], params: dict[str, Any]) -> float:
+    """How much training a version asks for, up to a constant: share of data x epochs (or steps) / nodes."""
+    data = spec.get("data") or {}
+    share = float(data.get("sample_percent") or 100) / 100
+    steps = params.get("max_steps")
+    amount = float(steps) if isinstance(steps, int) and steps > 0 else share * float(params.get("num_train_epochs") or 1)
+    return amount / max(1, int((spec.get("compute") or {}).get("nodes") or 1))
+
+
+def training_duration(spec: RunSpec, params: dict[str, Any], previous: RunRecord | None) -> tuple[float | None, str]:
+    """Hours, from the previous version of the run when it trained on the same size, and what that rests on."""
+    seconds = (previous.report or {}).get("duration_s") if previous is not None else None
+    if previous is None or not isinstance(seconds, int | float) or seconds <= 0:
+        return None, "duration unknown until a version of this run has trained"
+    before = (previous.spec.get("compute") or {}).get("instance_type")
+    if str(before or "").lower() != str(spec.compute.instance_type or "").lower():
+        return None, f"duration unknown: the previous version trained on {before or 'another size'}"
+    scale = _work(spec.model_dump(mode="json"), params) / max(_work(previous.spec, previous.params), 1e-9)
+    basis = "as long as the previous version" if abs(scale - 1) < 1e-6 else f"the previous version's time x {scale:.2f}"
+    return seconds / 3600 * scale, basis
+
+
+def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: PriceSource,
+             previous: RunRecord | None = None) -> CostEstimate:
+    region = policy.budget.region.lower()
+    idle = spec.lifecycle.idle_after or policy.defaults.idle_after
+    expire = spec.lifecycle.expire_after or policy.defaults.expire_after
+    if spec.backend not in BILLED_BACKENDS:
+        return CostEstimate(spec.backend, region, idle_after=idle, expire_after=expire)
+    train_sku = spec.compute.instance_type
+    deploy_sku = spec.deploy.instance_type or DEFAULT_DEPLOY_SKU
+    hours, basis = training_duration(spec, params, previous)
+    bound = None if spec.lifecycle.keep else parse_duration(expire).total_seconds() / 3600
+    return CostEstimate(spec.backend, region, train_sku, prices.hourly(region, train_sku) if train_sku else None,
+                        spec.compute.nodes, hours, basis, deploy_sku, prices.hourly(region, deploy_sku),
+                        spec.deploy.instance_count, bound, idle, expire)
+
+
+def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
+    """The caps of ``budget:`` applied to an estimate. A cap that cannot be checked (no price, no size) is an error
+    too: a budget is never waved through for want of a number."""
+    b = policy.budget
+    if not cost.billed or (b.max_training_usd is None and b.max_hourly_usd is None):
+        return []
+    out: list[Finding] = []
+    hint_price = "add the size to the price snapshot (gitops prices refresh), or pick a size with a known price"
+    if cost.training_sku is None:
+        out.append(error("compute.instance_type", f"the budget in {POLICY_FILE} cannot be checked without the training size",
+                         "set compute.instance_type to the cluster's VM size"))
+    elif cost.training_price is None:
+        out.append(error("compute.instance_type", f"no price for {cost.training_sku} in {cost.region}: the budget cannot be checked",
+                         hint_price))
+    if cost.deploy_price is None and b.max_hourly_usd is not None:
+        out.append(error("deploy.instance_type", f"no price for {cost.deploy_sku} in {cost.region}: the budget cannot be checked",
+                         hint_price))
+    if b.max_hourly_usd is not None:
+        if cost.training_hourly is not None and cost.training_hourly > b.max_hourly_usd:
+            out.append(error("compute.instance_type", f"training costs ${cost.training_hourly:.2f}/h, over budget.max_hourly_usd "
+                             f"${b.max_hourly_usd:.2f}", "use a smaller size or fewer nodes, or raise the cap in a reviewed change"))
+        if cost.deploy_hourly is not None and cost.deploy_hourly > b.max_hourly_usd:
+            out.append(error("deploy.instance_type", f"serving costs ${cost.deploy_hourly:.2f}/h, over budget.max_hourly_usd "
+                             f"${b.max_hourly_usd:.2f}", "use a smaller size or fewer instances, or raise the cap"))
+    if b.max_training_usd is not None and cost.training_price is not None:
+        if cost.training_usd is None:
+            out.append(warning("compute.instance_type", f"budget.max_training_usd ${b.max_training_usd:,.2f} is checked once a "
+                               f"version has trained ({cost.training_basis}); it bills ${cost.training_hourly:.2f}/h"))
+        elif cost.training_usd > b.max_training_usd:
+            out.append(error("compute.instance_type", f"training is estimated at ~${cost.training_usd:,.2f}, over "
+                             f"budget.max_training_usd ${b.max_training_usd:,.2f} ({cost.training_basis})",
+                             "train on less data or fewer epochs, or raise the cap in a reviewed change"))
+    return out
+
+
+def assess(validated: Any, policy: Policy, prices: PriceSource, previous: RunRecord | None = None) -> tuple[CostEstimate, list[Finding]]:
+    """A valid spec's estimate and its budget findings, placed on the spec's lines (``validated``: a ValidatedSpec)."""
+    spec = validated.require()
+    cost = estimate(spec, validated.params, policy, prices, previous)
+    return cost, validated.locate([Finding(f.severity, f.path, f.message, f.hint, source="budget")
+                                   for f in budget_findings(cost, policy)])
