@@ -30,6 +30,15 @@ def _spec_texts(items: Any) -> list[Any]:
     return out
 
 
+def _record_of(s: Any) -> Any:
+    """The ledger's record of a run (None when it has none): what a spec's effect and duration are judged against."""
+    def record(run: str) -> Any:
+        found = s.lifecycle.ledger.get(run)
+        return found[0] if found else None
+
+    return record
+
+
 def validate(req: func.HttpRequest) -> func.HttpResponse:
     from gitops.online import check_specs, policy_from_text, render_checks
 
@@ -38,7 +47,7 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
     s.verifier.verify(req.headers.get("Authorization"))  # who is asking, before the body is even parsed
     body = read_json(req, s.settings.max_body_bytes)
     checks = check_specs(_spec_texts(body.get("specs")), policy_from_text(body.get("policy")), s.backend_for,
-                         salt=s.settings.repo)
+                         salt=s.settings.repo, prices=s.prices, previous=_record_of(s))
     ok = all(c.ok for c in checks)
     return json_response({"ok": ok, "results": [c.to_dict() for c in checks], "markdown": render_checks(checks)},
                          200 if ok else 422)
@@ -55,10 +64,12 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
     if caller.sha and commit != caller.sha:
         raise ForbiddenError("the commit does not match the workflow run's commit", hint="send the pushed commit's SHA")
     policy = policy_from_text(body.get("policy"), required=True)  # never the defaults in place of the repo's rules
-    (check,) = check_specs(_spec_texts([body.get("spec")]), policy, s.backend_for, salt=s.settings.repo)
+    (check,) = check_specs(_spec_texts([body.get("spec")]), policy, s.backend_for, salt=s.settings.repo,
+                           prices=s.prices, previous=_record_of(s))
     if not check.ok:
         errors = [f for f in check.findings if f.is_error]
-        raise SpecError(f"{check.path}: {errors[0].path}: {errors[0].message}", errors, hint=errors[0].hint)
+        first = errors[0]
+        raise SpecError(f"{first.file or check.path}:{first.line or 1}: {first.path}: {first.message}", errors, hint=first.hint)
     pr = str(body["pr"]) if body.get("pr") not in (None, "") else None
     before = s.lifecycle.ledger.get(check.validated.require().name)
     record = s.lifecycle.submit(check.validated, commit=commit or None, pr=pr, policy=policy)

@@ -16,6 +16,7 @@ from function_app.config import FunctionSettings
 
 if TYPE_CHECKING:  # the lifecycle pulls in pydantic models and more: imported on first use, not at cold start
     from gitops.backends.base import Backend
+    from gitops.cost.prices import PriceSource
     from gitops.lifecycle.flow import Lifecycle
     from gitops.spec.policy import Policy
 
@@ -28,19 +29,20 @@ class Services:
     backend_for: Callable[[str], Backend]
     cleanup_backends: tuple[str, ...] = ("azureml",)
     policy: Policy | None = None  # the policy the timers apply (GITOPS_POLICY app setting), default otherwise
+    prices: PriceSource | None = None  # the live Retail Prices API, then the snapshot; None: the snapshot only
 
 
 _current: Services | None = None
 
 
 def default_services() -> Services:
-    from gitops.lifecycle.wiring import function_lifecycle
+    from gitops.lifecycle.wiring import function_lifecycle, price_book
     from gitops.online import policy_from_text
 
     settings = FunctionSettings.load()
     lifecycle = function_lifecycle()
     return Services(settings, OidcVerifier(settings), lifecycle, lifecycle.backend_for,
-                    policy=policy_from_text(os.environ.get("GITOPS_POLICY")))
+                    policy=policy_from_text(os.environ.get("GITOPS_POLICY")), prices=price_book(live=True))
 
 
 def services() -> Services:

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops.backends.base import Backend
+from gitops.cost.estimate import CostEstimate, assess
+from gitops.cost.prices import PriceBook, PriceSource
 from gitops.errors import GitopsError, RequestError, SpecError
+from gitops.ledger.model import RunRecord
 from gitops.spec.findings import Finding, error, has_errors
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
 from gitops.spec.validate import ValidatedSpec, validate_text
@@ -32,6 +35,8 @@ class SpecCheck:
     online: list[Finding] = field(default_factory=list)
     online_checked: bool = False  # False for a backend without online checks, or a spec that failed offline
     plan: dict[str, Any] | None = None  # model, data, compute, GPUs, effective batch size, endpoint, TTL
+    cost: CostEstimate | None = None  # with the prices and the previous duration this side knows
+    effect: str | None = None  # what submitting it does to the run the ledger holds: train | retrain | redeploy | settings | none
 
     @property
     def findings(self) -> list[Finding]:
@@ -44,7 +49,8 @@ class SpecCheck:
     def to_dict(self) -> dict[str, Any]:
         spec = self.validated.spec
         return {"path": self.path, "ok": self.ok, "run": spec.name if spec else None, "backend": spec.backend if spec else None,
-                "digest": self.validated.digest, "plan": self.plan, "findings": [f.to_dict() for f in self.findings],
+                "digest": self.validated.digest, "plan": self.plan, "cost": self.cost.to_dict() if self.cost else None,
+                "effect": self.effect, "findings": [f.to_dict() for f in self.findings],
                 "messages": [f.format() for f in self.findings]}
 
 
@@ -83,19 +89,32 @@ def online_findings(validated: ValidatedSpec, backend: Backend, text: str | None
 
 
 def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[str], Backend],
-                online_backends: frozenset[str] = frozenset({"azureml"}), salt: str = "") -> list[SpecCheck]:
+                online_backends: frozenset[str] = frozenset({"azureml"}), salt: str = "",
+                prices: PriceSource | None = None, previous: Callable[[str], RunRecord | None] | None = None) -> list[SpecCheck]:
+    """Both offline passes, the backend's online checks, the cost (budget caps applied) and the conflicts between
+    the specs of one request. ``prices``: the live API where this side reaches it, else the snapshot; ``previous``:
+    the ledger's record of a run, whose last training time the estimate scales."""
     from dataclasses import asdict
 
     from gitops.plan import derive
 
+    book = prices or PriceBook()
     checks = []
     for item in specs:
         validated = validate_text(item.text, item.path, policy)
         check = SpecCheck(item.path, validated)
         if validated.spec is not None and validated.digest is not None:
             check.plan = asdict(derive(validated.spec, validated.params, validated.training_digest, policy, salt))
+        if validated.ok and validated.spec is not None:
+            before = _previous(previous, validated.spec.name)
+            check.cost, over_budget = assess(validated, policy, book, before)
+            if previous is not None and validated.digests is not None:
+                from gitops.plan import EFFECT_OF_CHANGE
+
+                check.effect = "train" if before is None else EFFECT_OF_CHANGE[before.digests().change_to(validated.digests)]
+            check.online = [*check.online, *over_budget]
         if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
-            check.online = online_findings(validated, backend_for(validated.spec.backend), item.text)
+            check.online = [*online_findings(validated, backend_for(validated.spec.backend), item.text), *check.online]
             check.online_checked = True
         checks.append(check)
     from gitops.spec.conflicts import conflict_findings
@@ -106,12 +125,31 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
     return checks
 
 
+def _previous(previous: Callable[[str], RunRecord | None] | None, run: str) -> RunRecord | None:
+    """The run's record for its last duration; an unreadable one only costs the estimate its duration."""
+    if previous is None:
+        return None
+    try:
+        return previous(run)
+    except GitopsError:
+        return None
+
+
+_EFFECT_WORDS = {"train": "a new run: train, then deploy", "retrain": "retrain, then deploy",
+                 "redeploy": "redeploy only, no training", "settings": "settings only", "none": "no change"}
+
+
 def render_checks(checks: list[SpecCheck]) -> str:
     """The online half of the PR comment: one line per spec, then its findings as the CLI prints them."""
     lines = ["### Online checks (workspace, model, compute)", ""]
     for check in checks:
         skipped = " (no online checks for this backend)" if check.validated.ok and not check.online_checked else ""
         lines.append(f"- {'✅' if check.ok else '❌'} `{check.path}`{skipped}")
+        if check.effect is not None:
+            lines.append(f"  - against the run as it stands: **{_EFFECT_WORDS[check.effect]}**")
+        if check.cost is not None and check.cost.billed:
+            lines.append(f"  - cost: training {check.cost.training_line()}; serving {check.cost.serving_line()} "
+                         f"({check.cost.prices_from})")
         lines += [f"  - {'**error**' if f.is_error else 'warning'}: `{f.path}`: {f.message}" + (f" ({f.hint})" if f.hint else "")
                   for f in check.online]
     return "\n".join(lines) + "\n"

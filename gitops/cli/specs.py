@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -12,6 +13,7 @@ import typer
 from gitops.cli import app
 
 if TYPE_CHECKING:
+    from gitops.ledger.model import RunRecord
     from gitops.spec.policy import Policy
 
 
@@ -19,6 +21,38 @@ class PlanFormat(StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
+
+
+class PriceSourceChoice(StrEnum):
+    snapshot = "snapshot"
+    live = "live"
+
+
+PRICES_HELP = ("Where hourly prices come from: the committed snapshot (offline), or the Azure Retail Prices API first "
+               "(kept a day under the workspace directory) with the snapshot when it cannot be reached.")
+
+
+def records_for_durations() -> Callable[[str], RunRecord | None] | None:
+    """The ledger this shell points at (GITOPS_LEDGER_* or the local workspace's), whose runs' last training time
+    the cost estimate scales; None when there is none (a fresh checkout, a CI runner)."""
+    from gitops.errors import GitopsError
+    from gitops.lifecycle.wiring import ledger_from
+    from gitops.settings import Settings
+
+    settings = Settings.load()
+    local = settings.workspace_dir / "ledger"
+    if not (settings.ledger_connection_string or settings.ledger_account_url or local.is_dir()):
+        return None
+    ledger = ledger_from(settings, local)
+
+    def record(run: str) -> RunRecord | None:
+        try:
+            found = ledger.get(run)
+        except GitopsError:
+            return None
+        return found[0] if found else None
+
+    return record
 
 
 def repo_root(start: Path) -> Path:
@@ -67,9 +101,16 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
     from gitops.gitrepo import repository_salt
 
     shared = conflict_findings([(results[f], texts[f]) for f in files], repository_salt(root, Settings.load().repo)[0])
+    from gitops.cost.estimate import assess
+    from gitops.lifecycle.wiring import price_book
+
+    book = price_book(live=online)
+    previous = records_for_durations()
     for file in files:
         result = results[file]
         findings = list(result.findings) + shared.get(str(file), [])
+        if result.ok and result.spec is not None:  # the budget caps, as the plan applies them
+            findings += assess(result, policy, book, previous(result.spec.name) if previous else None)[1]
         if online and result.ok and result.spec is not None and result.spec.backend == "azureml":
             findings += online_findings(result, backend_for(result.spec.backend), file.read_text(encoding="utf-8"))
         for finding in sorted(findings, key=lambda f: f.line or 0):
@@ -86,15 +127,21 @@ def plan(base: str = typer.Option(..., help="Base revision (the PR's base commit
          head: str = typer.Option("HEAD", help="Head revision."),
          fmt: PlanFormat = typer.Option(PlanFormat.text, "--format", help="text | markdown | json"),
          repo: Path = typer.Option(Path("."), help="The git repository."),
-         out: Optional[Path] = typer.Option(None, help="Write the plan here instead of stdout.")) -> None:
-    """Show what the specs under runs/ would do between two revisions; exit 1 if any spec is invalid."""
+         out: Optional[Path] = typer.Option(None, help="Write the plan here instead of stdout."),
+         prices: PriceSourceChoice = typer.Option(PriceSourceChoice.snapshot, help=PRICES_HELP)) -> None:
+    """Show what the specs under runs/ would do between two revisions (what each change takes: train, retrain,
+    redeploy only, settings only; quota is checked online), with its cost; exit 1 if any spec is invalid or over
+    the budget."""
     from gitops.gitrepo import repository_salt
+    from gitops.lifecycle.wiring import price_book
     from gitops.plan import build_plan
     from gitops.plan_render import render_json, render_markdown, render_text
     from gitops.settings import Settings
 
-    salt, source = repository_salt(repo, Settings.load().repo)
-    result = build_plan(repo, base, head, salt=salt)
+    settings = Settings.load()
+    salt, source = repository_salt(repo, settings.repo)
+    book = price_book(live=prices is PriceSourceChoice.live, cache=settings.workspace_dir / "cache" / "prices.json")
+    result = build_plan(repo, base, head, salt=salt, prices=book, previous=records_for_durations())
     result.salt_source = f"{salt} ({source})" if salt else source
     text = {PlanFormat.text: render_text, PlanFormat.markdown: render_markdown, PlanFormat.json: render_json}[fmt](result)
     if out:
@@ -133,5 +180,28 @@ def schema(out: Optional[Path] = typer.Option(None, help="Write here instead of 
     text = run_spec_schema_text()
     if out:
         out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command("prices")
+def prices_cmd(action: str = typer.Argument(..., help="refresh: read the prices again from the Azure Retail Prices API."),
+               region: list[str] = typer.Option([], "--region", help="Another region to add (the snapshot's are read again)."),
+               sku: list[str] = typer.Option([], "--sku", help="Another VM size to add."),
+               out: Optional[Path] = typer.Option(None, help="Write the snapshot here (e.g. gitops/cost/prices.yaml).")) -> None:
+    """Write a new dated price snapshot from the live API: every region and size of the current one, and the ones named."""
+    from datetime import UTC, datetime
+
+    from gitops.backends.azureml.retail_prices import RetailPrices
+    from gitops.cost.prices import committed_snapshot, refreshed
+    from gitops.errors import RequestError
+
+    if action != "refresh":
+        raise RequestError(f"unknown action '{action}'", hint="gitops prices refresh [--region R] [--sku S] [--out FILE]")
+    snapshot = refreshed(committed_snapshot(), RetailPrices(), datetime.now(UTC).date(), region, sku)
+    text = snapshot.to_yaml()
+    if out:
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out}: {sum(len(t) for t in snapshot.regions.values())} price(s) as of {snapshot.as_of}")
     else:
         sys.stdout.write(text)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gitops.backends.base import Backend
 from gitops.backends.registry import backend_cache
+from gitops.cost.prices import Price, PriceBook, PriceSource, committed_snapshot
 from gitops.errors import ConfigurationError, UnsupportedError
 from gitops.ledger.model import Ledger
 from gitops.lifecycle.flow import Lifecycle
@@ -84,3 +85,28 @@ def queue_from(settings: Settings, required: bool = False) -> StepQueue | None:
         raise ConfigurationError("no step queue is configured: GITOPS_QUEUE__queueServiceUri (or GITOPS_QUEUE) is not set",
                                  hint="set it in the Function App's application settings (infra/main.bicep does)")
     return None
+
+
+class _LazyRetailPrices:
+    """The live price API, built on first use (azure-core stays out of a cold start that needs no price)."""
+
+    def __init__(self, cache: Path | None) -> None:
+        self.cache = cache
+        self._live: PriceSource | None = None
+
+    def hourly(self, region: str, sku: str) -> Price | None:
+        if self._live is None:
+            try:
+                from gitops.backends.azureml.retail_prices import RetailPrices
+            except ImportError:
+                raise ConfigurationError("live prices need azure-core, which is not installed here",
+                                         hint="pip install 'finetune-gitops[prices]'") from None
+            self._live = RetailPrices(cache=self.cache)
+        return self._live.hourly(region, sku)
+
+
+def price_book(live: bool, cache: Path | None = None) -> PriceBook:
+    """Prices for plans and checks: the Azure Retail Prices API first when ``live`` (kept a day in ``cache``), then
+    the committed snapshot; a source that fails is named in the book's notes and asked no more."""
+    snapshot = committed_snapshot()
+    return PriceBook([_LazyRetailPrices(cache), snapshot] if live else [snapshot])

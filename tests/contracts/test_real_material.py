@@ -233,3 +233,41 @@ def test_the_fakes_deployment_is_shaped_like_the_recorded_one(azure_fake, azure_
     assert shape_gaps(real, stored) == []
     assert stored["properties"]["provisioningState"] == put["ResponseBody"]["properties"]["provisioningState"] == "Updating"
     assert info.state is Provisioning.CREATING and azure_backend.get_deployment("shape-ep", "blue").state is Provisioning.UPDATING
+
+
+# -- quota: Usage/list, as the published example answers it ------------------------------------------
+def test_the_fake_answers_quota_in_the_shape_of_the_published_example(azure_fake) -> None:  # type: ignore[no-untyped-def]
+    from tests.fakes.azureml_seed import usages
+
+    real = load("rest-api-specs/usages_list.json")["body"]
+    fake = usages(azure_fake.subscription, seed.QUOTA, seed.REGIONAL_VCPUS)
+    assert shape_gaps(real["value"][2], fake["value"][2]) == []  # a vmFamily line
+    real_names = {line["name"]["value"] for line in real["value"]}
+    assert "Total Cluster Dedicated Regional vCPUs" in real_names and "Standard DSv2 Family Cluster Dedicated vCPUs" in real_names
+    assert {line["name"]["value"] for line in fake["value"]} >= {"Total Cluster Dedicated Regional vCPUs",
+                                                                  "Standard DSv2 Family Cluster Dedicated vCPUs"}
+
+
+def test_quota_is_read_from_the_real_example_subscription_lines_only(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_fake.usages_body = load("rest-api-specs/usages_list.json")["body"]
+    quota = azure_backend.compute.quota()
+    # The NC line of the subscription (12 of 24), not the workspace's repetition of it (6 of 24).
+    assert (quota["nc"].used, quota["nc"].limit) == (12, 24) and quota["ncv3"].limit == 0
+    regional = quota["total cluster dedicated regional vcpus"]
+    assert (regional.used, regional.limit) == (14, 24)
+    # Standard_DS3_v2: 4 vCPUs of the DSv2 family (2 of 24 in use); the region has 10 of 24 free.
+    assert azure_backend.compute.quota_findings("compute.nodes", "Standard_DS3_v2", 2, "training") == []
+    (busy,) = azure_backend.compute.quota_findings("compute.nodes", "Standard_DS3_v2", 3, "training")
+    assert not busy.is_error and "14 of the 24 of 'Total Cluster Dedicated Regional vCPUs' are in use" in busy.message
+    (over,) = azure_backend.compute.quota_findings("compute.nodes", "Standard_DS3_v2", 7, "training")
+    assert over.is_error and "needs 28 vCPUs" in over.message and "over the 24 of 'Standard DSv2 Family" in over.message
+
+
+# -- prices: the Azure Retail Prices API, as documented ------------------------------------------------
+def test_the_price_is_the_pay_as_you_go_linux_row_of_a_documented_answer() -> None:
+    from gitops.backends.azureml.retail_prices import pick_price
+
+    material = load("retail-prices/vm_prices_nc24ads_eastus.json")
+    price = pick_price(material["body"]["Items"], "eastus", "standard_nc24ads_a100_v4", "2026-11-25")
+    assert price is not None and price.usd_per_hour == 3.673 and price.sku == "Standard_NC24ads_A100_v4"
+    assert len(material["body"]["Items"]) == 5  # Windows, Spot, Low Priority and Dev/Test rows are passed over

@@ -65,6 +65,7 @@ class FakeAzureML:
     # Dedicated vCPU quota: family as Usage/list names it -> (in use, limit); and the regional total.
     quota: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(seed.QUOTA))
     regional_vcpus: tuple[int, int] = seed.REGIONAL_VCPUS
+    usages_body: dict[str, Any] | None = None  # answer Usage/list with this body instead (a real example)
     # (url regex, status, headers[, error body]): the next matching call fails so
     fail_next: list[tuple[Any, ...]] = field(default_factory=list)
     deployment_state: str = "Succeeded"

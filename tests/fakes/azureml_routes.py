@@ -71,7 +71,7 @@ def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> 
     if re.fullmatch(r"/subscriptions/[^/]+/providers/microsoft\.machinelearningservices/locations/[^/]+/usages", lower):
         from tests.fakes.azureml_seed import usages
 
-        return 200, {}, usages(fake.subscription, fake.quota, fake.regional_vcpus)
+        return 200, {}, fake.usages_body or usages(fake.subscription, fake.quota, fake.regional_vcpus)
     kind = lower.rsplit("/", 2)[-2] if lower.count("/") >= 2 else ""
     if method == "POST":
         return _action(fake, path, body)

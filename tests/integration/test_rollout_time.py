@@ -416,3 +416,28 @@ def test_a_failed_job_is_retried_as_a_new_attempt_with_a_cap(world: World) -> No
     world.lifecycle.ledger.put(got[0].moved("failed"), got[1])
     with pytest.raises(ConflictError, match="3 attempts"):
         world.lifecycle.retry(RUN)
+
+
+def test_a_deployment_change_during_a_rollout_waits_and_then_redeploys_the_same_model(world: World) -> None:
+    """A redeploy-only version merged while a rollout runs starts no job: it is queued with the job it follows."""
+    world.live_first_version()
+    v2 = world.submit_completed(lr="6.0e-6")
+    world.lifecycle.on_job_event(world.event(v2))
+    world.clock.advance(1)
+    for message in world.queue.due(world.clock.now()):
+        world.lifecycle.advance(message.run)
+    assert world.record().cursor is not None
+    text = world.spec(lr="6.0e-6").source or ""
+    redeploy = validate_text(text.replace("request_timeout_ms: 90000", "request_timeout_ms: 60000"), f"runs/{RUN}.yaml")
+    assert redeploy.ok, redeploy.findings
+    queued = world.lifecycle.submit(redeploy).queued
+    assert queued is not None and queued.job_name == v2  # no second job for the same training
+    jobs_before = [u for m, u in world.fake.calls if m == "PUT" and "/jobs/" in u]
+    world.deliver()
+    final = world.record()
+    assert final.status == "live" and final.job_name == v2 and final.queued is None
+    assert final.spec["deploy"]["request_timeout_ms"] == 60000
+    assert [u for m, u in world.fake.calls if m == "PUT" and "/jobs/" in u] == jobs_before
+    notes = [h.note for h in final.history if h.note.startswith("queued version")]
+    assert notes == [f"queued version: redeploy of job {v2}"]
+    assert len({u.rsplit("/deployments/", 1)[1].split("?")[0] for u in world.deployment_puts()}) == 3  # v1, v2, v2 again

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from gitops.plan import build_plan
-from gitops.plan_render import PLAN_MARKER, render_markdown, render_text
+from gitops.plan_render import PLAN_MARKER, render_json, render_markdown, render_text
 from gitops.spec.validate import validate_text
 
 
@@ -167,3 +167,98 @@ def test_without_gitops_repo_endpoint_names_come_from_the_git_remote(git_repo, a
     result = cli("plan", "--base", base, "--repo", str(git_repo.root))
     expected = naming.endpoint_name(validate_text(text, "runs/derived.yaml").require(), "acme/models")
     assert expected in result.out and "endpoint names derived for acme/models (the git remote origin)" in result.out
+
+
+# -- what merging each spec takes, and what it costs ------------------------------------------------
+def test_each_changed_spec_says_whether_it_retrains_redeploys_or_only_changes_settings(git_repo, azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+    for name in ("params", "sku", "idle", "same"):
+        git_repo.write(f"runs/{name}.yaml", azure_spec_text(name))
+    base = git_repo.commit("base")
+    git_repo.write("runs/params.yaml", azure_spec_text("params").replace("learning_rate: 5.0e-6", "learning_rate: 6.0e-6"))
+    git_repo.write("runs/sku.yaml", azure_spec_text("sku").replace("instance_type: Standard_NC48ads_A100_v4",
+                                                                     "instance_type: Standard_NC24ads_A100_v4"))
+    git_repo.write("runs/idle.yaml", azure_spec_text("idle").replace("idle_after: 24h", "idle_after: 6h"))
+    git_repo.write("runs/fresh.yaml", azure_spec_text("fresh"))
+    git_repo.commit("head")
+    plan = build_plan(git_repo.root, base)
+    effects = {s.path: s.effect for s in plan.specs}
+    assert effects == {"runs/params.yaml": "retrain", "runs/sku.yaml": "redeploy", "runs/idle.yaml": "settings",
+                       "runs/same.yaml": "none", "runs/fresh.yaml": "train"}
+    text = render_text(plan)
+    assert "effect     retrain at $3.67/h, then deploy" in text
+    assert "effect     redeploy only: the trained model is deployed again, no training" in text
+    assert "effect     settings only: nothing is trained or deployed" in text
+    sku = next(s for s in plan.specs if s.path == "runs/sku.yaml")
+    assert sku.cost is not None and sku.cost.deploy_hourly == pytest.approx(3.673)
+    data = json.loads(render_json(plan))
+    assert {s["path"]: s["effect"] for s in data["specs"]} == effects
+    assert next(s for s in data["specs"] if s["path"] == "runs/sku.yaml")["cost"]["prices_from"].startswith("snapshot of ")
+
+
+def test_a_retrain_is_priced_from_the_previous_version_in_the_ledger(git_repo, azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+    from gitops.ledger.model import RunRecord
+
+    git_repo.write("runs/priced.yaml", azure_spec_text("priced"))
+    base = git_repo.commit("base")
+    old = validate_text(azure_spec_text("priced"), "runs/priced.yaml")
+    git_repo.write("runs/priced.yaml", azure_spec_text("priced").replace("sample_percent: 5", "sample_percent: 10"))
+    git_repo.commit("double the data")
+    record = RunRecord(run="priced", backend="azureml", digest="d", job_name="j", spec=old.require().model_dump(mode="json"),
+                       params=old.params, report={"duration_s": 3600})
+    plan = build_plan(git_repo.root, base, previous=lambda run: record if run == "priced" else None)
+    (spec,) = plan.specs
+    assert spec.effect == "retrain" and spec.cost is not None and spec.cost.training_usd == pytest.approx(2 * 3.673)
+    assert "effect     retrain ~$7.35, then deploy" in render_text(plan)
+
+
+def test_a_spec_over_the_budget_fails_the_plan_on_its_line(git_repo, azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+    git_repo.write("gitops.yaml", "budget: {max_hourly_usd: 5}\n")
+    base = git_repo.commit("policy")
+    git_repo.write("runs/pricey.yaml", azure_spec_text("pricey"))  # serves on NC48ads_A100_v4: $7.35/h
+    git_repo.commit("spec")
+    plan = build_plan(git_repo.root, base)
+    assert not plan.ok
+    (finding,) = [f for f in plan.specs[0].findings if f.source == "budget"]
+    line = next(i for i, t in enumerate(azure_spec_text("pricey").splitlines(), 1) if "Standard_NC48ads_A100_v4" in t)
+    assert (finding.path, finding.line, finding.file) == ("deploy.instance_type", line, "runs/pricey.yaml")
+    assert "serving costs $7.35/h, over budget.max_hourly_usd $5.00" in render_markdown(plan)
+
+
+def test_unreachable_live_prices_fall_back_to_the_snapshot_and_the_plan_says_so(git_repo, azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+    from gitops.cost.prices import PriceBook, committed_snapshot
+    from gitops.errors import TransientBackendError
+
+    class Down:
+        def hourly(self, region: str, sku: str) -> None:
+            raise TransientBackendError("the Azure Retail Prices API did not answer: connection refused")
+
+    base = git_repo.commit("empty")
+    git_repo.write("runs/offline.yaml", azure_spec_text("offline"))
+    git_repo.commit("spec")
+    plan = build_plan(git_repo.root, base, prices=PriceBook([Down(), committed_snapshot()]))
+    assert plan.ok and plan.price_notes == ["the Azure Retail Prices API did not answer: connection refused"]
+    assert "- ⚠️ prices: the Azure Retail Prices API did not answer" in render_markdown(plan)
+    assert plan.specs[0].cost is not None and plan.specs[0].cost.prices_from.startswith("snapshot of ")
+
+
+def test_the_plan_comment_matches_its_golden_file(git_repo, azure_spec_text, local_spec_text) -> None:  # type: ignore[no-untyped-def]
+    """What a reviewer reads, byte for byte (regenerate with GITOPS_UPDATE_GOLDEN=1 after a deliberate change)."""
+    import os
+
+    from tests.conftest import REPO_ROOT
+
+    git_repo.write("gitops.yaml", "required: [owner]\nbudget: {max_hourly_usd: 10}\n")
+    git_repo.write("runs/serving.yaml", azure_spec_text("serving"))
+    git_repo.write("runs/tiny.yaml", local_spec_text("tiny"))
+    base = git_repo.commit("base")
+    git_repo.write("runs/serving.yaml", azure_spec_text("serving").replace("instance_type: Standard_NC48ads_A100_v4",
+                                                                             "instance_type: Standard_NC24ads_A100_v4"))
+    git_repo.write("runs/tiny.yaml", local_spec_text("tiny").replace("max_steps: 10", "max_steps: 20"))
+    git_repo.write("runs/grown.yaml", azure_spec_text("grown").replace("nodes: 1", "nodes: 2"))
+    git_repo.commit("head")
+    plan = build_plan(git_repo.root, base)
+    text = render_markdown(plan).replace(plan.base[:10], "BASE").replace(plan.head[:10], "HEAD")
+    golden = REPO_ROOT / "tests" / "golden" / "plan-comment.md"
+    if os.environ.get("GITOPS_UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")

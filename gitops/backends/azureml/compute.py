@@ -52,6 +52,24 @@ class Quota:
         return self.limit - self.used
 
 
+def _field(entity: Any, snake: str, camel: str) -> Any:
+    """A field of an SDK ``Usage`` or ``VmSize``. Their ``_from_rest_object`` copies the REST model's ``as_dict()``
+    into the entity, so a camel-cased field arrives under its REST name (``currentValue``, ``vCPUs``) while the
+    documented attribute (``current_value``, ``v_cp_us``) stays None, and ``name`` is a dict (seen replaying the
+    published Usage/list and VirtualMachineSize/list examples through azure-ai-ml): read both."""
+    data = vars(entity) if hasattr(entity, "__dict__") else dict(entity)
+    return data.get(snake) if data.get(snake) is not None else data.get(camel)
+
+
+def _usage_line(line: Any) -> tuple[str, int, int, str]:
+    """(name, in use, limit, id) of one quota line."""
+    name = _field(line, "name", "name")
+    label = name.get("value") if isinstance(name, dict) else getattr(name, "value", None)
+    limit = _field(line, "limit", "limit")
+    return (str(label or ""), int(_field(line, "current_value", "currentValue") or 0),
+            int(limit) if limit is not None else -1, str(_field(line, "id", "id") or ""))
+
+
 def instances_for_quota(sku: str, instances: int) -> int:
     """How many instances' worth of quota a managed online deployment holds."""
     return instances if sku.lower() in SURPLUS_EXEMPT else math.ceil(ENDPOINT_SURPLUS * instances)
@@ -83,19 +101,19 @@ class ComputeChecker:
             lines = call("reading the region's quota", lambda: list(ws.compute.list_usage(location=self.clients.location)))
             found: dict[str, Quota] = {}
             for line in lines:
-                label = str(getattr(getattr(line, "name", None), "value", "") or "")
+                label, used, limit, where = _usage_line(line)
                 family = _FAMILY_OF_QUOTA.fullmatch(label.lower())
                 key = family.group(1) if family else label.lower() if label.lower() == REGIONAL_QUOTA else None
                 # The subscription's lines only: workspace and cluster lines ("workspaces/usages") repeat them.
-                if key and "/workspaces/" not in str(getattr(line, "id", "")).lower():
-                    found[key] = Quota(label, int(line.current_value or 0), int(line.limit if line.limit is not None else -1))
+                if key and "/workspaces/" not in where.lower():
+                    found[key] = Quota(label, used, limit)
             self._quota = found
         return self._quota
 
     def quota_findings(self, path: str, sku: str, count: int, what: str) -> list[Finding]:
         """Whether ``count`` VMs of ``sku`` fit the family's and the region's dedicated vCPU quota."""
         size = self.sizes().get(sku.lower())
-        vcpus = int(getattr(size, "v_cp_us", 0) or 0) if size is not None else 0
+        vcpus = int(_field(size, "v_cp_us", "vCPUs") or 0) if size is not None else 0
         family = _FAMILY_OF_SIZE.fullmatch(str(getattr(size, "family", "") or "").lower()) if size is not None else None
         if not vcpus or family is None:
             return []  # a size the region does not list is reported by sku_findings
@@ -156,7 +174,8 @@ class ComputeChecker:
             if sku and size and sku.lower() != str(size).lower():
                 found.append(error("compute.instance_type", f"cluster '{spec.compute.cluster}' runs {size}, not {sku}",
                                    f"set compute.instance_type: {size}, or drop it"))
-            sku = str(size) if size else sku
+            if size and not (sku and sku.lower() == str(size).lower()):  # the spec's spelling, if it names the same size
+                sku = str(size)
             max_nodes = getattr(cluster, "max_instances", None)
             if max_nodes is not None and spec.compute.nodes > int(max_nodes):
                 found.append(error("compute.nodes", f"{spec.compute.nodes} nodes, but cluster '{spec.compute.cluster}' "
