@@ -3,7 +3,9 @@
 Generates 500 specs in a temporary git repository (250 at base; at head 125 of them changed and 250
 added), then reports:
   - ``validate`` time per spec (both passes, in-process) against the 5 ms target,
-  - one ``plan`` over all 500 specs against the 3 s target,
+  - one ``plan`` over all 500 specs (effects and costs from the snapshot) against the 3 s target,
+  - the same plan with live prices from a Retail Prices API on loopback (a documented answer): requests made
+    (one per VM size, not per spec) and its time as a ratio of the snapshot plan,
   - ``gitops --help`` wall time as a ratio of ``python -c "import azure.ai.ml"`` (target <= 1/3),
 all measured in the same run. Run: ``.venv/bin/python bench/plan_bench.py``.
 """
@@ -73,6 +75,29 @@ def best_of(runs: int, fn) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
+def live_plan(repo: Path, base: str) -> tuple[float, int]:
+    """The plan with a live price source: an HTTP server on 127.0.0.1 answering the documented body."""
+    import json
+
+    from gitops.backends.azureml.retail_prices import RetailPrices
+    from gitops.cost.prices import PriceBook, committed_snapshot
+    from tests.loopback import json_server
+
+    documented = json.loads((ROOT / "tests/contracts/retail-prices/vm_prices_nc24ads_eastus.json").read_text())["body"]
+    asked: list[str] = []
+
+    def answer(method: str, path: str, headers: dict[str, str], body: bytes) -> object:
+        asked.append(path)
+        return documented
+
+    with json_server(answer) as url:
+        start = time.perf_counter()
+        plan = build_plan(repo, base, prices=PriceBook([RetailPrices(f"{url}/api/retail/prices"), committed_snapshot()]))
+        seconds = time.perf_counter() - start
+    assert all(s.cost is not None for s in plan.specs)
+    return seconds, len(asked)
+
+
 def main() -> int:
     n = 500
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,6 +115,7 @@ def main() -> int:
         plan_s = best_of(3, lambda: build_plan(repo, base))
         plan = build_plan(repo, base)
         assert len(plan.specs) == n, len(plan.specs)
+        live_s, requests = live_plan(repo, base)
 
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     gitops_bin = str(Path(sys.executable).parent / "gitops")
@@ -109,6 +135,8 @@ def main() -> int:
     print(f"validate per spec: mean {mean_ms:.2f} ms, p95 {p95_ms:.2f} ms      target < 5 ms   "
           f"{'OK' if mean_ms < 5 else 'MISSED'}")
     print(f"plan over {n} specs: {plan_s:.2f} s                  target < 3 s    {'OK' if plan_s < 3 else 'MISSED'}")
+    print(f"plan with live prices (loopback API): {live_s:.2f} s, {requests} request(s) for {n} specs; "
+          f"ratio to the snapshot plan {live_s / plan_s:.2f}")
     print(f"CLI start (gitops --help): {cli_s * 1000:.0f} ms; bare python: {python_s * 1000:.0f} ms")
     print(f"import azure.ai.ml (same run): {sdk_s * 1000:.0f} ms")
     print(f"ratio CLI start / azure.ai.ml import: {ratio:.2f}        target <= 0.33  {'OK' if ratio <= 1 / 3 else 'MISSED'}")

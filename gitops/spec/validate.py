@@ -142,9 +142,12 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
     version = str(raw_finetune.get("component_version", FinetuneSpec.model_fields["component_version"].default))
     params, param_findings = check_params(raw_params, version)
     findings += doc.locate(param_findings)
-    findings.sort(key=lambda f: f.line or 0)
     if spec is None:
+        # The policy pass too, over what of the spec is valid, so a cap violation shows with the typos, not after.
+        findings += _policy_of_the_rest(doc, policy, params)
+        findings.sort(key=lambda f: f.line or 0)
         return ValidatedSpec(file, None, params, findings)
+    findings.sort(key=lambda f: f.line or 0)
     stem = Path(file).stem
     if Path(file).parent.name == "runs" and stem != spec.name:
         findings.append(error("name", f"'{spec.name}' differs from the file name '{stem}.yaml'",
@@ -154,6 +157,48 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
         findings += doc.locate(check_policy(spec, params, policy))
     both = naming.digests(spec, params)
     return ValidatedSpec(file, spec, params, findings, both.spec, both, text)
+
+
+def _without(data: Any, loc: tuple[Any, ...]) -> bool:
+    """Remove the value at ``loc`` from nested dicts and lists; False when there is none."""
+    *parents, last = loc
+    for part in parents:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    try:
+        del data[last]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def _policy_of_the_rest(doc: YamlDocument, policy: Policy | None, params: dict[str, Any]) -> list[Finding]:
+    """The policy's findings on a spec that failed the schema: its invalid fields are left out (up to a few rounds,
+    as leaving one out may uncover another) and the rules run over what remains, when that is still a spec. A rule
+    about a field that was left out says nothing: the schema error on it stands for it."""
+    import copy
+
+    if policy is None or not isinstance(doc.data, dict):
+        return []
+    data, dropped = copy.deepcopy(doc.data), []
+    for _ in range(4):
+        try:
+            rest = RunSpec.model_validate(data)
+        except ValidationError as exc:
+            locs = [tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+                    for e in exc.errors(include_url=False) if e["type"] != "missing"]
+            removed = [loc for loc in sorted(locs, key=len, reverse=True) if loc and _without(data, loc)]
+            if not removed:
+                return []  # what is left is not a spec (a required field is missing): the typos first
+            dropped += [dotted(loc) for loc in removed]
+            continue
+        found = check_policy(rest, params, policy)
+        kept = [f for f in found if not any(f.path == d or f.path.startswith(d + ".") or d.startswith(f.path + ".")
+                                            for d in dropped)]
+        return doc.locate(kept)
+    return []
 
 
 def validate_file(path: str | Path, policy: Policy | None = None) -> ValidatedSpec:

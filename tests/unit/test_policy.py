@@ -94,3 +94,24 @@ def test_ignored_settings_warn_with_the_reason(local_spec_text) -> None:
     (finding,) = result.findings
     assert finding.severity is Severity.WARNING and finding.path == "finetune.params.merge_lora_weights"
     assert "LoRA weights are always merged" in finding.message
+
+
+def test_schema_and_policy_errors_come_in_one_pass(azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+    """A cap violation shows with the typos, not after they are fixed; a rule about a field that is itself
+    invalid says nothing (its schema error stands for it)."""
+    policy = Policy.model_validate({"caps": {"max_nodes": 2}, "required": ["owner", "deploy.endpoint"]})
+    text = (azure_spec_text("one-pass").replace("nodes: 1", "nodes: 5, nodez: 1").replace("owner: team-a\n", "")
+            .replace("endpoint: one-pass-ep", "endpoint: 'bad name!'"))
+    result = validate_text(text, "runs/one-pass.yaml", policy)
+    assert result.spec is None
+    got = {(f.path, f.source) for f in result.findings}
+    assert ("compute.nodez", "schema") in got and ("deploy.endpoint", "schema") in got
+    assert ("compute.nodes", "policy") in got and ("owner", "policy") in got
+    assert not [f for f in result.findings if f.path == "deploy.endpoint" and f.source == "policy"]
+    assert [f.line for f in result.findings] == sorted(f.line or 0 for f in result.findings)
+
+
+def test_no_policy_pass_when_too_little_of_the_spec_is_left(azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+    text = azure_spec_text("gone").replace("name: gone\n", "").replace("nodes: 1", "nodes: 5")
+    result = validate_text(text, "runs/gone.yaml", Policy())
+    assert [f.path for f in result.findings] == ["name"]  # the name is missing: nothing to judge the rest by
