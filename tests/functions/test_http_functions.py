@@ -53,6 +53,25 @@ def test_validate_answers_the_online_checks(app_services, call, token) -> None: 
     assert plan["gpus_per_node"] == 1 and plan["effective_batch_size"] == 1 and plan["endpoint"] == "ultrachat-completion"
     assert plan["idle_after"] == "24h" and plan["expire_after"] == "7d"
     assert "✅ `runs/phi4-ultrachat.yaml`" in body["markdown"]
+    # Priced (no live price source here: the snapshot), and judged against the run the ledger holds (none yet).
+    assert body["results"][0]["effect"] == "train" and body["results"][0]["cost"]["deploy_hourly"] == 3.673
+    assert "against the run as it stands: **a new run: train, then deploy**" in body["markdown"]
+    assert "- cost: training $3.67/h" in body["markdown"] and "(snapshot of " in body["markdown"]
+
+
+def test_validate_and_submit_refuse_a_spec_over_the_budget_naming_file_and_line(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
+    pricey = POLICY.replace("max_hourly_usd: 20", "max_hourly_usd: 3")
+    assert pricey != POLICY
+    response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}], "policy": pricey},
+                    bearer(token()))
+    assert response.status_code == 422
+    messages = body_of(response)["results"][0]["messages"]
+    assert any("compute.instance_type: training costs $3.67/h, over budget.max_hourly_usd $3.00" in m for m in messages)
+    submitted = call("submit", {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}, "policy": pricey}, bearer(token()))
+    line = next(i for i, t in enumerate(REFERENCE.splitlines(), 1) if t.strip() == "instance_type: Standard_NC24ads_A100_v4")
+    assert submitted.status_code == 422
+    assert body_of(submitted)["error"]["message"].startswith(f"runs/phi4-ultrachat.yaml:{line}: compute.instance_type: training costs")
+    assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
 
 
 def test_validate_reports_online_errors_with_field_paths(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
