@@ -36,14 +36,14 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-_ADDED_LATER = (("deploy", "timeouts"),)
+_ADDED_LATER = (("deploy", "timeouts"), ("deploy", "gate"))
 
 # What each part of a spec decides, as Terraform tells "replace" from "update in place": the training sections
 # decide the job (a change trains again, a second GPU bill), the deployment sections a new deployment of the
 # model already trained, and the rest (owner, description, lifecycle, deploy.timeouts) only settings.
 TRAINING_SECTIONS = ("name", "backend", "model", "data", "compute", "finetune")
 DEPLOYMENT_SECTIONS = ("register", "deploy")
-SETTINGS_ONLY = (("deploy", "timeouts"),)  # inside a deployment section, yet no reason to redeploy
+SETTINGS_ONLY = (("deploy", "timeouts"), ("deploy", "gate"))  # inside a deployment section, yet no reason to redeploy
 
 ChangeKind = Literal["unchanged", "settings", "redeploy", "retrain"]
 

@@ -60,8 +60,9 @@ def model_uri(spec: RunSpec) -> str:
     return f"azureml://registries/{ref.registry}/models/{ref.name}/{selector}"
 
 
-def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR) -> dict[str, Any]:
-    """The command step that slices ``spec.data.dataset`` on the cluster into the two files the fine-tune reads."""
+def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_path: str | None = None) -> dict[str, Any]:
+    """The command step that slices ``spec.data.dataset`` on the cluster into the two files the fine-tune reads.
+    ``held_out_path``: a datastore path for the test split, where the promotion gate reads its conversations."""
     d = spec.data
     step: dict[str, Any] = {
         "type": "command",
@@ -70,7 +71,8 @@ def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR) -> dict[st
                     f"--download_dir ./splits --output {d.train_split}=${{{{outputs.train_file}}}} "
                     f"--output {d.test_split}=${{{{outputs.test_file}}}}"),
         "inputs": {"dataset": d.dataset, "percent": d.sample_percent},
-        "outputs": {"train_file": {"type": "uri_file"}, "test_file": {"type": "uri_file"}},
+        "outputs": {"train_file": {"type": "uri_file"},
+                    "test_file": {"type": "uri_file", **({"path": held_out_path} if held_out_path else {})}},
         "environment": {"image": PREPARE_IMAGE,
                         "conda_file": yaml.safe_load(PREPARE_ENVIRONMENT.read_text(encoding="utf-8"))},
     }
@@ -84,7 +86,7 @@ def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR) -> dict[st
 def build_pipeline_job(spec: RunSpec, params: Mapping[str, Any], *, digest: str, gpus: int | None,
                        train_uri: str | None = None, test_uri: str | None = None, tags: Mapping[str, str] | None = None,
                        model_defaults: Mapping[str, Any] | None = None, model_path: str | None = None,
-                       code_dir: str | Path = PIPELINES_DIR) -> dict[str, Any]:
+                       code_dir: str | Path = PIPELINES_DIR, held_out_path: str | None = None) -> dict[str, Any]:
     """The pipeline job document (``pipelineJob.schema.json``) for this spec. ``train_uri``/``test_uri``: the data
     as given (a spec with a dataset prepares it in the pipeline instead). ``model_path``: the foundation model as
     resolved (a pinned version), else the spec's reference."""
@@ -120,7 +122,7 @@ def build_pipeline_job(spec: RunSpec, params: Mapping[str, Any], *, digest: str,
         inputs["train_file"] = {"type": "uri_file", "path": train_uri}
         if test_uri is not None:
             inputs["test_file"] = {"type": "uri_file", "path": test_uri}
-    jobs: dict[str, Any] = {"prepare_data": prepare_step(spec, code_dir)} if in_pipeline else {}
+    jobs: dict[str, Any] = {"prepare_data": prepare_step(spec, code_dir, held_out_path)} if in_pipeline else {}
     jobs["finetune"] = {
         "type": "pipeline",
         "component": component_id(spec.finetune.component_version),

@@ -238,3 +238,8 @@ class Backend(Protocol):
     def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
         """Requests per endpoint over ``window``; unknown figures are ``known=False``, never zero."""
         ...
+
+    def held_out_split(self, test_path: str | None) -> str | None:
+        """A local file holding the run's test split (``test_path`` as recorded at submit: a local file, or where the
+        backend's job put or read it), for the gate's online evaluation; None when there is none to read."""
+        ...

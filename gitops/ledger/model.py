@@ -12,10 +12,11 @@ from pydantic import BaseModel, Field, model_validator
 from gitops.naming import Digests
 
 RunStatus = Literal["submitted", "running", "completed", "deploying", "rolling_back", "live", "rolled_back", "failed",
-                    "canceled", "superseded", "retired"]
-# A run waits for its job's outcome in these states; "deploying"/"rolling_back" mean a rollout's cursor moves it on.
+                    "canceled", "superseded", "retired", "held", "rejected"]
+# A run waits for its job's outcome in these states; "deploying"/"rolling_back" mean a rollout's cursor moves it on,
+# "held" that its candidate failed the gate and waits at 0% for a person's decision (or the end of its hold).
 AWAITING_JOB: tuple[str, ...] = ("submitted", "running", "completed")
-ROLLING: tuple[str, ...] = ("deploying", "rolling_back")
+ROLLING: tuple[str, ...] = ("deploying", "rolling_back", "held")
 IN_FLIGHT: tuple[str, ...] = (*AWAITING_JOB, *ROLLING)
 
 
@@ -38,7 +39,7 @@ class Cursor(BaseModel):
     """Where a run's rollout stands: the step, since when, how often it looked, when to look again, its deadline,
     and what the steps so far produced. Persisted with the record, so any process can take the next step."""
 
-    plan: Literal["rollout", "rollback"] = "rollout"
+    plan: Literal["rollout", "rollback", "hold"] = "rollout"
     step: str
     entered_at: float
     attempt: int = 0  # how many times the step has looked (waits and transient failures)
@@ -52,6 +53,9 @@ class Cursor(BaseModel):
     model_uri: str | None = None
     reason: str | None = None  # why a rollback runs
     last: str = ""  # what the step saw last time (e.g. "deployment v3-abc Creating"), for status
+    evaluation: dict[str, Any] = Field(default_factory=dict)  # the gate's work so far (conversations scored, verdicts)
+    decided_by: str | None = None  # a person's decision (promote, rollback): the gate does not apply
+    ending: RunStatus | None = None  # how a rollback ends when not "rolled_back" (a held candidate "rejected")
 
 
 def _split_digests(data: Any) -> Any:
@@ -93,6 +97,7 @@ class QueuedVersion(_Digested):
     test_path: str | None = None
     submitted_at: float
     timeouts: dict[str, float] = Field(default_factory=dict)
+    gate_rules: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunRecord(_Digested):
@@ -123,6 +128,9 @@ class RunRecord(_Digested):
     queued: QueuedVersion | None = None  # the version that starts when the rollout ends
     timeouts: dict[str, float] = Field(default_factory=dict)  # per-phase deadlines (seconds), resolved at submit
     attempt: int = 1  # the job attempt of this version: a retry of a failed job is a new job, suffixed -a2, -a3...
+    gate_rules: dict[str, Any] = Field(default_factory=dict)  # the gate's rules, resolved at submit (spec, then policy)
+    gate: dict[str, Any] | None = None  # the gate's last verdict, with its numbers
+    serving_job: str | None = None  # the job whose model the serving deployment holds: what the gate compares with
     updated_at: float = Field(default_factory=time.time)
 
     def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:

@@ -29,7 +29,7 @@ from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Led
 from gitops.lifecycle import steps as S
 from gitops.lifecycle.queue import StepMessage, StepQueue
 from gitops.report.metrics import MetricsReader
-from gitops.spec.model import RunSpec
+from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
 from gitops.spec.validate import ValidatedSpec
 
@@ -41,7 +41,7 @@ CLAIM_LEASE_S = 300.0
 # How long one advance keeps taking steps before it hands the rest to a new message: a queue-triggered
 # invocation stays short, whatever the plan's timeout.
 STEP_BUDGET_S = 20.0
-MAX_STEPS_PER_ADVANCE = 12
+MAX_STEPS_PER_ADVANCE = 24
 MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
 # Record fields that let the run go: the claim released; with the cursor too, the rollout over.
 RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
@@ -53,6 +53,11 @@ def _located(exc: SpecError, validated: ValidatedSpec) -> SpecError:
     findings = validated.locate(exc.findings)
     first = next((f for f in findings if f.is_error), None)
     return SpecError(first.format() if first else f"{validated.file}: {exc.headline}", findings, exc.hint)
+
+
+def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
+    """Seconds per phase of the rollout (the spec's own, else the policy's), and how long a held candidate waits."""
+    return {**policy.rollout.resolve(spec), "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds()}
 
 
 def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -168,7 +173,8 @@ class Lifecycle:
                            deployment=existing[0].deployment if existing else None,  # what still serves
                            history=history, test_path=data.local_test_path or data.test_uri,
                            previous_job=existing[0].job_name if existing else None,
-                           timeouts=policy.rollout.resolve(spec)).moved("submitted", f"job {status.name}", now)
+                           timeouts=_timeouts(policy, spec), gate_rules=policy.gate.resolve(spec)).moved(
+                               "submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
 
@@ -181,7 +187,7 @@ class Lifecycle:
             "deployment_digest": validated.digests.deployment, "spec": spec.model_dump(mode="json"),
             "params": validated.params, "commit": commit or record.commit, "pr": pr or record.pr,
             "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
-            "timeouts": policy.rollout.resolve(spec), "updated_at": self.clock()})
+            "timeouts": _timeouts(policy, spec), "gate_rules": policy.gate.resolve(spec), "updated_at": self.clock()})
 
     def _job_completed(self, record: RunRecord) -> bool:
         """Whether the run's job completed (a run that failed in its rollout has a trained model to deploy)."""
@@ -190,6 +196,72 @@ class Lifecycle:
         except GitopsError:
             return False
         return job is not None and job.state is JobState.COMPLETED
+
+    # -- decisions by people -------------------------------------------------------------------------
+    def promote(self, run: str, who: str, reason: str = "") -> RunRecord:
+        """Override a held gate: the candidate takes the traffic (through the rollout's own last steps). Asked again
+        after it was taken, the record is returned as it stands."""
+        now = self.clock()
+
+        def decide(record: RunRecord) -> RunRecord | None:
+            c = record.cursor
+            if c is not None and c.decided_by and c.plan == "rollout":
+                return None  # already promoted
+            if c is None or c.plan != "hold":
+                raise ConflictError(f"run '{run}' is {record.status}, not held: only a candidate held by the gate is promoted",
+                                    hint="gitops status shows the gate's verdict; a passing candidate is promoted by itself")
+            index, step = S.find("rollout", "promote")
+            moved = c.model_copy(update={"plan": "rollout", "step": step.name, "entered_at": now, "attempt": 0, "not_before": now,
+                                         "deadline_at": now + self._timeout(record, step.phase), "decided_by": who, "last": ""})
+            note = f"promoted by {who}" + (f": {reason}" if reason else "") + " (the gate had failed)"
+            return record.moved("deploying", note, now).model_copy(update={"cursor": moved})
+
+        decided = update(self.ledger, run, decide)
+        got = self.ledger.get(run)
+        record = decided or (got[0] if got else None)
+        if record is None:
+            raise NotFoundError(f"no run named '{run}' in the ledger")
+        if decided is not None:
+            self._schedule(decided, now)
+        return record
+
+    def rollback(self, run: str, who: str, reason: str = "") -> RunRecord:
+        """A person's rollback: a held candidate is removed (the run is rejected); a rollout in progress stops and
+        its candidate is removed; a live run goes back to the deployment before it when that one still exists."""
+        now = self.clock()
+        why = f"rolled back by {who}" + (f": {reason}" if reason else "")
+
+        def decide(record: RunRecord) -> RunRecord | None:
+            c = record.cursor
+            if c is not None and c.plan == "rollback":
+                return None  # a rollback already runs
+            if c is not None and c.plan in ("hold", "rollout"):
+                ending: Any = "rejected" if c.plan == "hold" else None
+                back = c.model_copy(update={"plan": "rollback", "step": S.ROLLBACK[0].name, "entered_at": now, "attempt": 0,
+                                            "not_before": now, "deadline_at": now + self._timeout(record, S.ROLLBACK[0].phase),
+                                            "reason": why, "decided_by": who, "ending": ending, "last": ""})
+                return record.moved("rolling_back", why, now).model_copy(update={"cursor": back})
+            if record.status == "live" and record.endpoint and record.previous_deployment:
+                info = self.backend_for(record.backend).get_endpoint(record.endpoint)
+                if info is None or info.deployment(record.previous_deployment) is None:
+                    raise ConflictError(f"run '{run}': the deployment before {record.deployment} "
+                                        f"({record.previous_deployment}) no longer exists", hint=(
+                                            "merge the previous spec to deploy that version again"))
+                cursor = Cursor(plan="rollback", step=S.ROLLBACK[0].name, entered_at=now, not_before=now, started_at=now,
+                                deadline_at=now + self._timeout(record, "traffic"), endpoint=record.endpoint,
+                                deployment=record.deployment, previous=record.previous_deployment, reason=why, decided_by=who)
+                return record.moved("rolling_back", why, now).model_copy(update={"cursor": cursor})
+            raise ConflictError(f"run '{run}' is {record.status}: there is nothing to roll back",
+                                hint="a held, rolling-out or live run is rolled back")
+
+        decided = update(self.ledger, run, decide)
+        got = self.ledger.get(run)
+        record = decided or (got[0] if got else None)
+        if record is None:
+            raise NotFoundError(f"no run named '{run}' in the ledger")
+        if decided is not None:
+            self._schedule(decided, now)
+        return record
 
     def retry(self, run: str, who: str = "", max_attempts: int = MAX_ATTEMPTS) -> RunRecord:
         """A new attempt of a version whose job failed or was canceled: a new job (``-a2``, ``-a3``...), at most
@@ -256,7 +328,8 @@ class Lifecycle:
         queued = QueuedVersion(digest=validated.digest, training_digest=validated.digests.training,
                                deployment_digest=validated.digests.deployment, job_name=job,
                                spec=spec.model_dump(mode="json"), params=validated.params, commit=commit, pr=pr,
-                               test_path=test_path, submitted_at=self.clock(), timeouts=policy.rollout.resolve(spec))
+                               test_path=test_path, submitted_at=self.clock(), timeouts=_timeouts(policy, spec),
+                               gate_rules=policy.gate.resolve(spec))
         updated = record.model_copy(update={"queued": queued, "history": [
             *record.history, HistoryEntry(at=self.clock(), status=record.status, note=note)]})
         self.ledger.put(updated, version)
@@ -340,7 +413,8 @@ class Lifecycle:
         return record.model_copy(update={"cursor": cursor, "endpoint": endpoint, "updated_at": now})
 
     def _timeout(self, record: RunRecord, phase: str) -> float:
-        return float(record.timeouts.get(phase) or S.DEFAULT_TIMEOUT_S)
+        default = S.DEFAULT_HOLD_S if phase == "hold" else S.DEFAULT_TIMEOUT_S  # records from before the gate
+        return float(record.timeouts.get(phase) or default)
 
     def _schedule(self, record: RunRecord, now: float) -> None:
         if self.queue is not None and record.cursor is not None:
@@ -395,6 +469,10 @@ class Lifecycle:
             if outcome.kind == "wait":
                 self._schedule(record, self.clock())
                 return Decision("", run, "waiting", f"{record.cursor.step}: {outcome.note}")
+            if outcome.kind == "again" and self.queue is not None:  # one slice of a long step per queued invocation
+                record = self._release(record, token) or record
+                self._schedule(record, self.clock())
+                return Decision("", run, "continues", f"{record.cursor.step if record.cursor else '-'}: {outcome.note}")
             if time.monotonic() - started > self.step_budget_s:
                 break
         record = self._release(record, token) or record  # the rest in a new invocation, at once
@@ -408,7 +486,8 @@ class Lifecycle:
             return S.fail(f"{cursor.step} did not finish within {self._timeout(record, step.phase) / 60:.0f} min"
                           + (f" ({cursor.last})" if cursor.last else ""))
         try:
-            return step.run(S.StepContext(record, cursor, self.backend_for(record.backend), now))
+            reader = (lambda: self.reader_for(record.backend)) if self.reader_for is not None else None  # type: ignore[misc]
+            return step.run(S.StepContext(record, cursor, self.backend_for(record.backend), now, reader))
         except TransientBackendError as exc:  # throttled, a 5xx, a timeout: look again later, until the deadline
             return S.wait(S.backoff(cursor.attempt), exc.headline)
         except GitopsError as exc:
@@ -436,6 +515,11 @@ class Lifecycle:
                 return ended.model_copy(update=ENDED)
             if outcome.kind == "fail":
                 return self._failed(r, cursor, outcome.note, now)
+            if outcome.kind == "again":  # the same step at once: a slice of its work is recorded
+                more = cursor.model_copy(update={**outcome.cursor, "not_before": now, "last": outcome.note})
+                return r.model_copy(update={"cursor": more})
+            if outcome.kind == "hold":
+                return self._held(r, cursor.model_copy(update=dict(outcome.cursor)), outcome.note, now)
             return self._next(r, cursor.model_copy(update=dict(outcome.cursor)), outcome.note, now)
 
         try:
@@ -458,8 +542,22 @@ class Lifecycle:
             noted = noted.moved(status, f"{cursor.plan} starts", now)
         return noted.model_copy(update={"cursor": moved})
 
+    def _held(self, record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecord:
+        """The candidate failed the gate: it stays at 0%, the serving deployment keeps its traffic, and the run waits
+        for a person's decision until its hold runs out (then the candidate is removed and the run is rejected)."""
+        held = cursor.model_copy(update={"plan": "hold", "step": S.HOLD[0].name, "entered_at": now, "attempt": 0,
+                                         "not_before": now, "deadline_at": now + self._timeout(record, "hold"),
+                                         "reason": reason, "last": ""})
+        log.warning("run %s is held: %s", record.run, reason)
+        return record.moved("held", reason, now).model_copy(update={"cursor": held, "error": None})
+
     def _failed(self, record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecord:
-        """A rollout step failed: roll back. A rollback step failed: stop, and say what was left where."""
+        """A rollout step failed: roll back. A rollback step failed: stop, and say what was left where. A hold that
+        ran out: the candidate is removed and the run is rejected."""
+        if cursor.plan == "hold":
+            hours = self._timeout(record, "hold") / 3600
+            reason = f"held for {hours:g} h without a decision: the candidate is removed ({cursor.reason or 'gate failed'})"
+            cursor = cursor.model_copy(update={"ending": "rejected"})
         if cursor.plan == "rollback":
             note = f"rollback did not finish: {reason}; check endpoint {cursor.endpoint} (gitops status, reconcile)"
             return record.moved("failed", note, now).model_copy(update={**ENDED,
@@ -476,8 +574,8 @@ class Lifecycle:
             note = f"{cursor.deployment} takes 100% on {cursor.endpoint}"
             return record.moved("live", note, now).model_copy(update={
                 **ENDED, "endpoint": cursor.endpoint, "deployment": cursor.deployment, "previous_deployment": cursor.previous,
-                "error": None})
-        return record.moved("rolled_back", cursor.reason or "", now).model_copy(update={
+                "error": None, "serving_job": record.job_name})
+        return record.moved(cursor.ending or "rolled_back", cursor.reason or "", now).model_copy(update={
             **ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason})
 
     def _release(self, record: RunRecord, token: str) -> RunRecord | None:
@@ -510,7 +608,7 @@ class Lifecycle:
                 "job_name": q.job_name, "previous_job": record.previous_job if same_job else record.job_name,
                 "spec": q.spec, "params": q.params, "commit": q.commit, "pr": q.pr, "test_path": q.test_path,
                 "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
-                "queued": None, "smoke": None, "timeouts": q.timeouts})
+                "queued": None, "smoke": None, "timeouts": q.timeouts, "gate_rules": q.gate_rules, "gate": None})
             note = f"queued version: redeploy of job {q.job_name}" if same_job else f"queued version: job {q.job_name}"
             return self._with_cursor(nxt.moved("completed" if same_job else "submitted", note, now), now)
 
@@ -559,7 +657,7 @@ class Lifecycle:
             if got is None:
                 raise GitopsError(f"no run named '{run}' in the ledger")
             record = got[0]
-            if record.cursor is None:
+            if record.cursor is None or record.cursor.plan == "hold":  # ended, or waiting for a person
                 return record
             now = self.clock()
             if now > deadline:
@@ -632,8 +730,13 @@ class Lifecycle:
         return Decision("", record.run, "restarted", f"endpoint {record.endpoint} was down; started again")
 
     def _nudge(self, record: RunRecord, now: float, why: str) -> Decision:
-        if self.queue is None:
-            return self.advance(record.run)
+        if self.queue is None:  # no queue to hand the rest to: drive the run here until it waits or ends
+            decision = self.advance(record.run)
+            for _ in range(MAX_STEPS_PER_ADVANCE):
+                if decision.action != "continues":
+                    break
+                decision = self.advance(record.run)
+            return decision
         self._schedule(record.model_copy(update={"cursor": record.cursor.model_copy(update={"not_before": now})})
                        if record.cursor else record, now)
         return Decision("", record.run, "scheduled", why)

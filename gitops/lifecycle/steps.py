@@ -17,7 +17,9 @@ from typing import Any, Literal
 from gitops import naming
 from gitops.backends.base import Backend, JobState, Provisioning
 from gitops.ledger.model import Cursor, RunRecord, RunStatus
-from gitops.lifecycle.smoke import run_smoke_test
+from gitops.lifecycle import gate as G
+from gitops.lifecycle.smoke import extract_reply, run_smoke_test
+from gitops.report.metrics import MetricsReader
 from gitops.spec.model import RunSpec
 
 # Waits between looks at something Azure is provisioning: 10 s, 20 s, 40 s, then every minute.
@@ -33,7 +35,7 @@ def backoff(attempt: int) -> float:
 class Outcome:
     """What a step answers. ``cursor``/``record`` are fields to set; ``status`` ends the rollout (kind ``end``)."""
 
-    kind: Literal["done", "wait", "fail", "end"]
+    kind: Literal["done", "wait", "fail", "end", "again", "hold"]
     note: str = ""
     wait_s: float = 0.0
     cursor: Mapping[str, Any] = field(default_factory=dict)
@@ -57,12 +59,23 @@ def end(status: RunStatus, note: str, *, record: Mapping[str, Any] | None = None
     return Outcome("end", note, status=status, record=record or {})
 
 
+def again(note: str, *, cursor: Mapping[str, Any]) -> Outcome:
+    """The same step once more, at once (a bounded slice of a longer piece of work was done and recorded)."""
+    return Outcome("again", note, cursor=cursor)
+
+
+def hold(reason: str, *, cursor: Mapping[str, Any] | None = None, record: Mapping[str, Any] | None = None) -> Outcome:
+    """The candidate failed the gate: it stays at 0% and the run waits for a person (``gitops promote/rollback``)."""
+    return Outcome("hold", reason, cursor=cursor or {}, record=record or {})
+
+
 @dataclass
 class StepContext:
     record: RunRecord
     cursor: Cursor
     backend: Backend
     now: float
+    reader: Callable[[], MetricsReader] | None = None  # where the training metrics are (the gate reads them)
 
     @cached_property
     def spec(self) -> RunSpec:
@@ -162,6 +175,134 @@ def smoke_test(ctx: StepContext) -> Outcome:
     return done(f"smoke test passed in {result.latency_ms:.0f} ms", record={"smoke": result})
 
 
+# -- the gate ---------------------------------------------------------------------------------------
+EVAL_BATCH = 2  # conversations per slice of the online evaluation: four requests at most, well within a claim
+EVAL_TIMEOUT_S = 60.0
+
+
+def _gate_applies(ctx: StepContext) -> str | None:
+    """Why the gate does not apply to this rollout, or None when it does."""
+    if ctx.cursor.decided_by:
+        return f"decided by {ctx.cursor.decided_by}"
+    if not ctx.record.gate_rules.get("enabled", True):
+        return "the gate is off for this run"
+    return None
+
+
+def _serving_job(ctx: StepContext) -> str | None:
+    """The job whose model serves now (None for a first version, or when nothing serves)."""
+    if not ctx.cursor.previous:
+        return None
+    return ctx.record.serving_job or ctx.record.previous_job
+
+
+def _eval_metrics(reader: MetricsReader, job: str) -> dict[str, float | None]:
+    import math
+
+    metrics = reader.job_metrics(job)
+    points = metrics.curves.get("eval_loss", [])
+    loss = metrics.summary.get("final_eval_loss", points[-1][1] if points else metrics.summary.get("eval_loss"))
+    return {"eval_loss": loss, "eval_perplexity": math.exp(loss) if loss is not None and loss < 50 else None}
+
+
+def gate_training(ctx: StepContext) -> Outcome:
+    """The candidate job's training metrics against the serving version's (recorded; ``judge`` decides)."""
+    skip = _gate_applies(ctx)
+    if skip:
+        return done(f"gate: {skip}")
+    rules, job, serving = ctx.record.gate_rules, ctx.record.job_name, _serving_job(ctx)
+    if serving == job:
+        return done("gate: the same training as the serving version (a redeploy): no new training metrics")
+    if ctx.reader is None:  # a lifecycle set up without a metrics store (a test, a bare embedding): nothing to read
+        verdict = G.Verdict(True, notes=["no metrics store is configured here: the online evaluation decides"])
+    else:
+        from gitops.errors import GitopsError
+
+        try:
+            reader = ctx.reader()
+            verdict = G.training_verdict(rules, _eval_metrics(reader, job), _eval_metrics(reader, serving) if serving else None)
+        except GitopsError as exc:
+            verdict = G.Verdict(False, reasons=[f"the training metrics could not be read: {exc.headline}"])
+    note = "; ".join(verdict.reasons or verdict.notes) or "training metrics recorded"
+    return done(f"gate (training): {note}", cursor={"evaluation": {**ctx.cursor.evaluation, "training": verdict.to_dict()}})
+
+
+def _ask(ctx: StepContext, deployment: str, conversation: G.Conversation) -> list[float]:
+    """[ROUGE-L, latency ms, ok] of one deployment's greedy answer to one held-out conversation."""
+    params = ctx.spec.deploy.smoke_test.parameters
+    payload = {"input_data": {"input_string": conversation.prompt,
+                              "parameters": {"max_new_tokens": params.get("max_new_tokens", 128), "do_sample": False}},
+               "params": {}}
+    timeout = min(ctx.spec.deploy.request_timeout_ms / 1000, EVAL_TIMEOUT_S)
+    result = ctx.backend.invoke(ctx.cursor.endpoint or "", payload, deployment=deployment, timeout_s=timeout)
+    reply = extract_reply(result.body) if result.status_code == 200 else None
+    ok = bool(reply and reply.strip())
+    return [G.rouge_l(reply or "", conversation.reference) if ok else 0.0, round(result.latency_ms, 1), 1.0 if ok else 0.0]
+
+
+def evaluate(ctx: StepContext) -> Outcome:
+    """The online evaluation, a few conversations per slice: each held-out conversation goes to the candidate at
+    0% and to the serving deployment; what they answered is kept on the cursor."""
+    skip = _gate_applies(ctx)
+    n = int(ctx.record.gate_rules.get("conversations", 0) or 0)
+    if skip or n == 0:
+        return done(f"gate: {skip or 'no online evaluation (conversations: 0)'}")
+    from gitops.errors import GitopsError
+
+    ev = dict(ctx.cursor.evaluation)
+    try:
+        split = ctx.backend.held_out_split(ctx.record.test_path)
+    except GitopsError as exc:  # the split should be there and is not: nobody can say the candidate is as good
+        ev["online_failed"] = f"the test split {ctx.record.test_path} could not be read: {exc.headline}"
+        return done(f"gate (online): {ev['online_failed']}", cursor={"evaluation": ev})
+    sample = G.sample_conversations(split, n)
+    if not sample:
+        note = f"no held-out conversations to ask ({ctx.record.test_path or 'the run records no test split'})"
+        return done(f"gate (online): {note}", cursor={"evaluation": {**ev, "online_skipped": note}})
+    cand, serv = list(ev.get("candidate", [])), list(ev.get("serving", []))
+    serving = ctx.cursor.previous if ctx.cursor.previous and ctx.cursor.previous != ctx.cursor.deployment else None
+    for conversation in sample[len(cand):len(cand) + EVAL_BATCH]:
+        cand.append(_ask(ctx, ctx.cursor.deployment or "", conversation))
+        if serving:
+            serv.append(_ask(ctx, serving, conversation))
+    ev.update(candidate=cand, serving=serv, total=len(sample))
+    if len(cand) < len(sample):
+        return again(f"gate (online): {len(cand)} of {len(sample)} conversations asked", cursor={"evaluation": ev})
+    return done(f"gate (online): {len(sample)} conversations asked", cursor={"evaluation": ev})
+
+
+def _side(rows: list[list[float]]) -> G.Side:
+    return G.Side(scores=[r[0] for r in rows], latencies_ms=[r[1] for r in rows], failures=sum(1 for r in rows if not r[2]))
+
+
+def judge(ctx: StepContext) -> Outcome:
+    """Both parts of the gate together: promote, or hold the candidate at 0% for a person's decision."""
+    skip = _gate_applies(ctx)
+    if skip:
+        return done(f"gate: {skip}", record={"gate": {"ok": True, "reasons": [], "notes": [skip], "numbers": {}}})
+    ev, rules = ctx.cursor.evaluation, ctx.record.gate_rules
+    training = ev.get("training") or {"ok": True, "reasons": [], "notes": [], "numbers": {}}
+    if ev.get("online_failed"):
+        online = G.Verdict(False, reasons=[ev["online_failed"]])
+    elif ev.get("candidate"):
+        online = G.online_verdict(rules, _side(ev["candidate"]), _side(ev["serving"]) if ev.get("serving") else None)
+    else:
+        online = G.Verdict(True, notes=[ev.get("online_skipped", "no online evaluation")])
+    reasons: list[str] = [*training["reasons"], *online.reasons]
+    notes: list[str] = [*training["notes"], *online.notes]
+    verdict = {"ok": not reasons, "reasons": reasons, "notes": notes, "at": ctx.now,
+               "numbers": {"training": training.get("numbers", {}), "online": online.numbers}}
+    if not reasons:
+        return done("gate passed: " + "; ".join(notes), record={"gate": verdict})
+    return hold("gate failed: " + "; ".join(reasons), record={"gate": verdict})
+
+
+def wait_for_decision(ctx: StepContext) -> Outcome:
+    """A held candidate waits at 0% for ``gitops promote`` or ``gitops rollback``, until its hold runs out."""
+    left = max(1.0, ctx.cursor.deadline_at - ctx.now)
+    return wait(min(left, 3600.0), "held: the candidate failed the gate; gitops promote or gitops rollback decides")
+
+
 def promote(ctx: StepContext) -> Outcome:
     c = ctx.cursor
     ctx.backend.begin_traffic(c.endpoint or "", {c.deployment or "": 100})
@@ -241,6 +382,9 @@ ROLLOUT: tuple[Step, ...] = (
     Step("create_deployment", create_deployment, "deployment"),
     Step("await_deployment", await_deployment, "deployment"),
     Step("smoke_test", smoke_test, "smoke"),
+    Step("gate_training", gate_training, "gate"),
+    Step("evaluate", evaluate, "gate"),
+    Step("judge", judge, "gate"),
     Step("promote", promote, "traffic"),
     Step("await_traffic", await_traffic, "traffic"),
     Step("retire_previous", retire_previous, "traffic"),
@@ -250,11 +394,13 @@ ROLLBACK: tuple[Step, ...] = (
     Step("await_restore", await_restore, "traffic"),
     Step("remove_candidate", remove_candidate, "traffic"),
 )
-PLANS: dict[str, tuple[Step, ...]] = {"rollout": ROLLOUT, "rollback": ROLLBACK}
+HOLD: tuple[Step, ...] = (Step("hold", wait_for_decision, "hold"),)
+PLANS: dict[str, tuple[Step, ...]] = {"rollout": ROLLOUT, "rollback": ROLLBACK, "hold": HOLD}
 # The statuses a run shows while each plan runs, and when it ends.
-RUNNING_STATUS: dict[str, RunStatus] = {"rollout": "deploying", "rollback": "rolling_back"}
+RUNNING_STATUS: dict[str, RunStatus] = {"rollout": "deploying", "rollback": "rolling_back", "hold": "held"}
 FINAL_STATUS: dict[str, RunStatus] = {"rollout": "live", "rollback": "rolled_back"}
 DEFAULT_TIMEOUT_S = 30 * 60.0
+DEFAULT_HOLD_S = 24 * 3600.0
 
 
 def find(plan: str, name: str) -> tuple[int, Step]:

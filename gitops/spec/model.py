@@ -122,6 +122,24 @@ class RolloutTimeouts(Strict):
     deployment: Duration | None = Field(None, description="Provisioning the deployment (default 45m; LLMs take 10m+).")
     smoke: Duration | None = Field(None, description="The smoke test, retries included (default 15m).")
     traffic: Duration | None = Field(None, description="Each traffic change and clean-up (default 15m).")
+    gate: Duration | None = Field(None, description="The gate: training metrics and the online evaluation (default 30m).")
+
+
+class GateSpec(Strict):
+    """Whether a candidate may take traffic: its training metrics against the serving version's, and an online
+    evaluation of both deployments on held-out conversations (defaults: gitops.yaml ``gate``)."""
+
+    enabled: Switch | None = Field(None, description="Gate the promotion at all (default true).")
+    max_eval_loss_increase: float | None = Field(None, ge=0, le=100,
+                                                 description="Final eval loss may rise at most this much over the serving version's.")
+    max_perplexity: float | None = Field(None, gt=1, description="An absolute ceiling on eval perplexity (any version, the first too).")
+    conversations: Count | None = Field(None, ge=0, le=512,
+                                        description="Held-out conversations sent to both deployments (0: no online evaluation).")
+    margin: float | None = Field(None, ge=0, le=1, description="Mean ROUGE-L may drop at most this much (non-inferiority margin).")
+    confidence: float | None = Field(None, ge=0.5, lt=1, description="Confidence of the paired bootstrap's one-sided bound.")
+    max_error_rate: float | None = Field(None, ge=0, le=1, description="Share of failed requests the candidate may have.")
+    max_p95_latency_ms: Count | None = Field(None, ge=1, le=600000, description="The candidate's 95th percentile latency bound.")
+    hold_for: Duration | None = Field(None, description="How long a candidate that failed the gate waits for a decision (default 24h).")
 
 
 class DeploySpec(Strict):
@@ -132,6 +150,7 @@ class DeploySpec(Strict):
     request_timeout_ms: Count = Field(90000, ge=1000, le=180000)
     smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)  # type: ignore[arg-type]
     timeouts: RolloutTimeouts = Field(default_factory=RolloutTimeouts)  # type: ignore[arg-type]
+    gate: GateSpec = Field(default_factory=GateSpec)  # type: ignore[arg-type]
 
 
 class LifecycleSpec(Strict):

@@ -7,7 +7,7 @@ and SKUs, caps on nodes, instances and epochs, required fields. Findings are err
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,12 +47,36 @@ class RolloutPolicy(_Strict):
     smoke: Duration = "15m"
     traffic: Duration = "15m"
     register: Duration = "30m"
+    gate: Duration = "30m"
 
     def resolve(self, spec: RunSpec) -> dict[str, float]:
         """Seconds per phase: the spec's value where it sets one, else this policy's."""
         own = spec.deploy.timeouts
         return {phase: parse_duration(getattr(own, phase, None) or getattr(self, phase)).total_seconds()
                 for phase in type(self).model_fields}
+
+
+class GatePolicy(_Strict):
+    """The promotion gate's defaults; a spec may set its own under ``deploy.gate``."""
+
+    enabled: bool = True
+    max_eval_loss_increase: float = Field(0.1, ge=0, description="Nats the final eval loss may rise over the serving version's.")
+    max_perplexity: float | None = Field(None, gt=1, description="Absolute eval perplexity ceiling (None: none).")
+    conversations: int = Field(32, ge=0, le=512, description="Held-out conversations of the online evaluation.")
+    margin: float = Field(0.02, ge=0, le=1, description="Non-inferiority margin on mean ROUGE-L.")
+    confidence: float = Field(0.95, ge=0.5, lt=1)
+    max_error_rate: float = Field(0.05, ge=0, le=1)
+    max_p95_latency_ms: int | None = Field(None, ge=1, description="None: the smoke test's max_latency_ms.")
+    hold_for: Duration = "24h"
+
+    def resolve(self, spec: RunSpec) -> dict[str, Any]:
+        """The rules for one run: the spec's value where it sets one, else this policy's (kept on the run at submit)."""
+        own = spec.deploy.gate
+        rules = {k: v if (v := getattr(own, k, None)) is not None else getattr(self, k) for k in type(self).model_fields}
+        if rules["max_p95_latency_ms"] is None:
+            rules["max_p95_latency_ms"] = spec.deploy.smoke_test.max_latency_ms
+        rules["hold_for_s"] = parse_duration(rules["hold_for"]).total_seconds()
+        return rules
 
 
 class CleanupPolicy(_Strict):
@@ -81,6 +105,7 @@ class Policy(_Strict):
     cleanup: CleanupPolicy = Field(default_factory=CleanupPolicy)  # type: ignore[arg-type]
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)  # type: ignore[arg-type]
     budget: BudgetPolicy = Field(default_factory=BudgetPolicy)  # type: ignore[arg-type]
+    gate: GatePolicy = Field(default_factory=GatePolicy)  # type: ignore[arg-type]
 
 
 def _ci_in(value: str, allowed: list[str]) -> bool:

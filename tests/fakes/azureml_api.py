@@ -66,6 +66,8 @@ class FakeAzureML:
     quota: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(seed.QUOTA))
     regional_vcpus: tuple[int, int] = seed.REGIONAL_VCPUS
     usages_body: dict[str, Any] | None = None  # answer Usage/list with this body instead (a real example)
+    # The test split a dataset spec's prepare_data step writes: a few held-out chat conversations.
+    held_out_rows: bytes = field(default_factory=lambda: seed.held_out_rows())
     # (url regex, status, headers[, error body]): the next matching call fails so
     fail_next: list[tuple[Any, ...]] = field(default_factory=list)
     deployment_state: str = "Succeeded"
@@ -100,6 +102,8 @@ class FakeAzureML:
         self.put_resource(f"{self.registry_path}/components/chat_completion_pipeline/versions/0.0.82", seed.component())
         self.put_resource(f"{self.ws_path}/computes/gpu-cluster-big", seed.cluster("gpu-cluster-big", "Standard_NC24ads_A100_v4"))
         self.put_resource(f"{self.ws_path}/datastores/workspaceblobstore", seed.datastore(self.storage_account))
+        for name in ("ultrachat-train", "ultrachat-test"):  # the data assets the tests' specs name
+            self.put_data_asset(name, "1", self.held_out_rows)
         return self
 
     def add_model(self, body: dict[str, Any], name: str = "Phi-4", version: str = "8") -> None:
@@ -185,6 +189,19 @@ class FakeAzureML:
         job = self.job(name)
         assert job is not None, f"no job {name}"
         job["properties"]["status"] = status
+        if status == "Completed":  # what the pipeline's prepare_data step wrote: the test split, where it was asked to
+            for uri in re.findall(r"azureml://datastores/workspaceblobstore/paths/(gitops/[^\"']+\.jsonl)", json.dumps(job)):
+                self.blobs.setdefault(f"/azureml-blobstore/{uri}", self.held_out_rows)
+
+    def put_data_asset(self, name: str, version: str, rows: bytes) -> str:
+        """A uri_file data asset in the workspace blob store, as `az ml data create` leaves it."""
+        blob_path = f"LocalUpload/{name}/{version}/{name}.jsonl"
+        self.blobs[f"/azureml-blobstore/{blob_path}"] = rows
+        path = (f"azureml://subscriptions/{self.subscription}/resourcegroups/{self.resource_group}/workspaces/"
+                f"{self.workspace}/datastores/workspaceblobstore/paths/{blob_path}")
+        self.put_resource(f"{self.ws_path}/data/{name}/versions/{version}",
+                          {"properties": {"dataType": "uri_file", "dataUri": path, "isAnonymous": False, "isArchived": False}})
+        return f"azureml:{name}:{version}"
 
     def endpoint(self, name: str) -> dict[str, Any] | None:
         return self.get_resource(f"{self.ws_path}/onlineEndpoints/{name}")

@@ -221,14 +221,29 @@ def _metrics(fake: FakeAzureML, request: Any) -> Answer:
     return 200, {}, {"values": values}
 
 
+def _etag(data: bytes) -> str:
+    """A blob's ETag changes with its content, as the service's does."""
+    import hashlib
+
+    return f'"0x{hashlib.sha1(data).hexdigest()[:16].upper()}"'
+
+
 def _blob(fake: FakeAzureML, method: str, path: str, request: Any) -> Answer | None:
     if method == "PUT" and "comp=metadata" in (request.url or ""):
         return (200, {"ETag": '"0x2"'}, "") if path in fake.blobs else (404, {"x-ms-error-code": "BlobNotFound"}, "")
     if method == "PUT":
         fake.blobs[path] = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
-        return 201, {"ETag": '"0x1"', "Last-Modified": "Tue, 24 Nov 2026 00:00:00 GMT"}, ""
+        return 201, {"ETag": _etag(fake.blobs[path]), "Last-Modified": "Tue, 24 Nov 2026 00:00:00 GMT"}, ""
     if method in ("GET", "HEAD"):
         if path in fake.blobs:
-            return 200, {"Content-Length": str(len(fake.blobs[path])), "ETag": '"0x1"'}, fake.blobs[path] if method == "GET" else ""
+            data = fake.blobs[path]
+            headers = {"ETag": _etag(data), "x-ms-blob-type": "BlockBlob", "Last-Modified": "Tue, 24 Nov 2026 00:00:00 GMT"}
+            wanted = request.headers.get("x-ms-range") or request.headers.get("Range")
+            if method == "GET" and wanted and (m := re.fullmatch(r"bytes=(\d+)-(\d*)", wanted)):  # a ranged read: 206
+                start = int(m.group(1))
+                end = min(int(m.group(2)) if m.group(2) else len(data) - 1, len(data) - 1)
+                part = data[start:end + 1]
+                return 206, {**headers, "Content-Length": str(len(part)), "Content-Range": f"bytes {start}-{end}/{len(data)}"}, part
+            return 200, {**headers, "Content-Length": str(len(data))}, data if method == "GET" else ""
         return 404, {"x-ms-error-code": "BlobNotFound"}, ""
     return None

@@ -149,3 +149,10 @@ def datastore(account: str) -> dict[str, Any]:
                                         container_name="azureml-blobstore")._to_rest_object())
 
 
+
+
+def held_out_rows(n: int = 12) -> bytes:
+    """A small test split in the ultrachat shape (``messages`` ending with the assistant's answer)."""
+    from pipelines.synth import make_rows
+
+    return "".join(json.dumps(row) + "\n" for row in make_rows(n, seed=99)).encode()

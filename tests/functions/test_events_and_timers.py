@@ -40,7 +40,10 @@ def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_a
     handler(event)
     handler(event)  # Event Grid delivers at least once
     assert app_services.lifecycle.ledger.get(record.run)[0].cursor.step == "check_job"  # recorded and scheduled, nothing more
-    assert drain() == ["live"]  # one message, the steps taken until the run is live (the fake provisions at once)
+    # The steps taken until the run is live (the fake provisions at once); the gate's online evaluation asks a few
+    # held-out conversations per message, each next slice in a new message.
+    done = drain()
+    assert done[-1] == "live" and set(done[:-1]) <= {"continues"} and len(done) <= 8
     live = app_services.lifecycle.ledger.get("phi4-ultrachat")[0]
     assert live.status == "live" and live.endpoint is not None
     assert azure_fake.deployments(live.endpoint) == [live.deployment]
@@ -59,7 +62,7 @@ def test_an_event_from_another_workspace_changes_nothing(app_services, azure_fak
 def test_reconcile_timer_finishes_a_run_whose_event_never_came(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
     record = submitted(app_services, azure_fake)
     function_app["reconcile"].get_user_function()(TimerRequest())
-    assert drain() == ["live"]
+    assert drain()[-1] == "live"
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "live"
 
 
@@ -131,7 +134,7 @@ def test_a_step_message_that_keeps_failing_is_given_up_with_the_reason_and_nothi
 
     record = submitted(app_services, azure_fake)
     function_app["reconcile"].get_user_function()(TimerRequest())
-    assert drain() == ["live"]
+    assert drain()[-1] == "live"
     live = app_services.lifecycle.ledger.get(record.run)[0]
     # A cursor this version of the code cannot take (a step a newer version wrote, say): every delivery fails.
     update(app_services.lifecycle.ledger, record.run, lambda r: r.model_copy(update={

@@ -43,6 +43,7 @@ deploy:
     messages: [{{role: user, content: Tell me about rain.}}]
     parameters: {{max_new_tokens: 8, do_sample: false}}
     max_latency_ms: {latency}
+  gate: {{enabled: false}}  # these scenarios are about the lifecycle's machinery; the gate has its own
 lifecycle: {{supersede: {supersede}}}
 """
 

@@ -179,6 +179,7 @@ def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend) ->
 @pytest.mark.parametrize("path", ["/proc/self/environ", "data/train.jsonl", "../../etc/passwd", "http://example.com/x.jsonl"])
 def test_a_local_data_path_in_an_azure_spec_is_refused_and_nothing_is_read(azure_fake, azure_backend, path) -> None:  # type: ignore[no-untyped-def]
     """Hole: a merged spec with train_path /proc/self/environ uploaded the Function's environment to the datastore."""
+    seeded = set(azure_fake.blobs)  # the workspace's own data assets
     given = f"train_path: {path}\n  test_path: azureml:held-out:3\n  #"
     text = REFERENCE.read_text().replace("dataset: HuggingFaceH4/ultrachat_200k", given)
     validated = validate_text(text, "runs/phi4-ultrachat.yaml")
@@ -188,7 +189,7 @@ def test_a_local_data_path_in_an_azure_spec_is_refused_and_nothing_is_read(azure
     assert finding.line == text.splitlines().index(f"  train_path: {path}") + 1
     with pytest.raises(SpecError, match="a local path cannot be used by the azureml backend"):  # and again where data is prepared
         azure_backend.prepare_data(validated.spec, "gitops-phi4-ultrachat-0123456789ab")
-    assert not azure_fake.blobs
+    assert set(azure_fake.blobs) == seeded  # nothing uploaded
 
 
 def test_job_status_and_cancel(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]

@@ -109,3 +109,6 @@ class AzureMLBackend:
 
     def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
         return self.metrics.usage(endpoints, window)
+
+    def held_out_split(self, test_path: str | None) -> str | None:
+        return self.jobs.held_out_split(test_path)

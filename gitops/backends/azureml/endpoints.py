@@ -55,6 +55,9 @@ def _state(entity: Any) -> str:
 class AzureEndpoints:
     def __init__(self, clients: AzureClients) -> None:
         self.clients = clients
+        # Scoring URI and key per endpoint, for a minute: an evaluation sends many requests to one endpoint. Held in
+        # memory only (a key is a secret), and fetched again when the endpoint answers 401.
+        self._scoring: dict[str, tuple[str, str, float]] = {}
 
     @property
     def _ws(self) -> Any:
@@ -199,21 +202,32 @@ class AzureEndpoints:
     def invoke(self, name: str, payload: Mapping[str, Any], deployment: str | None, timeout_s: float) -> InvokeResult:
         import requests
 
+        for fresh in (False, True):
+            uri, key = self._scoring_of(name, fresh)
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            if deployment:
+                headers["azureml-model-deployment"] = deployment
+            started = time.perf_counter()
+            try:
+                response = requests.post(uri, json=dict(payload), headers=headers, timeout=timeout_s)
+            except requests.Timeout:
+                raise TransientBackendError(f"endpoint {name} did not answer within {timeout_s:.0f}s") from None
+            except requests.RequestException as exc:
+                raise BackendError(f"calling endpoint {name} failed: {type(exc).__name__}") from None
+            if response.status_code != 401 or fresh:
+                break
+        return InvokeResult(response.status_code, response.text, (time.perf_counter() - started) * 1000)
+
+    def _scoring_of(self, name: str, fresh: bool) -> tuple[str, str]:
+        kept = self._scoring.get(name)
+        if kept is not None and not fresh and time.monotonic() - kept[2] < 60:
+            return kept[0], kept[1]
         endpoint = self._get(name)
         if endpoint is None or not endpoint.scoring_uri:
             raise NotFoundError(f"endpoint {name} does not exist or has no scoring URI")
         key = call(f"getting the key of {name}", lambda: self._ws.online_endpoints.get_keys(name).primary_key)
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        if deployment:
-            headers["azureml-model-deployment"] = deployment
-        started = time.perf_counter()
-        try:
-            response = requests.post(endpoint.scoring_uri, json=dict(payload), headers=headers, timeout=timeout_s)
-        except requests.Timeout:
-            raise TransientBackendError(f"endpoint {name} did not answer within {timeout_s:.0f}s") from None
-        except requests.RequestException as exc:
-            raise BackendError(f"calling endpoint {name} failed: {type(exc).__name__}") from None
-        return InvokeResult(response.status_code, response.text, (time.perf_counter() - started) * 1000)
+        self._scoring[name] = (str(endpoint.scoring_uri), str(key), time.monotonic())
+        return str(endpoint.scoring_uri), str(key)
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None:
         """Start deleting the deployment (absent is fine) and drop the pending mark that named it."""

@@ -7,7 +7,9 @@ own ``load_job`` and submitted under its deterministic name, so a retried submit
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -38,13 +40,14 @@ def job_state(status: Any) -> JobState:
 class AzureJobs:
     def __init__(self, clients: AzureClients) -> None:
         self.clients = clients
+        self._held_out: dict[str, str | None] = {}  # test split -> where it lies on this machine
 
     # -- data -------------------------------------------------------------------------------------
     def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
         """Remote data passes through as it is; a dataset is prepared by the pipeline's first step on the cluster.
         A local path is refused here too, whatever validate said: this process never reads files for a job."""
-        if spec.data.train_path is None:
-            return PreparedData(train_uri=IN_PIPELINE, test_uri=None)
+        if spec.data.train_path is None:  # the pipeline's first step writes the test split where the gate reads it
+            return PreparedData(train_uri=IN_PIPELINE, test_uri=held_out_uri(job_name, spec.data.test_split))
         for field_name in ("train_path", "test_path"):
             value = getattr(spec.data, field_name)
             if value is not None and not is_remote_data(value):
@@ -77,7 +80,8 @@ class AzureJobs:
         given = spec.data.train_path is not None
         document = build_pipeline_job(spec, dict(params), digest=tags.get(TAG_DIGEST, job_name), gpus=gpus,
                                       train_uri=data.train_uri if given else None, test_uri=data.test_uri if given else None, tags=tags,
-                                      model_defaults=model.defaults, model_path=model.uri)
+                                      model_defaults=model.defaults, model_path=model.uri,
+                                      held_out_path=None if given else data.test_uri)
         document["name"] = job_name  # the caller's name is the contract (it equals the digest-derived one)
         job = load_job(io.StringIO(yaml.safe_dump(document, sort_keys=False)))
         ws = self.clients.workspace
@@ -103,3 +107,60 @@ class AzureJobs:
         created = getattr(getattr(job, "creation_context", None), "created_at", None)
         return JobStatus(name=job.name, state=job_state(job.status), tags=dict(job.tags or {}),
                          portal_url=getattr(job, "studio_url", None), started_at=created)
+
+    def held_out_split(self, test_path: str | None) -> str | None:
+        """The test split on this machine: a data asset (``azureml:name:version``) or a datastore path, downloaded once
+        per process through the workspace's datastore with the clients' credential (the Function's identity needs
+        Storage Blob Data Reader on the workspace's storage account: infra/main.bicep). Anything else: None."""
+        if not test_path:
+            return None
+        if test_path in self._held_out:  # one look per process: an evaluation reads it once per slice
+            return self._held_out[test_path]
+        found_at = self._fetch_held_out(test_path)
+        self._held_out[test_path] = found_at
+        return found_at
+
+    def _fetch_held_out(self, test_path: str) -> str | None:
+        import hashlib
+        import tempfile
+
+        uri = test_path
+        if uri.startswith("azureml:") and not uri.startswith("azureml://"):
+            name, _, version = uri.removeprefix("azureml:").partition(":")
+            ws = self.clients.workspace
+            asset = call(f"getting data asset {name}:{version}", lambda: ws.data.get(name, version=version or None))
+            uri = str(getattr(asset, "path", "") or "")
+        found = _DATASTORE_PATH.search(uri)
+        if not found:
+            return None
+        datastore_name, blob_path = found.group(1), found.group(2)
+        ws = self.clients.workspace
+        store = call(f"getting datastore {datastore_name}", lambda: ws.datastores.get(datastore_name))
+        from azure.storage.blob import BlobClient
+
+        account_url = f"https://{store.account_name}.blob.{getattr(store, 'endpoint', None) or 'core.windows.net'}"
+        blob = BlobClient(account_url, store.container_name, blob_path, credential=self.clients.get_credential())
+        properties = call(f"reading {blob_path}", blob.get_blob_properties)
+        if properties.size > MAX_HELD_OUT_BYTES:
+            return None
+        key = hashlib.sha256(f"{account_url}/{store.container_name}/{blob_path}@{properties.etag}".encode()).hexdigest()[:24]
+        target = Path(tempfile.gettempdir()) / "gitops-held-out" / f"{key}.jsonl"  # one download per version of the blob
+        if target.is_file():
+            return str(target)
+        data = call(f"reading {blob_path}", lambda: blob.download_blob().readall())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+        return str(target)
+
+
+# Where a dataset spec's prepared test split is written (the prepare_data step's output), so that the gate can read
+# the same held-out conversations the job evaluated on.
+HELD_OUT_PATH = "azureml://datastores/workspaceblobstore/paths/gitops/{job}/{split}.jsonl"
+MAX_HELD_OUT_BYTES = 64 * 1024 * 1024
+_DATASTORE_PATH = re.compile(r"datastores/([^/]+)/paths/(.+)$")
+
+
+def held_out_uri(job_name: str, split: str) -> str:
+    return HELD_OUT_PATH.format(job=job_name, split=split)

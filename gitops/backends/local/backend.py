@@ -132,5 +132,8 @@ class LocalBackend:
     def delete_endpoint(self, name: str) -> None:
         self.endpoints.delete(name)
 
+    def held_out_split(self, test_path: str | None) -> str | None:
+        return test_path if test_path and Path(test_path).is_file() else None
+
     def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
         return {name: self.endpoints.usage(name) for name in endpoints}

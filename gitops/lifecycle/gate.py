@@ -1,0 +1,181 @@
+"""The promotion gate: is the candidate at least as good as the version serving now?
+
+Two parts, both steps of the rollout (``gitops.lifecycle.steps``):
+
+- **training metrics**: the candidate job's final eval loss may rise at most ``max_eval_loss_increase`` over the
+  serving version's, and eval perplexity stays under ``max_perplexity`` when one is set (the first version of a
+  run has nothing to compare with: absolute bounds only; a redeploy of the same job has no new metrics);
+- **online evaluation**: N held-out conversations of the test split (a fixed seed; the trailing assistant turn is
+  the reference) are sent to the candidate at 0% and to the serving deployment, greedily; each reply is scored
+  with ROUGE-L (``rouge-score``, the metric summarisation and chat fine-tunes report). The candidate passes when
+  the one-sided lower bound of the paired bootstrap of the mean difference (candidate - serving) is above
+  ``-margin`` at ``confidence``, its error rate is within ``max_error_rate`` and its p95 latency within
+  ``max_p95_latency_ms``. The first version is held to the error rate and latency only.
+
+Everything here is pure (no backend, no clock): the steps feed it and record what it says.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.chat_format import prompt_messages
+
+SAMPLE_SEED = 20240607  # the held-out conversations are the same for every version of every run
+BOOTSTRAP_SEED = 7
+BOOTSTRAP_ROUNDS = 2000
+MAX_TEST_BYTES = 64 * 1024 * 1024  # a test split is read whole to sample from it; larger is not a test split
+
+
+@dataclass(frozen=True)
+class Conversation:
+    index: int  # the row in the test split
+    prompt: list[dict[str, str]]
+    reference: str
+
+
+def sample_conversations(test_path: str | None, n: int, seed: int = SAMPLE_SEED) -> list[Conversation]:
+    """``n`` conversations of the test split that end with an assistant turn, chosen with a fixed seed."""
+    if not test_path or n <= 0:
+        return []
+    path = Path(test_path)
+    if not path.is_file() or path.stat().st_size > MAX_TEST_BYTES:
+        return []
+    usable: list[Conversation] = []
+    with path.open(encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if not line.strip():
+                continue
+            try:
+                messages = json.loads(line).get("messages") or []
+            except (ValueError, AttributeError):
+                continue
+            if len(messages) >= 2 and messages[-1].get("role") == "assistant" and str(messages[-1].get("content", "")).strip():
+                prompt = prompt_messages(messages)
+                if prompt:
+                    usable.append(Conversation(i, prompt, str(messages[-1]["content"])))
+    if len(usable) <= n:
+        return usable
+    return sorted(random.Random(seed).sample(usable, n), key=lambda c: c.index)
+
+
+def rouge_l(reply: str, reference: str) -> float:
+    """ROUGE-L F-measure of a reply against the reference answer (0 for an empty reply)."""
+    from rouge_score import rouge_scorer  # a small library; imported when an evaluation runs
+
+    if not reply.strip():
+        return 0.0
+    return float(_scorer(rouge_scorer).score(reference, reply)["rougeL"].fmeasure)
+
+
+_SCORER: Any = None
+
+
+def _scorer(module: Any) -> Any:
+    global _SCORER
+    if _SCORER is None:
+        _SCORER = module.RougeScorer(["rougeL"], use_stemmer=True)
+    return _SCORER
+
+
+def paired_lower_bound(candidate: list[float], serving: list[float], confidence: float,
+                       rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """The mean of candidate - serving over paired conversations, and the one-sided lower bound of its
+    ``confidence`` bootstrap interval (resampling conversations, seeded: the same scores give the same verdict)."""
+    diffs = [c - s for c, s in zip(candidate, serving, strict=True)]
+    if not diffs:
+        return 0.0, 0.0
+    mean = sum(diffs) / len(diffs)
+    rng = random.Random(seed)
+    n = len(diffs)
+    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(rounds))
+    return mean, means[int((1 - confidence) * rounds)]
+
+
+def p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+@dataclass
+class Side:
+    """What one deployment answered: a score, a latency and success per conversation, in the sample's order."""
+
+    scores: list[float] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    failures: int = 0
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.scores) / len(self.scores) if self.scores else None
+
+    @property
+    def error_rate(self) -> float:
+        total = len(self.scores)
+        return self.failures / total if total else 0.0
+
+
+@dataclass
+class Verdict:
+    """The gate's decision with its numbers: what ``status``, the report and the PR comment show."""
+
+    ok: bool
+    reasons: list[str] = field(default_factory=list)  # why it failed (empty when it passed)
+    notes: list[str] = field(default_factory=list)  # what was checked, for the record
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def training_verdict(rules: dict[str, Any], candidate: dict[str, float | None], serving: dict[str, float | None] | None) -> Verdict:
+    """The candidate's final eval loss and perplexity against the serving version's (``None``: a first version)."""
+    verdict = Verdict(True, numbers={"candidate": candidate, "serving": serving})
+    loss, ppl = candidate.get("eval_loss"), candidate.get("eval_perplexity")
+    ceiling = rules.get("max_perplexity")
+    if ceiling is not None and ppl is not None and ppl > ceiling:
+        verdict.reasons.append(f"eval perplexity {ppl:.2f} is over the ceiling of {ceiling:g}")
+    before = (serving or {}).get("eval_loss")
+    if loss is None:
+        verdict.notes.append("no eval loss was logged: the online evaluation decides")
+    elif before is None:
+        verdict.notes.append(f"eval loss {loss:.4f}; nothing serving to compare with")
+    else:
+        rise, allowed = loss - before, float(rules["max_eval_loss_increase"])
+        line = f"eval loss {before:.4f} -> {loss:.4f} ({rise:+.4f}; at most +{allowed:g})"
+        (verdict.reasons if rise > allowed else verdict.notes).append(line)
+    verdict.ok = not verdict.reasons
+    return verdict
+
+
+def online_verdict(rules: dict[str, Any], candidate: Side, serving: Side | None) -> Verdict:
+    """Error rate and p95 latency of the candidate; non-inferiority of its ROUGE-L against the serving deployment."""
+    verdict = Verdict(True)
+    n = len(candidate.scores)
+    cand_p95 = p95(candidate.latencies_ms)
+    verdict.numbers = {"conversations": n, "candidate_rouge_l": candidate.mean, "candidate_error_rate": candidate.error_rate,
+                       "candidate_p95_ms": cand_p95}
+    if candidate.error_rate > float(rules["max_error_rate"]):
+        verdict.reasons.append(f"{candidate.failures} of {n} requests failed ({candidate.error_rate:.0%}; at most "
+                               f"{float(rules['max_error_rate']):.0%})")
+    bound = rules.get("max_p95_latency_ms")
+    if bound is not None and cand_p95 is not None and cand_p95 > bound:
+        verdict.reasons.append(f"p95 latency {cand_p95:.0f} ms is over {bound} ms")
+    if serving is not None and serving.scores:
+        mean, low = paired_lower_bound(candidate.scores, serving.scores, float(rules["confidence"]))
+        margin = float(rules["margin"])
+        verdict.numbers.update(serving_rouge_l=serving.mean, serving_error_rate=serving.error_rate,
+                               serving_p95_ms=p95(serving.latencies_ms), rouge_l_delta=mean, rouge_l_delta_lower=low)
+        line = (f"ROUGE-L {serving.mean:.3f} -> {candidate.mean:.3f} over {n} conversations (mean change {mean:+.3f}, "
+                f"{float(rules['confidence']):.0%} lower bound {low:+.3f}; may drop at most {margin:g})")
+        (verdict.reasons if low < -margin else verdict.notes).append(line)
+    elif n:
+        verdict.notes.append(f"ROUGE-L {candidate.mean:.3f} over {n} conversations; nothing serving to compare with")
+    verdict.ok = not verdict.reasons
+    return verdict
