@@ -60,6 +60,11 @@ def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
     return {**policy.rollout.resolve(spec), "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds()}
 
 
+def _serving_job(record: RunRecord) -> str | None:
+    """The job whose model serves: what a new version's gate compares with (records before the gate: a live one's)."""
+    return record.serving_job or (record.job_name if record.status == "live" else None)
+
+
 def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     from gitops.spec.diff import field_changes
 
@@ -173,6 +178,7 @@ class Lifecycle:
                            deployment=existing[0].deployment if existing else None,  # what still serves
                            history=history, test_path=data.local_test_path or data.test_uri,
                            previous_job=existing[0].job_name if existing else None,
+                           serving_job=_serving_job(existing[0]) if existing else None,
                            timeouts=_timeouts(policy, spec), gate_rules=policy.gate.resolve(spec)).moved(
                                "submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)

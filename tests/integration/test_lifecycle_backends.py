@@ -46,7 +46,7 @@ backend: local
 model: {{registry: local, name: tiny-phi3}}
 finetune:
   params: {{max_steps: {steps}, per_device_train_batch_size: 8, learning_rate: {lr}, apply_lora: true, lora_alpha: 16,
-           max_seq_length: 128, logging_steps: 5}}
+           max_seq_length: 128, logging_steps: 5, evaluation_strategy: steps, eval_steps: {steps}}}
 """
 AZURE = """
 backend: azureml
@@ -63,8 +63,22 @@ class Driver:
 
     def __init__(self, root: Path) -> None:
         self.data = write_dataset(root / "data", rows=160, test_rows=16)
-        self.lifecycle = Lifecycle(LocalLedger(root / "ledger"), lambda name: self.backend, topic=self.topic)
+        self.lifecycle = Lifecycle(LocalLedger(root / "ledger"), lambda name: self.backend, topic=self.topic,
+                                   reader_for=lambda name: self.reader())
         self.latency = 60000
+
+    def reader(self) -> Any:
+        """Where the gate reads training metrics: the backend's MLflow store (a workspace-shaped one for Azure)."""
+        raise NotImplementedError
+
+    def worse_spec(self, variant: int = 0, gate: str = "") -> ValidatedSpec:
+        """A version whose model is worse than the one serving, with the gate on (``variant``: another such version;
+        ``gate``: more of the gate's settings)."""
+        raise NotImplementedError
+
+    def better_spec(self) -> ValidatedSpec:
+        """A version whose model is as good as a sound fine-tune makes it, with the gate on."""
+        raise NotImplementedError
 
     @property
     def topic(self) -> str:
@@ -138,6 +152,18 @@ class LocalDriver(Driver):
     def provision_slowly(self, seconds: float, clock: Callable[[], float]) -> None:
         self.backend.endpoints.provisioning_delay_s, self.backend.endpoints.clock = seconds, clock  # type: ignore[attr-defined]
 
+    def reader(self) -> Any:
+        from gitops.report.metrics import MlflowMetricsReader
+
+        return MlflowMetricsReader(self.backend.ws.tracking_uri)
+
+    def worse_spec(self, variant: int = 0, gate: str = "") -> ValidatedSpec:
+        # A real fine-tune made worse by its parameters: a learning rate a hundred times too high.
+        return self.spec(lr=("0.5", "0.6")[variant], steps=30, gate="{conversations: 8" + gate + "}")
+
+    def better_spec(self) -> ValidatedSpec:
+        return self.spec(lr="3.0e-3", steps=40, gate="{conversations: 8}")
+
 
 class AzureDriver(Driver):
     kind = "azureml"
@@ -148,9 +174,51 @@ class AzureDriver(Driver):
         self.fake = FakeAzureML().seed_defaults()
         self.backend = azure_backend_for(self.fake)
         super().__init__(root)
+        self.fake.put_data_asset("behave-test", "1", Path(self.data["test_sft"]).read_bytes())
+        self.store = f"sqlite:///{root / 'workspace-mlflow.db'}"  # shaped like the workspace's: steps under the job
+        self.quality = "good"
+        self.bad: set[str] = set()  # deployments whose model answers badly
+        self.known: set[str] = set()
+        self.fake.scorer = self.score
+
+    def reader(self) -> Any:
+        from gitops.report.metrics import MlflowMetricsReader
+
+        return MlflowMetricsReader(self.store)
 
     def finish(self, job: str) -> None:
+        """The job completes: its finetune step logged its curves in the workspace's MLflow, as the component does."""
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.store)
+        found = client.get_experiment_by_name("chat_completion_Phi-4")
+        exp = found.experiment_id if found else client.create_experiment("chat_completion_Phi-4")
+        parent = client.create_run(exp, run_name=job)
+        step = client.create_run(exp, run_name="finetune", tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id})
+        final = 3.6 if self.quality == "bad" else 2.1
+        for i, loss in enumerate((2.6, 2.3, final)):
+            client.log_metric(step.info.run_id, "train_loss", loss, step=i * 10)
+        client.log_metric(step.info.run_id, "eval_loss", final, step=30)
         self.fake.set_job_status(job, "Completed")
+
+    def score(self, endpoint: str, deployment: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """A sound model answers on topic; the worse one with noise (deployments made while quality is bad)."""
+        if deployment not in self.known:
+            self.known.add(deployment)
+            if self.quality == "bad":
+                self.bad.add(deployment)
+        if deployment in self.bad:
+            return 200, [{"0": "zzz qqq xxx"}]
+        question = str((body.get("input_data") or {}).get("input_string", [{}])[-1].get("content", ""))
+        return 200, [{"0": f"{question.rstrip('?')} is why it matters, because life on Earth depends on it."}]
+
+    def worse_spec(self, variant: int = 0, gate: str = "") -> ValidatedSpec:
+        self.quality = "bad"
+        return self.spec(lr=("9.0e-3", "8.0e-3")[variant], steps=30, gate="{conversations: 8" + gate + "}")
+
+    def better_spec(self) -> ValidatedSpec:
+        self.quality = "good"
+        return self.spec(lr="4.0e-3", steps=40, gate="{conversations: 8}")
 
     def break_next_deployment(self) -> None:
         serving = self.record().deployment
@@ -161,9 +229,7 @@ class AzureDriver(Driver):
         self.fake.scorer = scorer
 
     def heal(self) -> None:
-        from tests.fakes.azureml_api import default_scorer
-
-        self.fake.scorer = default_scorer
+        self.fake.scorer = self.score
 
     def provision_slowly(self, seconds: float, clock: Callable[[], float]) -> None:
         self.fake.provisioning_s["deployments"], self.fake.clock = seconds, clock
@@ -273,6 +339,59 @@ def test_a_deployment_change_deploys_the_trained_model_again_without_a_new_job(d
     assert not any(h.status == "submitted" for h in live.history[len(before.history):])  # no job was started
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and info.traffic == {live.deployment: 100} and [d.name for d in info.deployments] == [live.deployment]
+
+
+def test_a_worse_model_is_held_at_zero_percent_until_a_person_promotes_it(driver: Driver) -> None:
+    driver.heal()
+    serving = driver.record()
+    record = driver.lifecycle.submit(driver.worse_spec())
+    driver.finish(record.job_name)
+    driver.lifecycle.on_job_event(driver.completed_event(record.job_name))
+    held = driver.lifecycle.settle("behave")
+    assert held.status == "held" and held.cursor is not None and held.cursor.plan == "hold", held.history[-3:]
+    assert held.gate is not None and not held.gate["ok"] and held.gate["reasons"]
+    info = driver.backend.get_endpoint("behave-ep")
+    candidate = held.cursor.deployment
+    assert info is not None and info.traffic.get(serving.deployment) == 100 and info.deployment(candidate) is not None
+    assert info.traffic.get(candidate, 0) == 0  # the worse model never took a request from users
+    assert driver.lifecycle.promote("behave", "alice", "we accept the regression for the new format").status == "deploying"
+    live = driver.lifecycle.settle("behave")
+    assert live.status == "live" and live.deployment == candidate and live.serving_job == record.job_name
+    assert any(h.note.startswith("promoted by alice: we accept the regression") for h in live.history)
+
+
+def test_a_better_model_passes_the_gate_against_the_worse_one_serving(driver: Driver) -> None:
+    worse = driver.record()
+    record = driver.lifecycle.submit(driver.better_spec())
+    driver.finish(record.job_name)
+    driver.lifecycle.on_job_event(driver.completed_event(record.job_name))
+    live = driver.lifecycle.settle("behave")
+    assert live.status == "live" and live.job_name == record.job_name and live.deployment != worse.deployment, live.history[-4:]
+    assert live.gate is not None and live.gate["ok"] and any("ROUGE-L" in n for n in live.gate["notes"])
+
+
+def test_a_held_candidate_is_removed_by_a_rollback_or_when_its_hold_runs_out(driver: Driver) -> None:
+    serving = driver.record()
+    for decide in ("rollback", "expire"):
+        record = driver.lifecycle.submit(driver.worse_spec() if decide == "rollback" else driver.worse_spec(1, ", hold_for: 1h"))
+        driver.finish(record.job_name)
+        driver.lifecycle.on_job_event(driver.completed_event(record.job_name))
+        held = driver.lifecycle.settle("behave")
+        assert held.status == "held" and held.cursor is not None
+        assert held.serving_job == serving.serving_job  # judged against what serves, not the version rejected before
+        candidate = held.cursor.deployment
+        if decide == "rollback":
+            driver.lifecycle.rollback("behave", "bob", "not this one")
+            ended = driver.lifecycle.settle("behave")
+        else:  # an hour later, a reconcile finds the hold run out
+            later = Lifecycle(driver.lifecycle.ledger, lambda name: driver.backend, topic=driver.topic,
+                              clock=lambda: time.time() + 3601)
+            later.reconcile("behave")
+            ended = later.settle("behave")
+        assert ended.status == "rejected" and ended.cursor is None and ended.deployment == serving.deployment, ended.history[-3:]
+        info = driver.backend.get_endpoint("behave-ep")
+        assert info is not None and info.traffic == {serving.deployment: 100}
+        assert candidate not in [d.name for d in info.deployments if d.state.value != "deleting"]
 
 
 def test_cleanup_retires_an_expired_endpoint(driver: Driver) -> None:
