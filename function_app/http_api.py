@@ -105,6 +105,24 @@ def retry(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"run": record.run, "job_name": record.job_name, "attempt": record.attempt, "status": record.status}, 202)
 
 
+def decide(req: func.HttpRequest, action: str) -> func.HttpResponse:
+    """A person's decision on a run (``promote`` a held candidate, ``rollback``), from a workflow run on main: who
+    and why go into the run's history."""
+    s = services()
+    limit_body(req, s.settings.max_body_bytes)
+    caller = s.verifier.verify(req.headers.get("Authorization"), main_only=True)
+    body = read_json(req, s.settings.max_body_bytes)
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise RequestError("'reason' must say why, in 1 to 500 characters", hint="the workflow asks for it")
+    name = req.route_params.get("name", "")
+    who = f"{caller.actor or 'someone'} via GitHub ({caller.event_name})"
+    lifecycle = s.lifecycle
+    record = lifecycle.promote(name, who, reason.strip()) if action == "promote" else lifecycle.rollback(name, who, reason.strip())
+    step = record.cursor.step if record.cursor else None
+    return json_response({"run": record.run, "status": record.status, "step": step, "decided_by": who}, 202)
+
+
 @bp.function_name("validate")
 @bp.route(route="validate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def validate_function(req: func.HttpRequest) -> func.HttpResponse:
@@ -121,6 +139,18 @@ def submit_function(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="runs/{name}/retry", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def retry_function(req: func.HttpRequest) -> func.HttpResponse:
     return handled("retry", retry)(req)
+
+
+@bp.function_name("promote")
+@bp.route(route="runs/{name}/promote", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def promote_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("promote", lambda r: decide(r, "promote"))(req)
+
+
+@bp.function_name("rollback")
+@bp.route(route="runs/{name}/rollback", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def rollback_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("rollback", lambda r: decide(r, "rollback"))(req)
 
 
 @bp.function_name("get_run")

@@ -9,6 +9,9 @@
 @description('Name of the existing Azure ML workspace (same resource group).')
 param workspaceName string
 
+@description('Name of the workspace\'s storage account (az ml workspace show --query storage_account -o tsv, its last segment).')
+param workspaceStorageAccountName string
+
 @description('owner/name of the GitHub repository whose workflows may call validate and submit.')
 param githubRepository string
 
@@ -42,9 +45,17 @@ var roleStorageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 var roleMonitoringReader = '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
 var roleStorageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var roleStorageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+var roleStorageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 
 resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-04-01' existing = {
   name: workspaceName
+}
+
+// The workspace's own storage account (its default datastore), in the same resource group: the promotion gate reads
+// the runs' held-out test splits from it. (A name from the workspace's properties cannot name an existing resource:
+// Bicep needs it at the start of the deployment, hence the parameter.)
+resource workspaceStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: workspaceStorageAccountName
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -185,6 +196,16 @@ resource canReadMetrics 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: functionApp.identity.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleMonitoringReader)
+  }
+}
+
+resource canReadHeldOutSplits 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: workspaceStorage
+  name: guid(workspaceStorage.id, functionApp.id, roleStorageBlobDataReader)
+  properties: {
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageBlobDataReader)
   }
 }
 

@@ -43,7 +43,7 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
             got = lifecycle.ledger.get(record.run)
             assert got is not None
             record = got[0]
-            if record.status not in IN_FLIGHT:
+            if record.status not in IN_FLIGHT or record.status == "held":  # ended, or waiting for a person's decision
                 break
             if time.monotonic() > deadline:
                 raise GitopsError(f"run '{record.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
@@ -74,6 +74,14 @@ def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]
     from gitops.settings import Settings
 
     print(f"run {record.run}: {record.status}" + (f" ({record.error})" if record.error else ""))
+    if record.gate is not None:
+        verdict = record.gate
+        print(f"gate: {'passed' if verdict.get('ok') else 'FAILED'}")
+        for line in [*verdict.get("reasons", []), *verdict.get("notes", [])]:
+            print(f"  - {line}")
+    if record.status == "held":
+        print(f"the candidate waits at 0% traffic: `gitops promote {record.run} --reason ...` lets it take the traffic, "
+              f"`gitops rollback {record.run} --reason ...` removes it (it is removed by itself when its hold runs out)")
     if record.smoke is not None:
         print(f"smoke test: {'passed' if record.smoke.ok else 'FAILED'} in {record.smoke.latency_ms} ms; "
               f"reply: {record.smoke.reply_excerpt[:80]!r}" + (f"; {record.smoke.reason}" if record.smoke.reason else ""))
@@ -110,7 +118,7 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
         sys.stdout.write(json.dumps([_iso_times(r.model_dump(mode="json", exclude={"spec"})) for r in records], indent=2) + "\n")
         return
     now = time.time()
-    table = Table("run", "status", "step", "job", "model", "endpoint", "traffic", "smoke", "age")
+    table = Table("run", "status", "step", "job", "model", "endpoint", "traffic", "smoke", "gate", "age")
     for r in records:
         traffic = ""
         if r.endpoint and r.status == "live":
@@ -129,8 +137,9 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
             c = r.cursor
             step = (f"{c.step} {(now - c.entered_at) / 60:.0f}m (deadline in {max(0.0, c.deadline_at - now) / 60:.0f}m)"
                     + (f": {c.last}" if c.last else ""))
+        gate = "-" if r.gate is None else ("ok" if r.gate.get("ok") else "FAILED: " + "; ".join(r.gate.get("reasons", []))[:80])
         table.add_row(r.run, r.status, step, r.job_name, f"{r.model_name or '-'} v{r.model_version or '-'}", r.endpoint or "-",
-                      traffic or "-", smoke, age)
+                      traffic or "-", smoke, gate, age)
     Console().print(table)
 
 
@@ -221,6 +230,43 @@ def retry(name: str = typer.Argument(..., help="The run whose job failed or was 
     record = local_lifecycle().retry(name, who="cli")
     print(f"run {record.run}: attempt {record.attempt}, job {record.job_name} {record.status}")
     print("follow it with `gitops status`; `gitops reconcile` takes it on when the job ends")
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+@app.command()
+def promote(name: str = typer.Argument(..., help="The run whose candidate is held by the gate."),
+            reason: str = typer.Option(..., help="Why the candidate goes live although the gate failed (recorded).")) -> None:
+    """Override a held gate: the candidate takes the traffic. Recorded in the run's history with who and why."""
+    from gitops.lifecycle.wiring import local_lifecycle
+
+    lifecycle = local_lifecycle()
+    record = lifecycle.promote(name, who=_who(), reason=reason)
+    if record.cursor is not None:
+        record = lifecycle.settle(name)
+    print(f"run {record.run}: {record.status}" + (f", {record.deployment} takes the traffic" if record.status == "live" else ""))
+    raise typer.Exit(0 if record.status == "live" else 1)
+
+
+@app.command()
+def rollback(name: str = typer.Argument(..., help="A held, rolling-out or live run."),
+             reason: str = typer.Option(..., help="Why (recorded in the run's history).")) -> None:
+    """A held candidate is removed (the run is rejected); a rollout in progress stops and its candidate is removed;
+    a live run goes back to the deployment before it, while that one still exists."""
+    from gitops.lifecycle.wiring import local_lifecycle
+
+    lifecycle = local_lifecycle()
+    lifecycle.rollback(name, who=_who(), reason=reason)
+    record = lifecycle.settle(name)
+    print(f"run {record.run}: {record.status}" + (f", {record.deployment} serves" if record.deployment else ""))
+    raise typer.Exit(0 if record.cursor is None else 1)
 
 
 @app.command()

@@ -16,6 +16,8 @@ EXPECTED = {
     "submit": [("httpTrigger", "submit", ["post"]), ("http", None, None)],
     "get_run": [("httpTrigger", "runs/{name}", ["get"]), ("http", None, None)],
     "retry": [("httpTrigger", "runs/{name}/retry", ["post"]), ("http", None, None)],
+    "promote": [("httpTrigger", "runs/{name}/promote", ["post"]), ("http", None, None)],
+    "rollback": [("httpTrigger", "runs/{name}/rollback", ["post"]), ("http", None, None)],
     "on_job_event": [("eventGridTrigger", None, None)],
     "advance": [("queueTrigger", "%GITOPS_QUEUE_NAME%", None)],
     "reconcile": [("timerTrigger", "%GITOPS_RECONCILE_SCHEDULE%", None)],

@@ -182,3 +182,38 @@ def test_retry_through_the_function_needs_main_and_a_failed_run(app_services, az
     if status == 202:
         assert body_of(response)["attempt"] == 2 and body_of(response)["job_name"] == f"{record.job_name}-a2"
         assert "octocat via GitHub" in app_services.lifecycle.ledger.get(record.run)[0].history[-1].note
+
+
+def test_a_held_candidate_is_promoted_or_rolled_back_only_from_main_with_a_reason(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
+    """The gate holds a worse candidate; a person decides through the Function, from a workflow on main."""
+    from gitops.spec.validate import validate_text
+
+    lifecycle = app_services.lifecycle
+    base = REFERENCE.replace("dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n"
+                             "  test_path: azureml:ultrachat-test:1\n  # dataset").replace(
+        "request_timeout_ms: 90000", "request_timeout_ms: 90000\n  gate: {conversations: 4}")
+    served: set[str] = set()
+
+    def scorer(endpoint: str, deployment: str, body: dict) -> tuple[int, object]:  # type: ignore[type-arg]
+        served.add(deployment)
+        first = sorted(served)[0]
+        return (200, [{"0": "It matters because life on Earth depends on it."}]) if deployment == first else (200, [{"0": "zzz"}])
+
+    azure_fake.scorer = scorer
+    for lr in ("5.0e-6", "6.0e-6"):
+        record = lifecycle.submit(validate_text(base.replace("learning_rate: 5.0e-6", f"learning_rate: {lr}"), "runs/phi4-ultrachat.yaml"))
+        azure_fake.set_job_status(record.job_name, "Completed")
+        lifecycle._start(record.run, "test")
+        lifecycle.settle(record.run)
+    held = lifecycle.ledger.get("phi4-ultrachat")[0]
+    assert held.status == "held" and held.gate is not None and not held.gate["ok"]
+    route = {"name": "phi4-ultrachat"}
+    dispatch = bearer(token(event_name="workflow_dispatch"))
+    assert call("promote", {"reason": "ok"}, bearer(token(event_name="pull_request")), route_params=route).status_code == 403
+    assert call("promote", {}, dispatch, route_params=route).status_code == 400  # no reason, no decision
+    answer = call("promote", {"reason": "the new format is worth it"}, dispatch, route_params=route)
+    assert answer.status_code == 202 and body_of(answer)["status"] == "deploying" and "octocat via GitHub" in body_of(answer)["decided_by"]
+    live = lifecycle.settle("phi4-ultrachat")
+    assert live.status == "live" and any("promoted by octocat via GitHub" in h.note for h in live.history)
+    nothing = call("promote", {"reason": "again"}, dispatch, route_params=route)
+    assert nothing.status_code == 409 and "not held" in body_of(nothing)["error"]["message"]
