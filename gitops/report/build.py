@@ -34,6 +34,7 @@ class RunReport:
     endpoint: str | None
     deployment: str | None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    gate: dict[str, Any] | None = None  # the promotion gate's verdict: ok, reasons, notes, numbers
 
     def summary(self) -> dict[str, Any]:
         """What the ledger keeps of a report (no curves)."""
@@ -68,7 +69,7 @@ def build_report(record: RunRecord, metrics: JobMetrics) -> RunReport:
         smoke_ok=smoke.ok if smoke else None, smoke_latency_ms=smoke.latency_ms if smoke else None,
         smoke_reply=smoke.reply_excerpt if smoke else "",
         model=f"{record.model_name} v{record.model_version}" if record.model_version else record.model_name,
-        endpoint=record.endpoint, deployment=record.deployment, curves=metrics.curves,
+        endpoint=record.endpoint, deployment=record.deployment, curves=metrics.curves, gate=record.gate,
     )
 
 

@@ -73,7 +73,18 @@ def _rows(report: RunReport) -> list[tuple[str, str]]:
         ("Eval perplexity", _num(report.eval_perplexity, ".2f")),
         ("Smoke test", "-" if report.smoke_ok is None else
          f"{'passed' if report.smoke_ok else 'FAILED'} in {_num(report.smoke_latency_ms, '.0f')} ms"),
+        ("Gate", _gate(report)),
     ]
+
+
+def _gate(report: RunReport) -> str:
+    """The promotion gate's verdict in one cell: passed or failed, then what it found."""
+    g = report.gate
+    if not g:
+        return "-"
+    found = "; ".join([*g.get("reasons", []), *g.get("notes", [])])
+    return ("passed" if g.get("ok") else "FAILED (promoted by a person)" if report.status == "live" else "FAILED") + \
+        (f": {found}" if found else "")
 
 
 def render_markdown(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:

@@ -96,3 +96,14 @@ def test_comparison_deltas() -> None:
     md = render_markdown(this, list(deltas.values()), "other-run")
     assert "### Compared with `other-run`" in md and "| final train loss | 1.0000 | 1.5000 | -0.5000 |" in md
     assert '"change": -0.5' in render_json(this, list(deltas.values()), "other-run")
+
+
+def test_the_report_shows_the_gate_verdict_and_says_when_a_person_overrode_it() -> None:
+    from gitops.report.render import render_text
+
+    passed = {"ok": True, "reasons": [], "notes": ["eval loss 2.4600 -> 2.4100 (-0.0500; at most +0.1)"], "numbers": {}}
+    assert "| Gate | passed: eval loss 2.4600 -> 2.4100 (-0.0500; at most +0.1) |" in render_markdown(_report({}, gate=passed))
+    failed = {"ok": False, "reasons": ["eval loss 2.4600 -> 4.4900 (+2.0300; at most +0.1)"], "notes": [], "numbers": {}}
+    assert "Gate                        FAILED (promoted by a person): eval loss 2.4600 -> 4.4900" in render_text(
+        _report({}, gate=failed))
+    assert "| Gate | - |" in render_markdown(_report({}))
