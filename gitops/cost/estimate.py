@@ -22,6 +22,11 @@ from gitops.spec.policy import POLICY_FILE, Policy
 BILLED_BACKENDS = frozenset({"azureml"})  # the local backend trains and serves on this machine
 
 
+def _times(a: float | None, b: float | None) -> float | None:
+    """A product that is unknown when either factor is."""
+    return a * b if a is not None and b is not None else None
+
+
 @dataclass(frozen=True)
 class CostEstimate:
     backend: str
@@ -45,21 +50,19 @@ class CostEstimate:
 
     @property
     def training_hourly(self) -> float | None:
-        return self.training_price.usd_per_hour * self.nodes if self.training_price else None
+        return _times(self.training_price.usd_per_hour if self.training_price else None, self.nodes)
 
     @property
     def training_usd(self) -> float | None:
-        hourly = self.training_hourly
-        return hourly * self.training_hours if hourly is not None and self.training_hours is not None else None
+        return _times(self.training_hourly, self.training_hours)
 
     @property
     def deploy_hourly(self) -> float | None:
-        return self.deploy_price.usd_per_hour * self.instances if self.deploy_price else None
+        return _times(self.deploy_price.usd_per_hour if self.deploy_price else None, self.instances)
 
     @property
     def deploy_bound_usd(self) -> float | None:
-        hourly = self.deploy_hourly
-        return hourly * self.deploy_bound_hours if hourly is not None and self.deploy_bound_hours is not None else None
+        return _times(self.deploy_hourly, self.deploy_bound_hours)
 
     @property
     def prices_from(self) -> str:

@@ -60,6 +60,12 @@ def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
     return {**policy.rollout.resolve(spec), "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds()}
 
 
+def _entering(cursor: Cursor, plan: str, step: str, now: float, deadline: float, **more: Any) -> Cursor:
+    """The cursor moved to the start of ``step`` of ``plan``: a fresh attempt count, due now, with its deadline."""
+    return cursor.model_copy(update={"plan": plan, "step": step, "entered_at": now, "attempt": 0, "not_before": now,
+                                     "deadline_at": deadline, "last": "", **more})
+
+
 def _serving_job(record: RunRecord) -> str | None:
     """The job whose model serves: what a new version's gate compares with (records before the gate: a live one's)."""
     return record.serving_job or (record.job_name if record.status == "live" else None)
@@ -216,20 +222,12 @@ class Lifecycle:
             if c is None or c.plan != "hold":
                 raise ConflictError(f"run '{run}' is {record.status}, not held: only a candidate held by the gate is promoted",
                                     hint="gitops status shows the gate's verdict; a passing candidate is promoted by itself")
-            index, step = S.find("rollout", "promote")
-            moved = c.model_copy(update={"plan": "rollout", "step": step.name, "entered_at": now, "attempt": 0, "not_before": now,
-                                         "deadline_at": now + self._timeout(record, step.phase), "decided_by": who, "last": ""})
+            _, step = S.find("rollout", "promote")
+            moved = _entering(c, "rollout", step.name, now, now + self._timeout(record, step.phase), decided_by=who)
             note = f"promoted by {who}" + (f": {reason}" if reason else "") + " (the gate had failed)"
             return record.moved("deploying", note, now).model_copy(update={"cursor": moved})
 
-        decided = update(self.ledger, run, decide)
-        got = self.ledger.get(run)
-        record = decided or (got[0] if got else None)
-        if record is None:
-            raise NotFoundError(f"no run named '{run}' in the ledger")
-        if decided is not None:
-            self._schedule(decided, now)
-        return record
+        return self._decided(run, decide, now)
 
     def rollback(self, run: str, who: str, reason: str = "") -> RunRecord:
         """A person's rollback: a held candidate is removed (the run is rejected); a rollout in progress stops and
@@ -243,9 +241,9 @@ class Lifecycle:
                 return None  # a rollback already runs
             if c is not None and c.plan in ("hold", "rollout"):
                 ending: Any = "rejected" if c.plan == "hold" else None
-                back = c.model_copy(update={"plan": "rollback", "step": S.ROLLBACK[0].name, "entered_at": now, "attempt": 0,
-                                            "not_before": now, "deadline_at": now + self._timeout(record, S.ROLLBACK[0].phase),
-                                            "reason": why, "decided_by": who, "ending": ending, "last": ""})
+                first = S.ROLLBACK[0]
+                back = _entering(c, "rollback", first.name, now, now + self._timeout(record, first.phase),
+                                 reason=why, decided_by=who, ending=ending)
                 return record.moved("rolling_back", why, now).model_copy(update={"cursor": back})
             if record.status == "live" and record.endpoint and record.previous_deployment:
                 info = self.backend_for(record.backend).get_endpoint(record.endpoint)
@@ -260,6 +258,10 @@ class Lifecycle:
             raise ConflictError(f"run '{run}' is {record.status}: there is nothing to roll back",
                                 hint="a held, rolling-out or live run is rolled back")
 
+        return self._decided(run, decide, now)
+
+    def _decided(self, run: str, decide: Callable[[RunRecord], RunRecord | None], now: float) -> RunRecord:
+        """Record a person's decision (``decide`` returns None when it was already taken) and schedule what follows."""
         decided = update(self.ledger, run, decide)
         got = self.ledger.get(run)
         record = decided or (got[0] if got else None)
@@ -541,8 +543,7 @@ class Lifecycle:
             return self._complete(noted, cursor, now)
         following = plan[index + 1]
         deadline = cursor.deadline_at if following.phase == step.phase else now + self._timeout(record, following.phase)
-        moved = cursor.model_copy(update={"step": following.name, "entered_at": now, "attempt": 0, "not_before": now,
-                                          "deadline_at": deadline, "last": ""})
+        moved = _entering(cursor, cursor.plan, following.name, now, deadline)
         status = S.RUNNING_STATUS[cursor.plan]
         if noted.status != status:
             noted = noted.moved(status, f"{cursor.plan} starts", now)
@@ -551,9 +552,7 @@ class Lifecycle:
     def _held(self, record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecord:
         """The candidate failed the gate: it stays at 0%, the serving deployment keeps its traffic, and the run waits
         for a person's decision until its hold runs out (then the candidate is removed and the run is rejected)."""
-        held = cursor.model_copy(update={"plan": "hold", "step": S.HOLD[0].name, "entered_at": now, "attempt": 0,
-                                         "not_before": now, "deadline_at": now + self._timeout(record, "hold"),
-                                         "reason": reason, "last": ""})
+        held = _entering(cursor, "hold", S.HOLD[0].name, now, now + self._timeout(record, "hold"), reason=reason)
         log.warning("run %s is held: %s", record.run, reason)
         return record.moved("held", reason, now).model_copy(update={"cursor": held, "error": None})
 
@@ -569,9 +568,7 @@ class Lifecycle:
             return record.moved("failed", note, now).model_copy(update={**ENDED,
                                                                          "error": f"{cursor.reason}; {note}"})
         first = S.ROLLBACK[0]
-        back = cursor.model_copy(update={"plan": "rollback", "step": first.name, "entered_at": now, "attempt": 0,
-                                         "not_before": now, "deadline_at": now + self._timeout(record, first.phase),
-                                         "reason": reason, "last": ""})
+        back = _entering(cursor, "rollback", first.name, now, now + self._timeout(record, first.phase), reason=reason)
         log.warning("run %s rolls back: %s", record.run, reason)
         return record.moved("rolling_back", reason, now).model_copy(update={"cursor": back, "error": reason})
 

@@ -95,6 +95,17 @@ class World:
     def deployment_puts(self) -> list[str]:
         return [u for m, u in self.fake.calls if m == "PUT" and "/deployments/" in u]
 
+    def second_version_rolling_out(self) -> str:
+        """v1 live, then v2's job done and its rollout begun (its deployment provisioning); v2's job name."""
+        self.live_first_version()
+        v2 = self.submit_completed(lr="6.0e-6")
+        self.lifecycle.on_job_event(self.event(v2))
+        self.clock.advance(1)
+        for message in self.queue.due(self.clock.now()):
+            self.lifecycle.advance(message.run)
+        assert self.record().cursor is not None
+        return v2
+
     def live_first_version(self) -> str:
         """v1 live at once (provisioning instant), then provisioning takes Azure's minutes again."""
         durations = dict(self.fake.provisioning_s)
@@ -243,13 +254,7 @@ def test_a_spec_may_set_its_own_deadline(world: World) -> None:
 
 def test_a_new_version_during_a_rollout_waits_for_it_then_rolls_out(world: World) -> None:
     """The rule: a rollout in progress finishes; a version merged meanwhile trains at once and rolls out after."""
-    world.live_first_version()
-    v2 = world.submit_completed(lr="6.0e-6")
-    world.lifecycle.on_job_event(world.event(v2))
-    world.clock.advance(1)
-    for message in world.queue.due(world.clock.now()):
-        world.lifecycle.advance(message.run)
-    assert world.record().cursor is not None  # v2's deployment is provisioning
+    v2 = world.second_version_rolling_out()  # v2's deployment is provisioning
     v3_record = world.lifecycle.submit(world.spec(lr="7.0e-6"))
     assert v3_record.job_name == v2 and v3_record.queued is not None  # the record still rolls v2 out
     v3 = v3_record.queued.job_name
@@ -420,13 +425,7 @@ def test_a_failed_job_is_retried_as_a_new_attempt_with_a_cap(world: World) -> No
 
 def test_a_deployment_change_during_a_rollout_waits_and_then_redeploys_the_same_model(world: World) -> None:
     """A redeploy-only version merged while a rollout runs starts no job: it is queued with the job it follows."""
-    world.live_first_version()
-    v2 = world.submit_completed(lr="6.0e-6")
-    world.lifecycle.on_job_event(world.event(v2))
-    world.clock.advance(1)
-    for message in world.queue.due(world.clock.now()):
-        world.lifecycle.advance(message.run)
-    assert world.record().cursor is not None
+    v2 = world.second_version_rolling_out()
     text = world.spec(lr="6.0e-6").source or ""
     redeploy = validate_text(text.replace("request_timeout_ms: 90000", "request_timeout_ms: 60000"), f"runs/{RUN}.yaml")
     assert redeploy.ok, redeploy.findings
