@@ -338,9 +338,19 @@ class Lifecycle:
                                spec=spec.model_dump(mode="json"), params=validated.params, commit=commit, pr=pr,
                                test_path=test_path, submitted_at=self.clock(), timeouts=_timeouts(policy, spec),
                                gate_rules=policy.gate.resolve(spec))
+        now = self.clock()
         updated = record.model_copy(update={"queued": queued, "history": [
-            *record.history, HistoryEntry(at=self.clock(), status=record.status, note=note)]})
+            *record.history, HistoryEntry(at=now, status=record.status, note=note)]})
+        c = updated.cursor
+        if c is not None and c.plan == "hold":  # a newer version is the decision: the held candidate is removed
+            first = S.ROLLBACK[0]
+            why = f"superseded by a new version while held ({c.reason or 'gate failed'})"
+            back = _entering(c, "rollback", first.name, now, now + self._timeout(updated, first.phase), reason=why,
+                             ending="rejected")
+            updated = updated.moved("rolling_back", why, now).model_copy(update={"cursor": back})
         self.ledger.put(updated, version)
+        if c is not None and c.plan == "hold":
+            self._schedule(updated, now)
         return updated
 
     # -- events ---------------------------------------------------------------------------------

@@ -259,6 +259,8 @@ def evaluate(ctx: StepContext) -> Outcome:
     if not sample:
         note = f"no held-out conversations to ask ({ctx.record.test_path or 'the run records no test split'})"
         return done(f"gate (online): {note}", cursor={"evaluation": {**ev, "online_skipped": note}})
+    if "total" not in ev:  # reading the split is a slice of its own: each slice stays a few requests
+        return again(f"gate (online): {len(sample)} held-out conversations to ask", cursor={"evaluation": {**ev, "total": len(sample)}})
     cand, serv = list(ev.get("candidate", [])), list(ev.get("serving", []))
     serving = ctx.cursor.previous if ctx.cursor.previous and ctx.cursor.previous != ctx.cursor.deployment else None
     for conversation in sample[len(cand):len(cand) + EVAL_BATCH]:

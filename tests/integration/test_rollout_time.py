@@ -71,9 +71,12 @@ class World:
             body["id"] = event_id
         return body
 
-    def deliver(self, lifecycle: Lifecycle | None = None, limit: int = 400) -> None:
-        """Hand every step message to ``advance`` when it is due, moving the clock to the next one, until none is left."""
+    def deliver(self, lifecycle: Lifecycle | None = None, limit: int = 400, until: str | None = None) -> None:
+        """Hand every step message to ``advance`` when it is due, moving the clock to the next one, until none is left
+        (or the run's status is ``until``)."""
         for _ in range(limit):
+            if until is not None and self.record().status == until:
+                return
             due = self.queue.due(self.clock.now())
             if not due:
                 nxt = self.queue.next_at()
@@ -440,3 +443,25 @@ def test_a_deployment_change_during_a_rollout_waits_and_then_redeploys_the_same_
     notes = [h.note for h in final.history if h.note.startswith("queued version")]
     assert notes == [f"queued version: redeploy of job {v2}"]
     assert len({u.rsplit("/deployments/", 1)[1].split("?")[0] for u in world.deployment_puts()}) == 3  # v1, v2, v2 again
+
+
+def test_a_new_version_while_one_is_held_removes_the_held_candidate_and_rolls_out(world: World) -> None:
+    serving = world.live_first_version()
+    world.fake.scorer = lambda endpoint, deployment, body: (200, [{"0": "It matters because life on Earth depends on it."}]
+                                                           if deployment == serving else [{"0": "zzz"}])
+    v2 = world.submit_completed(lr="6.0e-6")
+    world.lifecycle.on_job_event(world.event(v2))
+    world.deliver(until="held")
+    held = world.record()
+    assert held.status == "held" and held.cursor is not None and held.cursor.plan == "hold"
+    assert all(seconds == 0 for _, _, seconds in world.invocations)  # the evaluation too: slices, none waiting
+    slices = [calls for d, calls, _ in world.invocations if d.reason.startswith("evaluate: gate (online): ") and " of " in d.reason]
+    assert slices and max(slices) <= 4  # two conversations, to the candidate and to the serving deployment
+    world.fake.scorer = lambda endpoint, deployment, body: (200, [{"0": "It matters because life on Earth depends on it."}])
+    v3 = world.lifecycle.submit(world.spec(lr="7.0e-6"))
+    assert v3.status == "rolling_back" and v3.queued is not None
+    world.fake.set_job_status(v3.queued.job_name, "Completed")
+    world.deliver()
+    final = world.record()
+    assert final.status == "live" and final.job_name == v3.queued.job_name and final.deployment != serving
+    assert any(h.status == "rejected" and h.note.startswith("superseded by a new version while held") for h in final.history)
