@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -22,13 +22,15 @@ class ReportFormat(StrEnum):
 def report(name: str = typer.Argument(..., help="Run name."),
            fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="markdown | text | json"),
            out: Optional[Path] = typer.Option(None, help="Write report.<ext> and loss.png into this directory."),
-           against: Optional[str] = typer.Option(None, help="Compare with this run (default: the previous version).")) -> None:
+           against: Optional[str] = typer.Option(None, help="Compare with this run (default: the previous version)."),
+           png: Optional[Path] = typer.Option(None, help="Also draw the loss curves (this version and the one compared) here.")) -> None:
     """Report a run: parameters, duration, losses, perplexity, tokens, smoke test, model and endpoint."""
+    from dataclasses import replace
+
     from gitops.errors import NotFoundError
     from gitops.lifecycle.wiring import local_lifecycle
     from gitops.report.build import RunReport, build_report, compare
     from gitops.report.render import render_json, render_markdown, render_text, write_png
-    from gitops.settings import Settings
 
     lifecycle = local_lifecycle()
     assert lifecycle.reader_for is not None
@@ -52,18 +54,29 @@ def report(name: str = typer.Argument(..., help="Run name."),
         except NotFoundError:
             metrics = None  # the previous version never trained
         if metrics is not None:
-            previous = record.model_copy(update={"job_name": record.previous_job, "smoke": None})
-            other, label = build_report(previous, metrics), f"{name} (previous version, {record.previous_job})"
+            # What the version before measured when it went live (smoke test, gate) is kept on the record: its own
+            # numbers, never this version's.
+            before = record.previous_report or {}
+            kept: dict[str, Any] = before if before.get("job_name") == record.previous_job else {}
+            previous = record.model_copy(update={"job_name": record.previous_job, "smoke": None, "gate": kept.get("gate")})
+            other = replace(build_report(previous, metrics), smoke_ok=kept.get("smoke_ok"),
+                            smoke_latency_ms=kept.get("smoke_latency_ms"), smoke_reply=kept.get("smoke_reply") or "")
+            label = f"{name} (previous version, {record.previous_job})"
     deltas = compare(this, other) if other is not None else None
 
-    render = {ReportFormat.markdown: render_markdown, ReportFormat.text: render_text, ReportFormat.json: render_json}[fmt]
-    text = render(this, deltas, label)
     ext = {ReportFormat.markdown: "md", ReportFormat.text: "txt", ReportFormat.json: "json"}[fmt]
-    png_dir = out or Settings.load().workspace_dir / "reports" / name
-    png = write_png(this, png_dir / "loss.png")
+    # The PNG is drawn only when asked for (matplotlib takes seconds): with --out, beside the report that links it.
+    png_path = out / "loss.png" if out is not None else png
+    if fmt is ReportFormat.markdown:
+        text = render_markdown(this, deltas, label, png="loss.png" if out is not None else None)
+    else:
+        text = (render_text if fmt is ReportFormat.text else render_json)(this, deltas, label)
+    if png_path is not None:
+        write_png(this, png_path, other)
     if out is not None:
         (out / f"report.{ext}").write_text(text, encoding="utf-8")
-        print(f"wrote {out / f'report.{ext}'} and {png}")
+        print(f"wrote {out / f'report.{ext}'} and {png_path}")
     else:
         sys.stdout.write(text)
-        print(f"loss curve: {png}", file=sys.stderr)
+        if png_path is not None:
+            print(f"loss curve: {png_path}", file=sys.stderr)

@@ -121,6 +121,7 @@ class RunRecord(_Digested):
     test_path: str | None = None  # the prepared test split: the default smoke-test conversation comes from it
     previous_job: str | None = None  # the job of the version before this one: what a report compares with
     report: dict[str, Any] | None = None  # the run report's summary, attached when the run goes live
+    previous_report: dict[str, Any] | None = None  # the summary of the version live before this one
     last_cleanup: dict[str, Any] | None = None  # the latest cleanup decision about the run's endpoint
     claimed_until: float | None = None  # a claim's lease: a step is being taken by some process until then
     claim: str | None = None  # who holds the claim (a token per advance)

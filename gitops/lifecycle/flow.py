@@ -643,7 +643,12 @@ class Lifecycle:
         except Exception as exc:  # metrics unreachable, or the MLflow client not installed here
             log.warning("run %s: no report: %s", record.run, exc.headline if isinstance(exc, GitopsError) else type(exc).__name__)
             return
-        update(self.ledger, record.run, lambda r: r.model_copy(update={"report": summary}))
+        def attach(r: RunRecord) -> RunRecord:
+            # The version before keeps its summary beside: its smoke test and gate are not in any metrics store.
+            kept = r.report if r.report and r.report.get("job_name") != summary.get("job_name") else r.previous_report
+            return r.model_copy(update={"report": summary, "previous_report": kept})
+
+        update(self.ledger, record.run, attach)
 
     def give_up(self, run: str, reason: str) -> None:
         """A step message that kept failing (the host moves it to the poison queue): record why on the run and

@@ -89,4 +89,5 @@ def compare(this: RunReport, other: RunReport) -> list[Delta]:
             Delta("best train loss", this.best_train_loss, other.best_train_loss),
             Delta("final eval loss", this.final_eval_loss, other.final_eval_loss),
             Delta("best eval loss", this.best_eval_loss, other.best_eval_loss),
+            Delta("eval perplexity", this.eval_perplexity, other.eval_perplexity),
             Delta("smoke latency ms", this.smoke_latency_ms, other.smoke_latency_ms)]

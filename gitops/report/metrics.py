@@ -28,6 +28,15 @@ class MetricsReader(Protocol):
     def job_metrics(self, job_name: str) -> JobMetrics: ...
 
 
+def _one_per_step(history: Any) -> list[tuple[int, float]]:
+    """A metric's points by step, one per step: a trainer that logs the final evaluation again at the last step
+    (as the Trainer does at the end of training) does not repeat the last point."""
+    by_step: dict[int, float] = {}
+    for m in sorted(history, key=lambda m: (int(m.step), int(getattr(m, "timestamp", 0) or 0))):
+        by_step[int(m.step)] = float(m.value)
+    return sorted(by_step.items())
+
+
 class MlflowMetricsReader:
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
@@ -40,8 +49,7 @@ class MlflowMetricsReader:
         run = self._training_run(client, experiments, job_name) if experiments else None
         if run is None:
             raise NotFoundError(f"no MLflow run for job '{job_name}'", hint="the job may not have started training yet")
-        curves = {key: sorted((int(m.step), float(m.value)) for m in client.get_metric_history(run.info.run_id, key))
-                  for key in SERIES if key in run.data.metrics}
+        curves = {key: _one_per_step(client.get_metric_history(run.info.run_id, key)) for key in SERIES if key in run.data.metrics}
         return JobMetrics(job_name=job_name, params=dict(run.data.params), summary=dict(run.data.metrics), curves=curves,
                           started_at=run.info.start_time / 1000 if run.info.start_time else None,
                           ended_at=run.info.end_time / 1000 if run.info.end_time else None)

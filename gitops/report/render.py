@@ -37,25 +37,36 @@ def step_grid(curves: dict[str, list[tuple[int, float]]], max_points: int = MAX_
     return sorted({steps[round(i * stride)] for i in range(max_points)})
 
 
-def mermaid_chart(report: RunReport, max_points: int = MAX_POINTS) -> str | None:
-    curves = {k: v for k, v in report.curves.items() if v}
-    if not curves:
-        return None
+def _chart(run: str, curves: dict[str, list[tuple[int, float]]], max_points: int) -> str:
     grid = step_grid(curves, max_points)
     series = {name: resample(points, grid) for name, points in curves.items()}
     values = [v for vs in series.values() for v in vs]
     low, high = min(values), max(values)
     pad = (high - low) * 0.05 or 0.1
-    lines = ["```mermaid", "xychart-beta", f'    title "Loss per step: {report.run}"',
+    title = "Loss per step" if len(curves) > 1 else next(iter(curves)).replace("_", " ") + " per step"
+    lines = ["```mermaid", "xychart-beta", f'    title "{title}: {run}"',
              f'    x-axis "step" [{", ".join(str(s) for s in grid)}]',
              f'    y-axis "loss" {max(0.0, low - pad):.3f} --> {high + pad:.3f}']
-    for name, values_at_grid in series.items():
-        first = curves[name][0][0]
-        # A chart line has a value at every step; a series that starts late is held flat before it, and says so.
-        label = name if first <= grid[0] else f"{name} (from step {first})"
-        lines.append(f'    line "{label}" [{", ".join(f"{v:.4f}" for v in values_at_grid)}]')
+    lines += [f'    line "{name}" [{", ".join(f"{v:.4f}" for v in vs)}]' for name, vs in series.items()]
     lines.append("```")
     return "\n".join(lines)
+
+
+def mermaid_charts(report: RunReport, max_points: int = MAX_POINTS) -> list[str]:
+    """The curves as Mermaid charts. A chart line needs a value at every step of its axis and Mermaid has no gaps, so
+    series share a chart only when they span the same steps; one that starts later (eval loss, logged every N
+    steps) gets a chart of its own, drawn only where it was measured."""
+    groups: dict[tuple[int, int], dict[str, list[tuple[int, float]]]] = {}
+    for name, points in report.curves.items():
+        if points:
+            groups.setdefault((points[0][0], points[-1][0]), {})[name] = points
+    return [_chart(report.run, curves, max_points) for curves in groups.values()]
+
+
+def mermaid_chart(report: RunReport, max_points: int = MAX_POINTS) -> str | None:
+    """The first chart (the training loss), or None without curves."""
+    charts = mermaid_charts(report, max_points)
+    return charts[0] if charts else None
 
 
 def _num(value: float | None, fmt: str = ".4f") -> str:
@@ -87,14 +98,17 @@ def _gate(report: RunReport) -> str:
         (f": {found}" if found else "")
 
 
-def render_markdown(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:
+def render_markdown(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None,
+                    png: str | None = None) -> str:
+    """The report for a PR comment or a file; ``png``: the loss curves' image beside it, linked."""
     out = [REPORT_MARKER, f"## Run report: `{report.run}`", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in _rows(report)]
     if report.smoke_reply:
         out += ["", f"> Smoke reply: {report.smoke_reply[:200]}"]
-    chart = mermaid_chart(report)
-    if chart:
+    for chart in mermaid_charts(report):
         out += ["", chart]
+    if png:
+        out += ["", f"![Loss per step: {report.run} ({report.job_name})]({png})"]
     if deltas:
         out += ["", f"### Compared with `{against}`", "", "| metric | this run | other | change |", "|---|---|---|---|"]
         out += [f"| {d.label} | {_num(d.this)} | {_num(d.other)} | {_num(d.change, '+.4f')} |" for d in deltas]
@@ -105,13 +119,13 @@ def render_markdown(report: RunReport, deltas: list[Delta] | None = None, agains
 
 
 def render_text(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:
-    out = [f"Run report: {report.run}"] + [f"  {k:27} {v}" for k, v in _rows(report)]
-    if report.smoke_reply:
-        out.append(f"  {'Smoke reply':27} {report.smoke_reply[:100]!r}")
-    out += [f"  {'param ' + k:27} {v}" for k, v in report.params.items()]
+    rows = [*_rows(report), *([("Smoke reply", repr(report.smoke_reply[:100]))] if report.smoke_reply else []),
+            *[(f"param {k}", str(v)) for k, v in report.params.items()]]
+    width = max(27, *(len(k) for k, _ in rows))  # long parameter names keep the column straight
+    out = [f"Run report: {report.run}"] + [f"  {k:{width}} {v}" for k, v in rows]
     if deltas:
         out.append(f"Compared with {against}:")
-        out += [f"  {d.label:27} {_num(d.this)} vs {_num(d.other)} ({_num(d.change, '+.4f')})" for d in deltas]
+        out += [f"  {d.label:{width}} {_num(d.this)} vs {_num(d.other)} ({_num(d.change, '+.4f')})" for d in deltas]
     return "\n".join(out) + "\n"
 
 
@@ -123,8 +137,9 @@ def render_json(report: RunReport, deltas: list[Delta] | None = None, against: s
     return json.dumps(data, indent=2) + "\n"
 
 
-def write_png(report: RunReport, path: Path) -> Path:
-    """Loss per step as a PNG (matplotlib, Agg: no display needed)."""
+def write_png(report: RunReport, path: Path, other: RunReport | None = None) -> Path:
+    """Loss per step as a PNG (matplotlib, Agg: no display needed); ``other`` (the version compared with) is drawn
+    beside it, dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,12 +147,14 @@ def write_png(report: RunReport, path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(PNG_SIZE[0] / PNG_DPI, PNG_SIZE[1] / PNG_DPI), dpi=PNG_DPI)
     try:
-        for name, points in report.curves.items():
-            if points:
-                ax.plot([s for s, _ in points], [v for _, v in points], marker="o" if len(points) < 20 else None, label=name)
+        for shown, style, suffix in ((report, "-", ""), (other, "--", f" ({other.job_name})" if other else "")):
+            for name, points in (shown.curves.items() if shown is not None else []):
+                if points:
+                    ax.plot([s for s, _ in points], [v for _, v in points], style, marker="o" if len(points) < 20 else None,
+                            label=name + suffix)
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
-        ax.set_title(f"Loss per step: {report.run}")
+        ax.set_title(f"Loss per step: {report.run}, job {report.job_name}" + (f", {report.model}" if report.model else ""))
         ax.grid(alpha=0.3)
         if report.curves:
             ax.legend()

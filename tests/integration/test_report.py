@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -34,8 +35,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
                     "logging_steps": 2, "evaluation_strategy": "steps", "eval_steps": 4, "max_seq_length": 128}))
     ledger = LocalLedger(backend.ws.root / "ledger")
     smoke = SmokeResult(ok=True, status_code=200, latency_ms=31.5, reply_excerpt="The sea is deep.")
+    before = {"job_name": "job-a", "smoke_ok": True, "smoke_latency_ms": 187.0, "smoke_reply": "Rain falls."}
     ledger.put(RunRecord(run="rep", backend="local", digest="d" * 64, job_name="job-b", status="live", previous_job="job-a",
-                         model_name="rep", model_version="2", endpoint="rep-ep", deployment="v2-dddddddd", smoke=smoke), None)
+                         model_name="rep", model_version="2", endpoint="rep-ep", deployment="v2-dddddddd", smoke=smoke,
+                         previous_report=before), None)
     ledger.put(RunRecord(run="other", backend="local", digest="e" * 64, job_name="job-a", status="live"), None)
     return backend
 
@@ -72,8 +75,16 @@ def test_cli_writes_report_and_png_and_compares_with_the_previous_version(traine
     assert text.startswith("<!-- finetune-gitops:report -->")
     assert "### Compared with `rep (previous version, job-a)`" in text
     assert "```mermaid\nxychart-beta" in text and "| Smoke test | passed in 32 ms |" in text
+    assert "![Loss per step: rep (job-b)](loss.png)" in text  # the file beside it, linked
+    assert "| smoke latency ms | 31.5000 | 187.0000 | -155.5000 |" in text  # the previous version's own smoke test
+    assert "| eval perplexity |" in text
     with Image.open(out / "loss.png") as image:
         assert image.format == "PNG"
+
+    as_json = cli("report", "rep", "--format", "json")
+    assert as_json.exit_code == 0 and "loss curve:" not in as_json.err  # no PNG unless asked for
+    points = json.loads(as_json.out)["curves"]["eval_loss"]
+    assert len({step for step, _ in points}) == len(points)  # one point per step: the last one is not repeated
 
     against = cli("report", "rep", "--format", "json", "--against", "other")
     assert against.exit_code == 0 and '"run": "other"' in against.out

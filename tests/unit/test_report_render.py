@@ -48,16 +48,19 @@ def _parse_chart(block: str) -> tuple[list[str], dict[str, list[float]], tuple[f
     return x, series, (low, high)
 
 
-def test_chart_follows_the_grammar_with_one_line_per_series() -> None:
+def test_charts_follow_the_grammar_and_a_series_is_drawn_only_where_it_was_measured() -> None:
+    from gitops.report.render import mermaid_charts
+
     report = _report({"train_loss": [(1, 6.0), (10, 4.0), (20, 2.0)], "eval_loss": [(10, 3.0), (20, 2.5)]})
-    block = mermaid_chart(report)
-    assert block is not None
-    x, series, (low, high) = _parse_chart(block)
-    assert x == ["1", "10", "20"]
-    assert set(series) == {"train_loss", "eval_loss (from step 10)"}
-    assert series["train_loss"] == [6.0, 4.0, 2.0]
-    assert all(len(v) == len(x) for v in series.values())
+    train, evaluation = mermaid_charts(report)
+    x, series, (low, high) = _parse_chart(train)
+    assert x == ["1", "10", "20"] and series == {"train_loss": [6.0, 4.0, 2.0]}
     assert all(low <= v <= high for vs in series.values() for v in vs)
+    x, series, _ = _parse_chart(evaluation)
+    assert x == ["10", "20"] and series == {"eval_loss": [3.0, 2.5]}  # not back-filled from step 1
+    together = mermaid_charts(_report({"train_loss": [(1, 6.0), (20, 2.0)], "eval_loss": [(1, 5.0), (20, 2.5)]}))
+    assert len(together) == 1 and set(_parse_chart(together[0])[1]) == {"train_loss", "eval_loss"}
+    assert render_markdown(report).count("```mermaid") == 2
 
 
 def test_long_runs_are_downsampled() -> None:
