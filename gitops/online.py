@@ -150,6 +150,6 @@ def render_checks(checks: list[SpecCheck]) -> str:
         if check.cost is not None and check.cost.billed:
             lines.append(f"  - cost: training {check.cost.training_line()}; serving {check.cost.serving_line()} "
                          f"({check.cost.prices_from})")
-        lines += [f"  - {'**error**' if f.is_error else 'warning'}: `{f.path}`: {f.message}" + (f" ({f.hint})" if f.hint else "")
+        lines += [f"  - {'**error**' if f.is_error else f.severity.value}: `{f.path}`: {f.message}" + (f" ({f.hint})" if f.hint else "")
                   for f in check.online]
     return "\n".join(lines) + "\n"

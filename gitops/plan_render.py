@@ -114,7 +114,7 @@ def _md_spec(spec: SpecPlan) -> str:
         out += [f"| `{c.path}` | `{_short(c.old, 40)}` | `{_short(c.new, 40)}` |" for c in spec.changes]
         out += ["", "</details>", ""]
     for f in spec.findings:
-        icon = "❌" if f.is_error else "⚠️"
+        icon = {"error": "❌", "warning": "⚠️"}.get(f.severity.value, "ℹ️")
         hint = f" — {f.hint}" if f.hint else ""
         out.append(f"- {icon} line {f.line}: `{f.path or '(document)'}`: {f.message}{hint}")
     return "\n".join(out).rstrip() + "\n"

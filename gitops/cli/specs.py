@@ -117,7 +117,8 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
             print(finding.format())
         ok = result.ok and not any(f.is_error for f in findings)
         if ok:
-            print(f"{file}: ok" + (f" ({len(findings)} warning(s))" if findings else ""))
+            warned = sum(1 for f in findings if f.severity.value == "warning")
+            print(f"{file}: ok" + (f" ({warned} warning(s))" if warned else ""))
         bad = bad or not ok
     raise typer.Exit(1 if bad else 0)
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"  # neither wrong nor risky: a fact the reviewer asked for (the quota a run takes, say)
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Finding:
     def format(self) -> str:
         """``FILE:LINE: field.path: message (hint: ...)`` as the CLI prints it."""
         where = f"{self.file or '<spec>'}:{self.line or 1}"
-        label = "" if self.severity is Severity.ERROR else "warning: "
+        label = "" if self.severity is Severity.ERROR else f"{self.severity.value}: "
         path = self.path or "(document)"
         text = f"{where}: {label}{path}: {self.message}"
         return f"{text} (hint: {self.hint})" if self.hint else text
@@ -51,6 +52,10 @@ def error(path: str, message: str, hint: str | None = None, source: str = "schem
 
 def warning(path: str, message: str, hint: str | None = None, source: str = "schema") -> Finding:
     return Finding(Severity.WARNING, path, message, hint, source=source)
+
+
+def note(path: str, message: str, source: str = "online") -> Finding:
+    return Finding(Severity.NOTE, path, message, None, source=source)
 
 
 def has_errors(findings: list[Finding]) -> bool:

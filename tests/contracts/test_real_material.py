@@ -256,7 +256,8 @@ def test_quota_is_read_from_the_real_example_subscription_lines_only(azure_fake,
     regional = quota["total cluster dedicated regional vcpus"]
     assert (regional.used, regional.limit) == (14, 24)
     # Standard_DS3_v2: 4 vCPUs of the DSv2 family (2 of 24 in use); the region has 10 of 24 free.
-    assert azure_backend.compute.quota_findings("compute.nodes", "Standard_DS3_v2", 2, "training") == []
+    (fits,) = azure_backend.compute.quota_findings("compute.nodes", "Standard_DS3_v2", 2, "training")
+    assert fits.severity.value == "note" and "8 vCPUs" in fits.message and "10 of 24 free in 'Total Cluster" in fits.message
     (busy,) = azure_backend.compute.quota_findings("compute.nodes", "Standard_DS3_v2", 3, "training")
     assert not busy.is_error and "14 of the 24 of 'Total Cluster Dedicated Regional vCPUs' are in use" in busy.message
     (over,) = azure_backend.compute.quota_findings("compute.nodes", "Standard_DS3_v2", 7, "training")

@@ -57,6 +57,7 @@ def test_validate_answers_the_online_checks(app_services, call, token) -> None: 
     assert body["results"][0]["effect"] == "train" and body["results"][0]["cost"]["deploy_hourly"] == 3.673
     assert "against the run as it stands: **a new run: train, then deploy**" in body["markdown"]
     assert "- cost: training $3.67/h" in body["markdown"] and "(snapshot of " in body["markdown"]
+    assert "  - note: `compute.instance_type`: quota: training needs 24 vCPUs (1 x Standard_NC24ads_A100_v4)" in body["markdown"]
 
 
 def test_validate_and_submit_refuse_a_spec_over_the_budget_naming_file_and_line(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]

@@ -17,12 +17,18 @@ def spec_with(compute: dict[str, object] | None = None, deploy: dict[str, object
                                    "deploy": base.deploy.model_copy(update=deploy or {})})
 
 
-def findings_for(backend, spec):  # type: ignore[no-untyped-def]
-    return [f for f in backend.check_compute(spec, backend.resolve_model(spec)) if "vCPUs" in f.message]
+def findings_for(backend, spec, notes: bool = False):  # type: ignore[no-untyped-def]
+    found = [f for f in backend.check_compute(spec, backend.resolve_model(spec)) if "vCPUs" in f.message]
+    return found if notes else [f for f in found if f.severity.value != "note"]
 
 
-def test_the_reference_run_fits_the_seeded_quota(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_reference_run_fits_the_seeded_quota_and_the_check_says_by_how_much(azure_backend) -> None:  # type: ignore[no-untyped-def]
     assert findings_for(azure_backend, spec_with()) == []
+    training, serving = findings_for(azure_backend, spec_with(), notes=True)
+    assert training.message == ("quota: training needs 24 vCPUs (1 x Standard_NC24ads_A100_v4); 96 of 96 free in "
+                                "'Standard NCADSA100v4 Family Cluster Dedicated vCPUs'; 196 of 200 free in "
+                                "'Total Cluster Dedicated Regional vCPUs'")
+    assert serving.path == "deploy.instance_type" and serving.message.startswith("quota: serving needs 24 vCPUs")
 
 
 def test_training_over_the_family_limit_is_an_error_with_the_numbers(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]

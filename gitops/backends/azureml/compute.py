@@ -25,7 +25,7 @@ from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel
 from gitops.errors import NotFoundError
 from gitops.naming import DEFAULT_DEPLOY_SKU, gpus_per_node
-from gitops.spec.findings import Finding, error, warning
+from gitops.spec.findings import Finding, error, note, warning
 from gitops.spec.model import RunSpec
 
 # Sizes the component refuses when a model declares no allow list (too little GPU memory).
@@ -134,7 +134,8 @@ class ComputeChecker:
             if q.limit >= 0 and need > q.free:
                 return [warning(path, f"{what} needs {need} vCPUs, but {q.used} of the {q.limit} of '{q.name}' are in use: "
                                       "it waits until enough are free")]
-        return []
+        fits = "; ".join(f"{q.free} of {q.limit} free in '{q.name}'" for q in lines if q.limit >= 0) or "no limit applies"
+        return [note(path, f"quota: {what} needs {need} vCPUs ({count} x {sku}); {fits}")]
 
     def gpus(self, sku: str) -> int | None:
         """GPUs per node of a SKU in the workspace's region, else the offline table."""
