@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -25,11 +25,9 @@ def report(name: str = typer.Argument(..., help="Run name."),
            against: Optional[str] = typer.Option(None, help="Compare with this run (default: the previous version)."),
            png: Optional[Path] = typer.Option(None, help="Also draw the loss curves (this version and the one compared) here.")) -> None:
     """Report a run: parameters, duration, losses, perplexity, tokens, smoke test, model and endpoint."""
-    from dataclasses import replace
-
     from gitops.errors import NotFoundError
     from gitops.lifecycle.wiring import local_lifecycle
-    from gitops.report.build import RunReport, build_report, compare
+    from gitops.report.build import RunReport, build_report, compare, previous_version
     from gitops.report.render import render_json, render_markdown, render_text, write_png
 
     lifecycle = local_lifecycle()
@@ -49,19 +47,8 @@ def report(name: str = typer.Argument(..., help="Run name."),
         other = build_report(other_got[0], lifecycle.reader_for(other_got[0].backend).job_metrics(other_got[0].job_name))
         label = against
     elif record.previous_job:
-        try:
-            metrics = lifecycle.reader_for(record.backend).job_metrics(record.previous_job)
-        except NotFoundError:
-            metrics = None  # the previous version never trained
-        if metrics is not None:
-            # What the version before measured when it went live (smoke test, gate) is kept on the record: its own
-            # numbers, never this version's.
-            before = record.previous_report or {}
-            kept: dict[str, Any] = before if before.get("job_name") == record.previous_job else {}
-            previous = record.model_copy(update={"job_name": record.previous_job, "smoke": None, "gate": kept.get("gate")})
-            other = replace(build_report(previous, metrics), smoke_ok=kept.get("smoke_ok"),
-                            smoke_latency_ms=kept.get("smoke_latency_ms"), smoke_reply=kept.get("smoke_reply") or "")
-            label = f"{name} (previous version, {record.previous_job})"
+        other = previous_version(record, lifecycle.reader_for(record.backend))
+        label = f"{name} (previous version, {record.previous_job})" if other is not None else None
     deltas = compare(this, other) if other is not None else None
 
     ext = {ReportFormat.markdown: "md", ReportFormat.text: "txt", ReportFormat.json: "json"}[fmt]

@@ -67,7 +67,35 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
                     continue
             time.sleep(1)
     _print_outcome(record, backend)
+    _print_comparison(record, lifecycle)
     raise typer.Exit(0 if record.status == "live" else 1)
+
+
+LOWER_IS_BETTER = ("loss", "perplexity", "latency")
+
+
+def _print_comparison(record, lifecycle) -> None:  # type: ignore[no-untyped-def]
+    """The new version beside the one before: what changed in its parameters, and its numbers, better or worse."""
+    from gitops.errors import GitopsError
+    from gitops.report.build import build_report, changed_params, compare, previous_version
+
+    if lifecycle.reader_for is None or not record.previous_job:
+        return
+    try:
+        reader = lifecycle.reader_for(record.backend)
+        this, other = build_report(record, reader.job_metrics(record.job_name)), previous_version(record, reader)
+    except GitopsError:
+        return  # no metrics to compare: the verdict above says what is known
+    if other is None:
+        return
+    print(f"compared with the previous version ({record.previous_job}):")
+    for key, new, old in changed_params(this, other):
+        print(f"  param {key}: {old} -> {new}")
+    for d in compare(this, other):
+        if d.change is None or d.change == 0:
+            continue
+        better = (d.change < 0) == any(word in d.label for word in LOWER_IS_BETTER)
+        print(f"  {d.label}: {d.other:.4f} -> {d.this:.4f} ({d.change:+.4f}, {'better' if better else 'worse'})")
 
 
 def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]

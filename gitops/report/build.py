@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gitops.ledger.model import RunRecord
-from gitops.report.metrics import JobMetrics
+from gitops.report.metrics import JobMetrics, MetricsReader
 
 # Parameters worth showing a reviewer, in this order (the rest is in the JSON form).
 KEY_PARAMS = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
@@ -91,3 +91,29 @@ def compare(this: RunReport, other: RunReport) -> list[Delta]:
             Delta("best eval loss", this.best_eval_loss, other.best_eval_loss),
             Delta("eval perplexity", this.eval_perplexity, other.eval_perplexity),
             Delta("smoke latency ms", this.smoke_latency_ms, other.smoke_latency_ms)]
+
+
+def previous_version(record: RunRecord, reader: MetricsReader) -> RunReport | None:
+    """The report of the version before this one (its job's metrics; its smoke test and gate from the summary kept
+    on the record when it went live), or None when it never trained."""
+    from dataclasses import replace
+
+    from gitops.errors import NotFoundError
+
+    if not record.previous_job:
+        return None
+    try:
+        metrics = reader.job_metrics(record.previous_job)
+    except NotFoundError:
+        return None
+    before = record.previous_report or {}
+    kept: dict[str, Any] = before if before.get("job_name") == record.previous_job else {}
+    previous = record.model_copy(update={"job_name": record.previous_job, "smoke": None, "gate": kept.get("gate")})
+    return replace(build_report(previous, metrics), smoke_ok=kept.get("smoke_ok"),
+                   smoke_latency_ms=kept.get("smoke_latency_ms"), smoke_reply=kept.get("smoke_reply") or "")
+
+
+def changed_params(this: RunReport, other: RunReport) -> list[tuple[str, str | None, str | None]]:
+    """The parameters that differ between two versions: (name, this, other)."""
+    keys = sorted(set(this.params) | set(other.params))
+    return [(k, this.params.get(k), other.params.get(k)) for k in keys if this.params.get(k) != other.params.get(k)]

@@ -66,3 +66,32 @@ def test_run_status_invoke_and_event_replay(cli, write, workspace: Path, tmp_pat
 
     missing = cli("invoke", "no-such-run", "--message", "hi")
     assert missing.exit_code == 4 and "has no live endpoint" in missing.err
+
+
+def test_a_worse_version_stops_at_the_gate_with_the_comparison_and_a_person_promotes_it(cli, write, workspace: Path,
+                                                                                         tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data", rows=80, test_rows=8)
+    text = f"""
+        name: gated-run
+        backend: local
+        model: {{registry: local, name: tiny-phi3}}
+        data: {{train_path: {data['train_sft']}, test_path: {data['test_sft']}}}
+        finetune:
+          params: {{max_steps: 16, per_device_train_batch_size: 8, learning_rate: LR, apply_lora: true, max_seq_length: 128,
+                   evaluation_strategy: steps, eval_steps: 16}}
+        deploy:
+          endpoint: gated-run-ep
+          smoke_test: {{parameters: {{max_new_tokens: 8}}}}
+          gate: {{conversations: 8}}
+        """
+    first = cli("run", str(write("runs/gated-run.yaml", text.replace("LR", "3.0e-3"))), "--timeout", "600")
+    assert first.exit_code == 0 and "gate: passed" in first.out, first.out + first.err
+    worse = cli("run", str(write("runs/gated-run.yaml", text.replace("LR", "0.5"))), "--timeout", "600")
+    assert worse.exit_code == 1 and "run gated-run: held" in worse.out and "gate: FAILED" in worse.out, worse.out + worse.err
+    assert "gitops promote gated-run --reason" in worse.out
+    assert "compared with the previous version" in worse.out and "param learning_rate: 0.003 -> 0.5" in worse.out
+    assert "final eval loss:" in worse.out and "worse)" in worse.out
+    promoted = cli("promote", "gated-run", "--reason", "accepted for the demo")
+    assert promoted.exit_code == 0 and "run gated-run: live" in promoted.out, promoted.out + promoted.err
+    (record,) = json.loads(cli("status", "--json").out)
+    assert any("promoted by" in h["note"] and "accepted for the demo" in h["note"] for h in record["history"])
