@@ -36,14 +36,15 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-_ADDED_LATER = (("deploy", "timeouts"), ("deploy", "gate"))
+_ADDED_LATER = (("deploy", "timeouts"), ("deploy", "gate"), ("deploy", "keep_previous_for"))
 
 # What each part of a spec decides, as Terraform tells "replace" from "update in place": the training sections
 # decide the job (a change trains again, a second GPU bill), the deployment sections a new deployment of the
 # model already trained, and the rest (owner, description, lifecycle, deploy.timeouts) only settings.
 TRAINING_SECTIONS = ("name", "backend", "model", "data", "compute", "finetune")
 DEPLOYMENT_SECTIONS = ("register", "deploy")
-SETTINGS_ONLY = (("deploy", "timeouts"), ("deploy", "gate"))  # inside a deployment section, yet no reason to redeploy
+# Inside a deployment section, yet no reason to redeploy.
+SETTINGS_ONLY = (("deploy", "timeouts"), ("deploy", "gate"), ("deploy", "keep_previous_for"))
 
 ChangeKind = Literal["unchanged", "settings", "redeploy", "retrain"]
 
@@ -77,7 +78,8 @@ def spec_digest(spec: RunSpec, params: dict[str, Any]) -> str:
     body = _body(spec, params)
     # Sections added after specs were in use count only once set, so a run's digest stays the same.
     for section, field in _ADDED_LATER:
-        if not any((body.get(section) or {}).get(field, {}).values()):
+        value = (body.get(section) or {}).get(field)
+        if not (any(value.values()) if isinstance(value, dict) else value):
             body[section].pop(field, None)
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 

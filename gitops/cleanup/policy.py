@@ -47,6 +47,8 @@ class EndpointFacts:
     idle_after: timedelta | None = None  # the spec's, else the repo default
     expire_after: timedelta | None = None
     spec_on_main: bool | None = None  # None: not known (no repo given)
+    kept_deployment: str | None = None  # the replaced deployment kept at 0% for a rollback (deploy.keep_previous_for)
+    kept_until: datetime | None = None
 
     @property
     def managed(self) -> bool:
@@ -113,8 +115,9 @@ def judge(facts: EndpointFacts, rules: Rules, now: datetime) -> Verdict:
         reasons.append(f"orphaned: runs/{facts.run}.yaml no longer exists on main")
     if reasons:
         return verdict("delete", *reasons)
-    stuck = tuple(d.name for d in facts.deployments
-                  if d.traffic == 0 and (age := _age(now, d.created_at)) is not None and age > rules.stuck_grace)
+    kept = facts.kept_deployment if facts.kept_until is not None and facts.kept_until > now else None
+    stuck = tuple(d.name for d in facts.deployments if d.name != kept
+                  and d.traffic == 0 and (age := _age(now, d.created_at)) is not None and age > rules.stuck_grace)
     if stuck and sum(d.traffic for d in facts.deployments) > 0:
         return verdict("delete_deployments", f"left at 0% traffic for over {_fmt(rules.stuck_grace)}", deployments=stuck)
     active = "usage unknown: counted as active" if not facts.usage_known else "in use and within its lifetime"

@@ -42,6 +42,8 @@ def _facts(info: EndpointInfo, record: RunRecord | None, usage_known: bool, last
         idle_after=parse_duration(lifecycle.idle_after) if lifecycle and lifecycle.idle_after else None,
         expire_after=parse_duration(lifecycle.expire_after) if lifecycle and lifecycle.expire_after else None,
         spec_on_main=None if specs_on_main is None or run is None else run in specs_on_main,
+        kept_deployment=record.previous_deployment if record and record.previous_kept_until else None,
+        kept_until=datetime.fromtimestamp(record.previous_kept_until, UTC) if record and record.previous_kept_until else None,
     )
 
 

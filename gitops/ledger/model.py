@@ -132,6 +132,8 @@ class RunRecord(_Digested):
     gate_rules: dict[str, Any] = Field(default_factory=dict)  # the gate's rules, resolved at submit (spec, then policy)
     gate: dict[str, Any] | None = None  # the gate's last verdict, with its numbers
     serving_job: str | None = None  # the job whose model the serving deployment holds: what the gate compares with
+    previous_serving_job: str | None = None  # the job served before it: what a rollback of a live run goes back to
+    previous_kept_until: float | None = None  # the replaced deployment stays at 0% until then (deploy.keep_previous_for)
     updated_at: float = Field(default_factory=time.time)
 
     def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:

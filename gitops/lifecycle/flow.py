@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops import naming
-from gitops.backends.base import Backend, Feature, JobState
+from gitops.backends.base import Backend, Feature, JobState, Provisioning
 from gitops.backends.registry import ensure_supported
 from gitops.errors import ConflictError, GitopsError, NotFoundError, SpecError, TransientBackendError
 from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
@@ -45,6 +45,8 @@ MAX_STEPS_PER_ADVANCE = 24
 MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
 # Record fields that let the run go: the claim released; with the cursor too, the rollout over.
 RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
+# The digests of a run a person rolled back to an older job: no spec has them, so any version merged next acts.
+ROLLED_BACK = "rolled-back"
 ENDED: dict[str, Any] = {**RELEASED, "cursor": None}
 
 
@@ -245,16 +247,28 @@ class Lifecycle:
                 back = _entering(c, "rollback", first.name, now, now + self._timeout(record, first.phase),
                                  reason=why, decided_by=who, ending=ending)
                 return record.moved("rolling_back", why, now).model_copy(update={"cursor": back})
-            if record.status == "live" and record.endpoint and record.previous_deployment:
+            if record.status == "live" and record.endpoint:
                 info = self.backend_for(record.backend).get_endpoint(record.endpoint)
-                if info is None or info.deployment(record.previous_deployment) is None:
-                    raise ConflictError(f"run '{run}': the deployment before {record.deployment} "
-                                        f"({record.previous_deployment}) no longer exists", hint=(
-                                            "merge the previous spec to deploy that version again"))
-                cursor = Cursor(plan="rollback", step=S.ROLLBACK[0].name, entered_at=now, not_before=now, started_at=now,
-                                deadline_at=now + self._timeout(record, "traffic"), endpoint=record.endpoint,
-                                deployment=record.deployment, previous=record.previous_deployment, reason=why, decided_by=who)
-                return record.moved("rolling_back", why, now).model_copy(update={"cursor": cursor})
+                kept = info.deployment(record.previous_deployment) if info is not None and record.previous_deployment else None
+                if kept is not None and kept.state is Provisioning.SUCCEEDED:  # not one being deleted
+                    # The replaced deployment is still there (deploy.keep_previous_for): traffic goes back to it.
+                    cursor = Cursor(plan="rollback", step=S.ROLLBACK[0].name, entered_at=now, not_before=now, started_at=now,
+                                    deadline_at=now + self._timeout(record, "traffic"), endpoint=record.endpoint,
+                                    deployment=record.deployment, previous=record.previous_deployment, reason=why,
+                                    decided_by=who)
+                    return record.moved("rolling_back", why, now).model_copy(update={"cursor": cursor})
+                if record.previous_serving_job:
+                    # Gone: the model the version before trained is deployed again, through the rollout's own steps
+                    # (its registered version is found by its job; a person decided, so the gate does not apply).
+                    # The digests go too: the same spec merged again is the version rolled back from, and its job
+                    # exists under its deterministic name, so it is deployed again without a second training.
+                    older = record.model_copy(update={"job_name": record.previous_serving_job, "previous_job": record.job_name,
+                                                      "smoke": None, "digest": ROLLED_BACK, "training_digest": ROLLED_BACK,
+                                                      "deployment_digest": ROLLED_BACK})
+                    redeploy = self._with_cursor(older.moved("completed", why + f": job {record.previous_serving_job}'s "
+                                                            "model is deployed again", now), now)
+                    assert redeploy.cursor is not None
+                    return redeploy.model_copy(update={"cursor": redeploy.cursor.model_copy(update={"decided_by": who})})
             raise ConflictError(f"run '{run}' is {record.status}: there is nothing to roll back",
                                 hint="a held, rolling-out or live run is rolled back")
 
@@ -587,7 +601,8 @@ class Lifecycle:
             note = f"{cursor.deployment} takes 100% on {cursor.endpoint}"
             return record.moved("live", note, now).model_copy(update={
                 **ENDED, "endpoint": cursor.endpoint, "deployment": cursor.deployment, "previous_deployment": cursor.previous,
-                "error": None, "serving_job": record.job_name})
+                "error": None, "serving_job": record.job_name,
+                "previous_serving_job": record.serving_job if record.serving_job != record.job_name else record.previous_serving_job})
         return record.moved(cursor.ending or "rolled_back", cursor.reason or "", now).model_copy(update={
             **ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason})
 

@@ -148,6 +148,11 @@ def create_deployment(ctx: StepContext) -> Outcome:
     c = ctx.cursor
     # Named by the deployment digest: a redeploy of the same model (new SKU, new probe) is a new deployment.
     name = f"v{c.model_version}-{(ctx.record.deployment_digest or ctx.record.digest)[:8]}"
+    same = ctx.backend.get_deployment(c.endpoint or "", name)
+    if same is not None and same.state is Provisioning.DELETING:
+        # The same model and settings, deployed again while the last deployment of them is still being deleted (a
+        # rollback and a re-merge): a name of its own, stable for this rollout, so a repeated step reuses it.
+        name = f"{name}-{int(c.started_at) % 100000:05d}"
     model = RegisteredModel(ctx.record.model_name or naming.model_name(ctx.spec), c.model_version or "", c.model_uri or "")
     info = ctx.backend.begin_deployment(c.endpoint or "", name, model, ctx.spec)  # a new deployment takes 0% traffic
     return done(f"deployment {name} {info.state.value}", cursor={"deployment": name})
@@ -325,13 +330,21 @@ def await_traffic(ctx: StepContext) -> Outcome:
 
 
 def retire_previous(ctx: StepContext) -> Outcome:
-    """Start deleting every other deployment of the endpoint (they take no traffic now)."""
+    """Start deleting every other deployment of the endpoint (they take no traffic now), but the one it replaced
+    while ``deploy.keep_previous_for`` keeps it for an instant rollback."""
+    from gitops.spec.model import parse_duration
+
     c = ctx.cursor
+    keep_for = ctx.spec.deploy.keep_previous_for
+    kept = c.previous if keep_for and c.previous and c.previous != c.deployment else None
     info = ctx.backend.get_endpoint(c.endpoint or "")
-    others = [d.name for d in (info.deployments if info else ()) if d.name != c.deployment]
+    others = [d.name for d in (info.deployments if info else ()) if d.name not in (c.deployment, kept)]
     for name in others:
         ctx.backend.delete_deployment(c.endpoint or "", name)
-    return done(f"deleting {', '.join(others)}" if others else "nothing else to delete")
+    until = ctx.now + parse_duration(keep_for).total_seconds() if kept and keep_for else None
+    note = (f"deleting {', '.join(others)}" if others else "nothing else to delete") + (
+        f"; {kept} kept at 0% for {keep_for}" if kept else "")
+    return done(note, record={"previous_kept_until": until})
 
 
 # -- the rollback ----------------------------------------------------------------------------------

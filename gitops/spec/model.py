@@ -151,6 +151,8 @@ class DeploySpec(Strict):
     smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)  # type: ignore[arg-type]
     timeouts: RolloutTimeouts = Field(default_factory=RolloutTimeouts)  # type: ignore[arg-type]
     gate: GateSpec = Field(default_factory=GateSpec)  # type: ignore[arg-type]
+    keep_previous_for: Duration | None = Field(None, description="Keep the replaced deployment at 0% this long after a "
+                                               "promotion, for an instant rollback (default: deleted at promotion).")
 
 
 class LifecycleSpec(Strict):

@@ -465,3 +465,46 @@ def test_a_new_version_while_one_is_held_removes_the_held_candidate_and_rolls_ou
     final = world.record()
     assert final.status == "live" and final.job_name == v3.queued.job_name and final.deployment != serving
     assert any(h.status == "rejected" and h.note.startswith("superseded by a new version while held") for h in final.history)
+
+
+def test_a_kept_previous_deployment_makes_a_rollback_of_a_live_run_instant(world: World) -> None:
+    first = world.live_first_version()
+    kept = SPEC.replace("learning_rate: 5.0e-6", "learning_rate: 6.0e-6").replace(
+        "request_timeout_ms: 90000", "request_timeout_ms: 90000\n  keep_previous_for: 6h")
+    record = world.lifecycle.submit(validate_text(kept, f"runs/{RUN}.yaml"))
+    world.fake.set_job_status(record.job_name, "Completed")
+    world.lifecycle.on_job_event(world.event(record.job_name))
+    world.deliver()
+    live = world.record()
+    assert live.status == "live" and live.previous_deployment == first and live.previous_kept_until is not None
+    endpoint = live.endpoint or ""
+    assert first in world.fake.deployments(endpoint)  # kept at 0%
+    world.lifecycle.rollback(RUN, "carol", "the new one is rude")
+    world.deliver()
+    back = world.record()
+    assert back.status == "rolled_back" and back.deployment == first
+    assert world.fake.endpoint(endpoint)["properties"]["traffic"] == {first: 100}
+
+
+def test_a_rollback_of_a_live_run_whose_previous_deployment_is_gone_deploys_the_previous_model_again(world: World) -> None:
+    world.live_first_version()
+    v1 = world.record()
+    v2 = world.submit_completed(lr="6.0e-6")
+    world.lifecycle.on_job_event(world.event(v2))
+    world.deliver()
+    assert world.record().status == "live" and world.record().job_name == v2
+    jobs = [u for m, u in world.fake.calls if m == "PUT" and "/jobs/" in u]
+    world.lifecycle.rollback(RUN, "dave", "v2 answers badly")
+    world.deliver()
+    back = world.record()
+    assert back.status == "live" and back.job_name == v1.job_name and back.model_version == v1.model_version
+    assert any(h.note.startswith("rolled back by dave: v2 answers badly") for h in back.history)
+    # The spec of v2 merged again is v2 again: deployed from its existing job, no second training.
+    again = world.lifecycle.submit(world.spec(lr="6.0e-6"))
+    assert again.job_name == v2
+    world.fake.set_job_status(v2, "Completed")
+    world.lifecycle.on_job_event(world.event(v2, "v2-again"))
+    world.deliver()
+    final = world.record()
+    assert final.status == "live" and final.job_name == v2, [h.note for h in final.history[-6:]]
+    assert [u for m, u in world.fake.calls if m == "PUT" and "/jobs/" in u] == jobs

@@ -100,3 +100,12 @@ def test_deletion_cap_defers_the_rest_oldest_first() -> None:
     assert {n for n, v in verdicts.items() if v.action == "delete"} == {"ep3", "ep2"}
     assert all("deletion cap of 2 per run reached" in verdicts[n].reasons[-1] for n in ("ep0", "ep1"))
     assert [v.endpoint for v in decide(endpoints, RULES, NOW)] == ["ep0", "ep1", "ep2", "ep3"]  # input order kept
+
+
+def test_a_deployment_kept_for_rollback_is_not_stuck_until_its_time_runs_out() -> None:
+    deployments = (DeploymentFacts("blue", 100, NOW - timedelta(hours=3)), DeploymentFacts("green", 0, NOW - timedelta(hours=4)))
+    kept = facts(deployments=deployments, kept_deployment="green", kept_until=NOW + timedelta(hours=3))
+    assert judge(kept, RULES, NOW).action == "keep"
+    ran_out = facts(deployments=deployments, kept_deployment="green", kept_until=NOW - timedelta(minutes=1))
+    v = judge(ran_out, RULES, NOW)
+    assert v.action == "delete_deployments" and v.deployments == ("green",)
