@@ -76,7 +76,8 @@ def render_text(plan: Plan) -> str:
         if spec.cost is not None:
             lines += [f"  training   {training_text(spec)}", f"  serving    {spec.cost.serving_line()}"]
             if spec.cost.billed:
-                lines.append(f"  prices     {spec.cost.prices_from}")
+                lines += [f"  prices     {spec.cost.prices_from}",
+                          "  quota      checked online (gitops validate --online, the validate Function)"]
         lines += [f"  ~ {c.path}: {_short(c.old)} -> {_short(c.new)}" for c in spec.changes]
         lines += [f"  {f.format()}" for f in spec.findings]
     unchanged = [s for s in plan.by_status("unchanged") if s.valid]
@@ -105,7 +106,8 @@ def _md_spec(spec: SpecPlan) -> str:
         if spec.cost is not None:
             rows += [("Training cost", training_text(spec)), ("Serving cost", spec.cost.serving_line())]
             if spec.cost.billed:
-                rows.append(("Prices", spec.cost.prices_from))
+                rows += [("Prices", spec.cost.prices_from),
+                         ("Quota", "checked against the region's vCPU quota by the online checks below")]
         out += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
     elif spec.effect:
         out += [f"**{effect_text(spec)}**", ""]
