@@ -6,7 +6,6 @@ host, hands in its own ``Services`` built from real parts with ``use_services``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,7 +27,7 @@ class Services:
     lifecycle: Lifecycle
     backend_for: Callable[[str], Backend]
     cleanup_backends: tuple[str, ...] = ("azureml",)
-    policy: Policy | None = None  # the policy the timers apply (GITOPS_POLICY app setting), default otherwise
+    policy: Policy | None = None  # a policy the timers apply instead of the one the runs carry (tests)
     prices: PriceSource | None = None  # the live Retail Prices API, then the snapshot; None: the snapshot only
 
 
@@ -37,12 +36,10 @@ _current: Services | None = None
 
 def default_services() -> Services:
     from gitops.lifecycle.wiring import function_lifecycle, price_book
-    from gitops.online import policy_from_text
 
     settings = FunctionSettings.load()
     lifecycle = function_lifecycle()
-    return Services(settings, OidcVerifier(settings), lifecycle, lifecycle.backend_for,
-                    policy=policy_from_text(os.environ.get("GITOPS_POLICY")), prices=price_book(live=True))
+    return Services(settings, OidcVerifier(settings), lifecycle, lifecycle.backend_for, prices=price_book(live=True))
 
 
 def services() -> Services:

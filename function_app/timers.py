@@ -29,13 +29,13 @@ def run_reconcile() -> int:
 
 def run_cleanup_once() -> int:
     from gitops.cleanup.run import run_cleanup
-    from gitops.spec.policy import Policy
 
     s = services()
     deleted = 0
     for name in s.cleanup_backends:
         try:
-            verdicts = run_cleanup(s.backend_for(name), s.lifecycle.ledger, s.policy or Policy())
+            # The policy the latest run was submitted with (each run's own defaults for its endpoint).
+            verdicts = run_cleanup(s.backend_for(name), s.lifecycle.ledger, s.policy)
         except Exception as exc:
             log.error("cleanup on %s failed: %s: %s", name, type(exc).__name__, getattr(exc, "headline", ""))
             continue

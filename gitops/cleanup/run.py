@@ -23,6 +23,21 @@ from gitops.spec.policy import Policy
 log = logging.getLogger("gitops.cleanup")
 
 
+def _own_policy(record: RunRecord) -> Policy:
+    return Policy.model_validate(record.policy)
+
+
+def newest_policy(ledger: Ledger) -> Policy:
+    """The repo policy the latest submitted run carried (the submit Function is sent the default branch's
+    gitops.yaml each time): what the timers apply, with no copy of the file to keep in step. Without any run that
+    carries one, the default policy (there is then nothing of ours to clean up but what the defaults say)."""
+    carried = [r for r in ledger.list() if r.policy]
+    if not carried:
+        return Policy()
+    newest = max(carried, key=lambda r: max((h.at for h in r.history if h.status == "submitted"), default=0.0))
+    return _own_policy(newest)
+
+
 def rules_from(policy: Policy) -> Rules:
     return Rules(idle_after=parse_duration(policy.defaults.idle_after), expire_after=parse_duration(policy.defaults.expire_after),
                  stuck_grace=parse_duration(policy.cleanup.stuck_grace), prune_orphans=policy.cleanup.prune_orphans,
@@ -33,14 +48,17 @@ def _facts(info: EndpointInfo, record: RunRecord | None, usage_known: bool, last
            specs_on_main: set[str] | None) -> EndpointFacts:
     run = info.tags.get(naming.TAG_RUN)
     lifecycle = RunSpec.model_validate(record.spec).lifecycle if record and record.spec else None
+    defaults = _own_policy(record).defaults if record is not None and record.policy else None
+    idle = (lifecycle.idle_after if lifecycle else None) or (defaults.idle_after if defaults else None)
+    expire = (lifecycle.expire_after if lifecycle else None) or (defaults.expire_after if defaults else None)
     return EndpointFacts(
         name=info.name, tags=dict(info.tags), created_at=info.created_at,
         deployments=tuple(DeploymentFacts(d.name, int(info.traffic.get(d.name, 0)), d.created_at) for d in info.deployments),
         usage_known=usage_known, last_request_at=last_request_at, run=run,
         run_status=record.status if record else None, rollout_step=record.cursor.step if record and record.cursor else None,
         keep=bool(lifecycle and lifecycle.keep),
-        idle_after=parse_duration(lifecycle.idle_after) if lifecycle and lifecycle.idle_after else None,
-        expire_after=parse_duration(lifecycle.expire_after) if lifecycle and lifecycle.expire_after else None,
+        idle_after=parse_duration(idle) if idle else None,  # the spec's, else the policy the run was submitted with
+        expire_after=parse_duration(expire) if expire else None,
         spec_on_main=None if specs_on_main is None or run is None else run in specs_on_main,
         kept_deployment=record.previous_deployment if record and record.previous_kept_until else None,
         kept_until=datetime.fromtimestamp(record.previous_kept_until, UTC) if record and record.previous_kept_until else None,
@@ -70,10 +88,11 @@ def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[st
     return out
 
 
-def run_cleanup(backend: Backend, ledger: Ledger, policy: Policy, specs_on_main: set[str] | None = None,
+def run_cleanup(backend: Backend, ledger: Ledger, policy: Policy | None = None, specs_on_main: set[str] | None = None,
                 dry_run: bool = False, now: datetime | None = None) -> list[Verdict]:
+    """Decide and act. ``policy``: the repo's (the CLI reads gitops.yaml); None: the one the latest run carried."""
     now = now or datetime.now(UTC)
-    rules = rules_from(policy)
+    rules = rules_from(policy if policy is not None else newest_policy(ledger))
     verdicts = decide(gather(backend, ledger, rules, specs_on_main), rules, now)
     if dry_run:
         return verdicts

@@ -98,6 +98,7 @@ class QueuedVersion(_Digested):
     submitted_at: float
     timeouts: dict[str, float] = Field(default_factory=dict)
     gate_rules: dict[str, Any] = Field(default_factory=dict)
+    policy: dict[str, Any] | None = None
 
 
 class RunRecord(_Digested):
@@ -130,6 +131,7 @@ class RunRecord(_Digested):
     timeouts: dict[str, float] = Field(default_factory=dict)  # per-phase deadlines (seconds), resolved at submit
     attempt: int = 1  # the job attempt of this version: a retry of a failed job is a new job, suffixed -a2, -a3...
     gate_rules: dict[str, Any] = Field(default_factory=dict)  # the gate's rules, resolved at submit (spec, then policy)
+    policy: dict[str, Any] | None = None  # the repo policy it was submitted with: what the timers apply to it
     gate: dict[str, Any] | None = None  # the gate's last verdict, with its numbers
     serving_job: str | None = None  # the job whose model the serving deployment holds: what the gate compares with
     previous_serving_job: str | None = None  # the job served before it: what a rollback of a live run goes back to

@@ -187,7 +187,8 @@ class Lifecycle:
                            history=history, test_path=data.local_test_path or data.test_uri,
                            previous_job=existing[0].job_name if existing else None,
                            serving_job=_serving_job(existing[0]) if existing else None,
-                           timeouts=_timeouts(policy, spec), gate_rules=policy.gate.resolve(spec)).moved(
+                           timeouts=_timeouts(policy, spec), gate_rules=policy.gate.resolve(spec),
+                           policy=policy.model_dump(mode="json")).moved(
                                "submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
@@ -201,7 +202,8 @@ class Lifecycle:
             "deployment_digest": validated.digests.deployment, "spec": spec.model_dump(mode="json"),
             "params": validated.params, "commit": commit or record.commit, "pr": pr or record.pr,
             "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
-            "timeouts": _timeouts(policy, spec), "gate_rules": policy.gate.resolve(spec), "updated_at": self.clock()})
+            "timeouts": _timeouts(policy, spec), "gate_rules": policy.gate.resolve(spec),
+            "policy": policy.model_dump(mode="json"), "updated_at": self.clock()})
 
     def _job_completed(self, record: RunRecord) -> bool:
         """Whether the run's job completed (a run that failed in its rollout has a trained model to deploy)."""
@@ -351,7 +353,7 @@ class Lifecycle:
                                deployment_digest=validated.digests.deployment, job_name=job,
                                spec=spec.model_dump(mode="json"), params=validated.params, commit=commit, pr=pr,
                                test_path=test_path, submitted_at=self.clock(), timeouts=_timeouts(policy, spec),
-                               gate_rules=policy.gate.resolve(spec))
+                               gate_rules=policy.gate.resolve(spec), policy=policy.model_dump(mode="json"))
         now = self.clock()
         updated = record.model_copy(update={"queued": queued, "history": [
             *record.history, HistoryEntry(at=now, status=record.status, note=note)]})
@@ -636,7 +638,8 @@ class Lifecycle:
                 "job_name": q.job_name, "previous_job": record.previous_job if same_job else record.job_name,
                 "spec": q.spec, "params": q.params, "commit": q.commit, "pr": q.pr, "test_path": q.test_path,
                 "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
-                "queued": None, "smoke": None, "timeouts": q.timeouts, "gate_rules": q.gate_rules, "gate": None})
+                "queued": None, "smoke": None, "timeouts": q.timeouts, "gate_rules": q.gate_rules, "gate": None,
+                "policy": q.policy or record.policy})
             note = f"queued version: redeploy of job {q.job_name}" if same_job else f"queued version: job {q.job_name}"
             return self._with_cursor(nxt.moved("completed" if same_job else "submitted", note, now), now)
 

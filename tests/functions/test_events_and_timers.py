@@ -192,3 +192,33 @@ def test_step_messages_are_base64_on_the_wire_as_the_queue_trigger_expects(  # t
     (message,) = raw.peek_messages(max_messages=5)
     body = json.loads(base64.b64decode(message.content))
     assert body["run"] == record.run and body["step"] == "check_job" and isinstance(body["not_before"], float)
+
+
+def test_the_cleanup_timer_applies_the_policy_the_runs_were_submitted_with(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
+    """No GITOPS_POLICY copy: the run carries the policy it came with (here its idle default, 1h), and the timer uses it."""
+    from datetime import UTC, datetime, timedelta
+
+    from gitops.cleanup.run import newest_policy
+    from gitops.spec.policy import parse_policy
+
+    policy, _ = parse_policy("defaults: {idle_after: 1h, expire_after: 30d}\ncleanup: {max_deletions_per_run: 1}\n")
+    assert policy is not None
+    text = SPEC.replace("  idle_after: 24h\n", "")  # the spec leaves it to the policy
+    validated = validate_text(text, "runs/phi4-ultrachat.yaml")
+    assert validated.ok, validated.findings
+    record = app_services.lifecycle.submit(validated, policy=policy)
+    assert record.policy is not None and record.policy["defaults"]["idle_after"] == "1h"
+    azure_fake.set_job_status(record.job_name, "Completed")
+    function_app["reconcile"].get_user_function()(TimerRequest())
+    drain()
+    live = app_services.lifecycle.ledger.get(record.run)[0]
+    assert live.status == "live"
+    assert newest_policy(app_services.lifecycle.ledger).cleanup.max_deletions_per_run == 1
+    from gitops.cleanup.run import run_cleanup
+
+    assert app_services.policy is None  # what the timer passes: the runs' own policies decide
+    three_hours_on = datetime.now(UTC) + timedelta(hours=3)  # deployed, then not called for three hours
+    (verdict,) = run_cleanup(app_services.backend_for("azureml"), app_services.lifecycle.ledger, app_services.policy,
+                             now=three_hours_on)
+    assert verdict.action == "delete" and "(idle_after 1h)" in verdict.reasons[0]
+    assert app_services.lifecycle.ledger.get(record.run)[0].status == "retired"
