@@ -22,6 +22,23 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"finetune-gitops {version('finetune-gitops')}")
+        except PackageNotFoundError:
+            print("finetune-gitops (not installed as a package)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(show_version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                               callback=_version)) -> None:
+    """finetune-gitops: fine-tune chat LLMs on Azure ML (or locally) from reviewed pull requests."""
+
+
 def _register() -> None:
     from gitops.cli import (
         cleanup_cmds,  # noqa: F401

@@ -142,11 +142,20 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
     records = [r for r in lifecycle.ledger.list() if name is None or r.run == name]
     for _, why in lifecycle.ledger.damaged:  # one bad record is reported, and the others are still shown
         print(f"warning: {why} (skipped)", file=sys.stderr)
+    if name is not None and not records:
+        from gitops.errors import NotFoundError
+
+        raise NotFoundError(f"no run named '{name}'", hint="`gitops status` lists the runs")
     if as_json:
         sys.stdout.write(json.dumps([_iso_times(r.model_dump(mode="json", exclude={"spec"})) for r in records], indent=2) + "\n")
         return
+    if not records:
+        print("no runs yet: `gitops data synth --out .gitops/data/synth` then `gitops run runs/local-tiny.yaml` starts one "
+              "(on the local backend)")
+        return
     now = time.time()
-    table = Table("run", "status", "step", "job", "model", "endpoint", "traffic", "smoke", "gate", "age")
+    columns = ("run", "status", "step", "job", "model", "endpoint", "traffic", "smoke", "gate", "age")
+    rows: list[tuple[str, ...]] = []
     for r in records:
         traffic = ""
         if r.endpoint and r.status == "live":
@@ -166,8 +175,14 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
             step = (f"{c.step} {(now - c.entered_at) / 60:.0f}m (deadline in {max(0.0, c.deadline_at - now) / 60:.0f}m)"
                     + (f": {c.last}" if c.last else ""))
         gate = "-" if r.gate is None else ("ok" if r.gate.get("ok") else "FAILED: " + "; ".join(r.gate.get("reasons", []))[:80])
-        table.add_row(r.run, r.status, step, r.job_name, f"{r.model_name or '-'} v{r.model_version or '-'}", r.endpoint or "-",
-                      traffic or "-", smoke, gate, age)
+        rows.append((r.run, r.status, step, r.job_name, f"{r.model_name or '-'} v{r.model_version or '-'}", r.endpoint or "-",
+                     traffic or "-", smoke, gate, age))
+    if not sys.stdout.isatty():  # piped or redirected: plain tab-separated columns, nothing cut to fit 80 columns
+        sys.stdout.write("\t".join(columns) + "\n" + "".join("\t".join(row) + "\n" for row in rows))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
 
 
@@ -188,7 +203,7 @@ def _iso_times(value: Any) -> Any:
 
 @app.command()
 def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typer.Option(..., help="The user turn."),
-           max_new_tokens: int = typer.Option(64)) -> None:
+           max_new_tokens: int = typer.Option(64, help="At most this many tokens in the answer.")) -> None:
     """One chat turn against the run's endpoint."""
     from gitops.errors import BackendError, NotFoundError
     from gitops.lifecycle.smoke import extract_reply

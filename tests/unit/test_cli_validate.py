@@ -61,3 +61,22 @@ def test_usage_errors_are_one_line_not_a_traceback(cli) -> None:
     assert unknown.exit_code == 2 and "No such command 'no-such-command'" in unknown.err and "Traceback" not in unknown.err
     bad_option = cli("plan", "--format", "yaml", "--base", "HEAD")
     assert bad_option.exit_code == 2 and "'yaml' is not one of" in bad_option.err
+
+
+def test_status_says_when_there_are_no_runs_and_names_a_missing_one_and_pipes_plain_columns(cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
+    empty = cli("status")
+    assert empty.exit_code == 0 and empty.out.startswith("no runs yet:") and "gitops run runs/local-tiny.yaml" in empty.out
+    missing = cli("status", "nope")
+    assert missing.exit_code == 4 and "no run named 'nope'" in missing.err
+    from gitops.ledger.local import LocalLedger
+    from gitops.ledger.model import RunRecord
+
+    LocalLedger(tmp_path / "ws" / "ledger").put(RunRecord(run="a-rather-long-run-name", backend="local", digest="d",
+                                                          job_name="gitops-a-rather-long-run-name-0123456789ab").moved("submitted"), None)
+    piped = cli("status")
+    header, row = piped.out.splitlines()
+    assert header.split("\t")[:4] == ["run", "status", "step", "job"]
+    assert row.split("\t")[:4] == ["a-rather-long-run-name", "submitted", "-", "gitops-a-rather-long-run-name-0123456789ab"]
+    version = cli("--version")
+    assert version.exit_code == 0 and version.out.startswith("finetune-gitops ")
