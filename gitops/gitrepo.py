@@ -31,6 +31,21 @@ def resolve(repo: Path, rev: str) -> str:
     return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
 
 
+DEFAULT_BRANCHES = ("origin/HEAD", "origin/main", "origin/master", "main", "master")
+
+
+def default_base(repo: Path, head: str = "HEAD") -> tuple[str, str]:
+    """The revision a pull request from ``head`` would be planned against: the merge base with the default branch
+    (the first of ``DEFAULT_BRANCHES`` that exists), and that branch's name."""
+    for branch in DEFAULT_BRANCHES:
+        try:
+            resolve(repo, branch)
+        except GitopsError:
+            continue
+        return _git(repo, "merge-base", head, branch).decode().strip(), branch
+    raise GitopsError("no default branch to plan against (origin/main, main or master)", hint="give --base REV")
+
+
 def is_spec_path(path: str) -> bool:
     parts = path.split("/")
     return len(parts) == 2 and parts[0] == RUNS_DIR and parts[1].endswith((".yaml", ".yml"))

@@ -124,7 +124,8 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
 
 
 @app.command()
-def plan(base: str = typer.Option(..., help="Base revision (the PR's base commit)."),
+def plan(base: Optional[str] = typer.Option(None, help="Base revision (default: the merge base with the default branch, "
+                                                        "as a pull request would be planned)."),
          head: str = typer.Option("HEAD", help="Head revision."),
          fmt: PlanFormat = typer.Option(PlanFormat.text, "--format", help="text | markdown | json"),
          repo: Path = typer.Option(Path("."), help="The git repository."),
@@ -140,6 +141,11 @@ def plan(base: str = typer.Option(..., help="Base revision (the PR's base commit
     from gitops.settings import Settings
 
     settings = Settings.load()
+    if base is None:
+        from gitops.gitrepo import default_base
+
+        base, branch = default_base(repo, head)
+        print(f"planning against the merge base with {branch} ({base[:10]})", file=sys.stderr)
     salt, source = repository_salt(repo, settings.repo)
     book = price_book(live=prices is PriceSourceChoice.live, cache=settings.workspace_dir / "cache" / "prices.json")
     result = build_plan(repo, base, head, salt=salt, prices=book, previous=records_for_durations())

@@ -262,3 +262,16 @@ def test_the_plan_comment_matches_its_golden_file(git_repo, azure_spec_text, loc
     if os.environ.get("GITOPS_UPDATE_GOLDEN"):
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+def test_without_base_the_plan_is_made_against_the_merge_base_with_the_default_branch(git_repo, local_spec_text, cli) -> None:  # type: ignore[no-untyped-def]
+    git_repo.git("checkout", "-q", "-b", "main")
+    git_repo.write("runs/first.yaml", local_spec_text("first"))
+    git_repo.commit("on main")
+    git_repo.git("checkout", "-q", "-b", "feature")
+    git_repo.write("runs/second.yaml", local_spec_text("second"))
+    git_repo.commit("on the branch")
+    result = cli("plan", "--repo", str(git_repo.root))
+    assert result.exit_code == 0, result.err
+    assert "planning against the merge base with main" in result.err
+    assert "ADDED     runs/second.yaml" in result.out and "ADDED     runs/first.yaml" not in result.out
