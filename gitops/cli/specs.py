@@ -161,7 +161,7 @@ def plan(base: Optional[str] = typer.Option(None, help="Base revision (default: 
 @app.command()
 def render(file: Path = typer.Argument(..., help="The spec to render."),
            backend: str = typer.Option("azureml", help="Only azureml is renderable.")) -> None:
-    """Print the Azure ML pipeline job YAML that would be submitted (``az ml job create -f``). A dataset spec's
+    """Print the Azure ML pipeline job YAML that would be submitted (`az ml job create -f`). A dataset spec's
     first step prepares the data on the cluster from this checkout's pipelines/ folder."""
     import yaml
 
