@@ -200,9 +200,16 @@ def worker(job_dir: Path) -> int:
         write_json_atomic(status_path, status)
 
     def on_term(signum: int, frame: Any) -> None:
-        update(state="canceled", ended_at=time.time(), error="canceled by request")
-        emit_event(request, job_dir, "Canceled")
-        os._exit(143)
+        try:
+            update(state="canceled", ended_at=time.time(), error="canceled by request")
+            emit_event(request, job_dir, "Canceled")
+        finally:  # whatever happens here, the job ends as canceled: never "failed" for being stopped
+            os._exit(143)
+
+    # What the handler uses is imported before it is installed: a SIGTERM that lands while the training code is
+    # still importing a module the handler needs (uuid, say) would find it half-initialised, raise inside the
+    # interrupted import, and the job would be recorded as failed instead of canceled.
+    import gitops.events  # noqa: F401
 
     signal.signal(signal.SIGTERM, on_term)
     update(state="running", started_at=time.time())
