@@ -7,7 +7,8 @@ case-insensitively, as everywhere else (the service upper-cases ``vmSize``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -75,31 +76,36 @@ class PriceBook:
     """The first source that knows a price answers; answers are kept for the life of the book. A source that fails
     (the live API unreachable) is asked no more, and ``notes`` says so: the plan names what it used instead."""
 
-    def __init__(self, sources: Iterable[PriceSource] | None = None) -> None:
+    RETRY_AFTER_S = 600.0  # a long-lived process (the Function) asks a failed source again after this long
+
+    def __init__(self, sources: Iterable[PriceSource] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.sources = list(sources) if sources is not None else [committed_snapshot()]
-        self._seen: dict[tuple[str, str], Price | None] = {}
-        self._down: set[int] = set()
+        self.clock = clock
+        self._seen: dict[tuple[str, str], tuple[Price | None, float]] = {}
+        self._down: dict[int, float] = {}  # source -> when it failed
         self.notes: list[str] = []
 
     def hourly(self, region: str, sku: str) -> Price | None:
         from gitops.errors import GitopsError
 
-        key = (region.lower(), sku.lower())
-        if key not in self._seen:
-            found = None
-            for i, source in enumerate(self.sources):
-                if i in self._down:
-                    continue
-                try:
-                    found = source.hourly(region, sku)
-                except GitopsError as exc:
-                    self._down.add(i)
-                    self.notes.append(exc.headline)
-                    continue
-                if found is not None:
-                    break
-            self._seen[key] = found
-        return self._seen[key]
+        key, now = (region.lower(), sku.lower()), self.clock()
+        kept = self._seen.get(key)
+        if kept is not None and now - kept[1] < self.RETRY_AFTER_S:
+            return kept[0]
+        found = None
+        for i, source in enumerate(self.sources):
+            if now - self._down.get(i, -self.RETRY_AFTER_S) < self.RETRY_AFTER_S:
+                continue
+            try:
+                found = source.hourly(region, sku)
+            except GitopsError as exc:
+                self._down[i] = now
+                self.notes.append(exc.headline)
+                continue
+            if found is not None:
+                break
+        self._seen[key] = (found, now)
+        return found
 
 
 def refreshed(snapshot: Snapshot, live: PriceSource, today: date, regions: Iterable[str] = (),

@@ -208,3 +208,22 @@ def test_a_budget_section_with_a_typo_or_a_negative_cap_is_refused() -> None:
     for text in ("budget: {max_hourly_usd: -1}\n", "budget: {max_hourly: 5}\n"):
         parsed, findings = parse_policy(text)
         assert parsed is None and any(f.path.startswith("budget.") for f in findings), (text, findings)
+
+
+def test_a_long_lived_book_asks_a_failed_source_again_after_a_while() -> None:
+    now = [0.0]
+    calls: list[str] = []
+
+    class Flaky:
+        def hourly(self, region: str, sku: str) -> Price | None:
+            calls.append(sku)
+            if len(calls) == 1:
+                raise TransientBackendError("the Azure Retail Prices API did not answer: timeout")
+            return Price(sku, region, 1.0, "2026-11-25", "Azure Retail Prices API")
+
+    book = PriceBook([Flaky(), committed_snapshot()], clock=lambda: now[0])
+    assert book.hourly("eastus", "Standard_NC24ads_A100_v4").source == "snapshot"  # type: ignore[union-attr]
+    now[0] = 60
+    assert book.hourly("eastus", "Standard_NC48ads_A100_v4").source == "snapshot" and len(calls) == 1  # type: ignore[union-attr]
+    now[0] = 60 + PriceBook.RETRY_AFTER_S
+    assert book.hourly("eastus", "Standard_NC24ads_A100_v4").source == "Azure Retail Prices API"  # type: ignore[union-attr]
