@@ -40,4 +40,5 @@ bench: $(STAMP)
 	$(PY) bench/plan_bench.py
 
 clean:
+	-[ -x $(VENV)/bin/gitops ] && [ -d .gitops ] && $(VENV)/bin/gitops endpoints --stop-all
 	rm -rf $(VENV) node_modules .gitops .pytest_cache .mypy_cache .ruff_cache

@@ -42,6 +42,7 @@ def _options(show_version: bool = typer.Option(False, "--version", help="Print t
 def _register() -> None:
     from gitops.cli import (
         cleanup_cmds,  # noqa: F401
+        endpoint_cmds,  # noqa: F401
         local_cmds,  # noqa: F401
         report_cmds,  # noqa: F401
         run_cmds,  # noqa: F401

@@ -214,8 +214,13 @@ def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typ
     if got is None or not got[0].endpoint or got[0].status != "live":
         raise NotFoundError(f"run '{name}' has no live endpoint", hint="see `gitops status`")
     record = got[0]
-    result = lifecycle.backend_for(record.backend).invoke(record.endpoint or "", {"input_data": {
-        "input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}})
+    try:
+        result = lifecycle.backend_for(record.backend).invoke(record.endpoint or "", {"input_data": {
+            "input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}})
+    except BackendError as exc:
+        down = record.backend == "local" and "did not answer" in exc.headline
+        raise BackendError(exc.headline, hint=f"the endpoint's server is not running: `gitops start {name}` starts it"
+                           if down else exc.hint) from None
     if result.status_code != 200:  # one line, and a failing exit code
         raise BackendError(f"endpoint {record.endpoint} answered {result.status_code}: {result.body[:200]}",
                            hint="see `gitops status`; the endpoint's limits are in README (The local backend)")

@@ -67,6 +67,20 @@ def test_run_status_invoke_and_event_replay(cli, write, workspace: Path, tmp_pat
     missing = cli("invoke", "no-such-run", "--message", "hi")
     assert missing.exit_code == 4 and "has no live endpoint" in missing.err
 
+    # The endpoint's server outlives the command: it is listed, stopped, started and deleted by name.
+    listed = cli("endpoints")
+    assert listed.exit_code == 0 and "cli-run-ep" in listed.out and " up " in listed.out and "MiB" in listed.out
+    assert cli("stop", "cli-run").exit_code == 0
+    assert "DOWN (gitops start NAME)" in cli("endpoints").out
+    down = cli("invoke", "cli-run", "--message", "hi", "--max-new-tokens", "2")
+    assert down.exit_code != 0 and "`gitops start cli-run` starts it" in down.err
+    started = cli("start", "cli-run")
+    assert started.exit_code == 0 and "up at http://127.0.0.1:" in started.out
+    assert cli("invoke", "cli-run", "--message", "hi", "--max-new-tokens", "2").exit_code == 0
+    deleted = cli("delete", "cli-run")
+    assert deleted.exit_code == 0 and "run cli-run is retired" in deleted.out
+    assert cli("endpoints").out.startswith("no local endpoints") and json.loads(cli("status", "--json").out)[0]["status"] == "retired"
+
 
 def test_a_worse_version_stops_at_the_gate_with_the_comparison_and_a_person_promotes_it(cli, write, workspace: Path,
                                                                                          tmp_path: Path) -> None:

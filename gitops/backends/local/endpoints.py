@@ -211,6 +211,15 @@ class LocalEndpoints:
         if config is not None:
             processes.stop(config.get("pid"), str(self.ws.endpoint_dir(name)))
 
+    def server(self, name: str) -> dict[str, Any] | None:
+        """The endpoint's server process as the operator sees it: pid, port, up or not, resident memory (MiB)."""
+        config = self._config(name)
+        if config is None:
+            return None
+        alive = self._alive(name, config)
+        return {"pid": config.get("pid") if alive else None, "port": config.get("port"), "up": alive,
+                "rss_mib": processes.resident_mib(config.get("pid")) if alive else None}
+
     def invoke(self, endpoint: str, payload: Any, deployment: str | None, timeout_s: float) -> InvokeResult:
         info = self.info(endpoint)
         if info is None:

@@ -71,3 +71,16 @@ def stop(pid: int | None, marker: str, timeout_s: float = 10.0) -> None:
             if not is_running(pid, marker):
                 return
             time.sleep(0.05)
+
+
+def resident_mib(pid: int | None) -> float | None:
+    """The resident memory of ``pid`` in MiB (Linux ``/proc``), or None where it cannot be read."""
+    if not pid:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

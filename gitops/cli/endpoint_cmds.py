@@ -1,0 +1,91 @@
+"""Local endpoints you can manage: ``gitops endpoints``, ``gitops start``, ``gitops stop``, ``gitops delete``.
+
+The embedded local backend runs each endpoint as a server process on 127.0.0.1 that outlives the command that
+started it; these commands list them (URL, pid, health, memory) and start, stop or delete them by run or endpoint
+name. Managed endpoints in Azure are stopped by deleting them, which cleanup does by policy.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from gitops.cli import app
+
+
+def _local() -> tuple[Any, Any]:
+    from gitops.lifecycle.wiring import local_lifecycle
+
+    lifecycle = local_lifecycle()
+    return lifecycle, lifecycle.backend_for("local")
+
+
+def _endpoint_of(lifecycle: Any, backend: Any, name: str) -> tuple[str, str | None]:
+    """(endpoint, run) for a run name or an endpoint name; NotFoundError naming both when neither is known."""
+    from gitops.errors import NotFoundError
+
+    got = lifecycle.ledger.get(name) if name else None
+    if got is not None and got[0].endpoint and got[0].backend == "local":
+        return got[0].endpoint, got[0].run
+    info = backend.get_endpoint(name)
+    if info is not None:
+        return name, info.tags.get("gitops_run")
+    raise NotFoundError(f"no local run or endpoint named '{name}'", hint="`gitops endpoints` lists them")
+
+
+@app.command()
+def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop every local endpoint server (make clean does).")) -> None:
+    """The local endpoints: run, scoring URL, server pid, health and memory."""
+    lifecycle, backend = _local()
+    infos = backend.list_endpoints()
+    if stop_all:
+        for info in infos:
+            backend.endpoints.stop(info.name)
+        print(f"stopped {len(infos)} local endpoint server(s)" if infos else "no local endpoints")
+        return
+    if not infos:
+        print("no local endpoints: `gitops run runs/local-tiny.yaml` deploys one")
+        return
+    rows = [("endpoint", "run", "url", "pid", "health", "memory")]
+    for info in infos:
+        server = backend.endpoints.server(info.name) or {}
+        memory = f"{server['rss_mib']:.0f} MiB" if server.get("rss_mib") else "-"
+        health = "up" if server.get("up") else "DOWN (gitops start NAME)"
+        rows.append((info.name, info.tags.get("gitops_run", "-"), info.scoring_uri or "-", str(server.get("pid") or "-"),
+                     health, memory))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    sys.stdout.write("".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows))
+
+
+@app.command()
+def start(name: str = typer.Argument(..., help="A run or endpoint name.")) -> None:
+    """Start a local endpoint's server again (after `gitops stop`, a reboot, or a crash)."""
+    lifecycle, backend = _local()
+    endpoint, _ = _endpoint_of(lifecycle, backend, name)
+    info = backend.begin_endpoint(endpoint, {})
+    print(f"{endpoint}: up at {info.scoring_uri}")
+
+
+@app.command()
+def stop(name: str = typer.Argument(..., help="A run or endpoint name.")) -> None:
+    """Stop a local endpoint's server; its deployments stay (`gitops start` brings it back)."""
+    lifecycle, backend = _local()
+    endpoint, _ = _endpoint_of(lifecycle, backend, name)
+    backend.endpoints.stop(endpoint)
+    print(f"{endpoint}: stopped (`gitops start {name}` starts it again)")
+
+
+@app.command()
+def delete(name: str = typer.Argument(..., help="A run or endpoint name.")) -> None:
+    """Delete a local endpoint and its server; its run is recorded as retired (a later submit brings it back)."""
+    from gitops.ledger.model import update
+
+    lifecycle, backend = _local()
+    endpoint, run = _endpoint_of(lifecycle, backend, name)
+    backend.delete_endpoint(endpoint)
+    if run and lifecycle.ledger.get(run) is not None:
+        update(lifecycle.ledger, run, lambda r: r.moved("retired", f"endpoint {endpoint} deleted by gitops delete").model_copy(
+            update={"deployment": None}))
+    print(f"{endpoint}: deleted" + (f"; run {run} is retired" if run else ""))
