@@ -1,0 +1,50 @@
+"""A newcomer's walk, as README documents it, in a scratch copy of the repository: make a dataset, run the local
+example, look at it, call it, report it, stop and delete its endpoint; then nothing of it is left running."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def our_processes(marker: str) -> list[int]:
+    """Processes whose command line names the scratch directory."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_the_readme_walk_leaves_nothing_running(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch = tmp_path / "checkout"
+    (scratch / "runs").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "runs" / "local-tiny.yaml", scratch / "runs")
+    shutil.copy(REPO_ROOT / "gitops.yaml", scratch)
+    monkeypatch.delenv("GITOPS_WORKSPACE", raising=False)  # the documented default, .gitops in the checkout
+    monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)
+    monkeypatch.chdir(scratch)
+
+    assert cli("status").out.startswith("no runs yet")
+    assert cli("data", "synth", "--rows", "400", "--out", ".gitops/data/synth").exit_code == 0
+    run = cli("run", "runs/local-tiny.yaml", "--timeout", "900")
+    assert run.exit_code == 0 and "run local-tiny: live" in run.out and "gate: passed" in run.out, run.out + run.err
+    assert "local-tiny" in cli("status").out
+    assert cli("invoke", "local-tiny", "--message", "Tell me about the ocean.", "--max-new-tokens", "8").exit_code == 0
+    report = cli("report", "local-tiny", "--format", "text")
+    assert report.exit_code == 0 and "Eval loss" in report.out and "Gate" in report.out
+    assert our_processes(str(scratch)), "the endpoint's server runs after `gitops run`, as documented"
+    assert cli("stop", "local-tiny").exit_code == 0
+    assert cli("delete", "local-tiny").exit_code == 0
+    assert cli("endpoints").out.startswith("no local endpoints")
+    assert our_processes(str(scratch)) == []
