@@ -69,7 +69,7 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
     if not check.ok:
         errors = [f for f in check.findings if f.is_error]
         first = errors[0]
-        raise SpecError(f"{first.file or check.path}:{first.line or 1}: {first.path}: {first.message}", errors, hint=first.hint)
+        raise SpecError(first.located(first.file or check.path).headline(), errors, hint=first.hint)  # FILE:LINE: field: message
     pr = str(body["pr"]) if body.get("pr") not in (None, "") else None
     before = s.lifecycle.ledger.get(check.validated.require().name)
     record = s.lifecycle.submit(check.validated, commit=commit or None, pr=pr, policy=policy)
@@ -96,12 +96,17 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(record.model_dump(mode="json"))
 
 
+def _who(caller: Any) -> str:
+    """Who decided, as a run's history says it: the GitHub actor and the workflow event that called."""
+    return f"{caller.actor or 'someone'} via GitHub ({caller.event_name})"
+
+
 def retry(req: func.HttpRequest) -> func.HttpResponse:
     s = services()
     limit_body(req, s.settings.max_body_bytes)
     caller = s.verifier.verify(req.headers.get("Authorization"), main_only=True)
     name = req.route_params.get("name", "")
-    record = s.lifecycle.retry(name, who=f"{caller.actor or 'someone'} via GitHub ({caller.event_name})")
+    record = s.lifecycle.retry(name, who=_who(caller))
     return json_response({"run": record.run, "job_name": record.job_name, "attempt": record.attempt, "status": record.status}, 202)
 
 
@@ -116,7 +121,7 @@ def decide(req: func.HttpRequest, action: str) -> func.HttpResponse:
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
         raise RequestError("'reason' must say why, in 1 to 500 characters", hint="the workflow asks for it")
     name = req.route_params.get("name", "")
-    who = f"{caller.actor or 'someone'} via GitHub ({caller.event_name})"
+    who = _who(caller)
     lifecycle = s.lifecycle
     record = lifecycle.promote(name, who, reason.strip()) if action == "promote" else lifecycle.rollback(name, who, reason.strip())
     step = record.cursor.step if record.cursor else None

@@ -54,7 +54,20 @@ def _located(exc: SpecError, validated: ValidatedSpec) -> SpecError:
     """A spec error found after validation (at submit), placed on the spec's file and lines."""
     findings = validated.locate(exc.findings)
     first = next((f for f in findings if f.is_error), None)
-    return SpecError(first.format() if first else f"{validated.file}: {exc.headline}", findings, exc.hint)
+    return SpecError(first.headline() if first else f"{validated.file}: {exc.headline}", findings,
+                     first.hint if first else exc.hint)
+
+
+# What a version of a spec sets on its run, whether it starts now, waits in the queue or keeps the job it follows.
+VERSION_FIELDS = ("digest", "training_digest", "deployment_digest", "spec", "params", "timeouts", "gate_rules", "policy")
+
+
+def _version_fields(validated: ValidatedSpec, spec: RunSpec, policy: Policy) -> dict[str, Any]:
+    assert validated.digest is not None and validated.digests is not None
+    return {"digest": validated.digest, "training_digest": validated.digests.training,
+            "deployment_digest": validated.digests.deployment, "spec": spec.model_dump(mode="json"),
+            "params": validated.params, "timeouts": _timeouts(policy, spec), "gate_rules": policy.gate.resolve(spec),
+            "policy": policy.model_dump(mode="json")}
 
 
 def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
@@ -178,17 +191,12 @@ class Lifecycle:
         endpoint = naming.endpoint_name(spec, self.name_salt)
         self._refuse_shared_endpoint(spec.name, endpoint)
         status, data = self._start_job(spec, validated, naming.job_name(spec, validated.training_digest), commit, pr)
-        assert validated.digest is not None and validated.digests is not None
-        record = RunRecord(run=spec.name, backend=spec.backend, digest=validated.digest,
-                           training_digest=validated.digests.training, deployment_digest=validated.digests.deployment,
-                           job_name=status.name, spec=spec.model_dump(mode="json"), params=validated.params, commit=commit,
-                           pr=pr, model_name=naming.model_name(spec), endpoint=endpoint,
+        record = RunRecord(run=spec.name, backend=spec.backend, job_name=status.name, **_version_fields(validated, spec, policy),
+                           commit=commit, pr=pr, model_name=naming.model_name(spec), endpoint=endpoint,
                            deployment=existing[0].deployment if existing else None,  # what still serves
                            history=history, test_path=data.local_test_path or data.test_uri,
                            previous_job=existing[0].job_name if existing else None,
-                           serving_job=_serving_job(existing[0]) if existing else None,
-                           timeouts=_timeouts(policy, spec), gate_rules=policy.gate.resolve(spec),
-                           policy=policy.model_dump(mode="json")).moved(
+                           serving_job=_serving_job(existing[0]) if existing else None).moved(
                                "submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
@@ -196,14 +204,10 @@ class Lifecycle:
     def _as_version(self, record: RunRecord, validated: ValidatedSpec, spec: RunSpec, commit: str | None,
                     pr: str | None, policy: Policy) -> RunRecord:
         """The record carrying a new version of the spec that keeps its job (a redeploy, or settings only)."""
-        assert validated.digest is not None and validated.digests is not None
         return record.model_copy(update={
-            "digest": validated.digest, "training_digest": validated.digests.training,
-            "deployment_digest": validated.digests.deployment, "spec": spec.model_dump(mode="json"),
-            "params": validated.params, "commit": commit or record.commit, "pr": pr or record.pr,
+            **_version_fields(validated, spec, policy), "commit": commit or record.commit, "pr": pr or record.pr,
             "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
-            "timeouts": _timeouts(policy, spec), "gate_rules": policy.gate.resolve(spec),
-            "policy": policy.model_dump(mode="json"), "updated_at": self.clock()})
+            "updated_at": self.clock()})
 
     def _job_completed(self, record: RunRecord) -> bool:
         """Whether the run's job completed (a run that failed in its rollout has a trained model to deploy)."""
@@ -244,21 +248,15 @@ class Lifecycle:
             if c is not None and c.plan == "rollback":
                 return None  # a rollback already runs
             if c is not None and c.plan in ("hold", "rollout"):
-                ending: Any = "rejected" if c.plan == "hold" else None
-                first = S.ROLLBACK[0]
-                back = _entering(c, "rollback", first.name, now, now + self._timeout(record, first.phase),
-                                 reason=why, decided_by=who, ending=ending)
-                return record.moved("rolling_back", why, now).model_copy(update={"cursor": back})
+                return self._rolling_back(record, c, why, now, decided_by=who, ending="rejected" if c.plan == "hold" else None)
             if record.status == "live" and record.endpoint:
                 info = self.backend_for(record.backend).get_endpoint(record.endpoint)
                 kept = info.deployment(record.previous_deployment) if info is not None and record.previous_deployment else None
                 if kept is not None and kept.state is Provisioning.SUCCEEDED:  # not one being deleted
                     # The replaced deployment is still there (deploy.keep_previous_for): traffic goes back to it.
-                    cursor = Cursor(plan="rollback", step=S.ROLLBACK[0].name, entered_at=now, not_before=now, started_at=now,
-                                    deadline_at=now + self._timeout(record, "traffic"), endpoint=record.endpoint,
-                                    deployment=record.deployment, previous=record.previous_deployment, reason=why,
-                                    decided_by=who)
-                    return record.moved("rolling_back", why, now).model_copy(update={"cursor": cursor})
+                    serving = Cursor(step=S.ROLLBACK[0].name, entered_at=now, not_before=now, started_at=now, deadline_at=now,
+                                     endpoint=record.endpoint, deployment=record.deployment, previous=record.previous_deployment)
+                    return self._rolling_back(record, serving, why, now, decided_by=who)
                 if record.previous_serving_job:
                     # Gone: the model the version before trained is deployed again, through the rollout's own steps
                     # (its registered version is found by its job; a person decided, so the gate does not apply).
@@ -304,7 +302,7 @@ class Lifecycle:
                                 hint="fix the cause (see the job's logs) and merge a changed spec")
         spec = RunSpec.model_validate(record.spec)
         attempt = record.attempt + 1
-        job = naming.job_name(spec, record.training_digest or record.digest, attempt)
+        job = naming.job_name(spec, record.digests().training, attempt)
         validated = ValidatedSpec(f"runs/{spec.name}.yaml", spec, dict(record.params), [], record.digest, record.digests())
         status, data = self._start_job(spec, validated, job, record.commit, record.pr)
         now = self.clock()
@@ -349,21 +347,15 @@ class Lifecycle:
         else:
             job, test_path = latest.job_name, latest.test_path
             note = f"{change} only (job {job} kept); it applies when the rollout in progress ends"
-        queued = QueuedVersion(digest=validated.digest, training_digest=validated.digests.training,
-                               deployment_digest=validated.digests.deployment, job_name=job,
-                               spec=spec.model_dump(mode="json"), params=validated.params, commit=commit, pr=pr,
-                               test_path=test_path, submitted_at=self.clock(), timeouts=_timeouts(policy, spec),
-                               gate_rules=policy.gate.resolve(spec), policy=policy.model_dump(mode="json"))
         now = self.clock()
+        queued = QueuedVersion(**_version_fields(validated, spec, policy), job_name=job, commit=commit, pr=pr,
+                               test_path=test_path, submitted_at=now)
         updated = record.model_copy(update={"queued": queued, "history": [
             *record.history, HistoryEntry(at=now, status=record.status, note=note)]})
         c = updated.cursor
         if c is not None and c.plan == "hold":  # a newer version is the decision: the held candidate is removed
-            first = S.ROLLBACK[0]
             why = f"superseded by a new version while held ({c.reason or 'gate failed'})"
-            back = _entering(c, "rollback", first.name, now, now + self._timeout(updated, first.phase), reason=why,
-                             ending="rejected")
-            updated = updated.moved("rolling_back", why, now).model_copy(update={"cursor": back})
+            updated = self._rolling_back(updated, c, why, now, ending="rejected")
         self.ledger.put(updated, version)
         if c is not None and c.plan == "hold":
             self._schedule(updated, now)
@@ -593,10 +585,14 @@ class Lifecycle:
             note = f"rollback did not finish: {reason}; check endpoint {cursor.endpoint} (gitops status, reconcile)"
             return record.moved("failed", note, now).model_copy(update={**ENDED,
                                                                          "error": f"{cursor.reason}; {note}"})
-        first = S.ROLLBACK[0]
-        back = _entering(cursor, "rollback", first.name, now, now + self._timeout(record, first.phase), reason=reason)
         log.warning("run %s rolls back: %s", record.run, reason)
-        return record.moved("rolling_back", reason, now).model_copy(update={"cursor": back, "error": reason})
+        return self._rolling_back(record, cursor, reason, now).model_copy(update={"error": reason})
+
+    def _rolling_back(self, record: RunRecord, cursor: Cursor, reason: str, now: float, **more: Any) -> RunRecord:
+        """The run on the rollback plan's first step: the previous deployment gets its traffic back, the candidate goes."""
+        first = S.ROLLBACK[0]
+        back = _entering(cursor, "rollback", first.name, now, now + self._timeout(record, first.phase), reason=reason, **more)
+        return record.moved("rolling_back", reason, now).model_copy(update={"cursor": back})
 
     def _complete(self, record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
         if cursor.plan == "rollout":
@@ -634,12 +630,11 @@ class Lifecycle:
             same_job = q.job_name == record.job_name
             spec = RunSpec.model_validate(q.spec)
             nxt = record.model_copy(update={
-                "digest": q.digest, "training_digest": q.training_digest, "deployment_digest": q.deployment_digest,
+                **q.model_dump(include=set(VERSION_FIELDS)), "policy": q.policy or record.policy,
                 "job_name": q.job_name, "previous_job": record.previous_job if same_job else record.job_name,
-                "spec": q.spec, "params": q.params, "commit": q.commit, "pr": q.pr, "test_path": q.test_path,
+                "commit": q.commit, "pr": q.pr, "test_path": q.test_path,
                 "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
-                "queued": None, "smoke": None, "timeouts": q.timeouts, "gate_rules": q.gate_rules, "gate": None,
-                "policy": q.policy or record.policy})
+                "queued": None, "smoke": None, "gate": None})
             note = f"queued version: redeploy of job {q.job_name}" if same_job else f"queued version: job {q.job_name}"
             return self._with_cursor(nxt.moved("completed" if same_job else "submitted", note, now), now)
 

@@ -32,13 +32,14 @@ class Finding:
         return Finding(self.severity, self.path, self.message, self.hint, file or self.file,
                        line if line is not None else self.line, self.source)
 
+    def headline(self) -> str:
+        """``FILE:LINE: field.path: message``: an error's one line, its hint left to go beside it."""
+        label = "" if self.severity is Severity.ERROR else f"{self.severity.value}: "
+        return f"{self.file or '<spec>'}:{self.line or 1}: {label}{self.path or '(document)'}: {self.message}"
+
     def format(self) -> str:
         """``FILE:LINE: field.path: message (hint: ...)`` as the CLI prints it."""
-        where = f"{self.file or '<spec>'}:{self.line or 1}"
-        label = "" if self.severity is Severity.ERROR else f"{self.severity.value}: "
-        path = self.path or "(document)"
-        text = f"{where}: {label}{path}: {self.message}"
-        return f"{text} (hint: {self.hint})" if self.hint else text
+        return f"{self.headline()} (hint: {self.hint})" if self.hint else self.headline()
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
