@@ -202,12 +202,10 @@ def _serving_job(ctx: StepContext) -> str | None:
 
 
 def _eval_metrics(reader: MetricsReader, job: str) -> dict[str, float | None]:
-    import math
+    from gitops.report.build import final_eval
 
-    metrics = reader.job_metrics(job)
-    points = metrics.curves.get("eval_loss", [])
-    loss = metrics.summary.get("final_eval_loss", points[-1][1] if points else metrics.summary.get("eval_loss"))
-    return {"eval_loss": loss, "eval_perplexity": math.exp(loss) if loss is not None and loss < 50 else None}
+    loss, perplexity = final_eval(reader.job_metrics(job))
+    return {"eval_loss": loss, "eval_perplexity": perplexity}
 
 
 def gate_training(ctx: StepContext) -> Outcome:
@@ -286,9 +284,9 @@ def judge(ctx: StepContext) -> Outcome:
     """Both parts of the gate together: promote, or hold the candidate at 0% for a person's decision."""
     skip = _gate_applies(ctx)
     if skip:
-        return done(f"gate: {skip}", record={"gate": {"ok": True, "reasons": [], "notes": [skip], "numbers": {}}})
+        return done(f"gate: {skip}", record={"gate": G.Verdict(True, notes=[skip]).to_dict()})
     ev, rules = ctx.cursor.evaluation, ctx.record.gate_rules
-    training = ev.get("training") or {"ok": True, "reasons": [], "notes": [], "numbers": {}}
+    training = ev.get("training") or G.Verdict(True).to_dict()
     if ev.get("online_failed"):
         online = G.Verdict(False, reasons=[ev["online_failed"]])
     elif ev.get("candidate"):

@@ -49,10 +49,18 @@ def _final_best(points: list[tuple[int, float]]) -> tuple[float | None, float | 
     return points[-1][1], min(v for _, v in points)
 
 
+def final_eval(metrics: JobMetrics) -> tuple[float | None, float | None]:
+    """A job's final eval loss (the trainer's final evaluation, else the last point of the curve) and its perplexity
+    (none for a loss so large that it means nothing)."""
+    points = metrics.curves.get("eval_loss", [])
+    loss = metrics.summary.get("final_eval_loss", points[-1][1] if points else None)
+    return loss, math.exp(loss) if loss is not None and loss < 50 else None
+
+
 def build_report(record: RunRecord, metrics: JobMetrics) -> RunReport:
     train_final, train_best = _final_best(metrics.curves.get("train_loss", []))
     eval_points = metrics.curves.get("eval_loss", [])
-    eval_final = metrics.summary.get("final_eval_loss", eval_points[-1][1] if eval_points else None)
+    eval_final, perplexity = final_eval(metrics)
     eval_best = min([v for _, v in eval_points] + ([eval_final] if eval_final is not None else []), default=None)
     duration = metrics.summary.get("train_runtime_s")
     if duration is None and metrics.started_at and metrics.ended_at:
@@ -64,7 +72,7 @@ def build_report(record: RunRecord, metrics: JobMetrics) -> RunReport:
         params={k: metrics.params[k] for k in KEY_PARAMS if k in metrics.params},
         duration_s=duration, final_train_loss=train_final, best_train_loss=train_best,
         final_eval_loss=eval_final, best_eval_loss=eval_best,
-        eval_perplexity=math.exp(eval_final) if eval_final is not None and eval_final < 50 else None,
+        eval_perplexity=perplexity,
         tokens_seen=int(tokens) if tokens is not None else None,
         smoke_ok=smoke.ok if smoke else None, smoke_latency_ms=smoke.latency_ms if smoke else None,
         smoke_reply=smoke.reply_excerpt if smoke else "",
