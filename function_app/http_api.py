@@ -30,16 +30,8 @@ def _spec_texts(items: Any) -> list[Any]:
     return out
 
 
-def _record_of(s: Any) -> Any:
-    """The ledger's record of a run (None when it has none): what a spec's effect and duration are judged against."""
-    def record(run: str) -> Any:
-        found = s.lifecycle.ledger.get(run)
-        return found[0] if found else None
-
-    return record
-
-
 def validate(req: func.HttpRequest) -> func.HttpResponse:
+    from gitops.ledger.model import lookup
     from gitops.online import check_specs, policy_from_text, render_checks
 
     s = services()
@@ -47,13 +39,14 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
     s.verifier.verify(req.headers.get("Authorization"))  # who is asking, before the body is even parsed
     body = read_json(req, s.settings.max_body_bytes)
     checks = check_specs(_spec_texts(body.get("specs")), policy_from_text(body.get("policy")), s.backend_for,
-                         salt=s.settings.repo, prices=s.prices, previous=_record_of(s))
+                         salt=s.settings.repo, prices=s.prices, previous=lookup(s.lifecycle.ledger))
     ok = all(c.ok for c in checks)
     return json_response({"ok": ok, "results": [c.to_dict() for c in checks], "markdown": render_checks(checks)},
                          200 if ok else 422)
 
 
 def submit(req: func.HttpRequest) -> func.HttpResponse:
+    from gitops.ledger.model import lookup
     from gitops.online import check_specs, policy_from_text
 
     s = services()
@@ -65,7 +58,7 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
         raise ForbiddenError("the commit does not match the workflow run's commit", hint="send the pushed commit's SHA")
     policy = policy_from_text(body.get("policy"), required=True)  # never the defaults in place of the repo's rules
     (check,) = check_specs(_spec_texts([body.get("spec")]), policy, s.backend_for, salt=s.settings.repo,
-                           prices=s.prices, previous=_record_of(s))
+                           prices=s.prices, previous=lookup(s.lifecycle.ledger))
     if not check.ok:
         errors = [f for f in check.findings if f.is_error]
         first = errors[0]

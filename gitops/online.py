@@ -72,20 +72,16 @@ def policy_from_text(text: Any, required: bool = False) -> Policy:
     return policy
 
 
-def online_findings(validated: ValidatedSpec, backend: Backend, text: str | None = None) -> list[Finding]:
-    """The backend's verdict on a spec (model, retirement, compute, SKUs), placed on the spec's lines when the
-    text is given, as the offline findings are."""
-    from gitops.spec.yamlsource import parse_yaml
-
+def online_findings(validated: ValidatedSpec, backend: Backend) -> list[Finding]:
+    """The backend's verdict on a spec (model, retirement, compute, SKUs), placed on the spec's lines as the offline
+    findings are."""
     spec = validated.require()
     try:
         model = backend.resolve_model(spec)
         found = [*model.findings, *backend.check_compute(spec, model)]
     except GitopsError as exc:
         found = [error("model" if "model" in exc.headline else "compute", exc.headline, exc.hint)]
-    doc = parse_yaml(text, validated.file) if text is not None else None
-    return [Finding(f.severity, f.path, f.message, f.hint, validated.file,
-                    doc.line_of(tuple(f.path.split("."))) if doc is not None else f.line, "online") for f in found]
+    return validated.locate([Finding(f.severity, f.path, f.message, f.hint, source="online") for f in found])
 
 
 def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[str], Backend],
@@ -106,7 +102,7 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
         if validated.spec is not None and validated.digest is not None:
             check.plan = asdict(derive(validated.spec, validated.params, validated.training_digest, policy, salt))
         if validated.ok and validated.spec is not None:
-            before = _previous(previous, validated.spec.name)
+            before = previous(validated.spec.name) if previous is not None else None
             check.cost, over_budget = assess(validated, policy, book, before)
             if previous is not None and validated.digests is not None:
                 from gitops.plan import EFFECT_OF_CHANGE
@@ -114,7 +110,7 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
                 check.effect = "train" if before is None else EFFECT_OF_CHANGE[before.digests().change_to(validated.digests)]
             check.online = [*check.online, *over_budget]
         if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
-            check.online = [*online_findings(validated, backend_for(validated.spec.backend), item.text), *check.online]
+            check.online = [*online_findings(validated, backend_for(validated.spec.backend)), *check.online]
             check.online_checked = True
         checks.append(check)
     from gitops.spec.conflicts import conflict_findings
@@ -123,16 +119,6 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
     for check in checks:  # two specs of the same request on one endpoint or model name
         check.online = [*check.online, *shared.get(check.path, [])]
     return checks
-
-
-def _previous(previous: Callable[[str], RunRecord | None] | None, run: str) -> RunRecord | None:
-    """The run's record for its last duration; an unreadable one only costs the estimate its duration."""
-    if previous is None:
-        return None
-    try:
-        return previous(run)
-    except GitopsError:
-        return None
 
 
 _EFFECT_WORDS = {"train": "a new run: train, then deploy", "retrain": "retrain, then deploy",

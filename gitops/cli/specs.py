@@ -35,7 +35,7 @@ PRICES_HELP = ("Where hourly prices come from: the committed snapshot (offline),
 def records_for_durations() -> Callable[[str], RunRecord | None] | None:
     """The ledger this shell points at (GITOPS_LEDGER_* or the local workspace's), whose runs' last training time
     the cost estimate scales; None when there is none (a fresh checkout, a CI runner)."""
-    from gitops.errors import GitopsError
+    from gitops.ledger.model import lookup
     from gitops.lifecycle.wiring import ledger_from
     from gitops.settings import Settings
 
@@ -43,16 +43,7 @@ def records_for_durations() -> Callable[[str], RunRecord | None] | None:
     local = settings.workspace_dir / "ledger"
     if not (settings.ledger_connection_string or settings.ledger_account_url or local.is_dir()):
         return None
-    ledger = ledger_from(settings, local)
-
-    def record(run: str) -> RunRecord | None:
-        try:
-            found = ledger.get(run)
-        except GitopsError:
-            return None
-        return found[0] if found else None
-
-    return record
+    return lookup(ledger_from(settings, local))
 
 
 def repo_root(start: Path) -> Path:
@@ -112,7 +103,7 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
         if result.ok and result.spec is not None:  # the budget caps, as the plan applies them
             findings += assess(result, policy, book, previous(result.spec.name) if previous else None)[1]
         if online and result.ok and result.spec is not None and result.spec.backend == "azureml":
-            findings += online_findings(result, backend_for(result.spec.backend), file.read_text(encoding="utf-8"))
+            findings += online_findings(result, backend_for(result.spec.backend))
         for finding in sorted(findings, key=lambda f: f.line or 0):
             print(finding.format())
         ok = result.ok and not any(f.is_error for f in findings)

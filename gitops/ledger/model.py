@@ -181,6 +181,21 @@ class Ledger(Protocol):
         ...
 
 
+def lookup(ledger: Ledger) -> Callable[[str], RunRecord | None]:
+    """A run's record by name, None when there is none or it cannot be read: for what only informs (a plan's
+    duration estimate, a change's effect), where one unreadable record must not stop the answer."""
+    from gitops.errors import GitopsError
+
+    def record(run: str) -> RunRecord | None:
+        try:
+            found = ledger.get(run)
+        except GitopsError:
+            return None
+        return found[0] if found else None
+
+    return record
+
+
 def update(ledger: Ledger, run: str, change: Callable[[RunRecord], RunRecord | None], attempts: int = 5) -> RunRecord | None:
     """Read-modify-write with retries on conflict; ``change`` returns None to leave the record alone."""
     from gitops.errors import ConflictError, NotFoundError
