@@ -9,7 +9,7 @@ one finding, not a failed request, so the plan comment still shows everything el
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitops.backends.base import Backend
@@ -81,7 +81,7 @@ def online_findings(validated: ValidatedSpec, backend: Backend) -> list[Finding]
         found = [*model.findings, *backend.check_compute(spec, model)]
     except GitopsError as exc:
         found = [error("model" if "model" in exc.headline else "compute", exc.headline, exc.hint)]
-    return validated.locate([Finding(f.severity, f.path, f.message, f.hint, source="online") for f in found])
+    return validated.locate([replace(f, source="online") for f in found])
 
 
 def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[str], Backend],

@@ -9,8 +9,8 @@ nothing. Every price names its date and source.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from gitops.cost.prices import Price, PriceSource
 from gitops.ledger.model import RunRecord
@@ -18,6 +18,9 @@ from gitops.naming import DEFAULT_DEPLOY_SKU
 from gitops.spec.findings import Finding, error, warning
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import POLICY_FILE, Policy
+
+if TYPE_CHECKING:
+    from gitops.spec.validate import ValidatedSpec
 
 BILLED_BACKENDS = frozenset({"azureml"})  # the local backend trains and serves on this machine
 
@@ -175,9 +178,8 @@ def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
     return out
 
 
-def assess(validated: Any, policy: Policy, prices: PriceSource, previous: RunRecord | None = None) -> tuple[CostEstimate, list[Finding]]:
-    """A valid spec's estimate and its budget findings, placed on the spec's lines (``validated``: a ValidatedSpec)."""
-    spec = validated.require()
-    cost = estimate(spec, validated.params, policy, prices, previous)
-    return cost, validated.locate([Finding(f.severity, f.path, f.message, f.hint, source="budget")
-                                   for f in budget_findings(cost, policy)])
+def assess(validated: ValidatedSpec, policy: Policy, prices: PriceSource,
+           previous: RunRecord | None = None) -> tuple[CostEstimate, list[Finding]]:
+    """A valid spec's estimate and its budget findings, placed on the spec's lines."""
+    cost = estimate(validated.require(), validated.params, policy, prices, previous)
+    return cost, validated.locate([replace(f, source="budget") for f in budget_findings(cost, policy)])
