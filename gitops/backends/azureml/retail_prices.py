@@ -91,10 +91,9 @@ class RetailPrices:
 
     def _items(self, region: str, sku: str) -> list[dict[str, Any]]:
         from azure.core.exceptions import AzureError
-
-        query = f"armRegionName eq '{_quoted(region)}' and armSkuName eq '{_quoted(sku)}' and priceType eq 'Consumption'"
         from azure.core.rest import HttpRequest
 
+        query = f"armRegionName eq '{_quoted(region)}' and armSkuName eq '{_quoted(sku)}' and priceType eq 'Consumption'"
         request = HttpRequest("GET", self.base_url, params={"$filter": query})
         host = urlsplit(self.base_url).netloc
         items: list[dict[str, Any]] = []
