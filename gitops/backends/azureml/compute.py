@@ -57,17 +57,17 @@ def _field(entity: Any, snake: str, camel: str) -> Any:
     into the entity, so a camel-cased field arrives under its REST name (``currentValue``, ``vCPUs``) while the
     documented attribute (``current_value``, ``v_cp_us``) stays None, and ``name`` is a dict (seen replaying the
     published Usage/list and VirtualMachineSize/list examples through azure-ai-ml): read both."""
-    data = vars(entity) if hasattr(entity, "__dict__") else dict(entity)
+    data = vars(entity)
     return data.get(snake) if data.get(snake) is not None else data.get(camel)
 
 
 def _usage_line(line: Any) -> tuple[str, int, int, str]:
     """(name, in use, limit, id) of one quota line."""
-    name = _field(line, "name", "name")
+    data = vars(line)
+    name, limit = data.get("name"), data.get("limit")
     label = name.get("value") if isinstance(name, dict) else getattr(name, "value", None)
-    limit = _field(line, "limit", "limit")
     return (str(label or ""), int(_field(line, "current_value", "currentValue") or 0),
-            int(limit) if limit is not None else -1, str(_field(line, "id", "id") or ""))
+            int(limit) if limit is not None else -1, str(data.get("id") or ""))
 
 
 def instances_for_quota(sku: str, instances: int) -> int:
@@ -89,10 +89,6 @@ class ComputeChecker:
             sizes = call("listing VM sizes", lambda: list(ws.compute.list_sizes()))
             self._sizes = {str(s.name).lower(): s for s in sizes}
         return self._sizes
-
-    def region_sizes(self) -> dict[str, int]:
-        """The VM sizes offered in the workspace's region, lower-cased, with their GPUs."""
-        return {name: int(getattr(size, "gpus", 0) or 0) for name, size in self.sizes().items()}
 
     def quota(self) -> dict[str, Quota]:
         """The region's dedicated vCPU quota lines, by lower-cased family (and ``REGIONAL_QUOTA`` for the total)."""
@@ -139,7 +135,8 @@ class ComputeChecker:
 
     def gpus(self, sku: str) -> int | None:
         """GPUs per node of a SKU in the workspace's region, else the offline table."""
-        return self.region_sizes().get(sku.lower(), gpus_per_node(sku))
+        size = self.sizes().get(sku.lower())
+        return int(getattr(size, "gpus", 0) or 0) if size is not None else gpus_per_node(sku)
 
     def sku_findings(self, path: str, sku: str, what: str) -> list[Finding]:
         """A retired SKU, or one the region does not offer, is an error that says so."""
@@ -147,7 +144,7 @@ class ComputeChecker:
         if retired is not None:
             return [error(path, f"{sku} was retired on {retired.retired.isoformat()}",
                           f"use {retired.successor} or another current size ({retired.source})")]
-        if sku.lower() not in self.region_sizes():
+        if sku.lower() not in self.sizes():
             return [error(path, f"{sku} is not offered in region {self.clients.location} for {what}",
                           "pick a size the region lists (az ml compute list-sizes)")]
         return []
