@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -65,21 +66,16 @@ def sample_conversations(test_path: str | None, n: int, seed: int = SAMPLE_SEED)
 
 def rouge_l(reply: str, reference: str) -> float:
     """ROUGE-L F-measure of a reply against the reference answer (0 for an empty reply)."""
-    from rouge_score import rouge_scorer  # a small library; imported when an evaluation runs
-
     if not reply.strip():
         return 0.0
-    return float(_scorer(rouge_scorer).score(reference, reply)["rougeL"].fmeasure)
+    return float(_rouge_scorer().score(reference, reply)["rougeL"].fmeasure)
 
 
-_SCORER: Any = None
+@cache
+def _rouge_scorer() -> Any:
+    from rouge_score import rouge_scorer  # a small library; imported when an evaluation runs
 
-
-def _scorer(module: Any) -> Any:
-    global _SCORER
-    if _SCORER is None:
-        _SCORER = module.RougeScorer(["rougeL"], use_stemmer=True)
-    return _SCORER
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
 def paired_lower_bound(candidate: list[float], serving: list[float], confidence: float,
