@@ -36,15 +36,16 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-_ADDED_LATER = (("deploy", "timeouts"), ("deploy", "gate"), ("deploy", "keep_previous_for"))
-
 # What each part of a spec decides, as Terraform tells "replace" from "update in place": the training sections
 # decide the job (a change trains again, a second GPU bill), the deployment sections a new deployment of the
 # model already trained, and the rest (owner, description, lifecycle, deploy.timeouts) only settings.
 TRAINING_SECTIONS = ("name", "backend", "model", "data", "compute", "finetune")
 DEPLOYMENT_SECTIONS = ("register", "deploy")
 # Inside a deployment section, yet no reason to redeploy.
-SETTINGS_ONLY = (("deploy", "timeouts"), ("deploy", "gate"), ("deploy", "keep_previous_for"))
+SETTINGS_ONLY = (("deploy", "timeouts"), ("deploy", "gate"), ("deploy", "keep_previous_for"), ("deploy", "rollout"))
+# Every settings field came after the first digests: left unset, each is dropped from the whole digest, so a spec
+# written before it existed keeps the digest it had (and its run is not seen as changed).
+_ADDED_LATER = SETTINGS_ONLY
 
 ChangeKind = Literal["unchanged", "settings", "redeploy", "retrain"]
 

@@ -37,6 +37,7 @@ class Derived:
     model_name: str
     endpoint: str
     deploy_instance_type: str | None
+    traffic: str  # how the candidate takes the traffic (at once, or gradually with its bounds)
     idle_after: str
     expire_after: str
     keep: bool
@@ -116,10 +117,22 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         model_name=naming.model_name(spec),
         endpoint=naming.endpoint_name(spec, salt),
         deploy_instance_type=spec.deploy.instance_type,
+        traffic=traffic_summary(spec),
         idle_after=spec.lifecycle.idle_after or policy.defaults.idle_after,
         expire_after=spec.lifecycle.expire_after or policy.defaults.expire_after,
         keep=spec.lifecycle.keep,
     )
+
+
+def traffic_summary(spec: RunSpec) -> str:
+    """``10% → 50% → 100%, each held 10m; rolls back over 5.0% errors or p95 over 90000 ms``."""
+    ramp = spec.deploy.rollout
+    if ramp is None or ramp.steps == [100]:
+        return "100% as soon as the gate passes"
+    bound = ramp.max_p95_latency_ms or spec.deploy.request_timeout_ms
+    least = f", at least {ramp.min_requests} requests each" if ramp.min_requests else ""
+    return (f"{' → '.join(f'{s}%' for s in ramp.steps)}, each held {ramp.hold}{least}; "
+            f"rolls back over {ramp.max_error_rate:.1%} errors or p95 over {bound} ms")
 
 
 def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any] | None:

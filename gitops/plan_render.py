@@ -69,6 +69,7 @@ def render_text(plan: Plan) -> str:
                 f"  job        {d.job_name}  [{d.display_name}]",
                 f"  register   {d.model_name}",
                 f"  endpoint   {d.endpoint} ({d.deploy_instance_type or '-'})",
+                f"  traffic    {d.traffic}",
                 f"  ttl        {ttl_summary(d)}",
             ]
         if spec.effect and spec.valid:
@@ -99,7 +100,8 @@ def _md_spec(spec: SpecPlan) -> str:
             ("GPUs per node", str(gpus)), ("Effective batch size", str(d.effective_batch_size)),
             ("Job", f"`{d.job_name}`"), ("Display name", f"`{d.display_name}`"),
             ("Registered model", f"`{d.model_name}`"),
-            ("Endpoint", f"`{d.endpoint}` · {d.deploy_instance_type or '-'}"), ("TTL", ttl_summary(d)),
+            ("Endpoint", f"`{d.endpoint}` · {d.deploy_instance_type or '-'}"), ("Traffic", d.traffic),
+            ("TTL", ttl_summary(d)),
         ]
         if spec.effect:
             rows.insert(0, ("Effect", f"**{effect_text(spec)}**"))

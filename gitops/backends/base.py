@@ -155,6 +155,24 @@ class Usage:
     last_request_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class TrafficWindow:
+    """One deployment's requests since a mark (``Backend.traffic_mark``), from the endpoint's own metrics: how many,
+    how many failed on the server's side (5xx, 429), and the 95th percentile latency. ``known`` False: the figures
+    could not be read, which never passes for "no errors"."""
+
+    deployment: str
+    known: bool
+    requests: int = 0
+    errors: int = 0
+    p95_latency_ms: float | None = None
+    note: str = ""  # why the figures are unknown, or how they were read
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What the lifecycle needs of a backend.
@@ -237,6 +255,16 @@ class Backend(Protocol):
 
     def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
         """Requests per endpoint over ``window``; unknown figures are ``known=False``, never zero."""
+        ...
+
+    def traffic_mark(self, endpoint: str, deployment: str, now: float) -> dict[str, Any]:
+        """A bookmark in the deployment's request metrics at ``now`` (JSON, kept on the rollout's cursor): a time where
+        the metrics are a time series, the counters where they are totals. Reads only."""
+        ...
+
+    def traffic_since(self, endpoint: str, deployment: str, mark: Mapping[str, Any], now: float) -> TrafficWindow:
+        """The deployment's requests, server-side errors and p95 latency between ``mark`` and ``now``. Reads only;
+        figures it cannot read are ``known=False``."""
         ...
 
     def held_out_split(self, test_path: str | None) -> str | None:

@@ -107,6 +107,10 @@ def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]
         print(f"gate: {'passed' if verdict.get('ok') else 'FAILED'}")
         for line in [*verdict.get("reasons", []), *verdict.get("notes", [])]:
             print(f"  - {line}")
+    for held in record.rollout_steps:
+        p95 = f", p95 {held['p95_latency_ms']:.0f} ms" if held.get("p95_latency_ms") is not None else ""
+        print(f"traffic: {held['share']}% for {held['held_s'] / 60:.0f} min: {held['requests']} requests, "
+              f"{held['errors']} failed{p95} ({'within bounds' if held['ok'] else 'OUT OF BOUNDS: rolled back'})")
     if record.status == "held":
         print(f"the candidate waits at 0% traffic: `gitops promote {record.run} --reason ...` lets it take the traffic, "
               f"`gitops rollback {record.run} --reason ...` removes it (it is removed by itself when its hold runs out)")
@@ -158,7 +162,7 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
     rows: list[tuple[str, ...]] = []
     for r in records:
         traffic = ""
-        if r.endpoint and r.status == "live":
+        if r.endpoint and (r.status == "live" or r.cursor is not None):  # a rollout's split shows while it runs
             try:
                 info = lifecycle.backend_for(r.backend).get_endpoint(r.endpoint)
                 traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))

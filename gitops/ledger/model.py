@@ -56,6 +56,7 @@ class Cursor(BaseModel):
     evaluation: dict[str, Any] = Field(default_factory=dict)  # the gate's work so far (conversations scored, verdicts)
     decided_by: str | None = None  # a person's decision (promote, rollback): the gate does not apply
     ending: RunStatus | None = None  # how a rollback ends when not "rolled_back" (a held candidate "rejected")
+    ramp: dict[str, Any] = Field(default_factory=dict)  # gradual traffic so far: the share, its visit, the hold's mark
 
 
 def _split_digests(data: Any) -> Any:
@@ -136,6 +137,7 @@ class RunRecord(_Digested):
     serving_job: str | None = None  # the job whose model the serving deployment holds: what the gate compares with
     previous_serving_job: str | None = None  # the job served before it: what a rollback of a live run goes back to
     previous_kept_until: float | None = None  # the replaced deployment stays at 0% until then (deploy.keep_previous_for)
+    rollout_steps: list[dict[str, Any]] = Field(default_factory=list)  # the last rollout's shares held, with their figures
     updated_at: float = Field(default_factory=time.time)
 
     def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:

@@ -71,8 +71,14 @@ def _version_fields(validated: ValidatedSpec, spec: RunSpec, policy: Policy) -> 
 
 
 def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
-    """Seconds per phase of the rollout (the spec's own, else the policy's), and how long a held candidate waits."""
-    return {**policy.rollout.resolve(spec), "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds()}
+    """Seconds per phase of the rollout (the spec's own, else the policy's), how long a held candidate waits, and the
+    gradual traffic's whole time: each share's hold and a traffic change."""
+    phases = policy.rollout.resolve(spec)
+    ramp = spec.deploy.rollout
+    shares = [s for s in ramp.steps if s < 100] if ramp else []
+    return {**phases, "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds(),
+            "ramp": len(shares) * (parse_duration(ramp.hold).total_seconds() + phases["traffic"]) if ramp and shares
+            else phases["traffic"]}
 
 
 def _entering(cursor: Cursor, plan: str, step: str, now: float, deadline: float, **more: Any) -> Cursor:
@@ -230,7 +236,7 @@ class Lifecycle:
             if c is None or c.plan != "hold":
                 raise ConflictError(f"run '{run}' is {record.status}, not held: only a candidate held by the gate is promoted",
                                     hint="gitops status shows the gate's verdict; a passing candidate is promoted by itself")
-            _, step = S.find("rollout", "promote")
+            _, step = S.find("rollout", "ramp")  # gradual traffic still applies: a person overrides the gate, not the bounds
             moved = _entering(c, "rollout", step.name, now, now + self._timeout(record, step.phase), decided_by=who)
             note = f"promoted by {who}" + (f": {reason}" if reason else "") + " (the gate had failed)"
             return record.moved("deploying", note, now).model_copy(update={"cursor": moved})
@@ -436,7 +442,7 @@ class Lifecycle:
         _, first = S.find("rollout", step)
         cursor = Cursor(step=step, entered_at=now, not_before=now, deadline_at=now + self._timeout(record, first.phase),
                         started_at=now, endpoint=endpoint)
-        return record.model_copy(update={"cursor": cursor, "endpoint": endpoint, "updated_at": now})
+        return record.model_copy(update={"cursor": cursor, "endpoint": endpoint, "updated_at": now, "rollout_steps": []})
 
     def _timeout(self, record: RunRecord, phase: str) -> float:
         default = S.DEFAULT_HOLD_S if phase == "hold" else S.DEFAULT_TIMEOUT_S  # records from before the gate
@@ -532,8 +538,8 @@ class Lifecycle:
                 return None
             r = record.model_copy(update={**outcome.record, "updated_at": now, "claimed_until": now + self.claim_lease_s})
             if outcome.kind == "wait":
-                waited = cursor.model_copy(update={"attempt": cursor.attempt + 1, "not_before": now + outcome.wait_s,
-                                                   "last": outcome.note})
+                waited = cursor.model_copy(update={**outcome.cursor, "attempt": cursor.attempt + 1,
+                                                   "not_before": now + outcome.wait_s, "last": outcome.note})
                 return r.model_copy(update={**RELEASED, "cursor": waited})
             if outcome.kind == "end":
                 assert outcome.status is not None

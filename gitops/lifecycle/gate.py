@@ -175,3 +175,17 @@ def online_verdict(rules: dict[str, Any], candidate: Side, serving: Side | None)
         verdict.notes.append(f"ROUGE-L {candidate.mean:.3f} over {n} conversations; nothing serving to compare with")
     verdict.ok = not verdict.reasons
     return verdict
+
+
+# -- gradual traffic -------------------------------------------------------------------------------
+def traffic_breaches(share: int, requests: int, errors: int, p95_ms: float | None, *, max_error_rate: float,
+                     max_p95_latency_ms: float, min_requests: int) -> list[str]:
+    """Why the candidate may not take more traffic after holding ``share`` percent (empty: it may)."""
+    reasons = []
+    if requests < min_requests:
+        reasons.append(f"only {requests} requests reached it at {share}% (at least {min_requests} to judge)")
+    if requests and errors / requests > max_error_rate:
+        reasons.append(f"error rate {errors / requests:.1%} at {share}% ({errors} of {requests}) is over {max_error_rate:.1%}")
+    if p95_ms is not None and p95_ms > max_p95_latency_ms:
+        reasons.append(f"p95 latency {p95_ms:.0f} ms at {share}% is over {max_p95_latency_ms:.0f} ms")
+    return reasons

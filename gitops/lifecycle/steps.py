@@ -47,8 +47,8 @@ def done(note: str = "", *, cursor: Mapping[str, Any] | None = None, record: Map
     return Outcome("done", note, cursor=cursor or {}, record=record or {})
 
 
-def wait(seconds: float, note: str) -> Outcome:
-    return Outcome("wait", note, wait_s=seconds)
+def wait(seconds: float, note: str, *, cursor: Mapping[str, Any] | None = None) -> Outcome:
+    return Outcome("wait", note, wait_s=seconds, cursor=cursor or {})
 
 
 def fail(reason: str, *, record: Mapping[str, Any] | None = None) -> Outcome:
@@ -59,9 +59,9 @@ def end(status: RunStatus, note: str, *, record: Mapping[str, Any] | None = None
     return Outcome("end", note, status=status, record=record or {})
 
 
-def again(note: str, *, cursor: Mapping[str, Any]) -> Outcome:
+def again(note: str, *, cursor: Mapping[str, Any], record: Mapping[str, Any] | None = None) -> Outcome:
     """The same step once more, at once (a bounded slice of a longer piece of work was done and recorded)."""
-    return Outcome("again", note, cursor=cursor)
+    return Outcome("again", note, cursor=cursor, record=record or {})
 
 
 def hold(reason: str, *, cursor: Mapping[str, Any] | None = None, record: Mapping[str, Any] | None = None) -> Outcome:
@@ -308,6 +308,71 @@ def wait_for_decision(ctx: StepContext) -> Outcome:
     return wait(min(left, 3600.0), "held: the candidate failed the gate; gitops promote or gitops rollback decides")
 
 
+# -- gradual traffic -------------------------------------------------------------------------------
+def _ramp_plan(ctx: StepContext) -> tuple[list[int], str | None]:
+    """The shares below 100% the candidate holds in turn, and the deployment that serves the rest (why not, when
+    there is nothing to ramp)."""
+    rollout = ctx.spec.deploy.rollout
+    shares = [s for s in rollout.steps if s < 100] if rollout else []
+    c = ctx.cursor
+    serving = c.previous if c.previous and c.previous != c.deployment else None
+    return shares, serving
+
+
+def ramp(ctx: StepContext) -> Outcome:
+    """Gradual traffic (``deploy.rollout``): each share in turn, in three kinds of visit. *shift* asks the endpoint
+    for the split; *settle* waits until it took; *observe* waits out the hold (a wait of the step machine, no
+    process sleeps) and then reads the candidate's error rate and p95 latency from the endpoint's own metrics over
+    the hold. A breach fails the step, and the rollback gives the serving deployment its traffic back."""
+    from gitops.spec.model import parse_duration
+
+    shares, serving = _ramp_plan(ctx)
+    if not shares:
+        return done("the candidate takes 100% at once (no gradual traffic set)")
+    if serving is None:
+        return done("nothing serves yet: the first version takes 100% at once")
+    rollout = ctx.spec.deploy.rollout
+    assert rollout is not None
+    c, state = ctx.cursor, dict(ctx.cursor.ramp)
+    index, visit, seen = int(state.get("index", 0)), state.get("visit", "shift"), list(state.get("seen", []))
+    if index >= len(shares):
+        return done(f"held {', '.join(f'{s}%' for s in shares)} within bounds", record={"rollout_steps": seen})
+    share, endpoint, candidate = shares[index], c.endpoint or "", c.deployment or ""
+    hold_s = parse_duration(rollout.hold).total_seconds()
+    if visit == "shift":
+        ctx.backend.begin_traffic(endpoint, {candidate: share, serving: 100 - share})
+        return wait(FIRST_WAIT_S, f"{candidate} asked for {share}% ({serving} {100 - share}%)",
+                    cursor={"ramp": {**state, "index": index, "visit": "settle"}})
+    if visit == "settle":
+        info = ctx.backend.get_endpoint(endpoint)
+        if info is None:
+            return fail(f"endpoint {endpoint} disappeared during the rollout")
+        if info.state in (Provisioning.FAILED, Provisioning.CANCELED):
+            return fail(f"endpoint {endpoint} traffic update {info.state.value}")
+        if info.state is not Provisioning.SUCCEEDED or info.traffic.get(candidate, 0) != share:
+            return wait(backoff(c.attempt), f"endpoint {endpoint} {info.state.value}: {candidate} not yet at {share}%")
+        mark = ctx.backend.traffic_mark(endpoint, candidate, ctx.now)
+        return wait(hold_s, f"{candidate} takes {share}%: watched for {rollout.hold}",
+                    cursor={"ramp": {**state, "visit": "observe", "since": ctx.now, "mark": mark}})
+    left = float(state.get("since", ctx.now)) + hold_s - ctx.now
+    if left > 0:
+        return wait(left, f"{candidate} at {share}%: {left / 60:.0f} min of the hold left")
+    window = ctx.backend.traffic_since(endpoint, candidate, state.get("mark") or {}, ctx.now)
+    if not window.known:  # never promoted blind: read again until the phase's deadline fails the rollout
+        return wait(MAX_WAIT_S, f"{candidate} at {share}%: its metrics cannot be read yet ({window.note})")
+    bound = float(rollout.max_p95_latency_ms or ctx.spec.deploy.request_timeout_ms)
+    reasons = G.traffic_breaches(share, window.requests, window.errors, window.p95_latency_ms,
+                                 max_error_rate=rollout.max_error_rate, max_p95_latency_ms=bound,
+                                 min_requests=rollout.min_requests)
+    seen.append({"share": share, "requests": window.requests, "errors": window.errors,
+                 "p95_latency_ms": window.p95_latency_ms, "held_s": hold_s, "ok": not reasons, "at": ctx.now})
+    if reasons:
+        return fail("rollout breached its bounds: " + "; ".join(reasons), record={"rollout_steps": seen})
+    p95 = f", p95 {window.p95_latency_ms:.0f} ms" if window.p95_latency_ms is not None else ""
+    note = f"{candidate} held {share}%: {window.requests} requests, {window.errors} failed{p95}"
+    return again(note, cursor={"ramp": {"index": index + 1, "visit": "shift", "seen": seen}}, record={"rollout_steps": seen})
+
+
 def promote(ctx: StepContext) -> Outcome:
     c = ctx.cursor
     ctx.backend.begin_traffic(c.endpoint or "", {c.deployment or "": 100})
@@ -398,6 +463,7 @@ ROLLOUT: tuple[Step, ...] = (
     Step("gate_training", gate_training, "gate"),
     Step("evaluate", evaluate, "gate"),
     Step("judge", judge, "gate"),
+    Step("ramp", ramp, "ramp"),
     Step("promote", promote, "traffic"),
     Step("await_traffic", await_traffic, "traffic"),
     Step("retire_previous", retire_previous, "traffic"),

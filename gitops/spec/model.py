@@ -142,6 +142,40 @@ class GateSpec(Strict):
     hold_for: Duration | None = Field(None, description="How long a candidate that failed the gate waits for a decision (default 24h).")
 
 
+MAX_RAMP_STEPS = 10
+
+
+class RolloutSpec(Strict):
+    """Gradual traffic: the candidate takes each share in turn and holds it while its error rate and latency, read from
+    the endpoint's own metrics (Azure Monitor; the local server's stats), stay within bounds. A breach rolls back."""
+
+    steps: list[Count] = Field(..., min_length=1, max_length=MAX_RAMP_STEPS,
+                               description="Traffic shares in percent, rising, ending at 100 (e.g. [10, 50, 100]).")
+    hold: Duration = Field("10m", description="How long each share below 100% is watched before the next.")
+    max_error_rate: float = Field(0.05, ge=0, le=1, description="Share of the candidate's requests that may fail (5xx, 429).")
+    max_p95_latency_ms: Count | None = Field(None, ge=1, le=600000,
+                                             description="The candidate's p95 latency bound (default: deploy.request_timeout_ms).")
+    min_requests: Count = Field(0, ge=0, le=1_000_000,
+                                description="Fewer requests than this in a hold: nothing to judge, so the rollout stops and rolls back.")
+
+    @field_validator("steps")
+    @classmethod
+    def _rising_to_100(cls, steps: list[int]) -> list[int]:
+        if any(not 1 <= s <= 100 for s in steps):
+            raise ValueError("each step is a share of traffic from 1 to 100")
+        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError("steps rise: each share is larger than the one before (e.g. [10, 50, 100])")
+        if steps[-1] != 100:
+            raise ValueError("the last step is 100: the rollout ends with the candidate taking all traffic")
+        return steps
+
+    @model_validator(mode="after")
+    def _short_hold(self) -> RolloutSpec:
+        if parse_duration(self.hold) > timedelta(hours=24):
+            raise ValueError("hold is at most 24h per step (a candidate at part of the traffic costs a second deployment)")
+        return self
+
+
 class DeploySpec(Strict):
     endpoint: EndpointName | None = Field(None, description="Endpoint name; derived from the run name when omitted.")
     instance_type: str | None = None
@@ -153,6 +187,7 @@ class DeploySpec(Strict):
     gate: GateSpec = Field(default_factory=GateSpec)  # type: ignore[arg-type]
     keep_previous_for: Duration | None = Field(None, description="Keep the replaced deployment at 0% this long after a "
                                                "promotion, for an instant rollback (default: deleted at promotion).")
+    rollout: RolloutSpec | None = Field(None, description="Gradual traffic (default: the candidate takes 100% at once).")
 
 
 class LifecycleSpec(Strict):

@@ -272,3 +272,46 @@ def test_the_price_is_the_pay_as_you_go_linux_row_of_a_documented_answer() -> No
     price = pick_price(material["body"]["Items"], "eastus", "standard_nc24ads_a100_v4", "2026-11-25")
     assert price is not None and price.usd_per_hour == 3.673 and price.sku == "Standard_NC24ads_A100_v4"
     assert len(material["body"]["Items"]) == 5  # Windows, Spot, Low Priority and Dev/Test rows are passed over
+
+
+def test_the_deployment_traffic_query_names_the_documented_metrics_and_dimension() -> None:
+    """What the rollout's hold reads is what Microsoft documents for onlineEndpoints/deployments."""
+    from gitops.backends.azureml import usage
+
+    doc = (HERE / "azure-docs" / "onlineendpoints_deployments_metrics.md").read_text()
+    assert f"Resource type: {usage.DEPLOYMENT_NAMESPACE}" in doc
+    rows = {line.split("`")[1]: line for line in doc.splitlines() if line.startswith("|**")}
+    assert "Average" in rows[usage.METRIC] and f"`{usage.RESPONSE_CODE}`" in rows[usage.METRIC]
+    assert "Average" in rows[usage.LATENCY_P95] and "Milliseconds" in rows[usage.LATENCY_P95]
+
+
+def test_the_fakes_deployment_metrics_have_the_documented_batch_shape(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    azure_backend.clients.remember_location("eastus")
+    rid = f"{azure_backend.metrics.resource_id('ep-1')}/deployments/blue"
+    azure_fake.clock = lambda: datetime(2026, 11, 24, 1, 2, 30, tzinfo=UTC).timestamp()
+    azure_fake.record_request("ep-1", "blue", 200)
+    url = (f"https://eastus.metrics.monitor.azure.com/subscriptions/{azure_fake.subscription}/metrics:getBatch?"
+           "starttime=2026-11-24T00:00:00Z&endtime=2026-11-25T00:00:00Z&interval=PT1M"
+           "&metricnamespace=Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
+           "&metricnames=RequestsPerMinute&filter=envoy_response_code eq '*'")
+    answer = requests.post(url, json={"resourceids": [rid]}, timeout=5).json()
+    real = load("rest-api-specs/metrics_get_batch.json")["body"]
+    real["values"][0]["value"][0]["timeseries"][0]["data"] = [{"timeStamp": "2023-02-01T20:00:00Z", "average": 1.0}]
+    assert shape_gaps(real, answer) == []
+    (series,) = answer["values"][0]["value"][0]["timeseries"]
+    assert series["metadatavalues"][0]["name"]["value"] == "envoy_response_code" and series["metadatavalues"][0]["value"] == "200"
+
+
+def test_a_deployment_window_counts_5xx_and_429_as_failures_and_reads_the_worst_minutes_p95(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    azure_backend.clients.remember_location("eastus")
+    t0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+    for minute, status, latency in ((0, 200, 150.0), (0, 200, 150.0), (1, 503, 900.0), (1, 429, 900.0), (1, 400, 900.0)):
+        azure_fake.clock = lambda m=minute: (t0 + timedelta(minutes=m)).timestamp()
+        azure_fake.score_latency_ms = latency
+        azure_fake.record_request("ep-1", "green", status)
+    window = azure_backend.traffic_since("ep-1", "green", {"at": t0.timestamp()}, (t0 + timedelta(minutes=5)).timestamp())
+    assert window.known and (window.requests, window.errors, window.p95_latency_ms) == (5, 2, 900.0)
+    azure_fake.metric_errors["ep-1"] = "InsufficientPermissions"
+    assert not azure_backend.traffic_since("ep-1", "green", {"at": t0.timestamp()}, (t0 + timedelta(minutes=5)).timestamp()).known

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -62,6 +63,11 @@ class FakeAzureML:
     scored: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     metrics: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)  # endpoint -> (minute, requests)
     metric_errors: dict[str, str] = field(default_factory=dict)  # endpoint -> the errorCode its metric carries
+    # Deployment-level Monitor series, as scoring records them at ``clock`` time: (endpoint, deployment) ->
+    # [(minute, envoy_response_code, latency ms)]; a scored request takes ``score_latency_ms``.
+    deployment_requests: dict[tuple[str, str], list[tuple[datetime, str, float]]] = field(default_factory=dict)
+    score_latency_ms: float = 180.0
+    route: random.Random = field(default_factory=lambda: random.Random(11))  # how requests split by traffic weight
     # Dedicated vCPU quota: family as Usage/list names it -> (in use, limit); and the regional total.
     quota: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(seed.QUOTA))
     regional_vcpus: tuple[int, int] = seed.REGIONAL_VCPUS
@@ -214,6 +220,11 @@ class FakeAzureML:
 
     def add_requests(self, endpoint: str, when: datetime, count: float) -> None:
         self.metrics.setdefault(endpoint, []).append((when, count))
+
+    def record_request(self, endpoint: str, deployment: str, status: int) -> None:
+        """What Monitor would count for one scored request: its minute, response code and latency."""
+        when = datetime.fromtimestamp(self.clock(), UTC).replace(second=0, microsecond=0)
+        self.deployment_requests.setdefault((endpoint, deployment), []).append((when, str(status), self.score_latency_ms))
 
     # -- installation -------------------------------------------------------------------------------
     def install(self, rsps: responses.RequestsMock) -> None:

@@ -192,21 +192,65 @@ def _score(fake: FakeAzureML, endpoint_name: str, request: Any) -> Answer:
         return 401, {}, {"message": "invalid key"}
     deployments = fake.deployments(endpoint_name)
     target = request.headers.get("azureml-model-deployment")
-    if target is None:
-        traffic = endpoint["properties"].get("traffic") or {}
-        target = max(traffic, key=lambda d: traffic[d]) if traffic and max(traffic.values()) > 0 else None
+    if target is None:  # split by the traffic weights, as the service routes
+        weighted = [(d, int(w)) for d, w in (endpoint["properties"].get("traffic") or {}).items() if int(w) > 0]
+        target = fake.route.choices([d for d, _ in weighted], [w for _, w in weighted])[0] if weighted else None
     if target not in deployments:
         return 404, {}, {"message": f"no deployment {target}"}
     payload = json.loads(request.body)
     fake.scored.append((endpoint_name, target, payload))
     status, reply = fake.scorer(endpoint_name, target, payload)
+    fake.record_request(endpoint_name, target, status)
     return status, {}, reply
+
+
+def _deployment_metrics(fake: FakeAzureML, rid: str, query: dict[str, list[str]], start: datetime, end: datetime) -> dict[str, Any]:
+    """One deployment's ``RequestsPerMinute`` (a series per ``envoy_response_code`` when the filter splits by it) or
+    ``RequestLatency_P95``, per minute, as the documented deployment-level metrics are."""
+    parts = rid.rstrip("/").split("/")
+    endpoint, deployment = parts[-3], parts[-1]
+    metric = query["metricnames"][0]
+    first = start.replace(second=0, microsecond=0)  # points are whole minutes: the one the timespan starts in counts
+    rows = [r for r in fake.deployment_requests.get((endpoint, deployment), []) if first <= r[0] <= end]
+    if metric == "RequestLatency_P95":
+        minutes: dict[datetime, list[float]] = {}
+        for when, _, ms in rows:
+            minutes.setdefault(when, []).append(ms)
+        series = [{"metadatavalues": [], "data": [{"timeStamp": t.isoformat(), "average": max(v)} for t, v in sorted(minutes.items())]}]
+        unit = "MilliSeconds"
+    else:
+        counts: dict[str, dict[datetime, int]] = {}
+        for when, code, _ in rows:
+            counts.setdefault(code, {}).setdefault(when, 0)
+            counts[code][when] += 1
+        split = "envoy_response_code" in " ".join(query.get("filter", []))
+        if not split:
+            merged: dict[datetime, int] = {}
+            for per in counts.values():
+                for t, n in per.items():
+                    merged[t] = merged.get(t, 0) + n
+            counts = {"": merged} if merged else {}
+        series = [{"metadatavalues": [{"name": {"value": "envoy_response_code", "localizedValue": "envoy_response_code"},
+                                       "value": code}] if split else [],
+                   "data": [{"timeStamp": t.isoformat(), "average": float(n)} for t, n in sorted(per.items())]}
+                  for code, per in sorted(counts.items())]
+        unit = "Count"
+    failed = fake.metric_errors.get(endpoint)  # the endpoint's metrics carry an errorCode: its deployments' too
+    return {"id": f"{rid}/providers/Microsoft.Insights/metrics/{metric}", "type": "Microsoft.Insights/metrics",
+            "name": {"value": metric, "localizedValue": metric}, "unit": unit, "displayDescription": metric,
+            "errorCode": failed or "Success", "timeseries": [] if failed else series}
 
 
 def _metrics(fake: FakeAzureML, request: Any) -> Answer:
     query = fake.query(request.url)
     start, end = (datetime.fromisoformat(query[k][0].replace("Z", "+00:00")) for k in ("starttime", "endtime"))
     values = []
+    if query["metricnamespace"][0].lower().endswith("/deployments"):
+        for rid in json.loads(request.body)["resourceids"]:
+            values.append({"starttime": start.isoformat(), "endtime": end.isoformat(), "interval": query.get("interval", ["PT1M"])[0],
+                           "namespace": query["metricnamespace"][0], "resourceregion": fake.location, "resourceid": rid,
+                           "value": [_deployment_metrics(fake, rid, query, start, end)]})
+        return 200, {}, {"values": values}
     for rid in json.loads(request.body)["resourceids"]:
         name = rid.rstrip("/").rsplit("/", 1)[-1]
         points = [{"timeStamp": t.isoformat(), "total": n} for t, n in sorted(fake.metrics.get(name, [])) if start <= t <= end]

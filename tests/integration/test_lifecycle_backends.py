@@ -39,6 +39,7 @@ deploy:
     max_latency_ms: {latency}
   request_timeout_ms: {timeout_ms}
   gate: {gate}
+  rollout: {rollout}
 lifecycle: {{expire_after: 1d, idle_after: {idle}}}
 """
 LOCAL = """
@@ -85,7 +86,7 @@ class Driver:
         return str(self.backend.topic)  # type: ignore[attr-defined]
 
     def spec(self, lr: str = "3.0e-3", steps: int = 30, timeout_ms: int = 90000, idle: str = "24h",
-             gate: str = "{enabled: false}") -> ValidatedSpec:
+             gate: str = "{enabled: false}", rollout: str = "null") -> ValidatedSpec:
         """The suite's spec. The gate is off unless a scenario is about it: the others are about provisioning and
         traffic, and a tiny model trained for a few steps is not reliably better than the one before."""
         body = (LOCAL if self.kind == "local" else AZURE).format(lr=lr, steps=steps)
@@ -94,7 +95,7 @@ class Driver:
         train, test = ((self.data["train_sft"], self.data["test_sft"]) if self.kind == "local"
                        else ("azureml:behave-train:1", "azureml:behave-test:1"))
         text = textwrap.dedent(COMMON.format(train=train, test=test, instance=instance, latency=self.latency,
-                                             timeout_ms=timeout_ms, idle=idle, gate=gate)) + textwrap.dedent(body)
+                                             timeout_ms=timeout_ms, idle=idle, gate=gate, rollout=rollout)) + textwrap.dedent(body)
         result = validate_text(text, "runs/behave.yaml")
         assert result.ok, result.findings
         return result
@@ -112,6 +113,12 @@ class Driver:
     def provision_slowly(self, seconds: float, clock: Callable[[], float]) -> None:
         """New deployments read ``creating`` for ``seconds`` of ``clock`` (0: as fast as the backend is)."""
         raise NotImplementedError
+
+    def send_traffic(self, n: int) -> list[int]:
+        """``n`` users' requests to the endpoint, split by its traffic as the backend routes them; their statuses."""
+        payload = {"input_data": {"input_string": [{"role": "user", "content": "Tell me about rain."}],
+                                  "parameters": {"max_new_tokens": 4, "do_sample": False}}}
+        return [self.backend.invoke("behave-ep", payload).status_code for _ in range(n)]
 
     def completed_event(self, job: str) -> dict[str, Any]:
         status = self.backend.get_job(job)
@@ -151,6 +158,22 @@ class LocalDriver(Driver):
 
     def provision_slowly(self, seconds: float, clock: Callable[[], float]) -> None:
         self.backend.endpoints.provisioning_delay_s, self.backend.endpoints.clock = seconds, clock  # type: ignore[attr-defined]
+
+    def send_traffic(self, n: int) -> list[int]:
+        """The server flushes its counters about once a second: wait until they show the requests sent."""
+        endpoints = self.backend.endpoints  # type: ignore[attr-defined]
+        info = self.backend.get_endpoint("behave-ep")
+        assert info is not None
+
+        def seen() -> int:
+            return sum(int((endpoints.traffic_counters("behave-ep", d.name) or {}).get("requests", 0)) for d in info.deployments)
+
+        before = seen()
+        statuses = super().send_traffic(n)
+        deadline = time.monotonic() + 15
+        while seen() < before + n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return statuses
 
     def reader(self) -> Any:
         from gitops.report.metrics import MlflowMetricsReader
@@ -339,6 +362,75 @@ def test_a_deployment_change_deploys_the_trained_model_again_without_a_new_job(d
     assert not any(h.status == "submitted" for h in live.history[len(before.history):])  # no job was started
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and info.traffic == {live.deployment: 100} and [d.name for d in info.deployments] == [live.deployment]
+
+
+def _drive_on_a_virtual_clock(driver: Driver, spec: ValidatedSpec, on_decision: Callable[[Any], None]) -> tuple[list[Any], float]:
+    """Submit ``spec`` (a redeploy: no training) and take every queued step on a virtual clock: each invocation
+    returns at once and the clock jumps to the next message. Returns the decisions and the virtual time spent."""
+    from gitops.lifecycle.queue import MemoryQueue
+
+    now = [time.time()]
+    clock = lambda: now[0]  # noqa: E731
+    queue = MemoryQueue()
+    lifecycle = Lifecycle(driver.lifecycle.ledger, lambda name: driver.backend, topic=driver.topic, queue=queue, clock=clock)
+    driver.provision_slowly(0, clock)  # Azure Monitor stamps the requests on the same clock
+    started, decisions = now[0], []
+    try:
+        lifecycle.submit(spec)
+        while (nxt := queue.next_at()) is not None and len(decisions) < 200:
+            now[0] = max(now[0], nxt)
+            for message in queue.due(now[0]):
+                before = now[0]
+                decisions.append(lifecycle.advance(message.run))
+                assert now[0] == before  # no invocation waits
+                on_decision(decisions[-1])
+    finally:
+        driver.provision_slowly(0, time.time)
+    return decisions, now[0] - started
+
+
+def test_gradual_traffic_holds_each_share_as_a_wait_and_goes_live_within_bounds(driver: Driver) -> None:
+    before = driver.record()
+    splits: list[dict[str, int]] = []
+
+    def users(decision: Any) -> None:  # while the candidate holds its share, users send requests
+        if decision.action == "waiting" and "watched for" in decision.reason:
+            info = driver.backend.get_endpoint("behave-ep")
+            assert info is not None
+            splits.append(dict(info.traffic))
+            assert all(status == 200 for status in driver.send_traffic(30))
+
+    spec = driver.spec(lr="2.0e-3", steps=12, idle="12h", timeout_ms=50000, rollout="{steps: [30, 100], hold: 10m}")
+    decisions, spent = _drive_on_a_virtual_clock(driver, spec, users)
+    live = driver.record()
+    assert live.status == "live" and live.job_name == before.job_name and live.deployment != before.deployment, live.history[-4:]
+    assert splits == [{live.deployment: 30, before.deployment: 70}] and spent >= 10 * 60
+    (held,) = live.rollout_steps
+    assert held["share"] == 30 and held["ok"] and 0 < held["requests"] < 30 and held["errors"] == 0
+    assert held["p95_latency_ms"] is not None
+    assert any(d.action == "waiting" and d.reason.startswith("ramp") for d in decisions)
+    info = driver.backend.get_endpoint("behave-ep")
+    assert info is not None and info.traffic == {live.deployment: 100}
+
+
+def test_gradual_traffic_that_breaches_its_bounds_rolls_back_to_the_serving_deployment(driver: Driver) -> None:
+    before = driver.record()
+
+    def users(decision: Any) -> None:
+        if decision.action == "waiting" and "watched for" in decision.reason:
+            driver.send_traffic(20)
+
+    # No real reply comes back within 1 ms: the candidate breaches the latency bound at 50%.
+    spec = driver.spec(lr="2.0e-3", steps=12, idle="12h", timeout_ms=45000,
+                       rollout="{steps: [50, 100], hold: 5m, max_p95_latency_ms: 1}")
+    _drive_on_a_virtual_clock(driver, spec, users)
+    after = driver.record()
+    assert after.status == "rolled_back" and after.deployment == before.deployment, after.history[-4:]
+    assert after.error is not None and "p95 latency" in after.error and "at 50%" in after.error
+    assert [s["ok"] for s in after.rollout_steps] == [False]
+    info = driver.backend.get_endpoint("behave-ep")
+    assert info is not None and info.traffic == {before.deployment: 100}
+    assert [d.name for d in info.deployments if d.state.value != "deleting"] == [before.deployment]
 
 
 def test_a_worse_model_is_held_at_zero_percent_until_a_person_promotes_it(driver: Driver) -> None:

@@ -508,3 +508,69 @@ def test_a_rollback_of_a_live_run_whose_previous_deployment_is_gone_deploys_the_
     final = world.record()
     assert final.status == "live" and final.job_name == v2, [h.note for h in final.history[-6:]]
     assert [u for m, u in world.fake.calls if m == "PUT" and "/jobs/" in u] == jobs
+
+
+RAMP = "request_timeout_ms: 90000\n  rollout: {steps: [10, 50, 100], hold: 10m}"
+
+
+def _ramped(world: World, lr: str, rollout: str = RAMP) -> ValidatedSpec:
+    result = validate_text(SPEC.replace("learning_rate: 5.0e-6", f"learning_rate: {lr}").replace(
+        "request_timeout_ms: 90000", rollout), f"runs/{RUN}.yaml")
+    assert result.ok, result.findings
+    return result
+
+
+def _users(world: World, endpoint: str, n: int) -> None:
+    """Users' requests to the endpoint (split by its traffic), at the virtual time Azure Monitor stamps them with."""
+    key = world.fake.endpoint(endpoint)["_keys"]["primaryKey"]
+    import requests
+
+    for _ in range(n):
+        requests.post(f"https://{endpoint}.{world.fake.location}.inference.ml.azure.com/score", timeout=5,
+                      headers={"Authorization": f"Bearer {key}"},
+                      json={"input_data": {"input_string": [{"role": "user", "content": "hi"}], "parameters": {}}})
+
+
+def test_gradual_traffic_takes_three_holds_of_ten_minutes_without_an_invocation_waiting(world: World) -> None:
+    first = world.live_first_version()
+    world.fake.provisioning_s.update(deployments=0)
+    record = world.lifecycle.submit(_ramped(world, "6.0e-6"))
+    world.fake.set_job_status(record.job_name, "Completed")
+    world.lifecycle.on_job_event(world.event(record.job_name))
+    started, splits = world.clock.now(), []
+    for _ in range(60):  # deliver step by step; users send requests while a share is held
+        due = world.queue.due(world.clock.now())
+        if not due:
+            nxt = world.queue.next_at()
+            if nxt is None:
+                break
+            world.clock.advance(max(0.0, nxt - world.clock.now()))
+            continue
+        for message in due:
+            before = world.clock.now()
+            decision = world.lifecycle.advance(message.run)
+            assert world.clock.now() == before
+            if decision.action == "waiting" and "watched for" in decision.reason:
+                endpoint = world.record().endpoint or ""
+                splits.append(dict(world.fake.endpoint(endpoint)["properties"]["traffic"]))
+                _users(world, endpoint, 40)
+    live = world.record()
+    assert live.status == "live" and live.job_name == record.job_name, [h.note for h in live.history[-5:]]
+    assert [s.get(live.deployment) for s in splits] == [10, 50] and all(s.get(first) == 100 - s[live.deployment] for s in splits)
+    assert [s["share"] for s in live.rollout_steps] == [10, 50] and all(s["ok"] for s in live.rollout_steps)
+    assert world.clock.now() - started >= 20 * 60  # two holds of ten minutes passed between invocations
+    assert world.fake.endpoint(live.endpoint or "")["properties"]["traffic"] == {live.deployment: 100}
+
+
+def test_unreadable_traffic_metrics_never_promote_the_ramp_times_out_and_rolls_back(world: World) -> None:
+    first = world.live_first_version()
+    world.fake.provisioning_s.update(deployments=0)
+    world.fake.metric_errors[world.record().endpoint or ""] = "InsufficientPermissions"
+    record = world.lifecycle.submit(_ramped(world, "6.0e-6", "request_timeout_ms: 90000\n  rollout: {steps: [20, 100], hold: 5m}"))
+    world.fake.set_job_status(record.job_name, "Completed")
+    world.lifecycle.on_job_event(world.event(record.job_name))
+    world.deliver()
+    after = world.record()
+    assert after.status == "rolled_back" and after.deployment == first, [h.note for h in after.history[-4:]]
+    assert "ramp did not finish" in (after.error or "") and "cannot be read" in (after.error or "")
+    assert world.fake.endpoint(after.endpoint or "")["properties"]["traffic"] == {first: 100}

@@ -21,6 +21,7 @@ from gitops.backends.base import (
     JobStatus,
     PreparedData,
     RegisteredModel,
+    TrafficWindow,
     Usage,
 )
 from gitops.backends.registry import UNSUPPORTED
@@ -109,6 +110,13 @@ class AzureMLBackend:
 
     def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
         return self.metrics.usage(endpoints, window)
+
+    def traffic_mark(self, endpoint: str, deployment: str, now: float) -> dict[str, Any]:
+        return {"at": now}  # Monitor keeps the time series: the hold's start is the mark
+
+    def traffic_since(self, endpoint: str, deployment: str, mark: Mapping[str, Any], now: float) -> TrafficWindow:
+        start = datetime.fromtimestamp(float(mark.get("at", now)), UTC)
+        return self.metrics.traffic(endpoint, deployment, start, datetime.fromtimestamp(now, UTC))
 
     def held_out_split(self, test_path: str | None) -> str | None:
         return self.jobs.held_out_split(test_path)

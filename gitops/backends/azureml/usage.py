@@ -1,7 +1,12 @@
-"""Endpoint usage from Azure Monitor: ``RequestsPerMinute`` for many endpoints in few calls.
+"""Endpoint usage and deployment traffic from Azure Monitor (``metrics:getBatch``).
 
-One ``metrics:getBatch`` call covers up to ``BATCH_SIZE`` endpoints. Anything missing, malformed or
-failed reads as unknown usage, which cleanup treats as active: no endpoint is deleted on missing data.
+Usage: ``RequestsPerMinute`` for many endpoints in few calls (one call covers up to ``BATCH_SIZE``).
+Anything missing, malformed or failed reads as unknown usage, which cleanup treats as active: no endpoint
+is deleted on missing data.
+
+Traffic: one deployment's requests split by ``envoy_response_code`` and its ``RequestLatency_P95``, the
+deployment-level metrics Azure Monitor documents for ``onlineEndpoints/deployments``, over a rollout's
+hold. Unknown figures are unknown: a rollout never moves on because the metrics could not be read.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from gitops.backends.azureml.clients import AzureClients
 from gitops.backends.azureml.errors import call
-from gitops.backends.base import Usage
+from gitops.backends.base import TrafficWindow, Usage
 from gitops.errors import GitopsError
 
 log = logging.getLogger(__name__)
@@ -23,6 +28,42 @@ METRIC = "RequestsPerMinute"
 BATCH_SIZE = 50  # resource ids per metrics:getBatch request (the service's limit)
 _GRAINS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=30),
            timedelta(hours=1), timedelta(hours=6), timedelta(hours=12), timedelta(days=1))
+
+
+DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
+LATENCY_P95 = "RequestLatency_P95"
+RESPONSE_CODE = "envoy_response_code"  # the dimension of a deployment's RequestsPerMinute
+
+
+def _failed_code(code: str) -> bool:
+    """A response the deployment failed (5xx, or 429: it could not take the request), not one the caller did."""
+    return code.startswith("5") or code == "429"
+
+
+def traffic_window(deployment: str, by_code: Any, latency: Any) -> TrafficWindow:
+    """Requests, failures and p95 from the two answers: per minute, ``RequestsPerMinute`` (average over a one-minute
+    grain: that minute's requests) per response code, and ``RequestLatency_P95``; the window's p95 is the worst
+    minute's, so a bound is never passed by averaging a bad minute away."""
+    requests = errors = 0.0
+    worst: float | None = None
+    try:
+        for result in by_code:
+            for metric in getattr(result, "metrics", None) or []:
+                for series in metric.timeseries:
+                    code = str((series.metadata_values or {}).get(RESPONSE_CODE) or "")
+                    n = sum(float(p.average) for p in series.data if p.average)
+                    requests += n
+                    errors += n if _failed_code(code) else 0.0
+        for result in latency:
+            for metric in getattr(result, "metrics", None) or []:
+                for series in metric.timeseries:
+                    for point in series.data:
+                        if point.average is not None:
+                            worst = max(worst or 0.0, float(point.average))
+    except (AttributeError, TypeError, ValueError) as exc:
+        return TrafficWindow(deployment, known=False, note=f"unexpected metrics shape: {type(exc).__name__}")
+    return TrafficWindow(deployment, known=True, requests=round(requests), errors=round(errors), p95_latency_ms=worst,
+                         note="Azure Monitor (RequestsPerMinute by envoy_response_code, RequestLatency_P95)")
 
 
 def granularity(window: timedelta, max_points: int = 1440) -> timedelta:
@@ -82,6 +123,28 @@ class AzureUsage:
             endpoint = self.metrics_endpoint or f"https://{self.clients.location}.metrics.monitor.azure.com"
             self._client = MetricsClient(endpoint, self.clients.get_credential(), **self.clients.client_options)
         return self._client
+
+    def traffic(self, endpoint: str, deployment: str, start: datetime, end: datetime) -> TrafficWindow:
+        """One deployment's traffic between ``start`` and ``end`` (two small calls: the latency metric has no
+        response-code dimension to split by)."""
+        rid = f"{self.resource_id(endpoint)}/deployments/{deployment}"
+        failed: set[str] = set()
+        start = min(start, end - timedelta(minutes=1))  # at least one minute: Monitor's finest grain
+
+        def query(metric: str, split: str | None) -> Any:
+            return self._metrics().query_resources(
+                resource_ids=[rid], metric_namespace=DEPLOYMENT_NAMESPACE, metric_names=[metric], timespan=(start, end),
+                granularity=timedelta(minutes=1), aggregations=["Average"], filter=split, max_results=50,
+                raw_response_hook=metric_errors(failed))
+
+        try:
+            by_code = call(f"querying {METRIC} of deployment {deployment}", lambda: query(METRIC, f"{RESPONSE_CODE} eq '*'"))
+            latency = call(f"querying {LATENCY_P95} of deployment {deployment}", lambda: query(LATENCY_P95, None))
+        except GitopsError as exc:
+            return TrafficWindow(deployment, known=False, note=exc.headline)
+        if failed:
+            return TrafficWindow(deployment, known=False, note=f"Azure Monitor reported an error for deployment {deployment}'s metrics")
+        return traffic_window(deployment, by_code, latency)
 
     def usage(self, endpoints: list[str], window: timedelta, now: datetime | None = None) -> dict[str, Usage]:
         out = {name: Usage(name, known=False) for name in endpoints}

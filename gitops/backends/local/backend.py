@@ -18,6 +18,7 @@ from gitops.backends.base import (
     JobStatus,
     PreparedData,
     RegisteredModel,
+    TrafficWindow,
     Usage,
 )
 from gitops.backends.local import models
@@ -131,6 +132,19 @@ class LocalBackend:
 
     def delete_endpoint(self, name: str) -> None:
         self.endpoints.delete(name)
+
+    def traffic_mark(self, endpoint: str, deployment: str, now: float) -> dict[str, Any]:
+        return {"counters": self.endpoints.traffic_counters(endpoint, deployment), "at": now}
+
+    def traffic_since(self, endpoint: str, deployment: str, mark: Mapping[str, Any], now: float) -> TrafficWindow:
+        from gitops.backends.local.traffic import window
+
+        end = self.endpoints.traffic_counters(endpoint, deployment)
+        if end is None or mark.get("counters") is None:
+            return TrafficWindow(deployment, known=False, note=f"the request stats of endpoint {endpoint} cannot be read")
+        requests, errors, p95 = window(mark["counters"], end)
+        return TrafficWindow(deployment, known=True, requests=requests, errors=errors, p95_latency_ms=p95,
+                             note="the local server's request counters")
 
     def held_out_split(self, test_path: str | None) -> str | None:
         return test_path if test_path and Path(test_path).is_file() else None

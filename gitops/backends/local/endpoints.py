@@ -234,6 +234,17 @@ class LocalEndpoints:
             raise BackendError(f"endpoint '{endpoint}' did not answer: {type(exc).__name__}") from exc
         return InvokeResult(resp.status_code, resp.text, (time.perf_counter() - start) * 1000)
 
+    def traffic_counters(self, name: str, deployment: str) -> dict[str, Any] | None:
+        """The deployment's request counters as the server last flushed them (about once a second); None when the
+        figures cannot be read."""
+        from gitops.backends.local.traffic import counters
+
+        try:
+            stats = read_json(self.ws.endpoint_dir(name) / "stats.json", {}) or {}
+            return counters((stats.get("deployments") or {}).get(deployment))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
+
     def usage(self, name: str) -> Usage:
         if self._config(name) is None:
             return Usage(name, known=False)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gitops.backends.local.traffic import bucket, counters, is_error
 from gitops.util.files import read_json, write_json_atomic
 
 STATS_FLUSH_S = 1.0
@@ -183,11 +184,17 @@ class EndpointState:
         names, weights = zip(*weighted, strict=True)
         return random.choices(names, weights=weights)[0]
 
-    def record(self, deployment: str, ok: bool) -> None:
+    def record(self, deployment: str, status: int, started: float) -> None:
+        """Count one answered request: ``errors`` any that failed, ``failed`` the deployment's own failures (5xx,
+        429), and its latency in the histogram a rollout's hold reads (``gitops.backends.local.traffic``)."""
+        latency_ms = (time.perf_counter() - started) * 1000
         with self._stats_lock:
             entry = self.stats.setdefault(deployment, {"requests": 0, "errors": 0, "last_request_at": None})
+            entry.update(counters(entry) | {"errors": entry.get("errors", 0)})
             entry["requests"] += 1
-            entry["errors"] += 0 if ok else 1
+            entry["errors"] += 0 if status == 200 else 1
+            entry["failed"] += 1 if is_error(status) else 0
+            entry["latency_buckets"][bucket(latency_ms)] += 1
             entry["last_request_at"] = time.time()
             self._dirty = True
 
@@ -272,13 +279,15 @@ def create_app(endpoint_dir: Path) -> Any:
                 have = ', '.join(sorted(state.models)) or 'none'
                 return error(404, "DeploymentNotFound", f"no deployment named '{target}'; have: {have}")
             return error(503, "NoTraffic", "no deployment receives traffic")
+        started = time.perf_counter()
         try:
             messages, params = parse_score_body(body)
             generation = generation_params(params)  # refused before it waits for a turn
         except BadRequest as exc:
-            state.record(deployment, ok=False)
+            state.record(deployment, exc.status, started)
             return error(exc.status, "PayloadTooLarge" if exc.status == 413 else "BadRequest", str(exc))
         if not admission.enter():
+            state.record(deployment, 503, started)
             return JSONResponse({"error": {"code": "Busy", "message": f"{admission.limit} requests already in progress"}},
                                 status_code=503, headers={"Retry-After": "2"})
         try:
@@ -286,11 +295,14 @@ def create_app(endpoint_dir: Path) -> Any:
 
             text = await anyio.to_thread.run_sync(state.models[deployment].generate, messages, generation)
         except BadRequest as exc:
-            state.record(deployment, ok=False)
+            state.record(deployment, exc.status, started)
             return error(exc.status, "PayloadTooLarge" if exc.status == 413 else "BadRequest", str(exc))
+        except Exception as exc:  # the model failed: counted against the deployment, answered as the service would
+            state.record(deployment, 500, started)
+            return error(500, "ModelError", f"the model failed: {type(exc).__name__}")
         finally:
             admission.leave()
-        state.record(deployment, ok=True)
+        state.record(deployment, 200, started)
         return JSONResponse({"output": text}, headers={"azureml-model-deployment": deployment})
 
     return app
