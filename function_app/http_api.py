@@ -89,6 +89,15 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(record.model_dump(mode="json"))
 
 
+def list_runs(req: func.HttpRequest) -> func.HttpResponse:
+    """What the scheduled report workflow needs to know which pull requests to comment on: each run's status, its
+    pull request and the job its report is of (no specs, no secrets). Unreadable records are named, not fatal."""
+    ledger = services().lifecycle.ledger
+    runs = [{"run": r.run, "status": r.status, "pr": r.pr, "job_name": r.job_name,
+             "report_job": (r.report or {}).get("job_name"), "updated_at": r.updated_at} for r in ledger.list()]
+    return json_response({"runs": runs, "unreadable": [why for _, why in ledger.damaged]})
+
+
 def _who(caller: Any) -> str:
     """Who decided, as a run's history says it: the GitHub actor and the workflow event that called."""
     return f"{caller.actor or 'someone'} via GitHub ({caller.event_name})"
@@ -149,6 +158,12 @@ def promote_function(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="runs/{name}/rollback", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def rollback_function(req: func.HttpRequest) -> func.HttpResponse:
     return handled("rollback", lambda r: decide(r, "rollback"))(req)
+
+
+@bp.function_name("list_runs")
+@bp.route(route="runs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def list_runs_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("list_runs", list_runs)(req)
 
 
 @bp.function_name("get_run")

@@ -11,17 +11,44 @@ async function callFunction({ core, path, method = 'POST', body, audience }) {
   return res;
 }
 
-// Create or update the one comment of a pull request that starts with `marker`.
+// Create or update the one comment of a pull request that starts with `marker`; a comment that already says the
+// same is left alone (no notification, no "edited" mark). Answers 'created', 'updated' or 'unchanged'.
 async function upsertComment({ github, context, issue_number, marker, body }) {
   const text = body.startsWith(marker) ? body : `${marker}\n${body}`;
   const { owner, repo } = context.repo;
   const comments = await github.paginate(github.rest.issues.listComments, { owner, repo, issue_number });
   const mine = comments.find((c) => c.body && c.body.startsWith(marker));
+  if (mine && mine.body === text) return 'unchanged';
   if (mine) {
     await github.rest.issues.updateComment({ owner, repo, comment_id: mine.id, body: text });
-  } else {
-    await github.rest.issues.createComment({ owner, repo, issue_number, body: text });
+    return 'updated';
   }
+  await github.rest.issues.createComment({ owner, repo, issue_number, body: text });
+  return 'created';
 }
 
-module.exports = { callFunction, upsertComment };
+// Post each live run's report to the pull request that merged it: one comment per run, kept up to date when a
+// new version goes live. `only`: one run's name (a person's dispatch), else every live run with a pull request.
+async function postReports({ core, github, context, only }) {
+  const listed = await callFunction({ core, method: 'GET', path: '/api/runs' });
+  if (!listed.ok) throw new Error(`GET /api/runs answered ${listed.status}`);
+  const { runs, unreadable } = await listed.json();
+  for (const why of unreadable || []) core.warning(`ledger: ${why}`);
+  const done = [];
+  for (const r of runs) {
+    if ((only && r.run !== only) || r.status !== 'live' || !r.report_job) continue;
+    const pr = Number(r.pr);
+    if (!Number.isInteger(pr) || pr <= 0) continue;  // merged without a pull request: nowhere to post
+    const res = await callFunction({ core, method: 'GET', path: `/api/runs/${encodeURIComponent(r.run)}?format=markdown` });
+    if (!res.ok) {
+      core.warning(`no report for ${r.run} (${res.status})`);
+      continue;
+    }
+    const action = await upsertComment({ github, context, issue_number: pr, marker: `<!-- finetune-gitops:report:${r.run} -->`,
+                                         body: await res.text() });
+    done.push({ run: r.run, pr, action });
+  }
+  return done;
+}
+
+module.exports = { callFunction, upsertComment, postReports };

@@ -130,10 +130,22 @@ class Verdict:
         return asdict(self)
 
 
-def training_verdict(rules: dict[str, Any], candidate: dict[str, float | None], serving: dict[str, float | None] | None) -> Verdict:
-    """The candidate's final eval loss and perplexity against the serving version's (``None``: a first version)."""
+EVALUATION_PERPLEXITY = ("perplexity", "mean_perplexity", "perplexity_mean")  # names an evaluation step may log it under
+
+
+def training_verdict(rules: dict[str, Any], candidate: dict[str, Any], serving: dict[str, Any] | None) -> Verdict:
+    """The candidate's final eval loss and perplexity against the serving version's (``None``: a first version), and
+    the metrics of the pipeline's model evaluation step beside the serving version's (shown; the perplexity ceiling
+    reads its perplexity when the training logged none)."""
     verdict = Verdict(True, numbers={"candidate": candidate, "serving": serving})
+    evaluation, before_eval = candidate.get("evaluation") or {}, (serving or {}).get("evaluation") or {}
     loss, ppl = candidate.get("eval_loss"), candidate.get("eval_perplexity")
+    if ppl is None:
+        ppl = next((float(evaluation[k]) for k in EVALUATION_PERPLEXITY if k in evaluation), None)
+    for name in sorted(evaluation):
+        old = before_eval.get(name)
+        change = f" -> {evaluation[name]:.4f} ({evaluation[name] - old:+.4f})" if old is not None else f" {evaluation[name]:.4f}"
+        verdict.notes.append(f"model evaluation {name}" + (f" {old:.4f}" if old is not None else "") + change)
     ceiling = rules.get("max_perplexity")
     if ceiling is not None and ppl is not None and ppl > ceiling:
         verdict.reasons.append(f"eval perplexity {ppl:.2f} is over the ceiling of {ceiling:g}")

@@ -201,11 +201,13 @@ def _serving_job(ctx: StepContext) -> str | None:
     return ctx.record.serving_job or ctx.record.previous_job
 
 
-def _eval_metrics(reader: MetricsReader, job: str) -> dict[str, float | None]:
+def _eval_metrics(reader: MetricsReader, job: str) -> dict[str, Any]:
+    """The training's final eval loss and perplexity, and what the pipeline's model evaluation step logged (if any)."""
     from gitops.report.build import final_eval
 
-    loss, perplexity = final_eval(reader.job_metrics(job))
-    return {"eval_loss": loss, "eval_perplexity": perplexity}
+    metrics = reader.job_metrics(job)
+    loss, perplexity = final_eval(metrics)
+    return {"eval_loss": loss, "eval_perplexity": perplexity, "evaluation": dict(metrics.evaluation)}
 
 
 def gate_training(ctx: StepContext) -> Outcome:

@@ -22,6 +22,9 @@ class JobMetrics:
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # series -> (step, value), by step
     started_at: float | None = None  # seconds since the epoch
     ended_at: float | None = None
+    # What the pipeline's model evaluation step logged, when it ran (Azure: a step under the job whose name says
+    # evaluation, e.g. the component's model_evaluation); empty locally, where the trainer's own eval is all.
+    evaluation: dict[str, float] = field(default_factory=dict)
 
 
 class MetricsReader(Protocol):
@@ -52,7 +55,19 @@ class MlflowMetricsReader:
         curves = {key: _one_per_step(client.get_metric_history(run.info.run_id, key)) for key in SERIES if key in run.data.metrics}
         return JobMetrics(job_name=job_name, params=dict(run.data.params), summary=dict(run.data.metrics), curves=curves,
                           started_at=run.info.start_time / 1000 if run.info.start_time else None,
-                          ended_at=run.info.end_time / 1000 if run.info.end_time else None)
+                          ended_at=run.info.end_time / 1000 if run.info.end_time else None,
+                          evaluation=self._evaluation(client, experiments, job_name, run.info.run_id))
+
+    @staticmethod
+    def _evaluation(client: Any, experiments: list[str], job_name: str, training_run: str) -> dict[str, float]:
+        """The metrics of the pipeline's evaluation step (a step under the job, not the training one, whose name says
+        eval), when the pipeline ran one."""
+        steps = client.search_runs(experiments, filter_string=f"tags.mlflow.rootRunId = '{job_name}'", max_results=100)
+        for step in steps:
+            name = str(step.info.run_name or step.data.tags.get("mlflow.runName", "")).lower()
+            if step.info.run_id != training_run and "eval" in name and step.data.metrics:
+                return {k: float(v) for k, v in step.data.metrics.items()}
+        return {}
 
     @staticmethod
     def _training_run(client: Any, experiments: list[str], job_name: str) -> Any | None:

@@ -15,6 +15,7 @@ EXPECTED = {
     "validate": [("httpTrigger", "validate", ["post"]), ("http", None, None)],
     "submit": [("httpTrigger", "submit", ["post"]), ("http", None, None)],
     "get_run": [("httpTrigger", "runs/{name}", ["get"]), ("http", None, None)],
+    "list_runs": [("httpTrigger", "runs", ["get"]), ("http", None, None)],
     "retry": [("httpTrigger", "runs/{name}/retry", ["post"]), ("http", None, None)],
     "promote": [("httpTrigger", "runs/{name}/promote", ["post"]), ("http", None, None)],
     "rollback": [("httpTrigger", "runs/{name}/rollback", ["post"]), ("http", None, None)],

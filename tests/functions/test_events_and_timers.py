@@ -222,3 +222,13 @@ def test_the_cleanup_timer_applies_the_policy_the_runs_were_submitted_with(app_s
                              now=three_hours_on)
     assert verdict.action == "delete" and "(idle_after 1h)" in verdict.reasons[0]
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "retired"
+
+
+def test_the_function_lists_what_the_report_workflow_reads(app_services, azure_fake, call) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    record = submitted(app_services, azure_fake)
+    answer = call("list_runs", method="GET", headers={})
+    assert answer.status_code == 200
+    (run,) = json.loads(answer.get_body())["runs"]
+    assert {"run", "status", "pr", "report_job"} <= set(run) and run["run"] == record.run and "spec" not in run

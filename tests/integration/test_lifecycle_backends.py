@@ -222,6 +222,9 @@ class AzureDriver(Driver):
         for i, loss in enumerate((2.6, 2.3, final)):
             client.log_metric(step.info.run_id, "train_loss", loss, step=i * 10)
         client.log_metric(step.info.run_id, "eval_loss", final, step=30)
+        evaluation = client.create_run(exp, run_name="model_evaluation",  # the component's evaluation step, when it runs
+                                       tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id})
+        client.log_metric(evaluation.info.run_id, "rougeL", 0.12 if self.quality == "bad" else 0.34)
         self.fake.set_job_status(job, "Completed")
 
     def score(self, endpoint: str, deployment: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -460,6 +463,8 @@ def test_a_better_model_passes_the_gate_against_the_worse_one_serving(driver: Dr
     live = driver.lifecycle.settle("behave")
     assert live.status == "live" and live.job_name == record.job_name and live.deployment != worse.deployment, live.history[-4:]
     assert live.gate is not None and live.gate["ok"] and any("ROUGE-L" in n for n in live.gate["notes"])
+    if driver.kind == "azureml":  # the pipeline's model evaluation step, beside the serving version's
+        assert "model evaluation rougeL 0.1200 -> 0.3400 (+0.2200)" in live.gate["notes"], live.gate["notes"]
 
 
 def test_a_held_candidate_is_removed_by_a_rollback_or_when_its_hold_runs_out(driver: Driver) -> None:

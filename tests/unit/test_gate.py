@@ -81,3 +81,13 @@ def test_the_online_part_holds_errors_latency_and_a_drop_beyond_the_margin() -> 
     assert any(r == "4 of 32 requests failed (12%; at most 5%)" for r in failing.reasons)
     slow = G.online_verdict(RULES, G.Side(scores=[0.5] * 32, latencies_ms=[9000.0] * 32), None)
     assert not slow.ok and slow.reasons == ["p95 latency 9000 ms is over 5000 ms"]  # a first version: absolute bounds only
+
+
+def test_the_model_evaluation_steps_metrics_are_shown_against_the_serving_version_and_bound_perplexity() -> None:
+    rules = {"max_eval_loss_increase": 0.1, "max_perplexity": 10.0}
+    serving = {"eval_loss": 2.0, "eval_perplexity": None, "evaluation": {"rougeL": 0.30}}
+    cand = {"eval_loss": None, "eval_perplexity": None, "evaluation": {"rougeL": 0.25, "perplexity": 12.0}}
+    verdict = G.training_verdict(rules, cand, serving)
+    assert verdict.reasons == ["eval perplexity 12.00 is over the ceiling of 10"]  # from the evaluation step
+    assert "model evaluation rougeL 0.3000 -> 0.2500 (-0.0500)" in verdict.notes
+    assert "model evaluation perplexity 12.0000" in verdict.notes

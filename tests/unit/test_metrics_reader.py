@@ -35,3 +35,22 @@ def test_pipeline_job_curves_come_from_its_training_step(store: str, tmp_path: P
     assert metrics.curves["train_loss"] == [(0, 2.0), (1, 1.75), (2, 1.5), (3, 1.25), (4, 1.0)]
     with pytest.raises(NotFoundError):
         MlflowMetricsReader(store).job_metrics("gitops-other-job")
+
+
+def test_the_model_evaluation_steps_metrics_are_read_beside_the_training_curves(store: str, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=store)
+    exp = client.create_experiment("chat_completion_Phi-4", artifact_location=(tmp_path / "a").as_uri())
+    job = "gitops-phi4-0123456789ab"
+    parent = client.create_run(exp, run_name=job)
+    runs = {name: client.create_run(exp, run_name=name, tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id})
+            for name in ("preprocess", "finetune", "model_evaluation")}
+    client.log_metric(runs["finetune"].info.run_id, "train_loss", 1.9, step=1)
+    client.log_metric(runs["preprocess"].info.run_id, "rows", 1000)
+    client.log_metric(runs["model_evaluation"].info.run_id, "rougeL", 0.31)
+    client.log_metric(runs["model_evaluation"].info.run_id, "perplexity", 7.5)
+    metrics = MlflowMetricsReader(store).job_metrics(job)
+    assert metrics.evaluation == {"rougeL": 0.31, "perplexity": 7.5} and "rows" not in metrics.evaluation
+    client.delete_run(runs["model_evaluation"].info.run_id)
+    assert MlflowMetricsReader(store).job_metrics(job).evaluation == {}  # a pipeline that ran no evaluation step

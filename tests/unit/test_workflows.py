@@ -133,3 +133,66 @@ def test_the_workflow_helpers_call_the_function_and_keep_one_comment() -> None:
     result = json.loads(out)
     assert result["echoed"] == {"path": "/api/validate", "key": "fn-key", "auth": "Bearer token-for-api://aud", "body": {"specs": []}}
     assert result["comments"] == [{"id": 1, "body": "someone else"}, {"id": 2, "body": "<!-- m -->\nsecond"}]
+
+
+REPORT_PROBE = """
+const { postReports } = require(process.argv[1]);
+(async () => {
+  process.env.FUNCTION_URL = process.argv[2];
+  process.env.FUNCTION_KEY = 'fn-key';
+  const warnings = [];
+  const core = { getIDToken: async () => 'unused', warning: (m) => warnings.push(m) };
+  const comments = [{ id: 1, body: 'a reviewer says hi' }];
+  const calls = [];
+  const github = {
+    paginate: async (_, { issue_number }) => comments.filter((c) => (c.pr || 7) === issue_number),
+    rest: { issues: {
+      listComments: null,
+      createComment: async ({ issue_number, body }) => {
+        calls.push('create');
+        comments.push({ id: comments.length + 1, pr: issue_number, body });
+      },
+      updateComment: async ({ comment_id, body }) => { calls.push('update'); comments.find((c) => c.id === comment_id).body = body; },
+    } },
+  };
+  const context = { repo: { owner: 'acme', repo: 'models' } };
+  const rounds = [];
+  for (let i = 0; i < 3; i++) rounds.push(await postReports({ core, github, context }));
+  rounds.push(await postReports({ core, github, context, only: 'other' }));
+  console.log(JSON.stringify({ rounds, calls, comments, warnings }));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+def test_the_report_workflow_posts_each_live_runs_report_once_and_updates_it_when_it_changes() -> None:
+    import json
+
+    from tests.loopback import json_server
+
+    version = {"n": 0}
+
+    def function(method: str, path: str, headers: dict[str, str], body: bytes) -> object:
+        assert headers.get("x-functions-key") == "fn-key"
+        if path == "/api/runs":
+            version["n"] += 1
+            return {"runs": [
+                {"run": "chat", "status": "live", "pr": "7", "job_name": "j2", "report_job": "j2"},
+                {"run": "nopr", "status": "live", "pr": None, "job_name": "j", "report_job": "j"},  # merged without a PR
+                {"run": "held", "status": "held", "pr": "8", "job_name": "j", "report_job": "j"},  # not live: no report
+                {"run": "early", "status": "live", "pr": "9", "job_name": "j", "report_job": None}],  # report not attached yet
+                "unreadable": ["ledger record junk.json cannot be read"]}
+        assert path == "/api/runs/chat?format=markdown", path
+        return f"report of chat, version {1 if version['n'] < 3 else 2}"  # a new version went live before round 3
+
+    script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
+    with json_server(function) as base:
+        out = subprocess.run(["node", "-e", REPORT_PROBE, str(script), base], capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+    result = json.loads(out)
+    assert [[(d["run"], d["pr"], d["action"]) for d in r] for r in result["rounds"]] == [
+        [("chat", 7, "created")], [("chat", 7, "unchanged")], [("chat", 7, "updated")], []]
+    assert result["calls"] == ["create", "update"]
+    (mine,) = [c for c in result["comments"] if c["id"] != 1]
+    assert mine["body"].startswith("<!-- finetune-gitops:report:chat -->\n") and "version 2" in mine["body"]
+    assert result["warnings"] == ["ledger: ledger record junk.json cannot be read"] * 4
+
