@@ -33,7 +33,8 @@ from gitops.lifecycle.queue import MemoryQueue  # noqa: E402
 from gitops.spec.validate import validate_text  # noqa: E402
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept  # noqa: E402
 
-WORDS = ["rain", "clouds", "water", "sky", "falls", "ocean", "rivers", "evaporate", "condense", "droplets", "cold", "warm", "air", "moves", "because"]
+WORDS = ["rain", "clouds", "water", "sky", "falls", "ocean", "rivers", "evaporate", "condense", "droplets", "cold",
+         "warm", "air", "moves", "because"]
 SPEC = """
 name: ramp
 backend: azureml
