@@ -34,9 +34,18 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _options(show_version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
-                                               callback=_version)) -> None:
+def _options(ctx: typer.Context,
+             show_version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                               callback=_version),
+             verbose: bool = typer.Option(False, "-v", "--verbose",
+                                          help="Show what libraries print (MLflow, Hugging Face); else it goes to "
+                                               "<workspace>/logs/cli.log.")) -> None:
     """finetune-gitops: fine-tune chat LLMs on Azure ML (or locally) from reviewed pull requests."""
+    from gitops.cli import output
+
+    if not verbose:
+        output.quiet()
+        ctx.call_on_close(output.restore)
 
 
 def _register() -> None:
@@ -51,6 +60,8 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    from gitops.cli import output
+
     _register()
     try:
         rc = app(args=argv, standalone_mode=False)
@@ -59,22 +70,22 @@ def main(argv: list[str] | None = None) -> Any:
             sys.exit(rc)
         return rc
     except GitopsError as exc:
-        print(f"error: {exc.headline}", file=sys.stderr)
+        print(f"error: {exc.headline}", file=output.err())
         if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+            print(f"hint: {exc.hint}", file=output.err())
         findings = getattr(exc, "findings", [])
         for finding in findings:
-            print(f"  {finding.format()}", file=sys.stderr)
+            print(f"  {finding.format()}", file=output.err())
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        print("aborted", file=sys.stderr)
+        print("aborted", file=output.err())
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: unknown command, bad option (typer ships its own click)
         show = getattr(exc, "show", None)
         if show is not None:
             show()
         else:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {exc}", file=output.err())
         sys.exit(int(getattr(exc, "exit_code", 2)))

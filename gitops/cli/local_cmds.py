@@ -1,8 +1,9 @@
-"""Local backend commands: ``gitops local bootstrap``, ``gitops data synth``."""
+"""Local backend and data commands: ``gitops local bootstrap``, ``gitops data synth|prepare|show``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -51,3 +52,50 @@ def prepare(dataset: str = typer.Argument(..., help="Hub id, or a local file/dir
         raise SpecError(str(exc), hint="fix the rows or pass --skip-invalid") from exc
     for r in reports:
         print(f"{r.split}: {r.rows} rows -> {r.path}" + (f" ({r.skipped} invalid skipped)" if r.skipped else ""))
+
+
+@data_app.command("show")
+def show(source: str = typer.Argument(..., help="A .jsonl file, a directory of split files, or a dataset hub id."),
+         split: str = typer.Option("train_sft", help="The split to read from a directory or a hub dataset."),
+         rows: int = typer.Option(3, min=0, max=50, help="Conversations to print."),
+         tokenizer: Optional[Path] = typer.Option(None, help="A tokenizer directory to count tokens with (default: the "
+                                                  "local tiny model's when it is built; else lengths are in characters)."),
+         max_chars: int = typer.Option(200, min=20, help="Cut each message after this many characters.")) -> None:
+    """Look at the data before training: a few conversations and the split's statistics (rows, turns, roles, length
+    percentiles, and the rows the trainer would refuse)."""
+    from gitops.errors import SpecError
+    from gitops.settings import Settings
+    from pipelines.data_stats import describe, read_frame
+    from pipelines.prepare_data import DataError
+
+    try:
+        frame = read_frame(source, split)
+    except (DataError, ValueError, OSError) as exc:
+        raise SpecError(f"{source}: cannot be read as chat data: {str(exc).splitlines()[0][:200]}",
+                        hint="give a .jsonl file with a 'messages' list per line, or a dataset with that column") from None
+    default_tok = Settings.load().workspace_dir / "models" / "tiny-phi3" / "hf"
+    tok_dir = tokenizer or (default_tok if (default_tok / "tokenizer_config.json").is_file() else None)
+    tok = None
+    if tok_dir is not None:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(tok_dir))
+    summary = describe(frame.to_dict(orient="records"), tok, samples=rows)
+    for n, messages in enumerate(summary.samples, 1):
+        print(f"--- conversation {n}")
+        for message in messages:
+            text = " ".join(str(message["content"]).split())
+            print(f"{message['role']:>9}: {text[:max_chars]}{'...' if len(text) > max_chars else ''}")
+    t, lens = summary.turns, summary.lengths
+    print(f"\n{source} ({split if not Path(source).is_file() else Path(source).name}): {summary.rows} rows")
+    print(f"  turns per conversation: min {t['min']:g}, median {t['median']:g}, max {t['max']:g}")
+    print("  messages by role: " + (", ".join(f"{role} {n}" for role, n in summary.roles.items()) or "none"))
+    where = f" ({tok_dir})" if tok_dir else ""
+    print(f"  length in {summary.length_unit}{where}: p50 {lens['p50']:g}, p90 {lens['p90']:g}, p99 {lens['p99']:g}, "
+          f"max {lens['max']:g}")
+    if summary.invalid:
+        print(f"  {len(summary.invalid)} rows the trainer refuses (gitops data prepare --skip-invalid drops them):")
+        for line, why in summary.invalid[:5]:
+            print(f"    row {line}: {why}")
+    else:
+        print("  every row is a valid chat example")

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from gitops.cli import app
+from gitops.cli import app, output
 
 
 class ReportFormat(StrEnum):
@@ -66,4 +66,4 @@ def report(name: str = typer.Argument(..., help="Run name."),
     else:
         sys.stdout.write(text)
         if png_path is not None:
-            print(f"loss curve: {png_path}", file=sys.stderr)
+            print(f"loss curve: {png_path}", file=output.err())

@@ -6,12 +6,13 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from gitops.cli import app
+from gitops.cli import app, output
 
 
 @app.command()
@@ -27,18 +28,20 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
     from gitops.settings import Settings
     from gitops.spec.validate import load_spec
 
-    console = Console(stderr=True)
+    console = Console(file=output.err())
     policy = policy_for(file)
     validated = load_spec(file, policy)
     for finding in validated.findings:
         console.print(f"[yellow]{finding.format()}[/]")
     lifecycle = local_lifecycle()
-    with console.status("submitting (first run builds and registers the tiny model)..."):
+    with output.Status(console, "submitting (first run builds and registers the tiny model)..."):
         record = lifecycle.submit(validated, policy=policy)
     console.print(f"job [bold]{record.job_name}[/] {record.status}")
     backend = lifecycle.backend_for(record.backend)
-    deadline = time.monotonic() + timeout
-    with console.status("waiting for the job") as status:
+    started = time.monotonic()
+    deadline = started + timeout
+    pace = Pace()
+    with output.Status(console, "waiting for the job") as status:
         while True:
             got = lifecycle.ledger.get(record.run)
             assert got is not None
@@ -48,16 +51,14 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
             if time.monotonic() > deadline:
                 raise GitopsError(f"run '{record.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
             if record.cursor is not None:  # the rollout's steps, taken here, in this process
-                status.update(f"rollout: {record.cursor.step}" + (f" ({record.cursor.last})" if record.cursor.last else ""))
+                status.update(f"rollout: {record.cursor.step}" + (f" ({record.cursor.last})" if record.cursor.last else "")
+                              + f" · {clock(time.monotonic() - started)}")
                 lifecycle.advance(record.run)
                 time.sleep(max(0.0, min(record.cursor.not_before - time.time(), 1.0)))
                 continue
             job = backend.get_job(record.job_name)
             if job is not None:
-                p = job.progress
-                loss = f" loss {p['train_loss']:.3f}" if "train_loss" in p else ""
-                step = f" step {p.get('step', 0)}/{p.get('max_steps', '?')}" if "step" in p else ""
-                status.update(f"job {job.state.value}{step}{loss}")
+                status.update(pace.line(job.state.value, job.progress, time.monotonic() - started))
                 if job.state.terminal:  # hand the worker's own event to the handler; without one, reconcile finds it
                     event_file = Settings.load().workspace_dir / "events" / f"{job.name}-{job.state.value}.json"
                     if event_file.is_file():
@@ -68,7 +69,48 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
             time.sleep(1)
     _print_outcome(record, backend)
     _print_comparison(record, lifecycle)
+    print(summary_line(record, time.monotonic() - started))
     raise typer.Exit(0 if record.status == "live" else 1)
+
+
+def clock(seconds: float) -> str:
+    """``75`` -> ``1m15s``; ``3700`` -> ``1h01m``."""
+    s = int(max(0.0, seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+class Pace:
+    """The training's progress line: step, losses, time spent and, once steps come, the time left at their pace."""
+
+    def __init__(self) -> None:
+        self.first: tuple[float, int] | None = None  # (elapsed, step) when steps were first seen
+
+    def line(self, state: str, progress: Mapping[str, Any], elapsed: float) -> str:
+        parts = [f"job {state}"]
+        step, total = progress.get("step"), progress.get("max_steps")
+        if isinstance(step, int):
+            parts.append(f"step {step}/{total or '?'}")
+            if self.first is None or step < self.first[1]:
+                self.first = (elapsed, step)
+        if "train_loss" in progress:
+            parts.append(f"loss {progress['train_loss']:.3f}")
+        if "eval_loss" in progress:
+            parts.append(f"eval loss {progress['eval_loss']:.3f}")
+        parts.append(clock(elapsed))
+        if self.first is not None and isinstance(step, int) and isinstance(total, int) and step > self.first[1] and total > step:
+            rate = (elapsed - self.first[0]) / (step - self.first[1])
+            parts.append(f"~{clock(rate * (total - step))} left")
+        return " · ".join(parts)
+
+
+def summary_line(record: Any, elapsed: float) -> str:
+    """The last line of ``gitops run``: how it ended, how long it took, and the final losses when known."""
+    report = record.report or {}
+    losses = [f"{label} {report[key]:.3f}" for key, label in (("final_train_loss", "final train loss"),
+                                                               ("final_eval_loss", "eval loss")) if report.get(key) is not None]
+    return f"{record.run} {record.status} after {clock(elapsed)}" + (f"; {', '.join(losses)}" if losses else "")
 
 
 LOWER_IS_BETTER = ("loss", "perplexity", "latency")
@@ -145,7 +187,7 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
     lifecycle = local_lifecycle()
     records = [r for r in lifecycle.ledger.list() if name is None or r.run == name]
     for _, why in lifecycle.ledger.damaged:  # one bad record is reported, and the others are still shown
-        print(f"warning: {why} (skipped)", file=sys.stderr)
+        print(f"warning: {why} (skipped)", file=output.err())
     if name is not None and not records:
         from gitops.errors import NotFoundError
 

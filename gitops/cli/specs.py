@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from gitops.cli import app
+from gitops.cli import app, output
 
 if TYPE_CHECKING:
     from gitops.ledger.model import RunRecord
@@ -136,7 +136,7 @@ def plan(base: Optional[str] = typer.Option(None, help="Base revision (default: 
         from gitops.gitrepo import default_base
 
         base, branch = default_base(repo, head)
-        print(f"planning against the merge base with {branch} ({base[:10]})", file=sys.stderr)
+        print(f"planning against the merge base with {branch} ({base[:10]})", file=output.err())
     salt, source = repository_salt(repo, settings.repo)
     book = price_book(live=prices is PriceSourceChoice.live, cache=settings.workspace_dir / "cache" / "prices.json")
     result = build_plan(repo, base, head, salt=salt, prices=book, previous=records_for_durations())

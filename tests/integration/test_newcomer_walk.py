@@ -39,6 +39,10 @@ def test_the_readme_walk_leaves_nothing_running(cli, tmp_path: Path, monkeypatch
     assert cli("data", "synth", "--rows", "400", "--out", ".gitops/data/synth").exit_code == 0
     run = cli("run", "runs/local-tiny.yaml", "--timeout", "900")
     assert run.exit_code == 0 and "run local-tiny: live" in run.out and "gate: passed" in run.out, run.out + run.err
+    assert "local-tiny live after " in run.out and "final train loss" in run.out
+    noise = ("INFO mlflow", "WARNING mlflow", "Successfully registered", "Created version", "Loading weights", "license")
+    assert not [n for n in noise if n in run.out + run.err], run.err  # quiet: libraries' lines are in the log
+    assert "Successfully registered" in (scratch / ".gitops" / "logs" / "cli.log").read_text()
     assert "local-tiny" in cli("status").out
     assert cli("invoke", "local-tiny", "--message", "Tell me about the ocean.", "--max-new-tokens", "8").exit_code == 0
     report = cli("report", "local-tiny", "--format", "text")
