@@ -113,16 +113,32 @@ def effective_batch_size(params: dict[str, Any], gpus: int | None, nodes: int) -
     return per_device * accumulation * (gpus or 1) * nodes
 
 
+def data_slug(spec: RunSpec) -> str:
+    """A short name of the data: the hub dataset's (``ultrachat_200k``), the data asset's (``ultrachat-train``),
+    else the folder of the local file (``synth``)."""
+    d = spec.data
+    if d.dataset:
+        return d.dataset.rstrip("/").rsplit("/", 1)[-1]
+    path = d.train_path or ""
+    if path.startswith("azureml:") and not path.startswith("azureml://"):
+        return path.split(":")[1]
+    parent = path.rstrip("/").rsplit("/", 2)
+    return parent[-2] if len(parent) >= 2 and parent[-2] else "data"
+
+
 def display_name(spec: RunSpec, params: dict[str, Any], gpus: int | None) -> str:
-    """The reference notebook's formula:
-    ``<model>-ultrachat-bs<N>-<scheduler>-<ds<stage>|nods>-<lora|nolora>-save_limit<N>-seqlen<N>``."""
+    """The reference notebook's formula, named for the run's own data and leaving out what the spec leaves unset:
+    ``<model>-<data>-bs<N>-<scheduler>-<ds<stage>|nods>-<lora|nolora>[-save_limit<N>][-seqlen<N>]``."""
     batch = effective_batch_size(params, gpus, spec.compute.nodes)
     scheduler = params.get("lr_scheduler_type", "linear")
     deepspeed = f"ds{params.get('deepspeed_stage', '2')}" if params.get("apply_deepspeed") == "true" else "nods"
     lora = "lora" if params.get("apply_lora") == "true" else "nolora"
-    save_limit = params.get("save_total_limit", -1)
-    seqlen = params.get("max_seq_length", -1)
-    return f"{spec.model.name}-ultrachat-bs{batch}-{scheduler}-{deepspeed}-{lora}-save_limit{save_limit}-seqlen{seqlen}"
+    parts = [spec.model.name, data_slug(spec), f"bs{batch}", str(scheduler), deepspeed, lora]
+    if params.get("save_total_limit") is not None:
+        parts.append(f"save_limit{params['save_total_limit']}")
+    if params.get("max_seq_length") is not None:
+        parts.append(f"seqlen{params['max_seq_length']}")
+    return "-".join(parts)
 
 
 def model_name(spec: RunSpec) -> str:

@@ -19,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich panels print a `<bool>` type beside every flag, --help included.
+    rich_markup_mode=None,
 )
 
 

@@ -33,6 +33,7 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
     validated = load_spec(file, policy)
     for finding in validated.findings:
         console.print(f"[yellow]{finding.format()}[/]")
+    _synthesize_when_missing(validated, console)
     lifecycle = local_lifecycle()
     with output.Status(console, "submitting (first run builds and registers the tiny model)..."):
         record = lifecycle.submit(validated, policy=policy)
@@ -71,6 +72,24 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
     _print_comparison(record, lifecycle)
     print(summary_line(record, time.monotonic() - started))
     raise typer.Exit(0 if record.status == "live" else 1)
+
+
+SYNTHETIC = ("synth", "train_sft.jsonl")  # the documented synthetic dataset's folder and file (runs/local-tiny.yaml)
+
+
+def _synthesize_when_missing(validated: Any, console: Any) -> None:
+    """The local example runs from a fresh checkout: its documented synthetic dataset is made on first use (as
+    `gitops data synth --out <folder>` would), and only that one; any other missing file stays an error."""
+    spec = validated.spec
+    if spec is None or spec.backend != "local" or not spec.data.train_path:
+        return
+    train = Path(spec.data.train_path)
+    if (train.parent.name, train.name) != SYNTHETIC or train.exists():
+        return
+    from pipelines.synth import write_dataset
+
+    write_dataset(train.parent)
+    console.print(f"made the synthetic dataset the spec names in {train.parent} (`gitops data synth --out {train.parent}`)")
 
 
 def clock(seconds: float) -> str:
@@ -276,7 +295,7 @@ def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typ
 @app.command()
 def event(file: Path = typer.Argument(..., help="An Event Grid or CloudEvents event (or an array) as JSON."),
           dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be done, without acting.")) -> None:
-    """Replay a job event (e.g. from a dead-letter container) through the same handler, then take the first steps.
+    """Replay a job event (from a dead-letter container, say) through the same handler, then take the first steps.
 
     One line per event. Exit 0 when every event was read (acted on, or ignored with the reason why), 1 when
     the file or an event in it could not be read, 4 when the file does not exist."""

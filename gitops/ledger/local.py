@@ -20,13 +20,13 @@ _THREAD_LOCK = threading.Lock()
 
 class LocalLedger:
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root)  # created by the first write: reading an empty workspace leaves nothing behind
         self.damaged: list[tuple[str, str]] = []
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
         # flock serialises processes; the thread lock serialises threads of this process (flock is per fd).
+        self.root.mkdir(parents=True, exist_ok=True)
         with _THREAD_LOCK, (self.root / ".lock").open("a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -67,7 +67,7 @@ class LocalLedger:
     def remember_event(self, event_id: str, summary: dict[str, Any]) -> bool:
         """Record that ``event_id`` was processed; False when it already was."""
         path = self.root / "events" / f"{hashlib.sha256(event_id.encode()).hexdigest()}.json"
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with path.open("x", encoding="utf-8") as fh:  # exclusive create: the first writer wins
                 json.dump({"event_id": event_id, **summary}, fh, sort_keys=True)

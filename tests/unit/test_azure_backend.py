@@ -139,7 +139,7 @@ def test_submit_sends_the_reference_pipeline_job(azure_fake, azure_backend) -> N
     assert body["tags"]["gitops_run"] == "phi4-ultrachat" and body["tags"]["gitops_commit"] == "c0ffee"
     assert all("." not in key for key in body["tags"])  # Event Grid filters cannot address dotted keys
     assert body["experimentName"] == "chat_completion_Phi-4"
-    assert body["displayName"].startswith("Phi-4-ultrachat-bs")
+    assert body["displayName"].startswith("Phi-4-ultrachat")
     assert body["settings"]["force_rerun"] is True and body["settings"]["continue_on_step_failure"] is False
     # The reference run names a hub dataset: the pipeline's first step prepares it on the cluster; submit downloads nothing.
     assert inputs["train_file_path"] == "${{parent.jobs.prepare_data.outputs.train_file}}"

@@ -70,3 +70,13 @@ def test_the_summary_line_gives_the_end_the_time_and_the_final_losses() -> None:
     live = SimpleNamespace(run="local-tiny", status="live", report={"final_train_loss": 2.478, "final_eval_loss": 2.458})
     assert summary_line(live, 83) == "local-tiny live after 1m23s; final train loss 2.478, eval loss 2.458"
     assert summary_line(SimpleNamespace(run="x", status="failed", report=None), 5) == "x failed after 5s"
+
+
+def test_looking_at_an_empty_workspace_creates_nothing(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)
+    assert cli("status").out.startswith("no runs yet")
+    assert cli("status", "--json").exit_code == 0
+    assert cli("endpoints").out.startswith("no local endpoints")
+    assert cli("reconcile").out.startswith("nothing to do")
+    assert not (tmp_path / "ws").exists()

@@ -54,7 +54,7 @@ def test_derived_values(repo) -> None:
     new = next(s for s in plan.specs if s.status == "added")
     d = new.derived
     assert d is not None and new.digest is not None
-    assert d.display_name == "Phi-4-ultrachat-bs1-cosine-ds2-lora-save_limit-1-seqlen-1"
+    assert d.display_name == "Phi-4-ultrachat_200k-bs1-cosine-ds2-lora"  # unset limits are left out
     validated = validate_text((git_repo.root / "runs/new-one.yaml").read_text(), "runs/new-one.yaml")
     assert d.job_name == f"gitops-new-one-{validated.training_digest[:12]}"  # the job follows what is trained
     assert d.gpus_per_node == 1 and d.effective_batch_size == 1
@@ -72,7 +72,7 @@ def test_effective_batch_size_uses_gpus_nodes_and_accumulation(git_repo, azure_s
     (spec,) = build_plan(git_repo.root, base).specs
     assert spec.derived is not None
     assert spec.derived.effective_batch_size == 2 * 4 * 4 * 2
-    assert spec.derived.display_name.startswith("Phi-4-ultrachat-bs64-cosine-ds2-lora")
+    assert spec.derived.display_name.startswith("Phi-4-ultrachat_200k-bs64-cosine-ds2-lora")
 
 
 def test_invalid_spec_fails_plan_and_cli(repo, cli) -> None:
@@ -275,3 +275,15 @@ def test_without_base_the_plan_is_made_against_the_merge_base_with_the_default_b
     assert result.exit_code == 0, result.err
     assert "planning against the merge base with main" in result.err
     assert "ADDED     runs/second.yaml" in result.out and "ADDED     runs/first.yaml" not in result.out
+
+
+def test_the_display_name_says_the_runs_data_and_leaves_out_what_is_unset() -> None:
+    from gitops import naming
+    from gitops.spec.model import RunSpec
+
+    base = {"name": "slug", "model": {"name": "Phi-4", "version": "8"}}
+    for data, slug in (({"dataset": "HuggingFaceH4/ultrachat_200k"}, "ultrachat_200k"),
+                       ({"train_path": "azureml:support-chats:3"}, "support-chats"),
+                       ({"train_path": ".gitops/data/synth/train_sft.jsonl"}, "synth")):
+        spec = RunSpec.model_validate({**base, "data": data})
+        assert naming.display_name(spec, {"max_seq_length": 512}, 1) == f"Phi-4-{slug}-bs1-linear-nods-nolora-seqlen512"

@@ -43,7 +43,7 @@ def test_render_reference_run(cli) -> None:
     assert step["inputs"]["apply_lora"] == "true" and step["inputs"]["deepspeed_stage"] == "3" and step["inputs"]["precision"] == "16"
     assert step["inputs"]["number_of_gpu_to_use_finetuning"] == 1
     assert {step["inputs"][f"compute_{s}"] for s in ("model_import", "preprocess", "finetune", "model_evaluation")} == {"gpu-cluster-big"}
-    assert job["display_name"] == "Phi-4-ultrachat-bs1-cosine-ds3-lora-save_limit-1-seqlen-1"
+    assert job["display_name"] == "Phi-4-ultrachat_200k-bs1-cosine-ds3-lora"
     assert job["experiment_name"] == "chat_completion_Phi-4"
     assert job["tags"]["gitops_run"] == "phi4-ultrachat"
 

@@ -68,7 +68,9 @@ class LocalBackend:
         if spec.data.train_path is None:
             train_r, test_r = prepare_splits(spec, self.ws.root / "data" / job_name)
             return PreparedData(str(train_r.path), str(test_r.path), train_r.rows, test_r.rows)
-        hint = "run `gitops data synth` or fix the path"
+        parent = Path(spec.data.train_path).parent
+        hint = (f"make a synthetic dataset there with `gitops data synth --out {parent}`, or fix the path"
+                if Path(spec.data.train_path).name == "train_sft.jsonl" else "fix the path (or `gitops data synth --out DIR`)")
         train = local_file("data.train_path", spec.data.train_path, hint)
         test = local_file("data.test_path", spec.data.test_path, hint) if spec.data.test_path else None
         try:

@@ -88,7 +88,8 @@ class LocalEndpoints:
     def list(self) -> list[EndpointInfo]:
         """Every readable endpoint; one whose config cannot be read is logged and left out (and so never deleted)."""
         out = []
-        for path in sorted((self.ws.root / "endpoints").iterdir()):
+        root = self.ws.root / "endpoints"
+        for path in sorted(root.iterdir() if root.is_dir() else ()):
             if not path.is_dir():
                 continue
             try:

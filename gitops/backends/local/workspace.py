@@ -14,9 +14,7 @@ class LocalWorkspace:
 
     @classmethod
     def at(cls, root: str | Path) -> LocalWorkspace:
-        ws = cls(Path(root).resolve())
-        for sub in ("jobs", "endpoints", "models", "mlartifacts", "events", "data"):
-            (ws.root / sub).mkdir(parents=True, exist_ok=True)
+        ws = cls(Path(root).resolve())  # its folders are made by what writes in them: a look creates nothing
         # Offline by construction: no hub lookups from any process started here.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -56,6 +54,7 @@ def use_mlflow(ws: LocalWorkspace) -> None:
     mlflow.set_registry_uri(ws.tracking_uri)
     if ws.root in _INITIALISED:
         return
+    ws.root.mkdir(parents=True, exist_ok=True)
     with (ws.root / ".mlflow-init.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
