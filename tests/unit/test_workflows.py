@@ -196,3 +196,16 @@ def test_the_report_workflow_posts_each_live_runs_report_once_and_updates_it_whe
     assert mine["body"].startswith("<!-- finetune-gitops:report:chat -->\n") and "version 2" in mine["body"]
     assert result["warnings"] == ["ledger: ledger record junk.json cannot be read"] * 4
 
+
+
+def test_the_deploy_guide_names_every_workflow_provider_and_role_it_needs() -> None:
+    guide = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    copied = guide[guide.index("Copy `.github/workflows/`"):].split("\n- ", 1)[0]
+    for workflow in (REPO_ROOT / ".github" / "workflows").glob("*.yml"):
+        assert workflow.stem in copied, f"docs/deploy.md does not say to copy {workflow.name}"
+    assert "`.github/scripts/`" in copied
+    for provider in ("Microsoft.EventGrid", "Microsoft.Web", "Microsoft.MachineLearningServices"):
+        assert provider in guide
+    assert "User Access Administrator" in guide and "az ml compute create" in guide and "quota" in guide.lower()
+    for step in ("## Run the Function locally", "## Teardown", "## Where the logs are", "/api/runs"):
+        assert step in guide
