@@ -52,7 +52,8 @@ def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop ever
     for info in infos:
         server = backend.endpoints.server(info.name) or {}
         memory = f"{server['rss_mib']:.0f} MiB" if server.get("rss_mib") else "-"
-        health = "up" if server.get("up") else "DOWN (gitops start NAME)"
+        health = ("up" if server.get("up") else
+                  "STUCK (running, not answering: gitops start NAME replaces it)" if server.get("stuck") else "DOWN (gitops start NAME)")
         rows.append((info.name, info.tags.get("gitops_run", "-"), info.scoring_uri or "-", str(server.get("pid") or "-"),
                      health, memory))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

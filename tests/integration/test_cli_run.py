@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -76,6 +77,25 @@ def test_run_status_invoke_and_event_replay(cli, write, workspace: Path, tmp_pat
     assert down.exit_code != 0 and "`gitops start cli-run` starts it" in down.err
     started = cli("start", "cli-run")
     assert started.exit_code == 0 and "up at http://127.0.0.1:" in started.out
+    assert cli("invoke", "cli-run", "--message", "hi", "--max-new-tokens", "2").exit_code == 0
+
+    # A server that runs and answers nobody (stopped by a signal here; a wedge, in life) is stuck: shown as such,
+    # and reconcile replaces it.
+    import os
+    import signal
+
+    config = workspace / "endpoints" / "cli-run-ep" / "endpoint.json"
+    stuck_pid = json.loads(config.read_text())["pid"]
+    os.kill(stuck_pid, signal.SIGSTOP)
+    try:
+        assert "STUCK (running, not answering" in cli("endpoints").out
+        assert "DOWN (gitops reconcile starts it again)" in cli("status").out
+        reconciled = cli("reconcile")
+        assert reconciled.exit_code == 0 and "restarted" in reconciled.out, reconciled.out + reconciled.err
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stuck_pid, signal.SIGCONT)
+    assert json.loads(config.read_text())["pid"] != stuck_pid
     assert cli("invoke", "cli-run", "--message", "hi", "--max-new-tokens", "2").exit_code == 0
     deleted = cli("delete", "cli-run")
     assert deleted.exit_code == 0 and "run cli-run is retired" in deleted.out

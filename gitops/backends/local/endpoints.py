@@ -23,6 +23,10 @@ from gitops.util.files import read_json, write_json_atomic, write_secret
 log = logging.getLogger(__name__)
 SERVER_MODULE = "gitops.backends.local.server"
 START_TIMEOUT_S = 120.0
+# A running server that does not answer its liveness route this fast is stuck (a wedged process, SIGSTOP, a
+# deadlock): it reads as down, and starting the endpoint again replaces it. The route does no work, so a
+# busy server answers it in milliseconds; generation is admitted in bounded numbers and never starves it.
+PROBE_TIMEOUT_S = 3.0
 
 
 def _free_port() -> int:
@@ -73,12 +77,25 @@ class LocalEndpoints:
     def _alive(self, name: str, config: dict[str, Any]) -> bool:
         return processes.is_running(config.get("pid"), str(self.ws.endpoint_dir(name)))
 
+    @staticmethod
+    def _answers(config: dict[str, Any]) -> bool:
+        """Whether the server answers its liveness route (its process may run and still be stuck)."""
+        try:
+            return requests.get(f"http://127.0.0.1:{config.get('port')}/health/live", timeout=PROBE_TIMEOUT_S).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def _up(self, name: str, config: dict[str, Any]) -> tuple[bool, bool]:
+        """(process running, answering): running and not answering is a stuck server."""
+        alive = self._alive(name, config)
+        return alive, alive and self._answers(config)
+
     def info(self, name: str) -> EndpointInfo | None:
         config = self._config(name)
         if config is None:
             return None
-        alive = self._alive(name, config)
-        deployments = tuple(self._dep_info(d, dep, alive) for d, dep in sorted(config.get("deployments", {}).items()))
+        _, up = self._up(name, config)
+        deployments = tuple(self._dep_info(d, dep, up) for d, dep in sorted(config.get("deployments", {}).items()))
         port = config.get("port")  # absent until the server first started
         created = config.get("created_at")
         return EndpointInfo(name=name, scoring_uri=f"http://127.0.0.1:{port}/score" if port else "", tags=config.get("tags", {}),
@@ -104,8 +121,12 @@ class LocalEndpoints:
     # -- process ------------------------------------------------------------------------------
     def _start(self, name: str, config: dict[str, Any]) -> None:
         ep_dir = self.ws.endpoint_dir(name)
-        if self._alive(name, config):
+        alive, up = self._up(name, config)
+        if up:
             return
+        if alive:  # running, not answering: replaced, or it would hold its port and memory while serving nobody
+            log.warning("endpoint %s: its server (pid %s) is stuck; starting a new one", name, config.get("pid"))
+            processes.stop(config.get("pid"), str(ep_dir), timeout_s=5.0)
         config["port"] = _free_port()
         proc = processes.spawn(["-m", SERVER_MODULE, str(ep_dir), str(config["port"])], ep_dir / "server.log")
         config["pid"] = proc.pid
@@ -124,7 +145,7 @@ class LocalEndpoints:
         raise BackendError(f"endpoint '{name}' did not become ready in {START_TIMEOUT_S:.0f}s", hint=f"see {ep_dir / 'server.log'}")
 
     def _reload(self, name: str, config: dict[str, Any]) -> None:
-        if not self._alive(name, config):
+        if not self._up(name, config)[1]:  # down or stuck: a new server loads the config as it starts
             self._start(name, config)
             return
         resp = requests.post(f"http://127.0.0.1:{config['port']}/admin/reload",
@@ -217,8 +238,8 @@ class LocalEndpoints:
         config = self._config(name)
         if config is None:
             return None
-        alive = self._alive(name, config)
-        return {"pid": config.get("pid") if alive else None, "port": config.get("port"), "up": alive,
+        alive, up = self._up(name, config)
+        return {"pid": config.get("pid") if alive else None, "port": config.get("port"), "up": up, "stuck": alive and not up,
                 "rss_mib": processes.resident_mib(config.get("pid")) if alive else None}
 
     def invoke(self, endpoint: str, payload: Any, deployment: str | None, timeout_s: float) -> InvokeResult:
