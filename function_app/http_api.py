@@ -39,13 +39,14 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
     s.verifier.verify(req.headers.get("Authorization"))  # who is asking, before the body is even parsed
     body = read_json(req, s.settings.max_body_bytes)
     checks = check_specs(_spec_texts(body.get("specs")), policy_from_text(body.get("policy")), s.backend_for,
-                         salt=s.settings.repo, prices=s.prices, previous=lookup(s.lifecycle.ledger))
+                         salt=s.settings.repo, prices=s.prices, previous=lookup(s.lifecycle.ledger), hosted=True)
     ok = all(c.ok for c in checks)
     return json_response({"ok": ok, "results": [c.to_dict() for c in checks], "markdown": render_checks(checks)},
                          200 if ok else 422)
 
 
 def submit(req: func.HttpRequest) -> func.HttpResponse:
+    from gitops.backends.registry import not_hosted
     from gitops.ledger.model import lookup
     from gitops.online import check_specs, policy_from_text
 
@@ -58,11 +59,16 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
         raise ForbiddenError("the commit does not match the workflow run's commit", hint="send the pushed commit's SHA")
     policy = policy_from_text(body.get("policy"), required=True)  # never the defaults in place of the repo's rules
     (check,) = check_specs(_spec_texts([body.get("spec")]), policy, s.backend_for, salt=s.settings.repo,
-                           prices=s.prices, previous=lookup(s.lifecycle.ledger))
+                           prices=s.prices, previous=lookup(s.lifecycle.ledger), hosted=True)
     if not check.ok:
         errors = [f for f in check.findings if f.is_error]
         first = errors[0]
         raise SpecError(first.located(first.file or check.path).headline(), errors, hint=first.hint)  # FILE:LINE: field: message
+    spec = check.validated.require()
+    why = not_hosted(spec.backend)
+    if why is not None:  # a local example kept in runs/: merged, it is left for `gitops run`; nothing acts here
+        return json_response({"run": spec.name, "skipped": f"backend '{spec.backend}' is not submitted: {why}",
+                              "created": False}, 200)
     pr = str(body["pr"]) if body.get("pr") not in (None, "") else None
     before = s.lifecycle.ledger.get(check.validated.require().name)
     record = s.lifecycle.submit(check.validated, commit=commit or None, pr=pr, policy=policy)

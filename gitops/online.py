@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitops.backends.base import Backend
+from gitops.backends.registry import not_hosted
 from gitops.cost.estimate import CostEstimate, assess
 from gitops.cost.prices import PriceBook, PriceSource
 from gitops.errors import GitopsError, RequestError, SpecError
 from gitops.ledger.model import RunRecord
-from gitops.spec.findings import Finding, error, has_errors
+from gitops.spec.findings import Finding, error, has_errors, note
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
 from gitops.spec.validate import ValidatedSpec, validate_text
 
@@ -86,10 +87,12 @@ def online_findings(validated: ValidatedSpec, backend: Backend) -> list[Finding]
 
 def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[str], Backend],
                 online_backends: frozenset[str] = frozenset({"azureml"}), salt: str = "",
-                prices: PriceSource | None = None, previous: Callable[[str], RunRecord | None] | None = None) -> list[SpecCheck]:
+                prices: PriceSource | None = None, previous: Callable[[str], RunRecord | None] | None = None,
+                hosted: bool = False) -> list[SpecCheck]:
     """Both offline passes, the backend's online checks, the cost (budget caps applied) and the conflicts between
     the specs of one request. ``prices``: the live API where this side reaches it, else the snapshot; ``previous``:
-    the ledger's record of a run, whose last training time the estimate scales."""
+    the ledger's record of a run, whose last training time the estimate scales; ``hosted``: checked by the Function,
+    which never runs a backend that acts on its own host (such a spec gets a note: merging it submits nothing)."""
     from dataclasses import asdict
 
     from gitops.plan import derive
@@ -109,6 +112,9 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
 
                 check.effect = "train" if before is None else EFFECT_OF_CHANGE[before.digests().change_to(validated.digests)]
             check.online = [*check.online, *over_budget]
+        if hosted and validated.spec is not None and (why := not_hosted(validated.spec.backend)) is not None:
+            check.online = [*check.online, *validated.locate([note(
+                "backend", f"merging this spec submits nothing: {why}", "it stays in runs/ as an example to run locally")])]
         if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
             check.online = [*online_findings(validated, backend_for(validated.spec.backend)), *check.online]
             check.online_checked = True

@@ -27,6 +27,7 @@ class Feature(StrEnum):
     UNMERGED_LORA = "unmerged_lora"  # serving a LoRA adapter on top of a separately loaded base
     LOCAL_DATA_FILES = "local_data_files"  # data.train_path/test_path naming a file on this machine
     SERVER_RESTART = "server_restart"  # endpoint servers of our own, which reconcile starts again when they died
+    HOSTED = "hosted"  # driven by the Function App: what it does happens elsewhere (Azure), never on the Function's host
 
 
 class JobState(StrEnum):

@@ -24,6 +24,8 @@ UNSUPPORTED: dict[str, dict[Feature, str]] = {
         Feature.FP16: "fp16 training needs a GPU; the local backend trains in fp32",
         Feature.UNMERGED_LORA: "local endpoints serve standalone models, so LoRA weights are always merged; "
                                "merge_lora_weights: false is ignored",
+        Feature.HOSTED: "the local backend trains and serves on the machine that runs it: in the Function that is the "
+                        "Function's host (its files read as data, its CPU as the trainer); run it with `gitops run`",
     },
     "azureml": {
         Feature.LOCAL_MODEL_DIRS: "a job in Azure cannot read a directory on this machine; register the model first",
@@ -96,6 +98,25 @@ def backend_cache(preset: Mapping[str, Backend] | None = None) -> Callable[[str]
         return cache[name]
 
     return backend_for
+
+
+def not_hosted(name: str) -> str | None:
+    """Why the Function App does not run backend ``name`` (None: it does)."""
+    return UNSUPPORTED.get(name, {}).get(Feature.HOSTED)
+
+
+def hosted_only(backend_for: Callable[[str], Backend]) -> Callable[[str], Backend]:
+    """``backend_for`` for the Function App: a backend that would act on the Function's own host is refused, by name,
+    before it is made (whatever the repo's policy allows: the policy speaks for specs, not for where they run)."""
+
+    def guarded(name: str) -> Backend:
+        why = not_hosted(name)
+        if why is not None:
+            raise UnsupportedError(f"backend '{name}' does not run in the Function: {why}",
+                                   hint="use backend: azureml in runs/ (local specs are for `gitops run` on your machine)")
+        return backend_for(name)
+
+    return guarded
 
 
 def get_backend(name: str, **options: Any) -> Backend:

@@ -37,8 +37,10 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
 
 def function_lifecycle(settings: Settings | None = None) -> Lifecycle:
     """For the Function App: a ledger and a step queue are required settings; the Azure backend on first use."""
+    from gitops.backends.registry import hosted_only
+
     s = settings or Settings.load()
-    backend_for = backend_cache()
+    backend_for = hosted_only(backend_cache())
     return Lifecycle(ledger_from(s, None), backend_for, topic=azure_topic(s), queue=queue_from(s, required=True),
                      reader_for=lambda name: metrics_reader(backend_for(name)))
 

@@ -87,12 +87,13 @@ def app_services(function_settings, azure_backend, step_queue, tmp_path: Path): 
     """The app's services from real parts; installed for the test, removed after it."""
     from function_app.auth import OidcVerifier
     from function_app.services import Services, use_services
+    from gitops.backends.registry import hosted_only
     from gitops.ledger.local import LocalLedger
     from gitops.lifecycle.flow import Lifecycle
 
-    lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: azure_backend, topic=azure_backend.topic,
-                          queue=step_queue)
-    services = Services(function_settings, OidcVerifier(function_settings), lifecycle, lambda name: azure_backend)
+    backend_for = hosted_only(lambda name: azure_backend)  # as the app's own wiring guards it
+    lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), backend_for, topic=azure_backend.topic, queue=step_queue)
+    services = Services(function_settings, OidcVerifier(function_settings), lifecycle, backend_for)
     use_services(services)
     yield services
     use_services(None)

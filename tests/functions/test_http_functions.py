@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from gitops.errors import UnsupportedError
 from tests.conftest import REPO_ROOT
 
 REFERENCE = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text()
@@ -218,3 +219,26 @@ def test_a_held_candidate_is_promoted_or_rolled_back_only_from_main_with_a_reaso
     assert live.status == "live" and any("promoted by octocat via GitHub" in h.note for h in live.history)
     nothing = call("promote", {"reason": "again"}, dispatch, route_params=route)
     assert nothing.status_code == 409 and "not held" in body_of(nothing)["error"]["message"]
+
+
+def test_a_local_spec_never_runs_in_the_function(app_services, call, token, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The local backend trains and serves on the machine it runs on: in the Function that would read the host's
+    files as data (``/proc/self/environ``) and train on it. The Function refuses the backend, whatever the policy."""
+    secret = tmp_path / "environ"
+    secret.write_text('{"messages": [{"role": "user", "content": "AZURE_CLIENT_SECRET=hunter2"}, '
+                      '{"role": "assistant", "content": "ok"}]}\n')
+    spec = (f"name: sneaky\nowner: mallory\nbackend: local\nmodel: {{registry: local, name: tiny-phi3}}\n"
+            f"data: {{train_path: {secret}, test_path: {secret}}}\n")
+    payload = {"spec": {"path": "runs/sneaky.yaml", "text": spec}, "policy": POLICY}
+    submitted = call("submit", payload, bearer(token()))
+    answer = body_of(submitted)
+    assert submitted.status_code == 200 and answer["created"] is False, answer
+    assert answer["skipped"].startswith("backend 'local' is not submitted: the local backend trains and serves on the machine")
+    validated = body_of(call("validate", {"specs": [payload["spec"]], "policy": POLICY}, bearer(token())))
+    (note,) = [m for m in validated["results"][0]["messages"] if "merging this spec submits nothing" in m]
+    assert note.startswith("runs/sneaky.yaml:3: note: backend:") and "hunter2" not in json.dumps(validated)
+    assert app_services.lifecycle.ledger.get("sneaky") is None
+    from gitops.backends.registry import hosted_only
+
+    with pytest.raises(UnsupportedError, match="does not run in the Function"):  # the app's backends, whoever asks
+        hosted_only(lambda name: None)("local")  # type: ignore[arg-type,return-value]
