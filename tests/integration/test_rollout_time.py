@@ -574,3 +574,24 @@ def test_unreadable_traffic_metrics_never_promote_the_ramp_times_out_and_rolls_b
     assert after.status == "rolled_back" and after.deployment == first, [h.note for h in after.history[-4:]]
     assert "ramp did not finish" in (after.error or "") and "cannot be read" in (after.error or "")
     assert world.fake.endpoint(after.endpoint or "")["properties"]["traffic"] == {first: 100}
+
+
+def test_a_forged_failed_event_for_a_running_job_marks_nothing_failed(world: World) -> None:
+    record = world.lifecycle.submit(world.spec())
+    world.fake.set_job_status(record.job_name, "Running")
+    forged = build_event(topic=world.fake.ws_path, experiment="chat_completion", run_id=record.job_name, status="failed",
+                         tags=world.fake.job(record.job_name)["properties"]["tags"])
+    assert world.lifecycle.on_job_event(forged)[0].action == "scheduled"
+    world.deliver()
+    after = world.record()
+    assert after.status == "running" and after.error is None and after.cursor is None  # the job's own state decided
+
+
+def test_an_event_without_a_topic_is_not_ours(world: World) -> None:
+    record = world.lifecycle.submit(world.spec())
+    world.fake.set_job_status(record.job_name, "Completed")
+    event = world.event(record.job_name)
+    del event["topic"]
+    (decision,) = world.lifecycle.on_job_event(event)
+    assert decision.action == "ignored" and "topic (none)" in decision.reason
+    assert world.record().cursor is None and len(world.queue) == 0
