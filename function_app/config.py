@@ -9,11 +9,13 @@ from gitops.errors import ConfigurationError
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 RECONCILE_SCHEDULE_SETTING, CLEANUP_SCHEDULE_SETTING = "GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE"
+WATCH_SCHEDULE_SETTING = "GITOPS_WATCH_SCHEDULE"
 # The step queue: the trigger's connection names a setting family (GITOPS_QUEUE, or GITOPS_QUEUE__queueServiceUri
 # with a managed identity); the queue's name is a setting too. Keep MAX_DEQUEUE_COUNT equal to host.json's.
 QUEUE_CONNECTION, QUEUE_NAME_SETTING = "GITOPS_QUEUE", "GITOPS_QUEUE_NAME"
 MAX_DEQUEUE_COUNT = 5
-DEFAULT_SCHEDULES = {RECONCILE_SCHEDULE_SETTING: "0 */10 * * * *", CLEANUP_SCHEDULE_SETTING: "0 7 * * * *"}
+DEFAULT_SCHEDULES = {RECONCILE_SCHEDULE_SETTING: "0 */10 * * * *", CLEANUP_SCHEDULE_SETTING: "0 7 * * * *",
+                     WATCH_SCHEDULE_SETTING: "0 0 6 * * 1"}  # the watch: Mondays 06:00 UTC
 
 
 @dataclass(frozen=True)

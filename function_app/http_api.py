@@ -104,6 +104,20 @@ def list_runs(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"runs": runs, "unreadable": [why for _, why in ledger.damaged]})
 
 
+def get_watch(req: func.HttpRequest) -> func.HttpResponse:
+    """The watch timer's latest findings, for the workflow that keeps the one watch issue (GitHub OIDC: what the
+    endpoints run is not for whoever holds the function key)."""
+    from gitops.watch.findings import WATCH_DOCUMENT, WatchFinding, render_markdown
+
+    s = services()
+    s.verifier.verify(req.headers.get("Authorization"))
+    document = s.lifecycle.ledger.load_document(WATCH_DOCUMENT)
+    if document is None:
+        raise NotFoundError("the watch has not run yet", hint="the watch timer records its findings (GITOPS_WATCH_SCHEDULE)")
+    findings = [WatchFinding.from_dict(f) for f in document.get("findings", [])]
+    return json_response({**document, "markdown": render_markdown(findings, str(document.get("at", "")))})
+
+
 def _who(caller: Any) -> str:
     """Who decided, as a run's history says it: the GitHub actor and the workflow event that called."""
     return f"{caller.actor or 'someone'} via GitHub ({caller.event_name})"
@@ -170,6 +184,12 @@ def rollback_function(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="runs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_runs_function(req: func.HttpRequest) -> func.HttpResponse:
     return handled("list_runs", list_runs)(req)
+
+
+@bp.function_name("get_watch")
+@bp.route(route="watch", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_watch_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("get_watch", get_watch)(req)
 
 
 @bp.function_name("get_run")

@@ -1,6 +1,7 @@
-"""Timer functions: ``reconcile`` (finish runs whose event never came) and ``cleanup`` (idle, expired, stuck
-endpoints). Schedules are 6-field NCRONTAB (UTC) from app settings. A failing run logs and returns; the
-next run carries on from the ledger.
+"""Timer functions: ``reconcile`` (finish runs whose event never came), ``cleanup`` (idle, expired, stuck
+endpoints) and ``watch`` (retirements, newer versions, quota and drift, recorded for the watch workflow).
+Schedules are 6-field NCRONTAB (UTC) from app settings. A failing run logs and returns; the next run carries on
+from the ledger.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import logging
 
 import azure.functions as func
 
-from function_app.config import CLEANUP_SCHEDULE_SETTING, RECONCILE_SCHEDULE_SETTING
+from function_app.config import CLEANUP_SCHEDULE_SETTING, RECONCILE_SCHEDULE_SETTING, WATCH_SCHEDULE_SETTING
 from function_app.services import services
 
 log = logging.getLogger("gitops.functions")
@@ -45,6 +46,30 @@ def run_cleanup_once() -> int:
     return deleted
 
 
+def run_watch_once() -> int:
+    """The watch over the specs the ledger holds (the Function has no checkout: each run's newest merged version) and
+    every live run's endpoint; the findings are kept as the ledger's ``watch`` document for `GET /api/watch`."""
+    import time
+    from datetime import UTC, datetime
+
+    from gitops.watch.findings import WATCH_DOCUMENT
+    from gitops.watch.scan import ledger_specs, scan
+
+    s = services()
+    now = time.time()
+    try:
+        ledger = s.lifecycle.ledger
+        result = scan(ledger_specs(ledger.list()), ledger, s.backend_for, now)
+        ledger.save_document(WATCH_DOCUMENT, {"at": datetime.fromtimestamp(now, UTC).isoformat(), "specs": result.specs,
+                                              "runs": result.runs, "findings": [f.to_dict() for f in result.findings]})
+    except Exception as exc:  # a periodic job never raises: the next tick retries
+        log.error("watch failed: %s: %s", type(exc).__name__, getattr(exc, "headline", ""))
+        return -1
+    for f in result.findings:
+        log.info("watch: %s %s: %s: %s", f.severity, f.run, f.subject, f.what)
+    return len(result.findings)
+
+
 @bp.function_name("reconcile")
 @bp.timer_trigger(arg_name="timer", schedule=f"%{RECONCILE_SCHEDULE_SETTING}%", run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest) -> None:
@@ -55,3 +80,9 @@ def reconcile(timer: func.TimerRequest) -> None:
 @bp.timer_trigger(arg_name="timer", schedule=f"%{CLEANUP_SCHEDULE_SETTING}%", run_on_startup=False, use_monitor=True)
 def cleanup(timer: func.TimerRequest) -> None:
     run_cleanup_once()
+
+
+@bp.function_name("watch")
+@bp.timer_trigger(arg_name="timer", schedule=f"%{WATCH_SCHEDULE_SETTING}%", run_on_startup=False, use_monitor=True)
+def watch(timer: func.TimerRequest) -> None:
+    run_watch_once()

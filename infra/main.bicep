@@ -31,6 +31,8 @@ param deployEventSubscription bool = false
 @description('6-field NCRONTAB schedules (UTC).')
 param reconcileSchedule string = '0 */10 * * * *'
 param cleanupSchedule string = '0 7 * * * *'
+@description('When the watch looks for retirements, newer model versions, quota and drift (NCRONTAB, UTC).')
+param watchSchedule string = '0 0 6 * * 1'
 
 var suffix = uniqueString(resourceGroup().id, workspaceName)
 var storageName = toLower('${prefix}${take(suffix, 12)}')
@@ -171,6 +173,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'GITOPS_LEDGER_CONTAINER', value: ledgerContainer }
         { name: 'GITOPS_RECONCILE_SCHEDULE', value: reconcileSchedule }
         { name: 'GITOPS_CLEANUP_SCHEDULE', value: cleanupSchedule }
+        { name: 'GITOPS_WATCH_SCHEDULE', value: watchSchedule }
         // The step queue, with the identity: the queue trigger's connection "GITOPS_QUEUE" and the sender read it.
         { name: 'GITOPS_QUEUE__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
         { name: 'GITOPS_QUEUE_NAME', value: stepQueue }

@@ -51,4 +51,37 @@ async function postReports({ core, github, context, only }) {
   return done;
 }
 
-module.exports = { callFunction, upsertComment, postReports };
+const WATCH_MARKER = '<!-- finetune-gitops:watch -->';
+const WATCH_LABEL = 'finetune-gitops-watch';
+
+// Keep ONE open issue for the watch's findings: created when there are findings, edited in place while they change
+// (left alone when they did not), closed with a comment when they are gone. `report`: GET /api/watch's answer.
+// Answers 'created', 'updated', 'unchanged', 'closed' or 'none'.
+async function keepWatchIssue({ github, context, report }) {
+  const { owner, repo } = context.repo;
+  const listed = await github.paginate(github.rest.issues.listForRepo, { owner, repo, state: 'open', labels: WATCH_LABEL });
+  const open = listed.filter((i) => !i.pull_request && i.body && i.body.startsWith(WATCH_MARKER));
+  const findings = report.findings || [];
+  if (!findings.length) {
+    for (const issue of open) {
+      await github.rest.issues.createComment({ owner, repo, issue_number: issue.number,
+                                               body: `No findings in the watch of ${report.at}: closing.` });
+      await github.rest.issues.update({ owner, repo, issue_number: issue.number, state: 'closed', state_reason: 'completed' });
+    }
+    return open.length ? 'closed' : 'none';
+  }
+  const title = `finetune-gitops watch: ${findings.length} finding(s)`;
+  const [mine, ...duplicates] = open;
+  for (const issue of duplicates) {  // one issue only: a second one (made by hand, or by a race) is closed
+    await github.rest.issues.update({ owner, repo, issue_number: issue.number, state: 'closed', state_reason: 'not_planned' });
+  }
+  if (!mine) {
+    await github.rest.issues.create({ owner, repo, title, body: report.markdown, labels: [WATCH_LABEL] });
+    return 'created';
+  }
+  if (mine.body === report.markdown && mine.title === title) return 'unchanged';
+  await github.rest.issues.update({ owner, repo, issue_number: mine.number, title, body: report.markdown });
+  return 'updated';
+}
+
+module.exports = { callFunction, upsertComment, postReports, keepWatchIssue };

@@ -123,6 +123,8 @@ class DeploymentInfo:
     created_at: datetime | None = None
     state: Provisioning = Provisioning.SUCCEEDED
     error: str | None = None  # why provisioning failed, when it did
+    instance_type: str | None = None  # the VM size it runs on (None: the backend has no sizes)
+    instance_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,11 @@ class Backend(Protocol):
     def traffic_since(self, endpoint: str, deployment: str, mark: Mapping[str, Any], now: float) -> TrafficWindow:
         """The deployment's requests, server-side errors and p95 latency between ``mark`` and ``now``. Reads only;
         figures it cannot read are ``known=False``."""
+        ...
+
+    def newest_model_version(self, spec: RunSpec) -> str | None:
+        """The newest version of the spec's foundation model that is not archived in its registry (None when the
+        backend has no registry to ask). Reads only."""
         ...
 
     def held_out_split(self, test_path: str | None) -> str | None:

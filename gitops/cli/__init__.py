@@ -58,6 +58,7 @@ def _register() -> None:
         report_cmds,  # noqa: F401
         run_cmds,  # noqa: F401
         specs,  # noqa: F401  (commands register themselves on ``app``)
+        watch_cmds,  # noqa: F401
     )
 
 

@@ -383,12 +383,18 @@ def rollback(name: str = typer.Argument(..., help="A held, rolling-out or live r
 
 
 @app.command()
-def reconcile(name: Optional[str] = typer.Argument(None)) -> None:
+def reconcile(name: Optional[str] = typer.Argument(None, help="One run: also restores its endpoint to what the ledger "
+                                                                "declares (traffic, deployments nobody asked for). "
+                                                                "Default: every run, steps only.")) -> None:
     """Continue runs whose job event never came, and take rollout steps that are due."""
+    from gitops.cli.watch_cmds import restore_one
     from gitops.lifecycle.wiring import local_lifecycle
 
     decisions = local_lifecycle().reconcile(name)
     for d in decisions:
         print(f"{d.run}: {d.action} - {d.reason}")
-    if not decisions:
-        print("nothing to do: no run waits for a step that is due")
+    restored = restore_one(name) if name else []
+    for line in restored:
+        print(line)
+    if not decisions and not restored:
+        print("nothing to do: no run waits for a step that is due" + (f", and {name}'s endpoint runs as declared" if name else ""))

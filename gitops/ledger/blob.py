@@ -14,6 +14,7 @@ from gitops.ledger.model import RunRecord, parse_record
 
 RUNS_PREFIX = "runs/"
 EVENTS_PREFIX = "events/"
+DOCUMENTS_PREFIX = "documents/"
 
 
 class BlobLedger:
@@ -107,6 +108,29 @@ class BlobLedger:
         except Exception as exc:
             raise _translate(exc, f"record event '{event_id}'") from exc
         return True
+
+
+    def save_document(self, name: str, body: dict[str, Any]) -> None:
+        try:
+            self.container.get_blob_client(f"{DOCUMENTS_PREFIX}{name}.json").upload_blob(
+                json.dumps(body, sort_keys=True, default=str).encode(), overwrite=True)
+        except Exception as exc:
+            raise _translate(exc, f"save document '{name}'") from exc
+
+    def load_document(self, name: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            raw = self.container.get_blob_client(f"{DOCUMENTS_PREFIX}{name}.json").download_blob().readall()
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise _translate(exc, f"read document '{name}'") from exc
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
 
 
 def _translate(exc: Exception, action: str) -> Exception:

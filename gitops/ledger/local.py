@@ -75,6 +75,16 @@ class LocalLedger:
             return False
         return True
 
+    def save_document(self, name: str, body: dict[str, Any]) -> None:
+        write_json_atomic(self.root / "documents" / f"{name}.json", body)  # beside the runs, never globbed as one
+
+    def load_document(self, name: str) -> dict[str, Any] | None:
+        try:
+            data = read_json(self.root / "documents" / f"{name}.json")
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def list(self) -> list[RunRecord]:
         out, damaged = [], []
         for path in sorted(self.root.glob("*.json")):

@@ -182,6 +182,14 @@ class Ledger(Protocol):
         """The processed-event index: record ``event_id``; False when it was already recorded."""
         ...
 
+    def save_document(self, name: str, body: dict[str, Any]) -> None:
+        """Keep a document that is not a run (the watch's latest findings), replacing the one of that name."""
+        ...
+
+    def load_document(self, name: str) -> dict[str, Any] | None:
+        """A document ``save_document`` kept (None when there is none, or it cannot be read)."""
+        ...
+
 
 def lookup(ledger: Ledger) -> Callable[[str], RunRecord | None]:
     """A run's record by name, None when there is none or it cannot be read: for what only informs (a plan's

@@ -23,6 +23,8 @@ EXPECTED = {
     "advance": [("queueTrigger", "%GITOPS_QUEUE_NAME%", None)],
     "reconcile": [("timerTrigger", "%GITOPS_RECONCILE_SCHEDULE%", None)],
     "cleanup": [("timerTrigger", "%GITOPS_CLEANUP_SCHEDULE%", None)],
+    "watch": [("timerTrigger", "%GITOPS_WATCH_SCHEDULE%", None)],
+    "get_watch": [("httpTrigger", "watch", ["get"]), ("http", None, None)],
 }
 # What the worker does: import the script by its stem with the app root on sys.path, find the FunctionApp.
 PROBE = """
@@ -70,7 +72,8 @@ def test_infrastructure_sets_every_setting_the_code_reads() -> None:
     bicep = (REPO_ROOT / "infra" / "main.bicep").read_text()
     for setting in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME", "GITOPS_REPO",
                     "GITOPS_OIDC_AUDIENCE", "GITOPS_LEDGER_ACCOUNT_URL", "GITOPS_LEDGER_CONTAINER",
-                    "GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE", "GITOPS_QUEUE__queueServiceUri", "GITOPS_QUEUE_NAME",
+                    "GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE", "GITOPS_WATCH_SCHEDULE",
+                    "GITOPS_QUEUE__queueServiceUri", "GITOPS_QUEUE_NAME",
                     "AzureWebJobsStorage__accountName", "APPLICATIONINSIGHTS_CONNECTION_STRING"):
         assert f"name: '{setting}'" in bicep, setting
     # Flex Consumption (Linux Consumption retires 2028-09-30): the runtime lives in functionAppConfig, not in settings.
@@ -86,5 +89,5 @@ def test_infrastructure_sets_every_setting_the_code_reads() -> None:
     assert "type: 'SystemAssigned'" in bicep
     assert "/functions/on_job_event'" in bicep
     example = json.loads((REPO_ROOT / "local.settings.json.example").read_text())["Values"]
-    for key in ("GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE"):
+    for key in ("GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE", "GITOPS_WATCH_SCHEDULE"):
         assert len(example[key].split()) == 6  # NCRONTAB has seconds

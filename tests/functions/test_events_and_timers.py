@@ -232,3 +232,24 @@ def test_the_function_lists_what_the_report_workflow_reads(app_services, azure_f
     assert answer.status_code == 200
     (run,) = json.loads(answer.get_body())["runs"]
     assert {"run", "status", "pr", "report_job"} <= set(run) and run["run"] == record.run and "spec" not in run
+
+
+def test_the_watch_timer_records_findings_that_get_watch_serves_to_a_github_token(app_services, azure_fake, call,  # type: ignore[no-untyped-def]
+                                                                                  token, function_app) -> None:
+    import copy
+    import json
+
+    submitted(app_services, azure_fake)
+    v8 = azure_fake.get_resource(f"{azure_fake.registry_path}/models/Phi-4/versions/8")
+    azure_fake.add_model(copy.deepcopy(v8), "Phi-4", "9")  # published since the spec was merged
+    before = call("get_watch", method="GET", headers={"Authorization": f"Bearer {token()}"})
+    assert before.status_code == 404 and "has not run yet" in before.get_body().decode()
+    function_app["watch"].get_user_function()(TimerRequest())
+    anonymous = call("get_watch", method="GET", headers={})
+    assert anonymous.status_code == 401  # the function key alone does not read what the endpoints run
+    answer = call("get_watch", method="GET", headers={"Authorization": f"Bearer {token()}"})
+    body = json.loads(answer.get_body())
+    assert answer.status_code == 200 and body["specs"] == 1 and body["runs"] == 1
+    (newer,) = [f for f in body["findings"] if f["subject"] == "model.version"]
+    assert newer["fix"] == 'model.version: "9"' and newer["key"] == "phi4-ultrachat|model|model.version"
+    assert body["markdown"].startswith("<!-- finetune-gitops:watch -->") and 'model.version: "9"' in body["markdown"]

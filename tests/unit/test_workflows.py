@@ -209,3 +209,54 @@ def test_the_deploy_guide_names_every_workflow_provider_and_role_it_needs() -> N
     assert "User Access Administrator" in guide and "az ml compute create" in guide and "quota" in guide.lower()
     for step in ("## Run the Function locally", "## Teardown", "## Where the logs are", "/api/runs"):
         assert step in guide
+
+
+WATCH_PROBE = """
+const { keepWatchIssue } = require(process.argv[1]);
+(async () => {
+  const issues = [{ number: 1, title: 'unrelated', body: 'hello', state: 'open', labels: [] }];
+  const calls = [];
+  const github = {
+    paginate: async (_, { labels, state }) =>
+      issues.filter((i) => i.state === state && i.labels.includes(labels)),
+    rest: { issues: {
+      listForRepo: null,
+      create: async ({ title, body, labels }) => {
+        calls.push('create');
+        issues.push({ number: issues.length + 1, title, body, labels, state: 'open' });
+      },
+      update: async ({ issue_number, ...change }) => {
+        calls.push(change.state ? `close:${change.state_reason}` : 'edit');
+        Object.assign(issues.find((i) => i.number === issue_number), change);
+      },
+      createComment: async ({ issue_number }) => { calls.push(`comment:${issue_number}`); },
+    } },
+  };
+  const context = { repo: { owner: 'acme', repo: 'models' } };
+  const finding = { key: 'a|model|model.version' };
+  const report = (n, text) => ({ at: '2026-11-30', findings: Array(n).fill(finding),
+                                 markdown: `<!-- finetune-gitops:watch -->\\n${text}` });
+  const actions = [];
+  actions.push(await keepWatchIssue({ github, context, report: report(0, 'none') }));
+  actions.push(await keepWatchIssue({ github, context, report: report(1, 'one') }));
+  actions.push(await keepWatchIssue({ github, context, report: report(1, 'one') }));
+  actions.push(await keepWatchIssue({ github, context, report: report(2, 'two') }));
+  actions.push(await keepWatchIssue({ github, context, report: report(0, 'none') }));
+  console.log(JSON.stringify({ actions, calls, issues }));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+def test_the_watch_workflow_keeps_one_issue_created_edited_and_closed() -> None:
+    import json
+
+    script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
+    out = subprocess.run(["node", "-e", WATCH_PROBE, str(script)], capture_output=True, text=True, timeout=60,
+                         check=True).stdout
+    result = json.loads(out)
+    assert result["actions"] == ["none", "created", "unchanged", "updated", "closed"]
+    assert result["calls"] == ["create", "edit", "comment:2", "close:completed"]
+    unrelated, watch = result["issues"]
+    assert unrelated["state"] == "open" and unrelated["body"] == "hello"  # only the watch's own issue is touched
+    assert watch["state"] == "closed" and watch["title"] == "finetune-gitops watch: 2 finding(s)"
+    assert watch["labels"] == ["finetune-gitops-watch"]

@@ -111,6 +111,9 @@ class AzureMLBackend:
     def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
         return self.metrics.usage(endpoints, window)
 
+    def newest_model_version(self, spec: RunSpec) -> str | None:
+        return models.newest_version(self.clients, spec)
+
     def traffic_mark(self, endpoint: str, deployment: str, now: float) -> dict[str, Any]:
         return {"at": now}  # Monitor keeps the time series: the hold's start is the mark
 

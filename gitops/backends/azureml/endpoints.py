@@ -174,9 +174,11 @@ class AzureEndpoints:
         state = Provisioning.read(_state(d))
         error = (f"deployment {d.name} provisioning {state.value}: read its logs with "
                  f"az ml online-deployment get-logs -e {d.endpoint_name} -n {d.name}") if state is Provisioning.FAILED else None
+        count = getattr(d, "instance_count", None)
         return DeploymentInfo(name=d.name, model_uri=str(d.model or ""), healthy=state is Provisioning.SUCCEEDED,
                               created_at=_when(getattr(getattr(d, "creation_context", None), "created_at", None)),
-                              state=state, error=error)
+                              state=state, error=error, instance_type=getattr(d, "instance_type", None) or None,
+                              instance_count=int(count) if isinstance(count, int) else None)
 
     def _retag(self, endpoint: Any, tags: Mapping[str, str | None]) -> None:
         """Write the endpoint just read back with these tags changed (None removes one); does not wait."""

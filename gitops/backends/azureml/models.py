@@ -172,6 +172,25 @@ def resolve_foundation(clients: AzureClients, spec: RunSpec, today: date | None 
         findings=tuple(model_findings(spec, version, facts, today or datetime.now(UTC).date())))
 
 
+def _version_order(version: str) -> tuple[int, int | str]:
+    return (1, int(version)) if version.isdigit() else (0, version)
+
+
+def newest_version(clients: AzureClients, spec: RunSpec, look_at: int = 5) -> str | None:
+    """The newest version of the spec's model in its registry that is not archived (archiving is read from the
+    version's REST body, as ``resolve_foundation`` reads it; the newest ``look_at`` versions are asked)."""
+    name = spec.model.name
+    registry = clients.registry(spec.model.registry)
+    listed = call(f"listing versions of model {name} in registry {spec.model.registry}",
+                  lambda: list(registry.models.list(name=name)))
+    for version in sorted({str(m.version) for m in listed}, key=_version_order, reverse=True)[:look_at]:
+        body = call(f"reading the metadata of model {name} version {version}",
+                    lambda v=version: registry_version_body(registry, name, v))  # type: ignore[misc]
+        if not read_facts(body).archived:
+            return version
+    return None
+
+
 def output_uri(job_name: str) -> str:
     return f"azureml://jobs/{job_name}/outputs/trained_model"
 

@@ -135,6 +135,9 @@ class LocalBackend:
     def delete_endpoint(self, name: str) -> None:
         self.endpoints.delete(name)
 
+    def newest_model_version(self, spec: RunSpec) -> str | None:
+        return None  # local foundation models are built on this machine: no registry retires or archives them
+
     def traffic_mark(self, endpoint: str, deployment: str, now: float) -> dict[str, Any]:
         return {"counters": self.endpoints.traffic_counters(endpoint, deployment), "at": now}
 

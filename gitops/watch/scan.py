@@ -1,0 +1,237 @@
+"""Find what moved: the online checks again over every spec (archived or retired models, retired or unlisted SKUs,
+quota now short, a newer version of the same model), and drift between each live run's record and its endpoint
+(traffic, serving deployment, model version, size and count, tags, deployments nobody asked for, an endpoint gone).
+``restore`` puts back what may be put back, on endpoints this repository manages only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from gitops import naming
+from gitops.backends.base import Backend, EndpointInfo, Provisioning
+from gitops.errors import GitopsError
+from gitops.ledger.model import Ledger, RunRecord
+from gitops.spec.model import RunSpec
+from gitops.spec.validate import ValidatedSpec
+from gitops.watch.findings import Kind, WatchFinding
+
+_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+
+
+def _version_order(version: str) -> tuple[int, int | str]:
+    return (1, int(version)) if version.isdigit() else (0, version)
+
+
+def _kind(path: str | None, message: str) -> Kind:
+    if "quota" in message:
+        return "quota"
+    if path and path.startswith("model"):
+        return "model"
+    if "retired" in message or "not offered" in message or "not available" in message or "not listed" in message:
+        return "sku"
+    return "compute"
+
+
+def world_findings(run: str, validated: ValidatedSpec, backend: Backend) -> list[WatchFinding]:
+    """The online checks of a spec, again (errors and warnings: what a merge today would be told), and a newer
+    version of its model when the registry has one."""
+    from gitops.online import online_findings
+
+    spec = validated.require()
+    out = []
+    for f in online_findings(validated, backend):
+        if f.severity.value == "note":
+            continue
+        since = _DATE.search(f.message)
+        out.append(WatchFinding(_kind(f.path, f.message), "error" if f.is_error else "warning", run, f.path or "spec",
+                                f.message, f.hint or "edit the spec", since.group(1) if since else None))
+    if spec.model.version and spec.model.registry != "local":
+        newest = backend.newest_model_version(spec)
+        if newest is not None and _version_order(newest) > _version_order(spec.model.version):
+            out.append(WatchFinding("model", "note", run, "model.version",
+                                    f"{spec.model.name} version {newest} is in registry {spec.model.registry} "
+                                    f"(the spec pins {spec.model.version})", f'model.version: "{newest}"'))
+    return out
+
+
+@dataclass
+class Declared:
+    """What a live run's record says its endpoint runs, and whether the watch may touch it."""
+
+    record: RunRecord
+    kept: str | None  # the replaced deployment kept at 0% for an instant rollback (deploy.keep_previous_for)
+    spec: RunSpec | None
+    hands_off: str | None = None  # why `--fix` leaves it alone
+
+    @classmethod
+    def of(cls, record: RunRecord, now: float) -> Declared:
+        kept = record.previous_deployment if (record.previous_kept_until or 0) > now else None
+        try:
+            spec = RunSpec.model_validate(record.spec) if record.spec else None
+        except ValueError:
+            spec = None
+        hands_off = ("lifecycle.keep is set" if spec is not None and spec.lifecycle.keep else
+                     f"its {record.cursor.plan} is in progress" if record.cursor is not None else None)
+        return cls(record, kept, spec, hands_off)
+
+
+def _split(traffic: dict[str, int]) -> str:
+    return ", ".join(f"{d} {p}%" for d, p in sorted(traffic.items())) or "no traffic"
+
+
+def _ours(info: EndpointInfo, run: str) -> bool:
+    return info.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE and info.tags.get(naming.TAG_RUN) == run
+
+
+def serves(record: RunRecord) -> bool:
+    """Whether the record declares a deployment serving now, and no rollout is moving it (a new job may be training:
+    the deployment before it still serves)."""
+    return bool(record.endpoint and record.deployment) and record.cursor is None and record.status != "retired"
+
+
+def drift_findings(record: RunRecord, backend: Backend, now: float) -> list[WatchFinding]:
+    """A serving run's endpoint against its record. Runs that roll out, are held or retired are not compared."""
+    if not serves(record) or not record.endpoint or not record.deployment:
+        return []
+    d = Declared.of(record, now)
+    run, ep, dep = record.run, record.endpoint, record.deployment
+    restore = f"`gitops watch --fix --yes` (or `gitops reconcile {run}`) restores it"
+    info = backend.get_endpoint(ep)
+    if info is None:
+        return [WatchFinding("gone", "error", run, ep, f"endpoint {ep}, which the ledger says serves run {run}, is gone",
+                             f"`gitops reconcile {run}` records the run retired; merge the spec again to deploy it anew")]
+    if not _ours(info, run):
+        tags = f"managed_by={info.tags.get(naming.MANAGED_BY_TAG)}, gitops_run={info.tags.get(naming.TAG_RUN)}"
+        return [WatchFinding("drift", "error", run, ep, f"endpoint {ep} is no longer tagged as run {run}'s ({tags}): "
+                             "the watch and cleanup leave it alone", f"put the tags back ({naming.MANAGED_BY_TAG}="
+                             f"{naming.MANAGED_BY_VALUE}, {naming.TAG_RUN}={run}) or move the spec to another endpoint")]
+    out = []
+    serving = info.deployment(dep)
+    if serving is None:
+        out.append(WatchFinding("drift", "error", run, f"{ep}/{dep}", f"the serving deployment {dep} is gone from {ep}",
+                                f"merge the spec again with a deployment change, or `gitops rollback {run}`"))
+    traffic = {k: int(v) for k, v in info.traffic.items() if int(v)}
+    if serving is not None and traffic != {dep: 100}:
+        out.append(WatchFinding("drift", "error", run, f"{ep} traffic", f"traffic is {_split(traffic)} where the ledger "
+                                f"declares {dep} 100%", restore, fixable=d.hands_off is None))
+    extra = [x.name for x in info.deployments if x.name not in (dep, d.kept) and x.state is not Provisioning.DELETING]
+    if extra:
+        out.append(WatchFinding("drift", "warning", run, f"{ep} deployments", f"deployments nobody asked for: "
+                                f"{', '.join(sorted(extra))}", restore.replace("restores it", "deletes them"),
+                                fixable=d.hands_off is None))
+    if serving is not None and d.spec is not None:
+        want_type, want_count = d.spec.deploy.instance_type, d.spec.deploy.instance_count
+        if serving.instance_type and want_type and serving.instance_type.lower() != want_type.lower():
+            out.append(WatchFinding("drift", "warning", run, f"{ep}/{dep} size", f"runs on {serving.instance_type} where "
+                                    f"deploy.instance_type is {want_type}", "merge the spec again with a deployment change "
+                                    f"to redeploy, or set deploy.instance_type: {serving.instance_type}"))
+        if serving.instance_count is not None and serving.instance_count != want_count:
+            out.append(WatchFinding("drift", "warning", run, f"{ep}/{dep} instances", f"runs {serving.instance_count} "
+                                    f"instance(s) where deploy.instance_count is {want_count}",
+                                    f"merge the spec again with a deployment change, or set deploy.instance_count: "
+                                    f"{serving.instance_count}"))
+        version = record.model_version
+        if version and serving.model_uri and not serving.model_uri.rstrip("/").endswith((f"/{version}", f":{version}")):
+            out.append(WatchFinding("drift", "error", run, f"{ep}/{dep} model", f"serves {serving.model_uri} where the "
+                                    f"ledger says {record.model_name} version {version}",
+                                    "merge the spec again with a deployment change to redeploy the recorded model"))
+    return out
+
+
+@dataclass
+class Scan:
+    findings: list[WatchFinding] = field(default_factory=list)
+    specs: int = 0
+    runs: int = 0
+
+
+def scan(specs: Iterable[tuple[str, ValidatedSpec]], ledger: Ledger, backend_for: Callable[[str], Backend], now: float,
+         online_backends: frozenset[str] = frozenset({"azureml"})) -> Scan:
+    """Every spec's online checks (``(run, validated)``; backends with online checks only) and every live run's
+    drift. A spec or endpoint that cannot be looked at is a finding of its own, never a silent pass."""
+    result = Scan()
+    for run, validated in specs:
+        if validated.spec is None or validated.spec.backend not in online_backends:
+            continue
+        result.specs += 1
+        try:
+            result.findings += world_findings(run, validated, backend_for(validated.spec.backend))
+        except GitopsError as exc:
+            result.findings.append(WatchFinding("unreadable", "warning", run, "spec", f"the online checks could not run: "
+                                                f"{exc.headline}", exc.hint or "check the workspace settings and access"))
+    records = ledger.list()
+    result.findings += [WatchFinding("unreadable", "warning", "-", where, why, "restore or delete the record")
+                        for where, why in ledger.damaged]
+    for record in records:
+        result.runs += 1
+        try:
+            result.findings += drift_findings(record, backend_for(record.backend), now)
+        except GitopsError as exc:
+            result.findings.append(WatchFinding("unreadable", "warning", record.run, record.endpoint or "-",
+                                                f"its endpoint could not be read: {exc.headline}", exc.hint or "try again"))
+    return result
+
+
+def ledger_specs(records: Iterable[RunRecord]) -> list[tuple[str, ValidatedSpec]]:
+    """The specs the default branch last merged, as the ledger keeps them (for the Function, which has no checkout):
+    each run's newest version (a queued one first). Retired runs are not watched."""
+    out = []
+    for r in records:
+        version = r.queued or r
+        if r.status == "retired" or not version.spec:
+            continue
+        try:
+            spec = RunSpec.model_validate(version.spec)
+        except ValueError:
+            continue
+        out.append((r.run, ValidatedSpec(f"runs/{r.run}.yaml", spec, dict(version.params), [], version.digest,
+                                         version.digests())))
+    return out
+
+
+def restore(record: RunRecord, backend: Backend, now: float, apply: bool) -> list[str]:
+    """What ``--fix`` does for one live run (done only when ``apply``): its serving deployment back to 100%, and the
+    deployments nobody asked for deleted once they take no traffic. Never on an endpoint not tagged as this run's,
+    a ``keep`` run, or one that rolls out or is held."""
+    if not serves(record) or not record.endpoint or not record.deployment:
+        return []
+    d = Declared.of(record, now)
+    info = backend.get_endpoint(record.endpoint)
+    if info is None or not _ours(info, record.run) or info.deployment(record.deployment) is None:
+        return []
+    if d.hands_off is not None:
+        return [f"{record.run}: left alone ({d.hands_off})"] if drift_findings(record, backend, now) else []
+    done, ep, dep = [], record.endpoint, record.deployment
+    traffic = {k: int(v) for k, v in info.traffic.items() if int(v)}
+    if traffic != {dep: 100}:
+        if apply:
+            backend.begin_traffic(ep, {dep: 100})
+        done.append(f"{record.run}: {ep} traffic {_split(traffic)} -> {dep} 100%")
+    for extra in info.deployments:
+        if extra.name in (dep, d.kept) or extra.state is Provisioning.DELETING:
+            continue
+        if traffic.get(extra.name, 0) and traffic != {dep: 100}:
+            done.append(f"{record.run}: {ep}/{extra.name} deleted on the next --fix, once it takes no traffic")
+            continue
+        if apply:
+            backend.delete_deployment(ep, extra.name)
+        done.append(f"{record.run}: delete {ep}/{extra.name} (nobody asked for it)")
+    return done
+
+
+def retire_if_gone(ledger: Ledger, run: str, backend: Backend, now: float) -> str | None:
+    """A live run whose endpoint is gone is recorded retired (a later merge of its spec deploys it anew); what was
+    done, or None when the endpoint is there (or the run is not live and idle)."""
+    from gitops.ledger.model import AWAITING_JOB, update
+
+    got = ledger.get(run)
+    if got is None or not serves(got[0]) or not got[0].endpoint or got[0].status in AWAITING_JOB:
+        return None  # a run whose next job trains keeps its record: its rollout makes an endpoint again
+    endpoint = got[0].endpoint
+    if backend.get_endpoint(endpoint) is not None:
+        return None
+    update(ledger, run, lambda r: r.moved("retired", f"endpoint {r.endpoint} is gone (found by reconcile)", now)
+           if serves(r) and r.status not in AWAITING_JOB else None)
+    return f"{run}: endpoint {endpoint} is gone: the run is recorded retired"
