@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gitops import naming
 from gitops.backends.base import Backend, EndpointInfo, Provisioning
@@ -34,9 +34,10 @@ def _kind(path: str | None, message: str) -> Kind:
     return "compute"
 
 
-def world_findings(run: str, validated: ValidatedSpec, backend: Backend) -> list[WatchFinding]:
+def world_findings(run: str, validated: ValidatedSpec, backend: Backend,
+                   newest_of: Callable[[RunSpec], str | None] | None = None) -> list[WatchFinding]:
     """The online checks of a spec, again (errors and warnings: what a merge today would be told), and a newer
-    version of its model when the registry has one."""
+    version of its model when the registry has one (``newest_of``: a shared lookup, asked once per model)."""
     from gitops.online import online_findings
 
     spec = validated.require()
@@ -48,11 +49,16 @@ def world_findings(run: str, validated: ValidatedSpec, backend: Backend) -> list
         out.append(WatchFinding(_kind(f.path, f.message), "error" if f.is_error else "warning", run, f.path or "spec",
                                 f.message, f.hint or "edit the spec", since.group(1) if since else None))
     if spec.model.version and spec.model.registry != "local":
-        newest = backend.newest_model_version(spec)
+        newest = (newest_of or backend.newest_model_version)(spec)
         if newest is not None and _version_order(newest) > _version_order(spec.model.version):
-            out.append(WatchFinding("model", "note", run, "model.version",
-                                    f"{spec.model.name} version {newest} is in registry {spec.model.registry} "
-                                    f"(the spec pins {spec.model.version})", f'model.version: "{newest}"'))
+            edit = f'model.version: "{newest}"'
+            archived = [f for f in out if f.subject == "model.version" and "archived" in f.what]
+            if archived:  # the same model has a current version: that edit, before any successor
+                out = [replace(f, fix=f"{edit} (a current version of the same model)") if f in archived else f for f in out]
+            else:
+                out.append(WatchFinding("model", "note", run, "model.version",
+                                        f"{spec.model.name} version {newest} is in registry {spec.model.registry} "
+                                        f"(the spec pins {spec.model.version})", edit))
     return out
 
 
@@ -152,12 +158,20 @@ def scan(specs: Iterable[tuple[str, ValidatedSpec]], ledger: Ledger, backend_for
     """Every spec's online checks (``(run, validated)``; backends with online checks only) and every live run's
     drift. A spec or endpoint that cannot be looked at is a finding of its own, never a silent pass."""
     result = Scan()
+    newest: dict[tuple[str, str, str], str | None] = {}  # (backend, registry, model): asked once, however many specs
+
+    def newest_of(spec: RunSpec) -> str | None:
+        key = (spec.backend, spec.model.registry, spec.model.name)
+        if key not in newest:
+            newest[key] = backend_for(spec.backend).newest_model_version(spec)
+        return newest[key]
+
     for run, validated in specs:
         if validated.spec is None or validated.spec.backend not in online_backends:
             continue
         result.specs += 1
         try:
-            result.findings += world_findings(run, validated, backend_for(validated.spec.backend))
+            result.findings += world_findings(run, validated, backend_for(validated.spec.backend), newest_of)
         except GitopsError as exc:
             result.findings.append(WatchFinding("unreadable", "warning", run, "spec", f"the online checks could not run: "
                                                 f"{exc.headline}", exc.hint or "check the workspace settings and access"))

@@ -107,3 +107,15 @@ def test_an_endpoint_gone_is_found_and_reconcile_records_the_run_retired(world: 
     assert world.record().status == "retired"
     back = world.lifecycle.submit(world.spec())  # the same spec merged again deploys its trained model anew
     assert back.status == "completed" and back.cursor is not None and "brought back" in back.history[-1].note
+
+
+def test_an_archived_version_with_a_current_one_names_that_version_not_a_successor(world: World) -> None:  # noqa: F811
+    v8 = world.fake.get_resource(f"{world.fake.registry_path}/models/Phi-4/versions/8")
+    assert v8 is not None
+    current = copy.deepcopy(v8)
+    v8["properties"]["isArchived"] = True  # the pinned version, archived since the merge
+    world.fake.add_model(current, "Phi-4", "9")
+    result = scan([(RUN, world.spec())], world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
+    (archived,) = [f for f in result.findings if f.subject == "model.version"]
+    assert archived.severity == "error" and "archived" in archived.what
+    assert archived.fix == 'model.version: "9" (a current version of the same model)'
