@@ -315,3 +315,27 @@ def test_a_deployment_window_counts_5xx_and_429_as_failures_and_reads_the_worst_
     assert window.known and (window.requests, window.errors, window.p95_latency_ms) == (5, 2, 900.0)
     azure_fake.metric_errors["ep-1"] = "InsufficientPermissions"
     assert not azure_backend.traffic_since("ep-1", "green", {"at": t0.timestamp()}, (t0 + timedelta(minutes=5)).timestamp()).known
+
+
+def test_archiving_and_restoring_a_model_version_reads_as_the_service_records_it(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    """The service lists versions ActiveOnly: an archived one drops out of the list and is still read by its GET,
+    with ``isArchived``; restoring is a PUT of the same body with it false. The fake answers the same shapes."""
+    import requests
+
+    recording = load("sdk-recordings/model_archive_restore.json")["Entries"]
+    archived_get, listed_while_archived, restore_put, listed_after = recording
+    assert archived_get["ResponseBody"]["properties"]["isArchived"] is True
+    assert [v["name"] for v in listed_while_archived["ResponseBody"]["value"]] == ["2"]
+    assert [v["name"] for v in listed_after["ResponseBody"]["value"]] == ["2", "1"]
+    base = f"https://management.azure.com{azure_fake.ws_path}/models/recorded/versions"
+    for version, created in (("1", "2022-09-16T03:00:31Z"), ("2", "2022-09-16T03:00:34Z")):
+        body = {**archived_get["ResponseBody"], "name": version, "properties": {
+            **archived_get["ResponseBody"]["properties"], "isArchived": version == "1"}}
+        azure_fake.put_resource(f"{azure_fake.ws_path}/models/recorded/versions/{version}", body | {"systemData": {**archived_get["ResponseBody"]["systemData"], "createdAt": created}})
+    fake_get = requests.get(f"{base}/1?api-version=2024-10-01", timeout=5).json()
+    assert shape_gaps(archived_get["ResponseBody"], fake_get) == [] and fake_get["properties"]["isArchived"] is True
+    active = requests.get(f"{base}?api-version=2024-10-01&listViewType=ActiveOnly", timeout=5).json()["value"]
+    assert [v["name"] for v in active] == ["2"]  # the archived version drops out, as recorded
+    assert [v["name"] for v in requests.get(f"{base}?api-version=2024-10-01", timeout=5).json()["value"]] == ["2"]  # the default view
+    # The code reads archiving from the recorded body the way it reads a registry model's.
+    assert read_facts(archived_get["ResponseBody"]).archived and not read_facts(restore_put["ResponseBody"]).archived

@@ -93,6 +93,11 @@ def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> 
             query = fake.query(request.url)
             if query.get("isDefault") == ["true"]:
                 items = items[:1]
+            view = (query.get("listViewType") or ["ActiveOnly"])[0]  # as the service lists versions (the recording)
+            if view == "ActiveOnly":
+                items = [b for b in items if not (b.get("properties") or {}).get("isArchived")]
+            elif view == "ArchivedOnly":
+                items = [b for b in items if (b.get("properties") or {}).get("isArchived")]
             if "createdtime desc" in " ".join(query.get("$orderBy", [])).lower():  # how "latest" is resolved
                 items = sorted(items, key=lambda b: b.get("systemData", {}).get("createdAt", ""), reverse=True)
             if query.get("$top"):
