@@ -339,3 +339,44 @@ def test_archiving_and_restoring_a_model_version_reads_as_the_service_records_it
     assert [v["name"] for v in requests.get(f"{base}?api-version=2024-10-01", timeout=5).json()["value"]] == ["2"]  # the default view
     # The code reads archiving from the recorded body the way it reads a registry model's.
     assert read_facts(archived_get["ResponseBody"]).archived and not read_facts(restore_put["ResponseBody"]).archived
+
+
+def test_the_pipeline_job_names_registry_models_and_components_as_the_recorded_job_does(azure_fake, azure_backend,  # type: ignore[no-untyped-def]
+                                                                                     tmp_path) -> None:
+    import re
+
+    from gitops.ledger.local import LocalLedger
+    from gitops.lifecycle.flow import Lifecycle
+    from gitops.spec.validate import validate_text
+
+    (put,) = load("sdk-recordings/pipeline_job_registry_inputs.json")["Entries"]
+    recorded = put["RequestBody"]["properties"]["jobs"]
+    recorded_model = recorded["score_job_duplicate"]["inputs"]["model_input"]
+    recorded_component = recorded["score_job_with_registry_component"]
+    reference = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text()
+    life = Lifecycle(LocalLedger(tmp_path), lambda _: azure_backend, topic=azure_backend.topic)
+    record = life.submit(validate_text(reference, "runs/phi4-ultrachat.yaml"))
+    ours = azure_fake.job(record.job_name)["properties"]["jobs"]["finetune"]
+    model = ours["inputs"]["mlflow_model_path"]
+    assert set(model) == set(recorded_model) and model["job_input_type"] == recorded_model["job_input_type"]
+    registry_uri = r"^azureml://registries/[\w.-]+/{kind}/[\w.-]+/versions/[\w.-]+$"
+    assert re.match(registry_uri.format(kind="models"), recorded_model["uri"]) and re.match(registry_uri.format(kind="models"), model["uri"])
+    assert re.match(registry_uri.format(kind="components"), recorded_component["componentId"])
+    assert re.match(registry_uri.format(kind="components"), ours["componentId"])
+    assert ours["_source"] == recorded_component["_source"] == "REMOTE.REGISTRY"
+
+
+def test_a_registry_that_does_not_serve_the_workspaces_region_is_one_clear_line(azure_fake, azure_backend,  # type: ignore[no-untyped-def]
+                                                                              tmp_path) -> None:
+    from gitops.errors import SpecError
+    from gitops.ledger.local import LocalLedger
+    from gitops.lifecycle.flow import Lifecycle
+    from gitops.spec.validate import validate_text
+
+    (put,) = load("sdk-recordings/pipeline_job_registry_inputs.json")["Entries"]
+    azure_fake.fail_next.append((r"PUT .*/jobs/", put["StatusCode"], {}, put["ResponseBody"]["error"]))
+    life = Lifecycle(LocalLedger(tmp_path), lambda _: azure_backend, topic=azure_backend.topic)
+    with pytest.raises(SpecError) as raised:
+        life.submit(validate_text((REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text(), "runs/phi4-ultrachat.yaml"))
+    assert "registry sdk-test does not serve region eastus2, the workspace's" in raised.value.headline
+    assert "replicated" in (raised.value.hint or "") and "\n" not in raised.value.headline

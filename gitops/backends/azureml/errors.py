@@ -30,6 +30,8 @@ T = TypeVar("T")
 
 _SECRETISH = re.compile(r"(?i)(bearer\s+|sig=|key=|primaryKey\"?:\s*\"?|secondaryKey\"?:\s*\"?|accountkey=)[^\s&\";,]+")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# What the service answers when a registry (its model or component) is not replicated to the workspace's region.
+_REGISTRY_REGION = re.compile(r"invalid region (\w+) for operation \w+ in registry ([\w-]+(?:\.[\w-]+)*)", re.IGNORECASE)
 
 
 def scrub(text: str) -> str:
@@ -86,6 +88,11 @@ def translate(exc: BaseException, action: str) -> GitopsError:
         return TransientBackendError(f"Azure throttled us while {action}: {message}", hint="retry later")
     if status is not None and status >= 500 or isinstance(exc, az.ServiceRequestError | az.ServiceResponseError):
         return TransientBackendError(f"Azure failed while {action}: {message}", hint="a transient error: retry later")
+    region = _REGISTRY_REGION.search(message)
+    if status == 400 and region:
+        return SpecError(f"registry {region.group(2)} does not serve region {region.group(1)}, the workspace's, while {action}",
+                         hint=f"use a workspace in a region registry {region.group(2)} is replicated to (its owners can "
+                              "add regions), or a model and component from a registry that serves this one")
     client_side = status is None and type(exc).__name__ in ("MlException", "ValidationException", "UserErrorException")
     if status == 400 or client_side:
         return SpecError(f"Azure refused the request while {action}: {message}", hint="fix the spec field it names")
