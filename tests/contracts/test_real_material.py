@@ -331,7 +331,8 @@ def test_archiving_and_restoring_a_model_version_reads_as_the_service_records_it
     for version, created in (("1", "2022-09-16T03:00:31Z"), ("2", "2022-09-16T03:00:34Z")):
         body = {**archived_get["ResponseBody"], "name": version, "properties": {
             **archived_get["ResponseBody"]["properties"], "isArchived": version == "1"}}
-        azure_fake.put_resource(f"{azure_fake.ws_path}/models/recorded/versions/{version}", body | {"systemData": {**archived_get["ResponseBody"]["systemData"], "createdAt": created}})
+        system = {**archived_get["ResponseBody"]["systemData"], "createdAt": created}
+        azure_fake.put_resource(f"{azure_fake.ws_path}/models/recorded/versions/{version}", body | {"systemData": system})
     fake_get = requests.get(f"{base}/1?api-version=2024-10-01", timeout=5).json()
     assert shape_gaps(archived_get["ResponseBody"], fake_get) == [] and fake_get["properties"]["isArchived"] is True
     active = requests.get(f"{base}?api-version=2024-10-01&listViewType=ActiveOnly", timeout=5).json()["value"]
@@ -360,7 +361,8 @@ def test_the_pipeline_job_names_registry_models_and_components_as_the_recorded_j
     model = ours["inputs"]["mlflow_model_path"]
     assert set(model) == set(recorded_model) and model["job_input_type"] == recorded_model["job_input_type"]
     registry_uri = r"^azureml://registries/[\w.-]+/{kind}/[\w.-]+/versions/[\w.-]+$"
-    assert re.match(registry_uri.format(kind="models"), recorded_model["uri"]) and re.match(registry_uri.format(kind="models"), model["uri"])
+    assert re.match(registry_uri.format(kind="models"), recorded_model["uri"])
+    assert re.match(registry_uri.format(kind="models"), model["uri"])
     assert re.match(registry_uri.format(kind="components"), recorded_component["componentId"])
     assert re.match(registry_uri.format(kind="components"), ours["componentId"])
     assert ours["_source"] == recorded_component["_source"] == "REMOTE.REGISTRY"
