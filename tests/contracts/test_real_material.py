@@ -382,3 +382,33 @@ def test_a_registry_that_does_not_serve_the_workspaces_region_is_one_clear_line(
         life.submit(validate_text((REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text(), "runs/phi4-ultrachat.yaml"))
     assert "registry sdk-test does not serve region eastus2, the workspace's" in raised.value.headline
     assert "replicated" in (raised.value.hint or "") and "\n" not in raised.value.headline
+
+
+def test_the_fakes_endpoint_read_score_and_delete_answer_as_recorded(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    """An endpoint read (traffic, scoring URI), a scoring answer naming the deployment that answered, and the
+    endpoint DELETE (202, ``Azure-AsyncOperation`` and ``Location``, a body of ``null``) with its operation's poll."""
+    import requests
+
+    read, score, delete, poll = load("sdk-recordings/online_endpoint_score_delete.json")["Entries"]
+    azure_backend.begin_endpoint("ep-rec", {"managed_by": "finetune-gitops"})
+    url = f"https://management.azure.com{azure_fake.ws_path}/onlineEndpoints/ep-rec?api-version=2024-10-01"
+    ours = requests.get(url, timeout=5).json()
+    recorded = read["ResponseBody"]
+    recorded["properties"]["traffic"] = {}  # keyed by deployment names: data, not shape
+    assert shape_gaps(recorded, ours) == []
+    assert ours["properties"]["scoringUri"].endswith(".inference.ml.azure.com/score")
+
+    key = requests.post(url.replace("?", "/listKeys?"), timeout=5).json()["primaryKey"]
+    azure_fake.endpoint("ep-rec")["properties"]["traffic"] = {"blue": 100}
+    azure_fake.put_resource(f"{azure_fake.ws_path}/onlineEndpoints/ep-rec/deployments/blue", {"name": "blue", "properties": {}})
+    answered = requests.post(ours["properties"]["scoringUri"], json={"input_data": {"input_string": []}}, timeout=5,
+                             headers={"Authorization": f"Bearer {key}"})
+    assert answered.status_code == score["StatusCode"] and answered.headers.get("azureml-model-deployment") == "blue"
+    assert "azureml-model-deployment" in score["ResponseHeaders"]
+
+    gone = requests.delete(url, timeout=5)
+    assert gone.status_code == delete["StatusCode"] and gone.text == delete["ResponseBody"]
+    assert {"Azure-AsyncOperation", "Location", "x-ms-async-operation-timeout"} <= set(gone.headers)
+    assert "/mfeOperationsStatus/" in gone.headers["Azure-AsyncOperation"] and "/mfeOperationResults/" in gone.headers["Location"]
+    ours_poll = requests.get(gone.headers["Azure-AsyncOperation"], timeout=5).json()
+    assert shape_gaps(poll["ResponseBody"], ours_poll) == []

@@ -206,7 +206,7 @@ def _score(fake: FakeAzureML, endpoint_name: str, request: Any) -> Answer:
     fake.scored.append((endpoint_name, target, payload))
     status, reply = fake.scorer(endpoint_name, target, payload)
     fake.record_request(endpoint_name, target, status)
-    return status, {}, reply
+    return status, {"azureml-model-deployment": target}, reply  # the service names the deployment that answered
 
 
 def _deployment_metrics(fake: FakeAzureML, rid: str, query: dict[str, list[str]], start: datetime, end: datetime) -> dict[str, Any]:
