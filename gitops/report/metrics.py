@@ -12,6 +12,9 @@ from typing import Any, Protocol
 from gitops.errors import NotFoundError
 
 SERIES = ("train_loss", "eval_loss")
+# The step of chat_completion_pipeline that logs the evaluation's metrics (azureml-assets' spec: model_prediction
+# then compute_metrics; tests/contracts/azureml-assets keeps that part of it).
+EVALUATION_STEPS = ("compute_metrics",)
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,13 @@ class MlflowMetricsReader:
 
     @staticmethod
     def _evaluation(client: Any, experiments: list[str], job_name: str, training_run: str) -> dict[str, float]:
-        """The metrics of the pipeline's evaluation step (a step under the job, not the training one, whose name says
-        eval), when the pipeline ran one."""
+        """The metrics of the pipeline's evaluation step, when the pipeline ran one: a step under the job, not the
+        training one, named as chat_completion_pipeline names it (``compute_metrics``, after ``model_prediction``)
+        or otherwise saying it evaluates."""
         steps = client.search_runs(experiments, filter_string=f"tags.mlflow.rootRunId = '{job_name}'", max_results=100)
         for step in steps:
             name = str(step.info.run_name or step.data.tags.get("mlflow.runName", "")).lower()
-            if step.info.run_id != training_run and "eval" in name and step.data.metrics:
+            if step.info.run_id != training_run and (name in EVALUATION_STEPS or "eval" in name) and step.data.metrics:
                 return {k: float(v) for k, v in step.data.metrics.items()}
         return {}
 

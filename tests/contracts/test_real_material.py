@@ -412,3 +412,30 @@ def test_the_fakes_endpoint_read_score_and_delete_answer_as_recorded(azure_fake,
     assert "/mfeOperationsStatus/" in gone.headers["Azure-AsyncOperation"] and "/mfeOperationResults/" in gone.headers["Location"]
     ours_poll = requests.get(gone.headers["Azure-AsyncOperation"], timeout=5).json()
     assert shape_gaps(poll["ResponseBody"], ours_poll) == []
+
+
+# What changed between the published 0.0.57 and 0.0.82 (the version the reference documents and runs pin).
+CHANGED_SINCE_0_0_57 = {"optim": "adamw_hf left the choices; adamw_torch is the default",
+                        "evaluation_strategy": "'disable' was added"}
+
+
+def test_the_component_interface_agrees_with_the_published_pipeline_spec() -> None:
+    """Every input of azureml-assets' chat_completion_pipeline (0.0.57) is in the committed 0.0.82 interface with the
+    same type, and the same choices and default unless named as changed since; the outputs are the same; and the step
+    that logs the evaluation's metrics is the one the metrics reader looks for."""
+    import yaml
+
+    from gitops.report.metrics import EVALUATION_STEPS
+
+    real = yaml.safe_load((HERE / "azureml-assets" / "chat_completion_pipeline.0.0.57.interface.yaml").read_text())
+    ours = yaml.safe_load((REPO_ROOT / "pipelines" / "components" / "chat_completion_pipeline-0.0.82.yaml").read_text())
+    assert [name for name in real["inputs"] if name not in ours["inputs"]] == []
+    for name, decl in real["inputs"].items():
+        mine = ours["inputs"][name]
+        assert mine["type"] == decl["type"], name
+        if name in CHANGED_SINCE_0_0_57:
+            continue
+        assert [str(x) for x in mine.get("enum") or []] == [str(x) for x in decl.get("enum") or []], name
+        assert str(mine.get("default")) == str(decl.get("default")), name
+    assert {k: v["type"] for k, v in ours["outputs"].items()} == {k: v["type"] for k, v in real["outputs"].items()}
+    assert set(EVALUATION_STEPS) <= set(real["jobs"]) and "model_prediction" in real["jobs"]

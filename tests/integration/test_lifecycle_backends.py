@@ -222,7 +222,7 @@ class AzureDriver(Driver):
         for i, loss in enumerate((2.6, 2.3, final)):
             client.log_metric(step.info.run_id, "train_loss", loss, step=i * 10)
         client.log_metric(step.info.run_id, "eval_loss", final, step=30)
-        evaluation = client.create_run(exp, run_name="model_evaluation",  # the component's evaluation step, when it runs
+        evaluation = client.create_run(exp, run_name="compute_metrics",  # the component's evaluation step, when it runs
                                        tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id})
         client.log_metric(evaluation.info.run_id, "rougeL", 0.12 if self.quality == "bad" else 0.34)
         self.fake.set_job_status(job, "Completed")

@@ -45,12 +45,12 @@ def test_the_model_evaluation_steps_metrics_are_read_beside_the_training_curves(
     job = "gitops-phi4-0123456789ab"
     parent = client.create_run(exp, run_name=job)
     runs = {name: client.create_run(exp, run_name=name, tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id})
-            for name in ("preprocess", "finetune", "model_evaluation")}
-    client.log_metric(runs["finetune"].info.run_id, "train_loss", 1.9, step=1)
-    client.log_metric(runs["preprocess"].info.run_id, "rows", 1000)
-    client.log_metric(runs["model_evaluation"].info.run_id, "rougeL", 0.31)
-    client.log_metric(runs["model_evaluation"].info.run_id, "perplexity", 7.5)
+            for name in ("chat_completion_datapreprocess", "chat_completion_finetune", "compute_metrics")}
+    client.log_metric(runs["chat_completion_finetune"].info.run_id, "train_loss", 1.9, step=1)
+    client.log_metric(runs["chat_completion_datapreprocess"].info.run_id, "rows", 1000)
+    client.log_metric(runs["compute_metrics"].info.run_id, "rougeL", 0.31)  # the step names of the real pipeline
+    client.log_metric(runs["compute_metrics"].info.run_id, "perplexity", 7.5)
     metrics = MlflowMetricsReader(store).job_metrics(job)
     assert metrics.evaluation == {"rougeL": 0.31, "perplexity": 7.5} and "rows" not in metrics.evaluation
-    client.delete_run(runs["model_evaluation"].info.run_id)
+    client.delete_run(runs["compute_metrics"].info.run_id)
     assert MlflowMetricsReader(store).job_metrics(job).evaluation == {}  # a pipeline that ran no evaluation step
