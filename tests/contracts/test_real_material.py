@@ -439,3 +439,14 @@ def test_the_component_interface_agrees_with_the_published_pipeline_spec() -> No
         assert str(mine.get("default")) == str(decl.get("default")), name
     assert {k: v["type"] for k, v in ours["outputs"].items()} == {k: v["type"] for k, v in real["outputs"].items()}
     assert set(EVALUATION_STEPS) <= set(real["jobs"]) and "model_prediction" in real["jobs"]
+
+
+def test_the_fakes_cluster_read_has_the_recorded_shape_and_the_code_reads_it(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    (read,) = load("sdk-recordings/aml_compute_get.json")["Entries"]
+    url = f"https://management.azure.com{azure_fake.ws_path}/computes/gpu-cluster-big?api-version=2024-10-01"
+    assert shape_gaps(read["ResponseBody"], requests.get(url, timeout=5).json()) == []
+    azure_fake.put_resource(f"{azure_fake.ws_path}/computes/cpu-cluster", read["ResponseBody"])  # the recorded body itself
+    cluster = azure_backend.clients.workspace.compute.get("cpu-cluster")
+    assert cluster.size.lower() == "standard_ds2_v2" and cluster.max_instances == 4  # upper-cased by the service

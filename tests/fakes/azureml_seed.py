@@ -96,15 +96,21 @@ def cluster(name: str, size: str, max_instances: int = 2, state: str = "Succeede
     props = body["properties"]
     props["provisioningState"] = state
     props["properties"]["vmSize"] = size.upper()  # as the service answers it (tests/contracts/sdk-recordings)
+    # The rest as a recorded cluster read has them (tests/contracts/sdk-recordings/aml_compute_get.json).
     for key, value in (("createdOn", "2026-01-05T10:00:00+00:00"), ("modifiedOn", "2026-01-05T10:00:00+00:00"),
-                       ("description", None), ("resourceId", None), ("provisioningErrors", None), ("isAttachedCompute", False)):
+                       ("disableLocalAuth", False), ("description", None), ("resourceId", None), ("computeLocation", "eastus"),
+                       ("provisioningErrors", None), ("isAttachedCompute", False)):
         props.setdefault(key, value)
+    counts = {f"{k}NodeCount": 0 for k in ("preparing", "running", "idle", "unusable", "leaving", "preempted")}
     for key, value in (("vmPriority", "Dedicated"), ("subnet", None), ("currentNodeCount", 0), ("targetNodeCount", 0),
-                       ("nodeStateCounts", None), ("allocationState", "Steady"), ("errors", None), ("virtualMachineImage", None),
-                       ("isolatedNetwork", False)):
-        props["properties"].setdefault(key, value)
+                       ("nodeStateCounts", counts), ("allocationState", "Steady"),
+                       ("allocationStateTransitionTime", "2026-01-05T10:00:00+00:00"), ("errors", None),
+                       ("remoteLoginPortPublicAccess", "NotSpecified"), ("osType", "Linux"), ("virtualMachineImage", None),
+                       ("isolatedNetwork", False), ("propertyBag", {})):
+        if props["properties"].get(key) is None:
+            props["properties"][key] = value
     body.setdefault("location", "eastus")
-    body.setdefault("tags", None)
+    body["tags"] = body.get("tags") or {}
     return body
 
 
