@@ -7,13 +7,11 @@ source/subject/type/time/data), one event or an array, camelCase or PascalCase d
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
-RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+from pipelines.job_files import RUN_COMPLETED, RUN_STATUS_CHANGED, build_event  # noqa: E402,F401  (the event a job writes)
+
 RUN_EVENTS = (RUN_COMPLETED, RUN_STATUS_CHANGED)
 
 
@@ -110,18 +108,3 @@ def _items(body: str | bytes | Any) -> list[Any]:
     return payload if isinstance(payload, list) else [payload]
 
 
-def build_event(*, topic: str, experiment: str, run_id: str, status: str, tags: dict[str, str],
-                run_type: str = "azureml.PipelineRun") -> dict[str, Any]:
-    """An Event Grid event as Azure ML sends it: RunCompleted, or RunStatusChanged for other ends."""
-    completed = status.lower() == "completed"
-    return {
-        "id": str(uuid.uuid4()),
-        "topic": topic,
-        "subject": f"experiments/{experiment}/runs/{run_id}",
-        "eventType": RUN_COMPLETED if completed else RUN_STATUS_CHANGED,
-        "eventTime": datetime.now(UTC).isoformat(),
-        "data": {"experimentId": experiment, "experimentName": experiment, "runId": run_id, "runType": run_type,
-                 "runTags": dict(tags), "runProperties": {}, "runStatus": status.capitalize()},
-        "dataVersion": "2",
-        "metadataVersion": "1",
-    }

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitops.backends.base import Backend
-from gitops.backends.registry import not_hosted
+from gitops.backends.registry import ONLINE_CHECKED, not_hosted
 from gitops.cost.estimate import CostEstimate, assess
 from gitops.cost.prices import PriceBook, PriceSource
 from gitops.errors import GitopsError, RequestError, SpecError
@@ -86,7 +86,7 @@ def online_findings(validated: ValidatedSpec, backend: Backend) -> list[Finding]
 
 
 def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[str], Backend],
-                online_backends: frozenset[str] = frozenset({"azureml"}), salt: str = "",
+                online_backends: frozenset[str] = ONLINE_CHECKED, salt: str = "",
                 prices: PriceSource | None = None, previous: Callable[[str], RunRecord | None] | None = None,
                 hosted: bool = False) -> list[SpecCheck]:
     """Both offline passes, the backend's online checks, the cost (budget caps applied) and the conflicts between

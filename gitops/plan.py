@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from gitops import gitrepo, naming
+from gitops.backends.base import Feature
+from gitops.backends.registry import kind_of
 from gitops.cost.estimate import CostEstimate, assess
 from gitops.cost.prices import PriceBook, PriceSource
 from gitops.ledger.model import RunRecord
@@ -91,13 +93,14 @@ class Plan:
 
 
 def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: Policy, salt: str = "") -> Derived:
-    from pipelines.pipeline_job import effective_params, model_uri
+    from gitops.backends.azureml.pipeline_job import effective_params, model_uri
 
-    gpus = naming.gpus_per_node(spec.compute.instance_type) if spec.backend == "azureml" else None
+    kind = kind_of(spec.backend)
+    gpus = naming.gpus_per_node(spec.compute.instance_type) if kind.named_compute else None
     merged = effective_params(spec, params)
     if spec.model.path:
         model = spec.model.path
-    elif spec.backend == "local" or spec.model.registry == "local":
+    elif not kind.supports(Feature.REGISTRY_MODELS) or spec.model.registry == "local":
         model = f"{spec.model.registry}/{spec.model.name}:{spec.model.version or spec.model.label or 'latest'}"
     else:
         model = model_uri(spec)
@@ -107,7 +110,7 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         backend=spec.backend,
         model=model,
         data=data or f"{spec.data.train_path} / {spec.data.test_path or '(split from train)'}",
-        compute=spec.compute.cluster or ("serverless" if spec.backend == "azureml" else "this machine (CPU)"),
+        compute=spec.compute.cluster or kind.compute_label,
         instance_type=spec.compute.instance_type,
         nodes=spec.compute.nodes,
         gpus_per_node=gpus,

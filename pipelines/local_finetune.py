@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops.util.files import write_json_atomic
+from pipelines.job_files import build_event, write_json_atomic
 
 # Component inputs the local trainer honours; anything else in a spec is recorded but has no effect here.
 HONOURED = (
@@ -206,11 +206,9 @@ def worker(job_dir: Path) -> int:
         finally:  # whatever happens here, the job ends as canceled: never "failed" for being stopped
             os._exit(143)
 
-    # What the handler uses is imported before it is installed: a SIGTERM that lands while the training code is
-    # still importing a module the handler needs (uuid, say) would find it half-initialised, raise inside the
-    # interrupted import, and the job would be recorded as failed instead of canceled.
-    import gitops.events  # noqa: F401
-
+    # What the handler uses (build_event, and uuid with it) was imported with this module, before the handler is
+    # installed: a SIGTERM that lands while the training code is still importing a module the handler needs would
+    # find it half-initialised, raise inside the interrupted import, and the job would be recorded failed.
     signal.signal(signal.SIGTERM, on_term)
     update(state="running", started_at=time.time())
     try:
@@ -228,7 +226,6 @@ def worker(job_dir: Path) -> int:
 def emit_event(request: FinetuneRequest, job_dir: Path, status: str) -> None:
     """Write the job-finished event (Event Grid shape) to the workspace's events/ folder. The worker does no
     more: whoever drives the lifecycle (``gitops run``, ``gitops reconcile``) reads the job's state from there."""
-    from gitops.events import build_event
 
     event = build_event(topic=request.event_topic, experiment=request.experiment, run_id=request.job_name,
                         status=status, tags=request.tags)

@@ -28,6 +28,7 @@ class Feature(StrEnum):
     LOCAL_DATA_FILES = "local_data_files"  # data.train_path/test_path naming a file on this machine
     SERVER_RESTART = "server_restart"  # endpoint servers of our own, which reconcile starts again when they died
     HOSTED = "hosted"  # driven by the Function App: what it does happens elsewhere (Azure), never on the Function's host
+    LOCAL_REGISTRY = "local_registry"  # foundation models built and registered on this machine (registry: local)
 
 
 class JobState(StrEnum):

@@ -1,13 +1,16 @@
-"""The explicit backend registry: spec ``backend:`` name -> capabilities and a lazy factory.
+"""The explicit backend registry: spec ``backend:`` name -> what the backend is, as data, and a lazy factory.
 
-Capabilities (what a backend does NOT support, and why) are plain data here so that offline
-validation can check them without importing any backend's SDK.
+Each backend is described by a ``BackendKind`` (as SkyPilot declares its clouds): what it does not support and
+why, whether it has online checks, prices, named compute and component defaults, and the install extra that
+brings its SDK. Code elsewhere asks the kind (``kind_of(spec.backend).online_checks``), never the name; offline
+validation reads the data without importing any backend's SDK.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gitops.backends.base import Backend, Feature, is_remote_data
@@ -32,13 +35,46 @@ UNSUPPORTED: dict[str, dict[Feature, str]] = {
         Feature.SERVER_RESTART: "managed online endpoints run on Azure's servers: there is no server of ours to restart",
         Feature.LOCAL_DATA_FILES: "the job runs in Azure and the Function that submits it has no checkout, so it never reads "
                                   "a local path; name a hub dataset (data.dataset), an azureml: data asset or an https:// URI",
+        Feature.LOCAL_REGISTRY: "models of the local registry are built on one machine; use registry: azureml "
+                                "(or your workspace's registry)",
     },
 }
 
-_FACTORIES: dict[str, str] = {
-    "local": "gitops.backends.local.backend:LocalBackend",
-    "azureml": "gitops.backends.azureml.backend:AzureMLBackend",
+
+@dataclass(frozen=True)
+class BackendKind:
+    """What a backend is: asked instead of branching on its name."""
+
+    name: str
+    factory: str  # "module:Class", imported on first use (its SDK with it)
+    extra: str  # the install extra that brings the SDK: pip install 'finetune-gitops[<extra>]'
+    unsupported: Mapping[Feature, str]
+    online_checks: bool  # a workspace and a registry answer the online checks (model, retirement, compute, quota)
+    billed: bool  # training and serving are billed at a VM price list (the plan's cost rows)
+    named_compute: bool  # compute.cluster / instance_type name VM sizes: allow lists apply, GPUs come from the size
+    component_defaults: bool  # what the spec leaves unset takes the notebook's and the model's defaults
+    compute_label: str  # how the plan names the compute when no cluster is given
+
+    def supports(self, feature: Feature) -> bool:
+        return feature not in self.unsupported
+
+
+KINDS: dict[str, BackendKind] = {
+    "local": BackendKind("local", "gitops.backends.local.backend:LocalBackend", "local", UNSUPPORTED["local"],
+                         online_checks=False, billed=False, named_compute=False, component_defaults=False,
+                         compute_label="this machine (CPU)"),
+    "azureml": BackendKind("azureml", "gitops.backends.azureml.backend:AzureMLBackend", "azure", UNSUPPORTED["azureml"],
+                           online_checks=True, billed=True, named_compute=True, component_defaults=True,
+                           compute_label="serverless"),
 }
+ONLINE_CHECKED = frozenset(k.name for k in KINDS.values() if k.online_checks)
+
+
+def kind_of(name: str) -> BackendKind:
+    kind = KINDS.get(name)
+    if kind is None:
+        raise UnsupportedError(f"unknown backend '{name}'", hint=f"use one of: {', '.join(KINDS)}")
+    return kind
 
 
 def features_used(spec: RunSpec, params: Mapping[str, Any]) -> dict[Feature, str]:
@@ -52,6 +88,8 @@ def features_used(spec: RunSpec, params: Mapping[str, Any]) -> dict[Feature, str
         used[Feature.GPU_SKUS] = "compute.instance_type" if spec.compute.instance_type else "deploy.instance_type"
     if spec.model.registry not in ("local",) and spec.model.path is None:
         used[Feature.REGISTRY_MODELS] = "model.registry"
+    if spec.model.registry == "local" and spec.model.path is None:
+        used[Feature.LOCAL_REGISTRY] = "model.registry"
     if spec.model.path is not None:
         used[Feature.LOCAL_MODEL_DIRS] = "model.path"
     if params.get("precision") == "16":
@@ -76,9 +114,6 @@ def capability_findings(spec: RunSpec, params: Mapping[str, Any]) -> list[Findin
         if feature in unsupported:
             maker = warning if feature in _IGNORABLE else error
             out.append(maker(path, f"the {spec.backend} backend does not support {feature.value}: {unsupported[feature]}"))
-    if spec.backend == "azureml" and spec.model.registry == "local":
-        out.append(error("model.registry", "the azureml backend cannot use the local registry",
-                         "use registry: azureml (or your workspace's registry)"))
     return out
 
 
@@ -102,7 +137,8 @@ def backend_cache(preset: Mapping[str, Backend] | None = None) -> Callable[[str]
 
 def not_hosted(name: str) -> str | None:
     """Why the Function App does not run backend ``name`` (None: it does)."""
-    return UNSUPPORTED.get(name, {}).get(Feature.HOSTED)
+    kind = KINDS.get(name)
+    return kind.unsupported.get(Feature.HOSTED) if kind else None
 
 
 def hosted_only(backend_for: Callable[[str], Backend]) -> Callable[[str], Backend]:
@@ -121,15 +157,13 @@ def hosted_only(backend_for: Callable[[str], Backend]) -> Callable[[str], Backen
 
 def get_backend(name: str, **options: Any) -> Backend:
     """Instantiate the backend registered under ``name`` (its SDK is imported only now)."""
-    target = _FACTORIES.get(name)
-    if target is None:
-        raise UnsupportedError(f"unknown backend '{name}'", hint=f"use one of: {', '.join(_FACTORIES)}")
-    module_name, _, attr = target.partition(":")
+    kind = kind_of(name)
+    module_name, _, attr = kind.factory.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UnsupportedError(f"the {name} backend is not available here ({exc.name} cannot be imported)",
-                               hint=f"install the extra it needs: pip install 'finetune-gitops[{'azure' if name == 'azureml' else name}]'"
+                               hint=f"install the extra it needs: pip install 'finetune-gitops[{kind.extra}]'"
                                ) from exc
     factory: Callable[..., Backend] = getattr(module, attr)
     return factory(**options)

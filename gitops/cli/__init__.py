@@ -11,44 +11,10 @@ from typing import Any
 
 import typer
 
+from gitops.cli.app import app
 from gitops.errors import GitopsError
 
-app = typer.Typer(
-    name="gitops",
-    help="finetune-gitops: fine-tune chat LLMs on Azure ML (or locally) from reviewed pull requests.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain click help: typer's rich panels print a `<bool>` type beside every flag, --help included.
-    rich_markup_mode=None,
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            print(f"finetune-gitops {version('finetune-gitops')}")
-        except PackageNotFoundError:
-            print("finetune-gitops (not installed as a package)")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _options(ctx: typer.Context,
-             show_version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
-                                               callback=_version),
-             verbose: bool = typer.Option(False, "-v", "--verbose",
-                                          help="Show what libraries print (MLflow, Hugging Face); else it goes to "
-                                               "<workspace>/logs/cli.log.")) -> None:
-    """finetune-gitops: fine-tune chat LLMs on Azure ML (or locally) from reviewed pull requests."""
-    from gitops.cli import output
-
-    if not verbose:
-        output.quiet()
-        ctx.call_on_close(output.restore)
-
+__all__ = ["app", "main"]
 
 def _register() -> None:
     from gitops.cli import (

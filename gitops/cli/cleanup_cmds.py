@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from gitops.cli import app
+from gitops.cli.app import app
 
 
 @app.command()

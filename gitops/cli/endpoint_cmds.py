@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from gitops.cli import app
+from gitops.cli.app import app
 
 
 def _local() -> tuple[Any, Any]:
@@ -27,7 +27,7 @@ def _endpoint_of(lifecycle: Any, backend: Any, name: str) -> tuple[str, str | No
     from gitops.errors import NotFoundError
 
     got = lifecycle.ledger.get(name) if name else None
-    if got is not None and got[0].endpoint and got[0].backend == "local":
+    if got is not None and got[0].endpoint and got[0].backend == backend.name:  # a run of the backend asked
         return got[0].endpoint, got[0].run
     info = backend.get_endpoint(name)
     if info is not None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from gitops.cli import app
+from gitops.cli.app import app
 
 local_app = typer.Typer(help="The embedded local backend.", no_args_is_help=True)
 data_app = typer.Typer(help="Training data.", no_args_is_help=True)

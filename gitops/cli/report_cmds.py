@@ -9,7 +9,8 @@ from typing import Optional
 
 import typer
 
-from gitops.cli import app, output
+from gitops.cli import output
+from gitops.cli.app import app
 
 
 class ReportFormat(StrEnum):

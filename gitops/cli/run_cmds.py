@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 import typer
 
-from gitops.cli import app, output
+from gitops.cli import output
+from gitops.cli.app import app
 
 
 @app.command()
@@ -80,8 +81,11 @@ SYNTHETIC = ("synth", "train_sft.jsonl")  # the documented synthetic dataset's f
 def _synthesize_when_missing(validated: Any, console: Any) -> None:
     """The local example runs from a fresh checkout: its documented synthetic dataset is made on first use (as
     `gitops data synth --out <folder>` would), and only that one; any other missing file stays an error."""
+    from gitops.backends.base import Feature
+    from gitops.backends.registry import kind_of
+
     spec = validated.spec
-    if spec is None or spec.backend != "local" or not spec.data.train_path:
+    if spec is None or not kind_of(spec.backend).supports(Feature.LOCAL_DATA_FILES) or not spec.data.train_path:
         return
     train = Path(spec.data.train_path)
     if (train.parent.name, train.name) != SYNTHETIC or train.exists():
@@ -283,7 +287,10 @@ def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typ
         result = lifecycle.backend_for(record.backend).invoke(record.endpoint or "", {"input_data": {
             "input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}})
     except BackendError as exc:
-        down = record.backend == "local" and "did not answer" in exc.headline
+        from gitops.backends.base import Feature
+        from gitops.backends.registry import kind_of
+
+        down = kind_of(record.backend).supports(Feature.SERVER_RESTART) and "did not answer" in exc.headline
         raise BackendError(exc.headline, hint=f"the endpoint's server is not running: `gitops start {name}` starts it"
                            if down else exc.hint) from None
     if result.status_code != 200:  # one line, and a failing exit code

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from gitops.cli import app, output
+from gitops.cli import output
+from gitops.cli.app import app
 
 if TYPE_CHECKING:
     from gitops.ledger.model import RunRecord
@@ -69,7 +70,7 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
              online: bool = typer.Option(False, "--online", help=ONLINE_HELP)) -> None:
     """Check specs (schema, component params, repo policy; with --online the model, its retirement, compute and
     SKUs too); exit 1 when any is invalid."""
-    from gitops.backends.registry import backend_cache
+    from gitops.backends.registry import ONLINE_CHECKED, backend_cache
     from gitops.online import online_findings
     from gitops.spec.policy import load_policy
     from gitops.spec.validate import validate_file
@@ -102,7 +103,7 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
         findings = list(result.findings) + shared.get(str(file), [])
         if result.ok and result.spec is not None:  # the budget caps, as the plan applies them
             findings += assess(result, policy, book, previous(result.spec.name) if previous else None)[1]
-        if online and result.ok and result.spec is not None and result.spec.backend == "azureml":
+        if online and result.ok and result.spec is not None and result.spec.backend in ONLINE_CHECKED:
             findings += online_findings(result, backend_for(result.spec.backend))
         for finding in sorted(findings, key=lambda f: f.line or 0):
             print(finding.format())
@@ -157,11 +158,12 @@ def render(file: Path = typer.Argument(..., help="The spec to render."),
     import yaml
 
     from gitops import naming
+    from gitops.backends.azureml.pipeline_job import build_pipeline_job
+    from gitops.backends.registry import kind_of
     from gitops.errors import UnsupportedError
     from gitops.spec.validate import load_spec
-    from pipelines.pipeline_job import build_pipeline_job
 
-    if backend != "azureml":
+    if not kind_of(backend).component_defaults:  # what renders is a job of the registry component
         raise UnsupportedError(f"cannot render for backend '{backend}'", hint="use --backend azureml")
     result = load_spec(file, policy_for(file))
     spec = result.require()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import typer
 
-from gitops.cli import app, output
+from gitops.cli import output
+from gitops.cli.app import app
 
 
 @app.command()

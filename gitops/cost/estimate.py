@@ -22,7 +22,14 @@ from gitops.spec.policy import POLICY_FILE, Policy
 if TYPE_CHECKING:
     from gitops.spec.validate import ValidatedSpec
 
-BILLED_BACKENDS = frozenset({"azureml"})  # the local backend trains and serves on this machine
+
+
+def _billed(backend: str) -> bool:
+    """Whether the backend's compute and serving are billed at a price list (the local one runs on this machine)."""
+    from gitops.backends.registry import KINDS
+
+    kind = KINDS.get(backend)
+    return kind is not None and kind.billed
 
 
 def _times(a: float | None, b: float | None) -> float | None:
@@ -49,7 +56,7 @@ class CostEstimate:
 
     @property
     def billed(self) -> bool:
-        return self.backend in BILLED_BACKENDS
+        return _billed(self.backend)
 
     @property
     def training_hourly(self) -> float | None:
@@ -132,7 +139,7 @@ def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: Pric
     region = policy.budget.region.lower()
     idle = spec.lifecycle.idle_after or policy.defaults.idle_after
     expire = spec.lifecycle.expire_after or policy.defaults.expire_after
-    if spec.backend not in BILLED_BACKENDS:
+    if not _billed(spec.backend):
         return CostEstimate(spec.backend, region, idle_after=idle, expire_after=expire)
     train_sku = spec.compute.instance_type
     deploy_sku = spec.deploy.instance_type or DEFAULT_DEPLOY_SKU

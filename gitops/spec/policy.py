@@ -11,8 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gitops.backends.registry import KINDS
 from gitops.spec.findings import Finding, Severity, error, warning
 from gitops.spec.model import Duration, RunSpec, parse_duration
+from gitops.spec.parse import model_from_yaml
 
 POLICY_FILE = "gitops.yaml"
 
@@ -137,7 +139,8 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
         sev = Severity.ERROR if policy.model_labels == "error" else Severity.WARNING
         add(sev, "model.label", f"label '{spec.model.label}' is not reproducible: the run changes when the label moves",
             "pin model.version")
-    if spec.backend == "azureml":
+    kind = KINDS.get(spec.backend)
+    if kind is not None and kind.named_compute:  # the allow lists name clusters and VM sizes
         comp = policy.compute
         if comp.allowed_clusters is not None:
             if spec.compute.cluster is None:
@@ -178,7 +181,6 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
 def parse_policy(text: str, file: str = POLICY_FILE) -> tuple[Policy | None, list[Finding]]:
     """The one parser of the repo policy: a complete ``Policy``, or None and the findings that say why. A broken
     policy is never replaced by the defaults: every caller refuses to go on with it."""
-    from gitops.spec.validate import model_from_yaml  # local: validate imports this module
 
     policy, findings = model_from_yaml(Policy, text, file)
     if policy is None and not any(f.is_error for f in findings):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from gitops import naming
 from gitops.backends.base import Backend, EndpointInfo, Provisioning
+from gitops.backends.registry import ONLINE_CHECKED
 from gitops.errors import GitopsError
 from gitops.ledger.model import Ledger, RunRecord
 from gitops.spec.model import RunSpec
@@ -154,7 +155,7 @@ class Scan:
 
 
 def scan(specs: Iterable[tuple[str, ValidatedSpec]], ledger: Ledger, backend_for: Callable[[str], Backend], now: float,
-         online_backends: frozenset[str] = frozenset({"azureml"})) -> Scan:
+         online_backends: frozenset[str] = ONLINE_CHECKED) -> Scan:
     """Every spec's online checks (``(run, validated)``; backends with online checks only) and every live run's
     drift. A spec or endpoint that cannot be looked at is a finding of its own, never a silent pass."""
     result = Scan()

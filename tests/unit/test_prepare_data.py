@@ -74,8 +74,8 @@ def test_the_pipeline_step_runs_from_its_code_snapshot_alone(tmp_path: Path) -> 
     import subprocess
     import sys
 
+    from gitops.backends.azureml.pipeline_job import PIPELINES_DIR, prepare_step
     from gitops.spec.validate import validate_text
-    from pipelines.pipeline_job import PIPELINES_DIR, prepare_step
 
     src = tmp_path / "hub"
     write_dataset(src, rows=20, test_rows=10)

@@ -1,6 +1,6 @@
 """Data upload, pipeline job submission, status and cancel on Azure ML.
 
-The job document is the one ``gitops render`` prints (``pipelines.pipeline_job``), loaded with the SDK's
+The job document is the one ``gitops render`` prints (``gitops.backends.azureml.pipeline_job``), loaded with the SDK's
 own ``load_job`` and submitted under its deterministic name, so a retried submit finds the job it made.
 """
 
@@ -71,7 +71,7 @@ class AzureJobs:
                model: FoundationModel, data: PreparedData, gpus: int | None) -> JobStatus:
         from azure.ai.ml import load_job
 
-        from pipelines.pipeline_job import build_pipeline_job
+        from gitops.backends.azureml.pipeline_job import build_pipeline_job
 
         existing = self.get(job_name)
         if existing is not None:  # a retried submit: the job exists under its deterministic name

@@ -17,12 +17,13 @@ from typing import Any
 
 import yaml
 
+import pipelines
 from gitops import naming
 from gitops.component import COMPONENT_NAME, SYSTEM_INPUTS, load_interface
 from gitops.spec.model import RunSpec
 
 PIPELINE_JOB_SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
-PIPELINES_DIR = Path(__file__).resolve().parent  # the prepare_data step's code snapshot
+PIPELINES_DIR = Path(pipelines.__file__).resolve().parent  # the prepare_data step's code snapshot
 PREPARE_ENVIRONMENT = PIPELINES_DIR / "environments" / "prepare-data.conda.yaml"
 PREPARE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 
@@ -41,8 +42,11 @@ NOTEBOOK_DEFAULTS: dict[str, Any] = {
 
 def effective_params(spec: RunSpec, params: Mapping[str, Any],
                      model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The parameters a job really gets. Local runs use the component's own defaults for gaps."""
-    if spec.backend == "local":
+    """The parameters a job really gets: the notebook's, the model's, then the spec's, where the backend fills gaps
+    with the component's defaults (the local trainer keeps its own)."""
+    from gitops.backends.registry import kind_of
+
+    if not kind_of(spec.backend).component_defaults:
         return dict(params)
     interface = load_interface(spec.finetune.component_version)
     declared = set(interface.inputs) if interface else set()
