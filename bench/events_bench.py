@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 from gitops.events import build_event  # noqa: E402
 from gitops.ledger.local import LocalLedger  # noqa: E402
 from gitops.lifecycle.flow import Lifecycle  # noqa: E402
-from gitops.lifecycle.queue import MemoryQueue, StepMessage, StorageQueue  # noqa: E402
+from gitops.lifecycle.queue import MemoryQueue, StepMessage  # noqa: E402
+from gitops.lifecycle.storage_queue import StorageQueue  # noqa: E402
 from gitops.spec.validate import validate_text  # noqa: E402
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept  # noqa: E402
 

@@ -46,9 +46,9 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def submit(req: func.HttpRequest) -> func.HttpResponse:
-    from gitops.backends.registry import not_hosted
     from gitops.ledger.model import lookup
     from gitops.online import check_specs, policy_from_text
+    from gitops.spec.capabilities import not_hosted
 
     s = services()
     limit_body(req, s.settings.max_body_bytes)

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitops.backends.base import Backend
-from gitops.backends.registry import ONLINE_CHECKED, not_hosted
 from gitops.cost.estimate import CostEstimate, assess
 from gitops.cost.prices import PriceBook, PriceSource
 from gitops.errors import GitopsError, RequestError, SpecError
 from gitops.ledger.model import RunRecord
+from gitops.spec.capabilities import ONLINE_CHECKED, not_hosted
 from gitops.spec.findings import Finding, error, has_errors, note
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
 from gitops.spec.validate import ValidatedSpec, validate_text

@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops import gitrepo, naming
-from gitops.backends.base import Feature
-from gitops.backends.registry import kind_of
+from gitops import gitrepo
 from gitops.cost.estimate import CostEstimate, assess
 from gitops.cost.prices import PriceBook, PriceSource
 from gitops.ledger.model import RunRecord
+from gitops.spec import naming
+from gitops.spec.capabilities import Feature, kind_of
 from gitops.spec.conflicts import conflict_findings
 from gitops.spec.diff import FieldChange, field_changes
 from gitops.spec.findings import Finding, error, has_errors
@@ -93,7 +93,7 @@ class Plan:
 
 
 def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: Policy, salt: str = "") -> Derived:
-    from gitops.backends.azureml.pipeline_job import effective_params, model_uri
+    from gitops.spec.component import effective_params, model_uri
 
     kind = kind_of(spec.backend)
     gpus = naming.gpus_per_node(spec.compute.instance_type) if kind.named_compute else None

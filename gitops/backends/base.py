@@ -13,22 +13,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from gitops.spec.capabilities import REMOTE_DATA_PREFIXES, Feature, is_remote_data  # noqa: F401  (the interface's vocabulary)
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
-
-
-class Feature(StrEnum):
-    MULTI_NODE = "multi_node"
-    DEEPSPEED = "deepspeed"
-    GPU_SKUS = "gpu_skus"
-    REGISTRY_MODELS = "registry_models"  # foundation models from an Azure ML registry
-    LOCAL_MODEL_DIRS = "local_model_dirs"
-    FP16 = "fp16"
-    UNMERGED_LORA = "unmerged_lora"  # serving a LoRA adapter on top of a separately loaded base
-    LOCAL_DATA_FILES = "local_data_files"  # data.train_path/test_path naming a file on this machine
-    SERVER_RESTART = "server_restart"  # endpoint servers of our own, which reconcile starts again when they died
-    HOSTED = "hosted"  # driven by the Function App: what it does happens elsewhere (Azure), never on the Function's host
-    LOCAL_REGISTRY = "local_registry"  # foundation models built and registered on this machine (registry: local)
 
 
 class JobState(StrEnum):
@@ -41,14 +28,6 @@ class JobState(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELED)
-
-
-# Data a job elsewhere can read: a registered data asset, or a URI. Anything else names a file on this machine.
-REMOTE_DATA_PREFIXES = ("azureml:", "https://", "abfss://", "wasbs://")
-
-
-def is_remote_data(path: str) -> bool:
-    return path.strip().lower().startswith(REMOTE_DATA_PREFIXES)
 
 
 @dataclass(frozen=True)

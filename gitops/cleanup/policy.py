@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from gitops.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, TAG_KEEP
+from gitops.spec.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, TAG_KEEP
 
 KEEP_TAG = TAG_KEEP
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off", "n", "f"})

@@ -12,11 +12,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gitops import naming
 from gitops.backends.base import Backend, EndpointInfo
 from gitops.cleanup.policy import DeploymentFacts, EndpointFacts, Rules, Verdict, decide
 from gitops.errors import GitopsError
 from gitops.ledger.model import Ledger, RunRecord, update
+from gitops.spec import naming
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
 

@@ -81,8 +81,7 @@ SYNTHETIC = ("synth", "train_sft.jsonl")  # the documented synthetic dataset's f
 def _synthesize_when_missing(validated: Any, console: Any) -> None:
     """The local example runs from a fresh checkout: its documented synthetic dataset is made on first use (as
     `gitops data synth --out <folder>` would), and only that one; any other missing file stays an error."""
-    from gitops.backends.base import Feature
-    from gitops.backends.registry import kind_of
+    from gitops.spec.capabilities import Feature, kind_of
 
     spec = validated.spec
     if spec is None or not kind_of(spec.backend).supports(Feature.LOCAL_DATA_FILES) or not spec.data.train_path:
@@ -287,8 +286,7 @@ def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typ
         result = lifecycle.backend_for(record.backend).invoke(record.endpoint or "", {"input_data": {
             "input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}})
     except BackendError as exc:
-        from gitops.backends.base import Feature
-        from gitops.backends.registry import kind_of
+        from gitops.spec.capabilities import Feature, kind_of
 
         down = kind_of(record.backend).supports(Feature.SERVER_RESTART) and "did not answer" in exc.headline
         raise BackendError(exc.headline, hint=f"the endpoint's server is not running: `gitops start {name}` starts it"

@@ -70,8 +70,9 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
              online: bool = typer.Option(False, "--online", help=ONLINE_HELP)) -> None:
     """Check specs (schema, component params, repo policy; with --online the model, its retirement, compute and
     SKUs too); exit 1 when any is invalid."""
-    from gitops.backends.registry import ONLINE_CHECKED, backend_cache
+    from gitops.backends.registry import backend_cache
     from gitops.online import online_findings
+    from gitops.spec.capabilities import ONLINE_CHECKED
     from gitops.spec.policy import load_policy
     from gitops.spec.validate import validate_file
 
@@ -157,10 +158,10 @@ def render(file: Path = typer.Argument(..., help="The spec to render."),
     first step prepares the data on the cluster from this checkout's pipelines/ folder."""
     import yaml
 
-    from gitops import naming
     from gitops.backends.azureml.pipeline_job import build_pipeline_job
-    from gitops.backends.registry import kind_of
     from gitops.errors import UnsupportedError
+    from gitops.spec import naming
+    from gitops.spec.capabilities import kind_of
     from gitops.spec.validate import load_spec
 
     if not kind_of(backend).component_defaults:  # what renders is a job of the registry component

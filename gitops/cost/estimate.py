@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from gitops.cost.prices import Price, PriceSource
 from gitops.ledger.model import RunRecord
-from gitops.naming import DEFAULT_DEPLOY_SKU
 from gitops.spec.findings import Finding, error, warning
 from gitops.spec.model import RunSpec, parse_duration
+from gitops.spec.naming import DEFAULT_DEPLOY_SKU
 from gitops.spec.policy import POLICY_FILE, Policy
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def _billed(backend: str) -> bool:
     """Whether the backend's compute and serving are billed at a price list (the local one runs on this machine)."""
-    from gitops.backends.registry import KINDS
+    from gitops.spec.capabilities import KINDS
 
     kind = KINDS.get(backend)
     return kind is not None and kind.billed

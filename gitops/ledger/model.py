@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, model_validator
 
-from gitops.naming import Digests
+from gitops.spec.naming import Digests
 
 RunStatus = Literal["submitted", "running", "completed", "deploying", "rolling_back", "live", "rolled_back", "failed",
                     "canceled", "superseded", "retired", "held", "rejected"]
@@ -63,8 +63,8 @@ def _split_digests(data: Any) -> Any:
     """Records written before the digest was split carry one, of the whole spec: their training and deployment
     digests are worked out from the stored spec, so the same spec submitted again is still known (no second job)."""
     if isinstance(data, dict) and not data.get("training_digest") and isinstance(data.get("spec"), dict) and data["spec"]:
-        from gitops.naming import digests
         from gitops.spec.model import RunSpec
+        from gitops.spec.naming import digests
 
         try:
             both = digests(RunSpec.model_validate(data["spec"]), dict(data.get("params") or {}))

@@ -20,15 +20,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gitops import naming
 from gitops.backends.base import Backend, Feature, JobState, Provisioning
-from gitops.backends.registry import ensure_supported
 from gitops.errors import ConflictError, GitopsError, NotFoundError, SpecError, TransientBackendError
 from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
 from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, update
 from gitops.lifecycle import steps as S
 from gitops.lifecycle.queue import StepMessage, StepQueue
 from gitops.report.metrics import MetricsReader
+from gitops.spec import naming
+from gitops.spec.capabilities import ensure_supported
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
 from gitops.spec.validate import ValidatedSpec

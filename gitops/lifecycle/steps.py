@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from gitops import naming
 from gitops.backends.base import Backend, JobState, Provisioning
 from gitops.ledger.model import Cursor, RunRecord, RunStatus
 from gitops.lifecycle import gate as G
 from gitops.lifecycle.smoke import extract_reply, run_smoke_test
 from gitops.report.metrics import MetricsReader
+from gitops.spec import naming
 from gitops.spec.model import RunSpec
 
 # Waits between looks at something Azure is provisioning: 10 s, 20 s, 40 s, then every minute.

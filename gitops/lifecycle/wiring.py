@@ -15,10 +15,11 @@ from gitops.cost.prices import Price, PriceBook, PriceSource, committed_snapshot
 from gitops.errors import ConfigurationError, UnsupportedError
 from gitops.ledger.model import Ledger
 from gitops.lifecycle.flow import Lifecycle
-from gitops.lifecycle.queue import StepQueue, StorageQueue
-from gitops.naming import workspace_resource_id
+from gitops.lifecycle.queue import StepQueue
+from gitops.lifecycle.storage_queue import StorageQueue
 from gitops.report.metrics import MetricsReader, MlflowMetricsReader
 from gitops.settings import Settings
+from gitops.spec.naming import workspace_resource_id
 
 
 def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:

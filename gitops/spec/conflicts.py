@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from gitops import naming
+from gitops.spec import naming
 from gitops.spec.findings import Finding, error
 from gitops.spec.validate import ValidatedSpec
 from gitops.spec.yamlsource import parse_yaml

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gitops.backends.registry import KINDS
+from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Finding, Severity, error, warning
 from gitops.spec.model import Duration, RunSpec, parse_duration
 from gitops.spec.parse import model_from_yaml

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gitops.component import load_interface
+from gitops.spec.component import load_interface
 from gitops.spec.model import RunSpec
 from gitops.spec.policy import Policy
 

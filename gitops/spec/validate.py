@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gitops import naming
-from gitops.backends.registry import capability_findings
-from gitops.component import check_params
 from gitops.errors import SpecError
+from gitops.spec import naming
+from gitops.spec.capabilities import capability_findings
+from gitops.spec.component import check_params
 from gitops.spec.findings import Finding, error, has_errors
 from gitops.spec.model import FinetuneSpec, RunSpec
 from gitops.spec.parse import findings_from

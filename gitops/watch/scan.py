@@ -9,11 +9,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from gitops import naming
 from gitops.backends.base import Backend, EndpointInfo, Provisioning
-from gitops.backends.registry import ONLINE_CHECKED
 from gitops.errors import GitopsError
 from gitops.ledger.model import Ledger, RunRecord
+from gitops.spec import naming
+from gitops.spec.capabilities import ONLINE_CHECKED
 from gitops.spec.model import RunSpec
 from gitops.spec.validate import ValidatedSpec
 from gitops.watch.findings import Kind, WatchFinding

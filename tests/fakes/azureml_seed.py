@@ -83,7 +83,7 @@ def foundation_model(name: str = "Phi-4", version: str = "8", stage: str | None 
 def component() -> dict[str, Any]:
     from azure.ai.ml import load_component
 
-    from gitops.component import component_file
+    from gitops.spec.component import component_file
 
     entity = load_component(component_file("0.0.82"))
     return serialize(entity._to_rest_object())

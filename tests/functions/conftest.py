@@ -77,7 +77,7 @@ def step_queue(azurite_queue):  # type: ignore[no-untyped-def]
     """A fresh step queue on the real Azurite queue service (base64 messages, as the Functions trigger reads them)."""
     import uuid
 
-    from gitops.lifecycle.queue import StorageQueue
+    from gitops.lifecycle.storage_queue import StorageQueue
 
     return StorageQueue.from_connection_string(azurite_queue, f"steps-{uuid.uuid4().hex[:12]}")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gitops.component import SYSTEM_INPUTS, check_params, load_interface
+from gitops.spec.component import SYSTEM_INPUTS, check_params, load_interface
 from gitops.spec.validate import validate_text
 
 

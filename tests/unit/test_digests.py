@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gitops import naming
 from gitops.ledger.model import RunRecord, parse_record
+from gitops.spec import naming
 from gitops.spec.validate import ValidatedSpec, validate_text
 from tests.conftest import REPO_ROOT
 

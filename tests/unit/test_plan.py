@@ -154,7 +154,7 @@ def test_two_specs_on_one_endpoint_or_model_name_are_refused_naming_both(git_rep
 
 
 def test_without_gitops_repo_endpoint_names_come_from_the_git_remote(git_repo, azure_spec_text, cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from gitops import naming
+    from gitops.spec import naming
     from gitops.spec.validate import validate_text
 
     monkeypatch.delenv("GITOPS_REPO", raising=False)
@@ -278,7 +278,7 @@ def test_without_base_the_plan_is_made_against_the_merge_base_with_the_default_b
 
 
 def test_the_display_name_says_the_runs_data_and_leaves_out_what_is_unset() -> None:
-    from gitops import naming
+    from gitops.spec import naming
     from gitops.spec.model import RunSpec
 
     base = {"name": "slug", "model": {"name": "Phi-4", "version": "8"}}

@@ -24,7 +24,7 @@ def test_the_function_app_needs_a_ledger_and_a_queue_and_names_the_setting(azuri
 
 
 def test_the_function_app_sends_steps_to_the_configured_queue(azurite, azurite_queue) -> None:  # type: ignore[no-untyped-def]
-    from gitops.lifecycle.queue import StorageQueue
+    from gitops.lifecycle.storage_queue import StorageQueue
 
     lifecycle = function_lifecycle(Settings.load({"GITOPS_LEDGER_CONNECTION_STRING": azurite, "GITOPS_QUEUE": azurite_queue,
                                                   "GITOPS_QUEUE_NAME": "wiring-steps", **AZURE}))

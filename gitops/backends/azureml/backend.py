@@ -24,8 +24,8 @@ from gitops.backends.base import (
     TrafficWindow,
     Usage,
 )
-from gitops.backends.registry import UNSUPPORTED
 from gitops.errors import SpecError
+from gitops.spec.capabilities import UNSUPPORTED
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from gitops.backends.azureml.errors import call
 from gitops.errors import SpecError
-from gitops.naming import workspace_resource_id
 from gitops.settings import Settings
+from gitops.spec.naming import workspace_resource_id
 
 SDK_RETRY: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 1.0, "retry_backoff_max": 8}
 

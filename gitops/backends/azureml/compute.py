@@ -24,9 +24,9 @@ from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel
 from gitops.errors import NotFoundError
-from gitops.naming import DEFAULT_DEPLOY_SKU, gpus_per_node
 from gitops.spec.findings import Finding, error, note, warning
 from gitops.spec.model import RunSpec
+from gitops.spec.naming import DEFAULT_DEPLOY_SKU, gpus_per_node
 
 # Sizes the component refuses when a model declares no allow list (too little GPU memory).
 UNSUPPORTED_SKUS = frozenset({"standard_nc6", "standard_nc12", "standard_nc24", "standard_nc24r"})

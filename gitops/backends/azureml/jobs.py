@@ -18,9 +18,9 @@ from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel, JobState, JobStatus, PreparedData, is_remote_data
 from gitops.errors import NotFoundError, SpecError
-from gitops.naming import TAG_DIGEST
 from gitops.spec.findings import error
 from gitops.spec.model import RunSpec
+from gitops.spec.naming import TAG_DIGEST
 
 _STATES = {
     "notstarted": JobState.QUEUED, "queued": JobState.QUEUED, "preparing": JobState.QUEUED,
@@ -58,7 +58,7 @@ class AzureJobs:
 
     # -- jobs -------------------------------------------------------------------------------------
     def check_component(self, version: str) -> None:
-        from gitops.component import COMPONENT_NAME
+        from gitops.spec.component import COMPONENT_NAME
 
         registry = self.clients.registry("azureml")
         try:

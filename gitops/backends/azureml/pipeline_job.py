@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 import pipelines
-from gitops import naming
-from gitops.component import COMPONENT_NAME, SYSTEM_INPUTS, load_interface
+from gitops.spec import naming
+from gitops.spec.component import COMPONENT_NAME, effective_params, model_uri
 from gitops.spec.model import RunSpec
 
 PIPELINE_JOB_SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
@@ -27,41 +27,8 @@ PIPELINES_DIR = Path(pipelines.__file__).resolve().parent  # the prepare_data st
 PREPARE_ENVIRONMENT = PIPELINES_DIR / "environments" / "prepare-data.conda.yaml"
 PREPARE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 
-# The reference notebook's parameters (chat-completion fine-tune of Phi-3-mini on ultrachat_200k).
-NOTEBOOK_DEFAULTS: dict[str, Any] = {
-    "num_train_epochs": 3,
-    "per_device_train_batch_size": 1,
-    "per_device_eval_batch_size": 1,
-    "learning_rate": 5e-6,
-    "lr_scheduler_type": "cosine",
-    "apply_lora": "true",
-    "apply_deepspeed": "true",
-    "deepspeed_stage": "2",
-}
-
-
-def effective_params(spec: RunSpec, params: Mapping[str, Any],
-                     model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The parameters a job really gets: the notebook's, the model's, then the spec's, where the backend fills gaps
-    with the component's defaults (the local trainer keeps its own)."""
-    from gitops.backends.registry import kind_of
-
-    if not kind_of(spec.backend).component_defaults:
-        return dict(params)
-    interface = load_interface(spec.finetune.component_version)
-    declared = set(interface.inputs) if interface else set()
-    from_model = {k: v for k, v in (model_defaults or {}).items() if k in declared and k not in SYSTEM_INPUTS}
-    return {**NOTEBOOK_DEFAULTS, **from_model, **params}
-
-
 def component_id(version: str) -> str:
     return f"azureml://registries/azureml/components/{COMPONENT_NAME}/versions/{version}"
-
-
-def model_uri(spec: RunSpec) -> str:
-    ref = spec.model
-    selector = f"versions/{ref.version}" if ref.version is not None else f"labels/{ref.label}"
-    return f"azureml://registries/{ref.registry}/models/{ref.name}/{selector}"
 
 
 def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_path: str | None = None) -> dict[str, Any]:

@@ -25,11 +25,11 @@ from gitops.backends.local import models
 from gitops.backends.local.endpoints import LocalEndpoints
 from gitops.backends.local.jobs import LocalJobs
 from gitops.backends.local.workspace import LocalWorkspace
-from gitops.backends.registry import UNSUPPORTED
 from gitops.errors import NotFoundError, SpecError
-from gitops.naming import experiment_name
+from gitops.spec.capabilities import UNSUPPORTED
 from gitops.spec.findings import Finding, error
 from gitops.spec.model import RunSpec
+from gitops.spec.naming import experiment_name
 
 
 class LocalBackend:

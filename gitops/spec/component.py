@@ -11,17 +11,22 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+import pipelines
 from gitops.spec.findings import Finding, error
 
+if TYPE_CHECKING:
+    from gitops.spec.model import RunSpec
+
 COMPONENT_NAME = "chat_completion_pipeline"
-COMPONENT_DIR = Path(__file__).resolve().parent.parent / "pipelines" / "components"
+COMPONENT_DIR = Path(pipelines.__file__).resolve().parent / "components"  # the interface files, beside the jobs
 
 # Inputs that gitops derives from other spec fields; users set those fields instead.
 SYSTEM_INPUTS: dict[str, str] = {
@@ -195,3 +200,36 @@ def check_params(params: dict[str, Any], version: str, base_path: str = "finetun
         else:
             out[name] = normalised
     return out, findings
+
+
+# The reference notebook's parameters (chat-completion fine-tune of Phi-3-mini on ultrachat_200k).
+NOTEBOOK_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3,
+    "per_device_train_batch_size": 1,
+    "per_device_eval_batch_size": 1,
+    "learning_rate": 5e-6,
+    "lr_scheduler_type": "cosine",
+    "apply_lora": "true",
+    "apply_deepspeed": "true",
+    "deepspeed_stage": "2",
+}
+
+
+def effective_params(spec: RunSpec, params: Mapping[str, Any],
+                     model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters a job really gets: the notebook's, the model's, then the spec's, where the backend fills gaps
+    with the component's defaults (the local trainer keeps its own)."""
+    from gitops.spec.capabilities import kind_of
+
+    if not kind_of(spec.backend).component_defaults:
+        return dict(params)
+    interface = load_interface(spec.finetune.component_version)
+    declared = set(interface.inputs) if interface else set()
+    from_model = {k: v for k, v in (model_defaults or {}).items() if k in declared and k not in SYSTEM_INPUTS}
+    return {**NOTEBOOK_DEFAULTS, **from_model, **params}
+
+
+def model_uri(spec: RunSpec) -> str:
+    ref = spec.model
+    selector = f"versions/{ref.version}" if ref.version is not None else f"labels/{ref.label}"
+    return f"azureml://registries/{ref.registry}/models/{ref.name}/{selector}"
