@@ -31,11 +31,20 @@ def populate(fake: FakeAzureML, n: int) -> None:
     now = datetime.now(UTC)
     for i in range(n):
         name = f"bench-ep-{i:04d}"
-        fake.put_resource(f"{fake.ws_path}/onlineEndpoints/{name}", {
-            "location": fake.location, "identity": {"type": "SystemAssigned"},
-            "tags": {"managed_by": "finetune-gitops", "gitops_run": f"run-{i}"},
-            "properties": {"authMode": "Key", "scoringUri": f"https://{name}.{fake.location}.inference.ml.azure.com/score",
-                           "traffic": {"blue": 100}, "properties": {}}})
+        fake.put_resource(
+            f"{fake.ws_path}/onlineEndpoints/{name}",
+            {
+                "location": fake.location,
+                "identity": {"type": "SystemAssigned"},
+                "tags": {"managed_by": "finetune-gitops", "gitops_run": f"run-{i}"},
+                "properties": {
+                    "authMode": "Key",
+                    "scoringUri": f"https://{name}.{fake.location}.inference.ml.azure.com/score",
+                    "traffic": {"blue": 100},
+                    "properties": {},
+                },
+            },
+        )
         if i % 3 == 0:
             fake.add_requests(name, now - timedelta(minutes=i % 600), 5)
 
@@ -61,9 +70,13 @@ def naive(fake: FakeAzureML) -> tuple[int, float, int]:
     for endpoint in list(ws.online_endpoints.list()):
         ws.online_endpoints.get(endpoint.name)
         results = metrics._metrics().query_resources(
-            resource_ids=[metrics.resource_id(endpoint.name)], metric_namespace=NAMESPACE,
-            metric_names=["RequestsPerMinute"], timespan=(end - timedelta(hours=24), end), granularity=timedelta(minutes=1),
-            aggregations=["Total"])
+            resource_ids=[metrics.resource_id(endpoint.name)],
+            metric_namespace=NAMESPACE,
+            metric_names=["RequestsPerMinute"],
+            timespan=(end - timedelta(hours=24), end),
+            granularity=timedelta(minutes=1),
+            aggregations=["Total"],
+        )
         known += len(results)
     return len(fake.calls) - start_calls, time.perf_counter() - t0, known
 
@@ -83,8 +96,10 @@ def main(n: int = 1000) -> None:
     print(f"ours : {our_calls:5d} HTTP calls, {our_s:6.2f} s, usage known for {our_known}")
     print(f"naive: {naive_calls:5d} HTTP calls, {naive_s:6.2f} s, usage known for {naive_known}")
     print(f"calls ours/naive = {our_calls / naive_calls:.4f}; time ours/naive = {our_s / naive_s:.3f}")
-    print(f"target: calls <= {target_calls} -> {'met' if our_calls <= target_calls else 'MISSED'}; "
-          f"time < 2 s -> {'met' if our_s < 2 else 'MISSED'}")
+    print(
+        f"target: calls <= {target_calls} -> {'met' if our_calls <= target_calls else 'MISSED'}; "
+        f"time < 2 s -> {'met' if our_s < 2 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -15,13 +15,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("azure.ai.ml", "mlflow", "torch", "transformers")
-PROBE = ("import sys, time, json; t = time.perf_counter(); import {module}; "
-         "print(json.dumps([time.perf_counter() - t, [m for m in {heavy!r} if m in sys.modules]]))")
+PROBE = (
+    "import sys, time, json; t = time.perf_counter(); import {module}; "
+    "print(json.dumps([time.perf_counter() - t, [m for m in {heavy!r} if m in sys.modules]]))"
+)
 
 
 def timed_import(module: str) -> tuple[float, list[str]]:
-    out = subprocess.run([sys.executable, "-c", PROBE.format(module=module, heavy=HEAVY)], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module=module, heavy=HEAVY)], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     seconds, loaded = json.loads(out.strip().splitlines()[-1])
     return float(seconds), list(loaded)
 

@@ -84,8 +84,13 @@ def submit(fake: FakeAzureML, lifecycle: Lifecycle, name: str) -> dict[str, Any]
     assert validated.ok, validated.findings
     record = lifecycle.submit(validated)
     fake.set_job_status(record.job_name, "Completed")
-    return build_event(topic=fake.ws_path, experiment="chat_completion", run_id=record.job_name, status="completed",
-                       tags=fake.job(record.job_name)["properties"]["tags"])
+    return build_event(
+        topic=fake.ws_path,
+        experiment="chat_completion",
+        run_id=record.job_name,
+        status="completed",
+        tags=fake.job(record.job_name)["properties"]["tags"],
+    )
 
 
 def acknowledgement(runs: int) -> None:
@@ -123,15 +128,30 @@ def start_azurite_queue(location: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([str(binary), "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--location", str(location),
-                             "--queueHost", "127.0.0.1", "--queuePort", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--location",
+            str(location),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-                              f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+                return proc, (
+                    f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+                    f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+                )
         time.sleep(0.1)
     proc.kill()
     raise SystemExit("Azurite did not start")
@@ -176,12 +196,18 @@ def throughput(runs: int, per_run: int = 5, duplicate_share: float = 0.3) -> Non
         finally:
             proc.terminate()
     doubles = (len(puts) - runs) + (versions - runs)
-    print(f"2. {len(events)} job events for {runs} runs ({int(total * duplicate_share)} redeliveries), shuffled, "
-          "through the handler and a Storage queue on Azurite")
-    print(f"   handler: {len(events) / handled:7.1f} events/s; {consumed} step messages; all {live}/{runs} runs live "
-          f"in {settled:.1f} s ({len(events) / settled:.1f} events/s end to end)")
-    print(f"   double actions: {doubles} (deployments created {len(puts)}, model versions {versions}, for {runs} runs) -> "
-          f"{'met' if doubles == 0 and live == runs else 'MISSED'}")
+    print(
+        f"2. {len(events)} job events for {runs} runs ({int(total * duplicate_share)} redeliveries), shuffled, "
+        "through the handler and a Storage queue on Azurite"
+    )
+    print(
+        f"   handler: {len(events) / handled:7.1f} events/s; {consumed} step messages; all {live}/{runs} runs live "
+        f"in {settled:.1f} s ({len(events) / settled:.1f} events/s end to end)"
+    )
+    print(
+        f"   double actions: {doubles} (deployments created {len(puts)}, model versions {versions}, for {runs} runs) -> "
+        f"{'met' if doubles == 0 and live == runs else 'MISSED'}"
+    )
 
 
 def main(runs: int = 200) -> None:

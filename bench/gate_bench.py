@@ -33,8 +33,23 @@ from gitops.lifecycle.queue import MemoryQueue  # noqa: E402
 from gitops.spec.validate import validate_text  # noqa: E402
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept  # noqa: E402
 
-WORDS = ["rain", "clouds", "water", "sky", "falls", "ocean", "rivers", "evaporate", "condense", "droplets", "cold",
-         "warm", "air", "moves", "because"]
+WORDS = [
+    "rain",
+    "clouds",
+    "water",
+    "sky",
+    "falls",
+    "ocean",
+    "rivers",
+    "evaporate",
+    "condense",
+    "droplets",
+    "cold",
+    "warm",
+    "air",
+    "moves",
+    "because",
+]
 SPEC = """
 name: ramp
 backend: azureml
@@ -97,8 +112,15 @@ def rollout(rollout_yaml: str) -> dict[str, Any]:
             assert result.ok, result.findings
             record = life.submit(result)
             fake.set_job_status(record.job_name, "Completed")
-            life.on_job_event(build_event(topic=fake.ws_path, experiment="chat_completion", run_id=record.job_name,
-                                          status="completed", tags=fake.job(record.job_name)["properties"]["tags"]))
+            life.on_job_event(
+                build_event(
+                    topic=fake.ws_path,
+                    experiment="chat_completion",
+                    run_id=record.job_name,
+                    status="completed",
+                    tags=fake.job(record.job_name)["properties"]["tags"],
+                )
+            )
 
         def drain(users: bool) -> dict[str, Any]:
             calls, users_calls, invocations, longest, started = len(fake.calls), 0, 0, 0.0, clock.now()
@@ -114,8 +136,12 @@ def rollout(rollout_yaml: str) -> dict[str, Any]:
                         for _ in range(50):
                             backend.invoke("ramp-ep", {"input_data": {"input_string": [{"role": "user", "content": "hi"}]}})
                         users_calls += len(fake.calls) - before  # the users' requests are not the rollout's
-            return {"invocations": invocations, "calls": len(fake.calls) - calls - users_calls, "minutes": (clock.t - started) / 60,
-                    "longest_ms": longest}
+            return {
+                "invocations": invocations,
+                "calls": len(fake.calls) - calls - users_calls,
+                "minutes": (clock.t - started) / 60,
+                "longest_ms": longest,
+            }
 
         version("5.0e-6", False)
         drain(False)  # the first version, live: what the second one replaces
@@ -132,8 +158,10 @@ def main() -> None:
     print("judging (ROUGE-L + paired bootstrap, 2,000 rounds) vs comparing means only")
     for n in (32, 512):
         full, base = judging(n)
-        print(f"  N={n:<4} gate {full:8.1f} ms   baseline {base:8.3f} ms   ratio {full / base:10.0f}x   "
-              f"share of a 20 s step budget {full / 20000:.2%}")
+        print(
+            f"  N={n:<4} gate {full:8.1f} ms   baseline {base:8.3f} ms   ratio {full / base:10.0f}x   "
+            f"share of a 20 s step budget {full / 20000:.2%}"
+        )
     at_once = rollout("")
     ramped = rollout("  rollout: {steps: [10, 50, 100], hold: 10m}")
     print("rollout of a second version on Azure's time (virtual clock), 100% at once vs [10, 50, 100] held 10m each")

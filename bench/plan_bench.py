@@ -120,23 +120,31 @@ def main() -> int:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     gitops_bin = str(Path(sys.executable).parent / "gitops")
     cli_s = statistics.median(
-        [best_of(1, lambda: subprocess.run([gitops_bin, "--help"], env=env, capture_output=True, check=True)) for _ in range(5)])
+        [best_of(1, lambda: subprocess.run([gitops_bin, "--help"], env=env, capture_output=True, check=True)) for _ in range(5)]
+    )
     sdk_s = statistics.median(
-        [best_of(1, lambda: subprocess.run([sys.executable, "-c", "import azure.ai.ml"], env=env, capture_output=True, check=True))
-         for _ in range(5)])
+        [
+            best_of(1, lambda: subprocess.run([sys.executable, "-c", "import azure.ai.ml"], env=env, capture_output=True, check=True))
+            for _ in range(5)
+        ]
+    )
     python_s = statistics.median(
-        [best_of(1, lambda: subprocess.run([sys.executable, "-c", "pass"], env=env, capture_output=True, check=True)) for _ in range(5)])
+        [best_of(1, lambda: subprocess.run([sys.executable, "-c", "pass"], env=env, capture_output=True, check=True)) for _ in range(5)]
+    )
 
     mean_ms = statistics.mean(per_spec) * 1000
     p95_ms = sorted(per_spec)[int(len(per_spec) * 0.95)] * 1000
     ratio = cli_s / sdk_s
-    print(f"specs: {n} ({len(plan.by_status('added'))} added, {len(plan.by_status('changed'))} changed, "
-          f"{len(plan.by_status('unchanged'))} unchanged)")
-    print(f"validate per spec: mean {mean_ms:.2f} ms, p95 {p95_ms:.2f} ms      target < 5 ms   "
-          f"{'OK' if mean_ms < 5 else 'MISSED'}")
+    print(
+        f"specs: {n} ({len(plan.by_status('added'))} added, {len(plan.by_status('changed'))} changed, "
+        f"{len(plan.by_status('unchanged'))} unchanged)"
+    )
+    print(f"validate per spec: mean {mean_ms:.2f} ms, p95 {p95_ms:.2f} ms      target < 5 ms   {'OK' if mean_ms < 5 else 'MISSED'}")
     print(f"plan over {n} specs: {plan_s:.2f} s                  target < 3 s    {'OK' if plan_s < 3 else 'MISSED'}")
-    print(f"plan with live prices (loopback API): {live_s:.2f} s, {requests} request(s) for {n} specs; "
-          f"ratio to the snapshot plan {live_s / plan_s:.2f}")
+    print(
+        f"plan with live prices (loopback API): {live_s:.2f} s, {requests} request(s) for {n} specs; "
+        f"ratio to the snapshot plan {live_s / plan_s:.2f}"
+    )
     print(f"CLI start (gitops --help): {cli_s * 1000:.0f} ms; bare python: {python_s * 1000:.0f} ms")
     print(f"import azure.ai.ml (same run): {sdk_s * 1000:.0f} ms")
     print(f"ratio CLI start / azure.ai.ml import: {ratio:.2f}        target <= 0.33  {'OK' if ratio <= 1 / 3 else 'MISSED'}")

@@ -38,18 +38,27 @@ class OidcVerifier:
 
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthError("a GitHub OIDC token is required", hint="send 'Authorization: Bearer <token>' from "
-                                                                     "actions/github-script core.getIDToken(audience)")
+            raise AuthError(
+                "a GitHub OIDC token is required",
+                hint="send 'Authorization: Bearer <token>' from actions/github-script core.getIDToken(audience)",
+            )
         try:
             key = self._jwks.get_signing_key_from_jwt(token.strip())
-            claims: dict[str, Any] = jwt.decode(token.strip(), key.key, algorithms=["RS256"], audience=self.settings.audience,
-                                                issuer=self.settings.issuer, leeway=self.leeway_s,
-                                                options={"require": REQUIRED_CLAIMS})
+            claims: dict[str, Any] = jwt.decode(
+                token.strip(),
+                key.key,
+                algorithms=["RS256"],
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=self.leeway_s,
+                options={"require": REQUIRED_CLAIMS},
+            )
         except jwt.ExpiredSignatureError:
             raise AuthError("the OIDC token has expired", hint="request a fresh token in the job") from None
         except jwt.InvalidAudienceError:
-            raise AuthError("the OIDC token was issued for another audience",
-                            hint=f"request it with audience '{self.settings.audience}'") from None
+            raise AuthError(
+                "the OIDC token was issued for another audience", hint=f"request it with audience '{self.settings.audience}'"
+            ) from None
         except jwt.InvalidIssuerError:
             raise AuthError("the OIDC token was not issued by GitHub Actions") from None
         except jwt.PyJWKClientConnectionError:
@@ -58,15 +67,17 @@ class OidcVerifier:
             raise AuthError("the OIDC token is signed with an unknown key") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"the OIDC token is invalid ({type(exc).__name__})") from None
-        caller = Caller(str(claims["repository"]), str(claims["ref"]), str(claims["event_name"]),
-                        claims.get("sha"), claims.get("actor"))
+        caller = Caller(str(claims["repository"]), str(claims["ref"]), str(claims["event_name"]), claims.get("sha"), claims.get("actor"))
         if caller.repository.lower() != self.settings.repo.lower():
-            raise ForbiddenError(f"repository {caller.repository} may not call this deployment",
-                                 hint=f"only {self.settings.repo} may")
+            raise ForbiddenError(f"repository {caller.repository} may not call this deployment", hint=f"only {self.settings.repo} may")
         if main_only and (caller.ref != "refs/heads/main" or caller.event_name not in ("push", "workflow_dispatch")):
-            raise ForbiddenError(f"this is allowed only from main (a push or a workflow run by hand), not {caller.event_name} "
-                                 f"on {caller.ref}", hint="run the workflow on the main branch")
+            raise ForbiddenError(
+                f"this is allowed only from main (a push or a workflow run by hand), not {caller.event_name} on {caller.ref}",
+                hint="run the workflow on the main branch",
+            )
         if main_push_only and (caller.ref != "refs/heads/main" or caller.event_name != "push"):
-            raise ForbiddenError(f"submit is allowed only from a push to refs/heads/main, not {caller.event_name} on {caller.ref}",
-                                 hint="merge the pull request; deploy.yml submits from main")
+            raise ForbiddenError(
+                f"submit is allowed only from a push to refs/heads/main, not {caller.event_name} on {caller.ref}",
+                hint="merge the pull request; deploy.yml submits from main",
+            )
         return caller

@@ -14,8 +14,11 @@ WATCH_SCHEDULE_SETTING = "GITOPS_WATCH_SCHEDULE"
 # with a managed identity); the queue's name is a setting too. Keep MAX_DEQUEUE_COUNT equal to host.json's.
 QUEUE_CONNECTION, QUEUE_NAME_SETTING = "GITOPS_QUEUE", "GITOPS_QUEUE_NAME"
 MAX_DEQUEUE_COUNT = 5
-DEFAULT_SCHEDULES = {RECONCILE_SCHEDULE_SETTING: "0 */10 * * * *", CLEANUP_SCHEDULE_SETTING: "0 7 * * * *",
-                     WATCH_SCHEDULE_SETTING: "0 0 6 * * 1"}  # the watch: Mondays 06:00 UTC
+DEFAULT_SCHEDULES = {
+    RECONCILE_SCHEDULE_SETTING: "0 */10 * * * *",
+    CLEANUP_SCHEDULE_SETTING: "0 7 * * * *",
+    WATCH_SCHEDULE_SETTING: "0 0 6 * * 1",
+}  # the watch: Mondays 06:00 UTC
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,14 @@ class FunctionSettings:
         repo, audience = e.get("GITOPS_REPO", ""), e.get("GITOPS_OIDC_AUDIENCE", "")
         if not repo or not audience:
             missing = [name for name, value in (("GITOPS_REPO", repo), ("GITOPS_OIDC_AUDIENCE", audience)) if not value]
-            raise ConfigurationError(f"the function app is not configured: {', '.join(missing)} not set",
-                                     hint="set it in the Function App's application settings (infra/main.bicep does)")
-        return cls(repo=repo, audience=audience, issuer=e.get("GITOPS_OIDC_ISSUER", GITHUB_ISSUER),
-                   jwks_url=e.get("GITOPS_OIDC_JWKS_URL") or None,
-                   max_body_bytes=int(e.get("GITOPS_MAX_BODY_BYTES", str(256 * 1024))))
+            raise ConfigurationError(
+                f"the function app is not configured: {', '.join(missing)} not set",
+                hint="set it in the Function App's application settings (infra/main.bicep does)",
+            )
+        return cls(
+            repo=repo,
+            audience=audience,
+            issuer=e.get("GITOPS_OIDC_ISSUER", GITHUB_ISSUER),
+            jwks_url=e.get("GITOPS_OIDC_JWKS_URL") or None,
+            max_body_bytes=int(e.get("GITOPS_MAX_BODY_BYTES", str(256 * 1024))),
+        )

@@ -38,11 +38,17 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
     limit_body(req, s.settings.max_body_bytes)
     s.verifier.verify(req.headers.get("Authorization"))  # who is asking, before the body is even parsed
     body = read_json(req, s.settings.max_body_bytes)
-    checks = check_specs(_spec_texts(body.get("specs")), policy_from_text(body.get("policy")), s.backend_for,
-                         salt=s.settings.repo, prices=s.prices, previous=lookup(s.lifecycle.ledger), hosted=True)
+    checks = check_specs(
+        _spec_texts(body.get("specs")),
+        policy_from_text(body.get("policy")),
+        s.backend_for,
+        salt=s.settings.repo,
+        prices=s.prices,
+        previous=lookup(s.lifecycle.ledger),
+        hosted=True,
+    )
     ok = all(c.ok for c in checks)
-    return json_response({"ok": ok, "results": [c.to_dict() for c in checks], "markdown": render_checks(checks)},
-                         200 if ok else 422)
+    return json_response({"ok": ok, "results": [c.to_dict() for c in checks], "markdown": render_checks(checks)}, 200 if ok else 422)
 
 
 def submit(req: func.HttpRequest) -> func.HttpResponse:
@@ -58,8 +64,15 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
     if caller.sha and commit != caller.sha:
         raise ForbiddenError("the commit does not match the workflow run's commit", hint="send the pushed commit's SHA")
     policy = policy_from_text(body.get("policy"), required=True)  # never the defaults in place of the repo's rules
-    (check,) = check_specs(_spec_texts([body.get("spec")]), policy, s.backend_for, salt=s.settings.repo,
-                           prices=s.prices, previous=lookup(s.lifecycle.ledger), hosted=True)
+    (check,) = check_specs(
+        _spec_texts([body.get("spec")]),
+        policy,
+        s.backend_for,
+        salt=s.settings.repo,
+        prices=s.prices,
+        previous=lookup(s.lifecycle.ledger),
+        hosted=True,
+    )
     if not check.ok:
         errors = [f for f in check.findings if f.is_error]
         first = errors[0]
@@ -67,16 +80,24 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
     spec = check.validated.require()
     why = not_hosted(spec.backend)
     if why is not None:  # a local example kept in runs/: merged, it is left for `gitops run`; nothing acts here
-        return json_response({"run": spec.name, "skipped": f"backend '{spec.backend}' is not submitted: {why}",
-                              "created": False}, 200)
+        return json_response({"run": spec.name, "skipped": f"backend '{spec.backend}' is not submitted: {why}", "created": False}, 200)
     pr = str(body["pr"]) if body.get("pr") not in (None, "") else None
     before = s.lifecycle.ledger.get(check.validated.require().name)
     record = s.lifecycle.submit(check.validated, commit=commit or None, pr=pr, policy=policy)
     job = s.backend_for(record.backend).get_job(record.job_name)
     created = before is None or before[0].job_name != record.job_name
-    return json_response({"run": record.run, "job_name": record.job_name, "status": record.status, "digest": record.digest,
-                          "portal_url": job.portal_url if job else None, "endpoint": record.endpoint, "created": created},
-                         202 if created else 200)
+    return json_response(
+        {
+            "run": record.run,
+            "job_name": record.job_name,
+            "status": record.status,
+            "digest": record.digest,
+            "portal_url": job.portal_url if job else None,
+            "endpoint": record.endpoint,
+            "created": created,
+        },
+        202 if created else 200,
+    )
 
 
 def get_run(req: func.HttpRequest) -> func.HttpResponse:
@@ -99,8 +120,17 @@ def list_runs(req: func.HttpRequest) -> func.HttpResponse:
     """What the scheduled report workflow needs to know which pull requests to comment on: each run's status, its
     pull request and the job its report is of (no specs, no secrets). Unreadable records are named, not fatal."""
     ledger = services().lifecycle.ledger
-    runs = [{"run": r.run, "status": r.status, "pr": r.pr, "job_name": r.job_name,
-             "report_job": (r.report or {}).get("job_name"), "updated_at": r.updated_at} for r in ledger.list()]
+    runs = [
+        {
+            "run": r.run,
+            "status": r.status,
+            "pr": r.pr,
+            "job_name": r.job_name,
+            "report_job": (r.report or {}).get("job_name"),
+            "updated_at": r.updated_at,
+        }
+        for r in ledger.list()
+    ]
     return json_response({"runs": runs, "unreadable": [why for _, why in ledger.damaged]})
 
 

@@ -37,8 +37,7 @@ def limit_body(req: func.HttpRequest, limit: int) -> bytes:
     """The body, refused (413) over ``limit`` before anything else looks at it."""
     raw = req.get_body() or b""
     if len(raw) > limit:
-        raise PayloadTooLargeError(f"request body of {len(raw)} bytes is over the limit of {limit}",
-                                   hint="send fewer specs per call")
+        raise PayloadTooLargeError(f"request body of {len(raw)} bytes is over the limit of {limit}", hint="send fewer specs per call")
     return raw
 
 
@@ -56,6 +55,7 @@ def read_json(req: func.HttpRequest, limit: int) -> dict[str, Any]:
 
 def handled(name: str, handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
     """Run ``handler``; map what it raises to a response. Logs never carry headers or bodies."""
+
     def run(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return handler(req)

@@ -19,9 +19,15 @@ bp = func.Blueprint()
 
 
 def event_body(event: func.EventGridEvent) -> dict[str, object]:
-    return {"id": event.id, "topic": event.topic, "subject": event.subject, "eventType": event.event_type,
-            "eventTime": event.event_time.isoformat() if event.event_time else None, "data": event.get_json(),
-            "dataVersion": event.data_version}
+    return {
+        "id": event.id,
+        "topic": event.topic,
+        "subject": event.subject,
+        "eventType": event.event_type,
+        "eventTime": event.event_time.isoformat() if event.event_time else None,
+        "data": event.get_json(),
+        "dataVersion": event.data_version,
+    }
 
 
 def handle_job_event(event: func.EventGridEvent) -> None:

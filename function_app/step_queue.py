@@ -39,8 +39,9 @@ def handle_step_message(msg: func.QueueMessage) -> str:
             lifecycle.give_up(message.run, reason)
             log.error("run %s: step message given up after %s tries: %s", message.run, msg.dequeue_count, reason)
             return "given_up"
-        log.warning("run %s: step failed (try %s of %s), the message comes back: %s", message.run, msg.dequeue_count,
-                    MAX_DEQUEUE_COUNT, reason)
+        log.warning(
+            "run %s: step failed (try %s of %s), the message comes back: %s", message.run, msg.dequeue_count, MAX_DEQUEUE_COUNT, reason
+        )
         raise
     log.info("run %s: %s (%s)", message.run, decision.action, decision.reason)
     return decision.action

@@ -60,8 +60,15 @@ def run_watch_once() -> int:
     try:
         ledger = s.lifecycle.ledger
         result = scan(ledger_specs(ledger.list()), ledger, s.backend_for, now)
-        ledger.save_document(WATCH_DOCUMENT, {"at": datetime.fromtimestamp(now, UTC).isoformat(), "specs": result.specs,
-                                              "runs": result.runs, "findings": [f.to_dict() for f in result.findings]})
+        ledger.save_document(
+            WATCH_DOCUMENT,
+            {
+                "at": datetime.fromtimestamp(now, UTC).isoformat(),
+                "specs": result.specs,
+                "runs": result.runs,
+                "findings": [f.to_dict() for f in result.findings],
+            },
+        )
     except Exception as exc:  # a periodic job never raises: the next tick retries
         log.error("watch failed: %s: %s", type(exc).__name__, getattr(exc, "headline", ""))
         return -1

@@ -48,8 +48,9 @@ class JobEvent:
         if self.type == RUN_COMPLETED:
             return "completed"
         status = (self.run_status or "").lower()
-        return {"completed": "completed", "finished": "completed", "failed": "failed",
-                "canceled": "canceled", "cancelled": "canceled"}.get(status)
+        return {"completed": "completed", "finished": "completed", "failed": "failed", "canceled": "canceled", "cancelled": "canceled"}.get(
+            status
+        )
 
 
 def _pick(data: dict[str, Any], name: str) -> Any:
@@ -76,10 +77,16 @@ def parse_event(raw: dict[str, Any]) -> JobEvent:
         raise EventFormatError(f"event {str(raw.get('id'))[:64]!r}: data.runTags is not an object")
     status = _pick(data, "runStatus")
     return JobEvent(
-        id=str(raw.get("id") or ""), type=str(kind), topic=str(raw.get("topic") or raw.get("source") or ""),
-        subject=str(raw.get("subject") or ""), time=str(raw.get("eventTime") or raw.get("time") or ""),
-        run_id=str(run_id), run_status=status if isinstance(status, str) else None, run_type=_pick(data, "runType"),
-        experiment=_pick(data, "experimentName"), tags={str(k): str(v) for k, v in dict(tags).items()},
+        id=str(raw.get("id") or ""),
+        type=str(kind),
+        topic=str(raw.get("topic") or raw.get("source") or ""),
+        subject=str(raw.get("subject") or ""),
+        time=str(raw.get("eventTime") or raw.get("time") or ""),
+        run_id=str(run_id),
+        run_status=status if isinstance(status, str) else None,
+        run_type=_pick(data, "runType"),
+        experiment=_pick(data, "experimentName"),
+        tags={str(k): str(v) for k, v in dict(tags).items()},
     )
 
 
@@ -106,5 +113,3 @@ def _items(body: str | bytes | Any) -> list[Any]:
     except (ValueError, RecursionError) as exc:
         raise EventFormatError(f"not JSON: {str(exc)[:120]}") from None
     return payload if isinstance(payload, list) else [payload]
-
-

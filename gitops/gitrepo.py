@@ -22,8 +22,10 @@ def _git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
     proc = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, check=False)
     if proc.returncode != 0:
         message = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise GitopsError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}",
-                          hint="check that the revisions exist (fetch with enough depth in CI)")
+        raise GitopsError(
+            f"git {args[0]} failed: {message[-1] if message else proc.returncode}",
+            hint="check that the revisions exist (fetch with enough depth in CI)",
+        )
     return proc.stdout
 
 
@@ -97,7 +99,7 @@ def read_blobs(repo: Path, refs: list[tuple[str, str]]) -> dict[tuple[str, str],
             result[ref] = None
             continue
         size = int(header.split()[2])
-        result[ref] = out[pos:pos + size].decode("utf-8", errors="replace")
+        result[ref] = out[pos : pos + size].decode("utf-8", errors="replace")
         pos += size + 1
     return result
 

@@ -49,10 +49,18 @@ class SpecCheck:
 
     def to_dict(self) -> dict[str, Any]:
         spec = self.validated.spec
-        return {"path": self.path, "ok": self.ok, "run": spec.name if spec else None, "backend": spec.backend if spec else None,
-                "digest": self.validated.digest, "plan": self.plan, "cost": self.cost.to_dict() if self.cost else None,
-                "effect": self.effect, "findings": [f.to_dict() for f in self.findings],
-                "messages": [f.format() for f in self.findings]}
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "run": spec.name if spec else None,
+            "backend": spec.backend if spec else None,
+            "digest": self.validated.digest,
+            "plan": self.plan,
+            "cost": self.cost.to_dict() if self.cost else None,
+            "effect": self.effect,
+            "findings": [f.to_dict() for f in self.findings],
+            "messages": [f.format() for f in self.findings],
+        }
 
 
 def policy_from_text(text: Any, required: bool = False) -> Policy:
@@ -60,16 +68,19 @@ def policy_from_text(text: Any, required: bool = False) -> Policy:
     Broken: an error, never the defaults. Absent: the defaults, unless ``required`` (submit), then an error."""
     if text is None or text == "":
         if required:
-            raise RequestError(f"the request carries no policy ({POLICY_FILE})",
-                               hint=f"send the default branch's {POLICY_FILE} as 'policy' (the workflows do)")
+            raise RequestError(
+                f"the request carries no policy ({POLICY_FILE})",
+                hint=f"send the default branch's {POLICY_FILE} as 'policy' (the workflows do)",
+            )
         return Policy()
     if not isinstance(text, str):
         raise RequestError(f"'policy' must be the text of {POLICY_FILE}, not {type(text).__name__}")
     policy, findings = parse_policy(text, POLICY_FILE)
     if policy is None:
         first = next((f for f in findings if f.is_error), None)
-        raise SpecError(f"{POLICY_FILE} is invalid: {first.message if first else 'unreadable'}", findings,
-                        hint="fix gitops.yaml on the default branch")
+        raise SpecError(
+            f"{POLICY_FILE} is invalid: {first.message if first else 'unreadable'}", findings, hint="fix gitops.yaml on the default branch"
+        )
     return policy
 
 
@@ -85,10 +96,16 @@ def online_findings(validated: ValidatedSpec, backend: Backend) -> list[Finding]
     return validated.locate([replace(f, source="online") for f in found])
 
 
-def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[str], Backend],
-                online_backends: frozenset[str] = ONLINE_CHECKED, salt: str = "",
-                prices: PriceSource | None = None, previous: Callable[[str], RunRecord | None] | None = None,
-                hosted: bool = False) -> list[SpecCheck]:
+def check_specs(
+    specs: list[SpecText],
+    policy: Policy,
+    backend_for: Callable[[str], Backend],
+    online_backends: frozenset[str] = ONLINE_CHECKED,
+    salt: str = "",
+    prices: PriceSource | None = None,
+    previous: Callable[[str], RunRecord | None] | None = None,
+    hosted: bool = False,
+) -> list[SpecCheck]:
     """Both offline passes, the backend's online checks, the cost (budget caps applied) and the conflicts between
     the specs of one request. ``prices``: the live API where this side reaches it, else the snapshot; ``previous``:
     the ledger's record of a run, whose last training time the estimate scales; ``hosted``: checked by the Function,
@@ -113,8 +130,12 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
                 check.effect = "train" if before is None else EFFECT_OF_CHANGE[before.digests().change_to(validated.digests)]
             check.online = [*check.online, *over_budget]
         if hosted and validated.spec is not None and (why := not_hosted(validated.spec.backend)) is not None:
-            check.online = [*check.online, *validated.locate([note(
-                "backend", f"merging this spec submits nothing: {why}", "it stays in runs/ as an example to run locally")])]
+            check.online = [
+                *check.online,
+                *validated.locate(
+                    [note("backend", f"merging this spec submits nothing: {why}", "it stays in runs/ as an example to run locally")]
+                ),
+            ]
         if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
             check.online = [*online_findings(validated, backend_for(validated.spec.backend)), *check.online]
             check.online_checked = True
@@ -127,8 +148,13 @@ def check_specs(specs: list[SpecText], policy: Policy, backend_for: Callable[[st
     return checks
 
 
-_EFFECT_WORDS = {"train": "a new run: train, then deploy", "retrain": "retrain, then deploy",
-                 "redeploy": "redeploy only, no training", "settings": "settings only", "none": "no change"}
+_EFFECT_WORDS = {
+    "train": "a new run: train, then deploy",
+    "retrain": "retrain, then deploy",
+    "redeploy": "redeploy only, no training",
+    "settings": "settings only",
+    "none": "no change",
+}
 
 
 def render_checks(checks: list[SpecCheck]) -> str:
@@ -140,8 +166,9 @@ def render_checks(checks: list[SpecCheck]) -> str:
         if check.effect is not None:
             lines.append(f"  - against the run as it stands: **{_EFFECT_WORDS[check.effect]}**")
         if check.cost is not None and check.cost.billed:
-            lines.append(f"  - cost: training {check.cost.training_line()}; serving {check.cost.serving_line()} "
-                         f"({check.cost.prices_from})")
-        lines += [f"  - {'**error**' if f.is_error else f.severity.value}: `{f.path}`: {f.message}" + (f" ({f.hint})" if f.hint else "")
-                  for f in check.online]
+            lines.append(f"  - cost: training {check.cost.training_line()}; serving {check.cost.serving_line()} ({check.cost.prices_from})")
+        lines += [
+            f"  - {'**error**' if f.is_error else f.severity.value}: `{f.path}`: {f.message}" + (f" ({f.hint})" if f.hint else "")
+            for f in check.online
+        ]
     return "\n".join(lines) + "\n"

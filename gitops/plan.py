@@ -81,15 +81,28 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         def spec(s: SpecPlan) -> dict[str, Any]:
-            return {"status": s.status, "path": s.path, "old_path": s.old_path, "valid": s.valid,
-                    "digest": s.digest, "effect": s.effect, "cost": s.cost.to_dict() if s.cost else None,
-                    "findings": [f.to_dict() for f in s.findings],
-                    "derived": asdict(s.derived) if s.derived else None,
-                    "changes": [asdict(c) for c in s.changes]}
-        return {"base": self.base, "head": self.head, "ok": self.ok, "endpoint_names_from": self.salt_source,
-                "price_notes": self.price_notes,
-                "policy_findings": [f.to_dict() for f in self.policy_findings],
-                "specs": [spec(s) for s in self.specs]}
+            return {
+                "status": s.status,
+                "path": s.path,
+                "old_path": s.old_path,
+                "valid": s.valid,
+                "digest": s.digest,
+                "effect": s.effect,
+                "cost": s.cost.to_dict() if s.cost else None,
+                "findings": [f.to_dict() for f in s.findings],
+                "derived": asdict(s.derived) if s.derived else None,
+                "changes": [asdict(c) for c in s.changes],
+            }
+
+        return {
+            "base": self.base,
+            "head": self.head,
+            "ok": self.ok,
+            "endpoint_names_from": self.salt_source,
+            "price_notes": self.price_notes,
+            "policy_findings": [f.to_dict() for f in self.policy_findings],
+            "specs": [spec(s) for s in self.specs],
+        }
 
 
 def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: Policy, salt: str = "") -> Derived:
@@ -134,8 +147,10 @@ def traffic_summary(spec: RunSpec) -> str:
         return "100% as soon as the gate passes"
     bound = ramp.max_p95_latency_ms or spec.deploy.request_timeout_ms
     least = f", at least {ramp.min_requests} requests each" if ramp.min_requests else ""
-    return (f"{' → '.join(f'{s}%' for s in ramp.steps)}, each held {ramp.hold}{least}; "
-            f"rolls back over {ramp.max_error_rate:.1%} errors or p95 over {bound} ms")
+    return (
+        f"{' → '.join(f'{s}%' for s in ramp.steps)}, each held {ramp.hold}{least}; "
+        f"rolls back over {ramp.max_error_rate:.1%} errors or p95 over {bound} ms"
+    )
 
 
 def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any] | None:
@@ -150,8 +165,9 @@ def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any
 EFFECT_OF_CHANGE = {"retrain": "retrain", "redeploy": "redeploy", "settings": "settings", "unchanged": "none"}
 
 
-def spec_plan(status: str, result: ValidatedSpec, policy: Policy, salt: str = "", prices: PriceSource | None = None,
-              previous: RunRecord | None = None) -> SpecPlan:
+def spec_plan(
+    status: str, result: ValidatedSpec, policy: Policy, salt: str = "", prices: PriceSource | None = None, previous: RunRecord | None = None
+) -> SpecPlan:
     """One spec's part of the plan: what it resolves to, what it costs (budget caps applied), what merging it does."""
     plan = SpecPlan(status, result.file, valid=result.ok, findings=result.findings, digest=result.digest)
     if result.ok and result.spec is not None and result.digest:
@@ -170,8 +186,14 @@ def effect_of(old: ValidatedSpec | None, new: ValidatedSpec) -> str:
     return EFFECT_OF_CHANGE[old.digests.change_to(new.digests)]
 
 
-def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "", prices: PriceSource | None = None,
-               previous: Callable[[str], RunRecord | None] | None = None) -> Plan:
+def build_plan(
+    repo: str | Path,
+    base: str,
+    head: str = "HEAD",
+    salt: str = "",
+    prices: PriceSource | None = None,
+    previous: Callable[[str], RunRecord | None] | None = None,
+) -> Plan:
     """Classify and validate every spec under ``runs/`` at ``head`` against ``base``. ``prices``: where hourly prices
     come from (the committed snapshot by default); ``previous``: the ledger's record of a run, for durations."""
     root = Path(repo)
@@ -189,8 +211,9 @@ def build_plan(repo: str | Path, base: str, head: str = "HEAD", salt: str = "", 
         policy, policy_findings = parse_policy(policy_text, POLICY_FILE)
     if policy is None:  # a broken policy: no spec is judged by the defaults instead
         broken = error("", f"not checked: {POLICY_FILE} is invalid (see above)", f"fix {POLICY_FILE}")
-        unjudged = [SpecPlan(changes[p].status if p in changes else "unchanged", p, valid=False, findings=[broken.located(p, 1)])
-                    for p in at_head]
+        unjudged = [
+            SpecPlan(changes[p].status if p in changes else "unchanged", p, valid=False, findings=[broken.located(p, 1)]) for p in at_head
+        ]
         return Plan(base_sha, head_sha, unjudged, policy_findings)
 
     book = prices if prices is not None else PriceBook()

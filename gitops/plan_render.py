@@ -29,14 +29,18 @@ def effect_text(spec: SpecPlan) -> str:
     if spec.effect in ("train", "retrain"):
         price = ""
         if cost is not None and cost.billed:
-            price = f" ~${cost.training_usd:,.2f}" if cost.training_usd is not None else \
-                (f" at ${cost.training_hourly:.2f}/h" if cost.training_hourly is not None else " (cost unknown)")
+            price = (
+                f" ~${cost.training_usd:,.2f}"
+                if cost.training_usd is not None
+                else (f" at ${cost.training_hourly:.2f}/h" if cost.training_hourly is not None else " (cost unknown)")
+            )
         return ("new run: train" if spec.effect == "train" else "retrain") + price + ", then deploy"
-    return {"redeploy": "redeploy only: the trained model is deployed again, no training",
-            "settings": "settings only: nothing is trained or deployed",
-            "none": "no change",
-            "remove": "no longer managed from runs/ (its endpoint is deleted only if cleanup.prune_orphans is set)",
-            }.get(spec.effect or "", "")
+    return {
+        "redeploy": "redeploy only: the trained model is deployed again, no training",
+        "settings": "settings only: nothing is trained or deployed",
+        "none": "no change",
+        "remove": "no longer managed from runs/ (its endpoint is deleted only if cleanup.prune_orphans is set)",
+    }.get(spec.effect or "", "")
 
 
 def training_text(spec: SpecPlan) -> str:
@@ -77,8 +81,10 @@ def render_text(plan: Plan) -> str:
         if spec.cost is not None:
             lines += [f"  training   {training_text(spec)}", f"  serving    {spec.cost.serving_line()}"]
             if spec.cost.billed:
-                lines += [f"  prices     {spec.cost.prices_from}",
-                          "  quota      checked online (gitops validate --online, the validate Function)"]
+                lines += [
+                    f"  prices     {spec.cost.prices_from}",
+                    "  quota      checked online (gitops validate --online, the validate Function)",
+                ]
         lines += [f"  ~ {c.path}: {_short(c.old)} -> {_short(c.new)}" for c in spec.changes]
         lines += [f"  {f.format()}" for f in spec.findings]
     unchanged = [s for s in plan.by_status("unchanged") if s.valid]
@@ -95,12 +101,17 @@ def _md_spec(spec: SpecPlan) -> str:
     if d is not None:
         gpus = d.gpus_per_node if d.gpus_per_node is not None else "? (checked online)"
         rows = [
-            ("Backend", d.backend), ("Model", f"`{d.model}`"), ("Data", d.data),
+            ("Backend", d.backend),
+            ("Model", f"`{d.model}`"),
+            ("Data", d.data),
             ("Compute", f"`{d.compute}` · {d.instance_type or '-'} · {d.nodes} node(s)"),
-            ("GPUs per node", str(gpus)), ("Effective batch size", str(d.effective_batch_size)),
-            ("Job", f"`{d.job_name}`"), ("Display name", f"`{d.display_name}`"),
+            ("GPUs per node", str(gpus)),
+            ("Effective batch size", str(d.effective_batch_size)),
+            ("Job", f"`{d.job_name}`"),
+            ("Display name", f"`{d.display_name}`"),
             ("Registered model", f"`{d.model_name}`"),
-            ("Endpoint", f"`{d.endpoint}` · {d.deploy_instance_type or '-'}"), ("Traffic", d.traffic),
+            ("Endpoint", f"`{d.endpoint}` · {d.deploy_instance_type or '-'}"),
+            ("Traffic", d.traffic),
             ("TTL", ttl_summary(d)),
         ]
         if spec.effect:
@@ -108,8 +119,7 @@ def _md_spec(spec: SpecPlan) -> str:
         if spec.cost is not None:
             rows += [("Training cost", training_text(spec)), ("Serving cost", spec.cost.serving_line())]
             if spec.cost.billed:
-                rows += [("Prices", spec.cost.prices_from),
-                         ("Quota", "checked against the region's vCPU quota by the online checks below")]
+                rows += [("Prices", spec.cost.prices_from), ("Quota", "checked against the region's vCPU quota by the online checks below")]
         out += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
     elif spec.effect:
         out += [f"**{effect_text(spec)}**", ""]
@@ -126,8 +136,12 @@ def _md_spec(spec: SpecPlan) -> str:
 
 def render_markdown(plan: Plan, limit: int = COMMENT_LIMIT, extra: str = "") -> str:
     """One sticky PR comment: a hidden marker line, a summary, a section per spec; under ``limit``."""
-    head = [PLAN_MARKER, f"## finetune-gitops plan: {'✅' if plan.ok else '❌'} {_summary(plan)}",
-            f"`{plan.base[:10]}` → `{plan.head[:10]}`", ""]
+    head = [
+        PLAN_MARKER,
+        f"## finetune-gitops plan: {'✅' if plan.ok else '❌'} {_summary(plan)}",
+        f"`{plan.base[:10]}` → `{plan.head[:10]}`",
+        "",
+    ]
     head += [f"- ❌ `{f.file}` line {f.line}: `{f.path}`: {f.message}" for f in plan.policy_findings]
     head += [f"- ⚠️ prices: {note}" for note in plan.price_notes]
     shown = [s for s in plan.specs if s.status != "unchanged" or not s.valid]

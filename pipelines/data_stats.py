@@ -65,7 +65,14 @@ def describe(rows: list[Any], tokenizer: Any = None, samples: int = 3) -> DataSu
     return DataSummary(
         rows=len(rows),
         turns={"min": float(turns[0]) if turns else 0.0, "median": _percentile(turns, 0.5), "max": float(turns[-1]) if turns else 0.0},
-        roles=dict(sorted(roles.items())), length_unit=unit,
-        lengths={"p50": _percentile(lengths, 0.5), "p90": _percentile(lengths, 0.9), "p99": _percentile(lengths, 0.99),
-                 "max": float(lengths[-1]) if lengths else 0.0},
-        invalid=invalid, samples=[list(m) for m in good[:samples]])
+        roles=dict(sorted(roles.items())),
+        length_unit=unit,
+        lengths={
+            "p50": _percentile(lengths, 0.5),
+            "p90": _percentile(lengths, 0.9),
+            "p99": _percentile(lengths, 0.99),
+            "max": float(lengths[-1]) if lengths else 0.0,
+        },
+        invalid=invalid,
+        samples=[list(m) for m in good[:samples]],
+    )

@@ -30,8 +30,9 @@ def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
         raise
 
 
-def build_event(*, topic: str, experiment: str, run_id: str, status: str, tags: dict[str, str],
-                run_type: str = "azureml.PipelineRun") -> dict[str, Any]:
+def build_event(
+    *, topic: str, experiment: str, run_id: str, status: str, tags: dict[str, str], run_type: str = "azureml.PipelineRun"
+) -> dict[str, Any]:
     """An Event Grid event as Azure ML sends it: RunCompleted, or RunStatusChanged for other ends."""
     completed = status.lower() == "completed"
     return {
@@ -40,8 +41,15 @@ def build_event(*, topic: str, experiment: str, run_id: str, status: str, tags: 
         "subject": f"experiments/{experiment}/runs/{run_id}",
         "eventType": RUN_COMPLETED if completed else RUN_STATUS_CHANGED,
         "eventTime": datetime.now(UTC).isoformat(),
-        "data": {"experimentId": experiment, "experimentName": experiment, "runId": run_id, "runType": run_type,
-                 "runTags": dict(tags), "runProperties": {}, "runStatus": status.capitalize()},
+        "data": {
+            "experimentId": experiment,
+            "experimentName": experiment,
+            "runId": run_id,
+            "runType": run_type,
+            "runTags": dict(tags),
+            "runProperties": {},
+            "runStatus": status.capitalize(),
+        },
         "dataVersion": "2",
         "metadataVersion": "1",
     }

@@ -23,18 +23,56 @@ from pipelines.job_files import build_event, write_json_atomic
 
 # Component inputs the local trainer honours; anything else in a spec is recorded but has no effect here.
 HONOURED = (
-    "num_train_epochs", "max_steps", "per_device_train_batch_size", "per_device_eval_batch_size",
-    "gradient_accumulation_steps", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "seed",
-    "max_seq_length", "apply_lora", "lora_r", "lora_alpha", "lora_dropout", "merge_lora_weights", "logging_steps",
-    "evaluation_strategy", "eval_steps", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon", "optim",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "seed",
+    "max_seq_length",
+    "apply_lora",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "merge_lora_weights",
+    "logging_steps",
+    "evaluation_strategy",
+    "eval_steps",
+    "max_grad_norm",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "optim",
 )
 # The component's defaults for what a spec leaves out (v0.0.82), with CPU-friendly sequence length.
 DEFAULTS: dict[str, Any] = {
-    "num_train_epochs": 1, "max_steps": -1, "per_device_train_batch_size": 1, "per_device_eval_batch_size": 1,
-    "gradient_accumulation_steps": 1, "learning_rate": 2e-5, "lr_scheduler_type": "linear", "warmup_steps": 0,
-    "weight_decay": 0.0, "seed": 42, "max_seq_length": -1, "apply_lora": "false", "lora_r": 8, "lora_alpha": 128,
-    "lora_dropout": 0.0, "merge_lora_weights": "true", "logging_steps": 10, "evaluation_strategy": "epoch",
-    "eval_steps": 500, "max_grad_norm": 1.0, "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8,
+    "num_train_epochs": 1,
+    "max_steps": -1,
+    "per_device_train_batch_size": 1,
+    "per_device_eval_batch_size": 1,
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 2e-5,
+    "lr_scheduler_type": "linear",
+    "warmup_steps": 0,
+    "weight_decay": 0.0,
+    "seed": 42,
+    "max_seq_length": -1,
+    "apply_lora": "false",
+    "lora_r": 8,
+    "lora_alpha": 128,
+    "lora_dropout": 0.0,
+    "merge_lora_weights": "true",
+    "logging_steps": 10,
+    "evaluation_strategy": "epoch",
+    "eval_steps": 500,
+    "max_grad_norm": 1.0,
+    "adam_beta1": 0.9,
+    "adam_beta2": 0.999,
+    "adam_epsilon": 1e-8,
     "optim": "adamw_torch",
 }
 FALLBACK_SEQ_LEN = 512
@@ -84,16 +122,34 @@ def sft_config(p: dict[str, Any], output_dir: str, has_eval: bool) -> Any:
     strategy = {"epoch": "epoch", "steps": "steps", "disable": "no"}[p["evaluation_strategy"]] if has_eval else "no"
     seq_len = int(p["max_seq_length"]) if int(p["max_seq_length"]) > 0 else FALLBACK_SEQ_LEN
     return SFTConfig(
-        output_dir=output_dir, num_train_epochs=float(p["num_train_epochs"]), max_steps=int(p["max_steps"]),
+        output_dir=output_dir,
+        num_train_epochs=float(p["num_train_epochs"]),
+        max_steps=int(p["max_steps"]),
         per_device_train_batch_size=int(p["per_device_train_batch_size"]),
         per_device_eval_batch_size=int(p["per_device_eval_batch_size"]),
-        gradient_accumulation_steps=int(p["gradient_accumulation_steps"]), learning_rate=float(p["learning_rate"]),
-        lr_scheduler_type=p["lr_scheduler_type"], warmup_steps=int(p["warmup_steps"]), weight_decay=float(p["weight_decay"]),
-        seed=int(p["seed"]), max_length=seq_len, logging_steps=int(p["logging_steps"]), eval_strategy=strategy,
-        eval_steps=int(p["eval_steps"]) if strategy == "steps" else None, max_grad_norm=float(p["max_grad_norm"]),
-        adam_beta1=float(p["adam_beta1"]), adam_beta2=float(p["adam_beta2"]), adam_epsilon=float(p["adam_epsilon"]),
-        optim=p["optim"], assistant_only_loss=True, packing=False, report_to=[], save_strategy="no",
-        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, logging_first_step=True,
+        gradient_accumulation_steps=int(p["gradient_accumulation_steps"]),
+        learning_rate=float(p["learning_rate"]),
+        lr_scheduler_type=p["lr_scheduler_type"],
+        warmup_steps=int(p["warmup_steps"]),
+        weight_decay=float(p["weight_decay"]),
+        seed=int(p["seed"]),
+        max_length=seq_len,
+        logging_steps=int(p["logging_steps"]),
+        eval_strategy=strategy,
+        eval_steps=int(p["eval_steps"]) if strategy == "steps" else None,
+        max_grad_norm=float(p["max_grad_norm"]),
+        adam_beta1=float(p["adam_beta1"]),
+        adam_beta2=float(p["adam_beta2"]),
+        adam_epsilon=float(p["adam_epsilon"]),
+        optim=p["optim"],
+        assistant_only_loss=True,
+        packing=False,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        logging_first_step=True,
     )
 
 
@@ -101,8 +157,14 @@ def lora_config(p: dict[str, Any]) -> Any:
     from peft import LoraConfig
 
     # A tiny random model's head must learn too, or the loss barely moves: save lm_head with the adapter.
-    return LoraConfig(r=int(p["lora_r"]), lora_alpha=int(p["lora_alpha"]), lora_dropout=float(p["lora_dropout"]),
-                      target_modules="all-linear", modules_to_save=["lm_head"], task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=int(p["lora_r"]),
+        lora_alpha=int(p["lora_alpha"]),
+        lora_dropout=float(p["lora_dropout"]),
+        target_modules="all-linear",
+        modules_to_save=["lm_head"],
+        task_type="CAUSAL_LM",
+    )
 
 
 def build_trainer(request: FinetuneRequest, callbacks: list[Any] | None = None) -> Any:
@@ -121,9 +183,15 @@ def build_trainer(request: FinetuneRequest, callbacks: list[Any] | None = None) 
         model = AutoModelForCausalLM.from_pretrained(request.base_model_dir)
     train = _chat_rows(request.train_path)
     test = _chat_rows(request.test_path) if request.test_path else None
-    return SFTTrainer(model=model, args=sft_config(p, request.output_dir, test is not None), train_dataset=train,
-                      eval_dataset=test, processing_class=tokenizer,
-                      peft_config=lora_config(p) if p["apply_lora"] == "true" else None, callbacks=callbacks or [])
+    return SFTTrainer(
+        model=model,
+        args=sft_config(p, request.output_dir, test is not None),
+        train_dataset=train,
+        eval_dataset=test,
+        processing_class=tokenizer,
+        peft_config=lora_config(p) if p["apply_lora"] == "true" else None,
+        callbacks=callbacks or [],
+    )
 
 
 def _progress_callback(report: Callable[[dict[str, Any]], None]) -> Any:
@@ -133,8 +201,11 @@ def _progress_callback(report: Callable[[dict[str, Any]], None]) -> Any:
     class Progress(TrainerCallback):  # type: ignore[misc]
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
             logs = logs or {}
-            metrics = {("train_loss" if k == "loss" else k): float(v) for k, v in logs.items()
-                       if isinstance(v, (int, float)) and k in ("loss", "eval_loss", "learning_rate", "grad_norm")}
+            metrics = {
+                ("train_loss" if k == "loss" else k): float(v)
+                for k, v in logs.items()
+                if isinstance(v, (int, float)) and k in ("loss", "eval_loss", "learning_rate", "grad_norm")
+            }
             if metrics and mlflow.active_run() is not None:
                 mlflow.log_metrics(metrics, step=state.global_step)
             report({"step": state.global_step, "max_steps": state.max_steps, **metrics})
@@ -150,7 +221,9 @@ def log_chat_model(model: Any, tokenizer: Any, name: str = "model") -> Any:
     import mlflow
 
     return mlflow.transformers.log_model(
-        transformers_model={"model": model, "tokenizer": tokenizer}, name=name, task="llm/v1/chat",
+        transformers_model={"model": model, "tokenizer": tokenizer},
+        name=name,
+        task="llm/v1/chat",
         pip_requirements=["torch", "transformers", "accelerate"],
         model_config={"max_new_tokens": 64, "do_sample": False},
     )
@@ -176,8 +249,14 @@ def run_finetune(request: FinetuneRequest, report: Callable[[dict[str, Any]], No
             mlflow.log_metric("final_eval_loss", eval_loss, step=trainer.state.global_step)
         steps = trainer.state.global_step
         seen = trainer.state.num_input_tokens_seen or tokens
-        mlflow.log_metrics({"train_runtime_s": seconds, "train_tokens": float(seen), "train_steps": float(steps),
-                            "tokens_per_s": seen / seconds if seconds else 0.0})
+        mlflow.log_metrics(
+            {
+                "train_runtime_s": seconds,
+                "train_tokens": float(seen),
+                "train_steps": float(steps),
+                "tokens_per_s": seen / seconds if seconds else 0.0,
+            }
+        )
         model = trainer.model
         if p["apply_lora"] == "true":
             # Served models must stand alone (no hub download of a base): always merge for the MLflow model.
@@ -227,8 +306,7 @@ def emit_event(request: FinetuneRequest, job_dir: Path, status: str) -> None:
     """Write the job-finished event (Event Grid shape) to the workspace's events/ folder. The worker does no
     more: whoever drives the lifecycle (``gitops run``, ``gitops reconcile``) reads the job's state from there."""
 
-    event = build_event(topic=request.event_topic, experiment=request.experiment, run_id=request.job_name,
-                        status=status, tags=request.tags)
+    event = build_event(topic=request.event_topic, experiment=request.experiment, run_id=request.job_name, status=status, tags=request.tags)
     events_dir = job_dir.parent.parent / "events"
     write_json_atomic(events_dir / f"{request.job_name}-{status.lower()}.json", event)
 

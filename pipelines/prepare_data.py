@@ -83,8 +83,10 @@ def load_splits(dataset: str, percent: float, splits: list[str] | None = None) -
         for split in names:
             out[split] = load_dataset(dataset, split=f"{split}[0%:{pct}%]")
     except Exception as exc:  # datasets raises many types here (not found, offline, gated)
-        raise DataError(f"{dataset}: not a local path, and the dataset hub could not provide it "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
+        raise DataError(
+            f"{dataset}: not a local path, and the dataset hub could not provide it "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+        ) from exc
     return out
 
 
@@ -93,8 +95,9 @@ def check_rows(rows: Any, split: str) -> list[tuple[int, str]]:
     return [(i, reason) for i, row in enumerate(rows, 1) if (reason := row_problem(row)) is not None]
 
 
-def prepare(dataset: str, download_dir: str | Path, percent: float = 100, splits: list[str] | None = None,
-            skip_invalid: bool = False) -> list[SplitReport]:
+def prepare(
+    dataset: str, download_dir: str | Path, percent: float = 100, splits: list[str] | None = None, skip_invalid: bool = False
+) -> list[SplitReport]:
     out_dir = Path(download_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     reports = []
@@ -116,8 +119,12 @@ def prepare(dataset: str, download_dir: str | Path, percent: float = 100, splits
         reports.append(SplitReport(split, path, len(rows) - len(bad), len(bad), problems))
     if all_problems:
         first = "; ".join(f"{s} row {line}: {reason}" for s, line, reason in all_problems[:5])
-        raise DataError(f"{len(all_problems)} invalid row(s): {first}" + (" ..." if len(all_problems) > 5 else "")
-                        + " (fix the data, or pass --skip-invalid to drop them)", all_problems)
+        raise DataError(
+            f"{len(all_problems)} invalid row(s): {first}"
+            + (" ..." if len(all_problems) > 5 else "")
+            + " (fix the data, or pass --skip-invalid to drop them)",
+            all_problems,
+        )
     return reports
 
 
@@ -151,8 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset_split_pc", type=float, default=100, help="prefix percent of every split")
     parser.add_argument("--split", action="append", help="only these splits (default: all)")
     parser.add_argument("--skip-invalid", action="store_true", help="drop invalid rows (counted) instead of failing")
-    parser.add_argument("--output", action="append", default=[], metavar="SPLIT=PATH",
-                        help="also write SPLIT to exactly PATH (a pipeline output binding); implies --split SPLIT")
+    parser.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        metavar="SPLIT=PATH",
+        help="also write SPLIT to exactly PATH (a pipeline output binding); implies --split SPLIT",
+    )
     args = parser.parse_args(argv)
     outputs = dict(item.split("=", 1) for item in args.output if "=" in item)
     if len(outputs) != len(args.output):

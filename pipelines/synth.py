@@ -22,8 +22,7 @@ TOPICS = {
     "rain": "Rain falls from clouds. It fills rivers and helps plants grow.",
 }
 ASKS = ["Tell me about {t}.", "What do you know about {t}?", "Describe {t} briefly.", "Can you explain {t}?"]
-FOLLOW_UPS = [("Why does it matter?", "It matters because life on Earth depends on it."),
-              ("Give me one fact.", "Here is one fact: {fact}")]
+FOLLOW_UPS = [("Why does it matter?", "It matters because life on Earth depends on it."), ("Give me one fact.", "Here is one fact: {fact}")]
 
 
 def make_rows(n: int, seed: int = 0) -> list[dict[str, object]]:
@@ -36,8 +35,10 @@ def make_rows(n: int, seed: int = 0) -> list[dict[str, object]]:
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": TOPICS[topic]}]
         if rng.random() < 0.3:
             ask, answer = rng.choice(FOLLOW_UPS)
-            messages += [{"role": "user", "content": ask},
-                         {"role": "assistant", "content": answer.format(fact=TOPICS[topic].split(". ")[0] + ".")}]
+            messages += [
+                {"role": "user", "content": ask},
+                {"role": "assistant", "content": answer.format(fact=TOPICS[topic].split(". ")[0] + ".")},
+            ]
         prompt_id = hashlib.sha256(f"{prompt}{len(rows)}".encode()).hexdigest()
         rows.append({"prompt": prompt, "prompt_id": prompt_id, "messages": messages})
     return rows

@@ -140,9 +140,22 @@ def _start_azurite(service: str, location: Path):  # type: ignore[no-untyped-def
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([str(binary), "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--location", str(location),
-                             f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--location",
+            str(location),
+            f"--{service}Host",
+            "127.0.0.1",
+            f"--{service}Port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -166,8 +179,10 @@ def _stop(proc) -> None:  # type: ignore[no-untyped-def]
 def _azurite(service: str, location: Path):  # type: ignore[no-untyped-def]
     """Run one Azurite service for the session; yields its connection string."""
     proc, port = _start_azurite(service, location)
-    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-           f"{service.capitalize()}Endpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    yield (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"{service.capitalize()}Endpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
     _stop(proc)
 
 

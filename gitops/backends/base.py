@@ -182,8 +182,9 @@ class Backend(Protocol):
         """Where the job reads its train/test data (uploading local files where the backend needs it)."""
         ...
 
-    def submit(self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str],
-               model: FoundationModel, data: PreparedData) -> JobStatus:
+    def submit(
+        self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str], model: FoundationModel, data: PreparedData
+    ) -> JobStatus:
         """Start the fine-tune job under ``job_name``; a job of that name already there is returned instead."""
         ...
 
@@ -215,8 +216,7 @@ class Backend(Protocol):
         """Start moving traffic (deployments left out get 0%); the endpoint's ``traffic`` shows when it took."""
         ...
 
-    def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None,
-               timeout_s: float = 60.0) -> InvokeResult:
+    def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None, timeout_s: float = 60.0) -> InvokeResult:
         """One scoring request, to ``deployment`` alone when given. Bounded by ``timeout_s``."""
         ...
 

@@ -33,8 +33,10 @@ def hosted_only(backend_for: Callable[[str], Backend]) -> Callable[[str], Backen
     def guarded(name: str) -> Backend:
         why = not_hosted(name)
         if why is not None:
-            raise UnsupportedError(f"backend '{name}' does not run in the Function: {why}",
-                                   hint="use backend: azureml in runs/ (local specs are for `gitops run` on your machine)")
+            raise UnsupportedError(
+                f"backend '{name}' does not run in the Function: {why}",
+                hint="use backend: azureml in runs/ (local specs are for `gitops run` on your machine)",
+            )
         return backend_for(name)
 
     return guarded
@@ -47,8 +49,9 @@ def get_backend(name: str, **options: Any) -> Backend:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UnsupportedError(f"the {name} backend is not available here ({exc.name} cannot be imported)",
-                               hint=f"install the extra it needs: pip install 'finetune-gitops[{kind.extra}]'"
-                               ) from exc
+        raise UnsupportedError(
+            f"the {name} backend is not available here ({exc.name} cannot be imported)",
+            hint=f"install the extra it needs: pip install 'finetune-gitops[{kind.extra}]'",
+        ) from exc
     factory: Callable[..., Backend] = getattr(module, attr)
     return factory(**options)

@@ -19,6 +19,8 @@ FALSE_WORDS = frozenset({"", "0", "false", "no", "off", "n", "f"})
 def keep_tag_says_keep(value: str | None) -> bool:
     """The usual truthy words keep; so does anything that is not plainly false (an unreadable tag never deletes)."""
     return value is not None and value.strip().lower() not in FALSE_WORDS
+
+
 Action = Literal["keep", "delete", "delete_deployments", "skip"]
 
 
@@ -88,6 +90,7 @@ def _age(now: datetime, then: datetime | None) -> timedelta | None:
 
 def judge(facts: EndpointFacts, rules: Rules, now: datetime) -> Verdict:
     """The decision for one endpoint, before the deletion cap."""
+
     def verdict(action: Action, *reasons: str, deployments: tuple[str, ...] = ()) -> Verdict:
         return Verdict(facts.name, action, reasons, facts.run, deployments)
 
@@ -116,8 +119,11 @@ def judge(facts: EndpointFacts, rules: Rules, now: datetime) -> Verdict:
     if reasons:
         return verdict("delete", *reasons)
     kept = facts.kept_deployment if facts.kept_until is not None and facts.kept_until > now else None
-    stuck = tuple(d.name for d in facts.deployments if d.name != kept
-                  and d.traffic == 0 and (age := _age(now, d.created_at)) is not None and age > rules.stuck_grace)
+    stuck = tuple(
+        d.name
+        for d in facts.deployments
+        if d.name != kept and d.traffic == 0 and (age := _age(now, d.created_at)) is not None and age > rules.stuck_grace
+    )
     if stuck and sum(d.traffic for d in facts.deployments) > 0:
         return verdict("delete_deployments", f"left at 0% traffic for over {_fmt(rules.stuck_grace)}", deployments=stuck)
     active = "usage unknown: counted as active" if not facts.usage_known else "in use and within its lifetime"
@@ -136,8 +142,9 @@ def decide(endpoints: list[EndpointFacts], rules: Rules, now: datetime) -> list[
         if budget > 0:
             budget -= 1
         else:
-            verdicts[facts.name] = Verdict(v.endpoint, "skip", (*v.reasons, f"deletion cap of {rules.max_deletions_per_run} "
-                                                                 "per run reached: next run"), v.run)
+            verdicts[facts.name] = Verdict(
+                v.endpoint, "skip", (*v.reasons, f"deletion cap of {rules.max_deletions_per_run} per run reached: next run"), v.run
+            )
     return [verdicts[f.name] for f in endpoints]
 
 

@@ -39,23 +39,33 @@ def newest_policy(ledger: Ledger) -> Policy:
 
 
 def rules_from(policy: Policy) -> Rules:
-    return Rules(idle_after=parse_duration(policy.defaults.idle_after), expire_after=parse_duration(policy.defaults.expire_after),
-                 stuck_grace=parse_duration(policy.cleanup.stuck_grace), prune_orphans=policy.cleanup.prune_orphans,
-                 max_deletions_per_run=policy.cleanup.max_deletions_per_run)
+    return Rules(
+        idle_after=parse_duration(policy.defaults.idle_after),
+        expire_after=parse_duration(policy.defaults.expire_after),
+        stuck_grace=parse_duration(policy.cleanup.stuck_grace),
+        prune_orphans=policy.cleanup.prune_orphans,
+        max_deletions_per_run=policy.cleanup.max_deletions_per_run,
+    )
 
 
-def _facts(info: EndpointInfo, record: RunRecord | None, usage_known: bool, last_request_at: datetime | None,
-           specs_on_main: set[str] | None) -> EndpointFacts:
+def _facts(
+    info: EndpointInfo, record: RunRecord | None, usage_known: bool, last_request_at: datetime | None, specs_on_main: set[str] | None
+) -> EndpointFacts:
     run = info.tags.get(naming.TAG_RUN)
     lifecycle = RunSpec.model_validate(record.spec).lifecycle if record and record.spec else None
     defaults = _own_policy(record).defaults if record is not None and record.policy else None
     idle = (lifecycle.idle_after if lifecycle else None) or (defaults.idle_after if defaults else None)
     expire = (lifecycle.expire_after if lifecycle else None) or (defaults.expire_after if defaults else None)
     return EndpointFacts(
-        name=info.name, tags=dict(info.tags), created_at=info.created_at,
+        name=info.name,
+        tags=dict(info.tags),
+        created_at=info.created_at,
         deployments=tuple(DeploymentFacts(d.name, int(info.traffic.get(d.name, 0)), d.created_at) for d in info.deployments),
-        usage_known=usage_known, last_request_at=last_request_at, run=run,
-        run_status=record.status if record else None, rollout_step=record.cursor.step if record and record.cursor else None,
+        usage_known=usage_known,
+        last_request_at=last_request_at,
+        run=run,
+        run_status=record.status if record else None,
+        rollout_step=record.cursor.step if record and record.cursor else None,
         keep=bool(lifecycle and lifecycle.keep),
         idle_after=parse_duration(idle) if idle else None,  # the spec's, else the policy the run was submitted with
         expire_after=parse_duration(expire) if expire else None,
@@ -88,8 +98,14 @@ def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[st
     return out
 
 
-def run_cleanup(backend: Backend, ledger: Ledger, policy: Policy | None = None, specs_on_main: set[str] | None = None,
-                dry_run: bool = False, now: datetime | None = None) -> list[Verdict]:
+def run_cleanup(
+    backend: Backend,
+    ledger: Ledger,
+    policy: Policy | None = None,
+    specs_on_main: set[str] | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> list[Verdict]:
     """Decide and act. ``policy``: the repo's (the CLI reads gitops.yaml); None: the one the latest run carried."""
     now = now or datetime.now(UTC)
     rules = rules_from(policy if policy is not None else newest_policy(ledger))
@@ -106,8 +122,7 @@ def run_cleanup(backend: Backend, ledger: Ledger, policy: Policy | None = None, 
                     backend.delete_deployment(verdict.endpoint, deployment)
         except GitopsError as exc:
             log.warning("cleanup of %s failed: %s", verdict.endpoint, exc.headline)
-            verdict = Verdict(verdict.endpoint, "skip", (*verdict.reasons, f"failed: {exc.headline}; next run retries"),
-                              verdict.run)
+            verdict = Verdict(verdict.endpoint, "skip", (*verdict.reasons, f"failed: {exc.headline}; next run retries"), verdict.run)
         try:
             _record(ledger, verdict)
         except GitopsError as exc:  # the decision stands; only its note on the run is lost

@@ -16,6 +16,7 @@ from gitops.errors import GitopsError
 
 __all__ = ["app", "main"]
 
+
 def _register() -> None:
     from gitops.cli import (
         cleanup_cmds,  # noqa: F401

@@ -28,12 +28,13 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _options(ctx: typer.Context,
-             show_version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
-                                               callback=_version),
-             verbose: bool = typer.Option(False, "-v", "--verbose",
-                                          help="Show what libraries print (MLflow, Hugging Face); else it goes to "
-                                               "<workspace>/logs/cli.log.")) -> None:
+def _options(
+    ctx: typer.Context,
+    show_version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True, callback=_version),
+    verbose: bool = typer.Option(
+        False, "-v", "--verbose", help="Show what libraries print (MLflow, Hugging Face); else it goes to <workspace>/logs/cli.log."
+    ),
+) -> None:
     """finetune-gitops: fine-tune chat LLMs on Azure ML (or locally) from reviewed pull requests."""
     from gitops.cli import output
 

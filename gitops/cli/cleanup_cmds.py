@@ -12,11 +12,13 @@ from gitops.cli.app import app
 
 
 @app.command()
-def cleanup(dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly what a real run would do; do nothing."),
-            as_json: bool = typer.Option(False, "--json"),
-            repo: Path = typer.Option(Path("."), help="The repository (gitops.yaml, and runs/ on --ref for orphans)."),
-            ref: str = typer.Option("main", help="The branch whose runs/ decides what is orphaned."),
-            backend: str = typer.Option("local", help="Whose endpoints: local, or azureml (the configured workspace).")) -> None:
+def cleanup(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly what a real run would do; do nothing."),
+    as_json: bool = typer.Option(False, "--json"),
+    repo: Path = typer.Option(Path("."), help="The repository (gitops.yaml, and runs/ on --ref for orphans)."),
+    ref: str = typer.Option("main", help="The branch whose runs/ decides what is orphaned."),
+    backend: str = typer.Option("local", help="Whose endpoints: local, or azureml (the configured workspace)."),
+) -> None:
     """Apply the cleanup policy to every endpoint the repo manages (others are never touched)."""
     from gitops import gitrepo
     from gitops.cleanup.run import run_cleanup
@@ -32,8 +34,22 @@ def cleanup(dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly
     lifecycle = local_lifecycle()
     verdicts = run_cleanup(lifecycle.backend_for(backend), lifecycle.ledger, policy, specs_on_main, dry_run=dry_run)
     if as_json:
-        sys.stdout.write(json.dumps([{"endpoint": v.endpoint, "run": v.run, "action": v.action, "reasons": list(v.reasons),
-                                      "deployments": list(v.deployments)} for v in verdicts], indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "endpoint": v.endpoint,
+                        "run": v.run,
+                        "action": v.action,
+                        "reasons": list(v.reasons),
+                        "deployments": list(v.deployments),
+                    }
+                    for v in verdicts
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
         return
     prefix = "[dry run] would " if dry_run else ""
     for v in verdicts:

@@ -52,10 +52,14 @@ def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop ever
     for info in infos:
         server = backend.endpoints.server(info.name) or {}
         memory = f"{server['rss_mib']:.0f} MiB" if server.get("rss_mib") else "-"
-        health = ("up" if server.get("up") else
-                  "STUCK (running, not answering: gitops start NAME replaces it)" if server.get("stuck") else "DOWN (gitops start NAME)")
-        rows.append((info.name, info.tags.get("gitops_run", "-"), info.scoring_uri or "-", str(server.get("pid") or "-"),
-                     health, memory))
+        health = (
+            "up"
+            if server.get("up")
+            else "STUCK (running, not answering: gitops start NAME replaces it)"
+            if server.get("stuck")
+            else "DOWN (gitops start NAME)"
+        )
+        rows.append((info.name, info.tags.get("gitops_run", "-"), info.scoring_uri or "-", str(server.get("pid") or "-"), health, memory))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     sys.stdout.write("".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows))
 
@@ -87,6 +91,9 @@ def delete(name: str = typer.Argument(..., help="A run or endpoint name.")) -> N
     endpoint, run = _endpoint_of(lifecycle, backend, name)
     backend.delete_endpoint(endpoint)
     if run and lifecycle.ledger.get(run) is not None:
-        update(lifecycle.ledger, run, lambda r: r.moved("retired", f"endpoint {endpoint} deleted by gitops delete").model_copy(
-            update={"deployment": None}))
+        update(
+            lifecycle.ledger,
+            run,
+            lambda r: r.moved("retired", f"endpoint {endpoint} deleted by gitops delete").model_copy(update={"deployment": None}),
+        )
     print(f"{endpoint}: deleted" + (f"; run {run} is retired" if run else ""))

@@ -27,8 +27,11 @@ def bootstrap(force: bool = typer.Option(False, help="Rebuild and register a new
 
 
 @data_app.command("synth")
-def synth(rows: int = typer.Option(400, help="Training rows."), out: Path = typer.Option(..., help="Output directory."),
-          seed: int = typer.Option(0)) -> None:
+def synth(
+    rows: int = typer.Option(400, help="Training rows."),
+    out: Path = typer.Option(..., help="Output directory."),
+    seed: int = typer.Option(0),
+) -> None:
     """Write an ultrachat-shaped synthetic dataset (train_sft.jsonl, test_sft.jsonl)."""
     from pipelines.synth import write_dataset
 
@@ -37,10 +40,12 @@ def synth(rows: int = typer.Option(400, help="Training rows."), out: Path = type
 
 
 @data_app.command("prepare")
-def prepare(dataset: str = typer.Argument(..., help="Hub id, or a local file/directory."),
-            out: Path = typer.Option(..., help="Output directory."),
-            percent: float = typer.Option(100, help="Prefix slice of every split, split[0%:N%]."),
-            skip_invalid: bool = typer.Option(False, help="Drop invalid rows (counted) instead of failing.")) -> None:
+def prepare(
+    dataset: str = typer.Argument(..., help="Hub id, or a local file/directory."),
+    out: Path = typer.Option(..., help="Output directory."),
+    percent: float = typer.Option(100, help="Prefix slice of every split, split[0%:N%]."),
+    skip_invalid: bool = typer.Option(False, help="Drop invalid rows (counted) instead of failing."),
+) -> None:
     """Prepare every split as <split>.jsonl, as the reference download-dataset.py does, checking rows."""
     from gitops.errors import SpecError
     from pipelines.prepare_data import DataError
@@ -55,12 +60,17 @@ def prepare(dataset: str = typer.Argument(..., help="Hub id, or a local file/dir
 
 
 @data_app.command("show")
-def show(source: str = typer.Argument(..., help="A .jsonl file, a directory of split files, or a dataset hub id."),
-         split: str = typer.Option("train_sft", help="The split to read from a directory or a hub dataset."),
-         rows: int = typer.Option(3, min=0, max=50, help="Conversations to print."),
-         tokenizer: Optional[Path] = typer.Option(None, help="A tokenizer directory to count tokens with (default: the "
-                                                  "local tiny model's when it is built; else lengths are in characters)."),
-         max_chars: int = typer.Option(200, min=20, help="Cut each message after this many characters.")) -> None:
+def show(
+    source: str = typer.Argument(..., help="A .jsonl file, a directory of split files, or a dataset hub id."),
+    split: str = typer.Option("train_sft", help="The split to read from a directory or a hub dataset."),
+    rows: int = typer.Option(3, min=0, max=50, help="Conversations to print."),
+    tokenizer: Optional[Path] = typer.Option(
+        None,
+        help="A tokenizer directory to count tokens with (default: the "
+        "local tiny model's when it is built; else lengths are in characters).",
+    ),
+    max_chars: int = typer.Option(200, min=20, help="Cut each message after this many characters."),
+) -> None:
     """Look at the data before training: a few conversations and the split's statistics (rows, turns, roles, length
     percentiles, and the rows the trainer would refuse)."""
     from gitops.errors import SpecError
@@ -71,8 +81,10 @@ def show(source: str = typer.Argument(..., help="A .jsonl file, a directory of s
     try:
         frame = read_frame(source, split)
     except (DataError, ValueError, OSError) as exc:
-        raise SpecError(f"{source}: cannot be read as chat data: {str(exc).splitlines()[0][:200]}",
-                        hint="give a .jsonl file with a 'messages' list per line, or a dataset with that column") from None
+        raise SpecError(
+            f"{source}: cannot be read as chat data: {str(exc).splitlines()[0][:200]}",
+            hint="give a .jsonl file with a 'messages' list per line, or a dataset with that column",
+        ) from None
     default_tok = Settings.load().workspace_dir / "models" / "tiny-phi3" / "hf"
     tok_dir = tokenizer or (default_tok if (default_tok / "tokenizer_config.json").is_file() else None)
     tok = None
@@ -91,8 +103,7 @@ def show(source: str = typer.Argument(..., help="A .jsonl file, a directory of s
     print(f"  turns per conversation: min {t['min']:g}, median {t['median']:g}, max {t['max']:g}")
     print("  messages by role: " + (", ".join(f"{role} {n}" for role, n in summary.roles.items()) or "none"))
     where = f" ({tok_dir})" if tok_dir else ""
-    print(f"  length in {summary.length_unit}{where}: p50 {lens['p50']:g}, p90 {lens['p90']:g}, p99 {lens['p99']:g}, "
-          f"max {lens['max']:g}")
+    print(f"  length in {summary.length_unit}{where}: p50 {lens['p50']:g}, p90 {lens['p90']:g}, p99 {lens['p99']:g}, max {lens['max']:g}")
     if summary.invalid:
         print(f"  {len(summary.invalid)} rows the trainer refuses (gitops data prepare --skip-invalid drops them):")
         for line, why in summary.invalid[:5]:

@@ -14,11 +14,16 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 # Read by the libraries when they are imported, which happens lazily inside commands.
-QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1",
-             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "DATASETS_VERBOSITY": "error"}
+QUIET_ENV = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TQDM_DISABLE": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "DATASETS_VERBOSITY": "error",
+}
 
 _terminal: TextIO | None = None
 
@@ -96,13 +101,19 @@ class Status:
     """A spinner line on the command's console that leaves ``sys.stderr`` alone (rich's own status takes it over
     and would print what libraries write above the spinner, quiet or not)."""
 
-    def __init__(self, console: object, text: str) -> None:
+    def __init__(self, console: Any, text: str) -> None:
         from rich.live import Live
         from rich.spinner import Spinner
 
         self._spinner = Spinner("dots", text=text)
-        self._live = Live(self._spinner, console=console, transient=True, refresh_per_second=10,  # type: ignore[arg-type]
-                          redirect_stdout=False, redirect_stderr=False)
+        self._live = Live(
+            self._spinner,
+            console=console,
+            transient=True,
+            refresh_per_second=10,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
 
     def __enter__(self) -> Status:
         self._live.__enter__()

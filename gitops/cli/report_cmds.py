@@ -20,11 +20,13 @@ class ReportFormat(StrEnum):
 
 
 @app.command()
-def report(name: str = typer.Argument(..., help="Run name."),
-           fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="markdown | text | json"),
-           out: Optional[Path] = typer.Option(None, help="Write report.<ext> and loss.png into this directory."),
-           against: Optional[str] = typer.Option(None, help="Compare with this run (default: the previous version)."),
-           png: Optional[Path] = typer.Option(None, help="Also draw the loss curves (this version and the one compared) here.")) -> None:
+def report(
+    name: str = typer.Argument(..., help="Run name."),
+    fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="markdown | text | json"),
+    out: Optional[Path] = typer.Option(None, help="Write report.<ext> and loss.png into this directory."),
+    against: Optional[str] = typer.Option(None, help="Compare with this run (default: the previous version)."),
+    png: Optional[Path] = typer.Option(None, help="Also draw the loss curves (this version and the one compared) here."),
+) -> None:
     """Report a run: parameters, duration, losses, perplexity, tokens, smoke test, model and endpoint."""
     from gitops.errors import NotFoundError
     from gitops.lifecycle.wiring import local_lifecycle

@@ -17,8 +17,10 @@ from gitops.cli.app import app
 
 
 @app.command()
-def run(file: Path = typer.Argument(..., help="The spec to run (its backend: local, or azureml from this shell)."),
-        timeout: float = typer.Option(1800, help="Give up waiting after this many seconds.")) -> None:
+def run(
+    file: Path = typer.Argument(..., help="The spec to run (its backend: local, or azureml from this shell)."),
+    timeout: float = typer.Option(1800, help="Give up waiting after this many seconds."),
+) -> None:
     """Validate -> submit -> wait -> register -> deploy at 0% -> smoke-test -> promote; print how to call it."""
     from rich.console import Console
 
@@ -53,8 +55,11 @@ def run(file: Path = typer.Argument(..., help="The spec to run (its backend: loc
             if time.monotonic() > deadline:
                 raise GitopsError(f"run '{record.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
             if record.cursor is not None:  # the rollout's steps, taken here, in this process
-                status.update(f"rollout: {record.cursor.step}" + (f" ({record.cursor.last})" if record.cursor.last else "")
-                              + f" · {clock(time.monotonic() - started)}")
+                status.update(
+                    f"rollout: {record.cursor.step}"
+                    + (f" ({record.cursor.last})" if record.cursor.last else "")
+                    + f" · {clock(time.monotonic() - started)}"
+                )
                 lifecycle.advance(record.run)
                 time.sleep(max(0.0, min(record.cursor.not_before - time.time(), 1.0)))
                 continue
@@ -130,8 +135,11 @@ class Pace:
 def summary_line(record: Any, elapsed: float) -> str:
     """The last line of ``gitops run``: how it ended, how long it took, and the final losses when known."""
     report = record.report or {}
-    losses = [f"{label} {report[key]:.3f}" for key, label in (("final_train_loss", "final train loss"),
-                                                               ("final_eval_loss", "eval loss")) if report.get(key) is not None]
+    losses = [
+        f"{label} {report[key]:.3f}"
+        for key, label in (("final_train_loss", "final train loss"), ("final_eval_loss", "eval loss"))
+        if report.get(key) is not None
+    ]
     return f"{record.run} {record.status} after {clock(elapsed)}" + (f"; {', '.join(losses)}" if losses else "")
 
 
@@ -173,14 +181,20 @@ def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]
             print(f"  - {line}")
     for held in record.rollout_steps:
         p95 = f", p95 {held['p95_latency_ms']:.0f} ms" if held.get("p95_latency_ms") is not None else ""
-        print(f"traffic: {held['share']}% for {held['held_s'] / 60:.0f} min: {held['requests']} requests, "
-              f"{held['errors']} failed{p95} ({'within bounds' if held['ok'] else 'OUT OF BOUNDS: rolled back'})")
+        print(
+            f"traffic: {held['share']}% for {held['held_s'] / 60:.0f} min: {held['requests']} requests, "
+            f"{held['errors']} failed{p95} ({'within bounds' if held['ok'] else 'OUT OF BOUNDS: rolled back'})"
+        )
     if record.status == "held":
-        print(f"the candidate waits at 0% traffic: `gitops promote {record.run} --reason ...` lets it take the traffic, "
-              f"`gitops rollback {record.run} --reason ...` removes it (it is removed by itself when its hold runs out)")
+        print(
+            f"the candidate waits at 0% traffic: `gitops promote {record.run} --reason ...` lets it take the traffic, "
+            f"`gitops rollback {record.run} --reason ...` removes it (it is removed by itself when its hold runs out)"
+        )
     if record.smoke is not None:
-        print(f"smoke test: {'passed' if record.smoke.ok else 'FAILED'} in {record.smoke.latency_ms} ms; "
-              f"reply: {record.smoke.reply_excerpt[:80]!r}" + (f"; {record.smoke.reason}" if record.smoke.reason else ""))
+        print(
+            f"smoke test: {'passed' if record.smoke.ok else 'FAILED'} in {record.smoke.latency_ms} ms; "
+            f"reply: {record.smoke.reply_excerpt[:80]!r}" + (f"; {record.smoke.reason}" if record.smoke.reason else "")
+        )
     if record.status == "live" and record.endpoint:
         info = backend.get_endpoint(record.endpoint)
         if info is not None:
@@ -189,16 +203,20 @@ def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]
             key_file = Settings.load().workspace_dir / "endpoints" / record.endpoint / "key"
             with contextlib.suppress(ValueError):
                 key_file = key_file.relative_to(Path.cwd())
-            print(f"  export GITOPS_KEY=\"$(cat {key_file})\"")
+            print(f'  export GITOPS_KEY="$(cat {key_file})"')
             print(f"  curl -s {info.scoring_uri} -H \"Authorization: Bearer $GITOPS_KEY\" -H 'Content-Type: application/json' \\")
-            print("    -d '{\"input_data\": {\"input_string\": [{\"role\": \"user\", \"content\": \"Tell me about rain.\"}], "
-                  "\"parameters\": {\"max_new_tokens\": 32}}}'")
+            print(
+                '    -d \'{"input_data": {"input_string": [{"role": "user", "content": "Tell me about rain."}], '
+                '"parameters": {"max_new_tokens": 32}}}\''
+            )
             print(f"  or: gitops invoke {record.run} --message 'Tell me about rain.'")
 
 
 @app.command()
-def status(name: Optional[str] = typer.Argument(None, help="One run (default: all)."),
-           as_json: bool = typer.Option(False, "--json", help="Records as JSON, times in ISO 8601 (UTC).")) -> None:
+def status(
+    name: Optional[str] = typer.Argument(None, help="One run (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Records as JSON, times in ISO 8601 (UTC)."),
+) -> None:
     """A table of runs: status, rollout step (how long in it, its deadline), job, model, endpoint, traffic, smoke, age."""
     from rich.console import Console
     from rich.table import Table
@@ -218,8 +236,10 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
         sys.stdout.write(json.dumps([_iso_times(r.model_dump(mode="json", exclude={"spec"})) for r in records], indent=2) + "\n")
         return
     if not records:
-        print("no runs yet: `gitops data synth --out .gitops/data/synth` then `gitops run runs/local-tiny.yaml` starts one "
-              "(on the local backend)")
+        print(
+            "no runs yet: `gitops data synth --out .gitops/data/synth` then `gitops run runs/local-tiny.yaml` starts one "
+            "(on the local backend)"
+        )
         return
     now = time.time()
     columns = ("run", "status", "step", "job", "model", "endpoint", "traffic", "smoke", "gate", "age")
@@ -240,11 +260,24 @@ def status(name: Optional[str] = typer.Argument(None, help="One run (default: al
         step = "-"
         if r.cursor is not None:
             c = r.cursor
-            step = (f"{c.step} {(now - c.entered_at) / 60:.0f}m (deadline in {max(0.0, c.deadline_at - now) / 60:.0f}m)"
-                    + (f": {c.last}" if c.last else ""))
+            step = f"{c.step} {(now - c.entered_at) / 60:.0f}m (deadline in {max(0.0, c.deadline_at - now) / 60:.0f}m)" + (
+                f": {c.last}" if c.last else ""
+            )
         gate = "-" if r.gate is None else ("ok" if r.gate.get("ok") else "FAILED: " + "; ".join(r.gate.get("reasons", []))[:80])
-        rows.append((r.run, r.status, step, r.job_name, f"{r.model_name or '-'} v{r.model_version or '-'}", r.endpoint or "-",
-                     traffic or "-", smoke, gate, age))
+        rows.append(
+            (
+                r.run,
+                r.status,
+                step,
+                r.job_name,
+                f"{r.model_name or '-'} v{r.model_version or '-'}",
+                r.endpoint or "-",
+                traffic or "-",
+                smoke,
+                gate,
+                age,
+            )
+        )
     if not sys.stdout.isatty():  # piped or redirected: plain tab-separated columns, nothing cut to fit 80 columns
         sys.stdout.write("\t".join(columns) + "\n" + "".join("\t".join(row) + "\n" for row in rows))
         return
@@ -262,16 +295,25 @@ def _iso_times(value: Any) -> Any:
     from datetime import UTC, datetime
 
     if isinstance(value, dict):
-        return {k: (datetime.fromtimestamp(v, UTC).isoformat(timespec="seconds") if k in _TIME_KEYS and isinstance(v, int | float)
-                    else _iso_times(v)) for k, v in value.items()}
+        return {
+            k: (
+                datetime.fromtimestamp(v, UTC).isoformat(timespec="seconds")
+                if k in _TIME_KEYS and isinstance(v, int | float)
+                else _iso_times(v)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_iso_times(v) for v in value]
     return value
 
 
 @app.command()
-def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typer.Option(..., help="The user turn."),
-           max_new_tokens: int = typer.Option(64, help="At most this many tokens in the answer.")) -> None:
+def invoke(
+    name: str = typer.Argument(..., help="Run name."),
+    message: str = typer.Option(..., help="The user turn."),
+    max_new_tokens: int = typer.Option(64, help="At most this many tokens in the answer."),
+) -> None:
     """One chat turn against the run's endpoint."""
     from gitops.errors import BackendError, NotFoundError
     from gitops.lifecycle.smoke import extract_reply
@@ -283,23 +325,30 @@ def invoke(name: str = typer.Argument(..., help="Run name."), message: str = typ
         raise NotFoundError(f"run '{name}' has no live endpoint", hint="see `gitops status`")
     record = got[0]
     try:
-        result = lifecycle.backend_for(record.backend).invoke(record.endpoint or "", {"input_data": {
-            "input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}})
+        result = lifecycle.backend_for(record.backend).invoke(
+            record.endpoint or "",
+            {"input_data": {"input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}},
+        )
     except BackendError as exc:
         from gitops.spec.capabilities import Feature, kind_of
 
         down = kind_of(record.backend).supports(Feature.SERVER_RESTART) and "did not answer" in exc.headline
-        raise BackendError(exc.headline, hint=f"the endpoint's server is not running: `gitops start {name}` starts it"
-                           if down else exc.hint) from None
+        raise BackendError(
+            exc.headline, hint=f"the endpoint's server is not running: `gitops start {name}` starts it" if down else exc.hint
+        ) from None
     if result.status_code != 200:  # one line, and a failing exit code
-        raise BackendError(f"endpoint {record.endpoint} answered {result.status_code}: {result.body[:200]}",
-                           hint="see `gitops status`; the endpoint's limits are in README (The local backend)")
+        raise BackendError(
+            f"endpoint {record.endpoint} answered {result.status_code}: {result.body[:200]}",
+            hint="see `gitops status`; the endpoint's limits are in README (The local backend)",
+        )
     print(extract_reply(result.body))
 
 
 @app.command()
-def event(file: Path = typer.Argument(..., help="An Event Grid or CloudEvents event (or an array) as JSON."),
-          dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be done, without acting.")) -> None:
+def event(
+    file: Path = typer.Argument(..., help="An Event Grid or CloudEvents event (or an array) as JSON."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be done, without acting."),
+) -> None:
     """Replay a job event (from a dead-letter container, say) through the same handler, then take the first steps.
 
     One line per event. Exit 0 when every event was read (acted on, or ignored with the reason why), 1 when
@@ -334,8 +383,9 @@ def event(file: Path = typer.Argument(..., help="An Event Grid or CloudEvents ev
             print(f"{d.event_id or '-'} {d.run or '-'}: {d.action} - {d.reason}")
             if d.action == "scheduled" and d.run:  # no queue in a shell: take the first steps here
                 step = lifecycle.advance(d.run)
-                print(f"{d.run}: {step.action} - {step.reason}"
-                      + ("  (continue with `gitops reconcile`)" if step.action == "waiting" else ""))
+                print(
+                    f"{d.run}: {step.action} - {step.reason}" + ("  (continue with `gitops reconcile`)" if step.action == "waiting" else "")
+                )
     if unreadable:
         raise typer.Exit(1)
 
@@ -360,8 +410,10 @@ def _who() -> str:
 
 
 @app.command()
-def promote(name: str = typer.Argument(..., help="The run whose candidate is held by the gate."),
-            reason: str = typer.Option(..., help="Why the candidate goes live although the gate failed (recorded).")) -> None:
+def promote(
+    name: str = typer.Argument(..., help="The run whose candidate is held by the gate."),
+    reason: str = typer.Option(..., help="Why the candidate goes live although the gate failed (recorded)."),
+) -> None:
     """Override a held gate: the candidate takes the traffic. Recorded in the run's history with who and why."""
     from gitops.lifecycle.wiring import local_lifecycle
 
@@ -374,8 +426,10 @@ def promote(name: str = typer.Argument(..., help="The run whose candidate is hel
 
 
 @app.command()
-def rollback(name: str = typer.Argument(..., help="A held, rolling-out or live run."),
-             reason: str = typer.Option(..., help="Why (recorded in the run's history).")) -> None:
+def rollback(
+    name: str = typer.Argument(..., help="A held, rolling-out or live run."),
+    reason: str = typer.Option(..., help="Why (recorded in the run's history)."),
+) -> None:
     """A held candidate is removed (the run is rejected); a rollout in progress stops and its candidate is removed;
     a live run goes back to the deployment before it, while that one still exists."""
     from gitops.lifecycle.wiring import local_lifecycle
@@ -388,9 +442,14 @@ def rollback(name: str = typer.Argument(..., help="A held, rolling-out or live r
 
 
 @app.command()
-def reconcile(name: Optional[str] = typer.Argument(None, help="One run: also restores its endpoint to what the ledger "
-                                                                "declares (traffic, deployments nobody asked for). "
-                                                                "Default: every run, steps only.")) -> None:
+def reconcile(
+    name: Optional[str] = typer.Argument(
+        None,
+        help="One run: also restores its endpoint to what the ledger "
+        "declares (traffic, deployments nobody asked for). "
+        "Default: every run, steps only.",
+    ),
+) -> None:
     """Continue runs whose job event never came, and take rollout steps that are due."""
     from gitops.cli.watch_cmds import restore_one
     from gitops.lifecycle.wiring import local_lifecycle

@@ -29,8 +29,10 @@ class PriceSourceChoice(StrEnum):
     live = "live"
 
 
-PRICES_HELP = ("Where hourly prices come from: the committed snapshot (offline), or the Azure Retail Prices API first "
-               "(kept a day under the workspace directory) with the snapshot when it cannot be reached.")
+PRICES_HELP = (
+    "Where hourly prices come from: the committed snapshot (offline), or the Azure Retail Prices API first "
+    "(kept a day under the workspace directory) with the snapshot when it cannot be reached."
+)
 
 
 def records_for_durations() -> Callable[[str], RunRecord | None] | None:
@@ -65,9 +67,11 @@ ONLINE_HELP = "Also run the online checks against the workspace and registry (yo
 
 
 @app.command()
-def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."),
-             policy_root: Optional[Path] = typer.Option(None, "--repo", help="Repo root holding gitops.yaml."),
-             online: bool = typer.Option(False, "--online", help=ONLINE_HELP)) -> None:
+def validate(
+    files: list[Path] = typer.Argument(..., help="Spec files to check."),
+    policy_root: Optional[Path] = typer.Option(None, "--repo", help="Repo root holding gitops.yaml."),
+    online: bool = typer.Option(False, "--online", help=ONLINE_HELP),
+) -> None:
     """Check specs (schema, component params, repo policy; with --online the model, its retirement, compute and
     SKUs too); exit 1 when any is invalid."""
     from gitops.backends.registry import backend_cache
@@ -117,13 +121,16 @@ def validate(files: list[Path] = typer.Argument(..., help="Spec files to check."
 
 
 @app.command()
-def plan(base: Optional[str] = typer.Option(None, help="Base revision (default: the merge base with the default branch, "
-                                                        "as a pull request would be planned)."),
-         head: str = typer.Option("HEAD", help="Head revision."),
-         fmt: PlanFormat = typer.Option(PlanFormat.text, "--format", help="text | markdown | json"),
-         repo: Path = typer.Option(Path("."), help="The git repository."),
-         out: Optional[Path] = typer.Option(None, help="Write the plan here instead of stdout."),
-         prices: PriceSourceChoice = typer.Option(PriceSourceChoice.snapshot, help=PRICES_HELP)) -> None:
+def plan(
+    base: Optional[str] = typer.Option(
+        None, help="Base revision (default: the merge base with the default branch, as a pull request would be planned)."
+    ),
+    head: str = typer.Option("HEAD", help="Head revision."),
+    fmt: PlanFormat = typer.Option(PlanFormat.text, "--format", help="text | markdown | json"),
+    repo: Path = typer.Option(Path("."), help="The git repository."),
+    out: Optional[Path] = typer.Option(None, help="Write the plan here instead of stdout."),
+    prices: PriceSourceChoice = typer.Option(PriceSourceChoice.snapshot, help=PRICES_HELP),
+) -> None:
     """Show what the specs under runs/ would do between two revisions (what each change takes: train, retrain,
     redeploy only, settings only; quota is checked online), with its cost; exit 1 if any spec is invalid or over
     the budget."""
@@ -152,8 +159,9 @@ def plan(base: Optional[str] = typer.Option(None, help="Base revision (default: 
 
 
 @app.command()
-def render(file: Path = typer.Argument(..., help="The spec to render."),
-           backend: str = typer.Option("azureml", help="Only azureml is renderable.")) -> None:
+def render(
+    file: Path = typer.Argument(..., help="The spec to render."), backend: str = typer.Option("azureml", help="Only azureml is renderable.")
+) -> None:
     """Print the Azure ML pipeline job YAML that would be submitted (`az ml job create -f`). A dataset spec's
     first step prepares the data on the cluster from this checkout's pipelines/ folder."""
     import yaml
@@ -168,8 +176,14 @@ def render(file: Path = typer.Argument(..., help="The spec to render."),
         raise UnsupportedError(f"cannot render for backend '{backend}'", hint="use --backend azureml")
     result = load_spec(file, policy_for(file))
     spec = result.require()
-    job = build_pipeline_job(spec, result.params, digest=result.training_digest, gpus=naming.gpus_per_node(spec.compute.instance_type),
-                             train_uri=spec.data.train_path, test_uri=spec.data.test_path)
+    job = build_pipeline_job(
+        spec,
+        result.params,
+        digest=result.training_digest,
+        gpus=naming.gpus_per_node(spec.compute.instance_type),
+        train_uri=spec.data.train_path,
+        test_uri=spec.data.test_path,
+    )
     sys.stdout.write(yaml.safe_dump(job, sort_keys=False, width=120))
 
 
@@ -186,10 +200,12 @@ def schema(out: Optional[Path] = typer.Option(None, help="Write here instead of 
 
 
 @app.command("prices")
-def prices_cmd(action: str = typer.Argument(..., help="refresh: read the prices again from the Azure Retail Prices API."),
-               region: list[str] = typer.Option([], "--region", help="Another region to add (the snapshot's are read again)."),
-               sku: list[str] = typer.Option([], "--sku", help="Another VM size to add."),
-               out: Optional[Path] = typer.Option(None, help="Write the snapshot here (e.g. gitops/cost/prices.yaml).")) -> None:
+def prices_cmd(
+    action: str = typer.Argument(..., help="refresh: read the prices again from the Azure Retail Prices API."),
+    region: list[str] = typer.Option([], "--region", help="Another region to add (the snapshot's are read again)."),
+    sku: list[str] = typer.Option([], "--sku", help="Another VM size to add."),
+    out: Optional[Path] = typer.Option(None, help="Write the snapshot here (e.g. gitops/cost/prices.yaml)."),
+) -> None:
     """Write a new dated price snapshot from the live API: every region and size of the current one, and the ones named."""
     from datetime import UTC, datetime
 

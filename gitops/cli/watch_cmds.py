@@ -15,13 +15,17 @@ from gitops.cli.app import app
 
 
 @app.command()
-def watch(runs_dir: Path = typer.Option(Path("runs"), "--runs", help="Where the specs are (the default branch's checkout)."),
-          fmt: str = typer.Option("text", "--format", help="text, json, or markdown (an issue body)."),
-          fix: bool = typer.Option(False, "--fix", help="Show what restoring the declared state would do (traffic, "
-                                   "deployments nobody asked for); with --yes, do it."),
-          yes: bool = typer.Option(False, "--yes", help="With --fix: apply it."),
-          online: bool = typer.Option(True, "--online/--offline", help="Run the online checks (Azure credentials) "
-                                      "or only look at the endpoints.")) -> None:
+def watch(
+    runs_dir: Path = typer.Option(Path("runs"), "--runs", help="Where the specs are (the default branch's checkout)."),
+    fmt: str = typer.Option("text", "--format", help="text, json, or markdown (an issue body)."),
+    fix: bool = typer.Option(
+        False, "--fix", help="Show what restoring the declared state would do (traffic, deployments nobody asked for); with --yes, do it."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="With --fix: apply it."),
+    online: bool = typer.Option(
+        True, "--online/--offline", help="Run the online checks (Azure credentials) or only look at the endpoints."
+    ),
+) -> None:
     """Retired or archived models and SKUs, newer model versions, short quota, and endpoints that drifted from the
     ledger. Exit 1 when a finding is an error."""
     from gitops.cli.specs import policy_for
@@ -53,8 +57,10 @@ def watch(runs_dir: Path = typer.Option(Path("runs"), "--runs", help="Where the 
             print(f"  {line}", file=output.err())
     at = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M UTC")
     if fmt == "json":
-        sys.stdout.write(json.dumps({"at": at, "specs": result.specs, "runs": result.runs,
-                                     "findings": [f.to_dict() for f in result.findings]}, indent=1) + "\n")
+        sys.stdout.write(
+            json.dumps({"at": at, "specs": result.specs, "runs": result.runs, "findings": [f.to_dict() for f in result.findings]}, indent=1)
+            + "\n"
+        )
     elif fmt == "markdown":
         sys.stdout.write(render_markdown(result.findings, at))
     else:

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from gitops.spec.validate import ValidatedSpec
 
 
-
 def _billed(backend: str) -> bool:
     """Whether the backend's compute and serving are billed at a price list (the local one runs on this machine)."""
     from gitops.spec.capabilities import KINDS
@@ -102,13 +101,17 @@ class CostEstimate:
         rate = f"${self.deploy_hourly:.2f}/h ({self.deploy_sku} x {self.instances} instance{'s' if self.instances > 1 else ''})"
         if self.deploy_bound_usd is None:
             return f"{rate}; kept: no bound, ${(self.deploy_hourly or 0) * 24 * 30:,.0f} per 30 days"
-        return (f"{rate}; at most ${self.deploy_bound_usd:,.2f} until expire_after {self.expire_after}; "
-                f"stopped after {self.idle_after} idle")
+        return f"{rate}; at most ${self.deploy_bound_usd:,.2f} until expire_after {self.expire_after}; stopped after {self.idle_after} idle"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(training_hourly=self.training_hourly, training_usd=self.training_usd, deploy_hourly=self.deploy_hourly,
-                    deploy_bound_usd=self.deploy_bound_usd, prices_from=self.prices_from)
+        data.update(
+            training_hourly=self.training_hourly,
+            training_usd=self.training_usd,
+            deploy_hourly=self.deploy_hourly,
+            deploy_bound_usd=self.deploy_bound_usd,
+            prices_from=self.prices_from,
+        )
         return data
 
 
@@ -134,8 +137,7 @@ def training_duration(spec: RunSpec, params: dict[str, Any], previous: RunRecord
     return seconds / 3600 * scale, basis
 
 
-def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: PriceSource,
-             previous: RunRecord | None = None) -> CostEstimate:
+def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: PriceSource, previous: RunRecord | None = None) -> CostEstimate:
     region = policy.budget.region.lower()
     idle = spec.lifecycle.idle_after or policy.defaults.idle_after
     expire = spec.lifecycle.expire_after or policy.defaults.expire_after
@@ -145,9 +147,21 @@ def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: Pric
     deploy_sku = spec.deploy.instance_type or DEFAULT_DEPLOY_SKU
     hours, basis = training_duration(spec, params, previous)
     bound = None if spec.lifecycle.keep else parse_duration(expire).total_seconds() / 3600
-    return CostEstimate(spec.backend, region, train_sku, prices.hourly(region, train_sku) if train_sku else None,
-                        spec.compute.nodes, hours, basis, deploy_sku, prices.hourly(region, deploy_sku),
-                        spec.deploy.instance_count, bound, idle, expire)
+    return CostEstimate(
+        spec.backend,
+        region,
+        train_sku,
+        prices.hourly(region, train_sku) if train_sku else None,
+        spec.compute.nodes,
+        hours,
+        basis,
+        deploy_sku,
+        prices.hourly(region, deploy_sku),
+        spec.deploy.instance_count,
+        bound,
+        idle,
+        expire,
+    )
 
 
 def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
@@ -159,34 +173,62 @@ def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
     out: list[Finding] = []
     hint_price = "add the size to the price snapshot (gitops prices refresh), or pick a size with a known price"
     if cost.training_sku is None:
-        out.append(error("compute.instance_type", f"the budget in {POLICY_FILE} cannot be checked without the training size",
-                         "set compute.instance_type to the cluster's VM size"))
+        out.append(
+            error(
+                "compute.instance_type",
+                f"the budget in {POLICY_FILE} cannot be checked without the training size",
+                "set compute.instance_type to the cluster's VM size",
+            )
+        )
     elif cost.training_price is None:
-        out.append(error("compute.instance_type", f"no price for {cost.training_sku} in {cost.region}: the budget cannot be checked",
-                         hint_price))
+        out.append(
+            error("compute.instance_type", f"no price for {cost.training_sku} in {cost.region}: the budget cannot be checked", hint_price)
+        )
     if cost.deploy_price is None and b.max_hourly_usd is not None:
-        out.append(error("deploy.instance_type", f"no price for {cost.deploy_sku} in {cost.region}: the budget cannot be checked",
-                         hint_price))
+        out.append(
+            error("deploy.instance_type", f"no price for {cost.deploy_sku} in {cost.region}: the budget cannot be checked", hint_price)
+        )
     if b.max_hourly_usd is not None:
         if cost.training_hourly is not None and cost.training_hourly > b.max_hourly_usd:
-            out.append(error("compute.instance_type", f"training costs ${cost.training_hourly:.2f}/h, over budget.max_hourly_usd "
-                             f"${b.max_hourly_usd:.2f}", "use a smaller size or fewer nodes, or raise the cap in a reviewed change"))
+            out.append(
+                error(
+                    "compute.instance_type",
+                    f"training costs ${cost.training_hourly:.2f}/h, over budget.max_hourly_usd ${b.max_hourly_usd:.2f}",
+                    "use a smaller size or fewer nodes, or raise the cap in a reviewed change",
+                )
+            )
         if cost.deploy_hourly is not None and cost.deploy_hourly > b.max_hourly_usd:
-            out.append(error("deploy.instance_type", f"serving costs ${cost.deploy_hourly:.2f}/h, over budget.max_hourly_usd "
-                             f"${b.max_hourly_usd:.2f}", "use a smaller size or fewer instances, or raise the cap"))
+            out.append(
+                error(
+                    "deploy.instance_type",
+                    f"serving costs ${cost.deploy_hourly:.2f}/h, over budget.max_hourly_usd ${b.max_hourly_usd:.2f}",
+                    "use a smaller size or fewer instances, or raise the cap",
+                )
+            )
     if b.max_training_usd is not None and cost.training_price is not None:
         if cost.training_usd is None:
-            out.append(warning("compute.instance_type", f"budget.max_training_usd ${b.max_training_usd:,.2f} is checked once a "
-                               f"version has trained ({cost.training_basis}); it bills ${cost.training_hourly:.2f}/h"))
+            out.append(
+                warning(
+                    "compute.instance_type",
+                    f"budget.max_training_usd ${b.max_training_usd:,.2f} is checked once a "
+                    f"version has trained ({cost.training_basis}); it bills ${cost.training_hourly:.2f}/h",
+                )
+            )
         elif cost.training_usd > b.max_training_usd:
-            out.append(error("compute.instance_type", f"training is estimated at ~${cost.training_usd:,.2f}, over "
-                             f"budget.max_training_usd ${b.max_training_usd:,.2f} ({cost.training_basis})",
-                             "train on less data or fewer epochs, or raise the cap in a reviewed change"))
+            out.append(
+                error(
+                    "compute.instance_type",
+                    f"training is estimated at ~${cost.training_usd:,.2f}, over "
+                    f"budget.max_training_usd ${b.max_training_usd:,.2f} ({cost.training_basis})",
+                    "train on less data or fewer epochs, or raise the cap in a reviewed change",
+                )
+            )
     return out
 
 
-def assess(validated: ValidatedSpec, policy: Policy, prices: PriceSource,
-           previous: RunRecord | None = None) -> tuple[CostEstimate, list[Finding]]:
+def assess(
+    validated: ValidatedSpec, policy: Policy, prices: PriceSource, previous: RunRecord | None = None
+) -> tuple[CostEstimate, list[Finding]]:
     """A valid spec's estimate and its budget findings, placed on the spec's lines."""
     cost = estimate(validated.require(), validated.params, policy, prices, previous)
     return cost, validated.locate([replace(f, source="budget") for f in budget_findings(cost, policy)])

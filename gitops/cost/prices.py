@@ -49,8 +49,12 @@ class Snapshot:
         return Price(found[0], region.lower(), float(found[1]), self.as_of, "snapshot") if found else None
 
     def to_yaml(self) -> str:
-        body = {"as_of": self.as_of, "source": self.source, "currency": "USD",
-                "regions": {r: dict(sorted(t.items())) for r, t in sorted(self.regions.items())}}
+        body = {
+            "as_of": self.as_of,
+            "source": self.source,
+            "currency": "USD",
+            "regions": {r: dict(sorted(t.items())) for r, t in sorted(self.regions.items())},
+        }
         return yaml.safe_dump(body, sort_keys=False)
 
 
@@ -108,8 +112,7 @@ class PriceBook:
         return found
 
 
-def refreshed(snapshot: Snapshot, live: PriceSource, today: date, regions: Iterable[str] = (),
-              skus: Iterable[str] = ()) -> Snapshot:
+def refreshed(snapshot: Snapshot, live: PriceSource, today: date, regions: Iterable[str] = (), skus: Iterable[str] = ()) -> Snapshot:
     """Every region of ``snapshot`` (and ``regions``) read again from ``live`` for every size it lists (and
     ``skus``), dated ``today``: one date holds for the whole table. A size the live source does not know is dropped,
     not kept stale under the new date."""

@@ -38,8 +38,10 @@ class BlobLedger:
         try:
             client = ContainerClient.from_connection_string(connection_string, container)
         except ValueError:  # the SDK's message is generic; the string itself is a secret and never echoed
-            raise ConfigurationError("GITOPS_LEDGER_CONNECTION_STRING is not a valid Azure Storage connection string",
-                                     hint="copy it from the storage account's Access keys, or use GITOPS_LEDGER_ACCOUNT_URL") from None
+            raise ConfigurationError(
+                "GITOPS_LEDGER_CONNECTION_STRING is not a valid Azure Storage connection string",
+                hint="copy it from the storage account's Access keys, or use GITOPS_LEDGER_ACCOUNT_URL",
+            ) from None
         return cls(client)
 
     @classmethod
@@ -87,7 +89,7 @@ class BlobLedger:
             raise _translate(exc, "list runs") from exc
         for name in sorted(names):
             try:
-                got = self.get(name[len(RUNS_PREFIX):].removesuffix(".json"))
+                got = self.get(name[len(RUNS_PREFIX) :].removesuffix(".json"))
             except CorruptRecordError as exc:
                 damaged.append((name, exc.headline))
                 continue
@@ -102,18 +104,19 @@ class BlobLedger:
 
         try:
             self.container.get_blob_client(f"{EVENTS_PREFIX}{event_id}").upload_blob(
-                json.dumps(summary, sort_keys=True).encode(), overwrite=False)
+                json.dumps(summary, sort_keys=True).encode(), overwrite=False
+            )
         except ResourceExistsError:
             return False
         except Exception as exc:
             raise _translate(exc, f"record event '{event_id}'") from exc
         return True
 
-
     def save_document(self, name: str, body: dict[str, Any]) -> None:
         try:
             self.container.get_blob_client(f"{DOCUMENTS_PREFIX}{name}.json").upload_blob(
-                json.dumps(body, sort_keys=True, default=str).encode(), overwrite=True)
+                json.dumps(body, sort_keys=True, default=str).encode(), overwrite=True
+            )
         except Exception as exc:
             raise _translate(exc, f"save document '{name}'") from exc
 

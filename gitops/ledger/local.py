@@ -42,13 +42,17 @@ class LocalLedger:
         try:
             data = read_json(path)
         except (OSError, ValueError) as exc:  # a directory by that name, a truncated or binary file
-            raise CorruptRecordError(f"ledger record {path} cannot be read: {type(exc).__name__}",
-                                     hint="restore it from a backup, or delete it and submit the spec again") from None
+            raise CorruptRecordError(
+                f"ledger record {path} cannot be read: {type(exc).__name__}",
+                hint="restore it from a backup, or delete it and submit the spec again",
+            ) from None
         if data is None:
             return None
         if not isinstance(data, dict) or "record" not in data or "version" not in data:
-            raise CorruptRecordError(f"ledger record {path} cannot be read: not a ledger entry",
-                                     hint="restore it from a backup, or delete it and submit the spec again")
+            raise CorruptRecordError(
+                f"ledger record {path} cannot be read: not a ledger entry",
+                hint="restore it from a backup, or delete it and submit the spec again",
+            )
         return parse_record(data["record"], str(path)), str(data["version"])
 
     def put(self, record: RunRecord, expected: str | None) -> str:

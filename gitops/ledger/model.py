@@ -11,8 +11,21 @@ from pydantic import BaseModel, Field, model_validator
 
 from gitops.spec.naming import Digests
 
-RunStatus = Literal["submitted", "running", "completed", "deploying", "rolling_back", "live", "rolled_back", "failed",
-                    "canceled", "superseded", "retired", "held", "rejected"]
+RunStatus = Literal[
+    "submitted",
+    "running",
+    "completed",
+    "deploying",
+    "rolling_back",
+    "live",
+    "rolled_back",
+    "failed",
+    "canceled",
+    "superseded",
+    "retired",
+    "held",
+    "rejected",
+]
 # A run waits for its job's outcome in these states; "deploying"/"rolling_back" mean a rollout's cursor moves it on,
 # "held" that its candidate failed the gate and waits at 0% for a person's decision (or the end of its hold).
 AWAITING_JOB: tuple[str, ...] = ("submitted", "running", "completed")
@@ -143,8 +156,9 @@ class RunRecord(_Digested):
     def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:
         """A copy in ``status`` with the step appended to the history."""
         now = time.time() if at is None else at
-        return self.model_copy(update={"status": status, "updated_at": now,
-                                       "history": [*self.history, HistoryEntry(at=now, status=status, note=note)]})
+        return self.model_copy(
+            update={"status": status, "updated_at": now, "history": [*self.history, HistoryEntry(at=now, status=status, note=note)]}
+        )
 
 
 def parse_record(raw: Any, where: str) -> RunRecord:
@@ -158,8 +172,9 @@ def parse_record(raw: Any, where: str) -> RunRecord:
         return RunRecord.model_validate(data)
     except (ValueError, TypeError, RecursionError, ValidationError) as exc:
         reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
-        raise CorruptRecordError(f"ledger record {where} cannot be read: {reason[:160]}",
-                                 hint="restore it from a backup, or delete it and submit the spec again") from None
+        raise CorruptRecordError(
+            f"ledger record {where} cannot be read: {reason[:160]}", hint="restore it from a backup, or delete it and submit the spec again"
+        ) from None
 
 
 class Ledger(Protocol):

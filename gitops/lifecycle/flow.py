@@ -54,8 +54,7 @@ def _located(exc: SpecError, validated: ValidatedSpec) -> SpecError:
     """A spec error found after validation (at submit), placed on the spec's file and lines."""
     findings = validated.locate(exc.findings)
     first = next((f for f in findings if f.is_error), None)
-    return SpecError(first.headline() if first else f"{validated.file}: {exc.headline}", findings,
-                     first.hint if first else exc.hint)
+    return SpecError(first.headline() if first else f"{validated.file}: {exc.headline}", findings, first.hint if first else exc.hint)
 
 
 # What a version of a spec sets on its run, whether it starts now, waits in the queue or keeps the job it follows.
@@ -64,10 +63,16 @@ VERSION_FIELDS = ("digest", "training_digest", "deployment_digest", "spec", "par
 
 def _version_fields(validated: ValidatedSpec, spec: RunSpec, policy: Policy) -> dict[str, Any]:
     assert validated.digest is not None and validated.digests is not None
-    return {"digest": validated.digest, "training_digest": validated.digests.training,
-            "deployment_digest": validated.digests.deployment, "spec": spec.model_dump(mode="json"),
-            "params": validated.params, "timeouts": _timeouts(policy, spec), "gate_rules": policy.gate.resolve(spec),
-            "policy": policy.model_dump(mode="json")}
+    return {
+        "digest": validated.digest,
+        "training_digest": validated.digests.training,
+        "deployment_digest": validated.digests.deployment,
+        "spec": spec.model_dump(mode="json"),
+        "params": validated.params,
+        "timeouts": _timeouts(policy, spec),
+        "gate_rules": policy.gate.resolve(spec),
+        "policy": policy.model_dump(mode="json"),
+    }
 
 
 def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
@@ -76,15 +81,18 @@ def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
     phases = policy.rollout.resolve(spec)
     ramp = spec.deploy.rollout
     shares = [s for s in ramp.steps if s < 100] if ramp else []
-    return {**phases, "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds(),
-            "ramp": len(shares) * (parse_duration(ramp.hold).total_seconds() + phases["traffic"]) if ramp and shares
-            else phases["traffic"]}
+    return {
+        **phases,
+        "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds(),
+        "ramp": len(shares) * (parse_duration(ramp.hold).total_seconds() + phases["traffic"]) if ramp and shares else phases["traffic"],
+    }
 
 
 def _entering(cursor: Cursor, plan: str, step: str, now: float, deadline: float, **more: Any) -> Cursor:
     """The cursor moved to the start of ``step`` of ``plan``: a fresh attempt count, due now, with its deadline."""
-    return cursor.model_copy(update={"plan": plan, "step": step, "entered_at": now, "attempt": 0, "not_before": now,
-                                     "deadline_at": deadline, "last": "", **more})
+    return cursor.model_copy(
+        update={"plan": plan, "step": step, "entered_at": now, "attempt": 0, "not_before": now, "deadline_at": deadline, "last": "", **more}
+    )
 
 
 def _serving_job(record: RunRecord) -> str | None:
@@ -107,11 +115,19 @@ class Decision:
 
 
 class Lifecycle:
-    def __init__(self, ledger: Ledger, backend_for: Callable[[str], Backend], topic: str | Iterable[str] | None = None,
-                 reader_for: Callable[[str], MetricsReader] | None = None, name_salt: str | None = None,
-                 queue: StepQueue | None = None, clock: Callable[[], float] = time.time,
-                 claim_lease_s: float = CLAIM_LEASE_S, step_budget_s: float = STEP_BUDGET_S,
-                 policy: Policy | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        backend_for: Callable[[str], Backend],
+        topic: str | Iterable[str] | None = None,
+        reader_for: Callable[[str], MetricsReader] | None = None,
+        name_salt: str | None = None,
+        queue: StepQueue | None = None,
+        clock: Callable[[], float] = time.time,
+        claim_lease_s: float = CLAIM_LEASE_S,
+        step_budget_s: float = STEP_BUDGET_S,
+        policy: Policy | None = None,
+    ) -> None:
         from gitops.settings import Settings
 
         self.ledger = ledger
@@ -128,8 +144,7 @@ class Lifecycle:
         self.policy = policy or Policy()  # the rollout deadlines' defaults
 
     # -- submit ---------------------------------------------------------------------------------
-    def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None,
-               policy: Policy | None = None) -> RunRecord:
+    def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None) -> RunRecord:
         """Act on a version of a spec as far as it changed, as Terraform tells "replace" from "update in place": a
         change to the training sections starts a job; one to the deployment sections deploys the model already
         trained again; one to the settings only is recorded; the same version again changes nothing. ``policy``:
@@ -161,59 +176,98 @@ class Lifecycle:
         updated = self._as_version(record, validated, spec, commit, pr, policy)
         if change == "settings" and record.status != "retired":
             what = ", ".join(sorted(_changed_fields(record.spec, updated.spec))) or "settings"
-            applied = updated.model_copy(update={"history": [*record.history, HistoryEntry(
-                at=now, status=record.status, note=f"settings applied, nothing redeployed: {what}")]})
+            applied = updated.model_copy(
+                update={
+                    "history": [
+                        *record.history,
+                        HistoryEntry(at=now, status=record.status, note=f"settings applied, nothing redeployed: {what}"),
+                    ]
+                }
+            )
             self.ledger.put(applied, version)
             return applied
         if record.status in ROLLING:
             return self._queue_version(record, version, validated, spec, commit, pr, policy)
         if record.status in AWAITING_JOB:
             # The rollout has not begun: when it does, its steps read the new deployment settings.
-            noted = updated.model_copy(update={"history": [*record.history, HistoryEntry(
-                at=now, status=record.status, note="deployment settings changed: the rollout after the job uses them")]})
+            noted = updated.model_copy(
+                update={
+                    "history": [
+                        *record.history,
+                        HistoryEntry(at=now, status=record.status, note="deployment settings changed: the rollout after the job uses them"),
+                    ]
+                }
+            )
             self.ledger.put(noted, version)
             return noted
         # Live, rolled back, retired, or failed after its job completed: the trained model is deployed again.
-        why = "brought back by a new submit" if record.status == "retired" else \
-            f"redeploy only: the model of job {record.job_name} is deployed again"
+        why = (
+            "brought back by a new submit"
+            if record.status == "retired"
+            else f"redeploy only: the model of job {record.job_name} is deployed again"
+        )
         self._refuse_shared_endpoint(spec.name, updated.endpoint or "")
         again = self._with_cursor(updated.moved("completed", why, now).model_copy(update={"smoke": None, "error": None}), now)
         self.ledger.put(again, version)
         self._schedule(again, now)
         return again
 
-    def _new_job(self, validated: ValidatedSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy,
-                 existing: tuple[RunRecord, str] | None) -> RunRecord:
+    def _new_job(
+        self,
+        validated: ValidatedSpec,
+        spec: RunSpec,
+        commit: str | None,
+        pr: str | None,
+        policy: Policy,
+        existing: tuple[RunRecord, str] | None,
+    ) -> RunRecord:
         """The first version of a run, or one that changed what is trained: a new job."""
         now = self.clock()
         history = list(existing[0].history) if existing else []  # a run's history spans its versions
         if existing is not None and existing[0].status in ("submitted", "running"):
             record = existing[0]
             if not spec.lifecycle.supersede:
-                raise ConflictError(f"run '{spec.name}' has job {record.job_name} still {record.status}",
-                                    hint="wait for it, cancel it, or set lifecycle.supersede: true")
+                raise ConflictError(
+                    f"run '{spec.name}' has job {record.job_name} still {record.status}",
+                    hint="wait for it, cancel it, or set lifecycle.supersede: true",
+                )
             self.backend_for(record.backend).cancel_job(record.job_name)
             history.append(HistoryEntry(at=now, status="superseded", note=f"job {record.job_name} canceled"))
         endpoint = naming.endpoint_name(spec, self.name_salt)
         self._refuse_shared_endpoint(spec.name, endpoint)
         status, data = self._start_job(spec, validated, naming.job_name(spec, validated.training_digest), commit, pr)
-        record = RunRecord(run=spec.name, backend=spec.backend, job_name=status.name, **_version_fields(validated, spec, policy),
-                           commit=commit, pr=pr, model_name=naming.model_name(spec), endpoint=endpoint,
-                           deployment=existing[0].deployment if existing else None,  # what still serves
-                           history=history, test_path=data.local_test_path or data.test_uri,
-                           previous_job=existing[0].job_name if existing else None,
-                           serving_job=_serving_job(existing[0]) if existing else None).moved(
-                               "submitted", f"job {status.name}", now)
+        record = RunRecord(
+            run=spec.name,
+            backend=spec.backend,
+            job_name=status.name,
+            **_version_fields(validated, spec, policy),
+            commit=commit,
+            pr=pr,
+            model_name=naming.model_name(spec),
+            endpoint=endpoint,
+            deployment=existing[0].deployment if existing else None,  # what still serves
+            history=history,
+            test_path=data.local_test_path or data.test_uri,
+            previous_job=existing[0].job_name if existing else None,
+            serving_job=_serving_job(existing[0]) if existing else None,
+        ).moved("submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
 
-    def _as_version(self, record: RunRecord, validated: ValidatedSpec, spec: RunSpec, commit: str | None,
-                    pr: str | None, policy: Policy) -> RunRecord:
+    def _as_version(
+        self, record: RunRecord, validated: ValidatedSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy
+    ) -> RunRecord:
         """The record carrying a new version of the spec that keeps its job (a redeploy, or settings only)."""
-        return record.model_copy(update={
-            **_version_fields(validated, spec, policy), "commit": commit or record.commit, "pr": pr or record.pr,
-            "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
-            "updated_at": self.clock()})
+        return record.model_copy(
+            update={
+                **_version_fields(validated, spec, policy),
+                "commit": commit or record.commit,
+                "pr": pr or record.pr,
+                "model_name": naming.model_name(spec),
+                "endpoint": naming.endpoint_name(spec, self.name_salt),
+                "updated_at": self.clock(),
+            }
+        )
 
     def _job_completed(self, record: RunRecord) -> bool:
         """Whether the run's job completed (a run that failed in its rollout has a trained model to deploy)."""
@@ -234,8 +288,10 @@ class Lifecycle:
             if c is not None and c.decided_by and c.plan == "rollout":
                 return None  # already promoted
             if c is None or c.plan != "hold":
-                raise ConflictError(f"run '{run}' is {record.status}, not held: only a candidate held by the gate is promoted",
-                                    hint="gitops status shows the gate's verdict; a passing candidate is promoted by itself")
+                raise ConflictError(
+                    f"run '{run}' is {record.status}, not held: only a candidate held by the gate is promoted",
+                    hint="gitops status shows the gate's verdict; a passing candidate is promoted by itself",
+                )
             _, step = S.find("rollout", "ramp")  # gradual traffic still applies: a person overrides the gate, not the bounds
             moved = _entering(c, "rollout", step.name, now, now + self._timeout(record, step.phase), decided_by=who)
             note = f"promoted by {who}" + (f": {reason}" if reason else "") + " (the gate had failed)"
@@ -260,23 +316,40 @@ class Lifecycle:
                 kept = info.deployment(record.previous_deployment) if info is not None and record.previous_deployment else None
                 if kept is not None and kept.state is Provisioning.SUCCEEDED:  # not one being deleted
                     # The replaced deployment is still there (deploy.keep_previous_for): traffic goes back to it.
-                    serving = Cursor(step=S.ROLLBACK[0].name, entered_at=now, not_before=now, started_at=now, deadline_at=now,
-                                     endpoint=record.endpoint, deployment=record.deployment, previous=record.previous_deployment)
+                    serving = Cursor(
+                        step=S.ROLLBACK[0].name,
+                        entered_at=now,
+                        not_before=now,
+                        started_at=now,
+                        deadline_at=now,
+                        endpoint=record.endpoint,
+                        deployment=record.deployment,
+                        previous=record.previous_deployment,
+                    )
                     return self._rolling_back(record, serving, why, now, decided_by=who)
                 if record.previous_serving_job:
                     # Gone: the model the version before trained is deployed again, through the rollout's own steps
                     # (its registered version is found by its job; a person decided, so the gate does not apply).
                     # The digests go too: the same spec merged again is the version rolled back from, and its job
                     # exists under its deterministic name, so it is deployed again without a second training.
-                    older = record.model_copy(update={"job_name": record.previous_serving_job, "previous_job": record.job_name,
-                                                      "smoke": None, "digest": ROLLED_BACK, "training_digest": ROLLED_BACK,
-                                                      "deployment_digest": ROLLED_BACK})
-                    redeploy = self._with_cursor(older.moved("completed", why + f": job {record.previous_serving_job}'s "
-                                                            "model is deployed again", now), now)
+                    older = record.model_copy(
+                        update={
+                            "job_name": record.previous_serving_job,
+                            "previous_job": record.job_name,
+                            "smoke": None,
+                            "digest": ROLLED_BACK,
+                            "training_digest": ROLLED_BACK,
+                            "deployment_digest": ROLLED_BACK,
+                        }
+                    )
+                    redeploy = self._with_cursor(
+                        older.moved("completed", why + f": job {record.previous_serving_job}'s model is deployed again", now), now
+                    )
                     assert redeploy.cursor is not None
                     return redeploy.model_copy(update={"cursor": redeploy.cursor.model_copy(update={"decided_by": who})})
-            raise ConflictError(f"run '{run}' is {record.status}: there is nothing to roll back",
-                                hint="a held, rolling-out or live run is rolled back")
+            raise ConflictError(
+                f"run '{run}' is {record.status}: there is nothing to roll back", hint="a held, rolling-out or live run is rolled back"
+            )
 
         return self._decided(run, decide, now)
 
@@ -301,11 +374,15 @@ class Lifecycle:
         if record.status not in ("failed", "canceled") or record.cursor is not None:
             if record.history and record.history[-1].note.startswith(f"retry: attempt {record.attempt}"):
                 return record  # the same retry, asked again
-            raise ConflictError(f"run '{run}' is {record.status}: only a failed or canceled job is retried",
-                                hint="a live or running run needs no retry; a new spec version is submitted by merging it")
+            raise ConflictError(
+                f"run '{run}' is {record.status}: only a failed or canceled job is retried",
+                hint="a live or running run needs no retry; a new spec version is submitted by merging it",
+            )
         if record.attempt >= max_attempts:
-            raise ConflictError(f"run '{run}' has had {record.attempt} attempts (at most {max_attempts})",
-                                hint="fix the cause (see the job's logs) and merge a changed spec")
+            raise ConflictError(
+                f"run '{run}' has had {record.attempt} attempts (at most {max_attempts})",
+                hint="fix the cause (see the job's logs) and merge a changed spec",
+            )
         spec = RunSpec.model_validate(record.spec)
         attempt = record.attempt + 1
         job = naming.job_name(spec, record.digests().training, attempt)
@@ -313,8 +390,14 @@ class Lifecycle:
         status, data = self._start_job(spec, validated, job, record.commit, record.pr)
         now = self.clock()
         retried = record.moved("submitted", f"retry: attempt {attempt}, job {status.name}" + (f" (by {who})" if who else ""), now)
-        retried = retried.model_copy(update={"job_name": status.name, "attempt": attempt, "error": None,
-                                             "test_path": data.local_test_path or data.test_uri or record.test_path})
+        retried = retried.model_copy(
+            update={
+                "job_name": status.name,
+                "attempt": attempt,
+                "error": None,
+                "test_path": data.local_test_path or data.test_uri or record.test_path,
+            }
+        )
         self.ledger.put(retried, version)
         return retried
 
@@ -322,13 +405,19 @@ class Lifecycle:
         """Two runs never share an endpoint: the second would move the first one's traffic to its own model."""
         for other in self.ledger.list():
             if other.run != run and other.endpoint == endpoint and other.status != "retired":
-                raise ConflictError(f"endpoint {endpoint} already serves run '{other.run}'",
-                                    hint=f"give this spec its own deploy.endpoint (or retire run '{other.run}' first)")
+                raise ConflictError(
+                    f"endpoint {endpoint} already serves run '{other.run}'",
+                    hint=f"give this spec its own deploy.endpoint (or retire run '{other.run}' first)",
+                )
 
     def _start_job(self, spec: RunSpec, validated: ValidatedSpec, job: str, commit: str | None, pr: str | None) -> Any:
         backend = self.backend_for(spec.backend)
-        tags = {naming.TAG_RUN: spec.name, naming.TAG_DIGEST: validated.training_digest,
-                naming.TAG_COMMIT: commit or "", naming.TAG_PR: pr or ""}
+        tags = {
+            naming.TAG_RUN: spec.name,
+            naming.TAG_DIGEST: validated.training_digest,
+            naming.TAG_COMMIT: commit or "",
+            naming.TAG_PR: pr or "",
+        }
         try:
             model = backend.resolve_model(spec)
             data = backend.prepare_data(spec, job)
@@ -336,8 +425,9 @@ class Lifecycle:
         except SpecError as exc:  # the backend's own checks (model, compute, quota): on the spec's lines
             raise _located(exc, validated) from None
 
-    def _queue_version(self, record: RunRecord, version: str, validated: ValidatedSpec, spec: RunSpec,
-                       commit: str | None, pr: str | None, policy: Policy) -> RunRecord:
+    def _queue_version(
+        self, record: RunRecord, version: str, validated: ValidatedSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy
+    ) -> RunRecord:
         """A new version while a rollout runs: its rollout comes after this one ends (never two rollouts on one
         endpoint, and a deployment already provisioning is not thrown away). Its job starts now when it changes
         what is trained; else it keeps the job of the version it follows."""
@@ -354,10 +444,12 @@ class Lifecycle:
             job, test_path = latest.job_name, latest.test_path
             note = f"{change} only (job {job} kept); it applies when the rollout in progress ends"
         now = self.clock()
-        queued = QueuedVersion(**_version_fields(validated, spec, policy), job_name=job, commit=commit, pr=pr,
-                               test_path=test_path, submitted_at=now)
-        updated = record.model_copy(update={"queued": queued, "history": [
-            *record.history, HistoryEntry(at=now, status=record.status, note=note)]})
+        queued = QueuedVersion(
+            **_version_fields(validated, spec, policy), job_name=job, commit=commit, pr=pr, test_path=test_path, submitted_at=now
+        )
+        updated = record.model_copy(
+            update={"queued": queued, "history": [*record.history, HistoryEntry(at=now, status=record.status, note=note)]}
+        )
         c = updated.cursor
         if c is not None and c.plan == "hold":  # a newer version is the decision: the held candidate is removed
             why = f"superseded by a new version while held ({c.reason or 'gate failed'})"
@@ -384,9 +476,17 @@ class Lifecycle:
                 continue
             decision = self._one_event(event)
             if event.id:
-                self.ledger.remember_event(event.id, {"type": event.type, "run": decision.run, "job": event.run_id,
-                                                      "action": decision.action, "reason": decision.reason,
-                                                      "at": self.clock()})
+                self.ledger.remember_event(
+                    event.id,
+                    {
+                        "type": event.type,
+                        "run": decision.run,
+                        "job": event.run_id,
+                        "action": decision.action,
+                        "reason": decision.reason,
+                        "at": self.clock(),
+                    },
+                )
             decisions.append(decision)
         return decisions
 
@@ -440,8 +540,14 @@ class Lifecycle:
         if endpoint is None and record.spec:  # records written at submit always name it; older ones may not
             endpoint = naming.endpoint_name(RunSpec.model_validate(record.spec), self.name_salt)
         _, first = S.find("rollout", step)
-        cursor = Cursor(step=step, entered_at=now, not_before=now, deadline_at=now + self._timeout(record, first.phase),
-                        started_at=now, endpoint=endpoint)
+        cursor = Cursor(
+            step=step,
+            entered_at=now,
+            not_before=now,
+            deadline_at=now + self._timeout(record, first.phase),
+            started_at=now,
+            endpoint=endpoint,
+        )
         return record.model_copy(update={"cursor": cursor, "endpoint": endpoint, "updated_at": now, "rollout_steps": []})
 
     def _timeout(self, record: RunRecord, phase: str) -> float:
@@ -515,8 +621,10 @@ class Lifecycle:
         now = self.clock()
         _, step = S.find(cursor.plan, cursor.step)
         if now >= cursor.deadline_at:
-            return S.fail(f"{cursor.step} did not finish within {self._timeout(record, step.phase) / 60:.0f} min"
-                          + (f" ({cursor.last})" if cursor.last else ""))
+            return S.fail(
+                f"{cursor.step} did not finish within {self._timeout(record, step.phase) / 60:.0f} min"
+                + (f" ({cursor.last})" if cursor.last else "")
+            )
         try:
             reader = (lambda: self.reader_for(record.backend)) if self.reader_for is not None else None  # type: ignore[misc]
             return step.run(S.StepContext(record, cursor, self.backend_for(record.backend), now, reader))
@@ -538,8 +646,9 @@ class Lifecycle:
                 return None
             r = record.model_copy(update={**outcome.record, "updated_at": now, "claimed_until": now + self.claim_lease_s})
             if outcome.kind == "wait":
-                waited = cursor.model_copy(update={**outcome.cursor, "attempt": cursor.attempt + 1,
-                                                   "not_before": now + outcome.wait_s, "last": outcome.note})
+                waited = cursor.model_copy(
+                    update={**outcome.cursor, "attempt": cursor.attempt + 1, "not_before": now + outcome.wait_s, "last": outcome.note}
+                )
                 return r.model_copy(update={**RELEASED, "cursor": waited})
             if outcome.kind == "end":
                 assert outcome.status is not None
@@ -589,8 +698,7 @@ class Lifecycle:
             cursor = cursor.model_copy(update={"ending": "rejected"})
         if cursor.plan == "rollback":
             note = f"rollback did not finish: {reason}; check endpoint {cursor.endpoint} (gitops status, reconcile)"
-            return record.moved("failed", note, now).model_copy(update={**ENDED,
-                                                                         "error": f"{cursor.reason}; {note}"})
+            return record.moved("failed", note, now).model_copy(update={**ENDED, "error": f"{cursor.reason}; {note}"})
         log.warning("run %s rolls back: %s", record.run, reason)
         return self._rolling_back(record, cursor, reason, now).model_copy(update={"error": reason})
 
@@ -603,12 +711,20 @@ class Lifecycle:
     def _complete(self, record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
         if cursor.plan == "rollout":
             note = f"{cursor.deployment} takes 100% on {cursor.endpoint}"
-            return record.moved("live", note, now).model_copy(update={
-                **ENDED, "endpoint": cursor.endpoint, "deployment": cursor.deployment, "previous_deployment": cursor.previous,
-                "error": None, "serving_job": record.job_name,
-                "previous_serving_job": record.serving_job if record.serving_job != record.job_name else record.previous_serving_job})
-        return record.moved(cursor.ending or "rolled_back", cursor.reason or "", now).model_copy(update={
-            **ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason})
+            return record.moved("live", note, now).model_copy(
+                update={
+                    **ENDED,
+                    "endpoint": cursor.endpoint,
+                    "deployment": cursor.deployment,
+                    "previous_deployment": cursor.previous,
+                    "error": None,
+                    "serving_job": record.job_name,
+                    "previous_serving_job": record.serving_job if record.serving_job != record.job_name else record.previous_serving_job,
+                }
+            )
+        return record.moved(cursor.ending or "rolled_back", cursor.reason or "", now).model_copy(
+            update={**ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason}
+        )
 
     def _release(self, record: RunRecord, token: str) -> RunRecord | None:
         def release(r: RunRecord) -> RunRecord | None:
@@ -635,12 +751,22 @@ class Lifecycle:
                 return None
             same_job = q.job_name == record.job_name
             spec = RunSpec.model_validate(q.spec)
-            nxt = record.model_copy(update={
-                **q.model_dump(include=set(VERSION_FIELDS)), "policy": q.policy or record.policy,
-                "job_name": q.job_name, "previous_job": record.previous_job if same_job else record.job_name,
-                "commit": q.commit, "pr": q.pr, "test_path": q.test_path,
-                "model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, self.name_salt),
-                "queued": None, "smoke": None, "gate": None})
+            nxt = record.model_copy(
+                update={
+                    **q.model_dump(include=set(VERSION_FIELDS)),
+                    "policy": q.policy or record.policy,
+                    "job_name": q.job_name,
+                    "previous_job": record.previous_job if same_job else record.job_name,
+                    "commit": q.commit,
+                    "pr": q.pr,
+                    "test_path": q.test_path,
+                    "model_name": naming.model_name(spec),
+                    "endpoint": naming.endpoint_name(spec, self.name_salt),
+                    "queued": None,
+                    "smoke": None,
+                    "gate": None,
+                }
+            )
             note = f"queued version: redeploy of job {q.job_name}" if same_job else f"queued version: job {q.job_name}"
             return self._with_cursor(nxt.moved("completed" if same_job else "submitted", note, now), now)
 
@@ -662,6 +788,7 @@ class Lifecycle:
         except Exception as exc:  # metrics unreachable, or the MLflow client not installed here
             log.warning("run %s: no report: %s", record.run, exc.headline if isinstance(exc, GitopsError) else type(exc).__name__)
             return
+
         def attach(r: RunRecord) -> RunRecord:
             # The version before keeps its summary beside: its smoke test and gate are not in any metrics store.
             kept = r.report if r.report and r.report.get("job_name") != summary.get("job_name") else r.previous_report
@@ -678,10 +805,11 @@ class Lifecycle:
             if record.cursor is None:
                 return None
             c = record.cursor
-            note = (f"step {c.step} of the {c.plan} kept failing and was given up: {reason}; "
-                    f"endpoint {c.endpoint} left as it is (nothing deleted)")
-            return record.moved("failed", note, now).model_copy(update={**ENDED,
-                                                                         "error": note})
+            note = (
+                f"step {c.step} of the {c.plan} kept failing and was given up: {reason}; "
+                f"endpoint {c.endpoint} left as it is (nothing deleted)"
+            )
+            return record.moved("failed", note, now).model_copy(update={**ENDED, "error": note})
 
         update(self.ledger, run, stop)
 
@@ -698,8 +826,7 @@ class Lifecycle:
                 return record
             now = self.clock()
             if now > deadline:
-                raise GitopsError(f"run '{run}' still at step {record.cursor.step} after {timeout_s:.0f}s",
-                                  hint="see `gitops status`")
+                raise GitopsError(f"run '{run}' still at step {record.cursor.step} after {timeout_s:.0f}s", hint="see `gitops status`")
             if record.cursor.not_before > now:
                 sleep(min(record.cursor.not_before - now, 5.0))
                 continue
@@ -774,8 +901,9 @@ class Lifecycle:
                     break
                 decision = self.advance(record.run)
             return decision
-        self._schedule(record.model_copy(update={"cursor": record.cursor.model_copy(update={"not_before": now})})
-                       if record.cursor else record, now)
+        self._schedule(
+            record.model_copy(update={"cursor": record.cursor.model_copy(update={"not_before": now})}) if record.cursor else record, now
+        )
         return Decision("", record.run, "scheduled", why)
 
     def _adopt_legacy(self, record: RunRecord, now: float) -> Decision | None:

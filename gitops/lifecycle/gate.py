@@ -78,8 +78,9 @@ def _rouge_scorer() -> Any:
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
-def paired_lower_bound(candidate: list[float], serving: list[float], confidence: float,
-                       rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+def paired_lower_bound(
+    candidate: list[float], serving: list[float], confidence: float, rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
     """The mean of candidate - serving over paired conversations, and the one-sided lower bound of its
     ``confidence`` bootstrap interval (resampling conversations, seeded: the same scores give the same verdict)."""
     diffs = [c - s for c, s in zip(candidate, serving, strict=True)]
@@ -167,21 +168,33 @@ def online_verdict(rules: dict[str, Any], candidate: Side, serving: Side | None)
     verdict = Verdict(True)
     n = len(candidate.scores)
     cand_p95 = p95(candidate.latencies_ms)
-    verdict.numbers = {"conversations": n, "candidate_rouge_l": candidate.mean, "candidate_error_rate": candidate.error_rate,
-                       "candidate_p95_ms": cand_p95}
+    verdict.numbers = {
+        "conversations": n,
+        "candidate_rouge_l": candidate.mean,
+        "candidate_error_rate": candidate.error_rate,
+        "candidate_p95_ms": cand_p95,
+    }
     if candidate.error_rate > float(rules["max_error_rate"]):
-        verdict.reasons.append(f"{candidate.failures} of {n} requests failed ({candidate.error_rate:.0%}; at most "
-                               f"{float(rules['max_error_rate']):.0%})")
+        verdict.reasons.append(
+            f"{candidate.failures} of {n} requests failed ({candidate.error_rate:.0%}; at most {float(rules['max_error_rate']):.0%})"
+        )
     bound = rules.get("max_p95_latency_ms")
     if bound is not None and cand_p95 is not None and cand_p95 > bound:
         verdict.reasons.append(f"p95 latency {cand_p95:.0f} ms is over {bound} ms")
     if serving is not None and serving.scores:
         mean, low = paired_lower_bound(candidate.scores, serving.scores, float(rules["confidence"]))
         margin = float(rules["margin"])
-        verdict.numbers.update(serving_rouge_l=serving.mean, serving_error_rate=serving.error_rate,
-                               serving_p95_ms=p95(serving.latencies_ms), rouge_l_delta=mean, rouge_l_delta_lower=low)
-        line = (f"ROUGE-L {serving.mean:.3f} -> {candidate.mean:.3f} over {n} conversations (mean change {mean:+.3f}, "
-                f"{float(rules['confidence']):.0%} lower bound {low:+.3f}; may drop at most {margin:g})")
+        verdict.numbers.update(
+            serving_rouge_l=serving.mean,
+            serving_error_rate=serving.error_rate,
+            serving_p95_ms=p95(serving.latencies_ms),
+            rouge_l_delta=mean,
+            rouge_l_delta_lower=low,
+        )
+        line = (
+            f"ROUGE-L {serving.mean:.3f} -> {candidate.mean:.3f} over {n} conversations (mean change {mean:+.3f}, "
+            f"{float(rules['confidence']):.0%} lower bound {low:+.3f}; may drop at most {margin:g})"
+        )
         (verdict.reasons if low < -margin else verdict.notes).append(line)
     elif n:
         verdict.notes.append(f"ROUGE-L {candidate.mean:.3f} over {n} conversations; nothing serving to compare with")
@@ -190,8 +203,9 @@ def online_verdict(rules: dict[str, Any], candidate: Side, serving: Side | None)
 
 
 # -- gradual traffic -------------------------------------------------------------------------------
-def traffic_breaches(share: int, requests: int, errors: int, p95_ms: float | None, *, max_error_rate: float,
-                     max_p95_latency_ms: float, min_requests: int) -> list[str]:
+def traffic_breaches(
+    share: int, requests: int, errors: int, p95_ms: float | None, *, max_error_rate: float, max_p95_latency_ms: float, min_requests: int
+) -> list[str]:
     """Why the candidate may not take more traffic after holding ``share`` percent (empty: it may)."""
     reasons = []
     if requests < min_requests:

@@ -38,8 +38,9 @@ class StepMessage:
             data: Any = json.loads(text)
             return cls(str(data["run"]), str(data.get("step", "")), float(data.get("not_before", 0)))
         except (ValueError, TypeError, KeyError) as exc:
-            raise RequestError(f"not a step message: {str(text)[:80]!r}",
-                               hint='a step message is {"run": NAME, "step": STEP, "not_before": EPOCH_SECONDS}') from exc
+            raise RequestError(
+                f"not a step message: {str(text)[:80]!r}", hint='a step message is {"run": NAME, "step": STEP, "not_before": EPOCH_SECONDS}'
+            ) from exc
 
 
 class StepQueue(Protocol):

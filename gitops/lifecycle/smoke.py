@@ -55,8 +55,10 @@ def smoke_messages(spec: RunSpec, test_path: str | None) -> list[dict[str, str]]
 
 
 def run_smoke_test(backend: Backend, endpoint: str, deployment: str, spec: RunSpec, test_path: str | None) -> SmokeResult:
-    payload = {"input_data": {"input_string": smoke_messages(spec, test_path), "parameters": spec.deploy.smoke_test.parameters},
-               "params": {}}
+    payload = {
+        "input_data": {"input_string": smoke_messages(spec, test_path), "parameters": spec.deploy.smoke_test.parameters},
+        "params": {},
+    }
     bound_ms = spec.deploy.smoke_test.max_latency_ms
     result = backend.invoke(endpoint, payload, deployment=deployment, timeout_s=max(bound_ms / 1000 * 2, 5))
     reply = extract_reply(result.body) if result.status_code == 200 else None
@@ -68,5 +70,10 @@ def run_smoke_test(backend: Backend, endpoint: str, deployment: str, spec: RunSp
         reason = f"latency {result.latency_ms:.0f} ms over the bound of {bound_ms} ms"
     else:
         reason = ""
-    return SmokeResult(ok=not reason, status_code=result.status_code, latency_ms=round(result.latency_ms, 1),
-                       reply_excerpt=(reply or "")[:200], reason=reason)
+    return SmokeResult(
+        ok=not reason,
+        status_code=result.status_code,
+        latency_ms=round(result.latency_ms, 1),
+        reply_excerpt=(reply or "")[:200],
+        reason=reason,
+    )

@@ -103,10 +103,16 @@ def check_job(ctx: StepContext) -> Outcome:
 
 def register(ctx: StepContext) -> Outcome:
     r = ctx.record
-    model = ctx.backend.register_model(r.job_name, r.model_name or naming.model_name(ctx.spec),
-                                       {naming.TAG_RUN: r.run, naming.TAG_DIGEST: r.digest, naming.TAG_COMMIT: r.commit or ""})
-    return done(f"registered {model.name} v{model.version}", cursor={"model_version": model.version, "model_uri": model.uri},
-                record={"model_version": model.version})
+    model = ctx.backend.register_model(
+        r.job_name,
+        r.model_name or naming.model_name(ctx.spec),
+        {naming.TAG_RUN: r.run, naming.TAG_DIGEST: r.digest, naming.TAG_COMMIT: r.commit or ""},
+    )
+    return done(
+        f"registered {model.name} v{model.version}",
+        cursor={"model_version": model.version, "model_uri": model.uri},
+        record={"model_version": model.version},
+    )
 
 
 def ensure_endpoint(ctx: StepContext) -> Outcome:
@@ -235,9 +241,13 @@ def gate_training(ctx: StepContext) -> Outcome:
 def _ask(ctx: StepContext, deployment: str, conversation: G.Conversation) -> list[float]:
     """[ROUGE-L, latency ms, ok] of one deployment's greedy answer to one held-out conversation."""
     params = ctx.spec.deploy.smoke_test.parameters
-    payload = {"input_data": {"input_string": conversation.prompt,
-                              "parameters": {"max_new_tokens": params.get("max_new_tokens", 128), "do_sample": False}},
-               "params": {}}
+    payload = {
+        "input_data": {
+            "input_string": conversation.prompt,
+            "parameters": {"max_new_tokens": params.get("max_new_tokens", 128), "do_sample": False},
+        },
+        "params": {},
+    }
     timeout = min(ctx.spec.deploy.request_timeout_ms / 1000, EVAL_TIMEOUT_S)
     result = ctx.backend.invoke(ctx.cursor.endpoint or "", payload, deployment=deployment, timeout_s=timeout)
     reply = extract_reply(result.body) if result.status_code == 200 else None
@@ -268,7 +278,7 @@ def evaluate(ctx: StepContext) -> Outcome:
         return again(f"gate (online): {len(sample)} held-out conversations to ask", cursor={"evaluation": {**ev, "total": len(sample)}})
     cand, serv = list(ev.get("candidate", [])), list(ev.get("serving", []))
     serving = ctx.cursor.previous if ctx.cursor.previous and ctx.cursor.previous != ctx.cursor.deployment else None
-    for conversation in sample[len(cand):len(cand) + EVAL_BATCH]:
+    for conversation in sample[len(cand) : len(cand) + EVAL_BATCH]:
         cand.append(_ask(ctx, ctx.cursor.deployment or "", conversation))
         if serving:
             serv.append(_ask(ctx, serving, conversation))
@@ -297,8 +307,13 @@ def judge(ctx: StepContext) -> Outcome:
         online = G.Verdict(True, notes=[ev.get("online_skipped", "no online evaluation")])
     reasons: list[str] = [*training["reasons"], *online.reasons]
     notes: list[str] = [*training["notes"], *online.notes]
-    verdict = {"ok": not reasons, "reasons": reasons, "notes": notes, "at": ctx.now,
-               "numbers": {"training": training.get("numbers", {}), "online": online.numbers}}
+    verdict = {
+        "ok": not reasons,
+        "reasons": reasons,
+        "notes": notes,
+        "at": ctx.now,
+        "numbers": {"training": training.get("numbers", {}), "online": online.numbers},
+    }
     if not reasons:
         return done("gate passed: " + "; ".join(notes), record={"gate": verdict})
     return hold("gate failed: " + "; ".join(reasons), record={"gate": verdict})
@@ -343,8 +358,11 @@ def ramp(ctx: StepContext) -> Outcome:
     hold_s = parse_duration(rollout.hold).total_seconds()
     if visit == "shift":
         ctx.backend.begin_traffic(endpoint, {candidate: share, serving: 100 - share})
-        return wait(FIRST_WAIT_S, f"{candidate} asked for {share}% ({serving} {100 - share}%)",
-                    cursor={"ramp": {**state, "index": index, "visit": "settle"}})
+        return wait(
+            FIRST_WAIT_S,
+            f"{candidate} asked for {share}% ({serving} {100 - share}%)",
+            cursor={"ramp": {**state, "index": index, "visit": "settle"}},
+        )
     if visit == "settle":
         info = ctx.backend.get_endpoint(endpoint)
         if info is None:
@@ -354,8 +372,11 @@ def ramp(ctx: StepContext) -> Outcome:
         if info.state is not Provisioning.SUCCEEDED or info.traffic.get(candidate, 0) != share:
             return wait(backoff(c.attempt), f"endpoint {endpoint} {info.state.value}: {candidate} not yet at {share}%")
         mark = ctx.backend.traffic_mark(endpoint, candidate, ctx.now)
-        return wait(hold_s, f"{candidate} takes {share}%: watched for {rollout.hold}",
-                    cursor={"ramp": {**state, "visit": "observe", "since": ctx.now, "mark": mark}})
+        return wait(
+            hold_s,
+            f"{candidate} takes {share}%: watched for {rollout.hold}",
+            cursor={"ramp": {**state, "visit": "observe", "since": ctx.now, "mark": mark}},
+        )
     left = float(state.get("since", ctx.now)) + hold_s - ctx.now
     if left > 0:
         return wait(left, f"{candidate} at {share}%: {left / 60:.0f} min of the hold left")
@@ -363,11 +384,26 @@ def ramp(ctx: StepContext) -> Outcome:
     if not window.known:  # never promoted blind: read again until the phase's deadline fails the rollout
         return wait(MAX_WAIT_S, f"{candidate} at {share}%: its metrics cannot be read yet ({window.note})")
     bound = float(rollout.max_p95_latency_ms or ctx.spec.deploy.request_timeout_ms)
-    reasons = G.traffic_breaches(share, window.requests, window.errors, window.p95_latency_ms,
-                                 max_error_rate=rollout.max_error_rate, max_p95_latency_ms=bound,
-                                 min_requests=rollout.min_requests)
-    seen.append({"share": share, "requests": window.requests, "errors": window.errors,
-                 "p95_latency_ms": window.p95_latency_ms, "held_s": hold_s, "ok": not reasons, "at": ctx.now})
+    reasons = G.traffic_breaches(
+        share,
+        window.requests,
+        window.errors,
+        window.p95_latency_ms,
+        max_error_rate=rollout.max_error_rate,
+        max_p95_latency_ms=bound,
+        min_requests=rollout.min_requests,
+    )
+    seen.append(
+        {
+            "share": share,
+            "requests": window.requests,
+            "errors": window.errors,
+            "p95_latency_ms": window.p95_latency_ms,
+            "held_s": hold_s,
+            "ok": not reasons,
+            "at": ctx.now,
+        }
+    )
     if reasons:
         return fail("rollout breached its bounds: " + "; ".join(reasons), record={"rollout_steps": seen})
     p95 = f", p95 {window.p95_latency_ms:.0f} ms" if window.p95_latency_ms is not None else ""
@@ -408,7 +444,8 @@ def retire_previous(ctx: StepContext) -> Outcome:
         ctx.backend.delete_deployment(c.endpoint or "", name)
     until = ctx.now + parse_duration(keep_for).total_seconds() if kept and keep_for else None
     note = (f"deleting {', '.join(others)}" if others else "nothing else to delete") + (
-        f"; {kept} kept at 0% for {keep_for}" if kept else "")
+        f"; {kept} kept at 0% for {keep_for}" if kept else ""
+    )
     return done(note, record={"previous_kept_until": until})
 
 

@@ -19,8 +19,9 @@ class StorageQueue:
     def from_connection_string(cls, connection_string: str, queue: str) -> StorageQueue:
         from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-        client = QueueClient.from_connection_string(connection_string, queue, message_encode_policy=TextBase64EncodePolicy(),
-                                                    message_decode_policy=TextBase64DecodePolicy())
+        client = QueueClient.from_connection_string(
+            connection_string, queue, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy()
+        )
         return cls._created(client)
 
     @classmethod
@@ -31,8 +32,13 @@ class StorageQueue:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
-        client = QueueClient(account_url, queue, credential=credential, message_encode_policy=TextBase64EncodePolicy(),
-                             message_decode_policy=TextBase64DecodePolicy())
+        client = QueueClient(
+            account_url,
+            queue,
+            credential=credential,
+            message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
         return cls._created(client)
 
     @classmethod

@@ -32,8 +32,12 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
     # An Azure dead-letter event replayed with `gitops event` is ours too when this shell points at its workspace.
     azure = azure_topic(settings)
     topics = [local.topic, *([azure] if azure else [])]
-    return Lifecycle(ledger_from(settings, local.ws.root / "ledger"), backend_for, topic=topics,
-                     reader_for=lambda name: metrics_reader(backend_for(name)))
+    return Lifecycle(
+        ledger_from(settings, local.ws.root / "ledger"),
+        backend_for,
+        topic=topics,
+        reader_for=lambda name: metrics_reader(backend_for(name)),
+    )
 
 
 def function_lifecycle(settings: Settings | None = None) -> Lifecycle:
@@ -42,8 +46,13 @@ def function_lifecycle(settings: Settings | None = None) -> Lifecycle:
 
     s = settings or Settings.load()
     backend_for = hosted_only(backend_cache())
-    return Lifecycle(ledger_from(s, None), backend_for, topic=azure_topic(s), queue=queue_from(s, required=True),
-                     reader_for=lambda name: metrics_reader(backend_for(name)))
+    return Lifecycle(
+        ledger_from(s, None),
+        backend_for,
+        topic=azure_topic(s),
+        queue=queue_from(s, required=True),
+        reader_for=lambda name: metrics_reader(backend_for(name)),
+    )
 
 
 def azure_topic(settings: Settings) -> str | None:
@@ -72,8 +81,10 @@ def ledger_from(settings: Settings, local_root: Path | None) -> Ledger:
 
         return BlobLedger.from_account_url(settings.ledger_account_url, settings.ledger_container)
     if local_root is None:
-        raise ConfigurationError("no ledger is configured: GITOPS_LEDGER_ACCOUNT_URL (or GITOPS_LEDGER_CONNECTION_STRING) is not set",
-                                 hint="set it in the Function App's application settings (infra/main.bicep does)")
+        raise ConfigurationError(
+            "no ledger is configured: GITOPS_LEDGER_ACCOUNT_URL (or GITOPS_LEDGER_CONNECTION_STRING) is not set",
+            hint="set it in the Function App's application settings (infra/main.bicep does)",
+        )
     from gitops.ledger.local import LocalLedger
 
     return LocalLedger(local_root)
@@ -85,8 +96,10 @@ def queue_from(settings: Settings, required: bool = False) -> StepQueue | None:
     if settings.queue_service_uri:
         return StorageQueue.from_account_url(settings.queue_service_uri, settings.queue_name)
     if required:
-        raise ConfigurationError("no step queue is configured: GITOPS_QUEUE__queueServiceUri (or GITOPS_QUEUE) is not set",
-                                 hint="set it in the Function App's application settings (infra/main.bicep does)")
+        raise ConfigurationError(
+            "no step queue is configured: GITOPS_QUEUE__queueServiceUri (or GITOPS_QUEUE) is not set",
+            hint="set it in the Function App's application settings (infra/main.bicep does)",
+        )
     return None
 
 
@@ -102,8 +115,9 @@ class _LazyRetailPrices:
             try:
                 from gitops.backends.azureml.retail_prices import RetailPrices
             except ImportError:
-                raise ConfigurationError("live prices need azure-core, which is not installed here",
-                                         hint="pip install 'finetune-gitops[prices]'") from None
+                raise ConfigurationError(
+                    "live prices need azure-core, which is not installed here", hint="pip install 'finetune-gitops[prices]'"
+                ) from None
             self._live = RetailPrices(cache=self.cache)
         return self._live.hourly(region, sku)
 

@@ -10,8 +10,20 @@ from gitops.ledger.model import RunRecord
 from gitops.report.metrics import JobMetrics, MetricsReader
 
 # Parameters worth showing a reviewer, in this order (the rest is in the JSON form).
-KEY_PARAMS = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
-              "lr_scheduler_type", "warmup_steps", "apply_lora", "lora_r", "lora_alpha", "max_seq_length", "seed")
+KEY_PARAMS = (
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "apply_lora",
+    "lora_r",
+    "lora_alpha",
+    "max_seq_length",
+    "seed",
+)
 
 
 @dataclass
@@ -68,16 +80,25 @@ def build_report(record: RunRecord, metrics: JobMetrics) -> RunReport:
     tokens = metrics.summary.get("train_tokens")
     smoke = record.smoke
     return RunReport(
-        run=record.run, job_name=record.job_name, status=record.status,
+        run=record.run,
+        job_name=record.job_name,
+        status=record.status,
         params={k: metrics.params[k] for k in KEY_PARAMS if k in metrics.params},
-        duration_s=duration, final_train_loss=train_final, best_train_loss=train_best,
-        final_eval_loss=eval_final, best_eval_loss=eval_best,
+        duration_s=duration,
+        final_train_loss=train_final,
+        best_train_loss=train_best,
+        final_eval_loss=eval_final,
+        best_eval_loss=eval_best,
         eval_perplexity=perplexity,
         tokens_seen=int(tokens) if tokens is not None else None,
-        smoke_ok=smoke.ok if smoke else None, smoke_latency_ms=smoke.latency_ms if smoke else None,
+        smoke_ok=smoke.ok if smoke else None,
+        smoke_latency_ms=smoke.latency_ms if smoke else None,
         smoke_reply=smoke.reply_excerpt if smoke else "",
         model=f"{record.model_name} v{record.model_version}" if record.model_version else record.model_name,
-        endpoint=record.endpoint, deployment=record.deployment, curves=metrics.curves, gate=record.gate,
+        endpoint=record.endpoint,
+        deployment=record.deployment,
+        curves=metrics.curves,
+        gate=record.gate,
     )
 
 
@@ -93,12 +114,14 @@ class Delta:
 
 
 def compare(this: RunReport, other: RunReport) -> list[Delta]:
-    return [Delta("final train loss", this.final_train_loss, other.final_train_loss),
-            Delta("best train loss", this.best_train_loss, other.best_train_loss),
-            Delta("final eval loss", this.final_eval_loss, other.final_eval_loss),
-            Delta("best eval loss", this.best_eval_loss, other.best_eval_loss),
-            Delta("eval perplexity", this.eval_perplexity, other.eval_perplexity),
-            Delta("smoke latency ms", this.smoke_latency_ms, other.smoke_latency_ms)]
+    return [
+        Delta("final train loss", this.final_train_loss, other.final_train_loss),
+        Delta("best train loss", this.best_train_loss, other.best_train_loss),
+        Delta("final eval loss", this.final_eval_loss, other.final_eval_loss),
+        Delta("best eval loss", this.best_eval_loss, other.best_eval_loss),
+        Delta("eval perplexity", this.eval_perplexity, other.eval_perplexity),
+        Delta("smoke latency ms", this.smoke_latency_ms, other.smoke_latency_ms),
+    ]
 
 
 def previous_version(record: RunRecord, reader: MetricsReader) -> RunReport | None:
@@ -117,8 +140,12 @@ def previous_version(record: RunRecord, reader: MetricsReader) -> RunReport | No
     before = record.previous_report or {}
     kept: dict[str, Any] = before if before.get("job_name") == record.previous_job else {}
     previous = record.model_copy(update={"job_name": record.previous_job, "smoke": None, "gate": kept.get("gate")})
-    return replace(build_report(previous, metrics), smoke_ok=kept.get("smoke_ok"),
-                   smoke_latency_ms=kept.get("smoke_latency_ms"), smoke_reply=kept.get("smoke_reply") or "")
+    return replace(
+        build_report(previous, metrics),
+        smoke_ok=kept.get("smoke_ok"),
+        smoke_latency_ms=kept.get("smoke_latency_ms"),
+        smoke_reply=kept.get("smoke_reply") or "",
+    )
 
 
 def changed_params(this: RunReport, other: RunReport) -> list[tuple[str, str | None, str | None]]:

@@ -56,10 +56,15 @@ class MlflowMetricsReader:
         if run is None:
             raise NotFoundError(f"no MLflow run for job '{job_name}'", hint="the job may not have started training yet")
         curves = {key: _one_per_step(client.get_metric_history(run.info.run_id, key)) for key in SERIES if key in run.data.metrics}
-        return JobMetrics(job_name=job_name, params=dict(run.data.params), summary=dict(run.data.metrics), curves=curves,
-                          started_at=run.info.start_time / 1000 if run.info.start_time else None,
-                          ended_at=run.info.end_time / 1000 if run.info.end_time else None,
-                          evaluation=self._evaluation(client, experiments, job_name, run.info.run_id))
+        return JobMetrics(
+            job_name=job_name,
+            params=dict(run.data.params),
+            summary=dict(run.data.metrics),
+            curves=curves,
+            started_at=run.info.start_time / 1000 if run.info.start_time else None,
+            ended_at=run.info.end_time / 1000 if run.info.end_time else None,
+            evaluation=self._evaluation(client, experiments, job_name, run.info.run_id),
+        )
 
     @staticmethod
     def _evaluation(client: Any, experiments: list[str], job_name: str, training_run: str) -> dict[str, float]:
@@ -77,12 +82,16 @@ class MlflowMetricsReader:
     def _training_run(client: Any, experiments: list[str], job_name: str) -> Any | None:
         """The run that logged the training curves: the job's own run (local), else, for an Azure ML pipeline
         job, the step under it (``mlflow.rootRunId`` = the job) that logged the most train_loss points."""
-        own = client.search_runs(experiments, filter_string=f"attributes.run_name = '{job_name}'", max_results=1,
-                                 order_by=["attributes.start_time DESC"])
+        own = client.search_runs(
+            experiments, filter_string=f"attributes.run_name = '{job_name}'", max_results=1, order_by=["attributes.start_time DESC"]
+        )
         if own and "train_loss" in own[0].data.metrics:
             return own[0]
-        steps = [r for r in client.search_runs(experiments, filter_string=f"tags.mlflow.rootRunId = '{job_name}'",
-                                               max_results=100) if "train_loss" in r.data.metrics]
+        steps = [
+            r
+            for r in client.search_runs(experiments, filter_string=f"tags.mlflow.rootRunId = '{job_name}'", max_results=100)
+            if "train_loss" in r.data.metrics
+        ]
         if steps:
             return max(steps, key=lambda r: len(client.get_metric_history(r.info.run_id, "train_loss")))
         return own[0] if own else None

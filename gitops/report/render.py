@@ -44,9 +44,13 @@ def _chart(run: str, curves: dict[str, list[tuple[int, float]]], max_points: int
     low, high = min(values), max(values)
     pad = (high - low) * 0.05 or 0.1
     title = "Loss per step" if len(curves) > 1 else next(iter(curves)).replace("_", " ") + " per step"
-    lines = ["```mermaid", "xychart-beta", f'    title "{title}: {run}"',
-             f'    x-axis "step" [{", ".join(str(s) for s in grid)}]',
-             f'    y-axis "loss" {max(0.0, low - pad):.3f} --> {high + pad:.3f}']
+    lines = [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "{title}: {run}"',
+        f'    x-axis "step" [{", ".join(str(s) for s in grid)}]',
+        f'    y-axis "loss" {max(0.0, low - pad):.3f} --> {high + pad:.3f}',
+    ]
     lines += [f'    line "{name}" [{", ".join(f"{v:.4f}" for v in vs)}]' for name, vs in series.items()]
     lines.append("```")
     return "\n".join(lines)
@@ -75,15 +79,19 @@ def _num(value: float | None, fmt: str = ".4f") -> str:
 
 def _rows(report: RunReport) -> list[tuple[str, str]]:
     return [
-        ("Job", report.job_name), ("Status", report.status), ("Model", report.model or "-"),
+        ("Job", report.job_name),
+        ("Status", report.status),
+        ("Model", report.model or "-"),
         ("Endpoint", f"{report.endpoint or '-'} ({report.deployment or '-'})"),
         ("Duration", "-" if report.duration_s is None else f"{report.duration_s:.1f} s"),
         ("Tokens seen", "-" if report.tokens_seen is None else f"{report.tokens_seen:,}"),
         ("Train loss (final / best)", f"{_num(report.final_train_loss)} / {_num(report.best_train_loss)}"),
         ("Eval loss (final / best)", f"{_num(report.final_eval_loss)} / {_num(report.best_eval_loss)}"),
         ("Eval perplexity", _num(report.eval_perplexity, ".2f")),
-        ("Smoke test", "-" if report.smoke_ok is None else
-         f"{'passed' if report.smoke_ok else 'FAILED'} in {_num(report.smoke_latency_ms, '.0f')} ms"),
+        (
+            "Smoke test",
+            "-" if report.smoke_ok is None else f"{'passed' if report.smoke_ok else 'FAILED'} in {_num(report.smoke_latency_ms, '.0f')} ms",
+        ),
         ("Gate", _gate(report)),
     ]
 
@@ -94,12 +102,12 @@ def _gate(report: RunReport) -> str:
     if not g:
         return "-"
     found = "; ".join([*g.get("reasons", []), *g.get("notes", [])])
-    return ("passed" if g.get("ok") else "FAILED (promoted by a person)" if report.status == "live" else "FAILED") + \
-        (f": {found}" if found else "")
+    return ("passed" if g.get("ok") else "FAILED (promoted by a person)" if report.status == "live" else "FAILED") + (
+        f": {found}" if found else ""
+    )
 
 
-def render_markdown(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None,
-                    png: str | None = None) -> str:
+def render_markdown(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None, png: str | None = None) -> str:
     """The report for a PR comment or a file; ``png``: the loss curves' image beside it, linked."""
     out = [REPORT_MARKER, f"## Run report: `{report.run}`", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in _rows(report)]
@@ -119,8 +127,11 @@ def render_markdown(report: RunReport, deltas: list[Delta] | None = None, agains
 
 
 def render_text(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:
-    rows = [*_rows(report), *([("Smoke reply", repr(report.smoke_reply[:100]))] if report.smoke_reply else []),
-            *[(f"param {k}", str(v)) for k, v in report.params.items()]]
+    rows = [
+        *_rows(report),
+        *([("Smoke reply", repr(report.smoke_reply[:100]))] if report.smoke_reply else []),
+        *[(f"param {k}", str(v)) for k, v in report.params.items()],
+    ]
     width = max(27, *(len(k) for k, _ in rows))  # long parameter names keep the column straight
     out = [f"Run report: {report.run}"] + [f"  {k:{width}} {v}" for k, v in rows]
     if deltas:
@@ -132,8 +143,10 @@ def render_text(report: RunReport, deltas: list[Delta] | None = None, against: s
 def render_json(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:
     data = {"report": report.summary(), "curves": report.curves}
     if deltas:
-        data["against"] = {"run": against, "deltas": [{"metric": d.label, "this": d.this, "other": d.other, "change": d.change}
-                                                     for d in deltas]}
+        data["against"] = {
+            "run": against,
+            "deltas": [{"metric": d.label, "this": d.this, "other": d.other, "change": d.change} for d in deltas],
+        }
     return json.dumps(data, indent=2) + "\n"
 
 
@@ -148,10 +161,11 @@ def write_png(report: RunReport, path: Path, other: RunReport | None = None) -> 
     fig, ax = plt.subplots(figsize=(PNG_SIZE[0] / PNG_DPI, PNG_SIZE[1] / PNG_DPI), dpi=PNG_DPI)
     try:
         for shown, style, suffix in ((report, "-", ""), (other, "--", f" ({other.job_name})" if other else "")):
-            for name, points in (shown.curves.items() if shown is not None else []):
+            for name, points in shown.curves.items() if shown is not None else []:
                 if points:
-                    ax.plot([s for s, _ in points], [v for _, v in points], style, marker="o" if len(points) < 20 else None,
-                            label=name + suffix)
+                    ax.plot(
+                        [s for s, _ in points], [v for _, v in points], style, marker="o" if len(points) < 20 else None, label=name + suffix
+                    )
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         ax.set_title(f"Loss per step: {report.run}, job {report.job_name}" + (f", {report.model}" if report.model else ""))

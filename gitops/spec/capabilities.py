@@ -46,17 +46,17 @@ UNSUPPORTED: dict[str, dict[Feature, str]] = {
         Feature.REGISTRY_MODELS: "Azure ML registry models cannot be downloaded offline; use registry: local or path:",
         Feature.FP16: "fp16 training needs a GPU; the local backend trains in fp32",
         Feature.UNMERGED_LORA: "local endpoints serve standalone models, so LoRA weights are always merged; "
-                               "merge_lora_weights: false is ignored",
+        "merge_lora_weights: false is ignored",
         Feature.HOSTED: "the local backend trains and serves on the machine that runs it: in the Function that is the "
-                        "Function's host (its files read as data, its CPU as the trainer); run it with `gitops run`",
+        "Function's host (its files read as data, its CPU as the trainer); run it with `gitops run`",
     },
     "azureml": {
         Feature.LOCAL_MODEL_DIRS: "a job in Azure cannot read a directory on this machine; register the model first",
         Feature.SERVER_RESTART: "managed online endpoints run on Azure's servers: there is no server of ours to restart",
         Feature.LOCAL_DATA_FILES: "the job runs in Azure and the Function that submits it has no checkout, so it never reads "
-                                  "a local path; name a hub dataset (data.dataset), an azureml: data asset or an https:// URI",
+        "a local path; name a hub dataset (data.dataset), an azureml: data asset or an https:// URI",
         Feature.LOCAL_REGISTRY: "models of the local registry are built on one machine; use registry: azureml "
-                                "(or your workspace's registry)",
+        "(or your workspace's registry)",
     },
 }
 
@@ -80,12 +80,28 @@ class BackendKind:
 
 
 KINDS: dict[str, BackendKind] = {
-    "local": BackendKind("local", "gitops.backends.local.backend:LocalBackend", "local", UNSUPPORTED["local"],
-                         online_checks=False, billed=False, named_compute=False, component_defaults=False,
-                         compute_label="this machine (CPU)"),
-    "azureml": BackendKind("azureml", "gitops.backends.azureml.backend:AzureMLBackend", "azure", UNSUPPORTED["azureml"],
-                           online_checks=True, billed=True, named_compute=True, component_defaults=True,
-                           compute_label="serverless"),
+    "local": BackendKind(
+        "local",
+        "gitops.backends.local.backend:LocalBackend",
+        "local",
+        UNSUPPORTED["local"],
+        online_checks=False,
+        billed=False,
+        named_compute=False,
+        component_defaults=False,
+        compute_label="this machine (CPU)",
+    ),
+    "azureml": BackendKind(
+        "azureml",
+        "gitops.backends.azureml.backend:AzureMLBackend",
+        "azure",
+        UNSUPPORTED["azureml"],
+        online_checks=True,
+        billed=True,
+        named_compute=True,
+        component_defaults=True,
+        compute_label="serverless",
+    ),
 }
 ONLINE_CHECKED = frozenset(k.name for k in KINDS.values() if k.online_checks)
 

@@ -84,7 +84,7 @@ class ComponentInterface:
 
 def known_versions() -> list[str]:
     prefix = f"{COMPONENT_NAME}-"
-    return sorted(p.stem[len(prefix):] for p in COMPONENT_DIR.glob(f"{prefix}*.yaml"))
+    return sorted(p.stem[len(prefix) :] for p in COMPONENT_DIR.glob(f"{prefix}*.yaml"))
 
 
 def component_file(version: str) -> Path:
@@ -116,8 +116,18 @@ def load_interface(version: str) -> ComponentInterface | None:
 # Bounds the component does not declare but training needs: a negative learning rate or 10^38 steps is a mistake.
 MAX_INT = 1_000_000_000
 MAX_NUMBER = 1e9
-POSITIVE_PARAMS = frozenset({"learning_rate", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
-                             "gradient_accumulation_steps", "max_seq_length", "lora_r", "lora_alpha"})
+POSITIVE_PARAMS = frozenset(
+    {
+        "learning_rate",
+        "num_train_epochs",
+        "per_device_train_batch_size",
+        "per_device_eval_batch_size",
+        "gradient_accumulation_steps",
+        "max_seq_length",
+        "lora_r",
+        "lora_alpha",
+    }
+)
 
 
 def _did_you_mean(name: str, choices: list[str]) -> str | None:
@@ -179,9 +189,13 @@ def check_params(params: dict[str, Any], version: str, base_path: str = "finetun
     interface = load_interface(version)
     if interface is None:
         known = ", ".join(known_versions()) or "none"
-        return dict(params), [error("finetune.component_version",
-                                    f"no interface of {COMPONENT_NAME} {version} is bundled; known: {known}",
-                                    "pin a known version, or add its interface under pipelines/components")]
+        return dict(params), [
+            error(
+                "finetune.component_version",
+                f"no interface of {COMPONENT_NAME} {version} is bundled; known: {known}",
+                "pin a known version, or add its interface under pipelines/components",
+            )
+        ]
     out: dict[str, Any] = {}
     findings: list[Finding] = []
     for name, value in params.items():
@@ -215,8 +229,7 @@ NOTEBOOK_DEFAULTS: dict[str, Any] = {
 }
 
 
-def effective_params(spec: RunSpec, params: Mapping[str, Any],
-                     model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def effective_params(spec: RunSpec, params: Mapping[str, Any], model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The parameters a job really gets: the notebook's, the model's, then the spec's, where the backend fills gaps
     with the component's defaults (the local trainer keeps its own)."""
     from gitops.spec.capabilities import kind_of

@@ -31,6 +31,7 @@ def conflict_findings(specs: list[tuple[ValidatedSpec, str]], salt: str = "") ->
                 continue
             for file, line in places:
                 others = ", ".join(f"{f}:{n}" for f, n in places if f != file)
-                out[file].append(error(field, f"{what} '{value}' is also used by {others}",
-                                       f"give each run its own {field}").located(file, line))
+                out[file].append(
+                    error(field, f"{what} '{value}' is also used by {others}", f"give each run its own {field}").located(file, line)
+                )
     return dict(out)

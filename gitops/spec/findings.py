@@ -29,8 +29,9 @@ class Finding:
         return self.severity is Severity.ERROR
 
     def located(self, file: str | None = None, line: int | None = None) -> Finding:
-        return Finding(self.severity, self.path, self.message, self.hint, file or self.file,
-                       line if line is not None else self.line, self.source)
+        return Finding(
+            self.severity, self.path, self.message, self.hint, file or self.file, line if line is not None else self.line, self.source
+        )
 
     def headline(self) -> str:
         """``FILE:LINE: field.path: message``: an error's one line, its hint left to go beside it."""

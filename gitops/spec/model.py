@@ -110,8 +110,7 @@ class ChatMessage(Strict):
 
 class SmokeTestSpec(Strict):
     messages: list[ChatMessage] | None = Field(None, min_length=1, description="Default: a test-split conversation.")
-    parameters: dict[str, Any] = Field(
-        default_factory=lambda: {"temperature": 0.6, "top_p": 0.9, "do_sample": True, "max_new_tokens": 200})
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0.6, "top_p": 0.9, "do_sample": True, "max_new_tokens": 200})
     max_latency_ms: Count = Field(120000, ge=1, le=600000, description="A reply slower than this fails the smoke test.")
 
 
@@ -130,11 +129,13 @@ class GateSpec(Strict):
     evaluation of both deployments on held-out conversations (defaults: gitops.yaml ``gate``)."""
 
     enabled: Switch | None = Field(None, description="Gate the promotion at all (default true).")
-    max_eval_loss_increase: float | None = Field(None, ge=0, le=100,
-                                                 description="Final eval loss may rise at most this much over the serving version's.")
+    max_eval_loss_increase: float | None = Field(
+        None, ge=0, le=100, description="Final eval loss may rise at most this much over the serving version's."
+    )
     max_perplexity: float | None = Field(None, gt=1, description="An absolute ceiling on eval perplexity (any version, the first too).")
-    conversations: Count | None = Field(None, ge=0, le=512,
-                                        description="Held-out conversations sent to both deployments (0: no online evaluation).")
+    conversations: Count | None = Field(
+        None, ge=0, le=512, description="Held-out conversations sent to both deployments (0: no online evaluation)."
+    )
     margin: float | None = Field(None, ge=0, le=1, description="Mean ROUGE-L may drop at most this much (non-inferiority margin).")
     confidence: float | None = Field(None, ge=0.5, lt=1, description="Confidence of the paired bootstrap's one-sided bound.")
     max_error_rate: float | None = Field(None, ge=0, le=1, description="Share of failed requests the candidate may have.")
@@ -149,14 +150,17 @@ class RolloutSpec(Strict):
     """Gradual traffic: the candidate takes each share in turn and holds it while its error rate and latency, read from
     the endpoint's own metrics (Azure Monitor; the local server's stats), stay within bounds. A breach rolls back."""
 
-    steps: list[Count] = Field(..., min_length=1, max_length=MAX_RAMP_STEPS,
-                               description="Traffic shares in percent, rising, ending at 100 (e.g. [10, 50, 100]).")
+    steps: list[Count] = Field(
+        ..., min_length=1, max_length=MAX_RAMP_STEPS, description="Traffic shares in percent, rising, ending at 100 (e.g. [10, 50, 100])."
+    )
     hold: Duration = Field("10m", description="How long each share below 100% is watched before the next.")
     max_error_rate: float = Field(0.05, ge=0, le=1, description="Share of the candidate's requests that may fail (5xx, 429).")
-    max_p95_latency_ms: Count | None = Field(None, ge=1, le=600000,
-                                             description="The candidate's p95 latency bound (default: deploy.request_timeout_ms).")
-    min_requests: Count = Field(0, ge=0, le=1_000_000,
-                                description="Fewer requests than this in a hold: nothing to judge, so the rollout stops and rolls back.")
+    max_p95_latency_ms: Count | None = Field(
+        None, ge=1, le=600000, description="The candidate's p95 latency bound (default: deploy.request_timeout_ms)."
+    )
+    min_requests: Count = Field(
+        0, ge=0, le=1_000_000, description="Fewer requests than this in a hold: nothing to judge, so the rollout stops and rolls back."
+    )
 
     @field_validator("steps")
     @classmethod
@@ -185,8 +189,11 @@ class DeploySpec(Strict):
     smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)  # type: ignore[arg-type]
     timeouts: RolloutTimeouts = Field(default_factory=RolloutTimeouts)  # type: ignore[arg-type]
     gate: GateSpec = Field(default_factory=GateSpec)  # type: ignore[arg-type]
-    keep_previous_for: Duration | None = Field(None, description="Keep the replaced deployment at 0% this long after a "
-                                               "promotion, for an instant rollback (default: deleted at promotion).")
+    keep_previous_for: Duration | None = Field(
+        None,
+        description="Keep the replaced deployment at 0% this long after a "
+        "promotion, for an instant rollback (default: deleted at promotion).",
+    )
     rollout: RolloutSpec | None = Field(None, description="Gradual traffic (default: the candidate takes 100% at once).")
 
 

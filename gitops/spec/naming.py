@@ -15,12 +15,25 @@ from gitops.spec.model import RunSpec
 # GPUs per node of the Azure SKUs this product is used with. The Azure backend asks the workspace
 # (compute.list_sizes) and overrides this table; offline the table is all we have.
 GPUS_PER_SKU: dict[str, int] = {
-    "standard_nc6s_v3": 1, "standard_nc12s_v3": 2, "standard_nc24s_v3": 4, "standard_nc24rs_v3": 4,
-    "standard_nc4as_t4_v3": 1, "standard_nc8as_t4_v3": 1, "standard_nc16as_t4_v3": 1, "standard_nc64as_t4_v3": 4,
-    "standard_nc24ads_a100_v4": 1, "standard_nc48ads_a100_v4": 2, "standard_nc96ads_a100_v4": 4,
-    "standard_nd96asr_v4": 8, "standard_nd96amsr_a100_v4": 8, "standard_nd40rs_v2": 8,
-    "standard_nc40ads_h100_v5": 1, "standard_nc80adis_h100_v5": 2, "standard_nd96isr_h100_v5": 8,
-    "standard_nv36ads_a10_v5": 1, "standard_nv72ads_a10_v5": 2,
+    "standard_nc6s_v3": 1,
+    "standard_nc12s_v3": 2,
+    "standard_nc24s_v3": 4,
+    "standard_nc24rs_v3": 4,
+    "standard_nc4as_t4_v3": 1,
+    "standard_nc8as_t4_v3": 1,
+    "standard_nc16as_t4_v3": 1,
+    "standard_nc64as_t4_v3": 4,
+    "standard_nc24ads_a100_v4": 1,
+    "standard_nc48ads_a100_v4": 2,
+    "standard_nc96ads_a100_v4": 4,
+    "standard_nd96asr_v4": 8,
+    "standard_nd96amsr_a100_v4": 8,
+    "standard_nd40rs_v2": 8,
+    "standard_nc40ads_h100_v5": 1,
+    "standard_nc80adis_h100_v5": 2,
+    "standard_nd96isr_h100_v5": 8,
+    "standard_nv36ads_a10_v5": 1,
+    "standard_nv72ads_a10_v5": 2,
 }
 
 # The Azure deployment SKU when a spec names none (the notebook's Standard_NC6s_v3 was retired on 2025-09-30).
@@ -158,8 +171,9 @@ def endpoint_name(spec: RunSpec, salt: str = "") -> str:
 
 def workspace_resource_id(subscription: str | None, resource_group: str | None, workspace: str | None) -> str:
     """The ARM id of an Azure ML workspace: the ``topic`` of its Event Grid events, the parent of its endpoints."""
-    return (f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
-            f"Microsoft.MachineLearningServices/workspaces/{workspace}")
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.MachineLearningServices/workspaces/{workspace}"
+    )
 
 
 def experiment_name(spec: RunSpec) -> str:

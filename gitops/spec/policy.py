@@ -54,8 +54,9 @@ class RolloutPolicy(_Strict):
     def resolve(self, spec: RunSpec) -> dict[str, float]:
         """Seconds per phase: the spec's value where it sets one, else this policy's."""
         own = spec.deploy.timeouts
-        return {phase: parse_duration(getattr(own, phase, None) or getattr(self, phase)).total_seconds()
-                for phase in type(self).model_fields}
+        return {
+            phase: parse_duration(getattr(own, phase, None) or getattr(self, phase)).total_seconds() for phase in type(self).model_fields
+        }
 
 
 class GatePolicy(_Strict):
@@ -130,49 +131,92 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
         out.append(maker(path, message, hint, source="policy"))
 
     if spec.backend not in policy.allowed_backends:
-        add(Severity.ERROR, "backend", f"backend '{spec.backend}' is not allowed by {POLICY_FILE}",
-            f"use one of: {', '.join(policy.allowed_backends)}")
+        add(
+            Severity.ERROR,
+            "backend",
+            f"backend '{spec.backend}' is not allowed by {POLICY_FILE}",
+            f"use one of: {', '.join(policy.allowed_backends)}",
+        )
     for field_path in policy.required:
         if not _get(spec, field_path):
             add(Severity.ERROR, field_path, f"is required by {POLICY_FILE}", f"add '{field_path}' to the spec")
     if spec.model.label is not None and policy.model_labels != "allow":
         sev = Severity.ERROR if policy.model_labels == "error" else Severity.WARNING
-        add(sev, "model.label", f"label '{spec.model.label}' is not reproducible: the run changes when the label moves",
-            "pin model.version")
+        add(
+            sev, "model.label", f"label '{spec.model.label}' is not reproducible: the run changes when the label moves", "pin model.version"
+        )
     kind = KINDS.get(spec.backend)
     if kind is not None and kind.named_compute:  # the allow lists name clusters and VM sizes
         comp = policy.compute
         if comp.allowed_clusters is not None:
             if spec.compute.cluster is None:
-                add(Severity.ERROR, "compute.cluster", "serverless compute is not allowed here; name a cluster",
-                    f"use one of: {', '.join(comp.allowed_clusters)}")
+                add(
+                    Severity.ERROR,
+                    "compute.cluster",
+                    "serverless compute is not allowed here; name a cluster",
+                    f"use one of: {', '.join(comp.allowed_clusters)}",
+                )
             elif not _ci_in(spec.compute.cluster, comp.allowed_clusters):
-                add(Severity.ERROR, "compute.cluster", f"cluster '{spec.compute.cluster}' is not allowed",
-                    f"use one of: {', '.join(comp.allowed_clusters)}")
-        if comp.allowed_instance_types is not None and spec.compute.instance_type is not None \
-                and not _ci_in(spec.compute.instance_type, comp.allowed_instance_types):
-            add(Severity.ERROR, "compute.instance_type", f"SKU '{spec.compute.instance_type}' is not allowed",
-                f"use one of: {', '.join(comp.allowed_instance_types)}")
-        if comp.allowed_deploy_instance_types is not None and spec.deploy.instance_type is not None \
-                and not _ci_in(spec.deploy.instance_type, comp.allowed_deploy_instance_types):
-            add(Severity.ERROR, "deploy.instance_type", f"SKU '{spec.deploy.instance_type}' is not allowed for serving",
-                f"use one of: {', '.join(comp.allowed_deploy_instance_types)}")
+                add(
+                    Severity.ERROR,
+                    "compute.cluster",
+                    f"cluster '{spec.compute.cluster}' is not allowed",
+                    f"use one of: {', '.join(comp.allowed_clusters)}",
+                )
+        if (
+            comp.allowed_instance_types is not None
+            and spec.compute.instance_type is not None
+            and not _ci_in(spec.compute.instance_type, comp.allowed_instance_types)
+        ):
+            add(
+                Severity.ERROR,
+                "compute.instance_type",
+                f"SKU '{spec.compute.instance_type}' is not allowed",
+                f"use one of: {', '.join(comp.allowed_instance_types)}",
+            )
+        if (
+            comp.allowed_deploy_instance_types is not None
+            and spec.deploy.instance_type is not None
+            and not _ci_in(spec.deploy.instance_type, comp.allowed_deploy_instance_types)
+        ):
+            add(
+                Severity.ERROR,
+                "deploy.instance_type",
+                f"SKU '{spec.deploy.instance_type}' is not allowed for serving",
+                f"use one of: {', '.join(comp.allowed_deploy_instance_types)}",
+            )
     caps = policy.caps
     if spec.compute.nodes > caps.max_nodes:
-        add(Severity.ERROR, "compute.nodes", f"{spec.compute.nodes} nodes exceeds the cap of {caps.max_nodes}",
-            f"lower it, or raise caps.max_nodes in {POLICY_FILE} in a reviewed change")
+        add(
+            Severity.ERROR,
+            "compute.nodes",
+            f"{spec.compute.nodes} nodes exceeds the cap of {caps.max_nodes}",
+            f"lower it, or raise caps.max_nodes in {POLICY_FILE} in a reviewed change",
+        )
     if spec.deploy.instance_count > caps.max_instance_count:
-        add(Severity.ERROR, "deploy.instance_count",
+        add(
+            Severity.ERROR,
+            "deploy.instance_count",
             f"{spec.deploy.instance_count} instances exceeds the cap of {caps.max_instance_count}",
-            f"lower it, or raise caps.max_instance_count in {POLICY_FILE}")
+            f"lower it, or raise caps.max_instance_count in {POLICY_FILE}",
+        )
     epochs = params.get("num_train_epochs")
     if isinstance(epochs, int) and epochs > caps.max_epochs:
-        add(Severity.ERROR, "finetune.params.num_train_epochs", f"{epochs} epochs exceeds the cap of {caps.max_epochs}",
-            f"lower it, or raise caps.max_epochs in {POLICY_FILE}")
+        add(
+            Severity.ERROR,
+            "finetune.params.num_train_epochs",
+            f"{epochs} epochs exceeds the cap of {caps.max_epochs}",
+            f"lower it, or raise caps.max_epochs in {POLICY_FILE}",
+        )
     steps = params.get("max_steps")
     if isinstance(steps, int) and steps > caps.max_steps:
-        add(Severity.ERROR, "finetune.params.max_steps", f"{steps} steps exceeds the cap of {caps.max_steps} (max_steps overrides "
-            "the epochs, so the epoch cap alone does not bound training)", f"lower it, or raise caps.max_steps in {POLICY_FILE}")
+        add(
+            Severity.ERROR,
+            "finetune.params.max_steps",
+            f"{steps} steps exceeds the cap of {caps.max_steps} (max_steps overrides "
+            "the epochs, so the epoch cap alone does not bound training)",
+            f"lower it, or raise caps.max_steps in {POLICY_FILE}",
+        )
     if spec.lifecycle.keep:
         add(Severity.WARNING, "lifecycle.keep", "the endpoint is never torn down automatically; it bills until deleted")
     return out
@@ -210,6 +254,9 @@ def require_policy(repo_root: str | Path) -> Policy:
     policy, findings = load_policy(repo_root)
     if policy is None:
         first = next((f for f in findings if f.is_error), None)
-        raise SpecError(f"{POLICY_FILE} is invalid: {first.format() if first else 'unreadable'}", findings,
-                        hint=f"fix {POLICY_FILE}; nothing is judged by the default policy instead")
+        raise SpecError(
+            f"{POLICY_FILE} is invalid: {first.format() if first else 'unreadable'}",
+            findings,
+            hint=f"fix {POLICY_FILE}; nothing is judged by the default policy instead",
+        )
     return policy

@@ -44,8 +44,7 @@ class ValidatedSpec:
     def locate(self, findings: list[Finding]) -> list[Finding]:
         """Findings made later (online, at submit) placed on this spec's file and lines."""
         doc = parse_yaml(self.source, self.file) if self.source is not None else None
-        return [f if f.file else doc.locate([f])[0] if doc is not None else f.located(self.file, f.line or 1)
-                for f in findings]
+        return [f if f.file else doc.locate([f])[0] if doc is not None else f.located(self.file, f.line or 1) for f in findings]
 
     @property
     def ok(self) -> bool:
@@ -54,8 +53,9 @@ class ValidatedSpec:
     def require(self) -> RunSpec:
         if not self.ok or self.spec is None:
             errors = [f for f in self.findings if f.is_error]
-            raise SpecError(f"{self.file}: {len(errors)} problem(s); first: {errors[0].format() if errors else '?'}",
-                            findings=self.findings)
+            raise SpecError(
+                f"{self.file}: {len(errors)} problem(s); first: {errors[0].format() if errors else '?'}", findings=self.findings
+            )
         return self.spec
 
 
@@ -84,8 +84,13 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
     findings.sort(key=lambda f: f.line or 0)
     stem = Path(file).stem
     if Path(file).parent.name == "runs" and stem != spec.name:
-        findings.append(error("name", f"'{spec.name}' differs from the file name '{stem}.yaml'",
-                              f"rename the file to {spec.name}.yaml or set name: {stem}").located(file, doc.line_of(("name",))))
+        findings.append(
+            error(
+                "name",
+                f"'{spec.name}' differs from the file name '{stem}.yaml'",
+                f"rename the file to {spec.name}.yaml or set name: {stem}",
+            ).located(file, doc.line_of(("name",)))
+        )
     findings += doc.locate(capability_findings(spec, params))  # what the chosen backend cannot do
     if policy is not None:
         findings += doc.locate(check_policy(spec, params, policy))
@@ -121,16 +126,18 @@ def _policy_of_the_rest(doc: YamlDocument, policy: Policy | None, params: dict[s
         try:
             rest = RunSpec.model_validate(data)
         except ValidationError as exc:
-            locs = [tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-                    for e in exc.errors(include_url=False) if e["type"] != "missing"]
+            locs = [
+                tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+                for e in exc.errors(include_url=False)
+                if e["type"] != "missing"
+            ]
             removed = [loc for loc in sorted(locs, key=len, reverse=True) if loc and _without(data, loc)]
             if not removed:
                 return []  # what is left is not a spec (a required field is missing): the typos first
             dropped += [dotted(loc) for loc in removed]
             continue
         found = check_policy(rest, params, policy)
-        kept = [f for f in found if not any(f.path == d or f.path.startswith(d + ".") or d.startswith(f.path + ".")
-                                            for d in dropped)]
+        kept = [f for f in found if not any(f.path == d or f.path.startswith(d + ".") or d.startswith(f.path + ".") for d in dropped)]
         return doc.locate(kept)
     return []
 

@@ -101,8 +101,11 @@ class _Builder:
             # ("billion laughs"), and a recursive one never ends. Specs have no use for them: refuse, do not expand.
             if id(node) in self._seen:
                 if not self._aliased:  # one finding says it; a bomb repeats its aliases thousands of times
-                    self.findings.append(error(dotted(path), "YAML aliases (*name) of mappings or lists are not supported",
-                                               "write the value out").located(line=node.start_mark.line + 1))
+                    self.findings.append(
+                        error(dotted(path), "YAML aliases (*name) of mappings or lists are not supported", "write the value out").located(
+                            line=node.start_mark.line + 1
+                        )
+                    )
                 self._aliased = True
                 return None
             self._seen.add(id(node))
@@ -112,21 +115,30 @@ class _Builder:
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    self.findings.append(error(dotted(path), "YAML merge keys (<<) are not supported",
-                                               "write the fields out").located(line=key_node.start_mark.line + 1))
+                    self.findings.append(
+                        error(dotted(path), "YAML merge keys (<<) are not supported", "write the fields out").located(
+                            line=key_node.start_mark.line + 1
+                        )
+                    )
                     continue
                 key = self._loader.construct_object(key_node, deep=True)
                 if not isinstance(key, (str, int, float, bool)) or key is None:
-                    self.findings.append(error(dotted(path), f"unsupported mapping key {key!r}",
-                                               "use plain string keys").located(line=key_node.start_mark.line + 1))
+                    self.findings.append(
+                        error(dotted(path), f"unsupported mapping key {key!r}", "use plain string keys").located(
+                            line=key_node.start_mark.line + 1
+                        )
+                    )
                     continue
                 key = str(key) if not isinstance(key, str) else key
                 child = path + (key,)
                 if key in out:
-                    self.findings.append(error(
-                        dotted(child), f"duplicate key '{key}' (first on line {self.lines[child]})",
-                        "keep one of them; YAML would silently keep only the last",
-                    ).located(line=key_node.start_mark.line + 1))
+                    self.findings.append(
+                        error(
+                            dotted(child),
+                            f"duplicate key '{key}' (first on line {self.lines[child]})",
+                            "keep one of them; YAML would silently keep only the last",
+                        ).located(line=key_node.start_mark.line + 1)
+                    )
                     continue
                 out[key] = self.build(value_node, child)
                 self.lines[child] = key_node.start_mark.line + 1
@@ -148,8 +160,13 @@ def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
     doc = YamlDocument(data=None, file=file)
     size = len(text.encode("utf-8", errors="replace"))
     if size > MAX_SPEC_BYTES:
-        doc.findings.append(error("", f"the file is {size} bytes; a run spec is at most {MAX_SPEC_BYTES // 1024} KiB",
-                                  "a spec names its data; it does not hold it").located(file=file, line=1))
+        doc.findings.append(
+            error(
+                "",
+                f"the file is {size} bytes; a run spec is at most {MAX_SPEC_BYTES // 1024} KiB",
+                "a spec names its data; it does not hold it",
+            ).located(file=file, line=1)
+        )
         return doc
     loader = _Loader(text)
     try:
@@ -158,8 +175,11 @@ def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
             doc.findings.append(error("", "the file is empty", "a run spec is a YAML mapping; start from runs/local-tiny.yaml"))
         elif not isinstance(node, yaml.MappingNode):
             kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
-            doc.findings.append(error("", f"the document is {kind}, not a mapping of fields",
-                                      "write 'field: value' lines at the top level").located(line=node.start_mark.line + 1))
+            doc.findings.append(
+                error("", f"the document is {kind}, not a mapping of fields", "write 'field: value' lines at the top level").located(
+                    line=node.start_mark.line + 1
+                )
+            )
         else:
             builder = _Builder(loader)
             doc.data = builder.build(node, ())
@@ -168,14 +188,16 @@ def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        doc.findings.append(error("", f"invalid YAML: {problem}",
-                                  "check indentation, quotes and ':' after keys").located(line=mark.line + 1 if mark else 1))
+        doc.findings.append(
+            error("", f"invalid YAML: {problem}", "check indentation, quotes and ':' after keys").located(line=mark.line + 1 if mark else 1)
+        )
     except yaml.YAMLError as exc:
         doc.findings.append(error("", f"invalid YAML: {str(exc).splitlines()[0]}"))
     except _TooDeep as exc:
         doc.data = None
-        doc.findings.append(error("", f"the document nests deeper than {MAX_DEPTH} levels",
-                                  "a run spec is a few levels deep").located(line=exc.line))
+        doc.findings.append(
+            error("", f"the document nests deeper than {MAX_DEPTH} levels", "a run spec is a few levels deep").located(line=exc.line)
+        )
     except RecursionError:
         doc.data = None
         doc.findings.append(error("", "the document nests too deeply to read", "a run spec is a few levels deep"))

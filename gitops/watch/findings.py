@@ -31,8 +31,11 @@ class WatchFinding:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WatchFinding:
-        return cls(**{k: data[k] for k in ("kind", "severity", "run", "subject", "what", "fix")},
-                   since=data.get("since"), fixable=bool(data.get("fixable")))
+        return cls(
+            **{k: data[k] for k in ("kind", "severity", "run", "subject", "what", "fix")},
+            since=data.get("since"),
+            fixable=bool(data.get("fixable")),
+        )
 
 
 ORDER = {"error": 0, "warning": 1, "note": 2}
@@ -65,8 +68,13 @@ def render_markdown(findings: list[WatchFinding], at: str) -> str:
     if not findings:
         return "\n".join([*head, "Nothing to do: every model, SKU and quota holds and every endpoint runs as declared."]) + "\n"
     rows = ["| | run | about | what | since | fix |", "|---|---|---|---|---|---|"]
-    rows += [f"| {icon[f.severity]} | `{f.run}` | `{_cell(f.subject)}` | {_cell(f.what)} | {f.since or '-'} | {_cell(f.fix)} |"
-             for f in ordered(findings)]
-    foot = ["", "Restorable drift: `gitops watch --fix` shows what it would do, `--fix --yes` does it "
-                "(only on endpoints this repository manages, never on a `keep` run or one rolling out or held)."]
+    rows += [
+        f"| {icon[f.severity]} | `{f.run}` | `{_cell(f.subject)}` | {_cell(f.what)} | {f.since or '-'} | {_cell(f.fix)} |"
+        for f in ordered(findings)
+    ]
+    foot = [
+        "",
+        "Restorable drift: `gitops watch --fix` shows what it would do, `--fix --yes` does it "
+        "(only on endpoints this repository manages, never on a `keep` run or one rolling out or held).",
+    ]
     return "\n".join([*head, *rows, *foot]) + "\n"

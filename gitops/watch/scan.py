@@ -35,8 +35,9 @@ def _kind(path: str | None, message: str) -> Kind:
     return "compute"
 
 
-def world_findings(run: str, validated: ValidatedSpec, backend: Backend,
-                   newest_of: Callable[[RunSpec], str | None] | None = None) -> list[WatchFinding]:
+def world_findings(
+    run: str, validated: ValidatedSpec, backend: Backend, newest_of: Callable[[RunSpec], str | None] | None = None
+) -> list[WatchFinding]:
     """The online checks of a spec, again (errors and warnings: what a merge today would be told), and a newer
     version of its model when the registry has one (``newest_of``: a shared lookup, asked once per model)."""
     from gitops.online import online_findings
@@ -47,8 +48,17 @@ def world_findings(run: str, validated: ValidatedSpec, backend: Backend,
         if f.severity.value == "note":
             continue
         since = _DATE.search(f.message)
-        out.append(WatchFinding(_kind(f.path, f.message), "error" if f.is_error else "warning", run, f.path or "spec",
-                                f.message, f.hint or "edit the spec", since.group(1) if since else None))
+        out.append(
+            WatchFinding(
+                _kind(f.path, f.message),
+                "error" if f.is_error else "warning",
+                run,
+                f.path or "spec",
+                f.message,
+                f.hint or "edit the spec",
+                since.group(1) if since else None,
+            )
+        )
     if spec.model.version and spec.model.registry != "local":
         newest = (newest_of or backend.newest_model_version)(spec)
         if newest is not None and _version_order(newest) > _version_order(spec.model.version):
@@ -57,9 +67,16 @@ def world_findings(run: str, validated: ValidatedSpec, backend: Backend,
             if archived:  # the same model has a current version: that edit, before any successor
                 out = [replace(f, fix=f"{edit} (a current version of the same model)") if f in archived else f for f in out]
             else:
-                out.append(WatchFinding("model", "note", run, "model.version",
-                                        f"{spec.model.name} version {newest} is in registry {spec.model.registry} "
-                                        f"(the spec pins {spec.model.version})", edit))
+                out.append(
+                    WatchFinding(
+                        "model",
+                        "note",
+                        run,
+                        "model.version",
+                        f"{spec.model.name} version {newest} is in registry {spec.model.registry} (the spec pins {spec.model.version})",
+                        edit,
+                    )
+                )
     return out
 
 
@@ -79,8 +96,13 @@ class Declared:
             spec = RunSpec.model_validate(record.spec) if record.spec else None
         except ValueError:
             spec = None
-        hands_off = ("lifecycle.keep is set" if spec is not None and spec.lifecycle.keep else
-                     f"its {record.cursor.plan} is in progress" if record.cursor is not None else None)
+        hands_off = (
+            "lifecycle.keep is set"
+            if spec is not None and spec.lifecycle.keep
+            else f"its {record.cursor.plan} is in progress"
+            if record.cursor is not None
+            else None
+        )
         return cls(record, kept, spec, hands_off)
 
 
@@ -107,43 +129,104 @@ def drift_findings(record: RunRecord, backend: Backend, now: float) -> list[Watc
     restore = f"`gitops watch --fix --yes` (or `gitops reconcile {run}`) restores it"
     info = backend.get_endpoint(ep)
     if info is None:
-        return [WatchFinding("gone", "error", run, ep, f"endpoint {ep}, which the ledger says serves run {run}, is gone",
-                             f"`gitops reconcile {run}` records the run retired; merge the spec again to deploy it anew")]
+        return [
+            WatchFinding(
+                "gone",
+                "error",
+                run,
+                ep,
+                f"endpoint {ep}, which the ledger says serves run {run}, is gone",
+                f"`gitops reconcile {run}` records the run retired; merge the spec again to deploy it anew",
+            )
+        ]
     if not _ours(info, run):
         tags = f"managed_by={info.tags.get(naming.MANAGED_BY_TAG)}, gitops_run={info.tags.get(naming.TAG_RUN)}"
-        return [WatchFinding("drift", "error", run, ep, f"endpoint {ep} is no longer tagged as run {run}'s ({tags}): "
-                             "the watch and cleanup leave it alone", f"put the tags back ({naming.MANAGED_BY_TAG}="
-                             f"{naming.MANAGED_BY_VALUE}, {naming.TAG_RUN}={run}) or move the spec to another endpoint")]
+        return [
+            WatchFinding(
+                "drift",
+                "error",
+                run,
+                ep,
+                f"endpoint {ep} is no longer tagged as run {run}'s ({tags}): the watch and cleanup leave it alone",
+                f"put the tags back ({naming.MANAGED_BY_TAG}="
+                f"{naming.MANAGED_BY_VALUE}, {naming.TAG_RUN}={run}) or move the spec to another endpoint",
+            )
+        ]
     out = []
     serving = info.deployment(dep)
     if serving is None:
-        out.append(WatchFinding("drift", "error", run, f"{ep}/{dep}", f"the serving deployment {dep} is gone from {ep}",
-                                f"merge the spec again with a deployment change, or `gitops rollback {run}`"))
+        out.append(
+            WatchFinding(
+                "drift",
+                "error",
+                run,
+                f"{ep}/{dep}",
+                f"the serving deployment {dep} is gone from {ep}",
+                f"merge the spec again with a deployment change, or `gitops rollback {run}`",
+            )
+        )
     traffic = {k: int(v) for k, v in info.traffic.items() if int(v)}
     if serving is not None and traffic != {dep: 100}:
-        out.append(WatchFinding("drift", "error", run, f"{ep} traffic", f"traffic is {_split(traffic)} where the ledger "
-                                f"declares {dep} 100%", restore, fixable=d.hands_off is None))
+        out.append(
+            WatchFinding(
+                "drift",
+                "error",
+                run,
+                f"{ep} traffic",
+                f"traffic is {_split(traffic)} where the ledger declares {dep} 100%",
+                restore,
+                fixable=d.hands_off is None,
+            )
+        )
     extra = [x.name for x in info.deployments if x.name not in (dep, d.kept) and x.state is not Provisioning.DELETING]
     if extra:
-        out.append(WatchFinding("drift", "warning", run, f"{ep} deployments", f"deployments nobody asked for: "
-                                f"{', '.join(sorted(extra))}", restore.replace("restores it", "deletes them"),
-                                fixable=d.hands_off is None))
+        out.append(
+            WatchFinding(
+                "drift",
+                "warning",
+                run,
+                f"{ep} deployments",
+                f"deployments nobody asked for: {', '.join(sorted(extra))}",
+                restore.replace("restores it", "deletes them"),
+                fixable=d.hands_off is None,
+            )
+        )
     if serving is not None and d.spec is not None:
         want_type, want_count = d.spec.deploy.instance_type, d.spec.deploy.instance_count
         if serving.instance_type and want_type and serving.instance_type.lower() != want_type.lower():
-            out.append(WatchFinding("drift", "warning", run, f"{ep}/{dep} size", f"runs on {serving.instance_type} where "
-                                    f"deploy.instance_type is {want_type}", "merge the spec again with a deployment change "
-                                    f"to redeploy, or set deploy.instance_type: {serving.instance_type}"))
+            out.append(
+                WatchFinding(
+                    "drift",
+                    "warning",
+                    run,
+                    f"{ep}/{dep} size",
+                    f"runs on {serving.instance_type} where deploy.instance_type is {want_type}",
+                    f"merge the spec again with a deployment change to redeploy, or set deploy.instance_type: {serving.instance_type}",
+                )
+            )
         if serving.instance_count is not None and serving.instance_count != want_count:
-            out.append(WatchFinding("drift", "warning", run, f"{ep}/{dep} instances", f"runs {serving.instance_count} "
-                                    f"instance(s) where deploy.instance_count is {want_count}",
-                                    f"merge the spec again with a deployment change, or set deploy.instance_count: "
-                                    f"{serving.instance_count}"))
+            out.append(
+                WatchFinding(
+                    "drift",
+                    "warning",
+                    run,
+                    f"{ep}/{dep} instances",
+                    f"runs {serving.instance_count} instance(s) where deploy.instance_count is {want_count}",
+                    f"merge the spec again with a deployment change, or set deploy.instance_count: {serving.instance_count}",
+                )
+            )
         version = record.model_version
         if version and serving.model_uri and not serving.model_uri.rstrip("/").endswith((f"/{version}", f":{version}")):
-            out.append(WatchFinding("drift", "error", run, f"{ep}/{dep} model", f"serves {serving.model_uri} where the "
-                                    f"ledger says {record.model_name} version {version}",
-                                    "merge the spec again with a deployment change to redeploy the recorded model"))
+            out.append(
+                WatchFinding(
+                    "drift",
+                    "error",
+                    run,
+                    f"{ep}/{dep} model",
+                    f"serves {serving.model_uri} where the ledger says {record.model_name} version {version}",
+                    "merge the spec again with a deployment change to redeploy the recorded model",
+                )
+            )
     return out
 
 
@@ -154,8 +237,13 @@ class Scan:
     runs: int = 0
 
 
-def scan(specs: Iterable[tuple[str, ValidatedSpec]], ledger: Ledger, backend_for: Callable[[str], Backend], now: float,
-         online_backends: frozenset[str] = ONLINE_CHECKED) -> Scan:
+def scan(
+    specs: Iterable[tuple[str, ValidatedSpec]],
+    ledger: Ledger,
+    backend_for: Callable[[str], Backend],
+    now: float,
+    online_backends: frozenset[str] = ONLINE_CHECKED,
+) -> Scan:
     """Every spec's online checks (``(run, validated)``; backends with online checks only) and every live run's
     drift. A spec or endpoint that cannot be looked at is a finding of its own, never a silent pass."""
     result = Scan()
@@ -174,18 +262,35 @@ def scan(specs: Iterable[tuple[str, ValidatedSpec]], ledger: Ledger, backend_for
         try:
             result.findings += world_findings(run, validated, backend_for(validated.spec.backend), newest_of)
         except GitopsError as exc:
-            result.findings.append(WatchFinding("unreadable", "warning", run, "spec", f"the online checks could not run: "
-                                                f"{exc.headline}", exc.hint or "check the workspace settings and access"))
+            result.findings.append(
+                WatchFinding(
+                    "unreadable",
+                    "warning",
+                    run,
+                    "spec",
+                    f"the online checks could not run: {exc.headline}",
+                    exc.hint or "check the workspace settings and access",
+                )
+            )
     records = ledger.list()
-    result.findings += [WatchFinding("unreadable", "warning", "-", where, why, "restore or delete the record")
-                        for where, why in ledger.damaged]
+    result.findings += [
+        WatchFinding("unreadable", "warning", "-", where, why, "restore or delete the record") for where, why in ledger.damaged
+    ]
     for record in records:
         result.runs += 1
         try:
             result.findings += drift_findings(record, backend_for(record.backend), now)
         except GitopsError as exc:
-            result.findings.append(WatchFinding("unreadable", "warning", record.run, record.endpoint or "-",
-                                                f"its endpoint could not be read: {exc.headline}", exc.hint or "try again"))
+            result.findings.append(
+                WatchFinding(
+                    "unreadable",
+                    "warning",
+                    record.run,
+                    record.endpoint or "-",
+                    f"its endpoint could not be read: {exc.headline}",
+                    exc.hint or "try again",
+                )
+            )
     return result
 
 
@@ -201,8 +306,7 @@ def ledger_specs(records: Iterable[RunRecord]) -> list[tuple[str, ValidatedSpec]
             spec = RunSpec.model_validate(version.spec)
         except ValueError:
             continue
-        out.append((r.run, ValidatedSpec(f"runs/{r.run}.yaml", spec, dict(version.params), [], version.digest,
-                                         version.digests())))
+        out.append((r.run, ValidatedSpec(f"runs/{r.run}.yaml", spec, dict(version.params), [], version.digest, version.digests())))
     return out
 
 
@@ -247,6 +351,13 @@ def retire_if_gone(ledger: Ledger, run: str, backend: Backend, now: float) -> st
     endpoint = got[0].endpoint
     if backend.get_endpoint(endpoint) is not None:
         return None
-    update(ledger, run, lambda r: r.moved("retired", f"endpoint {r.endpoint} is gone (found by reconcile)", now)
-           if serves(r) and r.status not in AWAITING_JOB else None)
+    update(
+        ledger,
+        run,
+        lambda r: (
+            r.moved("retired", f"endpoint {r.endpoint} is gone (found by reconcile)", now)
+            if serves(r) and r.status not in AWAITING_JOB
+            else None
+        ),
+    )
     return f"{run}: endpoint {endpoint} is gone: the run is recorded retired"

@@ -15,8 +15,10 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = [
     pytest.mark.azure,
-    pytest.mark.skipif(os.environ.get("GITOPS_AZURE_TESTS") != "1" or not os.environ.get("AZUREML_WORKSPACE_NAME"),
-                       reason="needs a real workspace: set GITOPS_AZURE_TESTS=1 and the AZURE_* settings"),
+    pytest.mark.skipif(
+        os.environ.get("GITOPS_AZURE_TESTS") != "1" or not os.environ.get("AZUREML_WORKSPACE_NAME"),
+        reason="needs a real workspace: set GITOPS_AZURE_TESTS=1 and the AZURE_* settings",
+    ),
 ]
 
 

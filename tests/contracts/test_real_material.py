@@ -37,8 +37,9 @@ def shape_gaps(real: Any, fake: Any, where: str = "$") -> list[str]:
     if isinstance(real, dict):
         if not isinstance(fake, dict):
             return [f"{where}: object expected, got {type(fake).__name__}"]
-        return [gap for k, v in real.items() for gap in
-                ([f"{where}.{k}: missing"] if k not in fake else shape_gaps(v, fake[k], f"{where}.{k}"))]
+        return [
+            gap for k, v in real.items() for gap in ([f"{where}.{k}: missing"] if k not in fake else shape_gaps(v, fake[k], f"{where}.{k}"))
+        ]
     if isinstance(real, list):
         if not isinstance(fake, list):
             return [f"{where}: array expected"]
@@ -68,11 +69,14 @@ def test_the_reference_run_passes_the_online_checks(azure_backend) -> None:  # t
     assert [f for f in findings if f.is_error] == [] and model.defaults["deepspeed_stage"] == 3
 
 
-@pytest.mark.parametrize(("today", "severity", "needle"), [
-    (date(2025, 6, 1), None, None),
-    (date(2025, 7, 15), "warning", "fine-tuning of Phi-3-mini-4k-instruct is deprecated since 2025-06-30; it retires on 2025-08-30"),
-    (date(2025, 9, 1), "error", "fine-tuning of Phi-3-mini-4k-instruct was retired on 2025-08-30"),
-])
+@pytest.mark.parametrize(
+    ("today", "severity", "needle"),
+    [
+        (date(2025, 6, 1), None, None),
+        (date(2025, 7, 15), "warning", "fine-tuning of Phi-3-mini-4k-instruct is deprecated since 2025-06-30; it retires on 2025-08-30"),
+        (date(2025, 9, 1), "error", "fine-tuning of Phi-3-mini-4k-instruct was retired on 2025-08-30"),
+    ],
+)
 def test_dates_from_the_2025_tags_give_verdicts_for_an_injected_today(azure_fake, today, severity, needle) -> None:  # type: ignore[no-untyped-def]
     from tests.fakes.azureml_api import azure_backend_for
 
@@ -110,9 +114,11 @@ def test_the_fakes_endpoint_create_answers_like_the_recording(azure_fake) -> Non
     import requests
 
     put, status = load("sdk-recordings/online_endpoint_create.json")["Entries"]
-    path = urlsplit(put["RequestUri"]).path.replace("/subscriptions/00000000-0000-0000-0000-000000000/resourceGroups/00000/"
-                                                    "providers/Microsoft.MachineLearningServices/workspaces/00000",
-                                                    azure_fake.ws_path)
+    path = urlsplit(put["RequestUri"]).path.replace(
+        "/subscriptions/00000000-0000-0000-0000-000000000/resourceGroups/00000/"
+        "providers/Microsoft.MachineLearningServices/workspaces/00000",
+        azure_fake.ws_path,
+    )
     azure_fake.provisioning_s["onlineendpoints"] = 90
     answer = requests.put(f"https://management.azure.com{path}?api-version=2023-04-01-preview", json=put["RequestBody"], timeout=5)
     assert answer.status_code == put["StatusCode"]
@@ -173,8 +179,10 @@ def test_the_fakes_metrics_batch_has_the_documented_shape(azure_fake, azure_back
 
     azure_backend.clients.remember_location("eastus")
     rid = azure_backend.metrics.resource_id("ep-1")
-    url = (f"https://eastus.metrics.monitor.azure.com/subscriptions/{azure_fake.subscription}/metrics:getBatch?"
-           "starttime=2026-11-24T00:00:00Z&endtime=2026-11-25T00:00:00Z&interval=PT1H&metricnamespace=x&metricnames=RequestsPerMinute")
+    url = (
+        f"https://eastus.metrics.monitor.azure.com/subscriptions/{azure_fake.subscription}/metrics:getBatch?"
+        "starttime=2026-11-24T00:00:00Z&endtime=2026-11-25T00:00:00Z&interval=PT1H&metricnamespace=x&metricnames=RequestsPerMinute"
+    )
     azure_fake.add_requests("ep-1", datetime(2026, 11, 24, 1, tzinfo=UTC), 3)
     answer = requests.post(url, json={"resourceids": [rid]}, timeout=5).json()
     real = load("rest-api-specs/metrics_get_batch.json")["body"]
@@ -204,8 +212,10 @@ def test_a_registered_model_version_is_shaped_like_the_recorded_one(azure_fake, 
 def test_the_fakes_vm_sizes_have_the_documented_shape(azure_fake) -> None:  # type: ignore[no-untyped-def]
     import requests
 
-    url = (f"https://management.azure.com/subscriptions/{azure_fake.subscription}/providers/Microsoft.MachineLearningServices/"
-           f"locations/{azure_fake.location}/vmSizes?api-version=2024-10-01")
+    url = (
+        f"https://management.azure.com/subscriptions/{azure_fake.subscription}/providers/Microsoft.MachineLearningServices/"
+        f"locations/{azure_fake.location}/vmSizes?api-version=2024-10-01"
+    )
     answer = requests.get(url, timeout=5).json()
     assert shape_gaps(load("rest-api-specs/vm_sizes_list.json")["body"], answer) == []
     assert "standard_nc6s_v3" not in {s["name"].lower() for s in answer["value"]}  # retired: no longer offered
@@ -224,8 +234,9 @@ def test_the_fakes_deployment_is_shaped_like_the_recorded_one(azure_fake, azure_
     (put,) = load("sdk-recordings/online_deployment_create.json")["Entries"]
     azure_fake.provisioning_s["deployments"] = 600
     azure_backend.begin_endpoint("shape-ep", {"managed_by": "finetune-gitops"})
-    info = azure_backend.begin_deployment("shape-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"),
-                                          validate_file(REFERENCE_RUN).require())
+    info = azure_backend.begin_deployment(
+        "shape-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), validate_file(REFERENCE_RUN).require()
+    )
     stored = azure_fake.get_resource(f"{azure_fake.ws_path}/onlineEndpoints/shape-ep/deployments/blue")
     real = json.loads(json.dumps(put["ResponseBody"]))
     for key in ("codeConfiguration", "environmentId"):  # the recorded one ran a scoring script; ours is a no-code MLflow model
@@ -244,8 +255,10 @@ def test_the_fake_answers_quota_in_the_shape_of_the_published_example(azure_fake
     assert shape_gaps(real["value"][2], fake["value"][2]) == []  # a vmFamily line
     real_names = {line["name"]["value"] for line in real["value"]}
     assert "Total Cluster Dedicated Regional vCPUs" in real_names and "Standard DSv2 Family Cluster Dedicated vCPUs" in real_names
-    assert {line["name"]["value"] for line in fake["value"]} >= {"Total Cluster Dedicated Regional vCPUs",
-                                                                  "Standard DSv2 Family Cluster Dedicated vCPUs"}
+    assert {line["name"]["value"] for line in fake["value"]} >= {
+        "Total Cluster Dedicated Regional vCPUs",
+        "Standard DSv2 Family Cluster Dedicated vCPUs",
+    }
 
 
 def test_quota_is_read_from_the_real_example_subscription_lines_only(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
@@ -292,10 +305,12 @@ def test_the_fakes_deployment_metrics_have_the_documented_batch_shape(azure_fake
     rid = f"{azure_backend.metrics.resource_id('ep-1')}/deployments/blue"
     azure_fake.clock = lambda: datetime(2026, 11, 24, 1, 2, 30, tzinfo=UTC).timestamp()
     azure_fake.record_request("ep-1", "blue", 200)
-    url = (f"https://eastus.metrics.monitor.azure.com/subscriptions/{azure_fake.subscription}/metrics:getBatch?"
-           "starttime=2026-11-24T00:00:00Z&endtime=2026-11-25T00:00:00Z&interval=PT1M"
-           "&metricnamespace=Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
-           "&metricnames=RequestsPerMinute&filter=envoy_response_code eq '*'")
+    url = (
+        f"https://eastus.metrics.monitor.azure.com/subscriptions/{azure_fake.subscription}/metrics:getBatch?"
+        "starttime=2026-11-24T00:00:00Z&endtime=2026-11-25T00:00:00Z&interval=PT1M"
+        "&metricnamespace=Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
+        "&metricnames=RequestsPerMinute&filter=envoy_response_code eq '*'"
+    )
     answer = requests.post(url, json={"resourceids": [rid]}, timeout=5).json()
     real = load("rest-api-specs/metrics_get_batch.json")["body"]
     real["values"][0]["value"][0]["timeseries"][0]["data"] = [{"timeStamp": "2023-02-01T20:00:00Z", "average": 1.0}]
@@ -329,8 +344,11 @@ def test_archiving_and_restoring_a_model_version_reads_as_the_service_records_it
     assert [v["name"] for v in listed_after["ResponseBody"]["value"]] == ["2", "1"]
     base = f"https://management.azure.com{azure_fake.ws_path}/models/recorded/versions"
     for version, created in (("1", "2022-09-16T03:00:31Z"), ("2", "2022-09-16T03:00:34Z")):
-        body = {**archived_get["ResponseBody"], "name": version, "properties": {
-            **archived_get["ResponseBody"]["properties"], "isArchived": version == "1"}}
+        body = {
+            **archived_get["ResponseBody"],
+            "name": version,
+            "properties": {**archived_get["ResponseBody"]["properties"], "isArchived": version == "1"},
+        }
         system = {**archived_get["ResponseBody"]["systemData"], "createdAt": created}
         azure_fake.put_resource(f"{azure_fake.ws_path}/models/recorded/versions/{version}", body | {"systemData": system})
     fake_get = requests.get(f"{base}/1?api-version=2024-10-01", timeout=5).json()
@@ -342,8 +360,11 @@ def test_archiving_and_restoring_a_model_version_reads_as_the_service_records_it
     assert read_facts(archived_get["ResponseBody"]).archived and not read_facts(restore_put["ResponseBody"]).archived
 
 
-def test_the_pipeline_job_names_registry_models_and_components_as_the_recorded_job_does(azure_fake, azure_backend,  # type: ignore[no-untyped-def]
-                                                                                     tmp_path) -> None:
+def test_the_pipeline_job_names_registry_models_and_components_as_the_recorded_job_does(
+    azure_fake,
+    azure_backend,  # type: ignore[no-untyped-def]
+    tmp_path,
+) -> None:
     import re
 
     from gitops.ledger.local import LocalLedger
@@ -368,8 +389,11 @@ def test_the_pipeline_job_names_registry_models_and_components_as_the_recorded_j
     assert ours["_source"] == recorded_component["_source"] == "REMOTE.REGISTRY"
 
 
-def test_a_registry_that_does_not_serve_the_workspaces_region_is_one_clear_line(azure_fake, azure_backend,  # type: ignore[no-untyped-def]
-                                                                              tmp_path) -> None:
+def test_a_registry_that_does_not_serve_the_workspaces_region_is_one_clear_line(
+    azure_fake,
+    azure_backend,  # type: ignore[no-untyped-def]
+    tmp_path,
+) -> None:
     from gitops.errors import SpecError
     from gitops.ledger.local import LocalLedger
     from gitops.lifecycle.flow import Lifecycle
@@ -401,8 +425,9 @@ def test_the_fakes_endpoint_read_score_and_delete_answer_as_recorded(azure_fake,
     key = requests.post(url.replace("?", "/listKeys?"), timeout=5).json()["primaryKey"]
     azure_fake.endpoint("ep-rec")["properties"]["traffic"] = {"blue": 100}
     azure_fake.put_resource(f"{azure_fake.ws_path}/onlineEndpoints/ep-rec/deployments/blue", {"name": "blue", "properties": {}})
-    answered = requests.post(ours["properties"]["scoringUri"], json={"input_data": {"input_string": []}}, timeout=5,
-                             headers={"Authorization": f"Bearer {key}"})
+    answered = requests.post(
+        ours["properties"]["scoringUri"], json={"input_data": {"input_string": []}}, timeout=5, headers={"Authorization": f"Bearer {key}"}
+    )
     assert answered.status_code == score["StatusCode"] and answered.headers.get("azureml-model-deployment") == "blue"
     assert "azureml-model-deployment" in score["ResponseHeaders"]
 
@@ -415,8 +440,7 @@ def test_the_fakes_endpoint_read_score_and_delete_answer_as_recorded(azure_fake,
 
 
 # What changed between the published 0.0.57 and 0.0.82 (the version the reference documents and runs pin).
-CHANGED_SINCE_0_0_57 = {"optim": "adamw_hf left the choices; adamw_torch is the default",
-                        "evaluation_strategy": "'disable' was added"}
+CHANGED_SINCE_0_0_57 = {"optim": "adamw_hf left the choices; adamw_torch is the default", "evaluation_strategy": "'disable' was added"}
 
 
 def test_the_component_interface_agrees_with_the_published_pipeline_spec() -> None:

@@ -89,20 +89,31 @@ class FakeAzureML:
     # -- coordinates ------------------------------------------------------------------------------
     @property
     def ws_path(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
-                f"Microsoft.MachineLearningServices/workspaces/{self.workspace}")
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+            f"Microsoft.MachineLearningServices/workspaces/{self.workspace}"
+        )
 
     @property
     def registry_path(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/registry-rg/providers/"
-                "Microsoft.MachineLearningServices/registries/azureml")
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/registry-rg/providers/Microsoft.MachineLearningServices/registries/azureml"
+        )
 
     # -- seeding ----------------------------------------------------------------------------------
     def seed_defaults(self) -> FakeAzureML:
-        self.put_resource(f"{self.ws_path}", {"name": self.workspace, "location": self.location,
-                                              "type": "Microsoft.MachineLearningServices/workspaces",
-                                              "properties": {"discoveryUrl": f"https://{self.location}.api.azureml.ms/discovery",
-                                                             "mlFlowTrackingUri": f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0{self.ws_path}"}})
+        self.put_resource(
+            f"{self.ws_path}",
+            {
+                "name": self.workspace,
+                "location": self.location,
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "properties": {
+                    "discoveryUrl": f"https://{self.location}.api.azureml.ms/discovery",
+                    "mlFlowTrackingUri": f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0{self.ws_path}",
+                },
+            },
+        )
         self.add_model(seed.registry_model(seed.PHI4_SPEC), "Phi-4", "8")
         self.add_model(seed.registry_model(seed.PHI3_SPEC), "Phi-3-mini-4k-instruct", "15")
         self.put_resource(f"{self.registry_path}/components/chat_completion_pipeline/versions/0.0.82", seed.component())
@@ -126,13 +137,29 @@ class FakeAzureML:
         body["id"] = f"azureml://registries/{registry.group(1)}/{registry.group(2)}" if registry else path
         body.setdefault("name", name)
         body.setdefault("type", arm_type(path))
-        body.setdefault("systemData", {"createdAt": _now(), "createdBy": "fake", "createdByType": "User", "lastModifiedAt": _now(),
-                                       "lastModifiedBy": "fake", "lastModifiedByType": "User"})
+        body.setdefault(
+            "systemData",
+            {
+                "createdAt": _now(),
+                "createdBy": "fake",
+                "createdByType": "User",
+                "lastModifiedAt": _now(),
+                "lastModifiedBy": "fake",
+                "lastModifiedByType": "User",
+            },
+        )
         props = body.setdefault("properties", {})
         props.setdefault("provisioningState", "Succeeded")
         if "/models/" in path.lower() and "/versions/" in path.lower():  # what the service fills in (recorded)
-            for key, value in (("description", None), ("isArchived", False), ("isAnonymous", False), ("flavors", {}),
-                               ("jobName", None), ("tags", {}), ("properties", {})):
+            for key, value in (
+                ("description", None),
+                ("isArchived", False),
+                ("isAnonymous", False),
+                ("flavors", {}),
+                ("jobName", None),
+                ("tags", {}),
+                ("properties", {}),
+            ):
                 props.setdefault(key, value)
         self.resources[path.lower()] = body
         return body
@@ -144,7 +171,7 @@ class FakeAzureML:
     def children(self, path: str) -> list[dict[str, Any]]:
         self._settle()
         prefix = path.lower().rstrip("/") + "/"
-        return [b for p, b in self.resources.items() if p.startswith(prefix) and "/" not in p[len(prefix):]]
+        return [b for p, b in self.resources.items() if p.startswith(prefix) and "/" not in p[len(prefix) :]]
 
     # -- provisioning over time ---------------------------------------------------------------------
     def provision(self, body: dict[str, Any], kind: str, final: str, new: bool) -> None:
@@ -203,10 +230,14 @@ class FakeAzureML:
         """A uri_file data asset in the workspace blob store, as `az ml data create` leaves it."""
         blob_path = f"LocalUpload/{name}/{version}/{name}.jsonl"
         self.blobs[f"/azureml-blobstore/{blob_path}"] = rows
-        path = (f"azureml://subscriptions/{self.subscription}/resourcegroups/{self.resource_group}/workspaces/"
-                f"{self.workspace}/datastores/workspaceblobstore/paths/{blob_path}")
-        self.put_resource(f"{self.ws_path}/data/{name}/versions/{version}",
-                          {"properties": {"dataType": "uri_file", "dataUri": path, "isAnonymous": False, "isArchived": False}})
+        path = (
+            f"azureml://subscriptions/{self.subscription}/resourcegroups/{self.resource_group}/workspaces/"
+            f"{self.workspace}/datastores/workspaceblobstore/paths/{blob_path}"
+        )
+        self.put_resource(
+            f"{self.ws_path}/data/{name}/versions/{version}",
+            {"properties": {"dataType": "uri_file", "dataUri": path, "isAnonymous": False, "isArchived": False}},
+        )
         return f"azureml:{name}:{version}"
 
     def endpoint(self, name: str) -> dict[str, Any] | None:
@@ -264,8 +295,11 @@ class FakeAzureML:
         self.operations[op] = resource["id"]
         base = f"{ARM}/subscriptions/{self.subscription}/providers/Microsoft.MachineLearningServices/locations/{self.location}"
         location = f"{base}/mfeOperationResults/{op}" if delete else f"{ARM}{resource['id']}"
-        return {"Azure-AsyncOperation": f"{base}/mfeOperationsStatus/{op}?api-version=2023-04-01-preview",
-                "Location": f"{location}?api-version=2023-04-01-preview", "x-ms-async-operation-timeout": "PT30M"}
+        return {
+            "Azure-AsyncOperation": f"{base}/mfeOperationsStatus/{op}?api-version=2023-04-01-preview",
+            "Location": f"{location}?api-version=2023-04-01-preview",
+            "x-ms-async-operation-timeout": "PT30M",
+        }
 
     def operation(self) -> str:
         return f"{ARM}/fake-operations/{next(self._ops)}?api-version=2023-01-01"
@@ -286,8 +320,13 @@ class FakeCredential:
         from azure.core.credentials import AccessToken
 
         self.scopes.extend(scopes)
-        claims = {"oid": "11111111-1111-1111-1111-111111111111", "tid": "22222222-2222-2222-2222-222222222222",
-                  "upn": "tester@example.com", "exp": int(time.time()) + 3600, "aud": scopes[0].removesuffix("/.default") if scopes else ""}
+        claims = {
+            "oid": "11111111-1111-1111-1111-111111111111",
+            "tid": "22222222-2222-2222-2222-222222222222",
+            "upn": "tester@example.com",
+            "exp": int(time.time()) + 3600,
+            "aud": scopes[0].removesuffix("/.default") if scopes else "",
+        }
         return AccessToken(jwt.encode(claims, "not-a-secret-" * 3, algorithm="HS256"), int(time.time()) + 3600)
 
 

@@ -16,8 +16,7 @@ if TYPE_CHECKING:
     from tests.fakes.azureml_api import FakeAzureML
 
 Answer = tuple[int, dict[str, str], Any]
-COLLECTIONS = {"onlineendpoints", "deployments", "versions", "jobs", "computes", "datastores", "models", "data",
-               "components", "workspaces"}
+COLLECTIONS = {"onlineendpoints", "deployments", "versions", "jobs", "computes", "datastores", "models", "data", "components", "workspaces"}
 LRO_KINDS = {"onlineendpoints", "deployments"}
 
 
@@ -31,7 +30,7 @@ def route(fake: FakeAzureML, request: Any) -> Answer | None:
         if m := re.fullmatch(r"/registrymanagement/v1\.0/registries/([^/]+)/discovery", path):
             return _discovery(fake, m.group(1))
         if path.startswith("/mferp/managementfrontend/"):
-            return _arm(fake, method, path[len("/mferp/managementfrontend"):], body, request)
+            return _arm(fake, method, path[len("/mferp/managementfrontend") :], body, request)
     if host.endswith(".inference.ml.azure.com") and method == "POST" and path == "/score":
         return _score(fake, host.split(".")[0], request)
     if host.endswith(".metrics.monitor.azure.com") and method == "POST" and path.endswith("/metrics:getBatch"):
@@ -44,9 +43,19 @@ def route(fake: FakeAzureML, request: Any) -> Answer | None:
 def _discovery(fake: FakeAzureML, name: str) -> Answer:
     if name != "azureml":
         raise KeyError(f"registry {name}")
-    return 200, {}, {"registryName": name, "tenantId": "t", "primaryRegion": fake.location, "regions": [fake.location],
-                     "subscriptionId": fake.subscription, "resourceGroup": "registry-rg",
-                     "primaryRegionResourceProviderUri": "https://eastus.api.azureml.ms/"}
+    return (
+        200,
+        {},
+        {
+            "registryName": name,
+            "tenantId": "t",
+            "primaryRegion": fake.location,
+            "regions": [fake.location],
+            "subscriptionId": fake.subscription,
+            "resourceGroup": "registry-rg",
+            "primaryRegionResourceProviderUri": "https://eastus.api.azureml.ms/",
+        },
+    )
 
 
 def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> Answer | None:
@@ -58,9 +67,13 @@ def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> 
         resource = fake.get_resource(fake.operations.get(op, ""))
         state = (resource or {}).get("properties", {}).get("provisioningState", "Succeeded")
         # The recorded status body: id, name, startTime, percentComplete, status ("Updating" while in progress).
-        answer = {"id": path, "name": op, "startTime": (resource or {}).get("systemData", {}).get("createdAt", ""),
-                  "percentComplete": 0.0 if resource and resource.get("_settle") else 100.0,
-                  "status": "Updating" if resource and resource.get("_settle") else ("Failed" if state == "Failed" else "Succeeded")}
+        answer = {
+            "id": path,
+            "name": op,
+            "startTime": (resource or {}).get("systemData", {}).get("createdAt", ""),
+            "percentComplete": 0.0 if resource and resource.get("_settle") else 100.0,
+            "status": "Updating" if resource and resource.get("_settle") else ("Failed" if state == "Failed" else "Succeeded"),
+        }
         if state == "Failed":
             answer["error"] = {"code": "DeploymentFailed", "message": "container crashed: model failed to load"}
         return 200, {}, answer
@@ -132,9 +145,16 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
             raise KeyError(f"endpoint {endpoint}")
         props.setdefault("scaleSettings", {"scaleType": "Default"})  # the service fills it; the SDK needs it
         # What the service adds to a deployment (tests/contracts/sdk-recordings/online_deployment_create.json).
-        for key, value in (("modelMountPath", None), ("appInsightsEnabled", False), ("readinessProbe", None),
-                           ("privateNetworkConnection", False), ("egressPublicNetworkAccess", "Enabled"),
-                           ("endpointComputeType", "Managed"), ("environmentVariables", {}), ("properties", {})):
+        for key, value in (
+            ("modelMountPath", None),
+            ("appInsightsEnabled", False),
+            ("readinessProbe", None),
+            ("privateNetworkConnection", False),
+            ("egressPublicNetworkAccess", "Enabled"),
+            ("endpointComputeType", "Managed"),
+            ("environmentVariables", {}),
+            ("properties", {}),
+        ):
             props.setdefault(key, value)
         props.setdefault("description", None)
         settings = props.setdefault("requestSettings", {})
@@ -145,8 +165,10 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
         body["location"] = fake.location
     elif kind == "versions" and "/models/" in path and props.get("modelType", "").lower() == "mlflow_model":
         # The service reads flavors from the MLmodel file of the job output; the SDK needs them present.
-        props.setdefault("flavors", {"python_function": {"data": {"loader_module": "mlflow.transformers"}},
-                                     "transformers": {"data": {"task": "llm/v1/chat"}}})
+        props.setdefault(
+            "flavors",
+            {"python_function": {"data": {"loader_module": "mlflow.transformers"}}, "transformers": {"data": {"task": "llm/v1/chat"}}},
+        )
     elif kind == "jobs":
         props.setdefault("status", "NotStarted")
         props["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}?wsid={fake.ws_path}", "jobServiceType": "Studio"}}
@@ -155,8 +177,9 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
         fake.provision(stored, kind, fake.deployment_state if kind == "deployments" else "Succeeded", new=existing is None)
         headers = fake.operation_for(stored)
         if kind == "onlineendpoints":  # the service records the operation and its own id among the endpoint's properties
-            stored["properties"]["properties"].update({"azureml.onlineendpointid": stored["id"].lower(),
-                                                       "AzureAsyncOperationUri": headers["Azure-AsyncOperation"]})
+            stored["properties"]["properties"].update(
+                {"azureml.onlineendpointid": stored["id"].lower(), "AzureAsyncOperationUri": headers["Azure-AsyncOperation"]}
+            )
         else:
             stored["properties"]["properties"]["AzureAsyncOperationUri"] = headers["Azure-AsyncOperation"]
         return (200 if existing else 201), headers, stored
@@ -179,10 +202,19 @@ def _action(fake: FakeAzureML, path: str, body: Any) -> Answer | None:
         return 202, {"Location": fake.operation(), "Retry-After": "0"}, ""
     if action == "startPendingUpload":  # a code or data version's upload slot (shape: rest-api-specs CodeVersion example)
         container = f"https://{fake.storage_account}.blob.core.windows.net/azureml-blobstore-fake/LocalUpload/{target['name']}"
-        return 200, {}, {"blobReferenceForConsumption": {
-            "blobUri": container, "storageAccountArmId": f"{fake.ws_path}/../storageAccounts/{fake.storage_account}",
-            "credential": {"credentialType": "SAS", "sasUri": f"{container}?sv=2021-08-06&sr=c&sp=rcwl&sig=ZmFrZQ%3D%3D"}},
-            "pendingUploadId": (body or {}).get("pendingUploadId") or target["name"], "pendingUploadType": "TemporaryBlobReference"}
+        return (
+            200,
+            {},
+            {
+                "blobReferenceForConsumption": {
+                    "blobUri": container,
+                    "storageAccountArmId": f"{fake.ws_path}/../storageAccounts/{fake.storage_account}",
+                    "credential": {"credentialType": "SAS", "sasUri": f"{container}?sv=2021-08-06&sr=c&sp=rcwl&sig=ZmFrZQ%3D%3D"},
+                },
+                "pendingUploadId": (body or {}).get("pendingUploadId") or target["name"],
+                "pendingUploadType": "TemporaryBlobReference",
+            },
+        )
     if action == "listSecrets":
         return 200, {}, {"secretsType": "AccountKey", "key": "ZmFrZWtleWZha2VrZXlmYWtla2V5ZmFrZWtleQ=="}
     return None
@@ -235,15 +267,26 @@ def _deployment_metrics(fake: FakeAzureML, rid: str, query: dict[str, list[str]]
                 for t, n in per.items():
                     merged[t] = merged.get(t, 0) + n
             counts = {"": merged} if merged else {}
-        series = [{"metadatavalues": [{"name": {"value": "envoy_response_code", "localizedValue": "envoy_response_code"},
-                                       "value": code}] if split else [],
-                   "data": [{"timeStamp": t.isoformat(), "average": float(n)} for t, n in sorted(per.items())]}
-                  for code, per in sorted(counts.items())]
+        series = [
+            {
+                "metadatavalues": [{"name": {"value": "envoy_response_code", "localizedValue": "envoy_response_code"}, "value": code}]
+                if split
+                else [],
+                "data": [{"timeStamp": t.isoformat(), "average": float(n)} for t, n in sorted(per.items())],
+            }
+            for code, per in sorted(counts.items())
+        ]
         unit = "Count"
     failed = fake.metric_errors.get(endpoint)  # the endpoint's metrics carry an errorCode: its deployments' too
-    return {"id": f"{rid}/providers/Microsoft.Insights/metrics/{metric}", "type": "Microsoft.Insights/metrics",
-            "name": {"value": metric, "localizedValue": metric}, "unit": unit, "displayDescription": metric,
-            "errorCode": failed or "Success", "timeseries": [] if failed else series}
+    return {
+        "id": f"{rid}/providers/Microsoft.Insights/metrics/{metric}",
+        "type": "Microsoft.Insights/metrics",
+        "name": {"value": metric, "localizedValue": metric},
+        "unit": unit,
+        "displayDescription": metric,
+        "errorCode": failed or "Success",
+        "timeseries": [] if failed else series,
+    }
 
 
 def _metrics(fake: FakeAzureML, request: Any) -> Answer:
@@ -252,21 +295,42 @@ def _metrics(fake: FakeAzureML, request: Any) -> Answer:
     values = []
     if query["metricnamespace"][0].lower().endswith("/deployments"):
         for rid in json.loads(request.body)["resourceids"]:
-            values.append({"starttime": start.isoformat(), "endtime": end.isoformat(), "interval": query.get("interval", ["PT1M"])[0],
-                           "namespace": query["metricnamespace"][0], "resourceregion": fake.location, "resourceid": rid,
-                           "value": [_deployment_metrics(fake, rid, query, start, end)]})
+            values.append(
+                {
+                    "starttime": start.isoformat(),
+                    "endtime": end.isoformat(),
+                    "interval": query.get("interval", ["PT1M"])[0],
+                    "namespace": query["metricnamespace"][0],
+                    "resourceregion": fake.location,
+                    "resourceid": rid,
+                    "value": [_deployment_metrics(fake, rid, query, start, end)],
+                }
+            )
         return 200, {}, {"values": values}
     for rid in json.loads(request.body)["resourceids"]:
         name = rid.rstrip("/").rsplit("/", 1)[-1]
         points = [{"timeStamp": t.isoformat(), "total": n} for t, n in sorted(fake.metrics.get(name, [])) if start <= t <= end]
-        values.append({
-            "starttime": start.isoformat(), "endtime": end.isoformat(), "interval": query.get("interval", ["PT1H"])[0],
-            "namespace": query["metricnamespace"][0], "resourceregion": fake.location, "resourceid": rid,
-            "value": [{"id": f"{rid}/providers/Microsoft.Insights/metrics/RequestsPerMinute", "type": "Microsoft.Insights/metrics",
-                       "name": {"value": "RequestsPerMinute", "localizedValue": "Requests per minute"}, "unit": "Count",
-                       "displayDescription": "requests", "errorCode": fake.metric_errors.get(name, "Success"),
-                       "timeseries": [] if name in fake.metric_errors else [{"metadatavalues": [], "data": points}]}],
-        })
+        values.append(
+            {
+                "starttime": start.isoformat(),
+                "endtime": end.isoformat(),
+                "interval": query.get("interval", ["PT1H"])[0],
+                "namespace": query["metricnamespace"][0],
+                "resourceregion": fake.location,
+                "resourceid": rid,
+                "value": [
+                    {
+                        "id": f"{rid}/providers/Microsoft.Insights/metrics/RequestsPerMinute",
+                        "type": "Microsoft.Insights/metrics",
+                        "name": {"value": "RequestsPerMinute", "localizedValue": "Requests per minute"},
+                        "unit": "Count",
+                        "displayDescription": "requests",
+                        "errorCode": fake.metric_errors.get(name, "Success"),
+                        "timeseries": [] if name in fake.metric_errors else [{"metadatavalues": [], "data": points}],
+                    }
+                ],
+            }
+        )
     return 200, {}, {"values": values}
 
 
@@ -291,7 +355,7 @@ def _blob(fake: FakeAzureML, method: str, path: str, request: Any) -> Answer | N
             if method == "GET" and wanted and (m := re.fullmatch(r"bytes=(\d+)-(\d*)", wanted)):  # a ranged read: 206
                 start = int(m.group(1))
                 end = min(int(m.group(2)) if m.group(2) else len(data) - 1, len(data) - 1)
-                part = data[start:end + 1]
+                part = data[start : end + 1]
                 return 206, {**headers, "Content-Length": str(len(part)), "Content-Range": f"bytes {start}-{end}/{len(data)}"}, part
             return 200, {**headers, "Content-Length": str(len(data))}, data if method == "GET" else ""
         return 404, {"x-ms-error-code": "BlobNotFound"}, ""

@@ -16,11 +16,20 @@ from gitops.ledger.model import RunRecord
 GOOD = RunRecord(run="good", backend="local", digest="d" * 64, job_name="job-good").moved("running")
 
 
-@pytest.mark.parametrize(("name", "content"), [
-    ("truncated", '{"version": "1", "record": {"run": "trunc'), ("empty", ""), ("junk", "[1, 2, 3]"),
-    ("unknown-status", '{"version": "1", "record": {"run": "x", "backend": "local", "digest": "d", "job_name": "j", "status": "zombie"}}'),
-    ("binary", "\udcff\udcfe"), ("dir", None),
-])
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("truncated", '{"version": "1", "record": {"run": "trunc'),
+        ("empty", ""),
+        ("junk", "[1, 2, 3]"),
+        (
+            "unknown-status",
+            '{"version": "1", "record": {"run": "x", "backend": "local", "digest": "d", "job_name": "j", "status": "zombie"}}',
+        ),
+        ("binary", "\udcff\udcfe"),
+        ("dir", None),
+    ],
+)
 def test_a_bad_ledger_file_is_reported_and_skipped(tmp_path: Path, name: str, content: str | None) -> None:
     ledger = LocalLedger(tmp_path)
     ledger.put(GOOD, None)
@@ -62,8 +71,10 @@ def test_reconcile_status_and_cleanup_carry_on_past_a_bad_record(tmp_path: Path,
     ep = backend.ws.endpoint_dir("lost-ep")
     ep.mkdir(parents=True)
     old = (datetime.now(UTC) - timedelta(days=30)).timestamp()
-    (ep / "endpoint.json").write_text('{"name": "lost-ep", "tags": {"managed_by": "finetune-gitops", "gitops_run": "lost"}, '
-                                      f'"deployments": {{}}, "traffic": {{}}, "created_at": {old}}}')
+    (ep / "endpoint.json").write_text(
+        '{"name": "lost-ep", "tags": {"managed_by": "finetune-gitops", "gitops_run": "lost"}, '
+        f'"deployments": {{}}, "traffic": {{}}, "created_at": {old}}}'
+    )
     (backend.ws.endpoint_dir("bad-ep")).mkdir(parents=True)
     (backend.ws.endpoint_dir("bad-ep") / "endpoint.json").write_text("not json")
     status = cli("status")
@@ -75,8 +86,21 @@ def test_reconcile_status_and_cleanup_carry_on_past_a_bad_record(tmp_path: Path,
     assert backend.get_endpoint("lost-ep") is not None and not [v for v in verdicts if v.endpoint == "bad-ep"]
 
 
-@pytest.mark.parametrize(("value", "keep"), [("true", True), ("on", True), ("YES", True), ("1", True), ("maybe?", True),
-                                              ("garbage\x00", True), ("false", False), ("off", False), ("", False), (None, False)])
+@pytest.mark.parametrize(
+    ("value", "keep"),
+    [
+        ("true", True),
+        ("on", True),
+        ("YES", True),
+        ("1", True),
+        ("maybe?", True),
+        ("garbage\x00", True),
+        ("false", False),
+        ("off", False),
+        ("", False),
+        (None, False),
+    ],
+)
 def test_keep_tags_accept_the_usual_words_and_keep_what_they_cannot_read(value: str | None, keep: bool) -> None:
     assert keep_tag_says_keep(value) is keep
 

@@ -55,9 +55,19 @@ def token(oidc_keys: tuple[Keys, str]) -> Callable[..., str]:
 
     def mint(signer: str = "good", kid: str = "gh-1", **claims: Any) -> str:
         now = int(time.time())
-        body = {"iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now, "exp": now + 300, "repository": REPO,
-                "ref": "refs/heads/main", "event_name": "push", "sha": "c0ffee" * 6 + "abcd", "actor": "octocat",
-                **claims}
+        body = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+            "repository": REPO,
+            "ref": "refs/heads/main",
+            "event_name": "push",
+            "sha": "c0ffee" * 6 + "abcd",
+            "actor": "octocat",
+            **claims,
+        }
         body = {k: v for k, v in body.items() if v is not None}
         key = keys.good if signer == "good" else keys.rogue
         return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
@@ -134,12 +144,24 @@ def call(function_app):  # type: ignore[no-untyped-def]
     """Invoke an HTTP function through its registration: ``call(name, method, body, headers, route_params)``."""
     import azure.functions as func
 
-    def _call(name: str, body: Any = None, headers: dict[str, str] | None = None, method: str = "POST",
-              route_params: dict[str, str] | None = None, params: dict[str, str] | None = None,
-              raw: bytes | None = None) -> func.HttpResponse:
+    def _call(
+        name: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        method: str = "POST",
+        route_params: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> func.HttpResponse:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        req = func.HttpRequest(method=method, url=f"https://fn.example/api/{name}", headers=headers or {},
-                               params=params or {}, route_params=route_params or {}, body=data)
+        req = func.HttpRequest(
+            method=method,
+            url=f"https://fn.example/api/{name}",
+            headers=headers or {},
+            params=params or {},
+            route_params=route_params or {},
+            body=data,
+        )
         return function_app[name].get_user_function()(req)
 
     return _call

@@ -60,8 +60,7 @@ def test_the_entry_script_follows_the_workers_rules() -> None:
 
 def test_import_by_stem_finds_one_app_with_every_function_and_nothing_heavy() -> None:
     stem = script_name().removesuffix(".py")
-    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO_ROOT), stem], capture_output=True, text=True, check=True,
-                         cwd="/").stdout
+    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO_ROOT), stem], capture_output=True, text=True, check=True, cwd="/").stdout
     found = json.loads(out.strip().splitlines()[-1])
     assert found["apps"] == 1 and found["file"] == str(REPO_ROOT / script_name())
     assert found["heavy"] == []
@@ -70,11 +69,22 @@ def test_import_by_stem_finds_one_app_with_every_function_and_nothing_heavy() ->
 
 def test_infrastructure_sets_every_setting_the_code_reads() -> None:
     bicep = (REPO_ROOT / "infra" / "main.bicep").read_text()
-    for setting in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME", "GITOPS_REPO",
-                    "GITOPS_OIDC_AUDIENCE", "GITOPS_LEDGER_ACCOUNT_URL", "GITOPS_LEDGER_CONTAINER",
-                    "GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE", "GITOPS_WATCH_SCHEDULE",
-                    "GITOPS_QUEUE__queueServiceUri", "GITOPS_QUEUE_NAME",
-                    "AzureWebJobsStorage__accountName", "APPLICATIONINSIGHTS_CONNECTION_STRING"):
+    for setting in (
+        "AZURE_SUBSCRIPTION_ID",
+        "AZURE_RESOURCE_GROUP",
+        "AZUREML_WORKSPACE_NAME",
+        "GITOPS_REPO",
+        "GITOPS_OIDC_AUDIENCE",
+        "GITOPS_LEDGER_ACCOUNT_URL",
+        "GITOPS_LEDGER_CONTAINER",
+        "GITOPS_RECONCILE_SCHEDULE",
+        "GITOPS_CLEANUP_SCHEDULE",
+        "GITOPS_WATCH_SCHEDULE",
+        "GITOPS_QUEUE__queueServiceUri",
+        "GITOPS_QUEUE_NAME",
+        "AzureWebJobsStorage__accountName",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    ):
         assert f"name: '{setting}'" in bicep, setting
     # Flex Consumption (Linux Consumption retires 2028-09-30): the runtime lives in functionAppConfig, not in settings.
     assert "sku: { name: 'FC1', tier: 'FlexConsumption' }" in bicep and "runtime: { name: 'python', version: '3.11' }" in bicep

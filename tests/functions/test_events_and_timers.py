@@ -13,14 +13,27 @@ from gitops.events import build_event
 from gitops.spec.validate import validate_text
 from tests.conftest import REPO_ROOT
 
-SPEC = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text().replace(
-    "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n"
-    "  # dataset: HuggingFaceH4/ultrachat_200k").replace("expire_after: 7d", "expire_after: 1d")
+SPEC = (
+    (REPO_ROOT / "runs" / "phi4-ultrachat.yaml")
+    .read_text()
+    .replace(
+        "dataset: HuggingFaceH4/ultrachat_200k",
+        "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k",
+    )
+    .replace("expire_after: 7d", "expire_after: 1d")
+)
 
 
 def grid_event(body: dict) -> func.EventGridEvent:  # type: ignore[type-arg]
-    return func.EventGridEvent(id=body["id"], data=body["data"], topic=body["topic"], subject=body["subject"],
-                               event_type=body["eventType"], event_time=datetime.now(UTC), data_version=body["dataVersion"])
+    return func.EventGridEvent(
+        id=body["id"],
+        data=body["data"],
+        topic=body["topic"],
+        subject=body["subject"],
+        event_type=body["eventType"],
+        event_time=datetime.now(UTC),
+        data_version=body["dataVersion"],
+    )
 
 
 def submitted(app_services, azure_fake, status: str = "Completed"):  # type: ignore[no-untyped-def]
@@ -34,8 +47,9 @@ def submitted(app_services, azure_fake, status: str = "Completed"):  # type: ign
 def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
     record = submitted(app_services, azure_fake)
     tags = azure_fake.job(record.job_name)["properties"]["tags"]
-    event = grid_event(build_event(topic=azure_fake.ws_path, experiment="chat_completion_Phi-4",
-                                   run_id=record.job_name, status="completed", tags=tags))
+    event = grid_event(
+        build_event(topic=azure_fake.ws_path, experiment="chat_completion_Phi-4", run_id=record.job_name, status="completed", tags=tags)
+    )
     handler = function_app["on_job_event"].get_user_function()
     handler(event)
     handler(event)  # Event Grid delivers at least once
@@ -53,8 +67,15 @@ def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_a
 
 def test_an_event_from_another_workspace_changes_nothing(app_services, azure_fake, function_app) -> None:  # type: ignore[no-untyped-def]
     record = submitted(app_services, azure_fake)
-    event = grid_event(build_event(topic="/subscriptions/x/resourceGroups/y/providers/Microsoft.MachineLearningServices/workspaces/z",
-                                   experiment="e", run_id=record.job_name, status="completed", tags={"gitops_run": record.run}))
+    event = grid_event(
+        build_event(
+            topic="/subscriptions/x/resourceGroups/y/providers/Microsoft.MachineLearningServices/workspaces/z",
+            experiment="e",
+            run_id=record.job_name,
+            status="completed",
+            tags={"gitops_run": record.run},
+        )
+    )
     function_app["on_job_event"].get_user_function()(event)
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "submitted"
 
@@ -96,10 +117,25 @@ def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake
     from gitops.report.build import RunReport
 
     record = submitted(app_services, azure_fake)
-    report = RunReport(run=record.run, job_name=record.job_name, status="live", params={"learning_rate": "5e-06"},
-                       duration_s=3600.0, final_train_loss=1.25, best_train_loss=1.2, final_eval_loss=1.4, best_eval_loss=1.38,
-                       eval_perplexity=4.06, tokens_seen=123456, smoke_ok=True, smoke_latency_ms=812.0,
-                       smoke_reply="Red, yellow and blue.", model="m:1", endpoint="ep", deployment="v1")
+    report = RunReport(
+        run=record.run,
+        job_name=record.job_name,
+        status="live",
+        params={"learning_rate": "5e-06"},
+        duration_s=3600.0,
+        final_train_loss=1.25,
+        best_train_loss=1.2,
+        final_eval_loss=1.4,
+        best_eval_loss=1.38,
+        eval_perplexity=4.06,
+        tokens_seen=123456,
+        smoke_ok=True,
+        smoke_latency_ms=812.0,
+        smoke_reply="Red, yellow and blue.",
+        model="m:1",
+        endpoint="ep",
+        deployment="v1",
+    )
     no_report = call("get_run", method="GET", route_params={"name": record.run}, params={"format": "markdown"})
     assert no_report.status_code == 404 and "no report yet" in no_report.get_body().decode()
     update(app_services.lifecycle.ledger, record.run, lambda r: r.model_copy(update={"report": report.summary()}))
@@ -124,7 +160,8 @@ def test_an_unconfigured_app_lets_event_grid_retry(function_app, monkeypatch) ->
 
 
 def test_a_step_message_that_keeps_failing_is_given_up_with_the_reason_and_nothing_deleted(  # type: ignore[no-untyped-def]
-        app_services, azure_fake, function_app, drain, step_queue) -> None:
+    app_services, azure_fake, function_app, drain, step_queue
+) -> None:
     from azure.functions.queue import QueueMessage
 
     from function_app.config import MAX_DEQUEUE_COUNT
@@ -137,8 +174,11 @@ def test_a_step_message_that_keeps_failing_is_given_up_with_the_reason_and_nothi
     assert drain()[-1] == "live"
     live = app_services.lifecycle.ledger.get(record.run)[0]
     # A cursor this version of the code cannot take (a step a newer version wrote, say): every delivery fails.
-    update(app_services.lifecycle.ledger, record.run, lambda r: r.model_copy(update={
-        "status": "deploying", "cursor": _cursor("hold_for_approval", live.endpoint)}))
+    update(
+        app_services.lifecycle.ledger,
+        record.run,
+        lambda r: r.model_copy(update={"status": "deploying", "cursor": _cursor("hold_for_approval", live.endpoint)}),
+    )
     body = StepMessage(record.run, "hold_for_approval", 0).to_json().encode()
     for attempt in range(1, MAX_DEQUEUE_COUNT):
         with pytest.raises(KeyError):  # raised, so the host delivers it again
@@ -178,15 +218,23 @@ def _cursor(step: str, endpoint: str | None):  # type: ignore[no-untyped-def]
 
 
 def test_step_messages_are_base64_on_the_wire_as_the_queue_trigger_expects(  # type: ignore[no-untyped-def]
-        app_services, azure_fake, function_app, step_queue, azurite_queue) -> None:
+    app_services, azure_fake, function_app, step_queue, azurite_queue
+) -> None:
     import base64
     import json
 
     from azure.storage.queue import QueueClient
 
     record = submitted(app_services, azure_fake)
-    event = grid_event(build_event(topic=azure_fake.ws_path, experiment="e", run_id=record.job_name, status="completed",
-                                   tags=azure_fake.job(record.job_name)["properties"]["tags"]))
+    event = grid_event(
+        build_event(
+            topic=azure_fake.ws_path,
+            experiment="e",
+            run_id=record.job_name,
+            status="completed",
+            tags=azure_fake.job(record.job_name)["properties"]["tags"],
+        )
+    )
     function_app["on_job_event"].get_user_function()(event)
     raw = QueueClient.from_connection_string(azurite_queue, step_queue.client.queue_name)  # no decode policy: the bytes as stored
     (message,) = raw.peek_messages(max_messages=5)
@@ -218,8 +266,7 @@ def test_the_cleanup_timer_applies_the_policy_the_runs_were_submitted_with(app_s
 
     assert app_services.policy is None  # what the timer passes: the runs' own policies decide
     three_hours_on = datetime.now(UTC) + timedelta(hours=3)  # deployed, then not called for three hours
-    (verdict,) = run_cleanup(app_services.backend_for("azureml"), app_services.lifecycle.ledger, app_services.policy,
-                             now=three_hours_on)
+    (verdict,) = run_cleanup(app_services.backend_for("azureml"), app_services.lifecycle.ledger, app_services.policy, now=three_hours_on)
     assert verdict.action == "delete" and "(idle_after 1h)" in verdict.reasons[0]
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "retired"
 
@@ -234,8 +281,13 @@ def test_the_function_lists_what_the_report_workflow_reads(app_services, azure_f
     assert {"run", "status", "pr", "report_job"} <= set(run) and run["run"] == record.run and "spec" not in run
 
 
-def test_the_watch_timer_records_findings_that_get_watch_serves_to_a_github_token(app_services, azure_fake, call,  # type: ignore[no-untyped-def]
-                                                                                  token, function_app) -> None:
+def test_the_watch_timer_records_findings_that_get_watch_serves_to_a_github_token(
+    app_services,
+    azure_fake,
+    call,  # type: ignore[no-untyped-def]
+    token,
+    function_app,
+) -> None:
     import copy
     import json
 

@@ -23,16 +23,19 @@ def body_of(response) -> dict:  # type: ignore[no-untyped-def]
     return json.loads(response.get_body())
 
 
-@pytest.mark.parametrize(("claims", "status", "needle"), [
-    ({"__missing__": True}, 401, "OIDC token is required"),
-    ({"exp": 1_000_000_000, "iat": 999_999_000, "nbf": 999_999_000}, 401, "expired"),
-    ({"aud": "api://someone-else"}, 401, "another audience"),
-    ({"iss": "https://evil.example"}, 401, "not issued by GitHub"),
-    ({"signer": "rogue"}, 401, "invalid"),
-    ({"kid": "unknown-kid"}, 401, "unknown key"),
-    ({"repository": "mallory/models"}, 403, "mallory/models may not"),
-    ({"repository": None}, 401, "invalid"),
-])
+@pytest.mark.parametrize(
+    ("claims", "status", "needle"),
+    [
+        ({"__missing__": True}, 401, "OIDC token is required"),
+        ({"exp": 1_000_000_000, "iat": 999_999_000, "nbf": 999_999_000}, 401, "expired"),
+        ({"aud": "api://someone-else"}, 401, "another audience"),
+        ({"iss": "https://evil.example"}, 401, "not issued by GitHub"),
+        ({"signer": "rogue"}, 401, "invalid"),
+        ({"kid": "unknown-kid"}, 401, "unknown key"),
+        ({"repository": "mallory/models"}, 403, "mallory/models may not"),
+        ({"repository": None}, 401, "invalid"),
+    ],
+)
 def test_validate_refuses_wrong_tokens_with_json_errors(app_services, call, token, caplog, claims, status, needle) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.DEBUG)
     headers = {} if claims.get("__missing__") else bearer(token(**claims))
@@ -44,8 +47,11 @@ def test_validate_refuses_wrong_tokens_with_json_errors(app_services, call, toke
 
 
 def test_validate_answers_the_online_checks(app_services, call, token) -> None:  # type: ignore[no-untyped-def]
-    response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}], "policy": POLICY},
-                    bearer(token(ref="refs/pull/12/merge", event_name="pull_request")))
+    response = call(
+        "validate",
+        {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}], "policy": POLICY},
+        bearer(token(ref="refs/pull/12/merge", event_name="pull_request")),
+    )
     assert response.status_code == 200, response.get_body()
     body = body_of(response)
     assert body["ok"] is True and body["results"][0]["run"] == "phi4-ultrachat"
@@ -64,8 +70,7 @@ def test_validate_answers_the_online_checks(app_services, call, token) -> None: 
 def test_validate_and_submit_refuse_a_spec_over_the_budget_naming_file_and_line(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
     pricey = POLICY.replace("max_hourly_usd: 20", "max_hourly_usd: 3")
     assert pricey != POLICY
-    response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}], "policy": pricey},
-                    bearer(token()))
+    response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}], "policy": pricey}, bearer(token()))
     assert response.status_code == 422
     messages = body_of(response)["results"][0]["messages"]
     assert any("compute.instance_type: training costs $3.67/h, over budget.max_hourly_usd $3.00" in m for m in messages)
@@ -92,16 +97,22 @@ def test_a_bad_spec_gets_422_with_the_cli_messages(app_services, call, token) ->
     assert message.startswith("runs/bad.yaml:") and "did you mean 'sample_percent'" in message
 
 
-@pytest.mark.parametrize(("raw", "status"), [(b"x" * (64 * 1024 + 1), 413), (b"{not json", 400), (b"[1, 2]", 400),
-                                             (json.dumps({"specs": "nope"}).encode(), 400)])
+@pytest.mark.parametrize(
+    ("raw", "status"), [(b"x" * (64 * 1024 + 1), 413), (b"{not json", 400), (b"[1, 2]", 400), (json.dumps({"specs": "nope"}).encode(), 400)]
+)
 def test_malformed_and_oversized_bodies(app_services, call, token, raw, status) -> None:  # type: ignore[no-untyped-def]
     response = call("validate", headers=bearer(token()), raw=raw)
     assert response.status_code == status and "error" in body_of(response)
 
 
-@pytest.mark.parametrize(("claims", "needle"), [({"ref": "refs/heads/feature"}, "refs/heads/feature"),
-                                                ({"event_name": "pull_request"}, "pull_request"),
-                                                ({"ref": "refs/pull/3/merge", "event_name": "pull_request"}, "push to refs/heads/main")])
+@pytest.mark.parametrize(
+    ("claims", "needle"),
+    [
+        ({"ref": "refs/heads/feature"}, "refs/heads/feature"),
+        ({"event_name": "pull_request"}, "pull_request"),
+        ({"ref": "refs/pull/3/merge", "event_name": "pull_request"}, "push to refs/heads/main"),
+    ],
+)
 def test_submit_only_from_a_push_to_main(app_services, azure_fake, call, token, claims, needle) -> None:  # type: ignore[no-untyped-def]
     response = call("submit", {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}}, bearer(token(**claims)))
     assert response.status_code == 403 and needle in body_of(response)["error"]["message"]
@@ -112,8 +123,10 @@ def test_submit_starts_one_job_per_digest(app_services, azure_fake, call, token)
     tok = token()
     payload = {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}, "policy": POLICY, "pr": 12}
     azure_fake.put_resource(f"{azure_fake.ws_path}/data/ultrachat-train/versions/1", {"properties": {"dataType": "uri_file"}})
-    spec_text = REFERENCE.replace("dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n"
-                                  "  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k")
+    spec_text = REFERENCE.replace(
+        "dataset: HuggingFaceH4/ultrachat_200k",
+        "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k",
+    )
     payload["spec"]["text"] = spec_text  # type: ignore[index]
     first = call("submit", payload, bearer(tok))
     assert first.status_code == 202, first.get_body()
@@ -154,12 +167,25 @@ def test_an_unconfigured_app_answers_500_naming_the_setting(call, monkeypatch) -
     assert response.status_code == 500 and "GITOPS_OIDC_AUDIENCE" in body_of(response)["error"]["message"]
 
 
-@pytest.mark.parametrize(("policy", "status", "needle"), [
-    (None, 400, "carries no policy"), ("", 400, "carries no policy"), ({"caps": {"max_epochs": 5}}, 400, "must be the text"),
-    ("caps: {max_epochs: lots}\n", 422, "gitops.yaml is invalid"), ("caps: &c {max_epochs: *c}\n", 422, "gitops.yaml is invalid"),
-])
-def test_submit_refuses_a_missing_or_broken_policy_never_using_the_defaults(app_services, azure_fake, call, token, policy, status,  # type: ignore[no-untyped-def]
-                                                                           needle) -> None:
+@pytest.mark.parametrize(
+    ("policy", "status", "needle"),
+    [
+        (None, 400, "carries no policy"),
+        ("", 400, "carries no policy"),
+        ({"caps": {"max_epochs": 5}}, 400, "must be the text"),
+        ("caps: {max_epochs: lots}\n", 422, "gitops.yaml is invalid"),
+        ("caps: &c {max_epochs: *c}\n", 422, "gitops.yaml is invalid"),
+    ],
+)
+def test_submit_refuses_a_missing_or_broken_policy_never_using_the_defaults(
+    app_services,
+    azure_fake,
+    call,
+    token,
+    policy,
+    status,  # type: ignore[no-untyped-def]
+    needle,
+) -> None:
     payload: dict = {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}, "pr": 12}
     if policy is not None:
         payload["policy"] = policy
@@ -168,14 +194,21 @@ def test_submit_refuses_a_missing_or_broken_policy_never_using_the_defaults(app_
     assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
 
 
-@pytest.mark.parametrize(("claims", "status"), [({"event_name": "workflow_dispatch"}, 202), ({"event_name": "pull_request"}, 403),
-                                                ({"event_name": "workflow_dispatch", "ref": "refs/heads/dev"}, 403),
-                                                ({"repository": "evil/fork"}, 403)])
+@pytest.mark.parametrize(
+    ("claims", "status"),
+    [
+        ({"event_name": "workflow_dispatch"}, 202),
+        ({"event_name": "pull_request"}, 403),
+        ({"event_name": "workflow_dispatch", "ref": "refs/heads/dev"}, 403),
+        ({"repository": "evil/fork"}, 403),
+    ],
+)
 def test_retry_through_the_function_needs_main_and_a_failed_run(app_services, azure_fake, call, token, claims, status) -> None:  # type: ignore[no-untyped-def]
     from gitops.spec.validate import validate_text
 
-    text = REFERENCE.replace("dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n"
-                             "  test_path: azureml:ultrachat-test:1\n  # dataset")
+    text = REFERENCE.replace(
+        "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset"
+    )
     record = app_services.lifecycle.submit(validate_text(text, "runs/phi4-ultrachat.yaml"))
     got = app_services.lifecycle.ledger.get(record.run)
     app_services.lifecycle.ledger.put(got[0].moved("failed", "job failed"), got[1])
@@ -191,9 +224,9 @@ def test_a_held_candidate_is_promoted_or_rolled_back_only_from_main_with_a_reaso
     from gitops.spec.validate import validate_text
 
     lifecycle = app_services.lifecycle
-    base = REFERENCE.replace("dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n"
-                             "  test_path: azureml:ultrachat-test:1\n  # dataset").replace(
-        "request_timeout_ms: 90000", "request_timeout_ms: 90000\n  gate: {conversations: 4}")
+    base = REFERENCE.replace(
+        "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset"
+    ).replace("request_timeout_ms: 90000", "request_timeout_ms: 90000\n  gate: {conversations: 4}")
     served: set[str] = set()
 
     def scorer(endpoint: str, deployment: str, body: dict) -> tuple[int, object]:  # type: ignore[type-arg]
@@ -225,10 +258,13 @@ def test_a_local_spec_never_runs_in_the_function(app_services, call, token, tmp_
     """The local backend trains and serves on the machine it runs on: in the Function that would read the host's
     files as data (``/proc/self/environ``) and train on it. The Function refuses the backend, whatever the policy."""
     secret = tmp_path / "environ"
-    secret.write_text('{"messages": [{"role": "user", "content": "AZURE_CLIENT_SECRET=hunter2"}, '
-                      '{"role": "assistant", "content": "ok"}]}\n')
-    spec = (f"name: sneaky\nowner: mallory\nbackend: local\nmodel: {{registry: local, name: tiny-phi3}}\n"
-            f"data: {{train_path: {secret}, test_path: {secret}}}\n")
+    secret.write_text(
+        '{"messages": [{"role": "user", "content": "AZURE_CLIENT_SECRET=hunter2"}, {"role": "assistant", "content": "ok"}]}\n'
+    )
+    spec = (
+        f"name: sneaky\nowner: mallory\nbackend: local\nmodel: {{registry: local, name: tiny-phi3}}\n"
+        f"data: {{train_path: {secret}, test_path: {secret}}}\n"
+    )
     payload = {"spec": {"path": "runs/sneaky.yaml", "text": spec}, "policy": POLICY}
     submitted = call("submit", payload, bearer(token()))
     answer = body_of(submitted)

@@ -39,8 +39,19 @@ def test_cleanup_of_real_local_endpoints(tmp_path: Path) -> None:
     backend.begin_endpoint("kept-ep", {**managed, "gitops_run": "kept-run", "gitops_keep": "true"})
     backend.begin_endpoint("foreign-ep", {"team": "someone-else"})
     assert validated.digest is not None
-    ledger.put(RunRecord(run="idle-run", backend="local", digest=validated.digest, job_name="gitops-idle-run-x", status="live",
-                         spec=spec.model_dump(mode="json"), endpoint="idle-ep", deployment="v1-x"), None)
+    ledger.put(
+        RunRecord(
+            run="idle-run",
+            backend="local",
+            digest=validated.digest,
+            job_name="gitops-idle-run-x",
+            status="live",
+            spec=spec.model_dump(mode="json"),
+            endpoint="idle-ep",
+            deployment="v1-x",
+        ),
+        None,
+    )
     pid_of = {name: read_json(backend.ws.endpoint_dir(name) / "endpoint.json")["pid"] for name in ("idle-ep", "kept-ep", "foreign-ep")}
     port_of = {name: read_json(backend.ws.endpoint_dir(name) / "endpoint.json")["port"] for name in pid_of}
 
@@ -79,8 +90,9 @@ def test_cli_dry_run_json(cli, monkeypatch, tmp_path: Path) -> None:
     try:
         result = cli("cleanup", "--dry-run", "--json", "--repo", str(tmp_path))
         assert result.exit_code == 0, result.err
-        assert json.loads(result.out) == [{"endpoint": "busy-ep", "run": "busy", "action": "keep",
-                                           "reasons": ["in use and within its lifetime"], "deployments": []}]
+        assert json.loads(result.out) == [
+            {"endpoint": "busy-ep", "run": "busy", "action": "keep", "reasons": ["in use and within its lifetime"], "deployments": []}
+        ]
         text = cli("cleanup", "--dry-run", "--repo", str(tmp_path))
         assert text.out.startswith("[dry run] would keep") and backend.get_endpoint("busy-ep") is not None
     finally:

@@ -28,17 +28,20 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
 
 def test_run_status_invoke_and_event_replay(cli, write, workspace: Path, tmp_path: Path) -> None:
     data = write_dataset(tmp_path / "data", rows=80, test_rows=8)
-    spec = write("runs/cli-run.yaml", f"""
+    spec = write(
+        "runs/cli-run.yaml",
+        f"""
         name: cli-run
         backend: local
         model: {{registry: local, name: tiny-phi3}}
-        data: {{train_path: {data['train_sft']}, test_path: {data['test_sft']}}}
+        data: {{train_path: {data["train_sft"]}, test_path: {data["test_sft"]}}}
         finetune:
           params: {{max_steps: 8, per_device_train_batch_size: 8, learning_rate: 3.0e-3, apply_lora: true, max_seq_length: 128}}
         deploy:
           endpoint: cli-run-ep
           smoke_test: {{parameters: {{max_new_tokens: 4}}}}
-        """)
+        """,
+    )
     result = cli("run", str(spec), "--timeout", "600")
     assert result.exit_code == 0, result.out + result.err
     assert "run cli-run: live" in result.out
@@ -102,14 +105,15 @@ def test_run_status_invoke_and_event_replay(cli, write, workspace: Path, tmp_pat
     assert cli("endpoints").out.startswith("no local endpoints") and json.loads(cli("status", "--json").out)[0]["status"] == "retired"
 
 
-def test_a_worse_version_stops_at_the_gate_with_the_comparison_and_a_person_promotes_it(cli, write, workspace: Path,
-                                                                                         tmp_path: Path) -> None:
+def test_a_worse_version_stops_at_the_gate_with_the_comparison_and_a_person_promotes_it(
+    cli, write, workspace: Path, tmp_path: Path
+) -> None:
     data = write_dataset(tmp_path / "data", rows=80, test_rows=8)
     text = f"""
         name: gated-run
         backend: local
         model: {{registry: local, name: tiny-phi3}}
-        data: {{train_path: {data['train_sft']}, test_path: {data['test_sft']}}}
+        data: {{train_path: {data["train_sft"]}, test_path: {data["test_sft"]}}}
         finetune:
           params: {{max_steps: 16, per_device_train_batch_size: 8, learning_rate: LR, apply_lora: true, max_seq_length: 128,
                    evaluation_strategy: steps, eval_steps: 16}}

@@ -64,8 +64,9 @@ class Driver:
 
     def __init__(self, root: Path) -> None:
         self.data = write_dataset(root / "data", rows=160, test_rows=16)
-        self.lifecycle = Lifecycle(LocalLedger(root / "ledger"), lambda name: self.backend, topic=self.topic,
-                                   reader_for=lambda name: self.reader())
+        self.lifecycle = Lifecycle(
+            LocalLedger(root / "ledger"), lambda name: self.backend, topic=self.topic, reader_for=lambda name: self.reader()
+        )
         self.latency = 60000
 
     def reader(self) -> Any:
@@ -85,17 +86,35 @@ class Driver:
     def topic(self) -> str:
         return str(self.backend.topic)  # type: ignore[attr-defined]
 
-    def spec(self, lr: str = "3.0e-3", steps: int = 30, timeout_ms: int = 90000, idle: str = "24h",
-             gate: str = "{enabled: false}", rollout: str = "null") -> ValidatedSpec:
+    def spec(
+        self,
+        lr: str = "3.0e-3",
+        steps: int = 30,
+        timeout_ms: int = 90000,
+        idle: str = "24h",
+        gate: str = "{enabled: false}",
+        rollout: str = "null",
+    ) -> ValidatedSpec:
         """The suite's spec. The gate is off unless a scenario is about it: the others are about provisioning and
         traffic, and a tiny model trained for a few steps is not reliably better than the one before."""
         body = (LOCAL if self.kind == "local" else AZURE).format(lr=lr, steps=steps)
         instance = "" if self.kind == "local" else "instance_type: Standard_NC24ads_A100_v4"
         # Azure reads data assets, never files on this machine (a local path in an Azure spec is refused).
-        train, test = ((self.data["train_sft"], self.data["test_sft"]) if self.kind == "local"
-                       else ("azureml:behave-train:1", "azureml:behave-test:1"))
-        text = textwrap.dedent(COMMON.format(train=train, test=test, instance=instance, latency=self.latency,
-                                             timeout_ms=timeout_ms, idle=idle, gate=gate, rollout=rollout)) + textwrap.dedent(body)
+        train, test = (
+            (self.data["train_sft"], self.data["test_sft"]) if self.kind == "local" else ("azureml:behave-train:1", "azureml:behave-test:1")
+        )
+        text = textwrap.dedent(
+            COMMON.format(
+                train=train,
+                test=test,
+                instance=instance,
+                latency=self.latency,
+                timeout_ms=timeout_ms,
+                idle=idle,
+                gate=gate,
+                rollout=rollout,
+            )
+        ) + textwrap.dedent(body)
         result = validate_text(text, "runs/behave.yaml")
         assert result.ok, result.findings
         return result
@@ -116,8 +135,12 @@ class Driver:
 
     def send_traffic(self, n: int) -> list[int]:
         """``n`` users' requests to the endpoint, split by its traffic as the backend routes them; their statuses."""
-        payload = {"input_data": {"input_string": [{"role": "user", "content": "Tell me about rain."}],
-                                  "parameters": {"max_new_tokens": 4, "do_sample": False}}}
+        payload = {
+            "input_data": {
+                "input_string": [{"role": "user", "content": "Tell me about rain."}],
+                "parameters": {"max_new_tokens": 4, "do_sample": False},
+            }
+        }
         return [self.backend.invoke("behave-ep", payload).status_code for _ in range(n)]
 
     def completed_event(self, job: str) -> dict[str, Any]:
@@ -222,8 +245,11 @@ class AzureDriver(Driver):
         for i, loss in enumerate((2.6, 2.3, final)):
             client.log_metric(step.info.run_id, "train_loss", loss, step=i * 10)
         client.log_metric(step.info.run_id, "eval_loss", final, step=30)
-        evaluation = client.create_run(exp, run_name="compute_metrics",  # the component's evaluation step, when it runs
-                                       tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id})
+        evaluation = client.create_run(
+            exp,
+            run_name="compute_metrics",  # the component's evaluation step, when it runs
+            tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id},
+        )
         client.log_metric(evaluation.info.run_id, "rougeL", 0.12 if self.quality == "bad" else 0.34)
         self.fake.set_job_status(job, "Completed")
 
@@ -290,8 +316,12 @@ def test_a_merged_spec_goes_live_once_however_often_the_event_comes(driver: Driv
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and info.traffic == {live.deployment: 100} and [d.name for d in info.deployments] == [live.deployment]
     assert info.tags["managed_by"] == "finetune-gitops" and info.tags["gitops_run"] == "behave"
-    assert driver.backend.invoke("behave-ep", {"input_data": {"input_string": [{"role": "user", "content": "hi"}],
-                                                              "parameters": {"max_new_tokens": 4}}}).status_code == 200
+    assert (
+        driver.backend.invoke(
+            "behave-ep", {"input_data": {"input_string": [{"role": "user", "content": "hi"}], "parameters": {"max_new_tokens": 4}}}
+        ).status_code
+        == 200
+    )
 
 
 def test_the_same_spec_again_is_not_a_second_job(driver: Driver) -> None:
@@ -362,7 +392,7 @@ def test_a_deployment_change_deploys_the_trained_model_again_without_a_new_job(d
     assert live.status == "live" and live.job_name == before.job_name and live.model_version == before.model_version
     assert live.deployment != before.deployment and live.previous_deployment == before.deployment
     assert live.spec["deploy"]["request_timeout_ms"] == 60000
-    assert not any(h.status == "submitted" for h in live.history[len(before.history):])  # no job was started
+    assert not any(h.status == "submitted" for h in live.history[len(before.history) :])  # no job was started
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and info.traffic == {live.deployment: 100} and [d.name for d in info.deployments] == [live.deployment]
 
@@ -424,8 +454,7 @@ def test_gradual_traffic_that_breaches_its_bounds_rolls_back_to_the_serving_depl
             driver.send_traffic(20)
 
     # No real reply comes back within 1 ms: the candidate breaches the latency bound at 50%.
-    spec = driver.spec(lr="2.0e-3", steps=12, idle="12h", timeout_ms=45000,
-                       rollout="{steps: [50, 100], hold: 5m, max_p95_latency_ms: 1}")
+    spec = driver.spec(lr="2.0e-3", steps=12, idle="12h", timeout_ms=45000, rollout="{steps: [50, 100], hold: 5m, max_p95_latency_ms: 1}")
     _drive_on_a_virtual_clock(driver, spec, users)
     after = driver.record()
     assert after.status == "rolled_back" and after.deployment == before.deployment, after.history[-4:]
@@ -481,8 +510,7 @@ def test_a_held_candidate_is_removed_by_a_rollback_or_when_its_hold_runs_out(dri
             driver.lifecycle.rollback("behave", "bob", "not this one")
             ended = driver.lifecycle.settle("behave")
         else:  # an hour later, a reconcile finds the hold run out
-            later = Lifecycle(driver.lifecycle.ledger, lambda name: driver.backend, topic=driver.topic,
-                              clock=lambda: time.time() + 3601)
+            later = Lifecycle(driver.lifecycle.ledger, lambda name: driver.backend, topic=driver.topic, clock=lambda: time.time() + 3601)
             later.reconcile("behave")
             ended = later.settle("behave")
         assert ended.status == "rejected" and ended.cursor is None and ended.deployment == serving.deployment, ended.history[-3:]

@@ -55,12 +55,24 @@ class World:
         # The worker only writes its event: the tests deliver it themselves, to control duplicates and races.
         self.backend = LocalBackend(root / "ws")
         self.ledger = ledger
-        self.lifecycle = Lifecycle(ledger, lambda name: self.backend, topic=self.backend.topic,
-                                   reader_for=lambda name: MlflowMetricsReader(self.backend.ws.tracking_uri))
+        self.lifecycle = Lifecycle(
+            ledger,
+            lambda name: self.backend,
+            topic=self.backend.topic,
+            reader_for=lambda name: MlflowMetricsReader(self.backend.ws.tracking_uri),
+        )
 
     def spec(self, steps: int = 40, lr: str = "3.0e-3", latency: int = 60000, supersede: bool = False) -> ValidatedSpec:
-        text = textwrap.dedent(SPEC.format(train=self.data["train_sft"], test=self.data["test_sft"], steps=steps, lr=lr,
-                                           latency=latency, supersede=str(supersede).lower()))
+        text = textwrap.dedent(
+            SPEC.format(
+                train=self.data["train_sft"],
+                test=self.data["test_sft"],
+                steps=steps,
+                lr=lr,
+                latency=latency,
+                supersede=str(supersede).lower(),
+            )
+        )
         result = validate_text(text, "flow-run.yaml")
         assert result.ok, result.findings
         return result
@@ -157,8 +169,12 @@ def test_score_contract_over_http(world: World) -> None:
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None
     key = world.backend.endpoints.key("flow-ep")
-    body = {"input_data": {"input_string": [{"role": "user", "content": "Tell me about the moon."}],
-                           "parameters": {"max_new_tokens": 4, "do_sample": True, "temperature": 0.7, "top_p": 0.9}}}
+    body = {
+        "input_data": {
+            "input_string": [{"role": "user", "content": "Tell me about the moon."}],
+            "parameters": {"max_new_tokens": 4, "do_sample": True, "temperature": 0.7, "top_p": 0.9},
+        }
+    }
     auth = {"Authorization": f"Bearer {key}"}
     ok = requests.post(info.scoring_uri, json=body, headers=auth, timeout=30)
     assert ok.status_code == 200 and isinstance(ok.json()["output"], str)
@@ -173,19 +189,31 @@ def test_score_contract_over_http(world: World) -> None:
     assert bad.status_code == 400 and "input_string" in bad.json()["error"]["message"]
     not_json = requests.post(info.scoring_uri, data=b"{", headers={**auth, "Content-Type": "application/json"}, timeout=30)
     assert not_json.status_code == 400
-    bad_param = requests.post(info.scoring_uri, json={"input_data": {"input_string": [{"role": "user", "content": "x"}],
-                                                                     "parameters": {"max_new_tokens": 0}}}, headers=auth, timeout=30)
+    bad_param = requests.post(
+        info.scoring_uri,
+        json={"input_data": {"input_string": [{"role": "user", "content": "x"}], "parameters": {"max_new_tokens": 0}}},
+        headers=auth,
+        timeout=30,
+    )
     assert bad_param.status_code == 400 and "max_new_tokens" in bad_param.json()["error"]["message"]
     missing = requests.post(info.scoring_uri, json=body, headers={**auth, "azureml-model-deployment": "nope"}, timeout=30)
     assert missing.status_code == 404
     huge = {"input_data": {"input_string": [{"role": "user", "content": "x" * 1_000_000}], "parameters": {}}}
     too_big = requests.post(info.scoring_uri, json=huge, headers=auth, timeout=30)  # refused before any generation
     assert too_big.status_code == 413 and "at most" in too_big.json()["error"]["message"]
-    nan = requests.post(info.scoring_uri, data=b'{"input_data": {"input_string": [{"role": "user", "content": "x"}], '
-                        b'"parameters": {"temperature": NaN}}}', headers={**auth, "Content-Type": "application/json"}, timeout=30)
+    nan = requests.post(
+        info.scoring_uri,
+        data=b'{"input_data": {"input_string": [{"role": "user", "content": "x"}], "parameters": {"temperature": NaN}}}',
+        headers={**auth, "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert nan.status_code == 400
-    greedy = requests.post(info.scoring_uri, json={"input_data": {"input_string": [{"role": "user", "content": "x"}],
-                                                                  "parameters": {"max_new_tokens": 100000}}}, headers=auth, timeout=30)
+    greedy = requests.post(
+        info.scoring_uri,
+        json={"input_data": {"input_string": [{"role": "user", "content": "x"}], "parameters": {"max_new_tokens": 100000}}},
+        headers=auth,
+        timeout=30,
+    )
     assert greedy.status_code == 400 and "max_new_tokens" in greedy.json()["error"]["message"]
     port = int(info.scoring_uri.split(":")[2].split("/")[0])
     assert requests.get(f"http://127.0.0.1:{port}/health/live", timeout=5).status_code == 200
@@ -272,7 +300,8 @@ def test_change_while_job_runs_is_refused_or_supersedes_and_cancel_is_recorded(w
     assert world.wait_job(first.job_name) == "canceled"  # one fine-tune per run name at a time
     assert [h.note for h in record.history if h.status == "superseded"] == [f"job {first.job_name} canceled"]
     assert world.lifecycle.on_job_event(world.event_of(first.job_name, "canceled"))[0].reason.startswith(
-        f"job {first.job_name} is not the run's current job")
+        f"job {first.job_name} is not the run's current job"
+    )
     world.backend.cancel_job(record.job_name)
     assert world.wait_job(record.job_name) == "canceled"
     decisions = world.lifecycle.reconcile()  # as if the event were lost
@@ -327,9 +356,15 @@ def test_a_killed_worker_is_reported_failed_not_running(tmp_path: Path) -> None:
     from pipelines.local_finetune import FinetuneRequest
 
     jobs = LocalJobs(LocalWorkspace.at(tmp_path / "ws"))
-    submitted = jobs.submit(FinetuneRequest(job_name="doomed", base_model_dir=str(tmp_path / "none"),
-                                            train_path=str(tmp_path / "none.jsonl"), test_path=None,
-                                            output_dir=str(tmp_path / "out")))
+    submitted = jobs.submit(
+        FinetuneRequest(
+            job_name="doomed",
+            base_model_dir=str(tmp_path / "none"),
+            train_path=str(tmp_path / "none.jsonl"),
+            test_path=None,
+            output_dir=str(tmp_path / "out"),
+        )
+    )
     assert submitted.state.value in ("queued", "running")
     pid = int((jobs.ws.job_dir("doomed") / "pid").read_text())
     os.killpg(pid, signal.SIGKILL)

@@ -17,8 +17,10 @@ pytestmark = pytest.mark.slow
 
 
 def _spec(path: Path, data: dict[str, Path]):  # type: ignore[no-untyped-def]
-    text = (f"name: from-dir\nbackend: local\nmodel: {{name: my-model, registry: local, path: {path}}}\n"
-            f"data: {{train_path: {data['train_sft']}, test_path: {data['test_sft']}}}\n")
+    text = (
+        f"name: from-dir\nbackend: local\nmodel: {{name: my-model, registry: local, path: {path}}}\n"
+        f"data: {{train_path: {data['train_sft']}, test_path: {data['test_sft']}}}\n"
+    )
     result = validate_text(text, "from-dir.yaml")
     assert result.ok, result.findings
     return result.require()
@@ -30,10 +32,17 @@ def test_a_local_hugging_face_directory_is_resolved_and_trains(tmp_path: Path) -
     backend = LocalBackend(tmp_path / "ws")
     model = backend.resolve_model(_spec(hf_dir, data))
     assert model.uri == str(hf_dir.resolve()) and model.name == "my-model"
-    result = run_finetune(FinetuneRequest(
-        job_name="from-dir", base_model_dir=model.uri, train_path=str(data["train_sft"]), test_path=None,
-        output_dir=str(tmp_path / "out"), params={"max_steps": 3, "per_device_train_batch_size": 4, "apply_lora": "true"},
-        tracking_uri=backend.ws.tracking_uri))
+    result = run_finetune(
+        FinetuneRequest(
+            job_name="from-dir",
+            base_model_dir=model.uri,
+            train_path=str(data["train_sft"]),
+            test_path=None,
+            output_dir=str(tmp_path / "out"),
+            params={"max_steps": 3, "per_device_train_batch_size": 4, "apply_lora": "true"},
+            tracking_uri=backend.ws.tracking_uri,
+        )
+    )
     assert result.model_uri and result.final_train_loss is not None
 
 

@@ -28,17 +28,47 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     base = download(backend.ws, bootstrap(backend.ws).uri, root / "base")
     ensure_experiment(backend.ws, "report-test")
     for job, lr in (("job-a", 1e-3), ("job-b", 3e-3)):
-        run_finetune(FinetuneRequest(
-            job_name=job, base_model_dir=str(base), train_path=str(data["train_sft"]), test_path=str(data["test_sft"]),
-            output_dir=str(root / job), tracking_uri=backend.ws.tracking_uri, experiment="report-test",
-            params={"max_steps": 12, "per_device_train_batch_size": 8, "learning_rate": lr, "apply_lora": "true",
-                    "logging_steps": 2, "evaluation_strategy": "steps", "eval_steps": 4, "max_seq_length": 128}))
+        run_finetune(
+            FinetuneRequest(
+                job_name=job,
+                base_model_dir=str(base),
+                train_path=str(data["train_sft"]),
+                test_path=str(data["test_sft"]),
+                output_dir=str(root / job),
+                tracking_uri=backend.ws.tracking_uri,
+                experiment="report-test",
+                params={
+                    "max_steps": 12,
+                    "per_device_train_batch_size": 8,
+                    "learning_rate": lr,
+                    "apply_lora": "true",
+                    "logging_steps": 2,
+                    "evaluation_strategy": "steps",
+                    "eval_steps": 4,
+                    "max_seq_length": 128,
+                },
+            )
+        )
     ledger = LocalLedger(backend.ws.root / "ledger")
     smoke = SmokeResult(ok=True, status_code=200, latency_ms=31.5, reply_excerpt="The sea is deep.")
     before = {"job_name": "job-a", "smoke_ok": True, "smoke_latency_ms": 187.0, "smoke_reply": "Rain falls."}
-    ledger.put(RunRecord(run="rep", backend="local", digest="d" * 64, job_name="job-b", status="live", previous_job="job-a",
-                         model_name="rep", model_version="2", endpoint="rep-ep", deployment="v2-dddddddd", smoke=smoke,
-                         previous_report=before), None)
+    ledger.put(
+        RunRecord(
+            run="rep",
+            backend="local",
+            digest="d" * 64,
+            job_name="job-b",
+            status="live",
+            previous_job="job-a",
+            model_name="rep",
+            model_version="2",
+            endpoint="rep-ep",
+            deployment="v2-dddddddd",
+            smoke=smoke,
+            previous_report=before,
+        ),
+        None,
+    )
     ledger.put(RunRecord(run="other", backend="local", digest="e" * 64, job_name="job-a", status="live"), None)
     return backend
 

@@ -23,9 +23,14 @@ from gitops.spec.validate import ValidatedSpec, validate_text
 from tests.conftest import REPO_ROOT
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept
 
-SPEC = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text().replace(
-    "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n"
-    "  # dataset: HuggingFaceH4/ultrachat_200k")
+SPEC = (
+    (REPO_ROOT / "runs" / "phi4-ultrachat.yaml")
+    .read_text()
+    .replace(
+        "dataset: HuggingFaceH4/ultrachat_200k",
+        "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k",
+    )
+)
 RUN = "phi4-ultrachat"
 MAX_CALLS_PER_INVOCATION = 16  # a handful of GETs and one or two writes per step, a few steps per invocation
 
@@ -65,8 +70,13 @@ class World:
         return got[0]
 
     def event(self, job: str, event_id: str | None = None) -> dict[str, Any]:
-        body = build_event(topic=self.fake.ws_path, experiment="chat_completion", run_id=job, status="completed",
-                           tags=self.fake.job(job)["properties"]["tags"])
+        body = build_event(
+            topic=self.fake.ws_path,
+            experiment="chat_completion",
+            run_id=job,
+            status="completed",
+            tags=self.fake.job(job)["properties"]["tags"],
+        )
         if event_id:
             body["id"] = event_id
         return body
@@ -130,8 +140,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     with intercept(fake):
         backend = azure_backend_for(fake)
         queue = MemoryQueue()
-        lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: backend, topic=backend.topic, queue=queue,
-                              clock=clock.now)
+        lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: backend, topic=backend.topic, queue=queue, clock=clock.now)
         yield World(fake, backend, clock, queue, lifecycle)
 
 
@@ -170,8 +179,10 @@ def test_redelivered_and_duplicate_events_during_a_rollout_make_one_deployment(w
     assert len(world.fake.model_versions("Phi-4-ultrachat-200k")) == 1
 
 
-@pytest.mark.parametrize("dies_in", ["get_job", "register_model", "get_endpoint", "begin_deployment", "get_deployment", "invoke",
-                                     "begin_traffic", "delete_deployment"])
+@pytest.mark.parametrize(
+    "dies_in",
+    ["get_job", "register_model", "get_endpoint", "begin_deployment", "get_deployment", "invoke", "begin_traffic", "delete_deployment"],
+)
 def test_a_process_killed_in_any_step_is_resumed_by_the_timer_without_acting_twice(world: World, dies_in: str) -> None:
     old = world.live_first_version()
     job = world.submit_completed(lr="6.0e-6")
@@ -191,8 +202,13 @@ def test_a_process_killed_in_any_step_is_resumed_by_the_timer_without_acting_twi
 
             return die
 
-    dying = Lifecycle(world.lifecycle.ledger, lambda name: Dying(), topic=world.backend.topic, queue=world.queue,  # type: ignore[arg-type, return-value]
-                      clock=world.clock.now)
+    dying = Lifecycle(
+        world.lifecycle.ledger,
+        lambda name: Dying(),
+        topic=world.backend.topic,
+        queue=world.queue,  # type: ignore[arg-type, return-value]
+        clock=world.clock.now,
+    )
     world.lifecycle.on_job_event(world.event(job))
     with pytest.raises(Killed):
         world.deliver(lifecycle=dying)
@@ -245,7 +261,8 @@ def test_a_spec_may_set_its_own_deadline(world: World) -> None:
     world.live_first_version()
     world.fake.provisioning_s["deployments"] = 3 * 3600
     text = SPEC.replace("learning_rate: 5.0e-6", "learning_rate: 7.0e-6").replace(
-        "request_timeout_ms: 90000", "request_timeout_ms: 90000\n  timeouts: {deployment: 20m}")
+        "request_timeout_ms: 90000", "request_timeout_ms: 90000\n  timeouts: {deployment: 20m}"
+    )
     validated = validate_text(text, f"runs/{RUN}.yaml")
     assert validated.ok, validated.findings
     record = world.lifecycle.submit(validated)
@@ -373,8 +390,11 @@ def test_event_grid_needs_one_delivery_where_the_in_handler_flow_was_redelivered
 def test_a_name_azure_has_not_released_yet_is_waited_for_then_the_rollout_goes_on(world: World) -> None:
     """Cleanup deleted the endpoint; the run comes back and re-creates the name at once (reported: 404
     InferencingClientCallFailed for a while): the step waits and tries again instead of failing."""
-    body = {"code": "NotFound", "message": "Resource not found",
-            "details": [{"code": "InferencingClientCallFailed", "message": "The endpoint could not be created"}]}
+    body = {
+        "code": "NotFound",
+        "message": "Resource not found",
+        "details": [{"code": "InferencingClientCallFailed", "message": "The endpoint could not be created"}],
+    }
     world.fake.fail_next.extend([(r"^PUT .*onlineEndpoints/ultrachat-completion\?", 404, {}, body)] * 2)
     job = world.submit_completed()
     world.lifecycle.on_job_event(world.event(job))
@@ -389,8 +409,7 @@ def test_a_second_spec_on_the_same_endpoint_is_refused_at_submit(world: World) -
     from gitops.errors import ConflictError
 
     world.lifecycle.submit(world.spec())
-    other = validate_text(SPEC.replace(f"name: {RUN}", "name: copycat").replace("Phi-4-ultrachat-200k", "copycat"),
-                          "runs/copycat.yaml")
+    other = validate_text(SPEC.replace(f"name: {RUN}", "name: copycat").replace("Phi-4-ultrachat-200k", "copycat"), "runs/copycat.yaml")
     assert other.ok, other.findings
     with pytest.raises(ConflictError, match=f"already serves run '{RUN}'"):
         world.lifecycle.submit(other)
@@ -447,8 +466,10 @@ def test_a_deployment_change_during_a_rollout_waits_and_then_redeploys_the_same_
 
 def test_a_new_version_while_one_is_held_removes_the_held_candidate_and_rolls_out(world: World) -> None:
     serving = world.live_first_version()
-    world.fake.scorer = lambda endpoint, deployment, body: (200, [{"0": "It matters because life on Earth depends on it."}]
-                                                           if deployment == serving else [{"0": "zzz"}])
+    world.fake.scorer = lambda endpoint, deployment, body: (
+        200,
+        [{"0": "It matters because life on Earth depends on it."}] if deployment == serving else [{"0": "zzz"}],
+    )
     v2 = world.submit_completed(lr="6.0e-6")
     world.lifecycle.on_job_event(world.event(v2))
     world.deliver(until="held")
@@ -470,7 +491,8 @@ def test_a_new_version_while_one_is_held_removes_the_held_candidate_and_rolls_ou
 def test_a_kept_previous_deployment_makes_a_rollback_of_a_live_run_instant(world: World) -> None:
     first = world.live_first_version()
     kept = SPEC.replace("learning_rate: 5.0e-6", "learning_rate: 6.0e-6").replace(
-        "request_timeout_ms: 90000", "request_timeout_ms: 90000\n  keep_previous_for: 6h")
+        "request_timeout_ms: 90000", "request_timeout_ms: 90000\n  keep_previous_for: 6h"
+    )
     record = world.lifecycle.submit(validate_text(kept, f"runs/{RUN}.yaml"))
     world.fake.set_job_status(record.job_name, "Completed")
     world.lifecycle.on_job_event(world.event(record.job_name))
@@ -514,8 +536,9 @@ RAMP = "request_timeout_ms: 90000\n  rollout: {steps: [10, 50, 100], hold: 10m}"
 
 
 def _ramped(world: World, lr: str, rollout: str = RAMP) -> ValidatedSpec:
-    result = validate_text(SPEC.replace("learning_rate: 5.0e-6", f"learning_rate: {lr}").replace(
-        "request_timeout_ms: 90000", rollout), f"runs/{RUN}.yaml")
+    result = validate_text(
+        SPEC.replace("learning_rate: 5.0e-6", f"learning_rate: {lr}").replace("request_timeout_ms: 90000", rollout), f"runs/{RUN}.yaml"
+    )
     assert result.ok, result.findings
     return result
 
@@ -526,9 +549,12 @@ def _users(world: World, endpoint: str, n: int) -> None:
     import requests
 
     for _ in range(n):
-        requests.post(f"https://{endpoint}.{world.fake.location}.inference.ml.azure.com/score", timeout=5,
-                      headers={"Authorization": f"Bearer {key}"},
-                      json={"input_data": {"input_string": [{"role": "user", "content": "hi"}], "parameters": {}}})
+        requests.post(
+            f"https://{endpoint}.{world.fake.location}.inference.ml.azure.com/score",
+            timeout=5,
+            headers={"Authorization": f"Bearer {key}"},
+            json={"input_data": {"input_string": [{"role": "user", "content": "hi"}], "parameters": {}}},
+        )
 
 
 def test_gradual_traffic_takes_three_holds_of_ten_minutes_without_an_invocation_waiting(world: World) -> None:
@@ -579,8 +605,13 @@ def test_unreadable_traffic_metrics_never_promote_the_ramp_times_out_and_rolls_b
 def test_a_forged_failed_event_for_a_running_job_marks_nothing_failed(world: World) -> None:
     record = world.lifecycle.submit(world.spec())
     world.fake.set_job_status(record.job_name, "Running")
-    forged = build_event(topic=world.fake.ws_path, experiment="chat_completion", run_id=record.job_name, status="failed",
-                         tags=world.fake.job(record.job_name)["properties"]["tags"])
+    forged = build_event(
+        topic=world.fake.ws_path,
+        experiment="chat_completion",
+        run_id=record.job_name,
+        status="failed",
+        tags=world.fake.job(record.job_name)["properties"]["tags"],
+    )
     assert world.lifecycle.on_job_event(forged)[0].action == "scheduled"
     world.deliver()
     after = world.record()

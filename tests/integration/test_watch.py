@@ -16,8 +16,7 @@ SEED = REPO_ROOT / "examples" / "phi3-mini-ultrachat.yaml"
 
 
 def test_the_seeds_spec_is_found_archived_and_retired_with_phi4_named(world: World) -> None:  # noqa: F811
-    result = scan([("phi3-mini-ultrachat", validate_file(SEED))], world.lifecycle.ledger, lambda _: world.backend,
-                  world.clock.now())
+    result = scan([("phi3-mini-ultrachat", validate_file(SEED))], world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
     by_subject = {(f.kind, f.subject): f for f in result.findings}
     archived = by_subject[("model", "model.version")]
     assert archived.severity == "error" and "archived" in archived.what and "Phi-4" in archived.fix
@@ -54,8 +53,7 @@ def test_traffic_moved_by_hand_is_drift_and_fix_restores_it_on_managed_endpoints
     body["properties"]["traffic"] = {serving: 50, "handmade": 50}
     # ...and an endpoint nobody here manages, drifting as it likes.
     world.fake.put_resource(f"{world.fake.ws_path}/onlineEndpoints/theirs", copy.deepcopy(body) | {"name": "theirs", "tags": {}})
-    result = scan(ledger_specs(world.lifecycle.ledger.list()), world.lifecycle.ledger, lambda _: world.backend,
-                  world.clock.now())
+    result = scan(ledger_specs(world.lifecycle.ledger.list()), world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
     drift = {f.subject: f for f in result.findings if f.kind == "drift"}
     assert set(drift) == {f"{endpoint} traffic", f"{endpoint} deployments"}, result.findings
     assert "handmade 50%" in drift[f"{endpoint} traffic"].what and drift[f"{endpoint} traffic"].fixable
@@ -70,13 +68,15 @@ def test_traffic_moved_by_hand_is_drift_and_fix_restores_it_on_managed_endpoints
     world.clock.advance(300)
     restore(record, world.backend, world.clock.now(), apply=True)  # the handmade one goes once it takes no traffic
     world.clock.advance(300)
-    assert world.fake.endpoint(endpoint)["properties"]["traffic"] == {serving: 100, "handmade": 0} or \
-        world.fake.endpoint(endpoint)["properties"]["traffic"] == {serving: 100}
+    assert world.fake.endpoint(endpoint)["properties"]["traffic"] == {serving: 100, "handmade": 0} or world.fake.endpoint(endpoint)[
+        "properties"
+    ]["traffic"] == {serving: 100}
     assert world.fake.deployments(endpoint) == [serving]
     assert world.fake.endpoint("theirs")["properties"]["traffic"] == {serving: 50, "handmade": 50}
     writes = [c for c in world.fake.calls if c[0] in ("PUT", "DELETE", "PATCH") and "/onlineEndpoints/theirs" in c[1]]
-    assert writes == [] and not [f for f in scan([], world.lifecycle.ledger, lambda _: world.backend,
-                                                 world.clock.now()).findings if f.kind == "drift"]
+    assert writes == [] and not [
+        f for f in scan([], world.lifecycle.ledger, lambda _: world.backend, world.clock.now()).findings if f.kind == "drift"
+    ]
 
 
 def test_a_keep_run_is_reported_and_never_fixed(world: World) -> None:  # noqa: F811

@@ -11,6 +11,5 @@ def test_every_test_the_case_index_names_exists() -> None:
     index = (REPO_ROOT / "tests" / "security" / "CASES.md").read_text()
     named = re.findall(r"(tests/[\w/]+\.py)::(test_\w+)", index)
     assert len({case for case in re.findall(r"^\| (\d+) \|", index, re.M)}) == 12 and len(named) >= 30
-    missing = [f"{path}::{name}" for path, name in named
-               if not re.search(rf"^def {name}\(", (REPO_ROOT / path).read_text(), re.M)]
+    missing = [f"{path}::{name}" for path, name in named if not re.search(rf"^def {name}\(", (REPO_ROOT / path).read_text(), re.M)]
     assert missing == []

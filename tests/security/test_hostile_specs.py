@@ -10,10 +10,12 @@ import pytest
 
 from gitops.spec.validate import validate_file, validate_text
 
-BOMB = "".join([
-    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
-    *(f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)),
-])
+BOMB = "".join(
+    [
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
+        *(f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)),
+    ]
+)
 HOSTILE_TEXTS = {
     "billion-laughs": (BOMB, "aliases"),
     "recursive-alias": ("name: x\nmodel: &m {name: *m}\n", "aliases"),
@@ -62,25 +64,33 @@ def test_a_broken_policy_is_an_error_on_every_path(cli, tmp_path, local_spec_tex
     repo.commit("broken policy")
     spec = repo.root / "runs" / "tiny-run.yaml"
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
-    for args in (("validate", str(spec)), ("render", str(spec)), ("run", str(spec)),
-                 ("plan", "--base", base, "--repo", str(repo.root)), ("cleanup", "--dry-run", "--repo", str(repo.root))):
+    for args in (
+        ("validate", str(spec)),
+        ("render", str(spec)),
+        ("run", str(spec)),
+        ("plan", "--base", base, "--repo", str(repo.root)),
+        ("cleanup", "--dry-run", "--repo", str(repo.root)),
+    ):
         result = cli(*args)
         assert result.exit_code != 0, (args, result)
         assert "all valid" not in result.out and ": ok" not in result.out, (args, result.out)
         assert "Traceback" not in result.err, (args, result.err)
 
 
-@pytest.mark.parametrize(("old", "new", "path", "needle"), [
-    ("max_steps: 10", "max_steps: 100000000000000000000000000000000000000", "finetune.params.max_steps", "out of range"),
-    ("max_steps: 10", "max_steps: 200000", "finetune.params.max_steps", "exceeds the cap of 100000"),
-    ("max_steps: 10", 'max_steps: "--5"', "finetune.params.max_steps", "must be an integer"),
-    ("learning_rate: 1.0e-3", "learning_rate: -1.0e-3", "finetune.params.learning_rate", "greater than 0"),
-    ("learning_rate: 1.0e-3", "learning_rate: .nan", "finetune.params.learning_rate", "finite"),
-    ("endpoint: tiny-run-ep}", "endpoint: tiny-run-ep, instance_count: true}", "deploy.instance_count", "valid integer"),
-    ("owner: team-a", "owner: team-a\ncompute: {nodes: true}", "compute.nodes", "valid integer"),
-    ("owner: team-a", "owner: team-a\nlifecycle: {expire_after: 1000000000d}", "lifecycle.expire_after", "longer than 3650 days"),
-    ("owner: team-a", "owner: team-a\nlifecycle: {keep: \"yes\"}", "lifecycle.keep", "valid boolean"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "path", "needle"),
+    [
+        ("max_steps: 10", "max_steps: 100000000000000000000000000000000000000", "finetune.params.max_steps", "out of range"),
+        ("max_steps: 10", "max_steps: 200000", "finetune.params.max_steps", "exceeds the cap of 100000"),
+        ("max_steps: 10", 'max_steps: "--5"', "finetune.params.max_steps", "must be an integer"),
+        ("learning_rate: 1.0e-3", "learning_rate: -1.0e-3", "finetune.params.learning_rate", "greater than 0"),
+        ("learning_rate: 1.0e-3", "learning_rate: .nan", "finetune.params.learning_rate", "finite"),
+        ("endpoint: tiny-run-ep}", "endpoint: tiny-run-ep, instance_count: true}", "deploy.instance_count", "valid integer"),
+        ("owner: team-a", "owner: team-a\ncompute: {nodes: true}", "compute.nodes", "valid integer"),
+        ("owner: team-a", "owner: team-a\nlifecycle: {expire_after: 1000000000d}", "lifecycle.expire_after", "longer than 3650 days"),
+        ("owner: team-a", 'owner: team-a\nlifecycle: {keep: "yes"}', "lifecycle.keep", "valid boolean"),
+    ],
+)
 def test_numbers_counts_and_durations_are_bounded(local_spec_text, old: str, new: str, path: str, needle: str) -> None:  # type: ignore[no-untyped-def]
     from gitops.spec.policy import Policy
 

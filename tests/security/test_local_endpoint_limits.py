@@ -23,11 +23,19 @@ def test_a_huge_prompt_or_too_many_messages_is_413_with_the_limit() -> None:
     assert parse_score_body(conversation(n=3))[0][0]["content"] == "x" * 10
 
 
-@pytest.mark.parametrize(("params", "needle"), [
-    ({"max_new_tokens": 100000}, f"1..{server.MAX_NEW_TOKENS}"), ({"max_new_tokens": float("inf")}, "whole number"),
-    ({"max_new_tokens": True}, "whole number"), ({"temperature": float("nan")}, "finite"), ({"top_p": float("inf")}, "finite"),
-    ({"temperature": "hot"}, "bad generation parameter"), ({"top_p": 0}, "top_p"), ({"temperature": 1e6}, "temperature"),
-])
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"max_new_tokens": 100000}, f"1..{server.MAX_NEW_TOKENS}"),
+        ({"max_new_tokens": float("inf")}, "whole number"),
+        ({"max_new_tokens": True}, "whole number"),
+        ({"temperature": float("nan")}, "finite"),
+        ({"top_p": float("inf")}, "finite"),
+        ({"temperature": "hot"}, "bad generation parameter"),
+        ({"top_p": 0}, "top_p"),
+        ({"temperature": 1e6}, "temperature"),
+    ],
+)
 def test_generation_parameters_are_bounded_and_finite(params: dict, needle: str) -> None:
     with pytest.raises(BadRequest, match=needle):
         generation_params(params)

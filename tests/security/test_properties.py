@@ -15,11 +15,33 @@ from gitops.spec.policy import parse_policy
 from gitops.spec.validate import validate_text
 
 FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-SCALARS = st.none() | st.booleans() | st.integers(-10**40, 10**40) | st.floats() | st.text(max_size=30)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-                    max_leaves=20)
-KEYS = st.sampled_from(["name", "backend", "model", "data", "compute", "finetune", "params", "deploy", "lifecycle", "runTags",
-                        "data", "runId", "eventType", "type", "topic", "runStatus", "max_steps", "registry", "version"])
+SCALARS = st.none() | st.booleans() | st.integers(-(10**40), 10**40) | st.floats() | st.text(max_size=30)
+JSON = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=20
+)
+KEYS = st.sampled_from(
+    [
+        "name",
+        "backend",
+        "model",
+        "data",
+        "compute",
+        "finetune",
+        "params",
+        "deploy",
+        "lifecycle",
+        "runTags",
+        "data",
+        "runId",
+        "eventType",
+        "type",
+        "topic",
+        "runStatus",
+        "max_steps",
+        "registry",
+        "version",
+    ]
+)
 SHAPED = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5), max_leaves=25)
 
 

@@ -15,8 +15,13 @@ from gitops.backends.base import Backend
 from gitops.ledger.model import Cursor, RunRecord
 from gitops.lifecycle import steps as S
 
-SPEC = {"name": "mine", "backend": "local", "model": {"registry": "local", "name": "tiny-phi3"},
-        "data": {"train_path": "t.jsonl"}, "deploy": {"endpoint": "theirs"}}
+SPEC = {
+    "name": "mine",
+    "backend": "local",
+    "model": {"registry": "local", "name": "tiny-phi3"},
+    "data": {"train_path": "t.jsonl"},
+    "deploy": {"endpoint": "theirs"},
+}
 
 
 @pytest.fixture(params=["local", "azureml"])
@@ -39,8 +44,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 def _ensure(backend: Backend, run: str) -> Any:
     now = time.time()
     record = RunRecord(run=run, backend=backend.name, job_name="gitops-mine-1", spec=SPEC, digest="d" * 64)
-    cursor = Cursor(step="ensure_endpoint", entered_at=now, not_before=now, deadline_at=now + 60, started_at=now,
-                    endpoint="theirs")
+    cursor = Cursor(step="ensure_endpoint", entered_at=now, not_before=now, deadline_at=now + 60, started_at=now, endpoint="theirs")
     return S.ensure_endpoint(S.StepContext(record, cursor, backend, now))
 
 

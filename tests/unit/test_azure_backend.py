@@ -57,9 +57,13 @@ def test_older_versions_still_read_their_tags(azure_fake, azure_backend) -> None
 
 
 def test_properties_win_over_tags_and_archived_or_retired_models_are_errors(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
-    azure_fake.add_model(seed.foundation_model(stage="Archived", tags={"FinetuneRetirementDate": "2025-08-30",
-                                                                         "finetune_compute_allow_list": "['Standard_NC6s_v3']"},
-                                               properties={"finetune_compute_allow_list": "['Standard_NC24ads_A100_v4']"}))
+    azure_fake.add_model(
+        seed.foundation_model(
+            stage="Archived",
+            tags={"FinetuneRetirementDate": "2025-08-30", "finetune_compute_allow_list": "['Standard_NC6s_v3']"},
+            properties={"finetune_compute_allow_list": "['Standard_NC24ads_A100_v4']"},
+        )
+    )
     model = azure_backend.resolve_model(spec_with())
     assert model.finetune_allow_list == ("Standard_NC24ads_A100_v4",)
     messages = {(f.path, f.severity.value): f.message for f in model.findings}
@@ -69,8 +73,12 @@ def test_properties_win_over_tags_and_archived_or_retired_models_are_errors(azur
 
 def test_metadata_reads_strings_lists_and_dicts() -> None:
     """Values stored as text (Python literals in older tags, JSON in system metadata) are read as what they hold."""
-    body = {"properties": {"tags": {"finetune_compute_allow_list": "['x', 'y']", "model_specific_defaults": "{'k': 1}"},
-                           "systemMetadata": {"SKU": '{"inferenceRecommendedSkus": ["z"]}'}}}
+    body = {
+        "properties": {
+            "tags": {"finetune_compute_allow_list": "['x', 'y']", "model_specific_defaults": "{'k': 1}"},
+            "systemMetadata": {"SKU": '{"inferenceRecommendedSkus": ["z"]}'},
+        }
+    }
     facts = read_facts(body)
     assert facts.finetune_skus == ("x", "y") and facts.defaults == {"k": 1} and facts.inference_skus == ("z",)
 
@@ -83,13 +91,16 @@ def test_missing_model_version_is_not_found(azure_backend) -> None:  # type: ign
 
 
 # -- compute ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("setup", "spec_fields", "path", "needle"), [
-    (None, {"cluster": "nope-cluster"}, "compute.cluster", "does not exist"),
-    (("broken", "Standard_NC24ads_A100_v4", 2, "Failed"), {"cluster": "broken"}, "compute.cluster", "failed provisioning"),
-    (("small", "Standard_NC6s_v3", 2, "Succeeded"), {"cluster": "small"}, "compute.instance_type", "Standard_NC24ads_A100_v4"),
-    (None, {"cluster": "gpu-cluster-big", "nodes": 3}, "compute.nodes", "at most 2"),
-    (None, {"cluster": None, "instance_type": "Standard_DS3_v2"}, "compute.instance_type", "not among Phi-4's fine-tune SKUs"),
-])
+@pytest.mark.parametrize(
+    ("setup", "spec_fields", "path", "needle"),
+    [
+        (None, {"cluster": "nope-cluster"}, "compute.cluster", "does not exist"),
+        (("broken", "Standard_NC24ads_A100_v4", 2, "Failed"), {"cluster": "broken"}, "compute.cluster", "failed provisioning"),
+        (("small", "Standard_NC6s_v3", 2, "Succeeded"), {"cluster": "small"}, "compute.instance_type", "Standard_NC24ads_A100_v4"),
+        (None, {"cluster": "gpu-cluster-big", "nodes": 3}, "compute.nodes", "at most 2"),
+        (None, {"cluster": None, "instance_type": "Standard_DS3_v2"}, "compute.instance_type", "not among Phi-4's fine-tune SKUs"),
+    ],
+)
 def test_compute_findings_name_the_field_and_the_fix(azure_fake, azure_backend, setup, spec_fields, path, needle) -> None:  # type: ignore[no-untyped-def]
     if setup:
         azure_fake.add_cluster(*setup)
@@ -156,8 +167,14 @@ def test_given_data_is_bound_as_pipeline_inputs(azure_fake, azure_backend) -> No
     validated = validate_text(text, "runs/phi4-ultrachat.yaml")
     spec = validated.require()
     data = azure_backend.prepare_data(spec, "gitops-phi4-ultrachat-0123456789ab")
-    status = azure_backend.submit(spec, validated.params, "gitops-phi4-ultrachat-0123456789ab",
-                                  {"gitops_run": spec.name, "gitops_digest": "0123456789abcdef"}, azure_backend.resolve_model(spec), data)
+    status = azure_backend.submit(
+        spec,
+        validated.params,
+        "gitops-phi4-ultrachat-0123456789ab",
+        {"gitops_run": spec.name, "gitops_digest": "0123456789abcdef"},
+        azure_backend.resolve_model(spec),
+        data,
+    )
     body = azure_fake.job(status.name)["properties"]
     assert list(body["jobs"]) == ["finetune"] and body["inputs"]["train_file"]["uri"].endswith("/data/ultrachat-train/versions/1")
 
@@ -266,18 +283,30 @@ def test_begin_calls_start_operations_and_never_wait_or_poll(azure_fake, azure_b
 
 
 def test_an_endpoint_we_did_not_create_is_never_taken_over(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
-    azure_fake.put_resource(f"{azure_fake.ws_path}/onlineEndpoints/theirs",
-                            {"location": "eastus", "properties": {"authMode": "Key", "scoringUri": "https://x/score", "traffic": {},
-                                                                  "properties": {}},
-                             "identity": {"type": "SystemAssigned"}, "tags": {}})
+    azure_fake.put_resource(
+        f"{azure_fake.ws_path}/onlineEndpoints/theirs",
+        {
+            "location": "eastus",
+            "properties": {"authMode": "Key", "scoringUri": "https://x/score", "traffic": {}, "properties": {}},
+            "identity": {"type": "SystemAssigned"},
+            "tags": {},
+        },
+    )
     with pytest.raises(ConflictError, match="not managed by finetune-gitops"):
         azure_backend.begin_endpoint("theirs", {"managed_by": "finetune-gitops"})
 
 
 # The service's answer when another workspace of the region holds the name (reported: azureml-examples #1931).
-NAME_TAKEN_400 = {"code": "BadRequest", "message": "One or more validation errors occurred",
-                  "details": [{"code": "Invalid", "message": "There is already an endpoint with this name taken in region "
-                                                             "eastus. Endpoint names must be unique within a region."}]}
+NAME_TAKEN_400 = {
+    "code": "BadRequest",
+    "message": "One or more validation errors occurred",
+    "details": [
+        {
+            "code": "Invalid",
+            "message": "There is already an endpoint with this name taken in region eastus. Endpoint names must be unique within a region.",
+        }
+    ],
+}
 
 
 @pytest.mark.parametrize("answer", [(409, None), (400, NAME_TAKEN_400)])
@@ -291,8 +320,11 @@ def test_a_name_taken_in_the_region_is_reported_clearly(azure_fake, azure_backen
 
 def test_a_name_deleted_moments_ago_is_a_wait_not_a_failure(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
     """Re-creating a name soon after deleting it (reported: azure-cli-extensions #7660, #7107)."""
-    body = {"code": "NotFound", "message": "Resource not found",
-            "details": [{"code": "InferencingClientCallFailed", "message": "The endpoint could not be created"}]}
+    body = {
+        "code": "NotFound",
+        "message": "Resource not found",
+        "details": [{"code": "InferencingClientCallFailed", "message": "The endpoint could not be created"}],
+    }
     azure_fake.fail_next.append((r"^PUT .*onlineEndpoints/again\?", 404, {}, body))
     with pytest.raises(TransientBackendError, match="deleted recently") as caught:
         azure_backend.begin_endpoint("again", {"managed_by": "finetune-gitops"})
@@ -334,8 +366,9 @@ def test_usage_unknown_when_metrics_fail(azure_fake, azure_backend) -> None:  # 
 
 
 # -- error translation and retries ------------------------------------------------------------------
-@pytest.mark.parametrize(("status", "error_type"), [(401, AuthError), (403, ForbiddenError), (404, NotFoundError),
-                                                    (409, ConflictError), (400, SpecError)])
+@pytest.mark.parametrize(
+    ("status", "error_type"), [(401, AuthError), (403, ForbiddenError), (404, NotFoundError), (409, ConflictError), (400, SpecError)]
+)
 def test_sdk_errors_become_project_errors(azure_fake, azure_backend, status, error_type) -> None:  # type: ignore[no-untyped-def]
     azure_fake.fail_next.append((r"/computes/gpu-cluster-big", status, {}))
     ws = azure_backend.clients.workspace
@@ -392,8 +425,11 @@ def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_back
     from gitops.plan import derive
     from gitops.spec.policy import Policy
 
-    text = REFERENCE.read_text().replace("  endpoint: ultrachat-completion\n", "").replace(
-        "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:t:1\n  test_path: azureml:v:1\n  # was dataset")
+    text = (
+        REFERENCE.read_text()
+        .replace("  endpoint: ultrachat-completion\n", "")
+        .replace("dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:t:1\n  test_path: azureml:v:1\n  # was dataset")
+    )
     validated = validate_text(text, "runs/phi4-ultrachat.yaml")
     assert validated.ok, validated.findings
     planned = derive(validated.require(), validated.params, validated.digest or "", Policy(), salt="acme/models").endpoint
@@ -407,8 +443,10 @@ def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_back
 def test_the_sdks_own_validation_errors_read_as_one_clear_line(azure_backend) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SpecError) as caught:
         azure_backend.begin_endpoint("ep", {"managed_by": "finetune-gitops"})  # names need 3-32 characters
-    assert caught.value.headline == ("Azure refused the request while creating endpoint ep: The name for an endpoint must be "
-                                     "at least 3 and at most 32 characters long (inclusive of both limits).")
+    assert caught.value.headline == (
+        "Azure refused the request while creating endpoint ep: The name for an endpoint must be "
+        "at least 3 and at most 32 characters long (inclusive of both limits)."
+    )
 
 
 def test_cleanup_removes_a_stuck_zero_percent_deployment_on_azure(azure_fake, azure_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

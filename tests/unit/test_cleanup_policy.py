@@ -9,17 +9,35 @@ import pytest
 from gitops.cleanup.policy import DeploymentFacts, EndpointFacts, Rules, decide, judge
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-RULES = Rules(idle_after=timedelta(hours=24), expire_after=timedelta(days=7), stuck_grace=timedelta(hours=2),
-              prune_orphans=False, max_deletions_per_run=2)
+RULES = Rules(
+    idle_after=timedelta(hours=24),
+    expire_after=timedelta(days=7),
+    stuck_grace=timedelta(hours=2),
+    prune_orphans=False,
+    max_deletions_per_run=2,
+)
 MANAGED = {"managed_by": "finetune-gitops", "gitops_run": "r"}
 
 
-def facts(name: str = "ep", *, deployed_h: float = 1, last_request_h: float | None = 0.5, known: bool = True,
-          tags: dict[str, str] | None = None, **kw: object) -> EndpointFacts:
+def facts(
+    name: str = "ep",
+    *,
+    deployed_h: float = 1,
+    last_request_h: float | None = 0.5,
+    known: bool = True,
+    tags: dict[str, str] | None = None,
+    **kw: object,
+) -> EndpointFacts:
     deployed = NOW - timedelta(hours=deployed_h)
-    base = dict(name=name, tags=MANAGED if tags is None else tags, created_at=deployed,
-                deployments=(DeploymentFacts("blue", 100, deployed),), usage_known=known,
-                last_request_at=None if last_request_h is None else NOW - timedelta(hours=last_request_h), run="r")
+    base = dict(
+        name=name,
+        tags=MANAGED if tags is None else tags,
+        created_at=deployed,
+        deployments=(DeploymentFacts("blue", 100, deployed),),
+        usage_known=known,
+        last_request_at=None if last_request_h is None else NOW - timedelta(hours=last_request_h),
+        run="r",
+    )
     base.update(kw)
     return EndpointFacts(**base)  # type: ignore[arg-type]
 
@@ -53,10 +71,13 @@ def test_spec_lifetimes_override_the_repo_defaults() -> None:
     assert judge(facts(deployed_h=8 * 24, last_request_h=0.1, expire_after=timedelta(days=30)), RULES, NOW).action == "keep"
 
 
-@pytest.mark.parametrize(("kw", "reason"), [
-    ({"keep": True}, "kept by lifecycle.keep"),
-    ({"tags": {**MANAGED, "gitops_keep": "true"}}, "kept by the gitops_keep tag"),
-])
+@pytest.mark.parametrize(
+    ("kw", "reason"),
+    [
+        ({"keep": True}, "kept by lifecycle.keep"),
+        ({"tags": {**MANAGED, "gitops_keep": "true"}}, "kept by the gitops_keep tag"),
+    ],
+)
 def test_keep_protects(kw: dict, reason: str) -> None:
     v = judge(facts(deployed_h=30 * 24, last_request_h=None, **kw), RULES, NOW)
     assert v.action == "keep" and v.reasons == (reason,)
@@ -72,15 +93,22 @@ def test_deploy_in_progress_is_skipped() -> None:
     assert v.action == "skip" and v.reasons == ("run r is mid-deploy",)
 
 
-@pytest.mark.parametrize("kw", [{"run_status": "rolling_back"}, {"run_status": "completed", "rollout_step": "check_job"},
-                                {"run_status": "deploying", "rollout_step": "await_deployment"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"run_status": "rolling_back"},
+        {"run_status": "completed", "rollout_step": "check_job"},
+        {"run_status": "deploying", "rollout_step": "await_deployment"},
+    ],
+)
 def test_a_rollout_in_progress_is_never_cleaned_up(kw: dict) -> None:
     v = judge(facts(deployed_h=30 * 24, **kw), RULES, NOW)
     assert v.action == "skip" and v.reasons[0].startswith("run r is mid-deploy")
 
 
-@pytest.mark.parametrize(("prune", "on_main", "action"), [(False, False, "keep"), (True, False, "delete"), (True, True, "keep"),
-                                                          (True, None, "keep")])
+@pytest.mark.parametrize(
+    ("prune", "on_main", "action"), [(False, False, "keep"), (True, False, "delete"), (True, True, "keep"), (True, None, "keep")]
+)
 def test_orphans_only_with_prune_on(prune: bool, on_main: bool | None, action: str) -> None:
     rules = Rules(RULES.idle_after, RULES.expire_after, RULES.stuck_grace, prune_orphans=prune)
     assert judge(facts(spec_on_main=on_main), rules, NOW).action == action
@@ -88,8 +116,11 @@ def test_orphans_only_with_prune_on(prune: bool, on_main: bool | None, action: s
 
 def test_stuck_zero_traffic_deployments_after_the_grace() -> None:
     old = NOW - timedelta(hours=3)
-    deployments = (DeploymentFacts("blue", 100, NOW - timedelta(hours=5)), DeploymentFacts("green", 0, old),
-                   DeploymentFacts("fresh", 0, NOW - timedelta(minutes=10)))
+    deployments = (
+        DeploymentFacts("blue", 100, NOW - timedelta(hours=5)),
+        DeploymentFacts("green", 0, old),
+        DeploymentFacts("fresh", 0, NOW - timedelta(minutes=10)),
+    )
     v = judge(facts(deployments=deployments), RULES, NOW)
     assert v.action == "delete_deployments" and v.deployments == ("green",)
 

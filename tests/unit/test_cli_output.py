@@ -14,8 +14,9 @@ from gitops.cli import output
 from gitops.cli.run_cmds import Pace, clock, summary_line
 
 
-def test_library_lines_go_to_the_log_file_and_ours_to_the_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_library_lines_go_to_the_log_file_and_ours_to_the_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
     output.quiet()
     try:

@@ -12,7 +12,9 @@ def test_valid_examples_exit_zero(cli) -> None:
 
 
 def test_every_problem_is_printed_with_file_line_and_path(cli, write) -> None:
-    path = write("runs/bad.yaml", """
+    path = write(
+        "runs/bad.yaml",
+        """
         name: Bad_Name
         backend: azureml
         model: {registry: azureml, name: Phi-4, version: "8"}
@@ -20,13 +22,16 @@ def test_every_problem_is_printed_with_file_line_and_path(cli, write) -> None:
         finetune:
           params: {learning_rat: 1, apply_lora: maybe}
         lifecycle: {idle_afte: 2h}
-        """)
+        """,
+    )
     result = cli("validate", str(path), "--repo", str(path.parent))
     assert result.exit_code == 1
     lines = result.out.splitlines()
     assert f"{path}:1: name: 'Bad_Name' does not match the required pattern ^[a-z][a-z0-9-]*[a-z0-9]$ (hint: 3-24 characters" in lines[0]
-    assert f"{path}:6: finetune.params.learning_rat: unknown parameter of chat_completion_pipeline 0.0.82 " \
-           "(hint: did you mean 'learning_rate'?)" in lines
+    assert (
+        f"{path}:6: finetune.params.learning_rat: unknown parameter of chat_completion_pipeline 0.0.82 "
+        "(hint: did you mean 'learning_rate'?)" in lines
+    )
     assert f"{path}:6: finetune.params.apply_lora: 'maybe' is not allowed; allowed: true, false (hint: use one of: true, false)" in lines
     assert f"{path}:7: lifecycle.idle_afte: unknown field (hint: did you mean 'idle_after'?)" in lines
     assert "Traceback" not in result.out + result.err
@@ -72,8 +77,12 @@ def test_status_says_when_there_are_no_runs_and_names_a_missing_one_and_pipes_pl
     from gitops.ledger.local import LocalLedger
     from gitops.ledger.model import RunRecord
 
-    LocalLedger(tmp_path / "ws" / "ledger").put(RunRecord(run="a-rather-long-run-name", backend="local", digest="d",
-                                                          job_name="gitops-a-rather-long-run-name-0123456789ab").moved("submitted"), None)
+    LocalLedger(tmp_path / "ws" / "ledger").put(
+        RunRecord(run="a-rather-long-run-name", backend="local", digest="d", job_name="gitops-a-rather-long-run-name-0123456789ab").moved(
+            "submitted"
+        ),
+        None,
+    )
     piped = cli("status")
     header, row = piped.out.splitlines()
     assert header.split("\t")[:4] == ["run", "status", "step", "job"]

@@ -18,12 +18,30 @@ def test_bundled_interface_has_all_69_inputs() -> None:
 
 
 def test_yaml_booleans_and_integers_become_declared_strings() -> None:
-    params, findings = check_params({"apply_lora": True, "apply_deepspeed": False, "deepspeed_stage": 2,
-                                     "precision": 16, "merge_lora_weights": "TRUE", "learning_rate": "5e-6",
-                                     "lora_dropout": 0, "num_train_epochs": 3.0}, "0.0.82")
+    params, findings = check_params(
+        {
+            "apply_lora": True,
+            "apply_deepspeed": False,
+            "deepspeed_stage": 2,
+            "precision": 16,
+            "merge_lora_weights": "TRUE",
+            "learning_rate": "5e-6",
+            "lora_dropout": 0,
+            "num_train_epochs": 3.0,
+        },
+        "0.0.82",
+    )
     assert findings == []
-    assert params == {"apply_lora": "true", "apply_deepspeed": "false", "deepspeed_stage": "2", "precision": "16",
-                      "merge_lora_weights": "true", "learning_rate": 5e-6, "lora_dropout": 0, "num_train_epochs": 3}
+    assert params == {
+        "apply_lora": "true",
+        "apply_deepspeed": "false",
+        "deepspeed_stage": "2",
+        "precision": "16",
+        "merge_lora_weights": "true",
+        "learning_rate": 5e-6,
+        "lora_dropout": 0,
+        "num_train_epochs": 3,
+    }
 
 
 @pytest.mark.parametrize(
@@ -31,8 +49,12 @@ def test_yaml_booleans_and_integers_become_declared_strings() -> None:
     [
         ({"learning_rat": 1e-5}, "finetune.params.learning_rat", "unknown parameter", "did you mean 'learning_rate'?"),
         ({"num_train_epoch": 2}, "finetune.params.num_train_epoch", "unknown parameter", "did you mean 'num_train_epochs'?"),
-        ({"lr_scheduler_type": "cosin"}, "finetune.params.lr_scheduler_type", "'cosin' is not allowed; allowed: linear, cosine",
-         "did you mean 'cosine'?"),
+        (
+            {"lr_scheduler_type": "cosin"},
+            "finetune.params.lr_scheduler_type",
+            "'cosin' is not allowed; allowed: linear, cosine",
+            "did you mean 'cosine'?",
+        ),
         ({"optim": "adamw_hf"}, "finetune.params.optim", "allowed: adamw_torch, adafactor", None),
         ({"deepspeed_stage": 1}, "finetune.params.deepspeed_stage", "'1' is not allowed; allowed: 2, 3", "use one of: 2, 3"),
         ({"apply_lora": "yes"}, "finetune.params.apply_lora", "allowed: true, false", None),
@@ -41,8 +63,12 @@ def test_yaml_booleans_and_integers_become_declared_strings() -> None:
         ({"num_train_epochs": True}, "finetune.params.num_train_epochs", "must be an integer", None),
         ({"learning_rate": "fast"}, "finetune.params.learning_rate", "must be a number", None),
         ({"learning_rate": None}, "finetune.params.learning_rate", "has no value", None),
-        ({"number_of_gpu_to_use_finetuning": 2}, "finetune.params.number_of_gpu_to_use_finetuning",
-         "is set by gitops", "set compute.instance_type (GPUs per node of the SKU) instead"),
+        (
+            {"number_of_gpu_to_use_finetuning": 2},
+            "finetune.params.number_of_gpu_to_use_finetuning",
+            "is set by gitops",
+            "set compute.instance_type (GPUs per node of the SKU) instead",
+        ),
         ({"num_nodes_finetune": 2}, "finetune.params.num_nodes_finetune", "is set by gitops", "set compute.nodes instead"),
         ({"compute_finetune": "x"}, "finetune.params.compute_finetune", "is set by gitops", "set compute.cluster instead"),
         ({"train_file_path": "x"}, "finetune.params.train_file_path", "is set by gitops", "set data instead"),

@@ -75,8 +75,7 @@ def test_the_live_api_is_asked_with_an_odata_filter_and_its_pay_as_you_go_linux_
         again = RetailPrices(f"{url}/api/retail/prices", cache=tmp_path / "prices.json", today=lambda: date(2026, 11, 25))
         assert again.hourly("eastus", "Standard_NC24ads_A100_v4") == price  # from the day's cache: no second request
     assert price == Price("Standard_NC24ads_A100_v4", "eastus", 3.673, "2026-11-25", SOURCE)
-    assert asked == [{"$filter": ["armRegionName eq 'eastus' and armSkuName eq 'Standard_NC24ads_A100_v4' "
-                                  "and priceType eq 'Consumption'"]}]
+    assert asked == [{"$filter": ["armRegionName eq 'eastus' and armSkuName eq 'Standard_NC24ads_A100_v4' and priceType eq 'Consumption'"]}]
 
 
 def test_pages_are_followed_on_the_api_host_only(tmp_path: Path) -> None:
@@ -142,15 +141,23 @@ def test_a_first_version_is_priced_per_hour_and_serving_is_bounded_by_the_lifecy
     assert cost.training_hourly == pytest.approx(3.673) and cost.training_usd is None
     assert cost.deploy_hourly == pytest.approx(3.673) and cost.deploy_bound_usd == pytest.approx(3.673 * 24 * 7)
     assert cost.training_line().startswith("$3.67/h (Standard_NC24ads_A100_v4 $3.673/h x 1 node); duration unknown")
-    assert cost.serving_line() == ("$3.67/h (Standard_NC24ads_A100_v4 x 1 instance); at most $617.06 until expire_after 7d; "
-                                   "stopped after 24h idle")
+    assert cost.serving_line() == (
+        "$3.67/h (Standard_NC24ads_A100_v4 x 1 instance); at most $617.06 until expire_after 7d; stopped after 24h idle"
+    )
     assert cost.prices_from == f"snapshot of {committed_snapshot().as_of} (eastus)"
 
 
 def test_training_is_estimated_from_the_previous_version_scaled_by_data_and_nodes() -> None:
     before = reference()
-    previous = RunRecord(run="phi4-ultrachat", backend="azureml", digest="d", job_name="j",
-                         spec=before.require().model_dump(mode="json"), params=before.params, report={"duration_s": 7200})
+    previous = RunRecord(
+        run="phi4-ultrachat",
+        backend="azureml",
+        digest="d",
+        job_name="j",
+        spec=before.require().model_dump(mode="json"),
+        params=before.params,
+        report={"duration_s": 7200},
+    )
     same = estimate(before.require(), before.params, Policy(), PriceBook(), previous)
     assert same.training_hours == pytest.approx(2.0) and same.training_usd == pytest.approx(2 * 3.673)
     assert same.training_basis == "as long as the previous version"
@@ -184,8 +191,15 @@ def test_a_training_cap_is_checked_against_the_estimate_or_said_to_wait_for_one(
     cap = policy(max_training_usd=5)
     (first,) = budget_findings(estimate(v.require(), v.params, cap, PriceBook()), cap)
     assert not first.is_error and "checked once a version has trained" in first.message
-    previous = RunRecord(run="phi4-ultrachat", backend="azureml", digest="d", job_name="j",
-                         spec=v.require().model_dump(mode="json"), params=v.params, report={"duration_s": 3 * 3600})
+    previous = RunRecord(
+        run="phi4-ultrachat",
+        backend="azureml",
+        digest="d",
+        job_name="j",
+        spec=v.require().model_dump(mode="json"),
+        params=v.params,
+        report={"duration_s": 3 * 3600},
+    )
     (over,) = budget_findings(estimate(v.require(), v.params, cap, PriceBook(), previous), cap)
     assert over.is_error and over.message.startswith("training is estimated at ~$11.02, over budget.max_training_usd $5.00")
 

@@ -23,9 +23,11 @@ def test_it_prints_conversations_and_the_splits_statistics(cli, tmp_path: Path, 
 
 def test_rows_the_trainer_refuses_are_counted_with_why(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "mixed.jsonl"
-    rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
-            {"messages": [{"role": "user", "content": "only a question"}]},
-            {"messages": [{"role": "bot", "content": "x"}]}]
+    rows = [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+        {"messages": [{"role": "user", "content": "only a question"}]},
+        {"messages": [{"role": "bot", "content": "x"}]},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = cli("data", "show", str(path), "--rows", "1")
     assert "3 rows" in result.out and "2 rows the trainer refuses" in result.out

@@ -18,23 +18,29 @@ def validated(text: str = REFERENCE) -> ValidatedSpec:
     return result
 
 
-@pytest.mark.parametrize(("old", "new", "kind"), [
-    ("learning_rate: 5.0e-6", "learning_rate: 6.0e-6", "retrain"),
-    ("sample_percent: 5", "sample_percent: 10", "retrain"),
-    ("nodes: 1", "nodes: 2", "retrain"),
-    ("version: \"8\"", "version: \"9\"", "retrain"),
-    ("deepspeed_stage: 3", "deepspeed_stage: 2", "retrain"),
-    ("instance_type: Standard_NC24ads_A100_v4\n  instance_count", "instance_type: Standard_NC48ads_A100_v4\n  instance_count",
-     "redeploy"),
-    ("request_timeout_ms: 90000", "request_timeout_ms: 60000", "redeploy"),
-    ("name: Phi-4-ultrachat-200k", "name: Phi-4-ultrachat-v2", "redeploy"),
-    ("max_new_tokens: 200}", "max_new_tokens: 100}", "redeploy"),
-    ("idle_after: 24h", "idle_after: 12h", "settings"),
-    ("keep: false", "keep: true", "settings"),
-    ("owner: ml-platform", "owner: team-b", "settings"),
-    ("request_timeout_ms: 90000", "request_timeout_ms: 90000\n  timeouts: {deployment: 90m}", "settings"),
-    ("owner: ml-platform", "owner: ml-platform", "unchanged"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "kind"),
+    [
+        ("learning_rate: 5.0e-6", "learning_rate: 6.0e-6", "retrain"),
+        ("sample_percent: 5", "sample_percent: 10", "retrain"),
+        ("nodes: 1", "nodes: 2", "retrain"),
+        ('version: "8"', 'version: "9"', "retrain"),
+        ("deepspeed_stage: 3", "deepspeed_stage: 2", "retrain"),
+        (
+            "instance_type: Standard_NC24ads_A100_v4\n  instance_count",
+            "instance_type: Standard_NC48ads_A100_v4\n  instance_count",
+            "redeploy",
+        ),
+        ("request_timeout_ms: 90000", "request_timeout_ms: 60000", "redeploy"),
+        ("name: Phi-4-ultrachat-200k", "name: Phi-4-ultrachat-v2", "redeploy"),
+        ("max_new_tokens: 200}", "max_new_tokens: 100}", "redeploy"),
+        ("idle_after: 24h", "idle_after: 12h", "settings"),
+        ("keep: false", "keep: true", "settings"),
+        ("owner: ml-platform", "owner: team-b", "settings"),
+        ("request_timeout_ms: 90000", "request_timeout_ms: 90000\n  timeouts: {deployment: 90m}", "settings"),
+        ("owner: ml-platform", "owner: ml-platform", "unchanged"),
+    ],
+)
 def test_each_change_takes_what_it_needs(old: str, new: str, kind: str) -> None:
     assert old in REFERENCE, old
     before, after = validated(), validated(REFERENCE.replace(old, new, 1))
@@ -51,8 +57,15 @@ def test_the_job_is_named_by_the_training_digest_and_yaml_spelling_does_not_matt
 
 def test_a_record_with_one_digest_gets_its_training_and_deployment_digests_from_its_spec() -> None:
     current = validated()
-    old = {"run": "phi4-ultrachat", "backend": "azureml", "digest": "d" * 64, "job_name": "gitops-phi4-ultrachat-aaaa",
-           "status": "live", "spec": current.require().model_dump(mode="json"), "params": current.params}
+    old = {
+        "run": "phi4-ultrachat",
+        "backend": "azureml",
+        "digest": "d" * 64,
+        "job_name": "gitops-phi4-ultrachat-aaaa",
+        "status": "live",
+        "spec": current.require().model_dump(mode="json"),
+        "params": current.params,
+    }
     record = parse_record(old, "runs/phi4-ultrachat.json")
     assert current.digests is not None
     assert record.training_digest == current.digests.training and record.deployment_digest == current.digests.deployment

@@ -7,15 +7,30 @@ import pytest
 from gitops.events import RUN_COMPLETED, RUN_STATUS_CHANGED, EventFormatError, build_event, parse_events
 
 EVENT_GRID = {
-    "id": "e1", "topic": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws",
-    "subject": "experiments/x/runs/job-1", "eventType": RUN_COMPLETED, "eventTime": "2026-11-24T00:00:00Z",
-    "data": {"experimentId": "x", "experimentName": "exp", "runId": "job-1", "runType": "azureml.PipelineRun",
-             "runTags": {"gitops_run": "r1"}, "runProperties": {}, "runStatus": "Completed"},
-    "dataVersion": "2", "metadataVersion": "1",
+    "id": "e1",
+    "topic": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws",
+    "subject": "experiments/x/runs/job-1",
+    "eventType": RUN_COMPLETED,
+    "eventTime": "2026-11-24T00:00:00Z",
+    "data": {
+        "experimentId": "x",
+        "experimentName": "exp",
+        "runId": "job-1",
+        "runType": "azureml.PipelineRun",
+        "runTags": {"gitops_run": "r1"},
+        "runProperties": {},
+        "runStatus": "Completed",
+    },
+    "dataVersion": "2",
+    "metadataVersion": "1",
 }
 CLOUD_EVENT = {
-    "id": "e2", "source": EVENT_GRID["topic"], "subject": "experiments/x/runs/job-1", "type": RUN_STATUS_CHANGED,
-    "time": "2026-11-24T00:00:00Z", "specversion": "1.0",
+    "id": "e2",
+    "source": EVENT_GRID["topic"],
+    "subject": "experiments/x/runs/job-1",
+    "type": RUN_STATUS_CHANGED,
+    "time": "2026-11-24T00:00:00Z",
+    "specversion": "1.0",
     "data": {"RunId": "job-1", "RunTags": {"gitops_run": "r1"}, "RunStatus": "Failed", "ExperimentName": "exp"},
 }
 
@@ -27,8 +42,9 @@ def test_both_envelopes_and_arrays() -> None:
     assert parse_events(EVENT_GRID)[0].id == "e1"
 
 
-@pytest.mark.parametrize(("status", "outcome"), [("Canceled", "canceled"), ("Running", None), ("Completed", "completed"),
-                                                 ("Failed", "failed")])
+@pytest.mark.parametrize(
+    ("status", "outcome"), [("Canceled", "canceled"), ("Running", None), ("Completed", "completed"), ("Failed", "failed")]
+)
 def test_status_changed_outcomes(status: str, outcome: str | None) -> None:
     event = {**CLOUD_EVENT, "data": {**CLOUD_EVENT["data"], "RunStatus": status}}
     assert parse_events(event)[0].outcome == outcome

@@ -11,13 +11,18 @@ from gitops.lifecycle import gate as G
 from gitops.spec.policy import Policy
 from gitops.spec.validate import validate_text
 
-RULES = Policy().gate.resolve(validate_text("""
+RULES = Policy().gate.resolve(
+    validate_text(
+        """
 name: gated
 backend: local
 model: {registry: local, name: tiny-phi3}
 data: {train_path: t.jsonl}
 deploy: {smoke_test: {max_latency_ms: 5000}}
-""", "runs/gated.yaml").require())
+""",
+        "runs/gated.yaml",
+    ).require()
+)
 
 
 def write_split(path: Path, rows: int) -> Path:

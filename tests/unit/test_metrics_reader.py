@@ -24,8 +24,9 @@ def test_pipeline_job_curves_come_from_its_training_step(store: str, tmp_path: P
     parent = client.create_run(exp, run_name="gitops-phi3-0123456789ab")
     steps = {}
     for name, points in (("model_evaluation", 1), ("finetune", 5)):
-        run = client.create_run(exp, run_name=name, tags={"mlflow.rootRunId": "gitops-phi3-0123456789ab",
-                                                           "mlflow.parentRunId": parent.info.run_id})
+        run = client.create_run(
+            exp, run_name=name, tags={"mlflow.rootRunId": "gitops-phi3-0123456789ab", "mlflow.parentRunId": parent.info.run_id}
+        )
         for step in range(points):
             client.log_metric(run.info.run_id, "train_loss", 2.0 - step * 0.25, step=step)
         steps[name] = run.info.run_id
@@ -44,8 +45,10 @@ def test_the_model_evaluation_steps_metrics_are_read_beside_the_training_curves(
     exp = client.create_experiment("chat_completion_Phi-4", artifact_location=(tmp_path / "a").as_uri())
     job = "gitops-phi4-0123456789ab"
     parent = client.create_run(exp, run_name=job)
-    runs = {name: client.create_run(exp, run_name=name, tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id})
-            for name in ("chat_completion_datapreprocess", "chat_completion_finetune", "compute_metrics")}
+    runs = {
+        name: client.create_run(exp, run_name=name, tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id})
+        for name in ("chat_completion_datapreprocess", "chat_completion_finetune", "compute_metrics")
+    }
     client.log_metric(runs["chat_completion_finetune"].info.run_id, "train_loss", 1.9, step=1)
     client.log_metric(runs["chat_completion_datapreprocess"].info.run_id, "rows", 1000)
     client.log_metric(runs["compute_metrics"].info.run_id, "rougeL", 0.31)  # the step names of the real pipeline

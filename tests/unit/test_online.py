@@ -11,8 +11,11 @@ def never(name: str):  # type: ignore[no-untyped-def]
 
 
 def test_a_local_spec_is_marked_without_online_checks_and_a_broken_one_is_not(local_spec_text) -> None:  # type: ignore[no-untyped-def]
-    checks = check_specs([SpecText("runs/tiny-run.yaml", local_spec_text("tiny-run")),
-                          SpecText("runs/broken.yaml", "name: broken\nbackend: nope\n")], Policy(), never)
+    checks = check_specs(
+        [SpecText("runs/tiny-run.yaml", local_spec_text("tiny-run")), SpecText("runs/broken.yaml", "name: broken\nbackend: nope\n")],
+        Policy(),
+        never,
+    )
     assert [c.online_checked for c in checks] == [False, False]
     text = render_checks(checks)
     assert "- ✅ `runs/tiny-run.yaml` (no online checks for this backend)" in text

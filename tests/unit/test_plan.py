@@ -19,8 +19,12 @@ def repo(git_repo, azure_spec_text, local_spec_text):
     git_repo.write("README.md", "not a spec\n")
     base = git_repo.commit("base")
     git_repo.write("runs/new-one.yaml", azure_spec_text("new-one"))
-    git_repo.write("runs/change-me.yaml", azure_spec_text("change-me").replace("learning_rate: 5.0e-6", "learning_rate: 1.0e-5")
-                   .replace("apply_lora: true", "apply_lora: 'true'"))
+    git_repo.write(
+        "runs/change-me.yaml",
+        azure_spec_text("change-me")
+        .replace("learning_rate: 5.0e-6", "learning_rate: 1.0e-5")
+        .replace("apply_lora: true", "apply_lora: 'true'"),
+    )
     git_repo.git("mv", "runs/move-me.yaml", "runs/moved-one.yaml")
     git_repo.write("runs/moved-one.yaml", local_spec_text("moved-one").replace("moved-one-ep", "move-me-ep"))
     (git_repo.root / "runs/drop-me.yaml").unlink()
@@ -33,8 +37,13 @@ def test_classification(repo) -> None:
     git_repo, base = repo
     plan = build_plan(git_repo.root, base)
     status = {s.path: s.status for s in plan.specs}
-    assert status == {"runs/new-one.yaml": "added", "runs/change-me.yaml": "changed", "runs/moved-one.yaml": "renamed",
-                      "runs/drop-me.yaml": "removed", "runs/keep-me.yaml": "unchanged"}
+    assert status == {
+        "runs/new-one.yaml": "added",
+        "runs/change-me.yaml": "changed",
+        "runs/moved-one.yaml": "renamed",
+        "runs/drop-me.yaml": "removed",
+        "runs/keep-me.yaml": "unchanged",
+    }
     moved = next(s for s in plan.specs if s.status == "renamed")
     assert moved.old_path == "runs/move-me.yaml"
     assert plan.ok
@@ -65,8 +74,12 @@ def test_derived_values(repo) -> None:
 
 def test_effective_batch_size_uses_gpus_nodes_and_accumulation(git_repo, azure_spec_text) -> None:
     base = git_repo.commit("empty")
-    text = (azure_spec_text("big").replace("Standard_NC24ads_A100_v4", "Standard_NC96ads_A100_v4").replace("nodes: 1", "nodes: 2")
-            .replace("per_device_train_batch_size: 1", "per_device_train_batch_size: 2, gradient_accumulation_steps: 4"))
+    text = (
+        azure_spec_text("big")
+        .replace("Standard_NC24ads_A100_v4", "Standard_NC96ads_A100_v4")
+        .replace("nodes: 1", "nodes: 2")
+        .replace("per_device_train_batch_size: 1", "per_device_train_batch_size: 2, gradient_accumulation_steps: 4")
+    )
     git_repo.write("runs/big.yaml", text)
     git_repo.commit()
     (spec,) = build_plan(git_repo.root, base).specs
@@ -135,7 +148,6 @@ def test_render_text_hides_unchanged(repo) -> None:
     assert "keep-me" not in text and "1 spec(s) unchanged and valid." in text
 
 
-
 def test_two_specs_on_one_endpoint_or_model_name_are_refused_naming_both(git_repo, local_spec_text, cli) -> None:  # type: ignore[no-untyped-def]
     """A copy of a spec under another name with the same deploy.endpoint used to validate and plan clean, then take
     over the first run's endpoint."""
@@ -175,15 +187,22 @@ def test_each_changed_spec_says_whether_it_retrains_redeploys_or_only_changes_se
         git_repo.write(f"runs/{name}.yaml", azure_spec_text(name))
     base = git_repo.commit("base")
     git_repo.write("runs/params.yaml", azure_spec_text("params").replace("learning_rate: 5.0e-6", "learning_rate: 6.0e-6"))
-    git_repo.write("runs/sku.yaml", azure_spec_text("sku").replace("instance_type: Standard_NC48ads_A100_v4",
-                                                                     "instance_type: Standard_NC24ads_A100_v4"))
+    git_repo.write(
+        "runs/sku.yaml",
+        azure_spec_text("sku").replace("instance_type: Standard_NC48ads_A100_v4", "instance_type: Standard_NC24ads_A100_v4"),
+    )
     git_repo.write("runs/idle.yaml", azure_spec_text("idle").replace("idle_after: 24h", "idle_after: 6h"))
     git_repo.write("runs/fresh.yaml", azure_spec_text("fresh"))
     git_repo.commit("head")
     plan = build_plan(git_repo.root, base)
     effects = {s.path: s.effect for s in plan.specs}
-    assert effects == {"runs/params.yaml": "retrain", "runs/sku.yaml": "redeploy", "runs/idle.yaml": "settings",
-                       "runs/same.yaml": "none", "runs/fresh.yaml": "train"}
+    assert effects == {
+        "runs/params.yaml": "retrain",
+        "runs/sku.yaml": "redeploy",
+        "runs/idle.yaml": "settings",
+        "runs/same.yaml": "none",
+        "runs/fresh.yaml": "train",
+    }
     text = render_text(plan)
     assert "effect     retrain at $3.67/h, then deploy" in text
     assert "effect     redeploy only: the trained model is deployed again, no training" in text
@@ -203,8 +222,15 @@ def test_a_retrain_is_priced_from_the_previous_version_in_the_ledger(git_repo, a
     old = validate_text(azure_spec_text("priced"), "runs/priced.yaml")
     git_repo.write("runs/priced.yaml", azure_spec_text("priced").replace("sample_percent: 5", "sample_percent: 10"))
     git_repo.commit("double the data")
-    record = RunRecord(run="priced", backend="azureml", digest="d", job_name="j", spec=old.require().model_dump(mode="json"),
-                       params=old.params, report={"duration_s": 3600})
+    record = RunRecord(
+        run="priced",
+        backend="azureml",
+        digest="d",
+        job_name="j",
+        spec=old.require().model_dump(mode="json"),
+        params=old.params,
+        report={"duration_s": 3600},
+    )
     plan = build_plan(git_repo.root, base, previous=lambda run: record if run == "priced" else None)
     (spec,) = plan.specs
     assert spec.effect == "retrain" and spec.cost is not None and spec.cost.training_usd == pytest.approx(2 * 3.673)
@@ -251,8 +277,10 @@ def test_the_plan_comment_matches_its_golden_file(git_repo, azure_spec_text, loc
     git_repo.write("runs/serving.yaml", azure_spec_text("serving"))
     git_repo.write("runs/tiny.yaml", local_spec_text("tiny"))
     base = git_repo.commit("base")
-    git_repo.write("runs/serving.yaml", azure_spec_text("serving").replace("instance_type: Standard_NC48ads_A100_v4",
-                                                                             "instance_type: Standard_NC24ads_A100_v4"))
+    git_repo.write(
+        "runs/serving.yaml",
+        azure_spec_text("serving").replace("instance_type: Standard_NC48ads_A100_v4", "instance_type: Standard_NC24ads_A100_v4"),
+    )
     git_repo.write("runs/tiny.yaml", local_spec_text("tiny").replace("max_steps: 10", "max_steps: 20"))
     git_repo.write("runs/grown.yaml", azure_spec_text("grown").replace("nodes: 1", "nodes: 2"))
     git_repo.commit("head")
@@ -282,8 +310,10 @@ def test_the_display_name_says_the_runs_data_and_leaves_out_what_is_unset() -> N
     from gitops.spec.model import RunSpec
 
     base = {"name": "slug", "model": {"name": "Phi-4", "version": "8"}}
-    for data, slug in (({"dataset": "HuggingFaceH4/ultrachat_200k"}, "ultrachat_200k"),
-                       ({"train_path": "azureml:support-chats:3"}, "support-chats"),
-                       ({"train_path": ".gitops/data/synth/train_sft.jsonl"}, "synth")):
+    for data, slug in (
+        ({"dataset": "HuggingFaceH4/ultrachat_200k"}, "ultrachat_200k"),
+        ({"train_path": "azureml:support-chats:3"}, "support-chats"),
+        ({"train_path": ".gitops/data/synth/train_sft.jsonl"}, "synth"),
+    ):
         spec = RunSpec.model_validate({**base, "data": data})
         assert naming.display_name(spec, {"max_seq_length": 512}, 1) == f"Phi-4-{slug}-bs1-linear-nods-nolora-seqlen512"

@@ -8,13 +8,18 @@ from gitops.spec.findings import Severity
 from gitops.spec.policy import Policy, load_policy
 from gitops.spec.validate import validate_text
 
-POLICY = Policy.model_validate({
-    "allowed_backends": ["azureml"],
-    "compute": {"allowed_clusters": ["gpu-cluster-big"], "allowed_instance_types": ["Standard_NC24ads_A100_v4"],
-                "allowed_deploy_instance_types": ["Standard_NC48ads_A100_v4"]},
-    "caps": {"max_nodes": 1, "max_instance_count": 1, "max_epochs": 3},
-    "required": ["owner", "description"],
-})
+POLICY = Policy.model_validate(
+    {
+        "allowed_backends": ["azureml"],
+        "compute": {
+            "allowed_clusters": ["gpu-cluster-big"],
+            "allowed_instance_types": ["Standard_NC24ads_A100_v4"],
+            "allowed_deploy_instance_types": ["Standard_NC48ads_A100_v4"],
+        },
+        "caps": {"max_nodes": 1, "max_instance_count": 1, "max_epochs": 3},
+        "required": ["owner", "description"],
+    }
+)
 
 
 def _policy_findings(text: str, policy: Policy = POLICY) -> dict[str, tuple[Severity, str, str | None]]:
@@ -26,8 +31,12 @@ def _policy_findings(text: str, policy: Policy = POLICY) -> dict[str, tuple[Seve
     ("old", "new", "path", "needle"),
     [
         ("cluster: gpu-cluster-big", "cluster: cpu-cluster", "compute.cluster", "cluster 'cpu-cluster' is not allowed"),
-        ("instance_type: Standard_NC24ads_A100_v4", "instance_type: Standard_ND96asr_v4", "compute.instance_type",
-         "SKU 'Standard_ND96asr_v4' is not allowed"),
+        (
+            "instance_type: Standard_NC24ads_A100_v4",
+            "instance_type: Standard_ND96asr_v4",
+            "compute.instance_type",
+            "SKU 'Standard_ND96asr_v4' is not allowed",
+        ),
         ("instance_type: Standard_NC48ads_A100_v4", "instance_type: Standard_NC24s_v3", "deploy.instance_type", "not allowed for serving"),
         ("nodes: 1", "nodes: 2", "compute.nodes", "2 nodes exceeds the cap of 1"),
         ("num_train_epochs: 3", "num_train_epochs: 4", "finetune.params.num_train_epochs", "4 epochs exceeds the cap of 3"),
@@ -100,8 +109,12 @@ def test_schema_and_policy_errors_come_in_one_pass(azure_spec_text) -> None:  # 
     """A cap violation shows with the typos, not after they are fixed; a rule about a field that is itself
     invalid says nothing (its schema error stands for it)."""
     policy = Policy.model_validate({"caps": {"max_nodes": 2}, "required": ["owner", "deploy.endpoint"]})
-    text = (azure_spec_text("one-pass").replace("nodes: 1", "nodes: 5, nodez: 1").replace("owner: team-a\n", "")
-            .replace("endpoint: one-pass-ep", "endpoint: 'bad name!'"))
+    text = (
+        azure_spec_text("one-pass")
+        .replace("nodes: 1", "nodes: 5, nodez: 1")
+        .replace("owner: team-a\n", "")
+        .replace("endpoint: one-pass-ep", "endpoint: 'bad name!'")
+    )
     result = validate_text(text, "runs/one-pass.yaml", policy)
     assert result.spec is None
     got = {(f.path, f.source) for f in result.findings}

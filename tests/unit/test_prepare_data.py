@@ -40,8 +40,10 @@ def test_bad_rows_are_reported_with_line_and_reason(tmp_path: Path) -> None:
     (src / "train_sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(DataError) as exc:
         prepare(str(src), tmp_path / "out")
-    assert exc.value.problems == [("train_sft", 2, "no assistant turn to learn from"),
-                                  ("train_sft", 4, "messages[0].role is 'bot'; allowed: system, user, assistant")]
+    assert exc.value.problems == [
+        ("train_sft", 2, "no assistant turn to learn from"),
+        ("train_sft", 4, "messages[0].role is 'bot'; allowed: system, user, assistant"),
+    ]
     assert not (tmp_path / "out" / "train_sft.jsonl").exists()  # nothing half-done
     (report,) = prepare(str(src), tmp_path / "out", skip_invalid=True)
     assert (report.rows, report.skipped) == (3, 2)
@@ -84,16 +86,25 @@ def test_the_pipeline_step_runs_from_its_code_snapshot_alone(tmp_path: Path) -> 
     snapshot = tmp_path / "snapshot"
     shutil.copytree(PIPELINES_DIR, snapshot, ignore=lambda d, names: [n for n in names if any(fnmatch.fnmatch(n, p) for p in ignored)])
     assert not (snapshot / "local_finetune.py").exists() and (snapshot / "chat_format.py").exists()
-    spec = validate_text(f"name: step-run\nmodel: {{name: m, version: '1'}}\ndata: {{dataset: {src}, sample_percent: 50}}\n"
-                         "compute: {cluster: gpu-cluster-big}\n", "runs/step-run.yaml").require()
+    spec = validate_text(
+        f"name: step-run\nmodel: {{name: m, version: '1'}}\ndata: {{dataset: {src}, sample_percent: 50}}\n"
+        "compute: {cluster: gpu-cluster-big}\n",
+        "runs/step-run.yaml",
+    ).require()
     step = prepare_step(spec, snapshot)
-    values = {"inputs.dataset": str(src), "inputs.percent": str(step["inputs"]["percent"]),
-              "outputs.train_file": str(tmp_path / "out" / "train"), "outputs.test_file": str(tmp_path / "out" / "test")}
+    values = {
+        "inputs.dataset": str(src),
+        "inputs.percent": str(step["inputs"]["percent"]),
+        "outputs.train_file": str(tmp_path / "out" / "train"),
+        "outputs.test_file": str(tmp_path / "out" / "test"),
+    }
     command = re.sub(r"\$\{\{([^}]+)\}\}", lambda m: values[m.group(1)], step["command"])
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # This repository is installed in the test environment: make its packages unimportable, as on the cluster.
-    runner = ("import runpy, sys; sys.modules['pipelines'] = sys.modules['gitops'] = None; sys.path.insert(0, '.'); "
-              "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    runner = (
+        "import runpy, sys; sys.modules['pipelines'] = sys.modules['gitops'] = None; sys.path.insert(0, '.'); "
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
     args = command.split()[1:]
     done = subprocess.run([sys.executable, "-I", "-c", runner, *args], cwd=snapshot, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

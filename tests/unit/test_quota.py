@@ -13,8 +13,9 @@ REFERENCE = REPO_ROOT / "runs" / "phi4-ultrachat.yaml"
 
 def spec_with(compute: dict[str, object] | None = None, deploy: dict[str, object] | None = None):  # type: ignore[no-untyped-def]
     base = validate_file(REFERENCE).require()
-    return base.model_copy(update={"compute": base.compute.model_copy(update=compute or {}),
-                                   "deploy": base.deploy.model_copy(update=deploy or {})})
+    return base.model_copy(
+        update={"compute": base.compute.model_copy(update=compute or {}), "deploy": base.deploy.model_copy(update=deploy or {})}
+    )
 
 
 def findings_for(backend, spec, notes: bool = False):  # type: ignore[no-untyped-def]
@@ -25,9 +26,11 @@ def findings_for(backend, spec, notes: bool = False):  # type: ignore[no-untyped
 def test_the_reference_run_fits_the_seeded_quota_and_the_check_says_by_how_much(azure_backend) -> None:  # type: ignore[no-untyped-def]
     assert findings_for(azure_backend, spec_with()) == []
     training, serving = findings_for(azure_backend, spec_with(), notes=True)
-    assert training.message == ("quota: training needs 24 vCPUs (1 x Standard_NC24ads_A100_v4); 96 of 96 free in "
-                                "'Standard NCADSA100v4 Family Cluster Dedicated vCPUs'; 196 of 200 free in "
-                                "'Total Cluster Dedicated Regional vCPUs'")
+    assert training.message == (
+        "quota: training needs 24 vCPUs (1 x Standard_NC24ads_A100_v4); 96 of 96 free in "
+        "'Standard NCADSA100v4 Family Cluster Dedicated vCPUs'; 196 of 200 free in "
+        "'Total Cluster Dedicated Regional vCPUs'"
+    )
     assert serving.path == "deploy.instance_type" and serving.message.startswith("quota: serving needs 24 vCPUs")
 
 
@@ -36,8 +39,10 @@ def test_training_over_the_family_limit_is_an_error_with_the_numbers(azure_fake,
     azure_fake.add_cluster("gpu-cluster-big", "Standard_NC24ads_A100_v4", max_instances=4)
     (finding,) = findings_for(azure_backend, spec_with(compute={"nodes": 2}))
     assert finding.is_error and finding.path == "compute.nodes"
-    assert finding.message == ("training needs 48 vCPUs (2 x Standard_NC24ads_A100_v4, 24 each), over the 40 of "
-                               "'Standard NCADSA100v4 Family Cluster Dedicated vCPUs' in eastus")
+    assert finding.message == (
+        "training needs 48 vCPUs (2 x Standard_NC24ads_A100_v4, 24 each), over the 40 of "
+        "'Standard NCADSA100v4 Family Cluster Dedicated vCPUs' in eastus"
+    )
     assert "request more quota" in (finding.hint or "")
 
 
@@ -74,8 +79,10 @@ def test_submit_refuses_a_job_over_quota_naming_the_file_and_line(azure_fake, az
     from gitops.spec.validate import validate_text
 
     azure_fake.quota["NCADSA100v4"] = (0, 12)
-    text = REFERENCE.read_text().replace("dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n"
-                                         "  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k")
+    text = REFERENCE.read_text().replace(
+        "dataset: HuggingFaceH4/ultrachat_200k",
+        "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k",
+    )
     validated = validate_text(text, "runs/phi4-ultrachat.yaml")
     lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: azure_backend)
     with pytest.raises(SpecError) as caught:

@@ -12,10 +12,26 @@ from gitops.report.render import MAX_POINTS, PNG_SIZE, mermaid_chart, render_jso
 
 
 def _report(curves: dict[str, list[tuple[int, float]]], **kw: object) -> RunReport:
-    base = dict(run="r", job_name="j", status="live", params={"learning_rate": "0.001"}, duration_s=12.0,
-                final_train_loss=1.0, best_train_loss=0.9, final_eval_loss=1.1, best_eval_loss=1.05, eval_perplexity=3.0,
-                tokens_seen=1000, smoke_ok=True, smoke_latency_ms=20.0, smoke_reply="hi", model="m v1", endpoint="e",
-                deployment="d", curves=curves)
+    base = dict(
+        run="r",
+        job_name="j",
+        status="live",
+        params={"learning_rate": "0.001"},
+        duration_s=12.0,
+        final_train_loss=1.0,
+        best_train_loss=0.9,
+        final_eval_loss=1.1,
+        best_eval_loss=1.05,
+        eval_perplexity=3.0,
+        tokens_seen=1000,
+        smoke_ok=True,
+        smoke_latency_ms=20.0,
+        smoke_reply="hi",
+        model="m v1",
+        endpoint="e",
+        deployment="d",
+        curves=curves,
+    )
     base.update(kw)
     return RunReport(**base)  # type: ignore[arg-type]
 
@@ -107,6 +123,5 @@ def test_the_report_shows_the_gate_verdict_and_says_when_a_person_overrode_it() 
     passed = {"ok": True, "reasons": [], "notes": ["eval loss 2.4600 -> 2.4100 (-0.0500; at most +0.1)"], "numbers": {}}
     assert "| Gate | passed: eval loss 2.4600 -> 2.4100 (-0.0500; at most +0.1) |" in render_markdown(_report({}, gate=passed))
     failed = {"ok": False, "reasons": ["eval loss 2.4600 -> 4.4900 (+2.0300; at most +0.1)"], "notes": [], "numbers": {}}
-    assert "Gate                        FAILED (promoted by a person): eval loss 2.4600 -> 4.4900" in render_text(
-        _report({}, gate=failed))
+    assert "Gate                        FAILED (promoted by a person): eval loss 2.4600 -> 4.4900" in render_text(_report({}, gate=failed))
     assert "| Gate | - |" in render_markdown(_report({}))

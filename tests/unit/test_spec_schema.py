@@ -38,9 +38,12 @@ def test_unknown_nested_field_names_its_path_and_line(azure_spec_text) -> None:
 
 
 def test_all_problems_in_a_file_are_reported_at_once(azure_spec_text) -> None:
-    text = (azure_spec_text().replace("nodes: 1", "nodes: zero")
-            .replace("apply_lora: true", "apply_lora: maybe")
-            .replace("lifecycle: {idle_after: 24h", "lifecycle: {idle_after: soon"))
+    text = (
+        azure_spec_text()
+        .replace("nodes: 1", "nodes: zero")
+        .replace("apply_lora: true", "apply_lora: maybe")
+        .replace("lifecycle: {idle_after: 24h", "lifecycle: {idle_after: soon")
+    )
     result = validate_text(text, "s.yaml")
     paths = {f.path for f in result.findings}
     assert {"compute.nodes", "finetune.params.apply_lora", "lifecycle.idle_after"} <= paths
@@ -61,8 +64,12 @@ def test_all_problems_in_a_file_are_reported_at_once(azure_spec_text) -> None:
         ("sample_percent: 5", "sample_percent: 101", "data.sample_percent", "less than or equal to 100"),
         ("endpoint: azure-run-ep", "endpoint: 1bad", "deploy.endpoint", "does not match"),
         ("endpoint: azure-run-ep", "endpoint: bad-", "deploy.endpoint", "does not match"),
-        ("instance_type: Standard_NC48ads_A100_v4", "instance_type: Standard_NC48ads_A100_v4\n  request_timeout_ms: 200000",
-         "deploy.request_timeout_ms", "less than or equal to 180000"),
+        (
+            "instance_type: Standard_NC48ads_A100_v4",
+            "instance_type: Standard_NC48ads_A100_v4\n  request_timeout_ms: 200000",
+            "deploy.request_timeout_ms",
+            "less than or equal to 180000",
+        ),
         ("expire_after: 7d", "expire_after: 7 days", "lifecycle.expire_after", "does not match"),
     ],
 )

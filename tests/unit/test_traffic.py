@@ -23,16 +23,19 @@ def _findings(rollout: str) -> list[str]:
     return [f"{f.path}: {f.message}" for f in result.findings if f.is_error]
 
 
-@pytest.mark.parametrize(("rollout", "expected"), [
-    ("{steps: [50, 10, 100]}", "steps rise"),
-    ("{steps: [10, 50]}", "the last step is 100"),
-    ("{steps: [0, 100]}", "from 1 to 100"),
-    ("{steps: [10, 100], hold: 2d}", "at most 24h"),
-    ("{steps: [10, 100], max_error_rate: 1.5}", "deploy.rollout.max_error_rate"),
-    ("{steps: [10, 100], min_requests: true}", "deploy.rollout.min_requests"),
-    ("{steps: []}", "deploy.rollout.steps"),
-    ("{steps: [10, 100], pause: 5m}", "deploy.rollout.pause"),
-])
+@pytest.mark.parametrize(
+    ("rollout", "expected"),
+    [
+        ("{steps: [50, 10, 100]}", "steps rise"),
+        ("{steps: [10, 50]}", "the last step is 100"),
+        ("{steps: [0, 100]}", "from 1 to 100"),
+        ("{steps: [10, 100], hold: 2d}", "at most 24h"),
+        ("{steps: [10, 100], max_error_rate: 1.5}", "deploy.rollout.max_error_rate"),
+        ("{steps: [10, 100], min_requests: true}", "deploy.rollout.min_requests"),
+        ("{steps: []}", "deploy.rollout.steps"),
+        ("{steps: [10, 100], pause: 5m}", "deploy.rollout.pause"),
+    ],
+)
 def test_a_rollout_that_cannot_be_followed_is_an_error_naming_its_field(rollout: str, expected: str) -> None:
     findings = _findings(rollout)
     assert findings and any(expected in f for f in findings), findings
@@ -51,7 +54,9 @@ def test_breaches_name_the_share_and_the_figures() -> None:
     rules = {"max_error_rate": 0.05, "max_p95_latency_ms": 2000.0, "min_requests": 10}
     assert G.traffic_breaches(10, 100, 5, 1500.0, **rules) == []
     assert G.traffic_breaches(10, 100, 6, 2500.0, **rules) == [
-        "error rate 6.0% at 10% (6 of 100) is over 5.0%", "p95 latency 2500 ms at 10% is over 2000 ms"]
+        "error rate 6.0% at 10% (6 of 100) is over 5.0%",
+        "p95 latency 2500 ms at 10% is over 2000 ms",
+    ]
     assert G.traffic_breaches(50, 3, 0, None, **rules) == ["only 3 requests reached it at 50% (at least 10 to judge)"]
     assert G.traffic_breaches(50, 0, 0, None, **{**rules, "min_requests": 0}) == []  # no requests, no bound asked
 

@@ -23,8 +23,15 @@ def test_nothing_watched_is_said_in_every_format(cli, tmp_path: Path, monkeypatc
 
 
 def test_findings_read_with_their_fix_and_round_trip_through_json() -> None:
-    finding = WatchFinding("drift", "error", "chat", "chat-ep traffic", "traffic is v1 50%, v2 50% where the ledger "
-                           "declares v1 100%", "`gitops watch --fix --yes` restores it", fixable=True)
+    finding = WatchFinding(
+        "drift",
+        "error",
+        "chat",
+        "chat-ep traffic",
+        "traffic is v1 50%, v2 50% where the ledger declares v1 100%",
+        "`gitops watch --fix --yes` restores it",
+        fixable=True,
+    )
     assert WatchFinding.from_dict(json.loads(json.dumps(finding.to_dict()))) == finding
     text = render_text([finding])
     assert "error   chat: chat-ep traffic: traffic is v1 50%" in text and "1 restorable with `gitops watch --fix`" in text

@@ -26,8 +26,11 @@ def test_the_function_app_needs_a_ledger_and_a_queue_and_names_the_setting(azuri
 def test_the_function_app_sends_steps_to_the_configured_queue(azurite, azurite_queue) -> None:  # type: ignore[no-untyped-def]
     from gitops.lifecycle.storage_queue import StorageQueue
 
-    lifecycle = function_lifecycle(Settings.load({"GITOPS_LEDGER_CONNECTION_STRING": azurite, "GITOPS_QUEUE": azurite_queue,
-                                                  "GITOPS_QUEUE_NAME": "wiring-steps", **AZURE}))
+    lifecycle = function_lifecycle(
+        Settings.load(
+            {"GITOPS_LEDGER_CONNECTION_STRING": azurite, "GITOPS_QUEUE": azurite_queue, "GITOPS_QUEUE_NAME": "wiring-steps", **AZURE}
+        )
+    )
     assert isinstance(lifecycle.queue, StorageQueue) and lifecycle.queue.client.queue_name == "wiring-steps"
     assert lifecycle.topics == {TOPIC.lower()}
 
@@ -39,11 +42,13 @@ def test_a_shell_pointed_at_a_workspace_replays_its_dead_lettered_events(tmp_pat
     for name, value in AZURE.items():
         monkeypatch.setenv(name, value)
     lifecycle = local_lifecycle()
-    lifecycle.ledger.put(RunRecord(run="chat", backend="azureml", digest="d" * 64, job_name="gitops-chat-1",
-                                   endpoint="chat-ep").moved("running"), None)
+    lifecycle.ledger.put(
+        RunRecord(run="chat", backend="azureml", digest="d" * 64, job_name="gitops-chat-1", endpoint="chat-ep").moved("running"), None
+    )
     event = build_event(topic=TOPIC, experiment="e", run_id="gitops-chat-1", status="completed", tags={"gitops_run": "chat"})
     (decision,) = lifecycle.on_job_event(event)
     assert decision.action == "scheduled"  # an Azure event, not "another workspace"
-    other = build_event(topic=TOPIC.replace("/ws", "/other"), experiment="e", run_id="gitops-chat-1", status="completed",
-                        tags={"gitops_run": "chat"})
+    other = build_event(
+        topic=TOPIC.replace("/ws", "/other"), experiment="e", run_id="gitops-chat-1", status="completed", tags={"gitops_run": "chat"}
+    )
     assert lifecycle.on_job_event(other)[0].reason.endswith("is not a workspace of ours")

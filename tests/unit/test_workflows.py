@@ -32,8 +32,12 @@ def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def load(name: str) -> dict:  # type: ignore[type-arg]
@@ -123,13 +127,11 @@ def test_the_workflow_helpers_call_the_function_and_keep_one_comment() -> None:
     from tests.loopback import json_server
 
     def echo(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, object]:
-        return {"path": path, "key": headers.get("x-functions-key"), "auth": headers.get("Authorization"),
-                "body": json.loads(body)}
+        return {"path": path, "key": headers.get("x-functions-key"), "auth": headers.get("Authorization"), "body": json.loads(body)}
 
     script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
     with json_server(echo) as base:
-        out = subprocess.run(["node", "-e", NODE_PROBE, str(script), base], capture_output=True, text=True, timeout=60,
-                             check=True).stdout
+        out = subprocess.run(["node", "-e", NODE_PROBE, str(script), base], capture_output=True, text=True, timeout=60, check=True).stdout
     result = json.loads(out)
     assert result["echoed"] == {"path": "/api/validate", "key": "fn-key", "auth": "Bearer token-for-api://aud", "body": {"specs": []}}
     assert result["comments"] == [{"id": 1, "body": "someone else"}, {"id": 2, "body": "<!-- m -->\nsecond"}]
@@ -175,32 +177,37 @@ def test_the_report_workflow_posts_each_live_runs_report_once_and_updates_it_whe
         assert headers.get("x-functions-key") == "fn-key"
         if path == "/api/runs":
             version["n"] += 1
-            return {"runs": [
-                {"run": "chat", "status": "live", "pr": "7", "job_name": "j2", "report_job": "j2"},
-                {"run": "nopr", "status": "live", "pr": None, "job_name": "j", "report_job": "j"},  # merged without a PR
-                {"run": "held", "status": "held", "pr": "8", "job_name": "j", "report_job": "j"},  # not live: no report
-                {"run": "early", "status": "live", "pr": "9", "job_name": "j", "report_job": None}],  # report not attached yet
-                "unreadable": ["ledger record junk.json cannot be read"]}
+            return {
+                "runs": [
+                    {"run": "chat", "status": "live", "pr": "7", "job_name": "j2", "report_job": "j2"},
+                    {"run": "nopr", "status": "live", "pr": None, "job_name": "j", "report_job": "j"},  # merged without a PR
+                    {"run": "held", "status": "held", "pr": "8", "job_name": "j", "report_job": "j"},  # not live: no report
+                    {"run": "early", "status": "live", "pr": "9", "job_name": "j", "report_job": None},
+                ],  # report not attached yet
+                "unreadable": ["ledger record junk.json cannot be read"],
+            }
         assert path == "/api/runs/chat?format=markdown", path
         return f"report of chat, version {1 if version['n'] < 3 else 2}"  # a new version went live before round 3
 
     script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
     with json_server(function) as base:
-        out = subprocess.run(["node", "-e", REPORT_PROBE, str(script), base], capture_output=True, text=True, timeout=60,
-                             check=True).stdout
+        out = subprocess.run(["node", "-e", REPORT_PROBE, str(script), base], capture_output=True, text=True, timeout=60, check=True).stdout
     result = json.loads(out)
     assert [[(d["run"], d["pr"], d["action"]) for d in r] for r in result["rounds"]] == [
-        [("chat", 7, "created")], [("chat", 7, "unchanged")], [("chat", 7, "updated")], []]
+        [("chat", 7, "created")],
+        [("chat", 7, "unchanged")],
+        [("chat", 7, "updated")],
+        [],
+    ]
     assert result["calls"] == ["create", "update"]
     (mine,) = [c for c in result["comments"] if c["id"] != 1]
     assert mine["body"].startswith("<!-- finetune-gitops:report:chat -->\n") and "version 2" in mine["body"]
     assert result["warnings"] == ["ledger: ledger record junk.json cannot be read"] * 4
 
 
-
 def test_the_deploy_guide_names_every_workflow_provider_and_role_it_needs() -> None:
     guide = (REPO_ROOT / "docs" / "deploy.md").read_text()
-    copied = guide[guide.index("Copy `.github/workflows/`"):].split("\n- ", 1)[0]
+    copied = guide[guide.index("Copy `.github/workflows/`") :].split("\n- ", 1)[0]
     for workflow in (REPO_ROOT / ".github" / "workflows").glob("*.yml"):
         assert workflow.stem in copied, f"docs/deploy.md does not say to copy {workflow.name}"
     assert "`.github/scripts/`" in copied
@@ -251,8 +258,7 @@ def test_the_watch_workflow_keeps_one_issue_created_edited_and_closed() -> None:
     import json
 
     script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
-    out = subprocess.run(["node", "-e", WATCH_PROBE, str(script)], capture_output=True, text=True, timeout=60,
-                         check=True).stdout
+    out = subprocess.run(["node", "-e", WATCH_PROBE, str(script)], capture_output=True, text=True, timeout=60, check=True).stdout
     result = json.loads(out)
     assert result["actions"] == ["none", "created", "unchanged", "updated", "closed"]
     assert result["calls"] == ["create", "edit", "comment:2", "close:completed"]

@@ -34,8 +34,9 @@ class AzureMLBackend:
     name = "azureml"
     unsupported: Mapping[Feature, str] = UNSUPPORTED["azureml"]
 
-    def __init__(self, clients: AzureClients | None = None, metrics_endpoint: str | None = None,
-                 today: Callable[[], date] | None = None) -> None:
+    def __init__(
+        self, clients: AzureClients | None = None, metrics_endpoint: str | None = None, today: Callable[[], date] | None = None
+    ) -> None:
         self.clients = clients or AzureClients.from_settings()
         # Every date verdict (retired models and SKUs) asks this "today", so tests do not flip with the calendar.
         self.today = today or (lambda: datetime.now(UTC).date())
@@ -63,8 +64,9 @@ class AzureMLBackend:
     def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
         return self.jobs.prepare_data(spec, job_name)
 
-    def submit(self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str],
-               model: FoundationModel, data: PreparedData) -> JobStatus:
+    def submit(
+        self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str], model: FoundationModel, data: PreparedData
+    ) -> JobStatus:
         findings, gpus = self.compute.check(spec, model)
         problems = [f for f in (*model.findings, *findings) if f.is_error]
         if problems:  # the same online checks as validate: nothing reaches the GPU queue that validate would refuse
@@ -92,8 +94,7 @@ class AzureMLBackend:
     def begin_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
         return self.endpoints.begin_traffic(endpoint, traffic)
 
-    def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None,
-               timeout_s: float = 60.0) -> InvokeResult:
+    def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None, timeout_s: float = 60.0) -> InvokeResult:
         return self.endpoints.invoke(endpoint, payload, deployment, timeout_s)
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None:

@@ -33,10 +33,11 @@ class Successor:
 @cache
 def _table() -> tuple[dict[str, RetiredSku], tuple[Successor, ...]]:
     data = yaml.safe_load(TABLE.read_text(encoding="utf-8"))
-    skus = {str(s["name"]).lower(): RetiredSku(str(s["name"]), _day(s["retired"]), str(s["successor"]), str(s["source"]))
-            for s in data.get("skus", [])}
-    models = tuple(Successor(str(m["pattern"]), str(m["successor"]), str(m["version"]), str(m["source"]))
-                   for m in data.get("models", []))
+    skus = {
+        str(s["name"]).lower(): RetiredSku(str(s["name"]), _day(s["retired"]), str(s["successor"]), str(s["source"]))
+        for s in data.get("skus", [])
+    }
+    models = tuple(Successor(str(m["pattern"]), str(m["successor"]), str(m["version"]), str(m["source"])) for m in data.get("models", []))
     return skus, models
 
 

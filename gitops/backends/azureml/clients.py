@@ -55,15 +55,16 @@ class AzureClients:
 
             options = self._options()
             if self.subscription_id and self.resource_group and self.workspace_name:
-                self._workspace = MLClient(self.get_credential(), self.subscription_id, self.resource_group,
-                                           self.workspace_name, **options)
+                self._workspace = MLClient(self.get_credential(), self.subscription_id, self.resource_group, self.workspace_name, **options)
             else:
                 try:
                     self._workspace = MLClient.from_config(self.get_credential(), path=self.config_path, **options)
                 except Exception as exc:  # from_config raises its own ValidationException with a long text
-                    raise SpecError("the Azure ML workspace is not configured",
-                                    hint="set AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME, "
-                                         "or put a config.json from the portal in this directory") from exc
+                    raise SpecError(
+                        "the Azure ML workspace is not configured",
+                        hint="set AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME, "
+                        "or put a config.json from the portal in this directory",
+                    ) from exc
         return self._workspace
 
     def registry(self, name: str) -> Any:
@@ -71,8 +72,9 @@ class AzureClients:
         if name not in self._registries:
             from azure.ai.ml import MLClient
 
-            self._registries[name] = call(f"opening registry {name}",
-                                          lambda: MLClient(self.get_credential(), registry_name=name, **self._options()))
+            self._registries[name] = call(
+                f"opening registry {name}", lambda: MLClient(self.get_credential(), registry_name=name, **self._options())
+            )
         return self._registries[name]
 
     def _options(self) -> dict[str, Any]:

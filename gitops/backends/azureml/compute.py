@@ -34,8 +34,16 @@ UNSUPPORTED_SKUS = frozenset({"standard_nc6", "standard_nc12", "standard_nc24", 
 # exempted from this extra quota reservation": learn.microsoft.com azure/machine-learning
 # reference-managed-online-endpoints-vm-sku-list, and how-to-manage-quotas "Virtual machine quota allocation").
 ENDPOINT_SURPLUS = 1.2
-SURPLUS_EXEMPT = frozenset({"standard_nc24ads_a100_v4", "standard_nc48ads_a100_v4", "standard_nc96ads_a100_v4",
-                            "standard_nd96asr_v4", "standard_nd96amsr_a100_v4", "standard_nd40rs_v2"})
+SURPLUS_EXEMPT = frozenset(
+    {
+        "standard_nc24ads_a100_v4",
+        "standard_nc48ads_a100_v4",
+        "standard_nc96ads_a100_v4",
+        "standard_nd96asr_v4",
+        "standard_nd96amsr_a100_v4",
+        "standard_nd40rs_v2",
+    }
+)
 _FAMILY_OF_SIZE = re.compile(r"standard(.+)family")  # VirtualMachineSize.family: "standardNCADSA100v4Family"
 _FAMILY_OF_QUOTA = re.compile(r"standard (.+) family cluster dedicated vcpus")  # Usage.name.value
 REGIONAL_QUOTA = "total cluster dedicated regional vcpus"
@@ -66,8 +74,12 @@ def _usage_line(line: Any) -> tuple[str, int, int, str]:
     data = vars(line)
     name, limit = data.get("name"), data.get("limit")
     label = name.get("value") if isinstance(name, dict) else getattr(name, "value", None)
-    return (str(label or ""), int(_field(line, "current_value", "currentValue") or 0),
-            int(limit) if limit is not None else -1, str(data.get("id") or ""))
+    return (
+        str(label or ""),
+        int(_field(line, "current_value", "currentValue") or 0),
+        int(limit) if limit is not None else -1,
+        str(data.get("id") or ""),
+    )
 
 
 def instances_for_quota(sku: str, instances: int) -> int:
@@ -117,19 +129,35 @@ class ComputeChecker:
         quota = self.quota()
         lines = [q for q in (quota.get(family.group(1)), quota.get(REGIONAL_QUOTA)) if q is not None]
         if quota.get(family.group(1)) is None:
-            return [warning(path, f"no quota line for the {getattr(size, 'family', '')} of {sku} in {self.clients.location}: {what} is not "
-                                  "checked against quota", "see az ml compute list-usage")]
+            return [
+                warning(
+                    path,
+                    f"no quota line for the {getattr(size, 'family', '')} of {sku} in {self.clients.location}: {what} is not "
+                    "checked against quota",
+                    "see az ml compute list-usage",
+                )
+            ]
         for q in lines:
             if q.limit < 0:
                 continue
             if need > q.limit:
-                return [error(path, f"{what} needs {need} vCPUs ({count} x {sku}, {vcpus} each), over the {q.limit} of "
-                                    f"'{q.name}' in {self.clients.location}",
-                              "request more quota (Azure portal, Quotas, Machine learning), or use a smaller size or count")]
+                return [
+                    error(
+                        path,
+                        f"{what} needs {need} vCPUs ({count} x {sku}, {vcpus} each), over the {q.limit} of "
+                        f"'{q.name}' in {self.clients.location}",
+                        "request more quota (Azure portal, Quotas, Machine learning), or use a smaller size or count",
+                    )
+                ]
         for q in lines:
             if q.limit >= 0 and need > q.free:
-                return [warning(path, f"{what} needs {need} vCPUs, but {q.used} of the {q.limit} of '{q.name}' are in use: "
-                                      "it waits until enough are free")]
+                return [
+                    warning(
+                        path,
+                        f"{what} needs {need} vCPUs, but {q.used} of the {q.limit} of '{q.name}' are in use: "
+                        "it waits until enough are free",
+                    )
+                ]
         fits = "; ".join(f"{q.free} of {q.limit} free in '{q.name}'" for q in lines if q.limit >= 0) or "no limit applies"
         return [note(path, f"quota: {what} needs {need} vCPUs ({count} x {sku}); {fits}")]
 
@@ -142,11 +170,21 @@ class ComputeChecker:
         """A retired SKU, or one the region does not offer, is an error that says so."""
         retired = retired_sku(sku, self.today())
         if retired is not None:
-            return [error(path, f"{sku} was retired on {retired.retired.isoformat()}",
-                          f"use {retired.successor} or another current size ({retired.source})")]
+            return [
+                error(
+                    path,
+                    f"{sku} was retired on {retired.retired.isoformat()}",
+                    f"use {retired.successor} or another current size ({retired.source})",
+                )
+            ]
         if sku.lower() not in self.sizes():
-            return [error(path, f"{sku} is not offered in region {self.clients.location} for {what}",
-                          "pick a size the region lists (az ml compute list-sizes)")]
+            return [
+                error(
+                    path,
+                    f"{sku} is not offered in region {self.clients.location} for {what}",
+                    "pick a size the region lists (az ml compute list-sizes)",
+                )
+            ]
         return []
 
     def cluster(self, name: str) -> Any | None:
@@ -163,21 +201,41 @@ class ComputeChecker:
         if spec.compute.cluster is not None:
             cluster = self.cluster(spec.compute.cluster)
             if cluster is None:
-                return [error("compute.cluster", f"compute cluster '{spec.compute.cluster}' does not exist in workspace "
-                                                 f"{self.clients.workspace_name}", "create it, or fix the name")], None
+                return [
+                    error(
+                        "compute.cluster",
+                        f"compute cluster '{spec.compute.cluster}' does not exist in workspace {self.clients.workspace_name}",
+                        "create it, or fix the name",
+                    )
+                ], None
             if sdk_text(cluster.provisioning_state) == "failed":
-                found.append(error("compute.cluster", f"compute '{spec.compute.cluster}' failed provisioning",
-                                   "delete and recreate the cluster, or pick another"))
+                found.append(
+                    error(
+                        "compute.cluster",
+                        f"compute '{spec.compute.cluster}' failed provisioning",
+                        "delete and recreate the cluster, or pick another",
+                    )
+                )
             size = getattr(cluster, "size", None)
             if sku and size and sku.lower() != str(size).lower():
-                found.append(error("compute.instance_type", f"cluster '{spec.compute.cluster}' runs {size}, not {sku}",
-                                   f"set compute.instance_type: {size}, or drop it"))
+                found.append(
+                    error(
+                        "compute.instance_type",
+                        f"cluster '{spec.compute.cluster}' runs {size}, not {sku}",
+                        f"set compute.instance_type: {size}, or drop it",
+                    )
+                )
             if size and not (sku and sku.lower() == str(size).lower()):  # the spec's spelling, if it names the same size
                 sku = str(size)
             max_nodes = getattr(cluster, "max_instances", None)
             if max_nodes is not None and spec.compute.nodes > int(max_nodes):
-                found.append(error("compute.nodes", f"{spec.compute.nodes} nodes, but cluster '{spec.compute.cluster}' "
-                                                    f"scales to at most {max_nodes}", f"use at most {max_nodes} nodes"))
+                found.append(
+                    error(
+                        "compute.nodes",
+                        f"{spec.compute.nodes} nodes, but cluster '{spec.compute.cluster}' scales to at most {max_nodes}",
+                        f"use at most {max_nodes} nodes",
+                    )
+                )
         elif sku is None:
             found.append(error("compute", "serverless compute needs compute.instance_type", "set a cluster or a VM SKU"))
         gpus = None
@@ -185,32 +243,46 @@ class ComputeChecker:
             found += self.sku_findings("compute.instance_type", sku, "training")
             found += _allow_list("compute.instance_type", sku, model.finetune_allow_list, "fine-tune", model.name)
             if model.finetune_allow_list is None and sku.lower() in UNSUPPORTED_SKUS:
-                found.append(error("compute.instance_type", f"{sku} is not supported for fine-tuning",
-                                   "use an A100 or H100 size"))
+                found.append(error("compute.instance_type", f"{sku} is not supported for fine-tuning", "use an A100 or H100 size"))
             gpus = self.gpus(sku)
             if not gpus and not any(f.path == "compute.instance_type" for f in found):
-                found.append(error("compute.instance_type", f"{sku} has no GPU in {self.clients.location}",
-                                   "pick a GPU size (e.g. Standard_NC24ads_A100_v4)"))
+                found.append(
+                    error(
+                        "compute.instance_type",
+                        f"{sku} has no GPU in {self.clients.location}",
+                        "pick a GPU size (e.g. Standard_NC24ads_A100_v4)",
+                    )
+                )
             if not any(f.is_error and f.path == "compute.instance_type" for f in found):
-                found += self.quota_findings("compute.nodes" if spec.compute.nodes > 1 else "compute.instance_type",
-                                             sku, spec.compute.nodes, "training")
+                found += self.quota_findings(
+                    "compute.nodes" if spec.compute.nodes > 1 else "compute.instance_type", sku, spec.compute.nodes, "training"
+                )
         serving: list[Finding] = []
         if spec.deploy.instance_type:
             serving = self.sku_findings("deploy.instance_type", spec.deploy.instance_type, "serving")
-            serving += _allow_list("deploy.instance_type", spec.deploy.instance_type, model.inference_allow_list,
-                                   "inference", model.name)
+            serving += _allow_list("deploy.instance_type", spec.deploy.instance_type, model.inference_allow_list, "inference", model.name)
             found += serving
         deploy_sku = spec.deploy.instance_type or DEFAULT_DEPLOY_SKU
         if not any(f.is_error for f in serving):
             count = instances_for_quota(deploy_sku, spec.deploy.instance_count)
-            held = f" (with the {count - spec.deploy.instance_count} Azure holds back for upgrades)" \
-                if count > spec.deploy.instance_count else ""
-            found += self.quota_findings("deploy.instance_count" if spec.deploy.instance_count > 1 else "deploy.instance_type",
-                                         deploy_sku, count, f"serving{held}")
+            held = (
+                f" (with the {count - spec.deploy.instance_count} Azure holds back for upgrades)"
+                if count > spec.deploy.instance_count
+                else ""
+            )
+            found += self.quota_findings(
+                "deploy.instance_count" if spec.deploy.instance_count > 1 else "deploy.instance_type", deploy_sku, count, f"serving{held}"
+            )
         if not spec.deploy.instance_type:
-            found.append(warning("deploy.instance_type", f"not set: deployments use {DEFAULT_DEPLOY_SKU}",
-                                 f"set one of: {', '.join(model.inference_allow_list)}" if model.inference_allow_list
-                                 else "set a GPU size the model can be served on"))
+            found.append(
+                warning(
+                    "deploy.instance_type",
+                    f"not set: deployments use {DEFAULT_DEPLOY_SKU}",
+                    f"set one of: {', '.join(model.inference_allow_list)}"
+                    if model.inference_allow_list
+                    else "set a GPU size the model can be served on",
+                )
+            )
         return found, gpus
 
 

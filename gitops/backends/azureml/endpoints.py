@@ -75,16 +75,22 @@ class AzureEndpoints:
         created = _when((getattr(endpoint, "properties", None) or {}).get("createdAt"))  # the SDK keeps systemData here
         if deployments is None:  # from the listing: no call per endpoint; the serving one dated by our tag
             deployed_at = _when(tags.get(DEPLOYED_AT_TAG))
-            infos = tuple(DeploymentInfo(name=d, model_uri="", created_at=deployed_at if pct > 0 else None)
-                          for d, pct in traffic.items())
+            infos = tuple(DeploymentInfo(name=d, model_uri="", created_at=deployed_at if pct > 0 else None) for d, pct in traffic.items())
             pending, since = _pending(tags)
             if pending and pending not in traffic:
                 traffic[pending] = 0
                 infos += (DeploymentInfo(name=pending, model_uri="", created_at=_when(since)),)
         else:
             infos = tuple(self._deployment_info(d) for d in deployments)
-        return EndpointInfo(name=endpoint.name, scoring_uri=str(endpoint.scoring_uri or ""), tags=tags, traffic=traffic,
-                            deployments=infos, created_at=created, state=Provisioning.read(_state(endpoint)))
+        return EndpointInfo(
+            name=endpoint.name,
+            scoring_uri=str(endpoint.scoring_uri or ""),
+            tags=tags,
+            traffic=traffic,
+            deployments=infos,
+            created_at=created,
+            state=Provisioning.read(_state(endpoint)),
+        )
 
     def info(self, name: str) -> EndpointInfo | None:
         endpoint = self._get(name)
@@ -107,8 +113,10 @@ class AzureEndpoints:
         existing = self._get(name)
         if existing is not None:
             if (existing.tags or {}).get(MANAGED_BY_TAG) != MANAGED_BY_VALUE:
-                raise ConflictError(f"endpoint {name} exists and is not managed by finetune-gitops",
-                                    hint="set deploy.endpoint to another name; we never take over an endpoint we did not create")
+                raise ConflictError(
+                    f"endpoint {name} exists and is not managed by finetune-gitops",
+                    hint="set deploy.endpoint to another name; we never take over an endpoint we did not create",
+                )
             if any((existing.tags or {}).get(k) != v for k, v in tags.items()):
                 self._retag(existing, tags)
             return self._info(existing)
@@ -119,15 +127,19 @@ class AzureEndpoints:
             # The service answers a name taken elsewhere in the region with a 400 wrapping "already an endpoint with
             # this name ... unique within a region" (reported), sometimes a 409.
             if isinstance(exc, ConflictError) or NAME_TAKEN.search(exc.headline):
-                raise ConflictError(f"endpoint name {name} is taken in region {self.clients.location} (names are unique per region)",
-                                    hint="set deploy.endpoint to another name, or let gitops derive one") from exc
+                raise ConflictError(
+                    f"endpoint name {name} is taken in region {self.clients.location} (names are unique per region)",
+                    hint="set deploy.endpoint to another name, or let gitops derive one",
+                ) from exc
             raise
         except NotFoundError as exc:
             # Re-creating a name soon after deleting it answers 404 InferencingClientCallFailed (reported) until Azure
             # has released the name: a wait, not a failure; the lifecycle looks again until the step's deadline.
             if "inferencingclientcallfailed" in exc.headline.lower():
-                raise TransientBackendError(f"endpoint name {name} was deleted recently and Azure has not released it yet",
-                                            hint="it is tried again; if it persists, set deploy.endpoint to another name") from exc
+                raise TransientBackendError(
+                    f"endpoint name {name} was deleted recently and Azure has not released it yet",
+                    hint="it is tried again; if it persists, set deploy.endpoint to another name",
+                ) from exc
             raise
         return EndpointInfo(name=name, scoring_uri="", tags=dict(tags), state=Provisioning.CREATING)
 
@@ -145,13 +157,19 @@ class AzureEndpoints:
         self._retag(current, {PENDING_TAG: f"{deployment}@{datetime.now(UTC).isoformat(timespec='seconds')}"})
         d = spec.deploy
         entity = ManagedOnlineDeployment(
-            name=deployment, endpoint_name=endpoint, model=self._model_id(model), instance_type=d.instance_type or DEFAULT_DEPLOY_SKU,
-            instance_count=d.instance_count, liveness_probe=ProbeSettings(initial_delay=d.liveness_initial_delay_s),
+            name=deployment,
+            endpoint_name=endpoint,
+            model=self._model_id(model),
+            instance_type=d.instance_type or DEFAULT_DEPLOY_SKU,
+            instance_count=d.instance_count,
+            liveness_probe=ProbeSettings(initial_delay=d.liveness_initial_delay_s),
             request_settings=OnlineRequestSettings(request_timeout_ms=d.request_timeout_ms),
-            tags={MANAGED_BY_TAG: MANAGED_BY_VALUE, "gitops_model": f"{model.name}:{model.version}"})
+            tags={MANAGED_BY_TAG: MANAGED_BY_VALUE, "gitops_model": f"{model.name}:{model.version}"},
+        )
         start_deployment_write(self.clients, entity)
-        return DeploymentInfo(name=deployment, model_uri=model.uri, healthy=False, created_at=datetime.now(UTC),
-                              state=Provisioning.CREATING)
+        return DeploymentInfo(
+            name=deployment, model_uri=model.uri, healthy=False, created_at=datetime.now(UTC), state=Provisioning.CREATING
+        )
 
     def _model_id(self, model: RegisteredModel) -> str:
         """The ARM id of a workspace model (``azureml:name:version``), as the SDK resolves it before a PUT."""
@@ -163,8 +181,10 @@ class AzureEndpoints:
 
     def deployment(self, endpoint: str, deployment: str) -> DeploymentInfo | None:
         try:
-            entity = call(f"getting deployment {deployment} of {endpoint}",
-                          lambda: self._ws.online_deployments.get(name=deployment, endpoint_name=endpoint))
+            entity = call(
+                f"getting deployment {deployment} of {endpoint}",
+                lambda: self._ws.online_deployments.get(name=deployment, endpoint_name=endpoint),
+            )
         except NotFoundError:
             return None
         return self._deployment_info(entity)
@@ -172,13 +192,25 @@ class AzureEndpoints:
     @staticmethod
     def _deployment_info(d: Any) -> DeploymentInfo:
         state = Provisioning.read(_state(d))
-        error = (f"deployment {d.name} provisioning {state.value}: read its logs with "
-                 f"az ml online-deployment get-logs -e {d.endpoint_name} -n {d.name}") if state is Provisioning.FAILED else None
+        error = (
+            (
+                f"deployment {d.name} provisioning {state.value}: read its logs with "
+                f"az ml online-deployment get-logs -e {d.endpoint_name} -n {d.name}"
+            )
+            if state is Provisioning.FAILED
+            else None
+        )
         count = getattr(d, "instance_count", None)
-        return DeploymentInfo(name=d.name, model_uri=str(d.model or ""), healthy=state is Provisioning.SUCCEEDED,
-                              created_at=_when(getattr(getattr(d, "creation_context", None), "created_at", None)),
-                              state=state, error=error, instance_type=getattr(d, "instance_type", None) or None,
-                              instance_count=int(count) if isinstance(count, int) else None)
+        return DeploymentInfo(
+            name=d.name,
+            model_uri=str(d.model or ""),
+            healthy=state is Provisioning.SUCCEEDED,
+            created_at=_when(getattr(getattr(d, "creation_context", None), "created_at", None)),
+            state=state,
+            error=error,
+            instance_type=getattr(d, "instance_type", None) or None,
+            instance_count=int(count) if isinstance(count, int) else None,
+        )
 
     def _retag(self, endpoint: Any, tags: Mapping[str, str | None]) -> None:
         """Write the endpoint just read back with these tags changed (None removes one); does not wait."""

@@ -54,8 +54,10 @@ def _message(exc: BaseException) -> str:
     error = getattr(exc, "error", None)  # azure-core's ODataV4Format: code + message (+ details)
     if error is not None and getattr(error, "message", None):
         # The service wraps the telling part in details ("One or more validation errors occurred" + the reason).
-        details = "; ".join(f"{getattr(d, 'code', '') or ''}: {getattr(d, 'message', '') or ''}".strip(": ")
-                            for d in (getattr(error, "details", None) or [])[:3])
+        details = "; ".join(
+            f"{getattr(d, 'code', '') or ''}: {getattr(d, 'message', '') or ''}".strip(": ")
+            for d in (getattr(error, "details", None) or [])[:3]
+        )
         text = f"{getattr(error, 'code', '') or ''}: {error.message}".lstrip(": ") + (f" ({details})" if details else "")
         return scrub(text)
     return scrub(getattr(exc, "message", None) or str(exc))
@@ -71,28 +73,34 @@ def translate(exc: BaseException, action: str) -> GitopsError:
     status = _status(exc)
     lowered = message.lower()
     if isinstance(exc, az.ClientAuthenticationError) or status == 401:
-        return AuthError(f"Azure rejected our credentials while {action}: {message}",
-                         hint="sign in (az login), or check the managed identity / OIDC federation of this deployment")
+        return AuthError(
+            f"Azure rejected our credentials while {action}: {message}",
+            hint="sign in (az login), or check the managed identity / OIDC federation of this deployment",
+        )
     if status == 403:
-        return ForbiddenError(f"forbidden while {action}: {message}",
-                              hint="grant the identity 'AzureML Data Scientist' on the workspace")
+        return ForbiddenError(f"forbidden while {action}: {message}", hint="grant the identity 'AzureML Data Scientist' on the workspace")
     if isinstance(exc, az.ResourceNotFoundError) or status == 404:
         return NotFoundError(f"not found while {action}: {message}", hint="check the name, version and workspace")
     if isinstance(exc, az.ResourceExistsError) or status == 409:
-        return ConflictError(f"conflict while {action}: {message}", hint="the name is taken or the resource is busy; "
-                                                                          "pick another name or retry later")
+        return ConflictError(
+            f"conflict while {action}: {message}", hint="the name is taken or the resource is busy; pick another name or retry later"
+        )
     if "quota" in lowered:
-        return BackendError(f"quota exceeded while {action}: {message}",
-                            hint="request more quota for this VM family (deployments need 120% of their instances)")
+        return BackendError(
+            f"quota exceeded while {action}: {message}",
+            hint="request more quota for this VM family (deployments need 120% of their instances)",
+        )
     if status == 429:
         return TransientBackendError(f"Azure throttled us while {action}: {message}", hint="retry later")
     if status is not None and status >= 500 or isinstance(exc, az.ServiceRequestError | az.ServiceResponseError):
         return TransientBackendError(f"Azure failed while {action}: {message}", hint="a transient error: retry later")
     region = _REGISTRY_REGION.search(message)
     if status == 400 and region:
-        return SpecError(f"registry {region.group(2)} does not serve region {region.group(1)}, the workspace's, while {action}",
-                         hint=f"use a workspace in a region registry {region.group(2)} is replicated to (its owners can "
-                              "add regions), or a model and component from a registry that serves this one")
+        return SpecError(
+            f"registry {region.group(2)} does not serve region {region.group(1)}, the workspace's, while {action}",
+            hint=f"use a workspace in a region registry {region.group(2)} is replicated to (its owners can "
+            "add regions), or a model and component from a registry that serves this one",
+        )
     client_side = status is None and type(exc).__name__ in ("MlException", "ValidationException", "UserErrorException")
     if status == 400 or client_side:
         return SpecError(f"Azure refused the request while {action}: {message}", hint="fix the spec field it names")

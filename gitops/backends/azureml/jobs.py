@@ -23,11 +23,18 @@ from gitops.spec.model import RunSpec
 from gitops.spec.naming import TAG_DIGEST
 
 _STATES = {
-    "notstarted": JobState.QUEUED, "queued": JobState.QUEUED, "preparing": JobState.QUEUED,
-    "provisioning": JobState.QUEUED, "starting": JobState.QUEUED,
-    "running": JobState.RUNNING, "finalizing": JobState.RUNNING, "cancelrequested": JobState.RUNNING,
-    "completed": JobState.COMPLETED, "finished": JobState.COMPLETED,
-    "failed": JobState.FAILED, "notresponding": JobState.FAILED,
+    "notstarted": JobState.QUEUED,
+    "queued": JobState.QUEUED,
+    "preparing": JobState.QUEUED,
+    "provisioning": JobState.QUEUED,
+    "starting": JobState.QUEUED,
+    "running": JobState.RUNNING,
+    "finalizing": JobState.RUNNING,
+    "cancelrequested": JobState.RUNNING,
+    "completed": JobState.COMPLETED,
+    "finished": JobState.COMPLETED,
+    "failed": JobState.FAILED,
+    "notresponding": JobState.FAILED,
     "canceled": JobState.CANCELED,
 }
 IN_PIPELINE = "(prepared by the pipeline's prepare_data step)"
@@ -52,8 +59,10 @@ class AzureJobs:
             value = getattr(spec.data, field_name)
             if value is not None and not is_remote_data(value):
                 message = f"a local path cannot be used by the azureml backend ({value!r})"
-                raise SpecError(f"data.{field_name}: {message}", [error(f"data.{field_name}", message,
-                                                                        "name a hub dataset, an azureml: data asset or an https:// URI")])
+                raise SpecError(
+                    f"data.{field_name}: {message}",
+                    [error(f"data.{field_name}", message, "name a hub dataset, an azureml: data asset or an https:// URI")],
+                )
         return PreparedData(spec.data.train_path, spec.data.test_path)
 
     # -- jobs -------------------------------------------------------------------------------------
@@ -64,11 +73,21 @@ class AzureJobs:
         try:
             call(f"getting component {COMPONENT_NAME} {version}", lambda: registry.components.get(COMPONENT_NAME, version=version))
         except NotFoundError as exc:
-            raise SpecError(f"{COMPONENT_NAME} version {version} is not in the azureml registry",
-                            [error("finetune.component_version", f"version {version} not found", "pin a published version")]) from exc
+            raise SpecError(
+                f"{COMPONENT_NAME} version {version} is not in the azureml registry",
+                [error("finetune.component_version", f"version {version} not found", "pin a published version")],
+            ) from exc
 
-    def submit(self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str],
-               model: FoundationModel, data: PreparedData, gpus: int | None) -> JobStatus:
+    def submit(
+        self,
+        spec: RunSpec,
+        params: Mapping[str, Any],
+        job_name: str,
+        tags: Mapping[str, str],
+        model: FoundationModel,
+        data: PreparedData,
+        gpus: int | None,
+    ) -> JobStatus:
         from azure.ai.ml import load_job
 
         from gitops.backends.azureml.pipeline_job import build_pipeline_job
@@ -78,10 +97,18 @@ class AzureJobs:
             return existing
         self.check_component(spec.finetune.component_version)
         given = spec.data.train_path is not None
-        document = build_pipeline_job(spec, dict(params), digest=tags.get(TAG_DIGEST, job_name), gpus=gpus,
-                                      train_uri=data.train_uri if given else None, test_uri=data.test_uri if given else None, tags=tags,
-                                      model_defaults=model.defaults, model_path=model.uri,
-                                      held_out_path=None if given else data.test_uri)
+        document = build_pipeline_job(
+            spec,
+            dict(params),
+            digest=tags.get(TAG_DIGEST, job_name),
+            gpus=gpus,
+            train_uri=data.train_uri if given else None,
+            test_uri=data.test_uri if given else None,
+            tags=tags,
+            model_defaults=model.defaults,
+            model_path=model.uri,
+            held_out_path=None if given else data.test_uri,
+        )
         document["name"] = job_name  # the caller's name is the contract (it equals the digest-derived one)
         job = load_job(io.StringIO(yaml.safe_dump(document, sort_keys=False)))
         ws = self.clients.workspace
@@ -105,8 +132,13 @@ class AzureJobs:
     @staticmethod
     def _status(job: Any) -> JobStatus:
         created = getattr(getattr(job, "creation_context", None), "created_at", None)
-        return JobStatus(name=job.name, state=job_state(job.status), tags=dict(job.tags or {}),
-                         portal_url=getattr(job, "studio_url", None), started_at=created)
+        return JobStatus(
+            name=job.name,
+            state=job_state(job.status),
+            tags=dict(job.tags or {}),
+            portal_url=getattr(job, "studio_url", None),
+            started_at=created,
+        )
 
     def held_out_split(self, test_path: str | None) -> str | None:
         """The test split on this machine: a data asset (``azureml:name:version``) or a datastore path, downloaded once

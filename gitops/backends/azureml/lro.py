@@ -32,28 +32,38 @@ def start_endpoint_write(clients: AzureClients, endpoint: Any, action: str) -> N
     group = clients.workspace.online_endpoints._online_operation
     location = clients.location
     # The body is built inside ``call``: the SDK validates names and fields while building it.
-    call(f"{action} endpoint {endpoint.name}",
-         lambda: group.begin_create_or_update(endpoint_name=endpoint.name, body=endpoint._to_rest_online_endpoint(location=location),
-                                              polling=False, **_scope(clients)))
+    call(
+        f"{action} endpoint {endpoint.name}",
+        lambda: group.begin_create_or_update(
+            endpoint_name=endpoint.name, body=endpoint._to_rest_online_endpoint(location=location), polling=False, **_scope(clients)
+        ),
+    )
 
 
 def start_deployment_write(clients: AzureClients, deployment: Any) -> None:
     """PUT an online deployment; provisioning (image, model download, probes) runs for minutes after."""
     group = clients.workspace.online_deployments._online_deployment
     location = clients.location
-    call(f"creating deployment {deployment.name} on {deployment.endpoint_name}",
-         lambda: group.begin_create_or_update(endpoint_name=deployment.endpoint_name, deployment_name=deployment.name,
-                                              body=deployment._to_rest_object(location=location), polling=False,
-                                              **_scope(clients)))
+    call(
+        f"creating deployment {deployment.name} on {deployment.endpoint_name}",
+        lambda: group.begin_create_or_update(
+            endpoint_name=deployment.endpoint_name,
+            deployment_name=deployment.name,
+            body=deployment._to_rest_object(location=location),
+            polling=False,
+            **_scope(clients),
+        ),
+    )
 
 
 def start_deployment_delete(clients: AzureClients, endpoint: str, deployment: str) -> None:
     group = clients.workspace.online_deployments._online_deployment
-    call(f"deleting deployment {deployment} of {endpoint}",
-         lambda: group.begin_delete(endpoint_name=endpoint, deployment_name=deployment, polling=False, **_scope(clients)))
+    call(
+        f"deleting deployment {deployment} of {endpoint}",
+        lambda: group.begin_delete(endpoint_name=endpoint, deployment_name=deployment, polling=False, **_scope(clients)),
+    )
 
 
 def start_endpoint_delete(clients: AzureClients, endpoint: str) -> None:
     group = clients.workspace.online_endpoints._online_operation
-    call(f"deleting endpoint {endpoint}",
-         lambda: group.begin_delete(endpoint_name=endpoint, polling=False, **_scope(clients)))
+    call(f"deleting endpoint {endpoint}", lambda: group.begin_delete(endpoint_name=endpoint, polling=False, **_scope(clients)))

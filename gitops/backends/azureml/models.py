@@ -25,8 +25,7 @@ from gitops.backends.base import FoundationModel, RegisteredModel
 from gitops.spec.findings import Finding, error, warning
 from gitops.spec.model import RunSpec
 
-FINETUNE_ALLOW, INFERENCE_ALLOW, MODEL_DEFAULTS = ("finetune_compute_allow_list", "inference_compute_allow_list",
-                                                   "model_specific_defaults")
+FINETUNE_ALLOW, INFERENCE_ALLOW, MODEL_DEFAULTS = ("finetune_compute_allow_list", "inference_compute_allow_list", "model_specific_defaults")
 # Dates: system metadata's ``deprecation`` keys, then the tags older versions carried.
 DATE_KEYS = {
     "finetune_deprecated": ("finetuneDeprecationDate", "FinetuneDeprecationDate"),
@@ -93,8 +92,7 @@ def read_facts(body: Mapping[str, Any]) -> ModelFacts:
     props: Mapping[str, Any] = body["properties"] if isinstance(body.get("properties"), Mapping) else {}
     system_raw = props.get("systemMetadata") or body.get("systemMetadata") or props.get("system_metadata") or {}
     system = {k: _literal(v) for k, v in system_raw.items()} if isinstance(system_raw, Mapping) else {}
-    legacy = {k: _literal(v) for k, v in {**(props.get("tags") or body.get("tags") or {}),
-                                          **(props.get("properties") or {})}.items()}
+    legacy = {k: _literal(v) for k, v in {**(props.get("tags") or body.get("tags") or {}), **(props.get("properties") or {})}.items()}
 
     def nested(section: str, key: str) -> Any:
         value = system.get(section)
@@ -107,13 +105,21 @@ def read_facts(body: Mapping[str, Any]) -> ModelFacts:
     if inference is None:
         inference = _sku_list(legacy.get(INFERENCE_ALLOW)) or _sku_list(legacy.get("inference-recommended-sku"))
     deprecation: Mapping[str, Any] = system["deprecation"] if isinstance(system.get("deprecation"), Mapping) else {}
-    dates = {name: next((d for key in keys if (d := _day(deprecation.get(key) or legacy.get(key)))), None)
-             for name, keys in DATE_KEYS.items()}
+    dates = {
+        name: next((d for key in keys if (d := _day(deprecation.get(key) or legacy.get(key)))), None) for name, keys in DATE_KEYS.items()
+    }
     defaults = legacy.get(MODEL_DEFAULTS)
-    archived = str(props.get("isArchived", body.get("isArchived", ""))).lower() == "true" or \
-        str(props.get("stage") or body.get("stage") or "").lower() == "archived"
-    return ModelFacts(archived=archived, finetune_skus=finetune, inference_skus=inference,
-                      defaults=dict(defaults) if isinstance(defaults, Mapping) else {}, **dates)
+    archived = (
+        str(props.get("isArchived", body.get("isArchived", ""))).lower() == "true"
+        or str(props.get("stage") or body.get("stage") or "").lower() == "archived"
+    )
+    return ModelFacts(
+        archived=archived,
+        finetune_skus=finetune,
+        inference_skus=inference,
+        defaults=dict(defaults) if isinstance(defaults, Mapping) else {},
+        **dates,
+    )
 
 
 def _move_to(spec: RunSpec) -> str:
@@ -127,23 +133,31 @@ def model_findings(spec: RunSpec, version: str, facts: ModelFacts, today: date) 
     found: list[Finding] = []
     name, hint = spec.model.name, _move_to(spec)
     if spec.model.version is None:
-        found.append(warning("model.label", f"label '{spec.model.label}' resolved to version {version}: the run is "
-                                            "not reproducible", f'pin model.version: "{version}"'))
+        found.append(
+            warning(
+                "model.label",
+                f"label '{spec.model.label}' resolved to version {version}: the run is not reproducible",
+                f'pin model.version: "{version}"',
+            )
+        )
     if facts.archived:
         found.append(error("model.version", f"{name} version {version} is archived in registry {spec.model.registry}", hint))
     if facts.finetune_retired is not None and facts.finetune_retired <= today:
         found.append(error("model.name", f"fine-tuning of {name} was retired on {facts.finetune_retired.isoformat()}", hint))
     elif facts.finetune_deprecated is not None and facts.finetune_deprecated <= today:
         until = f"; it retires on {facts.finetune_retired.isoformat()}" if facts.finetune_retired else ""
-        found.append(warning("model.name", f"fine-tuning of {name} is deprecated since {facts.finetune_deprecated.isoformat()}{until}",
-                             hint))
+        found.append(
+            warning("model.name", f"fine-tuning of {name} is deprecated since {facts.finetune_deprecated.isoformat()}{until}", hint)
+        )
     if facts.inference_retired is not None and facts.inference_retired <= today:
-        found.append(error("model.name", f"{name} can no longer be deployed: inference was retired on "
-                                         f"{facts.inference_retired.isoformat()}", hint))
+        found.append(
+            error("model.name", f"{name} can no longer be deployed: inference was retired on {facts.inference_retired.isoformat()}", hint)
+        )
     elif facts.inference_deprecated is not None and facts.inference_deprecated <= today:
         until = f"; it retires on {facts.inference_retired.isoformat()}" if facts.inference_retired else ""
-        found.append(warning("model.name", f"inference of {name} is deprecated since {facts.inference_deprecated.isoformat()}{until}",
-                             hint))
+        found.append(
+            warning("model.name", f"inference of {name} is deprecated since {facts.inference_deprecated.isoformat()}{until}", hint)
+        )
     return found
 
 
@@ -153,23 +167,31 @@ def registry_version_body(registry: Any, name: str, version: str) -> dict[str, A
     from azure.ai.ml._utils._registry_utils import get_registry_versioned_asset
 
     ops = registry.models
-    return dict(get_registry_versioned_asset(ops._registry_service_client, "models", name, version,
-                                             ops._resource_group_name, ops._registry_name))
+    return dict(
+        get_registry_versioned_asset(ops._registry_service_client, "models", name, version, ops._resource_group_name, ops._registry_name)
+    )
 
 
 def resolve_foundation(clients: AzureClients, spec: RunSpec, today: date | None = None) -> FoundationModel:
     ref = spec.model
     registry = clients.registry(ref.registry)
     selector = f"version {ref.version}" if ref.version else f"label {ref.label}"
-    model = call(f"getting model {ref.name} ({selector}) from registry {ref.registry}",
-                 lambda: registry.models.get(ref.name, version=ref.version, label=None if ref.version else ref.label))
+    model = call(
+        f"getting model {ref.name} ({selector}) from registry {ref.registry}",
+        lambda: registry.models.get(ref.name, version=ref.version, label=None if ref.version else ref.label),
+    )
     version = str(model.version)
     body = call(f"reading the metadata of model {ref.name} version {version}", lambda: registry_version_body(registry, ref.name, version))
     facts = read_facts(body)
     return FoundationModel(
-        name=ref.name, version=version, uri=str(model.id), finetune_allow_list=facts.finetune_skus,
-        inference_allow_list=facts.inference_skus, defaults=facts.defaults,
-        findings=tuple(model_findings(spec, version, facts, today or datetime.now(UTC).date())))
+        name=ref.name,
+        version=version,
+        uri=str(model.id),
+        finetune_allow_list=facts.finetune_skus,
+        inference_allow_list=facts.inference_skus,
+        defaults=facts.defaults,
+        findings=tuple(model_findings(spec, version, facts, today or datetime.now(UTC).date())),
+    )
 
 
 def _version_order(version: str) -> tuple[int, int | str]:
@@ -181,11 +203,9 @@ def newest_version(clients: AzureClients, spec: RunSpec, look_at: int = 5) -> st
     version's REST body, as ``resolve_foundation`` reads it; the newest ``look_at`` versions are asked)."""
     name = spec.model.name
     registry = clients.registry(spec.model.registry)
-    listed = call(f"listing versions of model {name} in registry {spec.model.registry}",
-                  lambda: list(registry.models.list(name=name)))
+    listed = call(f"listing versions of model {name} in registry {spec.model.registry}", lambda: list(registry.models.list(name=name)))
     for version in sorted({str(m.version) for m in listed}, key=_version_order, reverse=True)[:look_at]:
-        body = call(f"reading the metadata of model {name} version {version}",
-                    lambda v=version: registry_version_body(registry, name, v))  # type: ignore[misc]
+        body = call(f"reading the metadata of model {name} version {version}", lambda v=version: registry_version_body(registry, name, v))  # type: ignore[misc]
         if not read_facts(body).archived:
             return version
     return None
@@ -209,8 +229,14 @@ def register(clients: AzureClients, job_name: str, name: str, tags: Mapping[str,
     # finish in the same second.
     taken = [int(m.version) for m in versions if str(m.version).isdigit()]
     version = str(max(int(datetime.now(UTC).strftime("%Y%m%d%H%M%S")), max(taken, default=0) + 1))
-    model = Model(path=output_uri(job_name), type=AssetTypes.MLFLOW_MODEL, name=name, version=version,
-                  description=f"fine-tuned by job {job_name}", tags={**tags, "gitops_job": job_name})
+    model = Model(
+        path=output_uri(job_name),
+        type=AssetTypes.MLFLOW_MODEL,
+        name=name,
+        version=version,
+        description=f"fine-tuned by job {job_name}",
+        tags={**tags, "gitops_job": job_name},
+    )
     created = call(f"registering model {name} from job {job_name}", lambda: ws.models.create_or_update(model))
     return _record(created)
 
@@ -230,5 +256,6 @@ def _versions(clients: AzureClients, name: str) -> list[Any]:
 
 
 def _record(model: Any) -> RegisteredModel:
-    return RegisteredModel(name=model.name, version=str(model.version), uri=f"azureml:{model.name}:{model.version}",
-                           tags=dict(model.tags or {}))
+    return RegisteredModel(
+        name=model.name, version=str(model.version), uri=f"azureml:{model.name}:{model.version}", tags=dict(model.tags or {})
+    )

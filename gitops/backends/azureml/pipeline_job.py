@@ -27,6 +27,7 @@ PIPELINES_DIR = Path(pipelines.__file__).resolve().parent  # the prepare_data st
 PREPARE_ENVIRONMENT = PIPELINES_DIR / "environments" / "prepare-data.conda.yaml"
 PREPARE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 
+
 def component_id(version: str) -> str:
     return f"azureml://registries/azureml/components/{COMPONENT_NAME}/versions/{version}"
 
@@ -38,14 +39,17 @@ def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_p
     step: dict[str, Any] = {
         "type": "command",
         "code": str(code_dir),
-        "command": ("python prepare_data.py --dataset ${{inputs.dataset}} --dataset_split_pc ${{inputs.percent}} "
-                    f"--download_dir ./splits --output {d.train_split}=${{{{outputs.train_file}}}} "
-                    f"--output {d.test_split}=${{{{outputs.test_file}}}}"),
+        "command": (
+            "python prepare_data.py --dataset ${{inputs.dataset}} --dataset_split_pc ${{inputs.percent}} "
+            f"--download_dir ./splits --output {d.train_split}=${{{{outputs.train_file}}}} "
+            f"--output {d.test_split}=${{{{outputs.test_file}}}}"
+        ),
         "inputs": {"dataset": d.dataset, "percent": d.sample_percent},
-        "outputs": {"train_file": {"type": "uri_file"},
-                    "test_file": {"type": "uri_file", **({"path": held_out_path} if held_out_path else {})}},
-        "environment": {"image": PREPARE_IMAGE,
-                        "conda_file": yaml.safe_load(PREPARE_ENVIRONMENT.read_text(encoding="utf-8"))},
+        "outputs": {
+            "train_file": {"type": "uri_file"},
+            "test_file": {"type": "uri_file", **({"path": held_out_path} if held_out_path else {})},
+        },
+        "environment": {"image": PREPARE_IMAGE, "conda_file": yaml.safe_load(PREPARE_ENVIRONMENT.read_text(encoding="utf-8"))},
     }
     if spec.compute.cluster:
         step["compute"] = f"azureml:{spec.compute.cluster}"
@@ -54,10 +58,20 @@ def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_p
     return step
 
 
-def build_pipeline_job(spec: RunSpec, params: Mapping[str, Any], *, digest: str, gpus: int | None,
-                       train_uri: str | None = None, test_uri: str | None = None, tags: Mapping[str, str] | None = None,
-                       model_defaults: Mapping[str, Any] | None = None, model_path: str | None = None,
-                       code_dir: str | Path = PIPELINES_DIR, held_out_path: str | None = None) -> dict[str, Any]:
+def build_pipeline_job(
+    spec: RunSpec,
+    params: Mapping[str, Any],
+    *,
+    digest: str,
+    gpus: int | None,
+    train_uri: str | None = None,
+    test_uri: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    model_defaults: Mapping[str, Any] | None = None,
+    model_path: str | None = None,
+    code_dir: str | Path = PIPELINES_DIR,
+    held_out_path: str | None = None,
+) -> dict[str, Any]:
     """The pipeline job document (``pipelineJob.schema.json``) for this spec. ``train_uri``/``test_uri``: the data
     as given (a spec with a dataset prepares it in the pipeline instead). ``model_path``: the foundation model as
     resolved (a pinned version), else the spec's reference."""
@@ -66,8 +80,7 @@ def build_pipeline_job(spec: RunSpec, params: Mapping[str, Any], *, digest: str,
     in_pipeline = spec.data.dataset is not None
     test_ref: str | None
     if in_pipeline:
-        train_ref, test_ref = ("${{parent.jobs.prepare_data.outputs.train_file}}",
-                               "${{parent.jobs.prepare_data.outputs.test_file}}")
+        train_ref, test_ref = ("${{parent.jobs.prepare_data.outputs.train_file}}", "${{parent.jobs.prepare_data.outputs.test_file}}")
     else:
         if train_uri is None:
             raise ValueError("train_uri is required when the spec names no dataset")

@@ -29,14 +29,16 @@ _NOT_PAYG = ("spot", "low priority")
 def _payg_linux_hourly(item: dict[str, Any], region: str, sku: str) -> bool:
     """The row a pay-as-you-go Linux VM bills by: not Windows, not Spot, not Low Priority, per hour, in USD."""
     names = f"{item.get('skuName', '')} {item.get('meterName', '')}".lower()
-    return (str(item.get("type", "")).lower() == "consumption"
-            and str(item.get("armSkuName", "")).lower() == sku.lower()
-            and str(item.get("armRegionName", "")).lower() == region.lower()
-            and str(item.get("unitOfMeasure", "")).lower() == "1 hour"
-            and str(item.get("currencyCode", "USD")).upper() == "USD"
-            and "windows" not in str(item.get("productName", "")).lower()
-            and not any(word in names for word in _NOT_PAYG)
-            and isinstance(item.get("retailPrice"), int | float))
+    return (
+        str(item.get("type", "")).lower() == "consumption"
+        and str(item.get("armSkuName", "")).lower() == sku.lower()
+        and str(item.get("armRegionName", "")).lower() == region.lower()
+        and str(item.get("unitOfMeasure", "")).lower() == "1 hour"
+        and str(item.get("currencyCode", "USD")).upper() == "USD"
+        and "windows" not in str(item.get("productName", "")).lower()
+        and not any(word in names for word in _NOT_PAYG)
+        and isinstance(item.get("retailPrice"), int | float)
+    )
 
 
 def pick_price(items: list[dict[str, Any]], region: str, sku: str, as_of: str) -> Price | None:
@@ -51,8 +53,14 @@ def pick_price(items: list[dict[str, Any]], region: str, sku: str, as_of: str) -
 class RetailPrices:
     """A ``PriceSource`` over the live API. ``cache``: a JSON file of answers, reused on the day they were read."""
 
-    def __init__(self, base_url: str = API_URL, transport: Any = None, cache: Path | None = None,
-                 today: Callable[[], date] | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str = API_URL,
+        transport: Any = None,
+        cache: Path | None = None,
+        today: Callable[[], date] | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
         from azure.core import PipelineClient
         from azure.core.pipeline.policies import RetryPolicy
 
@@ -101,11 +109,13 @@ class RetailPrices:
             try:
                 response = self._client.send_request(request, connection_timeout=self.timeout_s, read_timeout=self.timeout_s)
             except AzureError as exc:
-                raise TransientBackendError(f"the Azure Retail Prices API did not answer: {scrub(str(exc))}",
-                                            hint="the committed price snapshot is used instead") from None
+                raise TransientBackendError(
+                    f"the Azure Retail Prices API did not answer: {scrub(str(exc))}", hint="the committed price snapshot is used instead"
+                ) from None
             if response.status_code != 200:
                 raise (TransientBackendError if response.status_code == 429 or response.status_code >= 500 else BackendError)(
-                    f"the Azure Retail Prices API answered {response.status_code}", hint="the committed price snapshot is used instead")
+                    f"the Azure Retail Prices API answered {response.status_code}", hint="the committed price snapshot is used instead"
+                )
             try:
                 body = response.json()
             except ValueError:

@@ -26,8 +26,16 @@ log = logging.getLogger(__name__)
 NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 METRIC = "RequestsPerMinute"
 BATCH_SIZE = 50  # resource ids per metrics:getBatch request (the service's limit)
-_GRAINS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=30),
-           timedelta(hours=1), timedelta(hours=6), timedelta(hours=12), timedelta(days=1))
+_GRAINS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+    timedelta(hours=6),
+    timedelta(hours=12),
+    timedelta(days=1),
+)
 
 
 DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
@@ -62,8 +70,14 @@ def traffic_window(deployment: str, by_code: Any, latency: Any) -> TrafficWindow
                             worst = max(worst or 0.0, float(point.average))
     except (AttributeError, TypeError, ValueError) as exc:
         return TrafficWindow(deployment, known=False, note=f"unexpected metrics shape: {type(exc).__name__}")
-    return TrafficWindow(deployment, known=True, requests=round(requests), errors=round(errors), p95_latency_ms=worst,
-                         note="Azure Monitor (RequestsPerMinute by envoy_response_code, RequestLatency_P95)")
+    return TrafficWindow(
+        deployment,
+        known=True,
+        requests=round(requests),
+        errors=round(errors),
+        p95_latency_ms=worst,
+        note="Azure Monitor (RequestsPerMinute by envoy_response_code, RequestLatency_P95)",
+    )
 
 
 def granularity(window: timedelta, max_points: int = 1440) -> timedelta:
@@ -72,7 +86,7 @@ def granularity(window: timedelta, max_points: int = 1440) -> timedelta:
 
 def batches(items: Sequence[str], size: int = BATCH_SIZE) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def metric_errors(into: set[str]) -> Any:
@@ -133,9 +147,16 @@ class AzureUsage:
 
         def query(metric: str, split: str | None) -> Any:
             return self._metrics().query_resources(
-                resource_ids=[rid], metric_namespace=DEPLOYMENT_NAMESPACE, metric_names=[metric], timespan=(start, end),
-                granularity=timedelta(minutes=1), aggregations=["Average"], filter=split, max_results=50,
-                raw_response_hook=metric_errors(failed))
+                resource_ids=[rid],
+                metric_namespace=DEPLOYMENT_NAMESPACE,
+                metric_names=[metric],
+                timespan=(start, end),
+                granularity=timedelta(minutes=1),
+                aggregations=["Average"],
+                filter=split,
+                max_results=50,
+                raw_response_hook=metric_errors(failed),
+            )
 
         try:
             by_code = call(f"querying {METRIC} of deployment {deployment}", lambda: query(METRIC, f"{RESPONSE_CODE} eq '*'"))
@@ -158,8 +179,14 @@ class AzureUsage:
 
             def query(chunk: Sequence[str] = chunk, failed: set[str] = failed) -> Any:
                 return self._metrics().query_resources(
-                    resource_ids=chunk, metric_namespace=NAMESPACE, metric_names=[METRIC], timespan=(end - window, end),
-                    granularity=granularity(window), aggregations=["Total"], raw_response_hook=metric_errors(failed))
+                    resource_ids=chunk,
+                    metric_namespace=NAMESPACE,
+                    metric_names=[METRIC],
+                    timespan=(end - window, end),
+                    granularity=granularity(window),
+                    aggregations=["Total"],
+                    raw_response_hook=metric_errors(failed),
+                )
 
             try:
                 results = call(f"querying {METRIC} for {len(chunk)} endpoints", query)

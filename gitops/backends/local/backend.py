@@ -36,8 +36,9 @@ class LocalBackend:
     name = "local"
     unsupported: Mapping[Feature, str] = UNSUPPORTED["local"]
 
-    def __init__(self, workspace_dir: str | Path | None = None, provisioning_delay_s: float = 0.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, workspace_dir: str | Path | None = None, provisioning_delay_s: float = 0.0, clock: Callable[[], float] = time.time
+    ) -> None:
         from gitops.settings import Settings
 
         self.ws = LocalWorkspace.at(workspace_dir or Settings.load().workspace_dir)
@@ -53,8 +54,10 @@ class LocalBackend:
         if spec.model.path is not None:
             path = Path(spec.model.path).expanduser().resolve()
             if not (path / "config.json").exists() and not (path / "MLmodel").exists():
-                raise NotFoundError(f"model.path {spec.model.path} is not a Hugging Face or MLflow model directory",
-                                    hint="point it at a directory holding config.json and the weights")
+                raise NotFoundError(
+                    f"model.path {spec.model.path} is not a Hugging Face or MLflow model directory",
+                    hint="point it at a directory holding config.json and the weights",
+                )
             return FoundationModel(name=spec.model.name, version="local", uri=str(path))
         return models.resolve_foundation(self.ws, spec.model.name, spec.model.version, spec.model.label)
 
@@ -69,8 +72,11 @@ class LocalBackend:
             train_r, test_r = prepare_splits(spec, self.ws.root / "data" / job_name)
             return PreparedData(str(train_r.path), str(test_r.path), train_r.rows, test_r.rows)
         parent = Path(spec.data.train_path).parent
-        hint = (f"make a synthetic dataset there with `gitops data synth --out {parent}`, or fix the path"
-                if Path(spec.data.train_path).name == "train_sft.jsonl" else "fix the path (or `gitops data synth --out DIR`)")
+        hint = (
+            f"make a synthetic dataset there with `gitops data synth --out {parent}`, or fix the path"
+            if Path(spec.data.train_path).name == "train_sft.jsonl"
+            else "fix the path (or `gitops data synth --out DIR`)"
+        )
         train = local_file("data.train_path", spec.data.train_path, hint)
         test = local_file("data.test_path", spec.data.test_path, hint) if spec.data.test_path else None
         try:
@@ -79,16 +85,25 @@ class LocalBackend:
             raise SpecError(f"data: {exc}", [error("data", str(exc))]) from exc
         return PreparedData(str(train), str(test) if test else None, train_rows, test_rows)
 
-    def submit(self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str],
-               model: FoundationModel, data: PreparedData) -> JobStatus:
+    def submit(
+        self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str], model: FoundationModel, data: PreparedData
+    ) -> JobStatus:
         from pipelines.local_finetune import FinetuneRequest
 
         experiment = experiment_name(spec)
         models.ensure_experiment(self.ws, experiment)
         request = FinetuneRequest(
-            job_name=job_name, base_model_dir=model.uri, train_path=data.train_uri, test_path=data.test_uri,
-            output_dir=str(self.ws.job_dir(job_name) / "output"), params=dict(params), tracking_uri=self.ws.tracking_uri,
-            experiment=experiment, tags=dict(tags), event_topic=self.topic)
+            job_name=job_name,
+            base_model_dir=model.uri,
+            train_path=data.train_uri,
+            test_path=data.test_uri,
+            output_dir=str(self.ws.job_dir(job_name) / "output"),
+            params=dict(params),
+            tracking_uri=self.ws.tracking_uri,
+            experiment=experiment,
+            tags=dict(tags),
+            event_topic=self.topic,
+        )
         return self.jobs.submit(request)
 
     def get_job(self, job_name: str) -> JobStatus | None:
@@ -119,8 +134,7 @@ class LocalBackend:
     def begin_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
         return self.endpoints.set_traffic(endpoint, dict(traffic))
 
-    def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None,
-               timeout_s: float = 60.0) -> InvokeResult:
+    def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None, timeout_s: float = 60.0) -> InvokeResult:
         return self.endpoints.invoke(endpoint, payload, deployment, timeout_s)
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None:
@@ -148,8 +162,9 @@ class LocalBackend:
         if end is None or mark.get("counters") is None:
             return TrafficWindow(deployment, known=False, note=f"the request stats of endpoint {endpoint} cannot be read")
         requests, errors, p95 = window(mark["counters"], end)
-        return TrafficWindow(deployment, known=True, requests=requests, errors=errors, p95_latency_ms=p95,
-                             note="the local server's request counters")
+        return TrafficWindow(
+            deployment, known=True, requests=requests, errors=errors, p95_latency_ms=p95, note="the local server's request counters"
+        )
 
     def held_out_split(self, test_path: str | None) -> str | None:
         return test_path if test_path and Path(test_path).is_file() else None

@@ -46,8 +46,13 @@ class LocalEndpoints:
 
     def _dep_info(self, name: str, dep: dict[str, Any], alive: bool) -> DeploymentInfo:
         ready = self.clock() >= float(dep.get("ready_at", 0))
-        return DeploymentInfo(name, dep["model_uri"], healthy=alive and ready, created_at=datetime.fromtimestamp(dep["created_at"], UTC),
-                              state=Provisioning.SUCCEEDED if ready else Provisioning.CREATING)
+        return DeploymentInfo(
+            name,
+            dep["model_uri"],
+            healthy=alive and ready,
+            created_at=datetime.fromtimestamp(dep["created_at"], UTC),
+            state=Provisioning.SUCCEEDED if ready else Provisioning.CREATING,
+        )
 
     # -- records ------------------------------------------------------------------------------
     def _config(self, name: str) -> dict[str, Any] | None:
@@ -55,13 +60,17 @@ class LocalEndpoints:
         try:
             data = read_json(path)
         except (OSError, ValueError) as exc:
-            raise CorruptRecordError(f"endpoint config {path} cannot be read: {type(exc).__name__}",
-                                     hint=f"delete the endpoint (gitops cleanup, or remove {path.parent}) and deploy again") from None
+            raise CorruptRecordError(
+                f"endpoint config {path} cannot be read: {type(exc).__name__}",
+                hint=f"delete the endpoint (gitops cleanup, or remove {path.parent}) and deploy again",
+            ) from None
         if data is None:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("deployments", {}), dict):
-            raise CorruptRecordError(f"endpoint config {path} cannot be read: not an endpoint config",
-                                     hint=f"delete the endpoint (remove {path.parent}) and deploy again")
+            raise CorruptRecordError(
+                f"endpoint config {path} cannot be read: not an endpoint config",
+                hint=f"delete the endpoint (remove {path.parent}) and deploy again",
+            )
         return dict(data)
 
     def _save(self, name: str, config: dict[str, Any]) -> None:
@@ -98,9 +107,14 @@ class LocalEndpoints:
         deployments = tuple(self._dep_info(d, dep, up) for d, dep in sorted(config.get("deployments", {}).items()))
         port = config.get("port")  # absent until the server first started
         created = config.get("created_at")
-        return EndpointInfo(name=name, scoring_uri=f"http://127.0.0.1:{port}/score" if port else "", tags=config.get("tags", {}),
-                            traffic=config.get("traffic", {}), deployments=deployments,
-                            created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int | float) else None)
+        return EndpointInfo(
+            name=name,
+            scoring_uri=f"http://127.0.0.1:{port}/score" if port else "",
+            tags=config.get("tags", {}),
+            traffic=config.get("traffic", {}),
+            deployments=deployments,
+            created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int | float) else None,
+        )
 
     def list(self) -> list[EndpointInfo]:
         """Every readable endpoint; one whose config cannot be read is logged and left out (and so never deleted)."""
@@ -148,11 +162,14 @@ class LocalEndpoints:
         if not self._up(name, config)[1]:  # down or stuck: a new server loads the config as it starts
             self._start(name, config)
             return
-        resp = requests.post(f"http://127.0.0.1:{config['port']}/admin/reload",
-                             headers={"Authorization": f"Bearer {self.key(name)}"}, timeout=300)
+        resp = requests.post(
+            f"http://127.0.0.1:{config['port']}/admin/reload", headers={"Authorization": f"Bearer {self.key(name)}"}, timeout=300
+        )
         if resp.status_code != 200:
-            raise BackendError(f"endpoint '{name}' could not load its deployments ({resp.status_code})",
-                               hint=f"see {self.ws.endpoint_dir(name) / 'server.log'}")
+            raise BackendError(
+                f"endpoint '{name}' could not load its deployments ({resp.status_code})",
+                hint=f"see {self.ws.endpoint_dir(name) / 'server.log'}",
+            )
 
     # -- operations (all idempotent) -------------------------------------------------------------
     def ensure(self, name: str, tags: dict[str, str]) -> EndpointInfo:
@@ -177,8 +194,12 @@ class LocalEndpoints:
             raise NotFoundError(f"endpoint '{endpoint}' does not exist")
         deps = config.setdefault("deployments", {})
         if deps.get(deployment, {}).get("model_uri") != model_uri:
-            deps[deployment] = {"model_uri": model_uri, "model_dir": str(model_dir), "created_at": time.time(),
-                                "ready_at": self.clock() + self.provisioning_delay_s}
+            deps[deployment] = {
+                "model_uri": model_uri,
+                "model_dir": str(model_dir),
+                "created_at": time.time(),
+                "ready_at": self.clock() + self.provisioning_delay_s,
+            }
         config.setdefault("traffic", {}).setdefault(deployment, 0)
         self._save(endpoint, config)
         self._reload(endpoint, config)
@@ -213,8 +234,9 @@ class LocalEndpoints:
         if config is None or deployment not in config.get("deployments", {}):
             return
         if config.get("traffic", {}).get(deployment, 0) > 0:
-            raise ConflictError(f"deployment '{deployment}' still takes {config['traffic'][deployment]}% of traffic",
-                                hint="shift its traffic away first")
+            raise ConflictError(
+                f"deployment '{deployment}' still takes {config['traffic'][deployment]}% of traffic", hint="shift its traffic away first"
+            )
         del config["deployments"][deployment]
         config.get("traffic", {}).pop(deployment, None)
         self._save(endpoint, config)
@@ -239,8 +261,13 @@ class LocalEndpoints:
         if config is None:
             return None
         alive, up = self._up(name, config)
-        return {"pid": config.get("pid") if alive else None, "port": config.get("port"), "up": up, "stuck": alive and not up,
-                "rss_mib": processes.resident_mib(config.get("pid")) if alive else None}
+        return {
+            "pid": config.get("pid") if alive else None,
+            "port": config.get("port"),
+            "up": up,
+            "stuck": alive and not up,
+            "rss_mib": processes.resident_mib(config.get("pid")) if alive else None,
+        }
 
     def invoke(self, endpoint: str, payload: Any, deployment: str | None, timeout_s: float) -> InvokeResult:
         info = self.info(endpoint)
@@ -274,7 +301,11 @@ class LocalEndpoints:
             stats = read_json(self.ws.endpoint_dir(name) / "stats.json", {}) or {}
             deps = stats.get("deployments", {})
             last = max((float(d.get("last_request_at") or 0) for d in deps.values()), default=0)
-            return Usage(name, known=True, requests=sum(int(d.get("requests", 0)) for d in deps.values()),
-                         last_request_at=datetime.fromtimestamp(last, UTC) if last else None)
+            return Usage(
+                name,
+                known=True,
+                requests=sum(int(d.get("requests", 0)) for d in deps.values()),
+                last_request_at=datetime.fromtimestamp(last, UTC) if last else None,
+            )
         except (OSError, ValueError, TypeError, AttributeError, OverflowError):  # unreadable figures are unknown, never idle
             return Usage(name, known=False)

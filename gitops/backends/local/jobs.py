@@ -38,8 +38,7 @@ class LocalJobs:
         job_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(job_dir / "request.json", asdict(request))
         write_json_atomic(job_dir / "status.json", {"state": "queued", "queued_at": time.time(), "tags": request.tags})
-        proc = processes.spawn(["-m", WORKER_MODULE, str(job_dir)], job_dir / "job.log",
-                               env={"GITOPS_WORKSPACE": str(self.ws.root)})
+        proc = processes.spawn(["-m", WORKER_MODULE, str(job_dir)], job_dir / "job.log", env={"GITOPS_WORKSPACE": str(self.ws.root)})
         # The worker owns status.json; the launcher records the worker's pid beside it, so neither overwrites the other.
         (job_dir / "pid").write_text(str(proc.pid))
         result = self.get(request.job_name)
@@ -66,8 +65,13 @@ class LocalJobs:
                 status = self._end(job_name, status, "failed", "the worker process exited without a result (crashed or killed)")
                 state = JobState.FAILED
         return JobStatus(
-            name=job_name, state=state, tags=status.get("tags", {}), error=status.get("error"),
-            log_path=str(job_dir / "job.log"), started_at=_ts(status.get("started_at")), ended_at=_ts(status.get("ended_at")),
+            name=job_name,
+            state=state,
+            tags=status.get("tags", {}),
+            error=status.get("error"),
+            log_path=str(job_dir / "job.log"),
+            started_at=_ts(status.get("started_at")),
+            ended_at=_ts(status.get("ended_at")),
             progress={**status.get("progress", {}), **({"result": status["result"]} if "result" in status else {})},
         )
 

@@ -82,8 +82,9 @@ def resolve_foundation(ws: LocalWorkspace, name: str, version: str | None, label
                 raise NotFoundError(f"no model '{name}' in the local registry", hint="run `gitops local bootstrap` or register it")
             mv = max(versions, key=lambda v: int(v.version))
     except MlflowException as exc:
-        raise NotFoundError(f"model {name} {version or label} is not in the local registry",
-                            hint="see `mlflow models` in the workspace, or use model.path") from exc
+        raise NotFoundError(
+            f"model {name} {version or label} is not in the local registry", hint="see `mlflow models` in the workspace, or use model.path"
+        ) from exc
     local = download(ws, f"models:/{name}/{mv.version}", ws.root / "models" / name / str(mv.version))
     return FoundationModel(name=name, version=str(mv.version), uri=str(local))
 

@@ -105,14 +105,14 @@ def parse_score_body(body: Any) -> tuple[list[dict[str, str]], dict[str, Any]]:
     elif isinstance(body, list):
         messages = body
     else:
-        raise BadRequest("expected {\"input_data\": {\"input_string\": [messages], \"parameters\": {...}}} or a message list")
+        raise BadRequest('expected {"input_data": {"input_string": [messages], "parameters": {...}}} or a message list')
     if not isinstance(messages, list) or not messages:
         raise BadRequest("the conversation must be a non-empty list of {role, content} messages")
     if len(messages) > MAX_MESSAGES:
         raise TooLarge(f"{len(messages)} messages; at most {MAX_MESSAGES} per request")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
-            raise BadRequest(f"message {i} must be {{\"role\": system|user|assistant, \"content\": string}}")
+            raise BadRequest(f'message {i} must be {{"role": system|user|assistant, "content": string}}')
     if not isinstance(params, dict):
         raise BadRequest("parameters must be an object")
     chars = sum(len(m["content"]) for m in messages)
@@ -144,7 +144,7 @@ class ChatModel:
         kwargs["pad_token_id"] = self.tokenizer.pad_token_id
         with self._lock, self._torch.inference_mode():
             out = self.model.generate(**inputs, **kwargs)
-        new_tokens = out[0][inputs["input_ids"].shape[1]:]
+        new_tokens = out[0][inputs["input_ids"].shape[1] :]
         return str(self.tokenizer.decode(new_tokens, skip_special_tokens=True)).strip()
 
 
@@ -276,7 +276,7 @@ def create_app(endpoint_dir: Path) -> Any:
         deployment = state.pick(target)
         if deployment is None:
             if target:
-                have = ', '.join(sorted(state.models)) or 'none'
+                have = ", ".join(sorted(state.models)) or "none"
                 return error(404, "DeploymentNotFound", f"no deployment named '{target}'; have: {have}")
             return error(503, "NoTraffic", "no deployment receives traffic")
         started = time.perf_counter()
@@ -288,8 +288,11 @@ def create_app(endpoint_dir: Path) -> Any:
             return error(exc.status, "PayloadTooLarge" if exc.status == 413 else "BadRequest", str(exc))
         if not admission.enter():
             state.record(deployment, 503, started)
-            return JSONResponse({"error": {"code": "Busy", "message": f"{admission.limit} requests already in progress"}},
-                                status_code=503, headers={"Retry-After": "2"})
+            return JSONResponse(
+                {"error": {"code": "Busy", "message": f"{admission.limit} requests already in progress"}},
+                status_code=503,
+                headers={"Retry-After": "2"},
+            )
         try:
             import anyio
 

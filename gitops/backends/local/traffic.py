@@ -28,8 +28,11 @@ def counters(entry: Mapping[str, Any] | None) -> dict[str, Any]:
     """A deployment's counters as the server stores them (zeros for a deployment that saw nothing)."""
     entry = entry or {}
     hist = [int(n) for n in entry.get("latency_buckets") or []]
-    return {"requests": int(entry.get("requests", 0)), "failed": int(entry.get("failed", 0)),
-            "latency_buckets": hist + [0] * (len(LATENCY_BUCKETS_MS) - len(hist))}
+    return {
+        "requests": int(entry.get("requests", 0)),
+        "failed": int(entry.get("failed", 0)),
+        "latency_buckets": hist + [0] * (len(LATENCY_BUCKETS_MS) - len(hist)),
+    }
 
 
 def p95(histogram: list[int]) -> float | None:
