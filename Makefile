@@ -29,8 +29,10 @@ demo: $(STAMP)
 	$(VENV)/bin/gitops data synth --rows 400 --out .gitops/data/synth
 	$(VENV)/bin/gitops run runs/local-tiny.yaml
 
+# The same checks as .pre-commit-config.yaml: style and lint, formatting, types (tests too), the layer contracts.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

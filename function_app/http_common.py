@@ -62,7 +62,7 @@ def handled(name: str, handler: Callable[[func.HttpRequest], func.HttpResponse])
         except GitopsError as exc:
             log.warning("%s: %s %s", name, exc.http_status, exc.headline)
             return error_response(exc)
-        except Exception as exc:  # the one place that turns an unexpected failure into a 500
+        except Exception as exc:  # noqa: BLE001  (the one place that turns an unexpected failure into a 500)
             log.error("%s failed: %s", name, type(exc).__name__)
             return json_response({"error": {"type": "InternalError", "message": "internal error; see the function logs"}}, 500)
 

@@ -20,7 +20,7 @@ bp = func.Blueprint()
 def run_reconcile() -> int:
     try:
         decisions = services().lifecycle.reconcile()
-    except Exception as exc:  # a periodic job never raises: the next tick retries
+    except Exception as exc:  # noqa: BLE001  (a periodic job never raises: the next tick retries)
         log.error("reconcile failed: %s: %s", type(exc).__name__, getattr(exc, "headline", ""))
         return -1
     for d in decisions:
@@ -37,7 +37,7 @@ def run_cleanup_once() -> int:
         try:
             # The policy the latest run was submitted with (each run's own defaults for its endpoint).
             verdicts = run_cleanup(s.backend_for(name), s.lifecycle.ledger, s.policy)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (one backend failing leaves the others cleaned up)
             log.error("cleanup on %s failed: %s: %s", name, type(exc).__name__, getattr(exc, "headline", ""))
             continue
         for v in verdicts:
@@ -69,7 +69,7 @@ def run_watch_once() -> int:
                 "findings": [f.to_dict() for f in result.findings],
             },
         )
-    except Exception as exc:  # a periodic job never raises: the next tick retries
+    except Exception as exc:  # noqa: BLE001  (a periodic job never raises: the next tick retries)
         log.error("watch failed: %s: %s", type(exc).__name__, getattr(exc, "headline", ""))
         return -1
     for f in result.findings:

@@ -29,7 +29,7 @@ class SpecError(GitopsError):
     exit_code = 1
     http_status = 422
 
-    def __init__(self, headline: str, findings: list | None = None, hint: str | None = None) -> None:  # type: ignore[type-arg]
+    def __init__(self, headline: str, findings: list | None = None, hint: str | None = None) -> None:
         super().__init__(headline, hint)
         self.findings = list(findings or [])
 

@@ -110,7 +110,7 @@ def remote_repository(repo: Path, remote: str = "origin") -> str | None:
 
     try:
         url = _git(repo, "config", "--get", f"remote.{remote}.url").decode().strip()
-    except Exception:  # not a repository, no such remote
+    except (GitopsError, OSError):  # not a repository, no such remote, no git
         return None
     match = re.search(r"github\.com[:/]([^/\s]+)/([^/\s]+?)(?:\.git)?/?$", url)
     return f"{match.group(1)}/{match.group(2)}" if match else None

@@ -198,7 +198,7 @@ def _progress_callback(report: Callable[[dict[str, Any]], None]) -> Any:
     import mlflow
     from transformers import TrainerCallback
 
-    class Progress(TrainerCallback):  # type: ignore[misc]
+    class Progress(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
             logs = logs or {}
             metrics = {
@@ -292,7 +292,7 @@ def worker(job_dir: Path) -> int:
     update(state="running", started_at=time.time())
     try:
         result = run_finetune(request, lambda progress: update(progress={**status.get("progress", {}), **progress}))
-    except Exception as exc:  # the job's own failure: recorded, not raised into the void
+    except Exception as exc:  # noqa: BLE001  (the job's own failure: recorded, not raised into the void)
         traceback.print_exc()
         update(state="failed", ended_at=time.time(), error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         emit_event(request, job_dir, "Failed")

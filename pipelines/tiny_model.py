@@ -12,7 +12,7 @@ from pipelines.chat_format import PHI3_CHAT_TEMPLATE, SPECIAL_TOKENS
 from pipelines.synth import make_rows
 
 
-def build_tokenizer(vocab_size: int = 512):  # type: ignore[no-untyped-def]
+def build_tokenizer(vocab_size: int = 512):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 

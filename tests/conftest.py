@@ -117,19 +117,25 @@ lifecycle: {{idle_after: 24h, expire_after: 7d}}
 
 
 @pytest.fixture
-def local_spec_text() -> Callable[[str], str]:
-    return lambda name="tiny-run": textwrap.dedent(LOCAL_SPEC.format(name=name)).lstrip("\n")
+def local_spec_text() -> Callable[..., str]:
+    def text(name: str = "tiny-run") -> str:
+        return textwrap.dedent(LOCAL_SPEC.format(name=name)).lstrip("\n")
+
+    return text
 
 
 @pytest.fixture
-def azure_spec_text() -> Callable[[str], str]:
-    return lambda name="azure-run": textwrap.dedent(AZURE_SPEC.format(name=name)).lstrip("\n")
+def azure_spec_text() -> Callable[..., str]:
+    def text(name: str = "azure-run") -> str:
+        return textwrap.dedent(AZURE_SPEC.format(name=name)).lstrip("\n")
+
+    return text
 
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # the emulator's public key
 
 
-def _start_azurite(service: str, location: Path):  # type: ignore[no-untyped-def]
+def _start_azurite(service: str, location: Path):
     """Start ``azurite-<service>`` (blob or queue) on a free loopback port; returns the process and the port."""
     import socket
     import time
@@ -168,7 +174,7 @@ def _start_azurite(service: str, location: Path):  # type: ignore[no-untyped-def
     pytest.fail(f"Azurite ({service}) did not start within 60 s")
 
 
-def _stop(proc) -> None:  # type: ignore[no-untyped-def]
+def _stop(proc) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -176,7 +182,7 @@ def _stop(proc) -> None:  # type: ignore[no-untyped-def]
         proc.kill()
 
 
-def _azurite(service: str, location: Path):  # type: ignore[no-untyped-def]
+def _azurite(service: str, location: Path):
     """Run one Azurite service for the session; yields its connection string."""
     proc, port = _start_azurite(service, location)
     yield (
@@ -187,19 +193,19 @@ def _azurite(service: str, location: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def azurite(tmp_path_factory: pytest.TempPathFactory):
     """A real Azurite blob service on 127.0.0.1 for this test session; yields its connection string."""
     yield from _azurite("blob", tmp_path_factory.mktemp("azurite"))
 
 
 @pytest.fixture(scope="session")
-def azurite_queue(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def azurite_queue(tmp_path_factory: pytest.TempPathFactory):
     """A real Azurite queue service on 127.0.0.1 for this test session; yields its connection string."""
     yield from _azurite("queue", tmp_path_factory.mktemp("azurite-queue"))
 
 
 @pytest.fixture(params=["files", "blob"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+def ledger(request: pytest.FixtureRequest, tmp_path: Path):
     """Each ledger implementation, fresh: files in tmp_path, or a new container in Azurite."""
     import uuid
 
@@ -213,7 +219,7 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-u
 
 
 @pytest.fixture
-def azure_fake():  # type: ignore[no-untyped-def]
+def azure_fake():
     """The fake Azure ML REST API, live for one test; any call it does not know fails the test."""
     from tests.fakes.azureml_api import FakeAzureML, intercept
 
@@ -223,7 +229,7 @@ def azure_fake():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def azure_backend(azure_fake, tmp_path: Path):  # type: ignore[no-untyped-def]
+def azure_backend(azure_fake, tmp_path: Path):
     """The real Azure ML backend (real MLClient) wired to the fake."""
     from tests.fakes.azureml_api import azure_backend_for
 

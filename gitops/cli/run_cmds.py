@@ -146,7 +146,7 @@ def summary_line(record: Any, elapsed: float) -> str:
 LOWER_IS_BETTER = ("loss", "perplexity", "latency")
 
 
-def _print_comparison(record, lifecycle) -> None:  # type: ignore[no-untyped-def]
+def _print_comparison(record, lifecycle) -> None:
     """The new version beside the one before: what changed in its parameters, and its numbers, better or worse."""
     from gitops.errors import GitopsError
     from gitops.report.build import build_report, changed_params, compare, previous_version
@@ -170,7 +170,7 @@ def _print_comparison(record, lifecycle) -> None:  # type: ignore[no-untyped-def
         print(f"  {d.label}: {d.other:.4f} -> {d.this:.4f} ({d.change:+.4f}, {'better' if better else 'worse'})")
 
 
-def _print_outcome(record, backend) -> None:  # type: ignore[no-untyped-def]
+def _print_outcome(record, backend) -> None:
     from gitops.settings import Settings
 
     print(f"run {record.run}: {record.status}" + (f" ({record.error})" if record.error else ""))

@@ -135,7 +135,7 @@ def _did_you_mean(name: str, choices: list[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _normalise(decl: ComponentInput, value: Any, path: str) -> tuple[Any, Finding | None]:
+def _normalise(decl: ComponentInput, value: Any, path: str) -> tuple[Any, Finding | None]:  # noqa: C901  (one branch per declared input type, read flat)
     """Check one value against its declaration; return the value the component expects."""
     if value is None:
         return None, error(path, "has no value", "give a value or remove the line")

@@ -186,9 +186,9 @@ class DeploySpec(Strict):
     instance_count: Count = Field(1, ge=1, le=100)
     liveness_initial_delay_s: Count = Field(600, ge=0, le=3600)
     request_timeout_ms: Count = Field(90000, ge=1000, le=180000)
-    smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)  # type: ignore[arg-type]
-    timeouts: RolloutTimeouts = Field(default_factory=RolloutTimeouts)  # type: ignore[arg-type]
-    gate: GateSpec = Field(default_factory=GateSpec)  # type: ignore[arg-type]
+    smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)
+    timeouts: RolloutTimeouts = Field(default_factory=RolloutTimeouts)
+    gate: GateSpec = Field(default_factory=GateSpec)
     keep_previous_for: Duration | None = Field(
         None,
         description="Keep the replaced deployment at 0% this long after a "
@@ -220,11 +220,11 @@ class RunSpec(Strict):
     description: str | None = None
     model: ModelRef
     data: DataSpec
-    compute: ComputeSpec = Field(default_factory=ComputeSpec)  # type: ignore[arg-type]
-    finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)  # type: ignore[arg-type]
-    register: RegisterSpec = Field(default_factory=RegisterSpec)  # type: ignore[arg-type]
-    deploy: DeploySpec = Field(default_factory=DeploySpec)  # type: ignore[arg-type]
-    lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)  # type: ignore[arg-type]
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
+    register: RegisterSpec = Field(default_factory=RegisterSpec)
+    deploy: DeploySpec = Field(default_factory=DeploySpec)
+    lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)
 
     @field_validator("name")
     @classmethod

@@ -17,7 +17,7 @@ def run_spec_schema() -> dict[str, object]:
     # Editors complete component params from the bundled interface.
     interface = load_interface("0.0.82")
     if interface is not None:
-        finetune = schema["$defs"]["FinetuneSpec"]["properties"]["params"]  # type: ignore[index]
+        finetune = schema["$defs"]["FinetuneSpec"]["properties"]["params"]
         finetune["propertyNames"] = {"enum": sorted(interface.user_params)}
     return schema
 

@@ -23,19 +23,19 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def backend():  # type: ignore[no-untyped-def]
+def backend():
     from gitops.backends.azureml.backend import AzureMLBackend
 
     return AzureMLBackend()
 
 
-def test_reference_model_resolves_with_its_fine_tune_metadata(backend) -> None:  # type: ignore[no-untyped-def]
+def test_reference_model_resolves_with_its_fine_tune_metadata(backend) -> None:
     model = backend.resolve_model(validate_file(REPO_ROOT / "runs" / "phi4-ultrachat.yaml").require())
     assert model.uri.startswith("azureml://registries/azureml/models/Phi-4/")
     assert model.finetune_allow_list, "the model declares where it may be fine-tuned"
 
 
-def test_compute_check_and_endpoint_listing_run(backend) -> None:  # type: ignore[no-untyped-def]
+def test_compute_check_and_endpoint_listing_run(backend) -> None:
     spec = validate_file(REPO_ROOT / "runs" / "phi4-ultrachat.yaml").require()
     findings = backend.check_compute(spec, backend.resolve_model(spec))
     assert all(f.path.startswith(("compute", "deploy")) for f in findings)

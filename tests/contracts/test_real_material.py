@@ -49,7 +49,7 @@ def shape_gaps(real: Any, fake: Any, where: str = "$") -> list[str]:
 
 
 # -- the registry's foundation models, as azureml-assets publishes them ---------------------------------
-def test_the_seed_run_is_rejected_for_its_archived_retired_model_and_retired_sku(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_seed_run_is_rejected_for_its_archived_retired_model_and_retired_sku(azure_backend) -> None:
     spec = validate_file(SEED_RUN).require()
     model = azure_backend.resolve_model(spec)
     findings = [*model.findings, *azure_backend.check_compute(spec, model)]
@@ -62,7 +62,7 @@ def test_the_seed_run_is_rejected_for_its_archived_retired_model_and_retired_sku
     assert 'name: Phi-4, version: "8"' in hints  # each names the current successor in the same registry
 
 
-def test_the_reference_run_passes_the_online_checks(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_reference_run_passes_the_online_checks(azure_backend) -> None:
     spec = validate_file(REFERENCE_RUN).require()
     model = azure_backend.resolve_model(spec)
     findings = [*model.findings, *azure_backend.check_compute(spec, model)]
@@ -77,7 +77,7 @@ def test_the_reference_run_passes_the_online_checks(azure_backend) -> None:  # t
         (date(2025, 9, 1), "error", "fine-tuning of Phi-3-mini-4k-instruct was retired on 2025-08-30"),
     ],
 )
-def test_dates_from_the_2025_tags_give_verdicts_for_an_injected_today(azure_fake, today, severity, needle) -> None:  # type: ignore[no-untyped-def]
+def test_dates_from_the_2025_tags_give_verdicts_for_an_injected_today(azure_fake, today, severity, needle) -> None:
     from tests.fakes.azureml_api import azure_backend_for
 
     azure_fake.add_model(seed.registry_model(seed.PHI3_2025_SPEC), "Phi-3-mini-4k-instruct", "15")
@@ -102,7 +102,7 @@ def test_system_metadata_as_published_is_read_with_its_nested_json_strings() -> 
     assert read_facts(seed.registry_model(seed.PHI4_SPEC)).archived is False
 
 
-def test_the_sdk_still_drops_system_metadata_so_the_body_is_read_directly(azure_backend, azure_fake) -> None:  # type: ignore[no-untyped-def]
+def test_the_sdk_still_drops_system_metadata_so_the_body_is_read_directly(azure_backend, azure_fake) -> None:
     """If azure-ai-ml starts carrying system metadata, this says so (and the private read can go)."""
     model = azure_backend.clients.registry("azureml").models.get("Phi-4", version="8")
     assert getattr(model, "_system_metadata", None) is None
@@ -110,7 +110,7 @@ def test_the_sdk_still_drops_system_metadata_so_the_body_is_read_directly(azure_
 
 
 # -- recorded exchanges: the fake answers as the service did ---------------------------------------
-def test_the_fakes_endpoint_create_answers_like_the_recording(azure_fake) -> None:  # type: ignore[no-untyped-def]
+def test_the_fakes_endpoint_create_answers_like_the_recording(azure_fake) -> None:
     import requests
 
     put, status = load("sdk-recordings/online_endpoint_create.json")["Entries"]
@@ -130,7 +130,7 @@ def test_the_fakes_endpoint_create_answers_like_the_recording(azure_fake) -> Non
     assert shape_gaps(status["ResponseBody"], polled) == [] and polled["status"] == status["ResponseBody"]["status"]
 
 
-def test_the_fakes_code_upload_slot_has_the_documented_shape(azure_fake) -> None:  # type: ignore[no-untyped-def]
+def test_the_fakes_code_upload_slot_has_the_documented_shape(azure_fake) -> None:
     import requests
 
     url = f"https://management.azure.com{azure_fake.ws_path}/codes/c1/versions/1/startPendingUpload?api-version=2024-10-01"
@@ -147,7 +147,7 @@ def test_published_run_events_parse_in_both_schemas() -> None:
     assert not isinstance(failed, EventFormatError) and failed.outcome == "failed"  # runStatus is lower-case there
 
 
-def test_a_foreign_event_in_an_array_is_ignored_in_words_and_the_others_handled(tmp_path, monkeypatch, cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_foreign_event_in_an_array_is_ignored_in_words_and_the_others_handled(tmp_path, monkeypatch, cli) -> None:
     registered = load("eventgrid/model_registered.event-grid.json")["body"]
     completed = load("eventgrid/run_completed.cloud-events.json")["body"]
     first, second = parse_each([registered, completed])
@@ -164,7 +164,7 @@ def test_a_foreign_event_in_an_array_is_ignored_in_words_and_the_others_handled(
         assert "ModelRegistered event is not about a job run" in lines[0] and "not a run of this repository" in lines[1]
 
 
-def test_online_findings_are_placed_on_the_spec_lines_like_the_offline_ones(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_online_findings_are_placed_on_the_spec_lines_like_the_offline_ones(azure_backend) -> None:
     from gitops.online import online_findings
 
     text = SEED_RUN.read_text()
@@ -174,7 +174,7 @@ def test_online_findings_are_placed_on_the_spec_lines_like_the_offline_ones(azur
     assert retired.format().startswith(f"{SEED_RUN}:{retired.line}: deploy.instance_type: Standard_NC6s_v3 was retired")
 
 
-def test_the_fakes_metrics_batch_has_the_documented_shape(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_fakes_metrics_batch_has_the_documented_shape(azure_fake, azure_backend) -> None:
     import requests
 
     azure_backend.clients.remember_location("eastus")
@@ -191,7 +191,7 @@ def test_the_fakes_metrics_batch_has_the_documented_shape(azure_fake, azure_back
     assert shape_gaps(real, answer) == []
 
 
-def test_a_metric_with_its_own_error_code_is_unknown_usage_never_idle(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_a_metric_with_its_own_error_code_is_unknown_usage_never_idle(azure_fake, azure_backend) -> None:
     azure_backend.clients.remember_location("eastus")
     azure_fake.add_requests("busy-ep", datetime.now(UTC) - timedelta(minutes=5), 4)
     azure_fake.metric_errors["broken-ep"] = "InternalServerError"  # the call succeeds; this metric does not
@@ -201,7 +201,7 @@ def test_a_metric_with_its_own_error_code_is_unknown_usage_never_idle(azure_fake
     assert not usage["broken-ep"].known and usage["broken-ep"].requests is None
 
 
-def test_a_registered_model_version_is_shaped_like_the_recorded_one(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_a_registered_model_version_is_shaped_like_the_recorded_one(azure_fake, azure_backend) -> None:
     (put,) = load("sdk-recordings/model_version_create.json")["Entries"]
     model = azure_backend.register_model("job-1", "phi4-chat", {"gitops_run": "r"})
     stored = azure_fake.get_resource(f"{azure_fake.ws_path}/models/phi4-chat/versions/{model.version}")
@@ -209,7 +209,7 @@ def test_a_registered_model_version_is_shaped_like_the_recorded_one(azure_fake, 
     assert stored["properties"]["isArchived"] is False and stored["properties"]["jobName"] is None
 
 
-def test_the_fakes_vm_sizes_have_the_documented_shape(azure_fake) -> None:  # type: ignore[no-untyped-def]
+def test_the_fakes_vm_sizes_have_the_documented_shape(azure_fake) -> None:
     import requests
 
     url = (
@@ -221,14 +221,14 @@ def test_the_fakes_vm_sizes_have_the_documented_shape(azure_fake) -> None:  # ty
     assert "standard_nc6s_v3" not in {s["name"].lower() for s in answer["value"]}  # retired: no longer offered
 
 
-def test_the_fakes_cluster_is_shaped_like_the_recorded_one(azure_fake) -> None:  # type: ignore[no-untyped-def]
+def test_the_fakes_cluster_is_shaped_like_the_recorded_one(azure_fake) -> None:
     (put,) = load("sdk-recordings/aml_compute_create.json")["Entries"]
     cluster = azure_fake.get_resource(f"{azure_fake.ws_path}/computes/gpu-cluster-big")
     assert shape_gaps(put["ResponseBody"], cluster) == []
     assert cluster["properties"]["properties"]["vmSize"].isupper() and put["ResponseBody"]["properties"]["properties"]["vmSize"].isupper()
 
 
-def test_the_fakes_deployment_is_shaped_like_the_recorded_one(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_fakes_deployment_is_shaped_like_the_recorded_one(azure_fake, azure_backend) -> None:
     from gitops.backends.base import Provisioning, RegisteredModel
 
     (put,) = load("sdk-recordings/online_deployment_create.json")["Entries"]
@@ -247,7 +247,7 @@ def test_the_fakes_deployment_is_shaped_like_the_recorded_one(azure_fake, azure_
 
 
 # -- quota: Usage/list, as the published example answers it ------------------------------------------
-def test_the_fake_answers_quota_in_the_shape_of_the_published_example(azure_fake) -> None:  # type: ignore[no-untyped-def]
+def test_the_fake_answers_quota_in_the_shape_of_the_published_example(azure_fake) -> None:
     from tests.fakes.azureml_seed import usages
 
     real = load("rest-api-specs/usages_list.json")["body"]
@@ -261,7 +261,7 @@ def test_the_fake_answers_quota_in_the_shape_of_the_published_example(azure_fake
     }
 
 
-def test_quota_is_read_from_the_real_example_subscription_lines_only(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_quota_is_read_from_the_real_example_subscription_lines_only(azure_fake, azure_backend) -> None:
     azure_fake.usages_body = load("rest-api-specs/usages_list.json")["body"]
     quota = azure_backend.compute.quota()
     # The NC line of the subscription (12 of 24), not the workspace's repetition of it (6 of 24).
@@ -298,7 +298,7 @@ def test_the_deployment_traffic_query_names_the_documented_metrics_and_dimension
     assert "Average" in rows[usage.LATENCY_P95] and "Milliseconds" in rows[usage.LATENCY_P95]
 
 
-def test_the_fakes_deployment_metrics_have_the_documented_batch_shape(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_fakes_deployment_metrics_have_the_documented_batch_shape(azure_fake, azure_backend) -> None:
     import requests
 
     azure_backend.clients.remember_location("eastus")
@@ -319,7 +319,7 @@ def test_the_fakes_deployment_metrics_have_the_documented_batch_shape(azure_fake
     assert series["metadatavalues"][0]["name"]["value"] == "envoy_response_code" and series["metadatavalues"][0]["value"] == "200"
 
 
-def test_a_deployment_window_counts_5xx_and_429_as_failures_and_reads_the_worst_minutes_p95(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_a_deployment_window_counts_5xx_and_429_as_failures_and_reads_the_worst_minutes_p95(azure_fake, azure_backend) -> None:
     azure_backend.clients.remember_location("eastus")
     t0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
     for minute, status, latency in ((0, 200, 150.0), (0, 200, 150.0), (1, 503, 900.0), (1, 429, 900.0), (1, 400, 900.0)):
@@ -332,7 +332,7 @@ def test_a_deployment_window_counts_5xx_and_429_as_failures_and_reads_the_worst_
     assert not azure_backend.traffic_since("ep-1", "green", {"at": t0.timestamp()}, (t0 + timedelta(minutes=5)).timestamp()).known
 
 
-def test_archiving_and_restoring_a_model_version_reads_as_the_service_records_it(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_archiving_and_restoring_a_model_version_reads_as_the_service_records_it(azure_fake, azure_backend) -> None:
     """The service lists versions ActiveOnly: an archived one drops out of the list and is still read by its GET,
     with ``isArchived``; restoring is a PUT of the same body with it false. The fake answers the same shapes."""
     import requests
@@ -362,7 +362,7 @@ def test_archiving_and_restoring_a_model_version_reads_as_the_service_records_it
 
 def test_the_pipeline_job_names_registry_models_and_components_as_the_recorded_job_does(
     azure_fake,
-    azure_backend,  # type: ignore[no-untyped-def]
+    azure_backend,
     tmp_path,
 ) -> None:
     import re
@@ -391,7 +391,7 @@ def test_the_pipeline_job_names_registry_models_and_components_as_the_recorded_j
 
 def test_a_registry_that_does_not_serve_the_workspaces_region_is_one_clear_line(
     azure_fake,
-    azure_backend,  # type: ignore[no-untyped-def]
+    azure_backend,
     tmp_path,
 ) -> None:
     from gitops.errors import SpecError
@@ -408,7 +408,7 @@ def test_a_registry_that_does_not_serve_the_workspaces_region_is_one_clear_line(
     assert "replicated" in (raised.value.hint or "") and "\n" not in raised.value.headline
 
 
-def test_the_fakes_endpoint_read_score_and_delete_answer_as_recorded(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_fakes_endpoint_read_score_and_delete_answer_as_recorded(azure_fake, azure_backend) -> None:
     """An endpoint read (traffic, scoring URI), a scoring answer naming the deployment that answered, and the
     endpoint DELETE (202, ``Azure-AsyncOperation`` and ``Location``, a body of ``null``) with its operation's poll."""
     import requests
@@ -465,7 +465,7 @@ def test_the_component_interface_agrees_with_the_published_pipeline_spec() -> No
     assert set(EVALUATION_STEPS) <= set(real["jobs"]) and "model_prediction" in real["jobs"]
 
 
-def test_the_fakes_cluster_read_has_the_recorded_shape_and_the_code_reads_it(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_fakes_cluster_read_has_the_recorded_shape_and_the_code_reads_it(azure_fake, azure_backend) -> None:
     import requests
 
     (read,) = load("sdk-recordings/aml_compute_get.json")["Entries"]

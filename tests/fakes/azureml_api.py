@@ -84,7 +84,7 @@ class FakeAzureML:
     # deleted one reads Deleting before it is gone. 0 answers at once, as most unit tests want.
     clock: Callable[[], float] = time.time
     provisioning_s: dict[str, float] = field(default_factory=lambda: {"onlineendpoints": 0.0, "deployments": 0.0, "delete": 0.0})
-    _ops: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
+    _ops: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # -- coordinates ------------------------------------------------------------------------------
     @property
@@ -215,8 +215,11 @@ class FakeAzureML:
         return bool(body and body.get("_settle"))
 
     # -- state helpers for tests --------------------------------------------------------------------
-    def job(self, name: str) -> dict[str, Any] | None:
-        return self.get_resource(f"{self.ws_path}/jobs/{name}")
+    def job(self, name: str) -> dict[str, Any]:
+        """The job's stored body, which the test knows is there."""
+        body = self.get_resource(f"{self.ws_path}/jobs/{name}")
+        assert body is not None, f"no job {name}"
+        return body
 
     def set_job_status(self, name: str, status: str) -> None:
         job = self.job(name)
@@ -242,6 +245,12 @@ class FakeAzureML:
 
     def endpoint(self, name: str) -> dict[str, Any] | None:
         return self.get_resource(f"{self.ws_path}/onlineEndpoints/{name}")
+
+    def endpoint_body(self, name: str) -> dict[str, Any]:
+        """The endpoint's stored body, which the test knows is there."""
+        body = self.endpoint(name)
+        assert body is not None, f"no endpoint {name}"
+        return body
 
     def deployments(self, endpoint: str) -> list[str]:
         return sorted(d["name"] for d in self.children(f"{self.ws_path}/onlineEndpoints/{endpoint}/deployments"))

@@ -130,7 +130,7 @@ def cluster(name: str, size: str, max_instances: int = 2, state: str = "Succeede
     from azure.ai.ml.entities import AmlCompute
 
     body = serialize(AmlCompute(name=name, size=size, min_instances=0, max_instances=max_instances)._to_rest_object())
-    props = body["properties"]
+    props: dict[str, Any] = body["properties"]
     props["provisioningState"] = state
     props["properties"]["vmSize"] = size.upper()  # as the service answers it (tests/contracts/sdk-recordings)
     # The rest as a recorded cluster read has them (tests/contracts/sdk-recordings/aml_compute_get.json).
@@ -145,8 +145,8 @@ def cluster(name: str, size: str, max_instances: int = 2, state: str = "Succeede
         ("isAttachedCompute", False),
     ):
         props.setdefault(key, value)
-    counts = {f"{k}NodeCount": 0 for k in ("preparing", "running", "idle", "unusable", "leaving", "preempted")}
-    for key, value in (
+    counts: dict[str, int] = {f"{k}NodeCount": 0 for k in ("preparing", "running", "idle", "unusable", "leaving", "preempted")}
+    defaults: tuple[tuple[str, Any], ...] = (
         ("vmPriority", "Dedicated"),
         ("subnet", None),
         ("currentNodeCount", 0),
@@ -160,7 +160,8 @@ def cluster(name: str, size: str, max_instances: int = 2, state: str = "Succeede
         ("virtualMachineImage", None),
         ("isolatedNetwork", False),
         ("propertyBag", {}),
-    ):
+    )
+    for key, value in defaults:
         if props["properties"].get(key) is None:
             props["properties"][key] = value
     body.setdefault("location", "eastus")

@@ -45,7 +45,7 @@ def test_a_bad_ledger_file_is_reported_and_skipped(tmp_path: Path, name: str, co
         ledger.get(name)
 
 
-def test_a_corrupt_blob_is_reported_and_skipped(azurite) -> None:  # type: ignore[no-untyped-def]
+def test_a_corrupt_blob_is_reported_and_skipped(azurite) -> None:
     import uuid
 
     from gitops.ledger.blob import RUNS_PREFIX, BlobLedger
@@ -56,7 +56,7 @@ def test_a_corrupt_blob_is_reported_and_skipped(azurite) -> None:  # type: ignor
     assert [r.run for r in ledger.list()] == ["good"] and ledger.damaged[0][0] == f"{RUNS_PREFIX}broken.json"
 
 
-def test_reconcile_status_and_cleanup_carry_on_past_a_bad_record(tmp_path: Path, cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_reconcile_status_and_cleanup_carry_on_past_a_bad_record(tmp_path: Path, cli, monkeypatch) -> None:
     from gitops.backends.local.backend import LocalBackend
     from gitops.cleanup.run import run_cleanup
     from gitops.spec.policy import Policy

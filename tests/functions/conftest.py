@@ -76,14 +76,14 @@ def token(oidc_keys: tuple[Keys, str]) -> Callable[..., str]:
 
 
 @pytest.fixture
-def function_settings(oidc_keys: tuple[Keys, str]):  # type: ignore[no-untyped-def]
+def function_settings(oidc_keys: tuple[Keys, str]):
     from function_app.config import FunctionSettings
 
     return FunctionSettings(repo=REPO, audience=AUDIENCE, jwks_url=oidc_keys[1], max_body_bytes=64 * 1024)
 
 
 @pytest.fixture
-def step_queue(azurite_queue):  # type: ignore[no-untyped-def]
+def step_queue(azurite_queue):
     """A fresh step queue on the real Azurite queue service (base64 messages, as the Functions trigger reads them)."""
     import uuid
 
@@ -93,7 +93,7 @@ def step_queue(azurite_queue):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def app_services(function_settings, azure_backend, step_queue, tmp_path: Path):  # type: ignore[no-untyped-def]
+def app_services(function_settings, azure_backend, step_queue, tmp_path: Path):
     """The app's services from real parts; installed for the test, removed after it."""
     from function_app.auth import OidcVerifier
     from function_app.services import Services, use_services
@@ -110,7 +110,7 @@ def app_services(function_settings, azure_backend, step_queue, tmp_path: Path): 
 
 
 @pytest.fixture
-def drain(step_queue, function_app):  # type: ignore[no-untyped-def]
+def drain(step_queue, function_app):
     """Deliver every visible step message to the ``advance`` function, as the host would, until none is left;
     returns what each delivery did."""
     from azure.functions.queue import QueueMessage  # what the worker hands a queue trigger
@@ -132,7 +132,7 @@ def drain(step_queue, function_app):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def function_app():  # type: ignore[no-untyped-def]
+def function_app():
     """The FunctionApp exactly as the worker loads it, and its functions by name."""
     import functions_entry
 
@@ -140,7 +140,7 @@ def function_app():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def call(function_app):  # type: ignore[no-untyped-def]
+def call(function_app):
     """Invoke an HTTP function through its registration: ``call(name, method, body, headers, route_params)``."""
     import azure.functions as func
 

@@ -24,7 +24,7 @@ SPEC = (
 )
 
 
-def grid_event(body: dict) -> func.EventGridEvent:  # type: ignore[type-arg]
+def grid_event(body: dict) -> func.EventGridEvent:
     return func.EventGridEvent(
         id=body["id"],
         data=body["data"],
@@ -36,7 +36,7 @@ def grid_event(body: dict) -> func.EventGridEvent:  # type: ignore[type-arg]
     )
 
 
-def submitted(app_services, azure_fake, status: str = "Completed"):  # type: ignore[no-untyped-def]
+def submitted(app_services, azure_fake, status: str = "Completed"):
     validated = validate_text(SPEC, "runs/phi4-ultrachat.yaml")
     assert validated.ok, validated.findings
     record = app_services.lifecycle.submit(validated, commit="c0ffee", pr="5")
@@ -44,7 +44,7 @@ def submitted(app_services, azure_fake, status: str = "Completed"):  # type: ign
     return record
 
 
-def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
+def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_app, drain) -> None:
     record = submitted(app_services, azure_fake)
     tags = azure_fake.job(record.job_name)["properties"]["tags"]
     event = grid_event(
@@ -65,7 +65,7 @@ def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_a
     assert len(azure_fake.model_versions("Phi-4-ultrachat-200k")) == 1
 
 
-def test_an_event_from_another_workspace_changes_nothing(app_services, azure_fake, function_app) -> None:  # type: ignore[no-untyped-def]
+def test_an_event_from_another_workspace_changes_nothing(app_services, azure_fake, function_app) -> None:
     record = submitted(app_services, azure_fake)
     event = grid_event(
         build_event(
@@ -80,14 +80,14 @@ def test_an_event_from_another_workspace_changes_nothing(app_services, azure_fak
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "submitted"
 
 
-def test_reconcile_timer_finishes_a_run_whose_event_never_came(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
+def test_reconcile_timer_finishes_a_run_whose_event_never_came(app_services, azure_fake, function_app, drain) -> None:
     record = submitted(app_services, azure_fake)
     function_app["reconcile"].get_user_function()(TimerRequest())
     assert drain()[-1] == "live"
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "live"
 
 
-def test_cleanup_timer_tears_down_an_expired_endpoint(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
+def test_cleanup_timer_tears_down_an_expired_endpoint(app_services, azure_fake, function_app, drain) -> None:
     record = submitted(app_services, azure_fake)
     function_app["reconcile"].get_user_function()(TimerRequest())
     drain()
@@ -99,7 +99,7 @@ def test_cleanup_timer_tears_down_an_expired_endpoint(app_services, azure_fake, 
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "retired"
 
 
-def test_a_failing_timer_logs_and_returns(app_services, azurite, caplog, function_app) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_timer_logs_and_returns(app_services, azurite, caplog, function_app) -> None:
     from azure.storage.blob import ContainerClient
 
     from gitops.ledger.blob import BlobLedger
@@ -112,7 +112,7 @@ def test_a_failing_timer_logs_and_returns(app_services, azurite, caplog, functio
     assert "reconcile failed" in caplog.text and "cleanup on azureml failed" in caplog.text
 
 
-def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake, call) -> None:  # type: ignore[no-untyped-def]
+def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake, call) -> None:
     from gitops.ledger.model import update
     from gitops.report.build import RunReport
 
@@ -145,7 +145,7 @@ def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake
     assert record.job_name in text and "1.25" in text and "Red, yellow and blue." in text
 
 
-def test_an_unconfigured_app_lets_event_grid_retry(function_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_unconfigured_app_lets_event_grid_retry(function_app, monkeypatch) -> None:
     import pytest
 
     from function_app.services import use_services
@@ -159,7 +159,7 @@ def test_an_unconfigured_app_lets_event_grid_retry(function_app, monkeypatch) ->
         function_app["on_job_event"].get_user_function()(event)
 
 
-def test_a_step_message_that_keeps_failing_is_given_up_with_the_reason_and_nothing_deleted(  # type: ignore[no-untyped-def]
+def test_a_step_message_that_keeps_failing_is_given_up_with_the_reason_and_nothing_deleted(
     app_services, azure_fake, function_app, drain, step_queue
 ) -> None:
     from azure.functions.queue import QueueMessage
@@ -191,7 +191,7 @@ def test_a_step_message_that_keeps_failing_is_given_up_with_the_reason_and_nothi
     assert azure_fake.endpoint(live.endpoint)["properties"]["traffic"] == {live.deployment: 100}
 
 
-def test_a_malformed_step_message_is_dropped_with_a_line(app_services, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_malformed_step_message_is_dropped_with_a_line(app_services, caplog) -> None:
     from azure.functions.queue import QueueMessage
 
     from function_app.step_queue import handle_step_message
@@ -202,7 +202,7 @@ def test_a_malformed_step_message_is_dropped_with_a_line(app_services, caplog) -
     assert "step message bad dropped: not a step message" in caplog.text
 
 
-def test_host_json_gives_up_where_the_handler_expects(app_services) -> None:  # type: ignore[no-untyped-def]
+def test_host_json_gives_up_where_the_handler_expects(app_services) -> None:
     import json
 
     from function_app.config import MAX_DEQUEUE_COUNT
@@ -211,13 +211,13 @@ def test_host_json_gives_up_where_the_handler_expects(app_services) -> None:  # 
     assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
 
 
-def _cursor(step: str, endpoint: str | None):  # type: ignore[no-untyped-def]
+def _cursor(step: str, endpoint: str | None):
     from gitops.ledger.model import Cursor
 
     return Cursor(step=step, entered_at=0, not_before=0, deadline_at=9e9, started_at=0, endpoint=endpoint)
 
 
-def test_step_messages_are_base64_on_the_wire_as_the_queue_trigger_expects(  # type: ignore[no-untyped-def]
+def test_step_messages_are_base64_on_the_wire_as_the_queue_trigger_expects(
     app_services, azure_fake, function_app, step_queue, azurite_queue
 ) -> None:
     import base64
@@ -242,7 +242,7 @@ def test_step_messages_are_base64_on_the_wire_as_the_queue_trigger_expects(  # t
     assert body["run"] == record.run and body["step"] == "check_job" and isinstance(body["not_before"], float)
 
 
-def test_the_cleanup_timer_applies_the_policy_the_runs_were_submitted_with(app_services, azure_fake, function_app, drain) -> None:  # type: ignore[no-untyped-def]
+def test_the_cleanup_timer_applies_the_policy_the_runs_were_submitted_with(app_services, azure_fake, function_app, drain) -> None:
     """No GITOPS_POLICY copy: the run carries the policy it came with (here its idle default, 1h), and the timer uses it."""
     from datetime import UTC, datetime, timedelta
 
@@ -271,7 +271,7 @@ def test_the_cleanup_timer_applies_the_policy_the_runs_were_submitted_with(app_s
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "retired"
 
 
-def test_the_function_lists_what_the_report_workflow_reads(app_services, azure_fake, call) -> None:  # type: ignore[no-untyped-def]
+def test_the_function_lists_what_the_report_workflow_reads(app_services, azure_fake, call) -> None:
     import json
 
     record = submitted(app_services, azure_fake)
@@ -284,7 +284,7 @@ def test_the_function_lists_what_the_report_workflow_reads(app_services, azure_f
 def test_the_watch_timer_records_findings_that_get_watch_serves_to_a_github_token(
     app_services,
     azure_fake,
-    call,  # type: ignore[no-untyped-def]
+    call,
     token,
     function_app,
 ) -> None:

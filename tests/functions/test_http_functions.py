@@ -19,7 +19,7 @@ def bearer(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
 
 
-def body_of(response) -> dict:  # type: ignore[no-untyped-def]
+def body_of(response) -> dict:
     return json.loads(response.get_body())
 
 
@@ -36,7 +36,7 @@ def body_of(response) -> dict:  # type: ignore[no-untyped-def]
         ({"repository": None}, 401, "invalid"),
     ],
 )
-def test_validate_refuses_wrong_tokens_with_json_errors(app_services, call, token, caplog, claims, status, needle) -> None:  # type: ignore[no-untyped-def]
+def test_validate_refuses_wrong_tokens_with_json_errors(app_services, call, token, caplog, claims, status, needle) -> None:
     caplog.set_level(logging.DEBUG)
     headers = {} if claims.get("__missing__") else bearer(token(**claims))
     response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}]}, headers)
@@ -46,7 +46,7 @@ def test_validate_refuses_wrong_tokens_with_json_errors(app_services, call, toke
         assert headers["Authorization"][7:] not in caplog.text  # a token never reaches a log line
 
 
-def test_validate_answers_the_online_checks(app_services, call, token) -> None:  # type: ignore[no-untyped-def]
+def test_validate_answers_the_online_checks(app_services, call, token) -> None:
     response = call(
         "validate",
         {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}], "policy": POLICY},
@@ -67,7 +67,7 @@ def test_validate_answers_the_online_checks(app_services, call, token) -> None: 
     assert "  - note: `compute.instance_type`: quota: training needs 24 vCPUs (1 x Standard_NC24ads_A100_v4)" in body["markdown"]
 
 
-def test_validate_and_submit_refuse_a_spec_over_the_budget_naming_file_and_line(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
+def test_validate_and_submit_refuse_a_spec_over_the_budget_naming_file_and_line(app_services, azure_fake, call, token) -> None:
     pricey = POLICY.replace("max_hourly_usd: 20", "max_hourly_usd: 3")
     assert pricey != POLICY
     response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}], "policy": pricey}, bearer(token()))
@@ -81,7 +81,7 @@ def test_validate_and_submit_refuse_a_spec_over_the_budget_naming_file_and_line(
     assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
 
 
-def test_validate_reports_online_errors_with_field_paths(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
+def test_validate_reports_online_errors_with_field_paths(app_services, azure_fake, call, token) -> None:
     azure_fake.add_cluster("gpu-cluster-big", "Standard_NC6s_v3")  # not in the model's fine-tune allow list
     response = call("validate", {"specs": [{"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}]}, bearer(token()))
     assert response.status_code == 422
@@ -89,7 +89,7 @@ def test_validate_reports_online_errors_with_field_paths(app_services, azure_fak
     assert any(m.startswith("runs/phi4-ultrachat.yaml:") and "compute.instance_type" in m for m in messages)
 
 
-def test_a_bad_spec_gets_422_with_the_cli_messages(app_services, call, token) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_spec_gets_422_with_the_cli_messages(app_services, call, token) -> None:
     bad = REFERENCE.replace("sample_percent: 5", "sample_percnt: 5")
     response = call("validate", {"specs": [{"path": "runs/bad.yaml", "text": bad}]}, bearer(token()))
     assert response.status_code == 422
@@ -100,7 +100,7 @@ def test_a_bad_spec_gets_422_with_the_cli_messages(app_services, call, token) ->
 @pytest.mark.parametrize(
     ("raw", "status"), [(b"x" * (64 * 1024 + 1), 413), (b"{not json", 400), (b"[1, 2]", 400), (json.dumps({"specs": "nope"}).encode(), 400)]
 )
-def test_malformed_and_oversized_bodies(app_services, call, token, raw, status) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_and_oversized_bodies(app_services, call, token, raw, status) -> None:
     response = call("validate", headers=bearer(token()), raw=raw)
     assert response.status_code == status and "error" in body_of(response)
 
@@ -113,13 +113,13 @@ def test_malformed_and_oversized_bodies(app_services, call, token, raw, status) 
         ({"ref": "refs/pull/3/merge", "event_name": "pull_request"}, "push to refs/heads/main"),
     ],
 )
-def test_submit_only_from_a_push_to_main(app_services, azure_fake, call, token, claims, needle) -> None:  # type: ignore[no-untyped-def]
+def test_submit_only_from_a_push_to_main(app_services, azure_fake, call, token, claims, needle) -> None:
     response = call("submit", {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}}, bearer(token(**claims)))
     assert response.status_code == 403 and needle in body_of(response)["error"]["message"]
     assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
 
 
-def test_submit_starts_one_job_per_digest(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
+def test_submit_starts_one_job_per_digest(app_services, azure_fake, call, token) -> None:
     tok = token()
     payload = {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}, "policy": POLICY, "pr": 12}
     azure_fake.put_resource(f"{azure_fake.ws_path}/data/ultrachat-train/versions/1", {"properties": {"dataType": "uri_file"}})
@@ -144,12 +144,12 @@ def test_submit_starts_one_job_per_digest(app_services, azure_fake, call, token)
     assert missing.status_code == 404 and "no run named" in body_of(missing)["error"]["message"]
 
 
-def test_submit_refuses_a_commit_other_than_the_tokens(app_services, call, token) -> None:  # type: ignore[no-untyped-def]
+def test_submit_refuses_a_commit_other_than_the_tokens(app_services, call, token) -> None:
     response = call("submit", {"spec": {"path": "runs/x.yaml", "text": REFERENCE}, "commit": "deadbeef"}, bearer(token()))
     assert response.status_code == 403 and "commit" in body_of(response)["error"]["message"]
 
 
-def test_jwks_is_fetched_once_and_cached(app_services, call, token, oidc_keys) -> None:  # type: ignore[no-untyped-def]
+def test_jwks_is_fetched_once_and_cached(app_services, call, token, oidc_keys) -> None:
     keys, _ = oidc_keys
     before = keys.fetches
     for _ in range(3):
@@ -157,7 +157,7 @@ def test_jwks_is_fetched_once_and_cached(app_services, call, token, oidc_keys) -
     assert keys.fetches - before <= 1
 
 
-def test_an_unconfigured_app_answers_500_naming_the_setting(call, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_unconfigured_app_answers_500_naming_the_setting(call, monkeypatch) -> None:
     from function_app.services import use_services
 
     use_services(None)
@@ -183,7 +183,7 @@ def test_submit_refuses_a_missing_or_broken_policy_never_using_the_defaults(
     call,
     token,
     policy,
-    status,  # type: ignore[no-untyped-def]
+    status,
     needle,
 ) -> None:
     payload: dict = {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}, "pr": 12}
@@ -203,7 +203,7 @@ def test_submit_refuses_a_missing_or_broken_policy_never_using_the_defaults(
         ({"repository": "evil/fork"}, 403),
     ],
 )
-def test_retry_through_the_function_needs_main_and_a_failed_run(app_services, azure_fake, call, token, claims, status) -> None:  # type: ignore[no-untyped-def]
+def test_retry_through_the_function_needs_main_and_a_failed_run(app_services, azure_fake, call, token, claims, status) -> None:
     from gitops.spec.validate import validate_text
 
     text = REFERENCE.replace(
@@ -219,7 +219,7 @@ def test_retry_through_the_function_needs_main_and_a_failed_run(app_services, az
         assert "octocat via GitHub" in app_services.lifecycle.ledger.get(record.run)[0].history[-1].note
 
 
-def test_a_held_candidate_is_promoted_or_rolled_back_only_from_main_with_a_reason(app_services, azure_fake, call, token) -> None:  # type: ignore[no-untyped-def]
+def test_a_held_candidate_is_promoted_or_rolled_back_only_from_main_with_a_reason(app_services, azure_fake, call, token) -> None:
     """The gate holds a worse candidate; a person decides through the Function, from a workflow on main."""
     from gitops.spec.validate import validate_text
 
@@ -229,7 +229,7 @@ def test_a_held_candidate_is_promoted_or_rolled_back_only_from_main_with_a_reaso
     ).replace("request_timeout_ms: 90000", "request_timeout_ms: 90000\n  gate: {conversations: 4}")
     served: set[str] = set()
 
-    def scorer(endpoint: str, deployment: str, body: dict) -> tuple[int, object]:  # type: ignore[type-arg]
+    def scorer(endpoint: str, deployment: str, body: dict) -> tuple[int, object]:
         served.add(deployment)
         first = sorted(served)[0]
         return (200, [{"0": "It matters because life on Earth depends on it."}]) if deployment == first else (200, [{"0": "zzz"}])
@@ -254,7 +254,7 @@ def test_a_held_candidate_is_promoted_or_rolled_back_only_from_main_with_a_reaso
     assert nothing.status_code == 409 and "not held" in body_of(nothing)["error"]["message"]
 
 
-def test_a_local_spec_never_runs_in_the_function(app_services, call, token, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_local_spec_never_runs_in_the_function(app_services, call, token, tmp_path) -> None:
     """The local backend trains and serves on the machine it runs on: in the Function that would read the host's
     files as data (``/proc/self/environ``) and train on it. The Function refuses the backend, whatever the policy."""
     secret = tmp_path / "environ"

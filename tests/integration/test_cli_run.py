@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     ws = tmp_path / "ws"
     monkeypatch.setenv("GITOPS_WORKSPACE", str(ws))
     monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)

@@ -201,7 +201,7 @@ class LocalDriver(Driver):
     def reader(self) -> Any:
         from gitops.report.metrics import MlflowMetricsReader
 
-        return MlflowMetricsReader(self.backend.ws.tracking_uri)
+        return MlflowMetricsReader(self.backend.ws.tracking_uri)  # type: ignore[attr-defined]  # a LocalBackend
 
     def worse_spec(self, variant: int = 0, gate: str = "") -> ValidatedSpec:
         # A real fine-tune made worse by its parameters: a learning rate a hundred times too high.
@@ -357,7 +357,8 @@ def test_a_deployment_that_provisions_for_twenty_minutes_goes_live_through_queue
         record = lifecycle.submit(driver.spec(lr="2.0e-3", steps=12))
         driver.finish(record.job_name)
         assert [d.action for d in lifecycle.on_job_event(driver.completed_event(record.job_name))] == ["scheduled"]
-        started, decisions = now[0], []
+        started = now[0]
+        decisions: list[Any] = []
         while (nxt := queue.next_at()) is not None and len(decisions) < 100:
             now[0] = max(now[0], nxt)
             for message in queue.due(now[0]):
@@ -407,7 +408,8 @@ def _drive_on_a_virtual_clock(driver: Driver, spec: ValidatedSpec, on_decision: 
     queue = MemoryQueue()
     lifecycle = Lifecycle(driver.lifecycle.ledger, lambda name: driver.backend, topic=driver.topic, queue=queue, clock=clock)
     driver.provision_slowly(0, clock)  # Azure Monitor stamps the requests on the same clock
-    started, decisions = now[0], []
+    started = now[0]
+    decisions: list[Any] = []
     try:
         lifecycle.submit(spec)
         while (nxt := queue.next_at()) is not None and len(decisions) < 200:
@@ -475,7 +477,7 @@ def test_a_worse_model_is_held_at_zero_percent_until_a_person_promotes_it(driver
     assert held.status == "held" and held.cursor is not None and held.cursor.plan == "hold", held.history[-3:]
     assert held.gate is not None and not held.gate["ok"] and held.gate["reasons"]
     info = driver.backend.get_endpoint("behave-ep")
-    candidate = held.cursor.deployment
+    candidate = str(held.cursor.deployment)
     assert info is not None and info.traffic.get(serving.deployment) == 100 and info.deployment(candidate) is not None
     assert info.traffic.get(candidate, 0) == 0  # the worse model never took a request from users
     assert driver.lifecycle.promote("behave", "alice", "we accept the regression for the new format").status == "deploying"

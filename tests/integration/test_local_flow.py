@@ -90,14 +90,14 @@ class World:
     def event_of(self, job: str, status: str) -> dict:
         return json.loads((self.backend.ws.events_dir / f"{job}-{status}.json").read_text())
 
-    def record(self):  # type: ignore[no-untyped-def]
+    def record(self):
         got = self.lifecycle.ledger.get("flow-run")
         assert got is not None
         return got[0]
 
 
 @pytest.fixture(scope="module", params=["files", "blob"])
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp(f"flow-{request.param}")
     if request.param == "files":
         ledger: Ledger = LocalLedger(root / "ledger")
@@ -157,7 +157,9 @@ def test_training_was_logged_and_registered_in_mlflow(world: World) -> None:
     assert str(mv.version) == record.model_version
     assert mv.tags["gitops_run"] == "flow-run" and mv.tags["gitops_job"] == record.job_name
     assert str(client.get_model_version_by_alias("flow-run", "candidate").version) == str(mv.version)
-    run = client.search_runs([client.get_experiment_by_name("chat_completion_tiny-phi3").experiment_id])[0]
+    experiment = client.get_experiment_by_name("chat_completion_tiny-phi3")
+    assert experiment is not None
+    run = client.search_runs([experiment.experiment_id])[0]
     assert run.data.params["learning_rate"] == "0.003" and run.data.params["apply_lora"] == "true"
     losses = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "train_loss"), key=lambda m: m.step)]
     assert len(losses) >= 3 and losses[-1] < losses[0]
@@ -241,7 +243,7 @@ def test_failed_smoke_test_rolls_back_and_old_deployment_keeps_serving(world: Wo
     assert after.status == "rolled_back" and after.deployment == old and after.smoke is not None and not after.smoke.ok
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None and [d.name for d in info.deployments] == [old] and info.traffic == {old: 100}
-    assert world.backend.invoke("flow-ep", [{"role": "user", "content": "hi"}]).status_code == 200
+    assert world.backend.invoke("flow-ep", [{"role": "user", "content": "hi"}])  # type: ignore[arg-type]  # the bare message list the server takes too.status_code == 200
 
 
 class Killed(BaseException):
@@ -254,10 +256,10 @@ class DiesAfterCreatingTheDeployment:
     def __init__(self, backend: LocalBackend) -> None:
         self._backend = backend
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str):
         return getattr(self._backend, name)
 
-    def begin_deployment(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def begin_deployment(self, *args, **kwargs):
         self._backend.begin_deployment(*args, **kwargs)
         raise Killed()
 
@@ -329,7 +331,7 @@ def test_a_dead_endpoint_shows_unhealthy_and_reconcile_restarts_it(world: World)
     assert decision.action == "restarted"
     restarted = world.backend.get_endpoint("flow-ep")
     assert restarted is not None and all(d.healthy for d in restarted.deployments) and restarted.traffic[live_dep] == 100
-    assert world.backend.invoke("flow-ep", [{"role": "user", "content": "hi"}]).status_code == 200
+    assert world.backend.invoke("flow-ep", [{"role": "user", "content": "hi"}])  # type: ignore[arg-type]  # the bare message list the server takes too.status_code == 200
     assert world.lifecycle.reconcile() == []  # up again: nothing to do
 
 
@@ -374,7 +376,8 @@ def test_a_killed_worker_is_reported_failed_not_running(tmp_path: Path) -> None:
     status = jobs.get("doomed")
     assert status is not None and status.state.value == "failed"
     assert status.error == "the worker process exited without a result (crashed or killed)"
-    assert jobs.get("doomed").state.value == "failed"  # recorded, not recomputed differently
+    again = jobs.get("doomed")
+    assert again is not None and again.state.value == "failed"  # recorded, not recomputed differently
     event = json.loads((jobs.ws.events_dir / "doomed-failed.json").read_text())
     assert event["eventType"].endswith("RunStatusChanged") and event["data"]["runStatus"] == "Failed"
 

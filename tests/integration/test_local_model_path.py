@@ -16,7 +16,7 @@ from pipelines.tiny_model import build_tiny_phi3
 pytestmark = pytest.mark.slow
 
 
-def _spec(path: Path, data: dict[str, Path]):  # type: ignore[no-untyped-def]
+def _spec(path: Path, data: dict[str, Path]):
     text = (
         f"name: from-dir\nbackend: local\nmodel: {{name: my-model, registry: local, path: {path}}}\n"
         f"data: {{train_path: {data['train_sft']}, test_path: {data['test_sft']}}}\n"

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def trained(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("report")
     data = write_dataset(root / "data", rows=64, test_rows=8)
     backend = LocalBackend(root / "ws")
@@ -77,7 +77,9 @@ def test_numbers_match_the_mlflow_run(trained: LocalBackend) -> None:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=trained.ws.tracking_uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("report-test").experiment_id], "attributes.run_name = 'job-b'")
+    experiment = client.get_experiment_by_name("report-test")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id], "attributes.run_name = 'job-b'")
     train = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "train_loss"), key=lambda m: m.step)]
     evals = [m.value for m in client.get_metric_history(run.info.run_id, "eval_loss")]
     record = LocalLedger(trained.ws.root / "ledger").get("rep")[0]  # type: ignore[index]

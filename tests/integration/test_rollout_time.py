@@ -158,7 +158,7 @@ def test_a_twenty_minute_deployment_completes_through_queue_messages_without_wai
     waits = [d for d, _, _ in world.invocations if d.action == "waiting"]
     assert 15 <= len(waits) <= 40, [d.reason for d in waits]
     assert all(d.reason.startswith(("await_endpoint", "await_deployment", "await_traffic")) for d in waits), [d.reason for d in waits]
-    assert world.fake.endpoint(live.endpoint)["properties"]["traffic"] == {live.deployment: 100}
+    assert world.fake.endpoint_body(live.endpoint)["properties"]["traffic"] == {live.deployment: 100}
     assert len(world.deployment_puts()) == 1
     notes = [h.note for h in live.history]
     assert "endpoint " + str(live.endpoint) + " ready" in notes and f"deployment {live.deployment} ready" in notes
@@ -206,7 +206,7 @@ def test_a_process_killed_in_any_step_is_resumed_by_the_timer_without_acting_twi
         world.lifecycle.ledger,
         lambda name: Dying(),
         topic=world.backend.topic,
-        queue=world.queue,  # type: ignore[arg-type, return-value]
+        queue=world.queue,
         clock=world.clock.now,
     )
     world.lifecycle.on_job_event(world.event(job))
@@ -214,7 +214,7 @@ def test_a_process_killed_in_any_step_is_resumed_by_the_timer_without_acting_twi
         world.deliver(lifecycle=dying)
     stuck = world.record()
     assert stuck.status in ("submitted", "deploying") and stuck.cursor is not None and stuck.claim is not None
-    assert sum(world.fake.endpoint(stuck.endpoint)["properties"]["traffic"].values()) == 100  # one version serves meanwhile
+    assert sum(world.fake.endpoint_body(stuck.endpoint)["properties"]["traffic"].values()) == 100  # one version serves meanwhile
     died_at = world.clock.now()
     assert world.lifecycle.reconcile() == []  # the claim's short lease still runs
     world.clock.advance(CLAIM_LEASE_S + 1)  # the next reconcile tick after the lease
@@ -222,7 +222,7 @@ def test_a_process_killed_in_any_step_is_resumed_by_the_timer_without_acting_twi
     world.deliver()
     healed = world.record()
     assert healed.status == "live" and healed.deployment != old
-    assert world.fake.endpoint(healed.endpoint)["properties"]["traffic"] == {healed.deployment: 100}
+    assert world.fake.endpoint_body(healed.endpoint)["properties"]["traffic"] == {healed.deployment: 100}
     assert len(world.deployment_puts()) == 2  # v1 and v2, each created once
     assert len(world.fake.model_versions("Phi-4-ultrachat-200k")) == 2
     assert world.clock.now() - died_at < 30 * 60  # healed in minutes, not after an hour's lease
@@ -237,7 +237,7 @@ def test_provisioning_that_fails_at_azure_rolls_back_and_the_old_deployment_keep
     after = world.record()
     assert after.status == "rolled_back" and after.deployment == old and after.cursor is None
     assert "provisioning failed" in (after.error or "") and "get-logs" in (after.error or "")
-    endpoint = world.fake.endpoint(after.endpoint)
+    endpoint = world.fake.endpoint_body(str(after.endpoint))
     assert endpoint["properties"]["traffic"] == {old: 100}
     world.clock.advance(600)
     assert world.fake.deployments(after.endpoint) == [old]  # the failed candidate was deleted
@@ -254,7 +254,7 @@ def test_a_deployment_past_its_deadline_rolls_back(world: World) -> None:
     assert after.status == "rolled_back" and after.deployment == old
     assert "did not finish within 45 min" in (after.error or "")  # gitops.yaml's default deadline for a deployment
     assert 45 * 60 <= world.clock.now() - started < 50 * 60
-    assert world.fake.endpoint(after.endpoint)["properties"]["traffic"] == {old: 100}
+    assert world.fake.endpoint_body(after.endpoint)["properties"]["traffic"] == {old: 100}
 
 
 def test_a_spec_may_set_its_own_deadline(world: World) -> None:
@@ -330,13 +330,13 @@ def test_an_endpoint_of_another_run_is_never_taken_over(world: World) -> None:
     world.deliver()
     after = world.record()
     assert after.status == "rolled_back" and "belongs to run 'someone-else'" in (after.error or "")
-    assert world.fake.endpoint(endpoint)["tags"]["gitops_run"] == "someone-else" and world.deployment_puts() == []
+    assert world.fake.endpoint_body(endpoint)["tags"]["gitops_run"] == "someone-else" and world.deployment_puts() == []
 
 
 def test_the_repo_policy_sets_the_deadlines_a_run_keeps(world: World) -> None:
     from gitops.spec.policy import Policy, RolloutPolicy
 
-    record = world.lifecycle.submit(world.spec(), policy=Policy(rollout=RolloutPolicy(deployment="90m")))  # type: ignore[call-arg]
+    record = world.lifecycle.submit(world.spec(), policy=Policy(rollout=RolloutPolicy(deployment="90m")))
     assert record.timeouts["deployment"] == 90 * 60 and record.timeouts["endpoint"] == 30 * 60
 
 
@@ -359,7 +359,7 @@ class EventGrid:
             try:
                 handler(event)
                 acknowledged = self.clock.now() - started <= self.ACK_S
-            except Exception:
+            except Exception:  # noqa: BLE001  (any failure is a delivery Event Grid retries)
                 acknowledged = False
             if acknowledged:
                 return attempt + 1
@@ -505,7 +505,7 @@ def test_a_kept_previous_deployment_makes_a_rollback_of_a_live_run_instant(world
     world.deliver()
     back = world.record()
     assert back.status == "rolled_back" and back.deployment == first
-    assert world.fake.endpoint(endpoint)["properties"]["traffic"] == {first: 100}
+    assert world.fake.endpoint_body(endpoint)["properties"]["traffic"] == {first: 100}
 
 
 def test_a_rollback_of_a_live_run_whose_previous_deployment_is_gone_deploys_the_previous_model_again(world: World) -> None:
@@ -545,7 +545,7 @@ def _ramped(world: World, lr: str, rollout: str = RAMP) -> ValidatedSpec:
 
 def _users(world: World, endpoint: str, n: int) -> None:
     """Users' requests to the endpoint (split by its traffic), at the virtual time Azure Monitor stamps them with."""
-    key = world.fake.endpoint(endpoint)["_keys"]["primaryKey"]
+    key = world.fake.endpoint_body(endpoint)["_keys"]["primaryKey"]
     import requests
 
     for _ in range(n):
@@ -578,14 +578,14 @@ def test_gradual_traffic_takes_three_holds_of_ten_minutes_without_an_invocation_
             assert world.clock.now() == before
             if decision.action == "waiting" and "watched for" in decision.reason:
                 endpoint = world.record().endpoint or ""
-                splits.append(dict(world.fake.endpoint(endpoint)["properties"]["traffic"]))
+                splits.append(dict(world.fake.endpoint_body(endpoint)["properties"]["traffic"]))
                 _users(world, endpoint, 40)
     live = world.record()
     assert live.status == "live" and live.job_name == record.job_name, [h.note for h in live.history[-5:]]
     assert [s.get(live.deployment) for s in splits] == [10, 50] and all(s.get(first) == 100 - s[live.deployment] for s in splits)
     assert [s["share"] for s in live.rollout_steps] == [10, 50] and all(s["ok"] for s in live.rollout_steps)
     assert world.clock.now() - started >= 20 * 60  # two holds of ten minutes passed between invocations
-    assert world.fake.endpoint(live.endpoint or "")["properties"]["traffic"] == {live.deployment: 100}
+    assert world.fake.endpoint_body(live.endpoint or "")["properties"]["traffic"] == {live.deployment: 100}
 
 
 def test_unreadable_traffic_metrics_never_promote_the_ramp_times_out_and_rolls_back(world: World) -> None:
@@ -599,7 +599,7 @@ def test_unreadable_traffic_metrics_never_promote_the_ramp_times_out_and_rolls_b
     after = world.record()
     assert after.status == "rolled_back" and after.deployment == first, [h.note for h in after.history[-4:]]
     assert "ramp did not finish" in (after.error or "") and "cannot be read" in (after.error or "")
-    assert world.fake.endpoint(after.endpoint or "")["properties"]["traffic"] == {first: 100}
+    assert world.fake.endpoint_body(after.endpoint or "")["properties"]["traffic"] == {first: 100}
 
 
 def test_a_forged_failed_event_for_a_running_job_marks_nothing_failed(world: World) -> None:

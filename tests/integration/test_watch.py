@@ -49,10 +49,10 @@ def test_traffic_moved_by_hand_is_drift_and_fix_restores_it_on_managed_endpoints
     assert extra is not None
     extra["name"] = "handmade"
     world.fake.put_resource(f"{world.fake.ws_path}/onlineEndpoints/{endpoint}/deployments/handmade", extra)
-    body = world.fake.endpoint(endpoint)
+    body = world.fake.endpoint_body(endpoint)
     body["properties"]["traffic"] = {serving: 50, "handmade": 50}
     # ...and an endpoint nobody here manages, drifting as it likes.
-    world.fake.put_resource(f"{world.fake.ws_path}/onlineEndpoints/theirs", copy.deepcopy(body) | {"name": "theirs", "tags": {}})
+    world.fake.put_resource(f"{world.fake.ws_path}/onlineEndpoints/theirs", {**copy.deepcopy(body), "name": "theirs", "tags": {}})
     result = scan(ledger_specs(world.lifecycle.ledger.list()), world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
     drift = {f.subject: f for f in result.findings if f.kind == "drift"}
     assert set(drift) == {f"{endpoint} traffic", f"{endpoint} deployments"}, result.findings
@@ -68,11 +68,11 @@ def test_traffic_moved_by_hand_is_drift_and_fix_restores_it_on_managed_endpoints
     world.clock.advance(300)
     restore(record, world.backend, world.clock.now(), apply=True)  # the handmade one goes once it takes no traffic
     world.clock.advance(300)
-    assert world.fake.endpoint(endpoint)["properties"]["traffic"] == {serving: 100, "handmade": 0} or world.fake.endpoint(endpoint)[
-        "properties"
-    ]["traffic"] == {serving: 100}
+    assert world.fake.endpoint_body(endpoint)["properties"]["traffic"] == {serving: 100, "handmade": 0} or world.fake.endpoint_body(
+        endpoint
+    )["properties"]["traffic"] == {serving: 100}
     assert world.fake.deployments(endpoint) == [serving]
-    assert world.fake.endpoint("theirs")["properties"]["traffic"] == {serving: 50, "handmade": 50}
+    assert world.fake.endpoint_body("theirs")["properties"]["traffic"] == {serving: 50, "handmade": 50}
     writes = [c for c in world.fake.calls if c[0] in ("PUT", "DELETE", "PATCH") and "/onlineEndpoints/theirs" in c[1]]
     assert writes == [] and not [
         f for f in scan([], world.lifecycle.ledger, lambda _: world.backend, world.clock.now()).findings if f.kind == "drift"
@@ -88,12 +88,12 @@ def test_a_keep_run_is_reported_and_never_fixed(world: World) -> None:  # noqa: 
     world.lifecycle.on_job_event(world.event(record.job_name))
     world.deliver()
     live = world.record()
-    world.fake.endpoint(str(live.endpoint))["properties"]["traffic"] = {}
+    world.fake.endpoint_body(str(live.endpoint))["properties"]["traffic"] = {}
     result = scan([], world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
     (traffic,) = [f for f in result.findings if f.subject.endswith("traffic")]
     assert not traffic.fixable
     assert restore(live, world.backend, world.clock.now(), apply=True) == [f"{RUN}: left alone (lifecycle.keep is set)"]
-    assert world.fake.endpoint(str(live.endpoint))["properties"]["traffic"] == {}
+    assert world.fake.endpoint_body(str(live.endpoint))["properties"]["traffic"] == {}
 
 
 def test_an_endpoint_gone_is_found_and_reconcile_records_the_run_retired(world: World) -> None:  # noqa: F811

@@ -54,7 +54,7 @@ def test_binary_and_missing_files_are_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("policy", ["caps: {max_epochs: many}\n", "\xff\xfe", "a: &a [*a]\n", "- just\n- a list\n"])
-def test_a_broken_policy_is_an_error_on_every_path(cli, tmp_path, local_spec_text, policy: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_broken_policy_is_an_error_on_every_path(cli, tmp_path, local_spec_text, policy: str, monkeypatch) -> None:
     from tests.conftest import GitRepo
 
     repo = GitRepo(tmp_path / "repo")
@@ -91,7 +91,7 @@ def test_a_broken_policy_is_an_error_on_every_path(cli, tmp_path, local_spec_tex
         ("owner: team-a", 'owner: team-a\nlifecycle: {keep: "yes"}', "lifecycle.keep", "valid boolean"),
     ],
 )
-def test_numbers_counts_and_durations_are_bounded(local_spec_text, old: str, new: str, path: str, needle: str) -> None:  # type: ignore[no-untyped-def]
+def test_numbers_counts_and_durations_are_bounded(local_spec_text, old: str, new: str, path: str, needle: str) -> None:
     from gitops.spec.policy import Policy
 
     text = local_spec_text()

@@ -65,7 +65,7 @@ def test_any_policy_text_gives_a_policy_or_findings(text: str) -> None:
 
 @FEW
 @given(JSON | SHAPED)
-def test_any_event_body_gets_decisions_never_an_exception(tmp_path_factory, body: Any) -> None:  # type: ignore[no-untyped-def]
+def test_any_event_body_gets_decisions_never_an_exception(tmp_path_factory, body: Any) -> None:
     from gitops.ledger.local import LocalLedger
     from gitops.lifecycle.flow import Lifecycle
 
@@ -76,7 +76,7 @@ def test_any_event_body_gets_decisions_never_an_exception(tmp_path_factory, body
 
 @FEW
 @given(JSON | SHAPED)
-def test_gitops_event_exits_0_or_1_with_one_line_per_event(cli, tmp_path: Path, monkeypatch, body: Any) -> None:  # type: ignore[no-untyped-def]
+def test_gitops_event_exits_0_or_1_with_one_line_per_event(cli, tmp_path: Path, monkeypatch, body: Any) -> None:
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
     monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)
     path = tmp_path / "event.json"

@@ -27,18 +27,18 @@ from tests.fakes import azureml_seed as seed
 REFERENCE = REPO_ROOT / "runs" / "phi4-ultrachat.yaml"
 
 
-def spec_with(**changes: object):  # type: ignore[no-untyped-def]
+def spec_with(**changes: object):
     base = validate_file(REFERENCE).require()
     return base.model_copy(update=changes)
 
 
-def compute(**fields: object):  # type: ignore[no-untyped-def]
+def compute(**fields: object):
     base = validate_file(REFERENCE).require()
     return base.model_copy(update={"compute": base.compute.model_copy(update=fields)})
 
 
 # -- foundation model -------------------------------------------------------------------------------
-def test_current_model_metadata_from_system_metadata(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_current_model_metadata_from_system_metadata(azure_backend) -> None:
     """Phi-4 v8 as azureml-assets published it in 2026: no allow-list tags, SKUs in systemMetadata."""
     model = azure_backend.resolve_model(spec_with())
     assert model.version == "8" and model.uri == "azureml://registries/azureml/models/Phi-4/versions/8"
@@ -49,14 +49,14 @@ def test_current_model_metadata_from_system_metadata(azure_backend) -> None:  # 
     assert model.findings == ()
 
 
-def test_older_versions_still_read_their_tags(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_older_versions_still_read_their_tags(azure_fake, azure_backend) -> None:
     azure_fake.add_model(seed.foundation_model())  # allow lists and defaults as tags, as before the 2026 migration
     model = azure_backend.resolve_model(spec_with())
     assert model.finetune_allow_list == tuple(seed.A100_ALLOW) and model.inference_allow_list == tuple(seed.INFERENCE_ALLOW)
     assert model.defaults["apply_deepspeed"] == "true" and model.defaults["learning_rate_min"] == 1e-6
 
 
-def test_properties_win_over_tags_and_archived_or_retired_models_are_errors(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_properties_win_over_tags_and_archived_or_retired_models_are_errors(azure_fake, azure_backend) -> None:
     azure_fake.add_model(
         seed.foundation_model(
             stage="Archived",
@@ -83,7 +83,7 @@ def test_metadata_reads_strings_lists_and_dicts() -> None:
     assert facts.finetune_skus == ("x", "y") and facts.defaults == {"k": 1} and facts.inference_skus == ("z",)
 
 
-def test_missing_model_version_is_not_found(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_missing_model_version_is_not_found(azure_backend) -> None:
     base = spec_with()
     spec = base.model_copy(update={"model": base.model.model_copy(update={"version": "99"})})
     with pytest.raises(NotFoundError, match="Phi-4"):
@@ -101,7 +101,7 @@ def test_missing_model_version_is_not_found(azure_backend) -> None:  # type: ign
         (None, {"cluster": None, "instance_type": "Standard_DS3_v2"}, "compute.instance_type", "not among Phi-4's fine-tune SKUs"),
     ],
 )
-def test_compute_findings_name_the_field_and_the_fix(azure_fake, azure_backend, setup, spec_fields, path, needle) -> None:  # type: ignore[no-untyped-def]
+def test_compute_findings_name_the_field_and_the_fix(azure_fake, azure_backend, setup, spec_fields, path, needle) -> None:
     if setup:
         azure_fake.add_cluster(*setup)
     spec = compute(**spec_fields)
@@ -110,14 +110,14 @@ def test_compute_findings_name_the_field_and_the_fix(azure_fake, azure_backend, 
     assert any(f.path == path and (needle in f.message or needle in (f.hint or "")) for f in errors), findings
 
 
-def test_good_compute_has_no_errors_and_gpus_come_from_the_region(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_good_compute_has_no_errors_and_gpus_come_from_the_region(azure_backend) -> None:
     spec = compute(cluster="gpu-cluster-big")
     model = azure_backend.resolve_model(spec)
     findings, gpus = azure_backend.compute.check(spec, model)
     assert not [f for f in findings if f.is_error] and gpus == 1
 
 
-def test_without_allow_list_old_sizes_are_refused_and_deploy_sku_checked(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_without_allow_list_old_sizes_are_refused_and_deploy_sku_checked(azure_fake, azure_backend) -> None:
     azure_fake.add_model(seed.foundation_model(tags={"inference_compute_allow_list": "['Standard_NC24ads_A100_v4']"}))
     azure_fake.add_cluster("old", "Standard_NC6", 2)
     base = compute(cluster="old")
@@ -127,7 +127,7 @@ def test_without_allow_list_old_sizes_are_refused_and_deploy_sku_checked(azure_f
 
 
 # -- submit -----------------------------------------------------------------------------------------
-def _submit(azure_fake, azure_backend, job: str = "gitops-phi4-ultrachat-0123456789ab"):  # type: ignore[no-untyped-def]
+def _submit(azure_fake, azure_backend, job: str = "gitops-phi4-ultrachat-0123456789ab"):
     validated = validate_file(REFERENCE)
     spec = validated.require()
     model = azure_backend.resolve_model(spec)
@@ -136,7 +136,7 @@ def _submit(azure_fake, azure_backend, job: str = "gitops-phi4-ultrachat-0123456
     return azure_backend.submit(spec, validated.params, job, tags, model, data)
 
 
-def test_submit_sends_the_reference_pipeline_job(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_submit_sends_the_reference_pipeline_job(azure_fake, azure_backend) -> None:
     status = _submit(azure_fake, azure_backend)
     assert status.name == "gitops-phi4-ultrachat-0123456789ab" and status.portal_url
     body = azure_fake.job(status.name)["properties"]
@@ -161,7 +161,7 @@ def test_submit_sends_the_reference_pipeline_job(azure_fake, azure_backend) -> N
     assert {"prepare_data.py", "chat_format.py"} <= uploaded and "local_finetune.py" not in uploaded  # pipelines/.amlignore
 
 
-def test_given_data_is_bound_as_pipeline_inputs(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_given_data_is_bound_as_pipeline_inputs(azure_fake, azure_backend) -> None:
     given = "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  #"
     text = REFERENCE.read_text().replace("dataset: HuggingFaceH4/ultrachat_200k", given)
     validated = validate_text(text, "runs/phi4-ultrachat.yaml")
@@ -179,14 +179,14 @@ def test_given_data_is_bound_as_pipeline_inputs(azure_fake, azure_backend) -> No
     assert list(body["jobs"]) == ["finetune"] and body["inputs"]["train_file"]["uri"].endswith("/data/ultrachat-train/versions/1")
 
 
-def test_a_retried_submit_finds_the_job_instead_of_making_another(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_a_retried_submit_finds_the_job_instead_of_making_another(azure_fake, azure_backend) -> None:
     _submit(azure_fake, azure_backend)
     puts = [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
     assert _submit(azure_fake, azure_backend).name == "gitops-phi4-ultrachat-0123456789ab"
     assert [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]] == puts
 
 
-def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend) -> None:
     azure_fake.add_cluster("gpu-cluster-big", "Standard_NC6s_v3")
     with pytest.raises(SpecError, match="(?i)Standard_NC6s_v3"):  # the service answers vmSize upper-cased
         _submit(azure_fake, azure_backend)
@@ -194,7 +194,7 @@ def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend) ->
 
 
 @pytest.mark.parametrize("path", ["/proc/self/environ", "data/train.jsonl", "../../etc/passwd", "http://example.com/x.jsonl"])
-def test_a_local_data_path_in_an_azure_spec_is_refused_and_nothing_is_read(azure_fake, azure_backend, path) -> None:  # type: ignore[no-untyped-def]
+def test_a_local_data_path_in_an_azure_spec_is_refused_and_nothing_is_read(azure_fake, azure_backend, path) -> None:
     """Hole: a merged spec with train_path /proc/self/environ uploaded the Function's environment to the datastore."""
     seeded = set(azure_fake.blobs)  # the workspace's own data assets
     given = f"train_path: {path}\n  test_path: azureml:held-out:3\n  #"
@@ -209,7 +209,7 @@ def test_a_local_data_path_in_an_azure_spec_is_refused_and_nothing_is_read(azure
     assert set(azure_fake.blobs) == seeded  # nothing uploaded
 
 
-def test_job_status_and_cancel(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_job_status_and_cancel(azure_fake, azure_backend) -> None:
     status = _submit(azure_fake, azure_backend)
     assert azure_backend.get_job(status.name).state.value == "queued"
     azure_fake.set_job_status(status.name, "Running")
@@ -220,7 +220,7 @@ def test_job_status_and_cancel(azure_fake, azure_backend) -> None:  # type: igno
 
 
 # -- register, endpoints ----------------------------------------------------------------------------
-def test_register_reuses_the_version_made_from_the_same_job(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_register_reuses_the_version_made_from_the_same_job(azure_fake, azure_backend) -> None:
     first = azure_backend.register_model("job-1", "phi3-chat", {"gitops_run": "r"})
     again = azure_backend.register_model("job-1", "phi3-chat", {"gitops_run": "r"})
     assert first == again and len(azure_fake.model_versions("phi3-chat")) == 1
@@ -228,7 +228,7 @@ def test_register_reuses_the_version_made_from_the_same_job(azure_fake, azure_ba
     assert body["modelUri"] == "azureml://jobs/job-1/outputs/trained_model" and body["modelType"] == "mlflow_model"
 
 
-def test_endpoint_rollout_and_invoke_one_deployment(azure_fake, azure_backend, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_endpoint_rollout_and_invoke_one_deployment(azure_fake, azure_backend, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     spec = spec_with()
     model = RegisteredModel("phi3-chat", "1", "azureml:phi3-chat:1")
@@ -252,7 +252,7 @@ def test_endpoint_rollout_and_invoke_one_deployment(azure_fake, azure_backend, c
     assert azure_backend.get_endpoint("phi3-ep") is None
 
 
-def test_a_failed_deployment_reads_failed_with_where_to_look(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_deployment_reads_failed_with_where_to_look(azure_fake, azure_backend) -> None:
     azure_backend.begin_endpoint("phi3-ep", {"managed_by": "finetune-gitops"})
     azure_fake.deployment_state = "Failed"
     azure_backend.begin_deployment("phi3-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), spec_with())
@@ -260,7 +260,7 @@ def test_a_failed_deployment_reads_failed_with_where_to_look(azure_fake, azure_b
     assert dep is not None and dep.state is Provisioning.FAILED and "get-logs" in (dep.error or "")
 
 
-def test_begin_calls_start_operations_and_never_wait_or_poll(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_begin_calls_start_operations_and_never_wait_or_poll(azure_fake, azure_backend) -> None:
     """Provisioning takes minutes of the fake's clock; the begin_* calls return at once, the state reads
     Creating until the clock has moved, no operation URL is polled and no poller thread is left behind."""
     import threading
@@ -282,7 +282,7 @@ def test_begin_calls_start_operations_and_never_wait_or_poll(azure_fake, azure_b
     assert not [t for t in threading.enumerate() if t.name.startswith("LROPoller")]
 
 
-def test_an_endpoint_we_did_not_create_is_never_taken_over(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_an_endpoint_we_did_not_create_is_never_taken_over(azure_fake, azure_backend) -> None:
     azure_fake.put_resource(
         f"{azure_fake.ws_path}/onlineEndpoints/theirs",
         {
@@ -310,7 +310,7 @@ NAME_TAKEN_400 = {
 
 
 @pytest.mark.parametrize("answer", [(409, None), (400, NAME_TAKEN_400)])
-def test_a_name_taken_in_the_region_is_reported_clearly(azure_fake, azure_backend, answer) -> None:  # type: ignore[no-untyped-def]
+def test_a_name_taken_in_the_region_is_reported_clearly(azure_fake, azure_backend, answer) -> None:
     status, body = answer
     azure_fake.fail_next.append((r"^PUT .*onlineEndpoints/taken\?", status, {}, *([body] if body else [])))
     with pytest.raises(ConflictError, match="taken in region eastus") as caught:
@@ -318,7 +318,7 @@ def test_a_name_taken_in_the_region_is_reported_clearly(azure_fake, azure_backen
     assert "deploy.endpoint" in (caught.value.hint or "")
 
 
-def test_a_name_deleted_moments_ago_is_a_wait_not_a_failure(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_a_name_deleted_moments_ago_is_a_wait_not_a_failure(azure_fake, azure_backend) -> None:
     """Re-creating a name soon after deleting it (reported: azure-cli-extensions #7660, #7107)."""
     body = {
         "code": "NotFound",
@@ -343,7 +343,7 @@ def test_defaultazurecredentials_chain_of_failures_reads_as_one_line() -> None:
 
 
 # -- usage ------------------------------------------------------------------------------------------
-def test_usage_is_batched_fifty_endpoints_per_call(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_usage_is_batched_fifty_endpoints_per_call(azure_fake, azure_backend) -> None:
     names = [f"ep-{i:03d}" for i in range(120)]
     now = datetime.now(UTC)
     azure_fake.add_requests("ep-007", now - timedelta(minutes=30), 4)
@@ -357,7 +357,7 @@ def test_usage_is_batched_fifty_endpoints_per_call(azure_fake, azure_backend) ->
     assert usage["ep-100"].known and usage["ep-100"].requests == 0
 
 
-def test_usage_unknown_when_metrics_fail(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_usage_unknown_when_metrics_fail(azure_fake, azure_backend) -> None:
     azure_backend.clients.remember_location("eastus")
     azure_backend.metrics_sleep = None
     azure_fake.fail_next.extend([("metrics:getBatch", 403, {})])
@@ -369,7 +369,7 @@ def test_usage_unknown_when_metrics_fail(azure_fake, azure_backend) -> None:  # 
 @pytest.mark.parametrize(
     ("status", "error_type"), [(401, AuthError), (403, ForbiddenError), (404, NotFoundError), (409, ConflictError), (400, SpecError)]
 )
-def test_sdk_errors_become_project_errors(azure_fake, azure_backend, status, error_type) -> None:  # type: ignore[no-untyped-def]
+def test_sdk_errors_become_project_errors(azure_fake, azure_backend, status, error_type) -> None:
     azure_fake.fail_next.append((r"/computes/gpu-cluster-big", status, {}))
     ws = azure_backend.clients.workspace
     with pytest.raises(error_type) as caught:
@@ -377,7 +377,7 @@ def test_sdk_errors_become_project_errors(azure_fake, azure_backend, status, err
     assert "\n" not in caught.value.headline and "getting compute gpu-cluster-big" in caught.value.headline
 
 
-def test_one_retry_layer_a_blip_is_absorbed_inside_the_sdk(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_one_retry_layer_a_blip_is_absorbed_inside_the_sdk(azure_fake, azure_backend) -> None:
     azure_fake.fail_next.extend([(r"/computes/", 429, {"Retry-After": "0.01"}), (r"/computes/", 503, {"Retry-After": "0.01"})])
     before = len(azure_fake.calls)
     cluster = azure_backend.compute.cluster("gpu-cluster-big")
@@ -386,7 +386,7 @@ def test_one_retry_layer_a_blip_is_absorbed_inside_the_sdk(azure_fake, azure_bac
 
 
 @pytest.mark.parametrize("status", [429, 503])
-def test_a_persistent_throttle_costs_three_requests_then_a_transient_error(azure_fake, azure_backend, status) -> None:  # type: ignore[no-untyped-def]
+def test_a_persistent_throttle_costs_three_requests_then_a_transient_error(azure_fake, azure_backend, status) -> None:
     """Measured against the fake: one retry layer, so a persistent 429 is 1 + 2 requests, never attempts x retries."""
     azure_fake.fail_next.extend([(r"/computes/", status, {"Retry-After": "0.01"})] * 20)
     ws = azure_backend.clients.workspace
@@ -405,11 +405,11 @@ def test_quota_and_secrets_in_messages() -> None:
     assert "abc.def.ghi" not in str(leaky) and "SECRET123" not in str(leaky)
 
 
-def test_validate_text_still_offline_for_azure_specs(azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_validate_text_still_offline_for_azure_specs(azure_spec_text) -> None:
     assert validate_text(azure_spec_text("offline-run"), "runs/offline-run.yaml").ok
 
 
-def test_a_label_resolves_to_the_newest_version_with_a_warning(azure_fake, azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_a_label_resolves_to_the_newest_version_with_a_warning(azure_fake, azure_backend) -> None:
     azure_fake.add_model(seed.foundation_model(version="16"), version="16")
     base = spec_with()
     spec = base.model_copy(update={"model": base.model.model_copy(update={"version": None, "label": "latest"})})
@@ -419,7 +419,7 @@ def test_a_label_resolves_to_the_newest_version_with_a_warning(azure_fake, azure
     assert not finding.is_error and "not reproducible" in finding.message and 'version: "16"' in (finding.hint or "")
 
 
-def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_backend, tmp_path: Path) -> None:
     from gitops.ledger.local import LocalLedger
     from gitops.lifecycle.flow import Lifecycle
     from gitops.plan import derive
@@ -440,7 +440,7 @@ def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_back
     assert other.submit(validated).endpoint != planned  # two repos' runs of one name never share an endpoint
 
 
-def test_the_sdks_own_validation_errors_read_as_one_clear_line(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_sdks_own_validation_errors_read_as_one_clear_line(azure_backend) -> None:
     with pytest.raises(SpecError) as caught:
         azure_backend.begin_endpoint("ep", {"managed_by": "finetune-gitops"})  # names need 3-32 characters
     assert caught.value.headline == (
@@ -449,7 +449,7 @@ def test_the_sdks_own_validation_errors_read_as_one_clear_line(azure_backend) ->
     )
 
 
-def test_cleanup_removes_a_stuck_zero_percent_deployment_on_azure(azure_fake, azure_backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cleanup_removes_a_stuck_zero_percent_deployment_on_azure(azure_fake, azure_backend, tmp_path: Path) -> None:
     from gitops.cleanup.run import run_cleanup
     from gitops.ledger.local import LocalLedger
     from gitops.spec.policy import Policy

@@ -41,7 +41,7 @@ def test_a_quiet_command_that_prints_nothing_creates_no_log(tmp_path: Path, monk
     assert not (tmp_path / "ws").exists()
 
 
-def test_verbose_shows_what_libraries_print(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_verbose_shows_what_libraries_print(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
     from gitops.spec import schema
 
@@ -73,7 +73,7 @@ def test_the_summary_line_gives_the_end_the_time_and_the_final_losses() -> None:
     assert summary_line(SimpleNamespace(run="x", status="failed", report=None), 5) == "x failed after 5s"
 
 
-def test_looking_at_an_empty_workspace_creates_nothing(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_looking_at_an_empty_workspace_creates_nothing(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
     monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)
     assert cli("status").out.startswith("no runs yet")

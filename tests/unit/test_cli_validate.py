@@ -68,7 +68,7 @@ def test_usage_errors_are_one_line_not_a_traceback(cli) -> None:
     assert bad_option.exit_code == 2 and "'yaml' is not one of" in bad_option.err
 
 
-def test_status_says_when_there_are_no_runs_and_names_a_missing_one_and_pipes_plain_columns(cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_status_says_when_there_are_no_runs_and_names_a_missing_one_and_pipes_plain_columns(cli, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
     empty = cli("status")
     assert empty.exit_code == 0 and empty.out.startswith("no runs yet:") and "gitops run runs/local-tiny.yaml" in empty.out

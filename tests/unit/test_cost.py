@@ -31,7 +31,7 @@ def deploy_sku(sku: str) -> dict[str, str]:
     return {DEPLOY_SKU: f"instance_type: {sku}\n  instance_count"}
 
 
-def reference(**replace: str):  # type: ignore[no-untyped-def]
+def reference(**replace: str):
     text = REFERENCE.read_text()
     for old, new in replace.items():
         assert old in text
@@ -168,12 +168,12 @@ def test_training_is_estimated_from_the_previous_version_scaled_by_data_and_node
     assert estimate(other_size.require(), other_size.params, Policy(), PriceBook(), previous).training_hours is None
 
 
-def test_kept_endpoints_have_no_bound_and_the_local_backend_costs_nothing(local_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_kept_endpoints_have_no_bound_and_the_local_backend_costs_nothing(local_spec_text) -> None:
     kept = reference(**{"keep: false": "keep: true"})
     cost = estimate(kept.require(), kept.params, Policy(), PriceBook())
     assert cost.deploy_bound_usd is None and "kept: no bound" in cost.serving_line()
     local = validate_text(local_spec_text("tiny"), "runs/tiny.yaml")
-    free = estimate(local.require(), local.params, Policy(budget={"max_hourly_usd": 0.01}), PriceBook())  # type: ignore[arg-type]
+    free = estimate(local.require(), local.params, Policy(budget={"max_hourly_usd": 0.01}), PriceBook())
     assert not free.billed and free.training_line().startswith("no cloud cost")
     assert budget_findings(free, Policy.model_validate({"budget": {"max_hourly_usd": 0.01}})) == []
 

@@ -9,7 +9,7 @@ from pipelines.data_stats import describe
 from pipelines.synth import write_dataset
 
 
-def test_it_prints_conversations_and_the_splits_statistics(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_it_prints_conversations_and_the_splits_statistics(cli, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))  # no tiny model built here: lengths in characters
     files = write_dataset(tmp_path / "data", rows=40, test_rows=8)
     result = cli("data", "show", str(files["train_sft"]), "--rows", "2")
@@ -21,7 +21,7 @@ def test_it_prints_conversations_and_the_splits_statistics(cli, tmp_path: Path, 
     assert by_dir.exit_code == 0 and "(test_sft): 8 rows" in by_dir.out, by_dir.out + by_dir.err
 
 
-def test_rows_the_trainer_refuses_are_counted_with_why(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rows_the_trainer_refuses_are_counted_with_why(cli, tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     rows = [
         {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
@@ -34,7 +34,7 @@ def test_rows_the_trainer_refuses_are_counted_with_why(cli, tmp_path: Path) -> N
     assert "row 2: no assistant turn to learn from" in result.out and "row 3: messages[0].role is 'bot'" in result.out
 
 
-def test_unreadable_data_is_a_one_line_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unreadable_data_is_a_one_line_error(cli, tmp_path: Path) -> None:
     path = tmp_path / "broken.jsonl"
     path.write_text("not json\n")
     result = cli("data", "show", str(path))
@@ -44,7 +44,7 @@ def test_unreadable_data_is_a_one_line_error(cli, tmp_path: Path) -> None:  # ty
 class _Tokens:
     """Stands for a tokenizer of the newer kind, whose chat template answers an encoding."""
 
-    def apply_chat_template(self, messages, tokenize: bool = True):  # type: ignore[no-untyped-def]
+    def apply_chat_template(self, messages, tokenize: bool = True):
         return {"input_ids": [0] * sum(len(m["content"].split()) for m in messages), "attention_mask": []}
 
 

@@ -1,6 +1,7 @@
 """Job events: both envelopes, arrays, PascalCase, and the outcome each status means."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,8 @@ def test_both_envelopes_and_arrays() -> None:
     ("status", "outcome"), [("Canceled", "canceled"), ("Running", None), ("Completed", "completed"), ("Failed", "failed")]
 )
 def test_status_changed_outcomes(status: str, outcome: str | None) -> None:
-    event = {**CLOUD_EVENT, "data": {**CLOUD_EVENT["data"], "RunStatus": status}}
+    data: dict[str, Any] = dict(CLOUD_EVENT["data"])  # type: ignore[arg-type]
+    event = {**CLOUD_EVENT, "data": {**data, "RunStatus": status}}
     assert parse_events(event)[0].outcome == outcome
 
 

@@ -6,11 +6,11 @@ from gitops.online import SpecText, check_specs, render_checks
 from gitops.spec.policy import Policy
 
 
-def never(name: str):  # type: ignore[no-untyped-def]
+def never(name: str):
     raise AssertionError(f"no backend should be asked, got {name}")
 
 
-def test_a_local_spec_is_marked_without_online_checks_and_a_broken_one_is_not(local_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_a_local_spec_is_marked_without_online_checks_and_a_broken_one_is_not(local_spec_text) -> None:
     checks = check_specs(
         [SpecText("runs/tiny-run.yaml", local_spec_text("tiny-run")), SpecText("runs/broken.yaml", "name: broken\nbackend: nope\n")],
         Policy(),

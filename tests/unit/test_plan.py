@@ -148,7 +148,7 @@ def test_render_text_hides_unchanged(repo) -> None:
     assert "keep-me" not in text and "1 spec(s) unchanged and valid." in text
 
 
-def test_two_specs_on_one_endpoint_or_model_name_are_refused_naming_both(git_repo, local_spec_text, cli) -> None:  # type: ignore[no-untyped-def]
+def test_two_specs_on_one_endpoint_or_model_name_are_refused_naming_both(git_repo, local_spec_text, cli) -> None:
     """A copy of a spec under another name with the same deploy.endpoint used to validate and plan clean, then take
     over the first run's endpoint."""
     base = git_repo.commit("empty")
@@ -165,7 +165,7 @@ def test_two_specs_on_one_endpoint_or_model_name_are_refused_naming_both(git_rep
     assert result.exit_code == 1 and result.out.count("is also used by") == 2 and ": ok" not in result.out
 
 
-def test_without_gitops_repo_endpoint_names_come_from_the_git_remote(git_repo, azure_spec_text, cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_without_gitops_repo_endpoint_names_come_from_the_git_remote(git_repo, azure_spec_text, cli, monkeypatch) -> None:
     from gitops.spec import naming
     from gitops.spec.validate import validate_text
 
@@ -182,7 +182,7 @@ def test_without_gitops_repo_endpoint_names_come_from_the_git_remote(git_repo, a
 
 
 # -- what merging each spec takes, and what it costs ------------------------------------------------
-def test_each_changed_spec_says_whether_it_retrains_redeploys_or_only_changes_settings(git_repo, azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_each_changed_spec_says_whether_it_retrains_redeploys_or_only_changes_settings(git_repo, azure_spec_text) -> None:
     for name in ("params", "sku", "idle", "same"):
         git_repo.write(f"runs/{name}.yaml", azure_spec_text(name))
     base = git_repo.commit("base")
@@ -214,7 +214,7 @@ def test_each_changed_spec_says_whether_it_retrains_redeploys_or_only_changes_se
     assert next(s for s in data["specs"] if s["path"] == "runs/sku.yaml")["cost"]["prices_from"].startswith("snapshot of ")
 
 
-def test_a_retrain_is_priced_from_the_previous_version_in_the_ledger(git_repo, azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_a_retrain_is_priced_from_the_previous_version_in_the_ledger(git_repo, azure_spec_text) -> None:
     from gitops.ledger.model import RunRecord
 
     git_repo.write("runs/priced.yaml", azure_spec_text("priced"))
@@ -237,7 +237,7 @@ def test_a_retrain_is_priced_from_the_previous_version_in_the_ledger(git_repo, a
     assert "effect     retrain ~$7.35, then deploy" in render_text(plan)
 
 
-def test_a_spec_over_the_budget_fails_the_plan_on_its_line(git_repo, azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_a_spec_over_the_budget_fails_the_plan_on_its_line(git_repo, azure_spec_text) -> None:
     git_repo.write("gitops.yaml", "budget: {max_hourly_usd: 5}\n")
     base = git_repo.commit("policy")
     git_repo.write("runs/pricey.yaml", azure_spec_text("pricey"))  # serves on NC48ads_A100_v4: $7.35/h
@@ -250,7 +250,7 @@ def test_a_spec_over_the_budget_fails_the_plan_on_its_line(git_repo, azure_spec_
     assert "serving costs $7.35/h, over budget.max_hourly_usd $5.00" in render_markdown(plan)
 
 
-def test_unreachable_live_prices_fall_back_to_the_snapshot_and_the_plan_says_so(git_repo, azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_live_prices_fall_back_to_the_snapshot_and_the_plan_says_so(git_repo, azure_spec_text) -> None:
     from gitops.cost.prices import PriceBook, committed_snapshot
     from gitops.errors import TransientBackendError
 
@@ -267,7 +267,7 @@ def test_unreachable_live_prices_fall_back_to_the_snapshot_and_the_plan_says_so(
     assert plan.specs[0].cost is not None and plan.specs[0].cost.prices_from.startswith("snapshot of ")
 
 
-def test_the_plan_comment_matches_its_golden_file(git_repo, azure_spec_text, local_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_the_plan_comment_matches_its_golden_file(git_repo, azure_spec_text, local_spec_text) -> None:
     """What a reviewer reads, byte for byte (regenerate with GITOPS_UPDATE_GOLDEN=1 after a deliberate change)."""
     import os
 
@@ -292,7 +292,7 @@ def test_the_plan_comment_matches_its_golden_file(git_repo, azure_spec_text, loc
     assert text == golden.read_text(encoding="utf-8")
 
 
-def test_without_base_the_plan_is_made_against_the_merge_base_with_the_default_branch(git_repo, local_spec_text, cli) -> None:  # type: ignore[no-untyped-def]
+def test_without_base_the_plan_is_made_against_the_merge_base_with_the_default_branch(git_repo, local_spec_text, cli) -> None:
     git_repo.git("checkout", "-q", "-b", "main")
     git_repo.write("runs/first.yaml", local_spec_text("first"))
     git_repo.commit("on main")

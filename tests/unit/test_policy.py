@@ -105,7 +105,7 @@ def test_ignored_settings_warn_with_the_reason(local_spec_text) -> None:
     assert "LoRA weights are always merged" in finding.message
 
 
-def test_schema_and_policy_errors_come_in_one_pass(azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_schema_and_policy_errors_come_in_one_pass(azure_spec_text) -> None:
     """A cap violation shows with the typos, not after they are fixed; a rule about a field that is itself
     invalid says nothing (its schema error stands for it)."""
     policy = Policy.model_validate({"caps": {"max_nodes": 2}, "required": ["owner", "deploy.endpoint"]})
@@ -124,7 +124,7 @@ def test_schema_and_policy_errors_come_in_one_pass(azure_spec_text) -> None:  # 
     assert [f.line for f in result.findings] == sorted(f.line or 0 for f in result.findings)
 
 
-def test_no_policy_pass_when_too_little_of_the_spec_is_left(azure_spec_text) -> None:  # type: ignore[no-untyped-def]
+def test_no_policy_pass_when_too_little_of_the_spec_is_left(azure_spec_text) -> None:
     text = azure_spec_text("gone").replace("name: gone\n", "").replace("nodes: 1", "nodes: 5")
     result = validate_text(text, "runs/gone.yaml", Policy())
     assert [f.path for f in result.findings] == ["name"]  # the name is missing: nothing to judge the rest by

@@ -28,6 +28,7 @@ def test_one_broken_run_does_not_stop_the_others(tmp_path, caplog, monkeypatch) 
         decisions = lifecycle.reconcile()
 
     assert [(d.run, d.action) for d in decisions] == [("local-run", "failed")]
-    assert ledger.get("local-run")[0].status == "failed"
-    assert ledger.get("azure-run")[0].status == "submitted"
+    local, azure = ledger.get("local-run"), ledger.get("azure-run")
+    assert local is not None and local[0].status == "failed"
+    assert azure is not None and azure[0].status == "submitted"
     assert "reconcile azure-run: the Azure ML workspace is not configured" in caplog.text

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -55,7 +56,7 @@ def test_render_loads_with_the_sdk_offline(cli, tmp_path) -> None:
     result = cli("render", str(REPO / "runs" / "phi4-ultrachat.yaml"))
     path = tmp_path / "job.yaml"
     path.write_text(result.out)
-    job = load_job(path)
+    job: Any = load_job(path)  # a PipelineJob: settings, jobs and outputs are its own
     assert job.type == "pipeline"
     assert job.settings.force_rerun is True and job.settings.continue_on_step_failure is False
     assert str(job.jobs["finetune"].component).endswith("chat_completion_pipeline/versions/0.0.82")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gitops.backends.local import traffic as T
@@ -51,7 +53,7 @@ def test_a_sound_rollout_is_a_settings_change_not_a_redeploy() -> None:
 
 
 def test_breaches_name_the_share_and_the_figures() -> None:
-    rules = {"max_error_rate": 0.05, "max_p95_latency_ms": 2000.0, "min_requests": 10}
+    rules: dict[str, Any] = {"max_error_rate": 0.05, "max_p95_latency_ms": 2000.0, "min_requests": 10}
     assert G.traffic_breaches(10, 100, 5, 1500.0, **rules) == []
     assert G.traffic_breaches(10, 100, 6, 2500.0, **rules) == [
         "error rate 6.0% at 10% (6 of 100) is over 5.0%",

@@ -10,7 +10,7 @@ import pytest
 from gitops.watch.findings import WatchFinding, render_markdown, render_text
 
 
-def test_nothing_watched_is_said_in_every_format(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_watched_is_said_in_every_format(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
     monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)
     monkeypatch.chdir(tmp_path)

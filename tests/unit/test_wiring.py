@@ -16,14 +16,14 @@ AZURE = {"AZURE_SUBSCRIPTION_ID": "sub", "AZURE_RESOURCE_GROUP": "rg", "AZUREML_
 TOPIC = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
 
 
-def test_the_function_app_needs_a_ledger_and_a_queue_and_names_the_setting(azurite) -> None:  # type: ignore[no-untyped-def]
+def test_the_function_app_needs_a_ledger_and_a_queue_and_names_the_setting(azurite) -> None:
     with pytest.raises(ConfigurationError, match="GITOPS_LEDGER_ACCOUNT_URL"):  # never a ledger in a temporary directory
         function_lifecycle(Settings.load({}))
     with pytest.raises(ConfigurationError, match="GITOPS_QUEUE"):
         function_lifecycle(Settings.load({"GITOPS_LEDGER_CONNECTION_STRING": azurite}))
 
 
-def test_the_function_app_sends_steps_to_the_configured_queue(azurite, azurite_queue) -> None:  # type: ignore[no-untyped-def]
+def test_the_function_app_sends_steps_to_the_configured_queue(azurite, azurite_queue) -> None:
     from gitops.lifecycle.storage_queue import StorageQueue
 
     lifecycle = function_lifecycle(
@@ -35,7 +35,7 @@ def test_the_function_app_sends_steps_to_the_configured_queue(azurite, azurite_q
     assert lifecycle.topics == {TOPIC.lower()}
 
 
-def test_a_shell_pointed_at_a_workspace_replays_its_dead_lettered_events(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_shell_pointed_at_a_workspace_replays_its_dead_lettered_events(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
     monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)
     monkeypatch.delenv("GITOPS_LEDGER_ACCOUNT_URL", raising=False)

@@ -40,7 +40,7 @@ def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def load(name: str) -> dict:  # type: ignore[type-arg]
+def load(name: str) -> dict:
     data = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / name).read_text())
     data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as True
     return data
@@ -266,3 +266,15 @@ def test_the_watch_workflow_keeps_one_issue_created_edited_and_closed() -> None:
     assert unrelated["state"] == "open" and unrelated["body"] == "hello"  # only the watch's own issue is touched
     assert watch["state"] == "closed" and watch["title"] == "finetune-gitops watch: 2 finding(s)"
     assert watch["labels"] == ["finetune-gitops-watch"]
+
+
+def test_the_pre_commit_hooks_run_what_make_lint_runs() -> None:
+    import re
+
+    hooks = yaml.safe_load((REPO_ROOT / ".pre-commit-config.yaml").read_text())["repos"]
+    assert [r["repo"] for r in hooks] == ["local"]  # nothing to fetch
+    entries = [h["entry"] for h in hooks[0]["hooks"]]
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    lint = makefile[makefile.index("\nlint:") + 1 :].split("\n\n", 1)[0]
+    made = [re.sub(r"\$\(VENV\)", ".venv", line.strip()).removesuffix(" .") for line in lint.splitlines()[1:]]
+    assert made == entries
