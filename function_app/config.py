@@ -14,11 +14,6 @@ WATCH_SCHEDULE_SETTING = "GITOPS_WATCH_SCHEDULE"
 # with a managed identity); the queue's name is a setting too. Keep MAX_DEQUEUE_COUNT equal to host.json's.
 QUEUE_CONNECTION, QUEUE_NAME_SETTING = "GITOPS_QUEUE", "GITOPS_QUEUE_NAME"
 MAX_DEQUEUE_COUNT = 5
-DEFAULT_SCHEDULES = {
-    RECONCILE_SCHEDULE_SETTING: "0 */10 * * * *",
-    CLEANUP_SCHEDULE_SETTING: "0 7 * * * *",
-    WATCH_SCHEDULE_SETTING: "0 0 6 * * 1",
-}  # the watch: Mondays 06:00 UTC
 
 
 @dataclass(frozen=True)

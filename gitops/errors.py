@@ -82,13 +82,6 @@ class TransientBackendError(BackendError):
     http_status = 503
 
 
-class SmokeTestError(GitopsError):
-    """A new deployment failed its smoke test."""
-
-    exit_code = 7
-    http_status = 502
-
-
 class RequestError(GitopsError):
     """A request to an HTTP entry point is malformed (not JSON, a field missing)."""
 

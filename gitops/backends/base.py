@@ -45,8 +45,6 @@ class FoundationModel:
 class PreparedData:
     train_uri: str
     test_uri: str | None
-    train_rows: int | None = None
-    test_rows: int | None = None
     local_test_path: str | None = None  # a copy on this machine, for the smoke test's default conversation
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from gitops.cli.app import app
+from gitops.spec import naming
 
 
 def _local() -> tuple[Any, Any]:
@@ -31,7 +32,7 @@ def _endpoint_of(lifecycle: Any, backend: Any, name: str) -> tuple[str, str | No
         return got[0].endpoint, got[0].run
     info = backend.get_endpoint(name)
     if info is not None:
-        return name, info.tags.get("gitops_run")
+        return name, info.tags.get(naming.TAG_RUN)
     raise NotFoundError(f"no local run or endpoint named '{name}'", hint="`gitops endpoints` lists them")
 
 
@@ -59,7 +60,7 @@ def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop ever
             if server.get("stuck")
             else "DOWN (gitops start NAME)"
         )
-        rows.append((info.name, info.tags.get("gitops_run", "-"), info.scoring_uri or "-", str(server.get("pid") or "-"), health, memory))
+        rows.append((info.name, info.tags.get(naming.TAG_RUN, "-"), info.scoring_uri or "-", str(server.get("pid") or "-"), health, memory))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     sys.stdout.write("".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows))
 

@@ -367,6 +367,8 @@ def event(
         events = parse_each(body)
     except EventFormatError as exc:
         raise RequestError(f"{file}: {exc}", hint="give the event JSON as Event Grid delivered it") from None
+    from gitops.spec import naming
+
     lifecycle = local_lifecycle()
     unreadable = sum(1 for e in events if isinstance(e, EventFormatError) and not isinstance(e, NotARunEvent))
     if dry_run:
@@ -374,7 +376,7 @@ def event(
             if isinstance(e, EventFormatError):
                 print(f"- ignored: {e}" if isinstance(e, NotARunEvent) else f"- malformed: {e}")
                 continue
-            run = e.tags.get("gitops_run")
+            run = e.tags.get(naming.TAG_RUN)
             got = lifecycle.ledger.get(run) if run else None
             state = f"run is {got[0].status}" if got else "not a run of this repository"
             print(f"{e.id} {e.short_type} run={run or '-'} job={e.run_id} outcome={e.outcome or '-'} ({state})")

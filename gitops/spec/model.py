@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic import Strict as Exact
 
+DEFAULT_COMPONENT_VERSION = "0.0.82"  # the chat_completion_pipeline version a spec gets unless it pins its own
 RUN_NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 ENDPOINT_NAME_PATTERN = r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
 DURATION_PATTERN = r"^[1-9][0-9]*[smhdw]$"
@@ -95,7 +96,7 @@ class ComputeSpec(Strict):
 
 
 class FinetuneSpec(Strict):
-    component_version: str = Field("0.0.82", description="Pinned chat_completion_pipeline version.")
+    component_version: str = Field(DEFAULT_COMPONENT_VERSION, description="Pinned chat_completion_pipeline version.")
     params: dict[str, Any] = Field(default_factory=dict, description="Inputs of the component (see docs/spec.md).")
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 from gitops.spec.component import load_interface
-from gitops.spec.model import RunSpec
-from gitops.spec.policy import Policy
+from gitops.spec.model import DEFAULT_COMPONENT_VERSION, RunSpec
 
 SCHEMA_ID = "https://github.com/finetune-gitops/finetune-gitops/schemas/run-spec.schema.json"
 
@@ -15,7 +14,7 @@ def run_spec_schema() -> dict[str, object]:
     schema = RunSpec.model_json_schema()
     schema["$id"] = SCHEMA_ID
     # Editors complete component params from the bundled interface.
-    interface = load_interface("0.0.82")
+    interface = load_interface(DEFAULT_COMPONENT_VERSION)
     if interface is not None:
         finetune = schema["$defs"]["FinetuneSpec"]["properties"]["params"]
         finetune["propertyNames"] = {"enum": sorted(interface.user_params)}
@@ -24,7 +23,3 @@ def run_spec_schema() -> dict[str, object]:
 
 def run_spec_schema_text() -> str:
     return json.dumps(run_spec_schema(), indent=2, sort_keys=True) + "\n"
-
-
-def policy_schema_text() -> str:
-    return json.dumps(Policy.model_json_schema(), indent=2, sort_keys=True) + "\n"

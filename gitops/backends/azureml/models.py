@@ -22,6 +22,7 @@ from gitops.backends.azureml.catalog import successor
 from gitops.backends.azureml.clients import AzureClients
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel, RegisteredModel
+from gitops.spec import naming
 from gitops.spec.findings import Finding, error, warning
 from gitops.spec.model import RunSpec
 
@@ -222,7 +223,7 @@ def register(clients: AzureClients, job_name: str, name: str, tags: Mapping[str,
 
     ws = clients.workspace
     versions = _versions(clients, name)
-    existing = next((m for m in versions if (m.tags or {}).get("gitops_job") == job_name), None)
+    existing = next((m for m in versions if (m.tags or {}).get(naming.TAG_JOB) == job_name), None)
     if existing is not None:
         return _record(existing)
     # A timestamp, and past every numeric version already there: a version is immutable, and two jobs may
@@ -235,7 +236,7 @@ def register(clients: AzureClients, job_name: str, name: str, tags: Mapping[str,
         name=name,
         version=version,
         description=f"fine-tuned by job {job_name}",
-        tags={**tags, "gitops_job": job_name},
+        tags={**tags, naming.TAG_JOB: job_name},
     )
     created = call(f"registering model {name} from job {job_name}", lambda: ws.models.create_or_update(model))
     return _record(created)

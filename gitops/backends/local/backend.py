@@ -70,7 +70,7 @@ class LocalBackend:
 
         if spec.data.train_path is None:
             train_r, test_r = prepare_splits(spec, self.ws.root / "data" / job_name)
-            return PreparedData(str(train_r.path), str(test_r.path), train_r.rows, test_r.rows)
+            return PreparedData(str(train_r.path), str(test_r.path))
         parent = Path(spec.data.train_path).parent
         hint = (
             f"make a synthetic dataset there with `gitops data synth --out {parent}`, or fix the path"
@@ -80,10 +80,12 @@ class LocalBackend:
         train = local_file("data.train_path", spec.data.train_path, hint)
         test = local_file("data.test_path", spec.data.test_path, hint) if spec.data.test_path else None
         try:
-            train_rows, test_rows = len(read_jsonl(train)), len(read_jsonl(test)) if test else None
+            for path in (train, test):  # every row is checked before a job is started on them
+                if path:
+                    read_jsonl(path)
         except DataError as exc:
             raise SpecError(f"data: {exc}", [error("data", str(exc))]) from exc
-        return PreparedData(str(train), str(test) if test else None, train_rows, test_rows)
+        return PreparedData(str(train), str(test) if test else None)
 
     def submit(
         self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str], model: FoundationModel, data: PreparedData

@@ -8,6 +8,7 @@ from typing import Any
 from gitops.backends.base import FoundationModel, RegisteredModel
 from gitops.backends.local.workspace import LocalWorkspace, use_mlflow
 from gitops.errors import NotFoundError
+from gitops.spec import naming
 
 BOOTSTRAP_MODEL = "tiny-phi3"
 
@@ -97,9 +98,9 @@ def register(ws: LocalWorkspace, model_uri: str, name: str, tags: dict[str, str]
     use_mlflow(ws)
     client = MlflowClient()
     for mv in client.search_model_versions(f"name='{name}'"):
-        if mv.tags.get("gitops_job") == job_name:
+        if mv.tags.get(naming.TAG_JOB) == job_name:
             return RegisteredModel(name, str(mv.version), f"models:/{name}/{mv.version}", dict(mv.tags))
-    all_tags = {**tags, "gitops_job": job_name}
+    all_tags = {**tags, naming.TAG_JOB: job_name}
     mv = mlflow.register_model(model_uri, name, tags=all_tags)
     client.set_registered_model_alias(name, "candidate", mv.version)
     return RegisteredModel(name, str(mv.version), f"models:/{name}/{mv.version}", all_tags)
