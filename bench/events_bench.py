@@ -30,7 +30,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gitops.events import build_event  # noqa: E402
 from gitops.ledger.local import LocalLedger  # noqa: E402
 from gitops.lifecycle.flow import Lifecycle  # noqa: E402
 from gitops.lifecycle.queue import MemoryQueue, StepMessage  # noqa: E402
@@ -84,13 +83,7 @@ def submit(fake: FakeAzureML, lifecycle: Lifecycle, name: str) -> dict[str, Any]
     assert validated.ok, validated.findings
     record = lifecycle.submit(validated)
     fake.set_job_status(record.job_name, "Completed")
-    return build_event(
-        topic=fake.ws_path,
-        experiment="chat_completion",
-        run_id=record.job_name,
-        status="completed",
-        tags=fake.job(record.job_name)["properties"]["tags"],
-    )
+    return fake.job_event(record.job_name)
 
 
 def acknowledgement(runs: int) -> None:

@@ -25,7 +25,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gitops.events import build_event  # noqa: E402
 from gitops.ledger.local import LocalLedger  # noqa: E402
 from gitops.lifecycle import gate as G  # noqa: E402
 from gitops.lifecycle.flow import Lifecycle  # noqa: E402
@@ -112,15 +111,7 @@ def rollout(rollout_yaml: str) -> dict[str, Any]:
             assert result.ok, result.findings
             record = life.submit(result)
             fake.set_job_status(record.job_name, "Completed")
-            life.on_job_event(
-                build_event(
-                    topic=fake.ws_path,
-                    experiment="chat_completion",
-                    run_id=record.job_name,
-                    status="completed",
-                    tags=fake.job(record.job_name)["properties"]["tags"],
-                )
-            )
+            life.on_job_event(fake.job_event(record.job_name))
 
         def drain(users: bool) -> dict[str, Any]:
             calls, users_calls, invocations, longest, started = len(fake.calls), 0, 0, 0.0, clock.now()

@@ -20,7 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gitops.events import build_event  # noqa: E402
 from gitops.ledger.local import LocalLedger  # noqa: E402
 from gitops.lifecycle.flow import Lifecycle  # noqa: E402
 from gitops.online import online_findings  # noqa: E402
@@ -53,15 +52,7 @@ def main(runs: int) -> None:
             validated = validate_text(SPEC.format(name=f"w{i:03d}"), f"runs/w{i:03d}.yaml")
             record = life.submit(validated)
             fake.set_job_status(record.job_name, "Completed")
-            life.on_job_event(
-                build_event(
-                    topic=fake.ws_path,
-                    experiment="chat_completion",
-                    run_id=record.job_name,
-                    status="completed",
-                    tags=fake.job(record.job_name)["properties"]["tags"],
-                )
-            )
+            life.on_job_event(fake.job_event(record.job_name))
             life.settle(record.run, sleep=lambda _: None)
         for record in life.ledger.list()[::3]:  # a third drifted by hand
             fake.endpoint(str(record.endpoint))["properties"]["traffic"] = {}

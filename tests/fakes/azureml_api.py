@@ -221,6 +221,14 @@ class FakeAzureML:
         assert body is not None, f"no job {name}"
         return body
 
+    def job_event(self, name: str, status: str = "completed") -> dict[str, Any]:
+        """The Event Grid event the service sends when the job reaches ``status`` (its tags, the workspace's topic)."""
+        from gitops.events import build_event
+
+        return build_event(
+            topic=self.ws_path, experiment="chat_completion", run_id=name, status=status, tags=self.job(name)["properties"]["tags"]
+        )
+
     def set_job_status(self, name: str, status: str) -> None:
         job = self.job(name)
         assert job is not None, f"no job {name}"

@@ -8,7 +8,7 @@ back with the old deployment serving throughout.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,9 +81,15 @@ class World:
             body["id"] = event_id
         return body
 
-    def deliver(self, lifecycle: Lifecycle | None = None, limit: int = 400, until: str | None = None) -> None:
+    def deliver(
+        self,
+        lifecycle: Lifecycle | None = None,
+        limit: int = 400,
+        until: str | None = None,
+        on_decision: Callable[[Decision], None] | None = None,
+    ) -> None:
         """Hand every step message to ``advance`` when it is due, moving the clock to the next one, until none is left
-        (or the run's status is ``until``)."""
+        (or the run's status is ``until``); ``on_decision`` sees each invocation's answer (users acting meanwhile)."""
         for _ in range(limit):
             if until is not None and self.record().status == until:
                 return
@@ -98,6 +104,8 @@ class World:
                 calls, started = len(self.fake.calls), self.clock.now()
                 decision = (lifecycle or self.lifecycle).advance(message.run)
                 self.invocations.append((decision, len(self.fake.calls) - calls, self.clock.now() - started))
+                if on_decision is not None:
+                    on_decision(decision)
         raise AssertionError("the queue did not drain")
 
     def submit_completed(self, lr: str = "5.0e-6") -> str:
@@ -564,22 +572,15 @@ def test_gradual_traffic_takes_three_holds_of_ten_minutes_without_an_invocation_
     world.fake.set_job_status(record.job_name, "Completed")
     world.lifecycle.on_job_event(world.event(record.job_name))
     started, splits = world.clock.now(), []
-    for _ in range(60):  # deliver step by step; users send requests while a share is held
-        due = world.queue.due(world.clock.now())
-        if not due:
-            nxt = world.queue.next_at()
-            if nxt is None:
-                break
-            world.clock.advance(max(0.0, nxt - world.clock.now()))
-            continue
-        for message in due:
-            before = world.clock.now()
-            decision = world.lifecycle.advance(message.run)
-            assert world.clock.now() == before
-            if decision.action == "waiting" and "watched for" in decision.reason:
-                endpoint = world.record().endpoint or ""
-                splits.append(dict(world.fake.endpoint_body(endpoint)["properties"]["traffic"]))
-                _users(world, endpoint, 40)
+
+    def users(decision: Decision) -> None:  # while a share is held, users send requests
+        if decision.action == "waiting" and "watched for" in decision.reason:
+            endpoint = world.record().endpoint or ""
+            splits.append(dict(world.fake.endpoint_body(endpoint)["properties"]["traffic"]))
+            _users(world, endpoint, 40)
+
+    world.deliver(on_decision=users)
+    assert all(seconds == 0 for _, _, seconds in world.invocations)  # no invocation waited for a hold
     live = world.record()
     assert live.status == "live" and live.job_name == record.job_name, [h.note for h in live.history[-5:]]
     assert [s.get(live.deployment) for s in splits] == [10, 50] and all(s.get(first) == 100 - s[live.deployment] for s in splits)
