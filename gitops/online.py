@@ -163,6 +163,9 @@ def render_checks(checks: list[SpecCheck]) -> str:
     for check in checks:
         skipped = " (no online checks for this backend)" if check.validated.ok and not check.online_checked else ""
         lines.append(f"- {'✅' if check.ok else '❌'} `{check.path}`{skipped}")
+        if not check.validated.ok:  # its own lines are in the plan above; here, why nothing was asked online
+            errors = sum(1 for f in check.validated.findings if f.is_error)
+            lines.append(f"  - fails the offline checks ({errors} error(s), listed in the plan): the online checks did not run")
         if check.effect is not None:
             lines.append(f"  - against the run as it stands: **{_EFFECT_WORDS[check.effect]}**")
         if check.cost is not None and check.cost.billed:

@@ -116,6 +116,18 @@ lifecycle: {{idle_after: 24h, expire_after: 7d}}
 """
 
 
+def assert_golden(name: str, text: str) -> None:
+    """``text`` byte for byte against ``tests/golden/<name>``: what users read is reviewed as a file. After a
+    deliberate change, regenerate with ``GITOPS_UPDATE_GOLDEN=1 pytest`` and review the diff."""
+    import os
+
+    golden = REPO_ROOT / "tests" / "golden" / name
+    if os.environ.get("GITOPS_UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert golden.is_file(), f"no golden file {golden}: run with GITOPS_UPDATE_GOLDEN=1 once"
+    assert text == golden.read_text(encoding="utf-8")
+
+
 @pytest.fixture
 def local_spec_text() -> Callable[..., str]:
     def text(name: str = "tiny-run") -> str:

@@ -269,9 +269,7 @@ def test_unreachable_live_prices_fall_back_to_the_snapshot_and_the_plan_says_so(
 
 def test_the_plan_comment_matches_its_golden_file(git_repo, azure_spec_text, local_spec_text) -> None:
     """What a reviewer reads, byte for byte (regenerate with GITOPS_UPDATE_GOLDEN=1 after a deliberate change)."""
-    import os
-
-    from tests.conftest import REPO_ROOT
+    from tests.conftest import assert_golden
 
     git_repo.write("gitops.yaml", "required: [owner]\nbudget: {max_hourly_usd: 10}\n")
     git_repo.write("runs/serving.yaml", azure_spec_text("serving"))
@@ -286,10 +284,7 @@ def test_the_plan_comment_matches_its_golden_file(git_repo, azure_spec_text, loc
     git_repo.commit("head")
     plan = build_plan(git_repo.root, base)
     text = render_markdown(plan).replace(plan.base[:10], "BASE").replace(plan.head[:10], "HEAD")
-    golden = REPO_ROOT / "tests" / "golden" / "plan-comment.md"
-    if os.environ.get("GITOPS_UPDATE_GOLDEN"):
-        golden.write_text(text, encoding="utf-8")
-    assert text == golden.read_text(encoding="utf-8")
+    assert_golden("plan-comment.md", text)
 
 
 def test_without_base_the_plan_is_made_against_the_merge_base_with_the_default_branch(git_repo, local_spec_text, cli) -> None:
