@@ -74,7 +74,7 @@ lifecycle: {idle_after: 2x}
 """
 
 
-def test_the_validation_output_reads_as_its_golden_file(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_validation_output_reads_as_its_golden_file(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "support-chat.yaml").write_text(BROKEN)
     (tmp_path / "gitops.yaml").write_text((REPO_ROOT / "gitops.yaml").read_text())
@@ -84,7 +84,7 @@ def test_the_validation_output_reads_as_its_golden_file(cli, tmp_path: Path, mon
     assert_golden("validate-output.txt", result.out + result.err)
 
 
-def test_the_online_checks_markdown_reads_as_its_golden_file(azure_backend) -> None:  # type: ignore[no-untyped-def]
+def test_the_online_checks_markdown_reads_as_its_golden_file(azure_backend) -> None:
     from gitops.online import SpecText, check_specs, render_checks
     from gitops.spec.policy import Policy
 
