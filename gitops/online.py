@@ -20,7 +20,7 @@ from gitops.ledger.model import RunRecord
 from gitops.spec.capabilities import ONLINE_CHECKED, not_hosted
 from gitops.spec.findings import Finding, error, has_errors, note
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
-from gitops.spec.validate import ValidatedSpec, validate_text
+from gitops.spec.validate import ValidatedSpec, ValidSpec, validate_text
 
 
 @dataclass(frozen=True)
@@ -84,16 +84,16 @@ def policy_from_text(text: Any, required: bool = False) -> Policy:
     return policy
 
 
-def online_findings(validated: ValidatedSpec, backend: Backend) -> list[Finding]:
+def online_findings(valid: ValidSpec, backend: Backend) -> list[Finding]:
     """The backend's verdict on a spec (model, retirement, compute, SKUs), placed on the spec's lines as the offline
     findings are."""
-    spec = validated.require()
+    spec = valid.spec
     try:
         model = backend.resolve_model(spec)
         found = [*model.findings, *backend.check_compute(spec, model)]
     except GitopsError as exc:
         found = [error("model" if "model" in exc.headline else "compute", exc.headline, exc.hint)]
-    return validated.locate([replace(f, source="online") for f in found])
+    return valid.locate([replace(f, source="online") for f in found])
 
 
 def check_specs(
@@ -123,7 +123,7 @@ def check_specs(
             check.plan = asdict(derive(validated.spec, validated.params, validated.training_digest, policy, salt))
         if validated.ok and validated.spec is not None:
             before = previous(validated.spec.name) if previous is not None else None
-            check.cost, over_budget = assess(validated, policy, book, before)
+            check.cost, over_budget = assess(validated.valid(), policy, book, before)
             if previous is not None and validated.digests is not None:
                 from gitops.plan import EFFECT_OF_CHANGE
 
@@ -137,7 +137,7 @@ def check_specs(
                 ),
             ]
         if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
-            check.online = [*online_findings(validated, backend_for(validated.spec.backend)), *check.online]
+            check.online = [*online_findings(validated.valid(), backend_for(validated.spec.backend)), *check.online]
             check.online_checked = True
         checks.append(check)
     from gitops.spec.conflicts import conflict_findings

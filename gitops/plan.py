@@ -172,7 +172,7 @@ def spec_plan(
     plan = SpecPlan(status, result.file, valid=result.ok, findings=result.findings, digest=result.digest)
     if result.ok and result.spec is not None and result.digest:
         plan.derived = derive(result.spec, result.params, result.training_digest, policy, salt)
-        plan.cost, over = assess(result, policy, prices or PriceBook(), previous)
+        plan.cost, over = assess(result.valid(), policy, prices or PriceBook(), previous)
         plan.findings = [*plan.findings, *over]
         plan.valid = plan.valid and not has_errors(over)
         plan.effect = "train" if status == "added" else None

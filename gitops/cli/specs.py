@@ -107,9 +107,9 @@ def validate(
         result = results[file]
         findings = list(result.findings) + shared.get(str(file), [])
         if result.ok and result.spec is not None:  # the budget caps, as the plan applies them
-            findings += assess(result, policy, book, previous(result.spec.name) if previous else None)[1]
+            findings += assess(result.valid(), policy, book, previous(result.spec.name) if previous else None)[1]
         if online and result.ok and result.spec is not None and result.spec.backend in ONLINE_CHECKED:
-            findings += online_findings(result, backend_for(result.spec.backend))
+            findings += online_findings(result.valid(), backend_for(result.spec.backend))
         for finding in sorted(findings, key=lambda f: f.line or 0):
             print(finding.format())
         ok = result.ok and not any(f.is_error for f in findings)

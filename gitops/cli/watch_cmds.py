@@ -42,8 +42,8 @@ def watch(
     specs = []
     for file in files:
         validated = load_spec(file, policy_for(file))
-        if validated.spec is not None:
-            specs.append((validated.spec.name, validated))
+        if validated.ok and validated.spec is not None:
+            specs.append((validated.spec.name, validated.valid()))
         else:
             print(f"warning: {file} is not a valid spec; `gitops validate {file}` says why (skipped)", file=output.err())
     result = scan(specs, lifecycle.ledger, lifecycle.backend_for, now)

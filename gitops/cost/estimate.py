@@ -20,7 +20,7 @@ from gitops.spec.naming import DEFAULT_DEPLOY_SKU
 from gitops.spec.policy import POLICY_FILE, Policy
 
 if TYPE_CHECKING:
-    from gitops.spec.validate import ValidatedSpec
+    from gitops.spec.validate import ValidSpec
 
 
 def _billed(backend: str) -> bool:
@@ -226,9 +226,7 @@ def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
     return out
 
 
-def assess(
-    validated: ValidatedSpec, policy: Policy, prices: PriceSource, previous: RunRecord | None = None
-) -> tuple[CostEstimate, list[Finding]]:
+def assess(valid: ValidSpec, policy: Policy, prices: PriceSource, previous: RunRecord | None = None) -> tuple[CostEstimate, list[Finding]]:
     """A valid spec's estimate and its budget findings, placed on the spec's lines."""
-    cost = estimate(validated.require(), validated.params, policy, prices, previous)
-    return cost, validated.locate([replace(f, source="budget") for f in budget_findings(cost, policy)])
+    cost = estimate(valid.spec, valid.params, policy, prices, previous)
+    return cost, valid.locate([replace(f, source="budget") for f in budget_findings(cost, policy)])

@@ -31,7 +31,7 @@ from gitops.spec import naming
 from gitops.spec.capabilities import ensure_supported
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
-from gitops.spec.validate import ValidatedSpec
+from gitops.spec.validate import ValidatedSpec, ValidSpec
 
 log = logging.getLogger("gitops.lifecycle")
 
@@ -50,7 +50,7 @@ ROLLED_BACK = "rolled-back"
 ENDED: dict[str, Any] = {**RELEASED, "cursor": None}
 
 
-def _located(exc: SpecError, validated: ValidatedSpec) -> SpecError:
+def _located(exc: SpecError, validated: ValidSpec) -> SpecError:
     """A spec error found after validation (at submit), placed on the spec's file and lines."""
     findings = validated.locate(exc.findings)
     first = next((f for f in findings if f.is_error), None)
@@ -61,8 +61,7 @@ def _located(exc: SpecError, validated: ValidatedSpec) -> SpecError:
 VERSION_FIELDS = ("digest", "training_digest", "deployment_digest", "spec", "params", "timeouts", "gate_rules", "policy")
 
 
-def _version_fields(validated: ValidatedSpec, spec: RunSpec, policy: Policy) -> dict[str, Any]:
-    assert validated.digest is not None and validated.digests is not None
+def _version_fields(validated: ValidSpec, spec: RunSpec, policy: Policy) -> dict[str, Any]:
     return {
         "digest": validated.digest,
         "training_digest": validated.digests.training,
@@ -144,14 +143,17 @@ class Lifecycle:
         self.policy = policy or Policy()  # the rollout deadlines' defaults
 
     # -- submit ---------------------------------------------------------------------------------
-    def submit(self, validated: ValidatedSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None) -> RunRecord:
+    def submit(
+        self, checked: ValidatedSpec | ValidSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None
+    ) -> RunRecord:
         """Act on a version of a spec as far as it changed, as Terraform tells "replace" from "update in place": a
         change to the training sections starts a job; one to the deployment sections deploys the model already
         trained again; one to the settings only is recorded; the same version again changes nothing. ``policy``:
-        the repo's, whose rollout deadlines the run keeps (the spec's own ``deploy.timeouts`` win)."""
-        spec = validated.require()
+        the repo's, whose rollout deadlines the run keeps (the spec's own ``deploy.timeouts`` win). A spec with
+        errors is refused here (``SpecError``); past this line it is complete."""
+        validated = checked.valid() if isinstance(checked, ValidatedSpec) else checked
+        spec = validated.spec
         policy = policy or self.policy
-        assert validated.digest is not None and validated.digests is not None
         try:
             ensure_supported(spec, validated.params)
         except SpecError as exc:
@@ -214,7 +216,7 @@ class Lifecycle:
 
     def _new_job(
         self,
-        validated: ValidatedSpec,
+        validated: ValidSpec,
         spec: RunSpec,
         commit: str | None,
         pr: str | None,
@@ -255,7 +257,7 @@ class Lifecycle:
         return record
 
     def _as_version(
-        self, record: RunRecord, validated: ValidatedSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy
+        self, record: RunRecord, validated: ValidSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy
     ) -> RunRecord:
         """The record carrying a new version of the spec that keeps its job (a redeploy, or settings only)."""
         return record.model_copy(
@@ -386,7 +388,7 @@ class Lifecycle:
         spec = RunSpec.model_validate(record.spec)
         attempt = record.attempt + 1
         job = naming.job_name(spec, record.digests().training, attempt)
-        validated = ValidatedSpec(f"runs/{spec.name}.yaml", spec, dict(record.params), [], record.digest, record.digests())
+        validated = ValidSpec(f"runs/{spec.name}.yaml", spec, dict(record.params), record.digests())
         status, data = self._start_job(spec, validated, job, record.commit, record.pr)
         now = self.clock()
         retried = record.moved("submitted", f"retry: attempt {attempt}, job {status.name}" + (f" (by {who})" if who else ""), now)
@@ -410,7 +412,7 @@ class Lifecycle:
                     hint=f"give this spec its own deploy.endpoint (or retire run '{other.run}' first)",
                 )
 
-    def _start_job(self, spec: RunSpec, validated: ValidatedSpec, job: str, commit: str | None, pr: str | None) -> Any:
+    def _start_job(self, spec: RunSpec, validated: ValidSpec, job: str, commit: str | None, pr: str | None) -> Any:
         backend = self.backend_for(spec.backend)
         tags = {
             naming.TAG_RUN: spec.name,
@@ -426,12 +428,11 @@ class Lifecycle:
             raise _located(exc, validated) from None
 
     def _queue_version(
-        self, record: RunRecord, version: str, validated: ValidatedSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy
+        self, record: RunRecord, version: str, validated: ValidSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy
     ) -> RunRecord:
         """A new version while a rollout runs: its rollout comes after this one ends (never two rollouts on one
         endpoint, and a deployment already provisioning is not thrown away). Its job starts now when it changes
         what is trained; else it keeps the job of the version it follows."""
-        assert validated.digest is not None and validated.digests is not None
         latest = record.queued or record
         change = latest.digests().change_to(validated.digests)
         if change == "unchanged":

@@ -24,9 +24,36 @@ from gitops.spec.policy import Policy, check_policy
 from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml, read_text_bounded, unreadable_reason
 
 
+@dataclass(frozen=True)
+class ValidSpec:
+    """A spec that passed both passes, complete (Atlantis' raw -> valid): the model, its component parameters, its
+    digests, the warnings it still carries, and its text. Never partial: nothing here is None or needs a check."""
+
+    file: str
+    spec: RunSpec
+    params: dict[str, Any]
+    digests: naming.Digests
+    warnings: tuple[Finding, ...] = ()
+    source: str | None = field(default=None, repr=False)
+
+    @property
+    def digest(self) -> str:
+        return self.digests.spec
+
+    @property
+    def training_digest(self) -> str:
+        return self.digests.training
+
+    def locate(self, findings: list[Finding]) -> list[Finding]:
+        """Findings made later (online, at submit) placed on this spec's file and lines."""
+        doc = parse_yaml(self.source, self.file) if self.source is not None else None
+        return [f if f.file else doc.locate([f])[0] if doc is not None else f.located(self.file, f.line or 1) for f in findings]
+
+
 @dataclass
 class ValidatedSpec:
-    """A spec after both passes; ``spec`` is None when the schema pass failed."""
+    """A spec after both passes: every finding, and ``valid()`` the complete ``ValidSpec`` when there is no error
+    (``spec`` is None when the schema pass failed)."""
 
     file: str
     spec: RunSpec | None
@@ -51,12 +78,16 @@ class ValidatedSpec:
         return self.spec is not None and not has_errors(self.findings)
 
     def require(self) -> RunSpec:
-        if not self.ok or self.spec is None:
+        return self.valid().spec
+
+    def valid(self) -> ValidSpec:
+        """The complete spec, or ``SpecError`` naming its first problem."""
+        if not self.ok or self.spec is None or self.digests is None:
             errors = [f for f in self.findings if f.is_error]
             raise SpecError(
                 f"{self.file}: {len(errors)} problem(s); first: {errors[0].format() if errors else '?'}", findings=self.findings
             )
-        return self.spec
+        return ValidSpec(self.file, self.spec, dict(self.params), self.digests, tuple(self.findings), self.source)
 
 
 def validate_text(text: str, file: str, policy: Policy | None = None) -> ValidatedSpec:

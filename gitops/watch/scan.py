@@ -15,7 +15,7 @@ from gitops.ledger.model import Ledger, RunRecord
 from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED
 from gitops.spec.model import RunSpec
-from gitops.spec.validate import ValidatedSpec
+from gitops.spec.validate import ValidSpec
 from gitops.watch.findings import Kind, WatchFinding
 
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
@@ -36,13 +36,13 @@ def _kind(path: str | None, message: str) -> Kind:
 
 
 def world_findings(
-    run: str, validated: ValidatedSpec, backend: Backend, newest_of: Callable[[RunSpec], str | None] | None = None
+    run: str, validated: ValidSpec, backend: Backend, newest_of: Callable[[RunSpec], str | None] | None = None
 ) -> list[WatchFinding]:
     """The online checks of a spec, again (errors and warnings: what a merge today would be told), and a newer
     version of its model when the registry has one (``newest_of``: a shared lookup, asked once per model)."""
     from gitops.online import online_findings
 
-    spec = validated.require()
+    spec = validated.spec
     out = []
     for f in online_findings(validated, backend):
         if f.severity.value == "note":
@@ -238,7 +238,7 @@ class Scan:
 
 
 def scan(
-    specs: Iterable[tuple[str, ValidatedSpec]],
+    specs: Iterable[tuple[str, ValidSpec]],
     ledger: Ledger,
     backend_for: Callable[[str], Backend],
     now: float,
@@ -256,7 +256,7 @@ def scan(
         return newest[key]
 
     for run, validated in specs:
-        if validated.spec is None or validated.spec.backend not in online_backends:
+        if validated.spec.backend not in online_backends:
             continue
         result.specs += 1
         try:
@@ -294,7 +294,7 @@ def scan(
     return result
 
 
-def ledger_specs(records: Iterable[RunRecord]) -> list[tuple[str, ValidatedSpec]]:
+def ledger_specs(records: Iterable[RunRecord]) -> list[tuple[str, ValidSpec]]:
     """The specs the default branch last merged, as the ledger keeps them (for the Function, which has no checkout):
     each run's newest version (a queued one first). Retired runs are not watched."""
     out = []
@@ -306,7 +306,7 @@ def ledger_specs(records: Iterable[RunRecord]) -> list[tuple[str, ValidatedSpec]
             spec = RunSpec.model_validate(version.spec)
         except ValueError:
             continue
-        out.append((r.run, ValidatedSpec(f"runs/{r.run}.yaml", spec, dict(version.params), [], version.digest, version.digests())))
+        out.append((r.run, ValidSpec(f"runs/{r.run}.yaml", spec, dict(version.params), version.digests())))
     return out
 
 

@@ -168,7 +168,7 @@ def test_online_findings_are_placed_on_the_spec_lines_like_the_offline_ones(azur
     from gitops.online import online_findings
 
     text = SEED_RUN.read_text()
-    findings = online_findings(validate_file(SEED_RUN), azure_backend)
+    findings = online_findings(validate_file(SEED_RUN).valid(), azure_backend)
     retired = next(f for f in findings if f.path == "deploy.instance_type")
     assert retired.line == text.splitlines().index("  instance_type: Standard_NC6s_v3") + 1
     assert retired.format().startswith(f"{SEED_RUN}:{retired.line}: deploy.instance_type: Standard_NC6s_v3 was retired")

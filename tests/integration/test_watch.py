@@ -16,7 +16,9 @@ SEED = REPO_ROOT / "examples" / "phi3-mini-ultrachat.yaml"
 
 
 def test_the_seeds_spec_is_found_archived_and_retired_with_phi4_named(world: World) -> None:  # noqa: F811
-    result = scan([("phi3-mini-ultrachat", validate_file(SEED))], world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
+    result = scan(
+        [("phi3-mini-ultrachat", validate_file(SEED).valid())], world.lifecycle.ledger, lambda _: world.backend, world.clock.now()
+    )
     by_subject = {(f.kind, f.subject): f for f in result.findings}
     archived = by_subject[("model", "model.version")]
     assert archived.severity == "error" and "archived" in archived.what and "Phi-4" in archived.fix
@@ -35,7 +37,7 @@ def test_a_newer_unarchived_version_of_the_model_is_a_note_naming_the_edit(world
     archived["properties"]["isArchived"] = True
     world.fake.add_model(newer, "Phi-4", "9")
     world.fake.add_model(archived, "Phi-4", "10")
-    result = scan([(RUN, world.spec())], world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
+    result = scan([(RUN, world.spec().valid())], world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
     (note,) = [f for f in result.findings if f.subject == "model.version"]
     assert note.severity == "note" and note.fix == 'model.version: "9"' and "pins 8" in note.what
 
@@ -115,7 +117,7 @@ def test_an_archived_version_with_a_current_one_names_that_version_not_a_success
     current = copy.deepcopy(v8)
     v8["properties"]["isArchived"] = True  # the pinned version, archived since the merge
     world.fake.add_model(current, "Phi-4", "9")
-    result = scan([(RUN, world.spec())], world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
+    result = scan([(RUN, world.spec().valid())], world.lifecycle.ledger, lambda _: world.backend, world.clock.now())
     (archived,) = [f for f in result.findings if f.subject == "model.version"]
     assert archived.severity == "error" and "archived" in archived.what
     assert archived.fix == 'model.version: "9" (a current version of the same model)'
