@@ -177,13 +177,15 @@ class Backend(Protocol):
         ...
 
     def prepare_data(self, spec: RunSpec, job_name: str) -> PreparedData:
-        """Where the job reads its train/test data (uploading local files where the backend needs it)."""
+        """Where the job reads its train/test data (uploading local files where the backend needs it). Idempotent (the same
+        upload is found by its content); blocks for the upload only. ``SpecError`` for data it cannot use."""
         ...
 
     def submit(
         self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str], model: FoundationModel, data: PreparedData
     ) -> JobStatus:
-        """Start the fine-tune job under ``job_name``; a job of that name already there is returned instead."""
+        """Start the fine-tune job under ``job_name`` and return at once; a job of that name already there is returned
+        instead (idempotent). ``SpecError`` when the service refuses the job, ``TransientBackendError`` to retry."""
         ...
 
     def get_job(self, job_name: str) -> JobStatus | None:
@@ -191,19 +193,22 @@ class Backend(Protocol):
         ...
 
     def cancel_job(self, job_name: str) -> None:
-        """Ask the job to stop; a finished job is left alone."""
+        """Ask the job to stop and return at once; a finished or missing job is left alone (idempotent)."""
         ...
 
     def register_model(self, job_name: str, name: str, tags: Mapping[str, str]) -> RegisteredModel:
-        """Register the job's trained model; a version already registered from this job is returned."""
+        """Register the job's trained model; a version already registered from this job (its ``gitops_job`` tag) is
+        returned instead (idempotent). ``NotFoundError`` when the job left no model."""
         ...
 
     def begin_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
-        """Start creating the endpoint if absent (tags merged when present); returns it with its ``state``."""
+        """Start creating the endpoint if absent (tags merged when present) and return it with its ``state``, without
+        waiting (idempotent). ``ConflictError`` when the name is taken where it cannot be ours."""
         ...
 
     def begin_deployment(self, endpoint: str, deployment: str, model: RegisteredModel, spec: RunSpec) -> DeploymentInfo:
-        """Start creating a deployment at 0% traffic; one that exists with the same model is returned as it is."""
+        """Start creating a deployment at 0% traffic and return without waiting; one that exists with the same model is
+        returned as it is (idempotent). ``BackendError`` (quota, SKU) when the service refuses it."""
         ...
 
     def get_deployment(self, endpoint: str, deployment: str) -> DeploymentInfo | None:
@@ -211,15 +216,17 @@ class Backend(Protocol):
         ...
 
     def begin_traffic(self, endpoint: str, traffic: Mapping[str, int]) -> EndpointInfo:
-        """Start moving traffic (deployments left out get 0%); the endpoint's ``traffic`` shows when it took."""
+        """Start moving traffic (deployments left out get 0%) and return without waiting; the endpoint's ``traffic``
+        shows when it took (idempotent: the same split again changes nothing)."""
         ...
 
     def invoke(self, endpoint: str, payload: Mapping[str, Any], deployment: str | None = None, timeout_s: float = 60.0) -> InvokeResult:
-        """One scoring request, to ``deployment`` alone when given. Bounded by ``timeout_s``."""
+        """One scoring request, to ``deployment`` alone when given; blocks at most ``timeout_s``. Not idempotent (a
+        model may answer differently); any HTTP status is returned, ``BackendError`` when nothing answered."""
         ...
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None:
-        """Start deleting a deployment that takes no traffic; absent is fine."""
+        """Start deleting a deployment that takes no traffic and return without waiting; absent is fine (idempotent)."""
         ...
 
     def get_endpoint(self, name: str) -> EndpointInfo | None:
@@ -231,7 +238,7 @@ class Backend(Protocol):
         ...
 
     def delete_endpoint(self, name: str) -> None:
-        """Start deleting the endpoint and its deployments; absent is fine."""
+        """Start deleting the endpoint and its deployments and return without waiting; absent is fine (idempotent)."""
         ...
 
     def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
