@@ -124,6 +124,13 @@ def check_specs(
         if validated.ok and validated.spec is not None:
             before = previous(validated.spec.name) if previous is not None else None
             check.cost, over_budget = assess(validated.valid(), policy, book, before)
+            if before is not None:
+                from gitops.ledger.model import endpoint_move
+                from gitops.spec import naming
+
+                moved = endpoint_move(before, naming.endpoint_name(validated.spec, salt))
+                if moved is not None:
+                    check.online = [*check.online, *validated.locate([error("deploy.endpoint", moved[0], moved[1])])]
             if previous is not None and validated.digests is not None:
                 from gitops.plan import EFFECT_OF_CHANGE
 

@@ -239,3 +239,16 @@ def update(ledger: Ledger, run: str, change: Callable[[RunRecord], RunRecord | N
         except ConflictError:
             continue
     raise ConflictError(f"run '{run}' kept changing under us; try again")
+
+
+def endpoint_move(record: RunRecord, endpoint: str) -> tuple[str, str] | None:
+    """(why, hint) when a new version would move a run that serves to another endpoint: the old endpoint would go on
+    serving the old model, tagged as this run's and out of every later rollout's reach. Replace, don't move."""
+    if record.status == "retired" or not record.deployment or not record.endpoint or record.endpoint == endpoint:
+        return None
+    return (
+        f"run '{record.run}' serves on endpoint {record.endpoint}; moving it to {endpoint} would leave {record.endpoint} "
+        "serving the old model",
+        f"keep deploy.endpoint: {record.endpoint}, or retire the run first (gitops cleanup, or delete its endpoint), "
+        "then merge the new endpoint",
+    )

@@ -23,12 +23,13 @@ from typing import Any
 from gitops.backends.base import Backend, Feature, JobState, Provisioning
 from gitops.errors import ConflictError, GitopsError, NotFoundError, SpecError, TransientBackendError
 from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
-from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, update
+from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, endpoint_move, update
 from gitops.lifecycle import steps as S
 from gitops.lifecycle.queue import StepMessage, StepQueue
 from gitops.report.metrics import MetricsReader
 from gitops.spec import naming
 from gitops.spec.capabilities import ensure_supported
+from gitops.spec.findings import error
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
 from gitops.spec.validate import ValidatedSpec, ValidSpec
@@ -162,6 +163,9 @@ class Lifecycle:
         if existing is None:
             return self._new_job(validated, spec, commit, pr, policy, None)
         record, version = existing
+        refusal = endpoint_move(record, naming.endpoint_name(spec, self.name_salt))
+        if refusal is not None:
+            raise _located(SpecError(refusal[0], [error("deploy.endpoint", refusal[0], refusal[1])], hint=refusal[1]), validated)
         if record.queued is not None:  # the newest version is the one waiting for the rollout in progress
             return self._queue_version(record, version, validated, spec, commit, pr, policy)
         change = record.digests().change_to(validated.digests)

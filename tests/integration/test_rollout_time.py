@@ -627,3 +627,26 @@ def test_an_event_without_a_topic_is_not_ours(world: World) -> None:
     (decision,) = world.lifecycle.on_job_event(event)
     assert decision.action == "ignored" and "topic (none)" in decision.reason
     assert world.record().cursor is None and len(world.queue) == 0
+
+
+def test_a_serving_run_is_never_moved_to_another_endpoint_that_would_orphan_the_old_one(world: World) -> None:
+    from gitops.errors import SpecError
+    from gitops.ledger.model import lookup, update
+    from gitops.online import SpecText, check_specs
+    from gitops.spec.policy import Policy
+
+    world.live_first_version()
+    served_on = str(world.record().endpoint)
+    moved = SPEC.replace(f"endpoint: {served_on}", "endpoint: ultrachat-moved")
+    assert moved != SPEC
+    with pytest.raises(SpecError, match=f"serves on endpoint {served_on}; moving it to ultrachat-moved"):
+        world.lifecycle.submit(validate_text(moved, f"runs/{RUN}.yaml"))
+    assert world.fake.endpoint("ultrachat-moved") is None and world.record().endpoint == served_on
+    (check,) = check_specs(
+        [SpecText(f"runs/{RUN}.yaml", moved)], Policy(), lambda _: world.backend, previous=lookup(world.lifecycle.ledger)
+    )
+    (finding,) = [f for f in check.online if f.path == "deploy.endpoint"]
+    assert finding.is_error and finding.line is not None and "retire the run first" in (finding.hint or "")
+    # Once the run is retired (its endpoint deleted by cleanup), the new endpoint is a fresh start.
+    update(world.lifecycle.ledger, RUN, lambda r: r.moved("retired", "cleanup", world.clock.now()))
+    assert world.lifecycle.submit(validate_text(moved, f"runs/{RUN}.yaml")).endpoint == "ultrachat-moved"
