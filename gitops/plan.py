@@ -143,7 +143,7 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
 def traffic_summary(spec: RunSpec) -> str:
     """``10% → 50% → 100%, each held 10m; rolls back over 5.0% errors or p95 over 90000 ms``."""
     ramp = spec.deploy.rollout
-    if ramp is None or ramp.steps == [100]:
+    if ramp is None or not ramp.shares:
         return "100% as soon as the gate passes"
     bound = ramp.max_p95_latency_ms or spec.deploy.request_timeout_ms
     least = f", at least {ramp.min_requests} requests each" if ramp.min_requests else ""

@@ -71,6 +71,11 @@ class Cursor(BaseModel):
     ending: RunStatus | None = None  # how a rollback ends when not "rolled_back" (a held candidate "rejected")
     ramp: dict[str, Any] = Field(default_factory=dict)  # gradual traffic so far: the share, its visit, the hold's mark
 
+    @property
+    def serving(self) -> str | None:
+        """The deployment that serves beside the candidate (None for a first version, or a redeploy onto itself)."""
+        return self.previous if self.previous and self.previous != self.deployment else None
+
 
 def _split_digests(data: Any) -> Any:
     """Records written before the digest was split carry one, of the whole spec: their training and deployment
@@ -152,6 +157,12 @@ class RunRecord(_Digested):
     previous_kept_until: float | None = None  # the replaced deployment stays at 0% until then (deploy.keep_previous_for)
     rollout_steps: list[dict[str, Any]] = Field(default_factory=list)  # the last rollout's shares held, with their figures
     updated_at: float = Field(default_factory=time.time)
+
+    @property
+    def serves(self) -> bool:
+        """Whether the record declares a deployment serving now that no rollout is moving (a new job may be training:
+        the deployment before it still serves)."""
+        return bool(self.endpoint and self.deployment) and self.cursor is None and self.status != "retired"
 
     def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:
         """A copy in ``status`` with the step appended to the history."""

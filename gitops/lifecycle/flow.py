@@ -80,11 +80,12 @@ def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
     gradual traffic's whole time: each share's hold and a traffic change."""
     phases = policy.rollout.resolve(spec)
     ramp = spec.deploy.rollout
-    shares = [s for s in ramp.steps if s < 100] if ramp else []
     return {
         **phases,
         "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds(),
-        "ramp": len(shares) * (parse_duration(ramp.hold).total_seconds() + phases["traffic"]) if ramp and shares else phases["traffic"],
+        "ramp": len(ramp.shares) * (parse_duration(ramp.hold).total_seconds() + phases["traffic"])
+        if ramp and ramp.shares
+        else phases["traffic"],
     }
 
 
@@ -862,7 +863,7 @@ class Lifecycle:
 
     def _reconcile_one(self, record: RunRecord) -> Decision | None:
         now = self.clock()
-        if record.cursor is None and record.deployment and record.status != "retired":  # a deployment that serves
+        if record.serves:
             restarted = self._restart_if_down(record)
             if restarted is not None:
                 return restarted

@@ -277,7 +277,7 @@ def evaluate(ctx: StepContext) -> Outcome:
     if "total" not in ev:  # reading the split is a slice of its own: each slice stays a few requests
         return again(f"gate (online): {len(sample)} held-out conversations to ask", cursor={"evaluation": {**ev, "total": len(sample)}})
     cand, serv = list(ev.get("candidate", [])), list(ev.get("serving", []))
-    serving = ctx.cursor.previous if ctx.cursor.previous and ctx.cursor.previous != ctx.cursor.deployment else None
+    serving = ctx.cursor.serving
     for conversation in sample[len(cand) : len(cand) + EVAL_BATCH]:
         cand.append(_ask(ctx, ctx.cursor.deployment or "", conversation))
         if serving:
@@ -326,16 +326,6 @@ def wait_for_decision(ctx: StepContext) -> Outcome:
 
 
 # -- gradual traffic -------------------------------------------------------------------------------
-def _ramp_plan(ctx: StepContext) -> tuple[list[int], str | None]:
-    """The shares below 100% the candidate holds in turn, and the deployment that serves the rest (why not, when
-    there is nothing to ramp)."""
-    rollout = ctx.spec.deploy.rollout
-    shares = [s for s in rollout.steps if s < 100] if rollout else []
-    c = ctx.cursor
-    serving = c.previous if c.previous and c.previous != c.deployment else None
-    return shares, serving
-
-
 def ramp(ctx: StepContext) -> Outcome:
     """Gradual traffic (``deploy.rollout``): each share in turn, in three kinds of visit. *shift* asks the endpoint
     for the split; *settle* waits until it took; *observe* waits out the hold (a wait of the step machine, no
@@ -343,13 +333,12 @@ def ramp(ctx: StepContext) -> Outcome:
     the hold. A breach fails the step, and the rollback gives the serving deployment its traffic back."""
     from gitops.spec.model import parse_duration
 
-    shares, serving = _ramp_plan(ctx)
-    if not shares:
+    rollout, serving = ctx.spec.deploy.rollout, ctx.cursor.serving
+    if rollout is None or not rollout.shares:
         return done("the candidate takes 100% at once (no gradual traffic set)")
     if serving is None:
         return done("nothing serves yet: the first version takes 100% at once")
-    rollout = ctx.spec.deploy.rollout
-    assert rollout is not None
+    shares = rollout.shares
     c, state = ctx.cursor, dict(ctx.cursor.ramp)
     index, visit, seen = int(state.get("index", 0)), state.get("visit", "shift"), list(state.get("seen", []))
     if index >= len(shares):
@@ -437,7 +426,7 @@ def retire_previous(ctx: StepContext) -> Outcome:
 
     c = ctx.cursor
     keep_for = ctx.spec.deploy.keep_previous_for
-    kept = c.previous if keep_for and c.previous and c.previous != c.deployment else None
+    kept = c.serving if keep_for else None
     info = ctx.backend.get_endpoint(c.endpoint or "")
     others = [d.name for d in (info.deployments if info else ()) if d.name not in (c.deployment, kept)]
     for name in others:

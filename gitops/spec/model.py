@@ -174,6 +174,11 @@ class RolloutSpec(Strict):
             raise ValueError("the last step is 100: the rollout ends with the candidate taking all traffic")
         return steps
 
+    @property
+    def shares(self) -> list[int]:
+        """The shares below 100% the candidate holds in turn (none: it takes 100% at once)."""
+        return [s for s in self.steps if s < 100]
+
     @model_validator(mode="after")
     def _short_hold(self) -> RolloutSpec:
         if parse_duration(self.hold) > timedelta(hours=24):

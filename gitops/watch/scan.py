@@ -114,15 +114,20 @@ def _ours(info: EndpointInfo, run: str) -> bool:
     return info.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE and info.tags.get(naming.TAG_RUN) == run
 
 
-def serves(record: RunRecord) -> bool:
-    """Whether the record declares a deployment serving now, and no rollout is moving it (a new job may be training:
-    the deployment before it still serves)."""
-    return bool(record.endpoint and record.deployment) and record.cursor is None and record.status != "retired"
+def _live_traffic(info: EndpointInfo) -> dict[str, int]:
+    """The endpoint's split without the deployments at 0%."""
+    return {k: int(v) for k, v in info.traffic.items() if int(v)}
+
+
+def _unasked(info: EndpointInfo, d: Declared) -> list[str]:
+    """Deployments of the endpoint the record did not ask for (neither serving nor kept), not already going."""
+    keep = (d.record.deployment, d.kept)
+    return sorted(x.name for x in info.deployments if x.name not in keep and x.state is not Provisioning.DELETING)
 
 
 def drift_findings(record: RunRecord, backend: Backend, now: float) -> list[WatchFinding]:
     """A serving run's endpoint against its record. Runs that roll out, are held or retired are not compared."""
-    if not serves(record) or not record.endpoint or not record.deployment:
+    if not record.serves or not record.endpoint or not record.deployment:
         return []
     d = Declared.of(record, now)
     run, ep, dep = record.run, record.endpoint, record.deployment
@@ -165,7 +170,7 @@ def drift_findings(record: RunRecord, backend: Backend, now: float) -> list[Watc
                 f"merge the spec again with a deployment change, or `gitops rollback {run}`",
             )
         )
-    traffic = {k: int(v) for k, v in info.traffic.items() if int(v)}
+    traffic = _live_traffic(info)
     if serving is not None and traffic != {dep: 100}:
         out.append(
             WatchFinding(
@@ -178,7 +183,7 @@ def drift_findings(record: RunRecord, backend: Backend, now: float) -> list[Watc
                 fixable=d.hands_off is None,
             )
         )
-    extra = [x.name for x in info.deployments if x.name not in (dep, d.kept) and x.state is not Provisioning.DELETING]
+    extra = _unasked(info, d)
     if extra:
         out.append(
             WatchFinding(
@@ -186,7 +191,7 @@ def drift_findings(record: RunRecord, backend: Backend, now: float) -> list[Watc
                 "warning",
                 run,
                 f"{ep} deployments",
-                f"deployments nobody asked for: {', '.join(sorted(extra))}",
+                f"deployments nobody asked for: {', '.join(extra)}",
                 restore.replace("restores it", "deletes them"),
                 fixable=d.hands_off is None,
             )
@@ -314,29 +319,30 @@ def restore(record: RunRecord, backend: Backend, now: float, apply: bool) -> lis
     """What ``--fix`` does for one live run (done only when ``apply``): its serving deployment back to 100%, and the
     deployments nobody asked for deleted once they take no traffic. Never on an endpoint not tagged as this run's,
     a ``keep`` run, or one that rolls out or is held."""
-    if not serves(record) or not record.endpoint or not record.deployment:
+    if not record.serves or not record.endpoint or not record.deployment:
         return []
     d = Declared.of(record, now)
     info = backend.get_endpoint(record.endpoint)
     if info is None or not _ours(info, record.run) or info.deployment(record.deployment) is None:
         return []
-    if d.hands_off is not None:
-        return [f"{record.run}: left alone ({d.hands_off})"] if drift_findings(record, backend, now) else []
-    done, ep, dep = [], record.endpoint, record.deployment
-    traffic = {k: int(v) for k, v in info.traffic.items() if int(v)}
+    ep, dep = record.endpoint, record.deployment
+    traffic, extras = _live_traffic(info), _unasked(info, d)
+    if traffic == {dep: 100} and not extras:
+        return []
+    if d.hands_off is not None:  # read from the endpoint already in hand, not a second look
+        return [f"{record.run}: left alone ({d.hands_off})"]
+    done = []
     if traffic != {dep: 100}:
         if apply:
             backend.begin_traffic(ep, {dep: 100})
         done.append(f"{record.run}: {ep} traffic {_split(traffic)} -> {dep} 100%")
-    for extra in info.deployments:
-        if extra.name in (dep, d.kept) or extra.state is Provisioning.DELETING:
-            continue
-        if traffic.get(extra.name, 0) and traffic != {dep: 100}:
-            done.append(f"{record.run}: {ep}/{extra.name} deleted on the next --fix, once it takes no traffic")
+    for extra in extras:
+        if traffic.get(extra, 0) and traffic != {dep: 100}:
+            done.append(f"{record.run}: {ep}/{extra} deleted on the next --fix, once it takes no traffic")
             continue
         if apply:
-            backend.delete_deployment(ep, extra.name)
-        done.append(f"{record.run}: delete {ep}/{extra.name} (nobody asked for it)")
+            backend.delete_deployment(ep, extra)
+        done.append(f"{record.run}: delete {ep}/{extra} (nobody asked for it)")
     return done
 
 
@@ -346,7 +352,7 @@ def retire_if_gone(ledger: Ledger, run: str, backend: Backend, now: float) -> st
     from gitops.ledger.model import AWAITING_JOB, update
 
     got = ledger.get(run)
-    if got is None or not serves(got[0]) or not got[0].endpoint or got[0].status in AWAITING_JOB:
+    if got is None or not got[0].serves or not got[0].endpoint or got[0].status in AWAITING_JOB:
         return None  # a run whose next job trains keeps its record: its rollout makes an endpoint again
     endpoint = got[0].endpoint
     if backend.get_endpoint(endpoint) is not None:
@@ -356,7 +362,7 @@ def retire_if_gone(ledger: Ledger, run: str, backend: Backend, now: float) -> st
         run,
         lambda r: (
             r.moved("retired", f"endpoint {r.endpoint} is gone (found by reconcile)", now)
-            if serves(r) and r.status not in AWAITING_JOB
+            if r.serves and r.status not in AWAITING_JOB
             else None
         ),
     )
