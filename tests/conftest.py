@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,6 +115,32 @@ deploy:
   instance_type: Standard_NC48ads_A100_v4
 lifecycle: {{idle_after: 24h, expire_after: 7d}}
 """
+
+
+def run_report(**overrides: Any) -> Any:
+    """A RunReport of a small, plausible run; tests override the fields they look at."""
+    from gitops.report.build import RunReport
+
+    fields: dict[str, Any] = dict(
+        run="r",
+        job_name="j",
+        status="live",
+        params={"learning_rate": "0.001"},
+        duration_s=12.0,
+        final_train_loss=1.0,
+        best_train_loss=0.9,
+        final_eval_loss=1.1,
+        best_eval_loss=1.05,
+        eval_perplexity=3.0,
+        tokens_seen=1000,
+        smoke_ok=True,
+        smoke_latency_ms=20.0,
+        smoke_reply="hi",
+        model="m v1",
+        endpoint="e",
+        deployment="d",
+    )
+    return RunReport(**{**fields, **overrides})
 
 
 def assert_golden(name: str, text: str) -> None:

@@ -114,27 +114,16 @@ def test_a_failing_timer_logs_and_returns(app_services, azurite, caplog, functio
 
 def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake, call) -> None:
     from gitops.ledger.model import update
-    from gitops.report.build import RunReport
+    from tests.conftest import run_report
 
     record = submitted(app_services, azure_fake)
-    report = RunReport(
+    report = run_report(
         run=record.run,
         job_name=record.job_name,
-        status="live",
         params={"learning_rate": "5e-06"},
         duration_s=3600.0,
         final_train_loss=1.25,
-        best_train_loss=1.2,
-        final_eval_loss=1.4,
-        best_eval_loss=1.38,
-        eval_perplexity=4.06,
-        tokens_seen=123456,
-        smoke_ok=True,
-        smoke_latency_ms=812.0,
         smoke_reply="Red, yellow and blue.",
-        model="m:1",
-        endpoint="ep",
-        deployment="v1",
     )
     no_report = call("get_run", method="GET", route_params={"name": record.run}, params={"format": "markdown"})
     assert no_report.status_code == 404 and "no report yet" in no_report.get_body().decode()

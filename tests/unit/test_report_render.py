@@ -4,36 +4,17 @@ PNG is a real image of the documented size."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
 from gitops.report.build import RunReport, compare
 from gitops.report.render import MAX_POINTS, PNG_SIZE, mermaid_chart, render_json, render_markdown, resample, write_png
+from tests.conftest import run_report
 
 
-def _report(curves: dict[str, list[tuple[int, float]]], **kw: object) -> RunReport:
-    base = dict(
-        run="r",
-        job_name="j",
-        status="live",
-        params={"learning_rate": "0.001"},
-        duration_s=12.0,
-        final_train_loss=1.0,
-        best_train_loss=0.9,
-        final_eval_loss=1.1,
-        best_eval_loss=1.05,
-        eval_perplexity=3.0,
-        tokens_seen=1000,
-        smoke_ok=True,
-        smoke_latency_ms=20.0,
-        smoke_reply="hi",
-        model="m v1",
-        endpoint="e",
-        deployment="d",
-        curves=curves,
-    )
-    base.update(kw)
-    return RunReport(**base)  # type: ignore[arg-type]
+def _report(curves: dict[str, list[tuple[int, float]]], **kw: Any) -> RunReport:
+    return run_report(curves=curves, **kw)
 
 
 # The documented grammar (mermaid.js.org/syntax/xyChart): header, optional title, x-axis as a category
