@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import logging
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,9 +33,9 @@ from gitops.lifecycle.flow import Lifecycle  # noqa: E402
 from gitops.lifecycle.queue import MemoryQueue, StepMessage  # noqa: E402
 from gitops.lifecycle.storage_queue import StorageQueue  # noqa: E402
 from gitops.spec.validate import validate_text  # noqa: E402
+from tests import azurite  # noqa: E402
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept  # noqa: E402
 
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # public
 SPEC = """
 name: {name}
 backend: azureml
@@ -114,46 +112,14 @@ def acknowledgement(runs: int) -> None:
     print(f"   ours/in-handler p99 = {p99 / b99:.6f}; target p99 < 1 s -> {'met' if p99 < 1 else 'MISSED'}")
 
 
-def start_azurite_queue(location: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = ROOT / "node_modules" / ".bin" / "azurite-queue"
-    if not binary.exists():
-        raise SystemExit("Azurite is not installed: run `make tools`")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "--silent",
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-            "--location",
-            str(location),
-            "--queueHost",
-            "127.0.0.1",
-            "--queuePort",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, (
-                    f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-                    f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
-                )
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("Azurite did not start")
-
-
 def throughput(runs: int, per_run: int = 5, duplicate_share: float = 0.3) -> None:
     total = runs * per_run
     with tempfile.TemporaryDirectory() as tmp:
-        proc, connection = start_azurite_queue(Path(tmp) / "azurite")
+        try:
+            proc, port = azurite.start("queue", Path(tmp) / "azurite")
+        except azurite.AzuriteError as exc:
+            raise SystemExit(str(exc)) from None
+        connection = azurite.connection_string("queue", port)
         try:
             queue = StorageQueue.from_connection_string(connection, "bench-steps")
             clock = Clock()
@@ -187,7 +153,7 @@ def throughput(runs: int, per_run: int = 5, duplicate_share: float = 0.3) -> Non
                 puts = [u for m, u in fake.calls if m == "PUT" and "/deployments/" in u]
                 versions = sum(len(fake.model_versions(f"run-{i:03d}")) for i in range(runs))
         finally:
-            proc.terminate()
+            azurite.stop(proc)
     doubles = (len(puts) - runs) + (versions - runs)
     print(
         f"2. {len(events)} job events for {runs} runs ({int(total * duplicate_share)} redeliveries), shuffled, "

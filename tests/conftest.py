@@ -171,64 +171,16 @@ def azure_spec_text() -> Callable[..., str]:
     return text
 
 
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # the emulator's public key
-
-
-def _start_azurite(service: str, location: Path):
-    """Start ``azurite-<service>`` (blob or queue) on a free loopback port; returns the process and the port."""
-    import socket
-    import time
-
-    binary = REPO_ROOT / "node_modules" / ".bin" / f"azurite-{service}"
-    if not binary.exists():
-        pytest.fail("Azurite is not installed: run `make tools` (npm install), as `make test` does")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "--silent",
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-            "--location",
-            str(location),
-            f"--{service}Host",
-            "127.0.0.1",
-            f"--{service}Port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"Azurite ({service}) exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        time.sleep(0.1)
-    proc.kill()
-    pytest.fail(f"Azurite ({service}) did not start within 60 s")
-
-
-def _stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 def _azurite(service: str, location: Path):
     """Run one Azurite service for the session; yields its connection string."""
-    proc, port = _start_azurite(service, location)
-    yield (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-        f"{service.capitalize()}Endpoint=http://127.0.0.1:{port}/devstoreaccount1;"
-    )
-    _stop(proc)
+    from tests import azurite
+
+    try:
+        proc, port = azurite.start(service, location)
+    except azurite.AzuriteError as exc:
+        pytest.fail(str(exc))
+    yield azurite.connection_string(service, port)
+    azurite.stop(proc)
 
 
 @pytest.fixture(scope="session")
