@@ -345,30 +345,19 @@ def test_a_broken_new_version_rolls_back_and_the_old_one_keeps_serving(driver: D
 def test_a_deployment_that_provisions_for_twenty_minutes_goes_live_through_queued_steps(driver: Driver) -> None:
     """Azure's time on a virtual clock (the local backend takes an injected delay): every invocation returns at
     once, the run waits between them, and it goes live."""
-    from gitops.lifecycle.queue import MemoryQueue
-
     driver.heal()
-    now = [time.time()]
-    clock = lambda: now[0]  # noqa: E731
-    queue = MemoryQueue()
-    lifecycle = Lifecycle(driver.lifecycle.ledger, lambda name: driver.backend, topic=driver.topic, queue=queue, clock=clock)
-    driver.provision_slowly(20 * 60, clock)
-    try:
-        record = lifecycle.submit(driver.spec(lr="2.0e-3", steps=12))
+    jobs: list[str] = []
+
+    def the_job_completes(lifecycle: Lifecycle, record: Any) -> None:
+        jobs.append(record.job_name)
         driver.finish(record.job_name)
         assert [d.action for d in lifecycle.on_job_event(driver.completed_event(record.job_name))] == ["scheduled"]
-        started = now[0]
-        decisions: list[Any] = []
-        while (nxt := queue.next_at()) is not None and len(decisions) < 100:
-            now[0] = max(now[0], nxt)
-            for message in queue.due(now[0]):
-                before = now[0]
-                decisions.append(lifecycle.advance(message.run))
-                assert now[0] == before  # no invocation waits
-    finally:
-        driver.provision_slowly(0, time.time)
+
+    decisions, spent = _drive_on_a_virtual_clock(
+        driver, driver.spec(lr="2.0e-3", steps=12), provisioning_s=20 * 60, after_submit=the_job_completes
+    )
     live = driver.record()
-    assert live.status == "live" and live.job_name == record.job_name and now[0] - started >= 20 * 60
+    assert live.status == "live" and live.job_name == jobs[0] and spent >= 20 * 60
     assert sum(1 for d in decisions if d.action == "waiting" and d.reason.startswith("await_deployment")) >= 10
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and info.traffic == {live.deployment: 100}
@@ -398,20 +387,27 @@ def test_a_deployment_change_deploys_the_trained_model_again_without_a_new_job(d
     assert info is not None and info.traffic == {live.deployment: 100} and [d.name for d in info.deployments] == [live.deployment]
 
 
-def _drive_on_a_virtual_clock(driver: Driver, spec: ValidatedSpec, on_decision: Callable[[Any], None]) -> tuple[list[Any], float]:
-    """Submit ``spec`` (a redeploy: no training) and take every queued step on a virtual clock: each invocation
-    returns at once and the clock jumps to the next message. Returns the decisions and the virtual time spent."""
+def _drive_on_a_virtual_clock(
+    driver: Driver,
+    spec: ValidatedSpec,
+    on_decision: Callable[[Any], None] = lambda decision: None,
+    provisioning_s: float = 0.0,
+    after_submit: Callable[[Lifecycle, Any], None] = lambda lifecycle, record: None,
+) -> tuple[list[Any], float]:
+    """Submit ``spec`` and take every queued step on a virtual clock: each invocation returns at once (asserted) and
+    the clock jumps to the next message. New deployments provision for ``provisioning_s`` of that clock;
+    ``after_submit`` finishes a job the version started. Returns the decisions and the virtual time spent."""
     from gitops.lifecycle.queue import MemoryQueue
 
     now = [time.time()]
     clock = lambda: now[0]  # noqa: E731
     queue = MemoryQueue()
     lifecycle = Lifecycle(driver.lifecycle.ledger, lambda name: driver.backend, topic=driver.topic, queue=queue, clock=clock)
-    driver.provision_slowly(0, clock)  # Azure Monitor stamps the requests on the same clock
-    started = now[0]
+    driver.provision_slowly(provisioning_s, clock)  # and Azure Monitor stamps requests on the same clock
     decisions: list[Any] = []
     try:
-        lifecycle.submit(spec)
+        after_submit(lifecycle, lifecycle.submit(spec))
+        started = now[0]
         while (nxt := queue.next_at()) is not None and len(decisions) < 200:
             now[0] = max(now[0], nxt)
             for message in queue.due(now[0]):
