@@ -117,6 +117,17 @@ lifecycle: {{idle_after: 24h, expire_after: 7d}}
 """
 
 
+# The reference run reading the data assets the fake workspace seeds (an Azure spec never reads a local file).
+REFERENCE_ON_ASSETS = (
+    (REPO_ROOT / "runs" / "phi4-ultrachat.yaml")
+    .read_text()
+    .replace(
+        "dataset: HuggingFaceH4/ultrachat_200k",
+        "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k",
+    )
+)
+
+
 def run_report(**overrides: Any) -> Any:
     """A RunReport of a small, plausible run; tests override the fields they look at."""
     from gitops.report.build import RunReport

@@ -11,17 +11,9 @@ from azure.functions.timer import TimerRequest
 
 from gitops.events import build_event
 from gitops.spec.validate import validate_text
-from tests.conftest import REPO_ROOT
+from tests.conftest import REFERENCE_ON_ASSETS, REPO_ROOT
 
-SPEC = (
-    (REPO_ROOT / "runs" / "phi4-ultrachat.yaml")
-    .read_text()
-    .replace(
-        "dataset: HuggingFaceH4/ultrachat_200k",
-        "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k",
-    )
-    .replace("expire_after: 7d", "expire_after: 1d")
-)
+SPEC = REFERENCE_ON_ASSETS.replace("expire_after: 7d", "expire_after: 1d")
 
 
 def grid_event(body: dict) -> func.EventGridEvent:

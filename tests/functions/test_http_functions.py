@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from gitops.errors import UnsupportedError
-from tests.conftest import REPO_ROOT
+from tests.conftest import REFERENCE_ON_ASSETS, REPO_ROOT
 
 REFERENCE = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text()
 POLICY = (REPO_ROOT / "gitops.yaml").read_text()
@@ -123,11 +123,7 @@ def test_submit_starts_one_job_per_digest(app_services, azure_fake, call, token)
     tok = token()
     payload = {"spec": {"path": "runs/phi4-ultrachat.yaml", "text": REFERENCE}, "policy": POLICY, "pr": 12}
     azure_fake.put_resource(f"{azure_fake.ws_path}/data/ultrachat-train/versions/1", {"properties": {"dataType": "uri_file"}})
-    spec_text = REFERENCE.replace(
-        "dataset: HuggingFaceH4/ultrachat_200k",
-        "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k",
-    )
-    payload["spec"]["text"] = spec_text  # type: ignore[index]
+    payload["spec"]["text"] = REFERENCE_ON_ASSETS  # type: ignore[index]
     first = call("submit", payload, bearer(tok))
     assert first.status_code == 202, first.get_body()
     body = body_of(first)
@@ -206,10 +202,7 @@ def test_submit_refuses_a_missing_or_broken_policy_never_using_the_defaults(
 def test_retry_through_the_function_needs_main_and_a_failed_run(app_services, azure_fake, call, token, claims, status) -> None:
     from gitops.spec.validate import validate_text
 
-    text = REFERENCE.replace(
-        "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset"
-    )
-    record = app_services.lifecycle.submit(validate_text(text, "runs/phi4-ultrachat.yaml"))
+    record = app_services.lifecycle.submit(validate_text(REFERENCE_ON_ASSETS, "runs/phi4-ultrachat.yaml"))
     got = app_services.lifecycle.ledger.get(record.run)
     app_services.lifecycle.ledger.put(got[0].moved("failed", "job failed"), got[1])
     response = call("retry", {}, bearer(token(**claims)), route_params={"name": record.run})
@@ -224,9 +217,7 @@ def test_a_held_candidate_is_promoted_or_rolled_back_only_from_main_with_a_reaso
     from gitops.spec.validate import validate_text
 
     lifecycle = app_services.lifecycle
-    base = REFERENCE.replace(
-        "dataset: HuggingFaceH4/ultrachat_200k", "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset"
-    ).replace("request_timeout_ms: 90000", "request_timeout_ms: 90000\n  gate: {conversations: 4}")
+    base = REFERENCE_ON_ASSETS.replace("request_timeout_ms: 90000", "request_timeout_ms: 90000\n  gate: {conversations: 4}")
     served: set[str] = set()
 
     def scorer(endpoint: str, deployment: str, body: dict) -> tuple[int, object]:

@@ -20,17 +20,10 @@ from gitops.ledger.local import LocalLedger
 from gitops.lifecycle.flow import CLAIM_LEASE_S, Decision, Lifecycle
 from gitops.lifecycle.queue import MemoryQueue
 from gitops.spec.validate import ValidatedSpec, validate_text
-from tests.conftest import REPO_ROOT
+from tests.conftest import REFERENCE_ON_ASSETS
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept
 
-SPEC = (
-    (REPO_ROOT / "runs" / "phi4-ultrachat.yaml")
-    .read_text()
-    .replace(
-        "dataset: HuggingFaceH4/ultrachat_200k",
-        "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k",
-    )
-)
+SPEC = REFERENCE_ON_ASSETS
 RUN = "phi4-ultrachat"
 MAX_CALLS_PER_INVOCATION = 16  # a handful of GETs and one or two writes per step, a few steps per invocation
 

@@ -79,14 +79,12 @@ def test_submit_refuses_a_job_over_quota_naming_the_file_and_line(azure_fake, az
     from gitops.spec.validate import validate_text
 
     azure_fake.quota["NCADSA100v4"] = (0, 12)
-    text = REFERENCE.read_text().replace(
-        "dataset: HuggingFaceH4/ultrachat_200k",
-        "train_path: azureml:ultrachat-train:1\n  test_path: azureml:ultrachat-test:1\n  # dataset: HuggingFaceH4/ultrachat_200k",
-    )
-    validated = validate_text(text, "runs/phi4-ultrachat.yaml")
+    from tests.conftest import REFERENCE_ON_ASSETS
+
+    validated = validate_text(REFERENCE_ON_ASSETS, "runs/phi4-ultrachat.yaml")
     lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: azure_backend)
     with pytest.raises(SpecError) as caught:
         lifecycle.submit(validated)
-    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith("instance_type: Standard_NC24ads"))
+    line = next(i for i, t in enumerate(REFERENCE_ON_ASSETS.splitlines(), 1) if t.strip().startswith("instance_type: Standard_NC24ads"))
     assert str(caught.value).startswith(f"runs/phi4-ultrachat.yaml:{line}: compute.instance_type: training needs 24 vCPUs")
     assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
