@@ -456,11 +456,13 @@ def reconcile(
     from gitops.cli.watch_cmds import restore_one
     from gitops.lifecycle.wiring import local_lifecycle
 
-    decisions = local_lifecycle().reconcile(name)
+    lifecycle = local_lifecycle()
+    decisions = lifecycle.reconcile(name)
     for d in decisions:
         print(f"{d.run}: {d.action} - {d.reason}")
-    restored = restore_one(name) if name else []
+    got = lifecycle.ledger.get(name) if name else None
+    restored = restore_one(lifecycle, got[0]) if got else []
     for line in restored:
         print(line)
     if not decisions and not restored:
-        print("nothing to do: no run waits for a step that is due" + (f", and {name}'s endpoint runs as declared" if name else ""))
+        print("nothing to do: no run waits for a step that is due" + (f", and {name}'s endpoint runs as declared" if got else ""))

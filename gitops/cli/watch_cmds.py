@@ -7,6 +7,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -69,17 +70,12 @@ def watch(
         raise typer.Exit(1)
 
 
-def restore_one(name: str) -> list[str]:
+def restore_one(lifecycle: Any, record: Any) -> list[str]:
     """``gitops reconcile NAME``'s drift half: the run's endpoint back to what its record declares; an endpoint that is
     gone moves the run to retired (a later merge of its spec deploys it anew)."""
-    from gitops.lifecycle.wiring import local_lifecycle
     from gitops.watch.scan import restore, retire_if_gone
 
-    lifecycle = local_lifecycle()
-    got = lifecycle.ledger.get(name)
-    if got is None:
-        return []
-    record, now = got[0], time.time()
+    name, now = record.run, time.time()
     backend = lifecycle.backend_for(record.backend)
     retired = retire_if_gone(lifecycle.ledger, name, backend, now)
     return [retired] if retired else restore(record, backend, now, apply=True)

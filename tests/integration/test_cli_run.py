@@ -100,6 +100,14 @@ def test_run_status_invoke_and_event_replay(cli, write, workspace: Path, tmp_pat
             os.kill(stuck_pid, signal.SIGCONT)
     assert json.loads(config.read_text())["pid"] != stuck_pid
     assert cli("invoke", "cli-run", "--message", "hi", "--max-new-tokens", "2").exit_code == 0
+
+    # Traffic taken off by hand is drift: `reconcile NAME` puts the declared split back.
+    from gitops.backends.local.backend import LocalBackend
+
+    LocalBackend(workspace).begin_traffic("cli-run-ep", {})
+    restored = cli("reconcile", "cli-run")
+    assert restored.exit_code == 0 and "cli-run: cli-run-ep traffic no traffic -> " in restored.out, restored.out
+    assert cli("invoke", "cli-run", "--message", "hi", "--max-new-tokens", "2").exit_code == 0
     deleted = cli("delete", "cli-run")
     assert deleted.exit_code == 0 and "run cli-run is retired" in deleted.out
     assert cli("endpoints").out.startswith("no local endpoints") and json.loads(cli("status", "--json").out)[0]["status"] == "retired"
