@@ -16,7 +16,8 @@ from gitops.backends.base import Backend
 from gitops.cost.estimate import CostEstimate, assess
 from gitops.cost.prices import PriceBook, PriceSource
 from gitops.errors import GitopsError, RequestError, SpecError
-from gitops.ledger.model import RunRecord
+from gitops.ledger.model import RunRecord, endpoint_move
+from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED, not_hosted
 from gitops.spec.findings import Finding, error, has_errors, note
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
@@ -125,9 +126,6 @@ def check_specs(
             before = previous(validated.spec.name) if previous is not None else None
             check.cost, over_budget = assess(validated.valid(), policy, book, before)
             if before is not None:
-                from gitops.ledger.model import endpoint_move
-                from gitops.spec import naming
-
                 moved = endpoint_move(before, naming.endpoint_name(validated.spec, salt))
                 if moved is not None:
                     check.online = [*check.online, *validated.locate([error("deploy.endpoint", moved[0], moved[1])])]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitops.cost.prices import Price, PriceSource
 from gitops.ledger.model import RunRecord
+from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Finding, error, warning
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.naming import DEFAULT_DEPLOY_SKU
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 def _billed(backend: str) -> bool:
     """Whether the backend's compute and serving are billed at a price list (the local one runs on this machine)."""
-    from gitops.spec.capabilities import KINDS
-
     kind = KINDS.get(backend)
     return kind is not None and kind.billed
 
