@@ -7,6 +7,7 @@ the scenarios and their assertions are shared.
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from gitops.ledger.local import LocalLedger
 from gitops.lifecycle.flow import Lifecycle
 from gitops.spec.policy import Policy
 from gitops.spec.validate import ValidatedSpec, validate_text
-from pipelines.synth import write_dataset
+from pipelines.synth import make_rows, write_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -94,14 +95,18 @@ class Driver:
         idle: str = "24h",
         gate: str = "{enabled: false}",
         rollout: str = "null",
+        train: str | Path | None = None,
     ) -> ValidatedSpec:
         """The suite's spec. The gate is off unless a scenario is about it: the others are about provisioning and
-        traffic, and a tiny model trained for a few steps is not reliably better than the one before."""
+        traffic, and a tiny model trained for a few steps is not reliably better than the one before (``train``:
+        another training split, for the local backend)."""
         body = (LOCAL if self.kind == "local" else AZURE).format(lr=lr, steps=steps)
         instance = "" if self.kind == "local" else "instance_type: Standard_NC24ads_A100_v4"
         # Azure reads data assets, never files on this machine (a local path in an Azure spec is refused).
         train, test = (
-            (self.data["train_sft"], self.data["test_sft"]) if self.kind == "local" else ("azureml:behave-train:1", "azureml:behave-test:1")
+            (train or self.data["train_sft"], self.data["test_sft"])
+            if self.kind == "local"
+            else ("azureml:behave-train:1", "azureml:behave-test:1")
         )
         text = textwrap.dedent(
             COMMON.format(
@@ -154,6 +159,18 @@ class Driver:
         return got[0]
 
 
+NOISE = ("Zzz qqq xxx vvv.", "Qqq vvv zzz xxx.")
+
+
+def write_constant_answers(path: Path, answer: str) -> Path:
+    """A training split with the synthetic prompts and one constant ``answer`` to each of them."""
+    rows = make_rows(160, seed=7)
+    for row in rows:
+        row["messages"] = [m if m["role"] == "user" else {**m, "content": answer} for m in row["messages"]]  # type: ignore[attr-defined]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 class LocalDriver(Driver):
     kind = "local"
 
@@ -162,6 +179,7 @@ class LocalDriver(Driver):
 
         self.backend = LocalBackend(root / "ws")
         super().__init__(root)
+        self.noise = [write_constant_answers(root / f"noise-{i}.jsonl", answer) for i, answer in enumerate(NOISE)]
 
     def finish(self, job: str) -> None:
         deadline = time.monotonic() + 300
@@ -204,8 +222,10 @@ class LocalDriver(Driver):
         return MlflowMetricsReader(self.backend.ws.tracking_uri)  # type: ignore[attr-defined]  # a LocalBackend
 
     def worse_spec(self, variant: int = 0, gate: str = "") -> ValidatedSpec:
-        # A real fine-tune made worse by its parameters: a learning rate a hundred times too high.
-        return self.spec(lr=("0.5", "0.6")[variant], steps=30, gate="{conversations: 8" + gate + "}")
+        # A real fine-tune made worse by its data: it learns one off-topic answer to every question, so it replies
+        # (the smoke test passes) and scores worse on the held-out split every time. A learning rate far too high
+        # made it worse too, but its replies were whatever a diverged model emits, sometimes nothing at all.
+        return self.spec(lr="3.0e-3", steps=30, gate="{conversations: 8" + gate + "}", train=self.noise[variant])
 
     def better_spec(self) -> ValidatedSpec:
         return self.spec(lr="3.0e-3", steps=40, gate="{conversations: 8}")
