@@ -40,6 +40,7 @@ class Derived:
     endpoint: str
     deploy_instance_type: str | None
     traffic: str  # how the candidate takes the traffic (at once, or gradually with its bounds)
+    gate: str  # what the gate decides on, and what it waives
     idle_after: str
     expire_after: str
     keep: bool
@@ -134,10 +135,24 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         endpoint=naming.endpoint_name(spec, salt),
         deploy_instance_type=spec.deploy.instance_type,
         traffic=traffic_summary(spec),
+        gate=gate_summary(policy.gate.resolve(spec)),
         idle_after=spec.lifecycle.idle_after or policy.defaults.idle_after,
         expire_after=spec.lifecycle.expire_after or policy.defaults.expire_after,
         keep=spec.lifecycle.keep,
     )
+
+
+def gate_summary(rules: dict[str, Any]) -> str:
+    """``training metrics and 32 held-out conversations`` or what it waives: ``off (waives all its evidence)``."""
+    if not rules.get("enabled", True):
+        return "off: waives all its evidence (training metrics, held-out conversations)"
+    waived = set(rules.get("waive") or [])
+    parts = [] if "training_metrics" in waived else ["training metrics"]
+    if "held_out" not in waived:
+        parts.append(f"{rules['conversations']} held-out conversations")
+    decides = " and ".join(parts) if parts else "nothing"
+    gone = [label for e, label in (("training_metrics", "training metrics"), ("held_out", "held-out conversations")) if e in waived]
+    return f"decides on {decides}" + (f"; waives {', '.join(gone)}" if gone else "")
 
 
 def traffic_summary(spec: RunSpec) -> str:

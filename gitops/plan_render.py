@@ -74,6 +74,7 @@ def render_text(plan: Plan) -> str:
                 f"  register   {d.model_name}",
                 f"  endpoint   {d.endpoint} ({d.deploy_instance_type or '-'})",
                 f"  traffic    {d.traffic}",
+                f"  gate       {d.gate}",
                 f"  ttl        {ttl_summary(d)}",
             ]
         if spec.effect and spec.valid:
@@ -112,6 +113,7 @@ def _md_spec(spec: SpecPlan) -> str:
             ("Registered model", f"`{d.model_name}`"),
             ("Endpoint", f"`{d.endpoint}` · {d.deploy_instance_type or '-'}"),
             ("Traffic", d.traffic),
+            ("Gate", d.gate),
             ("TTL", ttl_summary(d)),
         ]
         if spec.effect:

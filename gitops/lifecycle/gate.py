@@ -12,12 +12,18 @@ Two parts, both steps of the rollout (``gitops.lifecycle.steps``):
   ``-margin`` at ``confidence``, its error rate is within ``max_error_rate`` and its p95 latency within
   ``max_p95_latency_ms``. The first version is held to the error rate and latency only.
 
+Each part passes only on positive evidence: a loss that was not logged or is not a finite number, a test split that
+cannot be read, a serving deployment that does not answer, all hold the candidate, unless the run waives that kind
+of evidence by name (``deploy.gate.waive``: ``training_metrics``, ``held_out``; ``enabled: false`` waives both and
+``conversations: 0`` the held-out part).
+
 Everything here is pure (no backend, no clock): the steps feed it and record what it says.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -134,27 +140,53 @@ class Verdict:
 EVALUATION_PERPLEXITY = ("perplexity", "mean_perplexity", "perplexity_mean")  # names an evaluation step may log it under
 
 
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number; None for anything else (missing, NaN, infinite, text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _missing(value: Any) -> str:
+    return "was not logged" if value is None else f"is {value!r}, not a finite number"
+
+
 def training_verdict(rules: dict[str, Any], candidate: dict[str, Any], serving: dict[str, Any] | None) -> Verdict:
     """The candidate's final eval loss and perplexity against the serving version's (``None``: a first version), and
     the metrics of the pipeline's model evaluation step beside the serving version's (shown; the perplexity ceiling
-    reads its perplexity when the training logged none)."""
+    reads its perplexity when the training logged none). It passes only on evidence: a loss that is missing or not
+    a finite number, on either side of a comparison, is a reason to hold, never a pass."""
     verdict = Verdict(True, numbers={"candidate": candidate, "serving": serving})
     evaluation, before_eval = candidate.get("evaluation") or {}, (serving or {}).get("evaluation") or {}
-    loss, ppl = candidate.get("eval_loss"), candidate.get("eval_perplexity")
-    if ppl is None:
-        ppl = next((float(evaluation[k]) for k in EVALUATION_PERPLEXITY if k in evaluation), None)
+    raw_loss, raw_ppl = candidate.get("eval_loss"), candidate.get("eval_perplexity")
+    if raw_ppl is None:
+        raw_ppl = next((evaluation[k] for k in EVALUATION_PERPLEXITY if k in evaluation), None)
     for name in sorted(evaluation):
-        old = before_eval.get(name)
-        change = f" -> {evaluation[name]:.4f} ({evaluation[name] - old:+.4f})" if old is not None else f" {evaluation[name]:.4f}"
-        verdict.notes.append(f"model evaluation {name}" + (f" {old:.4f}" if old is not None else "") + change)
-    ceiling = rules.get("max_perplexity")
-    if ceiling is not None and ppl is not None and ppl > ceiling:
+        now, old = finite(evaluation[name]), finite(before_eval.get(name))
+        if now is None:
+            verdict.notes.append(f"model evaluation {name} {evaluation[name]!r}")
+        elif old is None:
+            verdict.notes.append(f"model evaluation {name} {now:.4f}")
+        else:
+            verdict.notes.append(f"model evaluation {name} {old:.4f} -> {now:.4f} ({now - old:+.4f})")
+    ceiling, ppl = rules.get("max_perplexity"), finite(raw_ppl)
+    if ceiling is not None and ppl is None:
+        verdict.reasons.append(f"eval perplexity {_missing(raw_ppl)}: the ceiling of {ceiling:g} cannot be checked")
+    elif ceiling is not None and ppl is not None and ppl > ceiling:
         verdict.reasons.append(f"eval perplexity {ppl:.2f} is over the ceiling of {ceiling:g}")
-    before = (serving or {}).get("eval_loss")
+    loss = finite(raw_loss)
     if loss is None:
-        verdict.notes.append("no eval loss was logged: the online evaluation decides")
-    elif before is None:
-        verdict.notes.append(f"eval loss {loss:.4f}; nothing serving to compare with")
+        verdict.reasons.append(
+            f"eval loss {_missing(raw_loss)}: the training gives no evidence (log one: a test split and an evaluation_strategy"
+            " other than disable; or waive training_metrics)"
+        )
+    elif serving is None:
+        verdict.notes.append(f"eval loss {loss:.4f}; nothing serving to compare with (a first version: absolute bounds only)")
+    elif (before := finite(serving.get("eval_loss"))) is None:
+        verdict.reasons.append(
+            f"the serving version's eval loss {_missing(serving.get('eval_loss'))}: the candidate's {loss:.4f} has nothing to be"
+            " compared with (promote by hand, or waive training_metrics)"
+        )
     else:
         rise, allowed = loss - before, float(rules["max_eval_loss_increase"])
         line = f"eval loss {before:.4f} -> {loss:.4f} ({rise:+.4f}; at most +{allowed:g})"

@@ -21,6 +21,7 @@ from gitops.lifecycle.smoke import extract_reply, run_smoke_test
 from gitops.report.metrics import MetricsReader
 from gitops.spec import naming
 from gitops.spec.model import RunSpec
+from gitops.spec.policy import waived_evidence
 
 # Waits between looks at something Azure is provisioning: 10 s, 20 s, 40 s, then every minute.
 FIRST_WAIT_S = 10.0
@@ -196,8 +197,18 @@ def _gate_applies(ctx: StepContext) -> str | None:
     if ctx.cursor.decided_by:
         return f"decided by {ctx.cursor.decided_by}"
     if not ctx.record.gate_rules.get("enabled", True):
-        return "the gate is off for this run"
+        return "the gate is off for this run (enabled: false waives all its evidence)"
     return None
+
+
+def _waived(ctx: StepContext, evidence: str) -> str | None:
+    """How the run waives ``evidence`` (a note for the record), or None when the gate needs it."""
+    rules = ctx.record.gate_rules
+    if evidence not in waived_evidence(rules, list(rules.get("waive") or [])):
+        return None
+    if evidence == "held_out" and not rules.get("conversations"):
+        return "held-out evaluation waived (conversations: 0)"
+    return f"{evidence.replace('_', ' ')} waived (deploy.gate.waive)"
 
 
 def _serving_job(ctx: StepContext) -> str | None:
@@ -218,14 +229,14 @@ def _eval_metrics(reader: MetricsReader, job: str) -> dict[str, Any]:
 
 def gate_training(ctx: StepContext) -> Outcome:
     """The candidate job's training metrics against the serving version's (recorded; ``judge`` decides)."""
-    skip = _gate_applies(ctx)
+    skip = _gate_applies(ctx) or _waived(ctx, "training_metrics")
     if skip:
         return done(f"gate: {skip}")
     rules, job, serving = ctx.record.gate_rules, ctx.record.job_name, _serving_job(ctx)
     if serving == job:
         return done("gate: the same training as the serving version (a redeploy): no new training metrics")
-    if ctx.reader is None:  # a lifecycle set up without a metrics store (a test, a bare embedding): nothing to read
-        verdict = G.Verdict(True, notes=["no metrics store is configured here: the online evaluation decides"])
+    if ctx.reader is None:  # a lifecycle set up without a metrics store: no evidence, so no pass
+        verdict = G.Verdict(False, reasons=["no metrics store is configured here: the training gives no evidence"])
     else:
         from gitops.errors import GitopsError
 
@@ -238,8 +249,20 @@ def gate_training(ctx: StepContext) -> Outcome:
     return done(f"gate (training): {note}", cursor={"evaluation": {**ctx.cursor.evaluation, "training": verdict.to_dict()}})
 
 
-def _ask(ctx: StepContext, deployment: str, conversation: G.Conversation) -> list[float]:
-    """[ROUGE-L, latency ms, ok] of one deployment's greedy answer to one held-out conversation."""
+# A deployment that answers these is busy or unreachable, not wrong: the question is asked again later.
+UNAVAILABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+
+
+class NoAnswer(Exception):
+    """A deployment gave no answer to judge (throttled, unreachable, or the serving side failing): never a score."""
+
+
+def _ask(ctx: StepContext, deployment: str, conversation: G.Conversation, *, serving: bool) -> list[float]:
+    """[ROUGE-L, latency ms, ok] of one deployment's greedy answer to one held-out conversation. The candidate's own
+    failures (an error status, an empty reply) count against it; a throttled or unreachable deployment, or any
+    failure of the serving one, is ``NoAnswer``: scoring it 0 would let a bad candidate tie."""
+    from gitops.errors import BackendError
+
     params = ctx.spec.deploy.smoke_test.parameters
     payload = {
         "input_data": {
@@ -249,7 +272,13 @@ def _ask(ctx: StepContext, deployment: str, conversation: G.Conversation) -> lis
         "params": {},
     }
     timeout = min(ctx.spec.deploy.request_timeout_ms / 1000, EVAL_TIMEOUT_S)
-    result = ctx.backend.invoke(ctx.cursor.endpoint or "", payload, deployment=deployment, timeout_s=timeout)
+    side = f"the serving deployment {deployment}" if serving else f"the candidate {deployment}"
+    try:
+        result = ctx.backend.invoke(ctx.cursor.endpoint or "", payload, deployment=deployment, timeout_s=timeout)
+    except BackendError as exc:  # a timeout or a connection that failed: no answer either way, so none is scored
+        raise NoAnswer(f"{side} did not answer: {exc.headline}") from None
+    if result.status_code in UNAVAILABLE_STATUSES or (serving and result.status_code != 200):
+        raise NoAnswer(f"{side} answered status {result.status_code}")
     reply = extract_reply(result.body) if result.status_code == 200 else None
     ok = bool(reply and reply.strip())
     return [G.rouge_l(reply or "", conversation.reference) if ok else 0.0, round(result.latency_ms, 1), 1.0 if ok else 0.0]
@@ -257,13 +286,14 @@ def _ask(ctx: StepContext, deployment: str, conversation: G.Conversation) -> lis
 
 def evaluate(ctx: StepContext) -> Outcome:
     """The online evaluation, a few conversations per slice: each held-out conversation goes to the candidate at
-    0% and to the serving deployment; what they answered is kept on the cursor."""
-    skip = _gate_applies(ctx)
-    n = int(ctx.record.gate_rules.get("conversations", 0) or 0)
-    if skip or n == 0:
-        return done(f"gate: {skip or 'no online evaluation (conversations: 0)'}")
+    0% and to the serving deployment; what they answered is kept on the cursor. A conversation one of them gives no
+    answer to is asked again after a backoff, until the step's deadline is near: then the gate holds the run."""
+    skip = _gate_applies(ctx) or _waived(ctx, "held_out")
+    if skip:
+        return done(f"gate: {skip}")
     from gitops.errors import GitopsError
 
+    n = int(ctx.record.gate_rules.get("conversations", 0) or 0)
     ev = dict(ctx.cursor.evaluation)
     try:
         split = ctx.backend.held_out_split(ctx.record.test_path)
@@ -272,16 +302,29 @@ def evaluate(ctx: StepContext) -> Outcome:
         return done(f"gate (online): {ev['online_failed']}", cursor={"evaluation": ev})
     sample = G.sample_conversations(split, n)
     if not sample:
-        note = f"no held-out conversations to ask ({ctx.record.test_path or 'the run records no test split'})"
-        return done(f"gate (online): {note}", cursor={"evaluation": {**ev, "online_skipped": note}})
+        ev["online_failed"] = (
+            f"no held-out conversations to ask ({ctx.record.test_path or 'the run records no test split'}): nothing shows"
+            " the candidate answers as well (give data.test_path a split the gate can read, or waive held_out)"
+        )
+        return done(f"gate (online): {ev['online_failed']}", cursor={"evaluation": ev})
     if "total" not in ev:  # reading the split is a slice of its own: each slice stays a few requests
         return again(f"gate (online): {len(sample)} held-out conversations to ask", cursor={"evaluation": {**ev, "total": len(sample)}})
     cand, serv = list(ev.get("candidate", [])), list(ev.get("serving", []))
     serving = ctx.cursor.serving
     for conversation in sample[len(cand) : len(cand) + EVAL_BATCH]:
-        cand.append(_ask(ctx, ctx.cursor.deployment or "", conversation))
-        if serving:
-            serv.append(_ask(ctx, serving, conversation))
+        try:
+            asked = _ask(ctx, ctx.cursor.deployment or "", conversation, serving=False)
+            compared = _ask(ctx, serving, conversation, serving=True) if serving else None
+        except NoAnswer as exc:
+            ev.update(candidate=cand, serving=serv, total=len(sample), unanswered=int(ev.get("unanswered", 0)) + 1)
+            delay = backoff(ctx.cursor.attempt)
+            if ctx.now + delay + EVAL_TIMEOUT_S >= ctx.cursor.deadline_at:  # no time left to ask again within the step
+                ev["online_failed"] = f"{exc} ({ev['unanswered']} tries): the comparison has no answer to judge"
+                return done(f"gate (online): {ev['online_failed']}", cursor={"evaluation": ev})
+            return wait(delay, f"gate (online): {exc}; asking again in {delay:.0f}s", cursor={"evaluation": ev})
+        cand.append(asked)
+        if compared is not None:
+            serv.append(compared)
     ev.update(candidate=cand, serving=serv, total=len(sample))
     if len(cand) < len(sample):
         return again(f"gate (online): {len(cand)} of {len(sample)} conversations asked", cursor={"evaluation": ev})
@@ -293,18 +336,29 @@ def _side(rows: list[list[float]]) -> G.Side:
 
 
 def judge(ctx: StepContext) -> Outcome:
-    """Both parts of the gate together: promote, or hold the candidate at 0% for a person's decision."""
+    """Both parts of the gate together: promote, or hold the candidate at 0% for a person's decision. Each part
+    passes on its evidence or on a waiver; with neither, the candidate holds."""
     skip = _gate_applies(ctx)
     if skip:
         return done(f"gate: {skip}", record={"gate": G.Verdict(True, notes=[skip]).to_dict()})
     ev, rules = ctx.cursor.evaluation, ctx.record.gate_rules
-    training = ev.get("training") or G.Verdict(True).to_dict()
-    if ev.get("online_failed"):
+    training = ev.get("training")
+    if training is None:
+        waived = _waived(ctx, "training_metrics")
+        redeploy = _serving_job(ctx) == ctx.record.job_name
+        if waived or redeploy:
+            training = G.Verdict(True, notes=[waived or "the same training as the serving version"]).to_dict()
+        else:
+            training = G.Verdict(False, reasons=["the training metrics were not read"]).to_dict()
+    waived_online = _waived(ctx, "held_out")
+    if waived_online:
+        online = G.Verdict(True, notes=[waived_online])
+    elif ev.get("online_failed"):
         online = G.Verdict(False, reasons=[ev["online_failed"]])
     elif ev.get("candidate"):
         online = G.online_verdict(rules, _side(ev["candidate"]), _side(ev["serving"]) if ev.get("serving") else None)
     else:
-        online = G.Verdict(True, notes=[ev.get("online_skipped", "no online evaluation")])
+        online = G.Verdict(False, reasons=["no held-out conversation was asked"])
     reasons: list[str] = [*training["reasons"], *online.reasons]
     notes: list[str] = [*training["notes"], *online.notes]
     verdict = {

@@ -74,6 +74,12 @@ class BackendKind:
     named_compute: bool  # compute.cluster / instance_type name VM sizes: allow lists apply, GPUs come from the size
     component_defaults: bool  # what the spec leaves unset takes the notebook's and the model's defaults
     compute_label: str  # how the plan names the compute when no cluster is given
+    # Where the gate's online evaluation reads a data.test_path from (a dataset's test split is always prepared where
+    # it reads it): URI prefixes, and whether a file on the machine running the lifecycle counts; and why not others.
+    held_out_prefixes: tuple[str, ...]
+    held_out_local_files: bool
+    held_out_elsewhere: str
+    eval_loss_follows_strategy: bool  # no eval loss is logged under finetune.params.evaluation_strategy: disable
 
     def supports(self, feature: Feature) -> bool:
         return feature not in self.unsupported
@@ -90,6 +96,10 @@ KINDS: dict[str, BackendKind] = {
         named_compute=False,
         component_defaults=False,
         compute_label="this machine (CPU)",
+        held_out_prefixes=(),
+        held_out_local_files=True,
+        held_out_elsewhere="the local backend reads its test split from a file on this machine",
+        eval_loss_follows_strategy=False,  # the local trainer evaluates once at the end whenever it has a test split
     ),
     "azureml": BackendKind(
         "azureml",
@@ -101,6 +111,11 @@ KINDS: dict[str, BackendKind] = {
         named_compute=True,
         component_defaults=True,
         compute_label="serverless",
+        # The Function reads data assets and datastore paths with its identity; it never fetches an arbitrary URL.
+        held_out_prefixes=("azureml:",),
+        held_out_local_files=False,
+        held_out_elsewhere="the Function reads a test split from an azureml: data asset or datastore path, not from a URL",
+        eval_loss_follows_strategy=True,
     ),
 }
 ONLINE_CHECKED = frozenset(k.name for k in KINDS.values() if k.online_checks)

@@ -125,6 +125,12 @@ class RolloutTimeouts(Strict):
     gate: Duration | None = Field(None, description="The gate: training metrics and the online evaluation (default 30m).")
 
 
+# The evidence a gate decides on: the training's eval metrics, and the candidate's answers to held-out conversations.
+# A gate passes only on the evidence it has; going without a kind of it is a waiver, named in the spec.
+EVIDENCE = ("training_metrics", "held_out")
+Evidence = Literal["training_metrics", "held_out"]
+
+
 class GateSpec(Strict):
     """Whether a candidate may take traffic: its training metrics against the serving version's, and an online
     evaluation of both deployments on held-out conversations (defaults: gitops.yaml ``gate``)."""
@@ -142,6 +148,18 @@ class GateSpec(Strict):
     max_error_rate: float | None = Field(None, ge=0, le=1, description="Share of failed requests the candidate may have.")
     max_p95_latency_ms: Count | None = Field(None, ge=1, le=600000, description="The candidate's 95th percentile latency bound.")
     hold_for: Duration | None = Field(None, description="How long a candidate that failed the gate waits for a decision (default 24h).")
+    waive: list[Evidence] | None = Field(
+        None,
+        max_length=len(EVIDENCE),
+        description="Evidence the gate may go without (training_metrics, held_out): without a waiver, missing evidence holds.",
+    )
+
+    @field_validator("waive")
+    @classmethod
+    def _each_once(cls, waive: list[str] | None) -> list[str] | None:
+        if waive is not None and len(set(waive)) != len(waive):
+            raise ValueError("names a kind of evidence twice")
+        return waive
 
 
 MAX_RAMP_STEPS = 10

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Finding, Severity, error, warning
-from gitops.spec.model import Duration, RunSpec, parse_duration
+from gitops.spec.model import EVIDENCE, Duration, RunSpec, parse_duration
 from gitops.spec.parse import model_from_yaml
 
 POLICY_FILE = "gitops.yaml"
@@ -59,6 +59,17 @@ class RolloutPolicy(_Strict):
         }
 
 
+def waived_evidence(rules: dict[str, Any], named: list[str]) -> list[str]:
+    """The evidence a run's gate goes without: what the spec names under ``deploy.gate.waive``, everything when the
+    gate is off, and the held-out conversations when it asks none (``conversations: 0``)."""
+    waived = set(named)
+    if not rules.get("enabled", True):
+        waived |= set(EVIDENCE)
+    if not rules.get("conversations"):
+        waived.add("held_out")
+    return [e for e in EVIDENCE if e in waived]
+
+
 class GatePolicy(_Strict):
     """The promotion gate's defaults; a spec may set its own under ``deploy.gate``."""
 
@@ -79,6 +90,7 @@ class GatePolicy(_Strict):
         if rules["max_p95_latency_ms"] is None:
             rules["max_p95_latency_ms"] = spec.deploy.smoke_test.max_latency_ms
         rules["hold_for_s"] = parse_duration(rules["hold_for"]).total_seconds()
+        rules["waive"] = waived_evidence(rules, list(own.waive or []))
         return rules
 
 

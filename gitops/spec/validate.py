@@ -17,6 +17,7 @@ from gitops.errors import SpecError
 from gitops.spec import naming
 from gitops.spec.capabilities import capability_findings
 from gitops.spec.component import check_params
+from gitops.spec.evidence import evidence_findings
 from gitops.spec.findings import Finding, error, has_errors
 from gitops.spec.model import FinetuneSpec, RunSpec
 from gitops.spec.parse import findings_from
@@ -125,6 +126,8 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
     findings += doc.locate(capability_findings(spec, params))  # what the chosen backend cannot do
     if policy is not None:
         findings += doc.locate(check_policy(spec, params, policy))
+    # What the gate will decide on: the repo's gate defaults apply whether or not a policy file was read.
+    findings += doc.locate(evidence_findings(spec, params, (policy or Policy()).gate.resolve(spec)))
     both = naming.digests(spec, params)
     return ValidatedSpec(file, spec, params, findings, both.spec, both, text)
 

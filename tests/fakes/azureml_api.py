@@ -74,6 +74,8 @@ class FakeAzureML:
     usages_body: dict[str, Any] | None = None  # answer Usage/list with this body instead (a real example)
     # The test split a dataset spec's prepare_data step writes: a few held-out chat conversations.
     held_out_rows: bytes = field(default_factory=lambda: seed.held_out_rows())
+    # The workspace's MLflow (a tests.fakes.workspace_mlflow.WorkspaceMlflow): a job that completes logs its metrics there.
+    mlflow: Any = None
     # (url regex, status, headers[, error body]): the next matching call fails so
     fail_next: list[tuple[Any, ...]] = field(default_factory=list)
     deployment_state: str = "Succeeded"
@@ -232,10 +234,13 @@ class FakeAzureML:
     def set_job_status(self, name: str, status: str) -> None:
         job = self.job(name)
         assert job is not None, f"no job {name}"
+        was = job["properties"].get("status")
         job["properties"]["status"] = status
-        if status == "Completed":  # what the pipeline's prepare_data step wrote: the test split, where it was asked to
+        if status == "Completed" and was != "Completed":  # what the pipeline's steps left: the test split, where asked to
             for uri in re.findall(r"azureml://datastores/workspaceblobstore/paths/(gitops/[^\"']+\.jsonl)", json.dumps(job)):
                 self.blobs.setdefault(f"/azureml-blobstore/{uri}", self.held_out_rows)
+            if self.mlflow is not None:
+                self.mlflow.log_job(name)
 
     def put_data_asset(self, name: str, version: str, rows: bytes) -> str:
         """A uri_file data asset in the workspace blob store, as `az ml data create` leaves it."""

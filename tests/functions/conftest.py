@@ -93,16 +93,20 @@ def step_queue(azurite_queue):
 
 
 @pytest.fixture
-def app_services(function_settings, azure_backend, step_queue, tmp_path: Path):
+def app_services(function_settings, azure_fake, azure_backend, step_queue, tmp_path: Path):
     """The app's services from real parts; installed for the test, removed after it."""
     from function_app.auth import OidcVerifier
     from function_app.services import Services, use_services
     from gitops.backends.registry import hosted_only
     from gitops.ledger.local import LocalLedger
     from gitops.lifecycle.flow import Lifecycle
+    from tests.fakes.workspace_mlflow import WorkspaceMlflow
 
     backend_for = hosted_only(lambda name: azure_backend)  # as the app's own wiring guards it
-    lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), backend_for, topic=azure_backend.topic, queue=step_queue)
+    azure_fake.mlflow = WorkspaceMlflow.fresh(tmp_path)  # what a completed job logged: the gate's training evidence
+    lifecycle = Lifecycle(
+        LocalLedger(tmp_path / "ledger"), backend_for, topic=azure_backend.topic, queue=step_queue, reader_for=azure_fake.mlflow.reader
+    )
     services = Services(function_settings, OidcVerifier(function_settings), lifecycle, backend_for)
     use_services(services)
     yield services

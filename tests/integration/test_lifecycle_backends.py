@@ -236,41 +236,25 @@ class AzureDriver(Driver):
 
     def __init__(self, root: Path) -> None:
         from tests.fakes.azureml_api import FakeAzureML, azure_backend_for
+        from tests.fakes.workspace_mlflow import WorkspaceMlflow
 
         self.fake = FakeAzureML().seed_defaults()
         self.backend = azure_backend_for(self.fake)
         super().__init__(root)
         self.fake.put_data_asset("behave-test", "1", Path(self.data["test_sft"]).read_bytes())
-        self.store = f"sqlite:///{root / 'workspace-mlflow.db'}"  # shaped like the workspace's: steps under the job
+        self.fake.mlflow = WorkspaceMlflow.fresh(root)  # shaped like the workspace's: steps under the job
         self.quality = "good"
         self.bad: set[str] = set()  # deployments whose model answers badly
         self.known: set[str] = set()
         self.fake.scorer = self.score
 
     def reader(self) -> Any:
-        from gitops.report.metrics import MlflowMetricsReader
-
-        return MlflowMetricsReader(self.store)
+        return self.fake.mlflow.reader()
 
     def finish(self, job: str) -> None:
         """The job completes: its finetune step logged its curves in the workspace's MLflow, as the component does."""
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=self.store)
-        found = client.get_experiment_by_name("chat_completion_Phi-4")
-        exp = found.experiment_id if found else client.create_experiment("chat_completion_Phi-4")
-        parent = client.create_run(exp, run_name=job)
-        step = client.create_run(exp, run_name="finetune", tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id})
-        final = 3.6 if self.quality == "bad" else 2.1
-        for i, loss in enumerate((2.6, 2.3, final)):
-            client.log_metric(step.info.run_id, "train_loss", loss, step=i * 10)
-        client.log_metric(step.info.run_id, "eval_loss", final, step=30)
-        evaluation = client.create_run(
-            exp,
-            run_name="compute_metrics",  # the component's evaluation step, when it runs
-            tags={"mlflow.rootRunId": job, "mlflow.parentRunId": parent.info.run_id},
-        )
-        client.log_metric(evaluation.info.run_id, "rougeL", 0.12 if self.quality == "bad" else 0.34)
+        bad = self.quality == "bad"
+        self.fake.mlflow.eval_loss, self.fake.mlflow.evaluation = (3.6, {"rougeL": 0.12}) if bad else (2.1, {"rougeL": 0.34})
         self.fake.set_job_status(job, "Completed")
 
     def score(self, endpoint: str, deployment: str, body: dict[str, Any]) -> tuple[int, Any]:

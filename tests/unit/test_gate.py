@@ -73,8 +73,29 @@ def test_the_training_part_compares_eval_loss_and_bounds_perplexity() -> None:
     assert not worse.ok and worse.reasons == ["eval loss 2.4600 -> 4.4900 (+2.0300; at most +0.1)"]
     first = G.training_verdict({**RULES, "max_perplexity": 50}, {"eval_loss": 4.49, "eval_perplexity": 88.9}, None)
     assert not first.ok and first.reasons == ["eval perplexity 88.90 is over the ceiling of 50"]
-    unlogged = G.training_verdict(RULES, {"eval_loss": None, "eval_perplexity": None}, {"eval_loss": 2.0})
-    assert unlogged.ok and "online evaluation decides" in unlogged.notes[0]
+    first_ok = G.training_verdict(RULES, {"eval_loss": 2.5, "eval_perplexity": 12.2}, None)
+    assert first_ok.ok and "a first version: absolute bounds only" in first_ok.notes[0]
+
+
+@pytest.mark.parametrize("loss", [None, float("nan"), float("inf"), "2.0", True])
+def test_a_training_loss_that_is_missing_or_not_a_finite_number_holds_never_passes(loss: object) -> None:
+    unlogged = G.training_verdict(RULES, {"eval_loss": loss, "eval_perplexity": None}, {"eval_loss": 2.0})
+    assert not unlogged.ok and unlogged.reasons[0].startswith("eval loss ") and "waive training_metrics" in unlogged.reasons[0]
+    # a first version with no loss has no evidence for its bounds either
+    assert not G.training_verdict(RULES, {"eval_loss": loss}, None).ok
+
+
+@pytest.mark.parametrize("before", [None, float("nan")])
+def test_a_comparison_needs_the_serving_side_to_have_a_finite_loss_too(before: object) -> None:
+    verdict = G.training_verdict(RULES, {"eval_loss": 2.5}, {"eval_loss": before})
+    assert not verdict.ok and "nothing to be compared with" in verdict.reasons[0]
+
+
+def test_a_perplexity_ceiling_with_no_finite_perplexity_holds() -> None:
+    rules = {**RULES, "max_perplexity": 50}
+    for ppl in (None, float("nan")):
+        verdict = G.training_verdict(rules, {"eval_loss": 2.5, "eval_perplexity": ppl}, {"eval_loss": 2.46})
+        assert not verdict.ok and "the ceiling of 50 cannot be checked" in verdict.reasons[0]
 
 
 def test_the_online_part_holds_errors_latency_and_a_drop_beyond_the_margin() -> None:
@@ -91,7 +112,7 @@ def test_the_online_part_holds_errors_latency_and_a_drop_beyond_the_margin() -> 
 def test_the_model_evaluation_steps_metrics_are_shown_against_the_serving_version_and_bound_perplexity() -> None:
     rules = {"max_eval_loss_increase": 0.1, "max_perplexity": 10.0}
     serving = {"eval_loss": 2.0, "eval_perplexity": None, "evaluation": {"rougeL": 0.30}}
-    cand = {"eval_loss": None, "eval_perplexity": None, "evaluation": {"rougeL": 0.25, "perplexity": 12.0}}
+    cand = {"eval_loss": 2.05, "eval_perplexity": None, "evaluation": {"rougeL": 0.25, "perplexity": 12.0}}
     verdict = G.training_verdict(rules, cand, serving)
     assert verdict.reasons == ["eval perplexity 12.00 is over the ceiling of 10"]  # from the evaluation step
     assert "model evaluation rougeL 0.3000 -> 0.2500 (-0.0500)" in verdict.notes
