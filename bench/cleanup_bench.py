@@ -26,6 +26,8 @@ from gitops.ledger.local import LocalLedger  # noqa: E402
 from gitops.spec.policy import Policy  # noqa: E402
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept  # noqa: E402
 
+REPO = "acme/models"  # the repository whose endpoints the benchmark cleans up
+
 
 def populate(fake: FakeAzureML, n: int) -> None:
     now = datetime.now(UTC)
@@ -36,7 +38,7 @@ def populate(fake: FakeAzureML, n: int) -> None:
             {
                 "location": fake.location,
                 "identity": {"type": "SystemAssigned"},
-                "tags": {"managed_by": "finetune-gitops", "gitops_run": f"run-{i}"},
+                "tags": {"managed_by": "finetune-gitops", "gitops_repo": REPO, "gitops_run": f"run-{i}"},
                 "properties": {
                     "authMode": "Key",
                     "scoringUri": f"https://{name}.{fake.location}.inference.ml.azure.com/score",
@@ -54,7 +56,7 @@ def ours(fake: FakeAzureML, workdir: Path) -> tuple[int, float, int]:
     ledger = LocalLedger(workdir / "ledger")
     rules = rules_from(Policy())
     start_calls, t0 = len(fake.calls), time.perf_counter()
-    facts = gather(backend, ledger, rules, None)
+    facts = gather(backend, ledger, rules, None, REPO)
     elapsed = time.perf_counter() - t0
     return len(fake.calls) - start_calls, elapsed, sum(1 for f in facts if f.usage_known)
 

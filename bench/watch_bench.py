@@ -49,7 +49,7 @@ def main(runs: int) -> None:
         specs = ledger_specs(life.ledger.list())
 
         calls, t0 = len(fake.calls), time.perf_counter()
-        result = scan(specs, life.ledger, lambda _: backend, time.time())
+        result = scan(specs, life.ledger, lambda _: backend, time.time(), repo=life.repo)
         watch_s, watch_calls = time.perf_counter() - t0, len(fake.calls) - calls
 
         calls, t0 = len(fake.calls), time.perf_counter()

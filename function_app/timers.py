@@ -36,7 +36,7 @@ def run_cleanup_once() -> int:
     for name in s.cleanup_backends:
         try:
             # The policy the latest run was submitted with (each run's own defaults for its endpoint).
-            verdicts = run_cleanup(s.backend_for(name), s.lifecycle.ledger, s.policy)
+            verdicts = run_cleanup(s.backend_for(name), s.lifecycle.ledger, s.policy, repo=s.lifecycle.repo)
         except Exception as exc:  # noqa: BLE001  (one backend failing leaves the others cleaned up)
             log.error("cleanup on %s failed: %s: %s", name, type(exc).__name__, getattr(exc, "headline", ""))
             continue
@@ -59,7 +59,7 @@ def run_watch_once() -> int:
     now = time.time()
     try:
         ledger = s.lifecycle.ledger
-        result = scan(ledger_specs(ledger.list()), ledger, s.backend_for, now)
+        result = scan(ledger_specs(ledger.list()), ledger, s.backend_for, now, repo=s.lifecycle.repo)
         ledger.save_document(
             WATCH_DOCUMENT,
             {

@@ -18,6 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The repository every test's resources belong to (its identity, the salt of derived names), whatever repository
+# the machine running the tests is building (GitHub Actions sets GITHUB_REPOSITORY).
+os.environ["GITOPS_REPO"] = "acme/models"
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The cleanup policy: pure decisions from facts (no I/O), so every rule is tested on its own.
 
-Safety first: an endpoint the repo does not manage is never touched; unknown usage counts as active;
+Safety first: an endpoint that is not this repository's (``gitops.ownership``) is never touched; unknown usage counts as active;
 a run mid-deploy is skipped; ``keep`` protects; deletions per run are capped.
 """
 
@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from gitops.spec.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, TAG_KEEP
+from gitops.ownership import Claim, claim
+from gitops.spec.naming import TAG_KEEP
 
 KEEP_TAG = TAG_KEEP
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off", "n", "f"})
@@ -40,6 +41,8 @@ class EndpointFacts:
     created_at: datetime | None
     deployments: tuple[DeploymentFacts, ...]
     usage_known: bool
+    repo: str  # this repository's identity: whose endpoints cleanup may touch
+    held: bool = False  # this ledger records a deployment of the endpoint's run on it (an endpoint tagged before gitops_repo)
     last_request_at: datetime | None = None
     run: str | None = None  # the run it serves (tag gitops_run)
     run_status: str | None = None  # from the ledger; None when the ledger has no record
@@ -53,8 +56,8 @@ class EndpointFacts:
     kept_until: datetime | None = None
 
     @property
-    def managed(self) -> bool:
-        return self.tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
+    def owner(self) -> Claim:
+        return claim(self.tags, self.repo, self.held)
 
     @property
     def last_deployed_at(self) -> datetime | None:
@@ -94,8 +97,9 @@ def judge(facts: EndpointFacts, rules: Rules, now: datetime) -> Verdict:
     def verdict(action: Action, *reasons: str, deployments: tuple[str, ...] = ()) -> Verdict:
         return Verdict(facts.name, action, reasons, facts.run, deployments)
 
-    if not facts.managed:
-        return verdict("skip", "not managed by finetune-gitops: never touched")
+    owner = facts.owner
+    if not owner.ours:
+        return verdict("skip", owner.reason)
     if facts.keep or keep_tag_says_keep(facts.tags.get(KEEP_TAG)):
         return verdict("keep", "kept by lifecycle.keep" if facts.keep else f"kept by the {KEEP_TAG} tag")
     if facts.record_unreadable:

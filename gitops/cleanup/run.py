@@ -16,6 +16,7 @@ from gitops.backends.base import Backend, EndpointInfo
 from gitops.cleanup.policy import DeploymentFacts, EndpointFacts, Rules, Verdict, decide
 from gitops.errors import GitopsError
 from gitops.ledger.model import Ledger, RunRecord, update
+from gitops.ownership import held_by
 from gitops.spec import naming
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
@@ -49,7 +50,12 @@ def rules_from(policy: Policy) -> Rules:
 
 
 def _facts(
-    info: EndpointInfo, record: RunRecord | None, usage_known: bool, last_request_at: datetime | None, specs_on_main: set[str] | None
+    info: EndpointInfo,
+    record: RunRecord | None,
+    usage_known: bool,
+    last_request_at: datetime | None,
+    specs_on_main: set[str] | None,
+    repo: str,
 ) -> EndpointFacts:
     run = info.tags.get(naming.TAG_RUN)
     lifecycle = RunSpec.model_validate(record.spec).lifecycle if record and record.spec else None
@@ -62,6 +68,8 @@ def _facts(
         created_at=info.created_at,
         deployments=tuple(DeploymentFacts(d.name, int(info.traffic.get(d.name, 0)), d.created_at) for d in info.deployments),
         usage_known=usage_known,
+        repo=repo,
+        held=held_by(record, info),
         last_request_at=last_request_at,
         run=run,
         run_status=record.status if record else None,
@@ -75,12 +83,13 @@ def _facts(
     )
 
 
-def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[str] | None) -> list[EndpointFacts]:
+def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[str] | None, repo: str) -> list[EndpointFacts]:
     endpoints = backend.list_endpoints()
     records = {r.run: r for r in ledger.list()}
     unreadable = {Path(where).stem for where, _ in ledger.damaged}
     for _, why in ledger.damaged:
         log.warning("cleanup: %s (its endpoint is left alone)", why)
+    # Usage is asked only of endpoints that could be ours (the rule itself needs the record, applied below).
     managed = [e.name for e in endpoints if e.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE]
     try:
         usage = backend.usage(managed, rules.idle_after)
@@ -91,7 +100,7 @@ def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[st
     for info in endpoints:
         u = usage.get(info.name)
         record = records.get(info.tags.get(naming.TAG_RUN, ""))
-        facts = _facts(info, record, bool(u and u.known), u.last_request_at if u else None, specs_on_main)
+        facts = _facts(info, record, bool(u and u.known), u.last_request_at if u else None, specs_on_main, repo)
         if facts.run in unreadable:
             facts = replace(facts, record_unreadable=True)
         out.append(facts)
@@ -105,11 +114,14 @@ def run_cleanup(
     specs_on_main: set[str] | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
+    *,
+    repo: str,
 ) -> list[Verdict]:
-    """Decide and act. ``policy``: the repo's (the CLI reads gitops.yaml); None: the one the latest run carried."""
+    """Decide and act on this repository's (``repo``) endpoints. ``policy``: the repo's (the CLI reads gitops.yaml);
+    None: the one the latest run carried."""
     now = now or datetime.now(UTC)
     rules = rules_from(policy if policy is not None else newest_policy(ledger))
-    verdicts = decide(gather(backend, ledger, rules, specs_on_main), rules, now)
+    verdicts = decide(gather(backend, ledger, rules, specs_on_main, repo), rules, now)
     if dry_run:
         return verdicts
     done = []
@@ -137,7 +149,9 @@ def _record(ledger: Ledger, verdict: Verdict) -> None:
         return
     entry = {"at": time.time(), "action": verdict.action, "endpoint": verdict.endpoint, "reasons": list(verdict.reasons)}
 
-    def change(r: RunRecord) -> RunRecord:
+    def change(r: RunRecord) -> RunRecord | None:
+        if r.endpoint != verdict.endpoint:  # another endpoint tagged with this run's name (another repository's)
+            return None
         updated = r.model_copy(update={"last_cleanup": entry})
         if verdict.action == "delete" and r.endpoint == verdict.endpoint:
             return updated.moved("retired", "; ".join(verdict.reasons)).model_copy(update={"deployment": None})

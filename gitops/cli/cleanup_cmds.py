@@ -32,7 +32,7 @@ def cleanup(
     except GitopsError:
         specs_on_main = None  # not a git checkout (or no such ref): orphans cannot be told, so none is pruned
     lifecycle = local_lifecycle()
-    verdicts = run_cleanup(lifecycle.backend_for(backend), lifecycle.ledger, policy, specs_on_main, dry_run=dry_run)
+    verdicts = run_cleanup(lifecycle.backend_for(backend), lifecycle.ledger, policy, specs_on_main, dry_run=dry_run, repo=lifecycle.repo)
     if as_json:
         sys.stdout.write(
             json.dumps(

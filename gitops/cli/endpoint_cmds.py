@@ -86,10 +86,18 @@ def stop(name: str = typer.Argument(..., help="A run or endpoint name.")) -> Non
 @app.command()
 def delete(name: str = typer.Argument(..., help="A run or endpoint name.")) -> None:
     """Delete a local endpoint and its server; its run is recorded as retired (a later submit brings it back)."""
+    from gitops.errors import ConflictError
     from gitops.ledger.model import update
+    from gitops.ownership import claim, held_by, refusal_hint
 
     lifecycle, backend = _local()
     endpoint, run = _endpoint_of(lifecycle, backend, name)
+    info = backend.get_endpoint(endpoint)
+    got = lifecycle.ledger.get(run) if run else None
+    owner = claim(info.tags, lifecycle.repo, held_by(got[0] if got else None, info)) if info is not None else None
+    if owner is not None and not owner.ours:
+        hint = refusal_hint(endpoint, lifecycle.repo, owner) if owner.verdict == "unproven" else "it is left alone: its owner deletes it"
+        raise ConflictError(f"endpoint {endpoint}: {owner.reason}", hint=hint)
     backend.delete_endpoint(endpoint)
     if run and lifecycle.ledger.get(run) is not None:
         update(

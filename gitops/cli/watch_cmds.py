@@ -47,11 +47,11 @@ def watch(
             specs.append((validated.spec.name, validated.valid()))
         else:
             print(f"warning: {file} is not a valid spec; `gitops validate {file}` says why (skipped)", file=output.err())
-    result = scan(specs, lifecycle.ledger, lifecycle.backend_for, now)
+    result = scan(specs, lifecycle.ledger, lifecycle.backend_for, now, repo=lifecycle.repo)
     if fix:
         actions = []
         for record in lifecycle.ledger.list():
-            actions += restore(record, lifecycle.backend_for(record.backend), now, apply=yes)
+            actions += restore(record, lifecycle.backend_for(record.backend), now, apply=yes, repo=lifecycle.repo)
         verb = "done" if yes else "would do (add --yes to apply)"
         print(f"--fix {verb}:" if actions else "--fix: nothing to restore", file=output.err())
         for line in actions:
@@ -78,4 +78,4 @@ def restore_one(lifecycle: Any, record: Any) -> list[str]:
     name, now = record.run, time.time()
     backend = lifecycle.backend_for(record.backend)
     retired = retire_if_gone(lifecycle.ledger, name, backend, now)
-    return [retired] if retired else restore(record, backend, now, apply=True)
+    return [retired] if retired else restore(record, backend, now, apply=True, repo=lifecycle.repo)

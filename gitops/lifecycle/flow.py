@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops.backends.base import Backend, Feature, JobState, Provisioning
-from gitops.errors import ConflictError, GitopsError, NotFoundError, SpecError, TransientBackendError
+from gitops.errors import ConfigurationError, ConflictError, GitopsError, NotFoundError, SpecError, TransientBackendError
 from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
 from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, endpoint_move, update
 from gitops.lifecycle import steps as S
 from gitops.lifecycle.queue import StepMessage, StepQueue
+from gitops.ownership import same_repository
 from gitops.report.metrics import MetricsReader
 from gitops.spec import naming
-from gitops.spec.capabilities import ensure_supported
+from gitops.spec.capabilities import ensure_supported, kind_of
 from gitops.spec.findings import error
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
@@ -128,6 +129,7 @@ class Lifecycle:
         claim_lease_s: float = CLAIM_LEASE_S,
         step_budget_s: float = STEP_BUDGET_S,
         policy: Policy | None = None,
+        repo: str | None = None,
     ) -> None:
         from gitops.settings import Settings
 
@@ -138,6 +140,8 @@ class Lifecycle:
         self.reader_for = reader_for  # where a backend's training metrics are read, for the run report
         # Derived endpoint names hash the repository in, as the plan does, so the plan shows the name that is used.
         self.name_salt = Settings.load().repo if name_salt is None else name_salt
+        # This repository's identity, on everything it creates: what makes a resource ours (gitops.ownership).
+        self.repo = self.name_salt if repo is None else repo
         self.queue = queue  # None: the caller drives runs itself (``settle``)
         self.clock = clock
         self.claim_lease_s = claim_lease_s
@@ -421,16 +425,31 @@ class Lifecycle:
         backend = self.backend_for(spec.backend)
         tags = {
             naming.TAG_RUN: spec.name,
+            naming.TAG_REPO: self.repo,
             naming.TAG_DIGEST: validated.training_digest,
             naming.TAG_COMMIT: commit or "",
             naming.TAG_PR: pr or "",
         }
+        if kind_of(spec.backend).shared_workspace and not self.repo.strip():
+            raise ConfigurationError(
+                f"this repository has no identity (GITOPS_REPO is not set): nothing is submitted to the {spec.backend} "
+                "workspace, which other repositories may share, without it",
+                hint="set GITOPS_REPO=<owner/name> (the Function App and CI set it)",
+            )
         try:
             model = backend.resolve_model(spec)
             data = backend.prepare_data(spec, job)
-            return backend.submit(spec, validated.params, job, tags, model, data), data
+            status = backend.submit(spec, validated.params, job, tags, model, data)
         except SpecError as exc:  # the backend's own checks (model, compute, quota): on the spec's lines
             raise _located(exc, validated) from None
+        owner = status.tags.get(naming.TAG_REPO)
+        if owner is not None and not same_repository(owner, self.repo):
+            # The same run name and training sections in another repository give the same deterministic job name.
+            raise ConflictError(
+                f"job {job} was submitted by repository {owner}, not this one ({self.repo})",
+                hint="give the run another name (runs/<name>.yaml and name:), or change its training sections",
+            )
+        return status, data
 
     def _queue_version(
         self, record: RunRecord, version: str, validated: ValidSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy
@@ -500,6 +519,9 @@ class Lifecycle:
         run = event.tags.get(naming.TAG_RUN)
         if not run:
             return self._ignore(event, None, "not a run of this repository (no gitops_run tag)")
+        owner = event.tags.get(naming.TAG_REPO)
+        if owner is not None and not same_repository(owner, self.repo):
+            return self._ignore(event, run, f"a run of repository {owner}, not this one")
         if self.topics and (event.topic or "").lower() not in self.topics:
             return self._ignore(event, run, f"topic {event.topic or '(none)'} is not a workspace of ours")
         if event.run_type and event.run_type != "azureml.PipelineRun":
@@ -633,7 +655,7 @@ class Lifecycle:
             )
         try:
             reader = (lambda: self.reader_for(record.backend)) if self.reader_for is not None else None  # type: ignore[misc]
-            return step.run(S.StepContext(record, cursor, self.backend_for(record.backend), now, reader))
+            return step.run(S.StepContext(record, cursor, self.backend_for(record.backend), now, reader, self.repo))
         except TransientBackendError as exc:  # throttled, a 5xx, a timeout: look again later, until the deadline
             return S.wait(S.backoff(cursor.attempt), exc.headline)
         except GitopsError as exc:

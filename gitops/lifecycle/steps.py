@@ -18,8 +18,10 @@ from gitops.backends.base import Backend, JobState, Provisioning
 from gitops.ledger.model import Cursor, RunRecord, RunStatus
 from gitops.lifecycle import gate as G
 from gitops.lifecycle.smoke import extract_reply, run_smoke_test
+from gitops.ownership import claim, held_by, identity_tags, refusal_hint
 from gitops.report.metrics import MetricsReader
 from gitops.spec import naming
+from gitops.spec.capabilities import kind_of
 from gitops.spec.model import RunSpec
 from gitops.spec.policy import waived_evidence
 
@@ -77,6 +79,7 @@ class StepContext:
     backend: Backend
     now: float
     reader: Callable[[], MetricsReader] | None = None  # where the training metrics are (the gate reads them)
+    repo: str = ""  # this repository's identity (owner/name): what makes a resource ours
 
     @cached_property
     def spec(self) -> RunSpec:
@@ -117,18 +120,25 @@ def register(ctx: StepContext) -> Outcome:
 
 
 def ensure_endpoint(ctx: StepContext) -> Outcome:
-    """One rule for every backend: an endpoint is ours to deploy to only when absent or tagged with this run."""
+    """One rule for every backend: an endpoint is ours to deploy to only when absent, or this repository's (see
+    ``gitops.ownership``) and tagged with this run. Writing the tags adopts an endpoint made before gitops_repo."""
     name = ctx.cursor.endpoint
     if not name:
         return fail("the run has no endpoint name recorded", record={"error": "no endpoint name"})
+    if kind_of(ctx.record.backend).shared_workspace and not ctx.repo.strip():
+        return fail(
+            f"this repository has no identity (GITOPS_REPO is not set): nothing is written to the {ctx.record.backend} "
+            "workspace, which other repositories may share, without it; set GITOPS_REPO=<owner/name>"
+        )
     info = ctx.backend.get_endpoint(name)
     if info is not None:
+        got = claim(info.tags, ctx.repo, held=held_by(ctx.record, info))
+        if not got.ours:
+            return fail(f"endpoint {name}: {got.reason}; {refusal_hint(name, ctx.repo, got)}")
         owner = info.tags.get(naming.TAG_RUN)
-        if info.tags.get(naming.MANAGED_BY_TAG) != naming.MANAGED_BY_VALUE:
-            return fail(f"endpoint {name} exists and is not managed by finetune-gitops; it is never taken over")
         if owner != ctx.record.run:
             return fail(f"endpoint {name} belongs to run '{owner}'; two runs never share an endpoint")
-    wanted = {naming.MANAGED_BY_TAG: naming.MANAGED_BY_VALUE, naming.TAG_RUN: ctx.record.run}
+    wanted = {**identity_tags(ctx.repo), naming.TAG_RUN: ctx.record.run}
     if ctx.spec.lifecycle.keep:  # on the endpoint itself: cleanup keeps it even if the run's record is lost
         wanted[naming.TAG_KEEP] = "true"
     if info is None or any(info.tags.get(k) != v for k, v in wanted.items()):

@@ -80,6 +80,9 @@ class BackendKind:
     held_out_local_files: bool
     held_out_elsewhere: str
     eval_loss_follows_strategy: bool  # no eval loss is logged under finetune.params.evaluation_strategy: disable
+    # Other repositories may use the same workspace (an Azure ML workspace is a team's): nothing is written there
+    # without this repository's identity (GITOPS_REPO) on it.
+    shared_workspace: bool = False
 
     def supports(self, feature: Feature) -> bool:
         return feature not in self.unsupported
@@ -116,6 +119,7 @@ KINDS: dict[str, BackendKind] = {
         held_out_local_files=False,
         held_out_elsewhere="the Function reads a test split from an azureml: data asset or datastore path, not from a URL",
         eval_loss_follows_strategy=True,
+        shared_workspace=True,
     ),
 }
 ONLINE_CHECKED = frozenset(k.name for k in KINDS.values() if k.online_checks)

@@ -42,6 +42,8 @@ DEFAULT_DEPLOY_SKU = "Standard_NC24ads_A100_v4"
 TAG_RUN, TAG_DIGEST, TAG_COMMIT, TAG_PR = "gitops_run", "gitops_digest", "gitops_commit", "gitops_pr"
 TAG_JOB = "gitops_job"  # on a registered model: the job that trained it (a second registration finds it)
 MANAGED_BY_TAG, MANAGED_BY_VALUE = "managed_by", "finetune-gitops"
+# The repository (owner/name) whose ledger made a resource: two repositories may share one workspace and run names.
+TAG_REPO = "gitops_repo"
 # lifecycle.keep carried on the endpoint itself, so that cleanup keeps it even when the run's record is lost.
 TAG_KEEP = "gitops_keep"
 

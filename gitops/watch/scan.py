@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from gitops.backends.base import Backend, EndpointInfo, Provisioning
 from gitops.errors import GitopsError
 from gitops.ledger.model import Ledger, RunRecord
+from gitops.ownership import claim, held_by
 from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED
 from gitops.spec.model import RunSpec
@@ -110,8 +111,9 @@ def _split(traffic: dict[str, int]) -> str:
     return ", ".join(f"{d} {p}%" for d, p in sorted(traffic.items())) or "no traffic"
 
 
-def _ours(info: EndpointInfo, run: str) -> bool:
-    return info.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE and info.tags.get(naming.TAG_RUN) == run
+def _ours(info: EndpointInfo, record: RunRecord, repo: str) -> bool:
+    """This repository's endpoint (``gitops.ownership``), tagged as this run's."""
+    return claim(info.tags, repo, held_by(record, info)).ours and info.tags.get(naming.TAG_RUN) == record.run
 
 
 def _live_traffic(info: EndpointInfo) -> dict[str, int]:
@@ -125,7 +127,7 @@ def _unasked(info: EndpointInfo, d: Declared) -> list[str]:
     return sorted(x.name for x in info.deployments if x.name not in keep and x.state is not Provisioning.DELETING)
 
 
-def drift_findings(record: RunRecord, backend: Backend, now: float) -> list[WatchFinding]:
+def drift_findings(record: RunRecord, backend: Backend, now: float, *, repo: str) -> list[WatchFinding]:
     """A serving run's endpoint against its record. Runs that roll out, are held or retired are not compared."""
     if not record.serves or not record.endpoint or not record.deployment:
         return []
@@ -144,17 +146,17 @@ def drift_findings(record: RunRecord, backend: Backend, now: float) -> list[Watc
                 f"`gitops reconcile {run}` records the run retired; merge the spec again to deploy it anew",
             )
         ]
-    if not _ours(info, run):
-        tags = f"managed_by={info.tags.get(naming.MANAGED_BY_TAG)}, gitops_run={info.tags.get(naming.TAG_RUN)}"
+    if not _ours(info, record, repo):
+        tags = ", ".join(f"{k}={info.tags.get(k)}" for k in (naming.MANAGED_BY_TAG, naming.TAG_REPO, naming.TAG_RUN))
         return [
             WatchFinding(
                 "drift",
                 "error",
                 run,
                 ep,
-                f"endpoint {ep} is no longer tagged as run {run}'s ({tags}): the watch and cleanup leave it alone",
-                f"put the tags back ({naming.MANAGED_BY_TAG}="
-                f"{naming.MANAGED_BY_VALUE}, {naming.TAG_RUN}={run}) or move the spec to another endpoint",
+                f"endpoint {ep} is no longer tagged as run {run}'s of this repository ({tags}): the watch and cleanup leave it alone",
+                f"put the tags back ({naming.MANAGED_BY_TAG}={naming.MANAGED_BY_VALUE}, {naming.TAG_REPO}={repo}, "
+                f"{naming.TAG_RUN}={run}) or move the spec to another endpoint",
             )
         ]
     out = []
@@ -248,6 +250,8 @@ def scan(
     backend_for: Callable[[str], Backend],
     now: float,
     online_backends: frozenset[str] = ONLINE_CHECKED,
+    *,
+    repo: str,
 ) -> Scan:
     """Every spec's online checks (``(run, validated)``; backends with online checks only) and every live run's
     drift. A spec or endpoint that cannot be looked at is a finding of its own, never a silent pass."""
@@ -284,7 +288,7 @@ def scan(
     for record in records:
         result.runs += 1
         try:
-            result.findings += drift_findings(record, backend_for(record.backend), now)
+            result.findings += drift_findings(record, backend_for(record.backend), now, repo=repo)
         except GitopsError as exc:
             result.findings.append(
                 WatchFinding(
@@ -315,7 +319,7 @@ def ledger_specs(records: Iterable[RunRecord]) -> list[tuple[str, ValidSpec]]:
     return out
 
 
-def restore(record: RunRecord, backend: Backend, now: float, apply: bool) -> list[str]:
+def restore(record: RunRecord, backend: Backend, now: float, apply: bool, *, repo: str) -> list[str]:
     """What ``--fix`` does for one live run (done only when ``apply``): its serving deployment back to 100%, and the
     deployments nobody asked for deleted once they take no traffic. Never on an endpoint not tagged as this run's,
     a ``keep`` run, or one that rolls out or is held."""
@@ -323,7 +327,7 @@ def restore(record: RunRecord, backend: Backend, now: float, apply: bool) -> lis
         return []
     d = Declared.of(record, now)
     info = backend.get_endpoint(record.endpoint)
-    if info is None or not _ours(info, record.run) or info.deployment(record.deployment) is None:
+    if info is None or not _ours(info, record, repo) or info.deployment(record.deployment) is None:
         return []
     ep, dep = record.endpoint, record.deployment
     traffic, extras = _live_traffic(info), _unasked(info, d)

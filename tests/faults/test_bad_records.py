@@ -72,7 +72,7 @@ def test_reconcile_status_and_cleanup_carry_on_past_a_bad_record(tmp_path: Path,
     ep.mkdir(parents=True)
     old = (datetime.now(UTC) - timedelta(days=30)).timestamp()
     (ep / "endpoint.json").write_text(
-        '{"name": "lost-ep", "tags": {"managed_by": "finetune-gitops", "gitops_run": "lost"}, '
+        '{"name": "lost-ep", "tags": {"managed_by": "finetune-gitops", "gitops_repo": "acme/models", "gitops_run": "lost"}, '
         f'"deployments": {{}}, "traffic": {{}}, "created_at": {old}}}'
     )
     (backend.ws.endpoint_dir("bad-ep")).mkdir(parents=True)
@@ -80,7 +80,7 @@ def test_reconcile_status_and_cleanup_carry_on_past_a_bad_record(tmp_path: Path,
     status = cli("status")
     assert status.exit_code == 0 and "good" in status.out and "lost.json cannot be read" in status.err
     assert cli("reconcile").exit_code == 0
-    verdicts = run_cleanup(backend, ledger, Policy(), now=datetime.now(UTC) + timedelta(days=30))
+    verdicts = run_cleanup(backend, ledger, Policy(), now=datetime.now(UTC) + timedelta(days=30), repo="acme/models")
     (verdict,) = [v for v in verdicts if v.endpoint == "lost-ep"]
     assert verdict.action == "skip" and "cannot be read" in verdict.reasons[0]
     assert backend.get_endpoint("lost-ep") is not None and not [v for v in verdicts if v.endpoint == "bad-ep"]

@@ -247,7 +247,9 @@ def test_the_cleanup_timer_applies_the_policy_the_runs_were_submitted_with(app_s
 
     assert app_services.policy is None  # what the timer passes: the runs' own policies decide
     three_hours_on = datetime.now(UTC) + timedelta(hours=3)  # deployed, then not called for three hours
-    (verdict,) = run_cleanup(app_services.backend_for("azureml"), app_services.lifecycle.ledger, app_services.policy, now=three_hours_on)
+    (verdict,) = run_cleanup(
+        app_services.backend_for("azureml"), app_services.lifecycle.ledger, app_services.policy, now=three_hours_on, repo="acme/models"
+    )
     assert verdict.action == "delete" and "(idle_after 1h)" in verdict.reasons[0]
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "retired"
 

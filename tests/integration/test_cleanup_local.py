@@ -34,7 +34,7 @@ def test_cleanup_of_real_local_endpoints(tmp_path: Path) -> None:
     ledger = LocalLedger(tmp_path / "ledger")
     validated = validate_text(SPEC, "idle-run.yaml")
     spec = validated.require()
-    managed = {"managed_by": "finetune-gitops"}
+    managed = {"managed_by": "finetune-gitops", "gitops_repo": "acme/models"}
     backend.begin_endpoint("idle-ep", {**managed, "gitops_run": "idle-run"})
     backend.begin_endpoint("kept-ep", {**managed, "gitops_run": "kept-run", "gitops_keep": "true"})
     backend.begin_endpoint("foreign-ep", {"team": "someone-else"})
@@ -56,12 +56,12 @@ def test_cleanup_of_real_local_endpoints(tmp_path: Path) -> None:
     port_of = {name: read_json(backend.ws.endpoint_dir(name) / "endpoint.json")["port"] for name in pid_of}
 
     later = datetime.now(UTC) + timedelta(days=2)  # two days with no request
-    dry = run_cleanup(backend, ledger, Policy(), dry_run=True, now=later)
+    dry = run_cleanup(backend, ledger, Policy(), dry_run=True, now=later, repo="acme/models")
     assert {v.endpoint: v.action for v in dry} == {"idle-ep": "delete", "kept-ep": "keep", "foreign-ep": "skip"}
     assert all(_port_open(p) for p in port_of.values())  # a dry run touches nothing
     assert ledger.get("idle-run")[0].status == "live"  # type: ignore[index]
 
-    real = run_cleanup(backend, ledger, Policy(), now=later)
+    real = run_cleanup(backend, ledger, Policy(), now=later, repo="acme/models")
     assert [(v.endpoint, v.action, v.reasons) for v in real] == [(v.endpoint, v.action, v.reasons) for v in dry]
     assert not is_running(pid_of["idle-ep"], str(backend.ws.endpoint_dir("idle-ep")))
     assert not _port_open(port_of["idle-ep"])
@@ -85,8 +85,9 @@ def test_cli_dry_run_json(cli, monkeypatch, tmp_path: Path) -> None:
     import json
 
     monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setenv("GITOPS_REPO", "acme/models")
     backend = LocalBackend(tmp_path / "ws")
-    backend.begin_endpoint("busy-ep", {"managed_by": "finetune-gitops", "gitops_run": "busy"})
+    backend.begin_endpoint("busy-ep", {"managed_by": "finetune-gitops", "gitops_repo": "acme/models", "gitops_run": "busy"})
     try:
         result = cli("cleanup", "--dry-run", "--json", "--repo", str(tmp_path))
         assert result.exit_code == 0, result.err

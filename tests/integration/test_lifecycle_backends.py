@@ -523,7 +523,7 @@ def test_a_held_candidate_is_removed_by_a_rollback_or_when_its_hold_runs_out(dri
 
 def test_cleanup_retires_an_expired_endpoint(driver: Driver) -> None:
     later = datetime.now(UTC) + timedelta(days=3)
-    verdicts = run_cleanup(driver.backend, driver.lifecycle.ledger, Policy(), now=later)
+    verdicts = run_cleanup(driver.backend, driver.lifecycle.ledger, Policy(), now=later, repo=driver.lifecycle.repo)
     assert [(v.endpoint, v.action) for v in verdicts] == [("behave-ep", "delete")] and "expired" in verdicts[0].reasons[0]
     assert driver.backend.get_endpoint("behave-ep") is None
     assert driver.record().status == "retired"

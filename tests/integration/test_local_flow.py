@@ -340,13 +340,19 @@ def test_a_hand_edited_local_endpoint_is_drift_and_fix_restores_it(world: World)
 
     live = world.record()
     world.backend.begin_traffic("flow-ep", {})  # by hand: the serving deployment loses its traffic
-    result = scan([], world.lifecycle.ledger, lambda _: world.backend, time.time())
+    result = scan([], world.lifecycle.ledger, lambda _: world.backend, time.time(), repo=world.lifecycle.repo)
     (drift,) = [f for f in result.findings if f.run == "flow-run"]
     assert drift.kind == "drift" and "no traffic" in drift.what and drift.fixable
-    assert restore(live, world.backend, time.time(), apply=True) == [f"flow-run: flow-ep traffic no traffic -> {live.deployment} 100%"]
+    assert restore(live, world.backend, time.time(), apply=True, repo=world.lifecycle.repo) == [
+        f"flow-run: flow-ep traffic no traffic -> {live.deployment} 100%"
+    ]
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None and info.traffic == {live.deployment: 100}
-    assert [f for f in scan([], world.lifecycle.ledger, lambda _: world.backend, time.time()).findings if f.run == "flow-run"] == []
+    assert [
+        f
+        for f in scan([], world.lifecycle.ledger, lambda _: world.backend, time.time(), repo=world.lifecycle.repo).findings
+        if f.run == "flow-run"
+    ] == []
 
 
 def test_a_killed_worker_is_reported_failed_not_running(tmp_path: Path) -> None:

@@ -208,7 +208,7 @@ def test_a_forged_completed_event_for_a_running_job_changes_nothing(world: World
 def test_an_endpoint_of_another_run_is_never_taken_over(world: World) -> None:
     job = world.submit_completed()
     endpoint = world.record().endpoint
-    world.backend.begin_endpoint(endpoint, {"managed_by": "finetune-gitops", "gitops_run": "someone-else"})
+    world.backend.begin_endpoint(endpoint, {"managed_by": "finetune-gitops", "gitops_repo": "acme/models", "gitops_run": "someone-else"})
     world.lifecycle.on_job_event(world.event(job))
     world.deliver()
     after = world.record()

@@ -437,7 +437,10 @@ def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_back
     record = lifecycle.submit(validated)
     assert record.endpoint == planned and planned.startswith("phi4-ultrachat-")
     other = Lifecycle(LocalLedger(tmp_path / "other"), lambda name: azure_backend, name_salt="other/repo")
-    assert other.submit(validated).endpoint != planned  # two repos' runs of one name never share an endpoint
+    # Their own version of the run (the same training sections would be the same job, which is ours: refused).
+    theirs = validate_text(text.replace("learning_rate: 5.0e-6", "learning_rate: 6.0e-6"), "runs/phi4-ultrachat.yaml")
+    assert "learning_rate: 5.0e-6" in text and theirs.ok
+    assert other.submit(theirs).endpoint != planned  # two repos' runs of one name never share an endpoint
 
 
 def test_the_sdks_own_validation_errors_read_as_one_clear_line(azure_backend) -> None:
@@ -455,12 +458,13 @@ def test_cleanup_removes_a_stuck_zero_percent_deployment_on_azure(azure_fake, az
     from gitops.spec.policy import Policy
 
     spec = spec_with()
-    azure_backend.begin_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_run": "phi3"})
+    azure_backend.begin_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_repo": "acme/models", "gitops_run": "phi3"})
     for name in ("blue", "green"):
         azure_backend.begin_deployment("phi3-ep", name, RegisteredModel("m", "1", "azureml:m:1"), spec)
     azure_backend.begin_traffic("phi3-ep", {"blue": 100})  # green was left at 0% by a rollout that died
     azure_backend.clients.remember_location("eastus")
-    verdicts = run_cleanup(azure_backend, LocalLedger(tmp_path / "ledger"), Policy(), now=datetime.now(UTC) + timedelta(hours=3))
+    later = datetime.now(UTC) + timedelta(hours=3)
+    verdicts = run_cleanup(azure_backend, LocalLedger(tmp_path / "ledger"), Policy(), now=later, repo="acme/models")
     assert [(v.action, v.deployments) for v in verdicts] == [("delete_deployments", ("green",))]
     assert azure_fake.deployments("phi3-ep") == ["blue"]
     assert "gitops_pending" not in azure_fake.endpoint("phi3-ep")["tags"]  # nothing is left pending

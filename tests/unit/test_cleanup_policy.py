@@ -16,7 +16,8 @@ RULES = Rules(
     prune_orphans=False,
     max_deletions_per_run=2,
 )
-MANAGED = {"managed_by": "finetune-gitops", "gitops_run": "r"}
+REPO = "acme/models"
+MANAGED = {"managed_by": "finetune-gitops", "gitops_repo": REPO, "gitops_run": "r"}
 
 
 def facts(
@@ -35,6 +36,7 @@ def facts(
         created_at=deployed,
         deployments=(DeploymentFacts("blue", 100, deployed),),
         usage_known=known,
+        repo=REPO,
         last_request_at=None if last_request_h is None else NOW - timedelta(hours=last_request_h),
         run="r",
     )
@@ -86,6 +88,22 @@ def test_keep_protects(kw: dict, reason: str) -> None:
 def test_unmanaged_is_never_touched() -> None:
     v = judge(facts(deployed_h=30 * 24, tags={"team": "other"}), RULES, NOW)
     assert v.action == "skip" and "never touched" in v.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("tags", "held", "action", "reason"),
+    [
+        ({**MANAGED, "gitops_repo": "globex/llm"}, False, "skip", "managed by repository globex/llm, not this one (acme/models)"),
+        ({**MANAGED, "gitops_repo": "ACME/Models"}, False, "delete", "expired"),  # GitHub names ignore case
+        ({**MANAGED, "gitops_repo": ""}, False, "skip", "managed by repository (none named)"),
+        ({"managed_by": "finetune-gitops", "gitops_run": "r"}, False, "skip", "names no repository (gitops_repo is missing)"),
+        ({"managed_by": "finetune-gitops", "gitops_run": "r"}, True, "delete", "expired"),  # from before the tag: the ledger's
+        ({"managed_by": "finetune-gitops", "gitops_keep": "true"}, False, "skip", "names no repository"),  # keep is no claim
+    ],
+)
+def test_only_this_repositorys_endpoints_are_touched(tags: dict[str, str], held: bool, action: str, reason: str) -> None:
+    v = judge(facts(deployed_h=30 * 24, last_request_h=None, tags=tags, held=held), RULES, NOW)
+    assert v.action == action and v.reasons[0].startswith(reason), v
 
 
 def test_deploy_in_progress_is_skipped() -> None:

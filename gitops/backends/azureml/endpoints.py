@@ -20,8 +20,9 @@ from gitops.backends.azureml.errors import call
 from gitops.backends.azureml.lro import start_deployment_delete, start_deployment_write, start_endpoint_delete, start_endpoint_write
 from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Provisioning, RegisteredModel
 from gitops.errors import BackendError, ConflictError, NotFoundError, SpecError, TransientBackendError
+from gitops.ownership import same_repository
 from gitops.spec.model import RunSpec
-from gitops.spec.naming import DEFAULT_DEPLOY_SKU, MANAGED_BY_TAG, MANAGED_BY_VALUE
+from gitops.spec.naming import DEFAULT_DEPLOY_SKU, MANAGED_BY_TAG, MANAGED_BY_VALUE, TAG_REPO
 
 DEPLOYED_AT_TAG = "gitops_deployed_at"  # when traffic last moved to a new deployment: the clock of expire_after
 # A deployment created and not yet given traffic, "<name>@<created>". The SDK strips 0% entries from the traffic
@@ -117,6 +118,12 @@ class AzureEndpoints:
                     f"endpoint {name} exists and is not managed by finetune-gitops",
                     hint="set deploy.endpoint to another name; we never take over an endpoint we did not create",
                 )
+            owner, mine = (existing.tags or {}).get(TAG_REPO), tags.get(TAG_REPO)
+            if owner is not None and mine is not None and not same_repository(owner, mine):
+                raise ConflictError(
+                    f"endpoint {name} is managed by repository {owner}, not {mine}",
+                    hint="give the spec its own deploy.endpoint; one repository never writes another's endpoint",
+                )
             if any((existing.tags or {}).get(k) != v for k, v in tags.items()):
                 self._retag(existing, tags)
             return self._info(existing)
@@ -164,7 +171,11 @@ class AzureEndpoints:
             instance_count=d.instance_count,
             liveness_probe=ProbeSettings(initial_delay=d.liveness_initial_delay_s),
             request_settings=OnlineRequestSettings(request_timeout_ms=d.request_timeout_ms),
-            tags={MANAGED_BY_TAG: MANAGED_BY_VALUE, "gitops_model": f"{model.name}:{model.version}"},
+            tags={
+                MANAGED_BY_TAG: MANAGED_BY_VALUE,
+                "gitops_model": f"{model.name}:{model.version}",
+                **({TAG_REPO: current.tags[TAG_REPO]} if TAG_REPO in (current.tags or {}) else {}),
+            },
         )
         start_deployment_write(self.clients, entity)
         return DeploymentInfo(
