@@ -17,6 +17,7 @@ from gitops.cost.estimate import CostEstimate, assess
 from gitops.cost.prices import PriceBook, PriceSource
 from gitops.errors import GitopsError, RequestError, SpecError
 from gitops.ledger.model import RunRecord, endpoint_move
+from gitops.markdown import code, text
 from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED, not_hosted
 from gitops.spec.findings import Finding, error, has_errors, note
@@ -167,16 +168,18 @@ def render_checks(checks: list[SpecCheck]) -> str:
     lines = ["### Online checks (workspace, model, compute)", ""]
     for check in checks:
         skipped = " (no online checks for this backend)" if check.validated.ok and not check.online_checked else ""
-        lines.append(f"- {'✅' if check.ok else '❌'} `{check.path}`{skipped}")
+        lines.append(f"- {'✅' if check.ok else '❌'} {code(check.path)}{skipped}")
         if not check.validated.ok:  # its own lines are in the plan above; here, why nothing was asked online
             errors = sum(1 for f in check.validated.findings if f.is_error)
             lines.append(f"  - fails the offline checks ({errors} error(s), listed in the plan): the online checks did not run")
         if check.effect is not None:
             lines.append(f"  - against the run as it stands: **{_EFFECT_WORDS[check.effect]}**")
         if check.cost is not None and check.cost.billed:
-            lines.append(f"  - cost: training {check.cost.training_line()}; serving {check.cost.serving_line()} ({check.cost.prices_from})")
+            cost = f"training {check.cost.training_line()}; serving {check.cost.serving_line()} ({check.cost.prices_from})"
+            lines.append(f"  - cost: {text(cost)}")
         lines += [
-            f"  - {'**error**' if f.is_error else f.severity.value}: `{f.path}`: {f.message}" + (f" ({f.hint})" if f.hint else "")
+            f"  - {'**error**' if f.is_error else f.severity.value}: {code(f.path)}: {text(f.message)}"
+            + (f" ({text(f.hint)})" if f.hint else "")
             for f in check.online
         ]
     return "\n".join(lines) + "\n"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from gitops.markdown import code, text
 from gitops.plan import Plan, SpecPlan, ttl_summary
+from gitops.spec.findings import Finding
 
 PLAN_MARKER = "<!-- finetune-gitops:plan -->"
 COMMENT_LIMIT = 65_000  # GitHub refuses comments over 65,536 characters
@@ -95,45 +97,53 @@ def render_text(plan: Plan) -> str:
 
 
 def _md_spec(spec: SpecPlan) -> str:
+    """One spec's section. Every value a spec (or a file name) controls goes through ``code`` or ``text``."""
     status = "❌ invalid" if not spec.valid else "✅ valid"
-    renamed = f" (from `{spec.old_path}`)" if spec.old_path else ""
-    out = [f"### {_ICONS[spec.status]} `{spec.path}` — {spec.status}{renamed} — {status}", ""]
+    renamed = f" (from {code(spec.old_path)})" if spec.old_path else ""
+    out = [f"### {_ICONS[spec.status]} {code(spec.path)} — {spec.status}{renamed} — {status}", ""]
     d = spec.derived
     if d is not None:
         gpus = d.gpus_per_node if d.gpus_per_node is not None else "? (checked online)"
         rows = [
-            ("Backend", d.backend),
-            ("Model", f"`{d.model}`"),
-            ("Data", d.data),
-            ("Compute", f"`{d.compute}` · {d.instance_type or '-'} · {d.nodes} node(s)"),
-            ("GPUs per node", str(gpus)),
+            ("Backend", text(d.backend)),
+            ("Model", code(d.model)),
+            ("Data", text(d.data)),
+            ("Compute", f"{code(d.compute)} · {text(d.instance_type or '-')} · {d.nodes} node(s)"),
+            ("GPUs per node", text(gpus)),
             ("Effective batch size", str(d.effective_batch_size)),
-            ("Job", f"`{d.job_name}`"),
-            ("Display name", f"`{d.display_name}`"),
-            ("Registered model", f"`{d.model_name}`"),
-            ("Endpoint", f"`{d.endpoint}` · {d.deploy_instance_type or '-'}"),
-            ("Traffic", d.traffic),
-            ("Gate", d.gate),
-            ("TTL", ttl_summary(d)),
+            ("Job", code(d.job_name)),
+            ("Display name", code(d.display_name)),
+            ("Registered model", code(d.model_name)),
+            ("Endpoint", f"{code(d.endpoint)} · {text(d.deploy_instance_type or '-')}"),
+            ("Traffic", text(d.traffic)),
+            ("Gate", text(d.gate)),
+            ("TTL", text(ttl_summary(d))),
         ]
         if spec.effect:
-            rows.insert(0, ("Effect", f"**{effect_text(spec)}**"))
+            rows.insert(0, ("Effect", f"**{text(effect_text(spec))}**"))
         if spec.cost is not None:
-            rows += [("Training cost", training_text(spec)), ("Serving cost", spec.cost.serving_line())]
+            rows += [("Training cost", text(training_text(spec))), ("Serving cost", text(spec.cost.serving_line()))]
             if spec.cost.billed:
-                rows += [("Prices", spec.cost.prices_from), ("Quota", "checked against the region's vCPU quota by the online checks below")]
+                rows += [
+                    ("Prices", text(spec.cost.prices_from)),
+                    ("Quota", "checked against the region's vCPU quota by the online checks below"),
+                ]
         out += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
     elif spec.effect:
-        out += [f"**{effect_text(spec)}**", ""]
+        out += [f"**{text(effect_text(spec))}**", ""]
     if spec.changes:
         out += ["<details><summary>Changed fields</summary>", "", "| field | before | after |", "|---|---|---|"]
-        out += [f"| `{c.path}` | `{_short(c.old, 40)}` | `{_short(c.new, 40)}` |" for c in spec.changes]
+        out += [f"| {code(c.path)} | {code(_short(c.old, 40))} | {code(_short(c.new, 40))} |" for c in spec.changes]
         out += ["", "</details>", ""]
-    for f in spec.findings:
-        icon = {"error": "❌", "warning": "⚠️"}.get(f.severity.value, "ℹ️")
-        hint = f" — {f.hint}" if f.hint else ""
-        out.append(f"- {icon} line {f.line}: `{f.path or '(document)'}`: {f.message}{hint}")
+    out += [finding_item(f) for f in spec.findings]
     return "\n".join(out).rstrip() + "\n"
+
+
+def finding_item(f: Finding, indent: str = "") -> str:
+    """A finding as a list item: its line, its field and what to do, each escaped."""
+    icon = {"error": "❌", "warning": "⚠️"}.get(f.severity.value, "ℹ️")
+    hint = f" — {text(f.hint)}" if f.hint else ""
+    return f"{indent}- {icon} line {f.line}: {code(f.path or '(document)')}: {text(f.message)}{hint}"
 
 
 def render_markdown(plan: Plan, limit: int = COMMENT_LIMIT, extra: str = "") -> str:
@@ -141,16 +151,17 @@ def render_markdown(plan: Plan, limit: int = COMMENT_LIMIT, extra: str = "") -> 
     head = [
         PLAN_MARKER,
         f"## finetune-gitops plan: {'✅' if plan.ok else '❌'} {_summary(plan)}",
-        f"`{plan.base[:10]}` → `{plan.head[:10]}`",
+        f"{code(plan.base[:10])} → {code(plan.head[:10])}",
         "",
     ]
-    head += [f"- ❌ `{f.file}` line {f.line}: `{f.path}`: {f.message}" for f in plan.policy_findings]
-    head += [f"- ⚠️ prices: {note}" for note in plan.price_notes]
+    head += [f"- ❌ {code(f.file)} line {f.line}: {code(f.path)}: {text(f.message)}" for f in plan.policy_findings]
+    head += [f"- ⚠️ prices: {text(note)}" for note in plan.price_notes]
     shown = [s for s in plan.specs if s.status != "unchanged" or not s.valid]
     unchanged = len(plan.specs) - len(shown)
-    tail = [f"\n{unchanged} unchanged valid spec(s) not shown." if unchanged else "", extra]
+    tail = [f"{unchanged} unchanged valid spec(s) not shown.\n" if unchanged else "", extra]
     body = "\n".join(head) + "\n"
-    footer = "\n".join(t for t in tail if t) + "\n"
+    # After a blank line: a section may end in an HTML block (</details>), which would swallow what follows it.
+    footer = "\n" + "\n".join(t for t in tail if t) + "\n"
     # Invalid specs first, so that truncation never hides an error.
     sections = [_md_spec(s) for s in sorted(shown, key=lambda s: s.valid)]
     for i, section in enumerate(sections):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gitops.markdown import code, label, text
 from gitops.report.build import Delta, RunReport
 
 REPORT_MARKER = "<!-- finetune-gitops:report -->"
@@ -47,11 +48,11 @@ def _chart(run: str, curves: dict[str, list[tuple[int, float]]], max_points: int
     lines = [
         "```mermaid",
         "xychart-beta",
-        f'    title "{title}: {run}"',
+        f'    title "{label(title)}: {label(run)}"',
         f'    x-axis "step" [{", ".join(str(s) for s in grid)}]',
         f'    y-axis "loss" {max(0.0, low - pad):.3f} --> {high + pad:.3f}',
     ]
-    lines += [f'    line "{name}" [{", ".join(f"{v:.4f}" for v in vs)}]' for name, vs in series.items()]
+    lines += [f'    line "{label(name)}" [{", ".join(f"{v:.4f}" for v in vs)}]' for name, vs in series.items()]
     lines.append("```")
     return "\n".join(lines)
 
@@ -109,21 +110,26 @@ def _gate(report: RunReport) -> str:
 
 def render_markdown(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None, png: str | None = None) -> str:
     """The report for a PR comment or a file; ``png``: the loss curves' image beside it, linked."""
-    out = [REPORT_MARKER, f"## Run report: `{report.run}`", "", "| | |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in _rows(report)]
-    if report.smoke_reply:
-        out += ["", f"> Smoke reply: {report.smoke_reply[:200]}"]
+    out = [REPORT_MARKER, f"## Run report: {code(report.run)}", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {text(v)} |" for k, v in _rows(report)]
+    if report.smoke_reply:  # what the model said: never markup
+        out += ["", f"> Smoke reply: {text(report.smoke_reply[:200])}"]
     for chart in mermaid_charts(report):
         out += ["", chart]
     if png:
-        out += ["", f"![Loss per step: {report.run} ({report.job_name})]({png})"]
+        out += ["", f"![Loss per step: {text(report.run)} ({text(report.job_name)})](<{_link_target(png)}>)"]
     if deltas:
-        out += ["", f"### Compared with `{against}`", "", "| metric | this run | other | change |", "|---|---|---|---|"]
-        out += [f"| {d.label} | {_num(d.this)} | {_num(d.other)} | {_num(d.change, '+.4f')} |" for d in deltas]
+        out += ["", f"### Compared with {code(against)}", "", "| metric | this run | other | change |", "|---|---|---|---|"]
+        out += [f"| {text(d.label)} | {_num(d.this)} | {_num(d.other)} | {_num(d.change, '+.4f')} |" for d in deltas]
     if report.params:
         out += ["", "<details><summary>Parameters</summary>", "", "| parameter | value |", "|---|---|"]
-        out += [f"| `{k}` | `{v}` |" for k, v in report.params.items()] + ["", "</details>"]
+        out += [f"| {code(k)} | {code(v)} |" for k, v in report.params.items()] + ["", "</details>"]
     return "\n".join(out) + "\n"
+
+
+def _link_target(path: str) -> str:
+    """A link destination in ``<...>``: no line break, no angle bracket (the only marks that end it)."""
+    return "".join(c for c in path if c not in "<>\n\r").replace(" ", "%20")
 
 
 def render_text(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:

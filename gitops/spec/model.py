@@ -18,6 +18,11 @@ DEFAULT_COMPONENT_VERSION = "0.0.82"  # the chat_completion_pipeline version a s
 RUN_NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 ENDPOINT_NAME_PATTERN = r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
 DURATION_PATTERN = r"^[1-9][0-9]*[smhdw]$"
+# Identifiers are strict at validation, so what a reviewer reads of them is what they are (they are escaped where they
+# are written, too): names, versions, labels, SKUs; a dataset id or directory; a GitHub handle or @org/team.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+DATASET_PATTERN = r"^[A-Za-z0-9._/][A-Za-z0-9._/-]*$"
+OWNER_PATTERN = r"^@?[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$"
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DURATION = timedelta(days=3650)  # ten years: anything longer is a typo that would overflow date arithmetic
@@ -39,6 +44,15 @@ def _bounded_duration(text: str) -> str:
     return text
 
 
+def _one_line_path(text: str) -> str:
+    """A path or URI: anything a file name may hold, but no line break or control character."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError("a path holds no line break or control character")
+    return text
+
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=IDENTIFIER_PATTERN)]
+PathText = Annotated[str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_one_line_path)]
 RunName = Annotated[str, StringConstraints(min_length=3, max_length=24, pattern=RUN_NAME_PATTERN)]
 EndpointName = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=ENDPOINT_NAME_PATTERN)]
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN), AfterValidator(_bounded_duration)]
@@ -54,11 +68,11 @@ class Strict(BaseModel):
 class ModelRef(Strict):
     """The foundation model: a registry model by version (or label), or a local model directory."""
 
-    registry: str = Field("azureml", description="Registry holding the model; 'local' for the local backend's registry.")
-    name: str = Field(..., min_length=1, description="Model name, e.g. Phi-3-mini-4k-instruct.")
-    version: str | None = Field(None, description="Pinned model version (reproducible).")
-    label: str | None = Field(None, description="A label such as 'latest' (not reproducible: warns).")
-    path: str | None = Field(None, description="A local Hugging Face model directory (local backend only).")
+    registry: Identifier = Field("azureml", description="Registry holding the model; 'local' for the local backend's registry.")
+    name: Identifier = Field(..., description="Model name, e.g. Phi-3-mini-4k-instruct.")
+    version: Identifier | None = Field(None, description="Pinned model version (reproducible).")
+    label: Identifier | None = Field(None, description="A label such as 'latest' (not reproducible: warns).")
+    path: PathText | None = Field(None, description="A local Hugging Face model directory (local backend only).")
 
     @model_validator(mode="after")
     def _one_selector(self) -> ModelRef:
@@ -73,12 +87,14 @@ class ModelRef(Strict):
 class DataSpec(Strict):
     """Training data: a dataset id with splits and a prefix slice, or explicit train/test files."""
 
-    dataset: str | None = Field(None, description="A Hugging Face dataset id or local dataset directory.")
-    train_split: str = "train_sft"
-    test_split: str = "test_sft"
+    dataset: str | None = Field(
+        None, max_length=1024, pattern=DATASET_PATTERN, description="A Hugging Face dataset id or local dataset directory."
+    )
+    train_split: Identifier = "train_sft"
+    test_split: Identifier = "test_sft"
     sample_percent: float = Field(100, gt=0, le=100, description="Prefix slice split[0%:N%] of every split.")
-    train_path: str | None = Field(None, description="Local path, azureml:// or https URI of the train jsonl.")
-    test_path: str | None = None
+    train_path: PathText | None = Field(None, description="Local path, azureml:// or https URI of the train jsonl.")
+    test_path: PathText | None = None
 
     @model_validator(mode="after")
     def _source(self) -> DataSpec:
@@ -90,13 +106,13 @@ class DataSpec(Strict):
 
 
 class ComputeSpec(Strict):
-    cluster: str | None = Field(None, min_length=2, description="Compute cluster name; omit for serverless.")
-    instance_type: str | None = Field(None, description="VM SKU, e.g. Standard_NC24ads_A100_v4.")
+    cluster: Identifier | None = Field(None, min_length=2, description="Compute cluster name; omit for serverless.")
+    instance_type: Identifier | None = Field(None, description="VM SKU, e.g. Standard_NC24ads_A100_v4.")
     nodes: Count = Field(1, ge=1, le=64)
 
 
 class FinetuneSpec(Strict):
-    component_version: str = Field(DEFAULT_COMPONENT_VERSION, description="Pinned chat_completion_pipeline version.")
+    component_version: Identifier = Field(DEFAULT_COMPONENT_VERSION, description="Pinned chat_completion_pipeline version.")
     params: dict[str, Any] = Field(default_factory=dict, description="Inputs of the component (see docs/spec.md).")
 
 
@@ -206,7 +222,7 @@ class RolloutSpec(Strict):
 
 class DeploySpec(Strict):
     endpoint: EndpointName | None = Field(None, description="Endpoint name; derived from the run name when omitted.")
-    instance_type: str | None = None
+    instance_type: Identifier | None = None
     instance_count: Count = Field(1, ge=1, le=100)
     liveness_initial_delay_s: Count = Field(600, ge=0, le=3600)
     request_timeout_ms: Count = Field(90000, ge=1000, le=180000)
@@ -240,7 +256,9 @@ class RunSpec(Strict):
 
     name: RunName = Field(..., description="3-24 chars: lowercase letters, digits, single '-'; starts with a letter.")
     backend: Literal["azureml", "local"] = "azureml"
-    owner: str | None = Field(None, description="Who answers for this run (a GitHub handle or team).")
+    owner: str | None = Field(
+        None, max_length=100, pattern=OWNER_PATTERN, description="Who answers for this run (a GitHub handle or @org/team)."
+    )
     description: str | None = None
     model: ModelRef
     data: DataSpec

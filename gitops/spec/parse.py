@@ -10,11 +10,22 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from gitops.spec.findings import Finding, error
+from gitops.spec.model import IDENTIFIER_PATTERN
 from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml
 
 M = TypeVar("M", bound=BaseModel)
 
+_IDENTIFIER = "letters, digits, '.', '_' and '-', starting with a letter or digit"
+# By the field's dotted path first, then by its last name.
 _PATTERN_HINTS = {
+    "model.name": f"a model name: {_IDENTIFIER}, e.g. Phi-4-mini-instruct",
+    "model.registry": f"a registry name: {_IDENTIFIER}, e.g. azureml",
+    "model.version": f"a version: {_IDENTIFIER}, e.g. 8",
+    "model.label": f"a label: {_IDENTIFIER}, e.g. latest",
+    "data.dataset": "a Hugging Face dataset id (owner/name, e.g. HuggingFaceH4/ultrachat_200k) or a directory: "
+    "letters, digits, '.', '_', '-' and '/'",
+    "owner": "a GitHub handle (alice) or team (@acme/ml-platform)",
+    "register.name": f"a model name: {_IDENTIFIER}",
     "name": "3-24 characters: lowercase letters, digits and single '-', starting with a letter, e.g. phi3-chat",
     "endpoint": "3-32 characters: letters, digits and '-', starting with a letter, not ending with '-'",
     "idle_after": "a number and a unit (s, m, h, d, w), e.g. 30m, 24h, 7d",
@@ -59,7 +70,8 @@ def findings_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocumen
             hint = f"add '{loc[-1]}:' to the spec"
         elif kind == "string_pattern_mismatch":
             message = f"{err['input']!r} does not match the required pattern {err['ctx']['pattern']}"
-            hint = _PATTERN_HINTS.get(str(loc[-1]))
+            by_name = None if loc[-1] == "name" and len(loc) > 1 else _PATTERN_HINTS.get(str(loc[-1]))
+            hint = _PATTERN_HINTS.get(dotted(loc)) or by_name or (_IDENTIFIER if err["ctx"]["pattern"] == IDENTIFIER_PATTERN else None)
         else:
             message = err["msg"].removeprefix("Value error, ")
             if "input" in err and not isinstance(err["input"], (dict, list)) and kind not in ("value_error",):

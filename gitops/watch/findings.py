@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from gitops.markdown import code, text
+
 Kind = Literal["model", "sku", "quota", "compute", "drift", "gone", "unreadable"]
 WATCH_MARKER = "<!-- finetune-gitops:watch -->"
 WATCH_DOCUMENT = "watch"  # the ledger document the watch timer keeps its latest findings in
@@ -57,10 +59,6 @@ def render_text(findings: list[WatchFinding]) -> str:
     return "\n".join(lines) + tail + "\n"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(findings: list[WatchFinding], at: str) -> str:
     """The one tracked issue's body: a marker line, a summary, a row per finding with the edit that fixes it."""
     icon = {"error": "❌", "warning": "⚠️", "note": "ℹ️"}
@@ -69,7 +67,7 @@ def render_markdown(findings: list[WatchFinding], at: str) -> str:
         return "\n".join([*head, "Nothing to do: every model, SKU and quota holds and every endpoint runs as declared."]) + "\n"
     rows = ["| | run | about | what | since | fix |", "|---|---|---|---|---|---|"]
     rows += [
-        f"| {icon[f.severity]} | `{f.run}` | `{_cell(f.subject)}` | {_cell(f.what)} | {f.since or '-'} | {_cell(f.fix)} |"
+        f"| {icon[f.severity]} | {code(f.run)} | {code(f.subject)} | {text(f.what)} | {text(f.since or '-')} | {text(f.fix)} |"
         for f in ordered(findings)
     ]
     foot = [
