@@ -1,7 +1,9 @@
-"""HTTP functions: ``POST /api/validate``, ``POST /api/submit``, ``GET /api/runs/{name}``.
+"""HTTP functions: ``POST /api/validate``, ``POST /api/submit``, ``GET /api/runs[/{name}]``, ``GET /api/watch``,
+``POST /api/runs/{name}/retry|promote|rollback``.
 
-Each is parse -> authorize -> dispatch to ``gitops`` -> answer. ``validate`` and ``submit`` need a GitHub
-OIDC token of the configured repository (``submit``: a push to main) on top of the function key.
+Each is authorize -> parse -> dispatch to ``gitops`` -> answer. Every one needs a GitHub OIDC token of the
+configured repository on top of the function key (``submit``: a push to main; retry and the decisions: main),
+checked before the services are built, so an unverified caller costs no storage, SDK or backend call.
 """
 
 from __future__ import annotations
@@ -11,10 +13,18 @@ from typing import Any
 import azure.functions as func
 
 from function_app.http_common import handled, json_response, limit_body, read_json
-from function_app.services import services
+from function_app.services import gatekeeper, services
 from gitops.errors import ForbiddenError, NotFoundError, RequestError, SpecError
 
 bp = func.Blueprint()
+
+
+def authorized(req: func.HttpRequest, **rules: bool) -> Any:
+    """Who is asking, checked first: the body's size, then the OIDC token (``rules``: main_only, main_push_only),
+    before the services are built, so that nothing touches storage, an SDK or a backend for an unverified caller."""
+    settings, verifier = gatekeeper()
+    limit_body(req, settings.max_body_bytes)
+    return verifier.verify(req.headers.get("Authorization"), **rules)
 
 
 def _spec_texts(items: Any) -> list[Any]:
@@ -34,9 +44,8 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
     from gitops.ledger.model import lookup
     from gitops.online import check_specs, policy_from_text, render_checks
 
+    authorized(req)  # who is asking, before the body is even parsed
     s = services()
-    limit_body(req, s.settings.max_body_bytes)
-    s.verifier.verify(req.headers.get("Authorization"))  # who is asking, before the body is even parsed
     body = read_json(req, s.settings.max_body_bytes)
     checks = check_specs(
         _spec_texts(body.get("specs")),
@@ -56,9 +65,8 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
     from gitops.online import check_specs, policy_from_text
     from gitops.spec.capabilities import not_hosted
 
+    caller = authorized(req, main_push_only=True)
     s = services()
-    limit_body(req, s.settings.max_body_bytes)
-    caller = s.verifier.verify(req.headers.get("Authorization"), main_push_only=True)
     body = read_json(req, s.settings.max_body_bytes)
     commit = str(body.get("commit") or caller.sha or "")
     if caller.sha and commit != caller.sha:
@@ -101,6 +109,9 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def get_run(req: func.HttpRequest) -> func.HttpResponse:
+    """A run's record (its spec, policy, history, gate verdict, data URIs), or its report: for this repository's
+    workflows only (its OIDC token), never for the function key alone."""
+    authorized(req)
     name = req.route_params.get("name", "")
     found = services().lifecycle.ledger.get(name)
     if found is None:
@@ -118,7 +129,9 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
 
 def list_runs(req: func.HttpRequest) -> func.HttpResponse:
     """What the scheduled report workflow needs to know which pull requests to comment on: each run's status, its
-    pull request and the job its report is of (no specs, no secrets). Unreadable records are named, not fatal."""
+    pull request and the job its report is of (no specs, no secrets). Unreadable records are named, not fatal.
+    This repository's OIDC token, as every read of the ledger."""
+    authorized(req)
     ledger = services().lifecycle.ledger
     runs = [
         {
@@ -139,8 +152,8 @@ def get_watch(req: func.HttpRequest) -> func.HttpResponse:
     endpoints run is not for whoever holds the function key)."""
     from gitops.watch.findings import WATCH_DOCUMENT, WatchFinding, render_markdown
 
+    authorized(req)
     s = services()
-    s.verifier.verify(req.headers.get("Authorization"))
     document = s.lifecycle.ledger.load_document(WATCH_DOCUMENT)
     if document is None:
         raise NotFoundError("the watch has not run yet", hint="the watch timer records its findings (GITOPS_WATCH_SCHEDULE)")
@@ -154,9 +167,8 @@ def _who(caller: Any) -> str:
 
 
 def retry(req: func.HttpRequest) -> func.HttpResponse:
+    caller = authorized(req, main_only=True)
     s = services()
-    limit_body(req, s.settings.max_body_bytes)
-    caller = s.verifier.verify(req.headers.get("Authorization"), main_only=True)
     name = req.route_params.get("name", "")
     record = s.lifecycle.retry(name, who=_who(caller))
     return json_response({"run": record.run, "job_name": record.job_name, "attempt": record.attempt, "status": record.status}, 202)
@@ -165,9 +177,8 @@ def retry(req: func.HttpRequest) -> func.HttpResponse:
 def decide(req: func.HttpRequest, action: str) -> func.HttpResponse:
     """A person's decision on a run (``promote`` a held candidate, ``rollback``), from a workflow run on main: who
     and why go into the run's history."""
+    caller = authorized(req, main_only=True)
     s = services()
-    limit_body(req, s.settings.max_body_bytes)
-    caller = s.verifier.verify(req.headers.get("Authorization"), main_only=True)
     body = read_json(req, s.settings.max_body_bytes)
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:

@@ -32,14 +32,27 @@ class Services:
 
 
 _current: Services | None = None
+_gate: tuple[FunctionSettings, OidcVerifier] | None = None  # what authenticates, built without the rest
+
+
+def gatekeeper() -> tuple[FunctionSettings, OidcVerifier]:
+    """The settings and the OIDC verifier alone: a caller is verified before anything touches storage, an SDK or a
+    backend (building the lifecycle opens the ledger and the queue; an unauthenticated request must not)."""
+    global _gate
+    if _current is not None:
+        return _current.settings, _current.verifier
+    if _gate is None:
+        settings = FunctionSettings.load()
+        _gate = (settings, OidcVerifier(settings))
+    return _gate
 
 
 def default_services() -> Services:
     from gitops.lifecycle.wiring import function_lifecycle, price_book
 
-    settings = FunctionSettings.load()
+    settings, verifier = gatekeeper()
     lifecycle = function_lifecycle()
-    return Services(settings, OidcVerifier(settings), lifecycle, lifecycle.backend_for, prices=price_book(live=True))
+    return Services(settings, verifier, lifecycle, lifecycle.backend_for, prices=price_book(live=True))
 
 
 def services() -> Services:
@@ -50,5 +63,5 @@ def services() -> Services:
 
 
 def use_services(value: Services | None) -> None:
-    global _current
-    _current = value
+    global _current, _gate
+    _current, _gate = value, None

@@ -7,6 +7,25 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# The Storage emulator's well-known account (published by Microsoft with Azurite): what the Functions host reads
+# "UseDevelopmentStorage=true" as. The Storage SDKs refuse that shorthand, so it is expanded here, once.
+DEVELOPMENT_STORAGE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+
+
+def storage_connection_string(value: str | None) -> str | None:
+    """A connection string as the Storage SDKs take it: ``UseDevelopmentStorage=true`` (the Functions host's and
+    local.settings.json's shorthand) is the emulator's well-known account on 127.0.0.1."""
+    if value is None or not value.strip():
+        return None
+    if value.strip().rstrip(";").lower() == "usedevelopmentstorage=true":
+        return DEVELOPMENT_STORAGE
+    return value
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -33,10 +52,10 @@ class Settings:
             subscription_id=e.get("AZURE_SUBSCRIPTION_ID"),
             resource_group=e.get("AZURE_RESOURCE_GROUP"),
             workspace_name=e.get("AZUREML_WORKSPACE_NAME"),
-            ledger_connection_string=e.get("GITOPS_LEDGER_CONNECTION_STRING"),
+            ledger_connection_string=storage_connection_string(e.get("GITOPS_LEDGER_CONNECTION_STRING")),
             ledger_account_url=e.get("GITOPS_LEDGER_ACCOUNT_URL"),
             ledger_container=e.get("GITOPS_LEDGER_CONTAINER", "gitops-ledger"),
-            queue_connection_string=e.get("GITOPS_QUEUE") or None,
+            queue_connection_string=storage_connection_string(e.get("GITOPS_QUEUE")),
             queue_service_uri=e.get("GITOPS_QUEUE__queueServiceUri") or None,
             queue_name=e.get("GITOPS_QUEUE_NAME", "gitops-steps"),
         )

@@ -16,13 +16,17 @@ class AzuriteError(RuntimeError):
     """Azurite is not installed, exited, or did not answer in time."""
 
 
-def start(service: str, location: Path, timeout_s: float = 60.0) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``azurite-<service>`` (blob or queue) on a free loopback port; the process and the port, once it answers."""
+def start(service: str, location: Path, timeout_s: float = 60.0, port: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``azurite-<service>`` (blob or queue) on a free loopback port (or ``port``: the emulator's default ones,
+    for what reads ``UseDevelopmentStorage=true``); the process and the port, once it answers."""
     binary = REPO_ROOT / "node_modules" / ".bin" / f"azurite-{service}"
     if not binary.exists():
         raise AzuriteError("Azurite is not installed: run `make tools` (npm install), as `make test` does")
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise AzuriteError(f"port {port} on 127.0.0.1 is taken: stop what listens there (another emulator?)") from None
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [

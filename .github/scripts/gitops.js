@@ -29,8 +29,9 @@ async function upsertComment({ github, context, issue_number, marker, body }) {
 
 // Post each live run's report to the pull request that merged it: one comment per run, kept up to date when a
 // new version goes live. `only`: one run's name (a person's dispatch), else every live run with a pull request.
-async function postReports({ core, github, context, only }) {
-  const listed = await callFunction({ core, method: 'GET', path: '/api/runs' });
+// `audience`: the Function's OIDC audience; reading the ledger needs this repository's token, not the key alone.
+async function postReports({ core, github, context, only, audience }) {
+  const listed = await callFunction({ core, method: 'GET', path: '/api/runs', audience });
   if (!listed.ok) throw new Error(`GET /api/runs answered ${listed.status}`);
   const { runs, unreadable } = await listed.json();
   for (const why of unreadable || []) core.warning(`ledger: ${why}`);
@@ -39,7 +40,7 @@ async function postReports({ core, github, context, only }) {
     if ((only && r.run !== only) || r.status !== 'live' || !r.report_job) continue;
     const pr = Number(r.pr);
     if (!Number.isInteger(pr) || pr <= 0) continue;  // merged without a pull request: nowhere to post
-    const res = await callFunction({ core, method: 'GET', path: `/api/runs/${encodeURIComponent(r.run)}?format=markdown` });
+    const res = await callFunction({ core, method: 'GET', path: `/api/runs/${encodeURIComponent(r.run)}?format=markdown`, audience });
     if (!res.ok) {
       core.warning(`no report for ${r.run} (${res.status})`);
       continue;

@@ -104,7 +104,7 @@ def test_a_failing_timer_logs_and_returns(app_services, azurite, caplog, functio
     assert "reconcile failed" in caplog.text and "cleanup on azureml failed" in caplog.text
 
 
-def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake, call) -> None:
+def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake, call, token) -> None:
     from gitops.ledger.model import update
     from tests.conftest import run_report
 
@@ -117,10 +117,13 @@ def test_get_run_serves_the_attached_report_as_markdown(app_services, azure_fake
         final_train_loss=1.25,
         smoke_reply="Red, yellow and blue.",
     )
-    no_report = call("get_run", method="GET", route_params={"name": record.run}, params={"format": "markdown"})
+    github = {"Authorization": f"Bearer {token()}"}
+    no_report = call("get_run", method="GET", route_params={"name": record.run}, params={"format": "markdown"}, headers=github)
     assert no_report.status_code == 404 and "no report yet" in no_report.get_body().decode()
     update(app_services.lifecycle.ledger, record.run, lambda r: r.model_copy(update={"report": report.summary()}))
-    response = call("get_run", method="GET", route_params={"name": record.run}, params={"format": "markdown"})
+    anonymous = call("get_run", method="GET", route_params={"name": record.run}, params={"format": "markdown"})
+    assert anonymous.status_code == 401
+    response = call("get_run", method="GET", route_params={"name": record.run}, params={"format": "markdown"}, headers=github)
     text = response.get_body().decode()
     assert response.status_code == 200 and response.mimetype == "text/markdown"
     assert record.job_name in text and "1.25" in text and "Red, yellow and blue." in text
@@ -254,11 +257,13 @@ def test_the_cleanup_timer_applies_the_policy_the_runs_were_submitted_with(app_s
     assert app_services.lifecycle.ledger.get(record.run)[0].status == "retired"
 
 
-def test_the_function_lists_what_the_report_workflow_reads(app_services, azure_fake, call) -> None:
+def test_the_function_lists_what_the_report_workflow_reads(app_services, azure_fake, call, token) -> None:
     import json
 
     record = submitted(app_services, azure_fake)
-    answer = call("list_runs", method="GET", headers={})
+    assert call("list_runs", method="GET", headers={}).status_code == 401
+    assert call("list_runs", method="GET", headers={"Authorization": f"Bearer {token(repository='globex/other')}"}).status_code == 403
+    answer = call("list_runs", method="GET", headers={"Authorization": f"Bearer {token()}"})
     assert answer.status_code == 200
     (run,) = json.loads(answer.get_body())["runs"]
     assert {"run", "status", "pr", "report_job"} <= set(run) and run["run"] == record.run and "spec" not in run

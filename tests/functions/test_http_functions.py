@@ -63,7 +63,7 @@ def test_validate_answers_the_online_checks(app_services, call, token) -> None:
     # Priced (no live price source here: the snapshot), and judged against the run the ledger holds (none yet).
     assert body["results"][0]["effect"] == "train" and body["results"][0]["cost"]["deploy_hourly"] == 3.673
     assert "against the run as it stands: **a new run: train, then deploy**" in body["markdown"]
-    assert "- cost: training $3.67/h" in body["markdown"] and "(snapshot of " in body["markdown"]
+    assert "- cost: training \\$3.67/h" in body["markdown"] and "(snapshot of " in body["markdown"]
     assert "  - note: `compute.instance_type`: quota: training needs 24 vCPUs (1 x Standard_NC24ads_A100_v4)" in body["markdown"]
 
 
@@ -134,9 +134,11 @@ def test_submit_starts_one_job_per_digest(app_services, azure_fake, call, token)
     assert again.status_code == 200 and body_of(again)["job_name"] == body["job_name"] and body_of(again)["created"] is False
     assert len([c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]) == 1
 
-    record = call("get_run", method="GET", headers={}, route_params={"name": "phi4-ultrachat"})
+    anonymous = call("get_run", method="GET", headers={}, route_params={"name": "phi4-ultrachat"})
+    assert anonymous.status_code == 401  # the function key alone reads no record
+    record = call("get_run", method="GET", headers=bearer(tok), route_params={"name": "phi4-ultrachat"})
     assert record.status_code == 200 and body_of(record)["job_name"] == body["job_name"] and body_of(record)["pr"] == "12"
-    missing = call("get_run", method="GET", headers={}, route_params={"name": "nope"})
+    missing = call("get_run", method="GET", headers=bearer(tok), route_params={"name": "nope"})
     assert missing.status_code == 404 and "no run named" in body_of(missing)["error"]["message"]
 
 

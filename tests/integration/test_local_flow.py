@@ -219,7 +219,12 @@ def test_score_contract_over_http(world: World) -> None:
     assert greedy.status_code == 400 and "max_new_tokens" in greedy.json()["error"]["message"]
     port = int(info.scoring_uri.split(":")[2].split("/")[0])
     assert requests.get(f"http://127.0.0.1:{port}/health/live", timeout=5).status_code == 200
-    assert requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=5).json()["status"] == "ready"
+    assert requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=5).json() == {"status": "ready"}  # no key: no names
+    assert set(requests.get(f"http://127.0.0.1:{port}/health/ready", headers=auth, timeout=5).json()) == {
+        "status",
+        "deployments",
+        "traffic",
+    }
     time.sleep(1.5)  # stats are flushed once a second
     usage = world.backend.usage(["flow-ep"], window=None)["flow-ep"]  # type: ignore[arg-type]
     assert usage.known and usage.requests is not None and usage.requests >= 5 and usage.last_request_at is not None

@@ -107,7 +107,7 @@ def test_cli_writes_report_and_png_and_compares_with_the_previous_version(traine
     assert text.startswith("<!-- finetune-gitops:report -->")
     assert "### Compared with `rep (previous version, job-a)`" in text
     assert "```mermaid\nxychart-beta" in text and "| Smoke test | passed in 32 ms |" in text
-    assert "![Loss per step: rep (job-b)](loss.png)" in text  # the file beside it, linked
+    assert "![Loss per step: rep (job-b)](<loss.png>)" in text  # the file beside it, linked
     assert "| smoke latency ms | 31.5000 | 187.0000 | -155.5000 |" in text  # the previous version's own smoke test
     assert "| eval perplexity |" in text
     with Image.open(out / "loss.png") as image:

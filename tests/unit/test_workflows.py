@@ -143,7 +143,7 @@ const { postReports } = require(process.argv[1]);
   process.env.FUNCTION_URL = process.argv[2];
   process.env.FUNCTION_KEY = 'fn-key';
   const warnings = [];
-  const core = { getIDToken: async () => 'unused', warning: (m) => warnings.push(m) };
+  const core = { getIDToken: async (aud) => `token-for-${aud}`, warning: (m) => warnings.push(m) };
   const comments = [{ id: 1, body: 'a reviewer says hi' }];
   const calls = [];
   const github = {
@@ -159,8 +159,9 @@ const { postReports } = require(process.argv[1]);
   };
   const context = { repo: { owner: 'acme', repo: 'models' } };
   const rounds = [];
-  for (let i = 0; i < 3; i++) rounds.push(await postReports({ core, github, context }));
-  rounds.push(await postReports({ core, github, context, only: 'other' }));
+  const audience = 'api://aud';
+  for (let i = 0; i < 3; i++) rounds.push(await postReports({ core, github, context, audience }));
+  rounds.push(await postReports({ core, github, context, only: 'other', audience }));
   console.log(JSON.stringify({ rounds, calls, comments, warnings }));
 })().catch((e) => { console.error(e); process.exit(1); });
 """
@@ -175,6 +176,7 @@ def test_the_report_workflow_posts_each_live_runs_report_once_and_updates_it_whe
 
     def function(method: str, path: str, headers: dict[str, str], body: bytes) -> object:
         assert headers.get("x-functions-key") == "fn-key"
+        assert headers.get("Authorization") == "Bearer token-for-api://aud"  # the ledger is read for a token only
         if path == "/api/runs":
             version["n"] += 1
             return {
