@@ -48,9 +48,9 @@ class JobEvent:
         if self.type == RUN_COMPLETED:
             return "completed"
         status = (self.run_status or "").lower()
-        return {"completed": "completed", "finished": "completed", "failed": "failed", "canceled": "canceled", "cancelled": "canceled"}.get(
-            status
-        )
+        # NotResponding is terminal (azure-ai-ml's JobStatus): a failure, which the first step confirms on the job itself.
+        outcomes = {"completed": "completed", "finished": "completed", "failed": "failed", "notresponding": "failed"}
+        return {**outcomes, "canceled": "canceled", "cancelled": "canceled"}.get(status)
 
 
 def _pick(data: dict[str, Any], name: str) -> Any:

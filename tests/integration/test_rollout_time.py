@@ -494,6 +494,22 @@ def test_a_forged_failed_event_for_a_running_job_marks_nothing_failed(world: Wor
     assert after.status == "running" and after.error is None and after.cursor is None  # the job's own state decided
 
 
+def test_a_job_that_stops_responding_is_a_failure_not_ignored(world: World) -> None:
+    """NotResponding is a terminal JobStatus of azure-ai-ml: its RunStatusChanged event once needed "no action"."""
+    record = world.lifecycle.submit(world.spec())
+    world.fake.set_job_status(record.job_name, "NotResponding")
+    event = build_event(
+        topic=world.fake.ws_path,
+        experiment="chat_completion",
+        run_id=record.job_name,
+        status="NotResponding",
+        tags=world.fake.job(record.job_name)["properties"]["tags"],
+    )
+    assert world.lifecycle.on_job_event(event)[0].action == "scheduled"
+    world.deliver()
+    assert world.record().status == "failed" and world.record().cursor is None
+
+
 def test_an_event_without_a_topic_is_not_ours(world: World) -> None:
     record = world.lifecycle.submit(world.spec())
     world.fake.set_job_status(record.job_name, "Completed")

@@ -214,7 +214,10 @@ def test_job_status_and_cancel(azure_fake, azure_backend) -> None:
     assert azure_backend.get_job(status.name).state.value == "queued"
     azure_fake.set_job_status(status.name, "Running")
     assert azure_backend.get_job(status.name).state.value == "running"
-    azure_backend.cancel_job(status.name)
+    calls = len(azure_fake.calls)
+    azure_backend.cancel_job(status.name)  # the documented 202 + Location: started, never polled inside the call
+    assert [m for m, u in azure_fake.calls[calls:] if "fake-operations" in u] == []
+    assert [m for m, u in azure_fake.calls[calls:] if u.split("?")[0].endswith("/cancel")] == ["POST"]
     assert azure_backend.get_job(status.name).state.value == "canceled"
     assert azure_backend.get_job("no-such-job") is None
 

@@ -127,7 +127,9 @@ class AzureJobs:
         status = self.get(job_name)
         if status is None or status.state.terminal:
             return
-        call(f"canceling job {job_name}", lambda: ws.jobs.begin_cancel(job_name).result())
+        # Started, not awaited: the service answers 202 with a Location to poll every 30 s, inside the submit that
+        # supersedes the job (the next look at the job sees it canceled).
+        call(f"canceling job {job_name}", lambda: ws.jobs.begin_cancel(job_name, polling=False))
 
     @staticmethod
     def _status(job: Any) -> JobStatus:
