@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from gitops.spec.capabilities import kind_of
 from gitops.spec.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, TAG_REPO, TAG_RUN
 
 if TYPE_CHECKING:
@@ -83,6 +84,24 @@ def claim(tags: Mapping[str, str], repo: str, held: bool = False) -> Claim:
         f"names no repository ({TAG_REPO} is missing) and this repository's ledger records no deployment on it: "
         "another repository's, or made before the tag; never touched",
     )
+
+
+def claim_endpoint(info: _Endpoint, record: RunRecord | None, repo: str) -> Claim:
+    """``claim`` of an endpoint as a backend shows it, with this ledger's ``record`` of the run as the evidence."""
+    return claim(info.tags, repo, held_by(record, info))
+
+
+def missing_identity(backend: str, repo: str) -> str | None:
+    """Why nothing may be written to ``backend`` for a repository without an identity, or None when it may."""
+    if kind_of(backend).shared_workspace and not repo.strip():
+        return (
+            f"this repository has no identity (GITOPS_REPO is not set): nothing is written to the {backend} workspace, "
+            "which other repositories may share, without it"
+        )
+    return None
+
+
+IDENTITY_HINT = "set GITOPS_REPO=<owner/name> (the Function App and CI set it)"
 
 
 def refusal_hint(name: str, repo: str, got: Claim) -> str:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops.events import build_event
 from gitops.ledger.local import LocalLedger
 from gitops.lifecycle.flow import Decision, Lifecycle
 from gitops.lifecycle.queue import MemoryQueue
@@ -60,13 +59,7 @@ class World:
         return got[0]
 
     def event(self, job: str, event_id: str | None = None) -> dict[str, Any]:
-        body = build_event(
-            topic=self.fake.ws_path,
-            experiment="chat_completion",
-            run_id=job,
-            status="completed",
-            tags=self.fake.job(job)["properties"]["tags"],
-        )
+        body = self.fake.job_event(job)
         if event_id:
             body["id"] = event_id
         return body

@@ -88,13 +88,13 @@ def delete(name: str = typer.Argument(..., help="A run or endpoint name.")) -> N
     """Delete a local endpoint and its server; its run is recorded as retired (a later submit brings it back)."""
     from gitops.errors import ConflictError
     from gitops.ledger.model import update
-    from gitops.ownership import claim, held_by, refusal_hint
+    from gitops.ownership import claim_endpoint, refusal_hint
 
     lifecycle, backend = _local()
     endpoint, run = _endpoint_of(lifecycle, backend, name)
     info = backend.get_endpoint(endpoint)
     got = lifecycle.ledger.get(run) if run else None
-    owner = claim(info.tags, lifecycle.repo, held_by(got[0] if got else None, info)) if info is not None else None
+    owner = claim_endpoint(info, got[0] if got else None, lifecycle.repo) if info is not None else None
     if owner is not None and not owner.ours:
         hint = refusal_hint(endpoint, lifecycle.repo, owner) if owner.verdict == "unproven" else "it is left alone: its owner deletes it"
         raise ConflictError(f"endpoint {endpoint}: {owner.reason}", hint=hint)

@@ -26,10 +26,10 @@ from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
 from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, endpoint_move, update
 from gitops.lifecycle import steps as S
 from gitops.lifecycle.queue import StepMessage, StepQueue
-from gitops.ownership import same_repository
+from gitops.ownership import IDENTITY_HINT, missing_identity, same_repository
 from gitops.report.metrics import MetricsReader
 from gitops.spec import naming
-from gitops.spec.capabilities import ensure_supported, kind_of
+from gitops.spec.capabilities import ensure_supported
 from gitops.spec.findings import error
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
@@ -430,12 +430,9 @@ class Lifecycle:
             naming.TAG_COMMIT: commit or "",
             naming.TAG_PR: pr or "",
         }
-        if kind_of(spec.backend).shared_workspace and not self.repo.strip():
-            raise ConfigurationError(
-                f"this repository has no identity (GITOPS_REPO is not set): nothing is submitted to the {spec.backend} "
-                "workspace, which other repositories may share, without it",
-                hint="set GITOPS_REPO=<owner/name> (the Function App and CI set it)",
-            )
+        nameless = missing_identity(spec.backend, self.repo)
+        if nameless:
+            raise ConfigurationError(nameless, hint=IDENTITY_HINT)
         try:
             model = backend.resolve_model(spec)
             data = backend.prepare_data(spec, job)

@@ -18,10 +18,9 @@ from gitops.backends.base import Backend, JobState, Provisioning
 from gitops.ledger.model import Cursor, RunRecord, RunStatus
 from gitops.lifecycle import gate as G
 from gitops.lifecycle.smoke import extract_reply, run_smoke_test
-from gitops.ownership import claim, held_by, identity_tags, refusal_hint
+from gitops.ownership import IDENTITY_HINT, claim_endpoint, identity_tags, missing_identity, refusal_hint
 from gitops.report.metrics import MetricsReader
 from gitops.spec import naming
-from gitops.spec.capabilities import kind_of
 from gitops.spec.model import RunSpec
 from gitops.spec.policy import waived_evidence
 
@@ -125,14 +124,12 @@ def ensure_endpoint(ctx: StepContext) -> Outcome:
     name = ctx.cursor.endpoint
     if not name:
         return fail("the run has no endpoint name recorded", record={"error": "no endpoint name"})
-    if kind_of(ctx.record.backend).shared_workspace and not ctx.repo.strip():
-        return fail(
-            f"this repository has no identity (GITOPS_REPO is not set): nothing is written to the {ctx.record.backend} "
-            "workspace, which other repositories may share, without it; set GITOPS_REPO=<owner/name>"
-        )
+    nameless = missing_identity(ctx.record.backend, ctx.repo)
+    if nameless:
+        return fail(f"{nameless}; {IDENTITY_HINT}")
     info = ctx.backend.get_endpoint(name)
     if info is not None:
-        got = claim(info.tags, ctx.repo, held=held_by(ctx.record, info))
+        got = claim_endpoint(info, ctx.record, ctx.repo)
         if not got.ours:
             return fail(f"endpoint {name}: {got.reason}; {refusal_hint(name, ctx.repo, got)}")
         owner = info.tags.get(naming.TAG_RUN)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from gitops.backends.base import Backend, EndpointInfo, Provisioning
 from gitops.errors import GitopsError
 from gitops.ledger.model import Ledger, RunRecord
-from gitops.ownership import claim, held_by
+from gitops.ownership import claim_endpoint
 from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED
 from gitops.spec.model import RunSpec
@@ -113,7 +113,7 @@ def _split(traffic: dict[str, int]) -> str:
 
 def _ours(info: EndpointInfo, record: RunRecord, repo: str) -> bool:
     """This repository's endpoint (``gitops.ownership``), tagged as this run's."""
-    return claim(info.tags, repo, held_by(record, info)).ours and info.tags.get(naming.TAG_RUN) == record.run
+    return claim_endpoint(info, record, repo).ours and info.tags.get(naming.TAG_RUN) == record.run
 
 
 def _live_traffic(info: EndpointInfo) -> dict[str, int]:

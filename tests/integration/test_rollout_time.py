@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from gitops.events import build_event
 from gitops.lifecycle.flow import CLAIM_LEASE_S, Decision, Lifecycle
 from gitops.spec.validate import ValidatedSpec, validate_text
 from tests.virtual_azure import MAX_CALLS_PER_INVOCATION, RUN, SPEC, Killed, VirtualClock, World, virtual_world
@@ -481,13 +480,7 @@ def test_unreadable_traffic_metrics_never_promote_the_ramp_times_out_and_rolls_b
 def test_a_forged_failed_event_for_a_running_job_marks_nothing_failed(world: World) -> None:
     record = world.lifecycle.submit(world.spec())
     world.fake.set_job_status(record.job_name, "Running")
-    forged = build_event(
-        topic=world.fake.ws_path,
-        experiment="chat_completion",
-        run_id=record.job_name,
-        status="failed",
-        tags=world.fake.job(record.job_name)["properties"]["tags"],
-    )
+    forged = world.fake.job_event(record.job_name, "failed")
     assert world.lifecycle.on_job_event(forged)[0].action == "scheduled"
     world.deliver()
     after = world.record()
@@ -498,13 +491,7 @@ def test_a_job_that_stops_responding_is_a_failure_not_ignored(world: World) -> N
     """NotResponding is a terminal JobStatus of azure-ai-ml: its RunStatusChanged event once needed "no action"."""
     record = world.lifecycle.submit(world.spec())
     world.fake.set_job_status(record.job_name, "NotResponding")
-    event = build_event(
-        topic=world.fake.ws_path,
-        experiment="chat_completion",
-        run_id=record.job_name,
-        status="NotResponding",
-        tags=world.fake.job(record.job_name)["properties"]["tags"],
-    )
+    event = world.fake.job_event(record.job_name, "NotResponding")
     assert world.lifecycle.on_job_event(event)[0].action == "scheduled"
     world.deliver()
     assert world.record().status == "failed" and world.record().cursor is None
