@@ -20,6 +20,7 @@ from gitops.events import EventFormatError, NotARunEvent, parse_each
 from gitops.spec.validate import validate_file
 from tests.conftest import REPO_ROOT
 from tests.fakes import azureml_seed as seed
+from tests.fakes.azureml_api import start_deployment
 
 HERE = Path(__file__).resolve().parent
 SEED_RUN = REPO_ROOT / "examples" / "phi3-mini-ultrachat.yaml"
@@ -234,8 +235,8 @@ def test_the_fakes_deployment_is_shaped_like_the_recorded_one(azure_fake, azure_
     (put,) = load("sdk-recordings/online_deployment_create.json")["Entries"]
     azure_fake.provisioning_s["deployments"] = 600
     azure_backend.begin_endpoint("shape-ep", {"managed_by": "finetune-gitops"})
-    info = azure_backend.begin_deployment(
-        "shape-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), validate_file(REFERENCE_RUN).require()
+    info = start_deployment(
+        azure_backend, "shape-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), validate_file(REFERENCE_RUN).require()
     )
     stored = azure_fake.get_resource(f"{azure_fake.ws_path}/onlineEndpoints/shape-ep/deployments/blue")
     real = json.loads(json.dumps(put["ResponseBody"]))

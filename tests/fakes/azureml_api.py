@@ -367,3 +367,16 @@ def azure_backend_for(fake: FakeAzureML) -> Any:
 
     clients = AzureClients(fake.subscription, fake.resource_group, fake.workspace, credential=FakeCredential())
     return AzureMLBackend(clients)
+
+
+def start_deployment(backend: Any, endpoint: str, deployment: str, model: Any, spec: Any) -> Any:
+    """``begin_deployment`` called as the lifecycle calls it: again after each "wait" (the first call marks the
+    endpoint and is told to wait for it to settle), on a fake whose endpoint writes settle at once."""
+    from gitops.errors import TransientBackendError
+
+    for _ in range(3):
+        try:
+            return backend.begin_deployment(endpoint, deployment, model, spec)
+        except TransientBackendError:
+            continue
+    raise AssertionError(f"deployment {deployment} never started")

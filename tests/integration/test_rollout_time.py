@@ -38,7 +38,11 @@ def test_a_twenty_minute_deployment_completes_through_queue_messages_without_wai
     assert max(calls for _, calls, _ in world.invocations) <= MAX_CALLS_PER_INVOCATION
     waits = [d for d, _, _ in world.invocations if d.action == "waiting"]
     assert 15 <= len(waits) <= 40, [d.reason for d in waits]
-    assert all(d.reason.startswith(("await_endpoint", "await_deployment", "await_traffic")) for d in waits), [d.reason for d in waits]
+    # create_deployment waits too: its pending mark leaves the endpoint Updating, and Azure refuses a deployment PUT
+    # until the endpoint has settled (tests/contracts/reported); the one PUT below was never refused.
+    assert all(d.reason.startswith(("await_endpoint", "create_deployment", "await_deployment", "await_traffic")) for d in waits), [
+        d.reason for d in waits
+    ]
     assert world.fake.endpoint_body(live.endpoint)["properties"]["traffic"] == {live.deployment: 100}
     assert len(world.deployment_puts()) == 1
     notes = [h.note for h in live.history]
@@ -528,3 +532,28 @@ def test_a_serving_run_is_never_moved_to_another_endpoint_that_would_orphan_the_
     # Once the run is retired (its endpoint deleted by cleanup), the new endpoint is a fresh start.
     update(world.lifecycle.ledger, RUN, lambda r: r.moved("retired", "cleanup", world.clock.now()))
     assert world.lifecycle.submit(validate_text(moved, f"runs/{RUN}.yaml")).endpoint == "ultrachat-moved"
+
+
+def test_an_endpoint_still_updating_is_waited_out_never_a_failed_rollout(world: World) -> None:
+    """Azure refuses a deployment PUT into an endpoint that is Updating (tests/contracts/reported). The pending mark
+    is never written right before the PUT, and the refusal itself, on a deployment or a traffic write, is a wait."""
+    from pathlib import Path
+
+    from tests.fakes.azureml_routes import busy_endpoint
+
+    reported = (Path(__file__).parents[1] / "contracts/reported/deployment_put_endpoint_updating.txt").read_text()
+    refusal = busy_endpoint("ultrachat-completion", "Updating")[2]["error"]
+    assert refusal["message"].split(" in endpoint ")[0] in reported and "because it is in Updating provisioning state." in reported
+    job = world.submit_completed()
+    # The endpoint reads Updating (a write of ours or of Azure's own) when the rollout writes a deployment and the endpoint.
+    world.fake.fail_next += [
+        (r"PUT .*/onlineEndpoints/[^/]+/deployments/", 409, {}, refusal),
+        (r"PUT .*/onlineEndpoints/[^/?]+\?", 400, {}, {**refusal, "code": "UserError"}),
+    ]
+    world.lifecycle.on_job_event(world.event(job))
+    world.deliver()
+    live = world.record()
+    assert live.status == "live", [h.note for h in live.history]
+    assert not world.fake.fail_next  # both refusals were met, and waited out
+    notes = " ".join(d.reason for d, _, _ in world.invocations)
+    assert "still provisioning (Updating)" in notes and "failed" not in live.history[-1].note

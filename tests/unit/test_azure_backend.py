@@ -23,6 +23,7 @@ from gitops.errors import (
 from gitops.spec.validate import validate_file, validate_text
 from tests.conftest import REPO_ROOT
 from tests.fakes import azureml_seed as seed
+from tests.fakes.azureml_api import start_deployment
 
 REFERENCE = REPO_ROOT / "runs" / "phi4-ultrachat.yaml"
 
@@ -238,7 +239,7 @@ def test_endpoint_rollout_and_invoke_one_deployment(azure_fake, azure_backend, c
     azure_backend.begin_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_run": "r"})
     info = azure_backend.get_endpoint("phi3-ep")
     assert info.scoring_uri.endswith("/score") and azure_fake.endpoint("phi3-ep")["properties"]["authMode"] == "Key"
-    azure_backend.begin_deployment("phi3-ep", "blue", model, spec)
+    start_deployment(azure_backend, "phi3-ep", "blue", model, spec)
     dep = azure_fake.get_resource(f"{azure_fake.ws_path}/onlineEndpoints/phi3-ep/deployments/blue")["properties"]
     assert dep["model"].endswith("/models/phi3-chat/versions/1") and dep["requestSettings"]["requestTimeout"] == "PT1M30S"
     assert dep["livenessProbe"]["initialDelay"] == "PT10M"
@@ -258,7 +259,7 @@ def test_endpoint_rollout_and_invoke_one_deployment(azure_fake, azure_backend, c
 def test_a_failed_deployment_reads_failed_with_where_to_look(azure_fake, azure_backend) -> None:
     azure_backend.begin_endpoint("phi3-ep", {"managed_by": "finetune-gitops"})
     azure_fake.deployment_state = "Failed"
-    azure_backend.begin_deployment("phi3-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), spec_with())
+    start_deployment(azure_backend, "phi3-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), spec_with())
     dep = azure_backend.get_deployment("phi3-ep", "blue")
     assert dep is not None and dep.state is Provisioning.FAILED and "get-logs" in (dep.error or "")
 
@@ -275,7 +276,17 @@ def test_begin_calls_start_operations_and_never_wait_or_poll(azure_fake, azure_b
     assert azure_backend.get_endpoint("slow-ep").state is Provisioning.CREATING
     now[0] += 90
     assert azure_backend.get_endpoint("slow-ep").state is Provisioning.SUCCEEDED
-    azure_backend.begin_deployment("slow-ep", "blue", RegisteredModel("m", "1", "azureml:m:1"), spec_with())
+    model = RegisteredModel("m", "1", "azureml:m:1")
+    # The pending mark is written first; Azure refuses a deployment into an endpoint that is Updating, so the
+    # deployment is started by a later call, once the endpoint has settled (tests/contracts/reported).
+    with pytest.raises(TransientBackendError, match="being marked"):
+        azure_backend.begin_deployment("slow-ep", "blue", model, spec_with())
+    assert azure_backend.get_endpoint("slow-ep").state is Provisioning.UPDATING
+    with pytest.raises(TransientBackendError, match="is updating"):
+        azure_backend.begin_deployment("slow-ep", "blue", model, spec_with())
+    assert azure_backend.get_deployment("slow-ep", "blue") is None
+    now[0] += 90
+    azure_backend.begin_deployment("slow-ep", "blue", model, spec_with())
     assert azure_backend.get_deployment("slow-ep", "blue").state is Provisioning.UPDATING  # as the service answers (recorded)
     now[0] += 599
     assert not azure_backend.get_deployment("slow-ep", "blue").state.settled
@@ -463,7 +474,7 @@ def test_cleanup_removes_a_stuck_zero_percent_deployment_on_azure(azure_fake, az
     spec = spec_with()
     azure_backend.begin_endpoint("phi3-ep", {"managed_by": "finetune-gitops", "gitops_repo": "acme/models", "gitops_run": "phi3"})
     for name in ("blue", "green"):
-        azure_backend.begin_deployment("phi3-ep", name, RegisteredModel("m", "1", "azureml:m:1"), spec)
+        start_deployment(azure_backend, "phi3-ep", name, RegisteredModel("m", "1", "azureml:m:1"), spec)
     azure_backend.begin_traffic("phi3-ep", {"blue": 100})  # green was left at 0% by a rollout that died
     azure_backend.clients.remember_location("eastus")
     later = datetime.now(UTC) + timedelta(hours=3)

@@ -161,7 +161,19 @@ class AzureEndpoints:
         if current is None:
             raise NotFoundError(f"endpoint {endpoint} does not exist")
         # Tagged before the deployment starts, so a rollout that dies from here on leaves a leftover cleanup can date.
-        self._retag(current, {PENDING_TAG: f"{deployment}@{datetime.now(UTC).isoformat(timespec='seconds')}"})
+        # Writing the tags leaves the endpoint Updating, and Azure refuses a deployment PUT into an endpoint that is
+        # not settled (tests/contracts/reported): the tag is written on one call, the deployment started on a later
+        # one, once the endpoint reads Succeeded again. Each call returns at once; the lifecycle waits in between.
+        if _pending(current.tags)[0] != deployment:
+            self._retag(current, {PENDING_TAG: f"{deployment}@{datetime.now(UTC).isoformat(timespec='seconds')}"})
+            raise TransientBackendError(
+                f"endpoint {endpoint} is being marked for deployment {deployment}; it is created once the endpoint has settled"
+            )
+        state = Provisioning.read(_state(current))
+        if not state.settled:
+            raise TransientBackendError(f"endpoint {endpoint} is {state.value}; deployment {deployment} is created once it has settled")
+        if state is not Provisioning.SUCCEEDED:
+            raise BackendError(f"endpoint {endpoint} provisioning {state.value}; no deployment can be created in it")
         d = spec.deploy
         entity = ManagedOnlineDeployment(
             name=deployment,

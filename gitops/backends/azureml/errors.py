@@ -31,6 +31,10 @@ T = TypeVar("T")
 _SECRETISH = re.compile(r"(?i)(bearer\s+|sig=|key=|primaryKey\"?:\s*\"?|secondaryKey\"?:\s*\"?|accountkey=)[^\s&\";,]+")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # What the service answers when a registry (its model or component) is not replicated to the workspace's region.
+# A write refused because the resource (or its parent) is still provisioning: "Cannot create a deployment in
+# endpoint X because it is in Updating provisioning state" (tests/contracts/reported), ARM's "provisioning state is
+# not terminal". A wait, on whatever status it comes with.
+_BUSY = re.compile(r"because it is in (\w+) provisioning state|provisioning state is not terminal", re.IGNORECASE)
 _REGISTRY_REGION = re.compile(r"invalid region (\w+) for operation \w+ in registry ([\w-]+(?:\.[\w-]+)*)", re.IGNORECASE)
 
 
@@ -81,6 +85,12 @@ def translate(exc: BaseException, action: str) -> GitopsError:
         return ForbiddenError(f"forbidden while {action}: {message}", hint="grant the identity 'AzureML Data Scientist' on the workspace")
     if isinstance(exc, az.ResourceNotFoundError) or status == 404:
         return NotFoundError(f"not found while {action}: {message}", hint="check the name, version and workspace")
+    busy = _BUSY.search(message)
+    if busy:
+        return TransientBackendError(
+            f"Azure is still provisioning ({busy.group(1) or 'busy'}) what we write while {action}: {message}",
+            hint="a wait, not a failure: the step is tried again when the resource has settled",
+        )
     if isinstance(exc, az.ResourceExistsError) or status == 409:
         return ConflictError(
             f"conflict while {action}: {message}", hint="the name is taken or the resource is busy; pick another name or retry later"
