@@ -18,7 +18,20 @@ log = logging.getLogger("gitops.functions")
 bp = func.Blueprint()
 
 
-def event_body(event: func.EventGridEvent) -> dict[str, object]:
+def event_body(event: func.EventGridEvent | func.CloudEvent) -> dict[str, object]:
+    """The event as the lifecycle reads it. azure-functions decodes a body with ``specversion`` into a
+    ``CloudEvent`` (source, type, time; no topic), whatever the parameter's annotation says: a subscription with
+    the CloudEvents v1.0 schema delivers those."""
+    if isinstance(event, func.CloudEvent):
+        return {
+            "id": event.id,
+            "source": event.source,
+            "subject": event.subject,
+            "type": event.type,
+            "time": event.time.isoformat() if event.time else None,
+            "data": event.get_json(),
+            "specversion": event.specversion,
+        }
     return {
         "id": event.id,
         "topic": event.topic,
@@ -30,7 +43,7 @@ def event_body(event: func.EventGridEvent) -> dict[str, object]:
     }
 
 
-def handle_job_event(event: func.EventGridEvent) -> None:
+def handle_job_event(event: func.EventGridEvent | func.CloudEvent) -> None:
     try:
         decisions = services().lifecycle.on_job_event(event_body(event))
     except (TransientBackendError, ConfigurationError) as exc:  # not the event's fault: let Event Grid retry, then dead-letter
@@ -45,5 +58,5 @@ def handle_job_event(event: func.EventGridEvent) -> None:
 
 @bp.function_name("on_job_event")
 @bp.event_grid_trigger(arg_name="event")
-def on_job_event(event: func.EventGridEvent) -> None:
+def on_job_event(event: func.EventGridEvent) -> None:  # the worker accepts one class here; a CloudEvent arrives too
     handle_job_event(event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -16,16 +17,25 @@ from tests.conftest import REFERENCE_ON_ASSETS, REPO_ROOT
 SPEC = REFERENCE_ON_ASSETS.replace("expire_after: 7d", "expire_after: 1d")
 
 
-def grid_event(body: dict) -> func.EventGridEvent:
-    return func.EventGridEvent(
-        id=body["id"],
-        data=body["data"],
-        topic=body["topic"],
-        subject=body["subject"],
-        event_type=body["eventType"],
-        event_time=datetime.now(UTC),
-        data_version=body["dataVersion"],
-    )
+def grid_event(body: dict) -> func.EventGridEvent | func.CloudEvent:
+    """The event as the Functions worker hands it over: the body decoded by azure-functions' own converter."""
+    from azure.functions import meta
+    from azure.functions.eventgrid import EventGridEventInConverter
+
+    return EventGridEventInConverter.decode(meta.Datum(json.dumps(body), "json"), trigger_metadata={})
+
+
+def cloud_event(body: dict) -> dict:
+    """The same event in the CloudEvents v1.0 schema (tests/contracts/eventgrid/run_completed.cloud-events.json)."""
+    return {
+        "id": body["id"],
+        "source": body["topic"],
+        "subject": body["subject"],
+        "type": body["eventType"],
+        "time": body["eventTime"],
+        "data": body["data"],
+        "specversion": "1.0",
+    }
 
 
 def submitted(app_services, azure_fake, status: str = "Completed"):
@@ -55,6 +65,29 @@ def test_a_completed_job_event_deploys_once(app_services, azure_fake, function_a
     assert azure_fake.deployments(live.endpoint) == [live.deployment]
     assert azure_fake.endpoint(live.endpoint)["properties"]["traffic"] == {live.deployment: 100}
     assert len(azure_fake.model_versions("Phi-4-ultrachat-200k")) == 1
+
+
+def test_a_cloud_events_subscription_is_read_through_the_real_converter(app_services, azure_fake, function_app, drain) -> None:
+    """azure-functions turns any body with ``specversion`` into a ``func.CloudEvent`` (no ``topic``): an Event Grid
+    subscription with the CloudEvents v1.0 schema once failed every delivery with AttributeError."""
+    from azure.functions import meta
+    from azure.functions.eventgrid import EventGridEventInConverter
+
+    from tests.contracts.test_real_material import load
+
+    published = load("eventgrid/run_completed.cloud-events.json")["body"]
+    assert isinstance(grid_event(published), func.CloudEvent)  # the converter decides by the body, not the annotation
+    record = submitted(app_services, azure_fake)
+    tags = azure_fake.job(record.job_name)["properties"]["tags"]
+    body = cloud_event(
+        build_event(topic=azure_fake.ws_path, experiment="chat_completion", run_id=record.job_name, status="completed", tags=tags)
+    )
+    assert set(body) == set(published)  # the published example's fields, no more
+    event = EventGridEventInConverter.decode(meta.Datum(json.dumps(body), "json"), trigger_metadata={})
+    assert isinstance(event, func.CloudEvent)
+    function_app["on_job_event"].get_user_function()(event)
+    assert app_services.lifecycle.ledger.get(record.run)[0].cursor.step == "check_job"
+    assert drain()[-1] == "live"
 
 
 def test_an_event_from_another_workspace_changes_nothing(app_services, azure_fake, function_app) -> None:

@@ -166,9 +166,11 @@ class AzureEndpoints:
         # one, once the endpoint reads Succeeded again. Each call returns at once; the lifecycle waits in between.
         if _pending(current.tags)[0] != deployment:
             self._retag(current, {PENDING_TAG: f"{deployment}@{datetime.now(UTC).isoformat(timespec='seconds')}"})
-            raise TransientBackendError(
-                f"endpoint {endpoint} is being marked for deployment {deployment}; it is created once the endpoint has settled"
-            )
+            current = self._get(endpoint)  # settled already only where the write was instant (never seen on Azure)
+            if current is None or Provisioning.read(_state(current)) is not Provisioning.SUCCEEDED:
+                raise TransientBackendError(
+                    f"endpoint {endpoint} is being marked for deployment {deployment}; it is created once the endpoint has settled"
+                )
         state = Provisioning.read(_state(current))
         if not state.settled:
             raise TransientBackendError(f"endpoint {endpoint} is {state.value}; deployment {deployment} is created once it has settled")
