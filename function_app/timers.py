@@ -12,6 +12,7 @@ import azure.functions as func
 
 from function_app.config import CLEANUP_SCHEDULE_SETTING, RECONCILE_SCHEDULE_SETTING, WATCH_SCHEDULE_SETTING
 from function_app.services import services
+from gitops.lifecycle.flow import SKIPPED
 
 log = logging.getLogger("gitops.functions")
 bp = func.Blueprint()
@@ -24,7 +25,7 @@ def run_reconcile() -> int:
         log.error("reconcile failed: %s: %s", type(exc).__name__, getattr(exc, "headline", ""))
         return -1
     for d in decisions:
-        log.info("reconcile: run %s: %s (%s)", d.run, d.action, d.reason)
+        (log.warning if d.action == SKIPPED else log.info)("reconcile: run %s: %s (%s)", d.run, d.action, d.reason)
     return len(decisions)
 
 

@@ -47,7 +47,7 @@ class EndpointFacts:
     run: str | None = None  # the run it serves (tag gitops_run)
     run_status: str | None = None  # from the ledger; None when the ledger has no record
     rollout_step: str | None = None  # the step of a rollout in progress (the run's cursor), if any
-    record_unreadable: bool = False  # the run's ledger record exists but cannot be read
+    record_unreadable: str = ""  # why the run's ledger record (or the spec stored in it) cannot be read; "" when it can
     keep: bool = False  # the spec's lifecycle.keep
     idle_after: timedelta | None = None  # the spec's, else the repo default
     expire_after: timedelta | None = None
@@ -81,6 +81,7 @@ class Verdict:
     reasons: tuple[str, ...]
     run: str | None = None
     deployments: tuple[str, ...] = field(default=())  # for delete_deployments
+    unreadable: bool = False  # skipped because the run's record could not be read: the command says so in its exit code
 
     def line(self) -> str:
         extra = f" ({', '.join(self.deployments)})" if self.deployments else ""
@@ -103,7 +104,8 @@ def judge(facts: EndpointFacts, rules: Rules, now: datetime) -> Verdict:
     if facts.keep or keep_tag_says_keep(facts.tags.get(KEEP_TAG)):
         return verdict("keep", "kept by lifecycle.keep" if facts.keep else f"kept by the {KEEP_TAG} tag")
     if facts.record_unreadable:
-        return verdict("skip", f"run {facts.run}'s ledger record cannot be read: nothing is deleted on a record nobody could read")
+        why = f"run {facts.run}'s ledger record cannot be read ({facts.record_unreadable}): nothing is deleted on it"
+        return Verdict(facts.name, "skip", (why,), facts.run, unreadable=True)
     if facts.rollout_step or facts.run_status in ("deploying", "rolling_back"):
         step = f" (step {facts.rollout_step})" if facts.rollout_step else ""
         return verdict("skip", f"run {facts.run} is mid-deploy{step}")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from gitops.backends.base import Backend, EndpointInfo
 from gitops.cleanup.policy import DeploymentFacts, EndpointFacts, Rules, Verdict, decide
-from gitops.errors import GitopsError
-from gitops.ledger.model import Ledger, RunRecord, update
+from gitops.errors import CorruptRecordError, GitopsError
+from gitops.ledger.model import Ledger, RunRecord, first_error, stored_spec, update
 from gitops.ownership import held_by
 from gitops.spec import naming
-from gitops.spec.model import RunSpec, parse_duration
+from gitops.spec.model import parse_duration
 from gitops.spec.policy import Policy
 
 log = logging.getLogger("gitops.cleanup")
@@ -58,7 +58,7 @@ def _facts(
     repo: str,
 ) -> EndpointFacts:
     run = info.tags.get(naming.TAG_RUN)
-    lifecycle = RunSpec.model_validate(record.spec).lifecycle if record and record.spec else None
+    lifecycle = stored_spec(record).lifecycle if record and record.spec else None
     defaults = _own_policy(record).defaults if record is not None and record.policy else None
     idle = (lifecycle.idle_after if lifecycle else None) or (defaults.idle_after if defaults else None)
     expire = (lifecycle.expire_after if lifecycle else None) or (defaults.expire_after if defaults else None)
@@ -86,8 +86,8 @@ def _facts(
 def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[str] | None, repo: str) -> list[EndpointFacts]:
     endpoints = backend.list_endpoints()
     records = {r.run: r for r in ledger.list()}
-    unreadable = {Path(where).stem for where, _ in ledger.damaged}
-    for _, why in ledger.damaged:
+    unreadable = {Path(where).stem: why for where, why in ledger.damaged}
+    for why in unreadable.values():
         log.warning("cleanup: %s (its endpoint is left alone)", why)
     # Usage is asked only of endpoints that could be ours (the rule itself needs the record, applied below).
     managed = [e.name for e in endpoints if e.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE]
@@ -100,9 +100,14 @@ def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[st
     for info in endpoints:
         u = usage.get(info.name)
         record = records.get(info.tags.get(naming.TAG_RUN, ""))
-        facts = _facts(info, record, bool(u and u.known), u.last_request_at if u else None, specs_on_main, repo)
+        try:
+            facts = _facts(info, record, bool(u and u.known), u.last_request_at if u else None, specs_on_main, repo)
+        except (CorruptRecordError, ValueError, TypeError) as exc:  # stored by an older version; today's schema refuses it
+            why = exc.headline if isinstance(exc, GitopsError) else f"run {record.run if record else '?'}: {first_error(exc)}"
+            log.warning("cleanup: %s (endpoint %s is left alone)", why, info.name)
+            facts = replace(_facts(info, None, False, None, specs_on_main, repo), record_unreadable=why)
         if facts.run in unreadable:
-            facts = replace(facts, record_unreadable=True)
+            facts = replace(facts, record_unreadable=unreadable[facts.run])
         out.append(facts)
     return out
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from gitops.cli import output
 from gitops.cli.app import app
 
 
@@ -50,9 +51,15 @@ def cleanup(
             )
             + "\n"
         )
-        return
+        raise typer.Exit(1 if any(v.unreadable for v in verdicts) or lifecycle.ledger.damaged else 0)
     prefix = "[dry run] would " if dry_run else ""
     for v in verdicts:
         print(prefix + v.line())
     if not verdicts:
         print("no endpoints")
+    unreadable = [v for v in verdicts if v.unreadable]
+    if unreadable or lifecycle.ledger.damaged:
+        for _, why in lifecycle.ledger.damaged:
+            print(f"warning: {why} (skipped)", file=output.err())
+        print(f"{len(unreadable)} endpoint(s) left alone on records that cannot be read", file=output.err())
+        raise typer.Exit(1)

@@ -217,11 +217,8 @@ def status(
     name: Optional[str] = typer.Argument(None, help="One run (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Records as JSON, times in ISO 8601 (UTC)."),
 ) -> None:
-    """A table of runs: status, rollout step (how long in it, its deadline), job, model, endpoint, traffic, smoke, age."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from gitops.errors import GitopsError
+    """A table of runs: status, rollout step (how long in it, its deadline), job, model, endpoint, traffic, smoke, age.
+    Exits 1 when a record could not be read (it is named, and the others are shown)."""
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
@@ -232,6 +229,17 @@ def status(
         from gitops.errors import NotFoundError
 
         raise NotFoundError(f"no run named '{name}'", hint="`gitops status` lists the runs")
+    _print_status(lifecycle, records, as_json)
+    if lifecycle.ledger.damaged:  # the others were shown; the exit code says some were not
+        raise typer.Exit(1)
+
+
+def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from gitops.errors import GitopsError
+
     if as_json:
         sys.stdout.write(json.dumps([_iso_times(r.model_dump(mode="json", exclude={"spec"})) for r in records], indent=2) + "\n")
         return
@@ -454,15 +462,20 @@ def reconcile(
 ) -> None:
     """Continue runs whose job event never came, and take rollout steps that are due."""
     from gitops.cli.watch_cmds import restore_one
+    from gitops.lifecycle.flow import SKIPPED
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
     decisions = lifecycle.reconcile(name)
+    skipped = [d for d in decisions if d.action == SKIPPED]
     for d in decisions:
-        print(f"{d.run}: {d.action} - {d.reason}")
-    got = lifecycle.ledger.get(name) if name else None
+        print(f"{d.run}: {d.action} - {d.reason}", file=output.err() if d in skipped else sys.stdout)
+    got = lifecycle.ledger.get(name) if name and not skipped else None
     restored = restore_one(lifecycle, got[0]) if got else []
     for line in restored:
         print(line)
     if not decisions and not restored:
         print("nothing to do: no run waits for a step that is due" + (f", and {name}'s endpoint runs as declared" if got else ""))
+    if skipped:
+        print(f"{len(skipped)} run(s) skipped: fix or delete their records (each is named above)", file=output.err())
+        raise typer.Exit(1)

@@ -48,9 +48,10 @@ class LocalLedger:
             ) from None
         if data is None:
             return None
-        if not isinstance(data, dict) or "record" not in data or "version" not in data:
+        if not isinstance(data, dict) or "record" not in data or not str(data.get("version", "")).isdigit():
+            why = "version: not a whole number" if isinstance(data, dict) and "record" in data else "not a ledger entry"
             raise CorruptRecordError(
-                f"ledger record {path} cannot be read: not a ledger entry",
+                f"ledger record {path} cannot be read: {why}",
                 hint="restore it from a backup, or delete it and submit the spec again",
             )
         return parse_record(data["record"], str(path)), str(data["version"])

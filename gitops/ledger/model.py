@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, model_validator
 
 from gitops.spec.naming import Digests
+
+if TYPE_CHECKING:
+    from gitops.spec.model import RunSpec
 
 RunStatus = Literal[
     "submitted",
@@ -172,6 +175,32 @@ class RunRecord(_Digested):
         )
 
 
+def first_error(exc: BaseException) -> str:
+    """One line for why data was refused: the first pydantic error with its field path, or the message's first line."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{path}: {first['msg']}" if path else str(first["msg"])
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def stored_spec(record: RunRecord) -> RunSpec:
+    """The spec a record was submitted with, parsed by today's schema; ``CorruptRecordError`` naming the run and
+    the field when an older version accepted what today's refuses (e.g. ``lifecycle.expire_after: 1000000000d``)."""
+    from gitops.errors import CorruptRecordError
+    from gitops.spec.model import RunSpec
+
+    try:
+        return RunSpec.model_validate(record.spec)
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise CorruptRecordError(
+            f"run {record.run}: its stored spec fails today's schema at spec.{first_error(exc)[:160]}",
+            hint="merge the spec again (fixed) to replace it, or `gitops delete` the run",
+        ) from None
+
+
 def parse_record(raw: Any, where: str) -> RunRecord:
     """A stored record, or ``CorruptRecordError`` naming where it is and what is wrong with it."""
     from pydantic import ValidationError
@@ -182,7 +211,7 @@ def parse_record(raw: Any, where: str) -> RunRecord:
         data = json.loads(raw) if isinstance(raw, str | bytes) else raw
         return RunRecord.model_validate(data)
     except (ValueError, TypeError, RecursionError, ValidationError) as exc:
-        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        reason = first_error(exc)
         raise CorruptRecordError(
             f"ledger record {where} cannot be read: {reason[:160]}", hint="restore it from a backup, or delete it and submit the spec again"
         ) from None

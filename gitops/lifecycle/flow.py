@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gitops.backends.base import Backend, Feature, JobState, Provisioning
@@ -50,6 +51,7 @@ RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
 # The digests of a run a person rolled back to an older job: no spec has them, so any version merged next acts.
 ROLLED_BACK = "rolled-back"
 ENDED: dict[str, Any] = {**RELEASED, "cursor": None}
+SKIPPED = "skipped"  # reconcile's decision for a record it could not read or act on: named, and the rest went on
 
 
 def _located(exc: SpecError, validated: ValidSpec) -> SpecError:
@@ -863,19 +865,25 @@ class Lifecycle:
     # -- reconcile -------------------------------------------------------------------------------
     def reconcile(self, only: str | None = None) -> list[Decision]:
         """The safety net (timer or CLI): start runs whose job ended without an event reaching us, and take up
-        cursors whose message is overdue. One run's failure is logged and the others carry on."""
+        cursors whose message is overdue. A record that cannot be read, or whose run fails here, is a ``skipped``
+        decision naming it and why, and the others carry on."""
         decisions = []
         records = self.ledger.list()
-        for _, why in self.ledger.damaged:
+        for where, why in self.ledger.damaged:
             log.warning("reconcile: %s (skipped)", why)
+            if not only or Path(where).stem == only:
+                decisions.append(Decision("", Path(where).stem, SKIPPED, why))
         for record in records:
             if only and record.run != only:
                 continue
             try:
                 decision = self._reconcile_one(record)
             except GitopsError as exc:
-                log.warning("reconcile %s: %s", record.run, exc.headline)
-                continue
+                log.warning("reconcile %s: %s (skipped)", record.run, exc.headline)
+                decision = Decision("", record.run, SKIPPED, exc.headline)
+            except Exception as exc:  # a bug or a record this version misreads: never the end of the other runs
+                log.exception("reconcile %s raised", record.run)
+                decision = Decision("", record.run, SKIPPED, f"{type(exc).__name__}: {exc}"[:300])
             if decision is not None:
                 decisions.append(decision)
         return decisions

@@ -15,7 +15,8 @@ from functools import cached_property
 from typing import Any, Literal
 
 from gitops.backends.base import Backend, JobState, Provisioning
-from gitops.ledger.model import Cursor, RunRecord, RunStatus
+from gitops.errors import CorruptRecordError
+from gitops.ledger.model import Cursor, RunRecord, RunStatus, stored_spec
 from gitops.lifecycle import gate as G
 from gitops.lifecycle.smoke import extract_reply, run_smoke_test
 from gitops.ownership import IDENTITY_HINT, claim_endpoint, identity_tags, missing_identity, refusal_hint
@@ -83,7 +84,7 @@ class StepContext:
     @cached_property
     def spec(self) -> RunSpec:
         """Parsed when a step needs it (checking the job does not)."""
-        return RunSpec.model_validate(self.record.spec)
+        return stored_spec(self.record)
 
 
 StepFn = Callable[[StepContext], Outcome]
@@ -572,8 +573,11 @@ DEFAULT_HOLD_S = 24 * 3600.0
 
 
 def find(plan: str, name: str) -> tuple[int, Step]:
-    steps = PLANS[plan]
+    steps = PLANS.get(plan, ())
     for i, step in enumerate(steps):
         if step.name == name:
             return i, step
-    raise KeyError(f"no step {name!r} in the {plan} plan")
+    raise CorruptRecordError(
+        f"the run's cursor names step {name!r} of plan {plan!r}, which this version does not have",
+        hint="a record written by another version of gitops: `gitops reconcile NAME` after upgrading, or `gitops delete NAME`",
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gitops.errors import NotFoundError
+from gitops.errors import BackendError, GitopsError, NotFoundError
 
 SERIES = ("train_loss", "eval_loss")
 # The step of chat_completion_pipeline that logs the evaluation's metrics (azureml-assets' spec: model_prediction
@@ -48,6 +48,19 @@ class MlflowMetricsReader:
         self.tracking_uri = tracking_uri
 
     def job_metrics(self, job_name: str) -> JobMetrics:
+        try:
+            return self._job_metrics(job_name)
+        except GitopsError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (a corrupt store: sqlite "file is not a database"; another MLflow schema)
+            where = self.tracking_uri.split("?", 1)[0]
+            reason = (str(exc).strip().splitlines() or [""])[0][:160]
+            raise BackendError(
+                f"the metrics of job {job_name} cannot be read from {where}: {type(exc).__name__}: {reason}",
+                hint="restore the tracking store from a backup; without it no report and no gate evidence",
+            ) from None
+
+    def _job_metrics(self, job_name: str) -> JobMetrics:
         from mlflow import MlflowClient
 
         client = MlflowClient(tracking_uri=self.tracking_uri)

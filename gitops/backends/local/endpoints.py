@@ -300,7 +300,8 @@ class LocalEndpoints:
         try:
             stats = read_json(self.ws.endpoint_dir(name) / "stats.json", {}) or {}
             deps = stats.get("deployments", {})
-            last = max((float(d.get("last_request_at") or 0) for d in deps.values()), default=0)
+            # A server that found its counters unreadable reset them: that moment counts as a request.
+            last = max([float(d.get("last_request_at") or 0) for d in deps.values()] + [float(stats.get("reset_at") or 0)])
             return Usage(
                 name,
                 known=True,

@@ -9,6 +9,7 @@ for idle detection. Run as ``python -m gitops.backends.local.server ENDPOINT_DIR
 
 # No "from __future__ import annotations": FastAPI must see the real Request type of the routes below.
 
+import contextlib
 import hmac
 import json
 import math
@@ -148,14 +149,32 @@ class ChatModel:
         return str(self.tokenizer.decode(new_tokens, skip_special_tokens=True)).strip()
 
 
+def read_stats(path: Path) -> tuple[dict[str, dict[str, Any]], float | None]:
+    """The request counters a previous server left, and None; or, when the file cannot be read (truncated, another
+    shape), fresh counters and the moment they were reset. The bad file is kept beside it for a person to read, and
+    the reset counts as a request: an endpoint whose figures were lost is never taken for idle."""
+    try:
+        stats = read_json(path, {}) or {}
+        deployments = stats.get("deployments", {}) if isinstance(stats, dict) else None
+        if isinstance(deployments, dict) and all(isinstance(v, dict) for v in deployments.values()):
+            counters_ok = all(isinstance(v.get("requests", 0), int) for v in deployments.values())
+            if counters_ok:
+                return deployments, (float(stats["reset_at"]) if isinstance(stats.get("reset_at"), int | float) else None)
+    except (OSError, ValueError):
+        pass
+    with contextlib.suppress(OSError):
+        path.replace(path.with_name(path.name + ".unreadable"))
+    print(f"{path} cannot be read: request counters start again (the file is kept as {path.name}.unreadable)", file=sys.stderr)
+    return {}, time.time()
+
+
 class EndpointState:
     def __init__(self, endpoint_dir: Path) -> None:
         self.dir = endpoint_dir
         self.key = (endpoint_dir / "key").read_text().strip()
         self.models: dict[str, ChatModel] = {}
         self.traffic: dict[str, int] = {}
-        stats = read_json(endpoint_dir / "stats.json", {}) or {}
-        self.stats: dict[str, dict[str, Any]] = stats.get("deployments", {})
+        self.stats, self.reset_at = read_stats(endpoint_dir / "stats.json")
         self._stats_lock = threading.Lock()
         self._dirty = False
         self.ready = False
@@ -200,7 +219,9 @@ class EndpointState:
 
     def flush(self) -> None:
         with self._stats_lock:
-            snapshot = {"deployments": json.loads(json.dumps(self.stats)), "written_at": time.time()}
+            snapshot: dict[str, Any] = {"deployments": json.loads(json.dumps(self.stats)), "written_at": time.time()}
+            if self.reset_at is not None:
+                snapshot["reset_at"] = self.reset_at
             self._dirty = False
         write_json_atomic(self.dir / "stats.json", snapshot)
 
