@@ -183,6 +183,7 @@ def test_a_step_message_that_keeps_failing_is_given_up_with_the_reason_and_nothi
 
     from function_app.config import MAX_DEQUEUE_COUNT
     from function_app.step_queue import handle_step_message
+    from gitops.errors import CorruptRecordError
     from gitops.ledger.model import update
     from gitops.lifecycle.queue import StepMessage
 
@@ -198,7 +199,7 @@ def test_a_step_message_that_keeps_failing_is_given_up_with_the_reason_and_nothi
     )
     body = StepMessage(record.run, "hold_for_approval", 0).to_json().encode()
     for attempt in range(1, MAX_DEQUEUE_COUNT):
-        with pytest.raises(KeyError):  # raised, so the host delivers it again
+        with pytest.raises(CorruptRecordError, match="hold_for_approval"):  # raised, so the host delivers it again
             handle_step_message(QueueMessage(id="m1", body=body, dequeue_count=attempt))
     assert handle_step_message(QueueMessage(id="m1", body=body, dequeue_count=MAX_DEQUEUE_COUNT)) == "given_up"
     failed = app_services.lifecycle.ledger.get(record.run)[0]
