@@ -27,7 +27,9 @@ def test_one_broken_run_does_not_stop_the_others(tmp_path, caplog, monkeypatch) 
     with caplog.at_level(logging.WARNING, logger="gitops.lifecycle"):
         decisions = lifecycle.reconcile()
 
-    assert [(d.run, d.action) for d in decisions] == [("local-run", "failed")]
+    # The Azure run is named as skipped, with why; the local one goes on.
+    assert [(d.run, d.action) for d in decisions] == [("azure-run", "skipped"), ("local-run", "failed")]
+    assert "not configured" in decisions[0].reason
     local, azure = ledger.get("local-run"), ledger.get("azure-run")
     assert local is not None and local[0].status == "failed"
     assert azure is not None and azure[0].status == "submitted"
