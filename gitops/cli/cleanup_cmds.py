@@ -34,6 +34,8 @@ def cleanup(
         specs_on_main = None  # not a git checkout (or no such ref): orphans cannot be told, so none is pruned
     lifecycle = local_lifecycle()
     verdicts = run_cleanup(lifecycle.backend_for(backend), lifecycle.ledger, policy, specs_on_main, dry_run=dry_run, repo=lifecycle.repo)
+    unreadable = [v for v in verdicts if v.unreadable]
+    skipped_some = bool(unreadable or lifecycle.ledger.damaged)  # the rest was done; the exit code says what was not
     if as_json:
         sys.stdout.write(
             json.dumps(
@@ -51,14 +53,13 @@ def cleanup(
             )
             + "\n"
         )
-        raise typer.Exit(1 if any(v.unreadable for v in verdicts) or lifecycle.ledger.damaged else 0)
+        raise typer.Exit(1 if skipped_some else 0)
     prefix = "[dry run] would " if dry_run else ""
     for v in verdicts:
         print(prefix + v.line())
     if not verdicts:
         print("no endpoints")
-    unreadable = [v for v in verdicts if v.unreadable]
-    if unreadable or lifecycle.ledger.damaged:
+    if skipped_some:
         for _, why in lifecycle.ledger.damaged:
             print(f"warning: {why} (skipped)", file=output.err())
         print(f"{len(unreadable)} endpoint(s) left alone on records that cannot be read", file=output.err())

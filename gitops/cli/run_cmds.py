@@ -469,7 +469,7 @@ def reconcile(
     decisions = lifecycle.reconcile(name)
     skipped = [d for d in decisions if d.action == SKIPPED]
     for d in decisions:
-        print(f"{d.run}: {d.action} - {d.reason}", file=output.err() if d in skipped else sys.stdout)
+        print(f"{d.run}: {d.action} - {d.reason}", file=output.err() if d.action == SKIPPED else sys.stdout)
     got = lifecycle.ledger.get(name) if name and not skipped else None
     restored = restore_one(lifecycle, got[0]) if got else []
     for line in restored:

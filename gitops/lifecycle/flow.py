@@ -871,8 +871,9 @@ class Lifecycle:
         records = self.ledger.list()
         for where, why in self.ledger.damaged:
             log.warning("reconcile: %s (skipped)", why)
-            if not only or Path(where).stem == only:
-                decisions.append(Decision("", Path(where).stem, SKIPPED, why))
+            run = Path(where).stem
+            if not only or run == only:
+                decisions.append(Decision("", run, SKIPPED, why))
         for record in records:
             if only and record.run != only:
                 continue

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from gitops.backends.base import Backend, EndpointInfo, Provisioning
-from gitops.errors import GitopsError
-from gitops.ledger.model import Ledger, RunRecord
+from gitops.errors import CorruptRecordError, GitopsError
+from gitops.ledger.model import Ledger, RunRecord, stored_spec
 from gitops.ownership import claim_endpoint
 from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED
@@ -94,8 +94,8 @@ class Declared:
     def of(cls, record: RunRecord, now: float) -> Declared:
         kept = record.previous_deployment if (record.previous_kept_until or 0) > now else None
         try:
-            spec = RunSpec.model_validate(record.spec) if record.spec else None
-        except ValueError:
+            spec = stored_spec(record) if record.spec else None
+        except CorruptRecordError:
             spec = None
         hands_off = (
             "lifecycle.keep is set"

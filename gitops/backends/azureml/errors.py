@@ -30,11 +30,11 @@ T = TypeVar("T")
 
 _SECRETISH = re.compile(r"(?i)(bearer\s+|sig=|key=|primaryKey\"?:\s*\"?|secondaryKey\"?:\s*\"?|accountkey=)[^\s&\";,]+")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# What the service answers when a registry (its model or component) is not replicated to the workspace's region.
 # A write refused because the resource (or its parent) is still provisioning: "Cannot create a deployment in
 # endpoint X because it is in Updating provisioning state" (tests/contracts/reported), ARM's "provisioning state is
 # not terminal". A wait, on whatever status it comes with.
 _BUSY = re.compile(r"because it is in (\w+) provisioning state|provisioning state is not terminal", re.IGNORECASE)
+# What the service answers when a registry (its model or component) is not replicated to the workspace's region.
 _REGISTRY_REGION = re.compile(r"invalid region (\w+) for operation \w+ in registry ([\w-]+(?:\.[\w-]+)*)", re.IGNORECASE)
 
 

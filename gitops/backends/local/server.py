@@ -156,10 +156,10 @@ def read_stats(path: Path) -> tuple[dict[str, dict[str, Any]], float | None]:
     try:
         stats = read_json(path, {}) or {}
         deployments = stats.get("deployments", {}) if isinstance(stats, dict) else None
-        if isinstance(deployments, dict) and all(isinstance(v, dict) for v in deployments.values()):
-            counters_ok = all(isinstance(v.get("requests", 0), int) for v in deployments.values())
-            if counters_ok:
-                return deployments, (float(stats["reset_at"]) if isinstance(stats.get("reset_at"), int | float) else None)
+        if isinstance(deployments, dict) and all(
+            isinstance(v, dict) and isinstance(v.get("requests", 0), int) for v in deployments.values()
+        ):
+            return deployments, (float(stats["reset_at"]) if isinstance(stats.get("reset_at"), int | float) else None)
     except (OSError, ValueError):
         pass
     with contextlib.suppress(OSError):
