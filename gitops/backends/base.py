@@ -136,11 +136,23 @@ class Usage:
     last_request_at: datetime | None = None
 
 
+def failed_response(status: int) -> bool:
+    """A failure of the deployment, not of the caller: a 5xx, or 429 (it could not take the request)."""
+    return status >= 500 or status == 429
+
+
+def scored_response(status: int) -> bool:
+    """Whether a response is evidence about the deployment: it answered (2xx) or failed (``failed_response``). One
+    refused for the caller's fault (400, 401, 404, 413), or with no status at all, says nothing of it."""
+    return 200 <= status < 300 or failed_response(status)
+
+
 @dataclass(frozen=True)
 class TrafficWindow:
-    """One deployment's requests since a mark (``Backend.traffic_mark``), from the endpoint's own metrics: how many,
-    how many failed on the server's side (5xx, 429), and the 95th percentile latency. ``known`` False: the figures
-    could not be read, which never passes for "no errors"."""
+    """One deployment's scored requests since a mark (``Backend.traffic_mark``), from the endpoint's own metrics:
+    how many it answered or failed (``scored_response``: requests refused for the caller's fault are no evidence and
+    never count toward ``min_requests``), how many failed on the server's side (5xx, 429), and the 95th percentile
+    latency. ``known`` False: the figures could not be read, which never passes for "no errors"."""
 
     deployment: str
     known: bool

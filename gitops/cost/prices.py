@@ -7,6 +7,7 @@ case-insensitively, as everywhere else (the service upper-cases ``vmSize``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,16 @@ class Price:
     usd_per_hour: float
     as_of: str  # the day the price was read (ISO date)
     source: str  # "Azure Retail Prices API" or "snapshot"
+
+    def __post_init__(self) -> None:
+        # A price is a finite, non-negative number, never a boolean: NaN passes every budget cap ("$nan/h").
+        if not is_price(self.usd_per_hour):
+            raise ValueError(f"{self.sku} in {self.region}: {self.usd_per_hour!r} is not a price (a finite, non-negative USD amount)")
+
+
+def is_price(value: object) -> bool:
+    """A finite, non-negative number of USD; ``True``, ``NaN``, ``inf`` and ``-1`` are not."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 class PriceSource(Protocol):
@@ -65,8 +76,8 @@ def read_snapshot(path: Path = SNAPSHOT) -> Snapshot:
         raise ValueError(f"{path} is not a price snapshot (as_of, source, regions: {{region: {{sku: usd_per_hour}}}})")
     regions: dict[str, dict[str, float]] = {}
     for region, table in data["regions"].items():
-        if not isinstance(table, dict) or not all(isinstance(v, int | float) and v >= 0 for v in table.values()):
-            raise ValueError(f"{path}: regions.{region} must map VM sizes to non-negative USD per hour")
+        if not isinstance(table, dict) or not all(is_price(v) for v in table.values()):
+            raise ValueError(f"{path}: regions.{region} must map VM sizes to finite, non-negative USD per hour")
         regions[str(region).lower()] = {str(k): float(v) for k, v in table.items()}
     return Snapshot(str(data["as_of"]), str(data.get("source", "")), regions)
 

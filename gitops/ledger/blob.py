@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from gitops.errors import AuthError, BackendError, ConfigurationError, ConflictError, CorruptRecordError
-from gitops.ledger.model import RunRecord, parse_record
+from gitops.ledger.model import RunRecord, is_record_key, parse_record, record_key
 
 RUNS_PREFIX = "runs/"
 EVENTS_PREFIX = "events/"
@@ -55,6 +55,8 @@ class BlobLedger:
     def get(self, run: str) -> tuple[RunRecord, str] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
+        if not is_record_key(run):  # never a blob name: '../documents/watch' would read another container's path
+            return None
         try:
             download = self.container.get_blob_client(f"{RUNS_PREFIX}{run}.json").download_blob()
             body = download.readall()
@@ -68,7 +70,7 @@ class BlobLedger:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
-        blob = self.container.get_blob_client(f"{RUNS_PREFIX}{record.run}.json")
+        blob = self.container.get_blob_client(f"{RUNS_PREFIX}{record_key(record.run)}.json")
         body = json.dumps(record.model_dump(mode="json"), sort_keys=True).encode()
         try:
             if expected is None:
@@ -88,8 +90,12 @@ class BlobLedger:
         except Exception as exc:
             raise _translate(exc, "list runs") from exc
         for name in sorted(names):
+            run = name[len(RUNS_PREFIX) :].removesuffix(".json")
+            if not is_record_key(run):
+                damaged.append((name, f"ledger record {name} cannot be read: its name is not a run's"))
+                continue
             try:
-                got = self.get(name[len(RUNS_PREFIX) :].removesuffix(".json"))
+                got = self.get(run)
             except CorruptRecordError as exc:
                 damaged.append((name, exc.headline))
                 continue

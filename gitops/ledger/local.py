@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops.errors import ConflictError, CorruptRecordError
-from gitops.ledger.model import RunRecord, parse_record
+from gitops.ledger.model import RunRecord, is_record_key, parse_record, record_key
 from gitops.util.files import read_json, write_json_atomic
 
 _THREAD_LOCK = threading.Lock()
@@ -35,9 +35,11 @@ class LocalLedger:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _path(self, run: str) -> Path:
-        return self.root / f"{run}.json"
+        return self.root / f"{record_key(run)}.json"
 
     def get(self, run: str) -> tuple[RunRecord, str] | None:
+        if not is_record_key(run):
+            return None
         path = self._path(run)
         try:
             data = read_json(path)
@@ -93,6 +95,9 @@ class LocalLedger:
     def list(self) -> list[RunRecord]:
         out, damaged = [], []
         for path in sorted(self.root.glob("*.json")):
+            if not is_record_key(path.stem):
+                damaged.append((str(path), f"ledger record {path} cannot be read: its name is not a run's"))
+                continue
             try:
                 got = self.get(path.stem)
             except CorruptRecordError as exc:

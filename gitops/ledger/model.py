@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -201,6 +202,25 @@ def stored_spec(record: RunRecord) -> RunSpec:
         ) from None
 
 
+_RECORD_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+def is_record_key(run: str) -> bool:
+    """Whether ``run`` can name a record in storage: one path segment of lowercase letters, digits and '-' (every
+    spec name is one). Anything else (``../documents/watch``, a slash, a dot) names no record, and a ledger never
+    turns it into a path or a blob name."""
+    return isinstance(run, str) and _RECORD_KEY.fullmatch(run) is not None
+
+
+def record_key(run: str) -> str:
+    """``run`` when it can name a record; ``RequestError`` when a record would be written under another name."""
+    from gitops.errors import RequestError
+
+    if not is_record_key(run):
+        raise RequestError(f"{run[:80]!r} cannot name a run", hint="a run is named by its spec's name: lowercase letters, digits, '-'")
+    return run
+
+
 def parse_record(raw: Any, where: str) -> RunRecord:
     """A stored record, or ``CorruptRecordError`` naming where it is and what is wrong with it."""
     from pydantic import ValidationError
@@ -221,11 +241,13 @@ class Ledger(Protocol):
     damaged: list[tuple[str, str]]  # what the last ``list`` could not read: (where, why)
 
     def get(self, run: str) -> tuple[RunRecord, str] | None:
-        """The record and its version token (an ETag), or None. ``CorruptRecordError`` when it cannot be read."""
+        """The record and its version token (an ETag), or None (a name that cannot name a record, ``is_record_key``,
+        is never looked up). ``CorruptRecordError`` when it cannot be read."""
         ...
 
     def put(self, record: RunRecord, expected: str | None) -> str:
-        """Write if the stored version is still ``expected`` (None: must not exist); raise ConflictError if not."""
+        """Write if the stored version is still ``expected`` (None: must not exist); raise ConflictError if not, and
+        RequestError for a run that cannot name a record (``record_key``)."""
         ...
 
     def list(self) -> list[RunRecord]:

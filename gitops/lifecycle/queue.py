@@ -13,11 +13,13 @@ message does nothing but look.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gitops.errors import RequestError
+from gitops.spec.model import is_run_name
 
 # Azure Storage hides a message for at most 7 days.
 MAX_DELAY_S = 7 * 24 * 3600
@@ -34,10 +36,17 @@ class StepMessage:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> StepMessage:
+        """A message, or ``RequestError`` (dropped, never retried) for anything else: not JSON, nested past the
+        parser's depth, fields of another type, a time that is not finite, a run that no spec could be named."""
         try:
             data: Any = json.loads(text)
-            return cls(str(data["run"]), str(data.get("step", "")), float(data.get("not_before", 0)))
-        except (ValueError, TypeError, KeyError) as exc:
+            if not isinstance(data, dict) or not is_run_name(data.get("run")) or not isinstance(data.get("step", ""), str):
+                raise ValueError("run, step")
+            not_before = data.get("not_before", 0)
+            if isinstance(not_before, bool) or not isinstance(not_before, int | float) or not math.isfinite(not_before):
+                raise ValueError("not_before")
+            return cls(data["run"], data.get("step", ""), float(not_before))
+        except (ValueError, TypeError, RecursionError) as exc:
             raise RequestError(
                 f"not a step message: {str(text)[:80]!r}", hint='a step message is {"run": NAME, "step": STEP, "not_before": EPOCH_SECONDS}'
             ) from exc

@@ -54,6 +54,14 @@ def _one_line_path(text: str) -> str:
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=IDENTIFIER_PATTERN)]
 PathText = Annotated[str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_one_line_path)]
 RunName = Annotated[str, StringConstraints(min_length=3, max_length=24, pattern=RUN_NAME_PATTERN)]
+
+
+def is_run_name(value: object) -> bool:
+    """Whether ``value`` is a name a spec may carry (3-24 chars, lowercase letters, digits, single '-'): what a name
+    arriving from outside a spec (a queue message, a URL) must be before it names a record in storage."""
+    return isinstance(value, str) and 3 <= len(value) <= 24 and re.fullmatch(RUN_NAME_PATTERN, value) is not None and "--" not in value
+
+
 EndpointName = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=ENDPOINT_NAME_PATTERN)]
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN), AfterValidator(_bounded_duration)]
 # Counts and switches are taken as YAML wrote them: `nodes: true` or `instance_count: "2"` is an error, not a 1 or a 2.

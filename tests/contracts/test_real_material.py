@@ -280,10 +280,12 @@ def test_quota_is_read_from_the_real_example_subscription_lines_only(azure_fake,
 
 # -- prices: the Azure Retail Prices API, as documented ------------------------------------------------
 def test_the_price_is_the_pay_as_you_go_linux_row_of_a_documented_answer() -> None:
-    from gitops.backends.azureml.retail_prices import pick_price
+    from gitops.backends.azureml.retail_prices import parse_page, pick_price
 
     material = load("retail-prices/vm_prices_nc24ads_eastus.json")
-    price = pick_price(material["body"]["Items"], "eastus", "standard_nc24ads_a100_v4", "2026-11-25")
+    page = parse_page(json.dumps(material["body"]).encode())  # the documented answer passes the schema whole
+    assert len(page.Items) == len(material["body"]["Items"]) and page.NextPageLink is None
+    price = pick_price(page.Items, "eastus", "standard_nc24ads_a100_v4", "2026-11-25")
     assert price is not None and price.usd_per_hour == 3.673 and price.sku == "Standard_NC24ads_A100_v4"
     assert len(material["body"]["Items"]) == 5  # Windows, Spot, Low Priority and Dev/Test rows are passed over
 
@@ -321,6 +323,7 @@ def test_the_fakes_deployment_metrics_have_the_documented_batch_shape(azure_fake
 
 
 def test_a_deployment_window_counts_5xx_and_429_as_failures_and_reads_the_worst_minutes_p95(azure_fake, azure_backend) -> None:
+    """The 400 is the caller's fault: no evidence about the deployment, so it is not among the window's requests."""
     azure_backend.clients.remember_location("eastus")
     t0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
     for minute, status, latency in ((0, 200, 150.0), (0, 200, 150.0), (1, 503, 900.0), (1, 429, 900.0), (1, 400, 900.0)):
@@ -328,7 +331,7 @@ def test_a_deployment_window_counts_5xx_and_429_as_failures_and_reads_the_worst_
         azure_fake.score_latency_ms = latency
         azure_fake.record_request("ep-1", "green", status)
     window = azure_backend.traffic_since("ep-1", "green", {"at": t0.timestamp()}, (t0 + timedelta(minutes=5)).timestamp())
-    assert window.known and (window.requests, window.errors, window.p95_latency_ms) == (5, 2, 900.0)
+    assert window.known and (window.requests, window.errors, window.p95_latency_ms) == (4, 2, 900.0)
     azure_fake.metric_errors["ep-1"] = "InsufficientPermissions"
     assert not azure_backend.traffic_since("ep-1", "green", {"at": t0.timestamp()}, (t0 + timedelta(minutes=5)).timestamp()).known
 

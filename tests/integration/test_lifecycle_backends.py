@@ -207,7 +207,7 @@ class LocalDriver(Driver):
         assert info is not None
 
         def seen() -> int:
-            return sum(int((endpoints.traffic_counters("behave-ep", d.name) or {}).get("requests", 0)) for d in info.deployments)
+            return sum(int((endpoints.traffic_counters("behave-ep", d.name) or {}).get("scored", 0)) for d in info.deployments)
 
         before = seen()
         statuses = super().send_traffic(n)

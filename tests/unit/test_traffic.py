@@ -64,10 +64,10 @@ def test_breaches_name_the_share_and_the_figures() -> None:
 
 
 def test_the_local_window_is_the_difference_of_two_readings_and_its_p95_is_a_bucket_bound() -> None:
-    start = {"requests": 10, "failed": 1, "latency_buckets": [0, 0, 10]}
+    start = {"scored": 10, "failed": 1, "latency_buckets": [0, 0, 10]}
     hist = [0] * len(T.LATENCY_BUCKETS_MS)
     hist[2], hist[5] = 10 + 90, 10  # 90 more under 100 ms, 10 under 1000 ms
-    end = {"requests": 110, "failed": 4, "latency_buckets": hist}
+    end = {"scored": 110, "failed": 4, "latency_buckets": hist}
     assert T.window(start, end) == (100, 3, 1000.0)  # the 95th of 100 falls among the ten slow ones
     hist[2], hist[5] = 10 + 96, 4
     assert T.window(start, {**end, "latency_buckets": hist}) == (100, 3, 100.0)  # 96 fast ones: the 95th is fast
@@ -76,10 +76,13 @@ def test_the_local_window_is_the_difference_of_two_readings_and_its_p95_is_a_buc
 def test_a_server_that_restarted_counts_from_zero_and_an_empty_window_has_no_p95() -> None:
     hist = [0] * len(T.LATENCY_BUCKETS_MS)
     hist[1] = 3
-    assert T.window({"requests": 50, "failed": 2}, {"requests": 3, "failed": 0, "latency_buckets": hist}) == (3, 0, 50.0)
-    assert T.window({"requests": 5}, {"requests": 5}) == (0, 0, None)
+    assert T.window({"scored": 50, "failed": 2}, {"scored": 3, "failed": 0, "latency_buckets": hist}) == (3, 0, 50.0)
+    assert T.window({"scored": 5}, {"scored": 5}) == (0, 0, None)
 
 
 def test_only_the_deployments_own_failures_count() -> None:
-    assert [s for s in (200, 400, 404, 413, 429, 500, 503) if T.is_error(s)] == [429, 500, 503]
+    from gitops.backends.base import failed_response, scored_response
+
+    assert [s for s in (200, 400, 404, 413, 429, 500, 503) if failed_response(s)] == [429, 500, 503]
+    assert [s for s in (0, 200, 204, 301, 400, 401, 404, 413, 429, 500, 503) if scored_response(s)] == [200, 204, 429, 500, 503]
     assert T.bucket(0.5) == 0 and T.bucket(10**9) == len(T.LATENCY_BUCKETS_MS) - 1

@@ -18,7 +18,7 @@ from typing import Any
 
 from gitops.backends.azureml.clients import AzureClients
 from gitops.backends.azureml.errors import call
-from gitops.backends.base import TrafficWindow, Usage
+from gitops.backends.base import TrafficWindow, Usage, failed_response, scored_response
 from gitops.errors import GitopsError
 
 log = logging.getLogger(__name__)
@@ -43,14 +43,15 @@ LATENCY_P95 = "RequestLatency_P95"
 RESPONSE_CODE = "envoy_response_code"  # the dimension of a deployment's RequestsPerMinute
 
 
-def _failed_code(code: str) -> bool:
-    """A response the deployment failed (5xx, or 429: it could not take the request), not one the caller did."""
-    return code.startswith("5") or code == "429"
+def _status(code: str) -> int:
+    """The response code a series stands for; 0 (no evidence) for a series without one, or one Azure names otherwise."""
+    return int(code) if code.isdigit() and len(code) == 3 else 0
 
 
 def traffic_window(deployment: str, by_code: Any, latency: Any) -> TrafficWindow:
-    """Requests, failures and p95 from the two answers: per minute, ``RequestsPerMinute`` (average over a one-minute
-    grain: that minute's requests) per response code, and ``RequestLatency_P95``; the window's p95 is the worst
+    """Scored requests, failures and p95 from the two answers: per minute, ``RequestsPerMinute`` (average over a
+    one-minute grain: that minute's requests) per response code (a caller's 4xx is no evidence: ``scored_response``),
+    and ``RequestLatency_P95``; the window's p95 is the worst
     minute's, so a bound is never passed by averaging a bad minute away."""
     requests = errors = 0.0
     worst: float | None = None
@@ -59,9 +60,12 @@ def traffic_window(deployment: str, by_code: Any, latency: Any) -> TrafficWindow
             for metric in getattr(result, "metrics", None) or []:
                 for series in metric.timeseries:
                     code = str((series.metadata_values or {}).get(RESPONSE_CODE) or "")
+                    status = _status(code)
+                    if not scored_response(status):  # refused for the caller's fault, or unnamed: no evidence
+                        continue
                     n = sum(float(p.average) for p in series.data if p.average)
                     requests += n
-                    errors += n if _failed_code(code) else 0.0
+                    errors += n if failed_response(status) else 0.0
         for result in latency:
             for metric in getattr(result, "metrics", None) or []:
                 for series in metric.timeseries:

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gitops.backends.local.traffic import bucket, counters, is_error
+from gitops.backends.base import failed_response, scored_response
+from gitops.backends.local.traffic import bucket, counters
 from gitops.util.files import read_json, write_json_atomic
 
 STATS_FLUSH_S = 1.0
@@ -204,16 +205,19 @@ class EndpointState:
         return random.choices(names, weights=weights)[0]
 
     def record(self, deployment: str, status: int, started: float) -> None:
-        """Count one answered request: ``errors`` any that failed, ``failed`` the deployment's own failures (5xx,
-        429), and its latency in the histogram a rollout's hold reads (``gitops.backends.local.traffic``)."""
+        """Count one answered request: ``requests`` every one (the endpoint is in use), ``errors`` any that failed;
+        and, for a scored one only (answered or failed by the deployment, ``base.scored_response``), ``scored``,
+        ``failed`` (5xx, 429) and its latency in the histogram a rollout's hold reads (``gitops.backends.local.traffic``)."""
         latency_ms = (time.perf_counter() - started) * 1000
         with self._stats_lock:
             entry = self.stats.setdefault(deployment, {"requests": 0, "errors": 0, "last_request_at": None})
-            entry.update(counters(entry) | {"errors": entry.get("errors", 0)})
+            entry.update(counters(entry) | {"requests": int(entry.get("requests", 0)), "errors": int(entry.get("errors", 0))})
             entry["requests"] += 1
             entry["errors"] += 0 if status == 200 else 1
-            entry["failed"] += 1 if is_error(status) else 0
-            entry["latency_buckets"][bucket(latency_ms)] += 1
+            if scored_response(status):
+                entry["scored"] += 1
+                entry["failed"] += 1 if failed_response(status) else 0
+                entry["latency_buckets"][bucket(latency_ms)] += 1
             entry["last_request_at"] = time.time()
             self._dirty = True
 
