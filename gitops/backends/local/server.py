@@ -9,6 +9,7 @@ for idle detection. Run as ``python -m gitops.backends.local.server ENDPOINT_DIR
 
 # No "from __future__ import annotations": FastAPI must see the real Request type of the routes below.
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -34,6 +35,10 @@ MAX_INPUT_TOKENS = 2048
 MAX_NEW_TOKENS = 512
 GENERATION_TIMEOUT_S = 60.0  # transformers stops generating after this, whatever max_new_tokens says
 MAX_PENDING = 4  # requests generating or waiting; the next one is answered 503 with Retry-After at once
+# A connection must deliver a request's head this soon after it opens (or after its last answer), and its body this
+# soon after the head: an idle or trickling socket is closed, never held (a thousand of them once stayed open).
+HEAD_TIMEOUT_S = 5.0
+BODY_TIMEOUT_S = 10.0
 
 
 class BadRequest(ValueError):
@@ -292,7 +297,10 @@ def create_app(endpoint_dir: Path) -> Any:  # noqa: C901  (the app and its route
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return error(413, "PayloadTooLarge", f"the body is {declared} bytes; at most {MAX_BODY_BYTES}")
-        raw = await request.body()
+        try:
+            raw = await asyncio.wait_for(request.body(), BODY_TIMEOUT_S)
+        except TimeoutError:
+            return error(408, "RequestTimeout", f"the body did not arrive within {BODY_TIMEOUT_S:.0f}s")
         if len(raw) > MAX_BODY_BYTES:
             return error(413, "PayloadTooLarge", f"the body is over {MAX_BODY_BYTES} bytes")
         try:
@@ -338,6 +346,54 @@ def create_app(endpoint_dir: Path) -> Any:  # noqa: C901  (the app and its route
     return app
 
 
+def bounded_protocol() -> Any:
+    """uvicorn's h11 protocol with a deadline for each request's head. uvicorn closes a keep-alive connection that
+    stays quiet after an answer, but a socket that never sends, or trickles its headers a byte at a time, it keeps
+    forever: here the deadline runs from the connection (or the last answer) and is not reset by trickled bytes."""
+    import asyncio
+
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class BoundedH11Protocol(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+        _waiting_after: object = None  # the cycle that was current when the deadline was set
+
+        def _await_head(self) -> None:
+            self._stop_head_timer()
+            self._waiting_after = self.cycle
+            self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if self.cycle is self._waiting_after and not self.transport.is_closing():
+                self.transport.close()  # no new request began in time: idle, or a head trickled past its deadline
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._await_head()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self._head_timer is not None and self.cycle is not self._waiting_after:
+                self._stop_head_timer()  # a request's head arrived: the app (and BODY_TIMEOUT_S) takes it from here
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._await_head()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
+
+    return BoundedH11Protocol
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
@@ -348,7 +404,7 @@ def main(argv: list[str]) -> int:
     endpoint_dir = Path(argv[0]).resolve()
     port = int(argv[1])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    uvicorn.run(create_app(endpoint_dir), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(endpoint_dir), host="127.0.0.1", port=port, log_level="warning", access_log=False, http=bounded_protocol())
     return 0
 
 
