@@ -85,4 +85,43 @@ async function keepWatchIssue({ github, context, report }) {
   return 'updated';
 }
 
-module.exports = { callFunction, upsertComment, postReports, keepWatchIssue };
+// A job summary is GitHub Markdown in which raw HTML passes and, inside an HTML block, Markdown does not apply. Every
+// string a spec, a record or the Function's answer controls is written as HTML-escaped text inside an element: no
+// field opens a tag, a link or an image; a line break never ends the block (after a blank line Markdown would apply
+// again); and `@`, `#`, `://` and `www.` are broken with a word joiner, as gitops/markdown.py does for comments, since
+// GitHub makes mentions, issue links and autolinks from the rendered text.
+const WORD_JOINER = '\u2060';
+const escapeHtml = (value) => String(value ?? '').replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+function escapeText(value) {
+  return escapeHtml(String(value ?? '')
+    .replace(/[\r\n\u2028\u2029]+/g, ' ')
+    .replace(/([@#])/g, `$1${WORD_JOINER}`)
+    .replace(/(www)(\.)|(:)(\/\/)/gi, (m, a, b, c, d) => `${a || c}${WORD_JOINER}${b || d}`));
+}
+
+// Only the Azure ML studio is linked from a summary; any other URL is shown as text.
+const STUDIO = /^https:\/\/ml\.azure\.com\//;
+
+// One summary: a heading, paragraphs, a list and a table (rows of cells; a cell is a string or { text, href }), as
+// HTML with every value escaped (`escapeText`). `writeSummary` appends it to the job's summary.
+function summaryHtml({ heading, lines = [], items = [], table = [] }) {
+  const cell = (c, tag) => {
+    const { text, href } = typeof c === 'object' && c !== null ? c : { text: c };
+    const body = href && STUDIO.test(href) ? `<a href="${escapeHtml(href)}">${escapeText(text)}</a>` : escapeText(text);
+    return `<${tag}>${body}</${tag}>`;
+  };
+  const parts = [`<h3>${escapeText(heading)}</h3>`, ...lines.map((l) => `<p>${escapeText(l)}</p>`)];
+  if (items.length) parts.push(`<ul>${items.map((i) => `<li>${escapeText(i)}</li>`).join('')}</ul>`);
+  if (table.length) {
+    const [head, ...rows] = table;
+    parts.push(`<table><tr>${head.map((c) => cell(c, 'th')).join('')}</tr>`
+               + rows.map((r) => `<tr>${r.map((c) => cell(c, 'td')).join('')}</tr>`).join('') + '</table>');
+  }
+  return `${parts.join('\n')}\n\n`;
+}
+
+async function writeSummary(core, parts) {
+  await core.summary.addRaw(summaryHtml(parts), true).write();
+}
+
+module.exports = { callFunction, upsertComment, postReports, keepWatchIssue, summaryHtml, writeSummary };

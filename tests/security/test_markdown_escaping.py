@@ -25,6 +25,7 @@ from gitops.report.render import render_markdown as report_markdown
 from gitops.spec.validate import validate_text
 from gitops.watch.findings import WatchFinding
 from gitops.watch.findings import render_markdown as watch_markdown
+from tests.conftest import REPO_ROOT
 
 # What GitHub would turn into a mention, a team mention or an issue link, in the rendered text.
 MENTION = re.compile(r"(?<![\w`])[@#][A-Za-z0-9]")
@@ -223,3 +224,46 @@ def test_any_model_version_or_finding_is_one_row_of_the_watch_issue(findings: li
     page = Rendered(watch_markdown(rows, "2026-12-04 06:00 UTC"))
     assert [len(r) for r in page.rows] == [6] * (len(rows) + 1)
     assert page.comments == [" finetune-gitops:watch "] and not page.hrefs and not page.foreign_tags and not page.mentions()
+
+
+SUMMARY_PROBE = """
+const { summaryHtml } = require(process.argv[1]);
+const values = JSON.parse(process.argv[2]);
+const out = values.map((v) => summaryHtml({ heading: `submitted: ${v}`, lines: [v], items: [v, v],
+                                             table: [['job', 'status'], [{ text: v, href: v }, v]] }));
+out.push(summaryHtml({ heading: 'ok', table: [['job'], [{ text: 'j1', href: 'https://ml.azure.com/runs/j1?wsid=/x' }]] }));
+console.log(JSON.stringify(out));
+"""
+
+HOSTILE_SUMMARY_VALUES = [
+    "<img src=x onerror=alert(1)>",
+    "</li></ul><a href='https://evil.example'>click</a>",
+    "ok\n\n[click](https://evil.example) **bold** @acme/admins #12 www.evil.example",
+    "javascript:alert(1)",
+    '" onmouseover="alert(1)',
+    "<!-- hide the rest",
+    "`code` | a | b",
+    "&lt;entity&gt; &amp;",
+]
+
+
+def test_a_job_summary_shows_every_value_as_text_and_links_only_to_the_studio() -> None:
+    """The deploy, retry and decide workflows write the Function's answer (run, job, messages from a spec) into the job
+    summary; once, as raw HTML: a message could open a link, an image or a comment there."""
+    import json
+    import shutil
+    import subprocess
+
+    if shutil.which("node") is None:
+        pytest.fail("node is missing: the workflows' helpers run under it")
+    script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
+    probe = ["node", "-e", SUMMARY_PROBE, str(script), json.dumps(HOSTILE_SUMMARY_VALUES)]
+    *hostile, studio = json.loads(subprocess.run(probe, capture_output=True, text=True, timeout=60, check=True).stdout)
+    for value, html in zip(HOSTILE_SUMMARY_VALUES, hostile, strict=True):
+        page = Rendered(html)
+        assert page.hrefs == [] and not page.comments and page.mentions() == [], (value, html)
+        assert set(page.tags) <= {"h3", "p", "ul", "li", "table", "tr", "th", "td"}, (value, html)
+        assert page.tags["li"] == 2 and page.tags["td"] == 2 and page.tags["p"] == 1, (value, html)
+        shown = "".join(page.prose).replace(WORD_JOINER, "")
+        assert shown.count(" ".join(value.split("\n\n"))) == 6, (value, shown)  # heading, line, two items, two cells
+    assert Rendered(studio).hrefs == ["https://ml.azure.com/runs/j1?wsid=/x"]

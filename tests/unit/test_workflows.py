@@ -86,7 +86,7 @@ def test_deploy_workflow_submits_each_changed_spec_serialised_per_spec() -> None
     submit = deploy["jobs"]["submit"]
     assert submit["concurrency"]["group"] == "submit-${{ matrix.spec }}" and submit["concurrency"]["cancel-in-progress"] is False
     text = (REPO_ROOT / ".github" / "workflows" / "deploy.yml").read_text()
-    assert "/api/submit" in text and "commit: context.sha" in text and "core.summary" in text
+    assert "/api/submit" in text and "commit: context.sha" in text and "writeSummary(core" in text
     assert "audience: process.env.AUDIENCE" in text
 
 
