@@ -8,6 +8,7 @@ name. Managed endpoints in Azure are stopped by deleting them, which cleanup doe
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import typer
@@ -38,15 +39,19 @@ def _endpoint_of(lifecycle: Any, backend: Any, name: str) -> tuple[str, str | No
 
 @app.command()
 def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop every local endpoint server (make clean does).")) -> None:
-    """The local endpoints: run, scoring URL, server pid, health and memory."""
+    """The local endpoints: run, scoring URL, server pid, health and memory; and servers no record names."""
     lifecycle, backend = _local()
     infos = backend.list_endpoints()
+    orphans = backend.endpoints.orphans()
     if stop_all:
         for info in infos:
             backend.endpoints.stop(info.name)
-        print(f"stopped {len(infos)} local endpoint server(s)" if infos else "no local endpoints")
+        for pid, folder in backend.endpoints.orphans():  # read again: stopping an endpoint stops its strays too
+            backend.endpoints.stop_orphan(pid, folder)
+        strays = f" and {len(orphans)} orphan server(s) no record names" if orphans else ""
+        print(f"stopped {len(infos)} local endpoint server(s){strays}" if infos or orphans else "no local endpoints")
         return
-    if not infos:
+    if not infos and not orphans:
         print("no local endpoints: `gitops run runs/local-tiny.yaml` deploys one")
         return
     rows = [("endpoint", "run", "url", "pid", "health", "memory")]
@@ -61,6 +66,8 @@ def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop ever
             else "DOWN (gitops start NAME)"
         )
         rows.append((info.name, info.tags.get(naming.TAG_RUN, "-"), info.scoring_uri or "-", str(server.get("pid") or "-"), health, memory))
+    for pid, folder in orphans:
+        rows.append((folder, "-", "-", str(pid), "ORPHAN (no record names this server: gitops endpoints --stop-all stops it)", "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     sys.stdout.write("".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows))
 
@@ -69,8 +76,9 @@ def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop ever
 def start(name: str = typer.Argument(..., help="A run or endpoint name.")) -> None:
     """Start a local endpoint's server again (after `gitops stop`, a reboot, or a crash)."""
     lifecycle, backend = _local()
-    endpoint, _ = _endpoint_of(lifecycle, backend, name)
+    endpoint, run = _endpoint_of(lifecycle, backend, name)
     info = backend.begin_endpoint(endpoint, {})
+    _mark_stopped(lifecycle, run, None)
     print(f"{endpoint}: up at {info.scoring_uri}")
 
 
@@ -78,9 +86,27 @@ def start(name: str = typer.Argument(..., help="A run or endpoint name.")) -> No
 def stop(name: str = typer.Argument(..., help="A run or endpoint name.")) -> None:
     """Stop a local endpoint's server; its deployments stay (`gitops start` brings it back)."""
     lifecycle, backend = _local()
-    endpoint, _ = _endpoint_of(lifecycle, backend, name)
+    endpoint, run = _endpoint_of(lifecycle, backend, name)
+    _mark_stopped(lifecycle, run, time.time())  # first: a reconcile between the two never takes it for dead
     backend.endpoints.stop(endpoint)
-    print(f"{endpoint}: stopped (`gitops start {name}` starts it again)")
+    print(f"{endpoint}: stopped; it stays down until `gitops start {name}` (reconcile leaves it alone)")
+
+
+def _mark_stopped(lifecycle: Any, run: str | None, at: float | None) -> None:
+    """Record on the run that a person stopped its endpoint's server (``at``), or started it again (None)."""
+    from gitops.ledger.model import HistoryEntry, update
+
+    if not run or lifecycle.ledger.get(run) is None:
+        return
+    note = "endpoint server stopped by gitops stop" if at is not None else "endpoint server started by gitops start"
+
+    def mark(r: Any) -> Any:
+        if (r.stopped_at is None) == (at is None):
+            return None
+        entry = HistoryEntry(at=time.time(), status=r.status, note=note)
+        return r.model_copy(update={"stopped_at": at, "history": [*r.history, entry]})
+
+    update(lifecycle.ledger, run, mark)
 
 
 @app.command()

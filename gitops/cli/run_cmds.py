@@ -260,7 +260,8 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
                 traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))
                 serving = info.deployment(r.deployment) if info and r.deployment else None
                 if info is None or (serving is not None and not serving.healthy):
-                    traffic += " DOWN (gitops reconcile starts it again)" if info else "GONE"
+                    down = f" STOPPED (gitops start {r.run})" if r.stopped_at else " DOWN (gitops reconcile starts it again)"
+                    traffic += down if info else "GONE"
             except GitopsError as exc:
                 traffic = f"? ({exc.headline[:60]})"
         smoke = "-" if r.smoke is None else ("ok " if r.smoke.ok else "FAIL ") + f"{r.smoke.latency_ms:.0f}ms"

@@ -160,6 +160,9 @@ class RunRecord(_Digested):
     previous_serving_job: str | None = None  # the job served before it: what a rollback of a live run goes back to
     previous_kept_until: float | None = None  # the replaced deployment stays at 0% until then (deploy.keep_previous_for)
     rollout_steps: list[dict[str, Any]] = Field(default_factory=list)  # the last rollout's shares held, with their figures
+    # A person stopped the endpoint's server (`gitops stop`): reconcile leaves it down until `gitops start` or the next
+    # rollout; a server that died without this mark is started again.
+    stopped_at: float | None = None
     updated_at: float = Field(default_factory=time.time)
 
     @property

@@ -45,6 +45,9 @@ CLAIM_LEASE_S = 300.0
 # invocation stays short, whatever the plan's timeout.
 STEP_BUDGET_S = 20.0
 MAX_STEPS_PER_ADVANCE = 24
+# Where no queue takes the rest (the CLI), invocations follow one another in one process: as many as a whole rollout
+# takes, each spending its own budget, with a bound against a step that never settles (its deadline ends it anyway).
+MAX_ADVANCES_HERE = 200
 MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
 # Record fields that let the run go: the claim released; with the cursor too, the rollout over.
 RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
@@ -575,7 +578,10 @@ class Lifecycle:
             started_at=now,
             endpoint=endpoint,
         )
-        return record.model_copy(update={"cursor": cursor, "endpoint": endpoint, "updated_at": now, "rollout_steps": []})
+        # A rollout starts the endpoint's server: a stop a person made before it is over.
+        return record.model_copy(
+            update={"cursor": cursor, "endpoint": endpoint, "updated_at": now, "rollout_steps": [], "stopped_at": None}
+        )
 
     def _timeout(self, record: RunRecord, phase: str) -> float:
         default = S.DEFAULT_HOLD_S if phase == "hold" else S.DEFAULT_TIMEOUT_S  # records from before the gate
@@ -910,14 +916,17 @@ class Lifecycle:
                 update(self.ledger, record.run, lambda r: r.moved("running", "", now) if r.status == "submitted" else None)
             return None
         decision = self._start(record.run, f"job {job.state.value} (found by reconcile)", f"reconcile:{record.job_name}")
-        if decision.action == "scheduled" and self.queue is None:
-            return self.advance(record.run)
+        if decision.action == "scheduled" and self.queue is None:  # one reconcile takes the run as far as it goes
+            return self._drive_here(record.run)
         return decision
 
     def _restart_if_down(self, record: RunRecord) -> Decision | None:
-        """A run whose serving deployment's server died (a backend that runs its own servers) is started again."""
+        """A run whose serving deployment's server died (a backend that runs its own servers) is started again; one a
+        person stopped (``RunRecord.stopped_at``) stays down."""
         backend = self.backend_for(record.backend)
         if Feature.SERVER_RESTART in backend.unsupported or not record.endpoint or not record.deployment:
+            return None
+        if record.stopped_at is not None:  # a person stopped it: down on purpose, not dead
             return None
         info = backend.get_endpoint(record.endpoint)
         serving = info.deployment(record.deployment) if info else None
@@ -927,14 +936,18 @@ class Lifecycle:
         log.warning("run %s: endpoint %s was down; started again", record.run, record.endpoint)
         return Decision("", record.run, "restarted", f"endpoint {record.endpoint} was down; started again")
 
+    def _drive_here(self, run: str) -> Decision:
+        """No queue to hand the rest to (the CLI): take the run's steps here until one waits or the run ends."""
+        decision = self.advance(run)
+        for _ in range(MAX_ADVANCES_HERE):
+            if decision.action != "continues":
+                break
+            decision = self.advance(run)
+        return decision
+
     def _nudge(self, record: RunRecord, now: float, why: str) -> Decision:
-        if self.queue is None:  # no queue to hand the rest to: drive the run here until it waits or ends
-            decision = self.advance(record.run)
-            for _ in range(MAX_STEPS_PER_ADVANCE):
-                if decision.action != "continues":
-                    break
-                decision = self.advance(record.run)
-            return decision
+        if self.queue is None:
+            return self._drive_here(record.run)
         self._schedule(
             record.model_copy(update={"cursor": record.cursor.model_copy(update={"not_before": now})}) if record.cursor else record, now
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import secrets
 import shutil
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,8 @@ START_TIMEOUT_S = 120.0
 # deadlock): it reads as down, and starting the endpoint again replaces it. The route does no work, so a
 # busy server answers it in milliseconds; generation is admitted in bounded numbers and never starves it.
 PROBE_TIMEOUT_S = 3.0
+_START_LOCKS: dict[str, threading.Lock] = {}  # flock is per open file: a process's threads queue here first
+_START_LOCKS_GUARD = threading.Lock()
 
 
 def _free_port() -> int:
@@ -84,7 +89,11 @@ class LocalEndpoints:
             raise NotFoundError(f"endpoint '{name}' does not exist") from exc
 
     def _alive(self, name: str, config: dict[str, Any]) -> bool:
-        return processes.is_running(config.get("pid"), str(self.ws.endpoint_dir(name)))
+        return processes.is_running(config.get("pid"), self._marker(name))
+
+    def _marker(self, name: str) -> str:
+        """What the server's command line holds: its folder and the space before its port (``ep`` is not ``ep2``)."""
+        return f"{self.ws.endpoint_dir(name)} "
 
     @staticmethod
     def _answers(config: dict[str, Any]) -> bool:
@@ -133,14 +142,36 @@ class LocalEndpoints:
         return out
 
     # -- process ------------------------------------------------------------------------------
-    def _start(self, name: str, config: dict[str, Any]) -> None:
+    @contextmanager
+    def _single_flight(self, name: str) -> Iterator[None]:
+        """One start at a time per endpoint, across processes (four reconciles at once start one server): an
+        exclusive ``flock`` on a file beside its config, held while the server is started and until it answers."""
         ep_dir = self.ws.endpoint_dir(name)
-        alive, up = self._up(name, config)
-        if up:
-            return
-        if alive:  # running, not answering: replaced, or it would hold its port and memory while serving nobody
+        ep_dir.mkdir(parents=True, exist_ok=True)
+        with _START_LOCKS_GUARD:
+            in_process = _START_LOCKS.setdefault(str(ep_dir), threading.Lock())
+        with in_process, (ep_dir / ".start.lock").open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _start(self, name: str, config: dict[str, Any]) -> None:
+        """Start the endpoint's server unless one answers; ``config`` gets the pid and port of the one that serves.
+        Under the endpoint's lock the config is read again: a server another process started meanwhile is used."""
+        with self._single_flight(name):
+            current = self._config(name) or config
+            alive, up = self._up(name, current)
+            if not up:
+                self._spawn(name, current, stuck=alive)
+            config.update(pid=current.get("pid"), port=current.get("port"))
+
+    def _spawn(self, name: str, config: dict[str, Any], stuck: bool) -> None:
+        ep_dir = self.ws.endpoint_dir(name)
+        if stuck:  # running, not answering: replaced, or it would hold its port and memory while serving nobody
             log.warning("endpoint %s: its server (pid %s) is stuck; starting a new one", name, config.get("pid"))
-            processes.stop(config.get("pid"), str(ep_dir), timeout_s=5.0)
+        self._stop_all(name, config)  # the stuck one, and any a record lost: one server per endpoint
         config["port"] = _free_port()
         proc = processes.spawn(["-m", SERVER_MODULE, str(ep_dir), str(config["port"])], ep_dir / "server.log")
         config["pid"] = proc.pid
@@ -157,6 +188,33 @@ class LocalEndpoints:
                 pass
             time.sleep(0.1)
         raise BackendError(f"endpoint '{name}' did not become ready in {START_TIMEOUT_S:.0f}s", hint=f"see {ep_dir / 'server.log'}")
+
+    def _stop_all(self, name: str, config: dict[str, Any] | None) -> None:
+        """Stop the server the config names and every other server of this endpoint's folder."""
+        marker = self._marker(name)
+        pids = {pid for pid, where in self.processes() if where.name == name}
+        for pid in sorted({*pids, *([config["pid"]] if config and config.get("pid") else [])}):
+            processes.stop(pid, marker, timeout_s=5.0)
+
+    def processes(self) -> Sequence[tuple[int, Path]]:
+        """Every endpoint server of this workspace that runs now, as (pid, endpoint folder)."""
+        return processes.find(SERVER_MODULE, self.ws.root / "endpoints")
+
+    def orphans(self) -> Sequence[tuple[int, str]]:
+        """Servers of this workspace that no endpoint config names: (pid, endpoint folder name). A lost start race,
+        a folder removed by hand, a config rewritten: each still holds memory and answers with the key it loaded."""
+        out = []
+        for pid, where in self.processes():
+            try:
+                config = self._config(where.name)
+            except CorruptRecordError:
+                config = None
+            if config is None or config.get("pid") != pid:
+                out.append((pid, where.name))
+        return out
+
+    def stop_orphan(self, pid: int, endpoint: str) -> None:
+        processes.stop(pid, self._marker(endpoint), timeout_s=5.0)
 
     def _reload(self, name: str, config: dict[str, Any]) -> None:
         if not self._up(name, config)[1]:  # down or stuck: a new server loads the config as it starts
@@ -245,15 +303,17 @@ class LocalEndpoints:
         shutil.rmtree(self.ws.endpoint_dir(endpoint) / "models" / deployment, ignore_errors=True)
 
     def delete(self, name: str) -> None:
-        config = self._config(name)
-        if config is not None:
-            processes.stop(config.get("pid"), str(self.ws.endpoint_dir(name)))
+        try:
+            config = self._config(name)
+        except CorruptRecordError:
+            config = None  # an unreadable config still has its servers found and stopped
+        self._stop_all(name, config)
         shutil.rmtree(self.ws.endpoint_dir(name), ignore_errors=True)
 
     def stop(self, name: str) -> None:
         config = self._config(name)
         if config is not None:
-            processes.stop(config.get("pid"), str(self.ws.endpoint_dir(name)))
+            self._stop_all(name, config)
 
     def server(self, name: str) -> dict[str, Any] | None:
         """The endpoint's server process as the operator sees it: pid, port, up or not, resident memory (MiB)."""

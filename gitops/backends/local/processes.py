@@ -85,6 +85,32 @@ def stop(pid: int | None, marker: str, timeout_s: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+def find(module: str, under: Path) -> list[tuple[int, Path]]:
+    """Every live ``python -m MODULE DIR ...`` process whose DIR lies directly under ``under``, as (pid, DIR): what
+    a workspace runs, whether or not a record still names it (a lost race, a record deleted by hand). Read from
+    ``/proc``; argv is compared word by word, so endpoint ``ep`` never matches ``ep2``."""
+    found = []
+    root = under.resolve()
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        words = [w.decode(errors="replace") for w in argv]
+        if state == "Z" or "-m" not in words:
+            continue
+        i = words.index("-m")
+        if words[i + 1 : i + 2] != [module] or len(words) < i + 3:
+            continue
+        target = Path(words[i + 2])
+        if target.parent == root:
+            found.append((int(entry.name), target))
+    return sorted(found)
+
+
 def resident_mib(pid: int | None) -> float | None:
     """The resident memory of ``pid`` in MiB (Linux ``/proc``), or None where it cannot be read."""
     if not pid:
