@@ -23,8 +23,11 @@ from gitops.spec.naming import workspace_resource_id
 
 
 def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
-    """For the CLI: the local backend in the workspace directory, the Azure one on first use; no queue."""
+    """For the CLI: the local backend in the workspace directory, the Azure one on first use; no queue. Its repository
+    identity is the plan's (``repository_salt``): GITOPS_REPO, else the checkout's GitHub remote, so a laptop deploys
+    under the endpoint names its plan showed, and tags what it creates with the repository the PR belongs to."""
     from gitops.backends.local.backend import LocalBackend
+    from gitops.gitrepo import repository_salt
 
     settings = Settings.load()
     local = LocalBackend(workspace_dir or settings.workspace_dir)
@@ -37,6 +40,7 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
         backend_for,
         topic=topics,
         reader_for=lambda name: metrics_reader(backend_for(name)),
+        name_salt=repository_salt(Path.cwd(), settings.repo)[0],
     )
 
 

@@ -161,3 +161,23 @@ def test_gitops_delete_refuses_an_endpoint_of_another_repository(cli, monkeypatc
         assert backend.get_endpoint("their-ep") is not None
     finally:
         backend.delete_endpoint("their-ep")
+
+
+def test_a_laptop_without_gitops_repo_acts_as_the_repository_its_plan_names(git_repo, monkeypatch, tmp_path: Path) -> None:
+    """Once, `gitops plan` salted derived names with the checkout's remote while the CLI's lifecycle used GITOPS_REPO
+    alone: a laptop without it was shown one endpoint name and deployed to another, tagged with no repository."""
+    from gitops.gitrepo import repository_salt
+    from gitops.lifecycle.wiring import local_lifecycle
+    from gitops.spec import naming
+    from gitops.spec.validate import validate_text
+
+    git_repo.git("remote", "add", "origin", "git@github.com:acme/laptop.git")
+    monkeypatch.delenv("GITOPS_REPO", raising=False)
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    monkeypatch.chdir(git_repo.root)
+    lifecycle = local_lifecycle(str(tmp_path / "ws"))
+    assert repository_salt(git_repo.root, "") == ("acme/laptop", "the git remote origin")
+    assert lifecycle.repo == lifecycle.name_salt == "acme/laptop"
+    text = "name: laptop-run\nbackend: local\nmodel: {registry: local, name: tiny-phi3}\ndata: {train_path: t.jsonl}\n"
+    spec = validate_text(text, "r.yaml").require()
+    assert naming.endpoint_name(spec, lifecycle.name_salt) == naming.endpoint_name(spec, "acme/laptop") != naming.endpoint_name(spec, "")
