@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import deepcopy
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from gitops.cost.prices import Price, PriceBook, committed_snapshot
 from gitops.errors import BackendError, ConfigurationError, RequestError, TransientBackendError
 from tests.conftest import REPO_ROOT
-from tests.loopback import json_server
+from tests.loopback import json_server, serve
 
 DOCUMENTED = json.loads((REPO_ROOT / "tests/contracts/retail-prices/vm_prices_nc24ads_eastus.json").read_text())["body"]
 SKU = "Standard_NC24ads_A100_v4"
@@ -184,12 +183,8 @@ def _trickling_server(total_bytes: int, every_s: float) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with serve(Handler) as url:
+        yield url
 
 
 def test_an_answer_that_trickles_is_cut_at_the_whole_requests_bound() -> None:
