@@ -296,7 +296,7 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     Console().print(table)
 
 
-_TIME_KEYS = {"at", "updated_at", "claimed_until", "entered_at", "not_before", "deadline_at", "started_at", "submitted_at"}
+_TIME_KEYS = {"at", "updated_at", "claimed_until", "entered_at", "not_before", "deadline_at", "started_at", "submitted_at", "stopped_at"}
 
 
 def _iso_times(value: Any) -> Any:
