@@ -65,7 +65,7 @@ def watch(
     elif fmt == "markdown":
         sys.stdout.write(render_markdown(result.findings, at))
     else:
-        sys.stdout.write(render_text(result.findings))
+        sys.stdout.write(render_text(result.findings, result.specs, result.runs))
     if any(f.severity == "error" for f in result.findings) and not (fix and yes):
         raise typer.Exit(1)
 

@@ -134,7 +134,8 @@ class RunRecord(_Digested):
     commit: str | None = None
     pr: str | None = None
     model_name: str | None = None
-    model_version: str | None = None
+    model_version: str | None = None  # the version last registered for the run: the one tried, whether it went live or not
+    serving_model_version: str | None = None  # the version the serving deployment holds (set when a rollout completes)
     endpoint: str | None = None
     deployment: str | None = None
     previous_deployment: str | None = None
@@ -170,6 +171,17 @@ class RunRecord(_Digested):
         """Whether the record declares a deployment serving now that no rollout is moving (a new job may be training:
         the deployment before it still serves)."""
         return bool(self.endpoint and self.deployment) and self.cursor is None and self.status != "retired"
+
+    @property
+    def serving_version(self) -> str | None:
+        """The model version that serves, apart from the one last tried (a held or rolled-back candidate's). Records
+        from before the two were kept apart know it only while live; otherwise it is unknown (None), never guessed."""
+        return self.serving_model_version or (self.model_version if self.status == "live" else None)
+
+    @property
+    def tried_version(self) -> str | None:
+        """The version last tried when it is not the one that serves (a candidate held, rejected or rolled back)."""
+        return self.model_version if self.model_version and self.model_version != self.serving_version else None
 
     def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:
         """A copy in ``status`` with the step appended to the history."""

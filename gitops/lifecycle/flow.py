@@ -35,6 +35,7 @@ from gitops.spec.findings import error
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
 from gitops.spec.validate import ValidatedSpec, ValidSpec
+from gitops.util.durations import human
 
 log = logging.getLogger("gitops.lifecycle")
 
@@ -52,7 +53,7 @@ MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
 # Record fields that let the run go: the claim released; with the cursor too, the rollout over.
 RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
 # The digests of a run a person rolled back to an older job: no spec has them, so any version merged next acts.
-ROLLED_BACK = "rolled-back"
+ROLLED_BACK = "rollback"  # eight characters: a deployment takes the digest's first eight (v1-rollback, not v1-rolled-b)
 ENDED: dict[str, Any] = {**RELEASED, "cursor": None}
 SKIPPED = "skipped"  # reconcile's decision for a record it could not read or act on: named, and the rest went on
 
@@ -266,6 +267,7 @@ class Lifecycle:
             test_path=data.local_test_path or data.test_uri,
             previous_job=existing[0].job_name if existing else None,
             serving_job=_serving_job(existing[0]) if existing else None,
+            serving_model_version=existing[0].serving_version if existing else None,
         ).moved("submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record
@@ -655,7 +657,7 @@ class Lifecycle:
         _, step = S.find(cursor.plan, cursor.step)
         if now >= cursor.deadline_at:
             return S.fail(
-                f"{cursor.step} did not finish within {self._timeout(record, step.phase) / 60:.0f} min"
+                f"{cursor.step} did not finish within {human(self._timeout(record, step.phase))}"
                 + (f" ({cursor.last})" if cursor.last else "")
             )
         try:
@@ -704,7 +706,8 @@ class Lifecycle:
     def _next(self, record: RunRecord, cursor: Cursor, note: str, now: float) -> RunRecord:
         index, step = S.find(cursor.plan, cursor.step)
         plan = S.PLANS[cursor.plan]
-        noted = record.model_copy(update={"history": [*record.history, HistoryEntry(at=now, status=record.status, note=note)]})
+        entry = [HistoryEntry(at=now, status=record.status, note=note)] if note else []  # a step with nothing to say says nothing
+        noted = record.model_copy(update={"history": [*record.history, *entry]})
         if index + 1 == len(plan):
             return self._complete(noted, cursor, now)
         following = plan[index + 1]
@@ -752,6 +755,7 @@ class Lifecycle:
                     "previous_deployment": cursor.previous,
                     "error": None,
                     "serving_job": record.job_name,
+                    "serving_model_version": cursor.model_version or record.model_version,
                     "previous_serving_job": record.serving_job if record.serving_job != record.job_name else record.previous_serving_job,
                 }
             )

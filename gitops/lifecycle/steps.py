@@ -24,6 +24,7 @@ from gitops.report.metrics import MetricsReader
 from gitops.spec import naming
 from gitops.spec.model import RunSpec
 from gitops.spec.policy import waived_evidence
+from gitops.util.durations import human
 
 # Waits between looks at something Azure is provisioning: 10 s, 20 s, 40 s, then every minute.
 FIRST_WAIT_S = 10.0
@@ -296,7 +297,9 @@ def evaluate(ctx: StepContext) -> Outcome:
     """The online evaluation, a few conversations per slice: each held-out conversation goes to the candidate at
     0% and to the serving deployment; what they answered is kept on the cursor. A conversation one of them gives no
     answer to is asked again after a backoff, until the step's deadline is near: then the gate holds the run."""
-    skip = _gate_applies(ctx) or _waived(ctx, "held_out")
+    if _gate_applies(ctx):  # why it does not apply is said once, by the gate's first step
+        return done()
+    skip = _waived(ctx, "held_out")
     if skip:
         return done(f"gate: {skip}")
     from gitops.errors import GitopsError
@@ -347,8 +350,8 @@ def judge(ctx: StepContext) -> Outcome:
     """Both parts of the gate together: promote, or hold the candidate at 0% for a person's decision. Each part
     passes on its evidence or on a waiver; with neither, the candidate holds."""
     skip = _gate_applies(ctx)
-    if skip:
-        return done(f"gate: {skip}", record={"gate": G.Verdict(True, notes=[skip]).to_dict()})
+    if skip:  # the gate's first step said why, once (a person's decision, or the gate off)
+        return done(record={"gate": G.Verdict(True, notes=[skip]).to_dict()})
     ev, rules = ctx.cursor.evaluation, ctx.record.gate_rules
     training = ev.get("training")
     if training is None:
@@ -430,7 +433,7 @@ def ramp(ctx: StepContext) -> Outcome:
         )
     left = float(state.get("since", ctx.now)) + hold_s - ctx.now
     if left > 0:
-        return wait(left, f"{candidate} at {share}%: {left / 60:.0f} min of the hold left")
+        return wait(left, f"{candidate} at {share}%: {human(left)} of the hold left")
     window = ctx.backend.traffic_since(endpoint, candidate, state.get("mark") or {}, ctx.now)
     if not window.known:  # never promoted blind: read again until the phase's deadline fails the rollout
         return wait(MAX_WAIT_S, f"{candidate} at {share}%: its metrics cannot be read yet ({window.note})")

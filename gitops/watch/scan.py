@@ -222,7 +222,7 @@ def drift_findings(record: RunRecord, backend: Backend, now: float, *, repo: str
                     f"merge the spec again with a deployment change, or set deploy.instance_count: {serving.instance_count}",
                 )
             )
-        version = record.model_version
+        version = record.serving_version  # what serves, not a held or rolled-back candidate's version
         if version and serving.model_uri and not serving.model_uri.rstrip("/").endswith((f"/{version}", f":{version}")):
             out.append(
                 WatchFinding(

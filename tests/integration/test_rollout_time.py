@@ -138,7 +138,7 @@ def test_a_deployment_past_its_deadline_rolls_back(world: World) -> None:
     world.deliver()
     after = world.record()
     assert after.status == "rolled_back" and after.deployment == old
-    assert "did not finish within 45 min" in (after.error or "")  # gitops.yaml's default deadline for a deployment
+    assert "did not finish within 45m" in (after.error or "")  # gitops.yaml's default deadline for a deployment
     assert 45 * 60 <= world.clock.now() - started < 50 * 60
     assert world.fake.endpoint_body(after.endpoint)["properties"]["traffic"] == {old: 100}
 
@@ -155,7 +155,7 @@ def test_a_spec_may_set_its_own_deadline(world: World) -> None:
     world.fake.set_job_status(record.job_name, "Completed")
     world.lifecycle.on_job_event(world.event(record.job_name))
     world.deliver()
-    assert "did not finish within 20 min" in (world.record().error or "")
+    assert "did not finish within 20m" in (world.record().error or "")
 
 
 def test_a_new_version_during_a_rollout_waits_for_it_then_rolls_out(world: World) -> None:
@@ -407,6 +407,9 @@ def test_a_rollback_of_a_live_run_whose_previous_deployment_is_gone_deploys_the_
     back = world.record()
     assert back.status == "live" and back.job_name == v1.job_name and back.model_version == v1.model_version
     assert any(h.note.startswith("rolled back by dave: v2 answers badly") for h in back.history)
+    # its deployment is named whole (once `v1-rolled-b`), and the person's decision is said once, not by each gate step
+    assert back.deployment is not None and back.deployment.startswith(f"v{v1.model_version}-rollback")
+    assert sum("decided by dave" in h.note for h in back.history) == 1, [h.note for h in back.history]
     # The spec of v2 merged again is v2 again: deployed from its existing job, no second training.
     again = world.lifecycle.submit(world.spec(lr="6.0e-6"))
     assert again.job_name == v2

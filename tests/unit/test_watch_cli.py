@@ -16,6 +16,8 @@ def test_nothing_watched_is_said_in_every_format(cli, tmp_path: Path, monkeypatc
     monkeypatch.chdir(tmp_path)
     text = cli("watch", "--offline")
     assert text.exit_code == 0 and text.out.startswith("no findings")
+    # what was looked at, never "every spec's model, SKUs and quota hold" of no spec at all
+    assert "no spec checked online (--offline" in text.out and "the endpoints of 0 run(s) in the ledger" in text.out
     data = json.loads(cli("watch", "--offline", "--format", "json").out)
     assert data["findings"] == [] and data["runs"] == 0
     assert cli("watch", "--offline", "--format", "markdown").out.startswith("<!-- finetune-gitops:watch -->")
