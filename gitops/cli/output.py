@@ -99,12 +99,22 @@ def restore() -> None:
 
 class Status:
     """A spinner line on the command's console that leaves ``sys.stderr`` alone (rich's own status takes it over
-    and would print what libraries write above the spinner, quiet or not)."""
+    and would print what libraries write above the spinner, quiet or not). Where the console is no terminal (CI, a
+    pipe), where a spinner shows nothing, it prints plain lines instead: each new phase at once, and the same phase's
+    progress at most every ``PLAIN_EVERY_S`` seconds, so a log never sits silent for a minute."""
 
-    def __init__(self, console: Any, text: str) -> None:
+    PLAIN_EVERY_S = 10.0
+
+    def __init__(self, console: Any, text: str, clock: Any = None) -> None:
+        import time
+
         from rich.live import Live
         from rich.spinner import Spinner
 
+        self._console = console
+        self._plain = not console.is_terminal
+        self._clock = clock or time.monotonic
+        self._said: tuple[str, float] = ("", 0.0)
         self._spinner = Spinner("dots", text=text)
         self._live = Live(
             self._spinner,
@@ -114,13 +124,29 @@ class Status:
             redirect_stdout=False,
             redirect_stderr=False,
         )
+        self._first = text
 
     def __enter__(self) -> Status:
-        self._live.__enter__()
+        if self._plain:
+            self._say(self._first)
+        else:
+            self._live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._live.__exit__(*exc)  # type: ignore[arg-type]
+        if not self._plain:
+            self._live.__exit__(*exc)  # type: ignore[arg-type]
 
     def update(self, text: str) -> None:
-        self._spinner.update(text=text)
+        if self._plain:
+            self._say(text)
+        else:
+            self._spinner.update(text=text)
+
+    def _say(self, text: str) -> None:
+        said, at = self._said
+        now = self._clock()
+        phase = text.split(" · ")[0]
+        if text != said and (phase != said.split(" · ")[0] or now - at >= self.PLAIN_EVERY_S):
+            self._console.print(text, markup=False, highlight=False)
+            self._said = (text, now)

@@ -14,6 +14,7 @@ import typer
 
 from gitops.cli import output
 from gitops.cli.app import app
+from gitops.util.durations import human
 
 
 @app.command()
@@ -38,9 +39,14 @@ def run(
         console.print(f"[yellow]{finding.format()}[/]")
     _synthesize_when_missing(validated, console)
     lifecycle = local_lifecycle()
-    with output.Status(console, "submitting (first run builds and registers the tiny model)..."):
+    first_use = not (Settings.load().workspace_dir / "models" / "tiny-phi3" / "hf").is_dir()
+    before = lifecycle.ledger.get(validated.require().name)
+    with output.Status(console, "submitting (the first run builds and registers the tiny model)..." if first_use else "submitting..."):
         record = lifecycle.submit(validated, policy=policy)
-    console.print(f"job [bold]{record.job_name}[/] {record.status}")
+    if before is not None and before[0].job_name == record.job_name:  # nothing new to train: the same job serves again
+        console.print(f"job [bold]{record.job_name}[/] reused (the same training as before): run {record.status}")
+    else:
+        console.print(f"job [bold]{record.job_name}[/] {record.status}")
     backend = lifecycle.backend_for(record.backend)
     started = time.monotonic()
     deadline = started + timeout
@@ -58,7 +64,7 @@ def run(
                 status.update(
                     f"rollout: {record.cursor.step}"
                     + (f" ({record.cursor.last})" if record.cursor.last else "")
-                    + f" · {clock(time.monotonic() - started)}"
+                    + f" · {human(time.monotonic() - started)}"
                 )
                 lifecycle.advance(record.run)
                 time.sleep(max(0.0, min(record.cursor.not_before - time.time(), 1.0)))
@@ -100,14 +106,6 @@ def _synthesize_when_missing(validated: Any, console: Any) -> None:
     console.print(f"made the synthetic dataset the spec names in {train.parent} (`gitops data synth --out {train.parent}`)")
 
 
-def clock(seconds: float) -> str:
-    """``75`` -> ``1m15s``; ``3700`` -> ``1h01m``."""
-    s = int(max(0.0, seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
 class Pace:
     """The training's progress line: step, losses, time spent and, once steps come, the time left at their pace."""
 
@@ -125,10 +123,10 @@ class Pace:
             parts.append(f"loss {progress['train_loss']:.3f}")
         if "eval_loss" in progress:
             parts.append(f"eval loss {progress['eval_loss']:.3f}")
-        parts.append(clock(elapsed))
+        parts.append(human(elapsed))
         if self.first is not None and isinstance(step, int) and isinstance(total, int) and step > self.first[1] and total > step:
             rate = (elapsed - self.first[0]) / (step - self.first[1])
-            parts.append(f"~{clock(rate * (total - step))} left")
+            parts.append(f"~{human(rate * (total - step))} left")
         return " · ".join(parts)
 
 
@@ -140,7 +138,7 @@ def summary_line(record: Any, elapsed: float) -> str:
         for key, label in (("final_train_loss", "final train loss"), ("final_eval_loss", "eval loss"))
         if report.get(key) is not None
     ]
-    return f"{record.run} {record.status} after {clock(elapsed)}" + (f"; {', '.join(losses)}" if losses else "")
+    return f"{record.run} {record.status} after {human(elapsed)}" + (f"; {', '.join(losses)}" if losses else "")
 
 
 LOWER_IS_BETTER = ("loss", "perplexity", "latency")
@@ -182,7 +180,7 @@ def _print_outcome(record, backend) -> None:
     for held in record.rollout_steps:
         p95 = f", p95 {held['p95_latency_ms']:.0f} ms" if held.get("p95_latency_ms") is not None else ""
         print(
-            f"traffic: {held['share']}% for {held['held_s'] / 60:.0f} min: {held['requests']} requests, "
+            f"traffic: {held['share']}% for {human(held['held_s'])}: {held['requests']} requests, "
             f"{held['errors']} failed{p95} ({'within bounds' if held['ok'] else 'OUT OF BOUNDS: rolled back'})"
         )
     if record.status == "held":
@@ -195,10 +193,11 @@ def _print_outcome(record, backend) -> None:
             f"smoke test: {'passed' if record.smoke.ok else 'FAILED'} in {record.smoke.latency_ms} ms; "
             f"reply: {record.smoke.reply_excerpt[:80]!r}" + (f"; {record.smoke.reason}" if record.smoke.reason else "")
         )
-    if record.status == "live" and record.endpoint:
+    if (record.serves or record.status == "held") and record.endpoint and record.deployment:  # what serves, whatever was tried
         info = backend.get_endpoint(record.endpoint)
         if info is not None:
-            print(f"endpoint: {info.scoring_uri}  (deployment {record.deployment}, model {record.model_name} v{record.model_version})")
+            version = record.serving_version or "-"
+            print(f"endpoint: {info.scoring_uri}  (deployment {record.deployment}, model {record.model_name} v{version})")
             print("call it (the key stays in the workspace; it is never printed):")
             key_file = Settings.load().workspace_dir / "endpoints" / record.endpoint / "key"
             with contextlib.suppress(ValueError):
@@ -254,7 +253,7 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     rows: list[tuple[str, ...]] = []
     for r in records:
         traffic = ""
-        if r.endpoint and (r.status == "live" or r.cursor is not None):  # a rollout's split shows while it runs
+        if r.endpoint and (r.serves or r.cursor is not None):  # what serves, after a hold or a rollback too; a rollout's split
             try:
                 info = lifecycle.backend_for(r.backend).get_endpoint(r.endpoint)
                 traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))
@@ -265,13 +264,11 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
             except GitopsError as exc:
                 traffic = f"? ({exc.headline[:60]})"
         smoke = "-" if r.smoke is None else ("ok " if r.smoke.ok else "FAIL ") + f"{r.smoke.latency_ms:.0f}ms"
-        age = f"{(now - r.history[0].at) / 60:.0f}m" if r.history else "-"
+        age = human(now - r.history[0].at) if r.history else "-"
         step = "-"
         if r.cursor is not None:
             c = r.cursor
-            step = f"{c.step} {(now - c.entered_at) / 60:.0f}m (deadline in {max(0.0, c.deadline_at - now) / 60:.0f}m)" + (
-                f": {c.last}" if c.last else ""
-            )
+            step = f"{c.step} {human(now - c.entered_at)} (deadline in {human(c.deadline_at - now)})" + (f": {c.last}" if c.last else "")
         gate = "-" if r.gate is None else ("ok" if r.gate.get("ok") else "FAILED: " + "; ".join(r.gate.get("reasons", []))[:80])
         rows.append(
             (
@@ -279,7 +276,7 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
                 r.status,
                 step,
                 r.job_name,
-                f"{r.model_name or '-'} v{r.model_version or '-'}",
+                _model_cell(r),
                 r.endpoint or "-",
                 traffic or "-",
                 smoke,
@@ -294,6 +291,12 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def _model_cell(r: Any) -> str:
+    """What serves, and beside it the version last tried when that is another (held, rejected, rolled back)."""
+    serving = f"{r.model_name or '-'} v{r.serving_version or '-'}"
+    return f"{serving} (tried v{r.tried_version}: {r.status})" if r.tried_version and r.cursor is None else serving
 
 
 _TIME_KEYS = {"at", "updated_at", "claimed_until", "entered_at", "not_before", "deadline_at", "started_at", "submitted_at", "stopped_at"}
@@ -319,31 +322,37 @@ def _iso_times(value: Any) -> Any:
 
 @app.command()
 def invoke(
-    name: str = typer.Argument(..., help="Run name."),
+    name: str = typer.Argument(..., help="A run name, or its endpoint's name."),
     message: str = typer.Option(..., help="The user turn."),
     max_new_tokens: int = typer.Option(64, help="At most this many tokens in the answer."),
+    deployment: Optional[str] = typer.Option(
+        None, "--deployment", help="One deployment of the endpoint, e.g. a candidate at 0% (default: the traffic split)."
+    ),
 ) -> None:
-    """One chat turn against the run's endpoint."""
+    """One chat turn against what the run's endpoint serves now (held or rolled-back candidates aside), or one deployment."""
     from gitops.errors import BackendError, NotFoundError
     from gitops.lifecycle.smoke import extract_reply
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
-    got = lifecycle.ledger.get(name)
-    if got is None or not got[0].endpoint or got[0].status != "live":
-        raise NotFoundError(f"run '{name}' has no live endpoint", hint="see `gitops status`")
-    record = got[0]
+    record = _run_named(lifecycle, name)
+    if record is None or not record.endpoint or record.status == "retired" or not (record.deployment or deployment):
+        raise NotFoundError(
+            f"run '{name}' has nothing serving" if record else f"no run or endpoint named '{name}'",
+            hint="see `gitops status`; a candidate at 0% is reached with --deployment NAME" if record else "see `gitops status`",
+        )
     try:
         result = lifecycle.backend_for(record.backend).invoke(
-            record.endpoint or "",
+            record.endpoint,
             {"input_data": {"input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}},
+            deployment=deployment,
         )
     except BackendError as exc:
         from gitops.spec.capabilities import Feature, kind_of
 
         down = kind_of(record.backend).supports(Feature.SERVER_RESTART) and "did not answer" in exc.headline
         raise BackendError(
-            exc.headline, hint=f"the endpoint's server is not running: `gitops start {name}` starts it" if down else exc.hint
+            exc.headline, hint=f"the endpoint's server is not running: `gitops start {record.run}` starts it" if down else exc.hint
         ) from None
     if result.status_code != 200:  # one line, and a failing exit code
         raise BackendError(
@@ -351,6 +360,14 @@ def invoke(
             hint="see `gitops status`; the endpoint's limits are in README (The local backend)",
         )
     print(extract_reply(result.body))
+
+
+def _run_named(lifecycle: Any, name: str) -> Any:
+    """The record of the run called ``name``, else of the run whose endpoint is called ``name`` (None: neither)."""
+    got = lifecycle.ledger.get(name)
+    if got is not None:
+        return got[0]
+    return next((r for r in lifecycle.ledger.list() if r.endpoint == name), None)
 
 
 @app.command()

@@ -160,7 +160,8 @@ def plan(
 
 @app.command()
 def render(
-    file: Path = typer.Argument(..., help="The spec to render."), backend: str = typer.Option("azureml", help="Only azureml is renderable.")
+    file: Path = typer.Argument(..., help="The spec to render."),
+    backend: str = typer.Option("azureml", help="Only azureml specs render (a spec of another backend is refused)."),
 ) -> None:
     """Print the Azure ML pipeline job YAML that would be submitted (`az ml job create -f`). A dataset spec's
     first step prepares the data on the cluster from this checkout's pipelines/ folder."""
@@ -176,6 +177,10 @@ def render(
         raise UnsupportedError(f"cannot render for backend '{backend}'", hint="use --backend azureml")
     result = load_spec(file, policy_for(file))
     spec = result.require()
+    if not kind_of(spec.backend).component_defaults:  # once: exit 0 and an Azure job with `labels/None`
+        raise UnsupportedError(
+            f"{file} is a {spec.backend} spec: only azureml specs render to a pipeline job", hint=f"`gitops run {file}` runs it"
+        )
     job = build_pipeline_job(
         spec,
         result.params,

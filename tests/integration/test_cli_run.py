@@ -69,7 +69,7 @@ def test_run_status_invoke_and_event_replay(cli, write, workspace: Path, tmp_pat
     assert replay.exit_code == 0 and "duplicate" in replay.out
 
     missing = cli("invoke", "no-such-run", "--message", "hi")
-    assert missing.exit_code == 4 and "has no live endpoint" in missing.err
+    assert missing.exit_code == 4 and "no run or endpoint named 'no-such-run'" in missing.err
 
     # The endpoint's server outlives the command: it is listed, stopped, started and deleted by name.
     listed = cli("endpoints")
@@ -137,7 +137,34 @@ def test_a_worse_version_stops_at_the_gate_with_the_comparison_and_a_person_prom
     assert "gitops promote gated-run --reason" in worse.out
     assert "compared with the previous version" in worse.out and "param learning_rate: 0.003 -> 0.5" in worse.out
     assert "final eval loss:" in worse.out and "worse)" in worse.out
+    # While the candidate waits, what serves is shown and reached: v1 at 100%, the candidate at 0% by name.
+    (held,) = json.loads(cli("status", "--json").out)
+    assert held["status"] == "held" and held["serving_model_version"] == "1" and held["model_version"] == "2"
+    assert _model_column(cli("status").out, "gated-run").endswith(" v1")
+    assert cli("invoke", "gated-run", "--message", "hi", "--max-new-tokens", "2").exit_code == 0
+    candidate = held["cursor"]["deployment"]
+    tried = cli("invoke", "gated-run-ep", "--message", "hi", "--max-new-tokens", "2", "--deployment", candidate)
+    assert tried.exit_code == 0, tried.out + tried.err  # the endpoint's name is accepted, as start and stop accept it
     promoted = cli("promote", "gated-run", "--reason", "accepted for the demo")
     assert promoted.exit_code == 0 and "run gated-run: live" in promoted.out, promoted.out + promoted.err
     (record,) = json.loads(cli("status", "--json").out)
     assert any("promoted by" in h["note"] and "accepted for the demo" in h["note"] for h in record["history"])
+    assert record["serving_model_version"] == record["model_version"] == "2"
+
+    # A third, worse version, held and then rolled back: v2 still serves, and nothing reads v3 as what serves.
+    third = cli("run", str(write("runs/gated-run.yaml", text.replace("LR", "0.7"))), "--timeout", "600")
+    assert third.exit_code == 1 and "run gated-run: held" in third.out, third.out + third.err
+    assert cli("rollback", "gated-run", "--reason", "not this one").exit_code == 0
+    (rejected,) = json.loads(cli("status", "--json").out)
+    assert rejected["status"] == "rejected" and rejected["model_version"] == "3" and rejected["serving_model_version"] == "2"
+    assert _model_column(cli("status").out, "gated-run").endswith(" v2 (tried v3: rejected)")
+    watched = cli("watch", "--offline")  # once: "serves .../2 where the ledger says version 3; fix: merge the spec again"
+    assert watched.exit_code == 0 and "no findings" in watched.out, watched.out + watched.err
+    assert cli("invoke", "gated-run", "--message", "hi", "--max-new-tokens", "2").exit_code == 0  # v2 answers
+
+
+def _model_column(status_out: str, run: str) -> str:
+    """The model cell of a run's row in `gitops status` (piped: tab-separated, header first)."""
+    header, *rows = [line.split("\t") for line in status_out.splitlines() if line]
+    (row,) = [r for r in rows if r[0] == run]
+    return row[header.index("model")]

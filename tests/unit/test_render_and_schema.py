@@ -80,6 +80,9 @@ def test_component_yaml_loads_with_the_sdk() -> None:
 def test_render_refuses_other_backends_and_invalid_specs(cli, write) -> None:
     result = cli("render", str(REPO / "runs" / "local-tiny.yaml"), "--backend", "local")
     assert result.exit_code == 1 and "cannot render for backend 'local'" in result.err
+    local = cli("render", str(REPO / "runs" / "local-tiny.yaml"))  # once: exit 0 and an Azure job with labels/None
+    assert local.exit_code == 1 and "is a local spec: only azureml specs render" in local.err and not local.out
+    assert len(local.err.strip().splitlines()) <= 2 and "Traceback" not in local.err
     bad = write("runs/x.yaml", "name: x\n")
     result = cli("render", str(bad))
     assert result.exit_code == 1 and "problem(s)" in result.err
