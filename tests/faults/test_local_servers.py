@@ -111,6 +111,7 @@ def test_one_reconcile_after_the_command_stopped_during_training_takes_the_run_l
 
 
 def test_a_server_a_person_stopped_stays_stopped_until_they_start_it(live: Workspace, cli) -> None:
+    port = live.config()["port"]
     assert cli("stop", RUN).exit_code == 0
     assert not live.servers()
     reconciled = cli("reconcile")
@@ -120,12 +121,13 @@ def test_a_server_a_person_stopped_stays_stopped_until_they_start_it(live: Works
     assert live.record(cli)["stopped_at"] is not None
     started = cli("start", RUN)
     assert started.exit_code == 0 and live.answers() and live.record(cli)["stopped_at"] is None
+    assert live.config()["port"] == port and f":{port}/score" in started.out  # the URL printed before still works
     notes = [h["note"] for h in live.record(cli)["history"]]
     assert notes[-2:] == ["endpoint server stopped by gitops stop", "endpoint server started by gitops start"]
     # a server that died (nobody stopped it) is still started again
     live.kill_server()
     restarted = cli("reconcile")
-    assert "restarted" in restarted.out and live.answers()
+    assert "restarted" in restarted.out and live.answers() and live.config()["port"] == port
 
 
 def test_concurrent_reconciles_of_a_dead_server_start_one(live: Workspace) -> None:

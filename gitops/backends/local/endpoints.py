@@ -34,10 +34,23 @@ _START_LOCKS: dict[str, threading.Lock] = {}  # flock is per open file: a proces
 _START_LOCKS_GUARD = threading.Lock()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_port(wanted: object = None, patience_s: float = 1.0) -> int:
+    """``wanted`` (the port an endpoint had) while nothing else holds it, so the URL and the curl line printed before
+    keep working across restarts; else any free port. A server killed a moment ago holds its port until the kernel
+    has closed its socket: that is waited for, ``patience_s`` at most."""
+    port = wanted if isinstance(wanted, int) and 1024 <= wanted <= 65535 else 0
+    deadline = time.monotonic() + patience_s
+    while True:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no holder
+            try:
+                s.bind(("127.0.0.1", port))
+                return int(s.getsockname()[1])
+            except OSError:  # held: by the server that just died, or by someone else
+                if time.monotonic() >= deadline:
+                    port = 0
+                else:
+                    time.sleep(0.05)
 
 
 class LocalEndpoints:
@@ -172,7 +185,7 @@ class LocalEndpoints:
         if stuck:  # running, not answering: replaced, or it would hold its port and memory while serving nobody
             log.warning("endpoint %s: its server (pid %s) is stuck; starting a new one", name, config.get("pid"))
         self._stop_all(name, config)  # the stuck one, and any a record lost: one server per endpoint
-        config["port"] = _free_port()
+        config["port"] = _free_port(config.get("port"))
         proc = processes.spawn(["-m", SERVER_MODULE, str(ep_dir), str(config["port"])], ep_dir / "server.log")
         config["pid"] = proc.pid
         self._save(name, config)
