@@ -19,6 +19,7 @@ def test_it_prints_conversations_and_the_splits_statistics(cli, tmp_path: Path, 
     assert "length in characters: p50 " in result.out and "every row is a valid chat example" in result.out
     by_dir = cli("data", "show", str(tmp_path / "data"), "--split", "test_sft", "--rows", "0")
     assert by_dir.exit_code == 0 and "(test_sft): 8 rows" in by_dir.out, by_dir.out + by_dir.err
+    assert "every row is a valid chat example" in by_dir.out, by_dir.out  # a dataset's rows read as the file's do
 
 
 def test_rows_the_trainer_refuses_are_counted_with_why(cli, tmp_path: Path) -> None:
