@@ -169,9 +169,10 @@ def traffic_summary(spec: RunSpec) -> str:
 
 
 def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any] | None:
-    """The normalised spec when valid (so ``true`` vs ``"true"`` is no change), else the raw YAML."""
+    """The normalised spec when valid (so ``true`` vs ``"true"`` is no change, and a default written out or left out is
+    the same value: ``instance_count: 1 -> 2``, never ``null -> 2``), else the raw YAML."""
     if result is not None and result.spec is not None:
-        body = result.spec.model_dump(mode="json", exclude_defaults=True)
+        body = result.spec.model_dump(mode="json")
         body.setdefault("finetune", {})["params"] = result.params
         return body
     return parse_yaml(text).data if text else None
