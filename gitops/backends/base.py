@@ -114,6 +114,7 @@ class EndpointInfo:
     deployments: tuple[DeploymentInfo, ...] = ()
     created_at: datetime | None = None
     state: Provisioning = Provisioning.SUCCEEDED
+    log_path: str | None = None  # the endpoint server's own log, where a backend runs it (None: the service keeps it)
 
     def deployment(self, name: str) -> DeploymentInfo | None:
         return next((d for d in self.deployments if d.name == name), None)

@@ -20,6 +20,7 @@ __all__ = ["app", "main"]
 def _register() -> None:
     from gitops.cli import (
         cleanup_cmds,  # noqa: F401
+        describe_cmds,  # noqa: F401
         endpoint_cmds,  # noqa: F401
         local_cmds,  # noqa: F401
         report_cmds,  # noqa: F401

@@ -213,7 +213,7 @@ def _print_outcome(record, backend) -> None:
 
 @app.command()
 def status(
-    name: Optional[str] = typer.Argument(None, help="One run (default: all)."),
+    name: Optional[str] = typer.Argument(None, help="One run, described whole (default: every run, a line each)."),
     as_json: bool = typer.Option(False, "--json", help="Records as JSON, times in ISO 8601 (UTC)."),
 ) -> None:
     """A table of runs: status, rollout step (how long in it, its deadline), job, model, endpoint, traffic, smoke, age.
@@ -228,7 +228,12 @@ def status(
         from gitops.errors import NotFoundError
 
         raise NotFoundError(f"no run named '{name}'", hint="`gitops status` lists the runs")
-    _print_status(lifecycle, records, as_json)
+    if name is not None and not as_json:  # one run: described whole (the list keeps a line per run)
+        from gitops.cli.describe_cmds import describe
+
+        sys.stdout.write(describe(lifecycle, records[0]))
+    else:
+        _print_status(lifecycle, records, as_json)
     if lifecycle.ledger.damaged:  # the others were shown; the exit code says some were not
         raise typer.Exit(1)
 

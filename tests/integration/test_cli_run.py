@@ -141,6 +141,12 @@ def test_a_worse_version_stops_at_the_gate_with_the_comparison_and_a_person_prom
     (held,) = json.loads(cli("status", "--json").out)
     assert held["status"] == "held" and held["serving_model_version"] == "1" and held["model_version"] == "2"
     assert _model_column(cli("status").out, "gated-run").endswith(" v1")
+    described = cli("status", "gated-run")  # one run, described whole: what serves, the candidate, the gate, what next
+    assert described.exit_code == 0 and "serves     " in described.out and " v1 · 100% · up · http://127.0.0.1:" in described.out
+    assert "candidate  " in described.out and "gate       FAILED" in described.out and "  ✗ " in described.out
+    assert "next       gitops promote gated-run --reason" in described.out and "job.log" in described.out
+    logged = cli("logs", "gated-run", "--lines", "3")
+    assert logged.exit_code == 0 and "job.log (completed; last 3 lines)" in logged.out, logged.out + logged.err
     assert cli("invoke", "gated-run", "--message", "hi", "--max-new-tokens", "2").exit_code == 0
     candidate = held["cursor"]["deployment"]
     tried = cli("invoke", "gated-run-ep", "--message", "hi", "--max-new-tokens", "2", "--deployment", candidate)

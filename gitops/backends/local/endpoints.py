@@ -136,6 +136,7 @@ class LocalEndpoints:
             traffic=config.get("traffic", {}),
             deployments=deployments,
             created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int | float) else None,
+            log_path=str(self.ws.endpoint_dir(name) / "server.log"),
         )
 
     def list(self) -> list[EndpointInfo]:

@@ -1,0 +1,153 @@
+"""One run, described: ``gitops status NAME`` (what serves, the candidate and its gate, the step and its deadline,
+the last history, where the logs are, the command to type next) and ``gitops logs NAME``.
+
+The list view (``gitops status``) stays a line per run; this is where a run's whole state is read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gitops.cli.app import app
+from gitops.util.durations import human
+
+HISTORY_SHOWN = 6
+
+
+def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
+    """The run's state as a person reads it, a labelled line (or block) per fact."""
+    from gitops.errors import GitopsError
+
+    now = time.time() if now is None else now
+    backend = lifecycle.backend_for(record.backend)
+    try:
+        info = backend.get_endpoint(record.endpoint) if record.endpoint else None
+    except GitopsError as exc:
+        info, unreadable = None, exc.headline
+    else:
+        unreadable = ""
+    since = next((h.at for h in reversed(record.history) if h.status == record.status), None)
+    lines = [f"run        {record.run} ({record.backend}), {record.status}" + (f" for {human(now - since)}" if since else "")]
+    lines.append("serves     " + _serving(record, info, unreadable))
+    candidate = _candidate(record, info)
+    if candidate:
+        lines.append("candidate  " + candidate)
+    lines += _gate(record.gate)
+    if record.cursor is not None:
+        c = record.cursor
+        lines.append(
+            f"step       {c.step} ({c.plan}) for {human(now - c.entered_at)}, deadline in {human(c.deadline_at - now)}"
+            + (f": {c.last}" if c.last else "")
+        )
+    if record.error:
+        lines.append(f"error      {record.error}")
+    lines.append("history" + ("" if record.history else "    -"))
+    for h in record.history[-HISTORY_SHOWN:]:
+        at = datetime.fromtimestamp(h.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"  {at}  {h.status:<12} {h.note}".rstrip())
+    lines += _logs(backend, record, info)
+    lines.append("next       " + next_command(record))
+    return "\n".join(lines) + "\n"
+
+
+def _serving(record: Any, info: Any, unreadable: str) -> str:
+    if unreadable:
+        return f"? (its endpoint cannot be read: {unreadable})"
+    if not record.endpoint or not record.deployment or record.status == "retired" or info is None:
+        return "nothing" + (f" (endpoint {record.endpoint} is gone)" if record.endpoint and info is None else "")
+    dep = info.deployment(record.deployment)
+    share = info.traffic.get(record.deployment, 0)
+    health = "up" if dep is not None and dep.healthy else ("STOPPED (gitops start)" if record.stopped_at else "DOWN")
+    version = record.serving_version or "?"
+    url = info.scoring_uri or "-"
+    return f"{record.deployment} · {record.model_name or '-'} v{version} · {share}% · {health} · {url}"
+
+
+def _candidate(record: Any, info: Any) -> str:
+    c = record.cursor
+    if c is not None and c.deployment and c.deployment != record.deployment:
+        share = info.traffic.get(c.deployment, 0) if info is not None else 0
+        try_it = f"gitops invoke {record.run} --deployment {c.deployment}"
+        return f"{c.deployment} · {record.model_name or '-'} v{c.model_version or '?'} · {share}% ({try_it})"
+    if record.tried_version:
+        return f"{record.model_name or '-'} v{record.tried_version}: {record.status} (not deployed now)"
+    return ""
+
+
+def _gate(gate: dict[str, Any] | None) -> list[str]:
+    if not gate:
+        return []
+    lines = ["gate       " + ("passed" if gate.get("ok") else "FAILED")]
+    lines += [f"  ✗ {reason}" for reason in gate.get("reasons") or []]
+    lines += [f"  ✓ {note}" for note in gate.get("notes") or []]
+    return lines
+
+
+def _logs(backend: Any, record: Any, info: Any) -> list[str]:
+    from gitops.errors import GitopsError
+
+    try:
+        job = backend.get_job(record.job_name)
+    except GitopsError:
+        job = None
+    lines = [f"job        {record.job_name}" + (f" ({job.state.value})" if job else "")]
+    if job is not None and job.log_path:
+        lines.append(f"  log      {job.log_path}  (gitops logs {record.run})")
+    if job is not None and job.portal_url:
+        lines.append(f"  studio   {job.portal_url}")
+    if info is not None and info.log_path:  # a backend that runs its own endpoint servers
+        lines.append(f"  server   {info.log_path}")
+    return lines
+
+
+def next_command(record: Any) -> str:
+    """What to type next, by where the run stands."""
+    run = record.run
+    if record.status == "held":
+        return f"gitops promote {run} --reason ...  or  gitops rollback {run} --reason ..."
+    if record.cursor is not None:
+        return f"wait, or gitops reconcile (the step is due in {human(record.cursor.not_before - time.time())})"
+    if record.status in ("submitted", "running"):
+        return f"gitops logs {run} (the training), then gitops reconcile once the job ends"
+    if record.stopped_at and record.serves:
+        return f"gitops start {run}"
+    if record.serves:
+        return f"gitops invoke {run} --message '...'  (gitops report {run} for the run's report)"
+    if record.status == "failed":
+        return f"gitops logs {run}; fix the spec and merge it again (the retry workflow runs the same version again)"
+    return f"merge runs/{run}.yaml again to bring it back"
+
+
+@app.command()
+def logs(
+    name: str = typer.Argument(..., help="A run name."),
+    lines: int = typer.Option(40, "--lines", "-n", min=1, max=10000, help="How many of the log's last lines."),
+) -> None:
+    """The run's job log (local: its last lines), or where to read it (Azure: the command and the studio link)."""
+    from gitops.errors import NotFoundError
+    from gitops.lifecycle.wiring import local_lifecycle
+
+    lifecycle = local_lifecycle()
+    got = lifecycle.ledger.get(name)
+    if got is None:
+        raise NotFoundError(f"no run named '{name}'", hint="`gitops status` lists the runs")
+    record = got[0]
+    job = lifecycle.backend_for(record.backend).get_job(record.job_name)
+    if job is None:
+        raise NotFoundError(f"job {record.job_name} of run '{name}' is not found", hint="see `gitops status " + name + "`")
+    if job.log_path and Path(job.log_path).is_file():
+        with Path(job.log_path).open(encoding="utf-8", errors="replace") as fh:
+            tail = deque(fh, maxlen=lines)
+        print(f"==> {job.log_path} ({job.state.value}; last {len(tail)} lines) <==")
+        print("".join(tail), end="" if tail and tail[-1].endswith("\n") else "\n")
+        return
+    print(f"job {job.name} ({job.state.value}) runs in Azure ML; its logs:")
+    print(f"  az ml job stream --name {job.name}   (with --workspace-name and --resource-group, or `az configure --defaults`)")
+    if job.portal_url:
+        print(f"  {job.portal_url}")
