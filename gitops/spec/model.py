@@ -139,9 +139,16 @@ class SmokeTestSpec(Strict):
     max_latency_ms: Count = Field(120000, ge=1, le=600000, description="A reply slower than this fails the smoke test.")
 
 
-class RolloutTimeouts(Strict):
-    """How long each phase of a rollout may take before it fails and rolls back (defaults: gitops.yaml ``rollout``)."""
+# ``register`` is a field name (the spec's section, a rollout phase); pydantic warns that it shadows ABCMeta.register on the class,
+# which nothing here uses.
+warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
 
+
+class RolloutTimeouts(Strict):
+    """How long each phase of a rollout may take before it fails and rolls back (defaults: gitops.yaml ``rollout``,
+    which names the same phases: one list, strict in both files)."""
+
+    register: Duration | None = Field(None, description="Reading the job's outcome and registering its model (default 30m).")
     endpoint: Duration | None = Field(None, description="Creating the endpoint (default 30m).")
     deployment: Duration | None = Field(None, description="Provisioning the deployment (default 45m; LLMs take 10m+).")
     smoke: Duration | None = Field(None, description="The smoke test, retries included (default 15m).")
@@ -250,11 +257,6 @@ class LifecycleSpec(Strict):
     expire_after: Duration | None = Field(None, description="Tear down this long after the last deployment (e.g. 7d).")
     keep: Switch = Field(False, description="Never tear down automatically.")
     supersede: Switch = Field(False, description="A new version cancels a job of this run still running.")
-
-
-# ``register`` is the spec's field name; pydantic warns that it shadows ABCMeta.register on the class,
-# which nothing here uses.
-warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
 
 
 class RunSpec(Strict):

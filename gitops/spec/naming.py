@@ -62,6 +62,8 @@ SETTINGS_ONLY = (("deploy", "timeouts"), ("deploy", "gate"), ("deploy", "keep_pr
 # Every settings field came after the first digests: left unset, each is dropped from the whole digest, so a spec
 # written before it existed keeps the digest it had (and its run is not seen as changed).
 _ADDED_LATER = SETTINGS_ONLY
+# Fields added inside a settings section later still: dropped while unset, for the same reason.
+_ADDED_LATER_INSIDE = (("deploy", "timeouts", "register"),)
 
 ChangeKind = Literal["unchanged", "settings", "redeploy", "retrain"]
 
@@ -94,6 +96,10 @@ def spec_digest(spec: RunSpec, params: dict[str, Any]) -> str:
     """sha256 of the spec with its normalised params: equal digests mean the same version of the run."""
     body = _body(spec, params)
     # Sections added after specs were in use count only once set, so a run's digest stays the same.
+    for section, field, inner in _ADDED_LATER_INSIDE:
+        settings = (body.get(section) or {}).get(field)
+        if isinstance(settings, dict) and settings.get(inner) is None:
+            settings.pop(inner, None)
     for section, field in _ADDED_LATER:
         value = (body.get(section) or {}).get(field)
         if not (any(value.values()) if isinstance(value, dict) else value):

@@ -44,12 +44,12 @@ class Defaults(_Strict):
 class RolloutPolicy(_Strict):
     """Default deadlines of a rollout's phases; a spec may set its own under ``deploy.timeouts``."""
 
+    register: Duration = "30m"
     endpoint: Duration = "30m"
     deployment: Duration = "45m"
     smoke: Duration = "15m"
-    traffic: Duration = "15m"
-    register: Duration = "30m"
     gate: Duration = "30m"
+    traffic: Duration = "15m"
 
     def resolve(self, spec: RunSpec) -> dict[str, float]:
         """Seconds per phase: the spec's value where it sets one, else this policy's."""

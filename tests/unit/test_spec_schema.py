@@ -116,3 +116,39 @@ def test_unreadable_file_is_a_finding(tmp_path) -> None:
 def test_data_needs_exactly_one_source(azure_spec_text) -> None:
     text = azure_spec_text().replace("sample_percent: 5}", "sample_percent: 5, train_path: a.jsonl}")
     assert any("either dataset or train_path" in f.message for f in validate_text(text, "s.yaml").findings)
+
+
+def test_a_specs_timeouts_and_the_policys_rollout_name_the_same_phases_and_the_steps_use_them() -> None:
+    """Once, spec.md named `gate`, README `register`, a spec refused `deploy.timeouts.register` and gitops.yaml took
+    `rollout.gate` unlisted: one list, strict in both files, and every rollout step's phase is on it."""
+    from gitops.lifecycle import steps
+    from gitops.spec.model import RolloutTimeouts
+    from gitops.spec.policy import Policy, RolloutPolicy
+    from gitops.spec.validate import validate_text
+    from tests.conftest import REPO_ROOT
+
+    phases = set(RolloutTimeouts.model_fields)
+    assert phases == set(RolloutPolicy.model_fields) == {s.phase for s in steps.ROLLOUT if s.phase != "ramp"}
+    for phase in phases:
+        assert f".{phase}`" in (REPO_ROOT / "docs" / "spec.md").read_text() and f"{phase}: " in (REPO_ROOT / "gitops.yaml").read_text()
+    assert Policy.model_validate({"rollout": {"register": "1h"}}).rollout.register == "1h"
+    for refused in ({"rollout": {"hold": "1h"}},):
+        try:
+            Policy.model_validate(refused)
+        except ValueError:
+            continue
+        raise AssertionError(f"{refused} was accepted")
+    text = (REPO_ROOT / "runs" / "local-tiny.yaml").read_text().replace("deploy:\n", "deploy:\n  timeouts: {register: 1h}\n", 1)
+    assert validate_text(text, "runs/local-tiny.yaml").ok
+
+
+def test_a_spec_with_timeouts_keeps_the_digest_it_had_before_register_was_a_phase() -> None:
+    """`deploy.timeouts.register` came later: left unset it is no part of the digest, so no run reads as changed."""
+    from gitops.spec.validate import validate_text
+
+    text = "name: timed-run\nbackend: local\nmodel: {registry: local, name: tiny-phi3}\ndata: {train_path: t.jsonl}\n"
+    text += "deploy:\n  timeouts: {gate: 1h, smoke: 20m}\n"
+    # the digest the version before this field computed for the same text
+    assert validate_text(text, "runs/timed-run.yaml").digest == "08888d490a5afee9cf705cf7a834646c612027a05411fbd49b0e5beada7f13f6"
+    with_register = validate_text(text.replace("smoke: 20m}", "smoke: 20m, register: 1h}"), "runs/timed-run.yaml")
+    assert with_register.ok and with_register.digest != "08888d490a5afee9cf705cf7a834646c612027a05411fbd49b0e5beada7f13f6"
