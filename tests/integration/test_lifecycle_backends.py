@@ -307,6 +307,20 @@ def driver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield azure
 
 
+@pytest.fixture
+def live(driver: Driver) -> None:
+    """A version of the run serving, whatever ran before: a scenario run alone (by its id) starts from one too, and
+    none depends on an earlier scenario's leftovers for it."""
+    got = driver.lifecycle.ledger.get("behave")
+    if got is not None and got[0].serves:
+        return
+    record = driver.lifecycle.submit(driver.spec())
+    if not record.serves:
+        driver.finish(record.job_name)
+        driver.lifecycle.on_job_event(driver.completed_event(record.job_name))
+        assert driver.lifecycle.settle("behave").status == "live"
+
+
 def test_a_merged_spec_goes_live_once_however_often_the_event_comes(driver: Driver) -> None:
     record = driver.lifecycle.submit(driver.spec(), commit="c0ffee", pr="12")
     assert record.status == "submitted" and record.job_name.startswith("gitops-behave-")
@@ -328,11 +342,13 @@ def test_a_merged_spec_goes_live_once_however_often_the_event_comes(driver: Driv
     )
 
 
+@pytest.mark.usefixtures("live")
 def test_the_same_spec_again_is_not_a_second_job(driver: Driver) -> None:
     again = driver.lifecycle.submit(driver.spec())
     assert again.status == "live" and again.job_name == driver.record().job_name
 
 
+@pytest.mark.usefixtures("live")
 def test_a_broken_new_version_rolls_back_and_the_old_one_keeps_serving(driver: Driver) -> None:
     old = driver.record().deployment
     driver.break_next_deployment()
@@ -367,6 +383,7 @@ def test_a_deployment_that_provisions_for_twenty_minutes_goes_live_through_queue
     assert info is not None and info.traffic == {live.deployment: 100}
 
 
+@pytest.mark.usefixtures("live")
 def test_a_settings_change_applies_without_a_job_or_a_deployment(driver: Driver) -> None:
     before = driver.record()
     after = driver.lifecycle.submit(driver.spec(lr="2.0e-3", steps=12, idle="12h"), commit="5e77")
@@ -377,6 +394,7 @@ def test_a_settings_change_applies_without_a_job_or_a_deployment(driver: Driver)
     assert info is not None and info.traffic == {before.deployment: 100}
 
 
+@pytest.mark.usefixtures("live")
 def test_a_deployment_change_deploys_the_trained_model_again_without_a_new_job(driver: Driver) -> None:
     before = driver.record()
     record = driver.lifecycle.submit(driver.spec(lr="2.0e-3", steps=12, idle="12h", timeout_ms=60000))
@@ -498,6 +516,7 @@ def test_a_better_model_passes_the_gate_against_the_worse_one_serving(driver: Dr
         assert "model evaluation rougeL 0.1200 -> 0.3400 (+0.2200)" in live.gate["notes"], live.gate["notes"]
 
 
+@pytest.mark.usefixtures("live")
 def test_a_held_candidate_is_removed_by_a_rollback_or_when_its_hold_runs_out(driver: Driver) -> None:
     serving = driver.record()
     for decide in ("rollback", "expire"):
@@ -521,6 +540,7 @@ def test_a_held_candidate_is_removed_by_a_rollback_or_when_its_hold_runs_out(dri
         assert candidate not in [d.name for d in info.deployments if d.state.value != "deleting"]
 
 
+@pytest.mark.usefixtures("live")
 def test_cleanup_retires_an_expired_endpoint(driver: Driver) -> None:
     later = datetime.now(UTC) + timedelta(days=3)
     verdicts = run_cleanup(driver.backend, driver.lifecycle.ledger, Policy(), now=later, repo=driver.lifecycle.repo)
