@@ -15,7 +15,7 @@ from gitops.cli.app import app
 @app.command()
 def cleanup(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly what a real run would do; do nothing."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="The verdicts as JSON: each endpoint, its action and reasons."),
     repo: Path = typer.Option(Path("."), help="The repository (gitops.yaml, and runs/ on --ref for orphans)."),
     ref: str = typer.Option("main", help="The branch whose runs/ decides what is orphaned."),
     backend: str = typer.Option("local", help="Whose endpoints: local, or azureml (the configured workspace)."),
