@@ -268,6 +268,10 @@ class Lifecycle:
             previous_job=existing[0].job_name if existing else None,
             serving_job=_serving_job(existing[0]) if existing else None,
             serving_model_version=existing[0].serving_version if existing else None,
+            # the report of what serves (and of the version before it) stays until this version goes live: what the
+            # comparison of a held or rolled-back candidate reads the previous smoke test and gate from
+            report=existing[0].report if existing else None,
+            previous_report=existing[0].previous_report if existing else None,
         ).moved("submitted", f"job {status.name}", now)
         self.ledger.put(record, existing[1] if existing else None)
         return record

@@ -137,8 +137,10 @@ def previous_version(record: RunRecord, reader: MetricsReader) -> RunReport | No
         metrics = reader.job_metrics(record.previous_job)
     except NotFoundError:
         return None
-    before = record.previous_report or {}
-    kept: dict[str, Any] = before if before.get("job_name") == record.previous_job else {}
+    # Its summary is the record's report while the new version has not gone live (held, rolled back), else the one
+    # kept beside it when it went live: either way, the one of the previous job.
+    summaries = (record.report, record.previous_report)
+    kept: dict[str, Any] = next((r for r in summaries if r and r.get("job_name") == record.previous_job), {})
     previous = record.model_copy(update={"job_name": record.previous_job, "smoke": None, "gate": kept.get("gate")})
     return replace(
         build_report(previous, metrics),

@@ -146,6 +146,10 @@ def test_a_worse_version_stops_at_the_gate_with_the_comparison_and_a_person_prom
     assert described.exit_code == 0 and "serves     " in described.out and " v1 · 100% · up · http://127.0.0.1:" in described.out
     assert "candidate  " in described.out and "gate       FAILED" in described.out and "  ✗ " in described.out
     assert "next       gitops promote gated-run --reason" in described.out and "job.log" in described.out
+    import re
+
+    compared = cli("report", "gated-run")  # v1's smoke test is in the summary kept on the record while v2 is held
+    assert re.search(r"smoke latency ms +\d+\.\d+ vs \d+\.\d+", compared.out), compared.out
     logged = cli("logs", "gated-run", "--lines", "3")
     assert logged.exit_code == 0 and "job.log (completed; last 3 lines)" in logged.out, logged.out + logged.err
     assert cli("invoke", "gated-run", "--message", "hi", "--max-new-tokens", "2").exit_code == 0
