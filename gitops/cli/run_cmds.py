@@ -14,7 +14,7 @@ import typer
 
 from gitops.cli import output
 from gitops.cli.app import app
-from gitops.util.durations import human
+from gitops.util.durations import human, iso_times
 
 
 @app.command()
@@ -248,7 +248,7 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     from gitops.errors import GitopsError
 
     if as_json:
-        sys.stdout.write(json.dumps([_iso_times(r.model_dump(mode="json", exclude={"spec"})) for r in records], indent=2) + "\n")
+        sys.stdout.write(json.dumps([iso_times(r.model_dump(mode="json", exclude={"spec"})) for r in records], indent=2) + "\n")
         return
     if not records:
         print(
@@ -305,27 +305,6 @@ def _model_cell(r: Any) -> str:
     """What serves, and beside it the version last tried when that is another (held, rejected, rolled back)."""
     serving = f"{r.model_name or '-'} v{r.serving_version or '-'}"
     return f"{serving} (tried v{r.tried_version}: {r.status})" if r.tried_version and r.cursor is None else serving
-
-
-_TIME_KEYS = {"at", "updated_at", "claimed_until", "entered_at", "not_before", "deadline_at", "started_at", "submitted_at", "stopped_at"}
-
-
-def _iso_times(value: Any) -> Any:
-    """Epoch seconds under the record's time keys -> ISO 8601 UTC text, recursively."""
-    from datetime import UTC, datetime
-
-    if isinstance(value, dict):
-        return {
-            k: (
-                datetime.fromtimestamp(v, UTC).isoformat(timespec="seconds")
-                if k in _TIME_KEYS and isinstance(v, int | float)
-                else _iso_times(v)
-            )
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_iso_times(v) for v in value]
-    return value
 
 
 @app.command()

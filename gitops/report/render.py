@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 from gitops.markdown import code, label, text
 from gitops.report.build import Delta, RunReport
+from gitops.util.durations import iso_times
 
 REPORT_MARKER = "<!-- finetune-gitops:report -->"
 MAX_POINTS = 40  # a Mermaid chart stays readable (and a comment small) however long the run
@@ -147,13 +150,29 @@ def render_text(report: RunReport, deltas: list[Delta] | None = None, against: s
 
 
 def render_json(report: RunReport, deltas: list[Delta] | None = None, against: str | None = None) -> str:
-    data = {"report": report.summary(), "curves": report.curves}
+    """The report as JSON, written as `gitops status --json` writes a record: moments in ISO 8601 UTC, and the
+    parameters MLflow keeps as text read back as the numbers they are (``"16"`` -> 16, ``"true"`` stays text)."""
+    summary = report.summary()
+    summary["params"] = {k: _typed(v) for k, v in summary.get("params", {}).items()}
+    data = {"report": iso_times(summary), "curves": report.curves}
     if deltas:
         data["against"] = {
             "run": against,
             "deltas": [{"metric": d.label, "this": d.this, "other": d.other, "change": d.change} for d in deltas],
         }
     return json.dumps(data, indent=2) + "\n"
+
+
+def _typed(value: Any) -> Any:
+    """A logged parameter as the number it is, when it is one; anything else as it was logged."""
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                number = kind(value)
+            except ValueError:
+                continue
+            return number if math.isfinite(number) else value
+    return value
 
 
 def write_png(report: RunReport, path: Path, other: RunReport | None = None) -> Path:

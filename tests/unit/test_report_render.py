@@ -98,6 +98,22 @@ def test_comparison_deltas() -> None:
     assert '"change": -0.5' in render_json(this, list(deltas.values()), "other-run")
 
 
+def test_report_json_is_written_as_status_json_writes_a_record() -> None:
+    """Once: params as strings and the gate's moment as epoch seconds, where status --json has numbers and ISO 8601."""
+    import json
+
+    report = _report({}, gate={"ok": True, "reasons": [], "notes": [], "at": 1765000000.0})
+    report.params.update({"max_steps": "16", "learning_rate": "0.0003", "apply_lora": "true", "lr_scheduler_type": "linear"})
+    data = json.loads(render_json(report))["report"]
+    assert data["gate"]["at"] == "2025-12-06T05:46:40+00:00"
+    assert {k: data["params"][k] for k in ("max_steps", "learning_rate", "apply_lora", "lr_scheduler_type")} == {
+        "max_steps": 16,
+        "learning_rate": 0.0003,
+        "apply_lora": "true",
+        "lr_scheduler_type": "linear",
+    }
+
+
 def test_the_report_shows_the_gate_verdict_and_says_when_a_person_overrode_it() -> None:
     from gitops.report.render import render_text
 
