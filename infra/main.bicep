@@ -291,3 +291,5 @@ output functionAppUrl string = 'https://${functionApp.properties.defaultHostName
 output ledgerAccountUrl string = storage.properties.primaryEndpoints.blob
 output principalId string = functionApp.identity.principalId
 output applicationInsightsName string = insights.name
+output storageAccountName string = storage.name
+output eventGridSystemTopicName string = jobEvents.name

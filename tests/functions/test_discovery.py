@@ -98,6 +98,11 @@ def test_infrastructure_sets_every_setting_the_code_reads() -> None:
     assert "'Microsoft.MachineLearningServices.RunCompleted'" in bicep and "deadLetterDestination" in bicep
     assert "type: 'SystemAssigned'" in bicep
     assert "/functions/on_job_event'" in bicep
+    # docs/deploy.md's teardown names what the template made by its outputs, never by a placeholder to guess
+    outputs = {line.split()[1] for line in bicep.splitlines() if line.startswith("output ")}
+    deploy = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    assert {"storageAccountName", "eventGridSystemTopicName", "functionAppName", "applicationInsightsName"} <= outputs
+    assert "<the system topic>" not in deploy and "<the template's storage account>" not in deploy
     example = json.loads((REPO_ROOT / "local.settings.json.example").read_text())["Values"]
     for key in ("GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE", "GITOPS_WATCH_SCHEDULE"):
         assert len(example[key].split()) == 6  # NCRONTAB has seconds

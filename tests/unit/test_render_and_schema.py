@@ -45,6 +45,7 @@ def test_render_reference_run(cli) -> None:
     assert step["inputs"]["number_of_gpu_to_use_finetuning"] == 1
     assert {step["inputs"][f"compute_{s}"] for s in ("model_import", "preprocess", "finetune", "model_evaluation")} == {"gpu-cluster-big"}
     assert job["display_name"] == "Phi-4-ultrachat_200k-bs1-cosine-ds3-lora"
+    assert f"`{job['display_name']}`" in (REPO / "docs" / "spec.md").read_text()  # the documented pattern is what renders
     assert job["experiment_name"] == "chat_completion_Phi-4"
     assert job["tags"]["gitops_run"] == "phi4-ultrachat"
 
