@@ -277,7 +277,7 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
         if r.cursor is not None:
             c = r.cursor
             step = f"{c.step} {human(now - c.entered_at)} (deadline in {human(c.deadline_at - now)})" + (f": {c.last}" if c.last else "")
-        gate = "-" if r.gate is None else ("ok" if r.gate.get("ok") else "FAILED: " + "; ".join(r.gate.get("reasons", []))[:80])
+        gate = _gate_cell(r.gate)
         rows.append(
             (
                 r.run,
@@ -299,6 +299,21 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def _gate_cell(gate: dict[str, Any] | None, width: int = 48) -> str:
+    """The gate in one short cell: its first reason, cut at a word (never mid-phrase) with how many more follow;
+    `gitops status NAME` shows every criterion."""
+    if gate is None:
+        return "-"
+    if gate.get("ok"):
+        return "ok"
+    reasons = [str(r) for r in gate.get("reasons") or []] or ["no reason recorded"]
+    first = reasons[0]
+    if len(first) > width:
+        first = first[: first.rfind(" ", 0, width)].rstrip(" ,;(") + " …" if " " in first[:width] else first[:width] + "…"
+    more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return f"FAILED: {first}{more}"
 
 
 def _model_cell(r: Any) -> str:

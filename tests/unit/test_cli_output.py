@@ -124,3 +124,13 @@ def test_progress_is_plain_lines_where_the_console_is_no_terminal() -> None:
         "job running · step 6/8 · 18s",
         "rollout: register · 19s",
     ]
+
+
+def test_the_list_views_gate_cell_is_short_and_never_cut_mid_word() -> None:
+    from gitops.cli.run_cmds import _gate_cell
+
+    long = "eval loss 4.7657 -> 21.5936 (+16.8278; at most +0.1)"
+    cell = _gate_cell({"ok": False, "reasons": [long, "1 of 8 requests failed (12%; at most 5%)", "ROUGE-L 0.083 -> 0.023"]})
+    assert cell == "FAILED: eval loss 4.7657 -> 21.5936 (+16.8278; at most … (+2 more)"
+    assert _gate_cell({"ok": False, "reasons": ["eval loss rose"]}) == "FAILED: eval loss rose"
+    assert _gate_cell({"ok": True}) == "ok" and _gate_cell(None) == "-"
