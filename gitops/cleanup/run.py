@@ -159,7 +159,7 @@ def _record(ledger: Ledger, verdict: Verdict) -> None:
             return None
         updated = r.model_copy(update={"last_cleanup": entry})
         if verdict.action == "delete" and r.endpoint == verdict.endpoint:
-            return updated.moved("retired", "; ".join(verdict.reasons)).model_copy(update={"deployment": None})
+            return updated.retired("; ".join(verdict.reasons))
         return updated
 
     try:

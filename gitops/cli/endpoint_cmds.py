@@ -126,9 +126,5 @@ def delete(name: str = typer.Argument(..., help="A run or endpoint name.")) -> N
         raise ConflictError(f"endpoint {endpoint}: {owner.reason}", hint=hint)
     backend.delete_endpoint(endpoint)
     if run and lifecycle.ledger.get(run) is not None:
-        update(
-            lifecycle.ledger,
-            run,
-            lambda r: r.moved("retired", f"endpoint {endpoint} deleted by gitops delete").model_copy(update={"deployment": None}),
-        )
+        update(lifecycle.ledger, run, lambda r: r.retired(f"endpoint {endpoint} deleted by gitops delete"))
     print(f"{endpoint}: deleted" + (f"; run {run} is retired" if run else ""))

@@ -183,6 +183,11 @@ class RunRecord(_Digested):
         """The version last tried when it is not the one that serves (a candidate held, rejected or rolled back)."""
         return self.model_version if self.model_version and self.model_version != self.serving_version else None
 
+    def retired(self, reason: str, at: float | None = None) -> RunRecord:
+        """What retiring a run means, wherever it is decided (cleanup, the watch, `gitops delete`): its endpoint is
+        gone, so nothing serves (no deployment), and a later merge of its spec deploys it anew."""
+        return self.moved("retired", reason, at).model_copy(update={"deployment": None})
+
     def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:
         """A copy in ``status`` with the step appended to the history."""
         now = time.time() if at is None else at

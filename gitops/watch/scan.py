@@ -365,9 +365,7 @@ def retire_if_gone(ledger: Ledger, run: str, backend: Backend, now: float) -> st
         ledger,
         run,
         lambda r: (
-            r.moved("retired", f"endpoint {r.endpoint} is gone (found by reconcile)", now)
-            if r.serves and r.status not in AWAITING_JOB
-            else None
+            r.retired(f"endpoint {r.endpoint} is gone (found by reconcile)", now) if r.serves and r.status not in AWAITING_JOB else None
         ),
     )
     return f"{run}: endpoint {endpoint} is gone: the run is recorded retired"

@@ -88,3 +88,24 @@ def test_settings_choose_the_ledger(azurite, tmp_path) -> None:
     assert isinstance(chosen, BlobLedger)
     chosen.put(_record(), None)
     assert chosen.get("r1") is not None
+
+
+def test_a_run_is_retired_one_way_wherever_that_is_decided() -> None:
+    """Cleanup, the watch and `gitops delete` each retired a run their own way (one kept the deployment it no longer
+    has); #26 asks for one owner of a run's status: this is the first transition given one."""
+    import ast
+
+    from gitops.ledger.model import RunRecord
+    from tests.conftest import REPO_ROOT
+
+    live = RunRecord(run="r1", backend="local", digest="d", job_name="j", endpoint="e", deployment="v1").moved("live")
+    retired = live.retired("endpoint e deleted", at=5.0)
+    assert (retired.status, retired.deployment, retired.history[-1].note, retired.serves) == ("retired", None, "endpoint e deleted", False)
+    writers = []
+    for path in (REPO_ROOT / "gitops").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "moved" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and first.value == "retired":
+                    writers.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
+    assert len(writers) == 1 and writers[0].startswith("gitops/ledger/model.py:"), writers  # RunRecord.retired alone
