@@ -140,7 +140,7 @@ def logs(
     record = got[0]
     job = lifecycle.backend_for(record.backend).get_job(record.job_name)
     if job is None:
-        raise NotFoundError(f"job {record.job_name} of run '{name}' is not found", hint="see `gitops status " + name + "`")
+        raise NotFoundError(f"job {record.job_name} of run '{name}' is not found", hint=f"see `gitops status {name}`")
     if job.log_path and Path(job.log_path).is_file():
         with Path(job.log_path).open(encoding="utf-8", errors="replace") as fh:
             tail = deque(fh, maxlen=lines)

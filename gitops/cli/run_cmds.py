@@ -219,8 +219,8 @@ def status(
     name: Optional[str] = typer.Argument(None, help="One run, described whole (default: every run, a line each)."),
     as_json: bool = typer.Option(False, "--json", help="Records as JSON, times in ISO 8601 (UTC)."),
 ) -> None:
-    """A table of runs: status, rollout step (how long in it, its deadline), job, model, endpoint, traffic, smoke, age.
-    Exits 1 when a record could not be read (it is named, and the others are shown)."""
+    """A table of runs: status, rollout step (how long in it, its deadline), job, model, endpoint, traffic, smoke, age;
+    with NAME, that run described whole. Exits 1 when a record could not be read (it is named, the others shown)."""
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
