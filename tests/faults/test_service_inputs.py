@@ -315,7 +315,7 @@ def stats(endpoint: Path) -> dict[str, Any]:
     return dict(json.loads((endpoint / "stats.json").read_text())["deployments"])
 
 
-def test_an_azure_window_leaves_out_a_callers_4xx_and_codes_it_cannot_read() -> None:
+def test_an_azure_window_leaves_out_a_callers_4xx_and_is_unknown_under_codes_it_cannot_read() -> None:
     from types import SimpleNamespace as NS
 
     from gitops.backends.azureml.usage import traffic_window
@@ -323,6 +323,12 @@ def test_an_azure_window_leaves_out_a_callers_4xx_and_codes_it_cannot_read() -> 
     def series(code: str, n: float) -> Any:
         return NS(metadata_values={"envoy_response_code": code} if code else {}, data=[NS(average=n)])
 
-    by_code = [NS(metrics=[NS(timeseries=[series("200", 3), series("401", 50), series("413", 20), series("503", 1), series("", 9)])])]
+    by_code = [NS(metrics=[NS(timeseries=[series("200", 3), series("401", 50), series("413", 20), series("503", 1)])])]
     window = traffic_window("green", by_code, [])
     assert window.known and (window.requests, window.errors) == (4, 1)
+    # requests under no readable code could be failures: the figures are unknown (the rollout waits, then fails)
+    for unreadable in ("", "5xx"):
+        by_code[0].metrics[0].timeseries.append(series(unreadable, 9))
+        unknown = traffic_window("green", by_code, [])
+        assert not unknown.known and "under no response code" in unknown.note
+        by_code[0].metrics[0].timeseries.pop()

@@ -43,16 +43,17 @@ LATENCY_P95 = "RequestLatency_P95"
 RESPONSE_CODE = "envoy_response_code"  # the dimension of a deployment's RequestsPerMinute
 
 
-def _status(code: str) -> int:
-    """The response code a series stands for; 0 (no evidence) for a series without one, or one Azure names otherwise."""
-    return int(code) if code.isdigit() and len(code) == 3 else 0
+def _status(code: str) -> int | None:
+    """The response code a series stands for (envoy's exact code, e.g. ``503``); None when it names none."""
+    return int(code) if code.isdigit() and len(code) == 3 else None
 
 
 def traffic_window(deployment: str, by_code: Any, latency: Any) -> TrafficWindow:
     """Scored requests, failures and p95 from the two answers: per minute, ``RequestsPerMinute`` (average over a
     one-minute grain: that minute's requests) per response code (a caller's 4xx is no evidence: ``scored_response``),
-    and ``RequestLatency_P95``; the window's p95 is the worst
-    minute's, so a bound is never passed by averaging a bad minute away."""
+    and ``RequestLatency_P95``; the window's p95 is the worst minute's, so a bound is never passed by averaging a bad
+    minute away. Requests under no readable code make the figures unknown: they could be failures, and a failure
+    that cannot be counted never passes for none."""
     requests = errors = 0.0
     worst: float | None = None
     try:
@@ -61,9 +62,11 @@ def traffic_window(deployment: str, by_code: Any, latency: Any) -> TrafficWindow
                 for series in metric.timeseries:
                     code = str((series.metadata_values or {}).get(RESPONSE_CODE) or "")
                     status = _status(code)
-                    if not scored_response(status):  # refused for the caller's fault, or unnamed: no evidence
-                        continue
                     n = sum(float(p.average) for p in series.data if p.average)
+                    if status is None and n:
+                        return TrafficWindow(deployment, known=False, note=f"{n:.0f} request(s) under no response code ({code!r})")
+                    if status is None or not scored_response(status):  # refused for the caller's fault: no evidence
+                        continue
                     requests += n
                     errors += n if failed_response(status) else 0.0
         for result in latency:
