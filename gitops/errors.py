@@ -62,6 +62,10 @@ class ConflictError(GitopsError):
     http_status = 409
 
 
+class TransitionError(ConflictError):
+    """A run asked to move between two statuses it never moves between (``gitops.ledger.model.TRANSITIONS``)."""
+
+
 class UnsupportedError(GitopsError):
     """The chosen backend does not support a feature the spec asks for."""
 

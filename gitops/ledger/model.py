@@ -30,6 +30,29 @@ RunStatus = Literal[
     "held",
     "rejected",
 ]
+# Every status a run may move to from each status: the one place a status change is allowed or refused (a run's
+# status is written by ``RunRecord.moved`` alone; a test walks the code for any other writer). Read it as the
+# lifecycle's states: a job awaited (submitted, running, completed), a rollout moving (deploying, rolling_back, held),
+# and where one ends (live, rolled_back, rejected, failed, canceled, retired). A run whose endpoint is gone can be
+# retired from anywhere; a new version starts from where a rollout ended (submitted: a new job; completed: the
+# trained model deployed again).
+_ENDED_TO: frozenset[str] = frozenset({"submitted", "completed", "retired"})
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "submitted": frozenset({"submitted", "running", "deploying", "failed", "canceled", "retired"}),
+    "running": frozenset({"deploying", "failed", "canceled", "retired"}),
+    "completed": frozenset({"deploying", "failed", "canceled", "retired"}),
+    "deploying": frozenset({"deploying", "held", "live", "rolling_back", "failed", "canceled", "retired"}),
+    "held": frozenset({"deploying", "rolling_back", "failed", "retired"}),
+    "rolling_back": frozenset({"deploying", "rolled_back", "rejected", "failed", "retired"}),
+    "live": frozenset({"rolling_back", *_ENDED_TO}),
+    "rolled_back": _ENDED_TO,
+    "rejected": _ENDED_TO,
+    "failed": _ENDED_TO,
+    "canceled": _ENDED_TO,
+    "superseded": _ENDED_TO,
+    "retired": _ENDED_TO,
+}
+
 # A run waits for its job's outcome in these states; "deploying"/"rolling_back" mean a rollout's cursor moves it on,
 # "held" that its candidate failed the gate and waits at 0% for a person's decision (or the end of its hold).
 AWAITING_JOB: tuple[str, ...] = ("submitted", "running", "completed")
@@ -189,7 +212,15 @@ class RunRecord(_Digested):
         return self.moved("retired", reason, at).model_copy(update={"deployment": None})
 
     def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:
-        """A copy in ``status`` with the step appended to the history."""
+        """A copy in ``status`` with the step appended to the history; ``TransitionError`` naming the run and both
+        statuses when the run never moves that way (``TRANSITIONS``)."""
+        if status not in TRANSITIONS.get(self.status, frozenset()):
+            from gitops.errors import TransitionError
+
+            raise TransitionError(
+                f"run {self.run}: {self.status} -> {status} is not a move a run makes",
+                hint=f"from {self.status} a run moves to {', '.join(sorted(TRANSITIONS.get(self.status, ()))) or 'nothing'}",
+            )
         now = time.time() if at is None else at
         return self.model_copy(
             update={"status": status, "updated_at": now, "history": [*self.history, HistoryEntry(at=now, status=status, note=note)]}

@@ -143,9 +143,9 @@ def test_a_stored_spec_todays_schema_refuses_is_named_and_skipped_and_the_rest_c
     ledger = LocalLedger(backend.ws.root / "ledger")
     spec = validate_file(REPO_ROOT / "runs/local-tiny.yaml").require().model_dump(mode="json")
     spec["lifecycle"]["expire_after"] = "1000000000d"
-    old = RunRecord(run="old", backend="local", digest="o" * 64, job_name="job-old", endpoint="old-ep", spec=spec).moved("live")
+    old = RunRecord(run="old", backend="local", digest="o" * 64, job_name="job-old", endpoint="old-ep", spec=spec, status="live")
     ledger.put(old, None)
-    ledger.put(GOOD.model_copy(update={"endpoint": "good-ep"}).moved("live"), None)
+    ledger.put(GOOD.model_copy(update={"endpoint": "good-ep", "status": "live"}), None)
     _expired_endpoint(backend, "old-ep", "old")
     _expired_endpoint(backend, "good-ep", "good")
     later = datetime.now(UTC) + timedelta(days=30)

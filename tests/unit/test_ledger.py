@@ -98,7 +98,7 @@ def test_a_run_is_retired_one_way_wherever_that_is_decided() -> None:
     from gitops.ledger.model import RunRecord
     from tests.conftest import REPO_ROOT
 
-    live = RunRecord(run="r1", backend="local", digest="d", job_name="j", endpoint="e", deployment="v1").moved("live")
+    live = RunRecord(run="r1", backend="local", digest="d", job_name="j", endpoint="e", deployment="v1", status="live")
     retired = live.retired("endpoint e deleted", at=5.0)
     assert (retired.status, retired.deployment, retired.history[-1].note, retired.serves) == ("retired", None, "endpoint e deleted", False)
     writers = []
@@ -109,3 +109,36 @@ def test_a_run_is_retired_one_way_wherever_that_is_decided() -> None:
                 if isinstance(first, ast.Constant) and first.value == "retired":
                     writers.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
     assert len(writers) == 1 and writers[0].startswith("gitops/ledger/model.py:"), writers  # RunRecord.retired alone
+
+
+def test_a_run_moves_only_as_the_transition_table_allows_and_nothing_else_writes_a_status() -> None:
+    """#26: one owner of a run's status. Every status has its moves; an illegal one names the run and both statuses;
+    no module of gitops/ but the ledger's model writes a status (model_copy's update, or a constructor's status=)."""
+    import ast
+    import typing
+
+    from gitops.errors import TransitionError
+    from gitops.ledger.model import TRANSITIONS, RunRecord, RunStatus
+    from tests.conftest import REPO_ROOT
+
+    statuses = set(typing.get_args(RunStatus))
+    assert set(TRANSITIONS) == statuses and all(to <= statuses for to in TRANSITIONS.values())
+    live = RunRecord(run="r1", backend="local", digest="d", job_name="j", status="live")
+    with pytest.raises(TransitionError, match="run r1: live -> held is not a move a run makes") as refused:
+        live.moved("held")
+    assert "rolling_back" in (refused.value.hint or "")
+    assert live.moved("rolling_back").moved("rolled_back").moved("submitted").status == "submitted"
+    writers = []
+    for path in (REPO_ROOT / "gitops").rglob("*.py"):
+        if path == REPO_ROOT / "gitops" / "ledger" / "model.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            where = f"{path.relative_to(REPO_ROOT)}:{node.lineno}"
+            updates = [k.value for k in node.keywords if k.arg == "update" and getattr(node.func, "attr", "") == "model_copy"]
+            if any(isinstance(u, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "status" for k in u.keys) for u in updates):
+                writers.append(f"{where} (model_copy(update={{'status': ...}}))")
+            if getattr(node.func, "id", "") == "RunRecord" and any(k.arg == "status" for k in node.keywords):
+                writers.append(f"{where} (RunRecord(status=...))")
+    assert writers == [], writers
