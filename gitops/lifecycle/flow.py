@@ -25,7 +25,7 @@ from gitops.backends.base import Backend, Feature, JobState, Provisioning
 from gitops.errors import ConfigurationError, ConflictError, GitopsError, NotFoundError, SpecError, TransientBackendError
 from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
 from gitops.ledger.model import AWAITING_JOB, ROLLING, Cursor, HistoryEntry, Ledger, QueuedVersion, RunRecord, endpoint_move, update
-from gitops.lifecycle import steps as S
+from gitops.lifecycle import steps
 from gitops.lifecycle.queue import StepMessage, StepQueue
 from gitops.ownership import IDENTITY_HINT, missing_identity, same_repository
 from gitops.report.metrics import MetricsReader
@@ -314,7 +314,7 @@ class Lifecycle:
                     f"run '{run}' is {record.status}, not held: only a candidate held by the gate is promoted",
                     hint="gitops status shows the gate's verdict; a passing candidate is promoted by itself",
                 )
-            _, step = S.find("rollout", "ramp")  # gradual traffic still applies: a person overrides the gate, not the bounds
+            _, step = steps.find("rollout", "ramp")  # gradual traffic still applies: a person overrides the gate, not the bounds
             moved = _entering(c, "rollout", step.name, now, now + self._timeout(record, step.phase), decided_by=who)
             note = f"promoted by {who}" + (f": {reason}" if reason else "") + " (the gate had failed)"
             return record.moved("deploying", note, now).model_copy(update={"cursor": moved})
@@ -339,7 +339,7 @@ class Lifecycle:
                 if kept is not None and kept.state is Provisioning.SUCCEEDED:  # not one being deleted
                     # The replaced deployment is still there (deploy.keep_previous_for): traffic goes back to it.
                     serving = Cursor(
-                        step=S.ROLLBACK[0].name,
+                        step=steps.ROLLBACK[0].name,
                         entered_at=now,
                         not_before=now,
                         started_at=now,
@@ -575,7 +575,7 @@ class Lifecycle:
         endpoint = record.endpoint
         if endpoint is None and record.spec:  # records written at submit always name it; older ones may not
             endpoint = naming.endpoint_name(RunSpec.model_validate(record.spec), self.name_salt)
-        _, first = S.find("rollout", step)
+        _, first = steps.find("rollout", step)
         cursor = Cursor(
             step=step,
             entered_at=now,
@@ -590,7 +590,7 @@ class Lifecycle:
         )
 
     def _timeout(self, record: RunRecord, phase: str) -> float:
-        default = S.DEFAULT_HOLD_S if phase == "hold" else S.DEFAULT_TIMEOUT_S  # records from before the gate
+        default = steps.DEFAULT_HOLD_S if phase == "hold" else steps.DEFAULT_TIMEOUT_S  # records from before the gate
         return float(record.timeouts.get(phase) or default)
 
     def _schedule(self, record: RunRecord, now: float) -> None:
@@ -656,26 +656,26 @@ class Lifecycle:
         self._schedule(record, self.clock())
         return Decision("", run, "continues", f"next: {record.cursor.step if record.cursor else '-'}")
 
-    def _take_step(self, record: RunRecord, cursor: Cursor) -> S.Outcome:
+    def _take_step(self, record: RunRecord, cursor: Cursor) -> steps.Outcome:
         now = self.clock()
-        _, step = S.find(cursor.plan, cursor.step)
+        _, step = steps.find(cursor.plan, cursor.step)
         if now >= cursor.deadline_at:
-            return S.fail(
+            return steps.fail(
                 f"{cursor.step} did not finish within {human(self._timeout(record, step.phase))}"
                 + (f" ({cursor.last})" if cursor.last else "")
             )
         try:
             reader = (lambda: self.reader_for(record.backend)) if self.reader_for is not None else None  # type: ignore[misc]
-            return step.run(S.StepContext(record, cursor, self.backend_for(record.backend), now, reader, self.repo))
+            return step.run(steps.StepContext(record, cursor, self.backend_for(record.backend), now, reader, self.repo))
         except TransientBackendError as exc:  # throttled, a 5xx, a timeout: look again later, until the deadline
-            return S.wait(S.backoff(cursor.attempt), exc.headline)
+            return steps.wait(steps.backoff(cursor.attempt), exc.headline)
         except GitopsError as exc:
-            return S.fail(f"{cursor.step}: {exc.headline}")
+            return steps.fail(f"{cursor.step}: {exc.headline}")
         except Exception as exc:  # a bug or an SDK surprise must not strand the run: it rolls back
             log.exception("run %s: step %s raised", record.run, cursor.step)
-            return S.fail(f"{cursor.step}: {type(exc).__name__}: {exc}"[:300])
+            return steps.fail(f"{cursor.step}: {type(exc).__name__}: {exc}"[:300])
 
-    def _apply(self, before: RunRecord, outcome: S.Outcome, token: str) -> RunRecord | None:
+    def _apply(self, before: RunRecord, outcome: steps.Outcome, token: str) -> RunRecord | None:
         """Record a step's outcome under our claim; None when another process holds the run now."""
         now = self.clock()
 
@@ -708,8 +708,8 @@ class Lifecycle:
             return None
 
     def _next(self, record: RunRecord, cursor: Cursor, note: str, now: float) -> RunRecord:
-        index, step = S.find(cursor.plan, cursor.step)
-        plan = S.PLANS[cursor.plan]
+        index, step = steps.find(cursor.plan, cursor.step)
+        plan = steps.PLANS[cursor.plan]
         entry = [HistoryEntry(at=now, status=record.status, note=note)] if note else []  # a step with nothing to say says nothing
         noted = record.model_copy(update={"history": [*record.history, *entry]})
         if index + 1 == len(plan):
@@ -717,7 +717,7 @@ class Lifecycle:
         following = plan[index + 1]
         deadline = cursor.deadline_at if following.phase == step.phase else now + self._timeout(record, following.phase)
         moved = _entering(cursor, cursor.plan, following.name, now, deadline)
-        status = S.RUNNING_STATUS[cursor.plan]
+        status = steps.RUNNING_STATUS[cursor.plan]
         if noted.status != status:
             noted = noted.moved(status, f"{cursor.plan} starts", now)
         return noted.model_copy(update={"cursor": moved})
@@ -725,7 +725,7 @@ class Lifecycle:
     def _held(self, record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecord:
         """The candidate failed the gate: it stays at 0%, the serving deployment keeps its traffic, and the run waits
         for a person's decision until its hold runs out (then the candidate is removed and the run is rejected)."""
-        held = _entering(cursor, "hold", S.HOLD[0].name, now, now + self._timeout(record, "hold"), reason=reason)
+        held = _entering(cursor, "hold", steps.HOLD[0].name, now, now + self._timeout(record, "hold"), reason=reason)
         log.warning("run %s is held: %s", record.run, reason)
         return record.moved("held", reason, now).model_copy(update={"cursor": held, "error": None})
 
@@ -744,7 +744,7 @@ class Lifecycle:
 
     def _rolling_back(self, record: RunRecord, cursor: Cursor, reason: str, now: float, **more: Any) -> RunRecord:
         """The run on the rollback plan's first step: the previous deployment gets its traffic back, the candidate goes."""
-        first = S.ROLLBACK[0]
+        first = steps.ROLLBACK[0]
         back = _entering(cursor, "rollback", first.name, now, now + self._timeout(record, first.phase), reason=reason, **more)
         return record.moved("rolling_back", reason, now).model_copy(update={"cursor": back})
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from gitops.backends.base import Backend, JobState, Provisioning
 from gitops.errors import CorruptRecordError
 from gitops.ledger.model import Cursor, RunRecord, RunStatus, stored_spec
-from gitops.lifecycle import gate as G
+from gitops.lifecycle import gate
 from gitops.lifecycle.smoke import extract_reply, run_smoke_test
 from gitops.ownership import IDENTITY_HINT, claim_endpoint, identity_tags, missing_identity, refusal_hint
 from gitops.report.metrics import MetricsReader
@@ -245,15 +245,15 @@ def gate_training(ctx: StepContext) -> Outcome:
     if serving == job:
         return done("gate: the same training as the serving version (a redeploy): no new training metrics")
     if ctx.reader is None:  # a lifecycle set up without a metrics store: no evidence, so no pass
-        verdict = G.Verdict(False, reasons=["no metrics store is configured here: the training gives no evidence"])
+        verdict = gate.Verdict(False, reasons=["no metrics store is configured here: the training gives no evidence"])
     else:
         from gitops.errors import GitopsError
 
         try:
             reader = ctx.reader()
-            verdict = G.training_verdict(rules, _eval_metrics(reader, job), _eval_metrics(reader, serving) if serving else None)
+            verdict = gate.training_verdict(rules, _eval_metrics(reader, job), _eval_metrics(reader, serving) if serving else None)
         except GitopsError as exc:
-            verdict = G.Verdict(False, reasons=[f"the training metrics could not be read: {exc.headline}"])
+            verdict = gate.Verdict(False, reasons=[f"the training metrics could not be read: {exc.headline}"])
     note = "; ".join(verdict.reasons or verdict.notes) or "training metrics recorded"
     return done(f"gate (training): {note}", cursor={"evaluation": {**ctx.cursor.evaluation, "training": verdict.to_dict()}})
 
@@ -266,7 +266,7 @@ class NoAnswer(Exception):
     """A deployment gave no answer to judge (throttled, unreachable, or the serving side failing): never a score."""
 
 
-def _ask(ctx: StepContext, deployment: str, conversation: G.Conversation, *, serving: bool) -> list[float]:
+def _ask(ctx: StepContext, deployment: str, conversation: gate.Conversation, *, serving: bool) -> list[float]:
     """[ROUGE-L, latency ms, ok] of one deployment's greedy answer to one held-out conversation. The candidate's own
     failures (an error status, an empty reply) count against it; a throttled or unreachable deployment, or any
     failure of the serving one, is ``NoAnswer``: scoring it 0 would let a bad candidate tie."""
@@ -290,7 +290,7 @@ def _ask(ctx: StepContext, deployment: str, conversation: G.Conversation, *, ser
         raise NoAnswer(f"{side} answered status {result.status_code}")
     reply = extract_reply(result.body) if result.status_code == 200 else None
     ok = bool(reply and reply.strip())
-    return [G.rouge_l(reply or "", conversation.reference) if ok else 0.0, round(result.latency_ms, 1), 1.0 if ok else 0.0]
+    return [gate.rouge_l(reply or "", conversation.reference) if ok else 0.0, round(result.latency_ms, 1), 1.0 if ok else 0.0]
 
 
 def evaluate(ctx: StepContext) -> Outcome:
@@ -311,7 +311,7 @@ def evaluate(ctx: StepContext) -> Outcome:
     except GitopsError as exc:  # the split should be there and is not: nobody can say the candidate is as good
         ev["online_failed"] = f"the test split {ctx.record.test_path} could not be read: {exc.headline}"
         return done(f"gate (online): {ev['online_failed']}", cursor={"evaluation": ev})
-    sample = G.sample_conversations(split, n)
+    sample = gate.sample_conversations(split, n)
     if not sample:
         ev["online_failed"] = (
             f"no held-out conversations to ask ({ctx.record.test_path or 'the run records no test split'}): nothing shows"
@@ -342,8 +342,8 @@ def evaluate(ctx: StepContext) -> Outcome:
     return done(f"gate (online): {len(sample)} conversations asked", cursor={"evaluation": ev})
 
 
-def _side(rows: list[list[float]]) -> G.Side:
-    return G.Side(scores=[r[0] for r in rows], latencies_ms=[r[1] for r in rows], failures=sum(1 for r in rows if not r[2]))
+def _side(rows: list[list[float]]) -> gate.Side:
+    return gate.Side(scores=[r[0] for r in rows], latencies_ms=[r[1] for r in rows], failures=sum(1 for r in rows if not r[2]))
 
 
 def judge(ctx: StepContext) -> Outcome:
@@ -351,25 +351,25 @@ def judge(ctx: StepContext) -> Outcome:
     passes on its evidence or on a waiver; with neither, the candidate holds."""
     skip = _gate_applies(ctx)
     if skip:  # the gate's first step said why, once (a person's decision, or the gate off)
-        return done(record={"gate": G.Verdict(True, notes=[skip]).to_dict()})
+        return done(record={"gate": gate.Verdict(True, notes=[skip]).to_dict()})
     ev, rules = ctx.cursor.evaluation, ctx.record.gate_rules
     training = ev.get("training")
     if training is None:
         waived = _waived(ctx, "training_metrics")
         redeploy = _serving_job(ctx) == ctx.record.job_name
         if waived or redeploy:
-            training = G.Verdict(True, notes=[waived or "the same training as the serving version"]).to_dict()
+            training = gate.Verdict(True, notes=[waived or "the same training as the serving version"]).to_dict()
         else:
-            training = G.Verdict(False, reasons=["the training metrics were not read"]).to_dict()
+            training = gate.Verdict(False, reasons=["the training metrics were not read"]).to_dict()
     waived_online = _waived(ctx, "held_out")
     if waived_online:
-        online = G.Verdict(True, notes=[waived_online])
+        online = gate.Verdict(True, notes=[waived_online])
     elif ev.get("online_failed"):
-        online = G.Verdict(False, reasons=[ev["online_failed"]])
+        online = gate.Verdict(False, reasons=[ev["online_failed"]])
     elif ev.get("candidate"):
-        online = G.online_verdict(rules, _side(ev["candidate"]), _side(ev["serving"]) if ev.get("serving") else None)
+        online = gate.online_verdict(rules, _side(ev["candidate"]), _side(ev["serving"]) if ev.get("serving") else None)
     else:
-        online = G.Verdict(False, reasons=["no held-out conversation was asked"])
+        online = gate.Verdict(False, reasons=["no held-out conversation was asked"])
     reasons: list[str] = [*training["reasons"], *online.reasons]
     notes: list[str] = [*training["notes"], *online.notes]
     verdict = {
@@ -438,7 +438,7 @@ def ramp(ctx: StepContext) -> Outcome:
     if not window.known:  # never promoted blind: read again until the phase's deadline fails the rollout
         return wait(MAX_WAIT_S, f"{candidate} at {share}%: its metrics cannot be read yet ({window.note})")
     bound = float(rollout.max_p95_latency_ms or ctx.spec.deploy.request_timeout_ms)
-    reasons = G.traffic_breaches(
+    reasons = gate.traffic_breaches(
         share,
         window.requests,
         window.errors,

@@ -13,7 +13,7 @@ import pytest
 
 from gitops.backends.base import Backend
 from gitops.ledger.model import Cursor, RunRecord
-from gitops.lifecycle import steps as S
+from gitops.lifecycle import steps
 
 SPEC = {
     "name": "mine",
@@ -45,7 +45,7 @@ def _ensure(backend: Backend, run: str) -> Any:
     now = time.time()
     record = RunRecord(run=run, backend=backend.name, job_name="gitops-mine-1", spec=SPEC, digest="d" * 64)
     cursor = Cursor(step="ensure_endpoint", entered_at=now, not_before=now, deadline_at=now + 60, started_at=now, endpoint="theirs")
-    return S.ensure_endpoint(S.StepContext(record, cursor, backend, now, repo="acme/models"))
+    return steps.ensure_endpoint(steps.StepContext(record, cursor, backend, now, repo="acme/models"))
 
 
 MANAGED = {"managed_by": "finetune-gitops"}
