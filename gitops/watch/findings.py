@@ -47,12 +47,10 @@ def ordered(findings: list[WatchFinding]) -> list[WatchFinding]:
     return sorted(findings, key=lambda f: (ORDER[f.severity], f.run, f.kind, f.subject))
 
 
-def render_text(findings: list[WatchFinding], specs: int | None = None, runs: int | None = None) -> str:
+def render_text(findings: list[WatchFinding], specs: int, runs: int) -> str:
     """The findings, one with its fix each; with none, what was looked at (``specs`` checked online, ``runs`` whose
     endpoints were compared with the ledger), so "nothing found" is never said of nothing checked."""
     if not findings:
-        if specs is None or runs is None:
-            return "no findings: every spec's model, SKUs and quota hold, and every managed endpoint runs as declared\n"
         checked = f"{specs} spec(s)' model, SKUs and quota hold" if specs else "no spec checked online (--offline, or none under --runs)"
         return f"no findings: {checked}; the endpoints of {runs} run(s) in the ledger run as declared\n"
     lines = []

@@ -35,6 +35,6 @@ def test_findings_read_with_their_fix_and_round_trip_through_json() -> None:
         fixable=True,
     )
     assert WatchFinding.from_dict(json.loads(json.dumps(finding.to_dict()))) == finding
-    text = render_text([finding])
+    text = render_text([finding], specs=1, runs=1)
     assert "error   chat: chat-ep traffic: traffic is v1 50%" in text and "1 restorable with `gitops watch --fix`" in text
     assert "| ❌ | `chat` | `chat-ep traffic` | traffic is v1 50%, v2 50%" in render_markdown([finding], "now")

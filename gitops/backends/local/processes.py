@@ -38,13 +38,15 @@ def spawn(args: list[str], log_path: Path, cwd: Path | None = None, env: dict[st
     return proc
 
 
-def _state(pid: int) -> tuple[str, str] | None:
+def _state(pid: int | str) -> tuple[list[str], str] | None:
+    """A process's argv and its state letter (``Z``: exited, not yet reaped), from ``/proc``; None when it is gone
+    or not ours to read."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return cmdline, stat.rsplit(")", 1)[-1].split()[0]
+    return [w.decode(errors="replace") for w in argv], stat.rsplit(")", 1)[-1].split()[0]
 
 
 def is_running(pid: int | None, marker: str) -> bool:
@@ -57,7 +59,8 @@ def is_running(pid: int | None, marker: str) -> bool:
         state = _state(pid)
         if state is None:
             return False
-        cmdline, code = state
+        argv, code = state
+        cmdline = " ".join(argv)
         if code == "Z":  # exited, not yet reaped
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
@@ -92,15 +95,11 @@ def find(module: str, under: Path) -> list[tuple[int, Path]]:
     found = []
     root = under.resolve()
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
-        if not entry.name.isdigit():
+        state = _state(entry.name) if entry.name.isdigit() else None
+        if state is None:  # not a process, gone meanwhile, or not ours to read
             continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-        words = [w.decode(errors="replace") for w in argv]
-        if state == "Z" or "-m" not in words:
+        words, code = state
+        if code == "Z" or "-m" not in words:
             continue
         i = words.index("-m")
         if words[i + 1 : i + 2] != [module] or len(words) < i + 3:
