@@ -15,7 +15,6 @@ is bounded in time and size, so a trickling answer cannot hold a plan or a Funct
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -26,7 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator
 
 from gitops.backends.azureml.errors import scrub
-from gitops.cost.prices import Price
+from gitops.cost.prices import Price, is_price
 from gitops.errors import BackendError, ConfigurationError, TransientBackendError
 
 API_URL = "https://prices.azure.com/api/retail/prices"
@@ -57,7 +56,7 @@ class PriceRow(BaseModel):
     @field_validator("retailPrice")
     @classmethod
     def _a_price(cls, value: float) -> float:
-        if not math.isfinite(value) or value < 0:
+        if not is_price(value):  # the one rule a Price holds to, wherever the number comes from
             raise ValueError(f"{value!r} is not a price (a finite, non-negative number of USD)")
         return float(value)
 
