@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> Any:
 
     _register()
     try:
-        rc = app(args=argv, standalone_mode=False)
+        rc = app(args=argv, prog_name="gitops", standalone_mode=False)
         # click returns typer.Exit's code instead of raising when standalone_mode is off
         if isinstance(rc, int) and rc:
             sys.exit(rc)

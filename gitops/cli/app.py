@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(
+from gitops.cli.help_format import Typer
+
+app = Typer(
     name="gitops",
     help="finetune-gitops: fine-tune chat LLMs on Azure ML (or locally) from reviewed pull requests.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    # Plain click help: typer's rich panels print a `<bool>` type beside every flag, --help included.
+    # Plain click help (gitops.cli.help_format): typer's rich panels print a `<bool>` type beside every flag.
     rich_markup_mode=None,
 )
 

@@ -8,9 +8,10 @@ from typing import Optional
 import typer
 
 from gitops.cli.app import app
+from gitops.cli.help_format import Typer
 
-local_app = typer.Typer(help="The embedded local backend.", no_args_is_help=True)
-data_app = typer.Typer(help="Training data.", no_args_is_help=True)
+local_app = Typer(help="The embedded local backend.", no_args_is_help=True)
+data_app = Typer(help="Training data.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
 app.add_typer(data_app, name="data")
 
@@ -30,7 +31,7 @@ def bootstrap(force: bool = typer.Option(False, help="Rebuild and register a new
 def synth(
     rows: int = typer.Option(400, help="Training rows."),
     out: Path = typer.Option(..., help="Output directory."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Seed of the generator: the same seed writes the same rows."),
 ) -> None:
     """Write an ultrachat-shaped synthetic dataset (train_sft.jsonl, test_sft.jsonl)."""
     from pipelines.synth import write_dataset
@@ -44,7 +45,7 @@ def prepare(
     dataset: str = typer.Argument(..., help="Hub id, or a local file/directory."),
     out: Path = typer.Option(..., help="Output directory."),
     percent: float = typer.Option(100, help="Prefix slice of every split, split[0%:N%]."),
-    skip_invalid: bool = typer.Option(False, help="Drop invalid rows (counted) instead of failing."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Drop invalid rows (counted) instead of failing."),
 ) -> None:
     """Prepare every split as <split>.jsonl, as the reference download-dataset.py does, checking rows."""
     from gitops.errors import SpecError

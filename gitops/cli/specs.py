@@ -126,7 +126,7 @@ def plan(
         None, help="Base revision (default: the merge base with the default branch, as a pull request would be planned)."
     ),
     head: str = typer.Option("HEAD", help="Head revision."),
-    fmt: PlanFormat = typer.Option(PlanFormat.text, "--format", help="text | markdown | json"),
+    fmt: PlanFormat = typer.Option(PlanFormat.text, "--format", help="text: a terminal; markdown: the pull request comment; json: tools."),
     repo: Path = typer.Option(Path("."), help="The git repository."),
     out: Optional[Path] = typer.Option(None, help="Write the plan here instead of stdout."),
     prices: PriceSourceChoice = typer.Option(PriceSourceChoice.snapshot, help=PRICES_HELP),
