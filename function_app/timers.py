@@ -12,7 +12,7 @@ import azure.functions as func
 
 from function_app.config import CLEANUP_SCHEDULE_SETTING, RECONCILE_SCHEDULE_SETTING, WATCH_SCHEDULE_SETTING
 from function_app.services import services
-from gitops.lifecycle.flow import SKIPPED
+from gitops.lifecycle.reconcile import SKIPPED
 
 log = logging.getLogger("gitops.functions")
 bp = func.Blueprint()

@@ -482,7 +482,7 @@ def reconcile(
 ) -> None:
     """Continue runs whose job event never came, and take rollout steps that are due."""
     from gitops.cli.watch_cmds import restore_one
-    from gitops.lifecycle.flow import SKIPPED
+    from gitops.lifecycle.reconcile import SKIPPED
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()

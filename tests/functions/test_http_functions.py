@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from gitops.errors import UnsupportedError
+from gitops.lifecycle import job_events
 from tests.conftest import REFERENCE_ON_ASSETS, REPO_ROOT
 
 REFERENCE = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text()
@@ -231,7 +232,7 @@ def test_a_held_candidate_is_promoted_or_rolled_back_only_from_main_with_a_reaso
     for lr in ("5.0e-6", "6.0e-6"):
         record = lifecycle.submit(validate_text(base.replace("learning_rate: 5.0e-6", f"learning_rate: {lr}"), "runs/phi4-ultrachat.yaml"))
         azure_fake.set_job_status(record.job_name, "Completed")
-        lifecycle._start(record.run, "test")
+        job_events.start(lifecycle, record.run, "test")
         lifecycle.settle(record.run)
     held = lifecycle.ledger.get("phi4-ultrachat")[0]
     assert held.status == "held" and held.gate is not None and not held.gate["ok"]

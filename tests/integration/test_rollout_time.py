@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from gitops.lifecycle.flow import CLAIM_LEASE_S, Decision, Lifecycle
+from gitops.lifecycle.flow import Decision, Lifecycle
+from gitops.lifecycle.parts import CLAIM_LEASE_S
 from gitops.spec.validate import ValidatedSpec, validate_text
 from tests.virtual_azure import MAX_CALLS_PER_INVOCATION, RUN, SPEC, Killed, VirtualClock, World, virtual_world
 

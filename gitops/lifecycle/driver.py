@@ -1,0 +1,211 @@
+"""The driver: takes a run's due steps (``gitops.lifecycle.steps``) under a short compare-and-swap claim until one
+must wait or this invocation's budget is spent, records each outcome, and schedules the next look.
+
+A duplicate message finds the claim held; a process killed between two steps leaves a cursor that the next message
+(or the reconcile timer) takes up once the claim's lease has run out. ``settle`` and ``drive_here`` drive a run in
+this process where no queue takes the rest (the CLI, and tests with a virtual clock).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from gitops.errors import ConflictError, GitopsError, NotFoundError, TransientBackendError
+from gitops.ledger.model import Cursor, RunRecord, update
+from gitops.lifecycle import steps
+from gitops.lifecycle.moves import ENDED, RELEASED, failed, held, next_step, timeout
+from gitops.lifecycle.parts import Decision, Parts
+from gitops.lifecycle.versions import start_queued
+from gitops.util.durations import human
+
+log = logging.getLogger("gitops.lifecycle")
+
+MAX_STEPS_PER_ADVANCE = 24
+# Where no queue takes the rest (the CLI), invocations follow one another in one process: as many as a whole rollout
+# takes, each spending its own budget, with a bound against a step that never settles (its deadline ends it anyway).
+MAX_ADVANCES_HERE = 200
+
+
+def advance(lc: Parts, run: str) -> Decision:
+    """Take the run's due steps until one must wait (or this invocation's budget is spent), then schedule."""
+    token = uuid.uuid4().hex
+    now = lc.clock()
+    why: list[str] = []
+
+    def claim(record: RunRecord) -> RunRecord | None:
+        if record.cursor is None:
+            why.append(f"no rollout in progress (run is {record.status})")
+            return None
+        if record.cursor.not_before > now:
+            why.append(f"step {record.cursor.step} is not due yet")
+            return None
+        if record.claim and (record.claimed_until or 0) > now:
+            why.append(f"step {record.cursor.step} is being taken by another process")
+            return None
+        return record.model_copy(update={"claim": token, "claimed_until": now + lc.claim_lease_s})
+
+    try:
+        record = update(lc.ledger, run, claim)
+    except ConflictError:
+        record, why = None, ["another process claimed it first"]
+    except NotFoundError:
+        record, why = None, [f"no run named '{run}' in the ledger"]
+    if record is None:
+        return Decision("", run, "idle", why[0] if why else "nothing to do")
+    try:
+        return _walk(lc, record, token)
+    except Exception:  # a bug, or the ledger unreachable: free the run for the retry (a dead process keeps it until the lease ends)
+        _release(lc, record, token)
+        raise
+
+
+def _walk(lc: Parts, record: RunRecord, token: str) -> Decision:
+    run = record.run
+    started = time.monotonic()
+    for _ in range(MAX_STEPS_PER_ADVANCE):
+        assert record.cursor is not None
+        outcome = _take_step(lc, record, record.cursor)
+        next_record = _apply(lc, record, outcome, token)
+        if next_record is None:
+            return Decision("", run, "idle", "the claim was lost to another process")
+        record = next_record
+        if record.cursor is None:
+            _finished(lc, record)
+            return Decision("", run, record.status, outcome.note)
+        if outcome.kind == "wait":
+            lc.schedule(record, lc.clock())
+            return Decision("", run, "waiting", f"{record.cursor.step}: {outcome.note}")
+        if outcome.kind == "again" and lc.queue is not None:  # one slice of a long step per queued invocation
+            record = _release(lc, record, token) or record
+            lc.schedule(record, lc.clock())
+            return Decision("", run, "continues", f"{record.cursor.step if record.cursor else '-'}: {outcome.note}")
+        if time.monotonic() - started > lc.step_budget_s:
+            break
+    record = _release(lc, record, token) or record  # the rest in a new invocation, at once
+    lc.schedule(record, lc.clock())
+    return Decision("", run, "continues", f"next: {record.cursor.step if record.cursor else '-'}")
+
+
+def _take_step(lc: Parts, record: RunRecord, cursor: Cursor) -> steps.Outcome:
+    now = lc.clock()
+    _, step = steps.find(cursor.plan, cursor.step)
+    if now >= cursor.deadline_at:
+        return steps.fail(
+            f"{cursor.step} did not finish within {human(timeout(record, step.phase))}" + (f" ({cursor.last})" if cursor.last else "")
+        )
+    try:
+        reader = (lambda: lc.reader_for(record.backend)) if lc.reader_for is not None else None  # type: ignore[misc]
+        return step.run(steps.StepContext(record, cursor, lc.backend_for(record.backend), now, reader, lc.repo))
+    except TransientBackendError as exc:  # throttled, a 5xx, a timeout: look again later, until the deadline
+        return steps.wait(steps.backoff(cursor.attempt), exc.headline)
+    except GitopsError as exc:
+        return steps.fail(f"{cursor.step}: {exc.headline}")
+    except Exception as exc:  # a bug or an SDK surprise must not strand the run: it rolls back
+        log.exception("run %s: step %s raised", record.run, cursor.step)
+        return steps.fail(f"{cursor.step}: {type(exc).__name__}: {exc}"[:300])
+
+
+def _apply(lc: Parts, before: RunRecord, outcome: steps.Outcome, token: str) -> RunRecord | None:
+    """Record a step's outcome under our claim; None when another process holds the run now."""
+    now = lc.clock()
+
+    def change(record: RunRecord) -> RunRecord | None:
+        cursor = record.cursor
+        if record.claim != token or cursor is None:
+            return None
+        r = record.model_copy(update={**outcome.record, "updated_at": now, "claimed_until": now + lc.claim_lease_s})
+        if outcome.kind == "wait":
+            waited = cursor.model_copy(
+                update={**outcome.cursor, "attempt": cursor.attempt + 1, "not_before": now + outcome.wait_s, "last": outcome.note}
+            )
+            return r.model_copy(update={**RELEASED, "cursor": waited})
+        if outcome.kind == "end":
+            assert outcome.status is not None
+            ended = r.moved(outcome.status, outcome.note, now)
+            return ended.model_copy(update=ENDED)
+        if outcome.kind == "fail":
+            return failed(r, cursor, outcome.note, now)
+        if outcome.kind == "again":  # the same step at once: a slice of its work is recorded
+            more = cursor.model_copy(update={**outcome.cursor, "not_before": now, "last": outcome.note})
+            return r.model_copy(update={"cursor": more})
+        if outcome.kind == "hold":
+            return held(r, cursor.model_copy(update=dict(outcome.cursor)), outcome.note, now)
+        return next_step(r, cursor.model_copy(update=dict(outcome.cursor)), outcome.note, now)
+
+    try:
+        return update(lc.ledger, before.run, change)
+    except ConflictError:
+        return None
+
+
+def _release(lc: Parts, record: RunRecord, token: str) -> RunRecord | None:
+    def release(r: RunRecord) -> RunRecord | None:
+        return r.model_copy(update=RELEASED) if r.claim == token else None
+
+    try:
+        return update(lc.ledger, record.run, release)
+    except ConflictError:
+        return None
+
+
+def _finished(lc: Parts, record: RunRecord) -> None:
+    """After a rollout ends: the report of a live run, and the queued version's turn."""
+    if record.status == "live":
+        _attach_report(lc, record)
+    if record.queued is not None:
+        start_queued(lc, record.run)
+
+
+def _attach_report(lc: Parts, record: RunRecord) -> None:
+    """Keep the run report's summary with the record; a missing report never fails a live run."""
+    if lc.reader_for is None:
+        return
+    from gitops.report.build import build_report
+
+    try:
+        summary = build_report(record, lc.reader_for(record.backend).job_metrics(record.job_name)).summary()
+    except Exception as exc:  # noqa: BLE001  (metrics unreachable, or MLflow missing here: never fails a live run)
+        log.warning("run %s: no report: %s", record.run, exc.headline if isinstance(exc, GitopsError) else type(exc).__name__)
+        return
+
+    def attach(r: RunRecord) -> RunRecord:
+        # The version before keeps its summary beside: its smoke test and gate are not in any metrics store.
+        kept = r.report if r.report and r.report.get("job_name") != summary.get("job_name") else r.previous_report
+        return r.model_copy(update={"report": summary, "previous_report": kept})
+
+    update(lc.ledger, record.run, attach)
+
+
+def drive_here(lc: Parts, run: str) -> Decision:
+    """No queue to hand the rest to (the CLI): take the run's steps here until one waits or the run ends."""
+    decision = advance(lc, run)
+    for _ in range(MAX_ADVANCES_HERE):
+        if decision.action != "continues":
+            break
+        decision = advance(lc, run)
+    return decision
+
+
+def settle(lc: Parts, run: str, sleep: Callable[[float], None] = time.sleep, timeout_s: float = 3 * 3600) -> RunRecord:
+    """Drive one run in this process until no step is pending (the CLI; tests with a virtual clock's sleep)."""
+    deadline = lc.clock() + timeout_s
+    while True:
+        got = lc.ledger.get(run)
+        if got is None:
+            raise GitopsError(f"no run named '{run}' in the ledger")
+        record = got[0]
+        if record.cursor is None or record.cursor.plan == "hold":  # ended, or waiting for a person
+            return record
+        now = lc.clock()
+        if now > deadline:
+            raise GitopsError(f"run '{run}' still at step {record.cursor.step} after {timeout_s:.0f}s", hint="see `gitops status`")
+        if record.cursor.not_before > now:
+            sleep(min(record.cursor.not_before - now, 5.0))
+            continue
+        if record.claim and (record.claimed_until or 0) > now:
+            sleep(1.0)
+            continue
+        advance(lc, run)

@@ -1,0 +1,103 @@
+"""Job events (Event Grid, CloudEvents, a worker's own file): check that an event is about a run of ours, and put a
+"check the job" cursor on it, once. No backend call and no waiting: the event is answered in milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gitops.errors import ConflictError
+from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
+from gitops.ledger.model import AWAITING_JOB, RunRecord, update
+from gitops.lifecycle.moves import with_cursor
+from gitops.lifecycle.parts import Decision, Parts
+from gitops.ownership import same_repository
+from gitops.spec import naming
+
+log = logging.getLogger("gitops.lifecycle")
+
+# The run type of a whole pipeline job; its child steps send events of their own, which are not the run's.
+PIPELINE_RUN_TYPE = "azureml.PipelineRun"
+
+
+def on_job_event(lc: Parts, body: Any) -> list[Decision]:
+    """Record what an event says and schedule a look at the job: no backend call, no waiting."""
+    try:
+        events = parse_each(body)
+    except EventFormatError as exc:
+        log.warning("ignored a malformed body: %s", exc)
+        return [Decision("", None, "ignored", f"malformed: {exc}")]
+    decisions = []
+    for event in events:
+        if isinstance(event, EventFormatError):  # this one is unreadable or not about a run; the others go on
+            reason = str(event) if isinstance(event, NotARunEvent) else f"malformed: {event}"
+            log.info("ignored an event: %s", reason)
+            decisions.append(Decision("", None, "ignored", reason))
+            continue
+        decision = _one_event(lc, event)
+        if event.id:
+            lc.ledger.remember_event(
+                event.id,
+                {
+                    "type": event.type,
+                    "run": decision.run,
+                    "job": event.run_id,
+                    "action": decision.action,
+                    "reason": decision.reason,
+                    "at": lc.clock(),
+                },
+            )
+        decisions.append(decision)
+    return decisions
+
+
+def _one_event(lc: Parts, event: JobEvent) -> Decision:
+    run = event.tags.get(naming.TAG_RUN)
+    if not run:
+        return _ignore(event, None, "not a run of this repository (no gitops_run tag)")
+    owner = event.tags.get(naming.TAG_REPO)
+    if owner is not None and not same_repository(owner, lc.repo):
+        return _ignore(event, run, f"a run of repository {owner}, not this one")
+    if lc.topics and (event.topic or "").lower() not in lc.topics:
+        return _ignore(event, run, f"topic {event.topic or '(none)'} is not a workspace of ours")
+    if event.run_type and event.run_type != PIPELINE_RUN_TYPE:
+        return _ignore(event, run, f"run type {event.run_type} is a child step")
+    current = lc.ledger.get(run)
+    if current is None:
+        return _ignore(event, run, f"not a run of this repository (no run named '{run}' in the ledger)")
+    record = current[0]
+    if record.queued is not None and record.queued.job_name == event.run_id:
+        return Decision(event.id, run, "recorded", "the queued version's job: checked when the rollout in progress ends")
+    if record.job_name != event.run_id:
+        return _ignore(event, run, f"job {event.run_id} is not the run's current job {record.job_name}")
+    if event.id and event.id in record.processed_events:
+        return Decision(event.id, run, "duplicate", "event already processed")
+    if event.outcome is None:
+        return _ignore(event, run, f"status {event.run_status} needs no action")
+    return start(lc, run, f"job event: {event.outcome}", event.id)
+
+
+def _ignore(event: JobEvent, run: str | None, reason: str) -> Decision:
+    log.info("ignored event %s (%s): %s", event.id, event.short_type, reason)
+    return Decision(event.id, run, "ignored", reason)
+
+
+def start(lc: Parts, run: str, why: str, event_id: str = "") -> Decision:
+    """Put a 'check the job' cursor on a run that waits for its job, once, and schedule it."""
+    now = lc.clock()
+
+    def begin(record: RunRecord) -> RunRecord | None:
+        if record.cursor is not None or record.status not in AWAITING_JOB:
+            return None  # a rollout already runs, or the run is past its job
+        events = [*record.processed_events, event_id] if event_id else record.processed_events
+        return with_cursor(lc, record, now).model_copy(update={"processed_events": events})
+
+    try:
+        started = update(lc.ledger, run, begin)
+    except ConflictError:
+        started = None
+    if started is None:
+        return Decision(event_id, run, "duplicate", "already handled by another delivery")
+    lc.schedule(started, now)
+    return Decision(event_id, run, "scheduled", f"{why}: the job is checked next")

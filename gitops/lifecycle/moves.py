@@ -1,0 +1,121 @@
+"""How a run's cursor moves between the plans (``gitops.lifecycle.steps.PLANS``): onto the rollout, to the hold, to
+the rollback, and off at the end; each move records the status it means (``RunRecord.moved``).
+
+Every concern that moves a run (a new version, a person's decision, a job event, the driver, reconcile) moves it
+with these functions, so a plan's first step, its deadline and the status it means are decided in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gitops.ledger.model import Cursor, HistoryEntry, RunRecord
+from gitops.lifecycle import steps
+from gitops.lifecycle.parts import Parts
+from gitops.spec import naming
+from gitops.spec.model import RunSpec
+
+# Record fields that let the run go: the claim released; with the cursor too, the rollout over.
+RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
+ENDED: dict[str, Any] = {**RELEASED, "cursor": None}
+
+log = logging.getLogger("gitops.lifecycle")
+
+
+def timeout(record: RunRecord, phase: str) -> float:
+    """Seconds the run gives a phase of its plans (what its version set; records from before the gate: defaults)."""
+    default = steps.DEFAULT_HOLD_S if phase == "hold" else steps.DEFAULT_TIMEOUT_S
+    return float(record.timeouts.get(phase) or default)
+
+
+def entering(cursor: Cursor, plan: str, step: str, now: float, deadline: float, **more: Any) -> Cursor:
+    """The cursor moved to the start of ``step`` of ``plan``: a fresh attempt count, due now, with its deadline."""
+    return cursor.model_copy(
+        update={"plan": plan, "step": step, "entered_at": now, "attempt": 0, "not_before": now, "deadline_at": deadline, "last": "", **more}
+    )
+
+
+def with_cursor(lc: Parts, record: RunRecord, now: float, step: str = "check_job") -> RunRecord:
+    """The run put on the rollout at ``step`` (checking its job, or registering its model)."""
+    endpoint = record.endpoint
+    if endpoint is None and record.spec:  # records written at submit always name it; older ones may not
+        endpoint = naming.endpoint_name(RunSpec.model_validate(record.spec), lc.name_salt)
+    _, first = steps.find("rollout", step)
+    cursor = Cursor(
+        step=step,
+        entered_at=now,
+        not_before=now,
+        deadline_at=now + timeout(record, first.phase),
+        started_at=now,
+        endpoint=endpoint,
+    )
+    # A rollout starts the endpoint's server: a stop a person made before it is over.
+    return record.model_copy(update={"cursor": cursor, "endpoint": endpoint, "updated_at": now, "rollout_steps": [], "stopped_at": None})
+
+
+def next_step(record: RunRecord, cursor: Cursor, note: str, now: float) -> RunRecord:
+    """A step is done: the run enters its plan's next step, or completes the plan."""
+    index, step = steps.find(cursor.plan, cursor.step)
+    plan = steps.PLANS[cursor.plan]
+    entry = [HistoryEntry(at=now, status=record.status, note=note)] if note else []  # a step with nothing to say says nothing
+    noted = record.model_copy(update={"history": [*record.history, *entry]})
+    if index + 1 == len(plan):
+        return complete(noted, cursor, now)
+    following = plan[index + 1]
+    deadline = cursor.deadline_at if following.phase == step.phase else now + timeout(record, following.phase)
+    moved = entering(cursor, cursor.plan, following.name, now, deadline)
+    status = steps.RUNNING_STATUS[cursor.plan]
+    if noted.status != status:
+        noted = noted.moved(status, f"{cursor.plan} starts", now)
+    return noted.model_copy(update={"cursor": moved})
+
+
+def held(record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecord:
+    """The candidate failed the gate: it stays at 0%, the serving deployment keeps its traffic, and the run waits
+    for a person's decision until its hold runs out (then the candidate is removed and the run is rejected)."""
+    hold = entering(cursor, "hold", steps.HOLD[0].name, now, now + timeout(record, "hold"), reason=reason)
+    log.warning("run %s is held: %s", record.run, reason)
+    return record.moved("held", reason, now).model_copy(update={"cursor": hold, "error": None})
+
+
+def failed(record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecord:
+    """A rollout step failed: roll back. A rollback step failed: stop, and say what was left where. A hold that
+    ran out: the candidate is removed and the run is rejected."""
+    if cursor.plan == "hold":
+        hours = timeout(record, "hold") / 3600
+        reason = f"held for {hours:g} h without a decision: the candidate is removed ({cursor.reason or 'gate failed'})"
+        cursor = cursor.model_copy(update={"ending": "rejected"})
+    if cursor.plan == "rollback":
+        note = f"rollback did not finish: {reason}; check endpoint {cursor.endpoint} (gitops status, reconcile)"
+        return record.moved("failed", note, now).model_copy(update={**ENDED, "error": f"{cursor.reason}; {note}"})
+    log.warning("run %s rolls back: %s", record.run, reason)
+    return rolling_back(record, cursor, reason, now).model_copy(update={"error": reason})
+
+
+def rolling_back(record: RunRecord, cursor: Cursor, reason: str, now: float, **more: Any) -> RunRecord:
+    """The run on the rollback plan's first step: the previous deployment gets its traffic back, the candidate goes."""
+    first = steps.ROLLBACK[0]
+    back = entering(cursor, "rollback", first.name, now, now + timeout(record, first.phase), reason=reason, **more)
+    return record.moved("rolling_back", reason, now).model_copy(update={"cursor": back})
+
+
+def complete(record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
+    """The plan's last step is done: a rollout makes the candidate serve; a rollback ends as its cursor says."""
+    if cursor.plan == "rollout":
+        note = f"{cursor.deployment} takes 100% on {cursor.endpoint}"
+        return record.moved(steps.FINAL_STATUS["rollout"], note, now).model_copy(
+            update={
+                **ENDED,
+                "endpoint": cursor.endpoint,
+                "deployment": cursor.deployment,
+                "previous_deployment": cursor.previous,
+                "error": None,
+                "serving_job": record.job_name,
+                "serving_model_version": cursor.model_version or record.model_version,
+                "previous_serving_job": record.serving_job if record.serving_job != record.job_name else record.previous_serving_job,
+            }
+        )
+    return record.moved(cursor.ending or steps.FINAL_STATUS["rollback"], cursor.reason or "", now).model_copy(
+        update={**ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason}
+    )

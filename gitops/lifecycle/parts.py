@@ -1,0 +1,53 @@
+"""What every part of the lifecycle reads: the ledger, the backends, the queue, the clock, this repository's
+identity and policy; and the ``Decision`` each entry point answers with.
+
+The concerns (``versions``, ``decisions``, ``job_events``, ``driver``, ``reconcile``) are functions over one
+``Parts``; ``gitops.lifecycle.flow.Lifecycle`` is that object with the entry points as methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gitops.backends.base import Backend
+from gitops.ledger.model import Ledger, RunRecord
+from gitops.lifecycle.queue import StepMessage, StepQueue
+from gitops.report.metrics import MetricsReader
+from gitops.spec.policy import Policy
+
+# How long one advance holds a run: longer than any one step (the smoke test's request is the longest, a
+# few minutes at most), short enough that a process killed mid-step delays the run by minutes, not hours.
+CLAIM_LEASE_S = 300.0
+# How long one advance keeps taking steps before it hands the rest to a new message: a queue-triggered
+# invocation stays short, whatever the plan's timeout.
+STEP_BUDGET_S = 20.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    event_id: str
+    run: str | None
+    action: str  # ignored | recorded | scheduled | duplicate | waiting | continues | idle | live | rolled_back | failed ...
+    reason: str
+
+
+class Parts:
+    """The lifecycle's dependencies and settings (attributes a caller or a test may read, and a test may tune)."""
+
+    ledger: Ledger
+    backend_for: Callable[[str], Backend]
+    topics: set[str]  # the workspaces whose events are ours (none given: any)
+    reader_for: Callable[[str], MetricsReader] | None  # where a backend's training metrics are read, for the run report
+    name_salt: str  # derived endpoint names hash the repository in, as the plan does
+    repo: str  # this repository's identity, on everything it creates (gitops.ownership)
+    queue: StepQueue | None  # None: the caller drives runs itself (``settle``)
+    clock: Callable[[], float]
+    claim_lease_s: float
+    step_budget_s: float
+    policy: Policy  # the rollout deadlines' defaults
+
+    def schedule(self, record: RunRecord, now: float) -> None:
+        """Send the run's cursor a message for when it is due (no queue: the caller drives it)."""
+        if self.queue is not None and record.cursor is not None:
+            self.queue.send(StepMessage(record.run, record.cursor.step, record.cursor.not_before), now)

@@ -1,0 +1,116 @@
+"""Reconcile, the safety net (the timer, or ``gitops reconcile``): start runs whose job ended without an event
+reaching us, take up cursors whose message is overdue, start again a server that died, and continue rollouts
+recorded before rollouts had cursors. A record that cannot be read, or whose run fails here, is named and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from gitops.backends.base import Feature, JobState
+from gitops.errors import GitopsError
+from gitops.ledger.model import AWAITING_JOB, ROLLING, RunRecord, update
+from gitops.lifecycle.driver import drive_here
+from gitops.lifecycle.job_events import start
+from gitops.lifecycle.moves import with_cursor
+from gitops.lifecycle.parts import Decision, Parts
+
+log = logging.getLogger("gitops.lifecycle")
+
+SKIPPED = "skipped"  # reconcile's decision for a record it could not read or act on: named, and the rest went on
+
+
+def reconcile(lc: Parts, only: str | None = None) -> list[Decision]:
+    """The safety net (timer or CLI): start runs whose job ended without an event reaching us, and take up
+    cursors whose message is overdue. A record that cannot be read, or whose run fails here, is a ``skipped``
+    decision naming it and why, and the others carry on."""
+    decisions = []
+    records = lc.ledger.list()
+    for where, why in lc.ledger.damaged:
+        log.warning("reconcile: %s (skipped)", why)
+        run = Path(where).stem
+        if not only or run == only:
+            decisions.append(Decision("", run, SKIPPED, why))
+    for record in records:
+        if only and record.run != only:
+            continue
+        try:
+            decision = _reconcile_one(lc, record)
+        except GitopsError as exc:
+            log.warning("reconcile %s: %s (skipped)", record.run, exc.headline)
+            decision = Decision("", record.run, SKIPPED, exc.headline)
+        except Exception as exc:  # a bug or a record this version misreads: never the end of the other runs
+            log.exception("reconcile %s raised", record.run)
+            decision = Decision("", record.run, SKIPPED, f"{type(exc).__name__}: {exc}"[:300])
+        if decision is not None:
+            decisions.append(decision)
+    return decisions
+
+
+def _reconcile_one(lc: Parts, record: RunRecord) -> Decision | None:
+    now = lc.clock()
+    if record.serves:
+        restarted = _restart_if_down(lc, record)
+        if restarted is not None:
+            return restarted
+    if record.cursor is None and record.status in ROLLING:
+        return _adopt_legacy(lc, record, now)
+    if record.cursor is not None:
+        claimed = record.claim is not None and (record.claimed_until or 0) > now
+        if claimed or record.cursor.not_before > now:
+            return None
+        return _nudge(lc, record, now, f"step {record.cursor.step} was overdue")
+    if record.status not in AWAITING_JOB:
+        return None
+    job = lc.backend_for(record.backend).get_job(record.job_name)
+    if job is None or not job.state.terminal:
+        if job is not None and job.state is JobState.RUNNING and record.status == "submitted":
+            update(lc.ledger, record.run, lambda r: r.moved("running", "", now) if r.status == "submitted" else None)
+        return None
+    decision = start(lc, record.run, f"job {job.state.value} (found by reconcile)", f"reconcile:{record.job_name}")
+    if decision.action == "scheduled" and lc.queue is None:  # one reconcile takes the run as far as it goes
+        return drive_here(lc, record.run)
+    return decision
+
+
+def _restart_if_down(lc: Parts, record: RunRecord) -> Decision | None:
+    """A run whose serving deployment's server died (a backend that runs its own servers) is started again; one a
+    person stopped (``RunRecord.stopped_at``) stays down."""
+    backend = lc.backend_for(record.backend)
+    if Feature.SERVER_RESTART in backend.unsupported or not record.endpoint or not record.deployment:
+        return None
+    if record.stopped_at is not None:  # a person stopped it: down on purpose, not dead
+        return None
+    info = backend.get_endpoint(record.endpoint)
+    serving = info.deployment(record.deployment) if info else None
+    if serving is None or serving.healthy:
+        return None
+    backend.begin_endpoint(record.endpoint, {})
+    log.warning("run %s: endpoint %s was down; started again", record.run, record.endpoint)
+    return Decision("", record.run, "restarted", f"endpoint {record.endpoint} was down; started again")
+
+
+def _nudge(lc: Parts, record: RunRecord, now: float, why: str) -> Decision:
+    if lc.queue is None:
+        return drive_here(lc, record.run)
+    lc.schedule(
+        record.model_copy(update={"cursor": record.cursor.model_copy(update={"not_before": now})}) if record.cursor else record, now
+    )
+    return Decision("", record.run, "scheduled", why)
+
+
+def _adopt_legacy(lc: Parts, record: RunRecord, now: float) -> Decision | None:
+    """A record written before rollouts had cursors ("deploying" with a one-hour claim): once that claim has
+    run out, continue it from registration (every step is idempotent: the same job registers the same version,
+    a deployment that exists is reused)."""
+    if (record.claimed_until or 0) > now:
+        return None
+
+    def adopt(r: RunRecord) -> RunRecord | None:
+        if r.cursor is not None or r.status not in ROLLING:
+            return None
+        return with_cursor(lc, r.moved("deploying", "continued by the step machine", now), now, step="register")
+
+    adopted = update(lc.ledger, record.run, adopt)
+    return _nudge(lc, adopted, now, "a rollout from an older version continues") if adopted is not None else None

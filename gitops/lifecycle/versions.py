@@ -1,0 +1,375 @@
+"""Versions of a run: a merged spec is acted on as far as it changed (a new job, a redeploy, settings only, nothing),
+waits in the queue behind a rollout in progress, supersedes a job still running, or is tried again (``retry``).
+
+Terraform tells "replace" from "update in place"; so does ``submit``: a change to the training sections starts a
+job, one to the deployment sections deploys the model already trained again, one to the settings is recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitops.backends.base import JobState
+from gitops.errors import ConfigurationError, ConflictError, GitopsError, NotFoundError, SpecError
+from gitops.ledger.model import AWAITING_JOB, ROLLING, HistoryEntry, QueuedVersion, RunRecord, endpoint_move, update
+from gitops.lifecycle.moves import rolling_back, with_cursor
+from gitops.lifecycle.parts import Parts
+from gitops.ownership import IDENTITY_HINT, missing_identity, same_repository
+from gitops.spec import naming
+from gitops.spec.capabilities import ensure_supported
+from gitops.spec.findings import error
+from gitops.spec.model import RunSpec, parse_duration
+from gitops.spec.policy import Policy
+from gitops.spec.validate import ValidatedSpec, ValidSpec
+
+MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
+
+# What a version of a spec sets on its run, whether it starts now, waits in the queue or keeps the job it follows.
+VERSION_FIELDS = ("digest", "training_digest", "deployment_digest", "spec", "params", "timeouts", "gate_rules", "policy")
+
+
+def _located(exc: SpecError, validated: ValidSpec) -> SpecError:
+    """A spec error found after validation (at submit), placed on the spec's file and lines."""
+    findings = validated.locate(exc.findings)
+    first = next((f for f in findings if f.is_error), None)
+    return SpecError(first.headline() if first else f"{validated.file}: {exc.headline}", findings, first.hint if first else exc.hint)
+
+
+def _version_fields(validated: ValidSpec, spec: RunSpec, policy: Policy) -> dict[str, Any]:
+    return {
+        "digest": validated.digest,
+        "training_digest": validated.digests.training,
+        "deployment_digest": validated.digests.deployment,
+        "spec": spec.model_dump(mode="json"),
+        "params": validated.params,
+        "timeouts": _timeouts(policy, spec),
+        "gate_rules": policy.gate.resolve(spec),
+        "policy": policy.model_dump(mode="json"),
+    }
+
+
+def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
+    """Seconds per phase of the rollout (the spec's own, else the policy's), how long a held candidate waits, and the
+    gradual traffic's whole time: each share's hold and a traffic change."""
+    phases = policy.rollout.resolve(spec)
+    ramp = spec.deploy.rollout
+    return {
+        **phases,
+        "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds(),
+        "ramp": len(ramp.shares) * (parse_duration(ramp.hold).total_seconds() + phases["traffic"])
+        if ramp and ramp.shares
+        else phases["traffic"],
+    }
+
+
+def _serving_job(record: RunRecord) -> str | None:
+    """The job whose model serves: what a new version's gate compares with (records before the gate: a live one's)."""
+    return record.serving_job or (record.job_name if record.status == "live" else None)
+
+
+def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    from gitops.spec.diff import field_changes
+
+    return [c.path for c in field_changes(old, new)]
+
+
+def submit(
+    lc: Parts, checked: ValidatedSpec | ValidSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None
+) -> RunRecord:
+    """Act on a version of a spec as far as it changed, as Terraform tells "replace" from "update in place": a
+    change to the training sections starts a job; one to the deployment sections deploys the model already
+    trained again; one to the settings only is recorded; the same version again changes nothing. ``policy``:
+    the repo's, whose rollout deadlines the run keeps (the spec's own ``deploy.timeouts`` win). A spec with
+    errors is refused here (``SpecError``); past this line it is complete."""
+    validated = checked.valid() if isinstance(checked, ValidatedSpec) else checked
+    spec = validated.spec
+    policy = policy or lc.policy
+    try:
+        ensure_supported(spec, validated.params)
+    except SpecError as exc:
+        raise _located(exc, validated) from None
+    existing = lc.ledger.get(spec.name)
+    if existing is None:
+        return _new_job(lc, validated, spec, commit, pr, policy, None)
+    record, version = existing
+    refusal = endpoint_move(record, naming.endpoint_name(spec, lc.name_salt))
+    if refusal is not None:
+        raise _located(SpecError(refusal[0], [error("deploy.endpoint", refusal[0], refusal[1])], hint=refusal[1]), validated)
+    if record.queued is not None:  # the newest version is the one waiting for the rollout in progress
+        return _queue_version(lc, record, version, validated, spec, commit, pr, policy)
+    change = record.digests().change_to(validated.digests)
+    job_failed = record.status in ("failed", "canceled") and not _job_completed(lc, record)
+    if change == "retrain" or (job_failed and change != "unchanged"):
+        if record.cursor is not None or record.status in ROLLING:
+            return _queue_version(lc, record, version, validated, spec, commit, pr, policy)
+        return _new_job(lc, validated, spec, commit, pr, policy, existing)
+    if change == "unchanged" and record.status not in ("retired", "failed", "canceled"):
+        return record  # the same version again: the existing job, not a second GPU bill
+    if job_failed:
+        return retry(lc, spec.name)  # the same version whose job failed: a new attempt, not the old failed job
+    now = lc.clock()
+    updated = _as_version(lc, record, validated, spec, commit, pr, policy)
+    if change == "settings" and record.status != "retired":
+        what = ", ".join(sorted(_changed_fields(record.spec, updated.spec))) or "settings"
+        applied = updated.model_copy(
+            update={
+                "history": [
+                    *record.history,
+                    HistoryEntry(at=now, status=record.status, note=f"settings applied, nothing redeployed: {what}"),
+                ]
+            }
+        )
+        lc.ledger.put(applied, version)
+        return applied
+    if record.status in ROLLING:
+        return _queue_version(lc, record, version, validated, spec, commit, pr, policy)
+    if record.status in AWAITING_JOB:
+        # The rollout has not begun: when it does, its steps read the new deployment settings.
+        noted = updated.model_copy(
+            update={
+                "history": [
+                    *record.history,
+                    HistoryEntry(at=now, status=record.status, note="deployment settings changed: the rollout after the job uses them"),
+                ]
+            }
+        )
+        lc.ledger.put(noted, version)
+        return noted
+    # Live, rolled back, retired, or failed after its job completed: the trained model is deployed again.
+    why = (
+        "brought back by a new submit"
+        if record.status == "retired"
+        else f"redeploy only: the model of job {record.job_name} is deployed again"
+    )
+    _refuse_shared_endpoint(lc, spec.name, updated.endpoint or "")
+    again = with_cursor(lc, updated.moved("completed", why, now).model_copy(update={"smoke": None, "error": None}), now)
+    lc.ledger.put(again, version)
+    lc.schedule(again, now)
+    return again
+
+
+def _new_job(
+    lc: Parts,
+    validated: ValidSpec,
+    spec: RunSpec,
+    commit: str | None,
+    pr: str | None,
+    policy: Policy,
+    existing: tuple[RunRecord, str] | None,
+) -> RunRecord:
+    """The first version of a run, or one that changed what is trained: a new job."""
+    now = lc.clock()
+    history = list(existing[0].history) if existing else []  # a run's history spans its versions
+    if existing is not None and existing[0].status in ("submitted", "running"):
+        record = existing[0]
+        if not spec.lifecycle.supersede:
+            raise ConflictError(
+                f"run '{spec.name}' has job {record.job_name} still {record.status}",
+                hint="wait for it, cancel it, or set lifecycle.supersede: true",
+            )
+        lc.backend_for(record.backend).cancel_job(record.job_name)
+        history.append(HistoryEntry(at=now, status="superseded", note=f"job {record.job_name} canceled"))
+    endpoint = naming.endpoint_name(spec, lc.name_salt)
+    _refuse_shared_endpoint(lc, spec.name, endpoint)
+    status, data = _start_job(lc, spec, validated, naming.job_name(spec, validated.training_digest), commit, pr)
+    record = RunRecord(
+        run=spec.name,
+        backend=spec.backend,
+        job_name=status.name,
+        **_version_fields(validated, spec, policy),
+        commit=commit,
+        pr=pr,
+        model_name=naming.model_name(spec),
+        endpoint=endpoint,
+        deployment=existing[0].deployment if existing else None,  # what still serves
+        history=history,
+        test_path=data.local_test_path or data.test_uri,
+        previous_job=existing[0].job_name if existing else None,
+        serving_job=_serving_job(existing[0]) if existing else None,
+        serving_model_version=existing[0].serving_version if existing else None,
+        # the report of what serves (and of the version before it) stays until this version goes live: what the
+        # comparison of a held or rolled-back candidate reads the previous smoke test and gate from
+        report=existing[0].report if existing else None,
+        previous_report=existing[0].previous_report if existing else None,
+    ).moved("submitted", f"job {status.name}", now)
+    lc.ledger.put(record, existing[1] if existing else None)
+    return record
+
+
+def _as_version(
+    lc: Parts, record: RunRecord, validated: ValidSpec, spec: RunSpec, commit: str | None, pr: str | None, policy: Policy
+) -> RunRecord:
+    """The record carrying a new version of the spec that keeps its job (a redeploy, or settings only)."""
+    return record.model_copy(
+        update={
+            **_version_fields(validated, spec, policy),
+            "commit": commit or record.commit,
+            "pr": pr or record.pr,
+            "model_name": naming.model_name(spec),
+            "endpoint": naming.endpoint_name(spec, lc.name_salt),
+            "updated_at": lc.clock(),
+        }
+    )
+
+
+def _job_completed(lc: Parts, record: RunRecord) -> bool:
+    """Whether the run's job completed (a run that failed in its rollout has a trained model to deploy)."""
+    try:
+        job = lc.backend_for(record.backend).get_job(record.job_name)
+    except GitopsError:
+        return False
+    return job is not None and job.state is JobState.COMPLETED
+
+
+def retry(lc: Parts, run: str, who: str = "", max_attempts: int = MAX_ATTEMPTS) -> RunRecord:
+    """A new attempt of a version whose job failed or was canceled: a new job (``-a2``, ``-a3``...), at most
+    ``max_attempts`` in all. Idempotent: asked again while the new attempt stands, the record is returned."""
+    got = lc.ledger.get(run)
+    if got is None:
+        raise NotFoundError(f"no run named '{run}' in the ledger")
+    record, version = got
+    if record.status not in ("failed", "canceled") or record.cursor is not None:
+        if record.history and record.history[-1].note.startswith(f"retry: attempt {record.attempt}"):
+            return record  # the same retry, asked again
+        raise ConflictError(
+            f"run '{run}' is {record.status}: only a failed or canceled job is retried",
+            hint="a live or running run needs no retry; a new spec version is submitted by merging it",
+        )
+    if record.attempt >= max_attempts:
+        raise ConflictError(
+            f"run '{run}' has had {record.attempt} attempts (at most {max_attempts})",
+            hint="fix the cause (see the job's logs) and merge a changed spec",
+        )
+    spec = RunSpec.model_validate(record.spec)
+    attempt = record.attempt + 1
+    job = naming.job_name(spec, record.digests().training, attempt)
+    validated = ValidSpec(f"runs/{spec.name}.yaml", spec, dict(record.params), record.digests())
+    status, data = _start_job(lc, spec, validated, job, record.commit, record.pr)
+    now = lc.clock()
+    retried = record.moved("submitted", f"retry: attempt {attempt}, job {status.name}" + (f" (by {who})" if who else ""), now)
+    retried = retried.model_copy(
+        update={
+            "job_name": status.name,
+            "attempt": attempt,
+            "error": None,
+            "test_path": data.local_test_path or data.test_uri or record.test_path,
+        }
+    )
+    lc.ledger.put(retried, version)
+    return retried
+
+
+def _refuse_shared_endpoint(lc: Parts, run: str, endpoint: str) -> None:
+    """Two runs never share an endpoint: the second would move the first one's traffic to its own model."""
+    for other in lc.ledger.list():
+        if other.run != run and other.endpoint == endpoint and other.status != "retired":
+            raise ConflictError(
+                f"endpoint {endpoint} already serves run '{other.run}'",
+                hint=f"give this spec its own deploy.endpoint (or retire run '{other.run}' first)",
+            )
+
+
+def _start_job(lc: Parts, spec: RunSpec, validated: ValidSpec, job: str, commit: str | None, pr: str | None) -> Any:
+    backend = lc.backend_for(spec.backend)
+    tags = {
+        naming.TAG_RUN: spec.name,
+        naming.TAG_REPO: lc.repo,
+        naming.TAG_DIGEST: validated.training_digest,
+        naming.TAG_COMMIT: commit or "",
+        naming.TAG_PR: pr or "",
+    }
+    nameless = missing_identity(spec.backend, lc.repo)
+    if nameless:
+        raise ConfigurationError(nameless, hint=IDENTITY_HINT)
+    try:
+        model = backend.resolve_model(spec)
+        data = backend.prepare_data(spec, job)
+        status = backend.submit(spec, validated.params, job, tags, model, data)
+    except SpecError as exc:  # the backend's own checks (model, compute, quota): on the spec's lines
+        raise _located(exc, validated) from None
+    owner = status.tags.get(naming.TAG_REPO)
+    if owner is not None and not same_repository(owner, lc.repo):
+        # The same run name and training sections in another repository give the same deterministic job name.
+        raise ConflictError(
+            f"job {job} was submitted by repository {owner}, not this one ({lc.repo})",
+            hint="give the run another name (runs/<name>.yaml and name:), or change its training sections",
+        )
+    return status, data
+
+
+def _queue_version(
+    lc: Parts,
+    record: RunRecord,
+    version: str,
+    validated: ValidSpec,
+    spec: RunSpec,
+    commit: str | None,
+    pr: str | None,
+    policy: Policy,
+) -> RunRecord:
+    """A new version while a rollout runs: its rollout comes after this one ends (never two rollouts on one
+    endpoint, and a deployment already provisioning is not thrown away). Its job starts now when it changes
+    what is trained; else it keeps the job of the version it follows."""
+    latest = record.queued or record
+    change = latest.digests().change_to(validated.digests)
+    if change == "unchanged":
+        return record
+    if change == "retrain":
+        status, data = _start_job(lc, spec, validated, naming.job_name(spec, validated.training_digest), commit, pr)
+        job, test_path = status.name, data.local_test_path or data.test_uri
+        note = f"job {job} submitted; its rollout waits for the one in progress"
+    else:
+        job, test_path = latest.job_name, latest.test_path
+        note = f"{change} only (job {job} kept); it applies when the rollout in progress ends"
+    now = lc.clock()
+    queued = QueuedVersion(
+        **_version_fields(validated, spec, policy), job_name=job, commit=commit, pr=pr, test_path=test_path, submitted_at=now
+    )
+    updated = record.model_copy(
+        update={"queued": queued, "history": [*record.history, HistoryEntry(at=now, status=record.status, note=note)]}
+    )
+    c = updated.cursor
+    if c is not None and c.plan == "hold":  # a newer version is the decision: the held candidate is removed
+        why = f"superseded by a new version while held ({c.reason or 'gate failed'})"
+        updated = rolling_back(updated, c, why, now, ending="rejected")
+    lc.ledger.put(updated, version)
+    if c is not None and c.plan == "hold":
+        lc.schedule(updated, now)
+    return updated
+
+
+def start_queued(lc: Parts, run: str) -> None:
+    """After a rollout ends: the version that waited for it takes the run (its job checked, or its redeploy begun)."""
+    now = lc.clock()
+
+    def switch(record: RunRecord) -> RunRecord | None:
+        q = record.queued
+        if q is None or record.cursor is not None:
+            return None
+        same_job = q.job_name == record.job_name
+        spec = RunSpec.model_validate(q.spec)
+        nxt = record.model_copy(
+            update={
+                **q.model_dump(include=set(VERSION_FIELDS)),
+                "policy": q.policy or record.policy,
+                "job_name": q.job_name,
+                "previous_job": record.previous_job if same_job else record.job_name,
+                "commit": q.commit,
+                "pr": q.pr,
+                "test_path": q.test_path,
+                "model_name": naming.model_name(spec),
+                "endpoint": naming.endpoint_name(spec, lc.name_salt),
+                "queued": None,
+                "smoke": None,
+                "gate": None,
+            }
+        )
+        note = f"queued version: redeploy of job {q.job_name}" if same_job else f"queued version: job {q.job_name}"
+        return with_cursor(lc, nxt.moved("completed" if same_job else "submitted", note, now), now)
+
+    try:
+        switched = update(lc.ledger, run, switch)
+    except ConflictError:
+        switched = None
+    if switched is not None:
+        lc.schedule(switched, now)
