@@ -28,6 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The identity every resource a run creates carries (GITOPS_REPO): nothing is written to a workspace without one.
+REPO = "bench/finetune-gitops"
+
 from gitops.ledger.local import LocalLedger  # noqa: E402
 from gitops.lifecycle.flow import Lifecycle  # noqa: E402
 from gitops.lifecycle.queue import MemoryQueue, StepMessage  # noqa: E402
@@ -47,6 +50,7 @@ deploy:
   endpoint: {name}-ep
   instance_type: Standard_NC24ads_A100_v4
   smoke_test: {{messages: [{{role: user, content: hi}}], parameters: {{max_new_tokens: 4}}}}
+  gate: {{enabled: false}}  # the gate's own cost is bench/gate_bench.py's; without a metrics store here it would hold
 """
 
 
@@ -72,7 +76,7 @@ def world(tmp: Path, clock: Clock, queue: Any, provisioning: bool = True) -> tup
     if provisioning:
         fake.provisioning_s.update(onlineendpoints=90, deployments=20 * 60)
     backend = azure_backend_for(fake)
-    lifecycle = Lifecycle(LocalLedger(tmp / "ledger"), lambda name: backend, topic=backend.topic, queue=queue, clock=clock.now)
+    lifecycle = Lifecycle(LocalLedger(tmp / "ledger"), lambda name: backend, topic=backend.topic, queue=queue, clock=clock.now, repo=REPO)
     return fake, backend, lifecycle
 
 

@@ -25,8 +25,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The identity every resource a run creates carries (GITOPS_REPO): nothing is written to a workspace without one.
+REPO = "bench/finetune-gitops"
+
 from gitops.ledger.local import LocalLedger  # noqa: E402
-from gitops.lifecycle import gate as G  # noqa: E402
+from gitops.lifecycle import gate  # noqa: E402
 from gitops.lifecycle.flow import Lifecycle  # noqa: E402
 from gitops.lifecycle.queue import MemoryQueue  # noqa: E402
 from gitops.spec.validate import validate_text  # noqa: E402
@@ -74,13 +77,13 @@ def judging(n: int) -> tuple[float, float]:
     rng = random.Random(n)
     refs = [sentence(rng) for _ in range(n)]
     cand, serv = [sentence(rng) for _ in range(n)], [sentence(rng) for _ in range(n)]
-    G.rouge_l("warm up", "warm up")
+    gate.rouge_l("warm up", "warm up")
     full, base = [], []
     for _ in range(3):
         t = time.perf_counter()
-        c = [G.rouge_l(a, r) for a, r in zip(cand, refs, strict=True)]
-        s = [G.rouge_l(a, r) for a, r in zip(serv, refs, strict=True)]
-        G.paired_lower_bound(c, s, 0.95)
+        c = [gate.rouge_l(a, r) for a, r in zip(cand, refs, strict=True)]
+        s = [gate.rouge_l(a, r) for a, r in zip(serv, refs, strict=True)]
+        gate.paired_lower_bound(c, s, 0.95)
         full.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         _ = sum(c) / n - sum(s) / n
@@ -104,7 +107,7 @@ def rollout(rollout_yaml: str) -> dict[str, Any]:
     with intercept(fake), tempfile.TemporaryDirectory() as tmp:
         backend = azure_backend_for(fake)
         queue = MemoryQueue()
-        life = Lifecycle(LocalLedger(Path(tmp)), lambda _: backend, topic=backend.topic, queue=queue, clock=clock.now)
+        life = Lifecycle(LocalLedger(Path(tmp)), lambda _: backend, topic=backend.topic, queue=queue, clock=clock.now, repo=REPO)
 
         def version(lr: str, with_rollout: bool) -> None:
             result = validate_text(SPEC.replace("LR", lr).replace("ROLLOUT", rollout_yaml if with_rollout else ""), "runs/ramp.yaml")

@@ -20,6 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The identity every resource a run creates carries (GITOPS_REPO): nothing is written to a workspace without one.
+REPO = "bench/finetune-gitops"
+
 from bench.events_bench import SPEC as EVENTS_SPEC  # noqa: E402
 from gitops.ledger.local import LocalLedger  # noqa: E402
 from gitops.lifecycle.flow import Lifecycle  # noqa: E402
@@ -28,8 +31,8 @@ from gitops.spec.validate import validate_text  # noqa: E402
 from gitops.watch.scan import ledger_specs, scan  # noqa: E402
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept  # noqa: E402
 
-# The events benchmark's Azure spec, with the gate off: this one measures the watch, not rollouts.
-SPEC = EVENTS_SPEC + "  gate: {{enabled: false}}\n"
+# The events benchmark's Azure spec (the gate off there too): this one measures the watch, not rollouts.
+SPEC = EVENTS_SPEC
 
 
 def main(runs: int) -> None:
@@ -37,7 +40,7 @@ def main(runs: int) -> None:
     fake = FakeAzureML().seed_defaults()
     with tempfile.TemporaryDirectory() as tmp, intercept(fake):
         backend = azure_backend_for(fake)
-        life = Lifecycle(LocalLedger(Path(tmp)), lambda _: backend, topic=backend.topic)
+        life = Lifecycle(LocalLedger(Path(tmp)), lambda _: backend, topic=backend.topic, repo=REPO)
         for i in range(runs):
             validated = validate_text(SPEC.format(name=f"w{i:03d}"), f"runs/w{i:03d}.yaml")
             record = life.submit(validated)

@@ -1,0 +1,39 @@
+"""The benchmarks still run, at a small size: a benchmark that broke with the code it measures (a new requirement
+such as the repository's identity, a gate that now holds) is a failure here, not a surprise at the next
+measurement. Only what they check for correctness is asserted (runs live, no double action), never a time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _bench(name: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / f"{name}.py"), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def test_the_events_benchmark_takes_every_run_live_with_no_double_action() -> None:
+    out = _bench("events_bench", "4")
+    assert "all 4/4 runs live" in out and "double actions: 0 " in out, out
+
+
+def test_the_watch_benchmark_finds_every_drifted_endpoint() -> None:
+    out = _bench("watch_bench", "3")
+    line = next(x for x in out.splitlines() if "drifted endpoints found of" in x)
+    found, of = line.split(" drifted endpoints found of ")
+    assert found.split()[-1] == of.split()[0], line
+
+
+def test_the_gate_and_cleanup_benchmarks_run() -> None:
+    assert "shares held: [10, 50]" in _bench("gate_bench")
+    assert "calls ours/naive" in _bench("cleanup_bench", "20")
