@@ -28,7 +28,7 @@ def run(
 
     from gitops.cli.specs import policy_for
     from gitops.errors import GitopsError
-    from gitops.ledger.model import IN_FLIGHT
+    from gitops.ledger.transitions import IN_FLIGHT
     from gitops.lifecycle.wiring import local_lifecycle
     from gitops.settings import Settings
     from gitops.spec.validate import load_spec

@@ -10,54 +10,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, model_validator
 
+from gitops.ledger.transitions import Asker, RunStatus, refusal
 from gitops.spec.naming import Digests
 
 if TYPE_CHECKING:
     from gitops.spec.model import RunSpec
-
-RunStatus = Literal[
-    "submitted",
-    "running",
-    "completed",
-    "deploying",
-    "rolling_back",
-    "live",
-    "rolled_back",
-    "failed",
-    "canceled",
-    "superseded",
-    "retired",
-    "held",
-    "rejected",
-]
-# Every status a run may move to from each status: the one place a status change is allowed or refused (a run's
-# status is written by ``RunRecord.moved`` alone; a test walks the code for any other writer). Read it as the
-# lifecycle's states: a job awaited (submitted, running, completed), a rollout moving (deploying, rolling_back, held),
-# and where one ends (live, rolled_back, rejected, failed, canceled, retired). A run whose endpoint is gone can be
-# retired from anywhere; a new version starts from where a rollout ended (submitted: a new job; completed: the
-# trained model deployed again).
-_ENDED_TO: frozenset[str] = frozenset({"submitted", "completed", "retired"})
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "submitted": frozenset({"submitted", "running", "deploying", "failed", "canceled", "retired"}),
-    "running": frozenset({"deploying", "failed", "canceled", "retired"}),
-    "completed": frozenset({"deploying", "failed", "canceled", "retired"}),
-    "deploying": frozenset({"deploying", "held", "live", "rolling_back", "failed", "canceled", "retired"}),
-    "held": frozenset({"deploying", "rolling_back", "failed", "retired"}),
-    "rolling_back": frozenset({"deploying", "rolled_back", "rejected", "failed", "retired"}),
-    "live": frozenset({"rolling_back", *_ENDED_TO}),
-    "rolled_back": _ENDED_TO,
-    "rejected": _ENDED_TO,
-    "failed": _ENDED_TO,
-    "canceled": _ENDED_TO,
-    "superseded": _ENDED_TO,
-    "retired": _ENDED_TO,
-}
-
-# A run waits for its job's outcome in these states; "deploying"/"rolling_back" mean a rollout's cursor moves it on,
-# "held" that its candidate failed the gate and waits at 0% for a person's decision (or the end of its hold).
-AWAITING_JOB: tuple[str, ...] = ("submitted", "running", "completed")
-ROLLING: tuple[str, ...] = ("deploying", "rolling_back", "held")
-IN_FLIGHT: tuple[str, ...] = (*AWAITING_JOB, *ROLLING)
 
 
 class HistoryEntry(BaseModel):
@@ -151,7 +108,7 @@ class RunRecord(_Digested):
     run: str
     backend: str
     job_name: str
-    status: RunStatus = "submitted"
+    status: RunStatus = RunStatus.SUBMITTED
     spec: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     commit: str | None = None
@@ -209,18 +166,16 @@ class RunRecord(_Digested):
     def retired(self, reason: str, at: float | None = None) -> RunRecord:
         """What retiring a run means, wherever it is decided (cleanup, the watch, `gitops delete`): its endpoint is
         gone, so nothing serves (no deployment), and a later merge of its spec deploys it anew."""
-        return self.moved("retired", reason, at).model_copy(update={"deployment": None})
+        return self.moved(RunStatus.RETIRED, reason, at, by=Asker.RETIREMENT).model_copy(update={"deployment": None})
 
-    def moved(self, status: RunStatus, note: str = "", at: float | None = None) -> RunRecord:
-        """A copy in ``status`` with the step appended to the history; ``TransitionError`` naming the run and both
-        statuses when the run never moves that way (``TRANSITIONS``)."""
-        if status not in TRANSITIONS.get(self.status, frozenset()):
+    def moved(self, status: RunStatus, note: str = "", at: float | None = None, *, by: Asker) -> RunRecord:
+        """A copy in ``status`` with the step appended to the history; ``TransitionError`` naming the run, both
+        statuses and who asked when the run never moves that way, or not at ``by``'s asking (``TRANSITIONS``)."""
+        refused = refusal(self.run, self.status, status, by)
+        if refused is not None:
             from gitops.errors import TransitionError
 
-            raise TransitionError(
-                f"run {self.run}: {self.status} -> {status} is not a move a run makes",
-                hint=f"from {self.status} a run moves to {', '.join(sorted(TRANSITIONS.get(self.status, ()))) or 'nothing'}",
-            )
+            raise TransitionError(refused[0], hint=refused[1])
         now = time.time() if at is None else at
         return self.model_copy(
             update={"status": status, "updated_at": now, "history": [*self.history, HistoryEntry(at=now, status=status, note=note)]}

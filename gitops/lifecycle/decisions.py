@@ -11,6 +11,7 @@ from collections.abc import Callable
 from gitops.backends.base import Provisioning
 from gitops.errors import ConflictError, NotFoundError
 from gitops.ledger.model import Cursor, RunRecord, update
+from gitops.ledger.transitions import Asker, RunStatus
 from gitops.lifecycle import steps
 from gitops.lifecycle.moves import ENDED, entering, rolling_back, timeout, with_cursor
 from gitops.lifecycle.parts import Parts
@@ -36,7 +37,7 @@ def promote(lc: Parts, run: str, who: str, reason: str = "") -> RunRecord:
         _, step = steps.find("rollout", "ramp")  # gradual traffic still applies: a person overrides the gate, not the bounds
         moved = entering(c, "rollout", step.name, now, now + timeout(record, step.phase), decided_by=who)
         note = f"promoted by {who}" + (f": {reason}" if reason else "") + " (the gate had failed)"
-        return record.moved("deploying", note, now).model_copy(update={"cursor": moved})
+        return record.moved(RunStatus.DEPLOYING, note, now, by=Asker.PERSON).model_copy(update={"cursor": moved})
 
     return _decided(lc, run, decide, now)
 
@@ -52,7 +53,9 @@ def rollback(lc: Parts, run: str, who: str, reason: str = "") -> RunRecord:
         if c is not None and c.plan == "rollback":
             return None  # a rollback already runs
         if c is not None and c.plan in ("hold", "rollout"):
-            return rolling_back(record, c, why, now, decided_by=who, ending="rejected" if c.plan == "hold" else None)
+            return rolling_back(
+                record, c, why, now, by=Asker.PERSON, decided_by=who, ending=RunStatus.REJECTED if c.plan == "hold" else None
+            )
         if record.status == "live" and record.endpoint:
             info = lc.backend_for(record.backend).get_endpoint(record.endpoint)
             kept = info.deployment(record.previous_deployment) if info is not None and record.previous_deployment else None
@@ -68,7 +71,7 @@ def rollback(lc: Parts, run: str, who: str, reason: str = "") -> RunRecord:
                     deployment=record.deployment,
                     previous=record.previous_deployment,
                 )
-                return rolling_back(record, serving, why, now, decided_by=who)
+                return rolling_back(record, serving, why, now, by=Asker.PERSON, decided_by=who)
             if record.previous_serving_job:
                 # Gone: the model the version before trained is deployed again, through the rollout's own steps
                 # (its registered version is found by its job; a person decided, so the gate does not apply).
@@ -85,7 +88,11 @@ def rollback(lc: Parts, run: str, who: str, reason: str = "") -> RunRecord:
                     }
                 )
                 redeploy = with_cursor(
-                    lc, older.moved("completed", why + f": job {record.previous_serving_job}'s model is deployed again", now), now
+                    lc,
+                    older.moved(
+                        RunStatus.COMPLETED, why + f": job {record.previous_serving_job}'s model is deployed again", now, by=Asker.PERSON
+                    ),
+                    now,
                 )
                 assert redeploy.cursor is not None
                 return redeploy.model_copy(update={"cursor": redeploy.cursor.model_copy(update={"decided_by": who})})
@@ -120,6 +127,6 @@ def give_up(lc: Parts, run: str, reason: str) -> None:
         note = (
             f"step {c.step} of the {c.plan} kept failing and was given up: {reason}; endpoint {c.endpoint} left as it is (nothing deleted)"
         )
-        return record.moved("failed", note, now).model_copy(update={**ENDED, "error": note})
+        return record.moved(RunStatus.FAILED, note, now, by=Asker.HOST).model_copy(update={**ENDED, "error": note})
 
     update(lc.ledger, run, stop)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from gitops.errors import ConflictError, GitopsError, NotFoundError, TransientBackendError
 from gitops.ledger.model import Cursor, RunRecord, update
+from gitops.ledger.transitions import Asker
 from gitops.lifecycle import steps
 from gitops.lifecycle.moves import ENDED, RELEASED, failed, held, next_step, timeout
 from gitops.lifecycle.parts import Decision, Parts
@@ -124,7 +125,7 @@ def _apply(lc: Parts, before: RunRecord, outcome: steps.Outcome, token: str) -> 
             return r.model_copy(update={**RELEASED, "cursor": waited})
         if outcome.kind == "end":
             assert outcome.status is not None
-            ended = r.moved(outcome.status, outcome.note, now)
+            ended = r.moved(outcome.status, outcome.note, now, by=Asker.STEP)
             return ended.model_copy(update=ENDED)
         if outcome.kind == "fail":
             return failed(r, cursor, outcome.note, now)

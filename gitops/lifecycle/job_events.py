@@ -9,7 +9,8 @@ from typing import Any
 
 from gitops.errors import ConflictError
 from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
-from gitops.ledger.model import AWAITING_JOB, RunRecord, update
+from gitops.ledger.model import RunRecord, update
+from gitops.ledger.transitions import AWAITING_JOB
 from gitops.lifecycle.moves import with_cursor
 from gitops.lifecycle.parts import Decision, Parts
 from gitops.ownership import same_repository

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from gitops.ledger.model import Cursor, HistoryEntry, RunRecord
+from gitops.ledger.transitions import AWAITING_JOB, Asker, RunStatus
 from gitops.lifecycle import steps
 from gitops.lifecycle.parts import Parts
 from gitops.spec import naming
@@ -67,7 +68,7 @@ def next_step(record: RunRecord, cursor: Cursor, note: str, now: float) -> RunRe
     moved = entering(cursor, cursor.plan, following.name, now, deadline)
     status = steps.RUNNING_STATUS[cursor.plan]
     if noted.status != status:
-        noted = noted.moved(status, f"{cursor.plan} starts", now)
+        noted = noted.moved(status, f"{cursor.plan} starts", now, by=Asker.STEP)
     return noted.model_copy(update={"cursor": moved})
 
 
@@ -76,35 +77,39 @@ def held(record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecor
     for a person's decision until its hold runs out (then the candidate is removed and the run is rejected)."""
     hold = entering(cursor, "hold", steps.HOLD[0].name, now, now + timeout(record, "hold"), reason=reason)
     log.warning("run %s is held: %s", record.run, reason)
-    return record.moved("held", reason, now).model_copy(update={"cursor": hold, "error": None})
+    return record.moved(RunStatus.HELD, reason, now, by=Asker.STEP).model_copy(update={"cursor": hold, "error": None})
 
 
 def failed(record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecord:
     """A rollout step failed: roll back. A rollback step failed: stop, and say what was left where. A hold that
     ran out: the candidate is removed and the run is rejected."""
+    if record.status in AWAITING_JOB:  # checking the job failed: nothing was deployed, so nothing rolls back
+        log.warning("run %s failed: %s", record.run, reason)
+        return record.moved(RunStatus.FAILED, reason, now, by=Asker.STEP).model_copy(update={**ENDED, "error": reason})
     if cursor.plan == "hold":
         hours = timeout(record, "hold") / 3600
         reason = f"held for {hours:g} h without a decision: the candidate is removed ({cursor.reason or 'gate failed'})"
-        cursor = cursor.model_copy(update={"ending": "rejected"})
+        cursor = cursor.model_copy(update={"ending": RunStatus.REJECTED})
     if cursor.plan == "rollback":
         note = f"rollback did not finish: {reason}; check endpoint {cursor.endpoint} (gitops status, reconcile)"
-        return record.moved("failed", note, now).model_copy(update={**ENDED, "error": f"{cursor.reason}; {note}"})
+        return record.moved(RunStatus.FAILED, note, now, by=Asker.STEP).model_copy(update={**ENDED, "error": f"{cursor.reason}; {note}"})
     log.warning("run %s rolls back: %s", record.run, reason)
-    return rolling_back(record, cursor, reason, now).model_copy(update={"error": reason})
+    return rolling_back(record, cursor, reason, now, by=Asker.STEP).model_copy(update={"error": reason})
 
 
-def rolling_back(record: RunRecord, cursor: Cursor, reason: str, now: float, **more: Any) -> RunRecord:
-    """The run on the rollback plan's first step: the previous deployment gets its traffic back, the candidate goes."""
+def rolling_back(record: RunRecord, cursor: Cursor, reason: str, now: float, *, by: Asker, **more: Any) -> RunRecord:
+    """The run on the rollback plan's first step: the previous deployment gets its traffic back, the candidate goes
+    (``by``: the step machine after a failure, a person, or a newer version superseding a held candidate)."""
     first = steps.ROLLBACK[0]
     back = entering(cursor, "rollback", first.name, now, now + timeout(record, first.phase), reason=reason, **more)
-    return record.moved("rolling_back", reason, now).model_copy(update={"cursor": back})
+    return record.moved(RunStatus.ROLLING_BACK, reason, now, by=by).model_copy(update={"cursor": back})
 
 
 def complete(record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
     """The plan's last step is done: a rollout makes the candidate serve; a rollback ends as its cursor says."""
     if cursor.plan == "rollout":
         note = f"{cursor.deployment} takes 100% on {cursor.endpoint}"
-        return record.moved(steps.FINAL_STATUS["rollout"], note, now).model_copy(
+        return record.moved(steps.FINAL_STATUS["rollout"], note, now, by=Asker.STEP).model_copy(
             update={
                 **ENDED,
                 "endpoint": cursor.endpoint,
@@ -116,6 +121,6 @@ def complete(record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
                 "previous_serving_job": record.serving_job if record.serving_job != record.job_name else record.previous_serving_job,
             }
         )
-    return record.moved(cursor.ending or steps.FINAL_STATUS["rollback"], cursor.reason or "", now).model_copy(
+    return record.moved(cursor.ending or steps.FINAL_STATUS["rollback"], cursor.reason or "", now, by=Asker.STEP).model_copy(
         update={**ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason}
     )

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from gitops.backends.base import Feature, JobState
 from gitops.errors import GitopsError
-from gitops.ledger.model import AWAITING_JOB, ROLLING, RunRecord, update
+from gitops.ledger.model import RunRecord, update
+from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
 from gitops.lifecycle.driver import drive_here
 from gitops.lifecycle.job_events import start
 from gitops.lifecycle.moves import with_cursor
@@ -66,7 +67,11 @@ def _reconcile_one(lc: Parts, record: RunRecord) -> Decision | None:
     job = lc.backend_for(record.backend).get_job(record.job_name)
     if job is None or not job.state.terminal:
         if job is not None and job.state is JobState.RUNNING and record.status == "submitted":
-            update(lc.ledger, record.run, lambda r: r.moved("running", "", now) if r.status == "submitted" else None)
+            update(
+                lc.ledger,
+                record.run,
+                lambda r: r.moved(RunStatus.RUNNING, "", now, by=Asker.RECONCILE) if r.status == "submitted" else None,
+            )
         return None
     decision = start(lc, record.run, f"job {job.state.value} (found by reconcile)", f"reconcile:{record.job_name}")
     if decision.action == "scheduled" and lc.queue is None:  # one reconcile takes the run as far as it goes
@@ -110,7 +115,7 @@ def _adopt_legacy(lc: Parts, record: RunRecord, now: float) -> Decision | None:
     def adopt(r: RunRecord) -> RunRecord | None:
         if r.cursor is not None or r.status not in ROLLING:
             return None
-        return with_cursor(lc, r.moved("deploying", "continued by the step machine", now), now, step="register")
+        return with_cursor(lc, r.moved(RunStatus.DEPLOYING, "continued by the step machine", now, by=Asker.RECONCILE), now, step="register")
 
     adopted = update(lc.ledger, record.run, adopt)
     return _nudge(lc, adopted, now, "a rollout from an older version continues") if adopted is not None else None

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from gitops.backends.base import Backend, JobState, Provisioning
 from gitops.errors import CorruptRecordError
-from gitops.ledger.model import Cursor, RunRecord, RunStatus, stored_spec
+from gitops.ledger.model import Cursor, RunRecord, stored_spec
+from gitops.ledger.transitions import RunStatus
 from gitops.lifecycle import gate
 from gitops.lifecycle.smoke import extract_reply, run_smoke_test
 from gitops.ownership import IDENTITY_HINT, claim_endpoint, identity_tags, missing_identity, refusal_hint
@@ -96,13 +97,13 @@ def check_job(ctx: StepContext) -> Outcome:
     """Events are hints: the job's own state decides (level-triggered, as controllers do)."""
     job = ctx.backend.get_job(ctx.record.job_name)
     if job is None:
-        return end("failed", f"job {ctx.record.job_name} does not exist", record={"error": "job not found"})
+        return end(RunStatus.FAILED, f"job {ctx.record.job_name} does not exist", record={"error": "job not found"})
     if job.state is JobState.COMPLETED:
         return done(f"job {job.name} completed")
     if job.state in (JobState.FAILED, JobState.CANCELED):
         reason = job.error or f"job {job.state.value}"
-        return end("failed" if job.state is JobState.FAILED else "canceled", reason, record={"error": reason})
-    status: RunStatus = "running" if job.state is JobState.RUNNING else ctx.record.status
+        return end(RunStatus.FAILED if job.state is JobState.FAILED else RunStatus.CANCELED, reason, record={"error": reason})
+    status = RunStatus.RUNNING if job.state is JobState.RUNNING else ctx.record.status
     return end(status, f"the job is {job.state.value}: nothing to do until it ends")
 
 
@@ -569,8 +570,8 @@ ROLLBACK: tuple[Step, ...] = (
 HOLD: tuple[Step, ...] = (Step("hold", wait_for_decision, "hold"),)
 PLANS: dict[str, tuple[Step, ...]] = {"rollout": ROLLOUT, "rollback": ROLLBACK, "hold": HOLD}
 # The statuses a run shows while each plan runs, and when it ends.
-RUNNING_STATUS: dict[str, RunStatus] = {"rollout": "deploying", "rollback": "rolling_back", "hold": "held"}
-FINAL_STATUS: dict[str, RunStatus] = {"rollout": "live", "rollback": "rolled_back"}
+RUNNING_STATUS: dict[str, RunStatus] = {"rollout": RunStatus.DEPLOYING, "rollback": RunStatus.ROLLING_BACK, "hold": RunStatus.HELD}
+FINAL_STATUS: dict[str, RunStatus] = {"rollout": RunStatus.LIVE, "rollback": RunStatus.ROLLED_BACK}
 DEFAULT_TIMEOUT_S = 30 * 60.0
 DEFAULT_HOLD_S = 24 * 3600.0
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from gitops.backends.base import JobState
 from gitops.errors import ConfigurationError, ConflictError, GitopsError, NotFoundError, SpecError
-from gitops.ledger.model import AWAITING_JOB, ROLLING, HistoryEntry, QueuedVersion, RunRecord, endpoint_move, update
+from gitops.ledger.model import HistoryEntry, QueuedVersion, RunRecord, endpoint_move, update
+from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
 from gitops.lifecycle.moves import rolling_back, with_cursor
 from gitops.lifecycle.parts import Parts
 from gitops.ownership import IDENTITY_HINT, missing_identity, same_repository
@@ -106,7 +107,7 @@ def submit(
     if change == "unchanged" and record.status not in ("retired", "failed", "canceled"):
         return record  # the same version again: the existing job, not a second GPU bill
     if job_failed:
-        return retry(lc, spec.name)  # the same version whose job failed: a new attempt, not the old failed job
+        return retry(lc, spec.name, by=Asker.VERSION)  # the same version whose job failed: a new attempt, not the old failed job
     now = lc.clock()
     updated = _as_version(lc, record, validated, spec, commit, pr, policy)
     if change == "settings" and record.status != "retired":
@@ -142,7 +143,9 @@ def submit(
         else f"redeploy only: the model of job {record.job_name} is deployed again"
     )
     _refuse_shared_endpoint(lc, spec.name, updated.endpoint or "")
-    again = with_cursor(lc, updated.moved("completed", why, now).model_copy(update={"smoke": None, "error": None}), now)
+    again = with_cursor(
+        lc, updated.moved(RunStatus.COMPLETED, why, now, by=Asker.VERSION).model_copy(update={"smoke": None, "error": None}), now
+    )
     lc.ledger.put(again, version)
     lc.schedule(again, now)
     return again
@@ -191,7 +194,7 @@ def _new_job(
         # comparison of a held or rolled-back candidate reads the previous smoke test and gate from
         report=existing[0].report if existing else None,
         previous_report=existing[0].previous_report if existing else None,
-    ).moved("submitted", f"job {status.name}", now)
+    ).moved(RunStatus.SUBMITTED, f"job {status.name}", now, by=Asker.VERSION)
     lc.ledger.put(record, existing[1] if existing else None)
     return record
 
@@ -221,7 +224,7 @@ def _job_completed(lc: Parts, record: RunRecord) -> bool:
     return job is not None and job.state is JobState.COMPLETED
 
 
-def retry(lc: Parts, run: str, who: str = "", max_attempts: int = MAX_ATTEMPTS) -> RunRecord:
+def retry(lc: Parts, run: str, who: str = "", max_attempts: int = MAX_ATTEMPTS, by: Asker = Asker.PERSON) -> RunRecord:
     """A new attempt of a version whose job failed or was canceled: a new job (``-a2``, ``-a3``...), at most
     ``max_attempts`` in all. Idempotent: asked again while the new attempt stands, the record is returned."""
     got = lc.ledger.get(run)
@@ -246,7 +249,9 @@ def retry(lc: Parts, run: str, who: str = "", max_attempts: int = MAX_ATTEMPTS) 
     validated = ValidSpec(f"runs/{spec.name}.yaml", spec, dict(record.params), record.digests())
     status, data = _start_job(lc, spec, validated, job, record.commit, record.pr)
     now = lc.clock()
-    retried = record.moved("submitted", f"retry: attempt {attempt}, job {status.name}" + (f" (by {who})" if who else ""), now)
+    retried = record.moved(
+        RunStatus.SUBMITTED, f"retry: attempt {attempt}, job {status.name}" + (f" (by {who})" if who else ""), now, by=by
+    )
     retried = retried.model_copy(
         update={
             "job_name": status.name,
@@ -331,7 +336,7 @@ def _queue_version(
     c = updated.cursor
     if c is not None and c.plan == "hold":  # a newer version is the decision: the held candidate is removed
         why = f"superseded by a new version while held ({c.reason or 'gate failed'})"
-        updated = rolling_back(updated, c, why, now, ending="rejected")
+        updated = rolling_back(updated, c, why, now, by=Asker.VERSION, ending=RunStatus.REJECTED)
     lc.ledger.put(updated, version)
     if c is not None and c.plan == "hold":
         lc.schedule(updated, now)
@@ -365,7 +370,7 @@ def start_queued(lc: Parts, run: str) -> None:
             }
         )
         note = f"queued version: redeploy of job {q.job_name}" if same_job else f"queued version: job {q.job_name}"
-        return with_cursor(lc, nxt.moved("completed" if same_job else "submitted", note, now), now)
+        return with_cursor(lc, nxt.moved(RunStatus.COMPLETED if same_job else RunStatus.SUBMITTED, note, now, by=Asker.VERSION), now)
 
     try:
         switched = update(lc.ledger, run, switch)

@@ -353,7 +353,8 @@ def restore(record: RunRecord, backend: Backend, now: float, apply: bool, *, rep
 def retire_if_gone(ledger: Ledger, run: str, backend: Backend, now: float) -> str | None:
     """A live run whose endpoint is gone is recorded retired (a later merge of its spec deploys it anew); what was
     done, or None when the endpoint is there (or the run is not live and idle)."""
-    from gitops.ledger.model import AWAITING_JOB, update
+    from gitops.ledger.model import update
+    from gitops.ledger.transitions import AWAITING_JOB
 
     got = ledger.get(run)
     if got is None or not got[0].serves or not got[0].endpoint or got[0].status in AWAITING_JOB:

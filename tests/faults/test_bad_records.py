@@ -12,8 +12,9 @@ from gitops.cleanup.policy import keep_tag_says_keep
 from gitops.errors import CorruptRecordError
 from gitops.ledger.local import LocalLedger
 from gitops.ledger.model import RunRecord
+from gitops.ledger.transitions import Asker, RunStatus
 
-GOOD = RunRecord(run="good", backend="local", digest="d" * 64, job_name="job-good").moved("running")
+GOOD = RunRecord(run="good", backend="local", digest="d" * 64, job_name="job-good").moved(RunStatus.RUNNING, by=Asker.STEP)
 
 
 @pytest.mark.parametrize(
@@ -181,13 +182,21 @@ def test_reconcile_names_a_record_it_cannot_act_on_and_drives_the_others(tmp_pat
     ledger = LocalLedger(backend.ws.root / "ledger")
     now = datetime.now(UTC).timestamp()
     cursor = Cursor(plan="rollout", step="check_job", entered_at=now, deadline_at=now + 3600, started_at=now, not_before=now)
-    ledger.put(RunRecord(run="aaa-broken", backend="local", digest="a" * 64, job_name="job-a", cursor=cursor).moved("deploying"), None)
+    ledger.put(
+        RunRecord(run="aaa-broken", backend="local", digest="a" * 64, job_name="job-a", cursor=cursor).moved(
+            RunStatus.DEPLOYING, by=Asker.STEP
+        ),
+        None,
+    )
     path = backend.ws.root / "ledger" / "aaa-broken.json"
     entry = json.loads(path.read_text())
     damage(entry)
     path.write_text(json.dumps(entry))
     # The next run, walked after the broken one.
-    ledger.put(RunRecord(run="zzz-next", backend="local", digest="z" * 64, job_name="job-never-ran").moved("submitted"), None)
+    ledger.put(
+        RunRecord(run="zzz-next", backend="local", digest="z" * 64, job_name="job-never-ran").moved(RunStatus.SUBMITTED, by=Asker.VERSION),
+        None,
+    )
     result = cli("reconcile")
     assert result.exit_code == 1, result.out + result.err
     assert "aaa-broken: skipped" in result.err and reason in result.err and "Traceback" not in result.err + result.out

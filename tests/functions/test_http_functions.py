@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from gitops.errors import UnsupportedError
+from gitops.ledger.transitions import Asker, RunStatus
 from gitops.lifecycle import job_events
 from tests.conftest import REFERENCE_ON_ASSETS, REPO_ROOT
 
@@ -207,7 +208,7 @@ def test_retry_through_the_function_needs_main_and_a_failed_run(app_services, az
 
     record = app_services.lifecycle.submit(validate_text(REFERENCE_ON_ASSETS, "runs/phi4-ultrachat.yaml"))
     got = app_services.lifecycle.ledger.get(record.run)
-    app_services.lifecycle.ledger.put(got[0].moved("failed", "job failed"), got[1])
+    app_services.lifecycle.ledger.put(got[0].moved(RunStatus.FAILED, "job failed", by=Asker.STEP), got[1])
     response = call("retry", {}, bearer(token(**claims)), route_params={"name": record.run})
     assert response.status_code == status, body_of(response)
     if status == 202:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from gitops.ledger.transitions import Asker, RunStatus
 from gitops.lifecycle.flow import Decision, Lifecycle
 from gitops.lifecycle.parts import CLAIM_LEASE_S
 from gitops.spec.validate import ValidatedSpec, validate_text
@@ -188,7 +189,7 @@ def test_a_record_written_before_cursors_is_continued(world: World) -> None:
     job = world.submit_completed()
     got = world.lifecycle.ledger.get(RUN)
     assert got is not None
-    legacy = got[0].moved("deploying", "job completed").model_copy(update={"claimed_until": world.clock.now() - 1})
+    legacy = got[0].moved(RunStatus.DEPLOYING, "job completed", by=Asker.STEP).model_copy(update={"claimed_until": world.clock.now() - 1})
     world.lifecycle.ledger.put(legacy, got[1])  # what the one-shot handler left when its process died
     assert [d.action for d in world.lifecycle.reconcile()] == ["scheduled"]
     world.deliver()
@@ -203,10 +204,28 @@ def test_a_forged_completed_event_for_a_running_job_changes_nothing(world: World
     after = world.record()
     assert after.status == "running" and after.cursor is None and world.fake.endpoint(str(after.endpoint)) is None
     assert "nothing to do until it ends" in after.history[-1].note
+    # a second hint while the run is already running: the job is read again, and the run stays running, free
+    assert world.lifecycle.on_job_event(world.event(record.job_name, "forged-again"))[0].action == "scheduled"
+    world.deliver()
+    again = world.record()
+    assert again.status == "running" and again.cursor is None and again.claim is None, again.history[-1]
     world.fake.set_job_status(record.job_name, "Completed")  # the real event, later, still works
     assert world.lifecycle.on_job_event(world.event(record.job_name, "real"))[0].action == "scheduled"
     world.deliver()
     assert world.record().status == "live"
+
+
+def test_a_job_check_past_its_deadline_fails_the_run_and_frees_it(world: World) -> None:
+    """Checking the job is the rollout's first step: nothing is deployed yet, so a failure there (its deadline
+    passed while the queue was down) fails the run at once; it never strands the run under a cursor."""
+    job = world.submit_completed()
+    assert world.lifecycle.on_job_event(world.event(job))[0].action == "scheduled"
+    world.clock.advance(31 * 60)  # the register phase's 30 minutes, and more, before the message is taken
+    world.deliver()
+    after = world.record()
+    assert after.status == "failed" and after.cursor is None and after.claim is None, after.history[-1]
+    assert after.error == "check_job did not finish within 30m"
+    assert world.fake.endpoint(str(after.endpoint)) is None  # nothing was deployed, nothing to roll back
 
 
 def test_an_endpoint_of_another_run_is_never_taken_over(world: World) -> None:
@@ -534,7 +553,7 @@ def test_a_serving_run_is_never_moved_to_another_endpoint_that_would_orphan_the_
     (finding,) = [f for f in check.online if f.path == "deploy.endpoint"]
     assert finding.is_error and finding.line is not None and "retire the run first" in (finding.hint or "")
     # Once the run is retired (its endpoint deleted by cleanup), the new endpoint is a fresh start.
-    update(world.lifecycle.ledger, RUN, lambda r: r.moved("retired", "cleanup", world.clock.now()))
+    update(world.lifecycle.ledger, RUN, lambda r: r.retired("cleanup", world.clock.now()))
     assert world.lifecycle.submit(validate_text(moved, f"runs/{RUN}.yaml")).endpoint == "ultrachat-moved"
 
 

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from gitops.ledger.transitions import Asker, RunStatus
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -79,7 +81,7 @@ def test_status_says_when_there_are_no_runs_and_names_a_missing_one_and_pipes_pl
 
     LocalLedger(tmp_path / "ws" / "ledger").put(
         RunRecord(run="a-rather-long-run-name", backend="local", digest="d", job_name="gitops-a-rather-long-run-name-0123456789ab").moved(
-            "submitted"
+            RunStatus.SUBMITTED, by=Asker.VERSION
         ),
         None,
     )

@@ -1,25 +1,27 @@
 """Both ledgers (files, and Azure Blob on a real Azurite): compare-and-swap, concurrent updates losing
 nothing, exactly one claim among racing threads, and the processed-event index."""
 
+import json
 import threading
 
 import pytest
 
 from gitops.errors import ConflictError, NotFoundError
 from gitops.ledger.model import RunRecord, update
+from gitops.ledger.transitions import Asker, RunStatus
 
 
 def _record() -> RunRecord:
-    return RunRecord(run="r1", backend="local", digest="d" * 64, job_name="job-1").moved("submitted")
+    return RunRecord(run="r1", backend="local", digest="d" * 64, job_name="job-1").moved(RunStatus.SUBMITTED, by=Asker.VERSION)
 
 
 def test_put_requires_the_version_it_read(ledger) -> None:
     v1 = ledger.put(_record(), None)
     with pytest.raises(ConflictError):
         ledger.put(_record(), None)  # must not exist
-    v2 = ledger.put(_record().moved("running"), v1)
+    v2 = ledger.put(_record().moved(RunStatus.RUNNING, by=Asker.STEP), v1)
     with pytest.raises(ConflictError):
-        ledger.put(_record().moved("failed"), v1)  # stale
+        ledger.put(_record().moved(RunStatus.FAILED, by=Asker.STEP), v1)  # stale
     got = ledger.get("r1")
     assert got is not None and got[1] == v2 and got[0].status == "running"
     assert [h.status for h in got[0].history] == ["submitted", "running"]
@@ -50,7 +52,9 @@ def test_exactly_one_racing_claim_wins(ledger) -> None:
     def claim(i: int) -> None:
         barrier.wait()
         try:
-            got = update(ledger, "r1", lambda r: r.moved("deploying", f"claim {i}") if r.status == "submitted" else None)
+            got = update(
+                ledger, "r1", lambda r: r.moved(RunStatus.DEPLOYING, f"claim {i}", by=Asker.STEP) if r.status == "submitted" else None
+            )
         except ConflictError:
             got = None
         if got is not None:
@@ -106,7 +110,7 @@ def test_a_run_is_retired_one_way_wherever_that_is_decided() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "moved" and node.args:
                 first = node.args[0]
-                if isinstance(first, ast.Constant) and first.value == "retired":
+                if getattr(first, "attr", getattr(first, "value", None)) in ("RETIRED", "retired"):
                     writers.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
     assert len(writers) == 1 and writers[0].startswith("gitops/ledger/model.py:"), writers  # RunRecord.retired alone
 
@@ -115,19 +119,24 @@ def test_a_run_moves_only_as_the_transition_table_allows_and_nothing_else_writes
     """#26: one owner of a run's status. Every status has its moves; an illegal one names the run and both statuses;
     no module of gitops/ but the ledger's model writes a status (model_copy's update, or a constructor's status=)."""
     import ast
-    import typing
 
     from gitops.errors import TransitionError
-    from gitops.ledger.model import TRANSITIONS, RunRecord, RunStatus
+    from gitops.ledger.model import RunRecord
+    from gitops.ledger.transitions import TRANSITIONS
     from tests.conftest import REPO_ROOT
 
-    statuses = set(typing.get_args(RunStatus))
-    assert set(TRANSITIONS) == statuses and all(to <= statuses for to in TRANSITIONS.values())
+    assert set(TRANSITIONS) == set(RunStatus) and all(set(moves) <= set(RunStatus) for moves in TRANSITIONS.values())
     live = RunRecord(run="r1", backend="local", digest="d", job_name="j", status="live")
     with pytest.raises(TransitionError, match="run r1: live -> held is not a move a run makes") as refused:
-        live.moved("held")
+        live.moved(RunStatus.HELD, by=Asker.STEP)
     assert "rolling_back" in (refused.value.hint or "")
-    assert live.moved("rolling_back").moved("rolled_back").moved("submitted").status == "submitted"
+    # who asks matters: the step machine never rolls back a live run, a person does
+    with pytest.raises(TransitionError, match="run r1: live -> rolling_back is not the step machine's to ask") as refused:
+        live.moved(RunStatus.ROLLING_BACK, by=Asker.STEP)
+    assert refused.value.hint == "only a person moves a run that way"
+    back = live.moved(RunStatus.ROLLING_BACK, by=Asker.PERSON).moved(RunStatus.ROLLED_BACK, by=Asker.STEP)
+    assert back.moved(RunStatus.SUBMITTED, by=Asker.VERSION).status == "submitted"
+    assert json.loads(back.model_dump_json())["status"] == "rolled_back"  # stored as the plain string it always was
     writers = []
     for path in (REPO_ROOT / "gitops").rglob("*.py"):
         if path == REPO_ROOT / "gitops" / "ledger" / "model.py":

@@ -7,6 +7,7 @@ from gitops.backends.local.backend import LocalBackend
 from gitops.backends.registry import get_backend
 from gitops.ledger.local import LocalLedger
 from gitops.ledger.model import RunRecord
+from gitops.ledger.transitions import Asker, RunStatus
 from gitops.lifecycle.flow import Lifecycle
 
 
@@ -17,7 +18,9 @@ def test_one_broken_run_does_not_stop_the_others(tmp_path, caplog, monkeypatch) 
     backend = LocalBackend(tmp_path / "ws")
     ledger = LocalLedger(tmp_path / "ledger")
     for run, kind in (("azure-run", "azureml"), ("local-run", "local")):
-        ledger.put(RunRecord(run=run, backend=kind, digest="d" * 64, job_name=f"job-{run}").moved("submitted"), None)
+        ledger.put(
+            RunRecord(run=run, backend=kind, digest="d" * 64, job_name=f"job-{run}").moved(RunStatus.SUBMITTED, by=Asker.VERSION), None
+        )
     # The local job ended in failure while nobody listened (no event came).
     job_dir = backend.ws.job_dir("job-local-run")
     job_dir.mkdir(parents=True)

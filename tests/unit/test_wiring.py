@@ -9,6 +9,7 @@ import pytest
 from gitops.errors import ConfigurationError
 from gitops.events import build_event
 from gitops.ledger.model import RunRecord
+from gitops.ledger.transitions import Asker, RunStatus
 from gitops.lifecycle.wiring import function_lifecycle, local_lifecycle
 from gitops.settings import Settings
 
@@ -43,7 +44,10 @@ def test_a_shell_pointed_at_a_workspace_replays_its_dead_lettered_events(tmp_pat
         monkeypatch.setenv(name, value)
     lifecycle = local_lifecycle()
     lifecycle.ledger.put(
-        RunRecord(run="chat", backend="azureml", digest="d" * 64, job_name="gitops-chat-1", endpoint="chat-ep").moved("running"), None
+        RunRecord(run="chat", backend="azureml", digest="d" * 64, job_name="gitops-chat-1", endpoint="chat-ep").moved(
+            RunStatus.RUNNING, by=Asker.STEP
+        ),
+        None,
     )
     event = build_event(topic=TOPIC, experiment="e", run_id="gitops-chat-1", status="completed", tags={"gitops_run": "chat"})
     (decision,) = lifecycle.on_job_event(event)
