@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from gitops.errors import ConflictError, GitopsError, NotFoundError, TransientBackendError
+from gitops.errors import ConflictError, GitopsError, NotFoundError, TransientBackendError, TransitionError
 from gitops.ledger.model import Cursor, RunRecord, update
 from gitops.ledger.transitions import Asker
 from gitops.lifecycle import steps
@@ -138,6 +138,8 @@ def _apply(lc: Parts, before: RunRecord, outcome: steps.Outcome, token: str) -> 
 
     try:
         return update(lc.ledger, before.run, change)
+    except TransitionError:  # a move no rule allows is a bug to see (the message's retries, then its poison queue), never a lost claim
+        raise
     except ConflictError:
         return None
 

@@ -228,6 +228,24 @@ def test_a_job_check_past_its_deadline_fails_the_run_and_frees_it(world: World) 
     assert world.fake.endpoint(str(after.endpoint)) is None  # nothing was deployed, nothing to roll back
 
 
+def test_a_move_no_rule_allows_is_an_error_to_see_never_a_lost_claim(world: World) -> None:
+    """A record no version writes (live, under a rollout cursor at its last step) asks for live -> live: the
+    TransitionError reaches the message's host (its retries, then the poison queue) and the claim is released."""
+    from gitops.errors import TransitionError
+    from gitops.ledger.model import Cursor, update
+
+    job = world.submit_completed()
+    world.lifecycle.on_job_event(world.event(job))
+    world.deliver()
+    live, now = world.record(), world.clock.now()
+    cursor = Cursor(step="retire_previous", entered_at=now, not_before=now, deadline_at=now + 600, started_at=now, endpoint=live.endpoint)
+    update(world.lifecycle.ledger, RUN, lambda r: r.model_copy(update={"cursor": cursor}))
+    with pytest.raises(TransitionError, match="live -> live is not a move a run makes"):
+        world.lifecycle.advance(RUN)
+    after = world.record()
+    assert after.claim is None and after.cursor is not None and after.status == "live"
+
+
 def test_an_endpoint_of_another_run_is_never_taken_over(world: World) -> None:
     job = world.submit_completed()
     endpoint = world.record().endpoint
