@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 
+from gitops.ledger.step_state import Evaluation, Ramp
 from gitops.ledger.transitions import Asker, RunStatus, refusal
 from gitops.spec.naming import Digests
 
@@ -50,10 +51,10 @@ class Cursor(BaseModel):
     model_uri: str | None = None
     reason: str | None = None  # why a rollback runs
     last: str = ""  # what the step saw last time (e.g. "deployment v3-abc Creating"), for status
-    evaluation: dict[str, Any] = Field(default_factory=dict)  # the gate's work so far (conversations scored, verdicts)
+    evaluation: Evaluation = Field(default_factory=Evaluation)  # the gate's work so far (conversations asked, verdicts)
     decided_by: str | None = None  # a person's decision (promote, rollback): the gate does not apply
     ending: RunStatus | None = None  # how a rollback ends when not "rolled_back" (a held candidate "rejected")
-    ramp: dict[str, Any] = Field(default_factory=dict)  # gradual traffic so far: the share, its visit, the hold's mark
+    ramp: Ramp = Field(default_factory=Ramp)  # gradual traffic so far: the share, its visit, the hold's mark
 
     @property
     def serving(self) -> str | None:
@@ -180,6 +181,21 @@ class RunRecord(_Digested):
         return self.model_copy(
             update={"status": status, "updated_at": now, "history": [*self.history, HistoryEntry(at=now, status=status, note=note)]}
         )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def with_fields(model: M, fields: Mapping[str, Any]) -> M:
+    """A copy of ``model`` with ``fields`` set, validated as the model's own fields are (``model_copy(update=)``
+    validates nothing: a dict would stay a dict, a misspelt field would be dropped). A name the model lacks is a
+    ``TypeError``: a step's outcome that names no field of the cursor or the record is a bug to see."""
+    if "status" in fields:
+        raise TypeError("a status is moved (RunRecord.moved, along gitops.ledger.transitions), never set")
+    unknown = sorted(set(fields) - set(type(model).model_fields))
+    if unknown:
+        raise TypeError(f"{type(model).__name__} has no field {', '.join(unknown)}")
+    return type(model).model_validate({**model.model_dump(), **fields})
 
 
 def first_error(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 
 from gitops.errors import ConflictError, GitopsError, NotFoundError, TransientBackendError, TransitionError
-from gitops.ledger.model import Cursor, RunRecord, update
+from gitops.ledger.model import Cursor, RunRecord, update, with_fields
 from gitops.ledger.transitions import Asker
 from gitops.lifecycle import steps
 from gitops.lifecycle.moves import ENDED, RELEASED, failed, held, next_step, timeout
@@ -117,10 +117,11 @@ def _apply(lc: Parts, before: RunRecord, outcome: steps.Outcome, token: str) -> 
         cursor = record.cursor
         if record.claim != token or cursor is None:
             return None
-        r = record.model_copy(update={**outcome.record, "updated_at": now, "claimed_until": now + lc.claim_lease_s})
+        # what the step produced, validated as the record's and the cursor's own fields are
+        r = with_fields(record, {**outcome.record, "updated_at": now, "claimed_until": now + lc.claim_lease_s})
         if outcome.kind == "wait":
-            waited = cursor.model_copy(
-                update={**outcome.cursor, "attempt": cursor.attempt + 1, "not_before": now + outcome.wait_s, "last": outcome.note}
+            waited = with_fields(
+                cursor, {**outcome.cursor, "attempt": cursor.attempt + 1, "not_before": now + outcome.wait_s, "last": outcome.note}
             )
             return r.model_copy(update={**RELEASED, "cursor": waited})
         if outcome.kind == "end":
@@ -130,11 +131,11 @@ def _apply(lc: Parts, before: RunRecord, outcome: steps.Outcome, token: str) -> 
         if outcome.kind == "fail":
             return failed(r, cursor, outcome.note, now)
         if outcome.kind == "again":  # the same step at once: a slice of its work is recorded
-            more = cursor.model_copy(update={**outcome.cursor, "not_before": now, "last": outcome.note})
+            more = with_fields(cursor, {**outcome.cursor, "not_before": now, "last": outcome.note})
             return r.model_copy(update={"cursor": more})
         if outcome.kind == "hold":
-            return held(r, cursor.model_copy(update=dict(outcome.cursor)), outcome.note, now)
-        return next_step(r, cursor.model_copy(update=dict(outcome.cursor)), outcome.note, now)
+            return held(r, with_fields(cursor, outcome.cursor), outcome.note, now)
+        return next_step(r, with_fields(cursor, outcome.cursor), outcome.note, now)
 
     try:
         return update(lc.ledger, before.run, change)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from gitops.backends.base import Backend, JobState, Provisioning
 from gitops.errors import CorruptRecordError
 from gitops.ledger.model import Cursor, RunRecord, stored_spec
+from gitops.ledger.step_state import Answer, HeldShare, Ramp
 from gitops.ledger.transitions import RunStatus
 from gitops.lifecycle import gate
 from gitops.lifecycle.smoke import extract_reply, run_smoke_test
@@ -256,7 +257,7 @@ def gate_training(ctx: StepContext) -> Outcome:
         except GitopsError as exc:
             verdict = gate.Verdict(False, reasons=[f"the training metrics could not be read: {exc.headline}"])
     note = "; ".join(verdict.reasons or verdict.notes) or "training metrics recorded"
-    return done(f"gate (training): {note}", cursor={"evaluation": {**ctx.cursor.evaluation, "training": verdict.to_dict()}})
+    return done(f"gate (training): {note}", cursor={"evaluation": ctx.cursor.evaluation.model_copy(update={"training": verdict.to_dict()})})
 
 
 # A deployment that answers these is busy or unreachable, not wrong: the question is asked again later.
@@ -267,7 +268,7 @@ class NoAnswer(Exception):
     """A deployment gave no answer to judge (throttled, unreachable, or the serving side failing): never a score."""
 
 
-def _ask(ctx: StepContext, deployment: str, conversation: gate.Conversation, *, serving: bool) -> list[float]:
+def _ask(ctx: StepContext, deployment: str, conversation: gate.Conversation, *, serving: bool) -> Answer:
     """[ROUGE-L, latency ms, ok] of one deployment's greedy answer to one held-out conversation. The candidate's own
     failures (an error status, an empty reply) count against it; a throttled or unreachable deployment, or any
     failure of the serving one, is ``NoAnswer``: scoring it 0 would let a bad candidate tie."""
@@ -291,7 +292,9 @@ def _ask(ctx: StepContext, deployment: str, conversation: gate.Conversation, *, 
         raise NoAnswer(f"{side} answered status {result.status_code}")
     reply = extract_reply(result.body) if result.status_code == 200 else None
     ok = bool(reply and reply.strip())
-    return [gate.rouge_l(reply or "", conversation.reference) if ok else 0.0, round(result.latency_ms, 1), 1.0 if ok else 0.0]
+    return Answer(
+        score=gate.rouge_l(reply or "", conversation.reference) if ok else 0.0, latency_ms=round(result.latency_ms, 1), answered=ok
+    )
 
 
 def evaluate(ctx: StepContext) -> Outcome:
@@ -306,45 +309,50 @@ def evaluate(ctx: StepContext) -> Outcome:
     from gitops.errors import GitopsError
 
     n = int(ctx.record.gate_rules.get("conversations", 0) or 0)
-    ev = dict(ctx.cursor.evaluation)
+    ev = ctx.cursor.evaluation
     try:
         split = ctx.backend.held_out_split(ctx.record.test_path)
     except GitopsError as exc:  # the split should be there and is not: nobody can say the candidate is as good
-        ev["online_failed"] = f"the test split {ctx.record.test_path} could not be read: {exc.headline}"
-        return done(f"gate (online): {ev['online_failed']}", cursor={"evaluation": ev})
+        ev = ev.model_copy(update={"online_failed": f"the test split {ctx.record.test_path} could not be read: {exc.headline}"})
+        return done(f"gate (online): {ev.online_failed}", cursor={"evaluation": ev})
     sample = gate.sample_conversations(split, n)
     if not sample:
-        ev["online_failed"] = (
+        why = (
             f"no held-out conversations to ask ({ctx.record.test_path or 'the run records no test split'}): nothing shows"
             " the candidate answers as well (give data.test_path a split the gate can read, or waive held_out)"
         )
-        return done(f"gate (online): {ev['online_failed']}", cursor={"evaluation": ev})
-    if "total" not in ev:  # reading the split is a slice of its own: each slice stays a few requests
-        return again(f"gate (online): {len(sample)} held-out conversations to ask", cursor={"evaluation": {**ev, "total": len(sample)}})
-    cand, serv = list(ev.get("candidate", [])), list(ev.get("serving", []))
+        return done(f"gate (online): {why}", cursor={"evaluation": ev.model_copy(update={"online_failed": why})})
+    if ev.total is None:  # reading the split is a slice of its own: each slice stays a few requests
+        return again(
+            f"gate (online): {len(sample)} held-out conversations to ask",
+            cursor={"evaluation": ev.model_copy(update={"total": len(sample)})},
+        )
+    cand, serv = list(ev.candidate), list(ev.serving)
     serving = ctx.cursor.serving
     for conversation in sample[len(cand) : len(cand) + EVAL_BATCH]:
         try:
             asked = _ask(ctx, ctx.cursor.deployment or "", conversation, serving=False)
             compared = _ask(ctx, serving, conversation, serving=True) if serving else None
         except NoAnswer as exc:
-            ev.update(candidate=cand, serving=serv, total=len(sample), unanswered=int(ev.get("unanswered", 0)) + 1)
+            ev = ev.model_copy(update={"candidate": cand, "serving": serv, "total": len(sample), "unanswered": ev.unanswered + 1})
             delay = backoff(ctx.cursor.attempt)
             if ctx.now + delay + EVAL_TIMEOUT_S >= ctx.cursor.deadline_at:  # no time left to ask again within the step
-                ev["online_failed"] = f"{exc} ({ev['unanswered']} tries): the comparison has no answer to judge"
-                return done(f"gate (online): {ev['online_failed']}", cursor={"evaluation": ev})
+                ev = ev.model_copy(update={"online_failed": f"{exc} ({ev.unanswered} tries): the comparison has no answer to judge"})
+                return done(f"gate (online): {ev.online_failed}", cursor={"evaluation": ev})
             return wait(delay, f"gate (online): {exc}; asking again in {delay:.0f}s", cursor={"evaluation": ev})
         cand.append(asked)
         if compared is not None:
             serv.append(compared)
-    ev.update(candidate=cand, serving=serv, total=len(sample))
+    ev = ev.model_copy(update={"candidate": cand, "serving": serv, "total": len(sample)})
     if len(cand) < len(sample):
         return again(f"gate (online): {len(cand)} of {len(sample)} conversations asked", cursor={"evaluation": ev})
     return done(f"gate (online): {len(sample)} conversations asked", cursor={"evaluation": ev})
 
 
-def _side(rows: list[list[float]]) -> gate.Side:
-    return gate.Side(scores=[r[0] for r in rows], latencies_ms=[r[1] for r in rows], failures=sum(1 for r in rows if not r[2]))
+def _side(answers: list[Answer]) -> gate.Side:
+    return gate.Side(
+        scores=[a.score for a in answers], latencies_ms=[a.latency_ms for a in answers], failures=sum(1 for a in answers if not a.answered)
+    )
 
 
 def judge(ctx: StepContext) -> Outcome:
@@ -354,7 +362,7 @@ def judge(ctx: StepContext) -> Outcome:
     if skip:  # the gate's first step said why, once (a person's decision, or the gate off)
         return done(record={"gate": gate.Verdict(True, notes=[skip]).to_dict()})
     ev, rules = ctx.cursor.evaluation, ctx.record.gate_rules
-    training = ev.get("training")
+    training = ev.training
     if training is None:
         waived = _waived(ctx, "training_metrics")
         redeploy = _serving_job(ctx) == ctx.record.job_name
@@ -365,10 +373,10 @@ def judge(ctx: StepContext) -> Outcome:
     waived_online = _waived(ctx, "held_out")
     if waived_online:
         online = gate.Verdict(True, notes=[waived_online])
-    elif ev.get("online_failed"):
-        online = gate.Verdict(False, reasons=[ev["online_failed"]])
-    elif ev.get("candidate"):
-        online = gate.online_verdict(rules, _side(ev["candidate"]), _side(ev["serving"]) if ev.get("serving") else None)
+    elif ev.online_failed:
+        online = gate.Verdict(False, reasons=[ev.online_failed])
+    elif ev.candidate:
+        online = gate.online_verdict(rules, _side(ev.candidate), _side(ev.serving) if ev.serving else None)
     else:
         online = gate.Verdict(False, reasons=["no held-out conversation was asked"])
     reasons: list[str] = [*training["reasons"], *online.reasons]
@@ -405,10 +413,10 @@ def ramp(ctx: StepContext) -> Outcome:
     if serving is None:
         return done("nothing serves yet: the first version takes 100% at once")
     shares = rollout.shares
-    c, state = ctx.cursor, dict(ctx.cursor.ramp)
-    index, visit, seen = int(state.get("index", 0)), state.get("visit", "shift"), list(state.get("seen", []))
+    c, state = ctx.cursor, ctx.cursor.ramp
+    index, visit, seen = state.index, state.visit, list(state.seen)
     if index >= len(shares):
-        return done(f"held {', '.join(f'{s}%' for s in shares)} within bounds", record={"rollout_steps": seen})
+        return done(f"held {', '.join(f'{s}%' for s in shares)} within bounds", record={"rollout_steps": _figures(seen)})
     share, endpoint, candidate = shares[index], c.endpoint or "", c.deployment or ""
     hold_s = parse_duration(rollout.hold).total_seconds()
     if visit == "shift":
@@ -416,7 +424,7 @@ def ramp(ctx: StepContext) -> Outcome:
         return wait(
             FIRST_WAIT_S,
             f"{candidate} asked for {share}% ({serving} {100 - share}%)",
-            cursor={"ramp": {**state, "index": index, "visit": "settle"}},
+            cursor={"ramp": state.model_copy(update={"index": index, "visit": "settle"})},
         )
     if visit == "settle":
         info = ctx.backend.get_endpoint(endpoint)
@@ -430,12 +438,12 @@ def ramp(ctx: StepContext) -> Outcome:
         return wait(
             hold_s,
             f"{candidate} takes {share}%: watched for {rollout.hold}",
-            cursor={"ramp": {**state, "visit": "observe", "since": ctx.now, "mark": mark}},
+            cursor={"ramp": state.model_copy(update={"visit": "observe", "since": ctx.now, "mark": mark})},
         )
-    left = float(state.get("since", ctx.now)) + hold_s - ctx.now
+    left = (ctx.now if state.since is None else state.since) + hold_s - ctx.now
     if left > 0:
         return wait(left, f"{candidate} at {share}%: {human(left)} of the hold left")
-    window = ctx.backend.traffic_since(endpoint, candidate, state.get("mark") or {}, ctx.now)
+    window = ctx.backend.traffic_since(endpoint, candidate, state.mark, ctx.now)
     if not window.known:  # never promoted blind: read again until the phase's deadline fails the rollout
         return wait(MAX_WAIT_S, f"{candidate} at {share}%: its metrics cannot be read yet ({window.note})")
     bound = float(rollout.max_p95_latency_ms or ctx.spec.deploy.request_timeout_ms)
@@ -449,21 +457,26 @@ def ramp(ctx: StepContext) -> Outcome:
         min_requests=rollout.min_requests,
     )
     seen.append(
-        {
-            "share": share,
-            "requests": window.requests,
-            "errors": window.errors,
-            "p95_latency_ms": window.p95_latency_ms,
-            "held_s": hold_s,
-            "ok": not reasons,
-            "at": ctx.now,
-        }
+        HeldShare(
+            share=share,
+            requests=window.requests,
+            errors=window.errors,
+            p95_latency_ms=window.p95_latency_ms,
+            held_s=hold_s,
+            ok=not reasons,
+            at=ctx.now,
+        )
     )
     if reasons:
-        return fail("rollout breached its bounds: " + "; ".join(reasons), record={"rollout_steps": seen})
+        return fail("rollout breached its bounds: " + "; ".join(reasons), record={"rollout_steps": _figures(seen)})
     p95 = f", p95 {window.p95_latency_ms:.0f} ms" if window.p95_latency_ms is not None else ""
     note = f"{candidate} held {share}%: {window.requests} requests, {window.errors} failed{p95}"
-    return again(note, cursor={"ramp": {"index": index + 1, "visit": "shift", "seen": seen}}, record={"rollout_steps": seen})
+    return again(note, cursor={"ramp": Ramp(index=index + 1, visit="shift", seen=seen)}, record={"rollout_steps": _figures(seen)})
+
+
+def _figures(seen: list[HeldShare]) -> list[dict[str, Any]]:
+    """The shares held, as the record keeps them for status and the report."""
+    return [held.model_dump() for held in seen]
 
 
 def promote(ctx: StepContext) -> Outcome:

@@ -1,0 +1,94 @@
+"""Records written before step state was typed (``tests/records/``: plain dicts, answers as lists) are read into
+the typed models with every value kept, and a rollout stored in that shape continues to the end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.ledger.model import RunRecord
+from gitops.ledger.step_state import Answer, HeldShare
+from tests.conftest import REPO_ROOT
+from tests.integration.test_rollout_time import _ramped, _users
+from tests.virtual_azure import RUN, World, virtual_world
+
+RECORDS = REPO_ROOT / "tests" / "records"
+
+
+def _stored(name: str) -> dict[str, Any]:
+    return dict(json.loads((RECORDS / f"{name}.json").read_text(encoding="utf-8"))["record"])
+
+
+@pytest.mark.parametrize("name", ["mid-evaluate", "mid-ramp"])
+def test_a_record_of_today_reads_into_the_typed_state_with_every_value(name: str) -> None:
+    raw = _stored(name)
+    record = RunRecord.model_validate(raw)
+    assert record.cursor is not None
+    ev, stored_ev = record.cursor.evaluation, raw["cursor"]["evaluation"]
+    assert ev.total == stored_ev["total"] and ev.training == stored_ev["training"]
+    for side in ("candidate", "serving"):
+        rows = stored_ev[side]
+        assert rows and all(isinstance(row, list) and len(row) == 3 for row in rows)  # the shape of today's records
+        assert getattr(ev, side) == [Answer(score=s, latency_ms=ms, answered=bool(ok)) for s, ms, ok in rows]
+    stored_ramp = raw["cursor"]["ramp"]
+    assert record.cursor.ramp.model_dump(exclude_defaults=True) == {
+        k: [HeldShare(**s).model_dump() for s in v] if k == "seen" else v for k, v in stored_ramp.items()
+    }
+    # written again and read again: the same record
+    assert RunRecord.model_validate_json(record.model_dump_json()) == record
+
+
+def test_a_record_of_today_with_an_unknown_key_in_its_step_state_is_refused_not_dropped() -> None:
+    from pydantic import ValidationError
+
+    raw = _stored("mid-ramp")
+    raw["cursor"]["ramp"]["visit_count"] = 3
+    with pytest.raises(ValidationError, match="visit_count"):
+        RunRecord.model_validate(raw)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with virtual_world(tmp_path) as w:
+        yield w
+
+
+def _as_today(path: Path) -> None:
+    """Rewrite the stored record's step state in the shape the code before typed state wrote (tests/records/)."""
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    cursor = stored["record"]["cursor"]
+    ev = cursor["evaluation"]
+    for side in ("candidate", "serving"):
+        ev[side] = [[a["score"], a["latency_ms"], 1.0 if a["answered"] else 0.0] for a in ev[side]]
+    cursor["evaluation"] = {k: v for k, v in ev.items() if v not in (None, [], 0) or k == "total"}
+    cursor["ramp"] = {k: v for k, v in cursor["ramp"].items() if v not in (None, [], {})} if cursor["ramp"]["index"] else {}
+    path.write_text(json.dumps(stored), encoding="utf-8")
+
+
+@pytest.mark.parametrize("stop_at", ["evaluate", "ramp"])
+def test_a_rollout_stored_in_todays_shape_continues_to_live(world: World, stop_at: str) -> None:
+    world.live_first_version()
+    world.fake.provisioning_s.update(deployments=0)
+    record = world.lifecycle.submit(_ramped(world, "6.0e-6"))
+    world.fake.set_job_status(record.job_name, "Completed")
+    world.lifecycle.on_job_event(world.event(record.job_name))
+    ledger_file = Path(world.lifecycle.ledger.root) / f"{RUN}.json"  # type: ignore[attr-defined]
+    rewritten: list[str] = []
+
+    def users_and_an_upgrade(decision: Any) -> None:
+        cursor = world.record().cursor
+        if cursor is not None and cursor.step == stop_at and not rewritten and (cursor.evaluation.candidate or cursor.ramp.seen):
+            _as_today(ledger_file)
+            rewritten.append(cursor.step)
+        if decision.action == "waiting" and "watched for" in decision.reason:
+            _users(world, world.record().endpoint or "", 40)
+
+    world.deliver(on_decision=users_and_an_upgrade)
+    live = world.record()
+    assert rewritten == [stop_at]
+    assert live.status == "live" and live.job_name == record.job_name, [h.note for h in live.history[-5:]]
+    assert live.gate is not None and live.gate["ok"] and [s["share"] for s in live.rollout_steps] == [10, 50]
