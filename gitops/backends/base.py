@@ -181,6 +181,12 @@ class Backend(Protocol):
     name: str
     unsupported: Mapping[Feature, str]
 
+    @property
+    def topic(self) -> str:
+        """The ``topic`` its job events carry (the workspace's ARM id on Azure): the lifecycle takes an event as one
+        of its own only when it comes from a topic of its backends."""
+        ...
+
     def resolve_model(self, spec: RunSpec) -> FoundationModel:
         """The foundation model the spec names, with its allow lists and findings. Reads only."""
         ...
@@ -277,3 +283,34 @@ class Backend(Protocol):
         """A local file holding the run's test split (``test_path`` as recorded at submit: a local file, or where the
         backend's job put or read it), for the gate's online evaluation; None when there is none to read."""
         ...
+
+
+# -- optional protocols: what some backends offer beyond ``Backend``, asked by isinstance, never by a backend's name --
+
+
+@runtime_checkable
+class TracksMetrics(Protocol):
+    """A backend whose jobs log to an MLflow tracking store: where the gate and the run report read training metrics."""
+
+    @property
+    def tracking_uri(self) -> str: ...
+
+
+@runtime_checkable
+class RunsServers(Protocol):
+    """A backend that runs its endpoints' servers itself (the local one), for ``gitops endpoints``, ``start`` and
+    ``stop``. Managed endpoints (Azure) have no server of ours: they are stopped by deleting them."""
+
+    def server(self, endpoint: str) -> dict[str, Any] | None:
+        """The endpoint's server: ``pid``, ``up``, ``stuck`` (running, not answering), ``rss_mib``; None when none runs."""
+        ...
+
+    def stop_server(self, endpoint: str) -> None:
+        """Stop the endpoint's server; its deployments stay (``begin_endpoint`` starts it again)."""
+        ...
+
+    def orphan_servers(self) -> list[tuple[int, str]]:
+        """Servers running that no endpoint names: (pid, folder)."""
+        ...
+
+    def stop_orphan_server(self, pid: int, folder: str) -> None: ...

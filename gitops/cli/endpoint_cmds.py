@@ -18,10 +18,16 @@ from gitops.spec import naming
 
 
 def _local() -> tuple[Any, Any]:
+    """The local lifecycle and its backend, which runs its endpoints' servers (``RunsServers``)."""
+    from gitops.backends.base import RunsServers
+    from gitops.errors import UnsupportedError
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
-    return lifecycle, lifecycle.backend_for("local")
+    backend = lifecycle.backend_for("local")
+    if not isinstance(backend, RunsServers):
+        raise UnsupportedError(f"the {backend.name} backend runs no endpoint servers of its own")
+    return lifecycle, backend
 
 
 def _endpoint_of(lifecycle: Any, backend: Any, name: str) -> tuple[str, str | None]:
@@ -42,12 +48,12 @@ def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop ever
     """The local endpoints: run, scoring URL, server pid, health and memory; and servers no record names."""
     lifecycle, backend = _local()
     infos = backend.list_endpoints()
-    orphans = backend.endpoints.orphans()
+    orphans = backend.orphan_servers()
     if stop_all:
         for info in infos:
-            backend.endpoints.stop(info.name)
-        for pid, folder in backend.endpoints.orphans():  # read again: stopping an endpoint stops its strays too
-            backend.endpoints.stop_orphan(pid, folder)
+            backend.stop_server(info.name)
+        for pid, folder in backend.orphan_servers():  # read again: stopping an endpoint stops its strays too
+            backend.stop_orphan_server(pid, folder)
         strays = f" and {len(orphans)} orphan server(s) no record names" if orphans else ""
         print(f"stopped {len(infos)} local endpoint server(s){strays}" if infos or orphans else "no local endpoints")
         return
@@ -56,7 +62,7 @@ def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop ever
         return
     rows = [("endpoint", "run", "url", "pid", "health", "memory")]
     for info in infos:
-        server = backend.endpoints.server(info.name) or {}
+        server = backend.server(info.name) or {}
         memory = f"{server['rss_mib']:.0f} MiB" if server.get("rss_mib") else "-"
         health = (
             "up"
@@ -88,7 +94,7 @@ def stop(name: str = typer.Argument(..., help="A run or endpoint name.")) -> Non
     lifecycle, backend = _local()
     endpoint, run = _endpoint_of(lifecycle, backend, name)
     _mark_stopped(lifecycle, run, time.time())  # first: a reconcile between the two never takes it for dead
-    backend.endpoints.stop(endpoint)
+    backend.stop_server(endpoint)
     print(f"{endpoint}: stopped; it stays down until `gitops start {name}` (reconcile leaves it alone)")
 
 

@@ -19,11 +19,10 @@ app.add_typer(data_app, name="data")
 @local_app.command("bootstrap")
 def bootstrap(force: bool = typer.Option(False, help="Rebuild and register a new version.")) -> None:
     """Build the tiny Phi-3 foundation model offline and register it in MLflow as tiny-phi3."""
-    from gitops.backends.local.models import bootstrap as run_bootstrap
-    from gitops.backends.local.workspace import LocalWorkspace
+    from gitops.backends.local import bootstrap_model
     from gitops.settings import Settings
 
-    model = run_bootstrap(LocalWorkspace.at(Settings.load().workspace_dir), force=force)
+    model = bootstrap_model(Settings.load().workspace_dir, force=force)
     print(f"{model.name} version {model.version} ({model.uri})")
 
 

@@ -167,9 +167,8 @@ def render(
     first step prepares the data on the cluster from this checkout's pipelines/ folder."""
     import yaml
 
-    from gitops.backends.azureml.pipeline_job import build_pipeline_job
+    from gitops.backends.azureml import job_document
     from gitops.errors import UnsupportedError
-    from gitops.spec import naming
     from gitops.spec.capabilities import kind_of
     from gitops.spec.validate import load_spec
 
@@ -181,14 +180,7 @@ def render(
         raise UnsupportedError(
             f"{file} is a {spec.backend} spec: only azureml specs render to a pipeline job", hint=f"`gitops run {file}` runs it"
         )
-    job = build_pipeline_job(
-        spec,
-        result.params,
-        digest=result.training_digest,
-        gpus=naming.gpus_per_node(spec.compute.instance_type),
-        train_uri=spec.data.train_path,
-        test_uri=spec.data.test_path,
-    )
+    job = job_document(spec, result.params, result.training_digest)
     sys.stdout.write(yaml.safe_dump(job, sort_keys=False, width=120))
 
 
@@ -214,13 +206,13 @@ def prices_cmd(
     """Write a new dated price snapshot from the live API: every region and size of the current one, and the ones named."""
     from datetime import UTC, datetime
 
-    from gitops.backends.azureml.retail_prices import RetailPrices
+    from gitops.backends.azureml import prices_api
     from gitops.cost.prices import committed_snapshot, refreshed
     from gitops.errors import RequestError
 
     if action != "refresh":
         raise RequestError(f"unknown action '{action}'", hint="gitops prices refresh [--region R] [--sku S] [--out FILE]")
-    snapshot = refreshed(committed_snapshot(), RetailPrices(), datetime.now(UTC).date(), region, sku)
+    snapshot = refreshed(committed_snapshot(), prices_api(), datetime.now(UTC).date(), region, sku)
     text = snapshot.to_yaml()
     if out:
         out.write_text(text, encoding="utf-8")

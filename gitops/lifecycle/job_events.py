@@ -15,11 +15,9 @@ from gitops.lifecycle.moves import with_cursor
 from gitops.lifecycle.parts import Decision, Parts
 from gitops.ownership import same_repository
 from gitops.spec import naming
+from gitops.spec.capabilities import JOB_RUN_TYPES
 
 log = logging.getLogger("gitops.lifecycle")
-
-# The run type of a whole pipeline job; its child steps send events of their own, which are not the run's.
-PIPELINE_RUN_TYPE = "azureml.PipelineRun"
 
 
 def on_job_event(lc: Parts, body: Any) -> list[Decision]:
@@ -62,7 +60,7 @@ def _one_event(lc: Parts, event: JobEvent) -> Decision:
         return _ignore(event, run, f"a run of repository {owner}, not this one")
     if lc.topics and (event.topic or "").lower() not in lc.topics:
         return _ignore(event, run, f"topic {event.topic or '(none)'} is not a workspace of ours")
-    if event.run_type and event.run_type != PIPELINE_RUN_TYPE:
+    if event.run_type and event.run_type not in JOB_RUN_TYPES:  # a step inside a job sends events of its own
         return _ignore(event, run, f"run type {event.run_type} is a child step")
     current = lc.ledger.get(run)
     if current is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitops.backends.base import Backend
+from gitops.backends.base import Backend, TracksMetrics
 from gitops.backends.registry import backend_cache
 from gitops.cost.prices import Price, PriceBook, PriceSource, committed_snapshot
 from gitops.errors import ConfigurationError, UnsupportedError
@@ -67,10 +67,9 @@ def azure_topic(settings: Settings) -> str | None:
 
 def metrics_reader(backend: Backend) -> MetricsReader:
     """Where a backend's training metrics are read: its MLflow tracking store (SQLite, or the workspace's)."""
-    uri = getattr(getattr(backend, "ws", None), "tracking_uri", None) or getattr(backend, "tracking_uri", None)
-    if uri is None:
+    if not isinstance(backend, TracksMetrics):
         raise UnsupportedError(f"the {backend.name} backend has no metrics store")
-    return MlflowMetricsReader(str(uri))
+    return MlflowMetricsReader(str(backend.tracking_uri))
 
 
 def ledger_from(settings: Settings, local_root: Path | None) -> Ledger:

@@ -83,6 +83,9 @@ class BackendKind:
     # Other repositories may use the same workspace (an Azure ML workspace is a team's): nothing is written there
     # without this repository's identity (GITOPS_REPO) on it.
     shared_workspace: bool = False
+    # The run type its job events give a whole job (``runType``); any other run type is a step inside one, whose
+    # events are not the run's. None: its events carry no run type.
+    job_run_type: str | None = None
 
     def supports(self, feature: Feature) -> bool:
         return feature not in self.unsupported
@@ -120,8 +123,11 @@ KINDS: dict[str, BackendKind] = {
         held_out_elsewhere="the Function reads a test split from an azureml: data asset or datastore path, not from a URL",
         eval_loss_follows_strategy=True,
         shared_workspace=True,
+        job_run_type="azureml.PipelineRun",  # a pipeline job; its steps' events say azureml.StepRun
     ),
 }
+# The run types of a whole job, whatever the backend: an event of another run type is a step inside one.
+JOB_RUN_TYPES = frozenset(k.job_run_type for k in KINDS.values() if k.job_run_type)
 ONLINE_CHECKED = frozenset(k.name for k in KINDS.values() if k.online_checks)
 
 

@@ -85,7 +85,7 @@ class Driver:
 
     @property
     def topic(self) -> str:
-        return str(self.backend.topic)  # type: ignore[attr-defined]
+        return self.backend.topic
 
     def spec(
         self,

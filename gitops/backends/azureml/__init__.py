@@ -1,1 +1,37 @@
-"""The Azure ML backend: the ``Backend`` interface on azure-ai-ml. ``azure.ai.ml`` is imported only in here."""
+"""The Azure ML backend: the ``Backend`` interface on azure-ai-ml. ``azure.ai.ml`` is imported only in here.
+
+What the command line asks of Azure beyond ``Backend`` is here, by name (``gitops render``, ``gitops prices``); its
+modules are this package's own (an import-linter contract keeps the CLI out of them). Nothing here imports an SDK
+until it is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gitops.backends.azureml.retail_prices import RetailPrices
+    from gitops.spec.model import RunSpec
+
+
+def job_document(spec: RunSpec, params: Mapping[str, Any], digest: str) -> dict[str, Any]:
+    """The pipeline job a spec submits, as the YAML document ``az ml job create -f`` reads."""
+    from gitops.backends.azureml.pipeline_job import build_pipeline_job
+    from gitops.spec import naming
+
+    return build_pipeline_job(
+        spec,
+        params,
+        digest=digest,
+        gpus=naming.gpus_per_node(spec.compute.instance_type),
+        train_uri=spec.data.train_path,
+        test_uri=spec.data.test_path,
+    )
+
+
+def prices_api() -> RetailPrices:
+    """The Azure Retail Prices API (no credentials: it is public)."""
+    from gitops.backends.azureml.retail_prices import RetailPrices
+
+    return RetailPrices()

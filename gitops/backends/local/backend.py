@@ -173,3 +173,20 @@ class LocalBackend:
 
     def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
         return {name: self.endpoints.usage(name) for name in endpoints}
+
+    # -- TracksMetrics and RunsServers (gitops.backends.base)
+    @property
+    def tracking_uri(self) -> str:
+        return self.ws.tracking_uri
+
+    def server(self, endpoint: str) -> dict[str, Any] | None:
+        return self.endpoints.server(endpoint)
+
+    def stop_server(self, endpoint: str) -> None:
+        self.endpoints.stop(endpoint)
+
+    def orphan_servers(self) -> list[tuple[int, str]]:
+        return list(self.endpoints.orphans())
+
+    def stop_orphan_server(self, pid: int, folder: str) -> None:
+        self.endpoints.stop_orphan(pid, folder)
