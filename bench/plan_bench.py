@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gitops.plan import build_plan  # noqa: E402
+from gitops.review.plan import build_plan  # noqa: E402
 from gitops.spec.policy import Policy  # noqa: E402
 from gitops.spec.validate import validate_text  # noqa: E402
 

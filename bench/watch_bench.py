@@ -26,7 +26,7 @@ REPO = "bench/finetune-gitops"
 from bench.events_bench import SPEC as EVENTS_SPEC  # noqa: E402
 from gitops.ledger.local import LocalLedger  # noqa: E402
 from gitops.lifecycle.flow import Lifecycle  # noqa: E402
-from gitops.online import online_findings  # noqa: E402
+from gitops.review.check import online_findings  # noqa: E402
 from gitops.spec.validate import validate_text  # noqa: E402
 from gitops.watch.scan import ledger_specs, scan  # noqa: E402
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept  # noqa: E402

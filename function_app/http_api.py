@@ -28,7 +28,7 @@ def authorized(req: func.HttpRequest, **rules: bool) -> Any:
 
 
 def _spec_texts(items: Any) -> list[Any]:
-    from gitops.online import SpecText
+    from gitops.review.check import SpecText
 
     if not isinstance(items, list) or not items:
         raise RequestError("'specs' must be a non-empty list of {path, text}")
@@ -42,7 +42,7 @@ def _spec_texts(items: Any) -> list[Any]:
 
 def validate(req: func.HttpRequest) -> func.HttpResponse:
     from gitops.ledger.model import lookup
-    from gitops.online import check_specs, policy_from_text, render_checks
+    from gitops.review.check import check_specs, policy_from_text, render_checks
 
     authorized(req)  # who is asking, before the body is even parsed
     s = services()
@@ -62,7 +62,7 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
 
 def submit(req: func.HttpRequest) -> func.HttpResponse:
     from gitops.ledger.model import lookup
-    from gitops.online import check_specs, policy_from_text
+    from gitops.review.check import check_specs, policy_from_text
     from gitops.spec.capabilities import not_hosted
 
     caller = authorized(req, main_push_only=True)

@@ -21,10 +21,10 @@ def cleanup(
     backend: str = typer.Option("local", help="Whose endpoints: local, or azureml (the configured workspace)."),
 ) -> None:
     """Apply the cleanup policy to every endpoint the repo manages (others are never touched)."""
-    from gitops import gitrepo
     from gitops.cleanup.run import run_cleanup
     from gitops.errors import GitopsError
     from gitops.lifecycle.wiring import local_lifecycle
+    from gitops.review import gitrepo
     from gitops.spec.policy import require_policy
 
     policy = require_policy(repo)

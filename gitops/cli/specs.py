@@ -75,14 +75,16 @@ def validate(
     """Check specs (schema, component params, repo policy; with --online the model, its retirement, compute and
     SKUs too); exit 1 when any is invalid."""
     from gitops.backends.registry import backend_cache
-    from gitops.online import online_findings
+    from gitops.lifecycle.wiring import price_book
+    from gitops.review.check import check_validated
+    from gitops.review.gitrepo import repository_salt
+    from gitops.settings import Settings
     from gitops.spec.capabilities import ONLINE_CHECKED
     from gitops.spec.policy import load_policy
     from gitops.spec.validate import validate_file
 
     root = policy_root or repo_root(files[0].resolve().parent)
     policy, policy_findings = load_policy(root)
-    backend_for = backend_cache()
     bad = False
     for finding in policy_findings:
         print(finding.format())
@@ -90,33 +92,27 @@ def validate(
     if policy is None:  # never judge specs by the defaults in place of a broken policy
         print(f"specs not checked: {root / 'gitops.yaml'} is invalid")
         raise typer.Exit(1)
-    from gitops.settings import Settings
-    from gitops.spec.conflicts import conflict_findings
-
-    results = {file: validate_file(file, policy) for file in files}
-    texts = {file: file.read_text(encoding="utf-8", errors="replace") if results[file].spec is not None else "" for file in files}
-    from gitops.gitrepo import repository_salt
-
-    shared = conflict_findings([(results[f], texts[f]) for f in files], repository_salt(root, Settings.load().repo)[0])
-    from gitops.cost.estimate import assess
-    from gitops.lifecycle.wiring import price_book
-
-    book = price_book(live=online)
-    previous = records_for_durations()
-    for file in files:
-        result = results[file]
-        findings = list(result.findings) + shared.get(str(file), [])
-        if result.ok and result.spec is not None:  # the budget caps, as the plan applies them
-            findings += assess(result.valid(), policy, book, previous(result.spec.name) if previous else None)[1]
-        if online and result.ok and result.spec is not None and result.spec.backend in ONLINE_CHECKED:
-            findings += online_findings(result.valid(), backend_for(result.spec.backend))
+    results = [validate_file(file, policy) for file in files]
+    texts = [f.read_text(encoding="utf-8", errors="replace") if r.spec is not None else "" for f, r in zip(files, results, strict=True)]
+    # the check the validate and submit Functions make (gitops.review.check.check_validated), with this shell's prices and
+    # ledger; the backends' online checks only when asked for
+    checks = check_validated(
+        list(zip(results, texts, strict=True)),
+        policy,
+        backend_cache(),
+        online_backends=ONLINE_CHECKED if online else frozenset(),
+        salt=repository_salt(root, Settings.load().repo)[0],
+        prices=price_book(live=online),
+        previous=records_for_durations(),
+    )
+    for file, check in zip(files, checks, strict=True):
+        findings = check.findings
         for finding in sorted(findings, key=lambda f: f.line or 0):
             print(finding.format())
-        ok = result.ok and not any(f.is_error for f in findings)
-        if ok:
+        if check.ok:
             warned = sum(1 for f in findings if f.severity.value == "warning")
             print(f"{file}: ok" + (f" ({warned} warning(s))" if warned else ""))
-        bad = bad or not ok
+        bad = bad or not check.ok
     raise typer.Exit(1 if bad else 0)
 
 
@@ -134,15 +130,15 @@ def plan(
     """Show what the specs under runs/ would do between two revisions (what each change takes: train, retrain,
     redeploy only, settings only; quota is checked online), with its cost; exit 1 if any spec is invalid or over
     the budget."""
-    from gitops.gitrepo import repository_salt
     from gitops.lifecycle.wiring import price_book
-    from gitops.plan import build_plan
-    from gitops.plan_render import render_json, render_markdown, render_text
+    from gitops.review.gitrepo import repository_salt
+    from gitops.review.plan import build_plan
+    from gitops.review.plan_render import render_json, render_markdown, render_text
     from gitops.settings import Settings
 
     settings = Settings.load()
     if base is None:
-        from gitops.gitrepo import default_base
+        from gitops.review.gitrepo import default_base
 
         base, branch = default_base(repo, head)
         print(f"planning against the merge base with {branch} ({base[:10]})", file=output.err())

@@ -27,7 +27,7 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
     identity is the plan's (``repository_salt``): GITOPS_REPO, else the checkout's GitHub remote, so a laptop deploys
     under the endpoint names its plan showed, and tags what it creates with the repository the PR belongs to."""
     from gitops.backends.local.backend import LocalBackend
-    from gitops.gitrepo import repository_salt
+    from gitops.review.gitrepo import repository_salt
 
     settings = Settings.load()
     local = LocalBackend(workspace_dir or settings.workspace_dir)

@@ -41,7 +41,7 @@ def world_findings(
 ) -> list[WatchFinding]:
     """The online checks of a spec, again (errors and warnings: what a merge today would be told), and a newer
     version of its model when the registry has one (``newest_of``: a shared lookup, asked once per model)."""
-    from gitops.online import online_findings
+    from gitops.review.check import online_findings
 
     spec = validated.spec
     out = []

@@ -166,7 +166,7 @@ def test_a_foreign_event_in_an_array_is_ignored_in_words_and_the_others_handled(
 
 
 def test_online_findings_are_placed_on_the_spec_lines_like_the_offline_ones(azure_backend) -> None:
-    from gitops.online import online_findings
+    from gitops.review.check import online_findings
 
     text = SEED_RUN.read_text()
     findings = online_findings(validate_file(SEED_RUN).valid(), azure_backend)

@@ -555,7 +555,7 @@ def test_an_event_without_a_topic_is_not_ours(world: World) -> None:
 def test_a_serving_run_is_never_moved_to_another_endpoint_that_would_orphan_the_old_one(world: World) -> None:
     from gitops.errors import SpecError
     from gitops.ledger.model import lookup, update
-    from gitops.online import SpecText, check_specs
+    from gitops.review.check import SpecText, check_specs
     from gitops.spec.policy import Policy
 
     world.live_first_version()

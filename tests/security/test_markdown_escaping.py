@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitops.markdown import WORD_JOINER, code, text
-from gitops.plan import build_plan
-from gitops.plan_render import render_markdown as plan_markdown
 from gitops.report.build import RunReport
 from gitops.report.render import render_markdown as report_markdown
+from gitops.review.plan import build_plan
+from gitops.review.plan_render import render_markdown as plan_markdown
 from gitops.spec.validate import validate_text
 from gitops.watch.findings import WatchFinding
 from gitops.watch.findings import render_markdown as watch_markdown

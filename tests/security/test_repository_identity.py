@@ -166,8 +166,8 @@ def test_gitops_delete_refuses_an_endpoint_of_another_repository(cli, monkeypatc
 def test_a_laptop_without_gitops_repo_acts_as_the_repository_its_plan_names(git_repo, monkeypatch, tmp_path: Path) -> None:
     """Once, `gitops plan` salted derived names with the checkout's remote while the CLI's lifecycle used GITOPS_REPO
     alone: a laptop without it was shown one endpoint name and deployed to another, tagged with no repository."""
-    from gitops.gitrepo import repository_salt
     from gitops.lifecycle.wiring import local_lifecycle
+    from gitops.review.gitrepo import repository_salt
     from gitops.spec import naming
     from gitops.spec.validate import validate_text
 

@@ -436,7 +436,7 @@ def test_a_label_resolves_to_the_newest_version_with_a_warning(azure_fake, azure
 def test_submit_records_the_endpoint_name_the_plan_showed(azure_fake, azure_backend, tmp_path: Path) -> None:
     from gitops.ledger.local import LocalLedger
     from gitops.lifecycle.flow import Lifecycle
-    from gitops.plan import derive
+    from gitops.review.derive import derive
     from gitops.spec.policy import Policy
 
     text = (

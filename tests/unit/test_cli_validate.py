@@ -91,3 +91,35 @@ def test_status_says_when_there_are_no_runs_and_names_a_missing_one_and_pipes_pl
     assert row.split("\t")[:4] == ["a-rather-long-run-name", "submitted", "-", "gitops-a-rather-long-run-name-0123456789ab"]
     version = cli("--version")
     assert version.exit_code == 0 and version.out.startswith("finetune-gitops ")
+
+
+def test_the_cli_and_the_function_find_the_same_things(cli, write, monkeypatch) -> None:
+    """#26, one spec check: `gitops validate` and the validate Function (check_specs) run the same check and print
+    the same findings, budget caps and conflicts between the specs included."""
+    from gitops.cost.prices import PriceBook
+    from gitops.review.check import SpecText, check_specs
+    from gitops.spec.policy import parse_policy
+
+    monkeypatch.setenv("GITOPS_WORKSPACE", str(write("ws/.keep", "").parent))  # no ledger here: no durations
+    monkeypatch.setenv("GITOPS_REPO", "acme/models")
+    policy_text = "budget: {max_hourly_usd: 1}\n"
+    write("gitops.yaml", policy_text)
+    base = (REPO / "runs" / "phi4-ultrachat.yaml").read_text(encoding="utf-8")
+    one = write("runs/one.yaml", base.replace("name: phi4-ultrachat", "name: one"))
+    two = write("runs/two.yaml", base.replace("name: phi4-ultrachat", "name: two"))  # the same deploy.endpoint as one
+    result = cli("validate", str(one), str(two), "--repo", str(one.parent.parent))
+    printed = [line for line in result.out.splitlines() if ": ok" not in line]
+    policy, _ = parse_policy(policy_text, "gitops.yaml")
+    assert policy is not None
+    checks = check_specs(
+        [SpecText(str(p), p.read_text(encoding="utf-8")) for p in (one, two)],
+        policy,
+        None,  # no backend: no online checks, as `gitops validate` without --online
+        frozenset(),
+        "acme/models",
+        PriceBook(),
+    )
+    expected = [f.format() for c in checks for f in sorted(c.findings, key=lambda f: f.line or 0)]
+    assert printed == expected and len(expected) >= 3, (printed, expected)
+    assert any("max_hourly_usd" in line for line in printed) and any("deploy.endpoint" in line for line in printed), printed
+    assert result.exit_code == 1

@@ -85,7 +85,7 @@ def test_the_validation_output_reads_as_its_golden_file(cli, tmp_path: Path, mon
 
 
 def test_the_online_checks_markdown_reads_as_its_golden_file(azure_backend) -> None:
-    from gitops.online import SpecText, check_specs, render_checks
+    from gitops.review.check import SpecText, check_specs, render_checks
     from gitops.spec.policy import Policy
 
     seed = (REPO_ROOT / "examples" / "phi3-mini-ultrachat.yaml").read_text()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gitops.online import SpecText, check_specs, render_checks
+from gitops.review.check import SpecText, check_specs, render_checks
 from gitops.spec.policy import Policy
 
 
@@ -20,4 +20,4 @@ def test_a_local_spec_is_marked_without_online_checks_and_a_broken_one_is_not(lo
     text = render_checks(checks)
     assert "- ✅ `runs/tiny-run.yaml` (no online checks for this backend)" in text
     assert "- ❌ `runs/broken.yaml`\n" in text
-    assert checks[0].plan is not None and checks[0].plan["backend"] == "local" and checks[1].plan is None
+    assert checks[0].derived is not None and checks[0].derived.backend == "local" and checks[1].derived is None

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from gitops.plan import build_plan
-from gitops.plan_render import PLAN_MARKER, render_json, render_markdown, render_text
+from gitops.review.plan import build_plan
+from gitops.review.plan_render import PLAN_MARKER, render_json, render_markdown, render_text
 from gitops.spec.validate import validate_text
 
 

@@ -9,7 +9,7 @@ one finding, not a failed request, so the plan comment still shows everything el
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gitops.backends.base import Backend
@@ -18,6 +18,7 @@ from gitops.cost.prices import PriceBook, PriceSource
 from gitops.errors import GitopsError, RequestError, SpecError
 from gitops.ledger.model import RunRecord, endpoint_move
 from gitops.markdown import code, text
+from gitops.review.derive import Derived, derive
 from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED, not_hosted
 from gitops.spec.findings import Finding, error, has_errors, note
@@ -37,7 +38,7 @@ class SpecCheck:
     validated: ValidatedSpec
     online: list[Finding] = field(default_factory=list)
     online_checked: bool = False  # False for a backend without online checks, or a spec that failed offline
-    plan: dict[str, Any] | None = None  # model, data, compute, GPUs, effective batch size, endpoint, TTL
+    derived: Derived | None = None  # model, data, compute, GPUs, effective batch size, endpoint, TTL
     cost: CostEstimate | None = None  # with the prices and the previous duration this side knows
     effect: str | None = None  # what submitting it does to the run the ledger holds: train | retrain | redeploy | settings | none
 
@@ -57,7 +58,7 @@ class SpecCheck:
             "run": spec.name if spec else None,
             "backend": spec.backend if spec else None,
             "digest": self.validated.digest,
-            "plan": self.plan,
+            "plan": asdict(self.derived) if self.derived else None,
             "cost": self.cost.to_dict() if self.cost else None,
             "effect": self.effect,
             "findings": [f.to_dict() for f in self.findings],
@@ -101,28 +102,41 @@ def online_findings(valid: ValidSpec, backend: Backend) -> list[Finding]:
 def check_specs(
     specs: list[SpecText],
     policy: Policy,
-    backend_for: Callable[[str], Backend],
+    backend_for: Callable[[str], Backend] | None,
     online_backends: frozenset[str] = ONLINE_CHECKED,
     salt: str = "",
     prices: PriceSource | None = None,
     previous: Callable[[str], RunRecord | None] | None = None,
     hosted: bool = False,
 ) -> list[SpecCheck]:
-    """Both offline passes, the backend's online checks, the cost (budget caps applied) and the conflicts between
-    the specs of one request. ``prices``: the live API where this side reaches it, else the snapshot; ``previous``:
-    the ledger's record of a run, whose last training time the estimate scales; ``hosted``: checked by the Function,
-    which never runs a backend that acts on its own host (such a spec gets a note: merging it submits nothing)."""
-    from dataclasses import asdict
+    """``check_validated`` over the texts of one request (the Functions' ``validate`` and ``submit``)."""
+    validated = [(validate_text(item.text, item.path, policy), item.text) for item in specs]
+    return check_validated(validated, policy, backend_for, online_backends, salt, prices, previous, hosted)
 
-    from gitops.plan import derive
+
+def check_validated(
+    specs: list[tuple[ValidatedSpec, str]],
+    policy: Policy,
+    backend_for: Callable[[str], Backend] | None = None,
+    online_backends: frozenset[str] = ONLINE_CHECKED,
+    salt: str = "",
+    prices: PriceSource | None = None,
+    previous: Callable[[str], RunRecord | None] | None = None,
+    hosted: bool = False,
+) -> list[SpecCheck]:
+    """The one spec check after parsing, for the CLI's ``validate`` and the Functions alike: the offline passes'
+    findings, the backend's online checks (only for ``online_backends``), the cost (budget caps applied) and the
+    conflicts between the specs checked together. ``prices``: the live API where this side reaches it, else the
+    snapshot; ``previous``: the ledger's record of a run, whose last training time the estimate scales and whose
+    endpoint a new version may not move; ``hosted``: checked by the Function, which never runs a backend that acts on
+    its own host (such a spec gets a note: merging it submits nothing)."""
 
     book = prices or PriceBook()
     checks = []
-    for item in specs:
-        validated = validate_text(item.text, item.path, policy)
-        check = SpecCheck(item.path, validated)
+    for validated, _ in specs:
+        check = SpecCheck(validated.file, validated)
         if validated.spec is not None and validated.digest is not None:
-            check.plan = asdict(derive(validated.spec, validated.params, validated.training_digest, policy, salt))
+            check.derived = derive(validated.spec, validated.params, validated.training_digest, policy, salt)
         if validated.ok and validated.spec is not None:
             before = previous(validated.spec.name) if previous is not None else None
             check.cost, over_budget = assess(validated.valid(), policy, book, before)
@@ -131,7 +145,7 @@ def check_specs(
                 if moved is not None:
                     check.online = [*check.online, *validated.locate([error("deploy.endpoint", moved[0], moved[1])])]
             if previous is not None and validated.digests is not None:
-                from gitops.plan import EFFECT_OF_CHANGE
+                from gitops.review.derive import EFFECT_OF_CHANGE
 
                 check.effect = "train" if before is None else EFFECT_OF_CHANGE[before.digests().change_to(validated.digests)]
             check.online = [*check.online, *over_budget]
@@ -142,13 +156,13 @@ def check_specs(
                     [note("backend", f"merging this spec submits nothing: {why}", "it stays in runs/ as an example to run locally")]
                 ),
             ]
-        if validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
+        if backend_for is not None and validated.ok and validated.spec is not None and validated.spec.backend in online_backends:
             check.online = [*online_findings(validated.valid(), backend_for(validated.spec.backend)), *check.online]
             check.online_checked = True
         checks.append(check)
     from gitops.spec.conflicts import conflict_findings
 
-    shared = conflict_findings([(c.validated, item.text) for c, item in zip(checks, specs, strict=True)], salt)
+    shared = conflict_findings([(c.validated, text) for c, (_, text) in zip(checks, specs, strict=True)], salt)
     for check in checks:  # two specs of the same request on one endpoint or model name
         check.online = [*check.online, *shared.get(check.path, [])]
     return checks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gitops.markdown import code, text
-from gitops.plan import Plan, SpecPlan, ttl_summary
+from gitops.review.plan import Plan, SpecPlan, ttl_summary
 from gitops.spec.findings import Finding
 
 PLAN_MARKER = "<!-- finetune-gitops:plan -->"

@@ -7,43 +7,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops import gitrepo
-from gitops.cost.estimate import CostEstimate, assess
+from gitops.cost.estimate import CostEstimate
 from gitops.cost.prices import PriceBook, PriceSource
 from gitops.ledger.model import RunRecord
-from gitops.spec import naming
-from gitops.spec.capabilities import Feature, kind_of
-from gitops.spec.conflicts import conflict_findings
+from gitops.review import gitrepo
+from gitops.review.check import check_validated
+from gitops.review.derive import EFFECT_OF_CHANGE, Derived
 from gitops.spec.diff import FieldChange, field_changes
-from gitops.spec.findings import Finding, error, has_errors
-from gitops.spec.model import RunSpec, parse_duration
+from gitops.spec.findings import Finding, error
+from gitops.spec.model import parse_duration
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
 from gitops.spec.validate import ValidatedSpec, validate_text
 from gitops.spec.yamlsource import parse_yaml
-
-
-@dataclass(frozen=True)
-class Derived:
-    """What a valid spec resolves to, as the plan shows it."""
-
-    backend: str
-    model: str
-    data: str
-    compute: str
-    instance_type: str | None
-    nodes: int
-    gpus_per_node: int | None
-    effective_batch_size: int
-    job_name: str
-    display_name: str
-    model_name: str
-    endpoint: str
-    deploy_instance_type: str | None
-    traffic: str  # how the candidate takes the traffic (at once, or gradually with its bounds)
-    gate: str  # what the gate decides on, and what it waives
-    idle_after: str
-    expire_after: str
-    keep: bool
 
 
 @dataclass
@@ -106,68 +81,6 @@ class Plan:
         }
 
 
-def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: Policy, salt: str = "") -> Derived:
-    from gitops.spec.component import effective_params, model_uri
-
-    kind = kind_of(spec.backend)
-    gpus = naming.gpus_per_node(spec.compute.instance_type) if kind.named_compute else None
-    merged = effective_params(spec, params)
-    if spec.model.path:
-        model = spec.model.path
-    elif not kind.supports(Feature.REGISTRY_MODELS) or spec.model.registry == "local":
-        model = f"{spec.model.registry}/{spec.model.name}:{spec.model.version or spec.model.label or 'latest'}"
-    else:
-        model = model_uri(spec)
-    d = spec.data
-    data = d.dataset and f"{d.dataset} [{d.train_split}/{d.test_split}, first {d.sample_percent:g}%]"
-    return Derived(
-        backend=spec.backend,
-        model=model,
-        data=data or f"{spec.data.train_path} / {spec.data.test_path or '(split from train)'}",
-        compute=spec.compute.cluster or kind.compute_label,
-        instance_type=spec.compute.instance_type,
-        nodes=spec.compute.nodes,
-        gpus_per_node=gpus,
-        effective_batch_size=naming.effective_batch_size(merged, gpus, spec.compute.nodes),
-        job_name=naming.job_name(spec, training_digest),
-        display_name=naming.display_name(spec, merged, gpus),
-        model_name=naming.model_name(spec),
-        endpoint=naming.endpoint_name(spec, salt),
-        deploy_instance_type=spec.deploy.instance_type,
-        traffic=traffic_summary(spec),
-        gate=gate_summary(policy.gate.resolve(spec)),
-        idle_after=spec.lifecycle.idle_after or policy.defaults.idle_after,
-        expire_after=spec.lifecycle.expire_after or policy.defaults.expire_after,
-        keep=spec.lifecycle.keep,
-    )
-
-
-def gate_summary(rules: dict[str, Any]) -> str:
-    """``training metrics and 32 held-out conversations`` or what it waives: ``off (waives all its evidence)``."""
-    if not rules.get("enabled", True):
-        return "off: waives all its evidence (training metrics, held-out conversations)"
-    waived = set(rules.get("waive") or [])
-    parts = [] if "training_metrics" in waived else ["training metrics"]
-    if "held_out" not in waived:
-        parts.append(f"{rules['conversations']} held-out conversations")
-    decides = " and ".join(parts) if parts else "nothing"
-    gone = [label for e, label in (("training_metrics", "training metrics"), ("held_out", "held-out conversations")) if e in waived]
-    return f"decides on {decides}" + (f"; waives {', '.join(gone)}" if gone else "")
-
-
-def traffic_summary(spec: RunSpec) -> str:
-    """``10% → 50% → 100%, each held 10m; rolls back over 5.0% errors or p95 over 90000 ms``."""
-    ramp = spec.deploy.rollout
-    if ramp is None or not ramp.shares:
-        return "100% as soon as the gate passes"
-    bound = ramp.max_p95_latency_ms or spec.deploy.request_timeout_ms
-    least = f", at least {ramp.min_requests} requests each" if ramp.min_requests else ""
-    return (
-        f"{' → '.join(f'{s}%' for s in ramp.steps)}, each held {ramp.hold}{least}; "
-        f"rolls back over {ramp.max_error_rate:.1%} errors or p95 over {bound} ms"
-    )
-
-
 def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any] | None:
     """The normalised spec when valid (so ``true`` vs ``"true"`` is no change, and a default written out or left out is
     the same value: ``instance_count: 1 -> 2``, never ``null -> 2``), else the raw YAML."""
@@ -176,23 +89,6 @@ def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any
         body.setdefault("finetune", {})["params"] = result.params
         return body
     return parse_yaml(text).data if text else None
-
-
-EFFECT_OF_CHANGE = {"retrain": "retrain", "redeploy": "redeploy", "settings": "settings", "unchanged": "none"}
-
-
-def spec_plan(
-    status: str, result: ValidatedSpec, policy: Policy, salt: str = "", prices: PriceSource | None = None, previous: RunRecord | None = None
-) -> SpecPlan:
-    """One spec's part of the plan: what it resolves to, what it costs (budget caps applied), what merging it does."""
-    plan = SpecPlan(status, result.file, valid=result.ok, findings=result.findings, digest=result.digest)
-    if result.ok and result.spec is not None and result.digest:
-        plan.derived = derive(result.spec, result.params, result.training_digest, policy, salt)
-        plan.cost, over = assess(result.valid(), policy, prices or PriceBook(), previous)
-        plan.findings = [*plan.findings, *over]
-        plan.valid = plan.valid and not has_errors(over)
-        plan.effect = "train" if status == "added" else None
-    return plan
 
 
 def effect_of(old: ValidatedSpec | None, new: ValidatedSpec) -> str:
@@ -233,31 +129,35 @@ def build_plan(
         return Plan(base_sha, head_sha, unjudged, policy_findings)
 
     book = prices if prices is not None else PriceBook()
+    texts = {path: blobs[(head_sha, path)] or "" for path in at_head}
+    # the spec check of the CLI's validate and the Functions (no online checks here: a plan reads git, not Azure)
+    checks = check_validated(
+        [(validate_text(texts[path], path, policy), texts[path]) for path in at_head],
+        policy,
+        online_backends=frozenset(),
+        salt=salt,
+        prices=book,
+        previous=previous,
+    )
     plans: list[SpecPlan] = []
-    validated_at_head: dict[str, ValidatedSpec] = {}
-    for path in at_head:
+    for path, check in zip(at_head, checks, strict=True):
         change = changes.get(path)
         status = change.status if change else "unchanged"
-        text = blobs[(head_sha, path)] or ""
-        result = validate_text(text, path, policy)
-        validated_at_head[path] = result
-        before = previous(result.spec.name) if previous is not None and result.spec is not None else None
-        plan = spec_plan(status, result, policy, salt, book, before)
+        result = check.validated
+        plan = SpecPlan(status, path, valid=check.ok, findings=check.findings, digest=result.digest)
+        if result.ok and check.derived is not None:
+            plan.derived, plan.cost = check.derived, check.cost
+            plan.effect = "train" if status == "added" else None
         if change is not None and change.status in ("changed", "renamed"):
             plan.old_path = change.old_path
             old_text = blobs.get((base_sha, change.old_path or path))
             old_result = validate_text(old_text, change.old_path or path, policy) if old_text else None
-            plan.changes = field_changes(_comparable(old_result, old_text), _comparable(result, text))
+            plan.changes = field_changes(_comparable(old_result, old_text), _comparable(result, texts[path]))
             if plan.derived is not None:
                 plan.effect = effect_of(old_result if old_result is not None and old_result.ok else None, result)
         elif plan.derived is not None and status == "unchanged":
             plan.effect = "none"
         plans.append(plan)
-    shared = conflict_findings([(validated_at_head[p], blobs[(head_sha, p)] or "") for p in at_head], salt)
-    for plan in plans:
-        if plan.path in shared:
-            plan.findings = [*plan.findings, *shared[plan.path]]
-            plan.valid = False
     plans += [SpecPlan("removed", c.path, effect="remove") for c in changes.values() if c.status == "removed"]
     order = {"added": 0, "changed": 1, "renamed": 2, "removed": 3, "unchanged": 4}
     plans.sort(key=lambda p: (order[p.status], p.path))

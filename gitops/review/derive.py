@@ -1,0 +1,101 @@
+"""What a valid spec resolves to, as the plan and the spec check show it (model, data, compute, GPUs, effective batch
+size, job, endpoint, traffic, gate, TTL), and what a change between two versions of a spec takes once merged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gitops.spec import naming
+from gitops.spec.capabilities import Feature, kind_of
+from gitops.spec.model import RunSpec
+from gitops.spec.policy import Policy
+
+# A change between two versions of a spec (Digests.change_to) and what merging it takes.
+EFFECT_OF_CHANGE = {"retrain": "retrain", "redeploy": "redeploy", "settings": "settings", "unchanged": "none"}
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What a valid spec resolves to, as the plan shows it."""
+
+    backend: str
+    model: str
+    data: str
+    compute: str
+    instance_type: str | None
+    nodes: int
+    gpus_per_node: int | None
+    effective_batch_size: int
+    job_name: str
+    display_name: str
+    model_name: str
+    endpoint: str
+    deploy_instance_type: str | None
+    traffic: str  # how the candidate takes the traffic (at once, or gradually with its bounds)
+    gate: str  # what the gate decides on, and what it waives
+    idle_after: str
+    expire_after: str
+    keep: bool
+
+
+def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: Policy, salt: str = "") -> Derived:
+    from gitops.spec.component import effective_params, model_uri
+
+    kind = kind_of(spec.backend)
+    gpus = naming.gpus_per_node(spec.compute.instance_type) if kind.named_compute else None
+    merged = effective_params(spec, params)
+    if spec.model.path:
+        model = spec.model.path
+    elif not kind.supports(Feature.REGISTRY_MODELS) or spec.model.registry == "local":
+        model = f"{spec.model.registry}/{spec.model.name}:{spec.model.version or spec.model.label or 'latest'}"
+    else:
+        model = model_uri(spec)
+    d = spec.data
+    data = d.dataset and f"{d.dataset} [{d.train_split}/{d.test_split}, first {d.sample_percent:g}%]"
+    return Derived(
+        backend=spec.backend,
+        model=model,
+        data=data or f"{spec.data.train_path} / {spec.data.test_path or '(split from train)'}",
+        compute=spec.compute.cluster or kind.compute_label,
+        instance_type=spec.compute.instance_type,
+        nodes=spec.compute.nodes,
+        gpus_per_node=gpus,
+        effective_batch_size=naming.effective_batch_size(merged, gpus, spec.compute.nodes),
+        job_name=naming.job_name(spec, training_digest),
+        display_name=naming.display_name(spec, merged, gpus),
+        model_name=naming.model_name(spec),
+        endpoint=naming.endpoint_name(spec, salt),
+        deploy_instance_type=spec.deploy.instance_type,
+        traffic=traffic_summary(spec),
+        gate=gate_summary(policy.gate.resolve(spec)),
+        idle_after=spec.lifecycle.idle_after or policy.defaults.idle_after,
+        expire_after=spec.lifecycle.expire_after or policy.defaults.expire_after,
+        keep=spec.lifecycle.keep,
+    )
+
+
+def gate_summary(rules: dict[str, Any]) -> str:
+    """``training metrics and 32 held-out conversations`` or what it waives: ``off (waives all its evidence)``."""
+    if not rules.get("enabled", True):
+        return "off: waives all its evidence (training metrics, held-out conversations)"
+    waived = set(rules.get("waive") or [])
+    parts = [] if "training_metrics" in waived else ["training metrics"]
+    if "held_out" not in waived:
+        parts.append(f"{rules['conversations']} held-out conversations")
+    decides = " and ".join(parts) if parts else "nothing"
+    gone = [label for e, label in (("training_metrics", "training metrics"), ("held_out", "held-out conversations")) if e in waived]
+    return f"decides on {decides}" + (f"; waives {', '.join(gone)}" if gone else "")
+
+
+def traffic_summary(spec: RunSpec) -> str:
+    """``10% → 50% → 100%, each held 10m; rolls back over 5.0% errors or p95 over 90000 ms``."""
+    ramp = spec.deploy.rollout
+    if ramp is None or not ramp.shares:
+        return "100% as soon as the gate passes"
+    bound = ramp.max_p95_latency_ms or spec.deploy.request_timeout_ms
+    least = f", at least {ramp.min_requests} requests each" if ramp.min_requests else ""
+    return (
+        f"{' → '.join(f'{s}%' for s in ramp.steps)}, each held {ramp.hold}{least}; "
+        f"rolls back over {ramp.max_error_rate:.1%} errors or p95 over {bound} ms"
+    )
