@@ -61,14 +61,16 @@ def run(
                 break
             if time.monotonic() > deadline:
                 raise GitopsError(f"run '{record.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
-            if record.cursor is not None:  # the rollout's steps, taken here, in this process
-                status.update(
-                    f"rollout: {record.cursor.step}"
-                    + (f" ({record.cursor.last})" if record.cursor.last else "")
-                    + f" · {human(time.monotonic() - started)}"
-                )
-                lifecycle.advance(record.run)
-                time.sleep(max(0.0, min(record.cursor.not_before - time.time(), 1.0)))
+            if record.cursor is not None:  # the rollout's steps, taken here by the driver, as reconcile takes them
+
+                def show(r: Any) -> None:  # before each step: where the rollout stands, and this command's deadline
+                    if time.monotonic() > deadline:
+                        raise GitopsError(f"run '{r.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
+                    if r.cursor is not None:
+                        where = f"rollout: {r.cursor.step}" + (f" ({r.cursor.last})" if r.cursor.last else "")
+                        status.update(f"{where} · {human(time.monotonic() - started)}")
+
+                record = lifecycle.settle(record.run, timeout_s=timeout, on_record=show)
                 continue
             job = backend.get_job(record.job_name)
             if job is not None:
@@ -481,9 +483,9 @@ def reconcile(
     ),
 ) -> None:
     """Continue runs whose job event never came, and take rollout steps that are due."""
-    from gitops.cli.watch_cmds import restore_one
     from gitops.lifecycle.reconcile import SKIPPED
     from gitops.lifecycle.wiring import local_lifecycle
+    from gitops.watch.scan import restore_run
 
     lifecycle = local_lifecycle()
     decisions = lifecycle.reconcile(name)
@@ -491,7 +493,8 @@ def reconcile(
     for d in decisions:
         print(f"{d.run}: {d.action} - {d.reason}", file=output.err() if d.action == SKIPPED else sys.stdout)
     got = lifecycle.ledger.get(name) if name and not skipped else None
-    restored = restore_one(lifecycle, got[0]) if got else []
+    backend = lifecycle.backend_for(got[0].backend) if got else None
+    restored = restore_run(lifecycle.ledger, backend, got[0], time.time(), repo=lifecycle.repo) if got and backend else []
     for line in restored:
         print(line)
     if not decisions and not restored:

@@ -7,7 +7,6 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -68,14 +67,3 @@ def watch(
         sys.stdout.write(render_text(result.findings, result.specs, result.runs))
     if any(f.severity == "error" for f in result.findings) and not (fix and yes):
         raise typer.Exit(1)
-
-
-def restore_one(lifecycle: Any, record: Any) -> list[str]:
-    """``gitops reconcile NAME``'s drift half: the run's endpoint back to what its record declares; an endpoint that is
-    gone moves the run to retired (a later merge of its spec deploys it anew)."""
-    from gitops.watch.scan import restore, retire_if_gone
-
-    name, now = record.run, time.time()
-    backend = lifecycle.backend_for(record.backend)
-    retired = retire_if_gone(lifecycle.ledger, name, backend, now)
-    return [retired] if retired else restore(record, backend, now, apply=True, repo=lifecycle.repo)

@@ -193,14 +193,23 @@ def drive_here(lc: Parts, run: str) -> Decision:
     return decision
 
 
-def settle(lc: Parts, run: str, sleep: Callable[[float], None] = time.sleep, timeout_s: float = 3 * 3600) -> RunRecord:
-    """Drive one run in this process until no step is pending (the CLI; tests with a virtual clock's sleep)."""
+def settle(
+    lc: Parts,
+    run: str,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout_s: float = 3 * 3600,
+    on_record: Callable[[RunRecord], None] | None = None,
+) -> RunRecord:
+    """Drive one run in this process until no step is pending (the CLI; tests with a virtual clock's sleep);
+    ``on_record`` sees the record before each step (the CLI shows where the rollout stands)."""
     deadline = lc.clock() + timeout_s
     while True:
         got = lc.ledger.get(run)
         if got is None:
             raise GitopsError(f"no run named '{run}' in the ledger")
         record = got[0]
+        if on_record is not None:
+            on_record(record)
         if record.cursor is None or record.cursor.plan == "hold":  # ended, or waiting for a person
             return record
         now = lc.clock()

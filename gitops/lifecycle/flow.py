@@ -95,8 +95,14 @@ class Lifecycle(Parts):
     def advance(self, run: str) -> Decision:
         return driver.advance(self, run)
 
-    def settle(self, run: str, sleep: Callable[[float], None] = time.sleep, timeout_s: float = 3 * 3600) -> RunRecord:
-        return driver.settle(self, run, sleep, timeout_s)
+    def settle(
+        self,
+        run: str,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout_s: float = 3 * 3600,
+        on_record: Callable[[RunRecord], None] | None = None,
+    ) -> RunRecord:
+        return driver.settle(self, run, sleep, timeout_s, on_record)
 
     def reconcile(self, only: str | None = None) -> list[Decision]:
         return reconcile.reconcile(self, only)

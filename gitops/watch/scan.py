@@ -370,3 +370,10 @@ def retire_if_gone(ledger: Ledger, run: str, backend: Backend, now: float) -> st
         ),
     )
     return f"{run}: endpoint {endpoint} is gone: the run is recorded retired"
+
+
+def restore_run(ledger: Ledger, backend: Backend, record: RunRecord, now: float, *, repo: str) -> list[str]:
+    """``gitops reconcile NAME``'s drift half: the run's endpoint back to what its record declares; an endpoint that is
+    gone moves the run to retired (a later merge of its spec deploys it anew)."""
+    retired = retire_if_gone(ledger, record.run, backend, now)
+    return [retired] if retired else restore(record, backend, now, apply=True, repo=repo)
