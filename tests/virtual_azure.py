@@ -14,7 +14,7 @@ from typing import Any
 from gitops.ledger.local import LocalLedger
 from gitops.lifecycle.flow import Decision, Lifecycle
 from gitops.lifecycle.queue import MemoryQueue
-from gitops.spec.validate import ValidatedSpec, validate_text
+from gitops.spec.validate import SpecValidation, validate_text
 from tests.conftest import REFERENCE_ON_ASSETS
 from tests.fakes.azureml_api import FakeAzureML, azure_backend_for, intercept
 from tests.fakes.workspace_mlflow import WorkspaceMlflow
@@ -48,7 +48,7 @@ class World:
     lifecycle: Lifecycle
     invocations: list[tuple[Decision, int, float]] = field(default_factory=list)  # decision, HTTP calls, virtual seconds
 
-    def spec(self, lr: str = "5.0e-6") -> ValidatedSpec:
+    def spec(self, lr: str = "5.0e-6") -> SpecValidation:
         result = validate_text(SPEC.replace("learning_rate: 5.0e-6", f"learning_rate: {lr}"), f"runs/{RUN}.yaml")
         assert result.ok, result.findings
         return result

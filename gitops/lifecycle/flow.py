@@ -33,7 +33,7 @@ from gitops.lifecycle.parts import CLAIM_LEASE_S, STEP_BUDGET_S, Decision, Parts
 from gitops.lifecycle.queue import StepQueue
 from gitops.report.metrics import MetricsReader
 from gitops.spec.policy import Policy
-from gitops.spec.validate import ValidatedSpec, ValidSpec
+from gitops.spec.validate import SpecValidation, ValidSpec
 
 __all__ = ["Decision", "Lifecycle"]
 
@@ -71,7 +71,7 @@ class Lifecycle(Parts):
 
     # -- versions of a run
     def submit(
-        self, checked: ValidatedSpec | ValidSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None
+        self, checked: SpecValidation | ValidSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None
     ) -> RunRecord:
         return versions.submit(self, checked, commit, pr, policy)
 

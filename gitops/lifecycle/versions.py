@@ -21,7 +21,7 @@ from gitops.spec.capabilities import ensure_supported
 from gitops.spec.findings import error
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
-from gitops.spec.validate import ValidatedSpec, ValidSpec
+from gitops.spec.validate import SpecValidation, ValidSpec
 
 MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
 
@@ -75,14 +75,14 @@ def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def submit(
-    lc: Parts, checked: ValidatedSpec | ValidSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None
+    lc: Parts, checked: SpecValidation | ValidSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None
 ) -> RunRecord:
     """Act on a version of a spec as far as it changed, as Terraform tells "replace" from "update in place": a
     change to the training sections starts a job; one to the deployment sections deploys the model already
     trained again; one to the settings only is recorded; the same version again changes nothing. ``policy``:
     the repo's, whose rollout deadlines the run keeps (the spec's own ``deploy.timeouts`` win). A spec with
     errors is refused here (``SpecError``); past this line it is complete."""
-    validated = checked.valid() if isinstance(checked, ValidatedSpec) else checked
+    validated = checked.valid() if isinstance(checked, SpecValidation) else checked
     spec = validated.spec
     policy = policy or lc.policy
     try:

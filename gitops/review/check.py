@@ -23,7 +23,7 @@ from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED, not_hosted
 from gitops.spec.findings import Finding, error, has_errors, note
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
-from gitops.spec.validate import ValidatedSpec, ValidSpec, validate_text
+from gitops.spec.validate import SpecValidation, ValidSpec, validate_text
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class SpecText:
 @dataclass
 class SpecCheck:
     path: str
-    validated: ValidatedSpec
+    validated: SpecValidation
     online: list[Finding] = field(default_factory=list)
     online_checked: bool = False  # False for a backend without online checks, or a spec that failed offline
     derived: Derived | None = None  # model, data, compute, GPUs, effective batch size, endpoint, TTL
@@ -91,11 +91,14 @@ def online_findings(valid: ValidSpec, backend: Backend) -> list[Finding]:
     """The backend's verdict on a spec (model, retirement, compute, SKUs), placed on the spec's lines as the offline
     findings are."""
     spec = valid.spec
-    try:
+    try:  # which call failed says which field the finding is on: never the message's words
         model = backend.resolve_model(spec)
+    except GitopsError as exc:
+        return valid.locate([error("model", exc.headline, exc.hint, source="online")])
+    try:
         found = [*model.findings, *backend.check_compute(spec, model)]
     except GitopsError as exc:
-        found = [error("model" if "model" in exc.headline else "compute", exc.headline, exc.hint)]
+        found = [*model.findings, error("compute", exc.headline, exc.hint)]
     return valid.locate([replace(f, source="online") for f in found])
 
 
@@ -115,7 +118,7 @@ def check_specs(
 
 
 def check_validated(
-    specs: list[tuple[ValidatedSpec, str]],
+    specs: list[tuple[SpecValidation, str]],
     policy: Policy,
     backend_for: Callable[[str], Backend] | None = None,
     online_backends: frozenset[str] = ONLINE_CHECKED,

@@ -17,7 +17,7 @@ from gitops.spec.diff import FieldChange, field_changes
 from gitops.spec.findings import Finding, error
 from gitops.spec.model import parse_duration
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
-from gitops.spec.validate import ValidatedSpec, validate_text
+from gitops.spec.validate import SpecValidation, validate_text
 from gitops.spec.yamlsource import parse_yaml
 
 
@@ -81,7 +81,7 @@ class Plan:
         }
 
 
-def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any] | None:
+def _comparable(result: SpecValidation | None, text: str | None) -> dict[str, Any] | None:
     """The normalised spec when valid (so ``true`` vs ``"true"`` is no change, and a default written out or left out is
     the same value: ``instance_count: 1 -> 2``, never ``null -> 2``), else the raw YAML."""
     if result is not None and result.spec is not None:
@@ -91,7 +91,7 @@ def _comparable(result: ValidatedSpec | None, text: str | None) -> dict[str, Any
     return parse_yaml(text).data if text else None
 
 
-def effect_of(old: ValidatedSpec | None, new: ValidatedSpec) -> str:
+def effect_of(old: SpecValidation | None, new: SpecValidation) -> str:
     """What a changed spec takes once merged; a base version that did not validate counts as a new training."""
     if old is None or old.digests is None or new.digests is None:
         return "retrain"

@@ -7,14 +7,14 @@ from collections import defaultdict
 
 from gitops.spec import naming
 from gitops.spec.findings import Finding, error
-from gitops.spec.validate import ValidatedSpec
+from gitops.spec.validate import SpecValidation
 from gitops.spec.yamlsource import parse_yaml
 
 # What may not be shared, the spec field that sets it, and how the derived value is named in the message.
 SHARED = (("deploy.endpoint", "endpoint"), ("register.name", "registered model name"))
 
 
-def conflict_findings(specs: list[tuple[ValidatedSpec, str]], salt: str = "") -> dict[str, list[Finding]]:
+def conflict_findings(specs: list[tuple[SpecValidation, str]], salt: str = "") -> dict[str, list[Finding]]:
     """Findings per spec file, for ``(validated spec, its text)`` pairs; valid specs only are compared."""
     out: dict[str, list[Finding]] = defaultdict(list)
     for field, what in SHARED:

@@ -1,6 +1,6 @@
 """Two-pass validation of run specs: strict schema (with component params), then repo policy.
 
-``validate_text`` never raises on bad input: it returns a ``ValidatedSpec`` whose findings say what is
+``validate_text`` never raises on bad input: it returns a ``SpecValidation`` whose findings say what is
 wrong, each with file, line and field path. ``load_spec`` is the raising variant for code that needs a
 valid spec.
 """
@@ -8,6 +8,7 @@ valid spec.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,19 @@ from gitops.spec.model import FinetuneSpec, RunSpec
 from gitops.spec.parse import findings_from
 from gitops.spec.policy import Policy, check_policy
 from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml, read_text_bounded, unreadable_reason
+
+
+@lru_cache(maxsize=64)
+def _document(source: str, file: str) -> YamlDocument:
+    """A spec's text parsed once for placing findings on its lines (a spec is checked, then submitted, then located
+    again: the same text is not parsed each time)."""
+    return parse_yaml(source, file)
+
+
+def _placed(findings: list[Finding], file: str, source: str | None) -> list[Finding]:
+    """Findings made after validation placed on the spec's file and lines (line 1 when its text is not kept)."""
+    doc = _document(source, file) if source is not None else None
+    return [f if f.file else doc.locate([f])[0] if doc is not None else f.located(file, f.line or 1) for f in findings]
 
 
 @dataclass(frozen=True)
@@ -47,14 +61,13 @@ class ValidSpec:
 
     def locate(self, findings: list[Finding]) -> list[Finding]:
         """Findings made later (online, at submit) placed on this spec's file and lines."""
-        doc = parse_yaml(self.source, self.file) if self.source is not None else None
-        return [f if f.file else doc.locate([f])[0] if doc is not None else f.located(self.file, f.line or 1) for f in findings]
+        return _placed(findings, self.file, self.source)
 
 
 @dataclass
-class ValidatedSpec:
-    """A spec after both passes: every finding, and ``valid()`` the complete ``ValidSpec`` when there is no error
-    (``spec`` is None when the schema pass failed)."""
+class SpecValidation:
+    """What validating a spec found: every finding, the parsed spec when the schema pass succeeded, and ``valid()``,
+    the complete ``ValidSpec``, when there is no error. A ``SpecValidation`` may be invalid; a ``ValidSpec`` never is."""
 
     file: str
     spec: RunSpec | None
@@ -71,8 +84,7 @@ class ValidatedSpec:
 
     def locate(self, findings: list[Finding]) -> list[Finding]:
         """Findings made later (online, at submit) placed on this spec's file and lines."""
-        doc = parse_yaml(self.source, self.file) if self.source is not None else None
-        return [f if f.file else doc.locate([f])[0] if doc is not None else f.located(self.file, f.line or 1) for f in findings]
+        return _placed(findings, self.file, self.source)
 
     @property
     def ok(self) -> bool:
@@ -91,11 +103,11 @@ class ValidatedSpec:
         return ValidSpec(self.file, self.spec, dict(self.params), self.digests, tuple(self.findings), self.source)
 
 
-def validate_text(text: str, file: str, policy: Policy | None = None) -> ValidatedSpec:
+def validate_text(text: str, file: str, policy: Policy | None = None) -> SpecValidation:
     """Both passes over one spec's text; every problem in the file is reported at once."""
     doc = parse_yaml(text, file)
     if doc.data is None:
-        return ValidatedSpec(file, None, findings=doc.findings)
+        return SpecValidation(file, None, findings=doc.findings)
     findings = list(doc.findings)
     spec: RunSpec | None = None
     try:
@@ -112,7 +124,7 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
         # The policy pass too, over what of the spec is valid, so a cap violation shows with the typos, not after.
         findings += _policy_of_the_rest(doc, policy, params)
         findings.sort(key=lambda f: f.line or 0)
-        return ValidatedSpec(file, None, params, findings)
+        return SpecValidation(file, None, params, findings)
     findings.sort(key=lambda f: f.line or 0)
     stem = Path(file).stem
     if Path(file).parent.name == "runs" and stem != spec.name:
@@ -129,7 +141,7 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> Validat
     # What the gate will decide on: the repo's gate defaults apply whether or not a policy file was read.
     findings += doc.locate(evidence_findings(spec, params, (policy or Policy()).gate.resolve(spec)))
     both = naming.digests(spec, params)
-    return ValidatedSpec(file, spec, params, findings, both.spec, both, text)
+    return SpecValidation(file, spec, params, findings, both.spec, both, text)
 
 
 def _without(data: Any, loc: tuple[Any, ...]) -> bool:
@@ -176,18 +188,18 @@ def _policy_of_the_rest(doc: YamlDocument, policy: Policy | None, params: dict[s
     return []
 
 
-def validate_file(path: str | Path, policy: Policy | None = None) -> ValidatedSpec:
+def validate_file(path: str | Path, policy: Policy | None = None) -> SpecValidation:
     path = Path(path)
     try:
         text = read_text_bounded(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         reason = unreadable_reason(exc)
         problem = error("", f"cannot read the file: {reason}", "a run spec is a UTF-8 YAML file of a few KiB")
-        return ValidatedSpec(str(path), None, findings=[problem.located(str(path), 1)])
+        return SpecValidation(str(path), None, findings=[problem.located(str(path), 1)])
     return validate_text(text, str(path), policy)
 
 
-def load_spec(path: str | Path, policy: Policy | None = None) -> ValidatedSpec:
+def load_spec(path: str | Path, policy: Policy | None = None) -> SpecValidation:
     """Validate and raise ``SpecError`` on any error; warnings stay in ``findings``."""
     result = validate_file(path, policy)
     result.require()

@@ -23,7 +23,7 @@ from gitops.events import build_event
 from gitops.ledger.local import LocalLedger
 from gitops.lifecycle.flow import Lifecycle
 from gitops.spec.policy import Policy
-from gitops.spec.validate import ValidatedSpec, validate_text
+from gitops.spec.validate import SpecValidation, validate_text
 from pipelines.synth import make_rows, write_dataset
 
 pytestmark = pytest.mark.slow
@@ -74,12 +74,12 @@ class Driver:
         """Where the gate reads training metrics: the backend's MLflow store (a workspace-shaped one for Azure)."""
         raise NotImplementedError
 
-    def worse_spec(self, variant: int = 0, gate: str = "") -> ValidatedSpec:
+    def worse_spec(self, variant: int = 0, gate: str = "") -> SpecValidation:
         """A version whose model is worse than the one serving, with the gate on (``variant``: another such version;
         ``gate``: more of the gate's settings)."""
         raise NotImplementedError
 
-    def better_spec(self) -> ValidatedSpec:
+    def better_spec(self) -> SpecValidation:
         """A version whose model is as good as a sound fine-tune makes it, with the gate on."""
         raise NotImplementedError
 
@@ -96,7 +96,7 @@ class Driver:
         gate: str = "{enabled: false}",
         rollout: str = "null",
         train: str | Path | None = None,
-    ) -> ValidatedSpec:
+    ) -> SpecValidation:
         """The suite's spec. The gate is off unless a scenario is about it: the others are about provisioning and
         traffic, and a tiny model trained for a few steps is not reliably better than the one before (``train``:
         another training split, for the local backend)."""
@@ -221,13 +221,13 @@ class LocalDriver(Driver):
 
         return MlflowMetricsReader(self.backend.ws.tracking_uri)  # type: ignore[attr-defined]  # a LocalBackend
 
-    def worse_spec(self, variant: int = 0, gate: str = "") -> ValidatedSpec:
+    def worse_spec(self, variant: int = 0, gate: str = "") -> SpecValidation:
         # A real fine-tune made worse by its data: it learns one off-topic answer to every question, so it replies
         # (the smoke test passes) and scores worse on the held-out split every time. A learning rate far too high
         # made it worse too, but its replies were whatever a diverged model emits, sometimes nothing at all.
         return self.spec(lr="3.0e-3", steps=30, gate="{conversations: 8" + gate + "}", train=self.noise[variant])
 
-    def better_spec(self) -> ValidatedSpec:
+    def better_spec(self) -> SpecValidation:
         return self.spec(lr="3.0e-3", steps=40, gate="{conversations: 8}")
 
 
@@ -268,11 +268,11 @@ class AzureDriver(Driver):
         question = str((body.get("input_data") or {}).get("input_string", [{}])[-1].get("content", ""))
         return 200, [{"0": f"{question.rstrip('?')} is why it matters, because life on Earth depends on it."}]
 
-    def worse_spec(self, variant: int = 0, gate: str = "") -> ValidatedSpec:
+    def worse_spec(self, variant: int = 0, gate: str = "") -> SpecValidation:
         self.quality = "bad"
         return self.spec(lr=("9.0e-3", "8.0e-3")[variant], steps=30, gate="{conversations: 8" + gate + "}")
 
-    def better_spec(self) -> ValidatedSpec:
+    def better_spec(self) -> SpecValidation:
         self.quality = "good"
         return self.spec(lr="4.0e-3", steps=40, gate="{conversations: 8}")
 
@@ -411,7 +411,7 @@ def test_a_deployment_change_deploys_the_trained_model_again_without_a_new_job(d
 
 def _drive_on_a_virtual_clock(
     driver: Driver,
-    spec: ValidatedSpec,
+    spec: SpecValidation,
     on_decision: Callable[[Any], None] = lambda decision: None,
     provisioning_s: float = 0.0,
     after_submit: Callable[[Lifecycle, Any], None] = lambda lifecycle, record: None,

@@ -24,7 +24,7 @@ from gitops.ledger.local import LocalLedger
 from gitops.ledger.model import Ledger
 from gitops.lifecycle.flow import Lifecycle
 from gitops.report.metrics import MlflowMetricsReader
-from gitops.spec.validate import ValidatedSpec, validate_text
+from gitops.spec.validate import SpecValidation, validate_text
 from pipelines.synth import write_dataset
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ class World:
             reader_for=lambda name: MlflowMetricsReader(self.backend.ws.tracking_uri),
         )
 
-    def spec(self, steps: int = 40, lr: str = "3.0e-3", latency: int = 60000, supersede: bool = False) -> ValidatedSpec:
+    def spec(self, steps: int = 40, lr: str = "3.0e-3", latency: int = 60000, supersede: bool = False) -> SpecValidation:
         text = textwrap.dedent(
             SPEC.format(
                 train=self.data["train_sft"],

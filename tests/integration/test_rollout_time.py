@@ -17,7 +17,7 @@ import pytest
 from gitops.ledger.transitions import Asker, RunStatus
 from gitops.lifecycle.flow import Decision, Lifecycle
 from gitops.lifecycle.parts import CLAIM_LEASE_S
-from gitops.spec.validate import ValidatedSpec, validate_text
+from gitops.spec.validate import SpecValidation, validate_text
 from tests.virtual_azure import MAX_CALLS_PER_INVOCATION, RUN, SPEC, Killed, VirtualClock, World, virtual_world
 
 
@@ -462,7 +462,7 @@ def test_a_rollback_of_a_live_run_whose_previous_deployment_is_gone_deploys_the_
 RAMP = "request_timeout_ms: 90000\n  rollout: {steps: [10, 50, 100], hold: 10m}"
 
 
-def _ramped(world: World, lr: str, rollout: str = RAMP) -> ValidatedSpec:
+def _ramped(world: World, lr: str, rollout: str = RAMP) -> SpecValidation:
     result = validate_text(
         SPEC.replace("learning_rate: 5.0e-6", f"learning_rate: {lr}").replace("request_timeout_ms: 90000", rollout), f"runs/{RUN}.yaml"
     )

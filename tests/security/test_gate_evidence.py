@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gitops.spec.validate import ValidatedSpec, validate_text
+from gitops.spec.validate import SpecValidation, validate_text
 from tests.virtual_azure import RUN, SPEC, World, virtual_world
 
 GARBAGE = "zzz qqq xxx vvv"
@@ -34,7 +34,7 @@ def spec_text(test_split: str | None = TEST_SPLIT, gate: str = "", lr: str = "6.
     return text
 
 
-def validated(text: str) -> ValidatedSpec:
+def validated(text: str) -> SpecValidation:
     result = validate_text(text, f"runs/{RUN}.yaml")
     assert result.ok, [f.format() for f in result.findings if f.is_error]
     return result

@@ -6,13 +6,13 @@ import pytest
 
 from gitops.ledger.model import RunRecord, parse_record
 from gitops.spec import naming
-from gitops.spec.validate import ValidatedSpec, validate_text
+from gitops.spec.validate import SpecValidation, validate_text
 from tests.conftest import REPO_ROOT
 
 REFERENCE = (REPO_ROOT / "runs" / "phi4-ultrachat.yaml").read_text()
 
 
-def validated(text: str = REFERENCE) -> ValidatedSpec:
+def validated(text: str = REFERENCE) -> SpecValidation:
     result = validate_text(text, "runs/phi4-ultrachat.yaml")
     assert result.ok and result.digests is not None, result.findings
     return result
