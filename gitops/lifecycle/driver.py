@@ -18,7 +18,7 @@ from gitops.ledger.model import Cursor, RunRecord, update, with_fields
 from gitops.ledger.transitions import Asker
 from gitops.lifecycle import steps
 from gitops.lifecycle.moves import ENDED, RELEASED, failed, held, next_step, timeout
-from gitops.lifecycle.parts import Decision, Parts
+from gitops.lifecycle.parts import Action, Decision, Parts
 from gitops.lifecycle.versions import start_queued
 from gitops.util.durations import human
 
@@ -55,7 +55,7 @@ def advance(lc: Parts, run: str) -> Decision:
     except NotFoundError:
         record, why = None, [f"no run named '{run}' in the ledger"]
     if record is None:
-        return Decision("", run, "idle", why[0] if why else "nothing to do")
+        return Decision("", run, Action.IDLE, why[0] if why else "nothing to do")
     try:
         return _walk(lc, record, token)
     except Exception:  # a bug, or the ledger unreachable: free the run for the retry (a dead process keeps it until the lease ends)
@@ -71,23 +71,23 @@ def _walk(lc: Parts, record: RunRecord, token: str) -> Decision:
         outcome = _take_step(lc, record, record.cursor)
         next_record = _apply(lc, record, outcome, token)
         if next_record is None:
-            return Decision("", run, "idle", "the claim was lost to another process")
+            return Decision("", run, Action.IDLE, "the claim was lost to another process")
         record = next_record
         if record.cursor is None:
             _finished(lc, record)
             return Decision("", run, record.status, outcome.note)
         if outcome.kind == "wait":
             lc.schedule(record, lc.clock())
-            return Decision("", run, "waiting", f"{record.cursor.step}: {outcome.note}")
+            return Decision("", run, Action.WAITING, f"{record.cursor.step}: {outcome.note}")
         if outcome.kind == "again" and lc.queue is not None:  # one slice of a long step per queued invocation
             record = _release(lc, record, token) or record
             lc.schedule(record, lc.clock())
-            return Decision("", run, "continues", f"{record.cursor.step if record.cursor else '-'}: {outcome.note}")
+            return Decision("", run, Action.CONTINUES, f"{record.cursor.step if record.cursor else '-'}: {outcome.note}")
         if time.monotonic() - started > lc.step_budget_s:
             break
     record = _release(lc, record, token) or record  # the rest in a new invocation, at once
     lc.schedule(record, lc.clock())
-    return Decision("", run, "continues", f"next: {record.cursor.step if record.cursor else '-'}")
+    return Decision("", run, Action.CONTINUES, f"next: {record.cursor.step if record.cursor else '-'}")
 
 
 def _take_step(lc: Parts, record: RunRecord, cursor: Cursor) -> steps.Outcome:
@@ -187,7 +187,7 @@ def drive_here(lc: Parts, run: str) -> Decision:
     """No queue to hand the rest to (the CLI): take the run's steps here until one waits or the run ends."""
     decision = advance(lc, run)
     for _ in range(MAX_ADVANCES_HERE):
-        if decision.action != "continues":
+        if decision.action != Action.CONTINUES:
             break
         decision = advance(lc, run)
     return decision

@@ -12,7 +12,7 @@ from gitops.events import EventFormatError, JobEvent, NotARunEvent, parse_each
 from gitops.ledger.model import RunRecord, update
 from gitops.ledger.transitions import AWAITING_JOB
 from gitops.lifecycle.moves import with_cursor
-from gitops.lifecycle.parts import Decision, Parts
+from gitops.lifecycle.parts import Action, Decision, Parts
 from gitops.ownership import same_repository
 from gitops.spec import naming
 from gitops.spec.capabilities import JOB_RUN_TYPES
@@ -26,13 +26,13 @@ def on_job_event(lc: Parts, body: Any) -> list[Decision]:
         events = parse_each(body)
     except EventFormatError as exc:
         log.warning("ignored a malformed body: %s", exc)
-        return [Decision("", None, "ignored", f"malformed: {exc}")]
+        return [Decision("", None, Action.IGNORED, f"malformed: {exc}")]
     decisions = []
     for event in events:
         if isinstance(event, EventFormatError):  # this one is unreadable or not about a run; the others go on
             reason = str(event) if isinstance(event, NotARunEvent) else f"malformed: {event}"
             log.info("ignored an event: %s", reason)
-            decisions.append(Decision("", None, "ignored", reason))
+            decisions.append(Decision("", None, Action.IGNORED, reason))
             continue
         decision = _one_event(lc, event)
         if event.id:
@@ -67,11 +67,11 @@ def _one_event(lc: Parts, event: JobEvent) -> Decision:
         return _ignore(event, run, f"not a run of this repository (no run named '{run}' in the ledger)")
     record = current[0]
     if record.queued is not None and record.queued.job_name == event.run_id:
-        return Decision(event.id, run, "recorded", "the queued version's job: checked when the rollout in progress ends")
+        return Decision(event.id, run, Action.RECORDED, "the queued version's job: checked when the rollout in progress ends")
     if record.job_name != event.run_id:
         return _ignore(event, run, f"job {event.run_id} is not the run's current job {record.job_name}")
     if event.id and event.id in record.processed_events:
-        return Decision(event.id, run, "duplicate", "event already processed")
+        return Decision(event.id, run, Action.DUPLICATE, "event already processed")
     if event.outcome is None:
         return _ignore(event, run, f"status {event.run_status} needs no action")
     return start(lc, run, f"job event: {event.outcome}", event.id)
@@ -79,7 +79,7 @@ def _one_event(lc: Parts, event: JobEvent) -> Decision:
 
 def _ignore(event: JobEvent, run: str | None, reason: str) -> Decision:
     log.info("ignored event %s (%s): %s", event.id, event.short_type, reason)
-    return Decision(event.id, run, "ignored", reason)
+    return Decision(event.id, run, Action.IGNORED, reason)
 
 
 def start(lc: Parts, run: str, why: str, event_id: str = "") -> Decision:
@@ -97,6 +97,6 @@ def start(lc: Parts, run: str, why: str, event_id: str = "") -> Decision:
     except ConflictError:
         started = None
     if started is None:
-        return Decision(event_id, run, "duplicate", "already handled by another delivery")
+        return Decision(event_id, run, Action.DUPLICATE, "already handled by another delivery")
     lc.schedule(started, now)
-    return Decision(event_id, run, "scheduled", f"{why}: the job is checked next")
+    return Decision(event_id, run, Action.SCHEDULED, f"{why}: the job is checked next")

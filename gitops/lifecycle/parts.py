@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gitops.backends.base import Backend
 from gitops.ledger.model import Ledger, RunRecord
+from gitops.ledger.transitions import RunStatus
 from gitops.lifecycle.queue import StepMessage, StepQueue
 from gitops.report.metrics import MetricsReader
 from gitops.spec.policy import Policy
@@ -24,11 +26,27 @@ CLAIM_LEASE_S = 300.0
 STEP_BUDGET_S = 20.0
 
 
+class Action(StrEnum):
+    """What an entry point did with a run (a Decision's ``action`` when the run did not end a rollout)."""
+
+    IGNORED = "ignored"  # the event is not about a run of ours, or needs nothing
+    RECORDED = "recorded"  # noted for later (the queued version's job)
+    SCHEDULED = "scheduled"  # a cursor put on the run, a step message sent
+    DUPLICATE = "duplicate"  # already handled
+    WAITING = "waiting"  # a step waits (for Azure, a hold, a person)
+    CONTINUES = "continues"  # the invocation's budget is spent: the rest follows in a new one
+    IDLE = "idle"  # nothing was due, or another process holds the run
+    RESTARTED = "restarted"  # a dead endpoint server started again
+    SKIPPED = "skipped"  # reconcile could not read or act on the record: named, and the others went on
+
+
 @dataclass(frozen=True)
 class Decision:
+    """What one entry point did: an ``Action``, or the status a run's rollout ended in (live, rolled_back, ...)."""
+
     event_id: str
     run: str | None
-    action: str  # ignored | recorded | scheduled | duplicate | waiting | continues | idle | live | rolled_back | failed ...
+    action: Action | RunStatus
     reason: str
 
 

@@ -15,11 +15,11 @@ from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
 from gitops.lifecycle.driver import drive_here
 from gitops.lifecycle.job_events import start
 from gitops.lifecycle.moves import with_cursor
-from gitops.lifecycle.parts import Decision, Parts
+from gitops.lifecycle.parts import Action, Decision, Parts
 
 log = logging.getLogger("gitops.lifecycle")
 
-SKIPPED = "skipped"  # reconcile's decision for a record it could not read or act on: named, and the rest went on
+SKIPPED = Action.SKIPPED  # reconcile's decision for a record it could not read or act on: named, and the rest went on
 
 
 def reconcile(lc: Parts, only: str | None = None) -> list[Decision]:
@@ -74,7 +74,7 @@ def _reconcile_one(lc: Parts, record: RunRecord) -> Decision | None:
             )
         return None
     decision = start(lc, record.run, f"job {job.state.value} (found by reconcile)", f"reconcile:{record.job_name}")
-    if decision.action == "scheduled" and lc.queue is None:  # one reconcile takes the run as far as it goes
+    if decision.action == Action.SCHEDULED and lc.queue is None:  # one reconcile takes the run as far as it goes
         return drive_here(lc, record.run)
     return decision
 
@@ -93,7 +93,7 @@ def _restart_if_down(lc: Parts, record: RunRecord) -> Decision | None:
         return None
     backend.begin_endpoint(record.endpoint, {})
     log.warning("run %s: endpoint %s was down; started again", record.run, record.endpoint)
-    return Decision("", record.run, "restarted", f"endpoint {record.endpoint} was down; started again")
+    return Decision("", record.run, Action.RESTARTED, f"endpoint {record.endpoint} was down; started again")
 
 
 def _nudge(lc: Parts, record: RunRecord, now: float, why: str) -> Decision:
@@ -102,7 +102,7 @@ def _nudge(lc: Parts, record: RunRecord, now: float, why: str) -> Decision:
     lc.schedule(
         record.model_copy(update={"cursor": record.cursor.model_copy(update={"not_before": now})}) if record.cursor else record, now
     )
-    return Decision("", record.run, "scheduled", why)
+    return Decision("", record.run, Action.SCHEDULED, why)
 
 
 def _adopt_legacy(lc: Parts, record: RunRecord, now: float) -> Decision | None:

@@ -3,7 +3,7 @@
 A step makes a few backend calls and never waits for a long-running operation: it starts one
 (``begin_*``) and a later step reads its provisioning state. Every step is idempotent, so a step
 repeated after a crash or a duplicate message does nothing twice. ``ROLLOUT`` and ``ROLLBACK`` are the
-plans the driver (``gitops.lifecycle.flow``) walks; a later plan may add steps (a gate, a hold) without
+plans the driver (``gitops.lifecycle.driver``) walks; a later plan may add steps (a gate, a hold) without
 touching the driver.
 """
 
