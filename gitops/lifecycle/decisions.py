@@ -11,7 +11,7 @@ from collections.abc import Callable
 from gitops.backends.base import Provisioning
 from gitops.errors import ConflictError, NotFoundError
 from gitops.ledger.model import Cursor, RunRecord, update
-from gitops.ledger.transitions import Asker, RunStatus
+from gitops.ledger.transitions import AWAITING_JOB, Asker, RunStatus
 from gitops.lifecycle import steps
 from gitops.lifecycle.moves import ENDED, entering, rolling_back, timeout, with_cursor
 from gitops.lifecycle.parts import Parts
@@ -52,6 +52,11 @@ def rollback(lc: Parts, run: str, who: str, reason: str = "") -> RunRecord:
         c = record.cursor
         if c is not None and c.plan == "rollback":
             return None  # a rollback already runs
+        if c is not None and record.status in AWAITING_JOB:  # the rollout's first step: no candidate exists yet
+            raise ConflictError(
+                f"run '{run}' is {record.status}: its job is being checked and nothing is deployed yet to roll back",
+                hint="gitops status shows when the rollout starts; roll back then, or merge a new version",
+            )
         if c is not None and c.plan in ("hold", "rollout"):
             return rolling_back(
                 record, c, why, now, by=Asker.PERSON, decided_by=who, ending=RunStatus.REJECTED if c.plan == "hold" else None

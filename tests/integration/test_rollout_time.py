@@ -412,6 +412,18 @@ def test_a_new_version_while_one_is_held_removes_the_held_candidate_and_rolls_ou
     assert any(h.status == "rejected" and h.note.startswith("superseded by a new version while held") for h in final.history)
 
 
+def test_a_rollback_while_the_job_is_being_checked_says_nothing_is_deployed_yet(world: World) -> None:
+    from gitops.errors import ConflictError
+
+    job = world.submit_completed()
+    world.lifecycle.on_job_event(world.event(job))  # the cursor is on check_job: nothing deployed yet
+    with pytest.raises(ConflictError, match="nothing is deployed yet") as refused:
+        world.lifecycle.rollback(RUN, who="dave", reason="changed my mind")
+    assert "gitops status" in (refused.value.hint or "")
+    world.deliver()
+    assert world.record().status == "live"  # the refusal changed nothing
+
+
 def test_a_kept_previous_deployment_makes_a_rollback_of_a_live_run_instant(world: World) -> None:
     first = world.live_first_version()
     kept = SPEC.replace("learning_rate: 5.0e-6", "learning_rate: 6.0e-6").replace(
