@@ -52,6 +52,11 @@ def run(
     started = time.monotonic()
     deadline = started + timeout
     pace = Pace()
+
+    def within_deadline(run: str) -> None:  # the command's own limit, while training and during the rollout alike
+        if time.monotonic() > deadline:
+            raise GitopsError(f"run '{run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
+
     with output.Status(console, "waiting for the job") as status:
         while True:
             got = lifecycle.ledger.get(record.run)
@@ -59,13 +64,11 @@ def run(
             record = got[0]
             if record.status not in IN_FLIGHT or record.status == "held":  # ended, or waiting for a person's decision
                 break
-            if time.monotonic() > deadline:
-                raise GitopsError(f"run '{record.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
+            within_deadline(record.run)
             if record.cursor is not None:  # the rollout's steps, taken here by the driver, as reconcile takes them
 
-                def show(r: Any) -> None:  # before each step: where the rollout stands, and this command's deadline
-                    if time.monotonic() > deadline:
-                        raise GitopsError(f"run '{r.run}' not finished after {timeout:.0f}s", hint="see `gitops status`")
+                def show(r: Any) -> None:  # before each step: where the rollout stands
+                    within_deadline(r.run)
                     if r.cursor is not None:
                         where = f"rollout: {r.cursor.step}" + (f" ({r.cursor.last})" if r.cursor.last else "")
                         status.update(f"{where} · {human(time.monotonic() - started)}")

@@ -76,7 +76,7 @@ def validate(
     SKUs too); exit 1 when any is invalid."""
     from gitops.backends.registry import backend_cache
     from gitops.lifecycle.wiring import price_book
-    from gitops.review.check import check_validated
+    from gitops.review.check import check_specs
     from gitops.review.gitrepo import repository_salt
     from gitops.settings import Settings
     from gitops.spec.capabilities import ONLINE_CHECKED
@@ -92,12 +92,10 @@ def validate(
     if policy is None:  # never judge specs by the defaults in place of a broken policy
         print(f"specs not checked: {root / 'gitops.yaml'} is invalid")
         raise typer.Exit(1)
-    results = [validate_file(file, policy) for file in files]
-    texts = [f.read_text(encoding="utf-8", errors="replace") if r.spec is not None else "" for f, r in zip(files, results, strict=True)]
-    # the check the validate and submit Functions make (gitops.review.check.check_validated), with this shell's prices and
+    # the check the validate and submit Functions make (gitops.review.check.check_specs), with this shell's prices and
     # ledger; the backends' online checks only when asked for
-    checks = check_validated(
-        list(zip(results, texts, strict=True)),
+    checks = check_specs(
+        [validate_file(file, policy) for file in files],
         policy,
         backend_cache(),
         online_backends=ONLINE_CHECKED if online else frozenset(),

@@ -269,9 +269,9 @@ class NoAnswer(Exception):
 
 
 def _ask(ctx: StepContext, deployment: str, conversation: gate.Conversation, *, serving: bool) -> Answer:
-    """[ROUGE-L, latency ms, ok] of one deployment's greedy answer to one held-out conversation. The candidate's own
-    failures (an error status, an empty reply) count against it; a throttled or unreachable deployment, or any
-    failure of the serving one, is ``NoAnswer``: scoring it 0 would let a bad candidate tie."""
+    """One deployment's greedy answer to one held-out conversation: its ROUGE-L, latency and whether it answered.
+    The candidate's own failures (an error status, an empty reply) count against it; a throttled or unreachable
+    deployment, or any failure of the serving one, is ``NoAnswer``: scoring it 0 would let a bad candidate tie."""
     from gitops.errors import BackendError
 
     params = ctx.spec.deploy.smoke_test.parameters

@@ -8,7 +8,7 @@ one finding, not a failed request, so the plan comment still shows everything el
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -18,7 +18,7 @@ from gitops.cost.prices import PriceBook, PriceSource
 from gitops.errors import GitopsError, RequestError, SpecError
 from gitops.ledger.model import RunRecord, endpoint_move
 from gitops.markdown import code, text
-from gitops.review.derive import Derived, derive
+from gitops.review.derive import EFFECT_OF_CHANGE, Derived, derive
 from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED, not_hosted
 from gitops.spec.findings import Finding, error, has_errors, note
@@ -103,22 +103,7 @@ def online_findings(valid: ValidSpec, backend: Backend) -> list[Finding]:
 
 
 def check_specs(
-    specs: list[SpecText],
-    policy: Policy,
-    backend_for: Callable[[str], Backend] | None,
-    online_backends: frozenset[str] = ONLINE_CHECKED,
-    salt: str = "",
-    prices: PriceSource | None = None,
-    previous: Callable[[str], RunRecord | None] | None = None,
-    hosted: bool = False,
-) -> list[SpecCheck]:
-    """``check_validated`` over the texts of one request (the Functions' ``validate`` and ``submit``)."""
-    validated = [(validate_text(item.text, item.path, policy), item.text) for item in specs]
-    return check_validated(validated, policy, backend_for, online_backends, salt, prices, previous, hosted)
-
-
-def check_validated(
-    specs: list[tuple[SpecValidation, str]],
+    specs: Sequence[SpecText | SpecValidation],
     policy: Policy,
     backend_for: Callable[[str], Backend] | None = None,
     online_backends: frozenset[str] = ONLINE_CHECKED,
@@ -127,16 +112,18 @@ def check_validated(
     previous: Callable[[str], RunRecord | None] | None = None,
     hosted: bool = False,
 ) -> list[SpecCheck]:
-    """The one spec check after parsing, for the CLI's ``validate`` and the Functions alike: the offline passes'
-    findings, the backend's online checks (only for ``online_backends``), the cost (budget caps applied) and the
-    conflicts between the specs checked together. ``prices``: the live API where this side reaches it, else the
-    snapshot; ``previous``: the ledger's record of a run, whose last training time the estimate scales and whose
-    endpoint a new version may not move; ``hosted``: checked by the Function, which never runs a backend that acts on
-    its own host (such a spec gets a note: merging it submits nothing)."""
-
+    """The one spec check, for the CLI's ``validate`` and ``plan`` and the Functions' ``validate`` and ``submit``: the
+    offline passes' findings, the backend's online checks (only for ``online_backends``), the cost (budget caps
+    applied) and the conflicts between the specs checked together. A spec comes as its text (a request; validated
+    here) or already validated (a file the CLI read, a blob the plan read from git). ``prices``: the
+    live API where this side reaches it, else the snapshot; ``previous``: the ledger's record of a run, whose last
+    training time the estimate scales and whose endpoint a new version may not move; ``hosted``: checked by the
+    Function, which never runs a backend that acts on its own host (such a spec gets a note: merging it submits
+    nothing)."""
+    validations = [validate_text(item.text, item.path, policy) if isinstance(item, SpecText) else item for item in specs]
     book = prices or PriceBook()
     checks = []
-    for validated, _ in specs:
+    for validated in validations:
         check = SpecCheck(validated.file, validated)
         if validated.spec is not None and validated.digest is not None:
             check.derived = derive(validated.spec, validated.params, validated.training_digest, policy, salt)
@@ -148,8 +135,6 @@ def check_validated(
                 if moved is not None:
                     check.online = [*check.online, *validated.locate([error("deploy.endpoint", moved[0], moved[1])])]
             if previous is not None and validated.digests is not None:
-                from gitops.review.derive import EFFECT_OF_CHANGE
-
                 check.effect = "train" if before is None else EFFECT_OF_CHANGE[before.digests().change_to(validated.digests)]
             check.online = [*check.online, *over_budget]
         if hosted and validated.spec is not None and (why := not_hosted(validated.spec.backend)) is not None:
@@ -165,7 +150,7 @@ def check_validated(
         checks.append(check)
     from gitops.spec.conflicts import conflict_findings
 
-    shared = conflict_findings([(c.validated, text) for c, (_, text) in zip(checks, specs, strict=True)], salt)
+    shared = conflict_findings(validations, salt)
     for check in checks:  # two specs of the same request on one endpoint or model name
         check.online = [*check.online, *shared.get(check.path, [])]
     return checks

@@ -11,7 +11,7 @@ from gitops.cost.estimate import CostEstimate
 from gitops.cost.prices import PriceBook, PriceSource
 from gitops.ledger.model import RunRecord
 from gitops.review import gitrepo
-from gitops.review.check import check_validated
+from gitops.review.check import SpecText, check_specs
 from gitops.review.derive import EFFECT_OF_CHANGE, Derived
 from gitops.spec.diff import FieldChange, field_changes
 from gitops.spec.findings import Finding, error
@@ -131,8 +131,8 @@ def build_plan(
     book = prices if prices is not None else PriceBook()
     texts = {path: blobs[(head_sha, path)] or "" for path in at_head}
     # the spec check of the CLI's validate and the Functions (no online checks here: a plan reads git, not Azure)
-    checks = check_validated(
-        [(validate_text(texts[path], path, policy), texts[path]) for path in at_head],
+    checks = check_specs(
+        [SpecText(path, texts[path]) for path in at_head],
         policy,
         online_backends=frozenset(),
         salt=salt,

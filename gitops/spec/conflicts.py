@@ -8,24 +8,22 @@ from collections import defaultdict
 from gitops.spec import naming
 from gitops.spec.findings import Finding, error
 from gitops.spec.validate import SpecValidation
-from gitops.spec.yamlsource import parse_yaml
 
 # What may not be shared, the spec field that sets it, and how the derived value is named in the message.
 SHARED = (("deploy.endpoint", "endpoint"), ("register.name", "registered model name"))
 
 
-def conflict_findings(specs: list[tuple[SpecValidation, str]], salt: str = "") -> dict[str, list[Finding]]:
-    """Findings per spec file, for ``(validated spec, its text)`` pairs; valid specs only are compared."""
+def conflict_findings(specs: list[SpecValidation], salt: str = "") -> dict[str, list[Finding]]:
+    """Findings per spec file; valid specs only are compared."""
     out: dict[str, list[Finding]] = defaultdict(list)
     for field, what in SHARED:
         users: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for validated, text in specs:
+        for validated in specs:
             if not validated.ok or validated.spec is None:
                 continue
             spec = validated.spec
             value = naming.endpoint_name(spec, salt) if field == "deploy.endpoint" else naming.model_name(spec)
-            line = parse_yaml(text, validated.file).line_of(tuple(field.split(".")))
-            users[value.lower()].append((validated.file, line))
+            users[value.lower()].append((validated.file, validated.line_of(field)))
         for value, places in users.items():
             if len(places) < 2:
                 continue

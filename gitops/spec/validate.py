@@ -86,6 +86,10 @@ class SpecValidation:
         """Findings made later (online, at submit) placed on this spec's file and lines."""
         return _placed(findings, self.file, self.source)
 
+    def line_of(self, field: str) -> int:
+        """The line of the spec's text that sets ``field`` (a dotted path); 1 when the text is not kept."""
+        return _document(self.source, self.file).line_of(tuple(field.split("."))) if self.source is not None else 1
+
     @property
     def ok(self) -> bool:
         return self.spec is not None and not has_errors(self.findings)
