@@ -80,6 +80,10 @@ class BackendError(GitopsError):
     http_status = 502
 
 
+class UnreachableError(BackendError):
+    """A server that should answer did not: the connection was refused, reset or timed out."""
+
+
 class TransientBackendError(BackendError):
     """A backend call failed in a way that a retry may fix (429, 5xx, timeouts)."""
 

@@ -337,7 +337,7 @@ def invoke(
     ),
 ) -> None:
     """One chat turn against what the run's endpoint serves now (held or rolled-back candidates aside), or one deployment."""
-    from gitops.errors import BackendError, NotFoundError
+    from gitops.errors import BackendError, NotFoundError, UnreachableError
     from gitops.lifecycle.smoke import extract_reply
     from gitops.lifecycle.wiring import local_lifecycle
 
@@ -357,7 +357,7 @@ def invoke(
     except BackendError as exc:
         from gitops.spec.capabilities import Feature, kind_of
 
-        down = kind_of(record.backend).supports(Feature.SERVER_RESTART) and "did not answer" in exc.headline
+        down = kind_of(record.backend).supports(Feature.SERVER_RESTART) and isinstance(exc, UnreachableError)
         raise BackendError(
             exc.headline, hint=f"the endpoint's server is not running: `gitops start {record.run}` starts it" if down else exc.hint
         ) from None

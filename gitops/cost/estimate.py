@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from gitops.cost.prices import Price, PriceSource
 from gitops.ledger.model import RunRecord
 from gitops.spec.capabilities import KINDS
-from gitops.spec.findings import Finding, error, warning
+from gitops.spec.findings import Code, Finding, error, warning
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.naming import DEFAULT_DEPLOY_SKU
 from gitops.spec.policy import POLICY_FILE, Policy
@@ -177,15 +177,26 @@ def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
                 "compute.instance_type",
                 f"the budget in {POLICY_FILE} cannot be checked without the training size",
                 "set compute.instance_type to the cluster's VM size",
+                code=Code.PRICE_UNKNOWN,
             )
         )
     elif cost.training_price is None:
         out.append(
-            error("compute.instance_type", f"no price for {cost.training_sku} in {cost.region}: the budget cannot be checked", hint_price)
+            error(
+                "compute.instance_type",
+                f"no price for {cost.training_sku} in {cost.region}: the budget cannot be checked",
+                hint_price,
+                code=Code.PRICE_UNKNOWN,
+            )
         )
     if cost.deploy_price is None and b.max_hourly_usd is not None:
         out.append(
-            error("deploy.instance_type", f"no price for {cost.deploy_sku} in {cost.region}: the budget cannot be checked", hint_price)
+            error(
+                "deploy.instance_type",
+                f"no price for {cost.deploy_sku} in {cost.region}: the budget cannot be checked",
+                hint_price,
+                code=Code.PRICE_UNKNOWN,
+            )
         )
     if b.max_hourly_usd is not None:
         if cost.training_hourly is not None and cost.training_hourly > b.max_hourly_usd:
@@ -194,6 +205,7 @@ def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
                     "compute.instance_type",
                     f"training costs ${cost.training_hourly:.2f}/h, over budget.max_hourly_usd ${b.max_hourly_usd:.2f}",
                     "use a smaller size or fewer nodes, or raise the cap in a reviewed change",
+                    code=Code.BUDGET,
                 )
             )
         if cost.deploy_hourly is not None and cost.deploy_hourly > b.max_hourly_usd:
@@ -202,6 +214,7 @@ def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
                     "deploy.instance_type",
                     f"serving costs ${cost.deploy_hourly:.2f}/h, over budget.max_hourly_usd ${b.max_hourly_usd:.2f}",
                     "use a smaller size or fewer instances, or raise the cap",
+                    code=Code.BUDGET,
                 )
             )
     if b.max_training_usd is not None and cost.training_price is not None:
@@ -211,6 +224,7 @@ def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
                     "compute.instance_type",
                     f"budget.max_training_usd ${b.max_training_usd:,.2f} is checked once a "
                     f"version has trained ({cost.training_basis}); it bills ${cost.training_hourly:.2f}/h",
+                    code=Code.BUDGET,
                 )
             )
         elif cost.training_usd > b.max_training_usd:
@@ -220,6 +234,7 @@ def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
                     f"training is estimated at ~${cost.training_usd:,.2f}, over "
                     f"budget.max_training_usd ${b.max_training_usd:,.2f} ({cost.training_basis})",
                     "train on less data or fewer epochs, or raise the cap in a reviewed change",
+                    code=Code.BUDGET,
                 )
             )
     return out

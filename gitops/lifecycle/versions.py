@@ -18,7 +18,7 @@ from gitops.lifecycle.parts import Parts
 from gitops.ownership import IDENTITY_HINT, missing_identity, same_repository
 from gitops.spec import naming
 from gitops.spec.capabilities import ensure_supported
-from gitops.spec.findings import error
+from gitops.spec.findings import Code, error
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
 from gitops.spec.validate import SpecValidation, ValidSpec
@@ -95,7 +95,9 @@ def submit(
     record, version = existing
     refusal = endpoint_move(record, naming.endpoint_name(spec, lc.name_salt))
     if refusal is not None:
-        raise _located(SpecError(refusal[0], [error("deploy.endpoint", refusal[0], refusal[1])], hint=refusal[1]), validated)
+        raise _located(
+            SpecError(refusal[0], [error("deploy.endpoint", refusal[0], refusal[1], code=Code.ENDPOINT_MOVED)], hint=refusal[1]), validated
+        )
     if record.queued is not None:  # the newest version is the one waiting for the rollout in progress
         return _queue_version(lc, record, version, validated, spec, commit, pr, policy)
     change = record.digests().change_to(validated.digests)

@@ -21,7 +21,7 @@ from gitops.markdown import code, text
 from gitops.review.derive import EFFECT_OF_CHANGE, Derived, derive
 from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED, not_hosted
-from gitops.spec.findings import Finding, error, has_errors, note
+from gitops.spec.findings import Code, Finding, error, has_errors, note
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
 from gitops.spec.validate import SpecValidation, ValidSpec, validate_text
 
@@ -94,11 +94,11 @@ def online_findings(valid: ValidSpec, backend: Backend) -> list[Finding]:
     try:  # which call failed says which field the finding is on: never the message's words
         model = backend.resolve_model(spec)
     except GitopsError as exc:
-        return valid.locate([error("model", exc.headline, exc.hint, source="online")])
+        return valid.locate([error("model", exc.headline, exc.hint, source="online", code=Code.MODEL)])
     try:
         found = [*model.findings, *backend.check_compute(spec, model)]
     except GitopsError as exc:
-        found = [*model.findings, error("compute", exc.headline, exc.hint)]
+        found = [*model.findings, error("compute", exc.headline, exc.hint, code=Code.COMPUTE)]
     return valid.locate([replace(f, source="online") for f in found])
 
 
@@ -133,7 +133,10 @@ def check_specs(
             if before is not None:
                 moved = endpoint_move(before, naming.endpoint_name(validated.spec, salt))
                 if moved is not None:
-                    check.online = [*check.online, *validated.locate([error("deploy.endpoint", moved[0], moved[1])])]
+                    check.online = [
+                        *check.online,
+                        *validated.locate([error("deploy.endpoint", moved[0], moved[1], code=Code.ENDPOINT_MOVED)]),
+                    ]
             if previous is not None and validated.digests is not None:
                 check.effect = "train" if before is None else EFFECT_OF_CHANGE[before.digests().change_to(validated.digests)]
             check.online = [*check.online, *over_budget]
@@ -141,7 +144,14 @@ def check_specs(
             check.online = [
                 *check.online,
                 *validated.locate(
-                    [note("backend", f"merging this spec submits nothing: {why}", "it stays in runs/ as an example to run locally")]
+                    [
+                        note(
+                            "backend",
+                            f"merging this spec submits nothing: {why}",
+                            "it stays in runs/ as an example to run locally",
+                            code=Code.NOT_SUBMITTED,
+                        )
+                    ]
                 ),
             ]
         if backend_for is not None and validated.ok and validated.spec is not None and validated.spec.backend in online_backends:

@@ -14,7 +14,7 @@ from gitops.review import gitrepo
 from gitops.review.check import SpecText, check_specs
 from gitops.review.derive import EFFECT_OF_CHANGE, Derived
 from gitops.spec.diff import FieldChange, field_changes
-from gitops.spec.findings import Finding, error
+from gitops.spec.findings import Code, Finding, error
 from gitops.spec.model import parse_duration
 from gitops.spec.policy import POLICY_FILE, Policy, parse_policy
 from gitops.spec.validate import SpecValidation, validate_text
@@ -122,7 +122,7 @@ def build_plan(
     if policy_text is not None:
         policy, policy_findings = parse_policy(policy_text, POLICY_FILE)
     if policy is None:  # a broken policy: no spec is judged by the defaults instead
-        broken = error("", f"not checked: {POLICY_FILE} is invalid (see above)", f"fix {POLICY_FILE}")
+        broken = error("", f"not checked: {POLICY_FILE} is invalid (see above)", f"fix {POLICY_FILE}", code=Code.POLICY_FILE)
         unjudged = [
             SpecPlan(changes[p].status if p in changes else "unchanged", p, valid=False, findings=[broken.located(p, 1)]) for p in at_head
         ]

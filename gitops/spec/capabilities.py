@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from gitops.errors import UnsupportedError
-from gitops.spec.findings import Finding, error, warning
+from gitops.spec.findings import Code, Finding, error, warning
 from gitops.spec.model import RunSpec
 
 
@@ -174,7 +174,9 @@ def capability_findings(spec: RunSpec, params: Mapping[str, Any]) -> list[Findin
     for feature, path in features_used(spec, params).items():
         if feature in unsupported:
             maker = warning if feature in _IGNORABLE else error
-            out.append(maker(path, f"the {spec.backend} backend does not support {feature.value}: {unsupported[feature]}"))
+            out.append(
+                maker(path, f"the {spec.backend} backend does not support {feature.value}: {unsupported[feature]}", code=Code.CAPABILITY)
+            )
     return out
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 import pipelines
-from gitops.spec.findings import Finding, error
+from gitops.spec.findings import Code, Finding, error
 
 if TYPE_CHECKING:
     from gitops.spec.model import RunSpec
@@ -138,9 +138,9 @@ def _did_you_mean(name: str, choices: list[str]) -> str | None:
 def _normalise(decl: ComponentInput, value: Any, path: str) -> tuple[Any, Finding | None]:  # noqa: C901  (one branch per declared input type, read flat)
     """Check one value against its declaration; return the value the component expects."""
     if value is None:
-        return None, error(path, "has no value", "give a value or remove the line")
+        return None, error(path, "has no value", "give a value or remove the line", code=Code.PARAM)
     if decl.type in _ASSET_TYPES:
-        return None, error(path, f"is a {decl.type} input and cannot be given as a parameter")
+        return None, error(path, f"is a {decl.type} input and cannot be given as a parameter", code=Code.PARAM)
     if decl.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and math.isfinite(value) and value.is_integer():
@@ -148,39 +148,39 @@ def _normalise(decl: ComponentInput, value: Any, path: str) -> tuple[Any, Findin
             elif isinstance(value, str) and re.fullmatch(r"-?\d{1,12}", value.strip()):
                 value = int(value.strip())
             else:
-                return None, error(path, f"must be an integer, got {str(value)[:40]!r}")
+                return None, error(path, f"must be an integer, got {str(value)[:40]!r}", code=Code.PARAM)
         if abs(value) > MAX_INT:
-            return None, error(path, f"{value:.3g} is out of range (at most {MAX_INT:,})", "use a realistic value")
+            return None, error(path, f"{value:.3g} is out of range (at most {MAX_INT:,})", "use a realistic value", code=Code.PARAM)
     elif decl.type == "number":
         if isinstance(value, bool):
-            return None, error(path, f"must be a number, got {value!r}")
+            return None, error(path, f"must be a number, got {value!r}", code=Code.PARAM)
         if isinstance(value, str):
             try:
                 value = float(value)
             except ValueError:
-                return None, error(path, f"must be a number, got {value!r}")
+                return None, error(path, f"must be a number, got {value!r}", code=Code.PARAM)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return None, error(path, f"must be a finite number, got {str(value)[:40]!r}")
+            return None, error(path, f"must be a finite number, got {str(value)[:40]!r}", code=Code.PARAM)
         if abs(value) > MAX_NUMBER:
-            return None, error(path, f"{value:.3g} is out of range (at most {MAX_NUMBER:g})", "use a realistic value")
+            return None, error(path, f"{value:.3g} is out of range (at most {MAX_NUMBER:g})", "use a realistic value", code=Code.PARAM)
     elif decl.type == "string":
         if isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, (int, float)):
             value = str(value)
         elif not isinstance(value, str):
-            return None, error(path, f"must be a string, got {type(value).__name__}")
+            return None, error(path, f"must be a string, got {type(value).__name__}", code=Code.PARAM)
         if decl.is_boolean:
             value = value.lower()
     if decl.enum is not None and value not in decl.enum:
         allowed = ", ".join(decl.enum)
         hint = _did_you_mean(str(value), list(decl.enum)) or f"use one of: {allowed}"
-        return None, error(path, f"{value!r} is not allowed; allowed: {allowed}", hint)
+        return None, error(path, f"{value!r} is not allowed; allowed: {allowed}", hint, code=Code.PARAM)
     if decl.min is not None and isinstance(value, (int, float)) and value < decl.min:
-        return None, error(path, f"must be at least {decl.min:g}, got {value}")
+        return None, error(path, f"must be at least {decl.min:g}, got {value}", code=Code.PARAM)
     name = path.rsplit(".", 1)[-1]
     if name in POSITIVE_PARAMS and isinstance(value, (int, float)) and value <= 0:
-        return None, error(path, f"must be greater than 0, got {value}")
+        return None, error(path, f"must be greater than 0, got {value}", code=Code.PARAM)
     return value, None
 
 
@@ -194,6 +194,7 @@ def check_params(params: dict[str, Any], version: str, base_path: str = "finetun
                 "finetune.component_version",
                 f"no interface of {COMPONENT_NAME} {version} is bundled; known: {known}",
                 "pin a known version, or add its interface under pipelines/components",
+                code=Code.PARAM,
             )
         ]
     out: dict[str, Any] = {}
@@ -201,12 +202,12 @@ def check_params(params: dict[str, Any], version: str, base_path: str = "finetun
     for name, value in params.items():
         path = f"{base_path}.{name}"
         if name in SYSTEM_INPUTS:
-            findings.append(error(path, "is set by gitops, not by the spec", f"set {SYSTEM_INPUTS[name]} instead"))
+            findings.append(error(path, "is set by gitops, not by the spec", f"set {SYSTEM_INPUTS[name]} instead", code=Code.PARAM))
             continue
         decl = interface.inputs.get(name)
         if decl is None:
             hint = _did_you_mean(name, interface.user_params) or "see the component's inputs in docs/spec.md"
-            findings.append(error(path, f"unknown parameter of {COMPONENT_NAME} {version}", hint))
+            findings.append(error(path, f"unknown parameter of {COMPONENT_NAME} {version}", hint, code=Code.PARAM))
             continue
         normalised, finding = _normalise(decl, value, path)
         if finding is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from gitops.spec import naming
-from gitops.spec.findings import Finding, error
+from gitops.spec.findings import Code, Finding, error
 from gitops.spec.validate import SpecValidation
 
 # What may not be shared, the spec field that sets it, and how the derived value is named in the message.
@@ -30,6 +30,8 @@ def conflict_findings(specs: list[SpecValidation], salt: str = "") -> dict[str, 
             for file, line in places:
                 others = ", ".join(f"{f}:{n}" for f, n in places if f != file)
                 out[file].append(
-                    error(field, f"{what} '{value}' is also used by {others}", f"give each run its own {field}").located(file, line)
+                    error(
+                        field, f"{what} '{value}' is also used by {others}", f"give each run its own {field}", code=Code.CONFLICT
+                    ).located(file, line)
                 )
     return dict(out)

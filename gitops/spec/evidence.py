@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitops.spec.capabilities import BackendKind, is_remote_data, kind_of
-from gitops.spec.findings import Finding, warning
+from gitops.spec.findings import Code, Finding, warning
 from gitops.spec.model import RunSpec
 
 LABELS = {"training_metrics": "training metrics", "held_out": "held-out conversations"}
@@ -46,14 +46,28 @@ def evidence_findings(spec: RunSpec, params: Mapping[str, Any], rules: Mapping[s
     if not rules.get("enabled", True):
         path = "deploy.gate.enabled" if gate.enabled is not None else "deploy.gate"
         message = "the gate is off: every candidate goes live with no evidence (a waiver of training_metrics and held_out)"
-        return [warning(path, message, WAIVE_HINT, source="policy")]
+        return [warning(path, message, WAIVE_HINT, source="policy", code=Code.GATE_WAIVER)]
     out: list[Finding] = []
     if gate.waive:
         named = ", ".join(gate.waive)
-        out.append(warning("deploy.gate.waive", f"the gate waives {named}: the candidate is promoted without that evidence", WAIVE_HINT))
+        out.append(
+            warning(
+                "deploy.gate.waive",
+                f"the gate waives {named}: the candidate is promoted without that evidence",
+                WAIVE_HINT,
+                code=Code.GATE_WAIVER,
+            )
+        )
     if not rules.get("conversations") and "held_out" not in (gate.waive or []):
         path = "deploy.gate.conversations" if gate.conversations is not None else "deploy.gate"
-        out.append(warning(path, "conversations: 0 waives the held-out evaluation: no answer of the candidate is compared", WAIVE_HINT))
+        out.append(
+            warning(
+                path,
+                "conversations: 0 waives the held-out evaluation: no answer of the candidate is compared",
+                WAIVE_HINT,
+                code=Code.GATE_WAIVER,
+            )
+        )
     kind = kind_of(spec.backend)
     for evidence, missing in (("training_metrics", eval_loss_missing(spec, params, kind)), ("held_out", held_out_missing(spec, kind))):
         if missing is None or evidence in waived:
@@ -64,6 +78,7 @@ def evidence_findings(spec: RunSpec, params: Mapping[str, Any], rules: Mapping[s
                 path,
                 f"the gate will have no {LABELS[evidence]}: {why}; every candidate will be held for a person",
                 f"fix that, or waive it on purpose: deploy.gate.waive: [{evidence}]",
+                code=Code.GATE_WAIVER,
             )
         )
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 
@@ -10,6 +10,43 @@ class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     NOTE = "note"  # neither wrong nor risky: a fact the reviewer asked for (the quota a run takes, say)
+
+
+class Code(StrEnum):
+    """What kind of problem a finding is, for a program to act on (the watch files quota findings apart from
+    retired models; a client filters on them): stable across releases, unlike the wording of ``message``.
+    docs/spec.md lists them."""
+
+    # The file and its fields (offline)
+    UNREADABLE = "unreadable"  # not UTF-8, too large, not a file
+    YAML = "yaml"  # YAML the reader refuses, or a construct a spec does not use (aliases, merge keys)
+    FIELD = "field"  # a field missing, unknown, of the wrong type or out of range
+    PARAM = "param"  # a parameter of the training component
+    NAME = "name"  # the run's name and its file's name differ
+    UNSET = "unset"  # a field left out takes a default the reviewer should know of
+    CAPABILITY = "capability"  # the backend cannot do what the spec asks
+    POLICY = "policy"  # gitops.yaml does not allow it
+    POLICY_FILE = "policy-file"  # gitops.yaml itself cannot be read
+    GATE_WAIVER = "gate-waiver"  # the gate goes without evidence, on purpose or not
+    CONFLICT = "conflict"  # two specs claim the same name or endpoint
+    ENDPOINT_MOVED = "endpoint-moved"  # a new version would serve from another endpoint than the run's
+    NOT_SUBMITTED = "not-submitted"  # a merge of this spec submits nothing (a local spec, checked in the cloud)
+    # What the backend says (online)
+    MODEL = "model"  # the model cannot be found or read
+    MODEL_ARCHIVED = "model-archived"
+    MODEL_RETIRED = "model-retired"  # fine-tuning or inference retired
+    MODEL_DEPRECATED = "model-deprecated"  # retires soon
+    MODEL_UNPINNED = "model-unpinned"  # a label resolved to a version: not reproducible
+    SKU_RETIRED = "sku-retired"
+    SKU_UNAVAILABLE = "sku-unavailable"  # the region does not offer the size
+    SKU_UNSUITED = "sku-unsuited"  # the model does not run on it, or it has no GPU
+    COMPUTE = "compute"  # the cluster: missing, failed, another size, fewer nodes
+    QUOTA = "quota"  # over the vCPU quota, waiting for it, or (a note) what it takes
+    DATA = "data"  # a dataset that does not exist or cannot be read
+    COMPONENT = "component"  # the training component's version is not published
+    # Cost
+    PRICE_UNKNOWN = "price-unknown"  # a budget cap that no price can check
+    BUDGET = "budget"  # over a cap of budget:
 
 
 @dataclass(frozen=True)
@@ -23,6 +60,8 @@ class Finding:
     file: str | None = None
     line: int | None = None
     source: str = "schema"  # schema | policy | online
+    code: Code = field(kw_only=True)
+    since: str | None = field(default=None, kw_only=True)  # when what it reports began (an ISO date), when known
 
     @property
     def is_error(self) -> bool:
@@ -30,7 +69,15 @@ class Finding:
 
     def located(self, file: str | None = None, line: int | None = None) -> Finding:
         return Finding(
-            self.severity, self.path, self.message, self.hint, file or self.file, line if line is not None else self.line, self.source
+            self.severity,
+            self.path,
+            self.message,
+            self.hint,
+            file or self.file,
+            line if line is not None else self.line,
+            self.source,
+            code=self.code,
+            since=self.since,
         )
 
     def headline(self) -> str:
@@ -45,19 +92,20 @@ class Finding:
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["severity"] = self.severity.value
+        data["code"] = self.code.value
         return data
 
 
-def error(path: str, message: str, hint: str | None = None, source: str = "schema") -> Finding:
-    return Finding(Severity.ERROR, path, message, hint, source=source)
+def error(path: str, message: str, hint: str | None = None, source: str = "schema", *, code: Code, since: str | None = None) -> Finding:
+    return Finding(Severity.ERROR, path, message, hint, source=source, code=code, since=since)
 
 
-def warning(path: str, message: str, hint: str | None = None, source: str = "schema") -> Finding:
-    return Finding(Severity.WARNING, path, message, hint, source=source)
+def warning(path: str, message: str, hint: str | None = None, source: str = "schema", *, code: Code, since: str | None = None) -> Finding:
+    return Finding(Severity.WARNING, path, message, hint, source=source, code=code, since=since)
 
 
-def note(path: str, message: str, source: str = "online") -> Finding:
-    return Finding(Severity.NOTE, path, message, None, source=source)
+def note(path: str, message: str, source: str = "online", *, code: Code) -> Finding:
+    return Finding(Severity.NOTE, path, message, None, source=source, code=code)
 
 
 def has_errors(findings: list[Finding]) -> bool:

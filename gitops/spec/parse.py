@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from gitops.spec.findings import Finding, error
+from gitops.spec.findings import Code, Finding, error
 from gitops.spec.model import IDENTIFIER_PATTERN
 from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml
 
@@ -76,7 +76,7 @@ def findings_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocumen
             message = err["msg"].removeprefix("Value error, ")
             if "input" in err and not isinstance(err["input"], (dict, list)) and kind not in ("value_error",):
                 message += f", got {err['input']!r}"
-        out.append(error(dotted(loc), message, hint).located(doc.file, doc.line_of(loc)))
+        out.append(error(dotted(loc), message, hint, code=Code.FIELD).located(doc.file, doc.line_of(loc)))
     return out
 
 

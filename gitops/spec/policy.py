@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gitops.spec.capabilities import KINDS
-from gitops.spec.findings import Finding, Severity, error, warning
+from gitops.spec.findings import Code, Finding, Severity, error, warning
 from gitops.spec.model import EVIDENCE, Duration, RunSpec, parse_duration
 from gitops.spec.parse import model_from_yaml
 
@@ -140,7 +140,7 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
 
     def add(sev: Severity, path: str, message: str, hint: str | None = None) -> None:
         maker = error if sev is Severity.ERROR else warning
-        out.append(maker(path, message, hint, source="policy"))
+        out.append(maker(path, message, hint, source="policy", code=Code.POLICY))
 
     if spec.backend not in policy.allowed_backends:
         add(
@@ -240,7 +240,7 @@ def parse_policy(text: str, file: str = POLICY_FILE) -> tuple[Policy | None, lis
 
     policy, findings = model_from_yaml(Policy, text, file)
     if policy is None and not any(f.is_error for f in findings):
-        findings = [*findings, error("", f"{file} could not be read as a policy", "see docs/spec.md")]
+        findings = [*findings, error("", f"{file} could not be read as a policy", "see docs/spec.md", code=Code.POLICY_FILE)]
     return policy, findings
 
 
@@ -255,7 +255,9 @@ def load_policy(repo_root: str | Path) -> tuple[Policy | None, list[Finding]]:
         text = read_text_bounded(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         reason = unreadable_reason(exc)
-        return None, [error("", f"cannot read {POLICY_FILE}: {reason}", "it is a small UTF-8 YAML file").located(str(path), 1)]
+        return None, [
+            error("", f"cannot read {POLICY_FILE}: {reason}", "it is a small UTF-8 YAML file", code=Code.POLICY_FILE).located(str(path), 1)
+        ]
     return parse_policy(text, str(path))
 
 

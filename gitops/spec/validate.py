@@ -19,7 +19,7 @@ from gitops.spec import naming
 from gitops.spec.capabilities import capability_findings
 from gitops.spec.component import check_params
 from gitops.spec.evidence import evidence_findings
-from gitops.spec.findings import Finding, error, has_errors
+from gitops.spec.findings import Code, Finding, error, has_errors
 from gitops.spec.model import FinetuneSpec, RunSpec
 from gitops.spec.parse import findings_from
 from gitops.spec.policy import Policy, check_policy
@@ -137,6 +137,7 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> SpecVal
                 "name",
                 f"'{spec.name}' differs from the file name '{stem}.yaml'",
                 f"rename the file to {spec.name}.yaml or set name: {stem}",
+                code=Code.NAME,
             ).located(file, doc.line_of(("name",)))
         )
     findings += doc.locate(capability_findings(spec, params))  # what the chosen backend cannot do
@@ -198,7 +199,7 @@ def validate_file(path: str | Path, policy: Policy | None = None) -> SpecValidat
         text = read_text_bounded(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         reason = unreadable_reason(exc)
-        problem = error("", f"cannot read the file: {reason}", "a run spec is a UTF-8 YAML file of a few KiB")
+        problem = error("", f"cannot read the file: {reason}", "a run spec is a UTF-8 YAML file of a few KiB", code=Code.UNREADABLE)
         return SpecValidation(str(path), None, findings=[problem.located(str(path), 1)])
     return validate_text(text, str(path), policy)
 

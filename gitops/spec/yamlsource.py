@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from gitops.spec.findings import Finding, error
+from gitops.spec.findings import Code, Finding, error
 
 try:  # the C loader is several times faster; fall back where libyaml is absent
     from yaml import CSafeLoader as _Loader
@@ -102,9 +102,12 @@ class _Builder:
             if id(node) in self._seen:
                 if not self._aliased:  # one finding says it; a bomb repeats its aliases thousands of times
                     self.findings.append(
-                        error(dotted(path), "YAML aliases (*name) of mappings or lists are not supported", "write the value out").located(
-                            line=node.start_mark.line + 1
-                        )
+                        error(
+                            dotted(path),
+                            "YAML aliases (*name) of mappings or lists are not supported",
+                            "write the value out",
+                            code=Code.YAML,
+                        ).located(line=node.start_mark.line + 1)
                     )
                 self._aliased = True
                 return None
@@ -116,7 +119,7 @@ class _Builder:
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     self.findings.append(
-                        error(dotted(path), "YAML merge keys (<<) are not supported", "write the fields out").located(
+                        error(dotted(path), "YAML merge keys (<<) are not supported", "write the fields out", code=Code.YAML).located(
                             line=key_node.start_mark.line + 1
                         )
                     )
@@ -124,7 +127,7 @@ class _Builder:
                 key = self._loader.construct_object(key_node, deep=True)
                 if not isinstance(key, (str, int, float, bool)) or key is None:
                     self.findings.append(
-                        error(dotted(path), f"unsupported mapping key {key!r}", "use plain string keys").located(
+                        error(dotted(path), f"unsupported mapping key {key!r}", "use plain string keys", code=Code.YAML).located(
                             line=key_node.start_mark.line + 1
                         )
                     )
@@ -137,6 +140,7 @@ class _Builder:
                             dotted(child),
                             f"duplicate key '{key}' (first on line {self.lines[child]})",
                             "keep one of them; YAML would silently keep only the last",
+                            code=Code.YAML,
                         ).located(line=key_node.start_mark.line + 1)
                     )
                     continue
@@ -165,6 +169,7 @@ def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
                 "",
                 f"the file is {size} bytes; a run spec is at most {MAX_SPEC_BYTES // 1024} KiB",
                 "a spec names its data; it does not hold it",
+                code=Code.YAML,
             ).located(file=file, line=1)
         )
         return doc
@@ -172,13 +177,15 @@ def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
     try:
         node = loader.get_single_node()
         if node is None:
-            doc.findings.append(error("", "the file is empty", "a run spec is a YAML mapping; start from runs/local-tiny.yaml"))
+            doc.findings.append(
+                error("", "the file is empty", "a run spec is a YAML mapping; start from runs/local-tiny.yaml", code=Code.YAML)
+            )
         elif not isinstance(node, yaml.MappingNode):
             kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
             doc.findings.append(
-                error("", f"the document is {kind}, not a mapping of fields", "write 'field: value' lines at the top level").located(
-                    line=node.start_mark.line + 1
-                )
+                error(
+                    "", f"the document is {kind}, not a mapping of fields", "write 'field: value' lines at the top level", code=Code.YAML
+                ).located(line=node.start_mark.line + 1)
             )
         else:
             builder = _Builder(loader)
@@ -189,18 +196,22 @@ def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         doc.findings.append(
-            error("", f"invalid YAML: {problem}", "check indentation, quotes and ':' after keys").located(line=mark.line + 1 if mark else 1)
+            error("", f"invalid YAML: {problem}", "check indentation, quotes and ':' after keys", code=Code.YAML).located(
+                line=mark.line + 1 if mark else 1
+            )
         )
     except yaml.YAMLError as exc:
-        doc.findings.append(error("", f"invalid YAML: {str(exc).splitlines()[0]}"))
+        doc.findings.append(error("", f"invalid YAML: {str(exc).splitlines()[0]}", code=Code.YAML))
     except _TooDeep as exc:
         doc.data = None
         doc.findings.append(
-            error("", f"the document nests deeper than {MAX_DEPTH} levels", "a run spec is a few levels deep").located(line=exc.line)
+            error("", f"the document nests deeper than {MAX_DEPTH} levels", "a run spec is a few levels deep", code=Code.YAML).located(
+                line=exc.line
+            )
         )
     except RecursionError:
         doc.data = None
-        doc.findings.append(error("", "the document nests too deeply to read", "a run spec is a few levels deep"))
+        doc.findings.append(error("", "the document nests too deeply to read", "a run spec is a few levels deep", code=Code.YAML))
     finally:
         loader.dispose()
     doc.findings = [f.located(file=file, line=f.line or doc.line_of(())) for f in doc.findings]

@@ -5,7 +5,6 @@ quota now short, a newer version of the same model), and drift between each live
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -15,25 +14,27 @@ from gitops.ledger.model import Ledger, RunRecord, stored_spec
 from gitops.ownership import claim_endpoint
 from gitops.spec import naming
 from gitops.spec.capabilities import ONLINE_CHECKED
+from gitops.spec.findings import Code
 from gitops.spec.model import RunSpec
 from gitops.spec.validate import ValidSpec
 from gitops.watch.findings import Kind, WatchFinding
-
-_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 
 
 def _version_order(version: str) -> tuple[int, int | str]:
     return (1, int(version)) if version.isdigit() else (0, version)
 
 
-def _kind(path: str | None, message: str) -> Kind:
-    if "quota" in message:
-        return "quota"
-    if path and path.startswith("model"):
-        return "model"
-    if "retired" in message or "not offered" in message or "not available" in message or "not listed" in message:
-        return "sku"
-    return "compute"
+# The watch's kind of each spec finding, by its code (a quota finding is filed apart from the model's retirement).
+_KIND_OF: dict[Code, Kind] = {
+    Code.QUOTA: "quota",
+    Code.MODEL: "model",
+    Code.MODEL_ARCHIVED: "model",
+    Code.MODEL_RETIRED: "model",
+    Code.MODEL_DEPRECATED: "model",
+    Code.MODEL_UNPINNED: "model",
+    Code.SKU_RETIRED: "sku",
+    Code.SKU_UNAVAILABLE: "sku",
+}
 
 
 def world_findings(
@@ -45,28 +46,29 @@ def world_findings(
 
     spec = validated.spec
     out = []
+    archived: list[WatchFinding] = []  # those of an archived version: a newer version of the same model fixes them
     for f in online_findings(validated, backend):
         if f.severity.value == "note":
             continue
-        since = _DATE.search(f.message)
-        out.append(
-            WatchFinding(
-                _kind(f.path, f.message),
-                "error" if f.is_error else "warning",
-                run,
-                f.path or "spec",
-                f.message,
-                f.hint or "edit the spec",
-                since.group(1) if since else None,
-            )
+        found = WatchFinding(
+            _KIND_OF.get(f.code, "compute"),
+            "error" if f.is_error else "warning",
+            run,
+            f.path or "spec",
+            f.message,
+            f.hint or "edit the spec",
+            f.since,
         )
+        out.append(found)
+        if f.code is Code.MODEL_ARCHIVED:
+            archived.append(found)
     if spec.model.version and spec.model.registry != "local":
         newest = (newest_of or backend.newest_model_version)(spec)
         if newest is not None and _version_order(newest) > _version_order(spec.model.version):
             edit = f'model.version: "{newest}"'
-            archived = [f for f in out if f.subject == "model.version" and "archived" in f.what]
             if archived:  # the same model has a current version: that edit, before any successor
-                out = [replace(f, fix=f"{edit} (a current version of the same model)") if f in archived else f for f in out]
+                current = f"{edit} (a current version of the same model)"
+                out = [replace(f, fix=current) if f in archived else f for f in out]
             else:
                 out.append(
                     WatchFinding(

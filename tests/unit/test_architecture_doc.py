@@ -23,3 +23,13 @@ def test_every_lifecycle_module_has_a_row() -> None:
     plumbing = {"queue.py", "storage_queue.py", "wiring.py", "smoke.py", "flow.py"}
     unnamed = [m for m in modules if m not in plumbing and f"`gitops/lifecycle/{m}`" not in text]
     assert unnamed == [], f"lifecycle modules docs/architecture.md does not place: {unnamed}"
+
+
+def test_every_finding_code_is_documented() -> None:
+    """docs/spec.md's table of finding codes names each code once, and no code that does not exist."""
+    from gitops.spec.findings import Code
+
+    text = (REPO_ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    table = text[text.index("## Finding codes") :].split("\n## ")[0]
+    documented = re.findall(r"^\| `([a-z-]+)` \|", table, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(c.value for c in Code), set(documented) ^ {c.value for c in Code}

@@ -98,6 +98,7 @@ def test_the_cli_and_the_function_find_the_same_things(cli, write, monkeypatch) 
     the same findings, budget caps and conflicts between the specs included."""
     from gitops.cost.prices import PriceBook
     from gitops.review.check import SpecText, check_specs
+    from gitops.spec.findings import Code
     from gitops.spec.policy import parse_policy
 
     monkeypatch.setenv("GITOPS_WORKSPACE", str(write("ws/.keep", "").parent))  # no ledger here: no durations
@@ -123,3 +124,7 @@ def test_the_cli_and_the_function_find_the_same_things(cli, write, monkeypatch) 
     assert printed == expected and len(expected) >= 3, (printed, expected)
     assert any("max_hourly_usd" in line for line in printed) and any("deploy.endpoint" in line for line in printed), printed
     assert result.exit_code == 1
+    # Each finding says what kind of problem it is by its code, which a program reads instead of the words.
+    codes = {(f.path, f.code) for c in checks for f in c.findings}
+    assert {("deploy.endpoint", Code.CONFLICT), ("deploy.instance_type", Code.BUDGET)} <= codes, codes
+    assert all(c.to_dict()["findings"][i]["code"] == f.code.value for c in checks for i, f in enumerate(c.findings))

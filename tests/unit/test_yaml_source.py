@@ -43,14 +43,14 @@ def test_nested_duplicate_key_is_reported_with_path() -> None:
 
 def test_a_specs_text_is_parsed_once_to_place_the_findings_made_after_validation(local_spec_text) -> None:
     """#26: a spec is checked, then submitted, then its later findings placed: the same text is parsed once."""
-    from gitops.spec.findings import error
+    from gitops.spec.findings import Code, error
     from gitops.spec.validate import _document, validate_text
 
     checked = validate_text(local_spec_text("placed-once"), "runs/placed-once.yaml")
     _document.cache_clear()
     valid = checked.valid()
     for _ in range(3):
-        (on_valid,) = valid.locate([error("name", "taken")])
-        (on_checked,) = checked.locate([error("name", "taken")])
+        (on_valid,) = valid.locate([error("name", "taken", code=Code.CONFLICT)])
+        (on_checked,) = checked.locate([error("name", "taken", code=Code.CONFLICT)])
         assert on_valid == on_checked and on_valid.file == "runs/placed-once.yaml" and on_valid.line == 1
     assert _document.cache_info().misses == 1

@@ -24,7 +24,7 @@ from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel
 from gitops.errors import NotFoundError
-from gitops.spec.findings import Finding, error, note, warning
+from gitops.spec.findings import Code, Finding, error, note, warning
 from gitops.spec.model import RunSpec
 from gitops.spec.naming import DEFAULT_DEPLOY_SKU, gpus_per_node
 
@@ -135,6 +135,7 @@ class ComputeChecker:
                     f"no quota line for the {getattr(size, 'family', '')} of {sku} in {self.clients.location}: {what} is not "
                     "checked against quota",
                     "see az ml compute list-usage",
+                    code=Code.QUOTA,
                 )
             ]
         for q in lines:
@@ -147,6 +148,7 @@ class ComputeChecker:
                         f"{what} needs {need} vCPUs ({count} x {sku}, {vcpus} each), over the {q.limit} of "
                         f"'{q.name}' in {self.clients.location}",
                         "request more quota (Azure portal, Quotas, Machine learning), or use a smaller size or count",
+                        code=Code.QUOTA,
                     )
                 ]
         for q in lines:
@@ -156,10 +158,11 @@ class ComputeChecker:
                         path,
                         f"{what} needs {need} vCPUs, but {q.used} of the {q.limit} of '{q.name}' are in use: "
                         "it waits until enough are free",
+                        code=Code.QUOTA,
                     )
                 ]
         fits = "; ".join(f"{q.free} of {q.limit} free in '{q.name}'" for q in lines if q.limit >= 0) or "no limit applies"
-        return [note(path, f"quota: {what} needs {need} vCPUs ({count} x {sku}); {fits}")]
+        return [note(path, f"quota: {what} needs {need} vCPUs ({count} x {sku}); {fits}", code=Code.QUOTA)]
 
     def gpus(self, sku: str) -> int | None:
         """GPUs per node of a SKU in the workspace's region, else the offline table."""
@@ -175,6 +178,8 @@ class ComputeChecker:
                     path,
                     f"{sku} was retired on {retired.retired.isoformat()}",
                     f"use {retired.successor} or another current size ({retired.source})",
+                    code=Code.SKU_RETIRED,
+                    since=retired.retired.isoformat(),
                 )
             ]
         if sku.lower() not in self.sizes():
@@ -183,6 +188,7 @@ class ComputeChecker:
                     path,
                     f"{sku} is not offered in region {self.clients.location} for {what}",
                     "pick a size the region lists (az ml compute list-sizes)",
+                    code=Code.SKU_UNAVAILABLE,
                 )
             ]
         return []
@@ -206,6 +212,7 @@ class ComputeChecker:
                         "compute.cluster",
                         f"compute cluster '{spec.compute.cluster}' does not exist in workspace {self.clients.workspace_name}",
                         "create it, or fix the name",
+                        code=Code.COMPUTE,
                     )
                 ], None
             if sdk_text(cluster.provisioning_state) == "failed":
@@ -214,6 +221,7 @@ class ComputeChecker:
                         "compute.cluster",
                         f"compute '{spec.compute.cluster}' failed provisioning",
                         "delete and recreate the cluster, or pick another",
+                        code=Code.COMPUTE,
                     )
                 )
             size = getattr(cluster, "size", None)
@@ -223,6 +231,7 @@ class ComputeChecker:
                         "compute.instance_type",
                         f"cluster '{spec.compute.cluster}' runs {size}, not {sku}",
                         f"set compute.instance_type: {size}, or drop it",
+                        code=Code.COMPUTE,
                     )
                 )
             if size and not (sku and sku.lower() == str(size).lower()):  # the spec's spelling, if it names the same size
@@ -234,16 +243,24 @@ class ComputeChecker:
                         "compute.nodes",
                         f"{spec.compute.nodes} nodes, but cluster '{spec.compute.cluster}' scales to at most {max_nodes}",
                         f"use at most {max_nodes} nodes",
+                        code=Code.COMPUTE,
                     )
                 )
         elif sku is None:
-            found.append(error("compute", "serverless compute needs compute.instance_type", "set a cluster or a VM SKU"))
+            found.append(error("compute", "serverless compute needs compute.instance_type", "set a cluster or a VM SKU", code=Code.COMPUTE))
         gpus = None
         if sku is not None:
             found += self.sku_findings("compute.instance_type", sku, "training")
             found += _allow_list("compute.instance_type", sku, model.finetune_allow_list, "fine-tune", model.name)
             if model.finetune_allow_list is None and sku.lower() in UNSUPPORTED_SKUS:
-                found.append(error("compute.instance_type", f"{sku} is not supported for fine-tuning", "use an A100 or H100 size"))
+                found.append(
+                    error(
+                        "compute.instance_type",
+                        f"{sku} is not supported for fine-tuning",
+                        "use an A100 or H100 size",
+                        code=Code.SKU_UNSUITED,
+                    )
+                )
             gpus = self.gpus(sku)
             if not gpus and not any(f.path == "compute.instance_type" for f in found):
                 found.append(
@@ -251,6 +268,7 @@ class ComputeChecker:
                         "compute.instance_type",
                         f"{sku} has no GPU in {self.clients.location}",
                         "pick a GPU size (e.g. Standard_NC24ads_A100_v4)",
+                        code=Code.SKU_UNSUITED,
                     )
                 )
             if not any(f.is_error and f.path == "compute.instance_type" for f in found):
@@ -281,6 +299,7 @@ class ComputeChecker:
                     f"set one of: {', '.join(model.inference_allow_list)}"
                     if model.inference_allow_list
                     else "set a GPU size the model can be served on",
+                    code=Code.UNSET,
                 )
             )
         return found, gpus
@@ -289,4 +308,4 @@ class ComputeChecker:
 def _allow_list(path: str, sku: str, allowed: tuple[str, ...] | None, what: str, model: str) -> list[Finding]:
     if allowed is None or sku.lower() in {a.lower() for a in allowed}:
         return []
-    return [error(path, f"{sku} is not among {model}'s {what} SKUs", f"use one of: {', '.join(allowed)}")]
+    return [error(path, f"{sku} is not among {model}'s {what} SKUs", f"use one of: {', '.join(allowed)}", code=Code.SKU_UNSUITED)]

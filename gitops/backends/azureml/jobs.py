@@ -18,7 +18,7 @@ from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel, JobState, JobStatus, PreparedData, is_remote_data
 from gitops.errors import NotFoundError, SpecError
-from gitops.spec.findings import error
+from gitops.spec.findings import Code, error
 from gitops.spec.model import RunSpec
 from gitops.spec.naming import TAG_DIGEST
 
@@ -61,7 +61,7 @@ class AzureJobs:
                 message = f"a local path cannot be used by the azureml backend ({value!r})"
                 raise SpecError(
                     f"data.{field_name}: {message}",
-                    [error(f"data.{field_name}", message, "name a hub dataset, an azureml: data asset or an https:// URI")],
+                    [error(f"data.{field_name}", message, "name a hub dataset, an azureml: data asset or an https:// URI", code=Code.DATA)],
                 )
         return PreparedData(spec.data.train_path, spec.data.test_path)
 
@@ -75,7 +75,7 @@ class AzureJobs:
         except NotFoundError as exc:
             raise SpecError(
                 f"{COMPONENT_NAME} version {version} is not in the azureml registry",
-                [error("finetune.component_version", f"version {version} not found", "pin a published version")],
+                [error("finetune.component_version", f"version {version} not found", "pin a published version", code=Code.COMPONENT)],
             ) from exc
 
     def submit(

@@ -23,7 +23,7 @@ from gitops.backends.azureml.clients import AzureClients
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel, RegisteredModel
 from gitops.spec import naming
-from gitops.spec.findings import Finding, error, warning
+from gitops.spec.findings import Code, Finding, error, warning
 from gitops.spec.model import RunSpec
 
 FINETUNE_ALLOW, INFERENCE_ALLOW, MODEL_DEFAULTS = ("finetune_compute_allow_list", "inference_compute_allow_list", "model_specific_defaults")
@@ -139,25 +139,56 @@ def model_findings(spec: RunSpec, version: str, facts: ModelFacts, today: date) 
                 "model.label",
                 f"label '{spec.model.label}' resolved to version {version}: the run is not reproducible",
                 f'pin model.version: "{version}"',
+                code=Code.MODEL_UNPINNED,
             )
         )
     if facts.archived:
-        found.append(error("model.version", f"{name} version {version} is archived in registry {spec.model.registry}", hint))
+        found.append(
+            error(
+                "model.version", f"{name} version {version} is archived in registry {spec.model.registry}", hint, code=Code.MODEL_ARCHIVED
+            )
+        )
     if facts.finetune_retired is not None and facts.finetune_retired <= today:
-        found.append(error("model.name", f"fine-tuning of {name} was retired on {facts.finetune_retired.isoformat()}", hint))
+        found.append(
+            error(
+                "model.name",
+                f"fine-tuning of {name} was retired on {facts.finetune_retired.isoformat()}",
+                hint,
+                code=Code.MODEL_RETIRED,
+                since=facts.finetune_retired.isoformat(),
+            )
+        )
     elif facts.finetune_deprecated is not None and facts.finetune_deprecated <= today:
         until = f"; it retires on {facts.finetune_retired.isoformat()}" if facts.finetune_retired else ""
         found.append(
-            warning("model.name", f"fine-tuning of {name} is deprecated since {facts.finetune_deprecated.isoformat()}{until}", hint)
+            warning(
+                "model.name",
+                f"fine-tuning of {name} is deprecated since {facts.finetune_deprecated.isoformat()}{until}",
+                hint,
+                code=Code.MODEL_DEPRECATED,
+                since=facts.finetune_deprecated.isoformat(),
+            )
         )
     if facts.inference_retired is not None and facts.inference_retired <= today:
         found.append(
-            error("model.name", f"{name} can no longer be deployed: inference was retired on {facts.inference_retired.isoformat()}", hint)
+            error(
+                "model.name",
+                f"{name} can no longer be deployed: inference was retired on {facts.inference_retired.isoformat()}",
+                hint,
+                code=Code.MODEL_RETIRED,
+                since=facts.inference_retired.isoformat(),
+            )
         )
     elif facts.inference_deprecated is not None and facts.inference_deprecated <= today:
         until = f"; it retires on {facts.inference_retired.isoformat()}" if facts.inference_retired else ""
         found.append(
-            warning("model.name", f"inference of {name} is deprecated since {facts.inference_deprecated.isoformat()}{until}", hint)
+            warning(
+                "model.name",
+                f"inference of {name} is deprecated since {facts.inference_deprecated.isoformat()}{until}",
+                hint,
+                code=Code.MODEL_DEPRECATED,
+                since=facts.inference_deprecated.isoformat(),
+            )
         )
     return found
 

@@ -27,7 +27,7 @@ from gitops.backends.local.jobs import LocalJobs
 from gitops.backends.local.workspace import LocalWorkspace
 from gitops.errors import NotFoundError, SpecError
 from gitops.spec.capabilities import UNSUPPORTED
-from gitops.spec.findings import Finding, error
+from gitops.spec.findings import Code, Finding, error
 from gitops.spec.model import RunSpec
 from gitops.spec.naming import experiment_name
 
@@ -84,7 +84,7 @@ class LocalBackend:
                 if path:
                     read_jsonl(path)
         except DataError as exc:
-            raise SpecError(f"data: {exc}", [error("data", str(exc))]) from exc
+            raise SpecError(f"data: {exc}", [error("data", str(exc), code=Code.DATA)]) from exc
         return PreparedData(str(train), str(test) if test else None)
 
     def submit(

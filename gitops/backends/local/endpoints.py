@@ -20,7 +20,7 @@ import requests
 from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Provisioning, Usage
 from gitops.backends.local import processes
 from gitops.backends.local.workspace import LocalWorkspace
-from gitops.errors import BackendError, ConflictError, CorruptRecordError, NotFoundError
+from gitops.errors import BackendError, ConflictError, CorruptRecordError, NotFoundError, UnreachableError
 from gitops.util.files import read_json, write_json_atomic, write_secret
 
 log = logging.getLogger(__name__)
@@ -354,7 +354,7 @@ class LocalEndpoints:
         try:
             resp = requests.post(info.scoring_uri, json=payload, headers=headers, timeout=timeout_s)
         except requests.RequestException as exc:
-            raise BackendError(f"endpoint '{endpoint}' did not answer: {type(exc).__name__}") from exc
+            raise UnreachableError(f"endpoint '{endpoint}' did not answer: {type(exc).__name__}") from exc
         return InvokeResult(resp.status_code, resp.text, (time.perf_counter() - start) * 1000)
 
     def traffic_counters(self, name: str, deployment: str) -> dict[str, Any] | None:
