@@ -14,7 +14,7 @@ import azure.functions as func
 
 from function_app.http_common import handled, json_response, limit_body, read_json
 from function_app.services import gatekeeper, services
-from gitops.errors import ForbiddenError, NotFoundError, RequestError, SpecError
+from gitops.errors import ForbiddenError, NotFoundError, RequestError
 
 bp = func.Blueprint()
 
@@ -81,17 +81,14 @@ def submit(req: func.HttpRequest) -> func.HttpResponse:
         previous=lookup(s.lifecycle.ledger),
         hosted=True,
     )
-    if not check.ok:
-        errors = [f for f in check.findings if f.is_error]
-        first = errors[0]
-        raise SpecError(first.located(first.file or check.path).headline(), errors, hint=first.hint)  # FILE:LINE: field: message
-    spec = check.validated.require()
+    checked = check.passed()  # SpecError with FILE:LINE: field: message, else the value submit takes (no second check)
+    spec = checked.valid.spec
     why = not_hosted(spec.backend)
     if why is not None:  # a local example kept in runs/: merged, it is left for `gitops run`; nothing acts here
         return json_response({"run": spec.name, "skipped": f"backend '{spec.backend}' is not submitted: {why}", "created": False}, 200)
     pr = str(body["pr"]) if body.get("pr") not in (None, "") else None
-    before = s.lifecycle.ledger.get(check.validated.require().name)
-    record = s.lifecycle.submit(check.validated, commit=commit or None, pr=pr, policy=policy)
+    before = s.lifecycle.ledger.get(spec.name)
+    record = s.lifecycle.submit(checked, commit=commit or None, pr=pr)
     job = s.backend_for(record.backend).get_job(record.job_name)
     created = before is None or before[0].job_name != record.job_name
     return json_response(

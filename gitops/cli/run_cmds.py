@@ -36,14 +36,15 @@ def run(
     console = Console(file=output.err())
     policy = policy_for(file)
     validated = load_spec(file, policy)
-    for finding in validated.findings:
-        console.print(f"[yellow]{finding.format()}[/]")
     _synthesize_when_missing(validated, console)
     lifecycle = local_lifecycle()
+    checked = lifecycle.check(validated, policy)  # the one spec check, as the Function's submit runs it
+    for finding in checked.findings:
+        console.print(f"[yellow]{finding.format()}[/]")
     first_use = not (Settings.load().workspace_dir / "models" / "tiny-phi3" / "hf").is_dir()
-    before = lifecycle.ledger.get(validated.require().name)
+    before = lifecycle.ledger.get(checked.valid.spec.name)
     with output.Status(console, "submitting (the first run builds and registers the tiny model)..." if first_use else "submitting..."):
-        record = lifecycle.submit(validated, policy=policy)
+        record = lifecycle.submit(checked)
     if before is not None and before[0].job_name == record.job_name:  # nothing new to train: the same job serves again
         console.print(f"job [bold]{record.job_name}[/] reused (the same training as before): run {record.status}")
     else:

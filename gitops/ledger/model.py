@@ -103,6 +103,8 @@ class QueuedVersion(_Digested):
     timeouts: dict[str, float] = Field(default_factory=dict)
     gate_rules: dict[str, Any] = Field(default_factory=dict)
     policy: dict[str, Any] | None = None
+    model_name: str | None = None  # None: queued by a release that kept only the spec
+    endpoint: str | None = None
 
 
 class RunRecord(_Digested):
@@ -209,17 +211,19 @@ def first_error(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
-def stored_spec(record: RunRecord) -> RunSpec:
-    """The spec a record was submitted with, parsed by today's schema; ``CorruptRecordError`` naming the run and
-    the field when an older version accepted what today's refuses (e.g. ``lifecycle.expire_after: 1000000000d``)."""
+def stored_spec(record: RunRecord | QueuedVersion, run: str | None = None) -> RunSpec:
+    """The spec a record (or the version queued on run ``run``) was submitted with, parsed by today's schema, for
+    what needs the whole spec (a backend submitting it, the steps deploying it); ``CorruptRecordError`` naming the
+    run and the field when an older version accepted what today's refuses (``lifecycle.expire_after: 1000000000d``)."""
     from gitops.errors import CorruptRecordError
     from gitops.spec.model import RunSpec
 
     try:
         return RunSpec.model_validate(record.spec)
     except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        name = run or getattr(record, "run", "?")
         raise CorruptRecordError(
-            f"run {record.run}: its stored spec fails today's schema at spec.{first_error(exc)[:160]}",
+            f"run {name}: its stored spec fails today's schema at spec.{first_error(exc)[:160]}",
             hint="merge the spec again (fixed) to replace it, or `gitops delete` the run",
         ) from None
 

@@ -32,6 +32,7 @@ from gitops.lifecycle import decisions, driver, job_events, reconcile, versions
 from gitops.lifecycle.parts import CLAIM_LEASE_S, STEP_BUDGET_S, Decision, Parts
 from gitops.lifecycle.queue import StepQueue
 from gitops.report.metrics import MetricsReader
+from gitops.review.check import CheckedSpec
 from gitops.spec.policy import Policy
 from gitops.spec.validate import SpecValidation, ValidSpec
 
@@ -70,10 +71,16 @@ class Lifecycle(Parts):
         self.policy = policy or Policy()
 
     # -- versions of a run
+    def check(self, spec: SpecValidation | ValidSpec, policy: Policy | None = None) -> CheckedSpec:
+        return versions.check(self, spec, policy)
+
     def submit(
-        self, checked: SpecValidation | ValidSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None
+        self, spec: CheckedSpec | SpecValidation | ValidSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None
     ) -> RunRecord:
-        return versions.submit(self, checked, commit, pr, policy)
+        """A version of a spec, acted on as far as it changed. A ``CheckedSpec`` (the Function's, the CLI's) is not
+        checked again; a spec not yet checked is, here, by the one check against ``policy`` (else the lifecycle's)."""
+        checked = spec if isinstance(spec, CheckedSpec) else versions.check(self, spec, policy)
+        return versions.submit(self, checked, commit, pr)
 
     def retry(self, run: str, who: str = "", max_attempts: int = versions.MAX_ATTEMPTS) -> RunRecord:
         return versions.retry(self, run, who, max_attempts)

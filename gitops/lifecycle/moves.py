@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gitops.ledger.model import Cursor, HistoryEntry, RunRecord
+from gitops.ledger.model import Cursor, HistoryEntry, RunRecord, stored_spec
 from gitops.ledger.transitions import AWAITING_JOB, Asker, RunStatus
 from gitops.lifecycle import steps
 from gitops.lifecycle.parts import Parts
 from gitops.spec import naming
-from gitops.spec.model import RunSpec
 
 # Record fields that let the run go: the claim released; with the cursor too, the rollout over.
 RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
@@ -41,7 +40,7 @@ def with_cursor(lc: Parts, record: RunRecord, now: float, step: str = "check_job
     """The run put on the rollout at ``step`` (checking its job, or registering its model)."""
     endpoint = record.endpoint
     if endpoint is None and record.spec:  # records written at submit always name it; older ones may not
-        endpoint = naming.endpoint_name(RunSpec.model_validate(record.spec), lc.name_salt)
+        endpoint = naming.endpoint_name(stored_spec(record), lc.name_salt)
     _, first = steps.find("rollout", step)
     cursor = Cursor(
         step=step,

@@ -7,26 +7,40 @@ job, one to the deployment sections deploys the model already trained again, one
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops.backends.base import JobState
 from gitops.errors import ConfigurationError, ConflictError, GitopsError, NotFoundError, SpecError
-from gitops.ledger.model import HistoryEntry, QueuedVersion, RunRecord, endpoint_move, update
+from gitops.ledger.model import HistoryEntry, QueuedVersion, RunRecord, endpoint_move, lookup, stored_spec, update
 from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
 from gitops.lifecycle.moves import rolling_back, with_cursor
 from gitops.lifecycle.parts import Parts
 from gitops.ownership import IDENTITY_HINT, missing_identity, same_repository
 from gitops.spec import naming
-from gitops.spec.capabilities import ensure_supported
 from gitops.spec.findings import Code, error
 from gitops.spec.model import RunSpec, parse_duration
 from gitops.spec.policy import Policy
 from gitops.spec.validate import SpecValidation, ValidSpec
 
+if TYPE_CHECKING:
+    from gitops.review.check import CheckedSpec
+
 MAX_ATTEMPTS = 3  # job attempts of one spec version (the first and two retries)
 
 # What a version of a spec sets on its run, whether it starts now, waits in the queue or keeps the job it follows.
-VERSION_FIELDS = ("digest", "training_digest", "deployment_digest", "spec", "params", "timeouts", "gate_rules", "policy")
+# Built once, from the checked spec, when the version is submitted: nothing later parses the stored spec to learn them.
+VERSION_FIELDS = (
+    "digest",
+    "training_digest",
+    "deployment_digest",
+    "spec",
+    "params",
+    "timeouts",
+    "gate_rules",
+    "policy",
+    "model_name",
+    "endpoint",
+)
 
 
 def _located(exc: SpecError, validated: ValidSpec) -> SpecError:
@@ -36,7 +50,10 @@ def _located(exc: SpecError, validated: ValidSpec) -> SpecError:
     return SpecError(first.headline() if first else f"{validated.file}: {exc.headline}", findings, first.hint if first else exc.hint)
 
 
-def _version_fields(validated: ValidSpec, spec: RunSpec, policy: Policy) -> dict[str, Any]:
+def _version_fields(lc: Parts, validated: ValidSpec, policy: Policy) -> dict[str, Any]:
+    """What a version of a run is, computed once: its digests, its spec and parameters, the names it registers and
+    serves under, its deadlines, its gate and the policy it was checked against."""
+    spec = validated.spec
     return {
         "digest": validated.digest,
         "training_digest": validated.digests.training,
@@ -46,6 +63,8 @@ def _version_fields(validated: ValidSpec, spec: RunSpec, policy: Policy) -> dict
         "timeouts": _timeouts(policy, spec),
         "gate_rules": policy.gate.resolve(spec),
         "policy": policy.model_dump(mode="json"),
+        "model_name": naming.model_name(spec),
+        "endpoint": naming.endpoint_name(spec, lc.name_salt),
     }
 
 
@@ -74,27 +93,29 @@ def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [c.path for c in field_changes(old, new)]
 
 
-def submit(
-    lc: Parts, checked: SpecValidation | ValidSpec, commit: str | None = None, pr: str | None = None, policy: Policy | None = None
-) -> RunRecord:
+def check(lc: Parts, spec: SpecValidation | ValidSpec, policy: Policy | None = None) -> CheckedSpec:
+    """The one spec check (``check_specs``) with this lifecycle's backends, ledger and repository, for a caller
+    that has not checked: ``SpecError`` on the spec's lines, or the value ``submit`` takes."""
+    from gitops.review.check import check_specs
+
+    (result,) = check_specs([spec], policy or lc.policy, lc.backend_for, salt=lc.name_salt, previous=lookup(lc.ledger))
+    return result.passed()
+
+
+def submit(lc: Parts, checked: CheckedSpec, commit: str | None = None, pr: str | None = None) -> RunRecord:
     """Act on a version of a spec as far as it changed, as Terraform tells "replace" from "update in place": a
     change to the training sections starts a job; one to the deployment sections deploys the model already
-    trained again; one to the settings only is recorded; the same version again changes nothing. ``policy``:
-    the repo's, whose rollout deadlines the run keeps (the spec's own ``deploy.timeouts`` win). A spec with
-    errors is refused here (``SpecError``); past this line it is complete."""
-    validated = checked.valid() if isinstance(checked, SpecValidation) else checked
+    trained again; one to the settings only is recorded; the same version again changes nothing. The spec passed
+    the one check (``check``): nothing of it is checked again; the run keeps the deadlines of the policy it was
+    checked against (the spec's own ``deploy.timeouts`` win)."""
+    validated, policy = checked.valid, checked.policy
     spec = validated.spec
-    policy = policy or lc.policy
-    try:
-        ensure_supported(spec, validated.params)
-    except SpecError as exc:
-        raise _located(exc, validated) from None
     existing = lc.ledger.get(spec.name)
     if existing is None:
         return _new_job(lc, validated, spec, commit, pr, policy, None)
     record, version = existing
     refusal = endpoint_move(record, naming.endpoint_name(spec, lc.name_salt))
-    if refusal is not None:
+    if refusal is not None:  # the run's state, read now (the check read it too, maybe before another version landed)
         raise _located(
             SpecError(refusal[0], [error("deploy.endpoint", refusal[0], refusal[1], code=Code.ENDPOINT_MOVED)], hint=refusal[1]), validated
         )
@@ -174,18 +195,16 @@ def _new_job(
             )
         lc.backend_for(record.backend).cancel_job(record.job_name)
         history.append(HistoryEntry(at=now, status="superseded", note=f"job {record.job_name} canceled"))
-    endpoint = naming.endpoint_name(spec, lc.name_salt)
-    _refuse_shared_endpoint(lc, spec.name, endpoint)
-    status, data = _start_job(lc, spec, validated, naming.job_name(spec, validated.training_digest), commit, pr)
+    fields = _version_fields(lc, validated, policy)
+    _refuse_shared_endpoint(lc, spec.name, fields["endpoint"])
+    status, data = _start_job(lc, spec, validated, naming.job_name(spec.name, validated.training_digest), commit, pr)
     record = RunRecord(
         run=spec.name,
         backend=spec.backend,
         job_name=status.name,
-        **_version_fields(validated, spec, policy),
+        **fields,
         commit=commit,
         pr=pr,
-        model_name=naming.model_name(spec),
-        endpoint=endpoint,
         deployment=existing[0].deployment if existing else None,  # what still serves
         history=history,
         test_path=data.local_test_path or data.test_uri,
@@ -207,11 +226,9 @@ def _as_version(
     """The record carrying a new version of the spec that keeps its job (a redeploy, or settings only)."""
     return record.model_copy(
         update={
-            **_version_fields(validated, spec, policy),
+            **_version_fields(lc, validated, policy),
             "commit": commit or record.commit,
             "pr": pr or record.pr,
-            "model_name": naming.model_name(spec),
-            "endpoint": naming.endpoint_name(spec, lc.name_salt),
             "updated_at": lc.clock(),
         }
     )
@@ -245,9 +262,9 @@ def retry(lc: Parts, run: str, who: str = "", max_attempts: int = MAX_ATTEMPTS, 
             f"run '{run}' has had {record.attempt} attempts (at most {max_attempts})",
             hint="fix the cause (see the job's logs) and merge a changed spec",
         )
-    spec = RunSpec.model_validate(record.spec)
+    spec = stored_spec(record)  # the backend submits the whole spec again; its names are the record's
     attempt = record.attempt + 1
-    job = naming.job_name(spec, record.digests().training, attempt)
+    job = naming.job_name(record.run, record.digests().training, attempt)
     validated = ValidSpec(f"runs/{spec.name}.yaml", spec, dict(record.params), record.digests())
     status, data = _start_job(lc, spec, validated, job, record.commit, record.pr)
     now = lc.clock()
@@ -322,7 +339,7 @@ def _queue_version(
     if change == "unchanged":
         return record
     if change == "retrain":
-        status, data = _start_job(lc, spec, validated, naming.job_name(spec, validated.training_digest), commit, pr)
+        status, data = _start_job(lc, spec, validated, naming.job_name(spec.name, validated.training_digest), commit, pr)
         job, test_path = status.name, data.local_test_path or data.test_uri
         note = f"job {job} submitted; its rollout waits for the one in progress"
     else:
@@ -330,7 +347,7 @@ def _queue_version(
         note = f"{change} only (job {job} kept); it applies when the rollout in progress ends"
     now = lc.clock()
     queued = QueuedVersion(
-        **_version_fields(validated, spec, policy), job_name=job, commit=commit, pr=pr, test_path=test_path, submitted_at=now
+        **_version_fields(lc, validated, policy), job_name=job, commit=commit, pr=pr, test_path=test_path, submitted_at=now
     )
     updated = record.model_copy(
         update={"queued": queued, "history": [*record.history, HistoryEntry(at=now, status=record.status, note=note)]}
@@ -345,6 +362,15 @@ def _queue_version(
     return updated
 
 
+def _names_of(lc: Parts, run: str, q: QueuedVersion) -> dict[str, str]:
+    """The names a queued version registers and serves under: kept with it since it was queued; a version queued by
+    an older release kept only its spec, whose names are derived once here."""
+    if q.model_name is not None and q.endpoint is not None:
+        return {"model_name": q.model_name, "endpoint": q.endpoint}
+    spec = stored_spec(q, run)
+    return {"model_name": naming.model_name(spec), "endpoint": naming.endpoint_name(spec, lc.name_salt)}
+
+
 def start_queued(lc: Parts, run: str) -> None:
     """After a rollout ends: the version that waited for it takes the run (its job checked, or its redeploy begun)."""
     now = lc.clock()
@@ -354,7 +380,6 @@ def start_queued(lc: Parts, run: str) -> None:
         if q is None or record.cursor is not None:
             return None
         same_job = q.job_name == record.job_name
-        spec = RunSpec.model_validate(q.spec)
         nxt = record.model_copy(
             update={
                 **q.model_dump(include=set(VERSION_FIELDS)),
@@ -364,8 +389,7 @@ def start_queued(lc: Parts, run: str) -> None:
                 "commit": q.commit,
                 "pr": q.pr,
                 "test_path": q.test_path,
-                "model_name": naming.model_name(spec),
-                "endpoint": naming.endpoint_name(spec, lc.name_salt),
+                **_names_of(lc, record.run, q),
                 "queued": None,
                 "smoke": None,
                 "gate": None,

@@ -32,10 +32,21 @@ class SpecText:
     text: str
 
 
+@dataclass(frozen=True)
+class CheckedSpec:
+    """A spec that passed the one check (``check_specs``): valid offline, and its backend's online checks, the budget
+    and the endpoint rule passed too where they apply. What ``submit`` takes, and does not check again."""
+
+    valid: ValidSpec
+    policy: Policy  # the rules it was checked against: the run keeps their deadlines and gate
+    findings: tuple[Finding, ...]  # its warnings and notes, for the caller to show
+
+
 @dataclass
 class SpecCheck:
     path: str
     validated: SpecValidation
+    policy: Policy = field(default_factory=Policy)  # the rules it was checked against
     online: list[Finding] = field(default_factory=list)
     online_checked: bool = False  # False for a backend without online checks, or a spec that failed offline
     derived: Derived | None = None  # model, data, compute, GPUs, effective batch size, endpoint, TTL
@@ -49,6 +60,14 @@ class SpecCheck:
     @property
     def ok(self) -> bool:
         return self.validated.ok and not has_errors(self.online)
+
+    def passed(self) -> CheckedSpec:
+        """The spec, checked, or ``SpecError`` whose headline is its first error's ``FILE:LINE: field: message``."""
+        if not self.ok:
+            errors = [f for f in self.findings if f.is_error]
+            first = errors[0].located(errors[0].file or self.path) if errors else None
+            raise SpecError(first.headline() if first else f"{self.path}: invalid", errors, hint=first.hint if first else None)
+        return CheckedSpec(self.validated.valid(), self.policy, tuple(self.findings))
 
     def to_dict(self) -> dict[str, Any]:
         spec = self.validated.spec
@@ -103,7 +122,7 @@ def online_findings(valid: ValidSpec, backend: Backend) -> list[Finding]:
 
 
 def check_specs(
-    specs: Sequence[SpecText | SpecValidation],
+    specs: Sequence[SpecText | SpecValidation | ValidSpec],
     policy: Policy,
     backend_for: Callable[[str], Backend] | None = None,
     online_backends: frozenset[str] = ONLINE_CHECKED,
@@ -119,12 +138,19 @@ def check_specs(
     live API where this side reaches it, else the snapshot; ``previous``: the ledger's record of a run, whose last
     training time the estimate scales and whose endpoint a new version may not move; ``hosted``: checked by the
     Function, which never runs a backend that acts on its own host (such a spec gets a note: merging it submits
-    nothing)."""
-    validations = [validate_text(item.text, item.path, policy) if isinstance(item, SpecText) else item for item in specs]
+    nothing). ``SpecCheck.passed()`` is what ``submit`` takes."""
+    validations = [
+        validate_text(item.text, item.path, policy)
+        if isinstance(item, SpecText)
+        else item.validation()
+        if isinstance(item, ValidSpec)
+        else item
+        for item in specs
+    ]
     book = prices or PriceBook()
     checks = []
     for validated in validations:
-        check = SpecCheck(validated.file, validated)
+        check = SpecCheck(validated.file, validated, policy)
         if validated.spec is not None and validated.digest is not None:
             check.derived = derive(validated.spec, validated.params, validated.training_digest, policy, salt)
         if validated.ok and validated.spec is not None:

@@ -62,7 +62,7 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         nodes=spec.compute.nodes,
         gpus_per_node=gpus,
         effective_batch_size=naming.effective_batch_size(merged, gpus, spec.compute.nodes),
-        job_name=naming.job_name(spec, training_digest),
+        job_name=naming.job_name(spec.name, training_digest),
         display_name=naming.display_name(spec, merged, gpus),
         model_name=naming.model_name(spec),
         endpoint=naming.endpoint_name(spec, salt),

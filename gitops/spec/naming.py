@@ -117,10 +117,10 @@ def digests(spec: RunSpec, params: dict[str, Any]) -> Digests:
     return Digests(spec_digest(spec, params), training, deployment)
 
 
-def job_name(spec: RunSpec, training_digest: str, attempt: int = 1) -> str:
-    """Deterministic: the same training sections (and attempt) map to the same job (idempotent submit); a change
-    to the deployment or the settings keeps the job."""
-    return f"gitops-{spec.name}-{training_digest[:12]}" + (f"-a{attempt}" if attempt > 1 else "")
+def job_name(run: str, training_digest: str, attempt: int = 1) -> str:
+    """Deterministic: the same run and training sections (and attempt) map to the same job (idempotent submit); a
+    change to the deployment or the settings keeps the job."""
+    return f"gitops-{run}-{training_digest[:12]}" + (f"-a{attempt}" if attempt > 1 else "")
 
 
 def gpus_per_node(instance_type: str | None) -> int | None:

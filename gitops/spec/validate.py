@@ -63,6 +63,10 @@ class ValidSpec:
         """Findings made later (online, at submit) placed on this spec's file and lines."""
         return _placed(findings, self.file, self.source)
 
+    def validation(self) -> SpecValidation:
+        """The validation this spec passed (its warnings as its findings)."""
+        return SpecValidation(self.file, self.spec, dict(self.params), list(self.warnings), self.digest, self.digests, self.source)
+
 
 @dataclass
 class SpecValidation:

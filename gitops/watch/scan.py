@@ -314,8 +314,8 @@ def ledger_specs(records: Iterable[RunRecord]) -> list[tuple[str, ValidSpec]]:
         if r.status == "retired" or not version.spec:
             continue
         try:
-            spec = RunSpec.model_validate(version.spec)
-        except ValueError:
+            spec = stored_spec(version, r.run)
+        except CorruptRecordError:  # the watch reports unreadable records on their own
             continue
         out.append((r.run, ValidSpec(f"runs/{r.run}.yaml", spec, dict(version.params), version.digests())))
     return out

@@ -92,3 +92,29 @@ def test_a_rollout_stored_in_todays_shape_continues_to_live(world: World, stop_a
     assert rewritten == [stop_at]
     assert live.status == "live" and live.job_name == record.job_name, [h.note for h in live.history[-5:]]
     assert live.gate is not None and live.gate["ok"] and [s["share"] for s in live.rollout_steps] == [10, 50]
+
+
+@pytest.mark.parametrize("queued_by", ["this release", "an older release"])
+def test_a_queued_version_takes_the_run_under_the_names_it_was_checked_with(world: World, queued_by: str) -> None:
+    """#26, one version of a run: a version's names are computed once, when it is submitted, and kept with it while it
+    waits; one queued by a release that kept only its spec gets them from that spec, once, when it starts."""
+    from gitops.spec.validate import validate_text
+
+    v2 = world.second_version_rolling_out()
+    text = world.spec(lr="6.0e-6").source or ""
+    redeploy = validate_text(text.replace("request_timeout_ms: 90000", "request_timeout_ms: 60000"), f"runs/{RUN}.yaml")
+    queued = world.lifecycle.submit(redeploy).queued
+    assert queued is not None and queued.job_name == v2
+    serving = world.record()
+    assert (queued.model_name, queued.endpoint) == (serving.model_name, serving.endpoint) and queued.endpoint
+    if queued_by == "an older release":
+        ledger_file = Path(world.lifecycle.ledger.root) / f"{RUN}.json"  # type: ignore[attr-defined]
+        stored = json.loads(ledger_file.read_text(encoding="utf-8"))
+        for name in ("model_name", "endpoint"):
+            del stored["record"]["queued"][name]
+        ledger_file.write_text(json.dumps(stored), encoding="utf-8")
+        assert world.record().queued is not None and world.record().queued.endpoint is None
+    world.deliver()
+    final = world.record()
+    assert final.status == "live" and final.queued is None and final.spec["deploy"]["request_timeout_ms"] == 60000
+    assert (final.model_name, final.endpoint) == (serving.model_name, serving.endpoint)

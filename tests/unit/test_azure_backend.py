@@ -187,11 +187,23 @@ def test_a_retried_submit_finds_the_job_instead_of_making_another(azure_fake, az
     assert [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]] == puts
 
 
-def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend) -> None:
+def test_submit_refuses_what_validate_would_refuse(azure_fake, azure_backend, tmp_path: Path) -> None:
+    """Nothing reaches the GPU queue that validate would refuse: a spec not checked yet is checked by the one check
+    (online included) before anything is submitted, and a checked one is not checked again."""
+    from gitops.ledger.local import LocalLedger
+    from gitops.lifecycle.flow import Lifecycle
+
     azure_fake.add_cluster("gpu-cluster-big", "Standard_NC6s_v3")
-    with pytest.raises(SpecError, match="(?i)Standard_NC6s_v3"):  # the service answers vmSize upper-cased
-        _submit(azure_fake, azure_backend)
+    lifecycle = Lifecycle(LocalLedger(tmp_path / "ledger"), lambda name: azure_backend, name_salt="acme/models")
+    with pytest.raises(SpecError, match="(?i)Standard_NC6s_v3") as refused:  # the service answers vmSize upper-cased
+        lifecycle.submit(validate_file(REFERENCE))
+    assert refused.value.headline.startswith(f"{REFERENCE}:20: compute.instance_type:") and refused.value.findings
     assert not [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
+    azure_fake.add_cluster("gpu-cluster-big", "Standard_NC24ads_A100_v4")
+    checked = lifecycle.check(validate_file(REFERENCE))
+    azure_fake.add_cluster("gpu-cluster-big", "Standard_NC6s_v3")  # what the check would refuse now: not asked again
+    record = lifecycle.submit(checked)
+    assert record.job_name and [c for c in azure_fake.calls if c[0] == "PUT" and "/jobs/" in c[1]]
 
 
 @pytest.mark.parametrize("path", ["/proc/self/environ", "data/train.jsonl", "../../etc/passwd", "http://example.com/x.jsonl"])

@@ -24,7 +24,6 @@ from gitops.backends.base import (
     TrafficWindow,
     Usage,
 )
-from gitops.errors import SpecError
 from gitops.spec.capabilities import UNSUPPORTED
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
@@ -67,11 +66,8 @@ class AzureMLBackend:
     def submit(
         self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str], model: FoundationModel, data: PreparedData
     ) -> JobStatus:
-        findings, gpus = self.compute.check(spec, model)
-        problems = [f for f in (*model.findings, *findings) if f.is_error]
-        if problems:  # the same online checks as validate: nothing reaches the GPU queue that validate would refuse
-            raise SpecError(f"{problems[0].path}: {problems[0].message}", problems, hint=problems[0].hint)
-        return self.jobs.submit(spec, params, job_name, tags, model, data, gpus)
+        # The spec passed the one check (the online ones included) before it came here: only the GPUs are read.
+        return self.jobs.submit(spec, params, job_name, tags, model, data, self.compute.gpus_for(spec))
 
     def get_job(self, job_name: str) -> JobStatus | None:
         return self.jobs.get(job_name)

@@ -200,6 +200,12 @@ class ComputeChecker:
         except NotFoundError:
             return None
 
+    def gpus_for(self, spec: RunSpec) -> int | None:
+        """The GPUs per node the job will use: its cluster's size's, else ``compute.instance_type``'s (None: unknown)."""
+        cluster = self.cluster(spec.compute.cluster) if spec.compute.cluster is not None else None
+        sku = str(getattr(cluster, "size", None) or "") or spec.compute.instance_type
+        return self.gpus(sku) if sku else None
+
     def check(self, spec: RunSpec, model: FoundationModel) -> tuple[list[Finding], int | None]:
         """Findings, and the GPUs per node the job will use (None when unknown)."""
         found: list[Finding] = []

@@ -117,7 +117,7 @@ def build_pipeline_job(
     return {
         "$schema": PIPELINE_JOB_SCHEMA,
         "type": "pipeline",
-        "name": naming.job_name(spec, digest),
+        "name": naming.job_name(spec.name, digest),
         "display_name": naming.display_name(spec, merged, gpus),
         "experiment_name": naming.experiment_name(spec),
         "description": spec.description or f"finetune-gitops run {spec.name}",
