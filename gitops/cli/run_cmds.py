@@ -187,10 +187,10 @@ def _print_outcome(record, backend) -> None:
         for line in [*verdict.get("reasons", []), *verdict.get("notes", [])]:
             print(f"  - {line}")
     for held in record.rollout_steps:
-        p95 = f", p95 {held['p95_latency_ms']:.0f} ms" if held.get("p95_latency_ms") is not None else ""
+        p95 = f", p95 {held.p95_latency_ms:.0f} ms" if held.p95_latency_ms is not None else ""
         print(
-            f"traffic: {held['share']}% for {human(held['held_s'])}: {held['requests']} requests, "
-            f"{held['errors']} failed{p95} ({'within bounds' if held['ok'] else 'OUT OF BOUNDS: rolled back'})"
+            f"traffic: {held.share}% for {human(held.held_s)}: {held.requests} requests, "
+            f"{held.errors} failed{p95} ({'within bounds' if held.ok else 'OUT OF BOUNDS: rolled back'})"
         )
     if record.status == "held":
         print(

@@ -17,7 +17,6 @@ from gitops.ledger.model import RunRecord
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Code, Finding, error, warning
 from gitops.spec.model import RunSpec, parse_duration
-from gitops.spec.naming import DEFAULT_DEPLOY_SKU
 from gitops.spec.policy import POLICY_FILE, Policy
 
 if TYPE_CHECKING:
@@ -143,7 +142,7 @@ def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: Pric
     if not _billed(spec.backend):
         return CostEstimate(spec.backend, region, idle_after=idle, expire_after=expire)
     train_sku = spec.compute.instance_type
-    deploy_sku = spec.deploy.instance_type or DEFAULT_DEPLOY_SKU
+    deploy_sku = spec.deploy.instance_type or KINDS[spec.backend].default_deploy_sku
     hours, basis = training_duration(spec, params, previous)
     bound = None if spec.lifecycle.keep else parse_duration(expire).total_seconds() / 3600
     return CostEstimate(
@@ -155,7 +154,7 @@ def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: Pric
         hours,
         basis,
         deploy_sku,
-        prices.hourly(region, deploy_sku),
+        prices.hourly(region, deploy_sku) if deploy_sku else None,
         spec.deploy.instance_count,
         bound,
         idle,

@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from gitops.ledger.step_state import Evaluation, Ramp
+from gitops.ledger.step_state import Evaluation, HeldShare, Ramp
 from gitops.ledger.transitions import Asker, RunStatus, refusal
 from gitops.spec.naming import Digests
+from gitops.spec.policy import Deadlines, GateRules
 
 if TYPE_CHECKING:
     from gitops.spec.model import RunSpec
@@ -86,6 +87,12 @@ class _Digested(BaseModel):
 
     _migrate = model_validator(mode="before")(_split_digests)
 
+    @field_validator("gate_rules", mode="before", check_fields=False)
+    @classmethod
+    def _rules_of_before_the_gate(cls, value: Any) -> Any:
+        """A record written before the gate kept no rules (``{}``): it is judged by ``GateRules.before_the_gate``."""
+        return GateRules.before_the_gate() if value == {} else value
+
     def digests(self) -> Digests:
         return Digests(self.digest, self.training_digest or self.digest, self.deployment_digest or self.digest)
 
@@ -100,8 +107,8 @@ class QueuedVersion(_Digested):
     pr: str | None = None
     test_path: str | None = None
     submitted_at: float
-    timeouts: dict[str, float] = Field(default_factory=dict)
-    gate_rules: dict[str, Any] = Field(default_factory=dict)
+    timeouts: Deadlines = Field(default_factory=Deadlines)
+    gate_rules: GateRules = Field(default_factory=GateRules.before_the_gate)
     policy: dict[str, Any] | None = None
     model_name: str | None = None  # None: queued by a release that kept only the spec
     endpoint: str | None = None
@@ -135,15 +142,15 @@ class RunRecord(_Digested):
     claim: str | None = None  # who holds the claim (a token per advance)
     cursor: Cursor | None = None  # the rollout in progress, if any
     queued: QueuedVersion | None = None  # the version that starts when the rollout ends
-    timeouts: dict[str, float] = Field(default_factory=dict)  # per-phase deadlines (seconds), resolved at submit
+    timeouts: Deadlines = Field(default_factory=Deadlines)  # per-phase deadlines (seconds), resolved at submit
     attempt: int = 1  # the job attempt of this version: a retry of a failed job is a new job, suffixed -a2, -a3...
-    gate_rules: dict[str, Any] = Field(default_factory=dict)  # the gate's rules, resolved at submit (spec, then policy)
+    gate_rules: GateRules = Field(default_factory=GateRules.before_the_gate)  # resolved at submit (spec, then policy)
     policy: dict[str, Any] | None = None  # the repo policy it was submitted with: what the timers apply to it
     gate: dict[str, Any] | None = None  # the gate's last verdict, with its numbers
     serving_job: str | None = None  # the job whose model the serving deployment holds: what the gate compares with
     previous_serving_job: str | None = None  # the job served before it: what a rollback of a live run goes back to
     previous_kept_until: float | None = None  # the replaced deployment stays at 0% until then (deploy.keep_previous_for)
-    rollout_steps: list[dict[str, Any]] = Field(default_factory=list)  # the last rollout's shares held, with their figures
+    rollout_steps: list[HeldShare] = Field(default_factory=list)  # the last rollout's shares held, with their figures
     # A person stopped the endpoint's server (`gitops stop`): reconcile leaves it down until `gitops start` or the next
     # rollout; a server that died without this mark is started again.
     stopped_at: float | None = None

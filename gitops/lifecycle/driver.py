@@ -2,12 +2,13 @@
 must wait or this invocation's budget is spent, records each outcome, and schedules the next look.
 
 A duplicate message finds the claim held; a process killed between two steps leaves a cursor that the next message
-(or the reconcile timer) takes up once the claim's lease has run out. ``settle`` and ``drive_here`` drive a run in
-this process where no queue takes the rest (the CLI, and tests with a virtual clock).
+(or the reconcile timer) takes up once the claim's lease has run out. ``drive`` drives a run in this process where no
+queue takes the rest (the CLI, reconcile without a queue, and tests with a virtual clock).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -183,42 +184,43 @@ def _attach_report(lc: Parts, record: RunRecord) -> None:
     update(lc.ledger, record.run, attach)
 
 
-def drive_here(lc: Parts, run: str) -> Decision:
-    """No queue to hand the rest to (the CLI): take the run's steps here until one waits or the run ends."""
-    decision = advance(lc, run)
-    for _ in range(MAX_ADVANCES_HERE):
-        if decision.action != Action.CONTINUES:
-            break
-        decision = advance(lc, run)
-    return decision
-
-
-def settle(
+def drive(
     lc: Parts,
     run: str,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     timeout_s: float = 3 * 3600,
     on_record: Callable[[RunRecord], None] | None = None,
-) -> RunRecord:
-    """Drive one run in this process until no step is pending (the CLI; tests with a virtual clock's sleep);
-    ``on_record`` sees the record before each step (the CLI shows where the rollout stands)."""
+) -> Decision:
+    """The one loop that drives a run in this process, one invocation (``advance``) after another, for whoever has
+    no queue to hand the rest to. Without ``sleep`` (reconcile where no queue is configured): until a step must wait.
+    With ``sleep`` (the CLI; tests on a virtual clock's sleep): waiting for each step to come due, until the run
+    ends or is held for a person. ``on_record`` sees the record before each step (the CLI shows where it stands).
+    Returns the last invocation's decision."""
     deadline = lc.clock() + timeout_s
-    while True:
+    decision = Decision("", run, Action.IDLE, "nothing to do")
+    for _ in range(MAX_ADVANCES_HERE) if sleep is None else itertools.count():  # waiting: bounded by the deadline
         got = lc.ledger.get(run)
         if got is None:
+            if sleep is None:
+                return Decision("", run, Action.IDLE, f"no run named '{run}' in the ledger")
             raise GitopsError(f"no run named '{run}' in the ledger")
         record = got[0]
         if on_record is not None:
             on_record(record)
         if record.cursor is None or record.cursor.plan == "hold":  # ended, or waiting for a person
-            return record
+            return decision
         now = lc.clock()
+        waiting = record.cursor.not_before > now
+        claimed = bool(record.claim and (record.claimed_until or 0) > now)
+        if sleep is None and (waiting or claimed):
+            return decision
         if now > deadline:
             raise GitopsError(f"run '{run}' still at step {record.cursor.step} after {timeout_s:.0f}s", hint="see `gitops status`")
-        if record.cursor.not_before > now:
+        if sleep is not None and waiting:
             sleep(min(record.cursor.not_before - now, 5.0))
             continue
-        if record.claim and (record.claimed_until or 0) > now:
+        if sleep is not None and claimed:
             sleep(1.0)
             continue
-        advance(lc, run)
+        decision = advance(lc, run)
+    return decision

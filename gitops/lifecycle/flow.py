@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gitops.backends.base import Backend
+from gitops.errors import NotFoundError
 from gitops.ledger.model import Ledger, RunRecord
 from gitops.lifecycle import decisions, driver, job_events, reconcile, versions
 from gitops.lifecycle.parts import CLAIM_LEASE_S, STEP_BUDGET_S, Decision, Parts
@@ -109,7 +110,12 @@ class Lifecycle(Parts):
         timeout_s: float = 3 * 3600,
         on_record: Callable[[RunRecord], None] | None = None,
     ) -> RunRecord:
-        return driver.settle(self, run, sleep, timeout_s, on_record)
+        """Drive one run here until no step is pending (``driver.drive``, waiting with ``sleep``); its record then."""
+        driver.drive(self, run, sleep, timeout_s, on_record)
+        got = self.ledger.get(run)
+        if got is None:
+            raise NotFoundError(f"no run named '{run}' in the ledger")
+        return got[0]
 
     def reconcile(self, only: str | None = None) -> list[Decision]:
         return reconcile.reconcile(self, only)

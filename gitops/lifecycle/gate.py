@@ -30,6 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gitops.spec.policy import GateRules
 from pipelines.chat_format import prompt_messages
 
 SAMPLE_SEED = 20240607  # the held-out conversations are the same for every version of every run
@@ -151,7 +152,7 @@ def _missing(value: Any) -> str:
     return "was not logged" if value is None else f"is {value!r}, not a finite number"
 
 
-def training_verdict(rules: dict[str, Any], candidate: dict[str, Any], serving: dict[str, Any] | None) -> Verdict:
+def training_verdict(rules: GateRules, candidate: dict[str, Any], serving: dict[str, Any] | None) -> Verdict:
     """The candidate's final eval loss and perplexity against the serving version's (``None``: a first version), and
     the metrics of the pipeline's model evaluation step beside the serving version's (shown; the perplexity ceiling
     reads its perplexity when the training logged none). It passes only on evidence: a loss that is missing or not
@@ -169,7 +170,7 @@ def training_verdict(rules: dict[str, Any], candidate: dict[str, Any], serving: 
             verdict.notes.append(f"model evaluation {name} {now:.4f}")
         else:
             verdict.notes.append(f"model evaluation {name} {old:.4f} -> {now:.4f} ({now - old:+.4f})")
-    ceiling, ppl = rules.get("max_perplexity"), finite(raw_ppl)
+    ceiling, ppl = rules.max_perplexity, finite(raw_ppl)
     if ceiling is not None and ppl is None:
         verdict.reasons.append(f"eval perplexity {_missing(raw_ppl)}: the ceiling of {ceiling:g} cannot be checked")
     elif ceiling is not None and ppl is not None and ppl > ceiling:
@@ -188,14 +189,14 @@ def training_verdict(rules: dict[str, Any], candidate: dict[str, Any], serving: 
             " compared with (promote by hand, or waive training_metrics)"
         )
     else:
-        rise, allowed = loss - before, float(rules["max_eval_loss_increase"])
+        rise, allowed = loss - before, rules.max_eval_loss_increase
         line = f"eval loss {before:.4f} -> {loss:.4f} ({rise:+.4f}; at most +{allowed:g})"
         (verdict.reasons if rise > allowed else verdict.notes).append(line)
     verdict.ok = not verdict.reasons
     return verdict
 
 
-def online_verdict(rules: dict[str, Any], candidate: Side, serving: Side | None) -> Verdict:
+def online_verdict(rules: GateRules, candidate: Side, serving: Side | None) -> Verdict:
     """Error rate and p95 latency of the candidate; non-inferiority of its ROUGE-L against the serving deployment."""
     verdict = Verdict(True)
     n = len(candidate.scores)
@@ -206,16 +207,16 @@ def online_verdict(rules: dict[str, Any], candidate: Side, serving: Side | None)
         "candidate_error_rate": candidate.error_rate,
         "candidate_p95_ms": cand_p95,
     }
-    if candidate.error_rate > float(rules["max_error_rate"]):
+    if candidate.error_rate > rules.max_error_rate:
         verdict.reasons.append(
-            f"{candidate.failures} of {n} requests failed ({candidate.error_rate:.0%}; at most {float(rules['max_error_rate']):.0%})"
+            f"{candidate.failures} of {n} requests failed ({candidate.error_rate:.0%}; at most {rules.max_error_rate:.0%})"
         )
-    bound = rules.get("max_p95_latency_ms")
+    bound = rules.max_p95_latency_ms
     if bound is not None and cand_p95 is not None and cand_p95 > bound:
         verdict.reasons.append(f"p95 latency {cand_p95:.0f} ms is over {bound} ms")
     if serving is not None and serving.scores:
-        mean, low = paired_lower_bound(candidate.scores, serving.scores, float(rules["confidence"]))
-        margin = float(rules["margin"])
+        mean, low = paired_lower_bound(candidate.scores, serving.scores, rules.confidence)
+        margin = rules.margin
         verdict.numbers.update(
             serving_rouge_l=serving.mean,
             serving_error_rate=serving.error_rate,
@@ -225,7 +226,7 @@ def online_verdict(rules: dict[str, Any], candidate: Side, serving: Side | None)
         )
         line = (
             f"ROUGE-L {serving.mean:.3f} -> {candidate.mean:.3f} over {n} conversations (mean change {mean:+.3f}, "
-            f"{float(rules['confidence']):.0%} lower bound {low:+.3f}; may drop at most {margin:g})"
+            f"{rules.confidence:.0%} lower bound {low:+.3f}; may drop at most {margin:g})"
         )
         (verdict.reasons if low < -margin else verdict.notes).append(line)
     elif n:

@@ -15,6 +15,7 @@ from gitops.ledger.transitions import AWAITING_JOB, Asker, RunStatus
 from gitops.lifecycle import steps
 from gitops.lifecycle.parts import Parts
 from gitops.spec import naming
+from gitops.spec.policy import Phase
 
 # Record fields that let the run go: the claim released; with the cursor too, the rollout over.
 RELEASED: dict[str, Any] = {"claim": None, "claimed_until": None}
@@ -23,10 +24,9 @@ ENDED: dict[str, Any] = {**RELEASED, "cursor": None}
 log = logging.getLogger("gitops.lifecycle")
 
 
-def timeout(record: RunRecord, phase: str) -> float:
+def timeout(record: RunRecord, phase: Phase) -> float:
     """Seconds the run gives a phase of its plans (what its version set; records from before the gate: defaults)."""
-    default = steps.DEFAULT_HOLD_S if phase == "hold" else steps.DEFAULT_TIMEOUT_S
-    return float(record.timeouts.get(phase) or default)
+    return record.timeouts.of(phase)
 
 
 def entering(cursor: Cursor, plan: str, step: str, now: float, deadline: float, **more: Any) -> Cursor:
@@ -74,7 +74,7 @@ def next_step(record: RunRecord, cursor: Cursor, note: str, now: float) -> RunRe
 def held(record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecord:
     """The candidate failed the gate: it stays at 0%, the serving deployment keeps its traffic, and the run waits
     for a person's decision until its hold runs out (then the candidate is removed and the run is rejected)."""
-    hold = entering(cursor, "hold", steps.HOLD[0].name, now, now + timeout(record, "hold"), reason=reason)
+    hold = entering(cursor, "hold", steps.HOLD[0].name, now, now + timeout(record, Phase.HOLD), reason=reason)
     log.warning("run %s is held: %s", record.run, reason)
     return record.moved(RunStatus.HELD, reason, now, by=Asker.STEP).model_copy(update={"cursor": hold, "error": None})
 
@@ -86,7 +86,7 @@ def failed(record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRec
         log.warning("run %s failed: %s", record.run, reason)
         return record.moved(RunStatus.FAILED, reason, now, by=Asker.STEP).model_copy(update={**ENDED, "error": reason})
     if cursor.plan == "hold":
-        hours = timeout(record, "hold") / 3600
+        hours = timeout(record, Phase.HOLD) / 3600
         reason = f"held for {hours:g} h without a decision: the candidate is removed ({cursor.reason or 'gate failed'})"
         cursor = cursor.model_copy(update={"ending": RunStatus.REJECTED})
     if cursor.plan == "rollback":

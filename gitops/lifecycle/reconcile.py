@@ -12,7 +12,7 @@ from gitops.backends.base import Feature, JobState
 from gitops.errors import GitopsError
 from gitops.ledger.model import RunRecord, update
 from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
-from gitops.lifecycle.driver import drive_here
+from gitops.lifecycle.driver import drive
 from gitops.lifecycle.job_events import start
 from gitops.lifecycle.moves import with_cursor
 from gitops.lifecycle.parts import Action, Decision, Parts
@@ -75,7 +75,7 @@ def _reconcile_one(lc: Parts, record: RunRecord) -> Decision | None:
         return None
     decision = start(lc, record.run, f"job {job.state.value} (found by reconcile)", f"reconcile:{record.job_name}")
     if decision.action == Action.SCHEDULED and lc.queue is None:  # one reconcile takes the run as far as it goes
-        return drive_here(lc, record.run)
+        return drive(lc, record.run)
     return decision
 
 
@@ -98,7 +98,7 @@ def _restart_if_down(lc: Parts, record: RunRecord) -> Decision | None:
 
 def _nudge(lc: Parts, record: RunRecord, now: float, why: str) -> Decision:
     if lc.queue is None:
-        return drive_here(lc, record.run)
+        return drive(lc, record.run)
     lc.schedule(
         record.model_copy(update={"cursor": record.cursor.model_copy(update={"not_before": now})}) if record.cursor else record, now
     )

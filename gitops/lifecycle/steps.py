@@ -25,7 +25,7 @@ from gitops.ownership import IDENTITY_HINT, claim_endpoint, identity_tags, missi
 from gitops.report.metrics import MetricsReader
 from gitops.spec import naming
 from gitops.spec.model import RunSpec
-from gitops.spec.policy import waived_evidence
+from gitops.spec.policy import Phase, waived_evidence
 from gitops.util.durations import human
 
 # Waits between looks at something Azure is provisioning: 10 s, 20 s, 40 s, then every minute.
@@ -207,7 +207,7 @@ def _gate_applies(ctx: StepContext) -> str | None:
     """Why the gate does not apply to this rollout, or None when it does."""
     if ctx.cursor.decided_by:
         return f"decided by {ctx.cursor.decided_by}"
-    if not ctx.record.gate_rules.get("enabled", True):
+    if not ctx.record.gate_rules.enabled:
         return "the gate is off for this run (enabled: false waives all its evidence)"
     return None
 
@@ -215,9 +215,9 @@ def _gate_applies(ctx: StepContext) -> str | None:
 def _waived(ctx: StepContext, evidence: str) -> str | None:
     """How the run waives ``evidence`` (a note for the record), or None when the gate needs it."""
     rules = ctx.record.gate_rules
-    if evidence not in waived_evidence(rules, list(rules.get("waive") or [])):
+    if evidence not in waived_evidence(rules.enabled, rules.conversations, rules.waive):
         return None
-    if evidence == "held_out" and not rules.get("conversations"):
+    if evidence == "held_out" and not rules.conversations:
         return "held-out evaluation waived (conversations: 0)"
     return f"{evidence.replace('_', ' ')} waived (deploy.gate.waive)"
 
@@ -308,7 +308,7 @@ def evaluate(ctx: StepContext) -> Outcome:
         return done(f"gate: {skip}")
     from gitops.errors import GitopsError
 
-    n = int(ctx.record.gate_rules.get("conversations", 0) or 0)
+    n = ctx.record.gate_rules.conversations
     ev = ctx.cursor.evaluation
     try:
         split = ctx.backend.held_out_split(ctx.record.test_path)
@@ -474,9 +474,9 @@ def ramp(ctx: StepContext) -> Outcome:
     return again(note, cursor={"ramp": Ramp(index=index + 1, visit="shift", seen=seen)}, record={"rollout_steps": _figures(seen)})
 
 
-def _figures(seen: list[HeldShare]) -> list[dict[str, Any]]:
+def _figures(seen: list[HeldShare]) -> list[HeldShare]:
     """The shares held, as the record keeps them for status and the report."""
-    return [held.model_dump() for held in seen]
+    return list(seen)
 
 
 def promote(ctx: StepContext) -> Outcome:
@@ -556,37 +556,35 @@ def remove_candidate(ctx: StepContext) -> Outcome:
 class Step:
     name: str
     run: StepFn
-    phase: str  # whose deadline applies (RolloutPolicy's fields); steps of one phase share one deadline
+    phase: Phase  # whose deadline applies; steps of one phase share one deadline
 
 
 ROLLOUT: tuple[Step, ...] = (
-    Step("check_job", check_job, "register"),
-    Step("register", register, "register"),
-    Step("ensure_endpoint", ensure_endpoint, "endpoint"),
-    Step("await_endpoint", await_endpoint, "endpoint"),
-    Step("create_deployment", create_deployment, "deployment"),
-    Step("await_deployment", await_deployment, "deployment"),
-    Step("smoke_test", smoke_test, "smoke"),
-    Step("gate_training", gate_training, "gate"),
-    Step("evaluate", evaluate, "gate"),
-    Step("judge", judge, "gate"),
-    Step("ramp", ramp, "ramp"),
-    Step("promote", promote, "traffic"),
-    Step("await_traffic", await_traffic, "traffic"),
-    Step("retire_previous", retire_previous, "traffic"),
+    Step("check_job", check_job, Phase.REGISTER),
+    Step("register", register, Phase.REGISTER),
+    Step("ensure_endpoint", ensure_endpoint, Phase.ENDPOINT),
+    Step("await_endpoint", await_endpoint, Phase.ENDPOINT),
+    Step("create_deployment", create_deployment, Phase.DEPLOYMENT),
+    Step("await_deployment", await_deployment, Phase.DEPLOYMENT),
+    Step("smoke_test", smoke_test, Phase.SMOKE),
+    Step("gate_training", gate_training, Phase.GATE),
+    Step("evaluate", evaluate, Phase.GATE),
+    Step("judge", judge, Phase.GATE),
+    Step("ramp", ramp, Phase.RAMP),
+    Step("promote", promote, Phase.TRAFFIC),
+    Step("await_traffic", await_traffic, Phase.TRAFFIC),
+    Step("retire_previous", retire_previous, Phase.TRAFFIC),
 )
 ROLLBACK: tuple[Step, ...] = (
-    Step("restore_traffic", restore_traffic, "traffic"),
-    Step("await_restore", await_restore, "traffic"),
-    Step("remove_candidate", remove_candidate, "traffic"),
+    Step("restore_traffic", restore_traffic, Phase.TRAFFIC),
+    Step("await_restore", await_restore, Phase.TRAFFIC),
+    Step("remove_candidate", remove_candidate, Phase.TRAFFIC),
 )
-HOLD: tuple[Step, ...] = (Step("hold", wait_for_decision, "hold"),)
+HOLD: tuple[Step, ...] = (Step("hold", wait_for_decision, Phase.HOLD),)
 PLANS: dict[str, tuple[Step, ...]] = {"rollout": ROLLOUT, "rollback": ROLLBACK, "hold": HOLD}
 # The statuses a run shows while each plan runs, and when it ends.
 RUNNING_STATUS: dict[str, RunStatus] = {"rollout": RunStatus.DEPLOYING, "rollback": RunStatus.ROLLING_BACK, "hold": RunStatus.HELD}
 FINAL_STATUS: dict[str, RunStatus] = {"rollout": RunStatus.LIVE, "rollback": RunStatus.ROLLED_BACK}
-DEFAULT_TIMEOUT_S = 30 * 60.0
-DEFAULT_HOLD_S = 24 * 3600.0
 
 
 def find(plan: str, name: str) -> tuple[int, Step]:

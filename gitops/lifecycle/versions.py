@@ -18,7 +18,7 @@ from gitops.lifecycle.parts import Parts
 from gitops.ownership import IDENTITY_HINT, missing_identity, same_repository
 from gitops.spec import naming
 from gitops.spec.findings import Code, error
-from gitops.spec.model import RunSpec, parse_duration
+from gitops.spec.model import RunSpec
 from gitops.spec.policy import Policy
 from gitops.spec.validate import SpecValidation, ValidSpec
 
@@ -60,25 +60,11 @@ def _version_fields(lc: Parts, validated: ValidSpec, policy: Policy) -> dict[str
         "deployment_digest": validated.digests.deployment,
         "spec": spec.model_dump(mode="json"),
         "params": validated.params,
-        "timeouts": _timeouts(policy, spec),
+        "timeouts": policy.rollout.deadlines(spec, spec.deploy.gate.hold_for or policy.gate.hold_for),
         "gate_rules": policy.gate.resolve(spec),
         "policy": policy.model_dump(mode="json"),
         "model_name": naming.model_name(spec),
         "endpoint": naming.endpoint_name(spec, lc.name_salt),
-    }
-
-
-def _timeouts(policy: Policy, spec: RunSpec) -> dict[str, float]:
-    """Seconds per phase of the rollout (the spec's own, else the policy's), how long a held candidate waits, and the
-    gradual traffic's whole time: each share's hold and a traffic change."""
-    phases = policy.rollout.resolve(spec)
-    ramp = spec.deploy.rollout
-    return {
-        **phases,
-        "hold": parse_duration(spec.deploy.gate.hold_for or policy.gate.hold_for).total_seconds(),
-        "ramp": len(ramp.shares) * (parse_duration(ramp.hold).total_seconds() + phases["traffic"])
-        if ramp and ramp.shares
-        else phases["traffic"],
     }
 
 

@@ -19,7 +19,6 @@ from gitops.lifecycle.queue import StepQueue
 from gitops.lifecycle.storage_queue import StorageQueue
 from gitops.report.metrics import MetricsReader, MlflowMetricsReader
 from gitops.settings import Settings
-from gitops.spec.naming import workspace_resource_id
 
 
 def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
@@ -61,6 +60,8 @@ def function_lifecycle(settings: Settings | None = None) -> Lifecycle:
 
 def azure_topic(settings: Settings) -> str | None:
     if settings.subscription_id and settings.resource_group and settings.workspace_name:
+        from gitops.backends.azureml import workspace_resource_id
+
         return workspace_resource_id(settings.subscription_id, settings.resource_group, settings.workspace_name)
     return None
 

@@ -9,7 +9,7 @@ from typing import Any
 from gitops.spec import naming
 from gitops.spec.capabilities import Feature, kind_of
 from gitops.spec.model import RunSpec
-from gitops.spec.policy import Policy
+from gitops.spec.policy import GateRules, Policy
 
 # A change between two versions of a spec (Digests.change_to) and what merging it takes.
 EFFECT_OF_CHANGE = {"retrain": "retrain", "redeploy": "redeploy", "settings": "settings", "unchanged": "none"}
@@ -43,7 +43,7 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
     from gitops.spec.component import effective_params, model_uri
 
     kind = kind_of(spec.backend)
-    gpus = naming.gpus_per_node(spec.compute.instance_type) if kind.named_compute else None
+    gpus = kind.gpus(spec.compute.instance_type) if kind.named_compute else None
     merged = effective_params(spec, params)
     if spec.model.path:
         model = spec.model.path
@@ -75,14 +75,14 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
     )
 
 
-def gate_summary(rules: dict[str, Any]) -> str:
+def gate_summary(rules: GateRules) -> str:
     """``training metrics and 32 held-out conversations`` or what it waives: ``off (waives all its evidence)``."""
-    if not rules.get("enabled", True):
+    if not rules.enabled:
         return "off: waives all its evidence (training metrics, held-out conversations)"
-    waived = set(rules.get("waive") or [])
+    waived = set(rules.waive)
     parts = [] if "training_metrics" in waived else ["training metrics"]
     if "held_out" not in waived:
-        parts.append(f"{rules['conversations']} held-out conversations")
+        parts.append(f"{rules.conversations} held-out conversations")
     decides = " and ".join(parts) if parts else "nothing"
     gone = [label for e, label in (("training_metrics", "training metrics"), ("held_out", "held-out conversations")) if e in waived]
     return f"decides on {decides}" + (f"; waives {', '.join(gone)}" if gone else "")

@@ -1,17 +1,22 @@
 """What each backend is, as data (as SkyPilot declares its clouds): what it does not support and why, whether it
-has online checks, prices, named compute and component defaults, the install extra that brings its SDK; and the
-check of a spec against that data. It sits with the specs, so that validation reads it without importing any
-backend; code elsewhere asks a backend's kind (``kind_of(spec.backend).online_checks``), never its name.
+has online checks, prices, named compute and component defaults, its offline facts (GPUs per size, the default
+serving size), the install extra that brings its SDK; and the check of a spec against that data. Each backend
+writes its own ``kind.yaml`` beside its code; they are read here as files, so validation knows every backend
+without importing one (or its SDK). Code elsewhere asks a backend's kind (``kind_of(spec.backend).online_checks``),
+never its name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
-from gitops.errors import UnsupportedError
+import yaml
+
+from gitops.errors import ConfigurationError, UnsupportedError
 from gitops.spec.findings import Code, Finding, error, warning
 from gitops.spec.model import RunSpec
 
@@ -38,37 +43,15 @@ def is_remote_data(path: str) -> bool:
     return path.strip().lower().startswith(REMOTE_DATA_PREFIXES)
 
 
-UNSUPPORTED: dict[str, dict[Feature, str]] = {
-    "local": {
-        Feature.MULTI_NODE: "a local job runs in one process on this machine",
-        Feature.DEEPSPEED: "DeepSpeed needs CUDA GPUs; the local backend trains on the CPU",
-        Feature.GPU_SKUS: "the local backend has no VM SKUs; compute.instance_type is ignored",
-        Feature.REGISTRY_MODELS: "Azure ML registry models cannot be downloaded offline; use registry: local or path:",
-        Feature.FP16: "fp16 training needs a GPU; the local backend trains in fp32",
-        Feature.UNMERGED_LORA: "local endpoints serve standalone models, so LoRA weights are always merged; "
-        "merge_lora_weights: false is ignored",
-        Feature.HOSTED: "the local backend trains and serves on the machine that runs it: in the Function that is the "
-        "Function's host (its files read as data, its CPU as the trainer); run it with `gitops run`",
-    },
-    "azureml": {
-        Feature.LOCAL_MODEL_DIRS: "a job in Azure cannot read a directory on this machine; register the model first",
-        Feature.SERVER_RESTART: "managed online endpoints run on Azure's servers: there is no server of ours to restart",
-        Feature.LOCAL_DATA_FILES: "the job runs in Azure and the Function that submits it has no checkout, so it never reads "
-        "a local path; name a hub dataset (data.dataset), an azureml: data asset or an https:// URI",
-        Feature.LOCAL_REGISTRY: "models of the local registry are built on one machine; use registry: azureml "
-        "(or your workspace's registry)",
-    },
-}
-
-
 @dataclass(frozen=True)
 class BackendKind:
-    """What a backend is: asked instead of branching on its name."""
+    """What a backend is: asked instead of branching on its name. Each backend writes its own in ``kind.yaml`` beside
+    its code (``gitops/backends/<name>/kind.yaml``), read here as data: no backend module and no SDK is imported."""
 
     name: str
     factory: str  # "module:Class", imported on first use (its SDK with it)
     extra: str  # the install extra that brings the SDK: pip install 'finetune-gitops[<extra>]'
-    unsupported: Mapping[Feature, str]
+    unsupported: Mapping[Feature, str]  # what it cannot do, and why
     online_checks: bool  # a workspace and a registry answer the online checks (model, retirement, compute, quota)
     billed: bool  # training and serving are billed at a VM price list (the plan's cost rows)
     named_compute: bool  # compute.cluster / instance_type name VM sizes: allow lists apply, GPUs come from the size
@@ -86,46 +69,37 @@ class BackendKind:
     # The run type its job events give a whole job (``runType``); any other run type is a step inside one, whose
     # events are not the run's. None: its events carry no run type.
     job_run_type: str | None = None
+    default_deploy_sku: str | None = None  # what deployments use when deploy.instance_type is unset (named compute)
+    gpus_per_sku: Mapping[str, int] = field(default_factory=dict)  # GPUs per node by size (lower case), offline
 
     def supports(self, feature: Feature) -> bool:
         return feature not in self.unsupported
 
+    def gpus(self, sku: str | None) -> int | None:
+        """GPUs per node of a size, as far as this backend knows offline (None: unknown, or no size)."""
+        return self.gpus_per_sku.get(sku.lower()) if sku else None
 
-KINDS: dict[str, BackendKind] = {
-    "local": BackendKind(
-        "local",
-        "gitops.backends.local.backend:LocalBackend",
-        "local",
-        UNSUPPORTED["local"],
-        online_checks=False,
-        billed=False,
-        named_compute=False,
-        component_defaults=False,
-        compute_label="this machine (CPU)",
-        held_out_prefixes=(),
-        held_out_local_files=True,
-        held_out_elsewhere="the local backend reads its test split from a file on this machine",
-        eval_loss_follows_strategy=False,  # the local trainer evaluates once at the end whenever it has a test split
-    ),
-    "azureml": BackendKind(
-        "azureml",
-        "gitops.backends.azureml.backend:AzureMLBackend",
-        "azure",
-        UNSUPPORTED["azureml"],
-        online_checks=True,
-        billed=True,
-        named_compute=True,
-        component_defaults=True,
-        compute_label="serverless",
-        # The Function reads data assets and datastore paths with its identity; it never fetches an arbitrary URL.
-        held_out_prefixes=("azureml:",),
-        held_out_local_files=False,
-        held_out_elsewhere="the Function reads a test split from an azureml: data asset or datastore path, not from a URL",
-        eval_loss_follows_strategy=True,
-        shared_workspace=True,
-        job_run_type="azureml.PipelineRun",  # a pipeline job; its steps' events say azureml.StepRun
-    ),
-}
+
+BACKENDS_DIR = Path(__file__).resolve().parent.parent / "backends"
+
+
+def _read_kind(path: Path) -> BackendKind:
+    from pydantic import TypeAdapter
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    unknown = sorted(set(data) - {f.name for f in fields(BackendKind)}) if isinstance(data, dict) else []
+    if unknown:
+        raise ConfigurationError(f"{path.name} of backend {path.parent.name} has unknown fields: {', '.join(unknown)}")
+    try:
+        kind = TypeAdapter(BackendKind).validate_python(data)
+    except ValueError as exc:
+        raise ConfigurationError(f"{path.name} of backend {path.parent.name} is invalid: {exc}".splitlines()[0]) from None
+    if kind.name != path.parent.name:
+        raise ConfigurationError(f"{path} names backend '{kind.name}', not its folder's '{path.parent.name}'")
+    return kind
+
+
+KINDS: dict[str, BackendKind] = {k.name: k for k in (_read_kind(p) for p in sorted(BACKENDS_DIR.glob("*/kind.yaml")))}
 # The run types of a whole job, whatever the backend: an event of another run type is a step inside one.
 JOB_RUN_TYPES = frozenset(k.job_run_type for k in KINDS.values() if k.job_run_type)
 ONLINE_CHECKED = frozenset(k.name for k in KINDS.values() if k.online_checks)
@@ -169,7 +143,8 @@ _IGNORABLE = {Feature.GPU_SKUS, Feature.UNMERGED_LORA}
 
 
 def capability_findings(spec: RunSpec, params: Mapping[str, Any]) -> list[Finding]:
-    unsupported = UNSUPPORTED.get(spec.backend, {})
+    kind = KINDS.get(spec.backend)
+    unsupported = kind.unsupported if kind is not None else {}
     out = []
     for feature, path in features_used(spec, params).items():
         if feature in unsupported:
@@ -178,12 +153,6 @@ def capability_findings(spec: RunSpec, params: Mapping[str, Any]) -> list[Findin
                 maker(path, f"the {spec.backend} backend does not support {feature.value}: {unsupported[feature]}", code=Code.CAPABILITY)
             )
     return out
-
-
-def ensure_supported(spec: RunSpec, params: Mapping[str, Any]) -> None:
-    problems = [f for f in capability_findings(spec, params) if f.is_error]
-    if problems:
-        raise UnsupportedError(problems[0].message, hint="change the spec or pick another backend")
 
 
 def not_hosted(name: str) -> str | None:

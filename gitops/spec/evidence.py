@@ -12,6 +12,7 @@ from typing import Any
 from gitops.spec.capabilities import BackendKind, is_remote_data, kind_of
 from gitops.spec.findings import Code, Finding, warning
 from gitops.spec.model import RunSpec
+from gitops.spec.policy import GateRules
 
 LABELS = {"training_metrics": "training metrics", "held_out": "held-out conversations"}
 WAIVE_HINT = "to let the gate decide, give it the evidence instead: a test split it can read, and eval logging"
@@ -40,10 +41,10 @@ def eval_loss_missing(spec: RunSpec, params: Mapping[str, Any], kind: BackendKin
     return None
 
 
-def evidence_findings(spec: RunSpec, params: Mapping[str, Any], rules: Mapping[str, Any]) -> list[Finding]:
+def evidence_findings(spec: RunSpec, params: Mapping[str, Any], rules: GateRules) -> list[Finding]:
     """Warnings on the lines that waive the gate's evidence, and on those that leave it without evidence it needs."""
-    gate, waived = spec.deploy.gate, list(rules.get("waive") or [])
-    if not rules.get("enabled", True):
+    gate, waived = spec.deploy.gate, rules.waive
+    if not rules.enabled:
         path = "deploy.gate.enabled" if gate.enabled is not None else "deploy.gate"
         message = "the gate is off: every candidate goes live with no evidence (a waiver of training_metrics and held_out)"
         return [warning(path, message, WAIVE_HINT, source="policy", code=Code.GATE_WAIVER)]
@@ -58,7 +59,7 @@ def evidence_findings(spec: RunSpec, params: Mapping[str, Any], rules: Mapping[s
                 code=Code.GATE_WAIVER,
             )
         )
-    if not rules.get("conversations") and "held_out" not in (gate.waive or []):
+    if not rules.conversations and "held_out" not in (gate.waive or []):
         path = "deploy.gate.conversations" if gate.conversations is not None else "deploy.gate"
         out.append(
             warning(

@@ -1,4 +1,4 @@
-"""Names derived from a spec: digest, job name, display name, model and endpoint names, GPU counts.
+"""Names derived from a spec: digest, job name, display name, model and endpoint names, the effective batch size.
 
 All pure functions of the validated spec, so the plan, the renderer and the backends agree.
 """
@@ -11,33 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gitops.spec.model import RunSpec
-
-# GPUs per node of the Azure SKUs this product is used with. The Azure backend asks the workspace
-# (compute.list_sizes) and overrides this table; offline the table is all we have.
-GPUS_PER_SKU: dict[str, int] = {
-    "standard_nc6s_v3": 1,
-    "standard_nc12s_v3": 2,
-    "standard_nc24s_v3": 4,
-    "standard_nc24rs_v3": 4,
-    "standard_nc4as_t4_v3": 1,
-    "standard_nc8as_t4_v3": 1,
-    "standard_nc16as_t4_v3": 1,
-    "standard_nc64as_t4_v3": 4,
-    "standard_nc24ads_a100_v4": 1,
-    "standard_nc48ads_a100_v4": 2,
-    "standard_nc96ads_a100_v4": 4,
-    "standard_nd96asr_v4": 8,
-    "standard_nd96amsr_a100_v4": 8,
-    "standard_nd40rs_v2": 8,
-    "standard_nc40ads_h100_v5": 1,
-    "standard_nc80adis_h100_v5": 2,
-    "standard_nd96isr_h100_v5": 8,
-    "standard_nv36ads_a10_v5": 1,
-    "standard_nv72ads_a10_v5": 2,
-}
-
-# The Azure deployment SKU when a spec names none (the notebook's Standard_NC6s_v3 was retired on 2025-09-30).
-DEFAULT_DEPLOY_SKU = "Standard_NC24ads_A100_v4"
 
 TAG_RUN, TAG_DIGEST, TAG_COMMIT, TAG_PR = "gitops_run", "gitops_digest", "gitops_commit", "gitops_pr"
 TAG_JOB = "gitops_job"  # on a registered model: the job that trained it (a second registration finds it)
@@ -123,12 +96,6 @@ def job_name(run: str, training_digest: str, attempt: int = 1) -> str:
     return f"gitops-{run}-{training_digest[:12]}" + (f"-a{attempt}" if attempt > 1 else "")
 
 
-def gpus_per_node(instance_type: str | None) -> int | None:
-    if instance_type is None:
-        return None
-    return GPUS_PER_SKU.get(instance_type.lower())
-
-
 def effective_batch_size(params: dict[str, Any], gpus: int | None, nodes: int) -> int:
     per_device = int(params.get("per_device_train_batch_size", 1))
     accumulation = int(params.get("gradient_accumulation_steps", 1))
@@ -176,13 +143,6 @@ def endpoint_name(spec: RunSpec, salt: str = "") -> str:
         return spec.deploy.endpoint
     suffix = hashlib.sha256(f"{salt}/{spec.name}".encode()).hexdigest()[:6]
     return f"{spec.name}-{suffix}"
-
-
-def workspace_resource_id(subscription: str | None, resource_group: str | None, workspace: str | None) -> str:
-    """The ARM id of an Azure ML workspace: the ``topic`` of its Event Grid events, the parent of its endpoints."""
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.MachineLearningServices/workspaces/{workspace}"
-    )
 
 
 def experiment_name(spec: RunSpec) -> str:

@@ -6,6 +6,7 @@ and SKUs, caps on nodes, instances and epochs, required fields. Findings are err
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +42,41 @@ class Defaults(_Strict):
     expire_after: Duration = "7d"
 
 
+class Phase(StrEnum):
+    """A stretch of a run's plans with one deadline: the rollout's phases (``RolloutPolicy``'s fields), the gradual
+    traffic's whole time, and how long a held candidate waits for a person."""
+
+    REGISTER = "register"
+    ENDPOINT = "endpoint"
+    DEPLOYMENT = "deployment"
+    SMOKE = "smoke"
+    GATE = "gate"
+    TRAFFIC = "traffic"
+    RAMP = "ramp"
+    HOLD = "hold"
+
+
+DEFAULT_PHASE_S = 30 * 60.0  # what a record from before deadlines were kept gives a phase
+DEFAULT_HOLD_S = 24 * 3600.0
+
+
+class Deadlines(_Strict):
+    """Seconds each phase may take, resolved once when a version is submitted (the spec's own, else the policy's) and
+    kept on the run. A phase a record from before deadlines were kept does not name takes the defaults."""
+
+    register: float | None = None
+    endpoint: float | None = None
+    deployment: float | None = None
+    smoke: float | None = None
+    gate: float | None = None
+    traffic: float | None = None
+    ramp: float | None = None
+    hold: float | None = None
+
+    def of(self, phase: Phase) -> float:
+        return float(getattr(self, phase.value) or (DEFAULT_HOLD_S if phase is Phase.HOLD else DEFAULT_PHASE_S))
+
+
 class RolloutPolicy(_Strict):
     """Default deadlines of a rollout's phases; a spec may set its own under ``deploy.timeouts``."""
 
@@ -58,16 +94,51 @@ class RolloutPolicy(_Strict):
             phase: parse_duration(getattr(own, phase, None) or getattr(self, phase)).total_seconds() for phase in type(self).model_fields
         }
 
+    def deadlines(self, spec: RunSpec, hold_for: str) -> Deadlines:
+        """Every phase's deadline for one run: the rollout's phases, how long a held candidate waits (``hold_for``),
+        and the gradual traffic's whole time (each share's hold and a traffic change)."""
+        phases = self.resolve(spec)
+        ramp = spec.deploy.rollout
+        whole = (
+            len(ramp.shares) * (parse_duration(ramp.hold).total_seconds() + phases["traffic"])
+            if ramp and ramp.shares
+            else phases["traffic"]
+        )
+        return Deadlines(**phases, hold=parse_duration(hold_for).total_seconds(), ramp=whole)
 
-def waived_evidence(rules: dict[str, Any], named: list[str]) -> list[str]:
+
+def waived_evidence(enabled: bool, conversations: int, named: list[str]) -> list[str]:
     """The evidence a run's gate goes without: what the spec names under ``deploy.gate.waive``, everything when the
     gate is off, and the held-out conversations when it asks none (``conversations: 0``)."""
     waived = set(named)
-    if not rules.get("enabled", True):
+    if not enabled:
         waived |= set(EVIDENCE)
-    if not rules.get("conversations"):
+    if not conversations:
         waived.add("held_out")
     return [e for e in EVIDENCE if e in waived]
+
+
+class GateRules(_Strict):
+    """The gate's rules for one run, resolved once when its version is submitted (the spec's, else the policy's)
+    and kept on the run: every value concrete."""
+
+    enabled: bool = True
+    max_eval_loss_increase: float = 0.1
+    max_perplexity: float | None = None
+    conversations: int = 32
+    margin: float = 0.02
+    confidence: float = 0.95
+    max_error_rate: float = 0.05
+    max_p95_latency_ms: int | None = None
+    hold_for: str = "24h"
+    hold_for_s: float = DEFAULT_HOLD_S
+    waive: list[str] = Field(default_factory=list)  # the evidence it goes without (``waived_evidence``)
+
+    @classmethod
+    def before_the_gate(cls) -> GateRules:
+        """What a record written before the gate existed (no rules kept) is judged by: the default rules, with no
+        held-out conversations (that record's code asked none)."""
+        return cls(conversations=0, waive=waived_evidence(True, 0, []))
 
 
 class GatePolicy(_Strict):
@@ -83,15 +154,15 @@ class GatePolicy(_Strict):
     max_p95_latency_ms: int | None = Field(None, ge=1, description="None: the smoke test's max_latency_ms.")
     hold_for: Duration = "24h"
 
-    def resolve(self, spec: RunSpec) -> dict[str, Any]:
+    def resolve(self, spec: RunSpec) -> GateRules:
         """The rules for one run: the spec's value where it sets one, else this policy's (kept on the run at submit)."""
         own = spec.deploy.gate
-        rules = {k: v if (v := getattr(own, k, None)) is not None else getattr(self, k) for k in type(self).model_fields}
+        rules: dict[str, Any] = {k: v if (v := getattr(own, k, None)) is not None else getattr(self, k) for k in type(self).model_fields}
         if rules["max_p95_latency_ms"] is None:
             rules["max_p95_latency_ms"] = spec.deploy.smoke_test.max_latency_ms
         rules["hold_for_s"] = parse_duration(rules["hold_for"]).total_seconds()
-        rules["waive"] = waived_evidence(rules, list(own.waive or []))
-        return rules
+        rules["waive"] = waived_evidence(rules["enabled"], rules["conversations"], list(own.waive or []))
+        return GateRules(**rules)
 
 
 class CleanupPolicy(_Strict):

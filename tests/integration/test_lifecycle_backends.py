@@ -459,8 +459,8 @@ def test_gradual_traffic_holds_each_share_as_a_wait_and_goes_live_within_bounds(
     assert live.status == "live" and live.job_name == before.job_name and live.deployment != before.deployment, live.history[-4:]
     assert splits == [{live.deployment: 30, before.deployment: 70}] and spent >= 10 * 60
     (held,) = live.rollout_steps
-    assert held["share"] == 30 and held["ok"] and 0 < held["requests"] < 30 and held["errors"] == 0
-    assert held["p95_latency_ms"] is not None
+    assert held.share == 30 and held.ok and 0 < held.requests < 30 and held.errors == 0
+    assert held.p95_latency_ms is not None
     assert any(d.action == "waiting" and d.reason.startswith("ramp") for d in decisions)
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and info.traffic == {live.deployment: 100}
@@ -479,7 +479,7 @@ def test_gradual_traffic_that_breaches_its_bounds_rolls_back_to_the_serving_depl
     after = driver.record()
     assert after.status == "rolled_back" and after.deployment == before.deployment, after.history[-4:]
     assert after.error is not None and "p95 latency" in after.error and "at 50%" in after.error
-    assert [s["ok"] for s in after.rollout_steps] == [False]
+    assert [s.ok for s in after.rollout_steps] == [False]
     info = driver.backend.get_endpoint("behave-ep")
     assert info is not None and info.traffic == {before.deployment: 100}
     assert [d.name for d in info.deployments if d.state.value != "deleting"] == [before.deployment]

@@ -91,7 +91,7 @@ def test_a_rollout_stored_in_todays_shape_continues_to_live(world: World, stop_a
     live = world.record()
     assert rewritten == [stop_at]
     assert live.status == "live" and live.job_name == record.job_name, [h.note for h in live.history[-5:]]
-    assert live.gate is not None and live.gate["ok"] and [s["share"] for s in live.rollout_steps] == [10, 50]
+    assert live.gate is not None and live.gate["ok"] and [s.share for s in live.rollout_steps] == [10, 50]
 
 
 @pytest.mark.parametrize("queued_by", ["this release", "an older release"])

@@ -261,7 +261,7 @@ def test_the_repo_policy_sets_the_deadlines_a_run_keeps(world: World) -> None:
     from gitops.spec.policy import Policy, RolloutPolicy
 
     record = world.lifecycle.submit(world.spec(), policy=Policy(rollout=RolloutPolicy(deployment="90m")))
-    assert record.timeouts["deployment"] == 90 * 60 and record.timeouts["endpoint"] == 30 * 60
+    assert record.timeouts.deployment == 90 * 60 and record.timeouts.endpoint == 30 * 60
 
 
 class EventGrid:
@@ -515,7 +515,7 @@ def test_gradual_traffic_takes_three_holds_of_ten_minutes_without_an_invocation_
     live = world.record()
     assert live.status == "live" and live.job_name == record.job_name, [h.note for h in live.history[-5:]]
     assert [s.get(live.deployment) for s in splits] == [10, 50] and all(s.get(first) == 100 - s[live.deployment] for s in splits)
-    assert [s["share"] for s in live.rollout_steps] == [10, 50] and all(s["ok"] for s in live.rollout_steps)
+    assert [s.share for s in live.rollout_steps] == [10, 50] and all(s.ok for s in live.rollout_steps)
     assert world.clock.now() - started >= 20 * 60  # two holds of ten minutes passed between invocations
     assert world.fake.endpoint_body(live.endpoint or "")["properties"]["traffic"] == {live.deployment: 100}
 

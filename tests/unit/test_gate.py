@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitops.lifecycle import gate
-from gitops.spec.policy import Policy
+from gitops.spec.policy import GateRules, Policy
 from gitops.spec.validate import validate_text
 
 RULES = Policy().gate.resolve(
@@ -36,8 +36,8 @@ def write_split(path: Path, rows: int) -> Path:
 
 
 def test_the_rules_come_from_the_policy_and_the_latency_bound_from_the_smoke_test() -> None:
-    assert RULES["conversations"] == 32 and RULES["margin"] == 0.02 and RULES["max_p95_latency_ms"] == 5000
-    assert RULES["hold_for_s"] == 24 * 3600 and RULES["enabled"] is True
+    assert RULES.conversations == 32 and RULES.margin == 0.02 and RULES.max_p95_latency_ms == 5000
+    assert RULES.hold_for_s == 24 * 3600 and RULES.enabled is True
 
 
 def test_the_sample_is_fixed_and_only_takes_conversations_with_a_reference(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_the_training_part_compares_eval_loss_and_bounds_perplexity() -> None:
     assert ok.ok and ok.notes == ["eval loss 2.4600 -> 2.5000 (+0.0400; at most +0.1)"]
     worse = gate.training_verdict(RULES, {"eval_loss": 4.49, "eval_perplexity": 88.9}, {"eval_loss": 2.46})
     assert not worse.ok and worse.reasons == ["eval loss 2.4600 -> 4.4900 (+2.0300; at most +0.1)"]
-    first = gate.training_verdict({**RULES, "max_perplexity": 50}, {"eval_loss": 4.49, "eval_perplexity": 88.9}, None)
+    first = gate.training_verdict(RULES.model_copy(update={"max_perplexity": 50}), {"eval_loss": 4.49, "eval_perplexity": 88.9}, None)
     assert not first.ok and first.reasons == ["eval perplexity 88.90 is over the ceiling of 50"]
     first_ok = gate.training_verdict(RULES, {"eval_loss": 2.5, "eval_perplexity": 12.2}, None)
     assert first_ok.ok and "a first version: absolute bounds only" in first_ok.notes[0]
@@ -92,7 +92,7 @@ def test_a_comparison_needs_the_serving_side_to_have_a_finite_loss_too(before: o
 
 
 def test_a_perplexity_ceiling_with_no_finite_perplexity_holds() -> None:
-    rules = {**RULES, "max_perplexity": 50}
+    rules = RULES.model_copy(update={"max_perplexity": 50})
     for ppl in (None, float("nan")):
         verdict = gate.training_verdict(rules, {"eval_loss": 2.5, "eval_perplexity": ppl}, {"eval_loss": 2.46})
         assert not verdict.ok and "the ceiling of 50 cannot be checked" in verdict.reasons[0]
@@ -110,7 +110,7 @@ def test_the_online_part_holds_errors_latency_and_a_drop_beyond_the_margin() -> 
 
 
 def test_the_model_evaluation_steps_metrics_are_shown_against_the_serving_version_and_bound_perplexity() -> None:
-    rules = {"max_eval_loss_increase": 0.1, "max_perplexity": 10.0}
+    rules = GateRules(max_eval_loss_increase=0.1, max_perplexity=10.0)
     serving = {"eval_loss": 2.0, "eval_perplexity": None, "evaluation": {"rougeL": 0.30}}
     cand = {"eval_loss": 2.05, "eval_perplexity": None, "evaluation": {"rougeL": 0.25, "perplexity": 12.0}}
     verdict = gate.training_verdict(rules, cand, serving)

@@ -15,16 +15,23 @@ if TYPE_CHECKING:
     from gitops.spec.model import RunSpec
 
 
+def workspace_resource_id(subscription: str | None, resource_group: str | None, workspace: str | None) -> str:
+    """The ARM id of an Azure ML workspace: the ``topic`` of its Event Grid events, the parent of its endpoints."""
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.MachineLearningServices/workspaces/{workspace}"
+    )
+
+
 def job_document(spec: RunSpec, params: Mapping[str, Any], digest: str) -> dict[str, Any]:
     """The pipeline job a spec submits, as the YAML document ``az ml job create -f`` reads."""
+    from gitops.backends.azureml.compute import KIND
     from gitops.backends.azureml.pipeline_job import build_pipeline_job
-    from gitops.spec import naming
 
     return build_pipeline_job(
         spec,
         params,
         digest=digest,
-        gpus=naming.gpus_per_node(spec.compute.instance_type),
+        gpus=KIND.gpus(spec.compute.instance_type),
         train_uri=spec.data.train_path,
         test_uri=spec.data.test_path,
     )

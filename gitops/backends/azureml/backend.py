@@ -24,14 +24,14 @@ from gitops.backends.base import (
     TrafficWindow,
     Usage,
 )
-from gitops.spec.capabilities import UNSUPPORTED
+from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
 
 
 class AzureMLBackend:
     name = "azureml"
-    unsupported: Mapping[Feature, str] = UNSUPPORTED["azureml"]
+    unsupported: Mapping[Feature, str] = KINDS["azureml"].unsupported
 
     def __init__(
         self, clients: AzureClients | None = None, metrics_endpoint: str | None = None, today: Callable[[], date] | None = None

@@ -17,7 +17,6 @@ from typing import Any
 from gitops.backends.azureml.errors import call
 from gitops.errors import SpecError
 from gitops.settings import Settings
-from gitops.spec.naming import workspace_resource_id
 
 SDK_RETRY: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 1.0, "retry_backoff_max": 8}
 
@@ -82,6 +81,8 @@ class AzureClients:
 
     @property
     def workspace_id(self) -> str:
+        from gitops.backends.azureml import workspace_resource_id
+
         return workspace_resource_id(self.subscription_id, self.resource_group, self.workspace_name)
 
     @property

@@ -24,11 +24,13 @@ from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel
 from gitops.errors import NotFoundError
+from gitops.spec.capabilities import kind_of
 from gitops.spec.findings import Code, Finding, error, note, warning
 from gitops.spec.model import RunSpec
-from gitops.spec.naming import DEFAULT_DEPLOY_SKU, gpus_per_node
 
 # Sizes the component refuses when a model declares no allow list (too little GPU memory).
+KIND = kind_of("azureml")  # this backend's own facts (gitops/backends/azureml/kind.yaml)
+DEFAULT_DEPLOY_SKU = KIND.default_deploy_sku or "Standard_NC24ads_A100_v4"
 UNSUPPORTED_SKUS = frozenset({"standard_nc6", "standard_nc12", "standard_nc24", "standard_nc24r"})
 # Managed online deployments need quota for ceil(1.2 x instances), except on these sizes ("VM SKUs that are
 # exempted from this extra quota reservation": learn.microsoft.com azure/machine-learning
@@ -167,7 +169,7 @@ class ComputeChecker:
     def gpus(self, sku: str) -> int | None:
         """GPUs per node of a SKU in the workspace's region, else the offline table."""
         size = self.sizes().get(sku.lower())
-        return int(getattr(size, "gpus", 0) or 0) if size is not None else gpus_per_node(sku)
+        return int(getattr(size, "gpus", 0) or 0) if size is not None else KIND.gpus(sku)
 
     def sku_findings(self, path: str, sku: str, what: str) -> list[Finding]:
         """A retired SKU, or one the region does not offer, is an error that says so."""

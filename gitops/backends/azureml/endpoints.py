@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitops.backends.azureml.clients import AzureClients, sdk_text
+from gitops.backends.azureml.compute import DEFAULT_DEPLOY_SKU
 from gitops.backends.azureml.errors import call
 from gitops.backends.azureml.lro import start_deployment_delete, start_deployment_write, start_endpoint_delete, start_endpoint_write
 from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Provisioning, RegisteredModel
 from gitops.errors import BackendError, ConflictError, NotFoundError, SpecError, TransientBackendError
 from gitops.ownership import same_repository
 from gitops.spec.model import RunSpec
-from gitops.spec.naming import DEFAULT_DEPLOY_SKU, MANAGED_BY_TAG, MANAGED_BY_VALUE, TAG_REPO
+from gitops.spec.naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, TAG_REPO
 
 DEPLOYED_AT_TAG = "gitops_deployed_at"  # when traffic last moved to a new deployment: the clock of expire_after
 # A deployment created and not yet given traffic, "<name>@<created>". The SDK strips 0% entries from the traffic

@@ -26,7 +26,7 @@ from gitops.backends.local.endpoints import LocalEndpoints
 from gitops.backends.local.jobs import LocalJobs
 from gitops.backends.local.workspace import LocalWorkspace
 from gitops.errors import NotFoundError, SpecError
-from gitops.spec.capabilities import UNSUPPORTED
+from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Code, Finding, error
 from gitops.spec.model import RunSpec
 from gitops.spec.naming import experiment_name
@@ -34,7 +34,7 @@ from gitops.spec.naming import experiment_name
 
 class LocalBackend:
     name = "local"
-    unsupported: Mapping[Feature, str] = UNSUPPORTED["local"]
+    unsupported: Mapping[Feature, str] = KINDS["local"].unsupported
 
     def __init__(
         self, workspace_dir: str | Path | None = None, provisioning_delay_s: float = 0.0, clock: Callable[[], float] = time.time
