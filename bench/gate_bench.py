@@ -143,7 +143,7 @@ def rollout(rollout_yaml: str) -> dict[str, Any]:
         out = drain(True)
         got = life.ledger.get("ramp")
         assert got is not None and got[0].status == "live", got[0].history[-3:] if got else None
-        out["held"] = [s["share"] for s in got[0].rollout_steps]
+        out["held"] = [s.share for s in got[0].rollout_steps]
         return out
 
 

@@ -207,7 +207,9 @@ def drive(
         record = got[0]
         if on_record is not None:
             on_record(record)
-        if record.cursor is None or record.cursor.plan == "hold":  # ended, or waiting for a person
+        if record.cursor is None:  # ended
+            return decision
+        if sleep is not None and record.cursor.plan == "hold":  # waiting for a person: not here (its expiry, when due, is)
             return decision
         now = lc.clock()
         waiting = record.cursor.not_before > now

@@ -368,7 +368,7 @@ def start_queued(lc: Parts, run: str) -> None:
         same_job = q.job_name == record.job_name
         nxt = record.model_copy(
             update={
-                **q.model_dump(include=set(VERSION_FIELDS)),
+                **{name: getattr(q, name) for name in VERSION_FIELDS},
                 "policy": q.policy or record.policy,
                 "job_name": q.job_name,
                 "previous_job": record.previous_job if same_job else record.job_name,
