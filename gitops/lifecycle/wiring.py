@@ -29,13 +29,14 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
     from gitops.review.gitrepo import repository_salt
 
     settings = Settings.load()
-    local = LocalBackend(workspace_dir or settings.workspace_dir)
+    root = Path(workspace_dir or settings.workspace_dir).resolve()
+    local = LocalBackend(root)
     backend_for = backend_cache({"local": local})
     # An Azure dead-letter event replayed with `gitops event` is ours too when this shell points at its workspace.
     azure = azure_topic(settings)
     topics = [local.topic, *([azure] if azure else [])]
     return Lifecycle(
-        ledger_from(settings, local.ws.root / "ledger"),
+        ledger_from(settings, root / "ledger"),
         backend_for,
         topic=topics,
         reader_for=lambda name: metrics_reader(backend_for(name)),
