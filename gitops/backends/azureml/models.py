@@ -130,6 +130,18 @@ def _move_to(spec: RunSpec) -> str:
     return f'move to {nxt.name}: model: {{registry: {spec.model.registry}, name: {nxt.name}, version: "{nxt.version}"}}'
 
 
+def _retirement(name: str, what: str, retired: date | None, deprecated: date | None, today: date, hint: str, gone: str) -> list[Finding]:
+    """An error once ``what`` (fine-tuning or inference) of model ``name`` is retired (``gone``, then the date), a
+    warning while it is deprecated."""
+    if retired is not None and retired <= today:
+        return [error("model.name", f"{gone} {retired.isoformat()}", hint, code=Code.MODEL_RETIRED, since=retired.isoformat())]
+    if deprecated is not None and deprecated <= today:
+        until = f"; it retires on {retired.isoformat()}" if retired else ""
+        message = f"{what} of {name} is deprecated since {deprecated.isoformat()}{until}"
+        return [warning("model.name", message, hint, code=Code.MODEL_DEPRECATED, since=deprecated.isoformat())]
+    return []
+
+
 def model_findings(spec: RunSpec, version: str, facts: ModelFacts, today: date) -> list[Finding]:
     found: list[Finding] = []
     name, hint = spec.model.name, _move_to(spec)
@@ -148,48 +160,18 @@ def model_findings(spec: RunSpec, version: str, facts: ModelFacts, today: date) 
                 "model.version", f"{name} version {version} is archived in registry {spec.model.registry}", hint, code=Code.MODEL_ARCHIVED
             )
         )
-    if facts.finetune_retired is not None and facts.finetune_retired <= today:
-        found.append(
-            error(
-                "model.name",
-                f"fine-tuning of {name} was retired on {facts.finetune_retired.isoformat()}",
-                hint,
-                code=Code.MODEL_RETIRED,
-                since=facts.finetune_retired.isoformat(),
-            )
-        )
-    elif facts.finetune_deprecated is not None and facts.finetune_deprecated <= today:
-        until = f"; it retires on {facts.finetune_retired.isoformat()}" if facts.finetune_retired else ""
-        found.append(
-            warning(
-                "model.name",
-                f"fine-tuning of {name} is deprecated since {facts.finetune_deprecated.isoformat()}{until}",
-                hint,
-                code=Code.MODEL_DEPRECATED,
-                since=facts.finetune_deprecated.isoformat(),
-            )
-        )
-    if facts.inference_retired is not None and facts.inference_retired <= today:
-        found.append(
-            error(
-                "model.name",
-                f"{name} can no longer be deployed: inference was retired on {facts.inference_retired.isoformat()}",
-                hint,
-                code=Code.MODEL_RETIRED,
-                since=facts.inference_retired.isoformat(),
-            )
-        )
-    elif facts.inference_deprecated is not None and facts.inference_deprecated <= today:
-        until = f"; it retires on {facts.inference_retired.isoformat()}" if facts.inference_retired else ""
-        found.append(
-            warning(
-                "model.name",
-                f"inference of {name} is deprecated since {facts.inference_deprecated.isoformat()}{until}",
-                hint,
-                code=Code.MODEL_DEPRECATED,
-                since=facts.inference_deprecated.isoformat(),
-            )
-        )
+    found += _retirement(
+        name, "fine-tuning", facts.finetune_retired, facts.finetune_deprecated, today, hint, f"fine-tuning of {name} was retired on"
+    )
+    found += _retirement(
+        name,
+        "inference",
+        facts.inference_retired,
+        facts.inference_deprecated,
+        today,
+        hint,
+        f"{name} can no longer be deployed: inference was retired on",
+    )
     return found
 
 
