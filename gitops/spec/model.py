@@ -67,6 +67,9 @@ Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN), AfterVali
 # Counts and switches are taken as YAML wrote them: `nodes: true` or `instance_count: "2"` is an error, not a 1 or a 2.
 Count = Annotated[int, Exact()]
 Switch = Annotated[bool, Exact()]
+# An environment's name (dev, staging, prod): also the GitHub Environment whose reviewers approve a promotion into it.
+ENVIRONMENT_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,19}$"
+EnvironmentName = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=ENVIRONMENT_NAME_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -235,6 +238,14 @@ class RolloutSpec(Strict):
         return self
 
 
+class DeployOverride(Strict):
+    """What one environment serves differently (its size, count, traffic); what is trained is the same everywhere."""
+
+    instance_type: Identifier | None = Field(None, description="The serving SKU in this environment.")
+    instance_count: Count | None = Field(None, ge=1, le=100, description="Instances in this environment.")
+    rollout: RolloutSpec | None = Field(None, description="Gradual traffic in this environment.")
+
+
 class DeploySpec(Strict):
     endpoint: EndpointName | None = Field(None, description="Endpoint name; derived from the run name when omitted.")
     instance_type: Identifier | None = None
@@ -250,6 +261,9 @@ class DeploySpec(Strict):
         "promotion, for an instant rollback (default: deleted at promotion).",
     )
     rollout: RolloutSpec | None = Field(None, description="Gradual traffic (default: the candidate takes 100% at once).")
+    environments: dict[EnvironmentName, DeployOverride] = Field(
+        default_factory=dict, description="Per environment (gitops.yaml environments:): what it serves differently."
+    )
 
 
 class LifecycleSpec(Strict):
@@ -277,6 +291,18 @@ class RunSpec(Strict):
     register: RegisterSpec = Field(default_factory=RegisterSpec)
     deploy: DeploySpec = Field(default_factory=DeploySpec)
     lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)
+    environments: list[EnvironmentName] | None = Field(
+        None,
+        min_length=1,
+        description="The environments of gitops.yaml this run goes to, in their order (default: all). It trains in the first.",
+    )
+
+    @field_validator("environments")
+    @classmethod
+    def _each_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("names an environment twice; list each once, in the order of gitops.yaml")
+        return value
 
     @field_validator("name")
     @classmethod

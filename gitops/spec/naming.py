@@ -31,12 +31,21 @@ def canonical_json(value: Any) -> str:
 TRAINING_SECTIONS = ("name", "backend", "model", "data", "compute", "finetune")
 DEPLOYMENT_SECTIONS = ("register", "deploy")
 # Inside a deployment section, yet no reason to redeploy.
-SETTINGS_ONLY = (("deploy", "timeouts"), ("deploy", "gate"), ("deploy", "keep_previous_for"), ("deploy", "rollout"))
+# What an environment after the first serves differently is that environment's deployment, not the first one's.
+SETTINGS_ONLY = (
+    ("deploy", "timeouts"),
+    ("deploy", "gate"),
+    ("deploy", "keep_previous_for"),
+    ("deploy", "rollout"),
+    ("deploy", "environments"),
+)
 # Every settings field came after the first digests: left unset, each is dropped from the whole digest, so a spec
 # written before it existed keeps the digest it had (and its run is not seen as changed).
 _ADDED_LATER = SETTINGS_ONLY
 # Fields added inside a settings section later still: dropped while unset, for the same reason.
 _ADDED_LATER_INSIDE = (("deploy", "timeouts", "register"),)
+# Top-level settings added later: which environments a run goes to.
+_ADDED_LATER_TOP = ("environments",)
 
 ChangeKind = Literal["unchanged", "settings", "redeploy", "retrain"]
 
@@ -77,6 +86,9 @@ def spec_digest(spec: RunSpec, params: dict[str, Any]) -> str:
         value = (body.get(section) or {}).get(field)
         if not (any(value.values()) if isinstance(value, dict) else value):
             body[section].pop(field, None)
+    for field in _ADDED_LATER_TOP:
+        if body.get(field) is None:
+            body.pop(field, None)
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 

@@ -6,15 +6,16 @@ and SKUs, caps on nodes, instances and epochs, required fields. Findings are err
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Code, Finding, Severity, error, warning
-from gitops.spec.model import EVIDENCE, Duration, RunSpec, parse_duration
+from gitops.spec.model import EVIDENCE, Duration, EnvironmentName, RolloutSpec, RunSpec, parse_duration
 from gitops.spec.parse import model_from_yaml
 
 POLICY_FILE = "gitops.yaml"
@@ -179,6 +180,68 @@ class BudgetPolicy(_Strict):
     max_hourly_usd: float | None = Field(None, gt=0, description="Cap on the training or serving cost per hour (USD).")
 
 
+class WorkspaceRef(_Strict):
+    """Where an environment runs: an Azure ML workspace (subscription, resource group, name), or, for the local
+    backend, a workspace directory."""
+
+    subscription: str | None = Field(None, min_length=1, description="The Azure subscription id.")
+    resource_group: str | None = Field(None, min_length=1)
+    name: str | None = Field(None, min_length=1, description="The Azure ML workspace.")
+    directory: str | None = Field(None, min_length=1, description="A local workspace directory (the local backend).")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> WorkspaceRef:
+        azure = (self.subscription, self.resource_group, self.name)
+        if self.directory is not None and any(v is not None for v in azure):
+            raise ValueError("is either an Azure ML workspace (subscription, resource_group, name) or a directory, not both")
+        if self.directory is None and not all(v is not None for v in azure):
+            raise ValueError("needs subscription, resource_group and name (an Azure ML workspace), or directory (local)")
+        return self
+
+
+class RegistryRef(_Strict):
+    """The one registry that carries models from environment to environment: an Azure ML registry, or a local
+    registry directory. Model names in it carry the repository's identity (registry names are global)."""
+
+    name: str | None = Field(None, min_length=3, max_length=33, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", description="An Azure ML registry.")
+    directory: str | None = Field(None, min_length=1, description="A local registry directory (the local backend).")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RegistryRef:
+        if (self.name is None) == (self.directory is None):
+            raise ValueError("is an Azure ML registry (name) or a local registry directory (directory): give one")
+        return self
+
+
+class PromotionRules(_Strict):
+    """What a promotion into an environment needs, all of it: the version live this long in the environment before,
+    the gate passed there (not a person's override), and a person's approval (the GitHub Environment of this
+    environment's name, with its required reviewers)."""
+
+    soak: Duration = Field("24h", description="How long the version must be live in the environment before.")
+    gate: bool = Field(True, description="The gate passed in the environment before (a person's promote is not enough).")
+    approval: bool = Field(True, description="A reviewer of the GitHub Environment of this name approves.")
+
+
+class EnvironmentOverrides(_Strict):
+    """What an environment allows differently from the repository's policy (each section replaces the repository's)."""
+
+    compute: ComputePolicy | None = None
+    caps: Caps | None = None
+    budget: BudgetPolicy | None = None
+    gate: GatePolicy | None = None
+    rollout: RolloutPolicy | None = None
+
+
+class EnvironmentPolicy(_Strict):
+    """One stage a model goes through (dev, prod): its workspace, its rules, what a promotion into it needs."""
+
+    name: EnvironmentName
+    workspace: WorkspaceRef
+    policy: EnvironmentOverrides = Field(default_factory=EnvironmentOverrides)
+    promotion: PromotionRules = Field(default_factory=PromotionRules, description="Ignored for the first environment.")
+
+
 class Policy(_Strict):
     """What this repo allows. Every field has a safe default, so an absent file is a valid policy."""
 
@@ -192,6 +255,41 @@ class Policy(_Strict):
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     budget: BudgetPolicy = Field(default_factory=BudgetPolicy)
     gate: GatePolicy = Field(default_factory=GatePolicy)
+    environments: list[EnvironmentPolicy] = Field(
+        default_factory=list, description="The stages a model goes through, in order; none: one workspace, as configured."
+    )
+    registry: RegistryRef | None = Field(
+        None, validate_default=True, description="Carries models between environments (needed with two or more)."
+    )
+
+    @field_validator("environments")
+    @classmethod
+    def _distinct(cls, value: list[EnvironmentPolicy]) -> list[EnvironmentPolicy]:
+        names = [e.name for e in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"environment {', '.join(twice)} is listed twice; give each environment one entry")
+        if value and "promotion" in value[0].model_fields_set:
+            raise ValueError(f"{value[0].name} is the first environment, where a merge trains and rolls out: nothing is promoted into it")
+        return value
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_between_environments(cls, value: RegistryRef | None, info: ValidationInfo) -> RegistryRef | None:
+        if value is None and len(info.data.get("environments") or []) > 1:
+            raise ValueError("two or more environments need a registry: add registry: {name: <an Azure ML registry>} (or directory:)")
+        return value
+
+    def environment(self, name: str) -> EnvironmentPolicy:
+        found = next((e for e in self.environments if e.name == name), None)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def in_environment(self, name: str) -> Policy:
+        """This policy as it applies in environment ``name``: each section it overrides replaces the repository's."""
+        overrides = self.environment(name).policy
+        return self.model_copy(update={k: v for k, v in overrides if v is not None})
 
 
 def _ci_in(value: str, allowed: list[str]) -> bool:
@@ -206,8 +304,12 @@ def _get(spec: RunSpec, dotted_path: str) -> object:
 
 
 def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> list[Finding]:  # noqa: C901  (one branch per rule of gitops.yaml, read flat)
-    """Pass two: the repo's rules applied to a spec that passed the schema."""
+    """Pass two: the repo's rules applied to a spec that passed the schema (with environments, the first one's: where
+    the run trains and first serves); then the run's environments (``environment_findings``)."""
     out: list[Finding] = []
+    everywhere = policy
+    if policy.environments:
+        policy = policy.in_environment(policy.environments[0].name)
 
     def add(sev: Severity, path: str, message: str, hint: str | None = None) -> None:
         maker = error if sev is Severity.ERROR else warning
@@ -302,6 +404,104 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
         )
     if spec.lifecycle.keep:
         add(Severity.WARNING, "lifecycle.keep", "the endpoint is never torn down automatically; it bills until deleted")
+    return out + environment_findings(spec, everywhere)
+
+
+def run_environments(spec: RunSpec, policy: Policy) -> list[str]:
+    """The environments a run goes through, in order (the spec's list, else all of gitops.yaml's); none: one workspace."""
+    return list(spec.environments) if spec.environments else [e.name for e in policy.environments]
+
+
+@dataclass(frozen=True)
+class ServingIn:
+    """What a run serves in one environment: the spec's deploy settings with that environment's override applied."""
+
+    environment: str
+    instance_type: str | None
+    instance_count: int
+    rollout: RolloutSpec | None
+
+
+def serving_in(spec: RunSpec, environment: str) -> ServingIn:
+    own = spec.deploy.environments.get(environment)
+    d = spec.deploy
+    if own is None:
+        return ServingIn(environment, d.instance_type, d.instance_count, d.rollout)
+    return ServingIn(
+        environment,
+        own.instance_type or d.instance_type,
+        own.instance_count or d.instance_count,
+        own.rollout if own.rollout is not None else d.rollout,
+    )
+
+
+def environment_findings(spec: RunSpec, policy: Policy) -> list[Finding]:  # noqa: C901  (one branch per rule, read flat)
+    """The run's environments against gitops.yaml's: known names, in its order, starting where a run trains; each
+    environment's serving settings within that environment's rules; workspaces and registry of the run's backend."""
+    out: list[Finding] = []
+
+    def err(path: str, message: str, hint: str) -> None:
+        out.append(error(path, message, hint, source="policy", code=Code.POLICY))
+
+    declared = [e.name for e in policy.environments]
+    if not declared:
+        if spec.environments:
+            err(
+                "environments", f"{POLICY_FILE} declares no environments", "declare them under environments: in gitops.yaml, or remove this"
+            )
+        if spec.deploy.environments:
+            err("deploy.environments", f"{POLICY_FILE} declares no environments", "declare them in gitops.yaml, or remove this")
+        return out
+    listed = spec.environments or declared
+    for i, name in enumerate(spec.environments or []):
+        if name not in declared:
+            err(f"environments[{i}]", f"environment '{name}' is not declared in {POLICY_FILE}", f"use some of: {', '.join(declared)}")
+    known = [n for n in listed if n in declared]
+    if spec.environments and known:
+        if known[0] != declared[0]:
+            err(
+                "environments[0]",
+                f"a run trains and is proven in the first environment, {declared[0]}; '{known[0]}' is not it",
+                f"list {declared[0]} first: environments: [{', '.join([declared[0], *[n for n in known if n != declared[0]]])}]",
+            )
+        elif known != sorted(known, key=declared.index):
+            err("environments", f"environments go in the order of {POLICY_FILE}: {', '.join(declared)}", "list them in that order")
+    for name in spec.deploy.environments:
+        if name not in listed:
+            err(
+                f"deploy.environments.{name}",
+                f"the run does not go to environment '{name}'"
+                if name in declared
+                else f"environment '{name}' is not declared in {POLICY_FILE}",
+                f"use some of: {', '.join(listed)}",
+            )
+    for name in known:
+        env = policy.environment(name)
+        if (spec.backend == "local") != (env.workspace.directory is not None):
+            kind = "a local directory" if env.workspace.directory is not None else "an Azure ML workspace"
+            err("backend", f"environment {name} is {kind}: it cannot run the {spec.backend} backend", "run it where its workspace is")
+        if name == declared[0] and name not in spec.deploy.environments:
+            continue  # the spec's own deploy settings in the first environment: checked with its rules above
+        rules = policy.in_environment(name)
+        serving = serving_in(spec, name)
+        where = f"deploy.environments.{name}" if name in spec.deploy.environments else "deploy"
+        allowed = rules.compute.allowed_deploy_instance_types
+        if allowed is not None and serving.instance_type is not None and not _ci_in(serving.instance_type, allowed):
+            err(
+                f"{where}.instance_type",
+                f"SKU '{serving.instance_type}' is not allowed for serving in {name}",
+                f"use one of: {', '.join(allowed)}",
+            )
+        if serving.instance_count > rules.caps.max_instance_count:
+            err(
+                f"{where}.instance_count",
+                f"{serving.instance_count} instances exceeds the cap of {rules.caps.max_instance_count} in {name}",
+                f"lower it, or raise the cap of environment {name} in {POLICY_FILE}",
+            )
+    registry = policy.registry
+    if registry is not None and len(known) > 1 and (spec.backend == "local") != (registry.directory is not None):
+        kind = "a local directory" if registry.directory is not None else "an Azure ML registry"
+        err("backend", f"the registry of {POLICY_FILE} is {kind}: it cannot carry the {spec.backend} backend's models", "match them")
     return out
 
 

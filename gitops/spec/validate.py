@@ -23,7 +23,7 @@ from gitops.spec.findings import Code, Finding, error, has_errors
 from gitops.spec.model import FinetuneSpec, RunSpec
 from gitops.spec.parse import findings_from
 from gitops.spec.policy import Policy, check_policy
-from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml, read_text_bounded, unreadable_reason
+from gitops.spec.yamlsource import YamlDocument, dotted, parse_yaml, read_text_bounded, undotted, unreadable_reason
 
 
 @lru_cache(maxsize=64)
@@ -92,7 +92,7 @@ class SpecValidation:
 
     def line_of(self, field: str) -> int:
         """The line of the spec's text that sets ``field`` (a dotted path); 1 when the text is not kept."""
-        return _document(self.source, self.file).line_of(tuple(field.split("."))) if self.source is not None else 1
+        return _document(self.source, self.file).line_of(undotted(field)) if self.source is not None else 1
 
     @property
     def ok(self) -> bool:

@@ -72,7 +72,18 @@ class YamlDocument:
 
     def locate(self, findings: list[Finding]) -> list[Finding]:
         """Findings made without a place (dotted paths only), placed in this document."""
-        return [f.located(self.file, self.line_of(tuple(f.path.split(".")))) for f in findings]
+        return [f.located(self.file, self.line_of(undotted(f.path))) for f in findings]
+
+
+def undotted(path: str) -> Path:
+    """``environments[1].name`` -> ``("environments", 1, "name")``: ``dotted`` read back."""
+    out: list[str | int] = []
+    for part in path.split(".") if path else []:
+        name, *indexes = part.replace("]", "").split("[")
+        if name:
+            out.append(name)
+        out += [int(i) for i in indexes if i.isdigit()]
+    return tuple(out)
 
 
 def dotted(path: Path) -> str:
