@@ -17,7 +17,7 @@ from gitops.ledger.model import RunRecord
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Code, Finding, error, warning
 from gitops.spec.model import RunSpec, parse_duration
-from gitops.spec.policy import POLICY_FILE, Policy
+from gitops.spec.policy import POLICY_FILE, BudgetPolicy, Policy, run_environments, serving_in
 
 if TYPE_CHECKING:
     from gitops.spec.validate import ValidSpec
@@ -50,6 +50,8 @@ class CostEstimate:
     idle_after: str = ""
     expire_after: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    environment: str = ""  # with environments in gitops.yaml: the one this estimate is for
+    later: tuple[CostEstimate, ...] = ()  # serving in each environment after the first (nothing trains there)
 
     @property
     def billed(self) -> bool:
@@ -109,6 +111,7 @@ class CostEstimate:
             deploy_hourly=self.deploy_hourly,
             deploy_bound_usd=self.deploy_bound_usd,
             prices_from=self.prices_from,
+            later=[c.to_dict() for c in self.later],
         )
         return data
 
@@ -136,6 +139,10 @@ def training_duration(spec: RunSpec, params: dict[str, Any], previous: RunRecord
 
 
 def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: PriceSource, previous: RunRecord | None = None) -> CostEstimate:
+    """What a version costs: training and serving in the first environment (the only one without environments in
+    gitops.yaml), and serving in each environment after it, each at its own region's prices."""
+    environments = run_environments(spec, policy) if policy.environments else []
+    everywhere, policy = policy, policy.in_environment(environments[0]) if environments else policy
     region = policy.budget.region.lower()
     idle = spec.lifecycle.idle_after or policy.defaults.idle_after
     expire = spec.lifecycle.expire_after or policy.defaults.expire_after
@@ -159,13 +166,56 @@ def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: Pric
         bound,
         idle,
         expire,
+        environment=environments[0] if environments else "",
+        later=tuple(_serving_cost(spec, everywhere, env, prices, bound, idle, expire) for env in environments[1:]),
     )
 
 
-def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
-    """The caps of ``budget:`` applied to an estimate. A cap that cannot be checked (no price, no size) is an error
-    too: a budget is never waved through for want of a number."""
-    b = policy.budget
+def _serving_cost(
+    spec: RunSpec, policy: Policy, environment: str, prices: PriceSource, bound: float | None, idle: str, expire: str
+) -> CostEstimate:
+    serving = serving_in(spec, environment)
+    region = policy.in_environment(environment).budget.region.lower()
+    sku = serving.instance_type or KINDS[spec.backend].default_deploy_sku
+    price = prices.hourly(region, sku) if sku else None
+    return CostEstimate(
+        spec.backend,
+        region,
+        deploy_sku=sku,
+        deploy_price=price,
+        instances=serving.instance_count,
+        deploy_bound_hours=bound,
+        idle_after=idle,
+        expire_after=expire,
+        environment=environment,
+    )
+
+
+def budget_findings(cost: CostEstimate, policy: Policy, spec: RunSpec | None = None) -> list[Finding]:
+    """The caps of ``budget:`` applied to an estimate, each environment's to what it costs there. A cap that cannot
+    be checked (no price, no size) is an error too: a budget is never waved through for want of a number."""
+    out = _first_environment_caps(cost, policy.in_environment(cost.environment).budget if cost.environment else policy.budget)
+    for later in cost.later:
+        own = spec is not None and later.environment in spec.deploy.environments
+        path = f"deploy.environments.{later.environment}.instance_type" if own else "deploy.instance_type"
+        out += _serving_caps(later, policy.in_environment(later.environment).budget, path)
+    return out
+
+
+def _serving_caps(cost: CostEstimate, b: BudgetPolicy, path: str) -> list[Finding]:
+    """An environment after the first only serves: its hourly cap, against what serving there costs."""
+    if not cost.billed or b.max_hourly_usd is None:
+        return []
+    if cost.deploy_hourly is None:
+        why = f"no price for {cost.deploy_sku} in {cost.region}: the budget of {cost.environment} cannot be checked"
+        return [error(path, why, "add the size to the price snapshot, or pick a size with a known price", code=Code.PRICE_UNKNOWN)]
+    if cost.deploy_hourly > b.max_hourly_usd:
+        why = f"serving in {cost.environment} costs ${cost.deploy_hourly:.2f}/h, over its budget.max_hourly_usd ${b.max_hourly_usd:.2f}"
+        return [error(path, why, "use a smaller size or fewer instances there, or raise the cap", code=Code.BUDGET)]
+    return []
+
+
+def _first_environment_caps(cost: CostEstimate, b: BudgetPolicy) -> list[Finding]:
     if not cost.billed or (b.max_training_usd is None and b.max_hourly_usd is None):
         return []
     out: list[Finding] = []
@@ -242,4 +292,4 @@ def budget_findings(cost: CostEstimate, policy: Policy) -> list[Finding]:
 def assess(valid: ValidSpec, policy: Policy, prices: PriceSource, previous: RunRecord | None = None) -> tuple[CostEstimate, list[Finding]]:
     """A valid spec's estimate and its budget findings, placed on the spec's lines."""
     cost = estimate(valid.spec, valid.params, policy, prices, previous)
-    return cost, valid.locate([replace(f, source="budget") for f in budget_findings(cost, policy)])
+    return cost, valid.locate([replace(f, source="budget") for f in budget_findings(cost, policy, valid.spec)])

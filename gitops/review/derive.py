@@ -9,7 +9,7 @@ from typing import Any
 from gitops.spec import naming
 from gitops.spec.capabilities import Feature, kind_of
 from gitops.spec.model import RunSpec
-from gitops.spec.policy import GateRules, Policy
+from gitops.spec.policy import GateRules, Policy, run_environments
 
 # A change between two versions of a spec (Digests.change_to) and what merging it takes.
 EFFECT_OF_CHANGE = {"retrain": "retrain", "redeploy": "redeploy", "settings": "settings", "unchanged": "none"}
@@ -37,6 +37,8 @@ class Derived:
     idle_after: str
     expire_after: str
     keep: bool
+    environments: str | None = None  # with environments in gitops.yaml: the path a merge starts, and what each step needs
+    registry_model: str | None = None  # the name the registry carries it under between environments
 
 
 def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: Policy, salt: str = "") -> Derived:
@@ -72,7 +74,25 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         idle_after=spec.lifecycle.idle_after or policy.defaults.idle_after,
         expire_after=spec.lifecycle.expire_after or policy.defaults.expire_after,
         keep=spec.lifecycle.keep,
+        environments=path_summary(spec, policy),
+        registry_model=naming.registry_model_name(spec, salt) if len(run_environments(spec, policy)) > 1 else None,
     )
+
+
+def path_summary(spec: RunSpec, policy: Policy) -> str | None:
+    """``dev: trains and rolls out on merge → prod: after 24h live in dev, the gate passed there, approval by the
+    reviewers of GitHub Environment prod``; None without environments in gitops.yaml."""
+    names = [n for n in run_environments(spec, policy) if n in {e.name for e in policy.environments}]
+    if not names:
+        return None
+    parts = [f"{names[0]}: trains and rolls out on merge"]
+    for before, name in zip(names, names[1:], strict=False):
+        rules = policy.environment(name).promotion
+        needs = [f"{rules.soak} live in {before}"]
+        needs += ["the gate passed there"] if rules.gate else []
+        needs += [f"approval by the reviewers of GitHub Environment {name}"] if rules.approval else []
+        parts.append(f"{name}: after " + ", ".join(needs))
+    return " → ".join(parts)
 
 
 def gate_summary(rules: GateRules) -> str:

@@ -79,10 +79,15 @@ def render_text(plan: Plan) -> str:
                 f"  gate       {d.gate}",
                 f"  ttl        {ttl_summary(d)}",
             ]
+            if d.environments:
+                lines.append(f"  path       {d.environments}")
+            if d.registry_model:
+                lines.append(f"  registry   {d.registry_model}")
         if spec.effect and spec.valid:
             lines.append(f"  effect     {effect_text(spec)}")
         if spec.cost is not None:
             lines += [f"  training   {training_text(spec)}", f"  serving    {spec.cost.serving_line()}"]
+            lines += [f"  serving in {c.environment}: {c.serving_line()}" for c in spec.cost.later]
             if spec.cost.billed:
                 lines += [
                     f"  prices     {spec.cost.prices_from}",
@@ -119,10 +124,15 @@ def _md_spec(spec: SpecPlan) -> str:
             ("Gate", text(d.gate)),
             ("TTL", text(ttl_summary(d))),
         ]
+        if d.environments:
+            rows.append(("Environments", text(d.environments)))
+        if d.registry_model:
+            rows.append(("Registry model", code(d.registry_model)))
         if spec.effect:
             rows.insert(0, ("Effect", f"**{text(effect_text(spec))}**"))
         if spec.cost is not None:
             rows += [("Training cost", text(training_text(spec))), ("Serving cost", text(spec.cost.serving_line()))]
+            rows += [(f"Serving cost in {text(c.environment)}", text(c.serving_line())) for c in spec.cost.later]
             if spec.cost.billed:
                 rows += [
                     ("Prices", text(spec.cost.prices_from)),

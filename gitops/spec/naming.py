@@ -157,5 +157,12 @@ def endpoint_name(spec: RunSpec, salt: str = "") -> str:
     return f"{spec.name}-{suffix}"
 
 
+def registry_model_name(spec: RunSpec, salt: str) -> str:
+    """The model's name in the registry that carries it between environments. Registry names are global, so it
+    carries the repository's identity (``salt``), as derived endpoint names do: two repositories' runs never collide."""
+    suffix = hashlib.sha256(f"{salt}/{spec.name}".encode()).hexdigest()[:6]
+    return f"{model_name(spec)}-{suffix}"
+
+
 def experiment_name(spec: RunSpec) -> str:
     return f"chat_completion_{spec.model.name}"

@@ -138,3 +138,49 @@ def test_a_local_run_cannot_go_to_azure_workspaces_and_naming_environments_needs
     assert any("the registry of gitops.yaml is an Azure ML registry" in e for e in errors), errors
     errors = _errors(_with(top="environments: [dev]\n"), Policy())
     assert any(": environments: gitops.yaml declares no environments" in e for e in errors), errors
+
+
+def test_the_plan_shows_the_path_a_merge_starts_and_what_serving_costs_in_each_environment(git_repo, azure_spec_text) -> None:
+    """The plan comment with environments, byte for byte (regenerate with GITOPS_UPDATE_GOLDEN=1): the path (dev now;
+    prod after its soak, gate and approval), the name the registry carries the model under, and each environment's
+    serving cost at its own region's prices."""
+    from gitops.review.plan import build_plan
+    from gitops.review.plan_render import render_markdown, render_text
+    from tests.conftest import assert_golden
+
+    git_repo.write("gitops.yaml", POLICY)
+    base = git_repo.commit("base")
+    prod = "  environments:\n    prod: {instance_type: Standard_NC48ads_A100_v4, instance_count: 2}\n"
+    dev = "  instance_type: Standard_NC24ads_A100_v4\n"
+    text = azure_spec_text("serving").replace("  instance_type: Standard_NC48ads_A100_v4\n", dev + prod)
+    git_repo.write("runs/serving.yaml", text)
+    git_repo.commit("head")
+    plan = build_plan(git_repo.root, base)
+    assert plan.ok, render_text(plan)
+    (spec,) = plan.specs
+    assert spec.derived is not None and spec.derived.registry_model is not None
+    assert spec.derived.registry_model.startswith("serving-") and spec.cost is not None
+    (prod,) = spec.cost.later
+    assert (prod.environment, prod.region, prod.deploy_sku, prod.instances) == ("prod", "eastus", "Standard_NC48ads_A100_v4", 2)
+    assert_golden("plan-comment-environments.md", render_markdown(plan).replace(plan.base[:10], "BASE").replace(plan.head[:10], "HEAD"))
+    printed = render_text(plan)
+    assert "  path       dev: trains and rolls out on merge → prod: after 48h live in dev, the gate passed there" in printed
+    assert "  serving in prod: $" in printed
+
+
+def test_each_environment_s_budget_caps_what_serving_there_costs() -> None:
+    from gitops.cost.estimate import assess
+    from gitops.cost.prices import PriceBook
+
+    policy = _policy(
+        POLICY.replace("      caps: {max_instance_count: 4}\n", "      caps: {max_instance_count: 4}\n      budget: {max_hourly_usd: 5}\n")
+    )
+    text = _with("  environments:\n    prod: {instance_type: Standard_NC48ads_A100_v4, instance_count: 2}\n")
+    validated = validate_text(text, FILE, policy)
+    cost, found = assess(validated.valid(), policy, PriceBook())
+    assert cost.later and cost.later[0].deploy_hourly is not None and cost.later[0].deploy_hourly > 5
+    (over,) = found
+    assert over.path == "deploy.environments.prod.instance_type" and over.code.value == "budget"
+    assert "serving in prod costs $" in over.message and over.line == _line(text, "prod:")
+    _, within = assess(validate_text(REFERENCE, FILE, policy).valid(), policy, PriceBook())
+    assert within == []  # dev has no cap; prod serves one NC24ads there, under $5/h
