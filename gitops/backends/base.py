@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from gitops.spec.capabilities import REMOTE_DATA_PREFIXES, Feature, is_remote_data  # noqa: F401  (the interface's vocabulary)
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
+from gitops.spec.policy import WorkspaceRef
 
 
 class JobState(StrEnum):
@@ -185,6 +186,11 @@ class Backend(Protocol):
     def topic(self) -> str:
         """The ``topic`` its job events carry (the workspace's ARM id on Azure): the lifecycle takes an event as one
         of its own only when it comes from a topic of its backends."""
+        ...
+
+    def is_workspace(self, ref: WorkspaceRef) -> bool:
+        """Whether ``ref`` (an environment's workspace in gitops.yaml) is the workspace this backend works in: a run is
+        trained and served only in the environment whose workspace it is. Reads nothing remote."""
         ...
 
     def resolve_model(self, spec: RunSpec) -> FoundationModel:

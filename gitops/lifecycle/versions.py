@@ -68,6 +68,21 @@ def _version_fields(lc: Parts, validated: ValidSpec, policy: Policy) -> dict[str
     }
 
 
+def _refuse_another_environment(lc: Parts, spec: RunSpec, policy: Policy) -> None:
+    """With environments in gitops.yaml, a merge trains and rolls out in the first one only: a lifecycle set up for
+    another workspace (the Function or a shell pointed elsewhere) acts on nothing."""
+    if not policy.environments:
+        return
+    first = policy.environments[0]
+    if not lc.backend_for(spec.backend).is_workspace(first.workspace):
+        where = first.workspace.directory or f"{first.workspace.resource_group}/{first.workspace.name}"
+        raise ConfigurationError(
+            f"a merge of {spec.name} trains and rolls out in {first.name} ({where}), which is not the workspace set up here",
+            hint="point it at the first environment's workspace: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and "
+            "AZUREML_WORKSPACE_NAME (or GITOPS_WORKSPACE for a local directory)",
+        )
+
+
 def _serving_job(record: RunRecord) -> str | None:
     """The job whose model serves: what a new version's gate compares with (records before the gate: a live one's)."""
     return record.serving_job or (record.job_name if record.status == "live" else None)
@@ -96,6 +111,7 @@ def submit(lc: Parts, checked: CheckedSpec, commit: str | None = None, pr: str |
     checked against (the spec's own ``deploy.timeouts`` win)."""
     validated, policy = checked.valid, checked.policy
     spec = validated.spec
+    _refuse_another_environment(lc, spec, policy)
     existing = lc.ledger.get(spec.name)
     if existing is None:
         return _new_job(lc, validated, spec, commit, pr, policy, None)

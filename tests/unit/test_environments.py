@@ -160,8 +160,8 @@ def test_the_plan_shows_the_path_a_merge_starts_and_what_serving_costs_in_each_e
     (spec,) = plan.specs
     assert spec.derived is not None and spec.derived.registry_model is not None
     assert spec.derived.registry_model.startswith("serving-") and spec.cost is not None
-    (prod,) = spec.cost.later
-    assert (prod.environment, prod.region, prod.deploy_sku, prod.instances) == ("prod", "eastus", "Standard_NC48ads_A100_v4", 2)
+    (later,) = spec.cost.later
+    assert (later.environment, later.region, later.deploy_sku, later.instances) == ("prod", "eastus", "Standard_NC48ads_A100_v4", 2)
     assert_golden("plan-comment-environments.md", render_markdown(plan).replace(plan.base[:10], "BASE").replace(plan.head[:10], "HEAD"))
     printed = render_text(plan)
     assert "  path       dev: trains and rolls out on merge → prod: after 48h live in dev, the gate passed there" in printed
@@ -184,3 +184,40 @@ def test_each_environment_s_budget_caps_what_serving_there_costs() -> None:
     assert "serving in prod costs $" in over.message and over.line == _line(text, "prod:")
     _, within = assess(validate_text(REFERENCE, FILE, policy).valid(), policy, PriceBook())
     assert within == []  # dev has no cap; prod serves one NC24ads there, under $5/h
+
+
+def test_each_backend_knows_whether_an_environment_is_its_workspace(azure_fake, azure_backend, tmp_path) -> None:
+    from gitops.backends.local.backend import LocalBackend
+    from gitops.spec.policy import WorkspaceRef
+
+    ours = WorkspaceRef(subscription=azure_fake.subscription, resource_group=azure_fake.resource_group.upper(), name=azure_fake.workspace)
+    assert azure_backend.is_workspace(ours)  # ARM names compare without case
+    assert not azure_backend.is_workspace(ours.model_copy(update={"name": "ws-prod"}))
+    assert not azure_backend.is_workspace(WorkspaceRef(directory=str(tmp_path)))
+    local = LocalBackend(tmp_path / "dev")
+    assert local.is_workspace(WorkspaceRef(directory=str(tmp_path / "dev" / ".." / "dev")))
+    assert not local.is_workspace(WorkspaceRef(directory=str(tmp_path / "prod")))
+
+
+def test_a_merge_is_acted_on_only_where_the_first_environment_is(tmp_path, local_spec_text) -> None:
+    """Declaring environments never makes a lifecycle set up for another workspace train or deploy there: a local
+    shell pointed at prod's directory refuses a run, naming the first environment, before anything starts."""
+    from gitops.backends.local.backend import LocalBackend
+    from gitops.errors import ConfigurationError
+    from gitops.ledger.local import LocalLedger
+    from gitops.lifecycle.flow import Lifecycle
+
+    policy = _policy(
+        f"registry: {{directory: {tmp_path / 'registry'}}}\nenvironments:\n"
+        f"  - name: dev\n    workspace: {{directory: {tmp_path / 'dev'}}}\n"
+        f"  - name: prod\n    workspace: {{directory: {tmp_path / 'prod'}}}\n"
+    )
+    validated = validate_text(local_spec_text("tiny"), "runs/tiny.yaml", policy)
+    assert validated.ok, [f.format() for f in validated.findings]
+    prod = Lifecycle(LocalLedger(tmp_path / "prod" / "ledger"), lambda _: LocalBackend(tmp_path / "prod"), name_salt="acme/models")
+    with pytest.raises(
+        ConfigurationError, match=r"a merge of tiny trains and rolls out in dev \(.*dev\), which is not the workspace"
+    ) as refused:
+        prod.submit(validated, policy=policy)
+    assert "GITOPS_WORKSPACE" in (refused.value.hint or "")
+    assert prod.ledger.list() == [] and not (tmp_path / "prod" / "jobs").exists()  # nothing recorded, nothing started

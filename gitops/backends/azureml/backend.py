@@ -27,6 +27,7 @@ from gitops.backends.base import (
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
+from gitops.spec.policy import WorkspaceRef
 
 
 class AzureMLBackend:
@@ -48,6 +49,12 @@ class AzureMLBackend:
     def topic(self) -> str:
         """The workspace resource id: the ``topic`` of its Event Grid events."""
         return self.clients.workspace_id
+
+    def is_workspace(self, ref: WorkspaceRef) -> bool:
+        c = self.clients
+        mine = (c.subscription_id, c.resource_group, c.workspace_name)
+        theirs = (ref.subscription, ref.resource_group, ref.name)
+        return None not in mine and [str(v).lower() for v in mine] == [str(v).lower() for v in theirs]
 
     @property
     def tracking_uri(self) -> str:

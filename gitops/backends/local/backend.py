@@ -30,6 +30,7 @@ from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Code, Finding, error
 from gitops.spec.model import RunSpec
 from gitops.spec.naming import experiment_name
+from gitops.spec.policy import WorkspaceRef
 
 
 class LocalBackend:
@@ -49,6 +50,10 @@ class LocalBackend:
     def topic(self) -> str:
         """Stands in for the workspace resource id in events: stable per workspace directory."""
         return f"/local/workspaces/{hashlib.sha256(str(self.ws.root).encode()).hexdigest()[:16]}"
+
+    def is_workspace(self, ref: WorkspaceRef) -> bool:
+        """A local environment's directory (relative to where gitops runs: the repository's root) is this workspace."""
+        return ref.directory is not None and Path(ref.directory).resolve() == self.ws.root
 
     def resolve_model(self, spec: RunSpec) -> FoundationModel:
         if spec.model.path is not None:
