@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.job_files import build_event, write_json_atomic
+from pipelines.model_digest import content_digest
 
 # Component inputs the local trainer honours; anything else in a spec is recorded but has no effect here.
 HONOURED = (
@@ -100,6 +102,7 @@ class FinetuneResult:
     train_seconds: float
     final_train_loss: float | None
     final_eval_loss: float | None
+    content_digest: str | None = None  # pipelines.model_digest of the model logged: kept as its registered tag
 
 
 def resolved_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +266,12 @@ def run_finetune(request: FinetuneRequest, report: Callable[[dict[str, Any]], No
             model = model.merge_and_unload()
         report({"phase": "saving"})
         info = log_chat_model(model, trainer.processing_class)
-        return FinetuneResult(run.info.run_id, info.model_uri, int(seen), seconds, float(output.training_loss), eval_loss)
+        import mlflow.artifacts
+
+        with tempfile.TemporaryDirectory() as scratch:  # the files as logged: what every environment must serve
+            digest = content_digest(mlflow.artifacts.download_artifacts(artifact_uri=info.model_uri, dst_path=scratch))
+        mlflow.set_tag("content_digest", digest)
+        return FinetuneResult(run.info.run_id, info.model_uri, int(seen), seconds, float(output.training_loss), eval_loss, digest)
 
 
 # --- the detached worker -------------------------------------------------------------------------

@@ -19,6 +19,8 @@ MANAGED_BY_TAG, MANAGED_BY_VALUE = "managed_by", "finetune-gitops"
 TAG_REPO = "gitops_repo"
 # lifecycle.keep carried on the endpoint itself, so that cleanup keeps it even when the run's record is lost.
 TAG_KEEP = "gitops_keep"
+# On a registered model: the content digest of its files (pipelines.model_digest), computed where it was trained.
+TAG_CONTENT = "gitops_content_digest"
 
 
 def canonical_json(value: Any) -> str:

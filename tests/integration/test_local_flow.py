@@ -156,6 +156,17 @@ def test_training_was_logged_and_registered_in_mlflow(world: World) -> None:
     (mv,) = client.search_model_versions("name='flow-run'")
     assert str(mv.version) == record.model_version
     assert mv.tags["gitops_run"] == "flow-run" and mv.tags["gitops_job"] == record.job_name
+    # The content digest computed where the model was trained is the digest of the files registered (#27).
+    from mlflow.artifacts import download_artifacts
+
+    from pipelines.model_digest import content_digest
+
+    registered = download_artifacts(
+        artifact_uri=f"models:/flow-run/{mv.version}",
+        dst_path=str(world.backend.ws.root / "check"),
+        tracking_uri=world.backend.ws.tracking_uri,
+    )
+    assert mv.tags["gitops_content_digest"] == content_digest(registered)
     assert str(client.get_model_version_by_alias("flow-run", "candidate").version) == str(mv.version)
     experiment = client.get_experiment_by_name("chat_completion_tiny-phi3")
     assert experiment is not None

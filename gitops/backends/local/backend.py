@@ -26,6 +26,7 @@ from gitops.backends.local.endpoints import LocalEndpoints
 from gitops.backends.local.jobs import LocalJobs
 from gitops.backends.local.workspace import LocalWorkspace
 from gitops.errors import NotFoundError, SpecError
+from gitops.spec import naming
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Code, Finding, error
 from gitops.spec.model import RunSpec
@@ -121,7 +122,8 @@ class LocalBackend:
 
     def register_model(self, job_name: str, name: str, tags: Mapping[str, str]) -> RegisteredModel:
         result = self.jobs.result(job_name)
-        return models.register(self.ws, result["model_uri"], name, dict(tags), job_name)
+        digest = {naming.TAG_CONTENT: result["content_digest"]} if result.get("content_digest") else {}
+        return models.register(self.ws, result["model_uri"], name, {**tags, **digest}, job_name)
 
     # Local operations finish within the call (a tiny model loads in a second); only an injected
     # provisioning delay makes a deployment read ``creating`` for a while.
