@@ -22,6 +22,7 @@ class Caller:
     event_name: str
     sha: str | None
     actor: str | None
+    environment: str | None = None  # the GitHub Environment the job ran in (its `environment:` key), if any
 
 
 class OidcVerifier:
@@ -33,7 +34,12 @@ class OidcVerifier:
         url = settings.jwks_url or f"{settings.issuer.rstrip('/')}/.well-known/jwks"
         self._jwks = jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=10)
 
-    def verify(self, authorization: str | None, *, main_push_only: bool = False, main_only: bool = False) -> Caller:
+    def verify(
+        self, authorization: str | None, *, main_push_only: bool = False, main_only: bool = False, environment: str | None = None
+    ) -> Caller:
+        """The caller a valid token names, or ``AuthError``/``ForbiddenError``. ``environment``: only a job bound to that
+        GitHub Environment may call (GitHub signs the environment into the token of such a job, and only such a job's:
+        its required reviewers approved it before the job ran), from main."""
         import jwt
 
         scheme, _, token = (authorization or "").partition(" ")
@@ -67,7 +73,14 @@ class OidcVerifier:
             raise AuthError("the OIDC token is signed with an unknown key") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"the OIDC token is invalid ({type(exc).__name__})") from None
-        caller = Caller(str(claims["repository"]), str(claims["ref"]), str(claims["event_name"]), claims.get("sha"), claims.get("actor"))
+        caller = Caller(
+            str(claims["repository"]),
+            str(claims["ref"]),
+            str(claims["event_name"]),
+            claims.get("sha"),
+            claims.get("actor"),
+            str(claims["environment"]) if claims.get("environment") else None,
+        )
         if caller.repository.lower() != self.settings.repo.lower():
             raise ForbiddenError(f"repository {caller.repository} may not call this deployment", hint=f"only {self.settings.repo} may")
         if main_only and (caller.ref != "refs/heads/main" or caller.event_name not in ("push", "workflow_dispatch")):
@@ -80,4 +93,30 @@ class OidcVerifier:
                 f"submit is allowed only from a push to refs/heads/main, not {caller.event_name} on {caller.ref}",
                 hint="merge the pull request; deploy.yml submits from main",
             )
+        if environment is not None:
+            _require_environment(caller, environment)
         return caller
+
+
+# The events a promotion job may run on: promote.yml's schedule, or a person starting it, on main.
+PROMOTION_EVENTS = ("schedule", "workflow_dispatch")
+
+
+def _require_environment(caller: Caller, environment: str) -> None:
+    """A job that ran in GitHub Environment ``environment`` (names compare as GitHub compares them, without case), from
+    main: a token of any other job, or of a job in another environment, is refused."""
+    if caller.environment is None:
+        raise ForbiddenError(
+            f"this needs a job bound to GitHub Environment {environment}; the token's job ran in none",
+            hint=f"call it from a job with `environment: {environment}` (promote.yml)",
+        )
+    if caller.environment.lower() != environment.lower():
+        raise ForbiddenError(
+            f"this needs a job bound to GitHub Environment {environment}, not {caller.environment}",
+            hint=f"call it from the job of environment {environment}",
+        )
+    if caller.ref != "refs/heads/main" or caller.event_name not in PROMOTION_EVENTS:
+        raise ForbiddenError(
+            f"a promotion runs from main ({' or '.join(PROMOTION_EVENTS)}), not {caller.event_name} on {caller.ref}",
+            hint="promote.yml runs on main",
+        )

@@ -19,12 +19,13 @@ from gitops.errors import ForbiddenError, NotFoundError, RequestError
 bp = func.Blueprint()
 
 
-def authorized(req: func.HttpRequest, **rules: bool) -> Any:
-    """Who is asking, checked first: the body's size, then the OIDC token (``rules``: main_only, main_push_only),
-    before the services are built, so that nothing touches storage, an SDK or a backend for an unverified caller."""
+def authorized(req: func.HttpRequest, *, main_only: bool = False, main_push_only: bool = False, environment: str | None = None) -> Any:
+    """Who is asking, checked first: the body's size, then the OIDC token (main only, a push to main only, a job of
+    one GitHub Environment only), before the services are built, so that nothing touches storage, an SDK or a backend
+    for an unverified caller."""
     settings, verifier = gatekeeper()
     limit_body(req, settings.max_body_bytes)
-    return verifier.verify(req.headers.get("Authorization"), **rules)
+    return verifier.verify(req.headers.get("Authorization"), main_only=main_only, main_push_only=main_push_only, environment=environment)
 
 
 def _spec_texts(items: Any) -> list[Any]:
