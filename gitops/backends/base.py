@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from gitops.spec.capabilities import REMOTE_DATA_PREFIXES, Feature, is_remote_data  # noqa: F401  (the interface's vocabulary)
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
-from gitops.spec.policy import WorkspaceRef
+from gitops.spec.policy import RegistryRef, WorkspaceRef
 
 
 class JobState(StrEnum):
@@ -300,6 +300,21 @@ class TracksMetrics(Protocol):
 
     @property
     def tracking_uri(self) -> str: ...
+
+
+@runtime_checkable
+class SharesModels(Protocol):
+    """A backend that carries a model to the next environment through the registry of gitops.yaml (``registry:``):
+    shared once, held to the content digest computed where it was trained."""
+
+    def share_model(self, model: RegisteredModel, registry: RegistryRef, name: str, tags: Mapping[str, str]) -> RegisteredModel:
+        """Share ``model`` into the registry as ``name``, once: the same content again returns the version it got.
+        ``ConflictError`` when the model carries no content digest or its files no longer match it."""
+        ...
+
+    def registry_model(self, registry: RegistryRef, name: str, version: str) -> RegisteredModel:
+        """A model version of the registry, with its tags (``NotFoundError`` when there is none)."""
+        ...
 
 
 @runtime_checkable

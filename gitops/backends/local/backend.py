@@ -25,13 +25,13 @@ from gitops.backends.local import models
 from gitops.backends.local.endpoints import LocalEndpoints
 from gitops.backends.local.jobs import LocalJobs
 from gitops.backends.local.workspace import LocalWorkspace
-from gitops.errors import NotFoundError, SpecError
+from gitops.errors import NotFoundError, SpecError, UnsupportedError
 from gitops.spec import naming
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Code, Finding, error
 from gitops.spec.model import RunSpec
 from gitops.spec.naming import experiment_name
-from gitops.spec.policy import WorkspaceRef
+from gitops.spec.policy import RegistryRef, WorkspaceRef
 
 
 class LocalBackend:
@@ -51,6 +51,22 @@ class LocalBackend:
     def topic(self) -> str:
         """Stands in for the workspace resource id in events: stable per workspace directory."""
         return f"/local/workspaces/{hashlib.sha256(str(self.ws.root).encode()).hexdigest()[:16]}"
+
+    def share_model(self, model: RegisteredModel, registry: RegistryRef, name: str, tags: Mapping[str, str]) -> RegisteredModel:
+        from gitops.backends.local import registry as local_registry
+
+        return local_registry.share(self.ws, model, self._registry_root(registry), name, tags)
+
+    def registry_model(self, registry: RegistryRef, name: str, version: str) -> RegisteredModel:
+        from gitops.backends.local import registry as local_registry
+
+        return local_registry.registry_model(self._registry_root(registry), name, version)
+
+    @staticmethod
+    def _registry_root(registry: RegistryRef) -> Path:
+        if registry.directory is None:
+            raise UnsupportedError(f"the local backend shares models through a registry directory, not Azure ML registry {registry.name}")
+        return Path(registry.directory).resolve()
 
     def is_workspace(self, ref: WorkspaceRef) -> bool:
         """A local environment's directory (relative to where gitops runs: the repository's root) is this workspace."""
