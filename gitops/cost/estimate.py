@@ -142,7 +142,7 @@ def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: Pric
     """What a version costs: training and serving in the first environment (the only one without environments in
     gitops.yaml), and serving in each environment after it, each at its own region's prices."""
     environments = run_environments(spec, policy) if policy.environments else []
-    everywhere, policy = policy, policy.in_environment(environments[0]) if environments else policy
+    everywhere, policy = policy, policy.first_environment()
     region = policy.budget.region.lower()
     idle = spec.lifecycle.idle_after or policy.defaults.idle_after
     expire = spec.lifecycle.expire_after or policy.defaults.expire_after

@@ -54,14 +54,15 @@ def _version_fields(lc: Parts, validated: ValidSpec, policy: Policy) -> dict[str
     """What a version of a run is, computed once: its digests, its spec and parameters, the names it registers and
     serves under, its deadlines, its gate and the policy it was checked against."""
     spec = validated.spec
+    rules = policy.first_environment()  # where a merge trains and rolls out: its gate and deadlines
     return {
         "digest": validated.digest,
         "training_digest": validated.digests.training,
         "deployment_digest": validated.digests.deployment,
         "spec": spec.model_dump(mode="json"),
         "params": validated.params,
-        "timeouts": policy.rollout.deadlines(spec, spec.deploy.gate.hold_for or policy.gate.hold_for),
-        "gate_rules": policy.gate.resolve(spec),
+        "timeouts": rules.rollout.deadlines(spec, spec.deploy.gate.hold_for or rules.gate.hold_for),
+        "gate_rules": rules.gate.resolve(spec),
         "policy": policy.model_dump(mode="json"),
         "model_name": naming.model_name(spec),
         "endpoint": naming.endpoint_name(spec, lc.name_salt),

@@ -70,7 +70,7 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         endpoint=naming.endpoint_name(spec, salt),
         deploy_instance_type=spec.deploy.instance_type,
         traffic=traffic_summary(spec),
-        gate=gate_summary(policy.gate.resolve(spec)),
+        gate=gate_summary(policy.first_environment().gate.resolve(spec)),
         idle_after=spec.lifecycle.idle_after or policy.defaults.idle_after,
         expire_after=spec.lifecycle.expire_after or policy.defaults.expire_after,
         keep=spec.lifecycle.keep,

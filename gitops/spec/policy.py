@@ -286,6 +286,10 @@ class Policy(_Strict):
             raise KeyError(name)
         return found
 
+    def first_environment(self) -> Policy:
+        """The rules where a run trains and first rolls out: the first environment's, else the repository's."""
+        return self.in_environment(self.environments[0].name) if self.environments else self
+
     def in_environment(self, name: str) -> Policy:
         """This policy as it applies in environment ``name``: each section it overrides replaces the repository's."""
         overrides = self.environment(name).policy
@@ -307,9 +311,7 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
     """Pass two: the repo's rules applied to a spec that passed the schema (with environments, the first one's: where
     the run trains and first serves); then the run's environments (``environment_findings``)."""
     out: list[Finding] = []
-    everywhere = policy
-    if policy.environments:
-        policy = policy.in_environment(policy.environments[0].name)
+    everywhere, policy = policy, policy.first_environment()
 
     def add(sev: Severity, path: str, message: str, hint: str | None = None) -> None:
         maker = error if sev is Severity.ERROR else warning

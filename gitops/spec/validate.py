@@ -148,7 +148,7 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> SpecVal
     if policy is not None:
         findings += doc.locate(check_policy(spec, params, policy))
     # What the gate will decide on: the repo's gate defaults apply whether or not a policy file was read.
-    findings += doc.locate(evidence_findings(spec, params, (policy or Policy()).gate.resolve(spec)))
+    findings += doc.locate(evidence_findings(spec, params, (policy or Policy()).first_environment().gate.resolve(spec)))
     both = naming.digests(spec, params)
     return SpecValidation(file, spec, params, findings, both.spec, both, text)
 

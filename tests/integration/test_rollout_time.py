@@ -264,6 +264,31 @@ def test_the_repo_policy_sets_the_deadlines_a_run_keeps(world: World) -> None:
     assert record.timeouts.deployment == 90 * 60 and record.timeouts.endpoint == 30 * 60
 
 
+def test_with_environments_a_run_keeps_the_first_environment_s_rules_and_acts_only_in_its_workspace(world: World) -> None:
+    """#27: a merge trains and rolls out in the first environment, under its rules (its gate and deadlines, kept on
+    the run) and with the whole policy kept for what comes after; a deployment set up for another workspace refuses."""
+    from gitops.errors import ConfigurationError
+    from gitops.spec.policy import parse_policy
+
+    f = world.fake
+    text = (
+        "registry: {name: acme-models}\nenvironments:\n"
+        f"  - name: dev\n    workspace: {{subscription: {f.subscription}, resource_group: {f.resource_group}, name: WORKSPACE}}\n"
+        "    policy:\n      gate: {conversations: 8}\n      rollout: {deployment: 90m}\n"
+        f"  - name: prod\n    workspace: {{subscription: {f.subscription}, resource_group: {f.resource_group}, name: ws-prod}}\n"
+    )
+    elsewhere, _ = parse_policy(text.replace("WORKSPACE", "ws-elsewhere"), "gitops.yaml")
+    assert elsewhere is not None
+    with pytest.raises(ConfigurationError, match="trains and rolls out in dev"):
+        world.lifecycle.submit(world.spec(), policy=elsewhere)
+    assert world.lifecycle.ledger.list() == [] and not [u for m, u in f.calls if m == "PUT" and "/jobs/" in u]
+    here, _ = parse_policy(text.replace("WORKSPACE", f.workspace), "gitops.yaml")
+    assert here is not None
+    record = world.lifecycle.submit(world.spec(), policy=here)
+    assert record.gate_rules.conversations == 8 and record.timeouts.deployment == 90 * 60
+    assert [e["name"] for e in (record.policy or {})["environments"]] == ["dev", "prod"]
+
+
 class EventGrid:
     """Event Grid's push delivery, on the virtual clock: a delivery the handler has not acknowledged within 30 s
     (or that raised) is delivered again after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, then hourly."""

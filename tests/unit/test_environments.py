@@ -221,3 +221,23 @@ def test_a_merge_is_acted_on_only_where_the_first_environment_is(tmp_path, local
         prod.submit(validated, policy=policy)
     assert "GITOPS_WORKSPACE" in (refused.value.hint or "")
     assert prod.ledger.list() == [] and not (tmp_path / "prod" / "jobs").exists()  # nothing recorded, nothing started
+
+
+def test_the_first_environment_s_rules_are_the_ones_a_merge_trains_and_rolls_out_under() -> None:
+    """Its gate, deadlines and caps (each section of its policy replacing the repository's) apply to the run: to its
+    checks, to the plan's gate row, and to the rules and deadlines kept on the run at submit."""
+    from gitops.review.derive import derive
+
+    text = POLICY.replace(
+        "name: ws-dev}\n",
+        "name: ws-dev}\n    policy:\n      gate: {conversations: 8}\n      rollout: {deployment: 90m}\n      caps: {max_nodes: 1}\n",
+    )
+    policy = _policy(text)
+    rules = policy.first_environment()
+    assert rules.gate.conversations == 8 and rules.caps.max_nodes == 1 and policy.gate.conversations == 32
+    validated = validate_text(REFERENCE, FILE, policy)
+    spec = validated.require()
+    assert rules.rollout.deadlines(spec, rules.gate.hold_for).deployment == 90 * 60
+    assert "decides on training metrics and 8 held-out conversations" in derive(spec, validated.params, "d", policy).gate
+    two_nodes = validate_text(REFERENCE.replace("nodes: 1", "nodes: 2"), FILE, policy)
+    assert any("2 nodes exceeds the cap of 1" in f.message for f in two_nodes.findings if f.is_error)
