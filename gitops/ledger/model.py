@@ -6,9 +6,10 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gitops.ledger.step_state import Evaluation, HeldShare, Ramp
 from gitops.ledger.transitions import Asker, RunStatus, refusal
@@ -114,6 +115,26 @@ class QueuedVersion(_Digested):
     endpoint: str | None = None
 
 
+class PromotionState(StrEnum):
+    DUE = "due"  # the conditions held and the model is in the registry: waiting for the target's approval
+    SUPERSEDED = "superseded"  # a newer version went live before it was released: never released
+
+
+class Promotion(BaseModel):
+    """A version's way into the next environment: its model shared into the registry once (name, version, content
+    digest), due since the conditions held."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str  # the environment it goes to
+    job_name: str  # the version: the job whose model it is
+    model: str  # its name in the registry
+    version: str
+    digest: str  # the content digest computed where it was trained: what the target must serve
+    due_at: float
+    state: PromotionState = PromotionState.DUE
+
+
 class RunRecord(_Digested):
     run: str
     backend: str
@@ -125,6 +146,7 @@ class RunRecord(_Digested):
     pr: str | None = None
     model_name: str | None = None
     model_version: str | None = None  # the version last registered for the run: the one tried, whether it went live or not
+    model_digest: str | None = None  # that version's content digest, as its trainer computed it (None: not computed)
     serving_model_version: str | None = None  # the version the serving deployment holds (set when a rollout completes)
     endpoint: str | None = None
     deployment: str | None = None
@@ -142,6 +164,7 @@ class RunRecord(_Digested):
     claim: str | None = None  # who holds the claim (a token per advance)
     cursor: Cursor | None = None  # the rollout in progress, if any
     queued: QueuedVersion | None = None  # the version that starts when the rollout ends
+    promotions: list[Promotion] = Field(default_factory=list)  # to the environments after the first (gitops.yaml)
     timeouts: Deadlines = Field(default_factory=Deadlines)  # per-phase deadlines (seconds), resolved at submit
     attempt: int = 1  # the job attempt of this version: a retry of a failed job is a new job, suffixed -a2, -a3...
     gate_rules: GateRules = Field(default_factory=GateRules.before_the_gate)  # resolved at submit (spec, then policy)

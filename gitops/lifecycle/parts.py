@@ -38,6 +38,7 @@ class Action(StrEnum):
     IDLE = "idle"  # nothing was due, or another process holds the run
     RESTARTED = "restarted"  # a dead endpoint server started again
     SKIPPED = "skipped"  # reconcile could not read or act on the record: named, and the others went on
+    PROMOTION_DUE = "promotion_due"  # the model is in the registry: its promotion to the next environment is due
 
 
 @dataclass(frozen=True)

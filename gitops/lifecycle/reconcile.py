@@ -12,6 +12,7 @@ from gitops.backends.base import Feature, JobState
 from gitops.errors import GitopsError
 from gitops.ledger.model import RunRecord, update
 from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
+from gitops.lifecycle import promotions
 from gitops.lifecycle.driver import drive
 from gitops.lifecycle.job_events import start
 from gitops.lifecycle.moves import with_cursor
@@ -46,7 +47,26 @@ def reconcile(lc: Parts, only: str | None = None) -> list[Decision]:
             decision = Decision("", record.run, SKIPPED, f"{type(exc).__name__}: {exc}"[:300])
         if decision is not None:
             decisions.append(decision)
+        due = _promotion(lc, record)
+        if due is not None:
+            decisions.append(due)
     return decisions
+
+
+def _promotion(lc: Parts, record: RunRecord) -> Decision | None:
+    """A live run whose promotion to the next environment became due on this pass (``promotions.propose``)."""
+    if record.status != "live" or not (record.policy or {}).get("environments"):
+        return None
+    known = {(p.to, p.job_name) for p in record.promotions}
+    try:
+        promotion = promotions.propose(lc, record.run)
+    except GitopsError as exc:
+        log.warning("reconcile %s: its promotion: %s (skipped)", record.run, exc.headline)
+        return Decision(record.job_name, record.run, SKIPPED, f"promotion: {exc.headline}")
+    if promotion is None or (promotion.to, promotion.job_name) in known:
+        return None
+    why = f"promotion to {promotion.to} due: {promotion.model} v{promotion.version} ({promotion.digest[:19]}) in the registry"
+    return Decision(record.job_name, record.run, Action.PROMOTION_DUE, why)
 
 
 def _reconcile_one(lc: Parts, record: RunRecord) -> Decision | None:

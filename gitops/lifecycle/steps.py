@@ -118,7 +118,7 @@ def register(ctx: StepContext) -> Outcome:
     return done(
         f"registered {model.name} v{model.version}",
         cursor={"model_version": model.version, "model_uri": model.uri},
-        record={"model_version": model.version},
+        record={"model_version": model.version, "model_digest": model.tags.get(naming.TAG_CONTENT)},
     )
 
 
@@ -359,8 +359,8 @@ def judge(ctx: StepContext) -> Outcome:
     """Both parts of the gate together: promote, or hold the candidate at 0% for a person's decision. Each part
     passes on its evidence or on a waiver; with neither, the candidate holds."""
     skip = _gate_applies(ctx)
-    if skip:  # the gate's first step said why, once (a person's decision, or the gate off)
-        return done(record={"gate": gate.Verdict(True, notes=[skip]).to_dict()})
+    if skip:  # the gate's first step said why, once (a person's decision, or the gate off): no evidence to promote on
+        return done(record={"gate": {**gate.Verdict(True, notes=[skip]).to_dict(), "on_evidence": False}})
     ev, rules = ctx.cursor.evaluation, ctx.record.gate_rules
     training = ev.training
     if training is None:
@@ -387,6 +387,7 @@ def judge(ctx: StepContext) -> Outcome:
         "notes": notes,
         "at": ctx.now,
         "numbers": {"training": training.get("numbers", {}), "online": online.numbers},
+        "on_evidence": True,  # judged by the gate's rules (evidence, or the spec's own waivers), not by a person
     }
     if not reasons:
         return done("gate passed: " + "; ".join(notes), record={"gate": verdict})

@@ -269,7 +269,7 @@ class Policy(_Strict):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"environment {', '.join(twice)} is listed twice; give each environment one entry")
-        if value and "promotion" in value[0].model_fields_set:
+        if value and value[0].promotion != PromotionRules():  # (the defaults, as a stored policy writes them, are no rule)
             raise ValueError(f"{value[0].name} is the first environment, where a merge trains and rolls out: nothing is promoted into it")
         return value
 

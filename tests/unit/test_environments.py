@@ -241,3 +241,10 @@ def test_the_first_environment_s_rules_are_the_ones_a_merge_trains_and_rolls_out
     assert "decides on training metrics and 8 held-out conversations" in derive(spec, validated.params, "d", policy).gate
     two_nodes = validate_text(REFERENCE.replace("nodes: 1", "nodes: 2"), FILE, policy)
     assert any("2 nodes exceeds the cap of 1" in f.message for f in two_nodes.findings if f.is_error)
+
+
+def test_a_policy_with_environments_reads_back_as_a_run_keeps_it() -> None:
+    """The run keeps the policy it was checked against (cleanup and promotion read it back): its dump, defaults
+    written out, is the same policy, never a refusal."""
+    policy = _policy()
+    assert Policy.model_validate(policy.model_dump(mode="json")) == policy

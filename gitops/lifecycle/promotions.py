@@ -1,0 +1,110 @@
+"""Promotions: when a run is live in one environment and what the next environment asks for holds (its soak, the
+gate passed on evidence, a content digest to hold the target to), its model is shared into the registry once and
+the promotion to the next environment becomes due. Nothing trains again. A newer version going live before a due
+promotion is released supersedes it.
+
+Which environments a run goes through, and what each asks for, is the policy its version was checked against
+(kept on the run at submit). Approval and the rollout in the next environment come after this module.
+"""
+
+from __future__ import annotations
+
+from gitops.backends.base import RegisteredModel, SharesModels
+from gitops.errors import UnsupportedError
+from gitops.ledger.model import Promotion, PromotionState, RunRecord, stored_spec, update
+from gitops.lifecycle.parts import Parts
+from gitops.spec import naming
+from gitops.spec.model import parse_duration
+from gitops.spec.policy import Policy, run_environments
+
+
+def next_environment(record: RunRecord) -> tuple[Policy, str] | None:
+    """The policy the run's version was checked against and the environment after the first that it goes to (None:
+    one environment, or none declared)."""
+    if not record.policy or not record.policy.get("environments"):
+        return None
+    policy = Policy.model_validate(record.policy)
+    names = run_environments(stored_spec(record), policy)
+    return (policy, names[1]) if len(names) > 1 else None
+
+
+def live_since(record: RunRecord) -> float | None:
+    """When the version that serves went live (the last move to live in its history)."""
+    return next((h.at for h in reversed(record.history) if h.status == "live"), None)
+
+
+def waiting_for(record: RunRecord, policy: Policy, target: str, now: float) -> list[str]:
+    """What the promotion of the serving version into ``target`` still waits for (empty: nothing). Each condition
+    needs positive evidence: a missing time, verdict or digest waits, never passes."""
+    rules = policy.environment(target).promotion
+    first = policy.environments[0].name
+    missing = []
+    if record.status != "live":
+        missing.append(f"the run to be live in {first} (it is {record.status})")
+        return missing
+    since = live_since(record)
+    soak = parse_duration(rules.soak).total_seconds()
+    if since is None or now - since < soak:
+        missing.append(f"{rules.soak} live in {first}" + (f" ({(now - since) / 3600:.1f} h so far)" if since is not None else ""))
+    verdict = record.gate or {}
+    if rules.gate and not (verdict.get("ok") is True and verdict.get("on_evidence") is True):
+        missing.append(f"the gate passed in {first} on its evidence (a person's promote, or no gate, is not enough)")
+    if not record.model_digest:
+        missing.append("a content digest of the model (computed where it was trained)")
+    return missing
+
+
+def propose(lc: Parts, run: str) -> Promotion | None:
+    """Make the serving version's promotion due when its conditions hold: its model shared into the registry (once)
+    and the promotion recorded; an older due one superseded. The promotion, or None while it waits or does not
+    apply. Idempotent: asked again, the same promotion."""
+    got = lc.ledger.get(run)
+    if got is None:
+        return None
+    record = got[0]
+    found = next_environment(record)
+    if found is None:
+        return None
+    policy, target = found
+    current = next((p for p in record.promotions if p.to == target and p.job_name == record.job_name), None)
+    if current is not None:
+        return current
+    if waiting_for(record, policy, target, lc.clock()):
+        return None
+    backend = lc.backend_for(record.backend)
+    if not isinstance(backend, SharesModels) or policy.registry is None:
+        raise UnsupportedError(
+            f"the {record.backend} backend cannot share a model into a registry yet",
+            hint="promotion through an Azure ML registry is not built yet: see docs/spec.md (Environments)",
+        )
+    spec = stored_spec(record)
+    model = RegisteredModel(
+        record.model_name or naming.model_name(spec), record.model_version or "", "", {naming.TAG_CONTENT: record.model_digest or ""}
+    )
+    shared = backend.share_model(
+        model,
+        policy.registry,
+        naming.registry_model_name(spec, lc.name_salt),
+        {
+            naming.TAG_RUN: record.run,
+            naming.TAG_REPO: lc.repo,
+            naming.TAG_JOB: record.job_name,
+            naming.TAG_COMMIT: record.commit or "",
+            naming.TAG_PR: record.pr or "",
+        },
+    )
+    promotion = Promotion(
+        to=target, job_name=record.job_name, model=shared.name, version=shared.version, digest=record.model_digest or "", due_at=lc.clock()
+    )
+
+    def add(r: RunRecord) -> RunRecord | None:
+        if r.job_name != promotion.job_name or any(p.to == target and p.job_name == r.job_name for p in r.promotions):
+            return None  # another version took the run meanwhile, or the same promotion was recorded
+        older = [
+            p.model_copy(update={"state": PromotionState.SUPERSEDED}) if p.to == target and p.state is PromotionState.DUE else p
+            for p in r.promotions
+        ]
+        return r.model_copy(update={"promotions": [*older, promotion], "updated_at": lc.clock()})
+
+    update(lc.ledger, run, add)
+    return promotion
