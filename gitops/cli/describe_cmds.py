@@ -39,6 +39,11 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
     if candidate:
         lines.append("candidate  " + candidate)
     lines += _gate(record.gate)
+    lines += [
+        f"promotion  to {p.to}: {p.state.value} for {human(now - p.due_at)} ({p.model} v{p.version}, {p.digest[:19]}…)"
+        for p in record.promotions
+        if p.state.value == "due"
+    ]
     if record.cursor is not None:
         c = record.cursor
         lines.append(

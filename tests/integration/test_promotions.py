@@ -94,6 +94,10 @@ def test_after_its_soak_a_live_model_is_shared_once_and_its_promotion_is_due(set
     assert f"promotion to prod due: {promotion.model} v1" in due.reason
     shared = setup.backend.registry_model(setup.policy.registry, promotion.model, "1")  # type: ignore[arg-type]
     assert shared.tags[naming.TAG_CONTENT] == record.model_digest and shared.tags[naming.TAG_JOB] == record.job_name
+    from gitops.cli.describe_cmds import describe
+
+    shown = describe(setup.lifecycle, setup.record(), now=T0 + 3 * HOUR)  # gitops status tiny
+    assert f"promotion  to prod: due for 1h ({promotion.model} v1, {promotion.digest[:19]}…)" in shown, shown
     # Asked again: the same promotion, nothing shared twice.
     assert [d for d in setup.lifecycle.reconcile() if d.action == Action.PROMOTION_DUE] == []
     assert len(setup.record().promotions) == 1
