@@ -32,7 +32,7 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
         info, unreadable = None, exc.headline
     else:
         unreadable = ""
-    since = next((h.at for h in reversed(record.history) if h.status == record.status), None)
+    since = record.entered(record.status)
     lines = [f"run        {record.run} ({record.backend}), {record.status}" + (f" for {human(now - since)}" if since else "")]
     lines.append("serves     " + _serving(record, info, unreadable))
     candidate = _candidate(record, info)

@@ -179,6 +179,10 @@ class RunRecord(_Digested):
     stopped_at: float | None = None
     updated_at: float = Field(default_factory=time.time)
 
+    def entered(self, status: str) -> float | None:
+        """When the run last moved to ``status`` (its history's last entry of that status; None: never)."""
+        return next((h.at for h in reversed(self.history) if h.status == status), None)
+
     @property
     def serves(self) -> bool:
         """Whether the record declares a deployment serving now that no rollout is moving (a new job may be training:

@@ -28,11 +28,6 @@ def next_environment(record: RunRecord) -> tuple[Policy, str] | None:
     return (policy, names[1]) if len(names) > 1 else None
 
 
-def live_since(record: RunRecord) -> float | None:
-    """When the version that serves went live (the last move to live in its history)."""
-    return next((h.at for h in reversed(record.history) if h.status == "live"), None)
-
-
 def waiting_for(record: RunRecord, policy: Policy, target: str, now: float) -> list[str]:
     """What the promotion of the serving version into ``target`` still waits for (empty: nothing). Each condition
     needs positive evidence: a missing time, verdict or digest waits, never passes."""
@@ -42,7 +37,7 @@ def waiting_for(record: RunRecord, policy: Policy, target: str, now: float) -> l
     if record.status != "live":
         missing.append(f"the run to be live in {first} (it is {record.status})")
         return missing
-    since = live_since(record)
+    since = record.entered("live")  # when the version that serves went live
     soak = parse_duration(rules.soak).total_seconds()
     if since is None or now - since < soak:
         missing.append(f"{rules.soak} live in {first}" + (f" ({(now - since) / 3600:.1f} h so far)" if since is not None else ""))

@@ -23,14 +23,16 @@ from gitops.backends.azureml.catalog import retired_sku
 from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel
-from gitops.errors import NotFoundError
+from gitops.errors import ConfigurationError, NotFoundError
 from gitops.spec.capabilities import kind_of
 from gitops.spec.findings import Code, Finding, error, note, warning
 from gitops.spec.model import RunSpec
 
 # Sizes the component refuses when a model declares no allow list (too little GPU memory).
 KIND = kind_of("azureml")  # this backend's own facts (gitops/backends/azureml/kind.yaml)
-DEFAULT_DEPLOY_SKU = KIND.default_deploy_sku or "Standard_NC24ads_A100_v4"
+if KIND.default_deploy_sku is None:  # kind.yaml is this package's own file: a missing value is a broken install
+    raise ConfigurationError("gitops/backends/azureml/kind.yaml names no default_deploy_sku")
+DEFAULT_DEPLOY_SKU: str = KIND.default_deploy_sku
 UNSUPPORTED_SKUS = frozenset({"standard_nc6", "standard_nc12", "standard_nc24", "standard_nc24r"})
 # Managed online deployments need quota for ceil(1.2 x instances), except on these sizes ("VM SKUs that are
 # exempted from this extra quota reservation": learn.microsoft.com azure/machine-learning
