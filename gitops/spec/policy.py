@@ -469,7 +469,13 @@ def environment_findings(spec: RunSpec, policy: Policy) -> list[Finding]:  # noq
         elif known != sorted(known, key=declared.index):
             err("environments", f"environments go in the order of {POLICY_FILE}: {', '.join(declared)}", "list them in that order")
     for name in spec.deploy.environments:
-        if name not in listed:
+        if name == declared[0]:  # the rollout, the plan and the cost there read deploy: itself
+            err(
+                f"deploy.environments.{name}",
+                f"{name} is the first environment: it serves the spec's own deploy settings",
+                f"set them under deploy: itself, and remove deploy.environments.{name}",
+            )
+        elif name not in listed:
             err(
                 f"deploy.environments.{name}",
                 f"the run does not go to environment '{name}'"
@@ -482,8 +488,8 @@ def environment_findings(spec: RunSpec, policy: Policy) -> list[Finding]:  # noq
         if (spec.backend == "local") != (env.workspace.directory is not None):
             kind = "a local directory" if env.workspace.directory is not None else "an Azure ML workspace"
             err("backend", f"environment {name} is {kind}: it cannot run the {spec.backend} backend", "run it where its workspace is")
-        if name == declared[0] and name not in spec.deploy.environments:
-            continue  # the spec's own deploy settings in the first environment: checked with its rules above
+        if name == declared[0]:
+            continue  # the spec's own deploy settings: checked with the first environment's rules above
         rules = policy.in_environment(name)
         serving = serving_in(spec, name)
         where = f"deploy.environments.{name}" if name in spec.deploy.environments else "deploy"

@@ -113,6 +113,12 @@ def test_what_an_environment_serves_is_a_setting_of_the_first_not_a_new_deployme
             "the run does not go to environment 'prod'",
         ),
         (
+            _with("  environments:\n    dev: {instance_count: 2}\n"),
+            "deploy.environments.dev",
+            "dev:",
+            "dev is the first environment: it serves the spec's own deploy settings",
+        ),
+        (
             _with("  environments:\n    prod: {instance_type: Standard_NC96ads_A100_v4}\n"),
             "deploy.environments.prod.instance_type",
             "prod:",
