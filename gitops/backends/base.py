@@ -316,6 +316,12 @@ class SharesModels(Protocol):
         """A model version of the registry, with its tags (``NotFoundError`` when there is none)."""
         ...
 
+    def receive_model(self, registry: RegistryRef, name: str, version: str) -> RegisteredModel:
+        """A registry model version as this workspace deploys it (its ``uri``), with its tags; nothing is trained or
+        copied into the workspace. ``ConflictError`` where the backend can see that its files no longer hash to its
+        content digest tag."""
+        ...
+
 
 @runtime_checkable
 class RunsServers(Protocol):

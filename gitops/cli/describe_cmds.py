@@ -25,7 +25,7 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
     from gitops.errors import GitopsError
 
     now = time.time() if now is None else now
-    backend = lifecycle.backend_for(record.backend)
+    backend = lifecycle.backend_of(record)
     try:
         info = backend.get_endpoint(record.endpoint) if record.endpoint else None
     except GitopsError as exc:

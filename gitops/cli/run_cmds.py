@@ -269,7 +269,7 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
         traffic = ""
         if r.endpoint and (r.serves or r.cursor is not None):  # what serves, after a hold or a rollback too; a rollout's split
             try:
-                info = lifecycle.backend_for(r.backend).get_endpoint(r.endpoint)
+                info = lifecycle.backend_of(r).get_endpoint(r.endpoint)
                 traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))
                 serving = info.deployment(r.deployment) if info and r.deployment else None
                 if info is None or (serving is not None and not serving.healthy):
@@ -350,7 +350,7 @@ def invoke(
             hint="see `gitops status`; a candidate at 0% is reached with --deployment NAME" if record else "see `gitops status`",
         )
     try:
-        result = lifecycle.backend_for(record.backend).invoke(
+        result = lifecycle.backend_of(record).invoke(
             record.endpoint,
             {"input_data": {"input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}},
             deployment=deployment,

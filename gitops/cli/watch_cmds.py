@@ -50,7 +50,7 @@ def watch(
     if fix:
         actions = []
         for record in lifecycle.ledger.list():
-            actions += restore(record, lifecycle.backend_for(record.backend), now, apply=yes, repo=lifecycle.repo)
+            actions += restore(record, lifecycle.backend_of(record), now, apply=yes, repo=lifecycle.repo)
         verb = "done" if yes else "would do (add --yes to apply)"
         print(f"--fix {verb}:" if actions else "--fix: nothing to restore", file=output.err())
         for line in actions:

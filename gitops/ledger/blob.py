@@ -70,7 +70,7 @@ class BlobLedger:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
-        blob = self.container.get_blob_client(f"{RUNS_PREFIX}{record_key(record.run)}.json")
+        blob = self.container.get_blob_client(f"{RUNS_PREFIX}{record_key(record.key)}.json")
         body = json.dumps(record.model_dump(mode="json"), sort_keys=True).encode()
         try:
             if expected is None:
@@ -78,9 +78,9 @@ class BlobLedger:
             else:
                 result = blob.upload_blob(body, overwrite=True, etag=expected, match_condition=MatchConditions.IfNotModified)
         except (ResourceExistsError, ResourceModifiedError) as exc:
-            raise ConflictError(f"run '{record.run}' changed since it was read") from exc
+            raise ConflictError(f"run '{record.key}' changed since it was read") from exc
         except Exception as exc:
-            raise _translate(exc, f"write run '{record.run}'") from exc
+            raise _translate(exc, f"write run '{record.key}'") from exc
         return str(result["etag"])
 
     def list(self) -> list[RunRecord]:

@@ -61,14 +61,14 @@ class LocalLedger:
     def put(self, record: RunRecord, expected: str | None) -> str:
         with self._locked():
             try:
-                current = read_json(self._path(record.run))
+                current = read_json(self._path(record.key))
             except (OSError, ValueError):
                 current = {"version": "damaged"}  # never overwrite a record nobody could read, unless asked to replace it
             current_version = None if current is None else str(current.get("version"))
             if current_version != expected:
-                raise ConflictError(f"run '{record.run}' changed since it was read (version {current_version}, expected {expected})")
+                raise ConflictError(f"run '{record.key}' changed since it was read (version {current_version}, expected {expected})")
             version = str(int(current_version or 0) + 1)
-            write_json_atomic(self._path(record.run), {"version": version, "record": record.model_dump(mode="json")})
+            write_json_atomic(self._path(record.key), {"version": version, "record": record.model_dump(mode="json")})
             return version
 
     def remember_event(self, event_id: str, summary: dict[str, Any]) -> bool:

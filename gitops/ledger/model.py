@@ -113,11 +113,28 @@ class QueuedVersion(_Digested):
     policy: dict[str, Any] | None = None
     model_name: str | None = None  # None: queued by a release that kept only the spec
     endpoint: str | None = None
+    # A later environment's version is a registry model already trained and approved, not a job to check:
+    model_version: str | None = None
+    model_digest: str | None = None
+    approval: Approval | None = None
 
 
 class PromotionState(StrEnum):
     DUE = "due"  # the conditions held and the model is in the registry: waiting for the target's approval
-    SUPERSEDED = "superseded"  # a newer version went live before it was released: never released
+    RELEASED = "released"  # approved: the target environment's rollout of it began (or waits its turn there)
+    SUPERSEDED = "superseded"  # a newer version became due before it was released: never released
+
+
+class Approval(BaseModel):
+    """Who let a version into an environment, when and why (a GitHub Environment's reviewer, through the job it
+    approved; or a person at a shell where releasing is allowed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str
+    at: float
+    reason: str = ""
+    via: str = ""  # the workflow run (GitHub) or the shell (local) it came through
 
 
 class Promotion(BaseModel):
@@ -133,10 +150,14 @@ class Promotion(BaseModel):
     digest: str  # the content digest computed where it was trained: what the target must serve
     due_at: float
     state: PromotionState = PromotionState.DUE
+    approval: Approval | None = None  # set when released
 
 
 class RunRecord(_Digested):
     run: str
+    # None: the run's first environment (where it trains), or its one workspace without environments. A later
+    # environment's state is a record of its own (``key``: ``<run>.<environment>``), walked by the same step machine.
+    environment: str | None = None
     backend: str
     job_name: str
     status: RunStatus = RunStatus.SUBMITTED
@@ -165,6 +186,10 @@ class RunRecord(_Digested):
     cursor: Cursor | None = None  # the rollout in progress, if any
     queued: QueuedVersion | None = None  # the version that starts when the rollout ends
     promotions: list[Promotion] = Field(default_factory=list)  # to the environments after the first (gitops.yaml)
+    approval: Approval | None = None  # a later environment's: who released the version it rolls out or serves
+    # A later environment's: the versions released into it, newest last (what its register step receives from the
+    # registry, and what a rollback there goes back to), each with its content digest and approval.
+    received: list[Promotion] = Field(default_factory=list)
     timeouts: Deadlines = Field(default_factory=Deadlines)  # per-phase deadlines (seconds), resolved at submit
     attempt: int = 1  # the job attempt of this version: a retry of a failed job is a new job, suffixed -a2, -a3...
     gate_rules: GateRules = Field(default_factory=GateRules.before_the_gate)  # resolved at submit (spec, then policy)
@@ -178,6 +203,11 @@ class RunRecord(_Digested):
     # rollout; a server that died without this mark is started again.
     stopped_at: float | None = None
     updated_at: float = Field(default_factory=time.time)
+
+    @property
+    def key(self) -> str:
+        """The record's name in the ledger: the run's, and ``<run>.<environment>`` for a later environment."""
+        return environment_key(self.run, self.environment)
 
     def entered(self, status: str) -> float | None:
         """When the run last moved to ``status`` (its history's last entry of that status; None: never)."""
@@ -208,7 +238,7 @@ class RunRecord(_Digested):
     def moved(self, status: RunStatus, note: str = "", at: float | None = None, *, by: Asker) -> RunRecord:
         """A copy in ``status`` with the step appended to the history; ``TransitionError`` naming the run, both
         statuses and who asked when the run never moves that way, or not at ``by``'s asking (``TRANSITIONS``)."""
-        refused = refusal(self.run, self.status, status, by)
+        refused = refusal(self.key, self.status, status, by)
         if refused is not None:
             from gitops.errors import TransitionError
 
@@ -262,13 +292,36 @@ def stored_spec(record: RunRecord | QueuedVersion, run: str | None = None) -> Ru
         ) from None
 
 
-_RECORD_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+# A run's name, and for a later environment's record a '.' and the environment's (no spec name has a '.').
+_RECORD_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,63}(\.[a-z][a-z0-9-]{0,19})?")
+
+
+def environment_key(run: str, environment: str | None) -> str:
+    """The ledger name of a run's state in ``environment`` (None: its first environment, under the run's own name)."""
+    return f"{run}.{environment}" if environment else run
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """(run, environment) of a ledger name (``environment_key`` inverted)."""
+    run, _, environment = key.partition(".")
+    return run, environment or None
+
+
+def is_run_key(value: object) -> bool:
+    """Whether ``value`` names a run's state from outside (a queue message, a URL): a spec's name
+    (``is_run_name``), with a later environment's '.<environment>'."""
+    from gitops.spec.model import ENVIRONMENT_NAME_PATTERN, is_run_name
+
+    if not isinstance(value, str):
+        return False
+    run, environment = split_key(value)
+    return is_run_name(run) and (environment is None or re.fullmatch(ENVIRONMENT_NAME_PATTERN, environment) is not None)
 
 
 def is_record_key(run: str) -> bool:
     """Whether ``run`` can name a record in storage: one path segment of lowercase letters, digits and '-' (every
-    spec name is one). Anything else (``../documents/watch``, a slash, a dot) names no record, and a ledger never
-    turns it into a path or a blob name."""
+    spec name is one), with a later environment's '.<environment>'. Anything else (``../documents/watch``, a slash,
+    two dots) names no record, and a ledger never turns it into a path or a blob name."""
     return isinstance(run, str) and _RECORD_KEY.fullmatch(run) is not None
 
 

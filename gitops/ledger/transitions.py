@@ -38,6 +38,7 @@ class Asker(StrEnum):
     HOST = "the queue's host"  # a step message that kept failing, given up
     RECONCILE = "reconcile"  # the safety net: a job found running, a rollout of an older version continued
     RETIREMENT = "a retirement"  # the endpoint is gone: cleanup, the watch, `gitops delete`
+    RELEASE = "a release"  # a version approved into a later environment (`gitops release`, the promote workflow)
 
 
 AWAITING_JOB: tuple[RunStatus, ...] = (RunStatus.SUBMITTED, RunStatus.RUNNING, RunStatus.COMPLETED)
@@ -112,6 +113,12 @@ MOVES: tuple[Move, ...] = (
     Move((RunStatus.LIVE,), RunStatus.COMPLETED, frozenset({Asker.PERSON}), "back to the model the version before trained"),
     Move(ENDED, RunStatus.SUBMITTED, frozenset({Asker.VERSION, Asker.PERSON}), "a new job, or a failed one tried again"),
     Move(ENDED, RunStatus.COMPLETED, frozenset({Asker.VERSION}), "the model already trained deployed again"),
+    Move(
+        (RunStatus.SUBMITTED, *ENDED),
+        RunStatus.COMPLETED,
+        frozenset({Asker.RELEASE}),
+        "a later environment's version: a model trained and proven before, released there (never trained again)",
+    ),
     # the endpoint is gone, whatever the run was doing
     Move(tuple(RunStatus), RunStatus.RETIRED, frozenset({Asker.RETIREMENT}), "its endpoint is gone (cleanup, the watch, gitops delete)"),
 )

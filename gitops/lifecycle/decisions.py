@@ -62,7 +62,7 @@ def rollback(lc: Parts, run: str, who: str, reason: str = "") -> RunRecord:
                 record, c, why, now, by=Asker.PERSON, decided_by=who, ending=RunStatus.REJECTED if c.plan == "hold" else None
             )
         if record.status == "live" and record.endpoint:
-            info = lc.backend_for(record.backend).get_endpoint(record.endpoint)
+            info = lc.backend_of(record).get_endpoint(record.endpoint)
             kept = info.deployment(record.previous_deployment) if info is not None and record.previous_deployment else None
             if kept is not None and kept.state is Provisioning.SUCCEEDED:  # not one being deleted
                 # The replaced deployment is still there (deploy.keep_previous_for): traffic goes back to it.

@@ -65,7 +65,7 @@ def advance(lc: Parts, run: str) -> Decision:
 
 
 def _walk(lc: Parts, record: RunRecord, token: str) -> Decision:
-    run = record.run
+    run = record.key
     started = time.monotonic()
     for _ in range(MAX_STEPS_PER_ADVANCE):
         assert record.cursor is not None
@@ -100,13 +100,13 @@ def _take_step(lc: Parts, record: RunRecord, cursor: Cursor) -> steps.Outcome:
         )
     try:
         reader = (lambda: lc.reader_for(record.backend)) if lc.reader_for is not None else None  # type: ignore[misc]
-        return step.run(steps.StepContext(record, cursor, lc.backend_for(record.backend), now, reader, lc.repo))
+        return step.run(steps.StepContext(record, cursor, lc.backend_of(record), now, reader, lc.repo))
     except TransientBackendError as exc:  # throttled, a 5xx, a timeout: look again later, until the deadline
         return steps.wait(steps.backoff(cursor.attempt), exc.headline)
     except GitopsError as exc:
         return steps.fail(f"{cursor.step}: {exc.headline}")
     except Exception as exc:  # a bug or an SDK surprise must not strand the run: it rolls back
-        log.exception("run %s: step %s raised", record.run, cursor.step)
+        log.exception("run %s: step %s raised", record.key, cursor.step)
         return steps.fail(f"{cursor.step}: {type(exc).__name__}: {exc}"[:300])
 
 
@@ -139,7 +139,7 @@ def _apply(lc: Parts, before: RunRecord, outcome: steps.Outcome, token: str) -> 
         return next_step(r, with_fields(cursor, outcome.cursor), outcome.note, now)
 
     try:
-        return update(lc.ledger, before.run, change)
+        return update(lc.ledger, before.key, change)
     except TransitionError:  # a move no rule allows is a bug to see (the message's retries, then its poison queue), never a lost claim
         raise
     except ConflictError:
@@ -151,7 +151,7 @@ def _release(lc: Parts, record: RunRecord, token: str) -> RunRecord | None:
         return r.model_copy(update=RELEASED) if r.claim == token else None
 
     try:
-        return update(lc.ledger, record.run, release)
+        return update(lc.ledger, record.key, release)
     except ConflictError:
         return None
 
@@ -161,7 +161,7 @@ def _finished(lc: Parts, record: RunRecord) -> None:
     if record.status == "live":
         _attach_report(lc, record)
     if record.queued is not None:
-        start_queued(lc, record.run)
+        start_queued(lc, record.key)
 
 
 def _attach_report(lc: Parts, record: RunRecord) -> None:
@@ -173,7 +173,7 @@ def _attach_report(lc: Parts, record: RunRecord) -> None:
     try:
         summary = build_report(record, lc.reader_for(record.backend).job_metrics(record.job_name)).summary()
     except Exception as exc:  # noqa: BLE001  (metrics unreachable, or MLflow missing here: never fails a live run)
-        log.warning("run %s: no report: %s", record.run, exc.headline if isinstance(exc, GitopsError) else type(exc).__name__)
+        log.warning("run %s: no report: %s", record.key, exc.headline if isinstance(exc, GitopsError) else type(exc).__name__)
         return
 
     def attach(r: RunRecord) -> RunRecord:
@@ -181,7 +181,7 @@ def _attach_report(lc: Parts, record: RunRecord) -> None:
         kept = r.report if r.report and r.report.get("job_name") != summary.get("job_name") else r.previous_report
         return r.model_copy(update={"report": summary, "previous_report": kept})
 
-    update(lc.ledger, record.run, attach)
+    update(lc.ledger, record.key, attach)
 
 
 def drive(

@@ -16,7 +16,8 @@ Where each concern lives (``Lifecycle`` only dispatches):
 - ``decisions``: a person's promote and rollback; a step given up
 - ``job_events``: an event checked and turned into a cursor
 - ``driver``: claim, take steps, record outcomes, schedule; ``settle`` in one process
-- ``reconcile``: the safety net, a dead server started again, legacy records adopted
+- ``reconcile``: the safety net, a dead server started again, legacy records adopted, promotions made due
+- ``promotions``, ``releases``: a version proven in one environment made due for the next, and let in there
 - ``moves``: how a cursor moves between plans and the status each move means
 """
 
@@ -29,12 +30,12 @@ from typing import Any
 from gitops.backends.base import Backend
 from gitops.errors import NotFoundError
 from gitops.ledger.model import Ledger, RunRecord
-from gitops.lifecycle import decisions, driver, job_events, reconcile, versions
+from gitops.lifecycle import decisions, driver, job_events, reconcile, releases, versions
 from gitops.lifecycle.parts import CLAIM_LEASE_S, STEP_BUDGET_S, Decision, Parts
 from gitops.lifecycle.queue import StepQueue
 from gitops.report.metrics import MetricsReader
 from gitops.review.check import CheckedSpec
-from gitops.spec.policy import Policy
+from gitops.spec.policy import Policy, WorkspaceRef
 from gitops.spec.validate import SpecValidation, ValidSpec
 
 __all__ = ["Decision", "Lifecycle"]
@@ -54,11 +55,16 @@ class Lifecycle(Parts):
         step_budget_s: float = STEP_BUDGET_S,
         policy: Policy | None = None,
         repo: str | None = None,
+        backend_in: Callable[[str, WorkspaceRef], Backend] | None = None,
     ) -> None:
+        from gitops.backends.registry import workspace_cache
         from gitops.settings import Settings
 
         self.ledger = ledger
         self.backend_for = backend_for
+        # Another environment's workspace: the kind's own backend made for it, on first use (the local one in its
+        # directory, the Azure one on its workspace), unless the caller gives its own (a test's clock, the Function's guard).
+        self.backend_in = backend_in or workspace_cache()
         # The workspaces whose events are ours (none given: any); an event without a topic is never ours then.
         self.topics = {topic.lower()} if isinstance(topic, str) else {t.lower() for t in topic or ()}
         self.reader_for = reader_for
@@ -95,6 +101,13 @@ class Lifecycle(Parts):
 
     def give_up(self, run: str, reason: str) -> None:
         decisions.give_up(self, run, reason)
+
+    # -- environments: promotions due, let in by an approval
+    def due(self) -> list[releases.Due]:
+        return releases.due(self)
+
+    def release(self, run: str, to: str, *, by: str, reason: str = "", via: str = "", job: str | None = None) -> RunRecord:
+        return releases.release(self, run, to, by=by, reason=reason, via=via, job=job)
 
     # -- events, steps and the safety net
     def on_job_event(self, body: Any) -> list[Decision]:

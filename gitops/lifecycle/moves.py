@@ -37,7 +37,10 @@ def entering(cursor: Cursor, plan: str, step: str, now: float, deadline: float, 
 
 
 def with_cursor(lc: Parts, record: RunRecord, now: float, step: str = "check_job") -> RunRecord:
-    """The run put on the rollout at ``step`` (checking its job, or registering its model)."""
+    """The run put on the rollout at ``step`` (checking its job, or registering its model). A later environment's
+    record has no job of its own to check: its rollout begins by receiving the released model."""
+    if record.environment is not None and step == "check_job":
+        step = "register"
     endpoint = record.endpoint
     if endpoint is None and record.spec:  # records written at submit always name it; older ones may not
         endpoint = naming.endpoint_name(stored_spec(record), lc.name_salt)
@@ -75,7 +78,7 @@ def held(record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRecor
     """The candidate failed the gate: it stays at 0%, the serving deployment keeps its traffic, and the run waits
     for a person's decision until its hold runs out (then the candidate is removed and the run is rejected)."""
     hold = entering(cursor, "hold", steps.HOLD[0].name, now, now + timeout(record, Phase.HOLD), reason=reason)
-    log.warning("run %s is held: %s", record.run, reason)
+    log.warning("run %s is held: %s", record.key, reason)
     return record.moved(RunStatus.HELD, reason, now, by=Asker.STEP).model_copy(update={"cursor": hold, "error": None})
 
 
@@ -83,7 +86,7 @@ def failed(record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRec
     """A rollout step failed: roll back. A rollback step failed: stop, and say what was left where. A hold that
     ran out: the candidate is removed and the run is rejected."""
     if record.status in AWAITING_JOB:  # checking the job failed: nothing was deployed, so nothing rolls back
-        log.warning("run %s failed: %s", record.run, reason)
+        log.warning("run %s failed: %s", record.key, reason)
         return record.moved(RunStatus.FAILED, reason, now, by=Asker.STEP).model_copy(update={**ENDED, "error": reason})
     if cursor.plan == "hold":
         hours = timeout(record, Phase.HOLD) / 3600
@@ -92,7 +95,7 @@ def failed(record: RunRecord, cursor: Cursor, reason: str, now: float) -> RunRec
     if cursor.plan == "rollback":
         note = f"rollback did not finish: {reason}; check endpoint {cursor.endpoint} (gitops status, reconcile)"
         return record.moved(RunStatus.FAILED, note, now, by=Asker.STEP).model_copy(update={**ENDED, "error": f"{cursor.reason}; {note}"})
-    log.warning("run %s rolls back: %s", record.run, reason)
+    log.warning("run %s rolls back: %s", record.key, reason)
     return rolling_back(record, cursor, reason, now, by=Asker.STEP).model_copy(update={"error": reason})
 
 

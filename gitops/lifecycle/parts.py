@@ -16,7 +16,7 @@ from gitops.ledger.model import Ledger, RunRecord
 from gitops.ledger.transitions import RunStatus
 from gitops.lifecycle.queue import StepMessage, StepQueue
 from gitops.report.metrics import MetricsReader
-from gitops.spec.policy import Policy
+from gitops.spec.policy import Policy, WorkspaceRef
 
 # How long one advance holds a run: longer than any one step (the smoke test's request is the longest, a
 # few minutes at most), short enough that a process killed mid-step delays the run by minutes, not hours.
@@ -39,6 +39,7 @@ class Action(StrEnum):
     RESTARTED = "restarted"  # a dead endpoint server started again
     SKIPPED = "skipped"  # reconcile could not read or act on the record: named, and the others went on
     PROMOTION_DUE = "promotion_due"  # the model is in the registry: its promotion to the next environment is due
+    RELEASED = "released"  # a promotion let into its environment: its rollout there begins
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class Parts:
     """The lifecycle's dependencies and settings (attributes a caller or a test may read, and a test may tune)."""
 
     ledger: Ledger
-    backend_for: Callable[[str], Backend]
+    backend_for: Callable[[str], Backend]  # a backend kind in the workspace set up here (the first environment's)
+    backend_in: Callable[[str, WorkspaceRef], Backend]  # a backend kind in another environment's workspace
     topics: set[str]  # the workspaces whose events are ours (none given: any)
     reader_for: Callable[[str], MetricsReader] | None  # where a backend's training metrics are read, for the run report
     name_salt: str  # derived endpoint names hash the repository in, as the plan does
@@ -69,4 +71,25 @@ class Parts:
     def schedule(self, record: RunRecord, now: float) -> None:
         """Send the run's cursor a message for when it is due (no queue: the caller drives it)."""
         if self.queue is not None and record.cursor is not None:
-            self.queue.send(StepMessage(record.run, record.cursor.step, record.cursor.not_before), now)
+            self.queue.send(StepMessage(record.key, record.cursor.step, record.cursor.not_before), now)
+
+    def backend_of(self, record: RunRecord) -> Backend:
+        """The backend that acts on ``record``: the one set up here for the run's first environment, that
+        environment's workspace for a later one's state (named by the policy the run's version was checked against)."""
+        if record.environment is None:
+            return self.backend_for(record.backend)
+        return self.backend_in(record.backend, workspace_of(record))
+
+
+def workspace_of(record: RunRecord) -> WorkspaceRef:
+    """The workspace of a later environment's record, as its stored policy names it (``CorruptRecordError`` when the
+    policy no longer names the environment: nothing acts on a workspace it cannot name)."""
+    from gitops.errors import CorruptRecordError
+
+    try:
+        return Policy.model_validate(record.policy or {}).environment(record.environment or "").workspace
+    except (KeyError, ValueError):
+        raise CorruptRecordError(
+            f"run {record.key}: its stored policy names no environment {record.environment!r}",
+            hint="release the run into the environment again, or `gitops delete` the record",
+        ) from None

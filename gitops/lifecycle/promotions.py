@@ -19,31 +19,33 @@ from gitops.spec.policy import Policy, run_environments
 
 
 def next_environment(record: RunRecord) -> tuple[Policy, str] | None:
-    """The policy the run's version was checked against and the environment after the first that it goes to (None:
-    one environment, or none declared)."""
+    """The policy the run's version was checked against and the environment after the record's own that the run
+    goes to (None: the last, one environment, or none declared)."""
     if not record.policy or not record.policy.get("environments"):
         return None
     policy = Policy.model_validate(record.policy)
     names = run_environments(stored_spec(record), policy)
-    return (policy, names[1]) if len(names) > 1 else None
+    here = record.environment or (names[0] if names else "")
+    at = names.index(here) if here in names else len(names)
+    return (policy, names[at + 1]) if at + 1 < len(names) else None
 
 
 def waiting_for(record: RunRecord, policy: Policy, target: str, now: float) -> list[str]:
     """What the promotion of the serving version into ``target`` still waits for (empty: nothing). Each condition
     needs positive evidence: a missing time, verdict or digest waits, never passes."""
     rules = policy.environment(target).promotion
-    first = policy.environments[0].name
+    here = record.environment or policy.environments[0].name
     missing = []
     if record.status != "live":
-        missing.append(f"the run to be live in {first} (it is {record.status})")
+        missing.append(f"the run to be live in {here} (it is {record.status})")
         return missing
     since = record.entered("live")  # when the version that serves went live
     soak = parse_duration(rules.soak).total_seconds()
     if since is None or now - since < soak:
-        missing.append(f"{rules.soak} live in {first}" + (f" ({(now - since) / 3600:.1f} h so far)" if since is not None else ""))
+        missing.append(f"{rules.soak} live in {here}" + (f" ({(now - since) / 3600:.1f} h so far)" if since is not None else ""))
     verdict = record.gate or {}
     if rules.gate and not (verdict.get("ok") is True and verdict.get("on_evidence") is True):
-        missing.append(f"the gate passed in {first} on its evidence (a person's promote, or no gate, is not enough)")
+        missing.append(f"the gate passed in {here} on its evidence (a person's promote, or no gate, is not enough)")
     if not record.model_digest:
         missing.append("a content digest of the model (computed where it was trained)")
     return missing
@@ -66,28 +68,7 @@ def propose(lc: Parts, run: str) -> Promotion | None:
         return current
     if waiting_for(record, policy, target, lc.clock()):
         return None
-    backend = lc.backend_for(record.backend)
-    if not isinstance(backend, SharesModels) or policy.registry is None:
-        raise UnsupportedError(
-            f"the {record.backend} backend cannot share a model into a registry yet",
-            hint="promotion through an Azure ML registry is not built yet: see docs/spec.md (Environments)",
-        )
-    spec = stored_spec(record)
-    model = RegisteredModel(
-        record.model_name or naming.model_name(spec), record.model_version or "", "", {naming.TAG_CONTENT: record.model_digest or ""}
-    )
-    shared = backend.share_model(
-        model,
-        policy.registry,
-        naming.registry_model_name(spec, lc.name_salt),
-        {
-            naming.TAG_RUN: record.run,
-            naming.TAG_REPO: lc.repo,
-            naming.TAG_JOB: record.job_name,
-            naming.TAG_COMMIT: record.commit or "",
-            naming.TAG_PR: record.pr or "",
-        },
-    )
+    shared = _shared(lc, record, policy)
     promotion = Promotion(
         to=target, job_name=record.job_name, model=shared.name, version=shared.version, digest=record.model_digest or "", due_at=lc.clock()
     )
@@ -103,3 +84,32 @@ def propose(lc: Parts, run: str) -> Promotion | None:
 
     update(lc.ledger, run, add)
     return promotion
+
+
+def _shared(lc: Parts, record: RunRecord, policy: Policy) -> RegisteredModel:
+    """The serving version's model in the registry: shared from the first environment once; a later environment
+    serves the registry's model already, and passes it on as it is."""
+    if record.environment is not None:
+        return RegisteredModel(record.model_name or "", record.model_version or "", "", {naming.TAG_CONTENT: record.model_digest or ""})
+    backend = lc.backend_for(record.backend)
+    if not isinstance(backend, SharesModels) or policy.registry is None:
+        raise UnsupportedError(
+            f"the {record.backend} backend cannot share a model into a registry yet",
+            hint="promotion through an Azure ML registry is not built yet: see docs/spec.md (Environments)",
+        )
+    spec = stored_spec(record)
+    model = RegisteredModel(
+        record.model_name or naming.model_name(spec), record.model_version or "", "", {naming.TAG_CONTENT: record.model_digest or ""}
+    )
+    return backend.share_model(
+        model,
+        policy.registry,
+        naming.registry_model_name(spec, lc.name_salt),
+        {
+            naming.TAG_RUN: record.run,
+            naming.TAG_REPO: lc.repo,
+            naming.TAG_JOB: record.job_name,
+            naming.TAG_COMMIT: record.commit or "",
+            naming.TAG_PR: record.pr or "",
+        },
+    )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gitops.errors import RequestError
-from gitops.spec.model import is_run_name
+from gitops.ledger.model import is_run_key
 
 # Azure Storage hides a message for at most 7 days.
 MAX_DELAY_S = 7 * 24 * 3600
@@ -27,7 +27,7 @@ MAX_DELAY_S = 7 * 24 * 3600
 
 @dataclass(frozen=True)
 class StepMessage:
-    run: str
+    run: str  # the record's ledger name (``RunRecord.key``: a later environment's is ``<run>.<environment>``)
     step: str
     not_before: float
 
@@ -40,7 +40,7 @@ class StepMessage:
         parser's depth, fields of another type, a time that is not finite, a run that no spec could be named."""
         try:
             data: Any = json.loads(text)
-            if not isinstance(data, dict) or not is_run_name(data.get("run")) or not isinstance(data.get("step", ""), str):
+            if not isinstance(data, dict) or not is_run_key(data.get("run")) or not isinstance(data.get("step", ""), str):
                 raise ValueError("run, step")
             not_before = data.get("not_before", 0)
             if isinstance(not_before, bool) or not isinstance(not_before, int | float) or not math.isfinite(not_before):

@@ -12,11 +12,12 @@ from gitops.backends.base import Feature, JobState
 from gitops.errors import GitopsError
 from gitops.ledger.model import RunRecord, update
 from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
-from gitops.lifecycle import promotions
+from gitops.lifecycle import promotions, releases
 from gitops.lifecycle.driver import drive
 from gitops.lifecycle.job_events import start
 from gitops.lifecycle.moves import with_cursor
 from gitops.lifecycle.parts import Action, Decision, Parts
+from gitops.spec.policy import Policy
 
 log = logging.getLogger("gitops.lifecycle")
 
@@ -35,16 +36,16 @@ def reconcile(lc: Parts, only: str | None = None) -> list[Decision]:
         if not only or run == only:
             decisions.append(Decision("", run, SKIPPED, why))
     for record in records:
-        if only and record.run != only:
+        if only and record.run != only and record.key != only:  # a run's name takes in its later environments
             continue
         try:
             decision = _reconcile_one(lc, record)
         except GitopsError as exc:
-            log.warning("reconcile %s: %s (skipped)", record.run, exc.headline)
-            decision = Decision("", record.run, SKIPPED, exc.headline)
+            log.warning("reconcile %s: %s (skipped)", record.key, exc.headline)
+            decision = Decision("", record.key, SKIPPED, exc.headline)
         except Exception as exc:  # a bug or a record this version misreads: never the end of the other runs
-            log.exception("reconcile %s raised", record.run)
-            decision = Decision("", record.run, SKIPPED, f"{type(exc).__name__}: {exc}"[:300])
+            log.exception("reconcile %s raised", record.key)
+            decision = Decision("", record.key, SKIPPED, f"{type(exc).__name__}: {exc}"[:300])
         if decision is not None:
             decisions.append(decision)
         due = _promotion(lc, record)
@@ -54,19 +55,25 @@ def reconcile(lc: Parts, only: str | None = None) -> list[Decision]:
 
 
 def _promotion(lc: Parts, record: RunRecord) -> Decision | None:
-    """A live run whose promotion to the next environment became due on this pass (``promotions.propose``)."""
+    """A live run whose promotion to the next environment became due on this pass (``promotions.propose``); where
+    that environment asks for no approval (``promotion.approval: false``), released at once."""
     if record.status != "live" or not (record.policy or {}).get("environments"):
         return None
     known = {(p.to, p.job_name) for p in record.promotions}
     try:
-        promotion = promotions.propose(lc, record.run)
+        promotion = promotions.propose(lc, record.key)
+        if promotion is None or (promotion.to, promotion.job_name) in known:
+            return None
+        policy = Policy.model_validate(record.policy)
+        if not policy.environment(promotion.to).promotion.approval:
+            releases.release(lc, record.run, promotion.to, by="the policy (promotion.approval: false)", job=promotion.job_name)
+            why = f"released into {promotion.to}: {promotion.model} v{promotion.version} (no approval asked)"
+            return Decision(record.job_name, record.key, Action.RELEASED, why)
     except GitopsError as exc:
-        log.warning("reconcile %s: its promotion: %s (skipped)", record.run, exc.headline)
-        return Decision(record.job_name, record.run, SKIPPED, f"promotion: {exc.headline}")
-    if promotion is None or (promotion.to, promotion.job_name) in known:
-        return None
+        log.warning("reconcile %s: its promotion: %s (skipped)", record.key, exc.headline)
+        return Decision(record.job_name, record.key, SKIPPED, f"promotion: {exc.headline}")
     why = f"promotion to {promotion.to} due: {promotion.model} v{promotion.version} ({promotion.digest[:19]}) in the registry"
-    return Decision(record.job_name, record.run, Action.PROMOTION_DUE, why)
+    return Decision(record.job_name, record.key, Action.PROMOTION_DUE, why)
 
 
 def _reconcile_one(lc: Parts, record: RunRecord) -> Decision | None:
@@ -89,20 +96,20 @@ def _reconcile_one(lc: Parts, record: RunRecord) -> Decision | None:
         if job is not None and job.state is JobState.RUNNING and record.status == "submitted":
             update(
                 lc.ledger,
-                record.run,
+                record.key,
                 lambda r: r.moved(RunStatus.RUNNING, "", now, by=Asker.RECONCILE) if r.status == "submitted" else None,
             )
         return None
-    decision = start(lc, record.run, f"job {job.state.value} (found by reconcile)", f"reconcile:{record.job_name}")
+    decision = start(lc, record.key, f"job {job.state.value} (found by reconcile)", f"reconcile:{record.job_name}")
     if decision.action == Action.SCHEDULED and lc.queue is None:  # one reconcile takes the run as far as it goes
-        return drive(lc, record.run)
+        return drive(lc, record.key)
     return decision
 
 
 def _restart_if_down(lc: Parts, record: RunRecord) -> Decision | None:
     """A run whose serving deployment's server died (a backend that runs its own servers) is started again; one a
     person stopped (``RunRecord.stopped_at``) stays down."""
-    backend = lc.backend_for(record.backend)
+    backend = lc.backend_of(record)
     if Feature.SERVER_RESTART in backend.unsupported or not record.endpoint or not record.deployment:
         return None
     if record.stopped_at is not None:  # a person stopped it: down on purpose, not dead
@@ -112,17 +119,17 @@ def _restart_if_down(lc: Parts, record: RunRecord) -> Decision | None:
     if serving is None or serving.healthy:
         return None
     backend.begin_endpoint(record.endpoint, {})
-    log.warning("run %s: endpoint %s was down; started again", record.run, record.endpoint)
-    return Decision("", record.run, Action.RESTARTED, f"endpoint {record.endpoint} was down; started again")
+    log.warning("run %s: endpoint %s was down; started again", record.key, record.endpoint)
+    return Decision("", record.key, Action.RESTARTED, f"endpoint {record.endpoint} was down; started again")
 
 
 def _nudge(lc: Parts, record: RunRecord, now: float, why: str) -> Decision:
     if lc.queue is None:
-        return drive(lc, record.run)
+        return drive(lc, record.key)
     lc.schedule(
         record.model_copy(update={"cursor": record.cursor.model_copy(update={"not_before": now})}) if record.cursor else record, now
     )
-    return Decision("", record.run, Action.SCHEDULED, why)
+    return Decision("", record.key, Action.SCHEDULED, why)
 
 
 def _adopt_legacy(lc: Parts, record: RunRecord, now: float) -> Decision | None:
@@ -137,5 +144,5 @@ def _adopt_legacy(lc: Parts, record: RunRecord, now: float) -> Decision | None:
             return None
         return with_cursor(lc, r.moved(RunStatus.DEPLOYING, "continued by the step machine", now, by=Asker.RECONCILE), now, step="register")
 
-    adopted = update(lc.ledger, record.run, adopt)
+    adopted = update(lc.ledger, record.key, adopt)
     return _nudge(lc, adopted, now, "a rollout from an older version continues") if adopted is not None else None

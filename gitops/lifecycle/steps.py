@@ -109,7 +109,11 @@ def check_job(ctx: StepContext) -> Outcome:
 
 
 def register(ctx: StepContext) -> Outcome:
+    """The model the rollout deploys, registered where it serves: the job's output in the first environment; in a
+    later one, the registry's copy released into it, held to the content digest the first environment proved."""
     r = ctx.record
+    if r.environment is not None:
+        return _receive(ctx)
     model = ctx.backend.register_model(
         r.job_name,
         r.model_name or naming.model_name(ctx.spec),
@@ -119,6 +123,34 @@ def register(ctx: StepContext) -> Outcome:
         f"registered {model.name} v{model.version}",
         cursor={"model_version": model.version, "model_uri": model.uri},
         record={"model_version": model.version, "model_digest": model.tags.get(naming.TAG_CONTENT)},
+    )
+
+
+def _receive(ctx: StepContext) -> Outcome:
+    """A later environment's register: the version released into it for the record's job (``RunRecord.received``),
+    read from the registry; refused when its content digest is not the one proved where it was trained."""
+    from gitops.backends.base import SharesModels
+    from gitops.spec.policy import Policy
+
+    r = ctx.record
+    released = next((p for p in reversed(r.received) if p.job_name == r.job_name), None)
+    if released is None:
+        return fail(f"job {r.job_name}'s model was never released into {r.environment}", record={"error": "not released"})
+    registry = Policy.model_validate(r.policy or {}).registry
+    if registry is None or not isinstance(ctx.backend, SharesModels):
+        return fail(f"the {r.backend} backend cannot read a model from a registry", record={"error": "no registry"})
+    model = ctx.backend.receive_model(registry, released.model, released.version)
+    found = model.tags.get(naming.TAG_CONTENT)
+    if not released.digest or found != released.digest:
+        why = (
+            f"refused: registry model {released.model} v{released.version} hashes to {found or '(no digest)'}, "
+            f"not {released.digest or '(none recorded)'}, the model proven before"
+        )
+        return fail(why, record={"error": why})
+    return done(
+        f"received {released.model} v{released.version} from the registry ({released.digest[:19]})",
+        cursor={"model_version": released.version, "model_uri": model.uri},
+        record={"model_name": released.model, "model_version": released.version, "model_digest": released.digest},
     )
 
 

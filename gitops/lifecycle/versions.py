@@ -383,6 +383,12 @@ def start_queued(lc: Parts, run: str) -> None:
         if q is None or record.cursor is not None:
             return None
         same_job = q.job_name == record.job_name
+        # A later environment's version is a model trained and released: it is received, never a job checked.
+        released = (
+            {"model_version": q.model_version, "model_digest": q.model_digest, "approval": q.approval}
+            if record.environment is not None
+            else {}
+        )
         nxt = record.model_copy(
             update={
                 **{name: getattr(q, name) for name in VERSION_FIELDS},
@@ -393,13 +399,15 @@ def start_queued(lc: Parts, run: str) -> None:
                 "pr": q.pr,
                 "test_path": q.test_path,
                 **_names_of(lc, record.run, q),
+                **released,
                 "queued": None,
                 "smoke": None,
                 "gate": None,
             }
         )
         note = f"queued version: redeploy of job {q.job_name}" if same_job else f"queued version: job {q.job_name}"
-        return with_cursor(lc, nxt.moved(RunStatus.COMPLETED if same_job else RunStatus.SUBMITTED, note, now, by=Asker.VERSION), now)
+        trained = same_job or record.environment is not None
+        return with_cursor(lc, nxt.moved(RunStatus.COMPLETED if trained else RunStatus.SUBMITTED, note, now, by=Asker.VERSION), now)
 
     try:
         switched = update(lc.ledger, run, switch)

@@ -46,13 +46,14 @@ def local_lifecycle(workspace_dir: str | None = None) -> Lifecycle:
 
 def function_lifecycle(settings: Settings | None = None) -> Lifecycle:
     """For the Function App: a ledger and a step queue are required settings; the Azure backend on first use."""
-    from gitops.backends.registry import hosted_only
+    from gitops.backends.registry import hosted_only, hosted_only_in, workspace_cache
 
     s = settings or Settings.load()
     backend_for = hosted_only(backend_cache())
     return Lifecycle(
         ledger_from(s, None),
         backend_for,
+        backend_in=hosted_only_in(workspace_cache()),
         topic=azure_topic(s),
         queue=queue_from(s, required=True),
         reader_for=lambda name: metrics_reader(backend_for(name)),

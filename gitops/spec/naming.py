@@ -148,15 +148,22 @@ def model_name(spec: RunSpec) -> str:
     return spec.register.name or spec.name
 
 
-def endpoint_name(spec: RunSpec, salt: str = "") -> str:
+ENDPOINT_MAX = 32  # Azure ML online endpoint names: 3 to 32 characters
+
+
+def endpoint_name(spec: RunSpec, salt: str = "", environment: str | None = None) -> str:
     """The spec's endpoint, or a collision-resistant name derived from the run name.
 
     Endpoint names are unique per Azure region, not per workspace; a short hash of the run name and a
-    salt (the repository) keeps two repos' ``demo`` runs apart while staying stable across runs."""
-    if spec.deploy.endpoint:
-        return spec.deploy.endpoint
-    suffix = hashlib.sha256(f"{salt}/{spec.name}".encode()).hexdigest()[:6]
-    return f"{spec.name}-{suffix}"
+    salt (the repository) keeps two repos' ``demo`` runs apart while staying stable across runs. A later
+    environment (``environment``; None: the first) serves on a name of its own, with the environment in it:
+    dev and prod workspaces in one region must not ask for the same name."""
+    base = spec.deploy.endpoint
+    if environment is None:
+        return base or f"{spec.name}-{hashlib.sha256(f'{salt}/{spec.name}'.encode()).hexdigest()[:6]}"
+    suffix = hashlib.sha256(f"{salt}/{spec.name}/{environment}".encode()).hexdigest()[:6]
+    head = (base or spec.name)[: ENDPOINT_MAX - len(environment) - len(suffix) - 2].rstrip("-")
+    return f"{head}-{environment}-{suffix}"
 
 
 def registry_model_name(spec: RunSpec, salt: str) -> str:

@@ -437,6 +437,16 @@ def serving_in(spec: RunSpec, environment: str) -> ServingIn:
     )
 
 
+def spec_in(spec: RunSpec, environment: str) -> RunSpec:
+    """The spec as a later environment serves it: its deploy settings with the environment's override applied
+    (``serving_in``); what is trained is the same everywhere."""
+    serving = serving_in(spec, environment)
+    deploy = spec.deploy.model_copy(
+        update={"instance_type": serving.instance_type, "instance_count": serving.instance_count, "rollout": serving.rollout}
+    )
+    return spec.model_copy(update={"deploy": deploy})
+
+
 def environment_findings(spec: RunSpec, policy: Policy) -> list[Finding]:  # noqa: C901  (one branch per rule, read flat)
     """The run's environments against gitops.yaml's: known names, in its order, starting where a run trains; each
     environment's serving settings within that environment's rules; workspaces and registry of the run's backend."""

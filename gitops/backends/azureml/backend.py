@@ -24,6 +24,7 @@ from gitops.backends.base import (
     TrafficWindow,
     Usage,
 )
+from gitops.errors import UnsupportedError
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
@@ -35,8 +36,16 @@ class AzureMLBackend:
     unsupported: Mapping[Feature, str] = KINDS["azureml"].unsupported
 
     def __init__(
-        self, clients: AzureClients | None = None, metrics_endpoint: str | None = None, today: Callable[[], date] | None = None
+        self,
+        clients: AzureClients | None = None,
+        metrics_endpoint: str | None = None,
+        today: Callable[[], date] | None = None,
+        workspace: WorkspaceRef | None = None,
     ) -> None:
+        if clients is None and workspace is not None:  # another environment's workspace (gitops.yaml environments:)
+            if workspace.directory is not None:
+                raise UnsupportedError(f"the Azure ML backend works in an Azure ML workspace, not directory {workspace.directory}")
+            clients = AzureClients(workspace.subscription, workspace.resource_group, workspace.name)
         self.clients = clients or AzureClients.from_settings()
         # Every date verdict (retired models and SKUs) asks this "today", so tests do not flip with the calendar.
         self.today = today or (lambda: datetime.now(UTC).date())

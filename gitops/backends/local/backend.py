@@ -39,10 +39,18 @@ class LocalBackend:
     unsupported: Mapping[Feature, str] = KINDS["local"].unsupported
 
     def __init__(
-        self, workspace_dir: str | Path | None = None, provisioning_delay_s: float = 0.0, clock: Callable[[], float] = time.time
+        self,
+        workspace_dir: str | Path | None = None,
+        provisioning_delay_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        workspace: WorkspaceRef | None = None,
     ) -> None:
         from gitops.settings import Settings
 
+        if workspace is not None:  # another environment's (gitops.yaml environments:): its directory
+            if workspace.directory is None:
+                raise UnsupportedError(f"the local backend works in a workspace directory, not Azure ML workspace {workspace.name}")
+            workspace_dir = workspace.directory
         self.ws = LocalWorkspace.at(workspace_dir or Settings.load().workspace_dir)
         self.jobs = LocalJobs(self.ws)
         self.endpoints = LocalEndpoints(self.ws, provisioning_delay_s, clock)
@@ -61,6 +69,11 @@ class LocalBackend:
         from gitops.backends.local import registry as local_registry
 
         return local_registry.registry_model(self._registry_root(registry), name, version)
+
+    def receive_model(self, registry: RegistryRef, name: str, version: str) -> RegisteredModel:
+        from gitops.backends.local import registry as local_registry
+
+        return local_registry.receive(self._registry_root(registry), name, version)
 
     @staticmethod
     def _registry_root(registry: RegistryRef) -> Path:

@@ -124,3 +124,18 @@ def registry_model(root: Path, name: str, version: str) -> RegisteredModel:
     except MlflowException:
         raise NotFoundError(f"registry {root} has no model {name} version {version}") from None
     return RegisteredModel(name, str(mv.version), f"models:/{name}/{mv.version}", dict(mv.tags))
+
+
+def receive(root: Path, name: str, version: str) -> RegisteredModel:
+    """A registry model version as a workspace deploys it: its files where the registry keeps them (a file URI, read
+    by whichever workspace serves it), after they are hashed again against its content digest tag: a registry copy
+    changed since it was shared is never served."""
+    model = registry_model(root, name, version)
+    digest = model.tags.get(naming.TAG_CONTENT)
+    found = _digest_of(root, name, version)
+    if not digest or found != digest:
+        raise ConflictError(
+            f"registry model {name} version {version} is not what was shared: its files hash to {found}, not {digest or '(no digest)'}",
+            hint="the registry's copy changed after it was shared; share the version again from the environment that proved it",
+        )
+    return RegisteredModel(name, version, _source(_uri(root), name, version), model.tags)

@@ -1,0 +1,221 @@
+"""#27 for real on the local backend: a model trained and proven in dev is released into prod through the registry,
+never trained again. Two workspace directories (dev, prod) and a registry directory; CPU fine-tunes; loopback
+endpoints in each workspace. Tests run in file order, like a team's week: v1 goes live in dev, its promotion
+becomes due after the soak, a release lets it into prod where prod's stricter gate holds it (dev untouched) until
+a person promotes it; v2 follows the same way; prod rolls back to v1 from the registry; a release of a model whose
+registry copy changed is refused.
+
+The soak is crossed on the lifecycle's clock (real time plus an offset moved between rollouts, never during one).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from gitops.backends.local.backend import LocalBackend
+from gitops.errors import ConflictError
+from gitops.ledger.local import LocalLedger
+from gitops.ledger.model import PromotionState, RunRecord
+from gitops.lifecycle.flow import Lifecycle
+from gitops.lifecycle.parts import Action
+from gitops.report.metrics import MlflowMetricsReader
+from gitops.spec.policy import Policy, WorkspaceRef, parse_policy
+from gitops.spec.validate import SpecValidation, validate_text
+from pipelines.synth import write_dataset
+
+pytestmark = pytest.mark.slow
+
+HOUR = 3600.0
+
+POLICY = """
+registry: {{directory: {root}/registry}}
+environments:
+  - name: dev
+    workspace: {{directory: {root}/dev}}
+  - name: prod
+    workspace: {{directory: {root}/prod}}
+    policy:
+      gate: {{max_perplexity: 1.01, conversations: 0}}  # stricter than dev: the tiny model never meets it
+    promotion: {{soak: 1h}}
+"""
+
+SPEC = """
+name: envs
+backend: local
+model: {{registry: local, name: tiny-phi3}}
+data: {{train_path: {train}, test_path: {test}}}
+finetune:
+  params: {{max_steps: 20, per_device_train_batch_size: 8, learning_rate: {lr}, apply_lora: true, lora_alpha: 16,
+           max_seq_length: 128, logging_steps: 5, warmup_steps: 2}}
+deploy:
+  smoke_test:
+    messages: [{{role: user, content: Tell me about rain.}}]
+    parameters: {{max_new_tokens: 4, do_sample: false}}
+    max_latency_ms: 60000
+  gate: {{conversations: 0, max_eval_loss_increase: 100}}  # dev's gate judges the training metrics, on evidence
+"""
+
+
+class World:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = write_dataset(root / "data", rows=120, test_rows=8)
+        policy, findings = parse_policy(textwrap.dedent(POLICY.format(root=root)), "gitops.yaml")
+        assert policy is not None, findings
+        self.policy: Policy = policy
+        self.offset = 0.0
+        self.dev = LocalBackend(root / "dev")
+        self.lifecycle = Lifecycle(
+            LocalLedger(root / "ledger"),
+            lambda _: self.dev,
+            topic=self.dev.topic,
+            reader_for=lambda _: MlflowMetricsReader(self.dev.ws.tracking_uri),
+            name_salt="acme/models",
+            clock=lambda: time.time() + self.offset,
+        )
+        self.prod = self.lifecycle.backend_in("local", WorkspaceRef(directory=str(root / "prod")))
+
+    def spec(self, lr: str) -> SpecValidation:
+        text = textwrap.dedent(SPEC.format(train=self.data["train_sft"], test=self.data["test_sft"], lr=lr))
+        result = validate_text(text, "runs/envs.yaml", self.policy)
+        assert result.ok, [f.format() for f in result.findings]
+        return result
+
+    def train_and_go_live_in_dev(self, lr: str) -> RunRecord:
+        record = self.lifecycle.submit(self.spec(lr), commit="c0ffee", pr="7", policy=self.policy)
+        deadline = time.monotonic() + 300
+        while not (status := self.dev.get_job(record.job_name)) or not status.state.terminal:
+            assert time.monotonic() < deadline, "the job did not finish"
+            time.sleep(0.5)
+        event = json.loads((self.dev.ws.events_dir / f"{record.job_name}-completed.json").read_text())
+        self.lifecycle.on_job_event(event)
+        return self.lifecycle.settle("envs")
+
+    def record(self, key: str = "envs") -> RunRecord:
+        got = self.lifecycle.ledger.get(key)
+        assert got is not None, key
+        return got[0]
+
+    def jobs(self, backend: LocalBackend) -> list[str]:
+        where = backend.ws.root / "jobs"
+        return sorted(p.name for p in where.iterdir()) if where.exists() else []
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    w = World(tmp_path_factory.mktemp("envs"))
+    yield w
+    for backend in (w.dev, w.prod):
+        for info in backend.list_endpoints():
+            backend.delete_endpoint(info.name)
+
+
+def test_a_merge_trains_and_goes_live_in_dev_only(world: World) -> None:
+    live = world.train_and_go_live_in_dev("3.0e-3")
+    assert live.status == "live" and live.environment is None and live.key == "envs", live.error
+    assert live.gate is not None and live.gate["on_evidence"] is True
+    assert live.model_digest  # computed where it was trained
+    assert world.lifecycle.ledger.get("envs.prod") is None and world.prod.list_endpoints() == []
+    # Not yet soaked: nothing is due, nothing is shared.
+    assert [d for d in world.lifecycle.reconcile() if d.action == Action.PROMOTION_DUE] == []
+    assert world.lifecycle.due() == []
+
+
+def test_after_the_soak_the_promotion_is_due_and_a_stale_request_is_refused(world: World) -> None:
+    world.offset += 2 * HOUR
+    (due,) = [d for d in world.lifecycle.reconcile() if d.action == Action.PROMOTION_DUE]
+    assert due.run == "envs"
+    (waiting,) = world.lifecycle.due()
+    assert waiting.promotion.to == "prod" and waiting.approval is True
+    assert waiting.promotion.job_name == world.record().job_name
+    with pytest.raises(ConflictError, match="no promotion of job gitops-envs-nope's model to prod is due"):
+        world.lifecycle.release("envs", "prod", by="octocat", job="gitops-envs-nope")
+    with pytest.raises(ConflictError, match="not promoted to 'staging'"):
+        world.lifecycle.release("envs", "staging", by="octocat")
+
+
+def test_a_release_rolls_out_in_prod_where_its_stricter_gate_holds_and_dev_is_untouched(world: World) -> None:
+    dev_before = world.record()
+    jobs_before = world.jobs(world.dev)
+    (waiting,) = world.lifecycle.due()
+    started = world.lifecycle.release("envs", "prod", by="octocat", reason="CAB-42", via="run 99", job=waiting.promotion.job_name)
+    assert started.key == "envs.prod" and started.environment == "prod" and started.cursor is not None
+    assert started.cursor.step == "register" and started.approval is not None and started.approval.by == "octocat"
+    assert started.endpoint != dev_before.endpoint and "prod" in (started.endpoint or "")
+    held = world.lifecycle.settle("envs.prod")
+    assert held.status == "held", (held.error, [h.note for h in held.history])
+    assert held.gate is not None and any("over the ceiling of 1.01" in r for r in held.gate["reasons"])
+    assert held.model_name == waiting.promotion.model and held.model_version == waiting.promotion.version
+    assert held.model_digest == dev_before.model_digest  # the digest proven in dev, held to in prod
+    info = world.prod.get_endpoint(held.endpoint or "")
+    assert info is not None and info.traffic.get(held.cursor.deployment if held.cursor else "", 0) == 0
+    # Dev is untouched: the same record (but for the promotion marked released), the same endpoint and traffic.
+    dev_after = world.record()
+    assert dev_after.model_copy(update={"promotions": [], "updated_at": 0}) == dev_before.model_copy(
+        update={"promotions": [], "updated_at": 0}
+    )
+    assert [p.state for p in dev_after.promotions] == [PromotionState.RELEASED]
+    assert dev_after.promotions[0].approval is not None and dev_after.promotions[0].approval.reason == "CAB-42"
+    dev_info = world.dev.get_endpoint(dev_after.endpoint or "")
+    assert dev_info is not None and dev_info.traffic == {dev_after.deployment: 100}
+    # Nothing trained again: the same jobs in dev, none in prod.
+    assert world.jobs(world.dev) == jobs_before and world.jobs(world.prod) == []
+    # Asked again (a retried workflow run), the release changes nothing.
+    again = world.lifecycle.release("envs", "prod", by="octocat", job=waiting.promotion.job_name)
+    assert again.status == "held" and len(again.received) == 1
+
+
+def test_a_person_promotes_the_held_candidate_in_prod(world: World) -> None:
+    world.lifecycle.promote("envs.prod", "octocat", "prod gate is new; perplexity reviewed")
+    live = world.lifecycle.settle("envs.prod")
+    assert live.status == "live" and live.serving_job == world.record().job_name
+    info = world.prod.get_endpoint(live.endpoint or "")
+    assert info is not None and info.traffic == {live.deployment: 100}
+    reply = world.prod.invoke(live.endpoint or "", {"input_data": {"input_string": [{"role": "user", "content": "hi"}]}})
+    assert reply.status_code == 200
+
+
+def test_a_second_version_follows_and_prod_rolls_back_to_the_first_from_the_registry(world: World) -> None:
+    v1 = world.record("envs.prod")
+    v2_dev = world.train_and_go_live_in_dev("1.0e-3")
+    assert v2_dev.status == "live" and v2_dev.job_name != v1.job_name, v2_dev.error
+    world.offset += 2 * HOUR
+    world.lifecycle.reconcile()
+    (waiting,) = world.lifecycle.due()
+    assert waiting.promotion.job_name == v2_dev.job_name and waiting.promotion.version == "2"
+    world.lifecycle.release("envs", "prod", by="octocat", job=v2_dev.job_name)
+    assert world.lifecycle.settle("envs.prod").status == "held"
+    world.lifecycle.promote("envs.prod", "octocat")
+    v2 = world.lifecycle.settle("envs.prod")
+    assert v2.status == "live" and v2.serving_job == v2_dev.job_name and v2.model_version == "2"
+    assert v2.previous_serving_job == v1.job_name
+    # The rollback in prod goes back to prod's previous version: v1's registry model, received again.
+    world.lifecycle.rollback("envs.prod", "octocat", "latency regression")
+    back = world.lifecycle.settle("envs.prod")
+    assert back.status == "live" and back.serving_job == v1.job_name and back.model_version == "1", back.error
+    assert world.record().status == "live" and world.record().job_name == v2_dev.job_name  # dev keeps v2
+
+
+def test_a_release_of_a_model_whose_registry_copy_changed_is_refused(world: World) -> None:
+    v3_dev = world.train_and_go_live_in_dev("2.0e-3")
+    world.offset += 2 * HOUR
+    world.lifecycle.reconcile()
+    (waiting,) = world.lifecycle.due()
+    assert waiting.promotion.job_name == v3_dev.job_name
+    registry = world.root / "registry"
+    weights = [p for p in registry.rglob("*.safetensors") if p.stat().st_size > 0]
+    assert weights
+    newest = max(weights, key=lambda p: p.stat().st_mtime)
+    newest.write_bytes(b"changed after it was shared")
+    world.lifecycle.release("envs", "prod", by="octocat", job=v3_dev.job_name)
+    refused = world.lifecycle.settle("envs.prod")
+    # Refused where it would be received, before anything is deployed: the run in prod says why, and serves on.
+    assert refused.status == "failed" and "is not what was shared" in (refused.error or ""), refused.error
+    assert refused.serving_job != v3_dev.job_name and refused.serves
+    info = world.prod.get_endpoint(refused.endpoint or "")
+    assert info is not None and info.traffic == {refused.deployment: 100}  # prod serves what it served before
