@@ -78,7 +78,9 @@ class World:
             name_salt="acme/models",
             clock=lambda: time.time() + self.offset,
         )
-        self.prod = self.lifecycle.backend_in("local", WorkspaceRef(directory=str(root / "prod")))
+        prod = self.lifecycle.backend_in("local", WorkspaceRef(directory=str(root / "prod")))
+        assert isinstance(prod, LocalBackend)
+        self.prod = prod
 
     def spec(self, lr: str) -> SpecValidation:
         text = textwrap.dedent(SPEC.format(train=self.data["train_sft"], test=self.data["test_sft"], lr=lr))
@@ -153,7 +155,7 @@ def test_a_release_rolls_out_in_prod_where_its_stricter_gate_holds_and_dev_is_un
     assert held.model_name == waiting.promotion.model and held.model_version == waiting.promotion.version
     assert held.model_digest == dev_before.model_digest  # the digest proven in dev, held to in prod
     info = world.prod.get_endpoint(held.endpoint or "")
-    assert info is not None and info.traffic.get(held.cursor.deployment if held.cursor else "", 0) == 0
+    assert info is not None and info.traffic.get((held.cursor.deployment or "") if held.cursor else "", 0) == 0
     # Dev is untouched: the same record (but for the promotion marked released), the same endpoint and traffic.
     dev_after = world.record()
     assert dev_after.model_copy(update={"promotions": [], "updated_at": 0}) == dev_before.model_copy(
