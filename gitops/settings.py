@@ -42,6 +42,9 @@ class Settings:
     queue_connection_string: str | None = None  # a secret: never logged, never echoed
     queue_service_uri: str | None = None
     queue_name: str = "gitops-steps"
+    # `gitops release` of an Azure run from a shell: off unless asked for by name (the approval is the promote
+    # workflow's, recorded by GitHub); the local backend releases from the shell without it.
+    admin_release: bool = False
 
     @classmethod
     def load(cls, env: dict[str, str] | None = None) -> Settings:
@@ -58,4 +61,5 @@ class Settings:
             queue_connection_string=storage_connection_string(e.get("GITOPS_QUEUE")),
             queue_service_uri=e.get("GITOPS_QUEUE__queueServiceUri") or None,
             queue_name=e.get("GITOPS_QUEUE_NAME", "gitops-steps"),
+            admin_release=e.get("GITOPS_ADMIN_RELEASE", "") == "1",
         )

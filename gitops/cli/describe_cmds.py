@@ -33,8 +33,14 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
     else:
         unreadable = ""
     since = record.entered(record.status)
-    lines = [f"run        {record.run} ({record.backend}), {record.status}" + (f" for {human(now - since)}" if since else "")]
+    where = f" in {record.environment}" if record.environment else ""
+    lines = [f"run        {record.run}{where} ({record.backend}), {record.status}" + (f" for {human(now - since)}" if since else "")]
     lines.append("serves     " + _serving(record, info, unreadable))
+    if record.approval is not None:
+        a = record.approval
+        lines.append(
+            f"approved   by {a.by} {human(now - a.at)} ago" + (f": {a.reason}" if a.reason else "") + (f" ({a.via})" if a.via else "")
+        )
     candidate = _candidate(record, info)
     if candidate:
         lines.append("candidate  " + candidate)
@@ -56,7 +62,7 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
     for h in record.history[-HISTORY_SHOWN:]:
         at = datetime.fromtimestamp(h.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
         lines.append(f"  {at}  {h.status:<12} {h.note}".rstrip())
-    lines += _logs(backend, record, info)
+    lines += _logs(lifecycle.backend_for(record.backend), record, info)  # the job ran where the run trains
     lines.append("next       " + next_command(record))
     return "\n".join(lines) + "\n"
 
@@ -115,7 +121,11 @@ def next_command(record: Any) -> str:
     """What to type next, by where the run stands."""
     run = record.run
     if record.status == "held":
-        return f"gitops promote {run} --reason ...  or  gitops rollback {run} --reason ..."
+        env = f" --env {record.environment}" if record.environment else ""
+        return f"gitops promote {run}{env} --reason ...  or  gitops rollback {run}{env} --reason ..."
+    due = next((p for p in record.promotions if p.state.value == "due"), None)
+    if due is not None and record.cursor is None:
+        return f"approve the promote workflow's job for {due.to} (or, where allowed: gitops release {run} --to {due.to} --reason ...)"
     if record.cursor is not None:
         return f"wait, or gitops reconcile (the step is due in {human(record.cursor.not_before - time.time())})"
     if record.status in ("submitted", "running"):

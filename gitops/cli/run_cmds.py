@@ -230,17 +230,17 @@ def status(
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
-    records = [r for r in lifecycle.ledger.list() if name is None or r.run == name]
+    records = sorted((r for r in lifecycle.ledger.list() if name is None or r.run == name), key=lambda r: (r.run, _environment_index(r)))
     for _, why in lifecycle.ledger.damaged:  # one bad record is reported, and the others are still shown
         print(f"warning: {why} (skipped)", file=output.err())
     if name is not None and not records:
         from gitops.errors import NotFoundError
 
         raise NotFoundError(f"no run named '{name}'", hint="`gitops status` lists the runs")
-    if name is not None and not as_json:  # one run: described whole (the list keeps a line per run)
+    if name is not None and not as_json:  # one run: described whole, each environment in turn
         from gitops.cli.describe_cmds import describe
 
-        sys.stdout.write(describe(lifecycle, records[0]))
+        sys.stdout.write("\n".join(describe(lifecycle, r) for r in records))
     else:
         _print_status(lifecycle, records, as_json)
     if lifecycle.ledger.damaged:  # the others were shown; the exit code says some were not
@@ -254,7 +254,8 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     from gitops.errors import GitopsError
 
     if as_json:
-        sys.stdout.write(json.dumps([iso_times(r.model_dump(mode="json", exclude={"spec"})) for r in records], indent=2) + "\n")
+        dumped = [iso_times({**r.model_dump(mode="json", exclude={"spec"}), "environment": environment_name(r)}) for r in records]
+        sys.stdout.write(json.dumps(dumped, indent=2) + "\n")
         return
     if not records:
         print(
@@ -263,7 +264,8 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
         )
         return
     now = time.time()
-    columns = ("run", "status", "step", "job", "model", "endpoint", "traffic", "smoke", "gate", "age")
+    staged = any(environment_name(r) for r in records)  # with environments: a column says which each line is
+    columns = ("run", *(("env",) if staged else ()), "status", "step", "job", "model", "endpoint", "traffic", "smoke", "gate", "age")
     rows: list[tuple[str, ...]] = []
     for r in records:
         traffic = ""
@@ -287,6 +289,7 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
         rows.append(
             (
                 r.run,
+                *((environment_name(r) or "-",) if staged else ()),
                 r.status,
                 step,
                 r.job_name,
@@ -305,6 +308,22 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def environment_name(record: Any) -> str | None:
+    """The environment a record is the state of: a later one's own name, the first one's from the policy it was
+    checked against (None: no environments)."""
+    if record.environment:
+        return str(record.environment)
+    declared = (record.policy or {}).get("environments") or []
+    return str(declared[0].get("name")) if declared and isinstance(declared[0], dict) else None
+
+
+def _environment_index(record: Any) -> int:
+    """Where a record's environment stands in its run's path (the first environment first)."""
+    declared = [e.get("name") for e in (record.policy or {}).get("environments") or [] if isinstance(e, dict)]
+    name = environment_name(record)
+    return declared.index(name) if name in declared else 0
 
 
 def _gate_cell(gate: dict[str, Any] | None, width: int = 48) -> str:
@@ -445,19 +464,30 @@ def _who() -> str:
         return "cli"
 
 
+ENV_OPTION = typer.Option(None, "--env", help="A later environment of gitops.yaml (default: the first, where the run trains).")
+
+
+def _where(record: Any) -> str:
+    """A record as a person names it: the run, and the environment when it is a later one's."""
+    return record.run + (f" in {record.environment}" if record.environment else "")
+
+
 @app.command()
 def promote(
     name: str = typer.Argument(..., help="The run whose candidate is held by the gate."),
     reason: str = typer.Option(..., help="Why the candidate goes live although the gate failed (recorded)."),
+    env: Optional[str] = ENV_OPTION,
 ) -> None:
-    """Override a held gate: the candidate takes the traffic. Recorded in the run's history with who and why."""
+    """Override a held gate: the candidate takes the traffic. Recorded in the run's history with who and why.
+    (Letting a version into the next environment is `gitops release`.)"""
+    from gitops.ledger.model import environment_key
     from gitops.lifecycle.wiring import local_lifecycle
 
-    lifecycle = local_lifecycle()
-    record = lifecycle.promote(name, who=_who(), reason=reason)
+    lifecycle, key = local_lifecycle(), environment_key(name, env)
+    record = lifecycle.promote(key, who=_who(), reason=reason)
     if record.cursor is not None:
-        record = lifecycle.settle(name)
-    print(f"run {record.run}: {record.status}" + (f", {record.deployment} takes the traffic" if record.status == "live" else ""))
+        record = lifecycle.settle(key)
+    print(f"run {_where(record)}: {record.status}" + (f", {record.deployment} takes the traffic" if record.status == "live" else ""))
     raise typer.Exit(0 if record.status == "live" else 1)
 
 
@@ -465,16 +495,53 @@ def promote(
 def rollback(
     name: str = typer.Argument(..., help="A held, rolling-out or live run."),
     reason: str = typer.Option(..., help="Why (recorded in the run's history)."),
+    env: Optional[str] = ENV_OPTION,
 ) -> None:
     """A held candidate is removed (the run is rejected); a rollout in progress stops and its candidate is removed;
-    a live run goes back to the deployment before it, while that one still exists."""
+    a live run goes back to the deployment before it, while that one still exists (in a later environment: to the
+    version released there before). Nothing in another environment changes."""
+    from gitops.ledger.model import environment_key
     from gitops.lifecycle.wiring import local_lifecycle
 
-    lifecycle = local_lifecycle()
-    lifecycle.rollback(name, who=_who(), reason=reason)
-    record = lifecycle.settle(name)
-    print(f"run {record.run}: {record.status}" + (f", {record.deployment} serves" if record.deployment else ""))
+    lifecycle, key = local_lifecycle(), environment_key(name, env)
+    lifecycle.rollback(key, who=_who(), reason=reason)
+    record = lifecycle.settle(key)
+    print(f"run {_where(record)}: {record.status}" + (f", {record.deployment} serves" if record.deployment else ""))
     raise typer.Exit(0 if record.cursor is None else 1)
+
+
+@app.command()
+def release(
+    name: str = typer.Argument(..., help="The run whose promotion is due (gitops status NAME shows it)."),
+    to: str = typer.Option(..., "--to", help="The environment it goes to (gitops.yaml environments:)."),
+    reason: str = typer.Option(..., help="Why it goes there now (recorded with who released it)."),
+    job: Optional[str] = typer.Option(None, help="The version approved, by its job (default: the promotion due now)."),
+) -> None:
+    """Let a due promotion into its environment: the model proven before is received from the registry (never
+    trained again) and rolled out there by the same steps, gate and deadlines of that environment. An Azure run is
+    released by a reviewer of the GitHub Environment, through the promote workflow; from a shell only in admin mode
+    (GITOPS_ADMIN_RELEASE=1), recorded as such."""
+    from gitops.errors import GitopsError
+    from gitops.lifecycle.wiring import local_lifecycle
+    from gitops.settings import Settings
+
+    lifecycle = local_lifecycle()
+    got = lifecycle.ledger.get(name)
+    admin = Settings.load().admin_release
+    if got is not None and got[0].backend != "local" and not admin:
+        raise GitopsError(
+            f"run '{name}' runs on {got[0].backend}: its release is approved in GitHub, not from a shell",
+            hint=f"approve the promote workflow's job for environment {to} (its reviewers), or set GITOPS_ADMIN_RELEASE=1 "
+            "where your organisation allows an administrator to release",
+        )
+    via = "gitops release (admin mode)" if admin and got is not None and got[0].backend != "local" else "gitops release"
+    record = lifecycle.release(name, to, by=_who(), reason=reason, via=via, job=job)
+    if record.cursor is not None:
+        record = lifecycle.settle(record.key)
+    print(f"run {_where(record)}: {record.status}" + (f", {record.deployment} serves" if record.serves else ""))
+    if record.status == "held":
+        print(f"next: gitops promote {name} --env {to} --reason ...  or  gitops rollback {name} --env {to} --reason ...")
+    raise typer.Exit(0 if record.status in ("live", "held") else 1)
 
 
 @app.command()

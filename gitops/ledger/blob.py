@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from gitops.errors import AuthError, BackendError, ConfigurationError, ConflictError, CorruptRecordError
-from gitops.ledger.model import RunRecord, is_record_key, parse_record, record_key
+from gitops.ledger.model import RunRecord, is_record_key, key_of, parse_record
 
 RUNS_PREFIX = "runs/"
 EVENTS_PREFIX = "events/"
@@ -70,7 +70,7 @@ class BlobLedger:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
-        blob = self.container.get_blob_client(f"{RUNS_PREFIX}{record_key(record.key)}.json")
+        blob = self.container.get_blob_client(f"{RUNS_PREFIX}{key_of(record)}.json")
         body = json.dumps(record.model_dump(mode="json"), sort_keys=True).encode()
         try:
             if expected is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops.errors import ConflictError, CorruptRecordError
-from gitops.ledger.model import RunRecord, is_record_key, parse_record, record_key
+from gitops.ledger.model import RunRecord, is_record_key, key_of, parse_record, record_key
 from gitops.util.files import read_json, write_json_atomic
 
 _THREAD_LOCK = threading.Lock()
@@ -61,14 +61,14 @@ class LocalLedger:
     def put(self, record: RunRecord, expected: str | None) -> str:
         with self._locked():
             try:
-                current = read_json(self._path(record.key))
+                current = read_json(self._path(key_of(record)))
             except (OSError, ValueError):
                 current = {"version": "damaged"}  # never overwrite a record nobody could read, unless asked to replace it
             current_version = None if current is None else str(current.get("version"))
             if current_version != expected:
                 raise ConflictError(f"run '{record.key}' changed since it was read (version {current_version}, expected {expected})")
             version = str(int(current_version or 0) + 1)
-            write_json_atomic(self._path(record.key), {"version": version, "record": record.model_dump(mode="json")})
+            write_json_atomic(self._path(key_of(record)), {"version": version, "record": record.model_dump(mode="json")})
             return version
 
     def remember_event(self, event_id: str, summary: dict[str, Any]) -> bool:

@@ -325,6 +325,18 @@ def is_record_key(run: str) -> bool:
     return isinstance(run, str) and _RECORD_KEY.fullmatch(run) is not None
 
 
+def key_of(record: RunRecord) -> str:
+    """The ledger name ``record`` is written under (``RunRecord.key``), or ``RequestError`` when its run or its
+    environment could not name a record: a run's name never carries the '.' that sets an environment apart."""
+    if "." in record.run:
+        from gitops.errors import RequestError
+
+        raise RequestError(
+            f"{record.run[:80]!r} cannot name a run", hint="a run is named by its spec's name: lowercase letters, digits, '-'"
+        )
+    return record_key(record.key)
+
+
 def record_key(run: str) -> str:
     """``run`` when it can name a record; ``RequestError`` when a record would be written under another name."""
     from gitops.errors import RequestError

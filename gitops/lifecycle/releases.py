@@ -96,7 +96,13 @@ def release(lc: Parts, run: str, to: str, *, by: str, reason: str = "", via: str
     before = names[names.index(to) - 1]
     source_key = environment_key(run, None if before == names[0] else before)
     source = lc.ledger.get(source_key)
-    offers = [p for p in (source[0].promotions if source else []) if p.to == to and (job is None or p.job_name == job)]
+    # Without a job named (a shell), the promotion due now; a request for a job (the workflow's) finds it whatever its
+    # state: released already is an answer, superseded a refusal.
+    offers = [
+        p
+        for p in (source[0].promotions if source else [])
+        if p.to == to and (p.job_name == job if job is not None else p.state is PromotionState.DUE)
+    ]
     if not offers:
         what = f"job {job}'s model" if job else f"run '{run}'"
         raise ConflictError(f"no promotion of {what} to {to} is due", hint=f"gitops status {run} shows what its promotion waits for")

@@ -14,6 +14,7 @@ import json
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,7 +72,7 @@ class World:
         self.offset = 0.0
         self.dev = LocalBackend(root / "dev")
         self.lifecycle = Lifecycle(
-            LocalLedger(root / "ledger"),
+            LocalLedger(root / "dev" / "ledger"),  # where `gitops` in the dev workspace reads it
             lambda _: self.dev,
             topic=self.dev.topic,
             reader_for=lambda _: MlflowMetricsReader(self.dev.ws.tracking_uri),
@@ -170,6 +171,23 @@ def test_a_release_rolls_out_in_prod_where_its_stricter_gate_holds_and_dev_is_un
     # Asked again (a retried workflow run), the release changes nothing.
     again = world.lifecycle.release("envs", "prod", by="octocat", job=waiting.promotion.job_name)
     assert again.status == "held" and len(again.received) == 1
+
+
+def test_gitops_status_shows_each_environment_side_by_side(world: World, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITOPS_WORKSPACE", str(world.root / "dev"))
+    table = cli("status").out.splitlines()
+    assert table[0].split("\t")[:3] == ["run", "env", "status"]
+    assert [row.split("\t")[:3] for row in table[1:]] == [["envs", "dev", "live"], ["envs", "prod", "held"]]
+    records = json.loads(cli("status", "--json").out)
+    assert [(r["run"], r["environment"], r["status"]) for r in records] == [("envs", "dev", "live"), ("envs", "prod", "held")]
+    assert records[1]["approval"]["by"] == "octocat" and records[1]["model_digest"] == records[0]["model_digest"]
+    described = cli("status", "envs").out
+    assert "run        envs (local), live" in described and "run        envs in prod (local), held" in described
+    assert "approved   by octocat" in described and "CAB-42 (run 99)" in described
+    assert "next       gitops promote envs --env prod --reason ..." in described
+    # A release from the shell needs a due promotion: the one released is not due again.
+    refused = cli("release", "envs", "--to", "prod", "--reason", "again")
+    assert refused.exit_code != 0 and "no promotion of run 'envs' to prod is due" in refused.err
 
 
 def test_a_person_promotes_the_held_candidate_in_prod(world: World) -> None:
