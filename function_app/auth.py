@@ -23,6 +23,7 @@ class Caller:
     sha: str | None
     actor: str | None
     environment: str | None = None  # the GitHub Environment the job ran in (its `environment:` key), if any
+    run_id: str | None = None  # the workflow run: where GitHub records who approved an environment's job
 
 
 class OidcVerifier:
@@ -80,6 +81,7 @@ class OidcVerifier:
             claims.get("sha"),
             claims.get("actor"),
             str(claims["environment"]) if claims.get("environment") else None,
+            str(claims["run_id"]) if claims.get("run_id") else None,
         )
         if caller.repository.lower() != self.settings.repo.lower():
             raise ForbiddenError(f"repository {caller.repository} may not call this deployment", hint=f"only {self.settings.repo} may")

@@ -1,5 +1,5 @@
 """HTTP functions: ``POST /api/validate``, ``POST /api/submit``, ``GET /api/runs[/{name}]``, ``GET /api/watch``,
-``POST /api/runs/{name}/retry|promote|rollback``.
+``POST /api/runs/{name}/retry|promote|rollback``, ``GET /api/promotions``, ``POST /api/runs/{name}/release/{env}``.
 
 Each is authorize -> parse -> dispatch to ``gitops`` -> answer. Every one needs a GitHub OIDC token of the
 configured repository on top of the function key (``submit``: a push to main; retry and the decisions: main),
@@ -174,8 +174,13 @@ def retry(req: func.HttpRequest) -> func.HttpResponse:
 
 def decide(req: func.HttpRequest, action: str) -> func.HttpResponse:
     """A person's decision on a run (``promote`` a held candidate, ``rollback``), from a workflow run on main: who
-    and why go into the run's history."""
-    caller = authorized(req, main_only=True)
+    and why go into the run's history. A run's state in a later environment is named ``<run>.<environment>``; taking
+    a candidate over that environment's gate needs a job bound to its GitHub Environment (its reviewers), as a release
+    does; a rollback there is a workflow run on main, as everywhere."""
+    from gitops.ledger.model import split_key
+
+    environment = split_key(req.route_params.get("name", ""))[1] if action == "promote" else None
+    caller = authorized(req, main_only=environment is None, environment=environment)
     s = services()
     body = read_json(req, s.settings.max_body_bytes)
     reason = body.get("reason")
@@ -187,6 +192,36 @@ def decide(req: func.HttpRequest, action: str) -> func.HttpResponse:
     record = lifecycle.promote(name, who, reason.strip()) if action == "promote" else lifecycle.rollback(name, who, reason.strip())
     step = record.cursor.step if record.cursor else None
     return json_response({"run": record.run, "status": record.status, "step": step, "decided_by": who}, 202)
+
+
+def list_promotions(req: func.HttpRequest) -> func.HttpResponse:
+    """The promotions due now, for promote.yml to start a job bound to each target's GitHub Environment (its required
+    reviewers approve it there). This repository's OIDC token, as every read of the ledger."""
+    authorized(req)
+    return json_response({"promotions": [d.to_dict() for d in services().lifecycle.due()]})
+
+
+def release(req: func.HttpRequest) -> func.HttpResponse:
+    """Let a due promotion into environment ``env``: only from a job bound to GitHub Environment ``env`` (GitHub puts
+    the environment in such a job's token, and runs the job only once its reviewers approved it). The request names
+    the version it was approved for (``job``): a version superseded meanwhile is refused, one released already is
+    answered as it stands."""
+    environment = req.route_params.get("env", "")
+    caller = authorized(req, environment=environment)
+    s = services()
+    body = read_json(req, s.settings.max_body_bytes)
+    job, reason = body.get("job"), body.get("reason", "")
+    if not isinstance(job, str) or not job.strip() or len(job) > 200:
+        raise RequestError("'job' must name the version approved (the job of the promotion listed as due)", hint="promote.yml sends it")
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise RequestError("'reason' must be text of at most 500 characters")
+    name = req.route_params.get("name", "")
+    who = f"a reviewer of GitHub Environment {environment}" + (f" (run started by {caller.actor})" if caller.actor else "")
+    via = f"GitHub workflow run {caller.run_id}" if caller.run_id else "GitHub"
+    record = s.lifecycle.release(name, environment, by=who, reason=reason.strip(), via=via, job=job.strip())
+    step = record.cursor.step if record.cursor else None
+    body_out = {"run": record.run, "environment": record.environment, "status": record.status, "step": step, "endpoint": record.endpoint}
+    return json_response({**body_out, "released_by": who}, 202)
 
 
 @bp.function_name("validate")
@@ -235,3 +270,15 @@ def get_watch_function(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="runs/{name}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_run_function(req: func.HttpRequest) -> func.HttpResponse:
     return handled("get_run", get_run)(req)
+
+
+@bp.function_name("list_promotions")
+@bp.route(route="promotions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def list_promotions_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("list_promotions", list_promotions)(req)
+
+
+@bp.function_name("release")
+@bp.route(route="runs/{name}/release/{env}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def release_function(req: func.HttpRequest) -> func.HttpResponse:
+    return handled("release", release)(req)

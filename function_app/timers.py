@@ -30,14 +30,14 @@ def run_reconcile() -> int:
 
 
 def run_cleanup_once() -> int:
-    from gitops.cleanup.run import run_cleanup
+    from gitops.cleanup.run import cleanup_everywhere
 
     s = services()
     deleted = 0
     for name in s.cleanup_backends:
         try:
             # The policy the latest run was submitted with (each run's own defaults for its endpoint).
-            verdicts = run_cleanup(s.backend_for(name), s.lifecycle.ledger, s.policy, repo=s.lifecycle.repo)
+            verdicts = cleanup_everywhere(name, s.backend_for, s.lifecycle.backend_in, s.lifecycle.ledger, s.policy, repo=s.lifecycle.repo)
         except Exception as exc:  # noqa: BLE001  (one backend failing leaves the others cleaned up)
             log.error("cleanup on %s failed: %s: %s", name, type(exc).__name__, getattr(exc, "headline", ""))
             continue
@@ -60,7 +60,7 @@ def run_watch_once() -> int:
     now = time.time()
     try:
         ledger = s.lifecycle.ledger
-        result = scan(ledger_specs(ledger.list()), ledger, s.backend_for, now, repo=s.lifecycle.repo)
+        result = scan(ledger_specs(ledger.list()), ledger, s.backend_for, now, repo=s.lifecycle.repo, backend_of=s.lifecycle.backend_of)
         ledger.save_document(
             WATCH_DOCUMENT,
             {

@@ -52,6 +52,38 @@ async function postReports({ core, github, context, only, audience }) {
   return done;
 }
 
+// The name promote.yml gives the job that releases one promotion: what a later round recognises it by, waiting for
+// its environment's reviewers. The promotion's job is in it, so a newer version's promotion is another job.
+const releaseJobName = (p) => `release ${p.run} to ${p.to} (${p.job})`;
+
+// What promote.yml starts this round: each promotion due that asks for an approval and has no job waiting for it
+// yet (a waiting job's reviewers see one request, not one per hour). A waiting run whose promotion is no longer due
+// (a newer version superseded it, or it was released) is cancelled: its reviewers are never asked for a stale one,
+// and the Function would refuse it anyway. Answers { start, cancelled }.
+async function planReleases({ core, github, context, audience }) {
+  const listed = await callFunction({ core, method: 'GET', path: '/api/promotions', audience });
+  if (!listed.ok) throw new Error(`GET /api/promotions answered ${listed.status}`);
+  const due = ((await listed.json()).promotions || []).filter((p) => p.approval);
+  const wanted = new Set(due.map(releaseJobName));
+  const { owner, repo } = context.repo;
+  const runs = await github.paginate(github.rest.actions.listWorkflowRuns,
+                                     { owner, repo, workflow_id: 'promote.yml', status: 'waiting' });
+  const waiting = new Set();
+  const cancelled = [];
+  for (const run of runs) {
+    if (run.id === context.runId) continue;
+    const jobs = await github.paginate(github.rest.actions.listJobsForWorkflowRun, { owner, repo, run_id: run.id });
+    const names = jobs.filter((j) => j.status !== 'completed').map((j) => j.name).filter((n) => n.startsWith('release '));
+    if (names.length && names.every((n) => !wanted.has(n))) {
+      await github.rest.actions.cancelWorkflowRun({ owner, repo, run_id: run.id });
+      cancelled.push(run.id);
+      continue;
+    }
+    names.forEach((n) => waiting.add(n));
+  }
+  return { start: due.filter((p) => !waiting.has(releaseJobName(p))), cancelled };
+}
+
 const WATCH_MARKER = '<!-- finetune-gitops:watch -->';
 const WATCH_LABEL = 'finetune-gitops-watch';
 
@@ -124,4 +156,6 @@ async function writeSummary(core, parts) {
   await core.summary.addRaw(summaryHtml(parts), true).write();
 }
 
-module.exports = { callFunction, upsertComment, postReports, keepWatchIssue, summaryHtml, writeSummary };
+module.exports = {
+  callFunction, upsertComment, postReports, keepWatchIssue, planReleases, releaseJobName, summaryHtml, writeSummary,
+};

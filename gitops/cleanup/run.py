@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +16,11 @@ from pathlib import Path
 from gitops.backends.base import Backend, EndpointInfo
 from gitops.cleanup.policy import DeploymentFacts, EndpointFacts, Rules, Verdict, decide
 from gitops.errors import CorruptRecordError, GitopsError
-from gitops.ledger.model import Ledger, RunRecord, first_error, stored_spec, update
+from gitops.ledger.model import Ledger, RunRecord, environment_key, first_error, split_key, stored_spec, update, workspace_of
 from gitops.ownership import held_by
 from gitops.spec import naming
 from gitops.spec.model import parse_duration
-from gitops.spec.policy import Policy
+from gitops.spec.policy import Policy, WorkspaceRef
 
 log = logging.getLogger("gitops.cleanup")
 
@@ -83,10 +84,15 @@ def _facts(
     )
 
 
-def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[str] | None, repo: str) -> list[EndpointFacts]:
+def gather(
+    backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[str] | None, repo: str, environment: str | None = None
+) -> list[EndpointFacts]:
+    """The facts of every endpoint of ``backend``'s workspace, beside the records of the runs' state in that workspace
+    (``environment``: None for the first environment's; a later one's records are ``<run>.<environment>``): an
+    endpoint is judged by the record of its own workspace, never by another environment's."""
     endpoints = backend.list_endpoints()
-    records = {r.run: r for r in ledger.list()}
-    unreadable = {Path(where).stem: why for where, why in ledger.damaged}
+    records = {r.run: r for r in ledger.list() if r.environment == environment}
+    unreadable = {run: why for run, env, why in _damaged(ledger) if env == environment}
     for why in unreadable.values():
         log.warning("cleanup: %s (its endpoint is left alone)", why)
     # Usage is asked only of endpoints that could be ours (the rule itself needs the record, applied below).
@@ -112,6 +118,25 @@ def gather(backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[st
     return out
 
 
+def _damaged(ledger: Ledger) -> list[tuple[str, str | None, str]]:
+    """(run, environment, why) of each record the last ``list`` could not read."""
+    return [(*split_key(Path(where).stem), why) for where, why in ledger.damaged]
+
+
+def later_environments(records: list[RunRecord]) -> list[tuple[str, str, WorkspaceRef]]:
+    """(backend, environment, workspace) of every later environment some run has state in, as each run's stored
+    policy names it: where cleanup and the watch look besides the workspace set up here. Nothing else is looked at."""
+    seen: dict[tuple[str, str], tuple[str, str, WorkspaceRef]] = {}
+    for r in records:
+        if r.environment is None or (r.backend, r.environment) in seen:
+            continue
+        try:
+            seen[(r.backend, r.environment)] = (r.backend, r.environment, workspace_of(r))
+        except GitopsError as exc:
+            log.warning("%s (its environment is not looked at)", exc.headline)
+    return list(seen.values())
+
+
 def run_cleanup(
     backend: Backend,
     ledger: Ledger,
@@ -121,12 +146,14 @@ def run_cleanup(
     now: datetime | None = None,
     *,
     repo: str,
+    environment: str | None = None,
 ) -> list[Verdict]:
-    """Decide and act on this repository's (``repo``) endpoints. ``policy``: the repo's (the CLI reads gitops.yaml);
-    None: the one the latest run carried."""
+    """Decide and act on this repository's (``repo``) endpoints in ``backend``'s workspace: the first environment's
+    (``environment`` None), or a later one's. ``policy``: the repo's (the CLI reads gitops.yaml); None: the one the
+    latest run carried."""
     now = now or datetime.now(UTC)
     rules = rules_from(policy if policy is not None else newest_policy(ledger))
-    verdicts = decide(gather(backend, ledger, rules, specs_on_main, repo), rules, now)
+    verdicts = decide(gather(backend, ledger, rules, specs_on_main, repo, environment), rules, now)
     if dry_run:
         return verdicts
     done = []
@@ -141,16 +168,39 @@ def run_cleanup(
             log.warning("cleanup of %s failed: %s", verdict.endpoint, exc.headline)
             verdict = Verdict(verdict.endpoint, "skip", (*verdict.reasons, f"failed: {exc.headline}; next run retries"), verdict.run)
         try:
-            _record(ledger, verdict)
+            _record(ledger, verdict, environment)
         except GitopsError as exc:  # the decision stands; only its note on the run is lost
             log.warning("cleanup of %s: decision not recorded: %s", verdict.endpoint, exc.headline)
         done.append(verdict)
     return done
 
 
-def _record(ledger: Ledger, verdict: Verdict) -> None:
-    """The decision goes into the run's record; a deleted endpoint retires the run."""
-    if verdict.run is None or ledger.get(verdict.run) is None:
+def cleanup_everywhere(
+    backend_name: str,
+    backend_for: Callable[[str], Backend],
+    backend_in: Callable[[str, WorkspaceRef], Backend],
+    ledger: Ledger,
+    policy: Policy | None = None,
+    specs_on_main: set[str] | None = None,
+    dry_run: bool = False,
+    *,
+    repo: str,
+) -> list[Verdict]:
+    """``run_cleanup`` in the workspace set up here, then in each later environment's workspace where some run of
+    ``backend_name`` has state (as its stored policy names it): each judged by the records of its own workspace."""
+    verdicts = run_cleanup(backend_for(backend_name), ledger, policy, specs_on_main, dry_run, repo=repo)
+    for kind, environment, workspace in later_environments(ledger.list()):
+        if kind == backend_name:
+            verdicts += run_cleanup(backend_in(kind, workspace), ledger, policy, specs_on_main, dry_run, repo=repo, environment=environment)
+    return verdicts
+
+
+def _record(ledger: Ledger, verdict: Verdict, environment: str | None = None) -> None:
+    """The decision goes into the record of the run's state in that workspace; a deleted endpoint retires it there."""
+    if verdict.run is None:
+        return
+    key = environment_key(verdict.run, environment)
+    if ledger.get(key) is None:
         return
     entry = {"at": time.time(), "action": verdict.action, "endpoint": verdict.endpoint, "reasons": list(verdict.reasons)}
 
@@ -163,6 +213,6 @@ def _record(ledger: Ledger, verdict: Verdict) -> None:
         return updated
 
     try:
-        update(ledger, verdict.run, change)
+        update(ledger, key, change)
     except GitopsError as exc:
         log.warning("could not record the cleanup of %s: %s", verdict.endpoint, exc.headline)

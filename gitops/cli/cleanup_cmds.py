@@ -21,7 +21,7 @@ def cleanup(
     backend: str = typer.Option("local", help="Whose endpoints: local, or azureml (the configured workspace)."),
 ) -> None:
     """Apply the cleanup policy to every endpoint the repo manages (others are never touched)."""
-    from gitops.cleanup.run import run_cleanup
+    from gitops.cleanup.run import cleanup_everywhere
     from gitops.errors import GitopsError
     from gitops.lifecycle.wiring import local_lifecycle
     from gitops.review import gitrepo
@@ -33,7 +33,9 @@ def cleanup(
     except GitopsError:
         specs_on_main = None  # not a git checkout (or no such ref): orphans cannot be told, so none is pruned
     lifecycle = local_lifecycle()
-    verdicts = run_cleanup(lifecycle.backend_for(backend), lifecycle.ledger, policy, specs_on_main, dry_run=dry_run, repo=lifecycle.repo)
+    verdicts = cleanup_everywhere(
+        backend, lifecycle.backend_for, lifecycle.backend_in, lifecycle.ledger, policy, specs_on_main, dry_run, repo=lifecycle.repo
+    )
     unreadable = [v for v in verdicts if v.unreadable]
     skipped_some = bool(unreadable or lifecycle.ledger.damaged)  # the rest was done; the exit code says what was not
     if as_json:

@@ -46,7 +46,7 @@ def watch(
             specs.append((validated.spec.name, validated.valid()))
         else:
             print(f"warning: {file} is not a valid spec; `gitops validate {file}` says why (skipped)", file=output.err())
-    result = scan(specs, lifecycle.ledger, lifecycle.backend_for, now, repo=lifecycle.repo)
+    result = scan(specs, lifecycle.ledger, lifecycle.backend_for, now, repo=lifecycle.repo, backend_of=lifecycle.backend_of)
     if fix:
         actions = []
         for record in lifecycle.ledger.list():

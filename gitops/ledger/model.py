@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from gitops.ledger.step_state import Evaluation, HeldShare, Ramp
 from gitops.ledger.transitions import Asker, RunStatus, refusal
 from gitops.spec.naming import Digests
-from gitops.spec.policy import Deadlines, GateRules
+from gitops.spec.policy import Deadlines, GateRules, Policy, WorkspaceRef
 
 if TYPE_CHECKING:
     from gitops.spec.model import RunSpec
@@ -439,3 +439,17 @@ def endpoint_move(record: RunRecord, endpoint: str) -> tuple[str, str] | None:
         f"keep deploy.endpoint: {record.endpoint}, or retire the run first (gitops cleanup, or delete its endpoint), "
         "then merge the new endpoint",
     )
+
+
+def workspace_of(record: RunRecord) -> WorkspaceRef:
+    """The workspace of a later environment's record, as its stored policy names it (``CorruptRecordError`` when the
+    policy no longer names the environment: nothing acts on a workspace it cannot name)."""
+    from gitops.errors import CorruptRecordError
+
+    try:
+        return Policy.model_validate(record.policy or {}).environment(record.environment or "").workspace
+    except (KeyError, ValueError):
+        raise CorruptRecordError(
+            f"run {record.key}: its stored policy names no environment {record.environment!r}",
+            hint="release the run into the environment again, or `gitops delete` the record",
+        ) from None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gitops.backends.base import Backend
-from gitops.ledger.model import Ledger, RunRecord
+from gitops.ledger.model import Ledger, RunRecord, workspace_of
 from gitops.ledger.transitions import RunStatus
 from gitops.lifecycle.queue import StepMessage, StepQueue
 from gitops.report.metrics import MetricsReader
@@ -79,17 +79,3 @@ class Parts:
         if record.environment is None:
             return self.backend_for(record.backend)
         return self.backend_in(record.backend, workspace_of(record))
-
-
-def workspace_of(record: RunRecord) -> WorkspaceRef:
-    """The workspace of a later environment's record, as its stored policy names it (``CorruptRecordError`` when the
-    policy no longer names the environment: nothing acts on a workspace it cannot name)."""
-    from gitops.errors import CorruptRecordError
-
-    try:
-        return Policy.model_validate(record.policy or {}).environment(record.environment or "").workspace
-    except (KeyError, ValueError):
-        raise CorruptRecordError(
-            f"run {record.key}: its stored policy names no environment {record.environment!r}",
-            hint="release the run into the environment again, or `gitops delete` the record",
-        ) from None

@@ -134,7 +134,7 @@ def drift_findings(record: RunRecord, backend: Backend, now: float, *, repo: str
     if not record.serves or not record.endpoint or not record.deployment:
         return []
     d = Declared.of(record, now)
-    run, ep, dep = record.run, record.endpoint, record.deployment
+    run, ep, dep = record.key, record.endpoint, record.deployment  # a later environment's: <run>.<environment>
     restore = f"`gitops watch --fix --yes` (or `gitops reconcile {run}`) restores it"
     info = backend.get_endpoint(ep)
     if info is None:
@@ -254,9 +254,13 @@ def scan(
     online_backends: frozenset[str] = ONLINE_CHECKED,
     *,
     repo: str,
+    backend_of: Callable[[RunRecord], Backend] | None = None,
 ) -> Scan:
     """Every spec's online checks (``(run, validated)``; backends with online checks only) and every live run's
-    drift. A spec or endpoint that cannot be looked at is a finding of its own, never a silent pass."""
+    drift, each in its own workspace (``backend_of``: a later environment's record in that environment's; default:
+    ``backend_for`` of its backend). A spec or endpoint that cannot be looked at is a finding of its own, never a
+    silent pass."""
+    where = backend_of or (lambda record: backend_for(record.backend))
     result = Scan()
     newest: dict[tuple[str, str, str], str | None] = {}  # (backend, registry, model): asked once, however many specs
 
@@ -290,13 +294,13 @@ def scan(
     for record in records:
         result.runs += 1
         try:
-            result.findings += drift_findings(record, backend_for(record.backend), now, repo=repo)
+            result.findings += drift_findings(record, where(record), now, repo=repo)
         except GitopsError as exc:
             result.findings.append(
                 WatchFinding(
                     "unreadable",
                     "warning",
-                    record.run,
+                    record.key,
                     record.endpoint or "-",
                     f"its endpoint could not be read: {exc.headline}",
                     exc.hint or "try again",
@@ -311,7 +315,7 @@ def ledger_specs(records: Iterable[RunRecord]) -> list[tuple[str, ValidSpec]]:
     out = []
     for r in records:
         version = r.queued or r
-        if r.status == "retired" or not version.spec:
+        if r.status == "retired" or not version.spec or r.environment is not None:  # a spec is watched once, where it trains
             continue
         try:
             spec = stored_spec(version, r.run)
@@ -336,19 +340,19 @@ def restore(record: RunRecord, backend: Backend, now: float, apply: bool, *, rep
     if traffic == {dep: 100} and not extras:
         return []
     if d.hands_off is not None:  # read from the endpoint already in hand, not a second look
-        return [f"{record.run}: left alone ({d.hands_off})"]
+        return [f"{record.key}: left alone ({d.hands_off})"]
     done = []
     if traffic != {dep: 100}:
         if apply:
             backend.begin_traffic(ep, {dep: 100})
-        done.append(f"{record.run}: {ep} traffic {_split(traffic)} -> {dep} 100%")
+        done.append(f"{record.key}: {ep} traffic {_split(traffic)} -> {dep} 100%")
     for extra in extras:
         if traffic.get(extra, 0) and traffic != {dep: 100}:
-            done.append(f"{record.run}: {ep}/{extra} deleted on the next --fix, once it takes no traffic")
+            done.append(f"{record.key}: {ep}/{extra} deleted on the next --fix, once it takes no traffic")
             continue
         if apply:
             backend.delete_deployment(ep, extra)
-        done.append(f"{record.run}: delete {ep}/{extra} (nobody asked for it)")
+        done.append(f"{record.key}: delete {ep}/{extra} (nobody asked for it)")
     return done
 
 
@@ -377,5 +381,5 @@ def retire_if_gone(ledger: Ledger, run: str, backend: Backend, now: float) -> st
 def restore_run(ledger: Ledger, backend: Backend, record: RunRecord, now: float, *, repo: str) -> list[str]:
     """``gitops reconcile NAME``'s drift half: the run's endpoint back to what its record declares; an endpoint that is
     gone moves the run to retired (a later merge of its spec deploys it anew)."""
-    retired = retire_if_gone(ledger, record.run, backend, now)
+    retired = retire_if_gone(ledger, record.key, backend, now)
     return [retired] if retired else restore(record, backend, now, apply=True, repo=repo)

@@ -25,6 +25,8 @@ EXPECTED = {
     "cleanup": [("timerTrigger", "%GITOPS_CLEANUP_SCHEDULE%", None)],
     "watch": [("timerTrigger", "%GITOPS_WATCH_SCHEDULE%", None)],
     "get_watch": [("httpTrigger", "watch", ["get"]), ("http", None, None)],
+    "list_promotions": [("httpTrigger", "promotions", ["get"]), ("http", None, None)],
+    "release": [("httpTrigger", "runs/{name}/release/{env}", ["post"]), ("http", None, None)],
 }
 # What the worker does: import the script by its stem with the app root on sys.path, find the FunctionApp.
 PROBE = """

@@ -28,6 +28,8 @@ HTTP = [
     ("get_run", "GET", {"name": "phi4-ultrachat"}),
     ("list_runs", "GET", {}),
     ("get_watch", "GET", {}),
+    ("list_promotions", "GET", {}),
+    ("release", "POST", {"name": "phi4-ultrachat", "env": "prod"}),
 ]
 
 

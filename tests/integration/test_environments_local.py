@@ -239,3 +239,16 @@ def test_a_release_of_a_model_whose_registry_copy_changed_is_refused(world: Worl
     assert refused.serving_job != v3_dev.job_name and refused.serves
     info = world.prod.get_endpoint(refused.endpoint or "")
     assert info is not None and info.traffic == {refused.deployment: 100}  # prod serves what it served before
+
+
+def test_cleanup_and_the_watch_judge_each_workspace_by_its_own_records(world: World) -> None:
+    """The dev endpoint by dev's record, prod's by prod's: neither is an orphan of the other's workspace."""
+    from gitops.cleanup.run import cleanup_everywhere
+    from gitops.watch.scan import scan
+
+    lc = world.lifecycle
+    verdicts = cleanup_everywhere("local", lc.backend_for, lc.backend_in, lc.ledger, world.policy, {"envs"}, True, repo=lc.repo)
+    dev, prod = world.record(), world.record("envs.prod")
+    assert {v.endpoint: (v.action, v.run) for v in verdicts} == {dev.endpoint: ("keep", "envs"), prod.endpoint: ("keep", "envs")}
+    result = scan([], lc.ledger, lc.backend_for, time.time(), repo=lc.repo, backend_of=lc.backend_of)
+    assert result.runs == 2 and [f.what for f in result.findings] == []

@@ -280,3 +280,64 @@ def test_the_pre_commit_hooks_run_what_make_lint_runs() -> None:
     lint = makefile[makefile.index("\nlint:") + 1 :].split("\n\n", 1)[0]
     made = [re.sub(r"\$\(VENV\)", ".venv", line.strip()).removesuffix(" .") for line in lint.splitlines()[1:]]
     assert made == entries
+
+
+PROMOTE_PROBE = """
+const { planReleases } = require(process.argv[1]);
+(async () => {
+  process.env.FUNCTION_URL = process.argv[2];
+  process.env.FUNCTION_KEY = 'fn-key';
+  const core = { getIDToken: async (aud) => `token-for-${aud}` };
+  const context = { repo: { owner: 'acme', repo: 'models' }, runId: 99 };
+  const rounds = [];
+  for (const waiting of [[], [
+      { id: 10, jobs: [{ name: 'release chat to prod (j1)', status: 'waiting' }, { name: 'due', status: 'completed' }] },
+      { id: 11, jobs: [{ name: 'release chat to prod (j2)', status: 'waiting' }] },
+      { id: 99, jobs: [{ name: 'due', status: 'in_progress' }] }]]) {
+    const cancelled = [];
+    const github = {
+      paginate: async (fn, args) => (fn === 'runs' ? waiting.map(({ id }) => ({ id }))
+                                                   : waiting.find((r) => r.id === args.run_id).jobs),
+      rest: { actions: { listWorkflowRuns: 'runs', listJobsForWorkflowRun: 'jobs',
+                         cancelWorkflowRun: async ({ run_id }) => cancelled.push(run_id) } },
+    };
+    const plan = await planReleases({ core, github, context, audience: 'api://aud' });
+    rounds.push({ start: plan.start.map((p) => `${p.run}:${p.to}:${p.job}`), cancelled: plan.cancelled, calls: cancelled });
+  }
+  console.log(JSON.stringify(rounds));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+def test_the_promote_workflow_asks_each_targets_reviewers_once_and_cancels_stale_requests() -> None:
+    import json
+
+    from tests.loopback import json_server
+
+    def function(method: str, path: str, headers: dict[str, str], body: bytes) -> object:
+        assert (method, path) == ("GET", "/api/promotions") and headers.get("Authorization") == "Bearer token-for-api://aud"
+        return {
+            "promotions": [
+                {"run": "chat", "to": "prod", "job": "j2", "model": "chat-1a2b3c", "version": "2", "approval": True},
+                {"run": "auto", "to": "prod", "job": "j7", "model": "auto-3c2b1a", "version": "1", "approval": False},
+            ]
+        }
+
+    script = REPO_ROOT / ".github" / "scripts" / "gitops.js"
+    with json_server(function) as base:
+        out = subprocess.run(
+            ["node", "-e", PROMOTE_PROBE, str(script), base], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+    first, later = json.loads(out)
+    # Nothing waits yet: one job for the promotion that asks for an approval (the other is released by the policy).
+    assert first == {"start": ["chat:prod:j2"], "cancelled": [], "calls": []}
+    # j2's job waits for its reviewers: not asked twice; run 10 waits for j1, which j2 superseded: cancelled.
+    assert later == {"start": [], "cancelled": [10], "calls": [10]}
+    workflow = load("promote.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    assert workflow["permissions"] == {"contents": "read", "id-token": "write", "actions": "write"}
+    release = workflow["jobs"]["release"]
+    assert release["environment"] == "${{ matrix.promotion.to }}"  # the target's reviewers approve before it runs
+    assert release["name"] == "release ${{ matrix.promotion.run }} to ${{ matrix.promotion.to }} (${{ matrix.promotion.job }})"
+    script_text = release["steps"][-1]["with"]["script"]
+    assert "/release/${encodeURIComponent(to)}" in script_text and "job: process.env.JOB" in script_text

@@ -99,13 +99,20 @@ def share(ws: LocalWorkspace, model: RegisteredModel, root: Path, name: str, tag
                     if experiment is not None
                     else client.create_experiment(EXPERIMENT, artifact_location=(root / "artifacts").as_uri())
                 )
-                run = client.create_run(experiment_id, tags={naming.TAG_CONTENT: digest})
-                client.log_artifacts(run.info.run_id, str(files), "model")
-                client.set_terminated(run.info.run_id)
                 if not client.search_registered_models(f"name='{name}'"):
                     client.create_registered_model(name)
+                # The files live under .../models/<name>/<version>, as an Azure ML registry model's URI ends with its
+                # version: whoever reads a deployment's model URI (the watch) finds the version in it. The version is
+                # the one MLflow gives next, under the lock.
+                version = str(1 + max((int(v.version) for v in client.search_model_versions(f"name='{name}'")), default=0))
+                run = client.create_run(experiment_id, tags={naming.TAG_CONTENT: digest})
+                client.log_artifacts(run.info.run_id, str(files), f"models/{name}/{version}")
+                client.set_terminated(run.info.run_id)
                 all_tags = {**dict(tags), naming.TAG_CONTENT: digest}
-                mv = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=all_tags)
+                source = f"{run.info.artifact_uri}/models/{name}/{version}"
+                mv = client.create_model_version(name, source, run_id=run.info.run_id, tags=all_tags)
+                if str(mv.version) != version:
+                    raise ConflictError(f"the registry gave {name} version {mv.version}, not {version}", hint="share it again")
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
     result = RegisteredModel(name, str(mv.version), f"models:/{name}/{mv.version}", all_tags)
