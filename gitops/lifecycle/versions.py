@@ -131,7 +131,7 @@ def submit(lc: Parts, checked: CheckedSpec, commit: str | None = None, pr: str |
             return _queue_version(lc, record, version, validated, spec, commit, pr, policy)
         return _new_job(lc, validated, spec, commit, pr, policy, existing)
     if change == "unchanged" and record.status not in ("retired", "failed", "canceled"):
-        return record  # the same version again: the existing job, not a second GPU bill
+        return _policy_applied(lc, record, version, policy)  # the same version again: the existing job, not a second GPU bill
     if job_failed:
         return retry(lc, spec.name, by=Asker.VERSION)  # the same version whose job failed: a new attempt, not the old failed job
     now = lc.clock()
@@ -175,6 +175,28 @@ def submit(lc: Parts, checked: CheckedSpec, commit: str | None = None, pr: str |
     lc.ledger.put(again, version)
     lc.schedule(again, now)
     return again
+
+
+def _policy_applied(lc: Parts, record: RunRecord, version: str, policy: Policy) -> RunRecord:
+    """The same version submitted with another gitops.yaml (deploy.yml submits every spec when the policy changes):
+    the run keeps the policy it is now under, and nothing else changes: no job, no redeploy. Its environments and
+    registry are what its promotions follow; a single-workspace run that gains environments is the first
+    environment's state as it stands. The deadlines and gate of the version it runs stay those it was checked with."""
+    now_policy = policy.model_dump(mode="json")
+    if record.policy == now_policy:
+        return record
+    note = "gitops.yaml applied, nothing redeployed" + (
+        f" (environments: {', '.join(e.name for e in policy.environments)})" if policy.environments else ""
+    )
+    applied = record.model_copy(
+        update={
+            "policy": now_policy,
+            "updated_at": lc.clock(),
+            "history": [*record.history, HistoryEntry(at=lc.clock(), status=record.status, note=note)],
+        }
+    )
+    lc.ledger.put(applied, version)
+    return applied
 
 
 def _new_job(

@@ -118,3 +118,44 @@ def test_a_queued_version_takes_the_run_under_the_names_it_was_checked_with(worl
     final = world.record()
     assert final.status == "live" and final.queued is None and final.spec["deploy"]["request_timeout_ms"] == 60000
     assert (final.model_name, final.endpoint) == (serving.model_name, serving.endpoint)
+
+
+def test_a_live_run_of_before_environments_becomes_the_first_environments_state_with_no_redeploy(world: World) -> None:
+    """#27: a record as the code before environments wrote it (tests/records/live-before-environments.json) is the
+    first environment's state: read as it is, it redeploys nothing when gitops.yaml gains environments, and it is not
+    promoted on evidence it never had (no content digest, a gate verdict that does not say it was on evidence)."""
+    from gitops.lifecycle.parts import Action
+    from gitops.lifecycle.promotions import waiting_for
+    from gitops.spec.policy import parse_policy
+
+    stored = _stored("live-before-environments")
+    old = RunRecord.model_validate(stored)
+    assert (old.environment, old.key, old.status, old.promotions, old.model_digest) == (None, RUN, "live", [], None)
+    # The same run live in this world, stored in that shape: today's fields dropped, as that code never wrote them.
+    world.live_first_version()
+    ledger_file = Path(world.lifecycle.ledger.root) / f"{RUN}.json"  # type: ignore[attr-defined]
+    current = json.loads(ledger_file.read_text(encoding="utf-8"))
+    current["record"] = {k: v for k, v in current["record"].items() if k in stored}
+    current["record"]["gate"] = {k: v for k, v in current["record"]["gate"].items() if k in stored["gate"]}
+    ledger_file.write_text(json.dumps(current), encoding="utf-8")
+    before, puts, calls = world.record(), len(world.deployment_puts()), len(world.fake.calls)
+    fake = world.fake
+    dev = f"{{subscription: {fake.subscription}, resource_group: {fake.resource_group}, name: {fake.workspace}}}"
+    prod = f"{{subscription: {fake.subscription}, resource_group: rg-prod, name: ws-prod}}"
+    policy, findings = parse_policy(
+        "registry: {name: acme-models}\nenvironments:\n"
+        f"  - name: dev\n    workspace: {dev}\n  - name: prod\n    workspace: {prod}\n    promotion: {{soak: 1h}}\n",
+        "gitops.yaml",
+    )
+    assert policy is not None, findings
+    after = world.lifecycle.submit(world.spec(), commit="c0ffee", pr="7", policy=policy)  # deploy.yml, gitops.yaml changed
+    assert after.status == "live" and after.job_name == before.job_name and after.deployment == before.deployment
+    assert after.environment is None and after.key == RUN and after.policy is not None
+    assert [e["name"] for e in after.policy["environments"]] == ["dev", "prod"]
+    assert after.history[-1].note == "gitops.yaml applied, nothing redeployed (environments: dev, prod)"
+    assert len(world.deployment_puts()) == puts and not [u for m, u in world.fake.calls[calls:] if m == "PUT"]
+    assert world.lifecycle.submit(world.spec(), policy=policy) == world.record()  # asked again: nothing more
+    world.clock.advance(3 * 24 * 3600)
+    assert [d for d in world.lifecycle.reconcile() if d.action in (Action.PROMOTION_DUE, Action.RELEASED)] == []
+    waits = waiting_for(world.record(), policy, "prod", world.clock.now())
+    assert any("on its evidence" in w for w in waits) and any("content digest" in w for w in waits)

@@ -81,7 +81,9 @@ def test_pr_workflow_plans_and_posts_one_comment_with_least_privilege() -> None:
 
 def test_deploy_workflow_submits_each_changed_spec_serialised_per_spec() -> None:
     deploy = load("deploy.yml")
-    assert deploy["on"]["push"]["branches"] == ["main"] and deploy["on"]["push"]["paths"] == ["runs/**"]
+    assert deploy["on"]["push"]["branches"] == ["main"] and deploy["on"]["push"]["paths"] == ["runs/**", "gitops.yaml"]
+    diff = deploy["jobs"]["changed"]["steps"][-1]["run"]
+    assert "git ls-files -z -- 'runs/*.yaml'" in diff  # a policy change submits every spec under the new policy
     assert deploy["permissions"]["id-token"] == "write" and "contents" in deploy["permissions"]
     submit = deploy["jobs"]["submit"]
     assert submit["concurrency"]["group"] == "submit-${{ matrix.spec }}" and submit["concurrency"]["cancel-in-progress"] is False
