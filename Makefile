@@ -25,9 +25,20 @@ $(NODE_BIN)/azurite-blob: package.json
 
 tools: $(NODE_BIN)/azurite-blob
 
+# The one-workspace demo, then dev -> prod (docs/examples/environments): the same run trained and proven in dev,
+# its promotion due after a short soak, released into prod with an approval given on the command line.
+ENVS_DEMO := docs/examples/environments
+GITOPS_IN_DEV := cd $(ENVS_DEMO) && GITOPS_WORKSPACE=.gitops/dev $(abspath $(VENV))/bin/gitops
+
 demo: $(STAMP)
 	$(VENV)/bin/gitops data synth --rows 400 --out .gitops/data/synth
 	$(VENV)/bin/gitops run runs/local-tiny.yaml
+	@echo; echo "== dev -> prod ($(ENVS_DEMO)): trained and proven in dev, released into prod, never trained again"
+	$(GITOPS_IN_DEV) run runs/local-tiny.yaml
+	@echo "(soaking in dev: the example's prod asks for 15s live there first)"; sleep 16
+	$(GITOPS_IN_DEV) reconcile
+	$(GITOPS_IN_DEV) release local-tiny --to prod --reason "make demo: approved on the command line"
+	$(GITOPS_IN_DEV) status
 
 # The same checks as .pre-commit-config.yaml: style and lint, formatting, types (tests too), the layer contracts.
 lint: $(STAMP)

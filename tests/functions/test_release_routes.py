@@ -27,7 +27,7 @@ OLD, NEW = "gitops-phi4-000000000001", "gitops-phi4-000000000002"
 
 
 def _error(answer: Any) -> str:
-    return str(_error(answer))
+    return str(json.loads(answer.get_body())["error"]["message"])
 
 
 def _bearer(token: str) -> dict[str, str]:
