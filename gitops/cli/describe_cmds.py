@@ -120,8 +120,8 @@ def _logs(backend: Any, record: Any, info: Any) -> list[str]:
 def next_command(record: Any) -> str:
     """What to type next, by where the run stands."""
     run = record.run
+    env = f" --env {record.environment}" if record.environment else ""
     if record.status == "held":
-        env = f" --env {record.environment}" if record.environment else ""
         return f"gitops promote {run}{env} --reason ...  or  gitops rollback {run}{env} --reason ..."
     due = next((p for p in record.promotions if p.state.value == "due"), None)
     if due is not None and record.cursor is None:
@@ -131,9 +131,9 @@ def next_command(record: Any) -> str:
     if record.status in ("submitted", "running"):
         return f"gitops logs {run} (the training), then gitops reconcile once the job ends"
     if record.stopped_at and record.serves:
-        return f"gitops start {run}"
+        return f"gitops start {run}{env}"
     if record.serves:
-        return f"gitops invoke {run} --message '...'  (gitops report {run} for the run's report)"
+        return f"gitops invoke {run}{env} --message '...'  (gitops report {run} for the run's report)"
     if record.status == "failed":
         return f"gitops logs {run}; fix the spec and merge it again (the retry workflow runs the same version again)"
     return f"merge runs/{run}.yaml again to bring it back"

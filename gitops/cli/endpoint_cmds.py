@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -19,28 +19,39 @@ from gitops.spec import naming
 
 def _local() -> tuple[Any, Any]:
     """The local lifecycle and its backend, which runs its endpoints' servers (``RunsServers``)."""
-    from gitops.backends.base import RunsServers
-    from gitops.errors import UnsupportedError
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
-    backend = lifecycle.backend_for("local")
+    return lifecycle, _runs_servers(lifecycle.backend_for("local"))
+
+
+def _runs_servers(backend: Any) -> Any:
+    from gitops.backends.base import RunsServers
+    from gitops.errors import UnsupportedError
+
     if not isinstance(backend, RunsServers):
         raise UnsupportedError(f"the {backend.name} backend runs no endpoint servers of its own")
-    return lifecycle, backend
+    return backend
 
 
-def _endpoint_of(lifecycle: Any, backend: Any, name: str) -> tuple[str, str | None]:
-    """(endpoint, run) for a run name or an endpoint name; NotFoundError naming both when neither is known."""
+def _endpoint_of(name: str, env: str | None) -> tuple[Any, Any, str, str | None]:
+    """(lifecycle, backend, endpoint, record key) for a run name (its state in ``env``, a later environment, in that
+    environment's workspace) or an endpoint name of this workspace; NotFoundError naming both when neither is known."""
     from gitops.errors import NotFoundError
+    from gitops.ledger.model import environment_key
 
-    got = lifecycle.ledger.get(name) if name else None
+    lifecycle, backend = _local()
+    got = lifecycle.ledger.get(environment_key(name, env)) if name else None
     if got is not None and got[0].endpoint and got[0].backend == backend.name:  # a run of the backend asked
-        return got[0].endpoint, got[0].run
-    info = backend.get_endpoint(name)
+        return lifecycle, _runs_servers(lifecycle.backend_of(got[0])), got[0].endpoint, got[0].key
+    info = backend.get_endpoint(name) if env is None else None
     if info is not None:
-        return name, info.tags.get(naming.TAG_RUN)
-    raise NotFoundError(f"no local run or endpoint named '{name}'", hint="`gitops endpoints` lists them")
+        return lifecycle, backend, name, info.tags.get(naming.TAG_RUN)
+    where = f" in {env}" if env else ""
+    raise NotFoundError(f"no local run{where} or endpoint named '{name}'", hint="`gitops status` and `gitops endpoints` list them")
+
+
+ENV_OPTION = typer.Option(None, "--env", help="A later environment of gitops.yaml: the run's endpoint there.")
 
 
 @app.command()
@@ -79,23 +90,22 @@ def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop ever
 
 
 @app.command()
-def start(name: str = typer.Argument(..., help="A run or endpoint name.")) -> None:
+def start(name: str = typer.Argument(..., help="A run or endpoint name."), env: Optional[str] = ENV_OPTION) -> None:
     """Start a local endpoint's server again (after `gitops stop`, a reboot, or a crash)."""
-    lifecycle, backend = _local()
-    endpoint, run = _endpoint_of(lifecycle, backend, name)
+    lifecycle, backend, endpoint, run = _endpoint_of(name, env)
     info = backend.begin_endpoint(endpoint, {})
     _mark_stopped(lifecycle, run, None)
     print(f"{endpoint}: up at {info.scoring_uri}")
 
 
 @app.command()
-def stop(name: str = typer.Argument(..., help="A run or endpoint name.")) -> None:
+def stop(name: str = typer.Argument(..., help="A run or endpoint name."), env: Optional[str] = ENV_OPTION) -> None:
     """Stop a local endpoint's server; its deployments stay (`gitops start` brings it back)."""
-    lifecycle, backend = _local()
-    endpoint, run = _endpoint_of(lifecycle, backend, name)
+    lifecycle, backend, endpoint, run = _endpoint_of(name, env)
     _mark_stopped(lifecycle, run, time.time())  # first: a reconcile between the two never takes it for dead
     backend.stop_server(endpoint)
-    print(f"{endpoint}: stopped; it stays down until `gitops start {name}` (reconcile leaves it alone)")
+    again = f"gitops start {name}" + (f" --env {env}" if env else "")
+    print(f"{endpoint}: stopped; it stays down until `{again}` (reconcile leaves it alone)")
 
 
 def _mark_stopped(lifecycle: Any, run: str | None, at: float | None) -> None:
@@ -116,14 +126,14 @@ def _mark_stopped(lifecycle: Any, run: str | None, at: float | None) -> None:
 
 
 @app.command()
-def delete(name: str = typer.Argument(..., help="A run or endpoint name.")) -> None:
-    """Delete a local endpoint and its server; its run is recorded as retired (a later submit brings it back)."""
+def delete(name: str = typer.Argument(..., help="A run or endpoint name."), env: Optional[str] = ENV_OPTION) -> None:
+    """Delete a local endpoint and its server; its run is recorded as retired there (a later submit, or in a later
+    environment a release, brings it back). Nothing in another environment changes."""
     from gitops.errors import ConflictError
     from gitops.ledger.model import update
     from gitops.ownership import claim_endpoint, refusal_hint
 
-    lifecycle, backend = _local()
-    endpoint, run = _endpoint_of(lifecycle, backend, name)
+    lifecycle, backend, endpoint, run = _endpoint_of(name, env)
     info = backend.get_endpoint(endpoint)
     got = lifecycle.ledger.get(run) if run else None
     owner = claim_endpoint(info, got[0] if got else None, lifecycle.repo) if info is not None else None

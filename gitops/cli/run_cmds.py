@@ -16,6 +16,8 @@ from gitops.cli import output
 from gitops.cli.app import app
 from gitops.util.durations import human, iso_times
 
+ENV_OPTION = typer.Option(None, "--env", help="A later environment of gitops.yaml (default: the first, where the run trains).")
+
 
 @app.command()
 def run(
@@ -275,7 +277,8 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
                 traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))
                 serving = info.deployment(r.deployment) if info and r.deployment else None
                 if info is None or (serving is not None and not serving.healthy):
-                    down = f" STOPPED (gitops start {r.run})" if r.stopped_at else " DOWN (gitops reconcile starts it again)"
+                    env = f" --env {r.environment}" if r.environment else ""
+                    down = f" STOPPED (gitops start {r.run}{env})" if r.stopped_at else " DOWN (gitops reconcile starts it again)"
                     traffic += down if info else "GONE"
             except GitopsError as exc:
                 traffic = f"? ({exc.headline[:60]})"
@@ -355,14 +358,16 @@ def invoke(
     deployment: Optional[str] = typer.Option(
         None, "--deployment", help="One deployment of the endpoint, e.g. a candidate at 0% (default: the traffic split)."
     ),
+    env: Optional[str] = ENV_OPTION,
 ) -> None:
     """One chat turn against what the run's endpoint serves now (held or rolled-back candidates aside), or one deployment."""
     from gitops.errors import BackendError, NotFoundError, UnreachableError
+    from gitops.ledger.model import environment_key
     from gitops.lifecycle.smoke import extract_reply
     from gitops.lifecycle.wiring import local_lifecycle
 
     lifecycle = local_lifecycle()
-    record = _run_named(lifecycle, name)
+    record = _run_named(lifecycle, environment_key(name, env))
     if record is None or not record.endpoint or record.status == "retired" or not (record.deployment or deployment):
         raise NotFoundError(
             f"run '{name}' has nothing serving" if record else f"no run or endpoint named '{name}'",
@@ -462,9 +467,6 @@ def _who() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "cli"
-
-
-ENV_OPTION = typer.Option(None, "--env", help="A later environment of gitops.yaml (default: the first, where the run trains).")
 
 
 def _where(record: Any) -> str:

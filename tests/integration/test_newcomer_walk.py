@@ -52,3 +52,36 @@ def test_the_readme_walk_leaves_nothing_running(cli, tmp_path: Path, monkeypatch
     assert cli("delete", "local-tiny").exit_code == 0
     assert cli("endpoints").out.startswith("no local endpoints")
     assert our_processes(str(scratch)) == []
+
+
+def test_the_environments_example_goes_from_dev_to_prod_on_the_command_line(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """#27, what `make demo` shows after the one-workspace run: docs/examples/environments trained and proven in dev,
+    its promotion due after the soak, released into prod with an approval given on the command line, each
+    environment side by side; nothing is trained twice, and deleting both endpoints leaves nothing running."""
+    import time
+
+    repo = tmp_path / "repo"
+    example = repo / "docs" / "examples" / "environments"
+    shutil.copytree(REPO_ROOT / "docs" / "examples" / "environments", example, ignore=shutil.ignore_patterns(".gitops"))
+    policy = example / "gitops.yaml"
+    policy.write_text(policy.read_text().replace("soak: 15s", "soak: 1s"))  # the walk, not the wait
+    monkeypatch.setenv("GITOPS_WORKSPACE", ".gitops/dev")  # the first environment's workspace, as the demo sets it
+    monkeypatch.delenv("GITOPS_LEDGER_CONNECTION_STRING", raising=False)
+    monkeypatch.chdir(example)
+
+    run = cli("run", "runs/local-tiny.yaml", "--timeout", "900")
+    assert run.exit_code == 0 and "run local-tiny: live" in run.out, run.out + run.err
+    assert (repo / ".gitops" / "data" / "synth" / "train_sft.jsonl").exists()  # where the spec names its data
+    time.sleep(1.5)  # the example's soak (shortened here), live in dev
+    assert "promotion_due - promotion to prod due" in cli("reconcile").out
+    released = cli("release", "local-tiny", "--to", "prod", "--reason", "approved on the command line")
+    assert released.exit_code == 0 and "run local-tiny in prod: live" in released.out, released.out + released.err
+    rows = [line.split("\t")[:3] for line in cli("status").out.splitlines()[1:]]
+    assert rows == [["local-tiny", "dev", "live"], ["local-tiny", "prod", "live"]]
+    assert cli("invoke", "local-tiny", "--env", "prod", "--message", "hi", "--max-new-tokens", "4").exit_code == 0
+    assert [p.name for p in (example / ".gitops" / "dev" / "jobs").iterdir()] and not (example / ".gitops" / "prod" / "jobs").exists()
+    again = cli("release", "local-tiny", "--to", "prod", "--reason", "twice")
+    assert again.exit_code != 0 and "no promotion of run 'local-tiny' to prod is due" in again.err
+    assert cli("delete", "local-tiny", "--env", "prod").exit_code == 0
+    assert cli("delete", "local-tiny").exit_code == 0
+    assert our_processes(str(example)) == []
