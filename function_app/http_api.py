@@ -127,7 +127,8 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
 
 def list_runs(req: func.HttpRequest) -> func.HttpResponse:
     """What the scheduled report workflow needs to know which pull requests to comment on: each run's status, its
-    pull request and the job its report is of (no specs, no secrets). Unreadable records are named, not fatal.
+    pull request and the job its report is of (no specs, no secrets), in the environment where it trains (a later
+    environment's state is read by its name, ``<run>.<environment>``). Unreadable records are named, not fatal.
     This repository's OIDC token, as every read of the ledger."""
     authorized(req)
     ledger = services().lifecycle.ledger
@@ -141,6 +142,7 @@ def list_runs(req: func.HttpRequest) -> func.HttpResponse:
             "updated_at": r.updated_at,
         }
         for r in ledger.list()
+        if r.environment is None  # a run's pull request is about where it trains; a later environment's state is its own
     ]
     return json_response({"runs": runs, "unreadable": [why for _, why in ledger.damaged]})
 

@@ -24,6 +24,7 @@ from gitops.ledger.model import (
     PromotionState,
     QueuedVersion,
     RunRecord,
+    endpoint_move,
     environment_key,
     stored_spec,
     update,
@@ -192,6 +193,9 @@ def _let_in(lc: Parts, first: RunRecord, policy: Policy, to: str, promotion: Pro
             p.job_name == promotion.job_name and p.version == promotion.version for p in current.received
         ):
             return None  # this release was taken before (a crash before the promotion was marked): nothing twice
+        moved = endpoint_move(current, str(fields["endpoint"]))
+        if moved is not None:  # deploy.endpoint changed: the old endpoint there would go on serving the old model
+            raise ConflictError(*moved)
         received = [*current.received, promotion]
         if current.cursor is not None:
             queued = QueuedVersion(**{k: v for k, v in fields.items() if k in QueuedVersion.model_fields}, submitted_at=now)

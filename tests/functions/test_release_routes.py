@@ -119,3 +119,14 @@ def test_promoting_over_a_later_environments_gate_needs_that_environments_job(ca
     dispatched = _bearer(token(environment="prod", sub=f"repo:{REPO}:environment:prod", event_name="workflow_dispatch"))
     answer = call("promote", {"reason": "looks fine"}, dispatched, route_params=route)
     assert answer.status_code == 404, answer.get_body()
+
+
+def test_the_runs_listed_for_reports_are_where_each_run_trains(call: Any, token: Any, due: RunRecord, app_services: Any) -> None:
+    """A later environment's state is read by its own name, never listed as a second run of the same pull request
+    (the report workflow would post one run's two reports over each other)."""
+    prod = due.model_copy(update={"environment": "prod", "promotions": [], "pr": "7"})
+    app_services.lifecycle.ledger.put(prod, None)
+    listed = json.loads(call("list_runs", None, _bearer(token()), method="GET").get_body())["runs"]
+    assert [r["run"] for r in listed] == ["phi4"]
+    one = call("get_run", None, _bearer(token()), method="GET", route_params={"name": "phi4.prod"})
+    assert one.status_code == 200 and json.loads(one.get_body())["environment"] == "prod"
