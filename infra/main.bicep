@@ -2,7 +2,9 @@
 //   storage (ledger, dead-letter and deployment containers; the step queue and its poison queue)
 //   -> Log Analytics + Application Insights (the functions' logs)
 //   -> Function App on Flex Consumption (FC1: Linux Consumption, Y1, retires 2028-09-30), Python 3.11, system identity
-//   -> role assignments -> Event Grid system topic on the workspace -> subscription to on_job_event.
+//   -> role assignments -> Event Grid system topic on the workspace -> subscription to on_job_event
+//   -> with environments (gitops.yaml): the same on each later workspace (environment.bicep), and the registry's
+//      role (registry.bicep).
 // Deploy twice: first with deployEventSubscription=false, publish the function code, then with true
 // (Event Grid checks that the function exists when the subscription is created). See docs/deploy.md.
 
@@ -27,6 +29,13 @@ param location string = resourceGroup().location
 
 @description('Create the Event Grid subscription (after the function code is published).')
 param deployEventSubscription bool = false
+
+@description('The environments after the first of gitops.yaml (environments:), each {name, subscription, resourceGroup, workspace}: the Function gets its roles on each workspace, and each workspace\'s job events (environment.bicep). The first environment is the workspace above.')
+param laterEnvironments array = []
+
+@description('The Azure ML registry between the environments (gitops.yaml registry: name), and its resource group; empty: none.')
+param registryName string = ''
+param registryResourceGroup string = resourceGroup().name
 
 @description('6-field NCRONTAB schedules (UTC).')
 param reconcileSchedule string = '0 */10 * * * *'
@@ -283,6 +292,33 @@ resource toJobEventFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions
         blobContainerName: deadLetterContainer
       }
     }
+  }
+}
+
+// A later environment's workspace: roles and job events, in its own resource group (environment.bicep).
+module laterEnvironment 'environment.bicep' = [for env in laterEnvironments: {
+  name: 'gitops-environment-${env.name}'
+  scope: resourceGroup(env.subscription, env.resourceGroup)
+  params: {
+    environmentName: env.name
+    workspaceName: env.workspace
+    principalId: functionApp.identity.principalId
+    functionAppId: functionApp.id
+    deadLetterStorageId: storage.id
+    deadLetterContainer: deadLetterContainer
+    deployEventSubscription: deployEventSubscription
+    prefix: prefix
+  }
+}]
+
+// The registry that carries models between the environments (registry.bicep).
+module registryAccess 'registry.bicep' = if (!empty(registryName)) {
+  name: 'gitops-registry-access'
+  scope: resourceGroup(registryResourceGroup)
+  params: {
+    registryName: registryName
+    principalId: functionApp.identity.principalId
+    functionAppId: functionApp.id
   }
 }
 

@@ -108,3 +108,22 @@ def test_infrastructure_sets_every_setting_the_code_reads() -> None:
     example = json.loads((REPO_ROOT / "local.settings.json.example").read_text())["Values"]
     for key in ("GITOPS_RECONCILE_SCHEDULE", "GITOPS_CLEANUP_SCHEDULE", "GITOPS_WATCH_SCHEDULE"):
         assert len(example[key].split()) == 6  # NCRONTAB has seconds
+
+
+def test_infrastructure_gives_the_function_each_later_environment_and_the_registry() -> None:
+    """#27: with environments, the Function's identity deploys and reads in every workspace (its roles), hears every
+    workspace's job events, and shares into the registry; the modules are deployed from main.bicep by parameter."""
+    infra = REPO_ROOT / "infra"
+    main, env, registry = ((infra / f"{n}.bicep").read_text() for n in ("main", "environment", "registry"))
+    assert "param laterEnvironments array = []" in main and "param registryName string = ''" in main
+    assert "module laterEnvironment 'environment.bicep' = [for env in laterEnvironments: {" in main
+    assert "scope: resourceGroup(env.subscription, env.resourceGroup)" in main
+    assert "module registryAccess 'registry.bicep' = if (!empty(registryName)) {" in main
+    for role in ("f6c7c914-8db3-469d-8ca1-694a8f32e121", "43d0d8ad-25c7-4714-9337-8ba259a9fe05"):  # Data Scientist, Monitoring Reader
+        assert role in env
+    assert "1823dd4f-9b8c-4ab6-ab4e-7397a3684615" in registry  # AzureML Registry User (Azure's built-in roles page)
+    # The later workspace's events reach the same function, filtered and dead-lettered as the first one's.
+    for line in ("{ operatorType: 'IsNotNull', key: 'data.runTags.gitops_run' }", "/functions/on_job_event'", "deadLetterDestination"):
+        assert line in env and line in main
+    for params in ("deployEventSubscription: deployEventSubscription", "deadLetterStorageId: storage.id"):
+        assert params in main
