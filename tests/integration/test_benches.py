@@ -37,3 +37,8 @@ def test_the_watch_benchmark_finds_every_drifted_endpoint() -> None:
 def test_the_gate_and_cleanup_benchmarks_run() -> None:
     assert "shares held: [10, 50]" in _bench("gate_bench")
     assert "calls ours/naive" in _bench("cleanup_bench", "20")
+
+
+def test_the_promotion_benchmark_makes_each_promotion_due_once() -> None:
+    out = _bench("promotion_bench", "3")
+    assert "due (shares each model once)" in out and "ratio waiting/baseline" in out
