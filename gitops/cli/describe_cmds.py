@@ -50,6 +50,7 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
         for p in record.promotions
         if p.state.value == "due"
     ]
+    lines += _promotion_waits(record, now)
     if record.cursor is not None:
         c = record.cursor
         lines.append(
@@ -65,6 +66,21 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
     lines += _logs(lifecycle.backend_for(record.backend), record, info)  # the job ran where the run trains
     lines.append("next       " + next_command(record))
     return "\n".join(lines) + "\n"
+
+
+def _promotion_waits(record: Any, now: float) -> list[str]:
+    """What the serving version's promotion to the next environment waits for, when it is not due or released yet."""
+    from gitops.errors import GitopsError
+    from gitops.lifecycle.promotions import next_environment, waiting_for
+
+    try:
+        found = next_environment(record)
+    except GitopsError:
+        return []
+    if found is None or any(p.to == found[1] and p.job_name == record.job_name for p in record.promotions):
+        return []
+    waits = waiting_for(record, found[0], found[1], now)
+    return [f"promotion  to {found[1]}: waits for " + "; ".join(waits)] if waits else []
 
 
 def _serving(record: Any, info: Any, unreadable: str) -> str:

@@ -14,6 +14,7 @@ from gitops.errors import UnsupportedError
 from gitops.ledger.model import Promotion, PromotionState, RunRecord, stored_spec, update
 from gitops.lifecycle.parts import Parts
 from gitops.spec import naming
+from gitops.spec.capabilities import Feature, kind_of
 from gitops.spec.model import parse_duration
 from gitops.spec.policy import Policy, run_environments
 
@@ -36,6 +37,9 @@ def waiting_for(record: RunRecord, policy: Policy, target: str, now: float) -> l
     rules = policy.environment(target).promotion
     here = record.environment or policy.environments[0].name
     missing = []
+    unbuilt = kind_of(record.backend).unsupported.get(Feature.PROMOTION)
+    if unbuilt:  # what the backend cannot do is said as such, every time the promotion is looked at
+        missing.append(f"the {record.backend} backend: {unbuilt}")
     if record.status != "live":
         missing.append(f"the run to be live in {here} (it is {record.status})")
         return missing
@@ -93,10 +97,8 @@ def _shared(lc: Parts, record: RunRecord, policy: Policy) -> RegisteredModel:
         return RegisteredModel(record.model_name or "", record.model_version or "", "", {naming.TAG_CONTENT: record.model_digest or ""})
     backend = lc.backend_for(record.backend)
     if not isinstance(backend, SharesModels) or policy.registry is None:
-        raise UnsupportedError(
-            f"the {record.backend} backend cannot share a model into a registry yet",
-            hint="promotion through an Azure ML registry is not built yet: see docs/spec.md (Environments)",
-        )
+        why = kind_of(record.backend).unsupported.get(Feature.PROMOTION) or "it shares no model into a registry"
+        raise UnsupportedError(f"the {record.backend} backend cannot promote: {why}", hint="see docs/spec.md (Environments)")
     spec = stored_spec(record)
     model = RegisteredModel(
         record.model_name or naming.model_name(spec), record.model_version or "", "", {naming.TAG_CONTENT: record.model_digest or ""}

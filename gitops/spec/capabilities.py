@@ -33,6 +33,7 @@ class Feature(StrEnum):
     SERVER_RESTART = "server_restart"  # endpoint servers of our own, which reconcile starts again when they died
     HOSTED = "hosted"  # driven by the Function App: what it does happens elsewhere (Azure), never on the Function's host
     LOCAL_REGISTRY = "local_registry"  # foundation models built and registered on this machine (registry: local)
+    PROMOTION = "promotion"  # a model shared into the registry of gitops.yaml and released into a later environment
 
 
 # Data a job elsewhere can read: a registered data asset, or a URI. Anything else names a file on this machine.

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from gitops.spec.capabilities import KINDS
+from gitops.spec.capabilities import KINDS, Feature, kind_of
 from gitops.spec.findings import Code, Finding, Severity, error, warning
 from gitops.spec.model import EVIDENCE, Duration, EnvironmentName, RolloutSpec, RunSpec, parse_duration
 from gitops.spec.parse import model_from_yaml
@@ -516,6 +516,9 @@ def environment_findings(spec: RunSpec, policy: Policy) -> list[Finding]:  # noq
                 f"{serving.instance_count} instances exceeds the cap of {rules.caps.max_instance_count} in {name}",
                 f"lower it, or raise the cap of environment {name} in {POLICY_FILE}",
             )
+    unbuilt = kind_of(spec.backend).unsupported.get(Feature.PROMOTION) if len(known) > 1 else None
+    if unbuilt:  # said on the plan, so nobody merges expecting prod
+        out.append(warning("environments", f"the {spec.backend} backend: {unbuilt}", None, source="policy", code=Code.CAPABILITY))
     registry = policy.registry
     if registry is not None and len(known) > 1 and (spec.backend == "local") != (registry.directory is not None):
         kind = "a local directory" if registry.directory is not None else "an Azure ML registry"
