@@ -547,3 +547,47 @@ def test_cleanup_retires_an_expired_endpoint(driver: Driver) -> None:
     assert [(v.endpoint, v.action) for v in verdicts] == [("behave-ep", "delete")] and "expired" in verdicts[0].reasons[0]
     assert driver.backend.get_endpoint("behave-ep") is None
     assert driver.record().status == "retired"
+
+
+def test_a_version_proven_in_dev_is_released_into_prod_and_never_trained_again(driver: Driver) -> None:
+    """#27 on every backend that promotes (a backend that does not says why in its kind, and the scenario says so):
+    a run of its own ('promo'), live in dev, due after its soak, released into prod's workspace, where it serves the
+    registry's copy of the model dev proved; one job in all."""
+    from gitops.lifecycle.parts import Action
+    from gitops.spec.capabilities import Feature, kind_of
+    from gitops.spec.policy import WorkspaceRef, parse_policy
+
+    unbuilt = kind_of(driver.kind).unsupported.get(Feature.PROMOTION)
+    if unbuilt:
+        pytest.skip(f"the {driver.kind} backend does not promote: {unbuilt}")
+    dev_root = driver.backend.ws.root  # type: ignore[attr-defined]
+    prod_ref = WorkspaceRef(directory=str(dev_root.parent / "prod-ws"))
+    policy, findings = parse_policy(
+        f"registry: {{directory: {dev_root.parent / 'registry'}}}\nenvironments:\n"
+        f"  - name: dev\n    workspace: {{directory: {dev_root}}}\n"
+        f"  - name: prod\n    workspace: {{directory: {prod_ref.directory}}}\n    promotion: {{soak: 1s, gate: false}}\n",
+        "gitops.yaml",
+    )
+    assert policy is not None, findings
+    text = (driver.spec().source or "").replace("name: behave", "name: promo").replace("endpoint: behave-ep", "endpoint: promo-ep")
+    spec = validate_text(text, "runs/promo.yaml", policy)
+    assert spec.ok, [f.format() for f in spec.findings]
+    record = driver.lifecycle.submit(spec, policy=policy)
+    driver.finish(record.job_name)
+    driver.lifecycle.on_job_event(driver.completed_event(record.job_name))
+    dev = driver.lifecycle.settle("promo")
+    assert dev.status == "live" and dev.model_digest, dev.error
+    time.sleep(1.1)  # its soak in dev
+    assert [d.run for d in driver.lifecycle.reconcile("promo") if d.action == Action.PROMOTION_DUE] == ["promo"]
+    driver.lifecycle.release("promo", "prod", by="a reviewer", reason="suite", job=record.job_name)
+    prod = driver.lifecycle.settle("promo.prod")
+    assert prod.status == "live" and prod.job_name == record.job_name and prod.model_digest == dev.model_digest, prod.error
+    backend = driver.lifecycle.backend_in(driver.kind, prod_ref)
+    try:
+        payload = {"input_data": {"input_string": [{"role": "user", "content": "hi"}], "parameters": {"max_new_tokens": 4}}}
+        assert backend.invoke(prod.endpoint or "", payload).status_code == 200
+        assert [r.job_name for r in driver.lifecycle.ledger.list() if r.run == "promo"] == [record.job_name] * 2  # one job
+    finally:
+        for info in backend.list_endpoints():
+            backend.delete_endpoint(info.name)
+        driver.backend.delete_endpoint("promo-ep")
