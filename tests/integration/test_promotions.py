@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from gitops.backends.local.backend import LocalBackend
+from gitops.errors import ConflictError
 from gitops.ledger.local import LocalLedger
 from gitops.ledger.model import HistoryEntry, PromotionState, RunRecord
 from gitops.lifecycle.flow import Lifecycle
 from gitops.lifecycle.parts import Action
-from gitops.lifecycle.promotions import waiting_for
+from gitops.lifecycle.promotions import propose, waiting_for
 from gitops.spec import naming
 from gitops.spec.policy import Policy, parse_policy
 from gitops.spec.validate import validate_text
@@ -134,3 +135,68 @@ def test_a_newer_version_live_supersedes_the_promotion_still_due(setup: Setup) -
         ("gitops-tiny-000000000001", PromotionState.SUPERSEDED, "1"),
         ("gitops-tiny-000000000002", PromotionState.DUE, "2"),
     ]
+    # The superseded version's request (a waiting workflow run approved late) is refused; the newer one is let in.
+    with pytest.raises(ConflictError, match="superseded by a newer version: this request is stale"):
+        setup.lifecycle.release("tiny", "prod", by="a reviewer", job="gitops-tiny-000000000001")
+    assert setup.lifecycle.ledger.get("tiny.prod") is None
+    entered = setup.lifecycle.release("tiny", "prod", by="a reviewer", job="gitops-tiny-000000000002")
+    assert entered.key == "tiny.prod" and entered.job_name == "gitops-tiny-000000000002" and entered.model_version == "2"
+
+
+def test_a_release_while_prod_rolls_out_waits_its_turn_and_a_held_candidate_there_is_superseded(setup: Setup) -> None:
+    """One rollout per endpoint in prod too: a version released while the one before still rolls out there is queued
+    behind it (its rollout starts when that one ends); a candidate held by prod's gate is removed in its favour."""
+    setup.live("gitops-tiny-000000000001")
+    setup.now[0] = T0 + 2 * HOUR
+    setup.lifecycle.reconcile()
+    first = setup.lifecycle.release("tiny", "prod", by="a reviewer", job="gitops-tiny-000000000001")
+    assert first.cursor is not None and first.cursor.step == "register"  # its rollout begun, not driven here
+    setup.live("gitops-tiny-000000000002", at=T0 + 3 * HOUR)
+    setup.now[0] = T0 + 5 * HOUR
+    assert propose(setup.lifecycle, "tiny") is not None  # (not reconcile: it would take up prod's overdue step too)
+    waiting = setup.lifecycle.release("tiny", "prod", by="a reviewer", job="gitops-tiny-000000000002")
+    assert waiting.job_name == "gitops-tiny-000000000001" and waiting.cursor is not None and waiting.cursor.plan == "rollout"
+    assert waiting.queued is not None and waiting.queued.job_name == "gitops-tiny-000000000002"
+    assert (waiting.queued.model_version, waiting.queued.approval and waiting.queued.approval.by) == ("2", "a reviewer")
+    assert [p.job_name for p in waiting.received] == ["gitops-tiny-000000000001", "gitops-tiny-000000000002"]
+    assert waiting.history[-1].note.endswith("it waits for the rollout in progress")
+    # Asked again (the workflow retried), nothing more is queued or received.
+    again = setup.lifecycle.release("tiny", "prod", by="a reviewer", job="gitops-tiny-000000000002")
+    assert again.queued == waiting.queued and len(again.received) == 2
+    # Prod's gate holds the first version; a third one released then is the decision: the held candidate goes.
+    from gitops.ledger.model import update
+    from gitops.ledger.transitions import Asker, RunStatus
+
+    def held(r: RunRecord) -> RunRecord:
+        assert r.cursor is not None
+        hold = r.cursor.model_copy(update={"plan": "hold", "step": "hold", "deployment": "v1-aaaa", "reason": "gate failed"})
+        now = setup.now[0]
+        moved = r.moved(RunStatus.DEPLOYING, "", now, by=Asker.STEP).moved(RunStatus.HELD, "gate failed", now, by=Asker.STEP)
+        return moved.model_copy(update={"cursor": hold})
+
+    update(setup.lifecycle.ledger, "tiny.prod", held)
+    setup.live("gitops-tiny-000000000003", at=T0 + 5 * HOUR)
+    setup.now[0] = T0 + 7 * HOUR
+    assert propose(setup.lifecycle, "tiny") is not None
+    superseded = setup.lifecycle.release("tiny", "prod", by="a reviewer", job="gitops-tiny-000000000003")
+    assert superseded.status == "rolling_back" and superseded.cursor is not None and superseded.cursor.ending == "rejected"
+    assert superseded.queued is not None and superseded.queued.job_name == "gitops-tiny-000000000003"
+    assert [(p.job_name, p.state) for p in setup.record().promotions][-1] == ("gitops-tiny-000000000003", PromotionState.RELEASED)
+
+
+def test_a_release_into_prod_holds_it_to_the_digest_proven_in_dev(setup: Setup) -> None:
+    """The registry's model must carry the digest dev proved: anything else is refused before prod is touched."""
+    record = setup.live("gitops-tiny-000000000001")
+    setup.now[0] = T0 + 2 * HOUR
+    setup.lifecycle.reconcile()
+
+    def tamper(r: RunRecord) -> RunRecord:
+        (p,) = r.promotions
+        return r.model_copy(update={"promotions": [p.model_copy(update={"digest": "sha256:" + "0" * 64})]})
+
+    from gitops.ledger.model import update
+
+    update(setup.lifecycle.ledger, "tiny", tamper)
+    with pytest.raises(ConflictError, match="refused: registry model .* carries digest sha256:"):
+        setup.lifecycle.release("tiny", "prod", by="a reviewer")
+    assert setup.lifecycle.ledger.get("tiny.prod") is None and record.model_digest
