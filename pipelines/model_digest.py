@@ -5,11 +5,18 @@ environment the model is promoted to can be held to the same bytes without the c
 The packaging's own metadata is left out (MLflow's ``MLmodel`` and environment files name the run and the time
 they were written, which a copy into a registry may rewrite); the weights, the tokenizer and the configs are the
 content. Imports nothing of ``gitops``: it runs on compute.
+
+On Azure ML it is the pipeline's ``model_digest`` step: ``python model_digest.py --model DIR --output FILE`` writes
+``{"content_digest": "sha256:..."}`` to a datastore path the job names after itself, where the controller reads it
+(a few bytes) and tags the registered model with it.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 PACKAGING = frozenset(
@@ -41,3 +48,21 @@ def content_digest(root: str | Path) -> str:
             for chunk in iter(lambda: fh.read(CHUNK), b""):
                 h.update(chunk)
     return f"sha256:{h.hexdigest()}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The pipeline step: the digest of the model at ``--model`` written as JSON to ``--output``."""
+    parser = argparse.ArgumentParser(description="Write the content digest of a trained model.")
+    parser.add_argument("--model", required=True, help="The trained model's directory (an mlflow_model output).")
+    parser.add_argument("--output", required=True, help="Where the digest is written (a uri_file output).")
+    args = parser.parse_args(argv)
+    digest = content_digest(args.model)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"content_digest": digest}) + "\n", encoding="utf-8")
+    print(f"content digest of {args.model}: {digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -239,8 +240,28 @@ class FakeAzureML:
         if status == "Completed" and was != "Completed":  # what the pipeline's steps left: the test split, where asked to
             for uri in re.findall(r"azureml://datastores/workspaceblobstore/paths/(gitops/[^\"']+\.jsonl)", json.dumps(job)):
                 self.blobs.setdefault(f"/azureml-blobstore/{uri}", self.held_out_rows)
+            # ... and the model_digest step's file: our own step (pipelines/model_digest.py) run over the model the
+            # fake stands for (its weights are the job's name), as it runs on the cluster.
+            for uri in re.findall(r"azureml://datastores/workspaceblobstore/paths/(gitops/[^\"']+/content_digest\.json)", json.dumps(job)):
+                self.blobs.setdefault(f"/azureml-blobstore/{uri}", self.digest_file(name))
             if self.mlflow is not None:
                 self.mlflow.log_job(name)
+
+    @staticmethod
+    def digest_file(job: str) -> bytes:
+        """What the ``model_digest`` step of ``job`` writes: ``pipelines/model_digest.py`` itself, run over a model
+        directory whose weights are the job's name."""
+        import tempfile
+
+        from pipelines.model_digest import main
+
+        with tempfile.TemporaryDirectory() as tmp:
+            model = Path(tmp) / "model"
+            (model / "data").mkdir(parents=True)
+            (model / "data" / "model.safetensors").write_bytes(job.encode() * 64)
+            (model / "MLmodel").write_text(f"run_id: {job}\n")
+            main(["--model", str(model), "--output", str(Path(tmp) / "digest.json")])
+            return (Path(tmp) / "digest.json").read_bytes()
 
     def put_data_asset(self, name: str, version: str, rows: bytes) -> str:
         """A uri_file data asset in the workspace blob store, as `az ml data create` leaves it."""

@@ -49,6 +49,10 @@ def test_a_twenty_minute_deployment_completes_through_queue_messages_without_wai
     assert len(world.deployment_puts()) == 1
     notes = [h.note for h in live.history]
     assert "endpoint " + str(live.endpoint) + " ready" in notes and f"deployment {live.deployment} ready" in notes
+    # The model carries the content digest its job's model_digest step computed (#27): read, never downloaded.
+    import json
+
+    assert live.model_digest == json.loads(world.fake.digest_file(job))["content_digest"]
 
 
 def test_redelivered_and_duplicate_events_during_a_rollout_make_one_deployment(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,7 +178,31 @@ def test_given_data_is_bound_as_pipeline_inputs(azure_fake, azure_backend) -> No
         data,
     )
     body = azure_fake.job(status.name)["properties"]
-    assert list(body["jobs"]) == ["finetune"] and body["inputs"]["train_file"]["uri"].endswith("/data/ultrachat-train/versions/1")
+    assert list(body["jobs"]) == ["finetune", "model_digest"]
+    assert body["inputs"]["train_file"]["uri"].endswith("/data/ultrachat-train/versions/1")
+    # The last step computes the trained model's content digest where the model is, into a path named after the job.
+    step = body["jobs"]["model_digest"]
+    assert step["inputs"]["model"]["value"] == "${{parent.jobs.finetune.outputs.mlflow_model_folder}}", step["inputs"]
+    assert step["outputs"]["digest"]["uri"].endswith(f"/paths/gitops/{status.name}/content_digest.json"), step["outputs"]
+
+
+def test_a_registered_model_carries_the_digest_its_job_computed_and_none_when_there_is_none(azure_fake, azure_backend) -> None:
+    """#27: the controller reads the few bytes the model_digest step wrote (never the model) and tags the registered
+    model with them; no file, or a file that holds no digest, tags nothing (a promotion of it then waits)."""
+    from gitops.spec import naming
+
+    status = _submit(azure_fake, azure_backend)
+    azure_fake.set_job_status(status.name, "Completed")
+    model = azure_backend.register_model(status.name, "phi4-chat", {naming.TAG_RUN: "phi4-ultrachat"})
+    written = json.loads(azure_fake.digest_file(status.name))["content_digest"]
+    assert model.tags[naming.TAG_CONTENT] == written and written.startswith("sha256:")
+    path = f"/azureml-blobstore/gitops/{status.name}/content_digest.json"
+    for broken in (None, b'{"content_digest": "md5:abc"}', b"not json"):
+        if broken is None:
+            del azure_fake.blobs[path]
+        else:
+            azure_fake.blobs[path] = broken
+        assert azure_backend.jobs.content_digest(status.name) is None
 
 
 def test_a_retried_submit_finds_the_job_instead_of_making_another(azure_fake, azure_backend) -> None:

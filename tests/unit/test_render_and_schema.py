@@ -67,6 +67,10 @@ def test_render_loads_with_the_sdk_offline(cli, tmp_path) -> None:
     assert prepare.type == "command" and prepare.command.startswith("python prepare_data.py")
     assert prepare.component.environment.conda_file["dependencies"][-1]["pip"][0].startswith("datasets==")
     assert job.jobs["finetune"].inputs["train_file_path"]._data == "${{parent.jobs.prepare_data.outputs.train_file}}"
+    digest = job.jobs["model_digest"]  # the last step: the trained model's content digest, where the model is (#27)
+    assert digest.command == "python model_digest.py --model ${{inputs.model}} --output ${{outputs.digest}}"
+    assert digest.inputs["model"]._data == "${{parent.jobs.finetune.outputs.mlflow_model_folder}}"
+    assert digest.outputs["digest"].path.endswith(f"/paths/gitops/{job.name}/content_digest.json")
 
 
 def test_component_yaml_loads_with_the_sdk() -> None:

@@ -25,7 +25,9 @@ def workspace_resource_id(subscription: str | None, resource_group: str | None, 
 def job_document(spec: RunSpec, params: Mapping[str, Any], digest: str) -> dict[str, Any]:
     """The pipeline job a spec submits, as the YAML document ``az ml job create -f`` reads."""
     from gitops.backends.azureml.compute import KIND
+    from gitops.backends.azureml.jobs import digest_uri
     from gitops.backends.azureml.pipeline_job import build_pipeline_job
+    from gitops.spec import naming
 
     return build_pipeline_job(
         spec,
@@ -34,6 +36,7 @@ def job_document(spec: RunSpec, params: Mapping[str, Any], digest: str) -> dict[
         gpus=KIND.gpus(spec.compute.instance_type),
         train_uri=spec.data.train_path,
         test_uri=spec.data.test_path,
+        digest_path=digest_uri(naming.job_name(spec.name, digest)),
     )
 
 

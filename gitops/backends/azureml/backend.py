@@ -25,6 +25,7 @@ from gitops.backends.base import (
     Usage,
 )
 from gitops.errors import UnsupportedError
+from gitops.spec import naming
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
@@ -92,7 +93,9 @@ class AzureMLBackend:
         self.jobs.cancel(job_name)
 
     def register_model(self, job_name: str, name: str, tags: Mapping[str, str]) -> RegisteredModel:
-        return models.register(self.clients, job_name, name, tags)
+        # The content digest the job's model_digest step wrote, on the model it describes (none written: none tagged).
+        digest = self.jobs.content_digest(job_name)
+        return models.register(self.clients, job_name, name, {**tags, **({naming.TAG_CONTENT: digest} if digest else {})})
 
     def begin_endpoint(self, name: str, tags: Mapping[str, str]) -> EndpointInfo:
         return self.endpoints.begin(name, tags)

@@ -7,6 +7,7 @@ own ``load_job`` and submitted under its deterministic name, so a retried submit
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -108,6 +109,7 @@ class AzureJobs:
             model_defaults=model.defaults,
             model_path=model.uri,
             held_out_path=None if given else data.test_uri,
+            digest_path=digest_uri(job_name),
         )
         document["name"] = job_name  # the caller's name is the contract (it equals the digest-derived one)
         job = load_job(io.StringIO(yaml.safe_dump(document, sort_keys=False)))
@@ -164,20 +166,14 @@ class AzureJobs:
             ws = self.clients.workspace
             asset = call(f"getting data asset {name}:{version}", lambda: ws.data.get(name, version=version or None))
             uri = str(getattr(asset, "path", "") or "")
-        found = _DATASTORE_PATH.search(uri)
-        if not found:
+        found = self._datastore_blob(uri)
+        if found is None:
             return None
-        datastore_name, blob_path = found.group(1), found.group(2)
-        ws = self.clients.workspace
-        store = call(f"getting datastore {datastore_name}", lambda: ws.datastores.get(datastore_name))
-        from azure.storage.blob import BlobClient
-
-        account_url = f"https://{store.account_name}.blob.{getattr(store, 'endpoint', None) or 'core.windows.net'}"
-        blob = BlobClient(account_url, store.container_name, blob_path, credential=self.clients.get_credential())
+        blob, blob_path = found
         properties = call(f"reading {blob_path}", blob.get_blob_properties)
         if properties.size > MAX_HELD_OUT_BYTES:
             return None
-        key = hashlib.sha256(f"{account_url}/{store.container_name}/{blob_path}@{properties.etag}".encode()).hexdigest()[:24]
+        key = hashlib.sha256(f"{blob.url}@{properties.etag}".encode()).hexdigest()[:24]
         target = Path(tempfile.gettempdir()) / "gitops-held-out" / f"{key}.jsonl"  # one download per version of the blob
         if target.is_file():
             return str(target)
@@ -187,6 +183,41 @@ class AzureJobs:
         partial.write_bytes(data)
         partial.replace(target)
         return str(target)
+
+    def _datastore_blob(self, uri: str) -> tuple[Any, str] | None:
+        """The blob a datastore path names (``azureml://datastores/<name>/paths/<path>``), read with the clients'
+        credential, and its path; None for anything else."""
+        found = _DATASTORE_PATH.search(uri)
+        if not found:
+            return None
+        datastore_name, blob_path = found.group(1), found.group(2)
+        ws = self.clients.workspace
+        store = call(f"getting datastore {datastore_name}", lambda: ws.datastores.get(datastore_name))
+        from azure.storage.blob import BlobClient
+
+        account_url = f"https://{store.account_name}.blob.{getattr(store, 'endpoint', None) or 'core.windows.net'}"
+        return BlobClient(account_url, store.container_name, blob_path, credential=self.clients.get_credential()), blob_path
+
+    def content_digest(self, job_name: str) -> str | None:
+        """The trained model's content digest as the job's ``model_digest`` step wrote it (a few bytes read, never the
+        model). None when there is none to read or it is not a digest: the model is then registered without one, and
+        a promotion of it waits (fail closed)."""
+        found = self._datastore_blob(digest_uri(job_name))
+        if found is None:
+            return None
+        blob, blob_path = found
+        try:
+            properties = call(f"reading {blob_path}", blob.get_blob_properties)
+        except NotFoundError:
+            return None
+        if properties.size > MAX_DIGEST_BYTES:
+            return None
+        data = call(f"reading {blob_path}", lambda: blob.download_blob().readall())
+        try:
+            value = json.loads(data).get("content_digest")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) and _CONTENT_DIGEST.fullmatch(value) else None
 
 
 # Where a dataset spec's prepared test split is written (the prepare_data step's output), so that the gate can read
@@ -198,3 +229,13 @@ _DATASTORE_PATH = re.compile(r"datastores/([^/]+)/paths/(.+)$")
 
 def held_out_uri(job_name: str, split: str) -> str:
     return HELD_OUT_PATH.format(job=job_name, split=split)
+
+
+# Where a job's model_digest step writes the trained model's content digest (pipelines/model_digest.py).
+DIGEST_PATH = "azureml://datastores/workspaceblobstore/paths/gitops/{job}/content_digest.json"
+MAX_DIGEST_BYTES = 4096
+_CONTENT_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def digest_uri(job_name: str) -> str:
+    return DIGEST_PATH.format(job=job_name)

@@ -4,6 +4,8 @@ the Azure ML backend submits.
 A spec that names a hub dataset gets a two-step pipeline: ``prepare_data`` (``pipelines/prepare_data.py`` on the
 cluster, in the environment declared in ``pipelines/environments/``) writes the prefix slices as the files the
 registry component ``finetune`` reads. Nothing is downloaded where the job is submitted, so submit stays short.
+A submitted job ends with ``model_digest`` (``pipelines/model_digest.py``): the trained model's content digest,
+written where the controller reads it, for promotions to hold every environment to the same bytes.
 
 Parameters follow the reference notebook: its defaults <- the model's ``model_specific_defaults``
 (filtered to the component's declared inputs) <- the spec's params.
@@ -58,6 +60,25 @@ def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_p
     return step
 
 
+def digest_step(spec: RunSpec, digest_path: str, code_dir: str | Path = PIPELINES_DIR) -> dict[str, Any]:
+    """The command step that computes the trained model's content digest where the model is (``pipelines/
+    model_digest.py``) and writes it to ``digest_path``, a datastore path named after the job, where the controller
+    reads it (a few bytes; it never downloads the model) to tag the registered model."""
+    step: dict[str, Any] = {
+        "type": "command",
+        "code": str(code_dir),
+        "command": "python model_digest.py --model ${{inputs.model}} --output ${{outputs.digest}}",
+        "inputs": {"model": "${{parent.jobs.finetune.outputs.mlflow_model_folder}}"},  # bound as the test split is
+        "outputs": {"digest": {"type": "uri_file", "path": digest_path}},
+        "environment": {"image": PREPARE_IMAGE, "conda_file": yaml.safe_load(PREPARE_ENVIRONMENT.read_text(encoding="utf-8"))},
+    }
+    if spec.compute.cluster:
+        step["compute"] = f"azureml:{spec.compute.cluster}"
+    elif spec.compute.instance_type:
+        step["resources"] = {"instance_type": spec.compute.instance_type}
+    return step
+
+
 def build_pipeline_job(
     spec: RunSpec,
     params: Mapping[str, Any],
@@ -71,10 +92,12 @@ def build_pipeline_job(
     model_path: str | None = None,
     code_dir: str | Path = PIPELINES_DIR,
     held_out_path: str | None = None,
+    digest_path: str | None = None,
 ) -> dict[str, Any]:
     """The pipeline job document (``pipelineJob.schema.json``) for this spec. ``train_uri``/``test_uri``: the data
     as given (a spec with a dataset prepares it in the pipeline instead). ``model_path``: the foundation model as
-    resolved (a pinned version), else the spec's reference."""
+    resolved (a pinned version), else the spec's reference. ``digest_path``: where the ``model_digest`` step writes
+    the trained model's content digest (None: no such step)."""
     merged = effective_params(spec, params, model_defaults)
     compute = spec.compute.cluster or "serverless"
     in_pipeline = spec.data.dataset is not None
@@ -113,6 +136,8 @@ def build_pipeline_job(
         "inputs": step_inputs,
         "outputs": {"mlflow_model_folder": "${{parent.outputs.trained_model}}"},
     }
+    if digest_path is not None:
+        jobs["model_digest"] = digest_step(spec, digest_path, code_dir)
     all_tags = {naming.TAG_RUN: spec.name, naming.TAG_DIGEST: digest, **(tags or {})}
     return {
         "$schema": PIPELINE_JOB_SCHEMA,
