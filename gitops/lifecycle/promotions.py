@@ -113,5 +113,6 @@ def _shared(lc: Parts, record: RunRecord, policy: Policy) -> RegisteredModel:
             naming.TAG_JOB: record.job_name,
             naming.TAG_COMMIT: record.commit or "",
             naming.TAG_PR: record.pr or "",
+            naming.TAG_DATA: str(spec.data.dataset or spec.data.train_path or ""),
         },
     )

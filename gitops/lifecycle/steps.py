@@ -114,10 +114,20 @@ def register(ctx: StepContext) -> Outcome:
     r = ctx.record
     if r.environment is not None:
         return _receive(ctx)
+    # Lineage on the model itself: a registry copy carries the tags along (an Azure ML import keeps them), so a
+    # version can be traced to its repository, commit, pull request and data in every environment.
+    data = ctx.spec.data
     model = ctx.backend.register_model(
         r.job_name,
         r.model_name or naming.model_name(ctx.spec),
-        {naming.TAG_RUN: r.run, naming.TAG_DIGEST: r.digest, naming.TAG_COMMIT: r.commit or ""},
+        {
+            naming.TAG_RUN: r.run,
+            naming.TAG_REPO: ctx.repo,
+            naming.TAG_DIGEST: r.digest,
+            naming.TAG_COMMIT: r.commit or "",
+            naming.TAG_PR: r.pr or "",
+            naming.TAG_DATA: str(data.dataset or data.train_path or ""),
+        },
     )
     return done(
         f"registered {model.name} v{model.version}",

@@ -47,6 +47,9 @@ class RunReport:
     deployment: str | None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     gate: dict[str, Any] | None = None  # the promotion gate's verdict: ok, reasons, notes, numbers
+    # Where the model came from and what it is, the same in every environment: commit, pull request, data, content
+    # digest (and the environment this record is the state of). Empty keys are left out.
+    lineage: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """What the ledger keeps of a report (no curves)."""
@@ -99,7 +102,27 @@ def build_report(record: RunRecord, metrics: JobMetrics) -> RunReport:
         deployment=record.deployment,
         curves=metrics.curves,
         gate=record.gate,
+        lineage=lineage(record),
     )
+
+
+def lineage(record: RunRecord) -> dict[str, str]:
+    """Commit, pull request, training data and content digest of the record's version (and its environment, a later
+    one's): what the registry model's tags say too, so a version can be traced wherever it serves."""
+    data = ""
+    if record.spec:
+        d = record.spec.get("data") or {}
+        data = str(d.get("dataset") or d.get("train_path") or "")
+        if d.get("dataset") and d.get("train_split"):
+            data += f" ({d['train_split']}, {d.get('sample_percent', 100)}%)"
+    found = {
+        "environment": record.environment or "",
+        "commit": record.commit or "",
+        "pull request": record.pr or "",
+        "data": data,
+        "content digest": record.model_digest or "",
+    }
+    return {k: v for k, v in found.items() if v}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ TAG_REPO = "gitops_repo"
 TAG_KEEP = "gitops_keep"
 # On a registered model: the content digest of its files (pipelines.model_digest), computed where it was trained.
 TAG_CONTENT = "gitops_content_digest"
+TAG_DATA = "gitops_data"  # on a registered model: the training data it was fine-tuned on (dataset, or path)
 
 
 def canonical_json(value: Any) -> str:

@@ -252,3 +252,24 @@ def test_cleanup_and_the_watch_judge_each_workspace_by_its_own_records(world: Wo
     assert {v.endpoint: (v.action, v.run) for v in verdicts} == {dev.endpoint: ("keep", "envs"), prod.endpoint: ("keep", "envs")}
     result = scan([], lc.ledger, lc.backend_for, time.time(), repo=lc.repo, backend_of=lc.backend_of)
     assert result.runs == 2 and [f.what for f in result.findings] == []
+
+
+def test_lineage_is_the_same_in_every_environment_and_on_the_registry_model(world: World) -> None:
+    """The report of each environment's version, and the registry model's own tags, name its commit, pull request,
+    data and content digest: the same digest wherever the version serves."""
+    from gitops.report.build import build_report
+    from gitops.report.metrics import MlflowMetricsReader
+    from gitops.spec import naming
+
+    prod = world.record("envs.prod")
+    dev_of_it = prod.job_name  # the version prod serves was trained (once) in dev
+    metrics = MlflowMetricsReader(world.dev.ws.tracking_uri).job_metrics(dev_of_it)
+    seen = build_report(prod, metrics).lineage
+    assert seen["environment"] == "prod" and seen["commit"] == "c0ffee" and seen["pull request"] == "7"
+    assert seen["content digest"] == prod.model_digest and str(world.data["train_sft"]) in seen["data"]
+    assert world.policy.registry is not None
+    shared = world.prod.registry_model(world.policy.registry, prod.model_name or "", prod.model_version or "")
+    tags = shared.tags
+    assert tags[naming.TAG_CONTENT] == prod.model_digest and tags[naming.TAG_JOB] == dev_of_it
+    assert (tags[naming.TAG_COMMIT], tags[naming.TAG_PR], tags[naming.TAG_REPO]) == ("c0ffee", "7", "acme/models")
+    assert tags[naming.TAG_DATA] == str(world.data["train_sft"])

@@ -52,6 +52,12 @@ GATE = {
 def test_the_run_report_reads_as_its_golden_files() -> None:
     previous = _report("gitops-support-chat-aaaaaaaaaaaa", 2.31, "2e-05")
     report = _report("gitops-support-chat-bbbbbbbbbbbb", 2.25, "5e-05", GATE)
+    report.lineage = {  # where it came from and what it is: the same in every environment (#27)
+        "commit": "0f1e2d3c",
+        "pull request": "42",
+        "data": "HuggingFaceH4/ultrachat_200k (train_sft, 5%)",
+        "content digest": "sha256:" + "ab" * 32,
+    }
     deltas = compare(report, previous)
     assert_golden("run-report.md", render_markdown(report, deltas, against=previous.job_name, png="loss.png"))
     assert_golden("run-report.txt", render_text(report, deltas, against=previous.job_name))
