@@ -307,9 +307,11 @@ class SharesModels(Protocol):
     """A backend that carries a model to the next environment through the registry of gitops.yaml (``registry:``):
     shared once, held to the content digest computed where it was trained."""
 
-    def share_model(self, model: RegisteredModel, registry: RegistryRef, name: str, tags: Mapping[str, str]) -> RegisteredModel:
+    def share_model(self, model: RegisteredModel, registry: RegistryRef, name: str, tags: Mapping[str, str]) -> RegisteredModel | None:
         """Share ``model`` into the registry as ``name``, once: the same content again returns the version it got.
-        ``ConflictError`` when the model carries no content digest or its files no longer match it."""
+        None when the share was started and takes longer than a call (an Azure ML import): ``registry_model`` finds
+        the version once it is there. ``ConflictError`` when the model carries no content digest or its files no
+        longer match it."""
         ...
 
     def registry_model(self, registry: RegistryRef, name: str, version: str) -> RegisteredModel:

@@ -47,8 +47,9 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
     lines += _gate(record.gate)
     lines += [
         f"promotion  to {p.to}: {p.state.value} for {human(now - p.due_at)} ({p.model} v{p.version}, {p.digest[:19]}…)"
+        + (" into the registry" if p.state.value == "sharing" else "")
         for p in record.promotions
-        if p.state.value == "due"
+        if p.state.value in ("due", "sharing")
     ]
     lines += _promotion_waits(record, now)
     if record.cursor is not None:

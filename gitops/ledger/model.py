@@ -120,6 +120,7 @@ class QueuedVersion(_Digested):
 
 
 class PromotionState(StrEnum):
+    SHARING = "sharing"  # the conditions held and the model is being copied into the registry (an Azure ML import)
     DUE = "due"  # the conditions held and the model is in the registry: waiting for the target's approval
     RELEASED = "released"  # approved: the target environment's rollout of it began (or waits its turn there)
     SUPERSEDED = "superseded"  # a newer version became due before it was released: never released
@@ -148,7 +149,7 @@ class Promotion(BaseModel):
     model: str  # its name in the registry
     version: str
     digest: str  # the content digest computed where it was trained: what the target must serve
-    due_at: float
+    due_at: float  # when it became due (while sharing: when the share was started)
     state: PromotionState = PromotionState.DUE
     approval: Approval | None = None  # set when released
 

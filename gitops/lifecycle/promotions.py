@@ -10,7 +10,7 @@ Which environments a run goes through, and what each asks for, is the policy its
 from __future__ import annotations
 
 from gitops.backends.base import RegisteredModel, SharesModels
-from gitops.errors import UnsupportedError
+from gitops.errors import ConflictError, NotFoundError, UnsupportedError
 from gitops.ledger.model import Promotion, PromotionState, RunRecord, stored_spec, update
 from gitops.lifecycle.parts import Parts
 from gitops.spec import naming
@@ -55,10 +55,16 @@ def waiting_for(record: RunRecord, policy: Policy, target: str, now: float) -> l
     return missing
 
 
+# An Azure ML import into a registry runs for up to an hour (its operation's timeout, as recorded): one not there
+# after twice that is started again.
+SHARE_RETRY_S = 2 * 3600.0
+
+
 def propose(lc: Parts, run: str) -> Promotion | None:
     """Make the serving version's promotion due when its conditions hold: its model shared into the registry (once)
-    and the promotion recorded; an older due one superseded. The promotion, or None while it waits or does not
-    apply. Idempotent: asked again, the same promotion."""
+    and the promotion recorded; an older due one superseded. A share that takes longer than a call (an Azure ML
+    import) is recorded as sharing, and a later pass finds the registry's version and makes it due. The promotion,
+    or None while it waits, shares or does not apply. Idempotent: asked again, the same promotion."""
     got = lc.ledger.get(run)
     if got is None:
         return None
@@ -68,29 +74,76 @@ def propose(lc: Parts, run: str) -> Promotion | None:
         return None
     policy, target = found
     current = next((p for p in record.promotions if p.to == target and p.job_name == record.job_name), None)
-    if current is not None:
+    if current is not None and current.state is not PromotionState.SHARING:
         return current
-    if waiting_for(record, policy, target, lc.clock()):
+    now = lc.clock()
+    if current is None and waiting_for(record, policy, target, now):
         return None
-    shared = _shared(lc, record, policy)
+    shared = _shared(lc, record, policy) if current is None else _shared_since(lc, record, policy, current, now)
+    if shared is None:  # under way: recorded once, looked at again by the next pass
+        if current is None:
+            sharing = Promotion(
+                to=target,
+                job_name=record.job_name,
+                model=naming.registry_model_name(stored_spec(record), lc.name_salt),
+                version=record.model_version or "",
+                digest=record.model_digest or "",
+                due_at=now,
+                state=PromotionState.SHARING,
+            )
+            update(lc.ledger, run, lambda r: _with(r, target, sharing, now))
+        return None
     promotion = Promotion(
-        to=target, job_name=record.job_name, model=shared.name, version=shared.version, digest=record.model_digest or "", due_at=lc.clock()
+        to=target, job_name=record.job_name, model=shared.name, version=shared.version, digest=record.model_digest or "", due_at=now
     )
-
-    def add(r: RunRecord) -> RunRecord | None:
-        if r.job_name != promotion.job_name or any(p.to == target and p.job_name == r.job_name for p in r.promotions):
-            return None  # another version took the run meanwhile, or the same promotion was recorded
-        older = [
-            p.model_copy(update={"state": PromotionState.SUPERSEDED}) if p.to == target and p.state is PromotionState.DUE else p
-            for p in r.promotions
-        ]
-        return r.model_copy(update={"promotions": [*older, promotion], "updated_at": lc.clock()})
-
-    update(lc.ledger, run, add)
+    update(lc.ledger, run, lambda r: _with(r, target, promotion, now))
     return promotion
 
 
-def _shared(lc: Parts, record: RunRecord, policy: Policy) -> RegisteredModel:
+def _with(r: RunRecord, target: str, promotion: Promotion, now: float) -> RunRecord | None:
+    """The run with ``promotion`` recorded (in place of the same version's share under way); a due one of an older
+    version superseded when this one is due. None when another version took the run meanwhile, or it was recorded."""
+    same = [p for p in r.promotions if p.to == target and p.job_name == promotion.job_name]
+    if r.job_name != promotion.job_name or any(p.state is not PromotionState.SHARING for p in same):
+        return None
+    due = promotion.state is PromotionState.DUE
+    kept = [
+        p.model_copy(update={"state": PromotionState.SUPERSEDED}) if due and p.to == target and p.state is PromotionState.DUE else p
+        for p in r.promotions
+        if not (p.to == target and p.job_name == promotion.job_name)
+    ]
+    return r.model_copy(update={"promotions": [*kept, promotion], "updated_at": now})
+
+
+def _shared_since(lc: Parts, record: RunRecord, policy: Policy, sharing: Promotion, now: float) -> RegisteredModel | None:
+    """The registry's version of a share under way, held to the content digest proven here; None while it is not
+    there (a share not there after ``SHARE_RETRY_S`` is started again)."""
+    backend = lc.backend_for(record.backend)
+    if not isinstance(backend, SharesModels) or policy.registry is None:
+        return None
+    try:
+        there = backend.registry_model(policy.registry, sharing.model, sharing.version)
+    except NotFoundError:
+        if now - sharing.due_at < SHARE_RETRY_S:
+            return None
+        update(
+            lc.ledger,
+            record.key,
+            lambda r: r.model_copy(
+                update={"promotions": [p.model_copy(update={"due_at": now}) if p == sharing else p for p in r.promotions]}
+            ),
+        )
+        return _shared(lc, record, policy)
+    if there.tags.get(naming.TAG_CONTENT) != record.model_digest:
+        raise ConflictError(
+            f"registry model {there.name} v{there.version} carries digest {there.tags.get(naming.TAG_CONTENT) or '(none)'}, "
+            f"not {record.model_digest}, the one proven here",
+            hint="its promotion is never made due; train or share the version again",
+        )
+    return there
+
+
+def _shared(lc: Parts, record: RunRecord, policy: Policy) -> RegisteredModel | None:
     """The serving version's model in the registry: shared from the first environment once; a later environment
     serves the registry's model already, and passes it on as it is."""
     if record.environment is not None:

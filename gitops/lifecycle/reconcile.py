@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gitops.backends.base import Feature, JobState
 from gitops.errors import GitopsError
-from gitops.ledger.model import RunRecord, update
+from gitops.ledger.model import PromotionState, RunRecord, update
 from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
 from gitops.lifecycle import promotions, releases
 from gitops.lifecycle.driver import drive
@@ -59,7 +59,7 @@ def _promotion(lc: Parts, record: RunRecord) -> Decision | None:
     that environment asks for no approval (``promotion.approval: false``), released at once."""
     if record.status != "live" or not (record.policy or {}).get("environments"):
         return None
-    known = {(p.to, p.job_name) for p in record.promotions}
+    known = {(p.to, p.job_name) for p in record.promotions if p.state is not PromotionState.SHARING}
     try:
         promotion = promotions.propose(lc, record.key)
         if promotion is None or (promotion.to, promotion.job_name) in known:

@@ -108,6 +108,11 @@ def release(lc: Parts, run: str, to: str, *, by: str, reason: str = "", via: str
         what = f"job {job}'s model" if job else f"run '{run}'"
         raise ConflictError(f"no promotion of {what} to {to} is due", hint=f"gitops status {run} shows what its promotion waits for")
     promotion = offers[-1]
+    if promotion.state is PromotionState.SHARING:
+        raise ConflictError(
+            f"the promotion of job {promotion.job_name} to {to} is not due yet: its model is still being shared into the registry",
+            hint="the reconcile pass makes it due once the registry has it; approve it then",
+        )
     if promotion.state is PromotionState.SUPERSEDED:
         raise ConflictError(
             f"the promotion of job {promotion.job_name} to {to} was superseded by a newer version: this request is stale",

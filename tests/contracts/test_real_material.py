@@ -478,3 +478,53 @@ def test_the_fakes_cluster_read_has_the_recorded_shape_and_the_code_reads_it(azu
     azure_fake.put_resource(f"{azure_fake.ws_path}/computes/cpu-cluster", read["ResponseBody"])  # the recorded body itself
     cluster = azure_backend.clients.workspace.compute.get("cpu-cluster")
     assert cluster.size.lower() == "standard_ds2_v2" and cluster.max_instances == 4  # upper-cased by the service
+
+
+def test_sharing_a_model_into_a_registry_answers_as_the_recorded_share(azure_fake, azure_backend) -> None:
+    """#27: a workspace model shared into a registry (sdk-recordings/model_share_to_registry.json): the import the
+    SDK sends, answered 202 with an operation that reads 202 until the copy is done and 204 after; the registry's
+    version is not there before (404) and carries the workspace model's tags after. The controller starts the import
+    and does not wait; a later look finds the version."""
+    import re
+
+    import requests
+
+    from gitops.errors import NotFoundError
+    from gitops.spec import naming
+    from gitops.spec.policy import RegistryRef
+
+    discovery, missing, post, running, finished, shared = load("sdk-recordings/model_share_to_registry.json")["Entries"]
+    now = [1_000.0]
+    azure_fake.clock = lambda: now[0]
+    azure_fake.provisioning_s["import"] = 300.0
+    azure_fake.add_registry("acme-models")
+    registry = RegistryRef(name="acme-models")
+    model = azure_backend.register_model("job-1", "phi4-chat", {naming.TAG_RUN: "phi4", naming.TAG_COMMIT: "c0ffee"})
+    model = model.__class__(model.name, model.version, model.uri, {**model.tags, naming.TAG_CONTENT: "sha256:" + "a" * 64})
+    azure_fake.resources[f"{azure_fake.ws_path}/models/phi4-chat/versions/{model.version}".lower()]["properties"]["tags"] = model.tags
+    with pytest.raises(NotFoundError):
+        azure_backend.registry_model(registry, "phi4-chat-1a2b3c", model.version)
+    assert azure_backend.share_model(model, registry, "phi4-chat-1a2b3c", {}) is None  # started, not awaited
+    (body,) = azure_fake.import_requests
+    assert set(body["properties"]) == set(post["RequestBody"]["properties"])
+    assert re.fullmatch(
+        rf"azureml://locations/eastus/workspaces/{azure_fake.workspace_id}/models/phi4-chat/versions/{model.version}",
+        body["properties"]["sourceAssetId"],
+    )
+    assert (body["properties"]["destinationName"], body["properties"]["destinationVersion"]) == ("phi4-chat-1a2b3c", model.version)
+    operation = next(iter(azure_fake.imports))
+    poll = f"https://eastus.api.azureml.ms/assetstore/v1.0/operations/{operation}"
+    assert requests.get(poll, timeout=5).status_code == running["StatusCode"]
+    with pytest.raises(NotFoundError):  # still copying: not there yet (the promotion waits, sharing)
+        azure_backend.registry_model(registry, "phi4-chat-1a2b3c", model.version)
+    now[0] += 301
+    assert requests.get(poll, timeout=5).status_code == finished["StatusCode"]
+    there = azure_backend.registry_model(registry, "phi4-chat-1a2b3c", model.version)
+    assert there.uri == f"azureml://registries/acme-models/models/phi4-chat-1a2b3c/versions/{model.version}"
+    assert there.tags == model.tags  # carried over, as the recorded import carries foo/abc
+    stored = azure_fake.get_resource(f"{azure_fake.registry_path_of('acme-models')}/models/phi4-chat-1a2b3c/versions/{model.version}")
+    recorded = shared["ResponseBody"]
+    assert shape_gaps({**recorded, "properties": {**recorded["properties"], "tags": {}, "flavors": {}}}, stored) == []
+    assert azure_backend.share_model(model, registry, "phi4-chat-1a2b3c", {}) == there
+    assert len(azure_fake.import_requests) == 1
+    assert discovery["ResponseBody"]["registryName"] == "testFeed" and missing["StatusCode"] == 404

@@ -86,7 +86,16 @@ class FakeAzureML:
     # seconds of ``clock`` after a PUT (a real deployment took 9 min 42 s; an endpoint about 1.5 min), and a
     # deleted one reads Deleting before it is gone. 0 answers at once, as most unit tests want.
     clock: Callable[[], float] = time.time
-    provisioning_s: dict[str, float] = field(default_factory=lambda: {"onlineendpoints": 0.0, "deployments": 0.0, "delete": 0.0})
+    provisioning_s: dict[str, float] = field(
+        default_factory=lambda: {"onlineendpoints": 0.0, "deployments": 0.0, "delete": 0.0, "import": 0.0}
+    )
+    # The registries the fake serves (discovery, assets): the public azureml one, and those a test adds (add_registry).
+    registries: set[str] = field(default_factory=lambda: {"azureml"})
+    workspace_id: str = "3a59e976-9196-4817-92c5-da1e6dfae03c"  # the workspace's guid: a shared asset's source names it
+    # Imports into a registry under way (the import's operation id -> the version it makes, when, and its body): the
+    # version is not there until then, as the recorded share reads 404 before its operation answers 204.
+    imports: dict[str, tuple[str, float, dict[str, Any]]] = field(default_factory=dict)
+    import_requests: list[dict[str, Any]] = field(default_factory=list)  # each import's request body, as sent
     _ops: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # -- coordinates ------------------------------------------------------------------------------
@@ -99,9 +108,17 @@ class FakeAzureML:
 
     @property
     def registry_path(self) -> str:
+        return self.registry_path_of("azureml")
+
+    def registry_path_of(self, name: str) -> str:
         return (
-            f"/subscriptions/{self.subscription}/resourceGroups/registry-rg/providers/Microsoft.MachineLearningServices/registries/azureml"
+            f"/subscriptions/{self.subscription}/resourceGroups/registry-rg/providers/Microsoft.MachineLearningServices/registries/{name}"
         )
+
+    def add_registry(self, name: str) -> FakeAzureML:
+        """A registry of the organisation's own (gitops.yaml registry:), empty."""
+        self.registries.add(name)
+        return self
 
     # -- seeding ----------------------------------------------------------------------------------
     def seed_defaults(self) -> FakeAzureML:
@@ -112,6 +129,7 @@ class FakeAzureML:
                 "location": self.location,
                 "type": "Microsoft.MachineLearningServices/workspaces",
                 "properties": {
+                    "workspaceId": self.workspace_id,
                     "discoveryUrl": f"https://{self.location}.api.azureml.ms/discovery",
                     "mlFlowTrackingUri": f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0{self.ws_path}",
                 },
@@ -204,6 +222,10 @@ class FakeAzureML:
 
     def _settle(self) -> None:
         now = self.clock()
+        for op, (path, ready_at, body) in list(self.imports.items()):
+            if now >= ready_at:  # the import's operation is done: the registry's version exists from now on
+                self.imports.pop(op)
+                self.put_resource(path, body)
         for path, body in list(self.resources.items()):
             pending = body.get("_settle")
             if pending and now >= pending["at"]:

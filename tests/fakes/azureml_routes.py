@@ -29,6 +29,9 @@ def route(fake: FakeAzureML, request: Any) -> Answer | None:
     if host == "eastus.api.azureml.ms":
         if m := re.fullmatch(r"/registrymanagement/v1\.0/registries/([^/]+)/discovery", path):
             return _discovery(fake, m.group(1))
+        if m := re.fullmatch(r"/assetstore/v1\.0/operations/([^/]+)", path):
+            fake.get_resource(fake.ws_path)  # (settles what is due)
+            return (202 if m.group(1) in fake.imports else 204), {}, None  # as the recorded import's operation answers
         if path.startswith("/mferp/managementfrontend/"):
             return _arm(fake, method, path[len("/mferp/managementfrontend") :], body, request)
     if host.endswith(".inference.ml.azure.com") and method == "POST" and path == "/score":
@@ -41,7 +44,7 @@ def route(fake: FakeAzureML, request: Any) -> Answer | None:
 
 
 def _discovery(fake: FakeAzureML, name: str) -> Answer:
-    if name != "azureml":
+    if name not in fake.registries:
         raise KeyError(f"registry {name}")
     return (
         200,
@@ -86,6 +89,8 @@ def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> 
 
         return 200, {}, fake.usages_body or usages(fake.subscription, fake.quota, fake.regional_vcpus)
     kind = lower.rsplit("/", 2)[-2] if lower.count("/") >= 2 else ""
+    if method == "POST" and (m := re.search(r"/registries/([^/]+)/import$", path)):
+        return _import(fake, m.group(1), body)
     if method == "POST":
         return _action(fake, path, body)
     if method == "PUT":
@@ -195,6 +200,43 @@ def busy_endpoint(endpoint: str, state: str) -> Answer:
     the adapter reads the words, on any status)."""
     message = f"Cannot create a deployment in endpoint {endpoint} because it is in {state} provisioning state."
     return 409, {}, {"error": {"code": "Conflict", "message": message}}
+
+
+def _import(fake: FakeAzureML, registry: str, body: Any) -> Answer:
+    """A workspace model version shared into a registry (tests/contracts/sdk-recordings/model_share_to_registry.json):
+    202 with an operation to poll; the registry's version, its tags carried over and its origin named, exists once
+    the operation is done (``provisioning_s["import"]`` of ``clock``)."""
+    fake.import_requests.append(body)
+    props = (body or {}).get("properties") or {}
+    source = re.fullmatch(r"azureml://locations/([^/]+)/workspaces/([^/]+)/models/([^/]+)/versions/([^/]+)", props.get("sourceAssetId", ""))
+    if registry not in fake.registries or source is None or source.group(2) != fake.workspace_id:
+        raise KeyError(props.get("sourceAssetId") or registry)
+    model = fake.get_resource(f"{fake.ws_path}/models/{source.group(3)}/versions/{source.group(4)}")
+    if model is None:
+        raise KeyError(source.group(3))
+    name, version = props["destinationName"], props["destinationVersion"]
+    own = model["properties"]
+    copied = {
+        "name": name,
+        "type": "models",
+        "properties": {
+            "description": own.get("description"),
+            "tags": dict(own.get("tags") or {}),
+            "properties": dict(own.get("properties") or {}),
+            "isArchived": False,
+            "isAnonymous": False,
+            "flavors": own.get("flavors") or {},
+            "modelType": own.get("modelType"),
+            "modelUri": f"https://{registry.lower()}store.blob.core.windows.net/{registry.lower()}-assets/{name}/{version}",
+            "originAssetId": props["sourceAssetId"],
+            "jobName": None,
+        },
+    }
+    op = f"import-{next(fake._ops)}"
+    ready_at = fake.clock() + fake.provisioning_s.get("import", 0.0)
+    fake.imports[op] = (f"{fake.registry_path_of(registry)}/models/{name}/versions/{version}", ready_at, copied)
+    location = f"https://{fake.location}.api.azureml.ms/assetstore/v1.0/operations/{op}"
+    return 202, {"Location": location, "x-ms-async-operation-timeout": "PT1H"}, "null"
 
 
 def _action(fake: FakeAzureML, path: str, body: Any) -> Answer | None:

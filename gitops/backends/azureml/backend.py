@@ -29,7 +29,7 @@ from gitops.spec import naming
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Finding
 from gitops.spec.model import RunSpec
-from gitops.spec.policy import WorkspaceRef
+from gitops.spec.policy import RegistryRef, WorkspaceRef
 
 
 class AzureMLBackend:
@@ -59,6 +59,25 @@ class AzureMLBackend:
     def topic(self) -> str:
         """The workspace resource id: the ``topic`` of its Event Grid events."""
         return self.clients.workspace_id
+
+    # -- a registry between environments (SharesModels) ---------------------------------------------------------
+    def share_model(self, model: RegisteredModel, registry: RegistryRef, name: str, tags: Mapping[str, str]) -> RegisteredModel | None:
+        # The model's own tags (its lineage and content digest, written when it was registered) travel with the import.
+        return models.share(self.clients, model, self._registry(registry), name)
+
+    def registry_model(self, registry: RegistryRef, name: str, version: str) -> RegisteredModel:
+        return models.registry_model(self.clients, self._registry(registry), name, version)
+
+    def receive_model(self, registry: RegistryRef, name: str, version: str) -> RegisteredModel:
+        # A deployment names the registry's version itself: nothing is copied into this workspace. Its files are not
+        # read here (the Function never downloads a model): its content digest tag is what the step holds it to.
+        return models.registry_model(self.clients, self._registry(registry), name, version)
+
+    @staticmethod
+    def _registry(registry: RegistryRef) -> str:
+        if registry.name is None:
+            raise UnsupportedError(f"the Azure ML backend shares models through an Azure ML registry, not directory {registry.directory}")
+        return registry.name
 
     def is_workspace(self, ref: WorkspaceRef) -> bool:
         c = self.clients

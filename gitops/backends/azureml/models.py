@@ -22,6 +22,7 @@ from gitops.backends.azureml.catalog import successor
 from gitops.backends.azureml.clients import AzureClients
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import FoundationModel, RegisteredModel
+from gitops.errors import ConflictError, NotFoundError
 from gitops.spec import naming
 from gitops.spec.findings import Code, Finding, error, warning
 from gitops.spec.model import RunSpec
@@ -273,3 +274,61 @@ def _record(model: Any) -> RegisteredModel:
     return RegisteredModel(
         name=model.name, version=str(model.version), uri=f"azureml:{model.name}:{model.version}", tags=dict(model.tags or {})
     )
+
+
+def registry_model(clients: AzureClients, registry: str, name: str, version: str) -> RegisteredModel:
+    """A model version of the registry ``registry``, as a workspace deploys it (``azureml://registries/...``), with
+    its tags; ``NotFoundError`` when there is none (yet)."""
+    reg = clients.registry(registry)
+    found = call(f"getting model {name} v{version} of registry {registry}", lambda: reg.models.get(name, version=version))
+    return RegisteredModel(
+        name=name,
+        version=str(version),
+        uri=f"azureml://registries/{registry}/models/{name}/versions/{version}",
+        tags=dict(found.tags or {}),
+    )
+
+
+def share(clients: AzureClients, model: RegisteredModel, registry: str, name: str) -> RegisteredModel | None:
+    """Share the workspace's model version into ``registry`` as ``name`` (the same version number): the registry's
+    version when it is there, held to the content digest of the workspace's; else the import started, not awaited
+    (the service answers 202 and copies the files for up to an hour: tests/contracts/sdk-recordings/
+    model_share_to_registry.json), and None: a later look finds it. The import carries the model's tags along."""
+    digest = model.tags.get(naming.TAG_CONTENT)
+    if not digest:
+        raise ConflictError(
+            f"model {model.name} version {model.version} carries no content digest: nothing proves what a later environment would serve",
+            hint="models trained by this release carry one (the pipeline's model_digest step); train the run again to promote it",
+        )
+    try:
+        there = registry_model(clients, registry, name, model.version)
+    except NotFoundError:
+        there = None
+    if there is not None:
+        if there.tags.get(naming.TAG_CONTENT) != digest:
+            found = there.tags.get(naming.TAG_CONTENT) or "(none)"
+            raise ConflictError(
+                f"registry {registry} has {name} v{model.version} with digest {found}, not {digest}",
+                hint="another model took that name and version in the registry; it is never served in its place",
+            )
+        return there
+    ws = clients.workspace_entity
+    source = f"azureml://locations/{ws.location}/workspaces/{ws._workspace_id}/models/{model.name}/versions/{model.version}"
+    body = {"properties": {"referenceType": "Id", "destinationName": name, "destinationVersion": model.version, "sourceAssetId": source}}
+    from azure.ai.ml._utils._registry_utils import begin_import_registry_asset
+    from azure.core.polling import NoPolling
+
+    ops = clients.registry(registry).models
+    # The SDK's own import (what ml_client.models.share sends), answered and left running: no poller waits on it
+    # here, in a timer's invocation.
+    call(
+        f"sharing model {model.name} v{model.version} into registry {registry}",
+        lambda: begin_import_registry_asset(
+            ops._registry_service_client,
+            ops._operation_scope.resource_group_name,
+            registry,
+            body,
+            polling_cls=lambda *_, **__: NoPolling(),
+        ),
+    )
+    return None
