@@ -83,6 +83,9 @@ class StepContext:
     now: float
     reader: Callable[[], MetricsReader] | None = None  # where the training metrics are (the gate reads them)
     repo: str = ""  # this repository's identity (owner/name): what makes a resource ours
+    # Where the run's job ran and wrote its data (the first environment's workspace): a later environment's rollout
+    # reads the held-out split from there, as its gate reads the training metrics. None: ``backend`` itself.
+    trained_in: Backend | None = None
 
     @cached_property
     def spec(self) -> RunSpec:
@@ -353,7 +356,7 @@ def evaluate(ctx: StepContext) -> Outcome:
     n = ctx.record.gate_rules.conversations
     ev = ctx.cursor.evaluation
     try:
-        split = ctx.backend.held_out_split(ctx.record.test_path)
+        split = (ctx.trained_in or ctx.backend).held_out_split(ctx.record.test_path)
     except GitopsError as exc:  # the split should be there and is not: nobody can say the candidate is as good
         ev = ev.model_copy(update={"online_failed": f"the test split {ctx.record.test_path} could not be read: {exc.headline}"})
         return done(f"gate (online): {ev.online_failed}", cursor={"evaluation": ev})

@@ -300,7 +300,31 @@ class FakeAzureML:
         return f"azureml:{name}:{version}"
 
     def endpoint(self, name: str) -> dict[str, Any] | None:
-        return self.get_resource(f"{self.ws_path}/onlineEndpoints/{name}")
+        """The endpoint of that name in whichever workspace holds it (names are unique per region, as scoring hosts)."""
+        return self.get_resource(self._endpoint_path(name))
+
+    def _endpoint_path(self, name: str) -> str:
+        suffix = f"/onlineendpoints/{name.lower()}"
+        return next((p for p in self.resources if p.endswith(suffix)), f"{self.ws_path}/onlineEndpoints/{name}".lower())
+
+    def add_workspace(self, resource_group: str, name: str, workspace_id: str = "7c0e6f5d-0b1a-4e8e-9f3d-2a1b0c9d8e7f") -> str:
+        """Another workspace (a later environment's), in this subscription and region; its ARM path."""
+        rg = f"/subscriptions/{self.subscription}/resourceGroups/{resource_group}"
+        path = f"{rg}/providers/Microsoft.MachineLearningServices/workspaces/{name}"
+        self.put_resource(
+            path,
+            {
+                "name": name,
+                "location": self.location,
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "properties": {
+                    "workspaceId": workspace_id,
+                    "discoveryUrl": f"https://{self.location}.api.azureml.ms/discovery",
+                    "mlFlowTrackingUri": f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0{path}",
+                },
+            },
+        )
+        return path
 
     def endpoint_body(self, name: str) -> dict[str, Any]:
         """The endpoint's stored body, which the test knows is there."""
@@ -309,7 +333,7 @@ class FakeAzureML:
         return body
 
     def deployments(self, endpoint: str) -> list[str]:
-        return sorted(d["name"] for d in self.children(f"{self.ws_path}/onlineEndpoints/{endpoint}/deployments"))
+        return sorted(d["name"] for d in self.children(f"{self._endpoint_path(endpoint)}/deployments"))
 
     def model_versions(self, name: str) -> list[dict[str, Any]]:
         return self.children(f"{self.ws_path}/models/{name}/versions")
@@ -404,11 +428,15 @@ def intercept(fake: FakeAzureML) -> Iterator[FakeAzureML]:
     assert not fake.unmatched, f"calls the fake Azure ML API does not know: {fake.unmatched}"
 
 
-def azure_backend_for(fake: FakeAzureML) -> Any:
+def azure_backend_for(fake: FakeAzureML, workspace: Any = None) -> Any:
+    """The real Azure ML backend on the fake: the fake's workspace, or ``workspace`` (a WorkspaceRef of another)."""
     from gitops.backends.azureml.backend import AzureMLBackend
     from gitops.backends.azureml.clients import AzureClients
 
-    clients = AzureClients(fake.subscription, fake.resource_group, fake.workspace, credential=FakeCredential())
+    if workspace is not None:
+        clients = AzureClients(workspace.subscription, workspace.resource_group, workspace.name, credential=FakeCredential())
+    else:
+        clients = AzureClients(fake.subscription, fake.resource_group, fake.workspace, credential=FakeCredential())
     return AzureMLBackend(clients)
 
 
