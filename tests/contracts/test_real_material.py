@@ -528,3 +528,9 @@ def test_sharing_a_model_into_a_registry_answers_as_the_recorded_share(azure_fak
     assert azure_backend.share_model(model, registry, "phi4-chat-1a2b3c", {}) == there
     assert len(azure_fake.import_requests) == 1
     assert discovery["ResponseBody"]["registryName"] == "testFeed" and missing["StatusCode"] == 404
+    # ... and the published example of a registry model version's GET (rest-api-specs Registry/ModelVersion/get).
+    example = load("rest-api-specs/registry_model_version_get.json")["responses"]["200"]["body"]
+    wildcard = {**example, "properties": {**example["properties"], "tags": {}, "properties": {}, "flavors": {}}}
+    assert shape_gaps(wildcard, stored) == []
+    foundation = azure_fake.get_resource(f"{azure_fake.registry_path}/models/Phi-4/versions/8")
+    assert shape_gaps(wildcard, foundation) == []

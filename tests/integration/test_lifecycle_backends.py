@@ -136,6 +136,10 @@ class Driver:
         """Let ``seconds`` pass on the lifecycle's clock."""
         time.sleep(seconds)
 
+    def tamper_registry(self, name: str, version: str) -> None:
+        """The registry's copy of ``name`` v``version`` changed after it was shared (its files, or what it says of them)."""
+        raise NotImplementedError
+
     def break_next_deployment(self) -> None:
         raise NotImplementedError
 
@@ -203,6 +207,11 @@ class LocalDriver(Driver):
     def environments(self) -> tuple[str, str, str]:
         root = self.backend.ws.root  # type: ignore[attr-defined]
         return f"{{directory: {root}}}", f"{{directory: {root.parent / 'prod-ws'}}}", f"{{directory: {root.parent / 'registry'}}}"
+
+    def tamper_registry(self, name: str, version: str) -> None:
+        root = self.backend.ws.root.parent / "registry"  # type: ignore[attr-defined]
+        (weights, *_) = sorted((root / "artifacts").rglob(f"models/{name}/{version}/**/*.safetensors"))
+        weights.write_bytes(b"changed after it was shared")
 
     def break_next_deployment(self) -> None:
         self.latency = 1  # a real generation never answers within 1 ms: the smoke test fails
@@ -273,6 +282,13 @@ class AzureDriver(Driver):
         f = self.fake
         dev = f"{{subscription: {f.subscription}, resource_group: {f.resource_group}, name: {f.workspace}}}"
         return dev, f"{{subscription: {f.subscription}, resource_group: rg-prod, name: ws-prod}}", "{name: acme-models}"
+
+    def tamper_registry(self, name: str, version: str) -> None:
+        from gitops.spec import naming
+
+        stored = self.fake.get_resource(f"{self.fake.registry_path_of('acme-models')}/models/{name}/versions/{version}")
+        assert stored is not None
+        stored["properties"]["tags"][naming.TAG_CONTENT] = "sha256:" + "0" * 64
 
     def finish(self, job: str) -> None:
         """The job completes: its finetune step logged its curves in the workspace's MLflow, as the component does."""
@@ -572,11 +588,15 @@ def test_cleanup_retires_an_expired_endpoint(driver: Driver) -> None:
     assert driver.record().status == "retired"
 
 
-def test_a_version_proven_in_dev_is_released_into_prod_and_never_trained_again(driver: Driver) -> None:
-    """#27 on every backend that promotes (a backend that does not says why in its kind, and the scenario says so):
-    a run of its own ('promo'), live in dev, due after its soak (shared into the registry: at once locally, an import
-    an Azure ML registry takes a moment over), released into prod's workspace, where it serves the registry's copy
-    of the model dev proved; one job in all."""
+def test_versions_proven_in_dev_are_released_into_prod_held_by_its_gate_rolled_back_there_and_never_trained_again(
+    driver: Driver,
+) -> None:
+    """#27 on every backend that promotes (a backend that does not says why in its kind, and the scenario says so), a
+    run of its own ('promo') through dev and prod: each version live in dev, due after its soak (shared into the
+    registry: at once locally, an import an Azure ML registry takes a moment over), released into prod's workspace,
+    where prod's stricter gate holds it (dev untouched) until a person promotes it; a rollback in prod goes back to
+    prod's previous version from the registry; a version whose registry copy changed is refused; one job a version."""
+    from gitops.errors import ConflictError
     from gitops.lifecycle.parts import Action
     from gitops.spec.capabilities import Feature, kind_of
     from gitops.spec.policy import parse_policy
@@ -587,34 +607,74 @@ def test_a_version_proven_in_dev_is_released_into_prod_and_never_trained_again(d
     dev_ws, prod_ws, registry = driver.environments()
     policy, findings = parse_policy(
         f"registry: {registry}\nenvironments:\n  - name: dev\n    workspace: {dev_ws}\n"
-        f"  - name: prod\n    workspace: {prod_ws}\n    promotion: {{soak: 1s, gate: false}}\n",
+        f"  - name: prod\n    workspace: {prod_ws}\n"
+        "    policy: {gate: {max_perplexity: 1.01, conversations: 0}}\n"  # stricter than dev: these models never meet it
+        "    promotion: {soak: 1s, gate: false}\n",
         "gitops.yaml",
     )
     assert policy is not None, findings
-    text = (driver.spec().source or "").replace("name: behave", "name: promo").replace("endpoint: behave-ep", "endpoint: promo-ep")
-    spec = validate_text(text, "runs/promo.yaml", policy)
-    assert spec.ok, [f.format() for f in spec.findings]
-    record = driver.lifecycle.submit(spec, policy=policy)
-    driver.finish(record.job_name)
-    driver.lifecycle.on_job_event(driver.completed_event(record.job_name))
-    dev = driver.lifecycle.settle("promo")
-    assert dev.status == "live" and dev.model_digest, dev.error
-    driver.soak(1.1)
-    due: list[str] = []
-    for _ in range(3):  # a share that takes a moment (an import into an Azure ML registry) is found by a later pass
-        due += [d.run or "" for d in driver.lifecycle.reconcile("promo") if d.action == Action.PROMOTION_DUE]
-        if due:
-            break
-    assert due == ["promo"], driver.lifecycle.ledger.get("promo")
-    driver.lifecycle.release("promo", "prod", by="a reviewer", reason="suite", job=record.job_name)
-    prod = driver.lifecycle.settle("promo.prod")
-    assert prod.status == "live" and prod.job_name == record.job_name and prod.model_digest == dev.model_digest, prod.error
-    assert prod.endpoint != dev.endpoint and driver.lifecycle.ledger.get("promo")[0].deployment == dev.deployment  # type: ignore[index]
-    backend = driver.lifecycle.backend_of(prod)
+    lc = driver.lifecycle
+
+    def version(lr: str) -> Any:
+        """A new version of 'promo' live in dev, its promotion to prod due."""
+        # The gate on, on training metrics alone, and lenient in dev: prod's policy sets the ceiling that holds it there.
+        source = driver.spec(lr=lr, gate="{conversations: 0, max_eval_loss_increase: 100}").source or ""
+        text = source.replace("name: behave", "name: promo").replace("endpoint: behave-ep", "endpoint: promo-ep")
+        spec = validate_text(text, "runs/promo.yaml", policy)
+        assert spec.ok, [f.format() for f in spec.findings]
+        record = lc.submit(spec, policy=policy)
+        driver.finish(record.job_name)
+        lc.on_job_event(driver.completed_event(record.job_name))
+        dev = lc.settle("promo")
+        assert dev.status == "live" and dev.job_name == record.job_name and dev.model_digest, dev.error
+        driver.soak(1.1)
+        due: list[str] = []
+        for _ in range(3):  # a share that takes a moment (an import into an Azure ML registry) is found by a later pass
+            due += [d.run or "" for d in lc.reconcile("promo") if d.action == Action.PROMOTION_DUE]
+            if due:
+                break
+        assert due == ["promo"], lc.ledger.get("promo")
+        return dev
+
+    def into_prod(dev: Any) -> Any:
+        """Released into prod, held there by prod's gate with dev untouched, then promoted by a person."""
+        lc.release("promo", "prod", by="a reviewer", reason="suite", job=dev.job_name)
+        held = lc.settle("promo.prod")
+        assert held.status == "held" and held.gate is not None and not held.gate["ok"], (held.error, held.gate)
+        after = lc.ledger.get("promo")[0]  # type: ignore[index]
+        assert (after.status, after.deployment, after.job_name) == ("live", dev.deployment, dev.job_name)  # dev untouched
+        lc.promote("promo.prod", "a person", "prod's gate is new")
+        live = lc.settle("promo.prod")
+        assert live.status == "live" and live.serving_job == dev.job_name and live.model_digest == dev.model_digest, live.error
+        return live
+
+    v1 = version("3.0e-3")
+    first = into_prod(v1)
+    prod_backend = lc.backend_of(first)
     try:
         payload = {"input_data": {"input_string": [{"role": "user", "content": "hi"}], "parameters": {"max_new_tokens": 4}}}
-        assert backend.invoke(prod.endpoint or "", payload).status_code == 200
-        assert [r.job_name for r in driver.lifecycle.ledger.list() if r.run == "promo"] == [record.job_name] * 2  # one job
+        assert prod_backend.invoke(first.endpoint or "", payload).status_code == 200
+        assert first.endpoint != v1.endpoint
+        v2 = version("2.0e-3")
+        second = into_prod(v2)
+        assert second.previous_serving_job == v1.job_name
+        lc.rollback("promo.prod", "a person", "latency regression")
+        back = lc.settle("promo.prod")
+        assert back.status == "live" and back.serving_job == v1.job_name and back.model_version == first.model_version, back.error
+        assert lc.ledger.get("promo")[0].job_name == v2.job_name  # type: ignore[index]  # dev keeps v2
+        v3 = version("1.0e-3")
+        (due,) = lc.due()
+        driver.tamper_registry(due.promotion.model, due.promotion.version)
+        try:
+            lc.release("promo", "prod", by="a reviewer", job=v3.job_name)
+            refused = lc.settle("promo.prod")
+            assert refused.status == "failed" and "not what was shared" in (refused.error or ""), refused.error
+        except ConflictError as exc:  # refused before prod is touched, where the registry says so itself
+            assert "refused: registry model" in exc.headline
+        after = lc.ledger.get("promo.prod")[0]  # type: ignore[index]
+        assert after.serving_job == v1.job_name and after.deployment == back.deployment  # prod serves what it served
+        jobs = {r.job_name for r in lc.ledger.list() if r.run == "promo"} | {p.job_name for p in after.received}
+        assert jobs == {v1.job_name, v2.job_name, v3.job_name}  # one job a version, none in prod
     finally:
-        backend.delete_endpoint(prod.endpoint or "")
+        prod_backend.delete_endpoint(first.endpoint or "")
         driver.backend.delete_endpoint("promo-ep")
