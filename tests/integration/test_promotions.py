@@ -200,3 +200,41 @@ def test_a_release_into_prod_holds_it_to_the_digest_proven_in_dev(setup: Setup) 
     with pytest.raises(ConflictError, match="refused: registry model .* carries digest sha256:"):
         setup.lifecycle.release("tiny", "prod", by="a reviewer")
     assert setup.lifecycle.ledger.get("tiny.prod") is None and record.model_digest
+
+
+def test_an_environment_that_asks_no_approval_is_released_by_reconcile_once_due(tmp_path: Path, local_spec_text: Any) -> None:
+    """``promotion.approval: false``: once due, the reconcile pass releases it, recorded as the policy's doing."""
+    setup = Setup(tmp_path, local_spec_text("tiny"))
+    setup.policy = setup.policy.model_copy(
+        update={
+            "environments": [
+                setup.policy.environments[0],
+                setup.policy.environments[1].model_copy(
+                    update={"promotion": setup.policy.environments[1].promotion.model_copy(update={"approval": False})}
+                ),
+            ]
+        }
+    )
+    setup.live("gitops-tiny-000000000001")
+    setup.now[0] = T0 + 2 * HOUR
+    (released,) = [d for d in setup.lifecycle.reconcile("tiny") if d.action == Action.RELEASED]
+    assert "released into prod" in released.reason and "no approval asked" in released.reason
+    prod = setup.lifecycle.ledger.get("tiny.prod")
+    assert prod is not None and prod[0].approval is not None and prod[0].approval.by == "the policy (promotion.approval: false)"
+    assert [p.state for p in setup.record().promotions] == [PromotionState.RELEASED]
+    assert setup.lifecycle.due() == []  # nothing left for the promote workflow to ask
+
+
+def test_an_azure_run_is_released_from_a_shell_only_in_admin_mode(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its approval is the GitHub Environment's reviewers' (promote.yml); `gitops release` refuses it unless an
+    administrator's shell says so (GITOPS_ADMIN_RELEASE=1), before anything is read of the registry or released."""
+    monkeypatch.setenv("GITOPS_WORKSPACE", str(tmp_path / "ws"))
+    LocalLedger(tmp_path / "ws" / "ledger").put(
+        RunRecord(run="phi4", backend="azureml", digest="d" * 64, job_name="gitops-phi4-000000000001", status="live"), None
+    )
+    refused = cli("release", "phi4", "--to", "prod", "--reason", "CAB-42")
+    assert refused.exit_code != 0 and "its release is approved in GitHub, not from a shell" in refused.err
+    assert "GITOPS_ADMIN_RELEASE=1" in refused.err
+    monkeypatch.setenv("GITOPS_ADMIN_RELEASE", "1")
+    admin = cli("release", "phi4", "--to", "prod", "--reason", "CAB-42")  # past the gate: nothing is due for it
+    assert admin.exit_code != 0 and "is not promoted to 'prod'" in admin.err
