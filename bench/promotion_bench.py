@@ -34,19 +34,10 @@ from gitops.lifecycle.parts import Action  # noqa: E402
 from gitops.spec import naming  # noqa: E402
 from gitops.spec.policy import Policy, parse_policy  # noqa: E402
 from gitops.spec.validate import validate_text  # noqa: E402
+from tests.conftest import LOCAL_SPEC as SPEC  # noqa: E402
 from tests.integration.test_local_registry import _trained  # noqa: E402
 
 T0 = 1_800_000_000.0
-SPEC = """
-name: {name}
-backend: local
-owner: team-a
-model: {{registry: local, name: tiny-phi3}}
-data: {{train_path: data/train.jsonl, test_path: data/test.jsonl}}
-finetune:
-  params: {{max_steps: 10, learning_rate: 1.0e-3, apply_lora: true}}
-deploy: {{endpoint: {name}-ep}}
-"""
 
 
 def _policy(root: Path) -> Policy:
@@ -68,7 +59,7 @@ def _populate(lc: Lifecycle, backend: LocalBackend, root: Path, n: int, policy: 
     """N runs live in dev, each with a model trained (files registered with their content digest)."""
     for i in range(n):
         name = f"run-{i:03d}"
-        spec = validate_text(SPEC.format(name=name), f"runs/{name}.yaml", policy).require()
+        spec = validate_text(textwrap.dedent(SPEC.format(name=name)), f"runs/{name}.yaml", policy).require()
         model = _trained(backend, root, f"gitops-{name}-000000000001")
         lc.ledger.put(
             RunRecord(

@@ -34,6 +34,16 @@ def component_id(version: str) -> str:
     return f"azureml://registries/azureml/components/{COMPONENT_NAME}/versions/{version}"
 
 
+def _on_the_cluster(spec: RunSpec, step: dict[str, Any]) -> dict[str, Any]:
+    """A command step of ours (``pipelines/``) in its declared environment, on the spec's cluster or instance type."""
+    step["environment"] = {"image": PREPARE_IMAGE, "conda_file": yaml.safe_load(PREPARE_ENVIRONMENT.read_text(encoding="utf-8"))}
+    if spec.compute.cluster:
+        step["compute"] = f"azureml:{spec.compute.cluster}"
+    elif spec.compute.instance_type:
+        step["resources"] = {"instance_type": spec.compute.instance_type}
+    return step
+
+
 def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_path: str | None = None) -> dict[str, Any]:
     """The command step that slices ``spec.data.dataset`` on the cluster into the two files the fine-tune reads.
     ``held_out_path``: a datastore path for the test split, where the promotion gate reads its conversations."""
@@ -51,13 +61,8 @@ def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_p
             "train_file": {"type": "uri_file"},
             "test_file": {"type": "uri_file", **({"path": held_out_path} if held_out_path else {})},
         },
-        "environment": {"image": PREPARE_IMAGE, "conda_file": yaml.safe_load(PREPARE_ENVIRONMENT.read_text(encoding="utf-8"))},
     }
-    if spec.compute.cluster:
-        step["compute"] = f"azureml:{spec.compute.cluster}"
-    elif spec.compute.instance_type:
-        step["resources"] = {"instance_type": spec.compute.instance_type}
-    return step
+    return _on_the_cluster(spec, step)
 
 
 def digest_step(spec: RunSpec, digest_path: str, code_dir: str | Path = PIPELINES_DIR) -> dict[str, Any]:
@@ -70,13 +75,8 @@ def digest_step(spec: RunSpec, digest_path: str, code_dir: str | Path = PIPELINE
         "command": "python model_digest.py --model ${{inputs.model}} --output ${{outputs.digest}}",
         "inputs": {"model": "${{parent.jobs.finetune.outputs.mlflow_model_folder}}"},  # bound as the test split is
         "outputs": {"digest": {"type": "uri_file", "path": digest_path}},
-        "environment": {"image": PREPARE_IMAGE, "conda_file": yaml.safe_load(PREPARE_ENVIRONMENT.read_text(encoding="utf-8"))},
     }
-    if spec.compute.cluster:
-        step["compute"] = f"azureml:{spec.compute.cluster}"
-    elif spec.compute.instance_type:
-        step["resources"] = {"instance_type": spec.compute.instance_type}
-    return step
+    return _on_the_cluster(spec, step)
 
 
 def build_pipeline_job(
