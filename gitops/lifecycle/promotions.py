@@ -77,21 +77,30 @@ def propose(lc: Parts, run: str) -> Promotion | None:
     if current is not None and current.state is not PromotionState.SHARING:
         return current
     now = lc.clock()
-    if current is None and waiting_for(record, policy, target, now):
-        return None
-    shared = _shared(lc, record, policy) if current is None else _shared_since(lc, record, policy, current, now)
-    if shared is None:  # under way: recorded once, looked at again by the next pass
-        if current is None:
-            sharing = Promotion(
-                to=target,
-                job_name=record.job_name,
-                model=naming.registry_model_name(stored_spec(record), lc.name_salt),
-                version=record.model_version or "",
-                digest=record.model_digest or "",
-                due_at=now,
-                state=PromotionState.SHARING,
-            )
-            update(lc.ledger, run, lambda r: _with(r, target, sharing, now))
+    if current is not None:
+        shared = _shared_since(lc, record, policy, current, now)
+    else:
+        if waiting_for(record, policy, target, now):
+            return None
+        sharing = Promotion(
+            to=target,
+            job_name=record.job_name,
+            model=naming.registry_model_name(stored_spec(record), lc.name_salt),
+            version=record.model_version or "",
+            digest=record.model_digest or "",
+            due_at=now,
+            state=PromotionState.SHARING,
+        )
+        # Recorded before anything is shared: of two passes at once, one records it and shares, the other finds it
+        # recorded (an import started twice would copy the model twice).
+        if update(lc.ledger, run, lambda r: _with(r, target, sharing, now)) is None:
+            return None
+        try:
+            shared = _shared(lc, record, policy)
+        except Exception:  # nothing under way: the record says so, and the next pass tries again
+            update(lc.ledger, run, lambda r: r.model_copy(update={"promotions": [p for p in r.promotions if p != sharing]}))
+            raise
+    if shared is None:  # under way: a later pass finds the registry's version
         return None
     promotion = Promotion(
         to=target, job_name=record.job_name, model=shared.name, version=shared.version, digest=record.model_digest or "", due_at=now
@@ -101,10 +110,12 @@ def propose(lc: Parts, run: str) -> Promotion | None:
 
 
 def _with(r: RunRecord, target: str, promotion: Promotion, now: float) -> RunRecord | None:
-    """The run with ``promotion`` recorded (in place of the same version's share under way); a due one of an older
-    version superseded when this one is due. None when another version took the run meanwhile, or it was recorded."""
+    """The run with ``promotion`` recorded (a due one in place of the same version's share under way); a due one of an
+    older version superseded when this one is due. None when another version took the run meanwhile, or the version's
+    promotion was recorded already (a share under way is recorded once)."""
     same = [p for p in r.promotions if p.to == target and p.job_name == promotion.job_name]
-    if r.job_name != promotion.job_name or any(p.state is not PromotionState.SHARING for p in same):
+    sharing = promotion.state is PromotionState.SHARING
+    if r.job_name != promotion.job_name or (same and sharing) or any(p.state is not PromotionState.SHARING for p in same):
         return None
     due = promotion.state is PromotionState.DUE
     kept = [

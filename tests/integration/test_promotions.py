@@ -238,3 +238,19 @@ def test_an_azure_run_is_released_from_a_shell_only_in_admin_mode(cli: Any, tmp_
     monkeypatch.setenv("GITOPS_ADMIN_RELEASE", "1")
     admin = cli("release", "phi4", "--to", "prod", "--reason", "CAB-42")  # past the gate: nothing is due for it
     assert admin.exit_code != 0 and "is not promoted to 'prod'" in admin.err
+
+
+def test_a_share_that_fails_leaves_no_promotion_behind_and_the_next_pass_tries_again(setup: Setup) -> None:
+    """The promotion is recorded as sharing before anything is shared (one pass shares, a second finds it recorded);
+    a share that fails takes that record back, says why, and the next pass tries again."""
+    setup.live("gitops-tiny-000000000001")
+    (weights,) = [p for p in (setup.tmp / "dev" / "mlartifacts").rglob("model.safetensors") if b"000000000001" in p.read_bytes()]
+    original = weights.read_bytes()
+    weights.write_bytes(b"changed after training")
+    setup.now[0] = T0 + 2 * HOUR
+    (skipped,) = [d for d in setup.lifecycle.reconcile("tiny") if d.action == Action.SKIPPED]
+    assert "is not the model that was trained" in skipped.reason
+    assert setup.record().promotions == []
+    weights.write_bytes(original)
+    assert [d.action for d in setup.lifecycle.reconcile("tiny") if d.run == "tiny"] == [Action.PROMOTION_DUE]
+    assert [p.state for p in setup.record().promotions] == [PromotionState.DUE]
