@@ -649,9 +649,10 @@ def test_versions_proven_in_dev_are_released_into_prod_held_by_its_gate_rolled_b
         return live
 
     v1 = version("3.0e-3")
-    first = into_prod(v1)
-    prod_backend = lc.backend_of(first)
+    prod_ws_backend = lc.backend_in(driver.kind, policy.environment("prod").workspace)
     try:
+        first = into_prod(v1)
+        prod_backend = lc.backend_of(first)
         payload = {"input_data": {"input_string": [{"role": "user", "content": "hi"}], "parameters": {"max_new_tokens": 4}}}
         assert prod_backend.invoke(first.endpoint or "", payload).status_code == 200
         assert first.endpoint != v1.endpoint
@@ -675,6 +676,7 @@ def test_versions_proven_in_dev_are_released_into_prod_held_by_its_gate_rolled_b
         assert after.serving_job == v1.job_name and after.deployment == back.deployment  # prod serves what it served
         jobs = {r.job_name for r in lc.ledger.list() if r.run == "promo"} | {p.job_name for p in after.received}
         assert jobs == {v1.job_name, v2.job_name, v3.job_name}  # one job a version, none in prod
-    finally:
-        prod_backend.delete_endpoint(first.endpoint or "")
+    finally:  # whatever failed: no endpoint (nor its server) is left behind in either workspace
+        for info in prod_ws_backend.list_endpoints():
+            prod_ws_backend.delete_endpoint(info.name)
         driver.backend.delete_endpoint("promo-ep")
