@@ -157,11 +157,12 @@ def render(
     file: Path = typer.Argument(..., help="The spec to render."),
     backend: str = typer.Option("azureml", help="Only azureml specs render (a spec of another backend is refused)."),
 ) -> None:
-    """Print the Azure ML pipeline job YAML that would be submitted (`az ml job create -f`). A dataset spec's
-    first step prepares the data on the cluster from this checkout's pipelines/ folder."""
+    """Print the Azure ML job YAML that would be submitted (`az ml job create -f`): the pipeline job, or with
+    finetune.kind job or serverless the fine-tuning job (after the job that prepares a dataset, as a second YAML
+    document). A dataset is prepared in Azure from this checkout's pipelines/ folder."""
     import yaml
 
-    from gitops.backends.azureml import job_document
+    from gitops.backends.azureml import job_documents
     from gitops.errors import UnsupportedError
     from gitops.spec.capabilities import kind_of
     from gitops.spec.validate import load_spec
@@ -174,8 +175,8 @@ def render(
         raise UnsupportedError(
             f"{file} is a {spec.backend} spec: only azureml specs render to a pipeline job", hint=f"`gitops run {file}` runs it"
         )
-    job = job_document(spec, result.params, result.training_digest)
-    sys.stdout.write(yaml.safe_dump(job, sort_keys=False, width=120))
+    documents = job_documents(spec, result.params, result.training_digest)
+    sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False, width=120))
 
 
 @app.command()

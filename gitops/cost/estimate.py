@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gitops.cost.prices import Price, PriceSource
+from gitops.cost.tokens import TokenRates, TokenSnapshot, committed_token_snapshot, training_tokens
 from gitops.ledger.model import RunRecord
 from gitops.spec.capabilities import KINDS
 from gitops.spec.findings import Code, Finding, error, warning
@@ -52,6 +53,23 @@ class CostEstimate:
     notes: tuple[str, ...] = field(default_factory=tuple)
     environment: str = ""  # with environments in gitops.yaml: the one this estimate is for
     later: tuple[CostEstimate, ...] = ()  # serving in each environment after the first (nothing trains there)
+    # Serverless training (per token) and serving (per token plus an hourly hosting fee): the model's rates there.
+    training_kind: str = "pipeline"
+    serving_kind: str = "managed"
+    model: str = ""
+    token_rates: TokenRates | None = None
+    training_tokens: float | None = None  # tokens x epochs, scaled from the previous version's (None: unknown yet)
+
+    @property
+    def serverless_training(self) -> bool:
+        return self.training_kind == "serverless"
+
+    @property
+    def serverless_serving(self) -> bool:
+        return self.serving_kind == "serverless"
+
+    def _rate(self, name: str) -> float | None:
+        return getattr(self.token_rates, name) if self.token_rates is not None else None
 
     @property
     def billed(self) -> bool:
@@ -59,14 +77,21 @@ class CostEstimate:
 
     @property
     def training_hourly(self) -> float | None:
+        if self.serverless_training:  # billed per token, not by the hour
+            return None
         return _times(self.training_price.usd_per_hour if self.training_price else None, self.nodes)
 
     @property
     def training_usd(self) -> float | None:
+        if self.serverless_training:
+            return _times(self.training_tokens / 1e6 if self.training_tokens is not None else None, self._rate("train_per_million"))
         return _times(self.training_hourly, self.training_hours)
 
     @property
     def deploy_hourly(self) -> float | None:
+        """What serving bills by the hour, called or not: the VMs, or a serverless endpoint's hosting fee."""
+        if self.serverless_serving:
+            return self._rate("hosting_per_hour")
         return _times(self.deploy_price.usd_per_hour if self.deploy_price else None, self.instances)
 
     @property
@@ -77,6 +102,8 @@ class CostEstimate:
     def prices_from(self) -> str:
         """The dates and sources of the prices used, e.g. ``snapshot of 2026-07-01 (eastus)``."""
         seen = sorted({(p.source, p.as_of) for p in (self.training_price, self.deploy_price) if p is not None})
+        if self.token_rates is not None and (self.serverless_training or self.serverless_serving):
+            seen.append(("serverless price snapshot", self.token_rates.as_of))
         if not seen:
             return "no price known"
         return "; ".join(f"{src} of {day}" if src == "snapshot" else f"{src}, {day}" for src, day in seen) + f" ({self.region})"
@@ -84,6 +111,8 @@ class CostEstimate:
     def training_line(self) -> str:
         if not self.billed:
             return "no cloud cost (trains on this machine)"
+        if self.serverless_training:
+            return self._serverless_training_line()
         if self.training_sku is None:
             return "unknown: the cluster's size is read online (set compute.instance_type to see it here)"
         if self.training_price is None:
@@ -93,9 +122,38 @@ class CostEstimate:
             return f"${self.training_hourly:.2f}/h ({rate}); {self.training_basis}"
         return f"~${self.training_usd:,.2f} ({rate} x ~{self.training_hours:.1f} h, {self.training_basis})"
 
+    def _serverless_training_line(self) -> str:
+        rates = self.token_rates
+        if rates is None or rates.train_per_million is None:
+            return f"price unknown: no serverless fine-tuning price for {self.model} in {self.region} (billed per token x epochs)"
+        rate = f"{rates.label('train_per_million')} x epochs"
+        if self.training_tokens is None:
+            return f"{rate}; tokens unknown until a version of this run has trained"
+        at = rates.label("train_per_million")
+        return f"~${self.training_usd or 0:,.2f} (~{self.training_tokens:,.0f} tokens x epochs at {at}, scaled from the previous version)"
+
+    def _serverless_serving_line(self) -> str:
+        rates = self.token_rates
+        tokens = (
+            f"{rates.label('input_per_million')} in, {rates.label('output_per_million')} out"
+            if rates is not None
+            else f"price unknown for {self.model} in {self.region}"
+        )
+        if self.deploy_hourly is None:
+            return f"per token ({tokens}); hosting fee: price unknown (billed by the hour deployed, called or not)"
+        hosting = f"hosting {rates.label('hosting_per_hour') if rates else ''}, called or not"
+        bound = (
+            f"at most ${self.deploy_bound_usd:,.2f} of hosting until expire_after {self.expire_after}"
+            if self.deploy_bound_usd is not None
+            else f"kept: ${self.deploy_hourly * 24 * 30:,.0f} of hosting per 30 days"
+        )
+        return f"per token ({tokens}) + {hosting}; {bound}"
+
     def serving_line(self) -> str:
         if not self.billed:
             return "no cloud cost (serves on this machine)"
+        if self.serverless_serving:
+            return self._serverless_serving_line()
         if self.deploy_price is None:
             return f"unknown: no price for {self.deploy_sku} in {self.region}"
         rate = f"${self.deploy_hourly:.2f}/h ({self.deploy_sku} x {self.instances} instance{'s' if self.instances > 1 else ''})"
@@ -138,7 +196,14 @@ def training_duration(spec: RunSpec, params: dict[str, Any], previous: RunRecord
     return seconds / 3600 * scale, basis
 
 
-def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: PriceSource, previous: RunRecord | None = None) -> CostEstimate:
+def estimate(
+    spec: RunSpec,
+    params: dict[str, Any],
+    policy: Policy,
+    prices: PriceSource,
+    previous: RunRecord | None = None,
+    token_prices: TokenSnapshot | None = None,
+) -> CostEstimate:
     """What a version costs: training and serving in the first environment (the only one without environments in
     gitops.yaml), and serving in each environment after it, each at its own region's prices."""
     environments = run_environments(spec, policy) if policy.environments else []
@@ -148,10 +213,15 @@ def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: Pric
     expire = spec.lifecycle.expire_after or policy.defaults.expire_after
     if not _billed(spec.backend):
         return CostEstimate(spec.backend, region, idle_after=idle, expire_after=expire)
-    train_sku = spec.compute.instance_type
-    deploy_sku = spec.deploy.instance_type or KINDS[spec.backend].default_deploy_sku
+    serverless = "serverless" in (spec.finetune.kind, spec.deploy.kind)
+    train_sku = None if spec.finetune.kind == "serverless" else spec.compute.instance_type
+    deploy_sku = None if spec.deploy.kind == "serverless" else spec.deploy.instance_type or KINDS[spec.backend].default_deploy_sku
     hours, basis = training_duration(spec, params, previous)
     bound = None if spec.lifecycle.keep else parse_duration(expire).total_seconds() / 3600
+    tokens = None
+    if previous is not None and previous.spec:
+        work_now, work_before = _work(spec.model_dump(mode="json"), params), _work(previous.spec, previous.params)
+        tokens = training_tokens(work_now, work_before, (previous.report or {}).get("tokens_seen"))
     return CostEstimate(
         spec.backend,
         region,
@@ -168,6 +238,11 @@ def estimate(spec: RunSpec, params: dict[str, Any], policy: Policy, prices: Pric
         expire,
         environment=environments[0] if environments else "",
         later=tuple(_serving_cost(spec, everywhere, env, prices, bound, idle, expire) for env in environments[1:]),
+        training_kind=spec.finetune.kind,
+        serving_kind=spec.deploy.kind,
+        model=spec.model.name,
+        token_rates=(token_prices or committed_token_snapshot()).rates(region, spec.model.name) if serverless else None,
+        training_tokens=tokens,
     )
 
 
@@ -220,7 +295,17 @@ def _first_environment_caps(cost: CostEstimate, b: BudgetPolicy) -> list[Finding
         return []
     out: list[Finding] = []
     hint_price = "add the size to the price snapshot (gitops prices refresh), or pick a size with a known price"
-    if cost.training_sku is None:
+    if cost.serverless_training:
+        if b.max_training_usd is not None and cost._rate("train_per_million") is None:
+            out.append(
+                error(
+                    "finetune.kind",
+                    f"no serverless fine-tuning price for {cost.model} in {cost.region}: budget.max_training_usd cannot be checked",
+                    "add the model's rates to gitops/cost/serverless_prices.yaml (with their source), or train on a VM size",
+                    code=Code.PRICE_UNKNOWN,
+                )
+            )
+    elif cost.training_sku is None:
         out.append(
             error(
                 "compute.instance_type",
@@ -238,7 +323,17 @@ def _first_environment_caps(cost: CostEstimate, b: BudgetPolicy) -> list[Finding
                 code=Code.PRICE_UNKNOWN,
             )
         )
-    if cost.deploy_price is None and b.max_hourly_usd is not None:
+    if cost.serverless_serving:
+        if cost.deploy_hourly is None and b.max_hourly_usd is not None:
+            out.append(
+                error(
+                    "deploy.kind",
+                    f"no hosting fee known for a fine-tuned {cost.model} in {cost.region}: budget.max_hourly_usd cannot be checked",
+                    "add the model's rates to gitops/cost/serverless_prices.yaml (with their source), or serve on a VM size",
+                    code=Code.PRICE_UNKNOWN,
+                )
+            )
+    elif cost.deploy_price is None and b.max_hourly_usd is not None:
         out.append(
             error(
                 "deploy.instance_type",
@@ -260,28 +355,35 @@ def _first_environment_caps(cost: CostEstimate, b: BudgetPolicy) -> list[Finding
         if cost.deploy_hourly is not None and cost.deploy_hourly > b.max_hourly_usd:
             out.append(
                 error(
-                    "deploy.instance_type",
+                    "deploy.kind" if cost.serverless_serving else "deploy.instance_type",
                     f"serving costs ${cost.deploy_hourly:.2f}/h, over budget.max_hourly_usd ${b.max_hourly_usd:.2f}",
                     "use a smaller size or fewer instances, or raise the cap",
                     code=Code.BUDGET,
                 )
             )
-    if b.max_training_usd is not None and cost.training_price is not None:
+    if b.max_training_usd is not None and (cost.training_price is not None or cost._rate("train_per_million") is not None):
+        path = "finetune.kind" if cost.serverless_training else "compute.instance_type"
+        bills = (
+            f"{cost.token_rates.label('train_per_million')} x epochs"
+            if cost.serverless_training and cost.token_rates is not None
+            else f"${cost.training_hourly or 0:.2f}/h"
+        )
+        basis = "tokens scaled from the previous version" if cost.serverless_training else cost.training_basis
         if cost.training_usd is None:
             out.append(
                 warning(
-                    "compute.instance_type",
+                    path,
                     f"budget.max_training_usd ${b.max_training_usd:,.2f} is checked once a "
-                    f"version has trained ({cost.training_basis}); it bills ${cost.training_hourly:.2f}/h",
+                    f"version has trained ({basis if cost.training_tokens else 'no version has trained yet'}); it bills {bills}",
                     code=Code.BUDGET,
                 )
             )
         elif cost.training_usd > b.max_training_usd:
             out.append(
                 error(
-                    "compute.instance_type",
+                    path,
                     f"training is estimated at ~${cost.training_usd:,.2f}, over "
-                    f"budget.max_training_usd ${b.max_training_usd:,.2f} ({cost.training_basis})",
+                    f"budget.max_training_usd ${b.max_training_usd:,.2f} ({basis})",
                     "train on less data or fewer epochs, or raise the cap in a reviewed change",
                     code=Code.BUDGET,
                 )

@@ -39,6 +39,23 @@ class Derived:
     keep: bool
     environments: str | None = None  # with environments in gitops.yaml: the path a merge starts, and what each step needs
     registry_model: str | None = None  # the name the registry carries it under between environments
+    quota: str | None = None  # what limits apply where quota rows do not (serverless); None: the vCPU quota, online
+
+
+# What a serverless deployment may take (Azure ML serverless endpoints): the limits that stand where quota rows do not.
+SERVERLESS_LIMITS = "200,000 tokens/min and 1,000 requests/min per serverless deployment"
+
+
+def quota_summary(spec: RunSpec) -> str | None:
+    """Which quota applies: None where both training and serving take the region's vCPU quota (checked online)."""
+    training, serving = spec.finetune.kind == "serverless", spec.deploy.kind == "serverless"
+    if training and serving:
+        return f"no vCPU quota (serverless training and serving); {SERVERLESS_LIMITS}"
+    if training:
+        return "training: no vCPU quota (serverless); serving: the region's vCPU quota, checked online"
+    if serving:
+        return f"training: the region's vCPU quota, checked online; serving: no vCPU quota, {SERVERLESS_LIMITS}"
+    return None
 
 
 def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: Policy, salt: str = "") -> Derived:
@@ -55,11 +72,17 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         model = model_uri(spec)
     d = spec.data
     data = d.dataset and f"{d.dataset} [{d.train_split}/{d.test_split}, first {d.sample_percent:g}%]"
+    if spec.finetune.kind == "serverless":
+        compute = "serverless fine-tuning (per token: no cluster, no quota)"
+    elif spec.finetune.kind == "job" and not spec.compute.cluster:
+        compute = f"fine-tuning job on {spec.compute.instance_type or kind.compute_label}"
+    else:
+        compute = spec.compute.cluster or kind.compute_label
     return Derived(
         backend=spec.backend,
         model=model,
         data=data or f"{spec.data.train_path} / {spec.data.test_path or '(split from train)'}",
-        compute=spec.compute.cluster or kind.compute_label,
+        compute=compute,
         instance_type=spec.compute.instance_type,
         nodes=spec.compute.nodes,
         gpus_per_node=gpus,
@@ -68,7 +91,7 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         display_name=naming.display_name(spec, merged, gpus),
         model_name=naming.model_name(spec),
         endpoint=naming.endpoint_name(spec, salt),
-        deploy_instance_type=spec.deploy.instance_type,
+        deploy_instance_type="serverless (per token)" if spec.deploy.kind == "serverless" else spec.deploy.instance_type,
         traffic=traffic_summary(spec),
         gate=gate_summary(policy.first_environment().gate.resolve(spec)),
         idle_after=spec.lifecycle.idle_after or policy.defaults.idle_after,
@@ -76,6 +99,7 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         keep=spec.lifecycle.keep,
         environments=path_summary(spec, policy),
         registry_model=naming.registry_model_name(spec, salt) if len(run_environments(spec, policy)) > 1 else None,
+        quota=quota_summary(spec),
     )
 
 
@@ -111,6 +135,8 @@ def gate_summary(rules: GateRules) -> str:
 def traffic_summary(spec: RunSpec) -> str:
     """``10% → 50% → 100%, each held 10m; rolls back over 5.0% errors or p95 over 90000 ms``."""
     ramp = spec.deploy.rollout
+    if spec.deploy.kind == "serverless":
+        return "each version on a serverless endpoint of its own; the run serves from it as soon as the gate passes (no traffic split)"
     if ramp is None or not ramp.shares:
         return "100% as soon as the gate passes"
     bound = ramp.max_p95_latency_ms or spec.deploy.request_timeout_ms

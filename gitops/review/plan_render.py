@@ -36,13 +36,31 @@ def effect_text(spec: SpecPlan) -> str:
                 if cost.training_usd is not None
                 else (f" at ${cost.training_hourly:.2f}/h" if cost.training_hourly is not None else " (cost unknown)")
             )
-        return ("new run: train" if spec.effect == "train" else "retrain") + price + ", then deploy"
+        return ("new run: train" if spec.effect == "train" else "retrain") + price + ", then deploy" + _kind_change(spec)
+    if spec.effect == "redeploy":
+        return "redeploy only: the trained model is deployed again, no training" + _kind_change(spec)
     return {
         "redeploy": "redeploy only: the trained model is deployed again, no training",
         "settings": "settings only: nothing is trained or deployed",
         "none": "no change",
         "remove": "no longer managed from runs/ (its endpoint is deleted only if cleanup.prune_orphans is set)",
     }.get(spec.effect or "", "")
+
+
+def _kind_change(spec: SpecPlan) -> str:
+    """What a change of training or serving kind adds to the effect (the digests already say retrain or redeploy)."""
+    moved = {c.path: c for c in spec.changes if c.path in ("finetune.kind", "deploy.kind")}
+    out = ""
+    if "finetune.kind" in moved:
+        c = moved["finetune.kind"]
+        out += f"; trained anew by {c.new or 'pipeline'} fine-tuning (was {c.old or 'pipeline'})"
+    if "deploy.kind" in moved:
+        c = moved["deploy.kind"]
+        out += (
+            f"; served on a {c.new or 'managed'} endpoint (was {c.old or 'managed'}): the old endpoint serves until the new "
+            "one is promoted, then retires after deploy.keep_previous_for"
+        )
+    return out
 
 
 def training_text(spec: SpecPlan) -> str:
@@ -89,10 +107,8 @@ def render_text(plan: Plan) -> str:
             lines += [f"  training   {training_text(spec)}", f"  serving    {spec.cost.serving_line()}"]
             lines += [f"  serving in {c.environment}: {c.serving_line()}" for c in spec.cost.later]
             if spec.cost.billed:
-                lines += [
-                    f"  prices     {spec.cost.prices_from}",
-                    "  quota      checked online (gitops validate --online, the validate Function)",
-                ]
+                quota = d.quota if d is not None and d.quota else "checked online (gitops validate --online, the validate Function)"
+                lines += [f"  prices     {spec.cost.prices_from}", f"  quota      {quota}"]
         lines += [f"  ~ {c.path}: {_short(c.old)} -> {_short(c.new)}" for c in spec.changes]
         lines += [f"  {f.format()}" for f in spec.findings]
     unchanged = [s for s in plan.by_status("unchanged") if s.valid]
@@ -134,10 +150,8 @@ def _md_spec(spec: SpecPlan) -> str:
             rows += [("Training cost", text(training_text(spec))), ("Serving cost", text(spec.cost.serving_line()))]
             rows += [(f"Serving cost in {text(c.environment)}", text(c.serving_line())) for c in spec.cost.later]
             if spec.cost.billed:
-                rows += [
-                    ("Prices", text(spec.cost.prices_from)),
-                    ("Quota", "checked against the region's vCPU quota by the online checks below"),
-                ]
+                quota = text(d.quota) if d.quota else "checked against the region's vCPU quota by the online checks below"
+                rows += [("Prices", text(spec.cost.prices_from)), ("Quota", quota)]
         out += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
     elif spec.effect:
         out += [f"**{text(effect_text(spec))}**", ""]

@@ -34,6 +34,10 @@ class Feature(StrEnum):
     HOSTED = "hosted"  # driven by the Function App: what it does happens elsewhere (Azure), never on the Function's host
     LOCAL_REGISTRY = "local_registry"  # foundation models built and registered on this machine (registry: local)
     PROMOTION = "promotion"  # a model shared into the registry of gitops.yaml and released into a later environment
+    FINETUNING_JOB = "finetuning_job"  # finetune.kind: job, the standalone fine-tuning job on a VM size you name
+    SERVERLESS_TRAINING = "serverless_training"  # finetune.kind: serverless, billed per token
+    SERVERLESS_ENDPOINTS = "serverless_endpoints"  # deploy.kind: serverless, pay-per-token endpoints
+    SERVERLESS_PROMOTION = "serverless_promotion"  # a serverless-served run released into a later environment
 
 
 # Data a job elsewhere can read: a registered data asset, or a URI. Anything else names a file on this machine.
@@ -71,6 +75,9 @@ class BackendKind:
     # events are not the run's. None: its events carry no run type.
     job_run_type: str | None = None
     default_deploy_sku: str | None = None  # what deployments use when deploy.instance_type is unset (named compute)
+    # The training kind -> serving kind combinations it refuses ("pipeline->serverless"), each with its reason: what a
+    # kind of training produces is not always what a kind of serving can serve.
+    refused_kinds: Mapping[str, str] = field(default_factory=dict)
     gpus_per_sku: Mapping[str, int] = field(default_factory=dict)  # GPUs per node by size (lower case), offline
 
     def supports(self, feature: Feature) -> bool:
@@ -132,6 +139,12 @@ def features_used(spec: RunSpec, params: Mapping[str, Any]) -> dict[Feature, str
         used[Feature.FP16] = "finetune.params.precision"
     if params.get("apply_lora") == "true" and params.get("merge_lora_weights") == "false":
         used[Feature.UNMERGED_LORA] = "finetune.params.merge_lora_weights"
+    if spec.finetune.kind == "job":
+        used[Feature.FINETUNING_JOB] = "finetune.kind"
+    if spec.finetune.kind == "serverless":
+        used[Feature.SERVERLESS_TRAINING] = "finetune.kind"
+    if spec.deploy.kind == "serverless":
+        used[Feature.SERVERLESS_ENDPOINTS] = "deploy.kind"
     for field_name in ("train_path", "test_path"):
         value = getattr(spec.data, field_name)
         if value is not None and not is_remote_data(value):
@@ -153,6 +166,18 @@ def capability_findings(spec: RunSpec, params: Mapping[str, Any]) -> list[Findin
             out.append(
                 maker(path, f"the {spec.backend} backend does not support {feature.value}: {unsupported[feature]}", code=Code.CAPABILITY)
             )
+    combination = f"{spec.finetune.kind}->{spec.deploy.kind}"
+    refused = kind.refused_kinds.get(combination) if kind is not None else None
+    if refused:
+        out.append(
+            error(
+                "deploy.kind",
+                f"the {spec.backend} backend cannot serve a model trained by finetune.kind {spec.finetune.kind} on a "
+                f"{spec.deploy.kind} endpoint: {refused}",
+                "change finetune.kind or deploy.kind (docs/spec.md lists the combinations each backend serves)",
+                code=Code.CAPABILITY,
+            )
+        )
     return out
 
 

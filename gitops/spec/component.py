@@ -64,6 +64,7 @@ class ComponentInput:
     enum: tuple[str, ...] | None = None
     min: float | None = None
     optional: bool = True
+    max: float | None = None
 
     @property
     def is_boolean(self) -> bool:
@@ -178,6 +179,8 @@ def _normalise(decl: ComponentInput, value: Any, path: str) -> tuple[Any, Findin
         return None, error(path, f"{value!r} is not allowed; allowed: {allowed}", hint, code=Code.PARAM)
     if decl.min is not None and isinstance(value, (int, float)) and value < decl.min:
         return None, error(path, f"must be at least {decl.min:g}, got {value}", code=Code.PARAM)
+    if decl.max is not None and isinstance(value, (int, float)) and value > decl.max:
+        return None, error(path, f"must be at most {decl.max:g}, got {value}", code=Code.PARAM)
     name = path.rsplit(".", 1)[-1]
     if name in POSITIVE_PARAMS and isinstance(value, (int, float)) and value <= 0:
         return None, error(path, f"must be greater than 0, got {value}", code=Code.PARAM)
@@ -235,7 +238,7 @@ def effective_params(spec: RunSpec, params: Mapping[str, Any], model_defaults: M
     with the component's defaults (the local trainer keeps its own)."""
     from gitops.spec.capabilities import kind_of
 
-    if not kind_of(spec.backend).component_defaults:
+    if spec.finetune.kind != "pipeline" or not kind_of(spec.backend).component_defaults:  # a fine-tuning job's own
         return dict(params)
     interface = load_interface(spec.finetune.component_version)
     declared = set(interface.inputs) if interface else set()

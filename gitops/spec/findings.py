@@ -25,6 +25,7 @@ class Code(StrEnum):
     NAME = "name"  # the run's name and its file's name differ
     UNSET = "unset"  # a field left out takes a default the reviewer should know of
     CAPABILITY = "capability"  # the backend cannot do what the spec asks
+    KIND = "kind"  # a setting the training or serving kind has no use for, or a kind it needs and lacks
     POLICY = "policy"  # gitops.yaml does not allow it
     POLICY_FILE = "policy-file"  # gitops.yaml itself cannot be read
     GATE_WAIVER = "gate-waiver"  # the gate goes without evidence, on purpose or not

@@ -122,7 +122,20 @@ class ComputeSpec(Strict):
     nodes: Count = Field(1, ge=1, le=64)
 
 
+# How a run is trained: the registry pipeline ``chat_completion_pipeline`` (on a cluster or an instance type), the
+# standalone fine-tuning job on a VM size you name (model as a platform), or serverless (billed per token, no quota).
+TrainingKind = Literal["pipeline", "job", "serverless"]
+# How a run is served: a managed online endpoint (VMs, traffic split between deployments) or a serverless endpoint
+# (billed per token plus an hourly hosting fee; one model per endpoint, no traffic split).
+ServingKind = Literal["managed", "serverless"]
+
+
 class FinetuneSpec(Strict):
+    kind: TrainingKind = Field(
+        "pipeline",
+        description="pipeline: the registry component chat_completion_pipeline; job: the standalone fine-tuning job on the "
+        "compute.instance_type you name; serverless: the fine-tuning job billed per token, on no compute of yours.",
+    )
     component_version: Identifier = Field(DEFAULT_COMPONENT_VERSION, description="Pinned chat_completion_pipeline version.")
     params: dict[str, Any] = Field(default_factory=dict, description="Inputs of the component (see docs/spec.md).")
 
@@ -247,6 +260,11 @@ class DeployOverride(Strict):
 
 
 class DeploySpec(Strict):
+    kind: ServingKind = Field(
+        "managed",
+        description="managed: an online endpoint on VMs, traffic split between deployments; serverless: a pay-per-token "
+        "endpoint per version (no traffic split, no instances).",
+    )
     endpoint: EndpointName | None = Field(None, description="Endpoint name; derived from the run name when omitted.")
     instance_type: Identifier | None = None
     instance_count: Count = Field(1, ge=1, le=100)

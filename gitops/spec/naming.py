@@ -71,9 +71,17 @@ class Digests:
         return "settings" if new.spec != self.spec else "unchanged"
 
 
+# Fields added later that decide training or deployment: dropped while they hold their default (the only value a spec
+# could mean before they existed), so a spec written before them keeps its digests and is never trained again.
+_ADDED_LATER_DEFAULTS = (("finetune", "kind", "pipeline"), ("deploy", "kind", "managed"))
+
+
 def _body(spec: RunSpec, params: dict[str, Any]) -> dict[str, Any]:
     body = spec.model_dump(mode="json")
     body["finetune"]["params"] = params
+    for section, field, default in _ADDED_LATER_DEFAULTS:
+        if body[section].get(field) == default:
+            body[section].pop(field)
     return body
 
 
@@ -132,8 +140,11 @@ def data_slug(spec: RunSpec) -> str:
 
 def display_name(spec: RunSpec, params: dict[str, Any], gpus: int | None) -> str:
     """The reference notebook's formula, named for the run's own data and leaving out what the spec leaves unset:
-    ``<model>-<data>-bs<N>-<scheduler>-<ds<stage>|nods>-<lora|nolora>[-save_limit<N>][-seqlen<N>]``."""
+    ``<model>-<data>-bs<N>-<scheduler>-<ds<stage>|nods>-<lora|nolora>[-save_limit<N>][-seqlen<N>]``; a fine-tuning
+    job, whose scheduler, DeepSpeed and LoRA are the service's: ``<model>-<data>-bs<N>-<job|serverless>``."""
     batch = effective_batch_size(params, gpus, spec.compute.nodes)
+    if spec.finetune.kind != "pipeline":
+        return "-".join([spec.model.name, data_slug(spec), f"bs{batch}", spec.finetune.kind])
     scheduler = params.get("lr_scheduler_type", "linear")
     deepspeed = f"ds{params.get('deepspeed_stage', '2')}" if params.get("apply_deepspeed") == "true" else "nods"
     lora = "lora" if params.get("apply_lora") == "true" else "nolora"

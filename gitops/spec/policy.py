@@ -29,6 +29,13 @@ class ComputePolicy(_Strict):
     allowed_clusters: list[str] | None = Field(None, description="Compute clusters a spec may use (None: any).")
     allowed_instance_types: list[str] | None = Field(None, description="Training SKUs a spec may use (None: any).")
     allowed_deploy_instance_types: list[str] | None = Field(None, description="Serving SKUs (None: any).")
+    # Which kinds of training and serving the repository allows (a team may keep every run on its own clusters).
+    allowed_finetune_kinds: list[Literal["pipeline", "job", "serverless"]] | None = Field(
+        None, description="Training kinds a spec may use (finetune.kind; None: any)."
+    )
+    allowed_deploy_kinds: list[Literal["managed", "serverless"]] | None = Field(
+        None, description="Serving kinds a spec may use (deploy.kind; None: any)."
+    )
 
 
 class Caps(_Strict):
@@ -335,7 +342,8 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
     kind = KINDS.get(spec.backend)
     if kind is not None and kind.named_compute:  # the allow lists name clusters and VM sizes
         comp = policy.compute
-        if comp.allowed_clusters is not None:
+        # A cluster is asked of what trains on compute of the repository's (serverless training runs on none).
+        if comp.allowed_clusters is not None and spec.finetune.kind != "serverless":
             if spec.compute.cluster is None:
                 add(
                     Severity.ERROR,
@@ -371,6 +379,18 @@ def check_policy(spec: RunSpec, params: dict[str, object], policy: Policy) -> li
                 "deploy.instance_type",
                 f"SKU '{spec.deploy.instance_type}' is not allowed for serving",
                 f"use one of: {', '.join(comp.allowed_deploy_instance_types)}",
+            )
+    kinds: list[tuple[str, str, list[str] | None]] = [
+        ("finetune", spec.finetune.kind, list(policy.compute.allowed_finetune_kinds or []) or None),
+        ("deploy", spec.deploy.kind, list(policy.compute.allowed_deploy_kinds or []) or None),
+    ]
+    for section, value, allowed in kinds:
+        if allowed is not None and value not in allowed:
+            add(
+                Severity.ERROR,
+                f"{section}.kind",
+                f"{section}.kind {value} is not allowed by {POLICY_FILE}",
+                f"use one of: {', '.join(allowed)} (compute.allowed_{section}_kinds)",
             )
     caps = policy.caps
     if spec.compute.nodes > caps.max_nodes:

@@ -20,6 +20,8 @@ from gitops.spec.capabilities import capability_findings
 from gitops.spec.component import check_params
 from gitops.spec.evidence import evidence_findings
 from gitops.spec.findings import Code, Finding, error, has_errors
+from gitops.spec.finetuning_job import HYPERPARAMETERS, check_hyperparameters
+from gitops.spec.kinds import kind_findings
 from gitops.spec.model import FinetuneSpec, RunSpec
 from gitops.spec.parse import findings_from
 from gitops.spec.policy import Policy, check_policy
@@ -126,7 +128,11 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> SpecVal
     raw_finetune: dict[str, Any] = doc.data["finetune"] if isinstance(doc.data.get("finetune"), dict) else {}
     raw_params: dict[str, Any] = raw_finetune["params"] if isinstance(raw_finetune.get("params"), dict) else {}
     version = str(raw_finetune.get("component_version", FinetuneSpec.model_fields["component_version"].default))
-    params, param_findings = check_params(raw_params, version)
+    training_kind = raw_finetune.get("kind")
+    if training_kind in HYPERPARAMETERS:  # a fine-tuning job's hyperparameters, not the component's inputs
+        params, param_findings = check_hyperparameters(raw_params, str(training_kind))
+    else:
+        params, param_findings = check_params(raw_params, version)
     findings += doc.locate(param_findings)
     if spec is None:
         # The policy pass too, over what of the spec is valid, so a cap violation shows with the typos, not after.
@@ -145,6 +151,7 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> SpecVal
             ).located(file, doc.line_of(("name",)))
         )
     findings += doc.locate(capability_findings(spec, params))  # what the chosen backend cannot do
+    findings += doc.locate(kind_findings(spec, policy))  # what the training and serving kinds ask of the rest
     if policy is not None:
         findings += doc.locate(check_policy(spec, params, policy))
     # What the gate will decide on: the repo's gate defaults apply whether or not a policy file was read.

@@ -40,6 +40,16 @@ def job_document(spec: RunSpec, params: Mapping[str, Any], digest: str) -> dict[
     )
 
 
+def job_documents(spec: RunSpec, params: Mapping[str, Any], digest: str) -> list[dict[str, Any]]:
+    """Every job a spec submits, in order, as YAML documents: the pipeline job, or with ``finetune.kind`` job or
+    serverless, the data preparation job (a dataset spec) and the fine-tuning job."""
+    if spec.finetune.kind == "pipeline":
+        return [job_document(spec, params, digest)]
+    from gitops.backends.azureml.finetuning_job import finetuning_documents
+
+    return finetuning_documents(spec, params, digest)
+
+
 def prices_api() -> RetailPrices:
     """The Azure Retail Prices API (no credentials: it is public)."""
     from gitops.backends.azureml.retail_prices import RetailPrices
