@@ -121,6 +121,52 @@ class EndpointInfo:
         return next((d for d in self.deployments if d.name == name), None)
 
 
+class EndpointState(StrEnum):
+    """A serverless endpoint's own state (REST ``endpointState``), beside its provisioning state."""
+
+    CREATING = "creating"
+    ONLINE = "online"
+    UPDATING = "updating"
+    DELETING = "deleting"
+    SUSPENDING = "suspending"
+    SUSPENDED = "suspended"
+    REINSTATING = "reinstating"
+    CREATION_FAILED = "creationfailed"
+    DELETION_FAILED = "deletionfailed"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def read(cls, value: object) -> EndpointState:
+        try:
+            return cls(str(value or "unknown").lower())
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def failed(self) -> bool:
+        """It will not serve without a person: creation failed, or it was suspended (a marketplace subscription gone)."""
+        return self in (EndpointState.CREATION_FAILED, EndpointState.SUSPENDED, EndpointState.SUSPENDING, EndpointState.DELETION_FAILED)
+
+
+@dataclass(frozen=True)
+class ServerlessInfo:
+    """A serverless endpoint: one model, billed per token (and by the hour while a fine-tuned model is deployed)."""
+
+    name: str
+    model_id: str  # what it serves (a workspace model id: serverless endpoints refuse registry ids with /versions/)
+    scoring_uri: str  # the base a client posts ``/v1/chat/completions`` to
+    tags: Mapping[str, str] = field(default_factory=dict)
+    state: Provisioning = Provisioning.SUCCEEDED
+    endpoint_state: EndpointState = EndpointState.ONLINE
+    created_at: datetime | None = None
+    healthy: bool = True  # where the backend runs the server itself: it answers
+    error: str | None = None
+
+    @property
+    def serving(self) -> bool:
+        return self.state is Provisioning.SUCCEEDED and self.endpoint_state is EndpointState.ONLINE
+
+
 @dataclass(frozen=True)
 class InvokeResult:
     status_code: int
@@ -322,6 +368,42 @@ class SharesModels(Protocol):
         """A registry model version as this workspace deploys it (its ``uri``), with its tags; nothing is trained or
         copied into the workspace. ``ConflictError`` where the backend can see that its files no longer hash to its
         content digest tag."""
+        ...
+
+
+@runtime_checkable
+class ServesServerless(Protocol):
+    """A backend with serverless endpoints (``deploy.kind: serverless``): one model each, no traffic split, invoked on
+    the serverless contract (``POST {scoring_uri}/v1/chat/completions``, the OpenAI chat body and answer). A new
+    version gets an endpoint of its own; which one serves is the run's record's, not the service's. The same
+    contract as ``Backend``: idempotent, long-running operations started and never waited for."""
+
+    def begin_serverless(self, name: str, model: RegisteredModel, tags: Mapping[str, str]) -> ServerlessInfo:
+        """Start creating a serverless endpoint for ``model`` if absent (a marketplace subscription first, where the
+        model needs one and none exists) and return it without waiting; one that exists with the same model is
+        returned as it is. ``ConflictError`` when the name serves another model or is taken by something else."""
+        ...
+
+    def get_serverless(self, name: str) -> ServerlessInfo | None:
+        """The serverless endpoint and its states (None when absent). Reads only."""
+        ...
+
+    def list_serverless(self) -> list[ServerlessInfo]:
+        """Every serverless endpoint of the workspace. Reads only."""
+        ...
+
+    def delete_serverless(self, name: str) -> None:
+        """Start deleting it and return without waiting; absent is fine (idempotent). A marketplace subscription is
+        never deleted here."""
+        ...
+
+    def invoke_serverless(self, name: str, body: Mapping[str, Any], timeout_s: float = 60.0) -> InvokeResult:
+        """One chat completion (the OpenAI body) with the endpoint's key; any HTTP status is returned,
+        ``BackendError`` when nothing answered."""
+        ...
+
+    def serverless_usage(self, names: list[str], window: timedelta) -> dict[str, Usage]:
+        """Requests per serverless endpoint over ``window``; unknown figures are ``known=False``, never zero."""
         ...
 
 

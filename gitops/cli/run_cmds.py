@@ -249,6 +249,34 @@ def status(
         raise typer.Exit(1)
 
 
+def serving_of(record: Any) -> dict[str, Any] | None:
+    """Where a client calls what serves, in one place: the kind, the endpoint (a managed one and its deployment, or the
+    serverless endpoint of the version that serves) and its scoring URI; None while nothing serves."""
+    endpoint = record.serving_endpoint
+    if endpoint is None:
+        return None
+    managed = record.serving_kind == "managed"
+    return {
+        "kind": record.serving_kind,
+        "endpoint": endpoint,
+        "deployment": record.deployment if managed else None,
+        "scoring_uri": record.scoring_uri,
+    }
+
+
+def _serverless_cell(lifecycle: Any, record: Any) -> str:
+    from gitops.backends.base import ServesServerless
+    from gitops.errors import GitopsError
+
+    backend = lifecycle.backend_of(record)
+    try:
+        found = backend.get_serverless(record.deployment) if isinstance(backend, ServesServerless) else None
+    except GitopsError as exc:
+        return f"? ({exc.headline[:60]})"
+    state = "GONE" if found is None else ("" if found.serving and found.healthy else f" {found.endpoint_state.value.upper()}")
+    return f"serverless {record.deployment}" + (state if found is not None else f" {state}")
+
+
 def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -256,7 +284,10 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     from gitops.errors import GitopsError
 
     if as_json:
-        dumped = [iso_times({**r.model_dump(mode="json", exclude={"spec"}), "environment": environment_name(r)}) for r in records]
+        dumped = [
+            iso_times({**r.model_dump(mode="json", exclude={"spec"}), "environment": environment_name(r), "serving": serving_of(r)})
+            for r in records
+        ]
         sys.stdout.write(json.dumps(dumped, indent=2) + "\n")
         return
     if not records:
@@ -271,7 +302,9 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     rows: list[tuple[str, ...]] = []
     for r in records:
         traffic = ""
-        if r.endpoint and (r.serves or r.cursor is not None):  # what serves, after a hold or a rollback too; a rollout's split
+        if r.serving_kind == "serverless" and r.serves:  # a serverless endpoint of its own: no split to show
+            traffic = _serverless_cell(lifecycle, r)
+        elif r.endpoint and (r.serves or r.cursor is not None):  # what serves, after a hold or a rollback too; a rollout's split
             try:
                 info = lifecycle.backend_of(r).get_endpoint(r.endpoint)
                 traffic = ", ".join(f"{d}:{p}%" for d, p in (info.traffic.items() if info else []))

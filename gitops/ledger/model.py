@@ -57,6 +57,11 @@ class Cursor(BaseModel):
     decided_by: str | None = None  # a person's decision (promote, rollback): the gate does not apply
     ending: RunStatus | None = None  # how a rollback ends when not "rolled_back" (a held candidate "rejected")
     ramp: Ramp = Field(default_factory=Ramp)  # gradual traffic so far: the share, its visit, the hold's mark
+    # Serverless serving (deploy.kind): the candidate is a serverless endpoint of its own (``deployment`` names it), and
+    # what served before may be either kind (a run that changes kind keeps the old one serving until the switch).
+    serverless: bool = False
+    previous_serverless: bool = False
+    scoring_uri: str | None = None  # where the candidate answers, once it is ready
 
     @property
     def serving(self) -> str | None:
@@ -199,6 +204,12 @@ class RunRecord(_Digested):
     serving_job: str | None = None  # the job whose model the serving deployment holds: what the gate compares with
     previous_serving_job: str | None = None  # the job served before it: what a rollback of a live run goes back to
     previous_kept_until: float | None = None  # the replaced deployment stays at 0% until then (deploy.keep_previous_for)
+    # What serves: a deployment (``deployment``) of the managed endpoint ``endpoint``, or the serverless endpoint named
+    # ``deployment`` (one per version; ``endpoint`` is then the run's endpoint name they are named after). A client
+    # finds it in one place: ``serving_endpoint`` and ``scoring_uri`` (``gitops status --json``).
+    serving_kind: Literal["managed", "serverless"] = "managed"
+    previous_serving_kind: Literal["managed", "serverless"] = "managed"
+    scoring_uri: str | None = None  # where what serves answers (a serverless endpoint's base URL; a managed one's /score)
     rollout_steps: list[HeldShare] = Field(default_factory=list)  # the last rollout's shares held, with their figures
     # A person stopped the endpoint's server (`gitops stop`): reconcile leaves it down until `gitops start` or the next
     # rollout; a server that died without this mark is started again.
@@ -213,6 +224,13 @@ class RunRecord(_Digested):
     def entered(self, status: str) -> float | None:
         """When the run last moved to ``status`` (its history's last entry of that status; None: never)."""
         return next((h.at for h in reversed(self.history) if h.status == status), None)
+
+    @property
+    def serving_endpoint(self) -> str | None:
+        """The endpoint a client calls: the managed endpoint, or the serverless endpoint that serves (None: none)."""
+        if not self.deployment or self.status == "retired":
+            return None
+        return self.deployment if self.serving_kind == "serverless" else self.endpoint
 
     @property
     def serves(self) -> bool:

@@ -15,6 +15,7 @@ from gitops.ledger.transitions import AWAITING_JOB, Asker, RunStatus
 from gitops.lifecycle import steps
 from gitops.lifecycle.moves import ENDED, entering, rolling_back, timeout, with_cursor
 from gitops.lifecycle.parts import Parts
+from gitops.lifecycle.serving import serverless_backend
 
 # The digests of a run a person rolled back to an older job: no spec has them, so any version merged next acts.
 ROLLED_BACK = "rollback"  # eight characters: a deployment takes the digest's first eight (v1-rollback, not v1-rolled-b)
@@ -62,9 +63,7 @@ def rollback(lc: Parts, run: str, who: str, reason: str = "") -> RunRecord:
                 record, c, why, now, by=Asker.PERSON, decided_by=who, ending=RunStatus.REJECTED if c.plan == "hold" else None
             )
         if record.status == "live" and record.endpoint:
-            info = lc.backend_of(record).get_endpoint(record.endpoint)
-            kept = info.deployment(record.previous_deployment) if info is not None and record.previous_deployment else None
-            if kept is not None and kept.state is Provisioning.SUCCEEDED:  # not one being deleted
+            if _previous_still_serves(lc, record):
                 # The replaced deployment is still there (deploy.keep_previous_for): traffic goes back to it.
                 serving = Cursor(
                     step=steps.ROLLBACK[0].name,
@@ -75,6 +74,8 @@ def rollback(lc: Parts, run: str, who: str, reason: str = "") -> RunRecord:
                     endpoint=record.endpoint,
                     deployment=record.deployment,
                     previous=record.previous_deployment,
+                    serverless=record.serving_kind == "serverless",
+                    previous_serverless=record.previous_serving_kind == "serverless",
                 )
                 return rolling_back(record, serving, why, now, by=Asker.PERSON, decided_by=who)
             if record.previous_serving_job:
@@ -106,6 +107,21 @@ def rollback(lc: Parts, run: str, who: str, reason: str = "") -> RunRecord:
         )
 
     return _decided(lc, run, decide, now)
+
+
+def _previous_still_serves(lc: Parts, record: RunRecord) -> bool:
+    """Whether what served before the live version is still there and ready (``deploy.keep_previous_for``): a
+    deployment of the endpoint, or a serverless endpoint of its own; not one being deleted."""
+    previous = record.previous_deployment
+    if not previous or not record.endpoint:
+        return False
+    backend = lc.backend_of(record)
+    if record.previous_serving_kind == "serverless":
+        found = serverless_backend(backend).get_serverless(previous)
+        return found is not None and found.serving
+    info = backend.get_endpoint(record.endpoint)
+    kept = info.deployment(previous) if info is not None else None
+    return kept is not None and kept.state is Provisioning.SUCCEEDED
 
 
 def _decided(lc: Parts, run: str, decide: Callable[[RunRecord], RunRecord | None], now: float) -> RunRecord:

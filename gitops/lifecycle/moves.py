@@ -52,6 +52,7 @@ def with_cursor(lc: Parts, record: RunRecord, now: float, step: str = "check_job
         deadline_at=now + timeout(record, first.phase),
         started_at=now,
         endpoint=endpoint,
+        serverless=(record.spec.get("deploy") or {}).get("kind") == "serverless",  # what this version is served on
     )
     # A rollout starts the endpoint's server: a stop a person made before it is over.
     return record.model_copy(update={"cursor": cursor, "endpoint": endpoint, "updated_at": now, "rollout_steps": [], "stopped_at": None})
@@ -110,19 +111,24 @@ def rolling_back(record: RunRecord, cursor: Cursor, reason: str, now: float, *, 
 def complete(record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
     """The plan's last step is done: a rollout makes the candidate serve; a rollback ends as its cursor says."""
     if cursor.plan == "rollout":
-        note = f"{cursor.deployment} takes 100% on {cursor.endpoint}"
+        takes = f"takes 100% on {cursor.endpoint}"
+        note = f"{cursor.deployment} " + ("serves (a serverless endpoint)" if cursor.serverless else takes)
         return record.moved(steps.FINAL_STATUS["rollout"], note, now, by=Asker.STEP).model_copy(
             update={
                 **ENDED,
                 "endpoint": cursor.endpoint,
                 "deployment": cursor.deployment,
                 "previous_deployment": cursor.previous,
+                "serving_kind": "serverless" if cursor.serverless else "managed",
+                "previous_serving_kind": "serverless" if cursor.previous_serverless else "managed",
+                "scoring_uri": cursor.scoring_uri or record.scoring_uri,
                 "error": None,
                 "serving_job": record.job_name,
                 "serving_model_version": cursor.model_version or record.model_version,
                 "previous_serving_job": record.serving_job if record.serving_job != record.job_name else record.previous_serving_job,
             }
         )
+    back: dict[str, Any] = {"serving_kind": "serverless" if cursor.previous_serverless else "managed"} if cursor.previous else {}
     return record.moved(cursor.ending or steps.FINAL_STATUS["rollback"], cursor.reason or "", now, by=Asker.STEP).model_copy(
-        update={**ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason}
+        update={**ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason, **back}
     )

@@ -54,13 +54,22 @@ def smoke_messages(spec: RunSpec, test_path: str | None) -> list[dict[str, str]]
     return [{"role": "user", "content": "Hello! Please introduce yourself in one sentence."}]
 
 
-def run_smoke_test(backend: Backend, endpoint: str, deployment: str, spec: RunSpec, test_path: str | None) -> SmokeResult:
-    payload = {
-        "input_data": {"input_string": smoke_messages(spec, test_path), "parameters": spec.deploy.smoke_test.parameters},
-        "params": {},
-    }
+def run_smoke_test(
+    backend: Backend, endpoint: str, deployment: str, spec: RunSpec, test_path: str | None, *, serverless: bool = False
+) -> SmokeResult:
+    """One conversation to ``deployment`` of ``endpoint`` (``serverless``: to the serverless endpoint ``deployment``)."""
+    from gitops.lifecycle.serving import chat
+
     bound_ms = spec.deploy.smoke_test.max_latency_ms
-    result = backend.invoke(endpoint, payload, deployment=deployment, timeout_s=max(bound_ms / 1000 * 2, 5))
+    result = chat(
+        backend,
+        endpoint,
+        deployment,
+        serverless=serverless,
+        messages=smoke_messages(spec, test_path),
+        parameters=spec.deploy.smoke_test.parameters,
+        timeout_s=max(bound_ms / 1000 * 2, 5),
+    )
     reply = extract_reply(result.body) if result.status_code == 200 else None
     if result.status_code != 200:
         reason = f"status {result.status_code}: {result.body[:200]}"

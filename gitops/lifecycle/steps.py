@@ -176,6 +176,14 @@ def ensure_endpoint(ctx: StepContext) -> Outcome:
     nameless = missing_identity(ctx.record.backend, ctx.repo)
     if nameless:
         return fail(f"{nameless}; {IDENTITY_HINT}")
+    if ctx.cursor.serverless:  # each version gets a serverless endpoint of its own (create_deployment makes it)
+        r = ctx.record
+        serving = r.deployment if r.status != "retired" else None
+        kind = "serverless" if r.serving_kind == "serverless" else "managed"
+        note = f"serverless: the version gets an endpoint of its own; {serving or 'nothing'} serves meanwhile" + (
+            f" ({kind})" if serving else ""
+        )
+        return done(note, cursor={"previous": serving, "previous_serverless": bool(serving) and r.serving_kind == "serverless"})
     info = ctx.backend.get_endpoint(name)
     if info is not None:
         got = claim_endpoint(info, ctx.record, ctx.repo)
@@ -190,16 +198,19 @@ def ensure_endpoint(ctx: StepContext) -> Outcome:
     if info is None or any(info.tags.get(k) != v for k, v in wanted.items()):
         info = ctx.backend.begin_endpoint(name, wanted)
     serving = ctx.record.deployment or next((d for d, pct in info.traffic.items() if pct > 0), None)
-    return done(f"endpoint {name} {info.state.value}", cursor={"previous": serving})
+    on_serverless = bool(ctx.record.deployment) and ctx.record.serving_kind == "serverless"
+    return done(f"endpoint {name} {info.state.value}", cursor={"previous": serving, "previous_serverless": on_serverless})
 
 
 def await_endpoint(ctx: StepContext) -> Outcome:
     name = ctx.cursor.endpoint or ""
+    if ctx.cursor.serverless:
+        return done()
     info = ctx.backend.get_endpoint(name)
     if info is None:
         return wait(backoff(ctx.cursor.attempt), f"endpoint {name} not visible yet")
     if info.state is Provisioning.SUCCEEDED:
-        return done(f"endpoint {name} ready")
+        return done(f"endpoint {name} ready", cursor={"scoring_uri": info.scoring_uri or None})
     if info.state.settled:
         return fail(f"endpoint {name} provisioning {info.state.value}")
     return wait(backoff(ctx.cursor.attempt), f"endpoint {name} {info.state.value}")
@@ -209,6 +220,8 @@ def create_deployment(ctx: StepContext) -> Outcome:
     from gitops.backends.base import RegisteredModel
 
     c = ctx.cursor
+    if c.serverless:
+        return _create_serverless(ctx)
     # Named by the deployment digest: a redeploy of the same model (new SKU, new probe) is a new deployment.
     name = f"v{c.model_version}-{(ctx.record.deployment_digest or ctx.record.digest)[:8]}"
     same = ctx.backend.get_deployment(c.endpoint or "", name)
@@ -221,8 +234,50 @@ def create_deployment(ctx: StepContext) -> Outcome:
     return done(f"deployment {name} {info.state.value}", cursor={"deployment": name})
 
 
+def _create_serverless(ctx: StepContext) -> Outcome:
+    """The version's serverless endpoint, started: named after the run's endpoint, the model version and the
+    deployment digest; refused when a serverless endpoint of that name is not this repository's run's."""
+    from gitops.backends.base import RegisteredModel
+    from gitops.lifecycle.serving import serverless_backend
+    from gitops.ownership import claim
+
+    c, r = ctx.cursor, ctx.record
+    backend = serverless_backend(ctx.backend)
+    name = naming.serverless_endpoint_name(c.endpoint or r.run, c.model_version or "", r.deployment_digest or r.digest)
+    found = backend.get_serverless(name)
+    if found is not None:
+        got = claim(found.tags, ctx.repo)
+        if not got.ours or found.tags.get(naming.TAG_RUN) != r.run:
+            why = got.reason if not got.ours else f"it belongs to run '{found.tags.get(naming.TAG_RUN)}'"
+            return fail(f"serverless endpoint {name}: {why}; two runs never share an endpoint")
+    tags = {**identity_tags(ctx.repo), naming.TAG_RUN: r.run, naming.TAG_DIGEST: r.digest}
+    if ctx.spec.lifecycle.keep:
+        tags[naming.TAG_KEEP] = "true"
+    model = RegisteredModel(r.model_name or naming.model_name(ctx.spec), c.model_version or "", c.model_uri or "")
+    info = backend.begin_serverless(name, model, tags)
+    return done(f"serverless endpoint {name} {info.state.value}", cursor={"deployment": name})
+
+
+def _await_serverless(ctx: StepContext) -> Outcome:
+    from gitops.lifecycle.serving import serverless_backend
+
+    c = ctx.cursor
+    info = serverless_backend(ctx.backend).get_serverless(c.deployment or "")
+    if info is None:
+        if c.attempt < 3:  # a PUT just accepted may take a moment to show
+            return wait(backoff(c.attempt), f"serverless endpoint {c.deployment} not visible yet")
+        return fail(f"serverless endpoint {c.deployment} disappeared")
+    if info.serving:
+        return done(f"serverless endpoint {c.deployment} online", cursor={"scoring_uri": info.scoring_uri or None})
+    if info.endpoint_state.failed or info.state in (Provisioning.FAILED, Provisioning.CANCELED):
+        return fail(info.error or f"serverless endpoint {c.deployment} {info.state.value}, {info.endpoint_state.value}")
+    return wait(backoff(c.attempt), f"serverless endpoint {c.deployment} {info.state.value}, {info.endpoint_state.value}")
+
+
 def await_deployment(ctx: StepContext) -> Outcome:
     c = ctx.cursor
+    if c.serverless:
+        return _await_serverless(ctx)
     info = ctx.backend.get_deployment(c.endpoint or "", c.deployment or "")
     if info is None:
         if c.attempt < 3:  # a PUT just accepted may take a moment to show
@@ -237,7 +292,7 @@ def await_deployment(ctx: StepContext) -> Outcome:
 
 def smoke_test(ctx: StepContext) -> Outcome:
     c = ctx.cursor
-    result = run_smoke_test(ctx.backend, c.endpoint or "", c.deployment or "", ctx.spec, ctx.record.test_path)
+    result = run_smoke_test(ctx.backend, c.endpoint or "", c.deployment or "", ctx.spec, ctx.record.test_path, serverless=c.serverless)
     if not result.ok:
         return fail(f"smoke test failed: {result.reason}", record={"smoke": result})
     return done(f"smoke test passed in {result.latency_ms:.0f} ms", record={"smoke": result})
@@ -318,19 +373,22 @@ def _ask(ctx: StepContext, deployment: str, conversation: gate.Conversation, *, 
     The candidate's own failures (an error status, an empty reply) count against it; a throttled or unreachable
     deployment, or any failure of the serving one, is ``NoAnswer``: scoring it 0 would let a bad candidate tie."""
     from gitops.errors import BackendError
+    from gitops.lifecycle.serving import chat
 
     params = ctx.spec.deploy.smoke_test.parameters
-    payload = {
-        "input_data": {
-            "input_string": conversation.prompt,
-            "parameters": {"max_new_tokens": params.get("max_new_tokens", 128), "do_sample": False},
-        },
-        "params": {},
-    }
     timeout = min(ctx.spec.deploy.request_timeout_ms / 1000, EVAL_TIMEOUT_S)
     side = f"the serving deployment {deployment}" if serving else f"the candidate {deployment}"
+    on_serverless = ctx.cursor.previous_serverless if serving else ctx.cursor.serverless
     try:
-        result = ctx.backend.invoke(ctx.cursor.endpoint or "", payload, deployment=deployment, timeout_s=timeout)
+        result = chat(
+            ctx.backend,
+            ctx.cursor.endpoint or "",
+            deployment,
+            serverless=on_serverless,
+            messages=conversation.prompt,
+            parameters={"max_new_tokens": params.get("max_new_tokens", 128), "do_sample": False},
+            timeout_s=timeout,
+        )
     except BackendError as exc:  # a timeout or a connection that failed: no answer either way, so none is scored
         raise NoAnswer(f"{side} did not answer: {exc.headline}") from None
     if result.status_code in UNAVAILABLE_STATUSES or (serving and result.status_code != 200):
@@ -454,10 +512,14 @@ def ramp(ctx: StepContext) -> Outcome:
     from gitops.spec.model import parse_duration
 
     rollout, serving = ctx.spec.deploy.rollout, ctx.cursor.serving
+    if ctx.cursor.serverless:  # validation refuses a ramp on a serverless endpoint: said here for the history
+        return done("serverless: no traffic split; the candidate serves as a whole once promoted")
     if rollout is None or not rollout.shares:
         return done("the candidate takes 100% at once (no gradual traffic set)")
     if serving is None:
         return done("nothing serves yet: the first version takes 100% at once")
+    if ctx.cursor.previous_serverless:
+        return done(f"{serving} is a serverless endpoint: no split between the two kinds; the candidate takes 100% at once")
     shares = rollout.shares
     c, state = ctx.cursor, ctx.cursor.ramp
     index, visit, seen = state.index, state.visit, list(state.seen)
@@ -527,6 +589,8 @@ def _figures(seen: list[HeldShare]) -> list[HeldShare]:
 
 def promote(ctx: StepContext) -> Outcome:
     c = ctx.cursor
+    if c.serverless:  # nothing moves on the service: the run's record names the endpoint that serves (on completion)
+        return done(f"{c.deployment} becomes the run's serving endpoint" + (f" in place of {c.serving}" if c.serving else ""))
     ctx.backend.begin_traffic(c.endpoint or "", {c.deployment or "": 100})
     return done(f"{c.deployment} asked for 100% on {c.endpoint}")
 
@@ -534,6 +598,8 @@ def promote(ctx: StepContext) -> Outcome:
 def await_traffic(ctx: StepContext) -> Outcome:
     """The endpoint settled with the candidate at 100%."""
     c = ctx.cursor
+    if c.serverless:
+        return done()
     info = ctx.backend.get_endpoint(c.endpoint or "")
     if info is None:
         return fail(f"endpoint {c.endpoint} disappeared during the rollout")
@@ -552,10 +618,13 @@ def retire_previous(ctx: StepContext) -> Outcome:
     c = ctx.cursor
     keep_for = ctx.spec.deploy.keep_previous_for
     kept = c.serving if keep_for else None
-    info = ctx.backend.get_endpoint(c.endpoint or "")
-    others = [d.name for d in (info.deployments if info else ()) if d.name not in (c.deployment, kept)]
-    for name in others:
-        ctx.backend.delete_deployment(c.endpoint or "", name)
+    if c.serverless or c.previous_serverless:  # what served is another endpoint than the candidate's
+        others = _retire_other_endpoints(ctx, kept)
+    else:
+        info = ctx.backend.get_endpoint(c.endpoint or "")
+        others = [d.name for d in (info.deployments if info else ()) if d.name not in (c.deployment, kept)]
+        for name in others:
+            ctx.backend.delete_deployment(c.endpoint or "", name)
     until = ctx.now + parse_duration(keep_for).total_seconds() if kept and keep_for else None
     note = (f"deleting {', '.join(others)}" if others else "nothing else to delete") + (
         f"; {kept} kept at 0% for {keep_for}" if kept else ""
@@ -563,10 +632,35 @@ def retire_previous(ctx: StepContext) -> Outcome:
     return done(note, record={"previous_kept_until": until})
 
 
+def _retire_other_endpoints(ctx: StepContext, kept: str | None) -> list[str]:
+    """After a switch where a serverless endpoint serves or served: every other serverless endpoint of this run (and
+    this repository) is deleted, and a managed endpoint left behind by a change of kind, but what ``kept`` keeps for
+    an instant rollback. Returns what it started deleting."""
+    from gitops.lifecycle.serving import serverless_backend
+    from gitops.ownership import claim
+
+    c, run = ctx.cursor, ctx.record.run
+    gone: list[str] = []
+    backend = serverless_backend(ctx.backend)
+    for info in backend.list_serverless():
+        if info.name in (c.deployment, kept) or info.tags.get(naming.TAG_RUN) != run or not claim(info.tags, ctx.repo).ours:
+            continue
+        backend.delete_serverless(info.name)
+        gone.append(info.name)
+    if c.serverless and c.endpoint and not (c.previous_serverless is False and kept):
+        managed = ctx.backend.get_endpoint(c.endpoint)  # the managed endpoint a run served on before it changed kind
+        if managed is not None and managed.tags.get(naming.TAG_RUN) == run and claim_endpoint(managed, ctx.record, ctx.repo).ours:
+            ctx.backend.delete_endpoint(managed.name)
+            gone.append(managed.name)
+    return gone
+
+
 # -- the rollback ----------------------------------------------------------------------------------
 def restore_traffic(ctx: StepContext) -> Outcome:
     """The previous deployment back to 100% (or no traffic at all when there was none)."""
     c = ctx.cursor
+    if c.serverless:  # what served before kept serving: the run's record goes back to it as the rollback ends
+        return done(f"{c.previous} still serves" if c.previous else "nothing served before the candidate")
     info = ctx.backend.get_endpoint(c.endpoint or "") if c.endpoint else None
     if info is None:
         return done("no endpoint: nothing to restore")
@@ -591,6 +685,14 @@ def await_restore(ctx: StepContext) -> Outcome:
 
 def remove_candidate(ctx: StepContext) -> Outcome:
     c = ctx.cursor
+    if c.serverless:
+        from gitops.lifecycle.serving import serverless_backend
+
+        backend = serverless_backend(ctx.backend)
+        if c.deployment and c.deployment != c.previous and backend.get_serverless(c.deployment) is not None:
+            backend.delete_serverless(c.deployment)
+            return done(f"deleting serverless endpoint {c.deployment}")
+        return done("no candidate left")
     info = ctx.backend.get_endpoint(c.endpoint or "") if c.endpoint else None
     if info is not None and c.deployment and c.deployment != c.previous and info.deployment(c.deployment) is not None:
         ctx.backend.delete_deployment(info.name, c.deployment)

@@ -178,6 +178,18 @@ def endpoint_name(spec: RunSpec, salt: str = "", environment: str | None = None)
     return f"{head}-{environment}-{suffix}"
 
 
+SERVERLESS_MAX = 52  # serverless endpoint names: ^[a-zA-Z][a-zA-Z0-9-]{0,51}$
+
+
+def serverless_endpoint_name(endpoint: str, model_version: str, deployment_digest: str) -> str:
+    """A version's serverless endpoint: the run's endpoint name, the model version and the deployment digest (as a
+    managed deployment's ``v<version>-<digest8>``): a serverless endpoint serves one model, so each version has its
+    own, and the same version deployed again with other settings has another."""
+    version = "".join(c for c in model_version if c.isalnum())[:10] or "0"
+    tail = f"-v{version}-{deployment_digest[:6]}"
+    return f"{endpoint[: SERVERLESS_MAX - len(tail)].rstrip('-')}{tail}"
+
+
 def registry_model_name(spec: RunSpec, salt: str) -> str:
     """The model's name in the registry that carries it between environments. Registry names are global, so it
     carries the repository's identity (``salt``), as derived endpoint names do: two repositories' runs never collide."""

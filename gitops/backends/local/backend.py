@@ -18,6 +18,7 @@ from gitops.backends.base import (
     JobStatus,
     PreparedData,
     RegisteredModel,
+    ServerlessInfo,
     TrafficWindow,
     Usage,
 )
@@ -209,6 +210,30 @@ class LocalBackend:
 
     def usage(self, endpoints: list[str], window: timedelta) -> dict[str, Usage]:
         return {name: self.endpoints.usage(name) for name in endpoints}
+
+    # -- ServesServerless (gitops.backends.base): one model per endpoint, on the serverless contract
+    def begin_serverless(self, name: str, model: RegisteredModel, tags: Mapping[str, str]) -> ServerlessInfo:
+        found = self.endpoints.serverless_info(name)
+        if found is not None and found.model_id == model.uri:
+            return found
+        model_dir = models.download(self.ws, model.uri, self.ws.endpoint_dir(name) / "models" / self.endpoints.SERVERLESS_MODEL)
+        return self.endpoints.serverless(name, model.uri, model_dir, dict(tags))
+
+    def get_serverless(self, name: str) -> ServerlessInfo | None:
+        return self.endpoints.serverless_info(name)
+
+    def list_serverless(self) -> list[ServerlessInfo]:
+        return self.endpoints.list_serverless()
+
+    def delete_serverless(self, name: str) -> None:
+        if self.endpoints.serverless_info(name) is not None:
+            self.endpoints.delete(name)
+
+    def invoke_serverless(self, name: str, body: Mapping[str, Any], timeout_s: float = 60.0) -> InvokeResult:
+        return self.endpoints.invoke_serverless(name, dict(body), timeout_s)
+
+    def serverless_usage(self, names: list[str], window: timedelta) -> dict[str, Usage]:
+        return {name: self.endpoints.usage(name) for name in names}
 
     # -- TracksMetrics and RunsServers (gitops.backends.base)
     @property

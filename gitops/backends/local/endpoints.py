@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import logging
 import secrets
@@ -17,7 +18,7 @@ from typing import Any
 
 import requests
 
-from gitops.backends.base import DeploymentInfo, EndpointInfo, InvokeResult, Provisioning, Usage
+from gitops.backends.base import DeploymentInfo, EndpointInfo, EndpointState, InvokeResult, Provisioning, ServerlessInfo, Usage
 from gitops.backends.local import processes
 from gitops.backends.local.workspace import LocalWorkspace
 from gitops.errors import BackendError, ConflictError, CorruptRecordError, NotFoundError, UnreachableError
@@ -121,9 +122,11 @@ class LocalEndpoints:
         alive = self._alive(name, config)
         return alive, alive and self._answers(config)
 
-    def info(self, name: str) -> EndpointInfo | None:
+    def info(self, name: str, kind: str = "managed") -> EndpointInfo | None:
+        """The endpoint as a managed online endpoint (``kind``: a serverless one is looked up as such, as Azure keeps
+        the two apart: a name of the other kind is None here)."""
         config = self._config(name)
-        if config is None:
+        if config is None or config.get("kind", "managed") != kind:
             return None
         _, up = self._up(name, config)
         deployments = tuple(self._dep_info(d, dep, up) for d, dep in sorted(config.get("deployments", {}).items()))
@@ -139,15 +142,16 @@ class LocalEndpoints:
             log_path=str(self.ws.endpoint_dir(name) / "server.log"),
         )
 
-    def list(self) -> list[EndpointInfo]:
-        """Every readable endpoint; one whose config cannot be read is logged and left out (and so never deleted)."""
+    def list(self, kind: str = "managed") -> list[EndpointInfo]:
+        """Every readable endpoint of ``kind``; one whose config cannot be read is logged and left out (and so never
+        deleted)."""
         out = []
         root = self.ws.root / "endpoints"
         for path in sorted(root.iterdir() if root.is_dir() else ()):
             if not path.is_dir():
                 continue
             try:
-                info = self.info(path.name)
+                info = self.info(path.name, kind)
             except CorruptRecordError as exc:
                 log.warning("%s (skipped)", exc.headline)
                 continue
@@ -244,21 +248,98 @@ class LocalEndpoints:
             )
 
     # -- operations (all idempotent) -------------------------------------------------------------
-    def ensure(self, name: str, tags: dict[str, str]) -> EndpointInfo:
+    def ensure(self, name: str, tags: dict[str, str], kind: str = "managed") -> EndpointInfo:
         ep_dir = self.ws.endpoint_dir(name)
         config = self._config(name)
+        if config is not None and config.get("kind", "managed") != kind:
+            taken = config.get("kind", "managed")
+            raise ConflictError(f"the name '{name}' is taken by a {taken} endpoint", hint="use another endpoint name")
         if config is None:
             ep_dir.mkdir(parents=True, exist_ok=True)
             write_secret(ep_dir / "key", secrets.token_urlsafe(32))
-            config = {"name": name, "tags": dict(tags), "deployments": {}, "traffic": {}, "created_at": time.time()}
+            config = {"name": name, "kind": kind, "tags": dict(tags), "deployments": {}, "traffic": {}, "created_at": time.time()}
             self._save(name, config)
         elif tags and {**config.get("tags", {}), **tags} != config.get("tags"):
             config["tags"] = {**config.get("tags", {}), **tags}
             self._save(name, config)
         self._start(name, config)
-        info = self.info(name)
+        info = self.info(name, kind)
         assert info is not None
         return info
+
+    # -- serverless endpoints: one model each, at all the traffic, on the serverless contract ---------------------
+    SERVERLESS_MODEL = "model"  # the one deployment a serverless endpoint's server loads
+
+    def serverless(self, name: str, model_uri: str, model_dir: Path, tags: dict[str, str]) -> ServerlessInfo:
+        config = self._config(name)
+        if config is not None and config.get("kind") == "serverless":
+            serving = (config.get("deployments") or {}).get(self.SERVERLESS_MODEL, {}).get("model_uri")
+            if serving not in (None, model_uri):
+                raise ConflictError(
+                    f"serverless endpoint '{name}' serves {serving}; one endpoint serves one model",
+                    hint="a new version gets a serverless endpoint of its own",
+                )
+        self.ensure(name, tags, kind="serverless")
+        config = self._config(name) or {}
+        deps = config.setdefault("deployments", {})
+        if self.SERVERLESS_MODEL not in deps:
+            deps[self.SERVERLESS_MODEL] = {
+                "model_uri": model_uri,
+                "model_dir": str(model_dir),
+                "created_at": time.time(),
+                "ready_at": self.clock() + self.provisioning_delay_s,
+            }
+            config["traffic"] = {self.SERVERLESS_MODEL: 100}  # no split: the one model takes every request
+            self._save(name, config)
+            self._reload(name, config)
+        found = self.serverless_info(name)
+        assert found is not None
+        return found
+
+    def serverless_info(self, name: str) -> ServerlessInfo | None:
+        config = self._config(name)
+        if config is None or config.get("kind") != "serverless":
+            return None
+        _, up = self._up(name, config)
+        dep = (config.get("deployments") or {}).get(self.SERVERLESS_MODEL)
+        ready = dep is not None and self.clock() >= float(dep.get("ready_at", 0))
+        port, created = config.get("port"), config.get("created_at")
+        return ServerlessInfo(
+            name=name,
+            model_id=dep["model_uri"] if dep else "",
+            scoring_uri=f"http://127.0.0.1:{port}" if port else "",
+            tags=config.get("tags", {}),
+            state=Provisioning.SUCCEEDED if ready else Provisioning.CREATING,
+            endpoint_state=EndpointState.ONLINE if ready else EndpointState.CREATING,
+            created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int | float) else None,
+            healthy=up and ready,
+        )
+
+    def list_serverless(self) -> builtins.list[ServerlessInfo]:
+        out = []
+        root = self.ws.root / "endpoints"
+        for path in sorted(root.iterdir() if root.is_dir() else ()):
+            try:
+                found = self.serverless_info(path.name) if path.is_dir() else None
+            except CorruptRecordError as exc:
+                log.warning("%s (skipped)", exc.headline)
+                continue
+            if found is not None:
+                out.append(found)
+        return out
+
+    def invoke_serverless(self, name: str, body: Any, timeout_s: float) -> InvokeResult:
+        found = self.serverless_info(name)
+        if found is None:
+            raise NotFoundError(f"serverless endpoint '{name}' does not exist")
+        # The raw key, as the serverless docs show it (the server takes "Bearer <key>" too, as the openai client sends)
+        headers = {"Authorization": self.key(name), "Content-Type": "application/json"}
+        start = time.perf_counter()
+        try:
+            resp = requests.post(f"{found.scoring_uri}/v1/chat/completions", json=body, headers=headers, timeout=timeout_s)
+        except requests.RequestException as exc:
+            raise UnreachableError(f"serverless endpoint '{name}' did not answer: {type(exc).__name__}") from exc
+        return InvokeResult(resp.status_code, resp.text, (time.perf_counter() - start) * 1000)
 
     def add_deployment(self, endpoint: str, deployment: str, model_uri: str, model_dir: Path) -> DeploymentInfo:
         config = self._config(endpoint)
@@ -369,6 +450,8 @@ class LocalEndpoints:
             return None
 
     def usage(self, name: str) -> Usage:
+        """Requests since the server began counting (either kind of endpoint: a serverless one's model is its one
+        deployment)."""
         if self._config(name) is None:
             return Usage(name, known=False)
         try:

@@ -5,6 +5,10 @@
 Several deployments, each serving one registered model; traffic weights; the ``azureml-model-deployment``
 header targets one deployment. Request counts and the last request time per deployment are persisted
 for idle detection. Run as ``python -m gitops.backends.local.server ENDPOINT_DIR``.
+
+A serverless endpoint (its config says ``kind: serverless``) serves one model on the serverless contract instead:
+``POST /v1/chat/completions`` with the OpenAI chat body and answer, the key in ``Authorization`` raw (as the Azure
+docs show) or as ``Bearer`` (as the ``openai`` client sends it).
 """
 
 # No "from __future__ import annotations": FastAPI must see the real Request type of the routes below.
@@ -143,6 +147,10 @@ class ChatModel:
 
     def generate(self, messages: list[dict[str, str]], generation: dict[str, Any]) -> str:
         """Generate with arguments already checked by ``generation_params``."""
+        return self.generate_counted(messages, generation)[0]
+
+    def generate_counted(self, messages: list[dict[str, str]], generation: dict[str, Any]) -> tuple[str, int, int]:
+        """The reply, and the prompt's and the reply's tokens (what a pay-per-token endpoint bills)."""
         kwargs = dict(generation)
         inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         tokens = int(inputs["input_ids"].shape[1])
@@ -152,7 +160,7 @@ class ChatModel:
         with self._lock, self._torch.inference_mode():
             out = self.model.generate(**inputs, **kwargs)
         new_tokens = out[0][inputs["input_ids"].shape[1] :]
-        return str(self.tokenizer.decode(new_tokens, skip_special_tokens=True)).strip()
+        return str(self.tokenizer.decode(new_tokens, skip_special_tokens=True)).strip(), tokens, int(new_tokens.shape[0])
 
 
 def read_stats(path: Path) -> tuple[dict[str, dict[str, Any]], float | None]:
@@ -184,9 +192,11 @@ class EndpointState:
         self._stats_lock = threading.Lock()
         self._dirty = False
         self.ready = False
+        self.serverless = False
 
     def reload(self) -> list[str]:
         config = read_json(self.dir / "endpoint.json", {}) or {}
+        self.serverless = config.get("kind") == "serverless"
         deployments = config.get("deployments", {})
         for name, dep in deployments.items():
             if name not in self.models or getattr(self.models[name], "_source", None) != dep["model_dir"]:
@@ -262,6 +272,11 @@ def create_app(endpoint_dir: Path) -> Any:  # noqa: C901  (the app and its route
         scheme, _, token = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), state.key.encode())
 
+    def authorized_raw_or_bearer(request: Request) -> bool:
+        """The serverless contract: the raw key (the Azure docs), or ``Bearer <key>`` (the ``openai`` client)."""
+        header = request.headers.get("authorization", "").strip()
+        return hmac.compare_digest(header.encode(), state.key.encode()) or authorized(request)
+
     @app.on_event("startup")
     def _load() -> None:
         state.reload()
@@ -290,10 +305,8 @@ def create_app(endpoint_dir: Path) -> Any:  # noqa: C901  (the app and its route
             return error(401, "Unauthorized", "missing or wrong key")
         return {"deployments": state.reload(), "traffic": state.traffic}
 
-    @app.post("/score")
-    async def score(request: Request) -> Any:
-        if not authorized(request):
-            return error(401, "Unauthorized", "send 'Authorization: Bearer <endpoint key>'")
+    async def body_of(request: Request) -> Any:
+        """The request's JSON body within the limits, or the error to answer."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return error(413, "PayloadTooLarge", f"the body is {declared} bytes; at most {MAX_BODY_BYTES}")
@@ -304,23 +317,24 @@ def create_app(endpoint_dir: Path) -> Any:  # noqa: C901  (the app and its route
         if len(raw) > MAX_BODY_BYTES:
             return error(413, "PayloadTooLarge", f"the body is over {MAX_BODY_BYTES} bytes")
         try:
-            body = json.loads(raw, parse_constant=_no_constant)
+            return json.loads(raw, parse_constant=_no_constant)
         except (ValueError, RecursionError):
             return error(400, "BadRequest", "the body is not valid JSON (NaN and Infinity are not numbers here)")
-        target = request.headers.get("azureml-model-deployment")
-        deployment = state.pick(target)
-        if deployment is None:
-            if target:
-                have = ", ".join(sorted(state.models)) or "none"
-                return error(404, "DeploymentNotFound", f"no deployment named '{target}'; have: {have}")
-            return error(503, "NoTraffic", "no deployment receives traffic")
+
+    async def generate(deployment: str, body: Any, openai: bool) -> Any:
+        """One generation on ``deployment``, counted; (text, prompt tokens, completion tokens) or the error to answer."""
         started = time.perf_counter()
         try:
             messages, params = parse_score_body(body)
+            if openai:
+                if params.get("stream"):
+                    raise BadRequest("stream: true is not supported by this endpoint; ask without it")
+                params.setdefault("do_sample", float(params.get("temperature", 1.0)) > 0)
             generation = generation_params(params)  # refused before it waits for a turn
-        except BadRequest as exc:
-            state.record(deployment, exc.status, started)
-            return error(exc.status, "PayloadTooLarge" if exc.status == 413 else "BadRequest", str(exc))
+        except (BadRequest, TypeError, ValueError) as exc:
+            status = exc.status if isinstance(exc, BadRequest) else 400
+            state.record(deployment, status, started)
+            return error(status, "PayloadTooLarge" if status == 413 else "BadRequest", str(exc))
         if not admission.enter():
             state.record(deployment, 503, started)
             return JSONResponse(
@@ -331,7 +345,7 @@ def create_app(endpoint_dir: Path) -> Any:  # noqa: C901  (the app and its route
         try:
             import anyio
 
-            text = await anyio.to_thread.run_sync(state.models[deployment].generate, messages, generation)
+            answer = await anyio.to_thread.run_sync(state.models[deployment].generate_counted, messages, generation)
         except BadRequest as exc:
             state.record(deployment, exc.status, started)
             return error(exc.status, "PayloadTooLarge" if exc.status == 413 else "BadRequest", str(exc))
@@ -341,7 +355,56 @@ def create_app(endpoint_dir: Path) -> Any:  # noqa: C901  (the app and its route
         finally:
             admission.leave()
         state.record(deployment, 200, started)
-        return JSONResponse({"output": text}, headers={"azureml-model-deployment": deployment})
+        return answer
+
+    @app.post("/score")
+    async def score(request: Request) -> Any:
+        if state.serverless:
+            return error(404, "NotFound", "a serverless endpoint answers POST /v1/chat/completions")
+        if not authorized(request):
+            return error(401, "Unauthorized", "send 'Authorization: Bearer <endpoint key>'")
+        body = await body_of(request)
+        if isinstance(body, JSONResponse):
+            return body
+        target = request.headers.get("azureml-model-deployment")
+        deployment = state.pick(target)
+        if deployment is None:
+            if target:
+                have = ", ".join(sorted(state.models)) or "none"
+                return error(404, "DeploymentNotFound", f"no deployment named '{target}'; have: {have}")
+            return error(503, "NoTraffic", "no deployment receives traffic")
+        answer = await generate(deployment, body, openai=False)
+        if isinstance(answer, JSONResponse):
+            return answer
+        return JSONResponse({"output": answer[0]}, headers={"azureml-model-deployment": deployment})
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Any:
+        if not state.serverless:
+            return error(404, "NotFound", "a managed online endpoint answers POST /score")
+        if not authorized_raw_or_bearer(request):
+            return error(401, "Unauthorized", "send 'Authorization: <endpoint key>' (or 'Bearer <endpoint key>')")
+        body = await body_of(request)
+        if isinstance(body, JSONResponse):
+            return body
+        if not isinstance(body, dict) or "messages" not in body:
+            return error(400, "BadRequest", 'expected an OpenAI chat body: {"messages": [{"role": ..., "content": ...}], ...}')
+        deployment = state.pick(None)
+        if deployment is None:
+            return error(503, "NoModel", "the endpoint serves no model yet")
+        answer = await generate(deployment, body, openai=True)
+        if isinstance(answer, JSONResponse):
+            return answer
+        text, prompt_tokens, completion_tokens = answer
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+        return {
+            "id": f"chatcmpl-{os.urandom(12).hex()}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": endpoint_dir.name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage,
+        }
 
     return app
 
