@@ -54,6 +54,11 @@ class EndpointFacts:
     spec_on_main: bool | None = None  # None: not known (no repo given)
     kept_deployment: str | None = None  # the replaced deployment kept at 0% for a rollback (deploy.keep_previous_for)
     kept_until: datetime | None = None
+    # A serverless endpoint (one model; deleted as a whole) rather than a managed one.
+    serverless: bool = False
+    # The run serves from another endpoint now (a newer serverless version's, or a serverless one after a change of
+    # kind): this one is kept only as ``kept_deployment`` says, and is deleted once that is over.
+    replaced_by: str | None = None
 
     @property
     def owner(self) -> Claim:
@@ -82,6 +87,7 @@ class Verdict:
     run: str | None = None
     deployments: tuple[str, ...] = field(default=())  # for delete_deployments
     unreadable: bool = False  # skipped because the run's record could not be read: the command says so in its exit code
+    serverless: bool = False  # a serverless endpoint: deleted with delete_serverless
 
     def line(self) -> str:
         extra = f" ({', '.join(self.deployments)})" if self.deployments else ""
@@ -96,7 +102,7 @@ def judge(facts: EndpointFacts, rules: Rules, now: datetime) -> Verdict:
     """The decision for one endpoint, before the deletion cap."""
 
     def verdict(action: Action, *reasons: str, deployments: tuple[str, ...] = ()) -> Verdict:
-        return Verdict(facts.name, action, reasons, facts.run, deployments)
+        return Verdict(facts.name, action, reasons, facts.run, deployments, serverless=facts.serverless)
 
     owner = facts.owner
     if not owner.ours:
@@ -105,10 +111,16 @@ def judge(facts: EndpointFacts, rules: Rules, now: datetime) -> Verdict:
         return verdict("keep", "kept by lifecycle.keep" if facts.keep else f"kept by the {KEEP_TAG} tag")
     if facts.record_unreadable:
         why = f"run {facts.run}'s ledger record cannot be read ({facts.record_unreadable}): nothing is deleted on it"
-        return Verdict(facts.name, "skip", (why,), facts.run, unreadable=True)
+        return Verdict(facts.name, "skip", (why,), facts.run, unreadable=True, serverless=facts.serverless)
     if facts.rollout_step or facts.run_status in ("deploying", "rolling_back"):
         step = f" (step {facts.rollout_step})" if facts.rollout_step else ""
         return verdict("skip", f"run {facts.run} is mid-deploy{step}")
+    if facts.replaced_by is not None:  # the run serves elsewhere: this one only waits out keep_previous_for
+        keeping = facts.kept_deployment is not None and facts.kept_until is not None and facts.kept_until > now
+        if keeping:
+            return verdict("keep", f"kept for a rollback until {facts.kept_until:%Y-%m-%d %H:%M} UTC (deploy.keep_previous_for)")
+        billed = " (its hosting fee is billed whether it is called or not)" if facts.serverless else ""
+        return verdict("delete", f"replaced: run {facts.run} serves from {facts.replaced_by}{billed}")
     reasons = []
     idle_after = facts.idle_after or rules.idle_after
     expire_after = facts.expire_after or rules.expire_after
@@ -149,7 +161,11 @@ def decide(endpoints: list[EndpointFacts], rules: Rules, now: datetime) -> list[
             budget -= 1
         else:
             verdicts[facts.name] = Verdict(
-                v.endpoint, "skip", (*v.reasons, f"deletion cap of {rules.max_deletions_per_run} per run reached: next run"), v.run
+                v.endpoint,
+                "skip",
+                (*v.reasons, f"deletion cap of {rules.max_deletions_per_run} per run reached: next run"),
+                v.run,
+                serverless=v.serverless,
             )
     return [verdicts[f.name] for f in endpoints]
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gitops.backends.base import Backend, EndpointInfo
+from gitops.backends.base import Backend, DeploymentInfo, EndpointInfo, ServerlessInfo, ServesServerless
 from gitops.cleanup.policy import DeploymentFacts, EndpointFacts, Rules, Verdict, decide
 from gitops.errors import CorruptRecordError, GitopsError
 from gitops.ledger.model import Ledger, RunRecord, environment_key, first_error, split_key, stored_spec, update, workspace_of
@@ -84,7 +84,7 @@ def _facts(
     )
 
 
-def gather(
+def gather(  # noqa: C901  (the managed endpoints, then the serverless ones, read flat)
     backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[str] | None, repo: str, environment: str | None = None
 ) -> list[EndpointFacts]:
     """The facts of every endpoint of ``backend``'s workspace, beside the records of the runs' state in that workspace
@@ -114,8 +114,68 @@ def gather(
             facts = replace(_facts(info, None, False, None, specs_on_main, repo), record_unreadable=why)
         if facts.run in unreadable:
             facts = replace(facts, record_unreadable=unreadable[facts.run])
+        if record is not None and record.serving_kind == "serverless" and record.serves and info.name == record.endpoint:
+            # A managed endpoint left serving its old model after the run changed kind: kept while keep_previous_for says
+            kept = record.previous_serving_kind == "managed" and bool(record.previous_kept_until)
+            facts = replace(facts, replaced_by=record.deployment, kept_deployment=facts.kept_deployment if kept else None)
         out.append(facts)
+    if isinstance(backend, ServesServerless):
+        out += _serverless_facts(backend, records, unreadable, rules, specs_on_main, repo)
     return out
+
+
+def _serverless_facts(
+    backend: ServesServerless,
+    records: dict[str, RunRecord],
+    unreadable: dict[str, str],
+    rules: Rules,
+    specs_on_main: set[str] | None,
+    repo: str,
+) -> list[EndpointFacts]:
+    """The facts of every serverless endpoint: as an endpoint with one deployment (its model), taking the traffic when
+    its run's record serves from it; one its run no longer serves from is ``replaced_by`` the one that does."""
+    endpoints = backend.list_serverless()
+    managed = [e.name for e in endpoints if e.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE]
+    try:
+        usage = backend.serverless_usage(managed, rules.idle_after)
+    except GitopsError as exc:
+        log.warning("serverless usage figures unavailable: %s", exc.headline)
+        usage = {}
+    out = []
+    for found in endpoints:
+        record = records.get(found.tags.get(naming.TAG_RUN, ""))
+        serving_here = record is not None and record.serving_kind == "serverless" and record.serving_endpoint == found.name
+        kept_here = record is not None and record.previous_serving_kind == "serverless" and record.previous_deployment == found.name
+        info = _as_endpoint(found, serving_here)
+        u = usage.get(found.name)
+        try:
+            facts = _facts(info, record, bool(u and u.known), u.last_request_at if u else None, specs_on_main, repo)
+        except (CorruptRecordError, ValueError, TypeError) as exc:
+            why = exc.headline if isinstance(exc, GitopsError) else f"run {record.run if record else '?'}: {first_error(exc)}"
+            facts = replace(_facts(info, None, False, None, specs_on_main, repo), record_unreadable=why)
+        if facts.run in unreadable:
+            facts = replace(facts, record_unreadable=unreadable[facts.run])
+        replaced_by = record.serving_endpoint if record is not None and record.serves and not serving_here else None
+        out.append(
+            replace(
+                facts,
+                serverless=True,
+                replaced_by=replaced_by,
+                kept_deployment=found.name if kept_here and record and record.previous_kept_until else None,
+            )
+        )
+    return out
+
+
+def _as_endpoint(found: ServerlessInfo, serving: bool) -> EndpointInfo:
+    """A serverless endpoint as cleanup judges endpoints: one deployment (its model), with the traffic if it serves."""
+    model = DeploymentInfo(SERVERLESS_MODEL, found.model_id, created_at=found.created_at)
+    return EndpointInfo(
+        found.name, found.scoring_uri, dict(found.tags), {SERVERLESS_MODEL: 100 if serving else 0}, (model,), created_at=found.created_at
+    )
+
+
+SERVERLESS_MODEL = "model"  # how cleanup names a serverless endpoint's one deployment
 
 
 def _damaged(ledger: Ledger) -> list[tuple[str, str | None, str]]:
@@ -159,7 +219,9 @@ def run_cleanup(
     done = []
     for verdict in verdicts:
         try:
-            if verdict.action == "delete":
+            if verdict.action == "delete" and verdict.serverless and isinstance(backend, ServesServerless):
+                backend.delete_serverless(verdict.endpoint)  # a marketplace subscription is never deleted here
+            elif verdict.action == "delete":
                 backend.delete_endpoint(verdict.endpoint)
             elif verdict.action == "delete_deployments":
                 for deployment in verdict.deployments:
@@ -205,10 +267,15 @@ def _record(ledger: Ledger, verdict: Verdict, environment: str | None = None) ->
     entry = {"at": time.time(), "action": verdict.action, "endpoint": verdict.endpoint, "reasons": list(verdict.reasons)}
 
     def change(r: RunRecord) -> RunRecord | None:
-        if r.endpoint != verdict.endpoint:  # another endpoint tagged with this run's name (another repository's)
+        # another endpoint tagged with this run's name (another repository's) is no business of this record's
+        if verdict.endpoint not in {
+            r.endpoint,
+            r.serving_endpoint,
+            r.previous_deployment if r.previous_serving_kind == "serverless" else None,
+        }:
             return None
         updated = r.model_copy(update={"last_cleanup": entry})
-        if verdict.action == "delete" and r.endpoint == verdict.endpoint:
+        if verdict.action == "delete" and verdict.endpoint == (r.serving_endpoint or r.endpoint):  # what served is gone
             return updated.retired("; ".join(verdict.reasons))
         return updated
 

@@ -389,13 +389,18 @@ def invoke(
     message: str = typer.Option(..., help="The user turn."),
     max_new_tokens: int = typer.Option(64, help="At most this many tokens in the answer."),
     deployment: Optional[str] = typer.Option(
-        None, "--deployment", help="One deployment of the endpoint, e.g. a candidate at 0% (default: the traffic split)."
+        None,
+        "--deployment",
+        help="One deployment of the endpoint, e.g. a candidate at 0% (default: the traffic split); for a serverless run, the "
+        "candidate's serverless endpoint (default: the one that serves).",
     ),
     env: Optional[str] = ENV_OPTION,
 ) -> None:
-    """One chat turn against what the run's endpoint serves now (held or rolled-back candidates aside), or one deployment."""
+    """One chat turn against what the run's endpoint serves now (held or rolled-back candidates aside), or one deployment
+    (a serverless run: its serving endpoint, or a candidate's serverless endpoint), on the contract of its kind."""
     from gitops.errors import BackendError, NotFoundError, UnreachableError
     from gitops.ledger.model import environment_key
+    from gitops.lifecycle.serving import chat
     from gitops.lifecycle.smoke import extract_reply
     from gitops.lifecycle.wiring import local_lifecycle
 
@@ -406,11 +411,18 @@ def invoke(
             f"run '{name}' has nothing serving" if record else f"no run or endpoint named '{name}'",
             hint="see `gitops status`; a candidate at 0% is reached with --deployment NAME" if record else "see `gitops status`",
         )
+    backend = lifecycle.backend_of(record)
+    serverless = _is_serverless(backend, record, deployment)
+    target = deployment or (record.deployment if serverless else None)
     try:
-        result = lifecycle.backend_of(record).invoke(
+        result = chat(
+            backend,
             record.endpoint,
-            {"input_data": {"input_string": [{"role": "user", "content": message}], "parameters": {"max_new_tokens": max_new_tokens}}},
-            deployment=deployment,
+            target,
+            serverless=serverless,
+            messages=[{"role": "user", "content": message}],
+            parameters={"max_new_tokens": max_new_tokens},
+            timeout_s=60.0,
         )
     except BackendError as exc:
         from gitops.spec.capabilities import Feature, kind_of
@@ -421,10 +433,24 @@ def invoke(
         ) from None
     if result.status_code != 200:  # one line, and a failing exit code
         raise BackendError(
-            f"endpoint {record.endpoint} answered {result.status_code}: {result.body[:200]}",
+            f"endpoint {target if serverless else record.endpoint} answered {result.status_code}: {result.body[:200]}",
             hint="see `gitops status`; the endpoint's limits are in README (The local backend)",
         )
     print(extract_reply(result.body))
+
+
+def _is_serverless(backend: Any, record: Any, deployment: str | None) -> bool:
+    """Whether the request goes to a serverless endpoint: the run's serving one, or (``--deployment``) a serverless
+    endpoint of this run's, as a candidate's is."""
+    from gitops.backends.base import ServesServerless
+    from gitops.spec import naming
+
+    if deployment is None:
+        return bool(record.serving_kind == "serverless")
+    if not isinstance(backend, ServesServerless):
+        return False
+    found = backend.get_serverless(deployment)
+    return found is not None and found.tags.get(naming.TAG_RUN) == record.run
 
 
 def _run_named(lifecycle: Any, name: str) -> Any:

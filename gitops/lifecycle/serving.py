@@ -26,16 +26,18 @@ def openai_body(messages: list[dict[str, str]], parameters: Mapping[str, Any]) -
 def chat(
     backend: Backend,
     endpoint: str,
-    target: str,
+    target: str | None,
     *,
     serverless: bool,
     messages: list[dict[str, str]],
     parameters: Mapping[str, Any],
     timeout_s: float,
 ) -> InvokeResult:
-    """One conversation sent to ``target``: a deployment of managed endpoint ``endpoint``, or (``serverless``) the
-    serverless endpoint named ``target``."""
+    """One conversation sent to ``target``: a deployment of managed endpoint ``endpoint`` (None: its traffic split
+    picks), or (``serverless``) the serverless endpoint named ``target``."""
     if serverless:
+        if not target:
+            raise UnsupportedError("a serverless request names its endpoint")
         if not isinstance(backend, ServesServerless):
             raise UnsupportedError(f"the {backend.name} backend has no serverless endpoints")
         return backend.invoke_serverless(target, openai_body(messages, parameters), timeout_s=timeout_s)

@@ -152,13 +152,23 @@ def test_a_new_version_gets_its_own_endpoint_and_the_old_one_is_kept_then_a_roll
     assert {s.name for s in world.backend.list_serverless()} == {before.deployment}  # the candidate was deleted
 
 
-def test_status_json_says_where_a_client_finds_what_serves(world: World, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_json_says_where_a_client_finds_what_serves_and_invoke_speaks_its_contract(
+    world: World, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     record = world.lifecycle.ledger.get("chat-sl")[0]  # type: ignore[index]
     monkeypatch.setenv("GITOPS_WORKSPACE", str(world.backend.ws.root))
     out = cli("status", "--json")
     assert out.exit_code == 0, out.err
     (row,) = [r for r in json.loads(out.out) if r["run"] == "chat-sl"]
     assert row["serving"] == {"kind": "serverless", "endpoint": record.deployment, "deployment": None, "scoring_uri": record.scoring_uri}
+    table = cli("status")
+    assert f"serverless {record.deployment}" in table.out.replace("\n", "")
+    said = cli("invoke", "chat-sl", "--message", "Tell me about rain.", "--max-new-tokens", "4")
+    assert said.exit_code == 0 and said.out.strip(), said.err
+    # --deployment names a serverless endpoint of the run (a candidate's, while one is tried); another name is refused.
+    assert cli("invoke", "chat-sl", "--message", "hi", "--max-new-tokens", "4", "--deployment", record.deployment).exit_code == 0
+    refused = cli("invoke", "chat-sl", "--message", "hi", "--deployment", "not-this-runs")
+    assert refused.exit_code != 0
 
 
 def test_a_run_that_changes_kind_keeps_its_managed_endpoint_serving_until_the_switch(world: World) -> None:
@@ -178,3 +188,31 @@ def test_a_run_that_changes_kind_keeps_its_managed_endpoint_serving_until_the_sw
     restored = world.lifecycle.settle("chat-sl")
     assert restored.status == "rolled_back" and restored.serving_kind == "managed" and restored.serving_endpoint == "chat-sl"
     assert restored.deployment == managed.deployment and world.backend.list_serverless() == []
+
+
+def test_cleanup_keeps_what_serves_removes_what_was_replaced_once_its_keep_is_over_and_retires_an_idle_run(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gitops.cleanup.run import run_cleanup
+
+    # managed -> serverless again (a setting changed too: the same spec as the version rolled back from does nothing)
+    switched = world.go_live(world.spec(training="pipeline", serving="serverless", latency=58000))
+    assert switched.serving_kind == "serverless" and world.backend.get_endpoint("chat-sl") is not None
+    now = datetime.now(UTC)
+    within = {v.endpoint: v for v in run_cleanup(world.backend, world.lifecycle.ledger, now=now, repo=world.lifecycle.repo)}
+    assert within["chat-sl"].action == "keep" and "kept for a rollback" in within["chat-sl"].reasons[0], within
+    assert within[switched.deployment].action == "keep"
+    later = {
+        v.endpoint: v for v in run_cleanup(world.backend, world.lifecycle.ledger, now=now + timedelta(hours=2), repo=world.lifecycle.repo)
+    }
+    assert later["chat-sl"].action == "delete" and f"serves from {switched.deployment}" in later["chat-sl"].reasons[0]
+    assert world.backend.get_endpoint("chat-sl") is None  # the managed endpoint the run left behind is gone
+    after = world.lifecycle.ledger.get("chat-sl")[0]  # type: ignore[index]
+    assert after.status == "live" and after.serving_endpoint == switched.deployment  # the run still serves
+    idle = {
+        v.endpoint: v for v in run_cleanup(world.backend, world.lifecycle.ledger, now=now + timedelta(days=3), repo=world.lifecycle.repo)
+    }
+    assert idle[switched.deployment].action == "delete" and idle[switched.deployment].serverless
+    assert world.backend.list_serverless() == []
+    retired = world.lifecycle.ledger.get("chat-sl")[0]  # type: ignore[index]
+    assert retired.status == "retired" and retired.serving_endpoint is None
