@@ -378,10 +378,11 @@ class ServesServerless(Protocol):
     version gets an endpoint of its own; which one serves is the run's record's, not the service's. The same
     contract as ``Backend``: idempotent, long-running operations started and never waited for."""
 
-    def begin_serverless(self, name: str, model: RegisteredModel, tags: Mapping[str, str]) -> ServerlessInfo:
-        """Start creating a serverless endpoint for ``model`` if absent (a marketplace subscription first, where the
-        model needs one and none exists) and return it without waiting; one that exists with the same model is
-        returned as it is. ``ConflictError`` when the name serves another model or is taken by something else."""
+    def begin_serverless(self, name: str, model: RegisteredModel, tags: Mapping[str, str], base_model: str | None = None) -> ServerlessInfo:
+        """Start creating a serverless endpoint for ``model`` if absent (first, the marketplace subscription of
+        ``base_model``, the foundation model's registry id without a version, where its publisher needs one and none
+        exists) and return it without waiting; one that exists with the same model is returned as it is.
+        ``ConflictError`` when the name serves another model or is taken by something else."""
         ...
 
     def get_serverless(self, name: str) -> ServerlessInfo | None:
@@ -417,7 +418,12 @@ class RunsServers(Protocol):
         ...
 
     def stop_server(self, endpoint: str) -> None:
-        """Stop the endpoint's server; its deployments stay (``begin_endpoint`` starts it again)."""
+        """Stop the endpoint's server; its deployments stay (``start_server`` starts it again)."""
+        ...
+
+    def start_server(self, endpoint: str) -> None:
+        """Start the server of an endpoint (managed or serverless) unless one answers; ``NotFoundError`` when there is
+        no such endpoint."""
         ...
 
     def orphan_servers(self) -> list[tuple[int, str]]:

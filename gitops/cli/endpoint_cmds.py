@@ -43,8 +43,9 @@ def _endpoint_of(name: str, env: str | None) -> tuple[Any, Any, str, str | None]
     lifecycle, backend = _local()
     got = lifecycle.ledger.get(environment_key(name, env)) if name else None
     if got is not None and got[0].endpoint and got[0].backend == backend.name:  # a run of the backend asked
-        return lifecycle, _runs_servers(lifecycle.backend_of(got[0])), got[0].endpoint, got[0].key
-    info = backend.get_endpoint(name) if env is None else None
+        # what serves: the managed endpoint, or the serverless endpoint of the version that serves
+        return lifecycle, _runs_servers(lifecycle.backend_of(got[0])), got[0].serving_endpoint or got[0].endpoint, got[0].key
+    info = backend.get_endpoint(name) or backend.get_serverless(name) if env is None else None
     if info is not None:
         return lifecycle, backend, name, info.tags.get(naming.TAG_RUN)
     where = f" in {env}" if env else ""
@@ -58,7 +59,7 @@ ENV_OPTION = typer.Option(None, "--env", help="A later environment of gitops.yam
 def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop every local endpoint server (make clean does).")) -> None:
     """The local endpoints: run, scoring URL, server pid, health and memory; and servers no record names."""
     lifecycle, backend = _local()
-    infos = backend.list_endpoints()
+    infos = [*backend.list_endpoints(), *backend.list_serverless()]  # managed, then serverless endpoints
     orphans = backend.orphan_servers()
     if stop_all:
         for info in infos:
@@ -93,9 +94,10 @@ def endpoints(stop_all: bool = typer.Option(False, "--stop-all", help="Stop ever
 def start(name: str = typer.Argument(..., help="A run or endpoint name."), env: Optional[str] = ENV_OPTION) -> None:
     """Start a local endpoint's server again (after `gitops stop`, a reboot, or a crash)."""
     lifecycle, backend, endpoint, run = _endpoint_of(name, env)
-    info = backend.begin_endpoint(endpoint, {})
+    backend.start_server(endpoint)
     _mark_stopped(lifecycle, run, None)
-    print(f"{endpoint}: up at {info.scoring_uri}")
+    found = backend.get_endpoint(endpoint) or backend.get_serverless(endpoint)
+    print(f"{endpoint}: up at {found.scoring_uri if found else '?'}")
 
 
 @app.command()

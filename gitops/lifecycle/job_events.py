@@ -60,15 +60,18 @@ def _one_event(lc: Parts, event: JobEvent) -> Decision:
         return _ignore(event, run, f"a run of repository {owner}, not this one")
     if lc.topics and (event.topic or "").lower() not in lc.topics:
         return _ignore(event, run, f"topic {event.topic or '(none)'} is not a workspace of ours")
-    if event.run_type and event.run_type not in JOB_RUN_TYPES:  # a step inside a job sends events of its own
-        return _ignore(event, run, f"run type {event.run_type} is a child step")
     current = lc.ledger.get(run)
     if current is None:
         return _ignore(event, run, f"not a run of this repository (no run named '{run}' in the ledger)")
     record = current[0]
+    # The job itself, or the job that prepares its data: a fine-tuning job's events carry a run type no source
+    # documents, so a job is known by its own name (which no step inside a job carries) or by the tag naming it.
+    own = event.run_id == record.job_name or event.tags.get(naming.TAG_PREPARES) == record.job_name
+    if event.run_type and event.run_type not in JOB_RUN_TYPES and not own:  # a step inside a job sends events of its own
+        return _ignore(event, run, f"run type {event.run_type} is a child step")
     if record.queued is not None and record.queued.job_name == event.run_id:
         return Decision(event.id, run, Action.RECORDED, "the queued version's job: checked when the rollout in progress ends")
-    if record.job_name != event.run_id:
+    if not own:
         return _ignore(event, run, f"job {event.run_id} is not the run's current job {record.job_name}")
     if event.id and event.id in record.processed_events:
         return Decision(event.id, run, Action.DUPLICATE, "event already processed")

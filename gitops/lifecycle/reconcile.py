@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from gitops.backends.base import Feature, JobState
+from gitops.backends.base import Feature, JobState, RunsServers, ServesServerless
 from gitops.errors import GitopsError
 from gitops.ledger.model import PromotionState, RunRecord, update
 from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
@@ -92,6 +92,9 @@ def _reconcile_one(lc: Parts, record: RunRecord) -> Decision | None:
     if record.status not in AWAITING_JOB:
         return None
     job = lc.backend_for(record.backend).get_job(record.job_name)
+    if job is not None and job.progress.get("next") == "submit":  # its data is prepared: the job that reads it is next
+        decision = start(lc, record.key, "the data is prepared (found by reconcile)", f"reconcile:{record.job_name}:prepared")
+        return drive(lc, record.key) if decision.action == Action.SCHEDULED and lc.queue is None else decision
     if job is None or not job.state.terminal:
         if job is not None and job.state is JobState.RUNNING and record.status == "submitted":
             update(
@@ -114,6 +117,13 @@ def _restart_if_down(lc: Parts, record: RunRecord) -> Decision | None:
         return None
     if record.stopped_at is not None:  # a person stopped it: down on purpose, not dead
         return None
+    if record.serving_kind == "serverless":
+        found = backend.get_serverless(record.deployment) if isinstance(backend, ServesServerless) else None
+        if found is None or found.healthy or not found.serving or not isinstance(backend, RunsServers):
+            return None
+        backend.start_server(found.name)
+        log.warning("run %s: serverless endpoint %s was down; started again", record.key, found.name)
+        return Decision("", record.key, Action.RESTARTED, f"serverless endpoint {found.name} was down; started again")
     info = backend.get_endpoint(record.endpoint)
     serving = info.deployment(record.deployment) if info else None
     if serving is None or serving.healthy:

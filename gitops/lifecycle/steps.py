@@ -104,11 +104,25 @@ def check_job(ctx: StepContext) -> Outcome:
         return end(RunStatus.FAILED, f"job {ctx.record.job_name} does not exist", record={"error": "job not found"})
     if job.state is JobState.COMPLETED:
         return done(f"job {job.name} completed")
+    if job.progress.get("next") == "submit":  # a fine-tuning job whose data was prepared first: submitted now
+        return _submit_prepared(ctx)
     if job.state in (JobState.FAILED, JobState.CANCELED):
         reason = job.error or f"job {job.state.value}"
         return end(RunStatus.FAILED if job.state is JobState.FAILED else RunStatus.CANCELED, reason, record={"error": reason})
     status = RunStatus.RUNNING if job.state is JobState.RUNNING else ctx.record.status
     return end(status, f"the job is {job.state.value}: nothing to do until it ends")
+
+
+def _submit_prepared(ctx: StepContext) -> Outcome:
+    """The second job of a chain: the fine-tuning job, once the job that prepared its data completed. The backend's
+    submit is idempotent (the job's name is deterministic), so a repeated step submits nothing twice."""
+    r, spec, backend = ctx.record, ctx.spec, ctx.backend
+    tags = naming.job_tags(spec.name, ctx.repo, r.training_digest or r.digest, r.commit, r.pr)
+    status = backend.submit(spec, r.params, r.job_name, tags, backend.resolve_model(spec), backend.prepare_data(spec, r.job_name))
+    if status.state in (JobState.FAILED, JobState.CANCELED):
+        reason = status.error or f"job {status.name} {status.state.value}"
+        return end(RunStatus.FAILED, reason, record={"error": reason})
+    return end(RunStatus.RUNNING, f"data prepared: fine-tuning job {status.name} submitted ({status.state.value})")
 
 
 def register(ctx: StepContext) -> Outcome:
@@ -254,7 +268,9 @@ def _create_serverless(ctx: StepContext) -> Outcome:
     if ctx.spec.lifecycle.keep:
         tags[naming.TAG_KEEP] = "true"
     model = RegisteredModel(r.model_name or naming.model_name(ctx.spec), c.model_version or "", c.model_uri or "")
-    info = backend.begin_serverless(name, model, tags)
+    spec_model = ctx.spec.model  # the foundation model, whose publisher may ask for a marketplace subscription first
+    base = f"azureml://registries/{spec_model.registry}/models/{spec_model.name}" if spec_model.path is None else None
+    info = backend.begin_serverless(name, model, tags, base)
     return done(f"serverless endpoint {name} {info.state.value}", cursor={"deployment": name})
 
 

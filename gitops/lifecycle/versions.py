@@ -320,13 +320,7 @@ def _refuse_shared_endpoint(lc: Parts, run: str, endpoint: str) -> None:
 
 def _start_job(lc: Parts, spec: RunSpec, validated: ValidSpec, job: str, commit: str | None, pr: str | None) -> Any:
     backend = lc.backend_for(spec.backend)
-    tags = {
-        naming.TAG_RUN: spec.name,
-        naming.TAG_REPO: lc.repo,
-        naming.TAG_DIGEST: validated.training_digest,
-        naming.TAG_COMMIT: commit or "",
-        naming.TAG_PR: pr or "",
-    }
+    tags = naming.job_tags(spec.name, lc.repo, validated.training_digest, commit, pr)
     nameless = missing_identity(spec.backend, lc.repo)
     if nameless:
         raise ConfigurationError(nameless, hint=IDENTITY_HINT)

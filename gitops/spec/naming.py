@@ -22,6 +22,7 @@ TAG_KEEP = "gitops_keep"
 # On a registered model: the content digest of its files (pipelines.model_digest), computed where it was trained.
 TAG_CONTENT = "gitops_content_digest"
 TAG_DATA = "gitops_data"  # on a registered model: the training data it was fine-tuned on (dataset, or path)
+TAG_PREPARES = "gitops_prepares"  # on a job that prepares data: the fine-tuning job that reads it (submitted after it)
 
 
 def canonical_json(value: Any) -> str:
@@ -111,6 +112,11 @@ def digests(spec: RunSpec, params: dict[str, Any]) -> Digests:
         deployment_part[section].pop(field, None)
     deployment = hashlib.sha256(canonical_json({"training": training, **deployment_part}).encode()).hexdigest()
     return Digests(spec_digest(spec, params), training, deployment)
+
+
+def job_tags(run: str, repo: str, training_digest: str, commit: str | None, pr: str | None) -> dict[str, str]:
+    """What a submitted job carries: its run, this repository, its training digest, the commit and pull request."""
+    return {TAG_RUN: run, TAG_REPO: repo, TAG_DIGEST: training_digest, TAG_COMMIT: commit or "", TAG_PR: pr or ""}
 
 
 def job_name(run: str, training_digest: str, attempt: int = 1) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from gitops.backends.base import Backend, EndpointInfo, Provisioning
+from gitops.backends.base import Backend, EndpointInfo, Provisioning, ServerlessInfo, ServesServerless
 from gitops.errors import CorruptRecordError, GitopsError
 from gitops.ledger.model import Ledger, RunRecord, stored_spec
 from gitops.ownership import claim_endpoint
@@ -133,6 +133,8 @@ def drift_findings(record: RunRecord, backend: Backend, now: float, *, repo: str
     """A serving run's endpoint against its record. Runs that roll out, are held or retired are not compared."""
     if not record.serves or not record.endpoint or not record.deployment:
         return []
+    if record.serving_kind == "serverless":
+        return serverless_drift(record, backend, now, repo=repo)
     d = Declared.of(record, now)
     run, ep, dep = record.key, record.endpoint, record.deployment  # a later environment's: <run>.<environment>
     restore = f"`gitops watch --fix --yes` (or `gitops reconcile {run}`) restores it"
@@ -239,6 +241,96 @@ def drift_findings(record: RunRecord, backend: Backend, now: float, *, repo: str
     return out
 
 
+def _serverless_of_run(backend: ServesServerless, record: RunRecord, repo: str) -> list[ServerlessInfo]:
+    """The serverless endpoints of this repository tagged as this run's."""
+    from gitops.ownership import claim
+
+    return [s for s in backend.list_serverless() if s.tags.get(naming.TAG_RUN) == record.run and claim(s.tags, repo).ours]
+
+
+def _unasked_serverless(backend: ServesServerless, d: Declared, repo: str) -> list[str]:
+    """Serverless endpoints of the run that neither serve nor are kept for a rollback: each bills its hosting fee."""
+    keep = (d.record.deployment, d.kept if d.record.previous_serving_kind == "serverless" else None)
+    return sorted(s.name for s in _serverless_of_run(backend, d.record, repo) if s.name not in keep)
+
+
+def serverless_drift(record: RunRecord, backend: Backend, now: float, *, repo: str) -> list[WatchFinding]:
+    """A run served by a serverless endpoint against its record: the endpoint there, this repository's, online (not
+    ``Suspended`` or ``CreationFailed``: a marketplace subscription gone suspends it), serving the recorded model; and
+    no other serverless endpoint of the run left billing its hosting fee."""
+    from gitops.ownership import claim
+
+    run, name = record.key, record.deployment or ""
+    if not isinstance(backend, ServesServerless):
+        return [
+            WatchFinding("unreadable", "warning", run, name, f"the {backend.name} backend has no serverless endpoints", "check the spec")
+        ]
+    found = backend.get_serverless(name)
+    if found is None:
+        return [
+            WatchFinding(
+                "gone",
+                "error",
+                run,
+                name,
+                f"serverless endpoint {name}, which the ledger says serves run {run}, is gone",
+                f"`gitops reconcile {run}` records the run retired; merge the spec again to deploy it anew",
+            )
+        ]
+    if not claim(found.tags, repo).ours or found.tags.get(naming.TAG_RUN) != record.run:
+        return [
+            WatchFinding(
+                "drift",
+                "error",
+                run,
+                name,
+                f"serverless endpoint {name} is no longer tagged as run {run}'s of this repository: the watch and cleanup leave it alone",
+                f"put the tags back ({naming.MANAGED_BY_TAG}={naming.MANAGED_BY_VALUE}, {naming.TAG_REPO}={repo}, {naming.TAG_RUN}={run})",
+            )
+        ]
+    out = []
+    if not found.serving:
+        why = f"{found.state.value}, {found.endpoint_state.value}" + (f": {found.error}" if found.error else "")
+        out.append(
+            WatchFinding(
+                "drift",
+                "error",
+                run,
+                name,
+                f"serverless endpoint {name} does not serve ({why})",
+                "a suspended endpoint follows a marketplace subscription gone or a billing stop: put it right in the workspace, "
+                "or merge the spec again with a deployment change to create another",
+            )
+        )
+    version = record.serving_version
+    if version and found.model_id and not found.model_id.rstrip("/").endswith((f"/{version}", f":{version}")):
+        out.append(
+            WatchFinding(
+                "drift",
+                "error",
+                run,
+                f"{name} model",
+                f"serves {found.model_id} where the ledger says {record.model_name} version {version}",
+                "merge the spec again with a deployment change to deploy the recorded model",
+            )
+        )
+    d = Declared.of(record, now)
+    extra = _unasked_serverless(backend, d, repo)
+    if extra:
+        out.append(
+            WatchFinding(
+                "drift",
+                "warning",
+                run,
+                f"{record.endpoint} serverless endpoints",
+                f"serverless endpoints nobody asked for, each billing its hosting fee: {', '.join(extra)}",
+                f"`gitops watch --fix --yes` (or `gitops reconcile {run}`) deletes them",
+                fixable=d.hands_off is None,
+            )
+        )
+    return out
+
+
 @dataclass
 class Scan:
     findings: list[WatchFinding] = field(default_factory=list)
@@ -332,6 +424,15 @@ def restore(record: RunRecord, backend: Backend, now: float, apply: bool, *, rep
     if not record.serves or not record.endpoint or not record.deployment:
         return []
     d = Declared.of(record, now)
+    if record.serving_kind == "serverless":
+        if not isinstance(backend, ServesServerless) or backend.get_serverless(record.deployment) is None:
+            return []
+        unasked = _unasked_serverless(backend, d, repo)
+        if unasked and d.hands_off is not None:
+            return [f"{record.key}: left alone ({d.hands_off})"]
+        for name in unasked if apply else ():
+            backend.delete_serverless(name)
+        return [f"{record.key}: delete serverless endpoint {name} (nobody asked for it)" for name in unasked]
     info = backend.get_endpoint(record.endpoint)
     if info is None or not _ours(info, record, repo) or info.deployment(record.deployment) is None:
         return []
@@ -365,14 +466,18 @@ def retire_if_gone(ledger: Ledger, run: str, backend: Backend, now: float) -> st
     got = ledger.get(run)
     if got is None or not got[0].serves or not got[0].endpoint or got[0].status in AWAITING_JOB:
         return None  # a run whose next job trains keeps its record: its rollout makes an endpoint again
-    endpoint = got[0].endpoint
-    if backend.get_endpoint(endpoint) is not None:
+    endpoint = got[0].serving_endpoint or got[0].endpoint
+    if got[0].serving_kind == "serverless":
+        there = isinstance(backend, ServesServerless) and backend.get_serverless(endpoint) is not None
+    else:
+        there = backend.get_endpoint(endpoint) is not None
+    if there or (got[0].serving_kind == "serverless" and not isinstance(backend, ServesServerless)):
         return None
     update(
         ledger,
         run,
         lambda r: (
-            r.retired(f"endpoint {r.endpoint} is gone (found by reconcile)", now) if r.serves and r.status not in AWAITING_JOB else None
+            r.retired(f"endpoint {endpoint} is gone (found by reconcile)", now) if r.serves and r.status not in AWAITING_JOB else None
         ),
     )
     return f"{run}: endpoint {endpoint} is gone: the run is recorded retired"

@@ -44,9 +44,21 @@ def arm_type(path: str) -> str:
     return "/".join([namespace, *parts[0::2]])
 
 
+def default_chat(endpoint: str, body: dict[str, Any]) -> tuple[int, str]:
+    """A serverless endpoint's reply text (the fake wraps it in the OpenAI chat completion)."""
+    return 200, f"Hello from {endpoint}."
+
+
 def default_scorer(endpoint: str, deployment: str, body: dict[str, Any]) -> tuple[int, Any]:
     """A chat model's answer in the ``[{"0": ...}]`` shape transformers deployments use."""
     return 200, [{"0": f"Hello from {deployment}."}]
+
+
+def _serverless_settled(body: dict[str, Any]) -> None:
+    """A serverless endpoint whose provisioning ended: ``Online``, or ``CreationFailed`` (REST ``endpointState``)."""
+    props = body["properties"]
+    if "endpointState" in props and props.get("provisioningState") in ("Succeeded", "Failed"):
+        props["endpointState"] = "Online" if props["provisioningState"] == "Succeeded" else "CreationFailed"
 
 
 @dataclass
@@ -80,6 +92,10 @@ class FakeAzureML:
     # (url regex, status, headers[, error body]): the next matching call fails so
     fail_next: list[tuple[Any, ...]] = field(default_factory=list)
     deployment_state: str = "Succeeded"
+    serverless_state: str = "Succeeded"  # where a serverless endpoint's provisioning ends ("Failed": CreationFailed)
+    chat_scorer: Callable[[str, dict[str, Any]], tuple[int, str]] = default_chat
+    # Base models (registry ids without a version) whose publisher's marketplace subscription the workspace holds.
+    marketplace: dict[str, str] = field(default_factory=dict)
     keys_issued: list[str] = field(default_factory=list)
     operations: dict[str, str] = field(default_factory=dict)  # operation id -> resource path
     # Time, as the real service spends it: endpoints and deployments read Creating/Updating for these many
@@ -87,7 +103,7 @@ class FakeAzureML:
     # deleted one reads Deleting before it is gone. 0 answers at once, as most unit tests want.
     clock: Callable[[], float] = time.time
     provisioning_s: dict[str, float] = field(
-        default_factory=lambda: {"onlineendpoints": 0.0, "deployments": 0.0, "delete": 0.0, "import": 0.0}
+        default_factory=lambda: {"onlineendpoints": 0.0, "deployments": 0.0, "serverlessendpoints": 0.0, "delete": 0.0, "import": 0.0}
     )
     # The registries the fake serves (discovery, assets): the public azureml one, and those a test adds (add_registry).
     registries: set[str] = field(default_factory=lambda: {"azureml"})
@@ -195,12 +211,17 @@ class FakeAzureML:
         return [b for p, b in self.resources.items() if p.startswith(prefix) and "/" not in p[len(prefix) :]]
 
     # -- provisioning over time ---------------------------------------------------------------------
+    def subscription_for(self, model_id: str) -> str | None:
+        """The marketplace subscription a serverless endpoint of ``model_id`` uses (None: none needed or held)."""
+        return next((sid for base, sid in self.marketplace.items() if base.lower() in model_id.lower()), None)
+
     def provision(self, body: dict[str, Any], kind: str, final: str, new: bool) -> None:
         """Start a resource's provisioning: in progress now, ``final`` after its duration on the clock."""
         seconds = self.provisioning_s.get(kind, 0.0)
         if seconds <= 0:
             body["properties"]["provisioningState"] = final
             body.pop("_settle", None)
+            _serverless_settled(body)
             return
         # As recorded: a new endpoint reads Creating, a new deployment Updating (tests/contracts/sdk-recordings).
         body["properties"]["provisioningState"] = "Creating" if new and kind == "onlineendpoints" else "Updating"
@@ -234,6 +255,7 @@ class FakeAzureML:
                     self._remove(path)
                 else:
                     body["properties"]["provisioningState"] = pending["state"]
+                    _serverless_settled(body)
 
     def in_progress(self, path: str) -> bool:
         body = self.get_resource(path)
@@ -250,8 +272,12 @@ class FakeAzureML:
         """The Event Grid event the service sends when the job reaches ``status`` (its tags, the workspace's topic)."""
         from gitops.events import build_event
 
+        props = self.job(name)["properties"]
+        # A pipeline's run type is documented (tests/contracts/eventgrid); a command job's is a script run; a
+        # fine-tuning job's is documented nowhere: a made-up one, which the lifecycle must not depend on.
+        run_type = {"Command": "azureml.scriptrun", "FineTuning": "FineTuning"}.get(props.get("jobType", ""), "azureml.PipelineRun")
         return build_event(
-            topic=self.ws_path, experiment="chat_completion", run_id=name, status=status, tags=self.job(name)["properties"]["tags"]
+            topic=self.ws_path, experiment="chat_completion", run_id=name, status=status, tags=props["tags"], run_type=run_type
         )
 
     def set_job_status(self, name: str, status: str) -> None:
@@ -268,6 +294,30 @@ class FakeAzureML:
                 self.blobs.setdefault(f"/azureml-blobstore/{uri}", self.digest_file(name))
             if self.mlflow is not None:
                 self.mlflow.log_job(name)
+            if job["properties"].get("jobType") == "FineTuning":
+                self._register_fine_tuned(name, job)
+
+    def _register_fine_tuned(self, job_name: str, job: dict[str, Any]) -> None:
+        """What a completed fine-tuning job leaves: its model registered under ``outputs.registered_model``'s asset
+        name, as the next version of that name (the service does not document the version: never assume 1)."""
+        output = (job["properties"].get("outputs") or {}).get("registered_model") or {}
+        name = output.get("assetName")
+        if not name:
+            return
+        taken = [int(v["name"]) for v in self.model_versions(name) if str(v["name"]).isdigit()]
+        version = str(max(taken, default=0) + 1)
+        self.put_resource(
+            f"{self.ws_path}/models/{name}/versions/{version}",
+            {
+                "properties": {
+                    "modelType": "mlflow_model",
+                    "modelUri": f"azureml://jobs/{job_name}/outputs/registered_model",
+                    "jobName": job_name,
+                    "description": f"fine-tuned by {job_name}",
+                    "flavors": {"python_function": {"data": {"loader_module": "mlflow.transformers"}}},
+                }
+            },
+        )
 
     @staticmethod
     def digest_file(job: str) -> bytes:

@@ -16,8 +16,21 @@ if TYPE_CHECKING:
     from tests.fakes.azureml_api import FakeAzureML
 
 Answer = tuple[int, dict[str, str], Any]
-COLLECTIONS = {"onlineendpoints", "deployments", "versions", "jobs", "computes", "datastores", "models", "data", "components", "workspaces"}
-LRO_KINDS = {"onlineendpoints", "deployments"}
+COLLECTIONS = {
+    "onlineendpoints",
+    "serverlessendpoints",
+    "marketplacesubscriptions",
+    "deployments",
+    "versions",
+    "jobs",
+    "computes",
+    "datastores",
+    "models",
+    "data",
+    "components",
+    "workspaces",
+}
+LRO_KINDS = {"onlineendpoints", "deployments", "serverlessendpoints"}
 
 
 def route(fake: FakeAzureML, request: Any) -> Answer | None:
@@ -36,6 +49,8 @@ def route(fake: FakeAzureML, request: Any) -> Answer | None:
             return _arm(fake, method, path[len("/mferp/managementfrontend") :], body, request)
     if host.endswith(".inference.ml.azure.com") and method == "POST" and path == "/score":
         return _score(fake, host.split(".")[0], request)
+    if host.endswith(".models.ai.azure.com") and method == "POST" and path == "/v1/chat/completions":
+        return _chat(fake, host.split(".")[0], request)
     if host.endswith(".metrics.monitor.azure.com") and method == "POST" and path.endswith("/metrics:getBatch"):
         return _metrics(fake, request)
     if host == f"{fake.storage_account}.blob.core.windows.net":
@@ -177,18 +192,34 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
             "flavors",
             {"python_function": {"data": {"loader_module": "mlflow.transformers"}}, "transformers": {"data": {"task": "llm/v1/chat"}}},
         )
+    elif kind == "serverlessendpoints":  # the fields of the published examples (tests/contracts/rest-api-specs)
+        if existing is not None and existing["properties"].get("modelSettings") != props.get("modelSettings"):
+            return 400, {}, {"error": {"code": "BadRequest", "message": "the model of a serverless endpoint cannot be changed"}}
+        body["location"] = fake.location
+        body["kind"] = None
+        body["sku"] = {"name": "Consumption", **(body.get("sku") or {})}
+        props["authMode"] = "Key"
+        props["inferenceEndpoint"] = {"uri": f"https://{name}.{fake.location}.models.ai.azure.com", "headers": {}}
+        props.setdefault("contentSafety", {"contentSafetyStatus": "Enabled"})
+        props["marketplaceSubscriptionId"] = fake.subscription_for(props["modelSettings"]["modelId"])
+        props["endpointState"] = "Creating"
+    elif kind == "marketplacesubscriptions":
+        props["marketplacePlan"] = {"publisherId": "fake-publisher", "offerId": "fake-offer", "planId": "fake-plan"}
+        props["marketplaceSubscriptionStatus"] = "Subscribed"
+        fake.marketplace[str(props.get("modelId", ""))] = path
     elif kind == "jobs":
         props.setdefault("status", "NotStarted")
         props["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}?wsid={fake.ws_path}", "jobServiceType": "Studio"}}
     stored = fake.put_resource(path, {**(existing or {}), **body, "properties": {**((existing or {}).get("properties", {})), **props}})
     if kind in LRO_KINDS:
-        fake.provision(stored, kind, fake.deployment_state if kind == "deployments" else "Succeeded", new=existing is None)
+        final = fake.deployment_state if kind == "deployments" else fake.serverless_state if kind == "serverlessendpoints" else "Succeeded"
+        fake.provision(stored, kind, final, new=existing is None)
         headers = fake.operation_for(stored)
         if kind == "onlineendpoints":  # the service records the operation and its own id among the endpoint's properties
             stored["properties"]["properties"].update(
                 {"azureml.onlineendpointid": stored["id"].lower(), "AzureAsyncOperationUri": headers["Azure-AsyncOperation"]}
             )
-        else:
+        elif kind == "deployments":
             stored["properties"]["properties"]["AzureAsyncOperationUri"] = headers["Azure-AsyncOperation"]
         return (200 if existing else 201), headers, stored
     return (200 if existing else 201), {}, stored
@@ -292,6 +323,37 @@ def _score(fake: FakeAzureML, endpoint_name: str, request: Any) -> Answer:
     status, reply = fake.scorer(endpoint_name, target, payload)
     fake.record_request(endpoint_name, target, status)
     return status, {"azureml-model-deployment": target}, reply  # the service names the deployment that answered
+
+
+def _chat(fake: FakeAzureML, name: str, request: Any) -> Answer:
+    """A serverless endpoint's chat completion: the raw key in ``Authorization`` (as the serverless docs show), the
+    OpenAI chat body and answer."""
+    found = fake.get_resource(f"{fake.ws_path}/serverlessEndpoints/{name}")
+    if found is None:
+        return 404, {}, {"error": {"code": "NotFound", "message": "endpoint not found"}}
+    key = found.get("_keys", {}).get("primaryKey")
+    if not key or request.headers.get("Authorization") != key:
+        return 401, {}, {"error": {"code": "Unauthorized", "message": "invalid key"}}
+    if found["properties"].get("endpointState") != "Online":
+        return 503, {}, {"error": {"code": "ServiceUnavailable", "message": f"endpoint is {found['properties'].get('endpointState')}"}}
+    payload = json.loads(request.body)
+    fake.scored.append((name, name, payload))
+    status, text = fake.chat_scorer(name, payload)
+    fake.record_request(name, name, status)
+    if status != 200:
+        return status, {}, {"error": {"code": "Error", "message": str(text)}}
+    return (
+        200,
+        {},
+        {
+            "id": "cmpl-fake",
+            "object": "chat.completion",
+            "created": 1733580000,
+            "model": name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
+        },
+    )
 
 
 def _deployment_metrics(fake: FakeAzureML, rid: str, query: dict[str, list[str]], start: datetime, end: datetime) -> dict[str, Any]:

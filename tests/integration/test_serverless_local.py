@@ -171,6 +171,33 @@ def test_status_json_says_where_a_client_finds_what_serves_and_invoke_speaks_its
     assert refused.exit_code != 0
 
 
+def test_the_watch_finds_a_stray_serverless_endpoint_and_reconcile_restarts_a_dead_server(world: World) -> None:
+    from gitops.backends.base import RegisteredModel
+    from gitops.ownership import identity_tags
+    from gitops.watch.scan import drift_findings, restore
+
+    record = world.lifecycle.ledger.get("chat-sl")[0]  # type: ignore[index]
+    repo = world.lifecycle.repo
+    assert record.serving_kind == "serverless" and drift_findings(record, world.backend, time.time(), repo=repo) == []
+    serving = world.backend.get_serverless(record.deployment or "")
+    assert serving is not None
+    model = RegisteredModel(record.model_name or "", record.model_version or "", serving.model_id)
+    world.backend.begin_serverless("chat-sl-stray", model, {**identity_tags(repo), naming.TAG_RUN: "chat-sl"})
+    (stray,) = drift_findings(record, world.backend, time.time(), repo=repo)
+    assert stray.severity == "warning" and stray.fixable and "chat-sl-stray" in stray.what and "hosting fee" in stray.what
+    assert restore(record, world.backend, time.time(), apply=True, repo=repo) == [
+        "chat-sl: delete serverless endpoint chat-sl-stray (nobody asked for it)"
+    ]
+    assert world.backend.get_serverless("chat-sl-stray") is None
+    world.backend.stop_server(record.deployment or "")  # the server died (not a person's stop: nothing recorded)
+    down = world.backend.get_serverless(record.deployment or "")
+    assert down is not None and not down.healthy
+    decisions = world.lifecycle.reconcile("chat-sl")
+    assert [d.action for d in decisions] == ["restarted"], decisions
+    up = world.backend.get_serverless(record.deployment or "")
+    assert up is not None and up.healthy
+
+
 def test_a_run_that_changes_kind_keeps_its_managed_endpoint_serving_until_the_switch(world: World) -> None:
     for leftover in world.backend.list_serverless():
         world.backend.delete_serverless(leftover.name)

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from gitops.backends.azureml.pipeline_job import PIPELINES_DIR, PREPARE_ENVIRONMENT, PREPARE_IMAGE
+from gitops.backends.azureml.pipeline_job import PIPELINES_DIR, PREPARE_ENVIRONMENT, PREPARE_IMAGE, held_out_uri
 from gitops.spec import naming
 from gitops.spec.component import model_uri
 from gitops.spec.finetuning_job import as_strings
@@ -43,7 +43,7 @@ def prepare_job(spec: RunSpec, job_name: str, train_uri: str, test_uri: str, cod
         "name": prepare_job_name(job_name),
         "experiment_name": naming.experiment_name(spec),
         "display_name": f"prepare {naming.data_slug(spec)} for {job_name}",
-        "tags": {naming.TAG_RUN: spec.name, "gitops_prepares": job_name},
+        "tags": {naming.TAG_RUN: spec.name, naming.TAG_PREPARES: job_name},
         "code": str(code_dir),
         "command": (
             "python prepare_data.py --dataset ${{inputs.dataset}} --dataset_split_pc ${{inputs.percent}} "
@@ -95,8 +95,6 @@ def build_finetuning_job(
 
 def finetuning_documents(spec: RunSpec, params: Mapping[str, Any], digest: str) -> list[dict[str, Any]]:
     """What a fine-tuning-job spec submits, in order: the data preparation job (a dataset spec only), then the job."""
-    from gitops.backends.azureml.jobs import held_out_uri
-
     job_name = naming.job_name(spec.name, digest)
     d = spec.data
     if d.dataset is not None:

@@ -17,6 +17,7 @@ import yaml
 
 from gitops.backends.azureml.clients import AzureClients, sdk_text
 from gitops.backends.azureml.errors import call
+from gitops.backends.azureml.pipeline_job import held_out_uri
 from gitops.backends.base import FoundationModel, JobState, JobStatus, PreparedData, is_remote_data
 from gitops.errors import NotFoundError, SpecError
 from gitops.spec.findings import Code, error
@@ -93,9 +94,11 @@ class AzureJobs:
 
         from gitops.backends.azureml.pipeline_job import build_pipeline_job
 
-        existing = self.get(job_name)
+        if spec.finetune.kind != "pipeline":
+            return self._submit_finetuning(spec, params, job_name, tags, model, data)
+        existing = self._raw(job_name)
         if existing is not None:  # a retried submit: the job exists under its deterministic name
-            return existing
+            return self._status(existing)
         self.check_component(spec.finetune.component_version)
         given = spec.data.train_path is not None
         document = build_pipeline_job(
@@ -117,12 +120,97 @@ class AzureJobs:
         created = call(f"submitting job {job_name}", lambda: ws.jobs.create_or_update(job, experiment_name=document["experiment_name"]))
         return self._status(created)
 
-    def get(self, job_name: str) -> JobStatus | None:
+    def _submit_finetuning(
+        self, spec: RunSpec, params: Mapping[str, Any], job_name: str, tags: Mapping[str, str], model: FoundationModel, data: PreparedData
+    ) -> JobStatus:
+        """The standalone fine-tuning job, after the job that prepares a dataset as its two files (``finetuning_job``).
+        Called again once the data is prepared (a job event or reconcile sees ``next: submit``), it submits the job;
+        either way it never waits. Idempotent: what exists under its deterministic name is returned."""
+        from gitops.backends.azureml.finetuning_job import build_finetuning_job, prepare_job, prepare_job_name
+
+        found = self._raw(job_name)
+        if found is not None:
+            return self._status(found)
+        train_uri, test_uri = data.train_uri, data.test_uri
+        if spec.data.dataset is not None:
+            train_uri, test_uri = held_out_uri(job_name, spec.data.train_split), held_out_uri(job_name, spec.data.test_split)
+            prepared = self._raw(prepare_job_name(job_name))
+            if prepared is None:
+                document = prepare_job(spec, job_name, train_uri, test_uri)
+                document["tags"] = {**tags, **document["tags"]}
+                self._create(document)
+                return JobStatus(job_name, JobState.QUEUED, dict(tags), progress={"step": "prepare_data"})
+            waiting = self._prepared(job_name, prepared)
+            if waiting is not None:
+                return waiting
+        if not test_uri:  # validation refuses it first: the SDK would fail with an UnboundLocalError
+            raise SpecError("data.test_path: a fine-tuning job needs validation data", [error("data.test_path", "missing", code=Code.KIND)])
+        document = build_finetuning_job(
+            spec,
+            dict(params),
+            digest=tags.get(TAG_DIGEST, job_name),
+            train_uri=train_uri,
+            test_uri=test_uri,
+            tags=tags,
+            model_path=model.uri,
+        )
+        document["name"] = job_name
+        return self._status(self._create(document))
+
+    def _create(self, document: dict[str, Any]) -> Any:
+        from azure.ai.ml import load_job
+
+        job = load_job(io.StringIO(yaml.safe_dump(document, sort_keys=False)))
+        ws = self.clients.workspace
+        return call(
+            f"submitting job {document['name']}", lambda: ws.jobs.create_or_update(job, experiment_name=document["experiment_name"])
+        )
+
+    def _prepared(self, job_name: str, prepared: Any) -> JobStatus | None:
+        """What a fine-tuning job not yet submitted is doing: its data being prepared, or failed to be (None: the data
+        is ready and the fine-tuning job is to be submitted now)."""
+        state = job_state(prepared.status)
+        if state is JobState.COMPLETED:
+            return None
+        tags = dict(prepared.tags or {})
+        if state.terminal:
+            why = f"the job that prepares its data, {prepared.name}, {state.value}"
+            return JobStatus(job_name, JobState.FAILED if state is JobState.FAILED else JobState.CANCELED, tags, error=why)
+        return JobStatus(job_name, state, tags, portal_url=getattr(prepared, "studio_url", None), progress={"step": "prepare_data"})
+
+    def _raw(self, job_name: str) -> Any | None:
         ws = self.clients.workspace
         try:
-            return self._status(call(f"getting job {job_name}", lambda: ws.jobs.get(job_name)))
+            return call(f"getting job {job_name}", lambda: ws.jobs.get(job_name))
         except NotFoundError:
             return None
+
+    def get(self, job_name: str) -> JobStatus | None:
+        """The job's state; for a fine-tuning job not yet submitted, that of the job preparing its data (``next:
+        submit`` once it is prepared: the fine-tuning job is submitted by the next look, never by this read)."""
+        from gitops.backends.azureml.finetuning_job import prepare_job_name
+
+        found = self._raw(job_name)
+        if found is not None:
+            return self._status(found)
+        prepared = self._raw(prepare_job_name(job_name))
+        if prepared is None:
+            return None
+        waiting = self._prepared(job_name, prepared)
+        if waiting is not None:
+            return waiting
+        return JobStatus(job_name, JobState.QUEUED, dict(prepared.tags or {}), progress={"step": "prepare_data", "next": "submit"})
+
+    def is_finetuning(self, job_name: str) -> bool:
+        found = self._raw(job_name)
+        return found is not None and str(getattr(found, "type", "")).lower() == "finetuning"
+
+    def registered_output(self, job_name: str) -> str | None:
+        """The model name a fine-tuning job registers its model under (``outputs.registered_model``)."""
+        found = self._raw(job_name)
+        output = (getattr(found, "outputs", None) or {}).get("registered_model") if found is not None else None
+        name = getattr(output, "name", None) if output is not None else None
+        return str(name) if name else None
 
     def cancel(self, job_name: str) -> None:
         ws = self.clients.workspace
@@ -222,13 +310,8 @@ class AzureJobs:
 
 # Where a dataset spec's prepared test split is written (the prepare_data step's output), so that the gate can read
 # the same held-out conversations the job evaluated on.
-HELD_OUT_PATH = "azureml://datastores/workspaceblobstore/paths/gitops/{job}/{split}.jsonl"
 MAX_HELD_OUT_BYTES = 64 * 1024 * 1024
 _DATASTORE_PATH = re.compile(r"datastores/([^/]+)/paths/(.+)$")
-
-
-def held_out_uri(job_name: str, split: str) -> str:
-    return HELD_OUT_PATH.format(job=job_name, split=split)
 
 
 # Where a job's model_digest step writes the trained model's content digest (pipelines/model_digest.py).

@@ -87,6 +87,84 @@ class ModelFacts:
     finetune_retired: date | None = None
     inference_deprecated: date | None = None
     inference_retired: date | None = None
+    serverless_regions: tuple[str, ...] | None = None  # tag maas-finetuning-deploy-regions: where it is fine-tuned serverless
+    deployment_options: tuple[str, ...] | None = None  # systemMetadata.deploymentOptions (ServerlessMaaS, MaaP...)
+    publisher: str | None = None  # systemMetadata.publisher: a model not Microsoft's needs a marketplace subscription
+
+
+SERVERLESS_REGIONS_TAG = "maas-finetuning-deploy-regions"
+# Where serverless fine-tuning is offered when the model's own tag says nothing: the dated region table of the docs
+# (MicrosoftDocs/azure-ai-docs includes/region-availability-maas.md, 2025-11-24), regions as Azure names them.
+REGION_TABLE_DATE = "2025-11-24"
+_PHI_REGIONS = ("eastus2", "eastus", "northcentralus", "southcentralus", "westus", "westus3")
+SERVERLESS_REGION_TABLE: dict[str, tuple[str, ...]] = {
+    "phi-4": _PHI_REGIONS,
+    "phi-4-mini-instruct": _PHI_REGIONS,
+    "phi-4-multimodal-instruct": _PHI_REGIONS,
+    "ministral-3b": _PHI_REGIONS,
+    "tsuzumi-7b": _PHI_REGIONS,
+    "meta-llama-3.1-8b-instruct": ("westus3",),
+    "meta-llama-3.1-70b-instruct": ("westus3",),
+}
+
+
+def _regions(value: Any) -> tuple[str, ...] | None:
+    """A region list as a tag holds it (a JSON or Python list, or comma-separated), as Azure names regions."""
+    listed = _literal(value)
+    items = listed if isinstance(listed, list | tuple) else str(listed or "").split(",")
+    names = tuple(str(i).strip().lower().replace(" ", "") for i in items if str(i).strip())
+    return names or None
+
+
+def serverless_findings(spec: RunSpec, facts: ModelFacts, region: str, subscribed: bool | None = None) -> list[Finding]:
+    """What the model says about serverless for a spec that asks for it: fine-tuned serverless in the workspace's
+    region (its tag, else the dated table: no evidence holds, never passes), served serverless at all, and a
+    marketplace subscription where its publisher is not Microsoft (``subscribed``: whether one exists; None: unknown)."""
+    out: list[Finding] = []
+    name, where = spec.model.name, region.lower().replace(" ", "")
+    if spec.finetune.kind == "serverless":
+        listed, source = facts.serverless_regions, f"its {SERVERLESS_REGIONS_TAG} tag"
+        if listed is None:
+            listed, source = SERVERLESS_REGION_TABLE.get(name.lower()), f"the serverless region table of {REGION_TABLE_DATE}"
+        if listed is None:
+            out.append(
+                error(
+                    "finetune.kind",
+                    f"nothing says {name} is fine-tuned serverless: it has no {SERVERLESS_REGIONS_TAG} tag and is not in the "
+                    f"serverless region table of {REGION_TABLE_DATE}",
+                    "pick a model offered for serverless fine-tuning (Phi-4, Phi-4-mini-instruct...), or finetune.kind: job",
+                    code=Code.MODEL,
+                )
+            )
+        elif where not in listed:
+            out.append(
+                error(
+                    "finetune.kind",
+                    f"{name} is fine-tuned serverless in {', '.join(listed)} ({source}), not in {where}, the workspace's region",
+                    "use a workspace in one of those regions, or finetune.kind: job",
+                    code=Code.MODEL,
+                )
+            )
+    offered = facts.deployment_options is None or any(o.lower() == "serverlessmaas" for o in facts.deployment_options)
+    if spec.deploy.kind == "serverless" and not offered:
+        options = ", ".join(facts.deployment_options or ())
+        why = f"{name} is not offered serverless (deployment options: {options})"
+        out.append(error("deploy.kind", why, "deploy.kind: managed", code=Code.MODEL))
+    if facts.publisher and facts.publisher.lower() != "microsoft" and "serverless" in (spec.finetune.kind, spec.deploy.kind):
+        have = (
+            ""
+            if subscribed is None
+            else (" (one exists in the workspace)" if subscribed else " (none exists yet: it is created at the first deployment)")
+        )
+        out.append(
+            warning(
+                "model.name",
+                f"{name} is published by {facts.publisher}: serverless use needs a marketplace subscription{have}, billed through "
+                "the Azure Marketplace",
+                code=Code.MODEL,
+            )
+        )
+    return out
 
 
 def read_facts(body: Mapping[str, Any]) -> ModelFacts:
@@ -115,11 +193,15 @@ def read_facts(body: Mapping[str, Any]) -> ModelFacts:
         str(props.get("isArchived", body.get("isArchived", ""))).lower() == "true"
         or str(props.get("stage") or body.get("stage") or "").lower() == "archived"
     )
+    options = system.get("deploymentOptions") or legacy.get("deploymentOptions")
     return ModelFacts(
         archived=archived,
         finetune_skus=finetune,
         inference_skus=inference,
         defaults=dict(defaults) if isinstance(defaults, Mapping) else {},
+        serverless_regions=_regions(legacy.get(SERVERLESS_REGIONS_TAG)) if legacy.get(SERVERLESS_REGIONS_TAG) else None,
+        deployment_options=_regions(options) if options else None,
+        publisher=str(system.get("publisher") or legacy.get("publisher") or "") or None,
         **dates,
     )
 
@@ -205,8 +287,19 @@ def resolve_foundation(clients: AzureClients, spec: RunSpec, today: date | None 
         finetune_allow_list=facts.finetune_skus,
         inference_allow_list=facts.inference_skus,
         defaults=facts.defaults,
-        findings=tuple(model_findings(spec, version, facts, today or datetime.now(UTC).date())),
+        findings=tuple(model_findings(spec, version, facts, today or datetime.now(UTC).date()) + _serverless_of(clients, spec, facts)),
     )
+
+
+def _serverless_of(clients: AzureClients, spec: RunSpec, facts: ModelFacts) -> list[Finding]:
+    if "serverless" not in (spec.finetune.kind, spec.deploy.kind):
+        return []
+    subscribed = None
+    if facts.publisher and facts.publisher.lower() != "microsoft":
+        base = f"azureml://registries/{spec.model.registry}/models/{spec.model.name}".lower()
+        subs = call("listing marketplace subscriptions", lambda: list(clients.workspace.marketplace_subscriptions.list()))
+        subscribed = any(str(s.model_id or "").lower() == base for s in subs)
+    return serverless_findings(spec, facts, clients.location, subscribed)
 
 
 def _version_order(version: str) -> tuple[int, int | str]:
@@ -254,6 +347,25 @@ def register(clients: AzureClients, job_name: str, name: str, tags: Mapping[str,
     )
     created = call(f"registering model {name} from job {job_name}", lambda: ws.models.create_or_update(model))
     return _record(created)
+
+
+def adopt(clients: AzureClients, job_name: str, name: str, tags: Mapping[str, str]) -> RegisteredModel:
+    """The model a fine-tuning job registered itself (``outputs.registered_model``), as the service reports it: the
+    version made by ``job_name``, never assumed to be 1; the lineage tags are added to it (once).
+    ``TransientBackendError`` while the registration is not visible yet."""
+    from gitops.errors import TransientBackendError
+
+    ws = clients.workspace
+    versions = _versions(clients, name)
+    found = next((m for m in versions if (m.tags or {}).get(naming.TAG_JOB) == job_name), None)
+    if found is not None:
+        return _record(found)
+    made = next((m for m in versions if str(getattr(m, "job_name", "") or "") == job_name), None)
+    if made is None:
+        raise TransientBackendError(f"the model job {job_name} registers as {name} is not visible yet")
+    made.tags = {**(made.tags or {}), **tags, naming.TAG_JOB: job_name}
+    updated = call(f"tagging model {name} v{made.version} of job {job_name}", lambda: ws.models.create_or_update(made))
+    return _record(updated)
 
 
 def _versions(clients: AzureClients, name: str) -> list[Any]:

@@ -30,6 +30,14 @@ PREPARE_ENVIRONMENT = PIPELINES_DIR / "environments" / "prepare-data.conda.yaml"
 PREPARE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 
 
+# Where a job writes a split it prepared (and the gate reads it), on the workspace's default datastore.
+HELD_OUT_PATH = "azureml://datastores/workspaceblobstore/paths/gitops/{job}/{split}.jsonl"
+
+
+def held_out_uri(job_name: str, split: str) -> str:
+    return HELD_OUT_PATH.format(job=job_name, split=split)
+
+
 def component_id(version: str) -> str:
     return f"azureml://registries/azureml/components/{COMPONENT_NAME}/versions/{version}"
 

@@ -212,7 +212,9 @@ class LocalBackend:
         return {name: self.endpoints.usage(name) for name in endpoints}
 
     # -- ServesServerless (gitops.backends.base): one model per endpoint, on the serverless contract
-    def begin_serverless(self, name: str, model: RegisteredModel, tags: Mapping[str, str]) -> ServerlessInfo:
+    def begin_serverless(
+        self, name: str, model: RegisteredModel, tags: Mapping[str, str], base_model: str | None = None
+    ) -> ServerlessInfo:  # local foundation models need no marketplace subscription
         found = self.endpoints.serverless_info(name)
         if found is not None and found.model_id == model.uri:
             return found
@@ -245,6 +247,9 @@ class LocalBackend:
 
     def stop_server(self, endpoint: str) -> None:
         self.endpoints.stop(endpoint)
+
+    def start_server(self, endpoint: str) -> None:
+        self.endpoints.start(endpoint)
 
     def orphan_servers(self) -> list[tuple[int, str]]:
         return list(self.endpoints.orphans())

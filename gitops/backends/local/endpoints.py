@@ -405,6 +405,13 @@ class LocalEndpoints:
         self._stop_all(name, config)
         shutil.rmtree(self.ws.endpoint_dir(name), ignore_errors=True)
 
+    def start(self, name: str) -> None:
+        """The endpoint's server started unless one answers (either kind of endpoint)."""
+        config = self._config(name)
+        if config is None:
+            raise NotFoundError(f"endpoint '{name}' does not exist")
+        self._start(name, config)
+
     def stop(self, name: str) -> None:
         config = self._config(name)
         if config is not None:
