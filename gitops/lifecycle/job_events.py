@@ -64,10 +64,13 @@ def _one_event(lc: Parts, event: JobEvent) -> Decision:
     if current is None:
         return _ignore(event, run, f"not a run of this repository (no run named '{run}' in the ledger)")
     record = current[0]
-    # The job itself, or the job that prepares its data: a fine-tuning job's events carry a run type no source
-    # documents, so a job is known by its own name (which no step inside a job carries) or by the tag naming it.
-    own = event.run_id == record.job_name or event.tags.get(naming.TAG_PREPARES) == record.job_name
-    if event.run_type and event.run_type not in JOB_RUN_TYPES and not own:  # a step inside a job sends events of its own
+    # The job itself, or the job that prepares its data. A pipeline's events say azureml.PipelineRun and its steps'
+    # something else; a fine-tuning job's events carry a run type no source documents, so for a run trained by one,
+    # the job is known by its name (and the job that prepares its data by the tag that names the job it prepares for).
+    preparing = event.tags.get(naming.TAG_PREPARES) == record.job_name
+    standalone = (record.spec.get("finetune") or {}).get("kind") in ("job", "serverless")
+    own = event.run_id == record.job_name or preparing
+    if event.run_type and event.run_type not in JOB_RUN_TYPES and not (standalone and own):  # a step inside a job
         return _ignore(event, run, f"run type {event.run_type} is a child step")
     if record.queued is not None and record.queued.job_name == event.run_id:
         return Decision(event.id, run, Action.RECORDED, "the queued version's job: checked when the rollout in progress ends")

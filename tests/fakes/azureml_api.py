@@ -112,6 +112,7 @@ class FakeAzureML:
     # version is not there until then, as the recorded share reads 404 before its operation answers 204.
     imports: dict[str, tuple[str, float, dict[str, Any]]] = field(default_factory=dict)
     import_requests: list[dict[str, Any]] = field(default_factory=list)  # each import's request body, as sent
+    sent: list[tuple[str, str, Any]] = field(default_factory=list)  # every JSON body PUT or POSTed: (method, url, body)
     _ops: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # -- coordinates ------------------------------------------------------------------------------
@@ -406,6 +407,9 @@ class FakeAzureML:
     def _dispatch(self, request: Any) -> tuple[int, dict[str, str], str | bytes]:
         url = request.url
         self.calls.append((request.method, url))
+        if request.method in ("PUT", "POST") and request.body:  # what was sent, as sent (contract tests compare it)
+            with contextlib.suppress(ValueError, TypeError):
+                self.sent.append((request.method, url, json.loads(request.body)))
         for i, (pattern, status, headers, *error) in enumerate(self.fail_next):
             if re.search(pattern, f"{request.method} {url}"):
                 del self.fail_next[i]

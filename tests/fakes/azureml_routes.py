@@ -140,7 +140,7 @@ def _arm(fake: FakeAzureML, method: str, path: str, body: Any, request: Any) -> 
     return None
 
 
-def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answer:
+def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answer:  # noqa: C901  (one branch per resource kind, read flat)
     existing = fake.get_resource(path)
     props = body.setdefault("properties", {})
     name = path.rstrip("/").rsplit("/", 1)[-1]
@@ -197,10 +197,11 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
             return 400, {}, {"error": {"code": "BadRequest", "message": "the model of a serverless endpoint cannot be changed"}}
         body["location"] = fake.location
         body["kind"] = None
-        body["sku"] = {"name": "Consumption", **(body.get("sku") or {})}
+        # What the SDK sends is the name; the examples' other sku fields are there, their values unknown (null).
+        body["sku"] = {"tier": None, "size": None, "family": None, "capacity": None, "name": "Consumption", **(body.get("sku") or {})}
         props["authMode"] = "Key"
         props["inferenceEndpoint"] = {"uri": f"https://{name}.{fake.location}.models.ai.azure.com", "headers": {}}
-        props.setdefault("contentSafety", {"contentSafetyStatus": "Enabled"})
+        props.setdefault("contentSafety", {"contentSafetyStatus": "Enabled", "contentSafetyLevel": None})
         props["marketplaceSubscriptionId"] = fake.subscription_for(props["modelSettings"]["modelId"])
         props["endpointState"] = "Creating"
     elif kind == "marketplacesubscriptions":
@@ -209,6 +210,10 @@ def _put(fake: FakeAzureML, path: str, kind: str, body: dict[str, Any]) -> Answe
         fake.marketplace[str(props.get("modelId", ""))] = path
     elif kind == "jobs":
         props.setdefault("status", "NotStarted")
+        for given in (props.get("fineTuningDetails") or {}).values():  # as the published example answers its inputs
+            if isinstance(given, dict) and "jobInputType" in given:
+                given.setdefault("mode", "ReadOnlyMount")
+                given.setdefault("description", None)
         props["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}?wsid={fake.ws_path}", "jobServiceType": "Studio"}}
     stored = fake.put_resource(path, {**(existing or {}), **body, "properties": {**((existing or {}).get("properties", {})), **props}})
     if kind in LRO_KINDS:

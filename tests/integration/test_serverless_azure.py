@@ -80,7 +80,7 @@ def test_a_dataset_run_prepares_its_data_then_fine_tunes_serverless_and_goes_liv
     assert registered["properties"]["tags"][naming.TAG_COMMIT] == "c0ffee"  # the lineage tags, added to the job's model
     assert len(w.fake.model_versions("Phi-4-mini-ultrachat")) == 2  # registered by the job, never again by us
     endpoint = w.fake.get_resource(f"{w.fake.ws_path}/serverlessEndpoints/{live.deployment}")
-    assert endpoint is not None and endpoint["sku"] == {"name": "Consumption"}
+    assert endpoint is not None and endpoint["sku"]["name"] == "Consumption"
     model_id = endpoint["properties"]["modelSettings"]["modelId"]
     assert "/workspaces/" in model_id and model_id.endswith("/models/Phi-4-mini-ultrachat/versions/2")  # no registry id
     assert live.scoring_uri == f"https://{live.deployment}.eastus.models.ai.azure.com"

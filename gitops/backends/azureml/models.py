@@ -108,12 +108,17 @@ SERVERLESS_REGION_TABLE: dict[str, tuple[str, ...]] = {
 }
 
 
-def _regions(value: Any) -> tuple[str, ...] | None:
-    """A region list as a tag holds it (a JSON or Python list, or comma-separated), as Azure names regions."""
+def _names(value: Any) -> tuple[str, ...] | None:
+    """A list as metadata holds it: a JSON or Python list, or comma-separated."""
     listed = _literal(value)
     items = listed if isinstance(listed, list | tuple) else str(listed or "").split(",")
-    names = tuple(str(i).strip().lower().replace(" ", "") for i in items if str(i).strip())
-    return names or None
+    return tuple(str(i).strip() for i in items if str(i).strip()) or None
+
+
+def _regions(value: Any) -> tuple[str, ...] | None:
+    """A region list as a tag holds it, as Azure names regions (``West US 3`` -> ``westus3``)."""
+    names = _names(value)
+    return tuple(n.lower().replace(" ", "") for n in names) if names else None
 
 
 def serverless_findings(spec: RunSpec, facts: ModelFacts, region: str, subscribed: bool | None = None) -> list[Finding]:
@@ -200,7 +205,7 @@ def read_facts(body: Mapping[str, Any]) -> ModelFacts:
         inference_skus=inference,
         defaults=dict(defaults) if isinstance(defaults, Mapping) else {},
         serverless_regions=_regions(legacy.get(SERVERLESS_REGIONS_TAG)) if legacy.get(SERVERLESS_REGIONS_TAG) else None,
-        deployment_options=_regions(options) if options else None,
+        deployment_options=_names(options) if options else None,
         publisher=str(system.get("publisher") or legacy.get("publisher") or "") or None,
         **dates,
     )
