@@ -122,6 +122,20 @@ class CostEstimate:
             return f"${self.training_hourly:.2f}/h ({rate}); {self.training_basis}"
         return f"~${self.training_usd:,.2f} ({rate} x ~{self.training_hours:.1f} h, {self.training_basis})"
 
+    def serving_usd(self, hours: float, prompt_tokens: float = 0.0, completion_tokens: float = 0.0) -> float | None:
+        """What serving costs for ``hours`` of being deployed and the tokens it answered: the VMs by the hour (called
+        or not), or a serverless endpoint's hosting fee by the hour plus its tokens. None when a price it needs is
+        unknown (never 0)."""
+        hourly = self.deploy_hourly
+        if hourly is None:
+            return None
+        if not self.serverless_serving:
+            return hourly * hours
+        tokens = [(prompt_tokens, self._rate("input_per_million")), (completion_tokens, self._rate("output_per_million"))]
+        if any(n and rate is None for n, rate in tokens):
+            return None
+        return hourly * hours + sum(n / 1e6 * (rate or 0.0) for n, rate in tokens)
+
     def _serverless_training_line(self) -> str:
         rates = self.token_rates
         if rates is None or rates.train_per_million is None:

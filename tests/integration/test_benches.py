@@ -42,3 +42,9 @@ def test_the_gate_and_cleanup_benchmarks_run() -> None:
 def test_the_promotion_benchmark_makes_each_promotion_due_once() -> None:
     out = _bench("promotion_bench", "3")
     assert "due (shares each model once)" in out and "ratio waiting/baseline" in out
+
+
+def test_the_serverless_benchmark_prices_both_paths_and_takes_both_live() -> None:
+    out = _bench("serverless_bench", "500")
+    assert "(assumed)" in out and "ratio serverless/GPU:" in out
+    assert "serverless " in out and "managed (GPU)" in out and "Azure time" in out
