@@ -210,6 +210,7 @@ class RunRecord(_Digested):
     serving_kind: Literal["managed", "serverless"] = "managed"
     previous_serving_kind: Literal["managed", "serverless"] = "managed"
     scoring_uri: str | None = None  # where what serves answers (a serverless endpoint's base URL; a managed one's /score)
+    previous_scoring_uri: str | None = None  # where the replaced one answers (a rollback to it makes it ``scoring_uri``)
     rollout_steps: list[HeldShare] = Field(default_factory=list)  # the last rollout's shares held, with their figures
     # A person stopped the endpoint's server (`gitops stop`): reconcile leaves it down until `gitops start` or the next
     # rollout; a server that died without this mark is started again.

@@ -122,6 +122,7 @@ def complete(record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
                 "serving_kind": "serverless" if cursor.serverless else "managed",
                 "previous_serving_kind": "serverless" if cursor.previous_serverless else "managed",
                 "scoring_uri": cursor.scoring_uri or record.scoring_uri,
+                "previous_scoring_uri": record.scoring_uri if cursor.previous else None,
                 "error": None,
                 "serving_job": record.job_name,
                 "serving_model_version": cursor.model_version or record.model_version,
@@ -129,6 +130,8 @@ def complete(record: RunRecord, cursor: Cursor, now: float) -> RunRecord:
             }
         )
     back: dict[str, Any] = {"serving_kind": "serverless" if cursor.previous_serverless else "managed"} if cursor.previous else {}
+    if cursor.previous and record.deployment == cursor.deployment:  # a live version rolled back: its predecessor answers
+        back["scoring_uri"] = record.previous_scoring_uri
     return record.moved(cursor.ending or steps.FINAL_STATUS["rollback"], cursor.reason or "", now, by=Asker.STEP).model_copy(
         update={**ENDED, "endpoint": cursor.endpoint, "deployment": cursor.previous, "error": cursor.reason, **back}
     )

@@ -231,6 +231,8 @@ def _new_job(
         commit=commit,
         pr=pr,
         deployment=existing[0].deployment if existing else None,  # what still serves
+        # ... its kind and where a client calls it, and what is kept beside it for a rollback until the new one goes live
+        **(_serving_fields(existing[0]) if existing else {}),
         history=history,
         test_path=data.local_test_path or data.test_uri,
         previous_job=existing[0].job_name if existing else None,
@@ -243,6 +245,12 @@ def _new_job(
     ).moved(RunStatus.SUBMITTED, f"job {status.name}", now, by=Asker.VERSION)
     lc.ledger.put(record, existing[1] if existing else None)
     return record
+
+
+def _serving_fields(record: RunRecord) -> dict[str, Any]:
+    """What serves and what is kept beside it, carried into a record of a new version (nothing moves until it is live)."""
+    keys = ("serving_kind", "scoring_uri", "previous_deployment", "previous_serving_kind", "previous_kept_until", "previous_scoring_uri")
+    return {k: getattr(record, k) for k in keys}
 
 
 def _as_version(

@@ -38,6 +38,7 @@ class Feature(StrEnum):
     SERVERLESS_TRAINING = "serverless_training"  # finetune.kind: serverless, billed per token
     SERVERLESS_ENDPOINTS = "serverless_endpoints"  # deploy.kind: serverless, pay-per-token endpoints
     SERVERLESS_PROMOTION = "serverless_promotion"  # a serverless-served run released into a later environment
+    JOB_PROMOTION = "job_promotion"  # a run trained by the standalone fine-tuning job released into a later environment
 
 
 # Data a job elsewhere can read: a registered data asset, or a URI. Anything else names a file on this machine.

@@ -64,16 +64,34 @@ def kind_findings(spec: RunSpec, policy: Policy | None = None) -> list[Finding]:
             )
     if serving == "serverless":
         out += _serverless_serving(spec)
-        kind = kind_of(spec.backend)
-        environments = run_environments(spec, policy) if policy is not None else []
-        if len(environments) > 1 and not kind.supports(Feature.SERVERLESS_PROMOTION):
+    environments = run_environments(spec, policy) if policy is not None else []
+    if len(environments) > 1:
+        out += _one_environment(spec, environments)
+    return out
+
+
+def _one_environment(spec: RunSpec, environments: list[str]) -> list[Finding]:
+    """What a kind cannot carry into a later environment on the spec's backend (its capability table says why)."""
+    kind = kind_of(spec.backend)
+    asks = [
+        (Feature.SERVERLESS_PROMOTION, spec.deploy.kind == "serverless", "a serverless run", "deploy.kind", "deploy.kind: managed"),
+        (
+            Feature.JOB_PROMOTION,
+            spec.finetune.kind == "job",
+            "a run trained by the fine-tuning job",
+            "finetune.kind",
+            "finetune.kind: pipeline",
+        ),
+    ]
+    out = []
+    for feature, asked, what, field_path, other in asks:
+        if asked and not kind.supports(feature):
             out.append(
                 error(
-                    "environments" if spec.environments else "deploy.kind",
-                    f"a serverless run goes to {len(environments)} environments ({', '.join(environments)}): the "
-                    f"{spec.backend} backend does not support {Feature.SERVERLESS_PROMOTION.value}: "
-                    f"{kind.unsupported[Feature.SERVERLESS_PROMOTION]}",
-                    f"set environments: [{environments[0]}], or deploy.kind: managed",
+                    "environments" if spec.environments else field_path,
+                    f"{what} goes to {len(environments)} environments ({', '.join(environments)}): the {spec.backend} "
+                    f"backend does not support {feature.value}: {kind.unsupported[feature]}",
+                    f"set environments: [{environments[0]}], or {other}",
                     code=Code.CAPABILITY,
                 )
             )

@@ -135,3 +135,71 @@ def test_a_serverless_endpoint_whose_creation_failed_rolls_back(world: World) ->
     w.deliver()
     after = record(w)
     assert after.status == "rolled_back" and "creationfailed" in (after.error or "").lower()
+
+
+def _live(w: World, text: str) -> Any:
+    job = w.lifecycle.submit(spec(text)).job_name
+    w.fake.set_job_status(job, "Completed")
+    w.lifecycle.on_job_event(w.fake.job_event(job))
+    w.deliver()
+    return record(w)
+
+
+def _answers(bad: set[str]) -> Any:
+    """A sound model answers on topic; the endpoints in ``bad`` with noise (their model is worse)."""
+
+    def chat(endpoint: str, body: dict[str, Any]) -> tuple[int, str]:
+        if endpoint in bad:
+            return 200, "zzz qqq xxx"
+        question = str(body["messages"][-1]["content"])
+        return 200, f"{question.rstrip('?')} is why it matters, because life on Earth depends on it."
+
+    return chat
+
+
+def test_a_worse_model_is_held_on_its_own_endpoint_while_the_serving_one_keeps_serving(world: World) -> None:
+    w = world
+    bad: set[str] = set()
+    w.fake.chat_scorer = _answers(bad)
+    gated = ON_ASSETS.replace("  keep_previous_for: 1d\n", "  keep_previous_for: 1d\n  gate: {conversations: 8}\n")
+    first = _live(w, gated)
+    assert first.status == "live" and first.gate and first.gate["ok"]
+    worse = gated.replace("learning_rate: 2.0e-5", "learning_rate: 9.0e-5")
+    candidate = naming.serverless_endpoint_name("phi4-mini-chat", "2", validate_text(worse, f"runs/{RUN}.yaml").digests.deployment)  # type: ignore[union-attr]
+    bad.add(candidate)
+    w.fake.mlflow.eval_loss = 3.6  # and its training went worse too
+    job = w.lifecycle.submit(spec(worse)).job_name
+    w.fake.set_job_status(job, "Completed")
+    w.lifecycle.on_job_event(w.fake.job_event(job))
+    for _ in range(400):  # the queue's messages, each when due, until the run is held (its hold would run out later)
+        if record(w).status == "held":
+            break
+        due = w.queue.due(w.clock.now())
+        if not due:
+            w.clock.advance(max(0.0, (w.queue.next_at() or w.clock.now()) - w.clock.now()))
+        for message in due:
+            w.lifecycle.advance(message.run)
+    held = record(w)
+    assert held.status == "held" and held.deployment == first.deployment and held.serving_endpoint == first.deployment
+    assert held.gate is not None and not held.gate["ok"] and w.fake.get_resource(f"{w.fake.ws_path}/serverlessEndpoints/{candidate}")
+    assert w.lifecycle.rollback(RUN, "alice", "worse answers").status == "rolling_back"
+    w.deliver()
+    rejected = record(w)
+    assert rejected.status == "rejected" and rejected.serving_endpoint == first.deployment
+    w.clock.advance(300)  # the candidate's endpoint is deleted (the fake takes its minutes to)
+    assert [e["name"] for e in w.fake.children(f"{w.fake.ws_path}/serverlessEndpoints")] == [first.deployment]
+
+
+def test_a_rollback_within_keep_previous_for_returns_to_the_endpoint_kept(world: World) -> None:
+    w = world
+    first = _live(w, ON_ASSETS)
+    second = _live(w, ON_ASSETS.replace("learning_rate: 2.0e-5", "learning_rate: 3.0e-5"))
+    assert second.status == "live" and second.serving_endpoint != first.serving_endpoint
+    assert second.previous_deployment == first.deployment and second.previous_kept_until is not None
+    assert {e["name"] for e in w.fake.children(f"{w.fake.ws_path}/serverlessEndpoints")} == {first.deployment, second.deployment}
+    w.lifecycle.rollback(RUN, "bob", "the old one answered better")
+    w.deliver()
+    back = record(w)
+    assert back.status == "rolled_back" and back.serving_endpoint == first.deployment and back.scoring_uri == first.scoring_uri
+    w.clock.advance(300)
+    assert [e["name"] for e in w.fake.children(f"{w.fake.ws_path}/serverlessEndpoints")] == [first.deployment]

@@ -148,7 +148,7 @@ def test_a_new_version_gets_its_own_endpoint_and_the_old_one_is_kept_then_a_roll
     assert rolled.status == "rolling_back"
     back = world.lifecycle.settle("chat-sl")
     assert back.status == "rolled_back" and back.deployment == before.deployment and back.serving_kind == "serverless"
-    assert back.serving_endpoint == before.deployment
+    assert back.serving_endpoint == before.deployment and back.scoring_uri == before.scoring_uri
     assert {s.name for s in world.backend.list_serverless()} == {before.deployment}  # the candidate was deleted
 
 

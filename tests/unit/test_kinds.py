@@ -148,6 +148,11 @@ def test_a_serverless_run_has_one_environment_with_the_reason() -> None:
     assert found["deploy.kind"][:2] == ("error", Code.CAPABILITY) and "serverless_promotion" in found["deploy.kind"][2]
     assert "/versions/" in found["deploy.kind"][2]
     assert problems(example(**{"deploy:\n": "environments: [dev]\ndeploy:\n"}), pol) == {}
+    # A run trained by the fine-tuning job, served managed: no content digest is computed for its model on Azure.
+    job = example(**{"kind: serverless\n  params": "kind: job\n  params", "  kind: serverless\n  endpoint": "  endpoint"})
+    job = job.replace("finetune:\n", "compute:\n  cluster: gpu-cluster-big\n  instance_type: Standard_NC24ads_A100_v4\nfinetune:\n")
+    severity, code, message, _ = problems(job, pol)["finetune.kind"]
+    assert (severity, code) == ("error", Code.CAPABILITY) and "job_promotion" in message and "content digest" in message
 
 
 def test_the_policy_can_narrow_the_kinds() -> None:
