@@ -35,7 +35,10 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
     since = record.entered(record.status)
     where = f" in {record.environment}" if record.environment else ""
     lines = [f"run        {record.run}{where} ({record.backend}), {record.status}" + (f" for {human(now - since)}" if since else "")]
-    lines.append("serves     " + _serving(record, info, unreadable))
+    lines.append(
+        "serves     "
+        + (_serving_serverless(backend, record) if record.serving_kind == "serverless" else _serving(record, info, unreadable))
+    )
     if record.approval is not None:
         a = record.approval
         lines.append(
@@ -97,8 +100,32 @@ def _serving(record: Any, info: Any, unreadable: str) -> str:
     return f"{record.deployment} · {record.model_name or '-'} v{version} · {share}% · {health} · {url}"
 
 
+def _serving_serverless(backend: Any, record: Any) -> str:
+    """A serverless endpoint that serves: its name, model, health and the URL a client posts /v1/chat/completions to."""
+    from gitops.backends.base import ServesServerless
+    from gitops.errors import GitopsError
+
+    if not record.serves:
+        return "nothing"
+    try:
+        found = backend.get_serverless(record.deployment) if isinstance(backend, ServesServerless) else None
+    except GitopsError as exc:
+        return f"? (its serverless endpoint cannot be read: {exc.headline})"
+    if found is None:
+        return f"nothing (serverless endpoint {record.deployment} is gone)"
+    health = (
+        "up" if found.serving and found.healthy else ("STOPPED (gitops start)" if record.stopped_at else found.endpoint_state.value.upper())
+    )
+    url = record.scoring_uri or found.scoring_uri or "-"
+    model = f"{record.model_name or '-'} v{record.serving_version or '?'}"
+    return f"{record.deployment} (serverless) · {model} · {health} · {url}/v1/chat/completions"
+
+
 def _candidate(record: Any, info: Any) -> str:
     c = record.cursor
+    if c is not None and c.deployment and c.serverless and c.deployment != record.deployment:
+        try_it = f"gitops invoke {record.run} --deployment {c.deployment}"
+        return f"{c.deployment} (serverless endpoint of its own) · {record.model_name or '-'} v{c.model_version or '?'} ({try_it})"
     if c is not None and c.deployment and c.deployment != record.deployment:
         share = info.traffic.get(c.deployment, 0) if info is not None else 0
         try_it = f"gitops invoke {record.run} --deployment {c.deployment}"

@@ -127,6 +127,28 @@ class Driver:
     def finish(self, job: str) -> None:
         raise NotImplementedError
 
+    SERVERLESS_RUN = "behave-sl"
+
+    def serverless_spec(self, lr: str = "3.0e-3") -> SpecValidation:
+        """A run of its own, fine-tuned with the serverless parameters and served on serverless endpoints (the local
+        trainer with those names and bounds; on Azure, the serverless fine-tuning job of a model offered for it)."""
+        if self.kind == "local":
+            head = "backend: local\nmodel: {registry: local, name: tiny-phi3}\n"
+            data = f"data: {{train_path: {self.data['train_sft']}, test_path: {self.data['test_sft']}}}\n"
+        else:
+            head = 'backend: azureml\nmodel: {registry: azureml, name: Phi-4-mini-instruct, version: "3"}\n'
+            data = "data: {train_path: azureml:behave-train:1, test_path: azureml:behave-test:1}\n"
+        text = (
+            f"name: {self.SERVERLESS_RUN}\n{head}{data}"
+            f"finetune:\n  kind: serverless\n  params: {{num_train_epochs: 1, per_device_train_batch_size: 8, learning_rate: {lr}}}\n"
+            "deploy:\n  kind: serverless\n  endpoint: behave-sl-ep\n  keep_previous_for: 1h\n  gate: {enabled: false}\n"
+            "  smoke_test:\n    messages: [{role: user, content: Tell me about rain.}]\n"
+            f"    parameters: {{max_new_tokens: 8, do_sample: false}}\n    max_latency_ms: {self.latency}\n"
+        )
+        result = validate_text(text, f"runs/{self.SERVERLESS_RUN}.yaml")
+        assert result.ok, result.findings
+        return result
+
     def environments(self) -> tuple[str, str, str]:
         """(dev workspace, prod workspace, registry) as gitops.yaml writes them, prod's made ready for a release;
         the lifecycle reaches prod's workspace (``backend_in``)."""
@@ -257,6 +279,7 @@ class AzureDriver(Driver):
     kind = "azureml"
 
     def __init__(self, root: Path) -> None:
+        from tests.fakes import azureml_seed as seed
         from tests.fakes.azureml_api import FakeAzureML, azure_backend_for
         from tests.fakes.workspace_mlflow import WorkspaceMlflow
 
@@ -264,6 +287,9 @@ class AzureDriver(Driver):
         self.backend = azure_backend_for(self.fake)
         super().__init__(root)
         self.fake.put_data_asset("behave-test", "1", Path(self.data["test_sft"]).read_bytes())
+        self.fake.put_data_asset("behave-train", "1", Path(self.data["train_sft"]).read_bytes())
+        # A model offered for serverless fine-tuning (the fake's copy of the Phi-4 spec's metadata, renamed).
+        self.fake.add_model(seed.registry_model(seed.PHI4_SPEC), "Phi-4-mini-instruct", "3")
         self.fake.mlflow = WorkspaceMlflow.fresh(root)  # shaped like the workspace's: steps under the job
         self.quality = "good"
         self.bad: set[str] = set()  # deployments whose model answers badly
@@ -338,6 +364,8 @@ def driver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield local
         for info in local.backend.list_endpoints():
             local.backend.delete_endpoint(info.name)
+        for found in local.backend.list_serverless():  # type: ignore[attr-defined]
+            local.backend.delete_serverless(found.name)  # type: ignore[attr-defined]
         return
     from tests.fakes.azureml_api import intercept
 
@@ -680,3 +708,36 @@ def test_versions_proven_in_dev_are_released_into_prod_held_by_its_gate_rolled_b
         for info in prod_ws_backend.list_endpoints():
             prod_ws_backend.delete_endpoint(info.name)
         driver.backend.delete_endpoint("promo-ep")
+
+
+def test_a_serverless_run_goes_live_on_endpoints_of_its_own_switches_versions_and_rolls_back_to_the_one_kept(driver: Driver) -> None:
+    """The serverless serving shape on both backends: one model per endpoint, the run's record naming the one that
+    serves (the stable place a client reads), the replaced one kept for keep_previous_for and returned to."""
+    from gitops.backends.base import ServesServerless
+    from gitops.spec import naming
+
+    backend = driver.backend
+    assert isinstance(backend, ServesServerless)
+    run = driver.SERVERLESS_RUN
+
+    def live(spec: SpecValidation) -> Any:
+        record = driver.lifecycle.submit(spec)
+        driver.finish(record.job_name)
+        driver.lifecycle.on_job_event(driver.completed_event(record.job_name))
+        return driver.lifecycle.settle(run)
+
+    first = live(driver.serverless_spec())
+    assert first.status == "live" and first.serving_kind == "serverless" and first.smoke is not None and first.smoke.ok
+    assert first.serving_endpoint == naming.serverless_endpoint_name("behave-sl-ep", first.model_version, first.deployment_digest)
+    assert backend.get_endpoint("behave-sl-ep") is None  # nothing of it on a managed endpoint
+    reply = backend.invoke_serverless(first.serving_endpoint, {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+    assert reply.status_code == 200 and isinstance(json.loads(reply.body)["choices"][0]["message"]["content"], str)
+    second = live(driver.serverless_spec(lr="2.0e-3"))  # retrained: a new version, on an endpoint of its own
+    assert second.status == "live" and second.serving_endpoint not in (None, first.serving_endpoint)
+    assert second.previous_deployment == first.serving_endpoint and second.previous_kept_until is not None
+    assert {s.name for s in backend.list_serverless() if s.tags.get(naming.TAG_RUN) == run} == {first.deployment, second.deployment}
+    driver.lifecycle.rollback(run, "alice", "the first answered better")
+    back = driver.lifecycle.settle(run)
+    assert back.status == "rolled_back" and back.serving_endpoint == first.serving_endpoint and back.scoring_uri == first.scoring_uri
+    left = {s.name for s in backend.list_serverless() if s.tags.get(naming.TAG_RUN) == run and s.state.value != "deleting"}
+    assert left == {first.deployment}

@@ -161,6 +161,9 @@ def test_status_json_says_where_a_client_finds_what_serves_and_invoke_speaks_its
     assert out.exit_code == 0, out.err
     (row,) = [r for r in json.loads(out.out) if r["run"] == "chat-sl"]
     assert row["serving"] == {"kind": "serverless", "endpoint": record.deployment, "deployment": None, "scoring_uri": record.scoring_uri}
+    described = cli("status", "chat-sl")
+    assert described.exit_code == 0 and f"serves     {record.deployment} (serverless)" in described.out
+    assert f"{record.scoring_uri}/v1/chat/completions" in described.out
     table = cli("status")
     assert f"serverless {record.deployment}" in table.out.replace("\n", "")
     said = cli("invoke", "chat-sl", "--message", "Tell me about rain.", "--max-new-tokens", "4")
