@@ -40,6 +40,7 @@ class Derived:
     environments: str | None = None  # with environments in gitops.yaml: the path a merge starts, and what each step needs
     registry_model: str | None = None  # the name the registry carries it under between environments
     quota: str | None = None  # what limits apply where quota rows do not (serverless); None: the vCPU quota, online
+    serverless_training: bool = False  # no compute of the repository's: no size, nodes or GPUs to show
 
 
 # What a serverless deployment may take (Azure ML serverless endpoints): the limits that stand where quota rows do not.
@@ -100,6 +101,7 @@ def derive(spec: RunSpec, params: dict[str, Any], training_digest: str, policy: 
         environments=path_summary(spec, policy),
         registry_model=naming.registry_model_name(spec, salt) if len(run_environments(spec, policy)) > 1 else None,
         quota=quota_summary(spec),
+        serverless_training=spec.finetune.kind == "serverless",
     )
 
 

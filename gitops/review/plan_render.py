@@ -88,7 +88,9 @@ def render_text(plan: Plan) -> str:
             lines += [
                 f"  model      {d.model}",
                 f"  data       {d.data}",
-                f"  compute    {d.compute} ({d.instance_type or '-'}) x{d.nodes} nodes, {gpus} GPU/node",
+                f"  compute    {d.compute}"
+                if d.serverless_training
+                else f"  compute    {d.compute} ({d.instance_type or '-'}) x{d.nodes} nodes, {gpus} GPU/node",
                 f"  batch      effective {d.effective_batch_size}",
                 f"  job        {d.job_name}  [{d.display_name}]",
                 f"  register   {d.model_name}",
@@ -129,8 +131,11 @@ def _md_spec(spec: SpecPlan) -> str:
             ("Backend", text(d.backend)),
             ("Model", code(d.model)),
             ("Data", text(d.data)),
-            ("Compute", f"{code(d.compute)} · {text(d.instance_type or '-')} · {d.nodes} node(s)"),
-            ("GPUs per node", text(gpus)),
+            (
+                "Compute",
+                code(d.compute) if d.serverless_training else f"{code(d.compute)} · {text(d.instance_type or '-')} · {d.nodes} node(s)",
+            ),
+            *([] if d.serverless_training else [("GPUs per node", text(gpus))]),
             ("Effective batch size", str(d.effective_batch_size)),
             ("Job", code(d.job_name)),
             ("Display name", code(d.display_name)),

@@ -266,3 +266,25 @@ def test_render_of_a_fine_tuning_job_loads_with_the_sdk_offline(cli, tmp_path: P
     (tmp_path / "vm.yaml").write_text(yaml.safe_dump(on_vm))
     vm_job: Any = load_job(tmp_path / "vm.yaml")
     assert vm_job.resources.instance_types == ["Standard_NC24ads_A100_v4"]
+
+
+def test_the_plan_comment_of_a_run_moving_off_its_gpus_matches_its_golden_file(git_repo) -> None:
+    """What a reviewer reads when a run moves from a fine-tuning job on A100s and a managed endpoint to serverless
+    training and serving (regenerate with GITOPS_UPDATE_GOLDEN=1): it retrains, its serving moves kind (the old
+    endpoint serves until the new one is promoted), per-token cost with the rate unknown, no vCPU quota."""
+    from gitops.review.plan import build_plan
+    from gitops.review.plan_render import render_markdown, render_text
+    from tests.conftest import assert_golden
+
+    git_repo.write("gitops.yaml", (REPO_ROOT / "gitops.yaml").read_text())
+    on_gpus = example(**{"kind: serverless\n  params": "kind: job\n  params", "  kind: serverless\n  endpoint": "  endpoint"})
+    on_gpus = on_gpus.replace("finetune:\n", "compute:\n  cluster: gpu-cluster-big\n  instance_type: Standard_NC24ads_A100_v4\nfinetune:\n")
+    git_repo.write("runs/phi4-mini-serverless.yaml", on_gpus)
+    base = git_repo.commit("base")
+    git_repo.write("runs/phi4-mini-serverless.yaml", example())
+    git_repo.commit("head")
+    plan = build_plan(git_repo.root, base)
+    assert plan.ok, render_text(plan)
+    text = render_markdown(plan).replace(plan.base[:10], "BASE").replace(plan.head[:10], "HEAD")
+    assert "trained anew by serverless fine-tuning (was job)" in text and "the old endpoint serves until the new one is promoted" in text
+    assert_golden("plan-comment-serverless.md", text)
