@@ -259,6 +259,11 @@ def _create_serverless(ctx: StepContext) -> Outcome:
     backend = serverless_backend(ctx.backend)
     name = naming.serverless_endpoint_name(c.endpoint or r.run, c.model_version or "", r.deployment_digest or r.digest)
     found = backend.get_serverless(name)
+    if found is not None and found.state is Provisioning.DELETING:
+        # The same version deployed again while its last endpoint is still being deleted (a rollback, then the same
+        # spec merged again): a name of its own, stable for this rollout, so a repeated step reuses it.
+        name = f"{name[: naming.SERVERLESS_MAX - 6].rstrip('-')}-{int(c.started_at) % 100000:05d}"
+        found = backend.get_serverless(name)
     if found is not None:
         got = claim(found.tags, ctx.repo)
         if not got.ours or found.tags.get(naming.TAG_RUN) != r.run:

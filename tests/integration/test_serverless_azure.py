@@ -203,3 +203,26 @@ def test_a_rollback_within_keep_previous_for_returns_to_the_endpoint_kept(world:
     assert back.status == "rolled_back" and back.serving_endpoint == first.deployment and back.scoring_uri == first.scoring_uri
     w.clock.advance(300)
     assert [e["name"] for e in w.fake.children(f"{w.fake.ws_path}/serverlessEndpoints")] == [first.deployment]
+
+
+def test_a_version_deployed_again_while_its_last_endpoint_is_being_deleted_gets_a_name_of_its_own(world: World) -> None:
+    """The name a version's endpoint takes is still held by its last endpoint, being deleted (a rollback, then the
+    same model and settings deployed again): the rollout takes a name of its own rather than wait on the deletion."""
+    w = world
+    second = ON_ASSETS.replace("learning_rate: 2.0e-5", "learning_rate: 3.0e-5")
+    name = naming.serverless_endpoint_name("phi4-mini-chat", "1", validate_text(second, f"runs/{RUN}.yaml").digests.deployment)  # type: ignore[union-attr]
+    w.fake.put_resource(
+        f"{w.fake.ws_path}/serverlessEndpoints/{name}",
+        {
+            "location": "eastus",
+            "tags": {"managed_by": "finetune-gitops", "gitops_run": RUN, "gitops_repo": w.lifecycle.repo},
+            "properties": {
+                "modelSettings": {"modelId": "azureml://locations/eastus/workspaces/x/models/m/versions/1"},
+                "provisioningState": "Deleting",
+                "endpointState": "Deleting",
+            },
+        },
+    )
+    live = _live(w, second)
+    assert live.status == "live" and live.serving_endpoint != name, live.history[-4:]
+    assert live.serving_endpoint is not None and live.serving_endpoint.startswith(name[:40]) and len(live.serving_endpoint) <= 52

@@ -201,10 +201,6 @@ class AzureJobs:
             return waiting
         return JobStatus(job_name, JobState.QUEUED, dict(prepared.tags or {}), progress={"step": "prepare_data", "next": "submit"})
 
-    def is_finetuning(self, job_name: str) -> bool:
-        found = self._raw(job_name)
-        return found is not None and str(getattr(found, "type", "")).lower() == "finetuning"
-
     def registered_output(self, job_name: str) -> str | None:
         """The model name a fine-tuning job registers its model under (``outputs.registered_model``)."""
         found = self._raw(job_name)
