@@ -152,6 +152,9 @@ def _logs(backend: Any, record: Any, info: Any) -> list[str]:
     except GitopsError:
         job = None
     lines = [f"job        {record.job_name}" + (f" ({job.state.value})" if job else "")]
+    if job is not None and job.progress.get("step") == "prepare_data":  # a fine-tuning job waits for its data
+        then = "done: the fine-tuning job is submitted next" if job.progress.get("next") == "submit" else "preparing"
+        lines.append(f"  data     {record.job_name}-data, the job that prepares its dataset: {then}")
     if job is not None and job.log_path:
         lines.append(f"  log      {job.log_path}  (gitops logs {record.run})")
     if job is not None and job.portal_url:

@@ -58,7 +58,11 @@ def test_a_dataset_run_prepares_its_data_then_fine_tunes_serverless_and_goes_liv
     prepare = w.fake.job(f"{job}-data")  # the slice is made in Azure, by a command job: never in the Function
     assert prepare["properties"]["jobType"] == "Command" and prepare["properties"]["tags"][naming.TAG_PREPARES] == job
     assert w.fake.get_resource(f"{w.fake.ws_path}/jobs/{job}") is None  # the fine-tuning job waits for its data
+    from gitops.cli.describe_cmds import describe
+
+    assert f"data     {job}-data, the job that prepares its dataset: preparing" in describe(w.lifecycle, record(w))
     w.fake.set_job_status(f"{job}-data", "Completed")
+    assert "the fine-tuning job is submitted next" in describe(w.lifecycle, record(w))  # gitops status NAME shows both
     decisions = w.lifecycle.on_job_event(w.fake.job_event(f"{job}-data"))  # the command job's own event
     assert [d.action for d in decisions] == ["scheduled"]
     w.deliver()
