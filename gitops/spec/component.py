@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -200,17 +200,29 @@ def check_params(params: dict[str, Any], version: str, base_path: str = "finetun
                 code=Code.PARAM,
             )
         ]
+
+    def unknown(name: str, path: str) -> Finding:
+        if name in SYSTEM_INPUTS:
+            return error(path, "is set by gitops, not by the spec", f"set {SYSTEM_INPUTS[name]} instead", code=Code.PARAM)
+        hint = _did_you_mean(name, interface.user_params) or "see the component's inputs in docs/spec.md"
+        return error(path, f"unknown parameter of {COMPONENT_NAME} {version}", hint, code=Code.PARAM)
+
+    inputs = {k: v for k, v in interface.inputs.items() if k not in SYSTEM_INPUTS}
+    return check_declared(params, inputs, base_path, unknown)
+
+
+def check_declared(
+    params: Mapping[str, Any], declared: Mapping[str, ComponentInput], base_path: str, unknown: Callable[[str, str], Finding]
+) -> tuple[dict[str, Any], list[Finding]]:
+    """Each of ``params`` normalised against its declaration (``unknown(name, path)``: the finding for a name none
+    declares): (normalised params, findings)."""
     out: dict[str, Any] = {}
     findings: list[Finding] = []
     for name, value in params.items():
         path = f"{base_path}.{name}"
-        if name in SYSTEM_INPUTS:
-            findings.append(error(path, "is set by gitops, not by the spec", f"set {SYSTEM_INPUTS[name]} instead", code=Code.PARAM))
-            continue
-        decl = interface.inputs.get(name)
+        decl = declared.get(name)
         if decl is None:
-            hint = _did_you_mean(name, interface.user_params) or "see the component's inputs in docs/spec.md"
-            findings.append(error(path, f"unknown parameter of {COMPONENT_NAME} {version}", hint, code=Code.PARAM))
+            findings.append(unknown(name, path))
             continue
         normalised, finding = _normalise(decl, value, path)
         if finding is not None:

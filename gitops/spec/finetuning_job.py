@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.spec.component import ComponentInput, _did_you_mean, _normalise
+from gitops.spec.component import ComponentInput, _did_you_mean, check_declared
 from gitops.spec.findings import Code, Finding, error
 
 _JOB = {
@@ -31,21 +31,12 @@ HYPERPARAMETERS: dict[str, dict[str, ComponentInput]] = {"job": _JOB, "serverles
 def check_hyperparameters(params: dict[str, Any], kind: str, base_path: str = "finetune.params") -> tuple[dict[str, Any], list[Finding]]:
     """``params`` checked against the fine-tuning job's hyperparameters of ``kind``: (normalised params, findings)."""
     declared = HYPERPARAMETERS[kind]
-    out: dict[str, Any] = {}
-    findings: list[Finding] = []
-    for name, value in params.items():
-        path = f"{base_path}.{name}"
-        decl = declared.get(name)
-        if decl is None:
-            hint = _did_you_mean(name, list(declared)) or f"a {kind} fine-tuning job takes: {', '.join(declared)}"
-            findings.append(error(path, f"is not a hyperparameter of the {kind} fine-tuning job", hint, code=Code.PARAM))
-            continue
-        normalised, finding = _normalise(decl, value, path)
-        if finding is not None:
-            findings.append(finding)
-        else:
-            out[name] = normalised
-    return out, findings
+
+    def unknown(name: str, path: str) -> Finding:
+        hint = _did_you_mean(name, list(declared)) or f"a {kind} fine-tuning job takes: {', '.join(declared)}"
+        return error(path, f"is not a hyperparameter of the {kind} fine-tuning job", hint, code=Code.PARAM)
+
+    return check_declared(params, declared, base_path, unknown)
 
 
 def as_strings(params: dict[str, Any]) -> dict[str, str]:

@@ -140,16 +140,7 @@ def drift_findings(record: RunRecord, backend: Backend, now: float, *, repo: str
     restore = f"`gitops watch --fix --yes` (or `gitops reconcile {run}`) restores it"
     info = backend.get_endpoint(ep)
     if info is None:
-        return [
-            WatchFinding(
-                "gone",
-                "error",
-                run,
-                ep,
-                f"endpoint {ep}, which the ledger says serves run {run}, is gone",
-                f"`gitops reconcile {run}` records the run retired; merge the spec again to deploy it anew",
-            )
-        ]
+        return [_gone(run, ep, "endpoint")]
     if not _ours(info, record, repo):
         tags = ", ".join(f"{k}={info.tags.get(k)}" for k in (naming.MANAGED_BY_TAG, naming.TAG_REPO, naming.TAG_RUN))
         return [
@@ -241,6 +232,17 @@ def drift_findings(record: RunRecord, backend: Backend, now: float, *, repo: str
     return out
 
 
+def _gone(run: str, name: str, what: str) -> WatchFinding:
+    return WatchFinding(
+        "gone",
+        "error",
+        run,
+        name,
+        f"{what} {name}, which the ledger says serves run {run}, is gone",
+        f"`gitops reconcile {run}` records the run retired; merge the spec again to deploy it anew",
+    )
+
+
 def _serverless_of_run(backend: ServesServerless, record: RunRecord, repo: str) -> list[ServerlessInfo]:
     """The serverless endpoints of this repository tagged as this run's."""
     from gitops.ownership import claim
@@ -267,16 +269,7 @@ def serverless_drift(record: RunRecord, backend: Backend, now: float, *, repo: s
         ]
     found = backend.get_serverless(name)
     if found is None:
-        return [
-            WatchFinding(
-                "gone",
-                "error",
-                run,
-                name,
-                f"serverless endpoint {name}, which the ledger says serves run {run}, is gone",
-                f"`gitops reconcile {run}` records the run retired; merge the spec again to deploy it anew",
-            )
-        ]
+        return [_gone(run, name, "serverless endpoint")]
     if not claim(found.tags, repo).ours or found.tags.get(naming.TAG_RUN) != record.run:
         return [
             WatchFinding(

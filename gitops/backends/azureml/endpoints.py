@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -260,23 +260,13 @@ class AzureEndpoints:
         return replace(info, traffic={d: int(v) for d, v in traffic.items() if int(v) > 0}, state=Provisioning.UPDATING)
 
     def invoke(self, name: str, payload: Mapping[str, Any], deployment: str | None, timeout_s: float) -> InvokeResult:
-        import requests
+        extra = {"azureml-model-deployment": deployment} if deployment else {}
 
-        for fresh in (False, True):
+        def request(fresh: bool) -> tuple[str, dict[str, str]]:
             uri, key = self._scoring_of(name, fresh)
-            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-            if deployment:
-                headers["azureml-model-deployment"] = deployment
-            started = time.perf_counter()
-            try:
-                response = requests.post(uri, json=dict(payload), headers=headers, timeout=timeout_s)
-            except requests.Timeout:
-                raise TransientBackendError(f"endpoint {name} did not answer within {timeout_s:.0f}s") from None
-            except requests.RequestException as exc:
-                raise BackendError(f"calling endpoint {name} failed: {type(exc).__name__}") from None
-            if response.status_code != 401 or fresh:
-                break
-        return InvokeResult(response.status_code, response.text, (time.perf_counter() - started) * 1000)
+            return uri, {"Authorization": f"Bearer {key}", **extra}
+
+        return post_with_key(f"endpoint {name}", request, payload, timeout_s)
 
     def _scoring_of(self, name: str, fresh: bool) -> tuple[str, str]:
         kept = self._scoring.get(name)
@@ -300,3 +290,24 @@ class AzureEndpoints:
     def delete(self, name: str) -> None:
         with contextlib.suppress(NotFoundError):
             start_endpoint_delete(self.clients, name)
+
+
+def post_with_key(
+    what: str, request: Callable[[bool], tuple[str, dict[str, str]]], body: Mapping[str, Any], timeout_s: float
+) -> InvokeResult:
+    """One scoring request (``request(fresh)``: the URL and the key's headers, a key fetched again when ``fresh``);
+    answered 401, it is sent once more with a fresh key (keys are regenerated). A timeout is transient."""
+    import requests
+
+    for fresh in (False, True):
+        url, headers = request(fresh)
+        started = time.perf_counter()
+        try:
+            response = requests.post(url, json=dict(body), headers={**headers, "Content-Type": "application/json"}, timeout=timeout_s)
+        except requests.Timeout:
+            raise TransientBackendError(f"{what} did not answer within {timeout_s:.0f}s") from None
+        except requests.RequestException as exc:
+            raise BackendError(f"calling {what} failed: {type(exc).__name__}") from None
+        if response.status_code != 401 or fresh:
+            break
+    return InvokeResult(response.status_code, response.text, (time.perf_counter() - started) * 1000)

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from gitops.backends.azureml.pipeline_job import PIPELINES_DIR, PREPARE_ENVIRONMENT, PREPARE_IMAGE, held_out_uri
+from gitops.backends.azureml.pipeline_job import PIPELINES_DIR, PREPARE_ENVIRONMENT, PREPARE_IMAGE, held_out_uri, prepare_command
 from gitops.spec import naming
 from gitops.spec.component import model_uri
 from gitops.spec.finetuning_job import as_strings
@@ -36,22 +36,13 @@ def prepare_job_name(job_name: str) -> str:
 
 def prepare_job(spec: RunSpec, job_name: str, train_uri: str, test_uri: str, code_dir: str | Path = PIPELINES_DIR) -> dict[str, Any]:
     """The command job that slices ``spec.data.dataset`` into the two files the fine-tuning job reads."""
-    d = spec.data
     return {
         "$schema": COMMAND_JOB_SCHEMA,
-        "type": "command",
+        **prepare_command(spec, train_uri, test_uri, code_dir),
         "name": prepare_job_name(job_name),
         "experiment_name": naming.experiment_name(spec),
         "display_name": f"prepare {naming.data_slug(spec)} for {job_name}",
         "tags": {naming.TAG_RUN: spec.name, naming.TAG_PREPARES: job_name},
-        "code": str(code_dir),
-        "command": (
-            "python prepare_data.py --dataset ${{inputs.dataset}} --dataset_split_pc ${{inputs.percent}} "
-            f"--download_dir ./splits --output {d.train_split}=${{{{outputs.train_file}}}} "
-            f"--output {d.test_split}=${{{{outputs.test_file}}}}"
-        ),
-        "inputs": {"dataset": d.dataset, "percent": d.sample_percent},
-        "outputs": {"train_file": {"type": "uri_file", "path": train_uri}, "test_file": {"type": "uri_file", "path": test_uri}},
         "environment": {"image": PREPARE_IMAGE, "conda_file": yaml.safe_load(PREPARE_ENVIRONMENT.read_text(encoding="utf-8"))},
         "resources": {"instance_type": PREPARE_INSTANCE_TYPE},
     }

@@ -52,11 +52,12 @@ def _on_the_cluster(spec: RunSpec, step: dict[str, Any]) -> dict[str, Any]:
     return step
 
 
-def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_path: str | None = None) -> dict[str, Any]:
-    """The command step that slices ``spec.data.dataset`` on the cluster into the two files the fine-tune reads.
-    ``held_out_path``: a datastore path for the test split, where the promotion gate reads its conversations."""
+def prepare_command(spec: RunSpec, train_path: str | None, test_path: str | None, code_dir: str | Path = PIPELINES_DIR) -> dict[str, Any]:
+    """The command (``pipelines/prepare_data.py``) that slices ``spec.data.dataset`` into the two files a fine-tune
+    reads, as a job or a pipeline step: its code, command line, inputs and outputs (at ``train_path``/``test_path``
+    where given: datastore paths a later reader knows)."""
     d = spec.data
-    step: dict[str, Any] = {
+    return {
         "type": "command",
         "code": str(code_dir),
         "command": (
@@ -66,11 +67,16 @@ def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_p
         ),
         "inputs": {"dataset": d.dataset, "percent": d.sample_percent},
         "outputs": {
-            "train_file": {"type": "uri_file"},
-            "test_file": {"type": "uri_file", **({"path": held_out_path} if held_out_path else {})},
+            "train_file": {"type": "uri_file", **({"path": train_path} if train_path else {})},
+            "test_file": {"type": "uri_file", **({"path": test_path} if test_path else {})},
         },
     }
-    return _on_the_cluster(spec, step)
+
+
+def prepare_step(spec: RunSpec, code_dir: str | Path = PIPELINES_DIR, held_out_path: str | None = None) -> dict[str, Any]:
+    """The command step that slices ``spec.data.dataset`` on the cluster into the two files the fine-tune reads.
+    ``held_out_path``: a datastore path for the test split, where the promotion gate reads its conversations."""
+    return _on_the_cluster(spec, prepare_command(spec, None, held_out_path, code_dir))
 
 
 def digest_step(spec: RunSpec, digest_path: str, code_dir: str | Path = PIPELINES_DIR) -> dict[str, Any]:

@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitops.backends.azureml.clients import AzureClients, sdk_text
+from gitops.backends.azureml.endpoints import post_with_key
 from gitops.backends.azureml.errors import call
 from gitops.backends.base import EndpointState, InvokeResult, Provisioning, RegisteredModel, ServerlessInfo
-from gitops.errors import BackendError, ConflictError, NotFoundError, TransientBackendError
+from gitops.errors import ConflictError, NotFoundError
 
 # Registries whose models Microsoft publishes: no marketplace subscription needed (every other publisher's does).
 MICROSOFT_REGISTRIES = frozenset({"azureml"})
@@ -133,22 +134,8 @@ class AzureServerless:
 
     def invoke(self, name: str, body: Mapping[str, Any], timeout_s: float) -> InvokeResult:
         """``POST {uri}/v1/chat/completions`` with the raw key in ``Authorization``, as the serverless docs show."""
-        import requests
-
-        for fresh in (False, True):
+        def request(fresh: bool) -> tuple[str, dict[str, str]]:
             uri, key = self._scoring_of(name, fresh)
-            started = time.perf_counter()
-            try:
-                response = requests.post(
-                    f"{uri}/v1/chat/completions",
-                    json=dict(body),
-                    headers={"Authorization": key, "Content-Type": "application/json"},
-                    timeout=timeout_s,
-                )
-            except requests.Timeout:
-                raise TransientBackendError(f"serverless endpoint {name} did not answer within {timeout_s:.0f}s") from None
-            except requests.RequestException as exc:
-                raise BackendError(f"calling serverless endpoint {name} failed: {type(exc).__name__}") from None
-            if response.status_code != 401 or fresh:
-                break
-        return InvokeResult(response.status_code, response.text, (time.perf_counter() - started) * 1000)
+            return f"{uri}/v1/chat/completions", {"Authorization": key}
+
+        return post_with_key(f"serverless endpoint {name}", request, body, timeout_s)

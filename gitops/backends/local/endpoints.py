@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -25,6 +25,7 @@ from gitops.errors import BackendError, ConflictError, CorruptRecordError, NotFo
 from gitops.util.files import read_json, write_json_atomic, write_secret
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 SERVER_MODULE = "gitops.backends.local.server"
 START_TIMEOUT_S = 120.0
 # A running server that does not answer its liveness route this fast is stuck (a wedged process, SIGSTOP, a
@@ -145,18 +146,22 @@ class LocalEndpoints:
     def list(self, kind: str = "managed") -> list[EndpointInfo]:
         """Every readable endpoint of ``kind``; one whose config cannot be read is logged and left out (and so never
         deleted)."""
+        return self._each(lambda name: self.info(name, kind))
+
+    def _each(self, read: Callable[[str], T | None]) -> builtins.list[T]:
+        """What ``read`` makes of each endpoint folder (None: not of the kind asked); unreadable ones logged, left out."""
         out = []
         root = self.ws.root / "endpoints"
         for path in sorted(root.iterdir() if root.is_dir() else ()):
             if not path.is_dir():
                 continue
             try:
-                info = self.info(path.name, kind)
+                found = read(path.name)
             except CorruptRecordError as exc:
                 log.warning("%s (skipped)", exc.headline)
                 continue
-            if info is not None:
-                out.append(info)
+            if found is not None:
+                out.append(found)
         return out
 
     # -- process ------------------------------------------------------------------------------
@@ -316,17 +321,7 @@ class LocalEndpoints:
         )
 
     def list_serverless(self) -> builtins.list[ServerlessInfo]:
-        out = []
-        root = self.ws.root / "endpoints"
-        for path in sorted(root.iterdir() if root.is_dir() else ()):
-            try:
-                found = self.serverless_info(path.name) if path.is_dir() else None
-            except CorruptRecordError as exc:
-                log.warning("%s (skipped)", exc.headline)
-                continue
-            if found is not None:
-                out.append(found)
-        return out
+        return self._each(self.serverless_info)
 
     def invoke_serverless(self, name: str, body: Any, timeout_s: float) -> InvokeResult:
         found = self.serverless_info(name)
