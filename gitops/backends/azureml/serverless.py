@@ -134,6 +134,7 @@ class AzureServerless:
 
     def invoke(self, name: str, body: Mapping[str, Any], timeout_s: float) -> InvokeResult:
         """``POST {uri}/v1/chat/completions`` with the raw key in ``Authorization``, as the serverless docs show."""
+
         def request(fresh: bool) -> tuple[str, dict[str, str]]:
             uri, key = self._scoring_of(name, fresh)
             return f"{uri}/v1/chat/completions", {"Authorization": key}
