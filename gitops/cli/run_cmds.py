@@ -413,6 +413,12 @@ def invoke(
         )
     backend = lifecycle.backend_of(record)
     serverless = _is_serverless(backend, record, deployment)
+    managed_candidate = record.cursor is not None and not record.cursor.serverless  # a change of kind under way
+    if deployment and not serverless and record.serving_kind == "serverless" and not managed_candidate:
+        raise NotFoundError(
+            f"run '{name}' has no serverless endpoint named '{deployment}'",
+            hint=f"`gitops status {name}` names the one that serves and a candidate's",
+        )
     target = deployment or (record.deployment if serverless else None)
     try:
         result = chat(

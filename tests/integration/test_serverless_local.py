@@ -4,7 +4,8 @@ gets another endpoint and the run switches to it; the replaced one is kept for `
 returns to it; a client finds what serves in one place (the record, ``gitops status --json``); a run that changes
 kind keeps its managed endpoint serving until the serverless one is promoted.
 
-One workspace for the module (a fine-tune takes seconds); the tests build on each other like a user's day.
+One workspace for the module (a fine-tune takes seconds). Each test starts from a version serving on the kind it needs
+(``World.serving``), made if the tests before it did not leave one: each also passes alone.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class World:
         self.backend = LocalBackend(root / "ws")
         # The ledger where the CLI finds it for this workspace (GITOPS_WORKSPACE): `gitops status` reads the same records.
         self.lifecycle = Lifecycle(LocalLedger(root / "ws" / "ledger"), lambda name: self.backend, topic=self.backend.topic)
+        self.latency = 60000
 
     def spec(self, *, training: str = "serverless", serving: str = "serverless", latency: int = 60000) -> SpecValidation:
         params = SERVERLESS_PARAMS if training == "serverless" else PIPELINE_PARAMS
@@ -81,6 +83,21 @@ class World:
 
     def key(self, name: str) -> str:
         return self.backend.endpoints.key(name)
+
+    def unique(self) -> int:
+        """A smoke-test bound no version had: a spec that differs in a deployment setting only (a redeploy)."""
+        self.latency -= 100
+        return self.latency
+
+    def serving(self, kind: str) -> Any:
+        """The run, with a version serving on ``kind`` (a serverless endpoint, or the managed one), whatever ran before."""
+        got = self.lifecycle.ledger.get("chat-sl")
+        if got is not None and got[0].serves and got[0].serving_kind == kind:
+            return got[0]
+        training = "serverless" if kind == "serverless" else "pipeline"
+        live = self.go_live(self.spec(training=training, serving=kind, latency=self.unique()))
+        assert live.status == "live" and live.serving_kind == kind, live.history[-3:]
+        return live
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +126,7 @@ def test_a_serverless_run_goes_live_on_an_endpoint_of_its_own(world: World) -> N
 
 def test_the_openai_client_calls_it_and_the_contract_holds(world: World) -> None:
     openai = pytest.importorskip("openai")
-    record = world.lifecycle.ledger.get("chat-sl")[0]  # type: ignore[index]
+    record = world.serving("serverless")
     key = world.key(record.serving_endpoint or "")
     client = openai.OpenAI(base_url=f"{record.scoring_uri}/v1", api_key=key, max_retries=0)  # sends "Bearer <key>"
     answer = client.chat.completions.create(
@@ -137,8 +154,8 @@ def test_the_openai_client_calls_it_and_the_contract_holds(world: World) -> None
 
 
 def test_a_new_version_gets_its_own_endpoint_and_the_old_one_is_kept_then_a_rollback_returns_to_it(world: World) -> None:
-    before = world.lifecycle.ledger.get("chat-sl")[0]  # type: ignore[index]
-    after = world.go_live(world.spec(latency=59000))  # a deployment setting: the same job, deployed again
+    before = world.serving("serverless")
+    after = world.go_live(world.spec(latency=world.unique()))  # a deployment setting: the same job, deployed again
     assert after.status == "live" and after.job_name == before.job_name
     assert after.deployment != before.deployment and after.previous_deployment == before.deployment
     assert after.serving_endpoint == after.deployment and after.previous_serving_kind == "serverless"
@@ -155,7 +172,7 @@ def test_a_new_version_gets_its_own_endpoint_and_the_old_one_is_kept_then_a_roll
 def test_status_json_says_where_a_client_finds_what_serves_and_invoke_speaks_its_contract(
     world: World, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record = world.lifecycle.ledger.get("chat-sl")[0]  # type: ignore[index]
+    record = world.serving("serverless")
     monkeypatch.setenv("GITOPS_WORKSPACE", str(world.backend.ws.root))
     out = cli("status", "--json")
     assert out.exit_code == 0, out.err
@@ -171,7 +188,8 @@ def test_status_json_says_where_a_client_finds_what_serves_and_invoke_speaks_its
     # --deployment names a serverless endpoint of the run (a candidate's, while one is tried); another name is refused.
     assert cli("invoke", "chat-sl", "--message", "hi", "--max-new-tokens", "4", "--deployment", record.deployment).exit_code == 0
     refused = cli("invoke", "chat-sl", "--message", "hi", "--deployment", "not-this-runs")
-    assert refused.exit_code != 0
+    assert refused.exit_code != 0 and "run 'chat-sl' has no serverless endpoint named 'not-this-runs'" in refused.err
+    assert "Traceback" not in refused.err
 
 
 def test_the_watch_finds_a_stray_serverless_endpoint_and_reconcile_restarts_a_dead_server(world: World) -> None:
@@ -179,7 +197,7 @@ def test_the_watch_finds_a_stray_serverless_endpoint_and_reconcile_restarts_a_de
     from gitops.ownership import identity_tags
     from gitops.watch.scan import drift_findings, restore
 
-    record = world.lifecycle.ledger.get("chat-sl")[0]  # type: ignore[index]
+    record = world.serving("serverless")
     repo = world.lifecycle.repo
     assert record.serving_kind == "serverless" and drift_findings(record, world.backend, time.time(), repo=repo) == []
     serving = world.backend.get_serverless(record.deployment or "")
@@ -202,13 +220,11 @@ def test_the_watch_finds_a_stray_serverless_endpoint_and_reconcile_restarts_a_de
 
 
 def test_a_run_that_changes_kind_keeps_its_managed_endpoint_serving_until_the_switch(world: World) -> None:
-    for leftover in world.backend.list_serverless():
-        world.backend.delete_serverless(leftover.name)
-    managed = world.go_live(world.spec(training="pipeline", serving="managed"))
+    managed = world.serving("managed")
     assert managed.status == "live" and managed.serving_kind == "managed" and managed.serving_endpoint == "chat-sl"
     info = world.backend.get_endpoint("chat-sl")
     assert info is not None and info.traffic == {managed.deployment: 100}
-    switched = world.go_live(world.spec(training="pipeline", serving="serverless"))  # managed -> serverless: a redeploy
+    switched = world.go_live(world.spec(training="pipeline", serving="serverless", latency=world.unique()))  # a redeploy
     assert switched.job_name == managed.job_name and switched.serving_kind == "serverless"
     assert switched.previous_deployment == managed.deployment and switched.previous_serving_kind == "managed"
     still = world.backend.get_endpoint("chat-sl")  # kept for keep_previous_for: an instant rollback goes back to it
@@ -225,8 +241,8 @@ def test_cleanup_keeps_what_serves_removes_what_was_replaced_once_its_keep_is_ov
 
     from gitops.cleanup.run import run_cleanup
 
-    # managed -> serverless again (a setting changed too: the same spec as the version rolled back from does nothing)
-    switched = world.go_live(world.spec(training="pipeline", serving="serverless", latency=58000))
+    world.serving("managed")
+    switched = world.go_live(world.spec(training="pipeline", serving="serverless", latency=world.unique()))  # managed -> serverless
     assert switched.serving_kind == "serverless" and world.backend.get_endpoint("chat-sl") is not None
     now = datetime.now(UTC)
     within = {v.endpoint: v for v in run_cleanup(world.backend, world.lifecycle.ledger, now=now, repo=world.lifecycle.repo)}
