@@ -43,6 +43,7 @@ def _spec_texts(items: Any) -> list[Any]:
 
 def validate(req: func.HttpRequest) -> func.HttpResponse:
     from gitops.ledger.model import lookup
+    from gitops.review.annotations import workflow_commands
     from gitops.review.check import check_specs, policy_from_text, render_checks
 
     authorized(req)  # who is asking, before the body is even parsed
@@ -58,7 +59,10 @@ def validate(req: func.HttpRequest) -> func.HttpResponse:
         hosted=True,
     )
     ok = all(c.ok for c in checks)
-    return json_response({"ok": ok, "results": [c.to_dict() for c in checks], "markdown": render_checks(checks)}, 200 if ok else 422)
+    # The online findings as workflow commands (the offline ones the workflow's own `gitops plan --annotate` prints).
+    lines = workflow_commands(f for c in checks for f in c.online)
+    answer = {"ok": ok, "results": [c.to_dict() for c in checks], "markdown": render_checks(checks), "annotations": lines}
+    return json_response(answer, 200 if ok else 422)
 
 
 def submit(req: func.HttpRequest) -> func.HttpResponse:

@@ -124,6 +124,12 @@ def plan(
     repo: Path = typer.Option(Path("."), help="The git repository."),
     out: Optional[Path] = typer.Option(None, help="Write the plan here instead of stdout."),
     prices: PriceSourceChoice = typer.Option(PriceSourceChoice.snapshot, help=PRICES_HELP),
+    annotate: bool = typer.Option(
+        False,
+        "--annotate",
+        help="Also print each finding as a GitHub workflow command (::error file=...,line=...,col=...::), which a "
+        "workflow step turns into an annotation on that line of the pull request.",
+    ),
 ) -> None:
     """Show what the specs under runs/ would do between two revisions (what each change takes: train, retrain,
     redeploy only, settings only; quota is checked online), with its cost; exit 1 if any spec is invalid or over
@@ -149,6 +155,10 @@ def plan(
         out.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    if annotate:
+        from gitops.review.annotations import workflow_commands
+
+        sys.stdout.write("".join(line + "\n" for line in workflow_commands(result.findings())))
     raise typer.Exit(0 if result.ok else 1)
 
 

@@ -52,6 +52,10 @@ class Plan:
     def ok(self) -> bool:
         return all(s.valid for s in self.specs) and not any(f.is_error for f in self.policy_findings)
 
+    def findings(self) -> list[Finding]:
+        """Every finding of the plan: gitops.yaml's, then each spec's, in the order shown."""
+        return [*self.policy_findings, *(f for s in self.specs for f in s.findings)]
+
     def by_status(self, status: str) -> list[SpecPlan]:
         return [s for s in self.specs if s.status == status]
 

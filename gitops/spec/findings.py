@@ -63,12 +63,13 @@ class Finding:
     source: str = "schema"  # schema | policy | online
     code: Code = field(kw_only=True)
     since: str | None = field(default=None, kw_only=True)  # when what it reports began (an ISO date), when known
+    column: int | None = field(default=None, kw_only=True)  # where on its line the field's key begins (1-based), when known
 
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
-    def located(self, file: str | None = None, line: int | None = None) -> Finding:
+    def located(self, file: str | None = None, line: int | None = None, *, column: int | None = None) -> Finding:
         return Finding(
             self.severity,
             self.path,
@@ -79,6 +80,7 @@ class Finding:
             self.source,
             code=self.code,
             since=self.since,
+            column=column if column is not None else self.column,
         )
 
     def headline(self) -> str:

@@ -148,7 +148,7 @@ def validate_text(text: str, file: str, policy: Policy | None = None) -> SpecVal
                 f"'{spec.name}' differs from the file name '{stem}.yaml'",
                 f"rename the file to {spec.name}.yaml or set name: {stem}",
                 code=Code.NAME,
-            ).located(file, doc.line_of(("name",)))
+            ).located(file, doc.line_of(("name",)), column=doc.column_of(("name",)))
         )
     findings += doc.locate(capability_findings(spec, params))  # what the chosen backend cannot do
     findings += doc.locate(kind_findings(spec, policy))  # what the training and serving kinds ask of the rest

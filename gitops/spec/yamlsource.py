@@ -60,6 +60,7 @@ class YamlDocument:
     lines: dict[Path, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     file: str | None = None
+    columns: dict[Path, int] = field(default_factory=dict)  # the column (1-based) where each field's key begins
 
     def line_of(self, path: Path) -> int:
         """The line of ``path``, or of its nearest ancestor that exists in the document."""
@@ -70,9 +71,18 @@ class YamlDocument:
             probe = probe[:-1]
         return self.lines.get((), 1)
 
+    def column_of(self, path: Path) -> int | None:
+        """The column of ``path``'s key, or of its nearest ancestor's (None: the document itself)."""
+        probe = tuple(path)
+        while probe:
+            if probe in self.columns:
+                return self.columns[probe]
+            probe = probe[:-1]
+        return None
+
     def locate(self, findings: list[Finding]) -> list[Finding]:
         """Findings made without a place (dotted paths only), placed in this document."""
-        return [f.located(self.file, self.line_of(undotted(f.path))) for f in findings]
+        return [f.located(self.file, self.line_of(undotted(f.path)), column=self.column_of(undotted(f.path))) for f in findings]
 
 
 def undotted(path: str) -> Path:
@@ -101,6 +111,7 @@ class _Builder:
     def __init__(self, loader: Any) -> None:
         self._loader = loader
         self.lines: dict[Path, int] = {}
+        self.columns: dict[Path, int] = {}
         self.findings: list[Finding] = []
         self._seen: set[int] = set()  # collection nodes built so far: one met twice is an alias
         self._aliased = False
@@ -157,6 +168,7 @@ class _Builder:
                     continue
                 out[key] = self.build(value_node, child)
                 self.lines[child] = key_node.start_mark.line + 1
+                self.columns[child] = key_node.start_mark.column + 1
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
@@ -202,6 +214,7 @@ def parse_yaml(text: str, file: str | None = None) -> YamlDocument:
             builder = _Builder(loader)
             doc.data = builder.build(node, ())
             doc.lines = builder.lines
+            doc.columns = builder.columns
             doc.findings.extend(builder.findings)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

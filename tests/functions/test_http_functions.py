@@ -89,6 +89,10 @@ def test_validate_reports_online_errors_with_field_paths(app_services, azure_fak
     assert response.status_code == 422
     messages = body_of(response)["results"][0]["messages"]
     assert any(m.startswith("runs/phi4-ultrachat.yaml:") and "compute.instance_type" in m for m in messages)
+    # The online findings as workflow commands, for the PR workflow to print: annotations on their lines in the diff.
+    commands = body_of(response)["annotations"]
+    assert any(c.startswith("::error title=compute.instance_type,file=runs/phi4-ultrachat.yaml,line=") for c in commands), commands
+    assert all(c.startswith(("::error ", "::warning ", "::notice ")) and "\n" not in c for c in commands)
 
 
 def test_a_bad_spec_gets_422_with_the_cli_messages(app_services, call, token) -> None:
