@@ -104,7 +104,7 @@ def test_the_plan_prints_an_annotation_on_the_line_and_column_of_each_finding(gi
     )
     assert out.exit_code == 1, out.err
     commands = [line for line in out.out.splitlines() if line.startswith("::")]
-    line = bad.splitlines().index(next(l for l in bad.splitlines() if "learning_rate: -1" in l)) + 1
-    column = next(l for l in bad.splitlines() if "learning_rate: -1" in l).index("learning_rate") + 1
+    where = next(text for text in bad.splitlines() if "learning_rate: -1" in text)
+    line, column = bad.splitlines().index(where) + 1, where.index("learning_rate") + 1
     assert f"::error title=finetune.params.learning_rate,file=runs/tiny.yaml,line={line},col={column}::" in "\n".join(commands)
     assert any(c.startswith("::error title=name,file=runs/odd%2Cname%3Ax.yaml,line=1,col=1::") for c in commands), commands
