@@ -34,6 +34,10 @@ demo: $(STAMP)
 	$(VENV)/bin/gitops data synth --rows 400 --out .gitops/data/synth
 	$(VENV)/bin/gitops run runs/local-tiny.yaml
 	@echo; echo "== dev -> prod ($(ENVS_DEMO)): trained and proven in dev, released into prod, never trained again"
+	@# From scratch each time: an earlier demo's dev and prod (their servers stopped, their state removed), or a second
+	@# `make demo` would find the version released already.
+	-@for ws in dev prod; do [ -d $(ENVS_DEMO)/.gitops/$$ws ] && (cd $(ENVS_DEMO) && GITOPS_WORKSPACE=.gitops/$$ws $(abspath $(VENV))/bin/gitops endpoints --stop-all); done; true
+	rm -rf $(ENVS_DEMO)/.gitops
 	$(GITOPS_IN_DEV) run runs/local-tiny.yaml
 	@echo "(soaking in dev: the example's prod asks for 15s live there first)"; sleep 16
 	$(GITOPS_IN_DEV) reconcile
