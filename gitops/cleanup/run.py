@@ -10,10 +10,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gitops.backends.base import Backend, DeploymentInfo, EndpointInfo, ServerlessInfo, ServesServerless
+from gitops.backends.base import Backend, DeploymentInfo, EndpointInfo, ServerlessInfo, ServesServerless, Usage
 from gitops.cleanup.policy import DeploymentFacts, EndpointFacts, Rules, Verdict, decide
 from gitops.errors import CorruptRecordError, GitopsError
 from gitops.ledger.model import Ledger, RunRecord, environment_key, first_error, split_key, stored_spec, update, workspace_of
@@ -84,7 +84,7 @@ def _facts(
     )
 
 
-def gather(  # noqa: C901  (the managed endpoints, then the serverless ones, read flat)
+def gather(
     backend: Backend, ledger: Ledger, rules: Rules, specs_on_main: set[str] | None, repo: str, environment: str | None = None
 ) -> list[EndpointFacts]:
     """The facts of every endpoint of ``backend``'s workspace, beside the records of the runs' state in that workspace
@@ -95,12 +95,35 @@ def gather(  # noqa: C901  (the managed endpoints, then the serverless ones, rea
     unreadable = {run: why for run, env, why in _damaged(ledger) if env == environment}
     for why in unreadable.values():
         log.warning("cleanup: %s (its endpoint is left alone)", why)
-    # Usage is asked only of endpoints that could be ours (the rule itself needs the record, applied below).
+    out = []
+    for info, record, facts in _judged(endpoints, backend.usage, "usage", records, unreadable, rules, specs_on_main, repo):
+        if record is not None and record.serving_kind == "serverless" and record.serves and info.name == record.endpoint:
+            # A managed endpoint left serving its old model after the run changed kind: kept while keep_previous_for says
+            kept = record.previous_serving_kind == "managed" and bool(record.previous_kept_until)
+            facts = replace(facts, replaced_by=record.deployment, kept_deployment=facts.kept_deployment if kept else None)
+        out.append(facts)
+    if isinstance(backend, ServesServerless):
+        out += _serverless_facts(backend, records, unreadable, rules, specs_on_main, repo)
+    return out
+
+
+def _judged(
+    endpoints: list[EndpointInfo],
+    usage_of: Callable[[list[str], timedelta], dict[str, Usage]],
+    what: str,
+    records: dict[str, RunRecord],
+    unreadable: dict[str, str],
+    rules: Rules,
+    specs_on_main: set[str] | None,
+    repo: str,
+) -> list[tuple[EndpointInfo, RunRecord | None, EndpointFacts]]:
+    """Each endpoint with its run's record and its facts: usage asked only of endpoints that could be ours (the rule
+    itself needs the record), unknown when it cannot be read; a record today's schema refuses leaves it alone."""
     managed = [e.name for e in endpoints if e.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE]
     try:
-        usage = backend.usage(managed, rules.idle_after)
+        usage = usage_of(managed, rules.idle_after)
     except GitopsError as exc:  # no figures: every endpoint counts as active
-        log.warning("usage figures unavailable: %s", exc.headline)
+        log.warning("%s figures unavailable: %s", what, exc.headline)
         usage = {}
     out = []
     for info in endpoints:
@@ -114,13 +137,7 @@ def gather(  # noqa: C901  (the managed endpoints, then the serverless ones, rea
             facts = replace(_facts(info, None, False, None, specs_on_main, repo), record_unreadable=why)
         if facts.run in unreadable:
             facts = replace(facts, record_unreadable=unreadable[facts.run])
-        if record is not None and record.serving_kind == "serverless" and record.serves and info.name == record.endpoint:
-            # A managed endpoint left serving its old model after the run changed kind: kept while keep_previous_for says
-            kept = record.previous_serving_kind == "managed" and bool(record.previous_kept_until)
-            facts = replace(facts, replaced_by=record.deployment, kept_deployment=facts.kept_deployment if kept else None)
-        out.append(facts)
-    if isinstance(backend, ServesServerless):
-        out += _serverless_facts(backend, records, unreadable, rules, specs_on_main, repo)
+        out.append((info, record, facts))
     return out
 
 
@@ -134,34 +151,24 @@ def _serverless_facts(
 ) -> list[EndpointFacts]:
     """The facts of every serverless endpoint: as an endpoint with one deployment (its model), taking the traffic when
     its run's record serves from it; one its run no longer serves from is ``replaced_by`` the one that does."""
-    endpoints = backend.list_serverless()
-    managed = [e.name for e in endpoints if e.tags.get(naming.MANAGED_BY_TAG) == naming.MANAGED_BY_VALUE]
-    try:
-        usage = backend.serverless_usage(managed, rules.idle_after)
-    except GitopsError as exc:
-        log.warning("serverless usage figures unavailable: %s", exc.headline)
-        usage = {}
-    out = []
-    for found in endpoints:
+
+    def serving_here(found: ServerlessInfo) -> bool:
         record = records.get(found.tags.get(naming.TAG_RUN, ""))
-        serving_here = record is not None and record.serving_kind == "serverless" and record.serving_endpoint == found.name
-        kept_here = record is not None and record.previous_serving_kind == "serverless" and record.previous_deployment == found.name
-        info = _as_endpoint(found, serving_here)
-        u = usage.get(found.name)
-        try:
-            facts = _facts(info, record, bool(u and u.known), u.last_request_at if u else None, specs_on_main, repo)
-        except (CorruptRecordError, ValueError, TypeError) as exc:
-            why = exc.headline if isinstance(exc, GitopsError) else f"run {record.run if record else '?'}: {first_error(exc)}"
-            facts = replace(_facts(info, None, False, None, specs_on_main, repo), record_unreadable=why)
-        if facts.run in unreadable:
-            facts = replace(facts, record_unreadable=unreadable[facts.run])
-        replaced_by = record.serving_endpoint if record is not None and record.serves and not serving_here else None
+        return record is not None and record.serving_kind == "serverless" and record.serving_endpoint == found.name
+
+    endpoints = [_as_endpoint(found, serving_here(found)) for found in backend.list_serverless()]
+    out = []
+    for info, record, facts in _judged(
+        endpoints, backend.serverless_usage, "serverless usage", records, unreadable, rules, specs_on_main, repo
+    ):
+        here = info.traffic.get(SERVERLESS_MODEL, 0) > 0
+        kept_here = record is not None and record.previous_serving_kind == "serverless" and record.previous_deployment == info.name
         out.append(
             replace(
                 facts,
                 serverless=True,
-                replaced_by=replaced_by,
-                kept_deployment=found.name if kept_here and record and record.previous_kept_until else None,
+                replaced_by=record.serving_endpoint if record is not None and record.serves and not here else None,
+                kept_deployment=info.name if kept_here and record and record.previous_kept_until else None,
             )
         )
     return out
