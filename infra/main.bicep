@@ -43,6 +43,16 @@ param cleanupSchedule string = '0 7 * * * *'
 @description('When the watch looks for retirements, newer model versions, quota and drift (NCRONTAB, UTC).')
 param watchSchedule string = '0 0 6 * * 1'
 
+// The dashboard (/api/dashboard): served only behind App Service authentication with Microsoft Entra ID, and only to
+// the principals or groups listed here. Without an app registration's client id, authentication stays off and the
+// dashboard serves nothing (the app refuses a principal header it cannot trust).
+@description('Client id of the Entra app registration the dashboard signs in with (empty: no dashboard).')
+param dashboardClientId string = ''
+@description('Who may read the dashboard: Entra object ids or user principal names, comma-separated.')
+param dashboardPrincipals string = ''
+@description('Entra group object ids whose members may read the dashboard, comma-separated (the token must carry groups).')
+param dashboardGroups string = ''
+
 var suffix = uniqueString(resourceGroup().id, workspaceName)
 var storageName = toLower('${prefix}${take(suffix, 12)}')
 var ledgerContainer = 'gitops-ledger'
@@ -186,8 +196,47 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         // The step queue, with the identity: the queue trigger's connection "GITOPS_QUEUE" and the sender read it.
         { name: 'GITOPS_QUEUE__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
         { name: 'GITOPS_QUEUE_NAME', value: stepQueue }
+        { name: 'GITOPS_UI_ALLOWED_PRINCIPALS', value: dashboardPrincipals }
+        { name: 'GITOPS_UI_ALLOWED_GROUPS', value: dashboardGroups }
       ]
     }
+  }
+}
+
+// App Service authentication (Easy Auth) in front of the dashboard: a browser without a session is sent to Entra
+// sign-in; the platform then sets X-MS-CLIENT-PRINCIPAL and strips any such header a client sent. The workflows'
+// routes carry GitHub OIDC tokens, not Entra ones: they are excluded here and keep their own checks (auth.py).
+resource dashboardAuth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(dashboardClientId)) {
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: [
+        '/api/validate'
+        '/api/submit'
+        '/api/runs'
+        '/api/watch'
+        '/api/promotions'
+      ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: dashboardClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [ 'api://${dashboardClientId}', dashboardClientId ]
+        }
+      }
+    }
+    login: { tokenStore: { enabled: false } }
+    httpSettings: { requireHttps: true }
   }
 }
 

@@ -26,6 +26,7 @@ def _register() -> None:
         report_cmds,  # noqa: F401
         run_cmds,  # noqa: F401
         specs,  # noqa: F401  (commands register themselves on ``app``)
+        ui_cmds,  # noqa: F401
         watch_cmds,  # noqa: F401
     )
 

@@ -27,6 +27,7 @@ EXPECTED = {
     "get_watch": [("httpTrigger", "watch", ["get"]), ("http", None, None)],
     "list_promotions": [("httpTrigger", "promotions", ["get"]), ("http", None, None)],
     "release": [("httpTrigger", "runs/{name}/release/{env}", ["post"]), ("http", None, None)],
+    "dashboard": [("httpTrigger", "dashboard/{*path}", ["get"]), ("http", None, None)],
 }
 # What the worker does: import the script by its stem with the app root on sys.path, find the FunctionApp.
 PROBE = """
