@@ -20,11 +20,11 @@ log = logging.getLogger("gitops.functions")
 BASE = "/api/dashboard/"
 
 
-def _page(status: int, title: str, message: str, login: bool = False) -> func.HttpResponse:
+def _page(status: int, title: str, message: str, hint: str = "", login: bool = False) -> func.HttpResponse:
     """A small error page, rendered (and escaped) by the dashboard's own templates."""
     from gitops.dashboard.pages import html_page
 
-    page = html_page(status, "error.html", base=BASE, title=title, message=message, refresh_s=0)
+    page = html_page(status, "error.html", base=BASE, title=title, message=message, hint=hint, refresh_s=0)
     headers = dict(page.headers)
     if login:
         headers["Location"] = f"{LOGIN_PATH}?post_login_redirect_uri={BASE}"
@@ -40,11 +40,11 @@ def serve(req: func.HttpRequest) -> func.HttpResponse:
         viewer(req.headers, DashboardAccess.load())  # who, before anything is read
     except ConfigurationError as exc:
         log.warning("dashboard: %s", exc.headline)
-        return _page(503, "Dashboard off", exc.headline)
+        return _page(503, "Dashboard off", exc.headline, exc.hint or "")
     except AuthError as exc:
-        return _page(401, "Sign in", exc.headline, login=True)
+        return _page(401, "Sign in", exc.headline, exc.hint or "", login=True)
     except GitopsError as exc:
-        return _page(exc.http_status, "Not allowed", exc.headline)
+        return _page(exc.http_status, "Not allowed", exc.headline, exc.hint or "")
     try:
         s = services()
         source = DashboardSource(s.lifecycle.ledger, s.lifecycle.reader_for, time.time, price_book(live=False), s.settings.repo)

@@ -4,8 +4,9 @@ Browsers carry no function key, so the dashboard's routes are anonymous at the F
 ``X-MS-CLIENT-PRINCIPAL`` is worth something only when the platform's authentication is on for the app: then App
 Service sets it for a signed-in caller and strips any a client sent; when it is off, anyone can send one. So:
 
-1. authentication must be verifiably on: ``WEBSITE_AUTH_ENABLED`` is ``True`` (the platform injects it, read-only,
-   into the app's environment; an app setting of that name cannot turn the module on);
+1. authentication must be verifiably on: ``WEBSITE_AUTH_ENABLED`` is ``True`` (the platform injects it into the app's
+   environment when the module is on, as Microsoft.Identity.Web reads it). The template never sets it: an app setting
+   of that name would not turn the module on, only defeat this check (docs/dashboard.md says so);
 2. the principal must be one of this tenant's Entra sign-ins (``auth_typ`` ``aad``; the ID header, when present, the
    same object id as the claims);
 3. and be allowed: its object id or user principal name in ``GITOPS_UI_ALLOWED_PRINCIPALS``, or one of its groups in

@@ -21,6 +21,7 @@ class Series:
     dashed: bool  # the previous version
     points: str  # the polyline's "x,y x,y ..."
     table: tuple[tuple[int, float], ...]  # (step, value), as drawn
+    dots: tuple[tuple[float, float], ...] = ()  # a series of one or two points is drawn as dots too (a line of one is invisible)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,15 @@ def loss_chart(this: dict[str, list[tuple[int, float]]], previous: dict[str, lis
         return bottom - (value - y0) / (y1 - y0) * (bottom - TOP)
 
     series = tuple(
-        Series(label, kind, dashed, " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in pts), tuple(pts)) for label, kind, dashed, pts in named
+        Series(
+            label,
+            kind,
+            dashed,
+            " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in pts),
+            tuple(pts),
+            tuple((round(x(s), 1), round(y(v), 1)) for s, v in pts) if len(pts) <= 2 else (),
+        )
+        for label, kind, dashed, pts in named
     )
     x_ticks = tuple(Tick(x(x0 + (x1 - x0) * i / (TICKS - 1)), str(round(x0 + (x1 - x0) * i / (TICKS - 1)))) for i in range(TICKS))
     y_ticks = tuple(Tick(y(y0 + (y1 - y0) * i / (TICKS - 1)), _label(y0 + (y1 - y0) * i / (TICKS - 1))) for i in range(TICKS))

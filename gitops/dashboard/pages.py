@@ -98,7 +98,7 @@ def respond(source: DashboardSource, path: str, base: str = "/") -> Page:
 
 
 def not_found(base: str, what: str) -> Page:
-    return html_page(404, "error.html", base=base, title="Not found", message=what, refresh_s=0)
+    return html_page(404, "error.html", base=base, title="Not found", message=what, hint="", refresh_s=0)
 
 
 def _refresh(source: DashboardSource, moving: bool) -> float:
@@ -138,7 +138,7 @@ def run_page(source: DashboardSource, key: str, base: str) -> Page:
     try:
         found = source.ledger.get(key)
     except GitopsError as exc:
-        return html_page(500, "error.html", base=base, title="Unreadable record", message=exc.headline, refresh_s=0)
+        return html_page(500, "error.html", base=base, title="Unreadable record", message=exc.headline, hint=exc.hint or "", refresh_s=0)
     if found is None:
         return not_found(base, f"no run named {key}")
     record = found[0]

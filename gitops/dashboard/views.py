@@ -97,8 +97,10 @@ def traffic(record: RunRecord, now: float) -> tuple[Share, ...]:
         kept_share = (Share(kept, 0),) if kept and kept != record.deployment else ()
         return (Share(str(record.deployment), 100), *kept_share)
     candidate, serving = c.deployment, c.serving
-    if c.plan != "rollout" or not candidate:
+    if not candidate:
         return (Share(serving, 100),) if serving else ()
+    if c.plan != "rollout":  # held at 0%, or given back by the rollback: what served keeps (or takes back) it all
+        return (Share(candidate, 0), *((Share(serving, 100),) if serving else ()))
     if serving is None or c.serverless or c.previous_serverless:  # nothing to split with
         return (Share(candidate, 100 if c.step in ALL_TRAFFIC_STEPS else 0),) + ((Share(serving, None),) if serving else ())
     if c.step in ALL_TRAFFIC_STEPS:

@@ -4,6 +4,7 @@ the app's services built from real parts (ledger on disk, the Azure backend on t
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -169,3 +170,28 @@ def call(function_app):
         return function_app[name].get_user_function()(req)
 
     return _call
+
+
+@pytest.fixture
+def unbuilt(monkeypatch: pytest.MonkeyPatch, oidc_keys) -> Iterator[list[Any]]:
+    """The Function as a fresh worker has it (nothing built), with storage that does not answer, and every outgoing
+    connection recorded (the JWKS on loopback is the only address a verification may reach)."""
+    from function_app.services import use_services
+
+    dead = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    monkeypatch.setenv("GITOPS_REPO", REPO)
+    monkeypatch.setenv("GITOPS_OIDC_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("GITOPS_OIDC_JWKS_URL", oidc_keys[1])
+    monkeypatch.setenv("GITOPS_LEDGER_CONNECTION_STRING", dead)
+    monkeypatch.setenv("GITOPS_QUEUE", dead.replace("BlobEndpoint", "QueueEndpoint"))
+    connects: list[Any] = []
+    real = socket.socket.connect
+
+    def recorded(self: socket.socket, address: Any) -> Any:
+        connects.append(address)
+        return real(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", recorded)
+    use_services(None)
+    yield connects
+    use_services(None)

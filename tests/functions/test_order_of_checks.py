@@ -8,15 +8,13 @@ local settings (``local.settings.json.example``) work as they are against Azurit
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.functions.conftest import AUDIENCE, REPO
+from tests.functions.conftest import REPO
 
 # Every HTTP function, with what it needs of a request; none answers anything but 401 without a token.
 HTTP = [
@@ -31,31 +29,6 @@ HTTP = [
     ("list_promotions", "GET", {}),
     ("release", "POST", {"name": "phi4-ultrachat", "env": "prod"}),
 ]
-
-
-@pytest.fixture
-def unbuilt(monkeypatch: pytest.MonkeyPatch, oidc_keys) -> Iterator[list[Any]]:
-    """The Function as a fresh worker has it (nothing built), with storage that does not answer, and every outgoing
-    connection recorded (the JWKS on loopback is the only address a verification may reach)."""
-    from function_app.services import use_services
-
-    dead = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
-    monkeypatch.setenv("GITOPS_REPO", REPO)
-    monkeypatch.setenv("GITOPS_OIDC_AUDIENCE", AUDIENCE)
-    monkeypatch.setenv("GITOPS_OIDC_JWKS_URL", oidc_keys[1])
-    monkeypatch.setenv("GITOPS_LEDGER_CONNECTION_STRING", dead)
-    monkeypatch.setenv("GITOPS_QUEUE", dead.replace("BlobEndpoint", "QueueEndpoint"))
-    connects: list[Any] = []
-    real = socket.socket.connect
-
-    def recorded(self: socket.socket, address: Any) -> Any:
-        connects.append(address)
-        return real(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", recorded)
-    use_services(None)
-    yield connects
-    use_services(None)
 
 
 @pytest.mark.parametrize(("name", "method", "route"), HTTP)
