@@ -18,10 +18,10 @@ OID, UPN = EXAMPLE["headers"]["X-MS-CLIENT-PRINCIPAL-ID"], EXAMPLE["headers"]["X
 GROUP = next(c["val"] for c in EXAMPLE["payload"]["claims"] if c["typ"] == "groups")
 
 
-def signed_in(payload: dict[str, Any] | None = None, **headers: str) -> dict[str, str]:
-    """The headers App Service sets for a signed-in caller (the documented shape)."""
+def signed_in(payload: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers App Service sets for a signed-in caller (the documented shape), ``headers`` set over them."""
     body = base64.b64encode(json.dumps(payload or EXAMPLE["payload"]).encode()).decode()
-    return {**EXAMPLE["headers"], "X-MS-CLIENT-PRINCIPAL": body, **headers}
+    return {**EXAMPLE["headers"], "X-MS-CLIENT-PRINCIPAL": body, **(headers or {})}
 
 
 @pytest.fixture
@@ -77,8 +77,8 @@ def test_with_nobody_allowed_nobody_reads(unbuilt: list[Any], call: Any, auth_on
         ({"X-MS-CLIENT-PRINCIPAL": "not base64 at all!"}, 401, b"not app service"),
         ({"X-MS-CLIENT-PRINCIPAL": base64.b64encode(b"[1, 2]").decode()}, 401, b"no claims"),
         (signed_in({**EXAMPLE["payload"], "auth_typ": "github"}), 403, b"microsoft entra"),
-        (signed_in(**{"X-MS-CLIENT-PRINCIPAL-IDP": "github"}), 403, b"microsoft entra"),
-        (signed_in(**{"X-MS-CLIENT-PRINCIPAL-ID": "11111111-0000-0000-0000-000000000000"}), 401, b"disagree"),
+        (signed_in(headers={"X-MS-CLIENT-PRINCIPAL-IDP": "github"}), 403, b"microsoft entra"),
+        (signed_in(headers={"X-MS-CLIENT-PRINCIPAL-ID": "11111111-0000-0000-0000-000000000000"}), 401, b"disagree"),
         (signed_in({"auth_typ": "aad", "claims": [{"typ": "name", "val": "no object id"}]}), 401, b"no object id"),
         ({"X-MS-CLIENT-PRINCIPAL": "A" * 20000}, 401, b"too large"),
     ],
