@@ -51,7 +51,6 @@ def run_watch_once() -> int:
     """The watch over the specs the ledger holds (the Function has no checkout: each run's newest merged version) and
     every live run's endpoint; the findings are kept as the ledger's ``watch`` document for `GET /api/watch`."""
     import time
-    from datetime import UTC, datetime
 
     from gitops.watch.findings import WATCH_DOCUMENT
     from gitops.watch.scan import ledger_specs, scan
@@ -61,15 +60,7 @@ def run_watch_once() -> int:
     try:
         ledger = s.lifecycle.ledger
         result = scan(ledger_specs(ledger.list()), ledger, s.backend_for, now, repo=s.lifecycle.repo, backend_of=s.lifecycle.backend_of)
-        ledger.save_document(
-            WATCH_DOCUMENT,
-            {
-                "at": datetime.fromtimestamp(now, UTC).isoformat(),
-                "specs": result.specs,
-                "runs": result.runs,
-                "findings": [f.to_dict() for f in result.findings],
-            },
-        )
+        ledger.save_document(WATCH_DOCUMENT, result.document(now))
     except Exception as exc:  # noqa: BLE001  (a periodic job never raises: the next tick retries)
         log.error("watch failed: %s: %s", type(exc).__name__, getattr(exc, "headline", ""))
         return -1

@@ -31,7 +31,7 @@ def watch(
     from gitops.cli.specs import policy_for
     from gitops.lifecycle.wiring import local_lifecycle
     from gitops.spec.validate import load_spec
-    from gitops.watch.findings import render_markdown, render_text
+    from gitops.watch.findings import WATCH_DOCUMENT, render_markdown, render_text
     from gitops.watch.scan import restore, scan
 
     if fmt not in ("text", "json", "markdown"):
@@ -47,6 +47,7 @@ def watch(
         else:
             print(f"warning: {file} is not a valid spec; `gitops validate {file}` says why (skipped)", file=output.err())
     result = scan(specs, lifecycle.ledger, lifecycle.backend_for, now, repo=lifecycle.repo, backend_of=lifecycle.backend_of)
+    lifecycle.ledger.save_document(WATCH_DOCUMENT, result.document(now))  # what `gitops ui` shows of the watch
     if fix:
         actions = []
         for record in lifecycle.ledger.list():

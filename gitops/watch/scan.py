@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from gitops.backends.base import Backend, EndpointInfo, Provisioning, ServerlessInfo, ServesServerless
 from gitops.errors import CorruptRecordError, GitopsError
@@ -329,6 +330,13 @@ class Scan:
     findings: list[WatchFinding] = field(default_factory=list)
     specs: int = 0
     runs: int = 0
+
+    def document(self, now: float) -> dict[str, Any]:
+        """What the ledger keeps of the latest scan (``WATCH_DOCUMENT``): `GET /api/watch` and the dashboard read it."""
+        from datetime import UTC, datetime
+
+        at = datetime.fromtimestamp(now, UTC).isoformat()
+        return {"at": at, "specs": self.specs, "runs": self.runs, "findings": [f.to_dict() for f in self.findings]}
 
 
 def scan(

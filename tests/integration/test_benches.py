@@ -48,3 +48,8 @@ def test_the_serverless_benchmark_prices_both_paths_and_takes_both_live() -> Non
     out = _bench("serverless_bench", "500")
     assert "(assumed)" in out and "ratio serverless/GPU:" in out
     assert "serverless " in out and "managed (GPU)" in out and "Azure time" in out
+
+
+def test_the_dashboard_benchmark_renders_both_pages_beside_the_json_baseline() -> None:
+    out = _bench("ui_bench", "1", "20")
+    assert "list page at 20 runs:" in out and "the JSON baseline" in out, out
