@@ -178,6 +178,26 @@ def test_training_was_logged_and_registered_in_mlflow(world: World) -> None:
     assert (world.backend.ws.endpoint_dir("flow-ep") / "key").stat().st_mode & 0o777 == 0o600
 
 
+def test_the_dashboard_shows_the_local_run_with_the_curves_its_fine_tune_logged(world: World) -> None:
+    """The same pages over the local backend's ledger (files, or blobs on Azurite) and its MLflow store."""
+    from html.parser import HTMLParser
+
+    from gitops.cost.prices import committed_snapshot
+    from gitops.dashboard.pages import DashboardSource, respond
+
+    source = DashboardSource(world.lifecycle.ledger, world.lifecycle.reader_for, time.time, committed_snapshot(), "acme/models")
+    record = world.record()
+    listing = respond(source, "/").body.decode()
+    assert 'data-run="flow-run"' in listing and f'{record.deployment}</span> <span class="share">100%' in listing
+    page = respond(source, "/runs/flow-run").body.decode()
+    tags: list[str] = []
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attrs: tags.append(tag)  # type: ignore[method-assign]
+    parser.feed(page)
+    assert tags.count("polyline") >= 2  # the train loss and the eval loss the tiny model's fine-tune logged
+    assert "no cloud cost (this machine)" in page and "answered" in page
+
+
 def test_score_contract_over_http(world: World) -> None:
     info = world.backend.get_endpoint("flow-ep")
     assert info is not None

@@ -245,3 +245,24 @@ def test_rendering_reads_the_clock_once_and_no_backend(tmp_path: Path) -> None:
     src.clock = clock
     respond(src, "/")
     assert len(calls) == 1
+
+
+def test_a_run_in_two_environments_shows_where_it_serves(tmp_path: Path) -> None:
+    from gitops.ledger.model import Promotion
+
+    policy = {"environments": [{"name": "dev", "workspace": {}}, {"name": "prod", "workspace": {}}]}
+    dev = a_record(
+        policy=policy,
+        promotions=[
+            Promotion(to="prod", job_name="job-2", model="Phi-4-ultrachat-200k", version="2", digest="sha256:" + "a" * 64, due_at=NOW - 500)
+        ],
+    )
+    prod = a_record(environment="prod", policy=policy, endpoint="ultrachat-prod")
+    src = source(tmp_path, dev, prod)
+    listing = html(respond(src, "/"))
+    assert listing.shown.count("dev, prod") == 2  # each of the run's records says where the run serves
+    page = html(respond(src, "/runs/phi4-ultrachat.prod"))
+    assert "phi4-ultrachat in prod" in page.shown and "dev, prod" in page.shown
+    first = html(respond(src, "/runs/phi4-ultrachat"))
+    assert "prod due Phi-4-ultrachat-200k v2" in first.shown
+    assert "https://github.com/acme/models/actions/workflows/promote.yml" in first.attrs("href")
