@@ -53,8 +53,8 @@ class World:
         assert result.ok, result.findings
         return result
 
-    def record(self) -> Any:
-        got = self.lifecycle.ledger.get(RUN)
+    def record(self, run: str = RUN) -> Any:
+        got = self.lifecycle.ledger.get(run)
         assert got is not None
         return got[0]
 
@@ -70,11 +70,18 @@ class World:
         limit: int = 400,
         until: str | None = None,
         on_decision: Callable[[Decision], None] | None = None,
+        *,
+        run: str = RUN,
+        step: str | None = None,
     ) -> None:
         """Hand every step message to ``advance`` when it is due, moving the clock to the next one, until none is left
-        (or the run's status is ``until``); ``on_decision`` sees each invocation's answer (users acting meanwhile)."""
+        (or ``run``'s status is ``until``, or its rollout reached ``step``); ``on_decision`` sees each invocation's
+        answer (users acting meanwhile)."""
         for _ in range(limit):
-            if until is not None and self.record().status == until:
+            if until is not None and self.record(run).status == until:
+                return
+            cursor = self.record(run).cursor if step is not None else None
+            if cursor is not None and cursor.step == step:
                 return
             due = self.queue.due(self.clock.now())
             if not due:

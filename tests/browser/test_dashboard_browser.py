@@ -55,26 +55,9 @@ class Fleet:
         assert got is not None
         return got[0]
 
-    def settle(self, key: str, until: str | None = None, limit: int = 600, step: str | None = None) -> None:
-        """Hand due step messages to the lifecycle, moving the clock to the next, until ``key`` is ``until`` (or its
-        rollout reached ``step``, or no message is left)."""
-        w = self.world
-        for _ in range(limit):
-            record = self.record(key)
-            if until is not None and record.status == until:
-                return
-            if step is not None and record.cursor is not None and record.cursor.step == step:
-                return
-            due = w.queue.due(w.clock.now())
-            if not due:
-                nxt = w.queue.next_at()
-                if nxt is None:
-                    return
-                w.clock.advance(max(0.0, nxt - w.clock.now()))
-                continue
-            for message in due:
-                w.lifecycle.advance(message.run)
-        raise AssertionError(f"{key} did not settle")
+    def settle(self, key: str, until: str | None = None, step: str | None = None) -> None:
+        """Deliver due step messages (the clock moving to the next) until ``key`` is ``until`` or at ``step``."""
+        self.world.deliver(limit=600, until=until, run=key, step=step)
 
     def version(
         self, name: str, lr: str, *, commit: str = "c0ffee", pr: str = "7", status: str = "Completed", until: str | None = None
