@@ -63,6 +63,7 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
         )
     if record.error:
         lines.append(f"error      {record.error}")
+    lines.append("cost       " + _cost(backend, record, now))
     lines.append("history" + ("" if record.history else "    -"))
     for h in record.history[-HISTORY_SHOWN:]:
         at = datetime.fromtimestamp(h.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -70,6 +71,40 @@ def describe(lifecycle: Any, record: Any, now: float | None = None) -> str:
     lines += _logs(lifecycle.backend_for(record.backend), record, info)  # the job ran where the run trains
     lines.append("next       " + next_command(record))
     return "\n".join(lines) + "\n"
+
+
+def _cost(backend: Any, record: Any, now: float) -> str:
+    """What the run has cost so far and is expected to (the dashboard's figures), and the hours its serving deployment
+    has been paid for since it last answered a request (what idling costs until cleanup's idle_after)."""
+    from datetime import timedelta
+
+    from gitops.cost.spend import idle_hours, run_estimate, spend
+    from gitops.errors import GitopsError
+    from gitops.lifecycle.wiring import price_book
+
+    if not record.spec:
+        return "unknown (the record keeps no spec to price)"
+    try:
+        spent = spend(record, run_estimate(record, price_book(live=False)), now)
+    except GitopsError as exc:
+        return f"unknown ({exc.headline})"
+    except (ValueError, TypeError):
+        return "unknown (the run's stored policy cannot be read)"
+    endpoint = record.serving_endpoint
+    if not (record.serves and endpoint and record.serving_kind == "managed"):
+        return spent.line()
+    try:
+        usage = backend.usage([endpoint], timedelta(days=30)).get(endpoint)
+    except GitopsError:
+        usage = None
+    if usage is None or not usage.known or (usage.requests and usage.last_request_at is None):
+        return spent.line() + "; idle hours unknown (no request figures)"
+    last = usage.last_request_at.timestamp() if usage.last_request_at is not None else None
+    idle = idle_hours(record, last, now)
+    if idle is None:
+        return spent.line()
+    paid = f" (${idle * spent.serving_hourly:,.2f})" if spent.billed and spent.serving_hourly is not None else ""
+    return spent.line() + f"; idle for {human(idle * 3600)}{paid} since its last request"
 
 
 def _promotion_waits(record: Any, now: float) -> list[str]:

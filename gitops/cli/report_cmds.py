@@ -19,6 +19,23 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
+def _cost(record: object) -> str:
+    """The run's cost so far and expected, as `gitops status NAME` and the dashboard price it ("" when it cannot be)."""
+    import time
+
+    from gitops.cost.spend import run_estimate, spend
+    from gitops.errors import GitopsError
+    from gitops.ledger.model import RunRecord
+    from gitops.lifecycle.wiring import price_book
+
+    if not isinstance(record, RunRecord) or not record.spec:
+        return ""
+    try:
+        return spend(record, run_estimate(record, price_book(live=False)), time.time()).line()
+    except (GitopsError, ValueError, TypeError):
+        return ""
+
+
 @app.command()
 def report(
     name: str = typer.Argument(..., help="Run name."),
@@ -40,6 +57,7 @@ def report(
         raise NotFoundError(f"no run named '{name}'", hint="see `gitops status`")
     record = got[0]
     this = build_report(record, lifecycle.reader_for(record.backend).job_metrics(record.job_name))
+    this.cost = _cost(record)
 
     other: RunReport | None = None
     label = None

@@ -284,8 +284,16 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     from gitops.errors import GitopsError
 
     if as_json:
+        now = time.time()
         dumped = [
-            iso_times({**r.model_dump(mode="json", exclude={"spec"}), "environment": environment_name(r), "serving": serving_of(r)})
+            iso_times(
+                {
+                    **r.model_dump(mode="json", exclude={"spec"}),
+                    "environment": environment_name(r),
+                    "serving": serving_of(r),
+                    "cost": _cost_of(r, now),
+                }
+            )
             for r in records
         ]
         sys.stdout.write(json.dumps(dumped, indent=2) + "\n")
@@ -298,7 +306,20 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
         return
     now = time.time()
     staged = any(environment_name(r) for r in records)  # with environments: a column says which each line is
-    columns = ("run", *(("env",) if staged else ()), "status", "step", "job", "model", "endpoint", "traffic", "smoke", "gate", "age")
+    columns = (
+        "run",
+        *(("env",) if staged else ()),
+        "status",
+        "step",
+        "job",
+        "model",
+        "endpoint",
+        "traffic",
+        "smoke",
+        "gate",
+        "cost",
+        "age",
+    )
     rows: list[tuple[str, ...]] = []
     for r in records:
         traffic = ""
@@ -334,6 +355,7 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
                 traffic or "-",
                 smoke,
                 gate,
+                _cost_cell(r, now),
                 age,
             )
         )
@@ -344,6 +366,43 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def _spend(record: Any, now: float) -> Any:
+    """The run's cost so far and expected (gitops.cost.spend), or None when it cannot be priced."""
+    from gitops.cost.spend import run_estimate, spend
+    from gitops.errors import GitopsError
+    from gitops.lifecycle.wiring import price_book
+
+    if not record.spec:
+        return None
+    try:
+        return spend(record, run_estimate(record, price_book(live=False)), now)
+    except (GitopsError, ValueError, TypeError):
+        return None
+
+
+def _cost_cell(record: Any, now: float) -> str:
+    """Spent so far: dollars where the backend bills, "-" where it does not (this machine), "?" when unknown."""
+    spent = _spend(record, now)
+    if spent is None or (spent.billed and spent.so_far_usd is None):
+        return "?"
+    return f"${spent.so_far_usd:,.2f}" if spent.billed else "-"
+
+
+def _cost_of(record: Any, now: float) -> dict[str, Any] | None:
+    spent = _spend(record, now)
+    if spent is None:
+        return None
+    return {
+        "billed": spent.billed,
+        "so_far_usd": spent.so_far_usd,
+        "expected_usd": spent.expected_usd,
+        "expected_basis": spent.expected_basis,
+        "training_hours": round(spent.training_hours, 3),
+        "instance_hours": round(spent.instance_hours, 3),
+        "prices": spent.prices_from,
+    }
 
 
 def environment_name(record: Any) -> str | None:

@@ -45,6 +45,7 @@ class Spend:
     expected_basis: str  # what the expected figure rests on
     prices_from: str  # the prices' dates and sources
     notes: tuple[str, ...] = ()
+    serving_hourly: float | None = None  # what serving bills by the hour now, called or not (None: unknown)
 
     @property
     def instance_hours(self) -> float:
@@ -57,6 +58,15 @@ class Spend:
         if self.training_usd is None or self.serving_usd is None:
             return None
         return self.training_usd + self.serving_usd
+
+    def line(self) -> str:
+        """One line for `gitops status NAME` and the report: spent, on what, and expected."""
+        hours = f"{self.training_hours:.1f} h of training, {self.instance_hours:.1f} instance-hours"
+        if not self.billed:
+            return f"no cloud cost (this machine): {hours}"
+        spent = f"${self.so_far_usd:,.2f}" if self.so_far_usd is not None else "unknown (a price is unknown)"
+        expected = f"${self.expected_usd:,.2f}" if self.expected_usd is not None else "unknown"
+        return f"{spent} so far ({hours}); expected {expected} ({self.expected_basis})"
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,7 @@ def spend(record: RunRecord, cost: CostEstimate, now: float) -> Spend:
     serverless_serving = cost.serverless_serving
     instances = 1 if serverless_serving else cost.instances
     if not cost.billed:
-        return Spend(False, h.training, h.deployed, instances, 0.0, 0.0, 0.0, "no cloud cost (this machine)", cost.prices_from)
+        return Spend(False, h.training, h.deployed, instances, 0.0, 0.0, 0.0, "no cloud cost (this machine)", cost.prices_from, (), 0.0)
     notes: list[str] = []
     if cost.serverless_training:
         tokens = (record.report or {}).get("tokens_seen")
@@ -123,7 +133,9 @@ def spend(record: RunRecord, cost: CostEstimate, now: float) -> Spend:
     if serverless_serving:
         notes.append("serverless tokens are not counted (the ledger keeps no usage): hosting fee only")
     expected, basis = _expected(record, cost, h, now, training, serving)
-    return Spend(True, h.training, h.deployed, instances, training, serving, expected, basis, cost.prices_from, tuple(notes))
+    return Spend(
+        True, h.training, h.deployed, instances, training, serving, expected, basis, cost.prices_from, tuple(notes), hourly_serving
+    )
 
 
 def _expected(
@@ -148,3 +160,12 @@ def _expected(
         total += cost.deploy_hourly * left
         basis.append(f"serving until expire_after {cost.expire_after} from the last deployment")
     return total, ", ".join(basis)
+
+
+def idle_hours(record: RunRecord, last_request_at: float | None, now: float) -> float | None:
+    """Hours the serving deployment has been paid for since it last answered a request (since it went live, when it
+    never has): what an idle endpoint costs before cleanup's ``idle_after`` deletes it. None when nothing serves."""
+    went_live = record.entered("live")
+    if not record.serves or went_live is None:
+        return None
+    return max(0.0, now - max(went_live, last_request_at or went_live)) / 3600

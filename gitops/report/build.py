@@ -50,6 +50,7 @@ class RunReport:
     # Where the model came from and what it is, the same in every environment: commit, pull request, data, content
     # digest (and the environment this record is the state of). Empty keys are left out.
     lineage: dict[str, str] = field(default_factory=dict)
+    cost: str = ""  # what the run has cost so far and is expected to (gitops.cost.spend), when it was priced
 
     def summary(self) -> dict[str, Any]:
         """What the ledger keeps of a report (no curves)."""

@@ -97,6 +97,7 @@ def _rows(report: RunReport) -> list[tuple[str, str]]:
             "-" if report.smoke_ok is None else f"{'passed' if report.smoke_ok else 'FAILED'} in {_num(report.smoke_latency_ms, '.0f')} ms",
         ),
         ("Gate", _gate(report)),
+        *([("Cost", report.cost)] if report.cost else []),
         *[(k.capitalize(), v) for k, v in report.lineage.items()],
     ]
 

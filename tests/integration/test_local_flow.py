@@ -196,6 +196,12 @@ def test_the_dashboard_shows_the_local_run_with_the_curves_its_fine_tune_logged(
     parser.feed(page)
     assert tags.count("polyline") >= 2  # the train loss and the eval loss the tiny model's fine-tune logged
     assert "no cloud cost (this machine)" in page and "answered" in page
+    # gitops status NAME says the same, and how long the serving deployment has been paid for since its last request
+    from gitops.cli.describe_cmds import describe
+
+    (cost,) = [x for x in describe(world.lifecycle, record).splitlines() if x.startswith("cost ")]
+    assert "no cloud cost (this machine):" in cost and "instance-hours" in cost
+    assert "since its last request" in cost or "idle hours unknown" in cost, cost
 
 
 def test_score_contract_over_http(world: World) -> None:

@@ -639,3 +639,15 @@ def test_an_endpoint_still_updating_is_waited_out_never_a_failed_rollout(world: 
     assert not world.fake.fail_next  # both refusals were met, and waited out
     notes = " ".join(d.reason for d, _, _ in world.invocations)
     assert "still provisioning (Updating)" in notes and "failed" not in live.history[-1].note
+
+
+def test_status_prices_what_the_run_has_cost_and_how_long_it_idled(world: World) -> None:
+    """`gitops status NAME`: the run's cost so far and expected at the plan's prices, and the hours its deployment has
+    been paid for since its last request (Azure Monitor's request figures, on the fake)."""
+    from gitops.cli.describe_cmds import describe
+
+    world.live_first_version()
+    world.clock.advance(3 * 3600)
+    (cost,) = [x for x in describe(world.lifecycle, world.record(), now=world.clock.now()).splitlines() if x.startswith("cost ")]
+    assert cost.startswith("cost       $") and " so far (" in cost and "instance-hours); expected $" in cost, cost
+    assert cost.endswith("; idle for 3h ($11.02) since its last request"), cost  # 3 h of one A100 instance, never called

@@ -110,3 +110,23 @@ def test_the_local_backend_costs_nothing_but_its_hours_are_counted() -> None:
     cost = run_estimate(local, committed_snapshot())
     s = spend(local, cost, 5 * H) if not cost.billed else pytest.fail("the local backend is billed?")
     assert not s.billed and s.so_far_usd == 0 and s.instance_hours == pytest.approx(4)
+
+
+def test_idle_hours_count_from_the_last_request_or_from_going_live() -> None:
+    from gitops.cost.spend import idle_hours
+
+    r = record((0, "submitted"), (1, "deploying"), (2, "live"), deployment="v1", endpoint="ep")
+    assert idle_hours(r, None, 10 * H) == pytest.approx(8)  # never called since it went live
+    assert idle_hours(r, 7 * H, 10 * H) == pytest.approx(3)
+    assert idle_hours(r, 1 * H, 10 * H) == pytest.approx(8)  # a request before this version went live is not its
+    assert idle_hours(r.model_copy(update={"deployment": None}), None, 10 * H) is None  # nothing serves
+
+
+def test_one_line_says_what_was_spent_on_what_and_what_is_expected() -> None:
+    r = record((0, "submitted"), (1, "deploying"), (2, "live"), deployment="v1")
+    line = spend(r, run_estimate(r, committed_snapshot()), 5 * H).line()
+    assert line.startswith(f"${5 * A100:,.2f} so far (1.0 h of training, 4.0 instance-hours); expected $")
+    local = r.model_copy(update={"spec": {**r.spec, "backend": "local"}, "backend": "local"})
+    assert spend(local, run_estimate(local, committed_snapshot()), 5 * H).line() == (
+        "no cloud cost (this machine): 1.0 h of training, 4.0 instance-hours"
+    )
