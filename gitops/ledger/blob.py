@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from gitops.errors import AuthError, BackendError, ConfigurationError, ConflictError, CorruptRecordError
-from gitops.ledger.model import RunRecord, is_record_key, key_of, parse_record
+from gitops.ledger.model import RecordSummary, RunRecord, is_record_key, key_of, parse_record
 
 RUNS_PREFIX = "runs/"
 EVENTS_PREFIX = "events/"
@@ -72,16 +72,36 @@ class BlobLedger:
 
         blob = self.container.get_blob_client(f"{RUNS_PREFIX}{key_of(record)}.json")
         body = json.dumps(record.model_dump(mode="json"), sort_keys=True).encode()
+        # The summary rides on the same write as metadata: a listing finds the due records without reading them.
+        metadata = RecordSummary.of(record).to_metadata()
         try:
             if expected is None:
-                result = blob.upload_blob(body, overwrite=False)  # If-None-Match: *
+                result = blob.upload_blob(body, overwrite=False, metadata=metadata)  # If-None-Match: *
             else:
-                result = blob.upload_blob(body, overwrite=True, etag=expected, match_condition=MatchConditions.IfNotModified)
+                result = blob.upload_blob(
+                    body, overwrite=True, metadata=metadata, etag=expected, match_condition=MatchConditions.IfNotModified
+                )
         except (ResourceExistsError, ResourceModifiedError) as exc:
             raise ConflictError(f"run '{record.key}' changed since it was read") from exc
         except Exception as exc:
             raise _translate(exc, f"write run '{record.key}'") from exc
         return str(result["etag"])
+
+    def summaries(self) -> list[RecordSummary]:
+        """The listing's pages with each blob's metadata: one call per page (5,000 names), no record read."""
+        out, damaged = [], []
+        try:
+            blobs = list(self.container.list_blobs(name_starts_with=RUNS_PREFIX, include=["metadata"]))
+        except Exception as exc:
+            raise _translate(exc, "list runs") from exc
+        for blob in sorted(blobs, key=lambda b: b.name):
+            run = blob.name[len(RUNS_PREFIX) :].removesuffix(".json")
+            if not is_record_key(run):
+                damaged.append((blob.name, f"ledger record {blob.name} cannot be read: its name is not a run's"))
+                continue
+            out.append(RecordSummary.from_metadata(run, blob.metadata))
+        self.damaged = damaged
+        return out
 
     def list(self) -> list[RunRecord]:
         out, damaged = [], []

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops.errors import ConflictError, CorruptRecordError
-from gitops.ledger.model import RunRecord, is_record_key, key_of, parse_record, record_key
+from gitops.ledger.model import RecordSummary, RunRecord, is_record_key, key_of, parse_record, record_key
 from gitops.util.files import read_json, write_json_atomic
 
 _THREAD_LOCK = threading.Lock()
@@ -91,6 +91,10 @@ class LocalLedger:
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
+
+    def summaries(self) -> list[RecordSummary]:
+        """Every record read, then summarised: files on one machine keep no index (a laptop's few runs)."""
+        return [RecordSummary.of(r) for r in self.list()]
 
     def list(self) -> list[RunRecord]:
         out, damaged = [], []

@@ -6,6 +6,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
@@ -382,8 +383,83 @@ def parse_record(raw: Any, where: str) -> RunRecord:
         ) from None
 
 
+SUMMARY_SCHEMA = "1"
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """What a ledger keeps beside each record (a blob's metadata), so that a timer finds the records it must read
+    without reading the others: the status, when the rollout's cursor looks again, the claim's lease, whether it
+    serves, its backend, whether its policy names environments. ``status`` None: no summary was kept (a record
+    written before summaries, or by hand), so the record must be read to know."""
+
+    key: str
+    status: str | None = None
+    not_before: float | None = None  # the cursor's next look (None: no rollout in progress)
+    claimed_until: float | None = None
+    serves: bool = False
+    backend: str = ""
+    staged: bool = False  # its policy names environments: a live run's promotion is looked at
+
+    @property
+    def known(self) -> bool:
+        return self.status is not None
+
+    @classmethod
+    def of(cls, record: RunRecord) -> RecordSummary:
+        return cls(
+            key=record.key,
+            status=str(record.status),
+            not_before=record.cursor.not_before if record.cursor is not None else None,
+            claimed_until=record.claimed_until if record.claim else None,  # a lease counts only while someone holds it
+            serves=record.serves,
+            backend=record.backend,
+            staged=bool((record.policy or {}).get("environments")),
+        )
+
+    def to_metadata(self) -> dict[str, str]:
+        """As blob metadata: ASCII names and values."""
+
+        def number(value: float | None) -> str:
+            return "" if value is None else repr(float(value))
+
+        return {
+            "gitops_summary": SUMMARY_SCHEMA,
+            "gitops_status": self.status or "",
+            "gitops_not_before": number(self.not_before),
+            "gitops_claimed_until": number(self.claimed_until),
+            "gitops_serves": "1" if self.serves else "0",
+            "gitops_backend": self.backend,
+            "gitops_staged": "1" if self.staged else "0",
+        }
+
+    @classmethod
+    def from_metadata(cls, key: str, metadata: Mapping[str, str] | None) -> RecordSummary:
+        """The summary a blob's metadata holds; unknown (``status`` None) when it holds none this version reads."""
+        m = {k.lower(): v for k, v in (metadata or {}).items()}
+        if m.get("gitops_summary") != SUMMARY_SCHEMA or not m.get("gitops_status"):
+            return cls(key)
+
+        def number(name: str) -> float | None:
+            try:
+                value = float(m.get(name) or "nan")
+            except ValueError:
+                return None
+            return value if value == value else None  # NaN: none
+
+        return cls(
+            key=key,
+            status=m["gitops_status"],
+            not_before=number("gitops_not_before"),
+            claimed_until=number("gitops_claimed_until"),
+            serves=m.get("gitops_serves") == "1",
+            backend=m.get("gitops_backend", ""),
+            staged=m.get("gitops_staged") == "1",
+        )
+
+
 class Ledger(Protocol):
-    damaged: list[tuple[str, str]]  # what the last ``list`` could not read: (where, why)
+    damaged: list[tuple[str, str]]  # what the last ``list`` (or ``summaries``) could not read: (where, why)
 
     def get(self, run: str) -> tuple[RunRecord, str] | None:
         """The record and its version token (an ETag), or None (a name that cannot name a record, ``is_record_key``,
@@ -393,6 +469,11 @@ class Ledger(Protocol):
     def put(self, record: RunRecord, expected: str | None) -> str:
         """Write if the stored version is still ``expected`` (None: must not exist); raise ConflictError if not, and
         RequestError for a run that cannot name a record (``record_key``)."""
+        ...
+
+    def summaries(self) -> list[RecordSummary]:
+        """Every record's summary, as cheaply as the store allows (Blob Storage: the listing's pages, metadata
+        included; no record is read). Names that cannot be a record's are named in ``damaged``."""
         ...
 
     def list(self) -> list[RunRecord]:

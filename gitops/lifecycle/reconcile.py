@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gitops.backends.base import Feature, JobState, RunsServers, ServesServerless
 from gitops.errors import GitopsError
-from gitops.ledger.model import PromotionState, RunRecord, update
+from gitops.ledger.model import PromotionState, RecordSummary, RunRecord, split_key, update
 from gitops.ledger.transitions import AWAITING_JOB, ROLLING, Asker, RunStatus
 from gitops.lifecycle import promotions, releases
 from gitops.lifecycle.driver import drive
@@ -29,15 +29,28 @@ def reconcile(lc: Parts, only: str | None = None) -> list[Decision]:
     cursors whose message is overdue. A record that cannot be read, or whose run fails here, is a ``skipped``
     decision naming it and why, and the others carry on."""
     decisions = []
-    records = lc.ledger.list()
+    now = lc.clock()
+    summaries = lc.ledger.summaries()
     for where, why in lc.ledger.damaged:
         log.warning("reconcile: %s (skipped)", why)
         run = Path(where).stem
         if not only or run == only:
             decisions.append(Decision("", run, SKIPPED, why))
-    for record in records:
-        if only and record.run != only and record.key != only:  # a run's name takes in its later environments
+    for summary in summaries:
+        run = split_key(summary.key)[0]
+        if only and run != only and summary.key != only:  # a run's name takes in its later environments
             continue
+        if not needs_a_look(summary, now):  # nothing to look at on this tick: the record is not read
+            continue
+        try:
+            found = lc.ledger.get(summary.key)
+        except GitopsError as exc:  # an unreadable record is named, and the others carry on
+            log.warning("reconcile: %s (skipped)", exc.headline)
+            decisions.append(Decision("", summary.key, SKIPPED, exc.headline))
+            continue
+        if found is None:  # deleted since the listing
+            continue
+        record = found[0]
         try:
             decision = _reconcile_one(lc, record)
         except GitopsError as exc:
@@ -52,6 +65,22 @@ def reconcile(lc: Parts, only: str | None = None) -> list[Decision]:
         if due is not None:
             decisions.append(due)
     return decisions
+
+
+def needs_a_look(summary: RecordSummary, now: float) -> bool:
+    """Whether a tick must read this record: the conditions ``_reconcile_one`` and ``_promotion`` act on, asked of the
+    summary the ledger keeps beside it. A record with no summary is always read; so is one whose backend is unknown."""
+    from gitops.spec.capabilities import KINDS
+
+    if not summary.known:
+        return True
+    kind = KINDS.get(summary.backend)
+    if summary.serves and (kind is None or kind.supports(Feature.SERVER_RESTART)):  # its server may have died
+        return True
+    if summary.not_before is not None:  # a rollout: due when its next look is, unless a process holds its lease
+        return summary.not_before <= now and (summary.claimed_until or 0) <= now
+    status = summary.status
+    return status in ROLLING or status in AWAITING_JOB or (status == "live" and summary.staged)
 
 
 def _promotion(lc: Parts, record: RunRecord) -> Decision | None:

@@ -53,3 +53,8 @@ def test_the_serverless_benchmark_prices_both_paths_and_takes_both_live() -> Non
 def test_the_dashboard_benchmark_renders_both_pages_beside_the_json_baseline() -> None:
     out = _bench("ui_bench", "1", "20")
     assert "list page at 20 runs:" in out and "the JSON baseline" in out, out
+
+
+def test_the_reconcile_tick_benchmark_reads_the_due_records_only() -> None:
+    out = _bench("reconcile_tick_bench", "200")
+    assert "tick at 200 runs:" in out and "within the 1/20 target" in out, out
