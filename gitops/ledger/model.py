@@ -213,6 +213,9 @@ class RunRecord(_Digested):
     scoring_uri: str | None = None  # where what serves answers (a serverless endpoint's base URL; a managed one's /score)
     previous_scoring_uri: str | None = None  # where the replaced one answers (a rollback to it makes it ``scoring_uri``)
     rollout_steps: list[HeldShare] = Field(default_factory=list)  # the last rollout's shares held, with their figures
+    # How long this run's provisionings took, by kind ("endpoint", "deployment <sku>", "serverless"), the last few
+    # in seconds: the next wait on the same kind looks near when it is expected to be done (gitops.lifecycle.pacing).
+    provisioned: dict[str, list[float]] = Field(default_factory=dict)
     # A person stopped the endpoint's server (`gitops stop`): reconcile leaves it down until `gitops start` or the next
     # rollout; a server that died without this mark is started again.
     stopped_at: float | None = None

@@ -101,7 +101,7 @@ def _take_step(lc: Parts, record: RunRecord, cursor: Cursor) -> steps.Outcome:
     try:
         reader = (lambda: lc.reader_for(record.backend)) if lc.reader_for is not None else None  # type: ignore[misc]
         trained_in = lc.backend_for(record.backend) if record.environment is not None else None
-        return step.run(steps.StepContext(record, cursor, lc.backend_of(record), now, reader, lc.repo, trained_in))
+        return step.run(steps.StepContext(record, cursor, lc.backend_of(record), now, reader, lc.repo, trained_in, lc.pacing))
     except TransientBackendError as exc:  # throttled, a 5xx, a timeout: look again later, until the deadline
         return steps.wait(steps.backoff(cursor.attempt), exc.headline)
     except GitopsError as exc:

@@ -31,6 +31,7 @@ from gitops.backends.base import Backend
 from gitops.errors import NotFoundError
 from gitops.ledger.model import Ledger, RunRecord
 from gitops.lifecycle import decisions, driver, job_events, reconcile, releases, versions
+from gitops.lifecycle.pacing import PACING, Pacing
 from gitops.lifecycle.parts import CLAIM_LEASE_S, STEP_BUDGET_S, Decision, Parts
 from gitops.lifecycle.queue import StepQueue
 from gitops.report.metrics import MetricsReader
@@ -56,6 +57,7 @@ class Lifecycle(Parts):
         policy: Policy | None = None,
         repo: str | None = None,
         backend_in: Callable[[str, WorkspaceRef], Backend] | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         from gitops.backends.registry import workspace_cache
         from gitops.settings import Settings
@@ -76,6 +78,7 @@ class Lifecycle(Parts):
         self.claim_lease_s = claim_lease_s
         self.step_budget_s = step_budget_s
         self.policy = policy or Policy()
+        self.pacing = pacing or PACING
 
     # -- versions of a run
     def check(self, spec: SpecValidation | ValidSpec, policy: Policy | None = None) -> CheckedSpec:

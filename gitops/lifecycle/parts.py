@@ -14,6 +14,7 @@ from enum import StrEnum
 from gitops.backends.base import Backend
 from gitops.ledger.model import Ledger, RunRecord, workspace_of
 from gitops.ledger.transitions import RunStatus
+from gitops.lifecycle.pacing import Pacing
 from gitops.lifecycle.queue import StepMessage, StepQueue
 from gitops.report.metrics import MetricsReader
 from gitops.spec.policy import Policy, WorkspaceRef
@@ -67,6 +68,7 @@ class Parts:
     claim_lease_s: float
     step_budget_s: float
     policy: Policy  # the rollout deadlines' defaults
+    pacing: Pacing  # when a step looks again at a provisioning (gitops.lifecycle.pacing)
 
     def schedule(self, record: RunRecord, now: float) -> None:
         """Send the run's cursor a message for when it is due (no queue: the caller drives it)."""

@@ -20,6 +20,7 @@ from gitops.ledger.model import Cursor, RunRecord, stored_spec
 from gitops.ledger.step_state import Answer, HeldShare, Ramp
 from gitops.ledger.transitions import RunStatus
 from gitops.lifecycle import gate
+from gitops.lifecycle.pacing import FIRST_WAIT_S, MAX_WAIT_S, PACING, Pacing, backoff, remembered
 from gitops.lifecycle.smoke import extract_reply, run_smoke_test
 from gitops.ownership import IDENTITY_HINT, claim_endpoint, identity_tags, missing_identity, refusal_hint
 from gitops.report.metrics import MetricsReader
@@ -28,13 +29,8 @@ from gitops.spec.model import RunSpec
 from gitops.spec.policy import Phase, waived_evidence
 from gitops.util.durations import human
 
-# Waits between looks at something Azure is provisioning: 10 s, 20 s, 40 s, then every minute.
-FIRST_WAIT_S = 10.0
-MAX_WAIT_S = 60.0
-
-
-def backoff(attempt: int) -> float:
-    return float(min(MAX_WAIT_S, FIRST_WAIT_S * 2 ** max(0, attempt)))
+# Waits between looks at what is not a provisioning (traffic, a hold's figures) are pacing.backoff's: 10 s, 20 s,
+# 40 s, then every minute. A provisioning's are paced by the run's past durations (gitops.lifecycle.pacing).
 
 
 @dataclass(frozen=True)
@@ -86,6 +82,7 @@ class StepContext:
     # Where the run's job ran and wrote its data (the first environment's workspace): a later environment's rollout
     # reads the held-out split from there, as its gate reads the training metrics. None: ``backend`` itself.
     trained_in: Backend | None = None
+    pacing: Pacing = PACING  # when to look again at a provisioning (the lifecycle's; a benchmark compares others)
 
     @cached_property
     def spec(self) -> RunSpec:
@@ -181,6 +178,27 @@ def _receive(ctx: StepContext) -> Outcome:
     )
 
 
+def _kind(ctx: StepContext, what: str) -> str:
+    """What a provisioning is, for its past durations: the endpoint, a deployment on its SKU, a serverless endpoint."""
+    if what == "deployment":
+        return f"deployment {(ctx.spec.deploy.instance_type or '').lower()}"
+    return what
+
+
+def _next_look(ctx: StepContext, what: str) -> float:
+    c = ctx.cursor
+    return ctx.pacing.next_look(ctx.record.provisioned.get(_kind(ctx, what), []), ctx.now - c.entered_at, c.attempt)
+
+
+def _provisioned(ctx: StepContext, what: str) -> dict[str, Any]:
+    """The record's past durations with this one (from the step's start to now), when the step waited for it."""
+    if ctx.cursor.attempt == 0:  # ready at the first look: it was not provisioned now (an endpoint that existed)
+        return {}
+    kind = _kind(ctx, what)
+    past = ctx.record.provisioned
+    return {"provisioned": {**past, kind: remembered(past.get(kind, []), ctx.now - ctx.cursor.entered_at)}}
+
+
 def ensure_endpoint(ctx: StepContext) -> Outcome:
     """One rule for every backend: an endpoint is ours to deploy to only when absent, or this repository's (see
     ``gitops.ownership``) and tagged with this run. Writing the tags adopts an endpoint made before gitops_repo."""
@@ -224,10 +242,10 @@ def await_endpoint(ctx: StepContext) -> Outcome:
     if info is None:
         return wait(backoff(ctx.cursor.attempt), f"endpoint {name} not visible yet")
     if info.state is Provisioning.SUCCEEDED:
-        return done(f"endpoint {name} ready", cursor={"scoring_uri": info.scoring_uri or None})
+        return done(f"endpoint {name} ready", cursor={"scoring_uri": info.scoring_uri or None}, record=_provisioned(ctx, "endpoint"))
     if info.state.settled:
         return fail(f"endpoint {name} provisioning {info.state.value}")
-    return wait(backoff(ctx.cursor.attempt), f"endpoint {name} {info.state.value}")
+    return wait(_next_look(ctx, "endpoint"), f"endpoint {name} {info.state.value}")
 
 
 def create_deployment(ctx: StepContext) -> Outcome:
@@ -289,10 +307,11 @@ def _await_serverless(ctx: StepContext) -> Outcome:
             return wait(backoff(c.attempt), f"serverless endpoint {c.deployment} not visible yet")
         return fail(f"serverless endpoint {c.deployment} disappeared")
     if info.serving:
-        return done(f"serverless endpoint {c.deployment} online", cursor={"scoring_uri": info.scoring_uri or None})
+        online = f"serverless endpoint {c.deployment} online"
+        return done(online, cursor={"scoring_uri": info.scoring_uri or None}, record=_provisioned(ctx, "serverless"))
     if info.endpoint_state.failed or info.state in (Provisioning.FAILED, Provisioning.CANCELED):
         return fail(info.error or f"serverless endpoint {c.deployment} {info.state.value}, {info.endpoint_state.value}")
-    return wait(backoff(c.attempt), f"serverless endpoint {c.deployment} {info.state.value}, {info.endpoint_state.value}")
+    return wait(_next_look(ctx, "serverless"), f"serverless endpoint {c.deployment} {info.state.value}, {info.endpoint_state.value}")
 
 
 def await_deployment(ctx: StepContext) -> Outcome:
@@ -305,10 +324,10 @@ def await_deployment(ctx: StepContext) -> Outcome:
             return wait(backoff(c.attempt), f"deployment {c.deployment} not visible yet")
         return fail(f"deployment {c.deployment} disappeared from {c.endpoint}")
     if info.state is Provisioning.SUCCEEDED:
-        return done(f"deployment {c.deployment} ready")
+        return done(f"deployment {c.deployment} ready", record=_provisioned(ctx, "deployment"))
     if info.state.settled:
         return fail(info.error or f"deployment {c.deployment} provisioning {info.state.value}")
-    return wait(backoff(c.attempt), f"deployment {c.deployment} {info.state.value}")
+    return wait(_next_look(ctx, "deployment"), f"deployment {c.deployment} {info.state.value}")
 
 
 def smoke_test(ctx: StepContext) -> Outcome:

@@ -242,6 +242,7 @@ def _new_job(
         # comparison of a held or rolled-back candidate reads the previous smoke test and gate from
         report=existing[0].report if existing else None,
         previous_report=existing[0].previous_report if existing else None,
+        provisioned=existing[0].provisioned if existing else {},  # how long its provisionings took: the next waits' pacing
     ).moved(RunStatus.SUBMITTED, f"job {status.name}", now, by=Asker.VERSION)
     lc.ledger.put(record, existing[1] if existing else None)
     return record

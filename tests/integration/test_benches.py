@@ -58,3 +58,9 @@ def test_the_dashboard_benchmark_renders_both_pages_beside_the_json_baseline() -
 def test_the_reconcile_tick_benchmark_reads_the_due_records_only() -> None:
     out = _bench("reconcile_tick_bench", "200")
     assert "tick at 200 runs:" in out and "within the 1/20 target" in out, out
+
+
+def test_the_lag_benchmark_compares_the_three_pacings_on_the_same_durations() -> None:
+    out = _bench("lag_bench", "3", "15", "2")
+    assert "backoff (10 s, 20 s, 40 s, then every minute)" in out and "fixed, every 15 s" in out, out
+    assert "adaptive (a lag of 15 s)" in out and "versions with a past:" in out, out

@@ -651,3 +651,29 @@ def test_status_prices_what_the_run_has_cost_and_how_long_it_idled(world: World)
     (cost,) = [x for x in describe(world.lifecycle, world.record(), now=world.clock.now()).splitlines() if x.startswith("cost ")]
     assert cost.startswith("cost       $") and " so far (" in cost and "instance-hours); expected $" in cost, cost
     assert cost.endswith("; idle for 3h ($11.02) since its last request"), cost  # 3 h of one A100 instance, never called
+
+
+def test_a_second_version_is_looked_at_near_when_its_deployment_is_expected_and_acted_on_within_seconds(world: World) -> None:
+    """The record keeps how long its deployment took; the next version's waits use it (gitops.lifecycle.pacing):
+    its deployment is seen within the target lag of becoming ready, in fewer looks than the backoff's."""
+    from gitops.lifecycle.pacing import TARGET_LAG_S, backoff_looks
+
+    job = world.submit_completed()
+    world.lifecycle.on_job_event(world.event(job))
+    world.deliver()
+    first = world.record()
+    (past,) = first.provisioned["deployment standard_nc24ads_a100_v4"]
+    assert 20 * 60 <= past <= 20 * 60 + 60  # 20 minutes, as the fake took, seen within the backoff's minute
+    v2 = world.submit_completed(lr="6.0e-6")
+    world.lifecycle.on_job_event(world.event(v2))
+    world.invocations.clear()
+    world.deliver()
+    second = world.record()
+    name = str(second.deployment)
+    created = next(h.at for h in second.history if h.note.startswith(f"deployment {name} ") and "ready" not in h.note)
+    seen = next(h.at for h in second.history if h.note == f"deployment {name} ready")
+    assert 0 <= seen - (created + 20 * 60) <= TARGET_LAG_S
+    looks = [d for d, _, _ in world.invocations if d.reason.startswith("await_deployment")]
+    assert len(looks) < backoff_looks(20 * 60), [d.reason for d in looks]
+    assert second.provisioned["deployment standard_nc24ads_a100_v4"][0] == past  # the past is carried, and grows
+    assert len(second.provisioned["deployment standard_nc24ads_a100_v4"]) == 2
