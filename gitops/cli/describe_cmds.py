@@ -78,18 +78,13 @@ def _cost(backend: Any, record: Any, now: float) -> str:
     has been paid for since it last answered a request (what idling costs until cleanup's idle_after)."""
     from datetime import timedelta
 
-    from gitops.cost.spend import idle_hours, run_estimate, spend
+    from gitops.cost.spend import idle_hours, priced
     from gitops.errors import GitopsError
     from gitops.lifecycle.wiring import price_book
 
-    if not record.spec:
-        return "unknown (the record keeps no spec to price)"
-    try:
-        spent = spend(record, run_estimate(record, price_book(live=False)), now)
-    except GitopsError as exc:
-        return f"unknown ({exc.headline})"
-    except (ValueError, TypeError):
-        return "unknown (the run's stored policy cannot be read)"
+    spent, why = priced(record, price_book(live=False), now)
+    if spent is None:
+        return f"unknown ({why})"
     endpoint = record.serving_endpoint
     if not (record.serves and endpoint and record.serving_kind == "managed"):
         return spent.line()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from gitops.cli import output
 from gitops.cli.app import app
+
+if TYPE_CHECKING:
+    from gitops.ledger.model import RunRecord
 
 
 class ReportFormat(StrEnum):
@@ -19,21 +22,15 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
-def _cost(record: object) -> str:
+def _cost(record: RunRecord) -> str:
     """The run's cost so far and expected, as `gitops status NAME` and the dashboard price it ("" when it cannot be)."""
     import time
 
-    from gitops.cost.spend import run_estimate, spend
-    from gitops.errors import GitopsError
-    from gitops.ledger.model import RunRecord
+    from gitops.cost.spend import priced
     from gitops.lifecycle.wiring import price_book
 
-    if not isinstance(record, RunRecord) or not record.spec:
-        return ""
-    try:
-        return spend(record, run_estimate(record, price_book(live=False)), time.time()).line()
-    except (GitopsError, ValueError, TypeError):
-        return ""
+    spent = priced(record, price_book(live=False), time.time())[0]
+    return spent.line() if spent is not None else ""
 
 
 @app.command()

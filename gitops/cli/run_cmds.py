@@ -370,16 +370,10 @@ def _print_status(lifecycle: Any, records: list[Any], as_json: bool) -> None:
 
 def _spend(record: Any, now: float) -> Any:
     """The run's cost so far and expected (gitops.cost.spend), or None when it cannot be priced."""
-    from gitops.cost.spend import run_estimate, spend
-    from gitops.errors import GitopsError
+    from gitops.cost.spend import priced
     from gitops.lifecycle.wiring import price_book
 
-    if not record.spec:
-        return None
-    try:
-        return spend(record, run_estimate(record, price_book(live=False)), now)
-    except (GitopsError, ValueError, TypeError):
-        return None
+    return priced(record, price_book(live=False), now)[0]
 
 
 def _cost_cell(record: Any, now: float) -> str:

@@ -111,6 +111,21 @@ def run_estimate(record: RunRecord, prices: PriceSource, tokens: TokenSnapshot |
     return estimate(spec, record.params, policy, prices, previous, tokens)
 
 
+def priced(record: RunRecord, prices: PriceSource, now: float) -> tuple[Spend | None, str]:
+    """``record``'s spend at ``prices``, or None and why it cannot be priced (no spec kept; a stored spec or policy
+    today's schema refuses): what the dashboard, `gitops status` and the report show."""
+    from gitops.errors import GitopsError
+
+    if not record.spec:
+        return None, "the record keeps no spec to price"
+    try:
+        return spend(record, run_estimate(record, prices), now), ""
+    except GitopsError as exc:
+        return None, exc.headline
+    except (ValueError, TypeError):  # a stored policy today's schema refuses
+        return None, "the run's stored policy cannot be read"
+
+
 def spend(record: RunRecord, cost: CostEstimate, now: float) -> Spend:
     """What ``record``'s run has cost by ``now`` and is expected to, priced as ``cost`` (``run_estimate``) prices it."""
     h = hours(record, now)

@@ -222,14 +222,6 @@ def _chart(source: DashboardSource, record: RunRecord) -> tuple[Any, str]:
 
 
 def _spend(source: DashboardSource, record: RunRecord, now: float) -> tuple[Any, str]:
-    from gitops.cost.spend import run_estimate, spend
-    from gitops.errors import GitopsError
+    from gitops.cost.spend import priced
 
-    if not record.spec:
-        return None, "the record keeps no spec to price"
-    try:
-        return spend(record, run_estimate(record, source.prices), now), ""
-    except GitopsError as exc:
-        return None, exc.headline
-    except (ValueError, TypeError) as exc:  # a stored policy today's schema refuses
-        return None, f"the run's stored policy cannot be read ({type(exc).__name__})"
+    return priced(record, source.prices, now)
