@@ -9,7 +9,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -354,7 +354,6 @@ class RunPage:
     spend: Any = None  # gitops.cost.spend.Spend, or None
     spend_note: str = ""  # why there is no cost
     smoke_at: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def promotion_rows(record: RunRecord) -> list[PromotionRow]:
