@@ -122,7 +122,6 @@ def run_list(source: DashboardSource, base: str) -> Page:
         refresh_s=_refresh(source, any(r.moving for r in rows)),
         now=views.shown(now),
         now_iso=views.moment(now),
-        repo=source.repo,
     )
 
 
@@ -153,7 +152,6 @@ def run_page(source: DashboardSource, key: str, base: str) -> Page:
         refresh_s=_refresh(source, page.row.moving),
         now=views.shown(now),
         now_iso=views.moment(now),
-        repo=source.repo,
     )
 
 
@@ -173,6 +171,8 @@ def _siblings(ledger: Ledger, record: RunRecord) -> list[RunRecord]:
 
 
 def build_run_page(source: DashboardSource, record: RunRecord, now: float, serves_in: tuple[str, ...] = ()) -> views.RunPage:
+    from gitops.cost.spend import priced
+
     links = views.Links(source.repo)
     cleanup = views.cleanup_rows([record])
     page = views.RunPage(
@@ -191,7 +191,7 @@ def build_run_page(source: DashboardSource, record: RunRecord, now: float, serve
         smoke_at=views.shown(record.smoke.at) if record.smoke else "",
     )
     page.chart, page.metrics_note = _chart(source, record)
-    page.spend, page.spend_note = _spend(source, record, now)
+    page.spend, page.spend_note = priced(record, source.prices, now)
     return page
 
 
@@ -219,9 +219,3 @@ def _chart(source: DashboardSource, record: RunRecord) -> tuple[Any, str]:
             previous = None
     chart = loss_chart(this, previous)
     return chart, "" if chart is not None else f"job {record.job_name} logged no finite loss"
-
-
-def _spend(source: DashboardSource, record: RunRecord, now: float) -> tuple[Any, str]:
-    from gitops.cost.spend import priced
-
-    return priced(record, source.prices, now)

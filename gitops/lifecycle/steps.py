@@ -29,8 +29,8 @@ from gitops.spec.model import RunSpec
 from gitops.spec.policy import Phase, waived_evidence
 from gitops.util.durations import human
 
-# Waits between looks at what is not a provisioning (traffic, a hold's figures) are pacing.backoff's: 10 s, 20 s,
-# 40 s, then every minute. A provisioning's are paced by the run's past durations (gitops.lifecycle.pacing).
+# Waits on a provisioning are paced by the run's past durations; every other wait (traffic, a hold's figures) is
+# pacing.backoff's: 10 s, 20 s, 40 s, then every minute.
 
 
 @dataclass(frozen=True)
